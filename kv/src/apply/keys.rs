@@ -1,0 +1,117 @@
+//! Write semantics of the generic key commands.
+
+use bytes::Bytes;
+
+use super::txn::Txn;
+use super::OpResult;
+use crate::command::{DueKey, ExpireAt, ExpireCondition};
+use crate::error::CommandError;
+use crate::reply::Reply;
+use crate::DATABASES;
+
+pub(super) fn del(txn: &mut Txn<'_>, db: u8, keys: Vec<Bytes>) -> OpResult {
+    let mut deleted = 0;
+    for key in keys {
+        if txn.delete(db, &key)? {
+            deleted += 1;
+        }
+    }
+    Ok(Reply::Int(deleted))
+}
+
+pub(super) fn rename(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, only_if_absent: bool) -> OpResult {
+    let Some(record) = txn.get(db, &from)? else {
+        return Err(CommandError::NoSuchKey.into());
+    };
+    if from == to {
+        return Ok(if only_if_absent { Reply::Int(0) } else { Reply::ok() });
+    }
+    if only_if_absent && txn.get(db, &to)?.is_some() {
+        return Ok(Reply::Int(0));
+    }
+    txn.delete(db, &from)?;
+    txn.put(db, &to, record)?;
+    Ok(if only_if_absent { Reply::Int(1) } else { Reply::ok() })
+}
+
+pub(super) fn copy(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, to_db: u8, replace: bool) -> OpResult {
+    if db == to_db && from == to {
+        return Err(CommandError::SameObject.into());
+    }
+    let Some(record) = txn.get(db, &from)? else {
+        return Ok(Reply::Int(0));
+    };
+    if !replace && txn.get(to_db, &to)?.is_some() {
+        return Ok(Reply::Int(0));
+    }
+    txn.put(to_db, &to, record)?;
+    Ok(Reply::Int(1))
+}
+
+pub(super) fn expire(
+    txn: &mut Txn<'_>,
+    db: u8,
+    key: Bytes,
+    at: ExpireAt,
+    condition: ExpireCondition,
+    command: &str,
+) -> OpResult {
+    let invalid = || CommandError::InvalidExpireTime(command.into());
+    let at_ms = match at {
+        ExpireAt::AfterMs(ms) => i64::try_from(txn.now_ms).ok().and_then(|now| now.checked_add(ms)).ok_or_else(invalid)?,
+        ExpireAt::AtMs(ms) => ms,
+    };
+    let Some(mut record) = txn.get(db, &key)? else {
+        return Ok(Reply::Int(0));
+    };
+    let allowed = match (condition, record.expire_at_ms) {
+        (ExpireCondition::Always, _) => true,
+        (ExpireCondition::IfNone, current) => current.is_none(),
+        (ExpireCondition::IfSome, current) => current.is_some(),
+        // No expiry counts as an infinite TTL.
+        (ExpireCondition::IfGreater, current) => current.is_some_and(|c| at_ms > c as i64),
+        (ExpireCondition::IfLess, current) => current.is_none_or(|c| at_ms < c as i64),
+    };
+    if !allowed {
+        return Ok(Reply::Int(0));
+    }
+    if at_ms <= txn.now_ms as i64 {
+        txn.delete(db, &key)?;
+    } else {
+        record.expire_at_ms = Some(at_ms as u64);
+        txn.put(db, &key, record)?;
+    }
+    Ok(Reply::Int(1))
+}
+
+pub(super) fn persist(txn: &mut Txn<'_>, db: u8, key: Bytes) -> OpResult {
+    match txn.get(db, &key)? {
+        Some(mut record) if record.expire_at_ms.is_some() => {
+            record.expire_at_ms = None;
+            txn.put(db, &key, record)?;
+            Ok(Reply::Int(1))
+        }
+        _ => Ok(Reply::Int(0)),
+    }
+}
+
+pub(super) fn flush(txn: &mut Txn<'_>, db: Option<u8>) -> OpResult {
+    match db {
+        Some(db) => txn.flush_db(db),
+        None => (0..DATABASES as u8).for_each(|db| txn.flush_db(db)),
+    }
+    Ok(Reply::ok())
+}
+
+/// Removes the keys the sweeper found due, if they are still due with the
+/// same expiry (a write since the scan may have changed or removed it).
+pub(super) fn expire_due(txn: &mut Txn<'_>, keys: Vec<DueKey>) -> OpResult {
+    let mut removed = 0;
+    for due in keys {
+        // `get` removes the key if it has expired by now.
+        let before = txn.expired;
+        txn.get(due.db, &due.key)?;
+        removed += txn.expired - before;
+    }
+    Ok(Reply::Int(removed as i64))
+}

@@ -1,0 +1,181 @@
+//! Read semantics of the generic key commands.
+
+use bytes::Bytes;
+use rand::Rng;
+use storage::keyspace::{kv_data, kv_meta};
+
+use super::ReadCtx;
+use crate::apply::read_u64;
+use crate::error::Result;
+use crate::glob;
+use crate::number::parse_i64;
+use crate::record::{KeyType, Record};
+use crate::reply::Reply;
+
+/// The arguments of SCAN after the cursor.
+#[derive(Debug, Clone, Default)]
+pub struct ScanArgs {
+    pub pattern: Option<Bytes>,
+    /// How many records to examine (a hint, as in Redis); default 10.
+    pub count: Option<usize>,
+    /// Only keys of this type (by TYPE's name).
+    pub type_name: Option<Bytes>,
+}
+
+/// The unit TTL-style commands answer in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Seconds,
+    Millis,
+}
+
+impl ReadCtx<'_> {
+    /// EXISTS: how many of `keys` exist, counting repeats.
+    pub fn exists(&self, keys: &[Bytes]) -> Result<Reply> {
+        let mut count = 0;
+        for key in keys {
+            count += i64::from(self.lookup(key)?.is_some());
+        }
+        Ok(Reply::Int(count))
+    }
+
+    /// TOUCH: like EXISTS (Seshat keeps no access times).
+    pub fn touch(&self, keys: &[Bytes]) -> Result<Reply> {
+        self.exists(keys)
+    }
+
+    /// TYPE.
+    pub fn type_of(&self, key: &[u8]) -> Result<Reply> {
+        let name = self.peek(self.db, key)?.map_or("none", |r| r.kind.name());
+        Ok(Reply::Status(name.into()))
+    }
+
+    /// TTL and PTTL: remaining time, -1 without expiry, -2 if absent.
+    pub fn ttl(&self, key: &[u8], millis: bool) -> Result<Reply> {
+        let unit = if millis { Unit::Millis } else { Unit::Seconds };
+        Ok(Reply::Int(match self.peek(self.db, key)? {
+            None => -2,
+            Some(Record { expire_at_ms: None, .. }) => -1,
+            Some(Record { expire_at_ms: Some(at), .. }) => {
+                let left = at.saturating_sub(self.now_ms) as i64;
+                match unit {
+                    Unit::Millis => left,
+                    Unit::Seconds => (left + 500) / 1000,
+                }
+            }
+        }))
+    }
+
+    /// EXPIRETIME and PEXPIRETIME: absolute expiry, -1 without, -2 if absent.
+    pub fn expire_time(&self, key: &[u8], millis: bool) -> Result<Reply> {
+        Ok(Reply::Int(match self.peek(self.db, key)? {
+            None => -2,
+            Some(Record { expire_at_ms: None, .. }) => -1,
+            Some(Record { expire_at_ms: Some(at), .. }) if millis => at as i64,
+            Some(Record { expire_at_ms: Some(at), .. }) => (at / 1000) as i64,
+        }))
+    }
+
+    /// OBJECT ENCODING: the name Redis would use for the value.
+    pub fn object_encoding(&self, key: &[u8]) -> Result<Reply> {
+        Ok(match self.peek(self.db, key)? {
+            None => Reply::Nil,
+            Some(record) => Reply::bulk(encoding_name(&record)),
+        })
+    }
+
+    /// Whether `key` exists, for commands that only need existence.
+    pub fn contains(&self, key: &[u8]) -> Result<bool> {
+        Ok(self.peek(self.db, key)?.is_some())
+    }
+
+    /// DBSIZE: the number of keys, expired ones not yet removed included
+    /// (as in Redis).
+    pub fn dbsize(&self) -> Result<Reply> {
+        Ok(Reply::Int(read_u64(&self.snapshot, &kv_meta::key_count(self.db))? as i64))
+    }
+
+    /// `(keys, keys with an expiry)` of database `db`, for INFO keyspace.
+    pub fn key_counts(&self, db: u8) -> Result<(u64, u64)> {
+        Ok((
+            read_u64(&self.snapshot, &kv_meta::key_count(db))?,
+            read_u64(&self.snapshot, &kv_meta::expires_count(db))?,
+        ))
+    }
+
+    /// KEYS: every live key matching `pattern`.
+    pub fn keys(&self, pattern: &[u8]) -> Result<Reply> {
+        let (start, _) = kv_data::db_range(self.db);
+        let all = pattern == b"*";
+        let mut found = Vec::new();
+        self.each_key(&start, |key, _| {
+            if all || glob::matches(pattern, &key) {
+                found.push(Reply::Bulk(key));
+            }
+            true
+        })?;
+        Ok(Reply::Array(found))
+    }
+
+    /// SCAN: examines about `count` records from `cursor`, returns the next
+    /// cursor (0 when done) and the matching live keys.
+    ///
+    /// Cursors name a position kept in the node's cursor table. Every key
+    /// present for the whole iteration is returned at least once; an
+    /// unknown cursor (evicted, or from another node) restarts the
+    /// iteration, which keeps that guarantee at the price of repeats.
+    pub fn scan(&self, cursor: u64, args: &ScanArgs) -> Result<Reply> {
+        let count = args.count.unwrap_or(10).max(1);
+        let start = match self.cursors.resume(cursor, self.db) {
+            Some(mut after) => {
+                after.push(0);
+                after
+            }
+            None => kv_data::db_range(self.db).0,
+        };
+        let mut found = Vec::new();
+        let mut examined = 0;
+        let last = self.each_key(&start, |key, record| {
+            examined += 1;
+            let pattern_ok = args.pattern.as_ref().is_none_or(|p| glob::matches(p, &key));
+            let type_ok = args.type_name.as_ref().is_none_or(|t| t.eq_ignore_ascii_case(record.kind.name().as_bytes()));
+            if pattern_ok && type_ok {
+                found.push(Reply::Bulk(key));
+            }
+            examined < count
+        })?;
+        let next = match last {
+            Some(last) if examined >= count => self.cursors.register(self.db, last),
+            _ => 0,
+        };
+        Ok(Reply::Array(vec![Reply::bulk(next.to_string()), Reply::Array(found)]))
+    }
+
+    /// RANDOMKEY: a live key chosen at a random hash slot, or nil.
+    pub fn random_key(&self) -> Result<Reply> {
+        let slot: u16 = rand::rng().random_range(0..storage::keyspace::SLOTS);
+        let mut start = vec![self.db];
+        start.extend_from_slice(&slot.to_be_bytes());
+        let mut chosen = None;
+        self.each_key(&start, |key, _| {
+            chosen = Some(key);
+            false
+        })?;
+        if chosen.is_none() {
+            self.each_key(&kv_data::db_range(self.db).0, |key, _| {
+                chosen = Some(key);
+                false
+            })?;
+        }
+        Ok(Reply::bulk_or_nil(chosen))
+    }
+}
+
+/// The encoding OBJECT ENCODING reports, by Redis's rules for strings.
+fn encoding_name(record: &Record) -> &'static str {
+    match record.kind {
+        KeyType::String if record.value.len() <= 20 && parse_i64(&record.value).is_some() => "int",
+        KeyType::String if record.value.len() <= 44 => "embstr",
+        KeyType::String => "raw",
+    }
+}

@@ -1,0 +1,76 @@
+//! The read path: commands that only read, run against a RocksDB snapshot.
+
+mod keys;
+mod string;
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use storage::keyspace::kv_data;
+use storage::{Family, Reader, Snapshot};
+
+use crate::error::Result;
+use crate::record::Record;
+use crate::service::{CursorTable, Stats};
+
+pub use keys::ScanArgs;
+
+/// A consistent view for one read command: a snapshot, the database and
+/// "now" for expiry. Expired keys are absent through every method.
+pub struct ReadCtx<'a> {
+    pub(crate) snapshot: Snapshot<'a>,
+    pub(crate) db: u8,
+    pub(crate) now_ms: u64,
+    pub(crate) stats: &'a Stats,
+    pub(crate) cursors: &'a CursorTable,
+}
+
+impl ReadCtx<'_> {
+    /// The live record of `key`, counted as a keyspace hit or miss.
+    pub(crate) fn lookup(&self, key: &[u8]) -> Result<Option<Record>> {
+        let record = self.peek(self.db, key)?;
+        let counter = if record.is_some() { &self.stats.keyspace_hits } else { &self.stats.keyspace_misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(record)
+    }
+
+    /// The live record of `key` in `db`, not counted in the stats.
+    pub(crate) fn peek(&self, db: u8, key: &[u8]) -> Result<Option<Record>> {
+        let Some(bytes) = self.snapshot.get(Family::KvData, &kv_data::key(db, key))? else {
+            return Ok(None);
+        };
+        let record = Record::decode(&bytes)?;
+        Ok((!record.is_expired(self.now_ms)).then_some(record))
+    }
+
+    /// The current time as reads see it, in Unix ms.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// Calls `visit` with every live key of the database, in storage order,
+    /// from `start` (a `kv_data` key), until it returns false. Returns the
+    /// `kv_data` key of the last record visited.
+    pub(crate) fn each_key(
+        &self,
+        start: &[u8],
+        mut visit: impl FnMut(Bytes, &Record) -> bool,
+    ) -> Result<Option<Vec<u8>>> {
+        let (_, end) = kv_data::db_range(self.db);
+        let mut last = None;
+        for entry in self.snapshot.scan(Family::KvData, start, Some(&end)) {
+            let (raw_key, raw_value) = entry?;
+            let (_, _, user_key) = kv_data::decode(&raw_key).ok_or_else(|| crate::error::Error::Corrupt {
+                family: "kv_data",
+                reason: "key shorter than its prefix".into(),
+            })?;
+            let record = Record::decode(&raw_value)?;
+            let keep_going = record.is_expired(self.now_ms) || visit(Bytes::copy_from_slice(user_key), &record);
+            last = Some(raw_key.to_vec());
+            if !keep_going {
+                break;
+            }
+        }
+        Ok(last)
+    }
+}

@@ -1,0 +1,63 @@
+//! The Redis reply model, independent of RESP version.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::CommandError;
+
+/// A reply as Redis models it. The RESP frontend encodes it for the
+/// connection's protocol: RESP3 types fall back to their RESP2 forms
+/// (a map becomes a flat array, a double a bulk string, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    /// A status line such as `OK` or `PONG`.
+    Status(String),
+    /// An error, inside an array or as the whole reply.
+    Error(CommandError),
+    Int(i64),
+    Bulk(Bytes),
+    /// The null bulk string (`$-1`, RESP3 `_`).
+    Nil,
+    /// The null array (`*-1`, RESP3 `_`).
+    NilArray,
+    Array(Vec<Reply>),
+    /// RESP3 map; RESP2 flat array of key, value, key, value, …
+    Map(Vec<(Reply, Reply)>),
+    /// RESP3 set; RESP2 array.
+    Set(Vec<Reply>),
+    /// RESP3 double; RESP2 bulk string.
+    Double(f64),
+    /// RESP3 boolean; RESP2 integer 1 or 0.
+    Bool(bool),
+    /// RESP3 verbatim string with its 3-letter format; RESP2 bulk string.
+    Verbatim(&'static str, String),
+}
+
+impl Reply {
+    /// `+OK`.
+    pub fn ok() -> Reply {
+        Reply::Status("OK".into())
+    }
+
+    /// A bulk string from anything byte-like.
+    pub fn bulk(value: impl Into<Bytes>) -> Reply {
+        Reply::Bulk(value.into())
+    }
+
+    /// A bulk string, or the null bulk string for `None`.
+    pub fn bulk_or_nil(value: Option<Bytes>) -> Reply {
+        value.map_or(Reply::Nil, Reply::Bulk)
+    }
+}
+
+impl From<CommandError> for Reply {
+    fn from(error: CommandError) -> Self {
+        Reply::Error(error)
+    }
+}
+
+impl From<Result<Reply, CommandError>> for Reply {
+    fn from(result: Result<Reply, CommandError>) -> Self {
+        result.unwrap_or_else(Reply::Error)
+    }
+}

@@ -1,0 +1,236 @@
+//! The Redis service handle: stamping and proposing writes, running reads,
+//! sweeping expired keys.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use raft::{Group, GroupId, GroupStatus, Proposal};
+use storage::keyspace::kv_expiry;
+use storage::{Durability, Family, Reader, Store};
+
+use crate::apply::KvStateMachine;
+use crate::clock::Clock;
+use crate::command::{DueKey, LogCommand, WriteOp};
+use crate::error::Result;
+use crate::read::ReadCtx;
+use crate::reply::Reply;
+use crate::DATABASES;
+
+/// Settings of the Redis service.
+#[derive(Debug, Clone)]
+pub struct KvConfig {
+    /// How often the expiry sweeper looks for due keys.
+    pub expiry_sweep_interval: Duration,
+    /// The most keys one sweep proposes for removal in one log entry.
+    pub expiry_sweep_batch: usize,
+}
+
+impl Default for KvConfig {
+    fn default() -> Self {
+        KvConfig { expiry_sweep_interval: Duration::from_millis(100), expiry_sweep_batch: 512 }
+    }
+}
+
+/// Counters for INFO stats. Reset by CONFIG RESETSTAT.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub keyspace_hits: AtomicU64,
+    pub keyspace_misses: AtomicU64,
+    pub expired_keys: AtomicU64,
+}
+
+impl Stats {
+    pub fn reset(&self) {
+        for counter in [&self.keyspace_hits, &self.keyspace_misses, &self.expired_keys] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The handle on the Redis service of this node. Cheap to clone.
+#[derive(Clone)]
+pub struct Kv {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    group: Group<KvStateMachine>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    /// The largest stamp handed out or applied; stamps never go below it.
+    last_stamp_ms: AtomicU64,
+    stats: Arc<Stats>,
+    cursors: CursorTable,
+    config: KvConfig,
+}
+
+impl Kv {
+    /// Opens the service on `store` and starts its group `kv/0`.
+    pub fn open(store: Store, clock: Arc<dyn Clock>, config: KvConfig) -> Result<Kv> {
+        let stats = Arc::new(Stats::default());
+        let state_machine = KvStateMachine::open(store.clone(), Durability::Sync, stats.clone())?;
+        let last_stamp_ms = AtomicU64::new(state_machine.last_stamp_ms());
+        let group = Group::start_single(GroupId { service: "kv", shard: 0 }, state_machine);
+        Ok(Kv {
+            inner: Arc::new(Inner { group, store, clock, last_stamp_ms, stats, cursors: CursorTable::default(), config }),
+        })
+    }
+
+    /// Stamps `op` and proposes it; the proposal is queued before this
+    /// returns. The reply may be a user error; `Err` means the group could not
+    /// take it.
+    pub fn write(&self, db: u8, op: WriteOp) -> Proposal<Reply> {
+        let stamp_ms = self.stamp();
+        self.inner.group.propose(LogCommand { stamp_ms, db, op })
+    }
+
+    /// Runs `read` against a consistent snapshot of database `db`, after the
+    /// group's read barrier.
+    pub async fn read<T>(&self, db: u8, read: impl FnOnce(&ReadCtx<'_>) -> Result<T>) -> Result<T> {
+        self.inner.group.read_barrier().await?;
+        let ctx = ReadCtx {
+            snapshot: self.inner.store.snapshot(),
+            db,
+            now_ms: self.now_ms(),
+            stats: &self.inner.stats,
+            cursors: &self.inner.cursors,
+        };
+        read(&ctx)
+    }
+
+    /// The time reads use: the wall clock, but never before the last stamp.
+    pub fn now_ms(&self) -> u64 {
+        self.inner.clock.now_ms().max(self.inner.last_stamp_ms.load(Ordering::Acquire))
+    }
+
+    fn stamp(&self) -> u64 {
+        let now = self.inner.clock.now_ms();
+        let previous = self.inner.last_stamp_ms.fetch_max(now, Ordering::AcqRel);
+        now.max(previous)
+    }
+
+    /// The counters for INFO.
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// The group's progress.
+    pub fn status(&self) -> GroupStatus {
+        self.inner.group.status()
+    }
+
+    /// Resolves with the reason if the service stops on a fatal error.
+    pub async fn fatal(&self) -> String {
+        self.inner.group.fatal().await
+    }
+
+    /// An estimate of the stored data size in bytes.
+    pub fn estimated_size(&self) -> u64 {
+        self.inner.store.estimated_size()
+    }
+
+    /// Applies every write queued so far, then stops taking writes.
+    pub fn shutdown(&self) {
+        self.inner.group.shutdown();
+    }
+
+    /// Removes expired keys through the log until `shutdown` resolves. Runs
+    /// on the leader; every replica applies the same removals.
+    pub async fn run_expiry_sweeper(&self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut interval = tokio::time::interval(self.inner.config.expiry_sweep_interval);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = interval.tick() => {}
+            }
+            loop {
+                let due = match self.due_keys() {
+                    Ok(due) => due,
+                    Err(error) => {
+                        tracing::error!(%error, "expiry sweep could not read the expiry index");
+                        break;
+                    }
+                };
+                if due.is_empty() {
+                    break;
+                }
+                let full = due.len() >= self.inner.config.expiry_sweep_batch;
+                match self.write(0, WriteOp::ExpireDue { keys: due }).await {
+                    Ok(_) if full => continue,
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "expiry sweep proposal failed");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Up to one batch of keys whose expiry is due, from every database.
+    fn due_keys(&self) -> Result<Vec<DueKey>> {
+        let now = self.now_ms();
+        let snapshot = self.inner.store.snapshot();
+        let limit = self.inner.config.expiry_sweep_batch;
+        let mut due = Vec::new();
+        for db in 0..DATABASES as u8 {
+            let (start, end) = kv_expiry::due_range(db, now);
+            for entry in snapshot.scan(Family::KvExpiry, &start, Some(&end)) {
+                if due.len() >= limit {
+                    return Ok(due);
+                }
+                let (raw_key, _) = entry?;
+                if let Some((db, expire_at_ms, key)) = kv_expiry::decode(&raw_key) {
+                    due.push(DueKey { db, expire_at_ms, key: bytes::Bytes::copy_from_slice(key) });
+                }
+            }
+        }
+        Ok(due)
+    }
+}
+
+/// SCAN cursors: a bounded table from cursor number to the last `kv_data`
+/// key returned. The oldest cursors are forgotten first.
+#[derive(Default)]
+pub(crate) struct CursorTable {
+    inner: Mutex<Cursors>,
+}
+
+#[derive(Default)]
+struct Cursors {
+    next: u64,
+    positions: HashMap<u64, (u8, Vec<u8>)>,
+    order: VecDeque<u64>,
+}
+
+const MAX_CURSORS: usize = 16 * 1024;
+
+impl CursorTable {
+    /// Records a position and returns its (non-zero) cursor number.
+    pub(crate) fn register(&self, db: u8, last_key: Vec<u8>) -> u64 {
+        let mut cursors = self.inner.lock().expect("cursor table lock");
+        cursors.next += 1;
+        let cursor = cursors.next;
+        cursors.positions.insert(cursor, (db, last_key));
+        cursors.order.push_back(cursor);
+        if cursors.order.len() > MAX_CURSORS {
+            if let Some(oldest) = cursors.order.pop_front() {
+                cursors.positions.remove(&oldest);
+            }
+        }
+        cursor
+    }
+
+    /// The last key returned before `cursor`, if the cursor is known for `db`.
+    pub(crate) fn resume(&self, cursor: u64, db: u8) -> Option<Vec<u8>> {
+        if cursor == 0 {
+            return None;
+        }
+        let cursors = self.inner.lock().expect("cursor table lock");
+        cursors.positions.get(&cursor).filter(|(cursor_db, _)| *cursor_db == db).map(|(_, key)| key.clone())
+    }
+}

@@ -1,0 +1,241 @@
+//! The keyspace: every column family and every key shape Seshat writes.
+//!
+//! This module is the single source of truth for on-disk keys. Keys are
+//! order-preserving: integers are big-endian so that byte order is numeric
+//! order, and a prefix groups what is scanned together.
+//!
+//! # Families of the `kv` service (the Redis frontend)
+//!
+//! | family        | key                                   | value |
+//! |---------------|---------------------------------------|-------|
+//! | `kv_raft_log` | `index: u64`                          | a serialized log entry (used by the Raft group) |
+//! | `kv_raft_meta`| ASCII name (`vote`, `committed`, …)   | serialized Raft metadata |
+//! | `kv_meta`     | ASCII name, see [`kv_meta`]           | state-machine metadata: applied index, last time stamp, per-db key counts |
+//! | `kv_data`     | `db: u8, slot: u16, user key`         | the key's record: type, expiry, value (format owned by `kv`) |
+//! | `kv_expiry`   | `db: u8, expire_at_ms: u64, slot: u16, user key` | empty; an index of keys with a TTL, in expiry order |
+//!
+//! The hash slot is Redis Cluster's: CRC16 (XMODEM) of the key, or of the
+//! text inside the first non-empty `{…}` (the hash tag), modulo 16384. It is
+//! part of every key from day one so that a slot's keys are one contiguous
+//! range per database and can move between shards by range scan.
+//!
+//! `kv_expiry` is exact, not a hint: every record with an expiry has exactly
+//! one index entry and no other entries exist; the state machine keeps both in
+//! the same write batch.
+
+use crc::{Crc, CRC_16_XMODEM};
+
+/// Number of Redis Cluster hash slots.
+pub const SLOTS: u16 = 16384;
+
+/// A service whose families live in one RocksDB instance (per layout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Service {
+    /// The Redis service.
+    Kv,
+}
+
+impl Service {
+    /// Every service, in a stable order.
+    pub const ALL: [Service; 1] = [Service::Kv];
+
+    /// The service's name: its directory in the isolated layout and the
+    /// prefix of its families.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Kv => "kv",
+        }
+    }
+
+    /// The families that belong to this service.
+    pub fn families(self) -> &'static [Family] {
+        match self {
+            Service::Kv => &[
+                Family::KvRaftLog,
+                Family::KvRaftMeta,
+                Family::KvMeta,
+                Family::KvData,
+                Family::KvExpiry,
+            ],
+        }
+    }
+}
+
+/// A column family. See the module docs for what each holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    KvRaftLog,
+    KvRaftMeta,
+    KvMeta,
+    KvData,
+    KvExpiry,
+}
+
+impl Family {
+    /// The RocksDB column family name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::KvRaftLog => "kv_raft_log",
+            Family::KvRaftMeta => "kv_raft_meta",
+            Family::KvMeta => "kv_meta",
+            Family::KvData => "kv_data",
+            Family::KvExpiry => "kv_expiry",
+        }
+    }
+
+    /// The service that owns this family.
+    pub fn service(self) -> Service {
+        match self {
+            Family::KvRaftLog
+            | Family::KvRaftMeta
+            | Family::KvMeta
+            | Family::KvData
+            | Family::KvExpiry => Service::Kv,
+        }
+    }
+}
+
+/// The Redis Cluster hash slot of `key`.
+pub fn hash_slot(key: &[u8]) -> u16 {
+    const CRC16: Crc<u16> = Crc::<u16>::new(&CRC_16_XMODEM);
+    CRC16.checksum(hash_tag(key)) % SLOTS
+}
+
+/// The part of `key` that is hashed: the content of the first `{…}` if it is
+/// non-empty, else the whole key.
+fn hash_tag(key: &[u8]) -> &[u8] {
+    if let Some(open) = key.iter().position(|&b| b == b'{') {
+        if let Some(len) = key[open + 1..].iter().position(|&b| b == b'}') {
+            if len > 0 {
+                return &key[open + 1..open + 1 + len];
+            }
+        }
+    }
+    key
+}
+
+/// Key names in `kv_meta`.
+pub mod kv_meta {
+    /// The index of the last applied log entry: `u64` big-endian.
+    pub const APPLIED_INDEX: &[u8] = b"applied_index";
+    /// The largest leader time stamp applied: `u64` big-endian milliseconds.
+    pub const LAST_STAMP: &[u8] = b"last_stamp";
+
+    /// The number of keys in database `db`: `u64` big-endian.
+    pub fn key_count(db: u8) -> Vec<u8> {
+        let mut key = b"keys/".to_vec();
+        key.push(db);
+        key
+    }
+
+    /// The number of keys with an expiry in database `db`: `u64` big-endian.
+    pub fn expires_count(db: u8) -> Vec<u8> {
+        let mut key = b"expires/".to_vec();
+        key.push(db);
+        key
+    }
+}
+
+/// Keys of `kv_data`: `db, slot, user key`.
+pub mod kv_data {
+    use super::hash_slot;
+
+    /// The record key of `user_key` in database `db`.
+    pub fn key(db: u8, user_key: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(3 + user_key.len());
+        key.push(db);
+        key.extend_from_slice(&hash_slot(user_key).to_be_bytes());
+        key.extend_from_slice(user_key);
+        key
+    }
+
+    /// The first key of database `db` (inclusive) and of the next database
+    /// (exclusive): the range that holds all of `db`.
+    pub fn db_range(db: u8) -> (Vec<u8>, Vec<u8>) {
+        let next = db.checked_add(1).expect("database numbers are small");
+        (vec![db], vec![next])
+    }
+
+    /// Splits a record key into `(db, slot, user key)`.
+    pub fn decode(key: &[u8]) -> Option<(u8, u16, &[u8])> {
+        if key.len() < 3 {
+            return None;
+        }
+        Some((key[0], u16::from_be_bytes([key[1], key[2]]), &key[3..]))
+    }
+}
+
+/// Keys of `kv_expiry`: `db, expire_at_ms, slot, user key`.
+pub mod kv_expiry {
+    use super::hash_slot;
+
+    /// The index key for `user_key` in `db` expiring at `expire_at_ms`.
+    pub fn key(db: u8, expire_at_ms: u64, user_key: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(11 + user_key.len());
+        key.push(db);
+        key.extend_from_slice(&expire_at_ms.to_be_bytes());
+        key.extend_from_slice(&hash_slot(user_key).to_be_bytes());
+        key.extend_from_slice(user_key);
+        key
+    }
+
+    /// The range of index keys of `db` that expire at or before `now_ms`.
+    pub fn due_range(db: u8, now_ms: u64) -> (Vec<u8>, Vec<u8>) {
+        let start = vec![db];
+        let mut end = vec![db];
+        end.extend_from_slice(&now_ms.saturating_add(1).to_be_bytes());
+        (start, end)
+    }
+
+    /// Splits an index key into `(db, expire_at_ms, user key)`.
+    pub fn decode(key: &[u8]) -> Option<(u8, u64, &[u8])> {
+        if key.len() < 11 {
+            return None;
+        }
+        let at = u64::from_be_bytes(key[1..9].try_into().ok()?);
+        Some((key[0], at, &key[11..]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_slot_matches_redis_cluster() {
+        // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
+        assert_eq!(hash_slot(b"123456789"), 0x31C3 % SLOTS);
+        assert_eq!(hash_slot(b"foo"), 12182);
+        assert_eq!(hash_slot(b"bar"), 5061);
+        assert_eq!(hash_slot(b"{user1000}.following"), hash_slot(b"user1000"));
+        assert_eq!(hash_slot(b"{user1000}.followers"), hash_slot(b"user1000"));
+        // An empty tag hashes the whole key; only the first tag counts.
+        assert_eq!(hash_slot(b"foo{}{bar}"), hash_slot(b"foo{}{bar}"));
+        assert_ne!(hash_slot(b"foo{}{bar}"), hash_slot(b"bar"));
+        assert_eq!(hash_slot(b"foo{{bar}}zap"), hash_slot(b"{bar"));
+        assert_eq!(hash_slot(b"foo{bar}{zap}"), hash_slot(b"bar"));
+    }
+
+    #[test]
+    fn record_keys_sort_by_db_then_slot() {
+        let a = kv_data::key(0, b"foo");
+        let b = kv_data::key(0, b"bar");
+        let c = kv_data::key(1, b"bar");
+        assert!(b < a, "slot 5061 sorts before slot 12182");
+        assert!(a < c, "db 0 sorts before db 1");
+        let (start, end) = kv_data::db_range(0);
+        assert!(start <= a && a < end && b < end && c >= end);
+        assert_eq!(kv_data::decode(&a), Some((0, 12182, &b"foo"[..])));
+    }
+
+    #[test]
+    fn expiry_keys_sort_by_time_within_a_db() {
+        let early = kv_expiry::key(0, 1_000, b"zzz");
+        let late = kv_expiry::key(0, 2_000, b"aaa");
+        assert!(early < late);
+        let (start, end) = kv_expiry::due_range(0, 1_500);
+        assert!(start <= early && early < end);
+        assert!(late >= end);
+        assert_eq!(kv_expiry::decode(&late), Some((0, 2_000, &b"aaa"[..])));
+    }
+}

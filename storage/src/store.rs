@@ -1,0 +1,223 @@
+//! Opening the data dir and reading and writing a service's families.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rocksdb::{
+    checkpoint::Checkpoint, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
+    IteratorMode, Options, ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions, DB,
+};
+
+use crate::batch::{Batch, Op};
+use crate::error::{Error, Result};
+use crate::keyspace::{Family, Service};
+use crate::layout::{self, Layout};
+use crate::lock::DirLock;
+
+/// Whether a write must be on stable storage before [`Store::write`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync the WAL before returning. Also makes every earlier buffered
+    /// write durable.
+    Sync,
+    /// Return once the write is in the WAL buffer and memtable; a crash may
+    /// lose it until a later `Sync` write or [`Store::sync_wal`].
+    Buffered,
+}
+
+/// The opened data dir: its lock and one RocksDB instance per layout unit.
+pub struct Storage {
+    data_dir: PathBuf,
+    layout: Layout,
+    stores: BTreeMap<Service, Store>,
+    _lock: DirLock,
+}
+
+impl Storage {
+    /// Opens (creating if needed) the data dir with the given layout.
+    ///
+    /// Fails with [`Error::DirInUse`] if another process holds it, and with
+    /// [`Error::LayoutMismatch`] or [`Error::ForeignDataDir`] if it was not
+    /// written by Seshat with this layout.
+    pub fn open(data_dir: &Path, layout: Layout) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
+        let lock = DirLock::acquire(data_dir)?;
+        layout::check_or_init(data_dir, layout)?;
+
+        let mut stores = BTreeMap::new();
+        match layout {
+            Layout::Shared => {
+                let db = Arc::new(open_instance(&layout.instance_dir(data_dir, Service::Kv), &Service::ALL)?);
+                for service in Service::ALL {
+                    stores.insert(service, Store { db: db.clone(), service });
+                }
+            }
+            Layout::Isolated => {
+                for service in Service::ALL {
+                    let db = open_instance(&layout.instance_dir(data_dir, service), &[service])?;
+                    stores.insert(service, Store { db: Arc::new(db), service });
+                }
+            }
+        }
+        tracing::info!(data_dir = %data_dir.display(), %layout, "storage opened");
+        Ok(Storage { data_dir: data_dir.to_path_buf(), layout, stores, _lock: lock })
+    }
+
+    /// The store holding `service`'s families.
+    pub fn store(&self, service: Service) -> Store {
+        self.stores[&service].clone()
+    }
+
+    /// The layout this data dir was opened with.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The data dir.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+fn db_options() -> Options {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_compression_type(DBCompressionType::Lz4);
+    opts.increase_parallelism(2);
+    opts.set_keep_log_file_num(4);
+    opts
+}
+
+/// Opens one RocksDB instance holding the families of `services`, refusing
+/// an instance that holds families this build does not know.
+fn open_instance(dir: &Path, services: &[Service]) -> Result<DB> {
+    let expected: Vec<&str> = services.iter().flat_map(|s| s.families()).map(|f| f.name()).collect();
+    if dir.join("CURRENT").exists() {
+        let existing = DB::list_cf(&Options::default(), dir)?;
+        if let Some(unknown) = existing.iter().find(|name| *name != "default" && !expected.contains(&name.as_str())) {
+            return Err(Error::ForeignDataDir {
+                path: dir.to_path_buf(),
+                reason: format!("it holds column family '{unknown}', which this layout does not have"),
+            });
+        }
+    }
+    let descriptors = expected.iter().map(|name| ColumnFamilyDescriptor::new(*name, db_options()));
+    Ok(DB::open_cf_descriptors(&db_options(), dir, descriptors)?)
+}
+
+/// A handle on one service's families. Cheap to clone; all clones share the
+/// RocksDB instance.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<DB>,
+    service: Service,
+}
+
+/// Read access shared by the live store and its snapshots.
+pub trait Reader {
+    /// The value of `key` in `family`, if any.
+    fn get(&self, family: Family, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// The entries of `family` with `start <= key < end` (no upper bound if
+    /// `end` is `None`), in key order.
+    fn scan<'a>(&'a self, family: Family, start: &[u8], end: Option<&[u8]>) -> Scan<'a>;
+}
+
+impl Store {
+    fn cf(&self, family: Family) -> &ColumnFamily {
+        assert_eq!(family.service(), self.service, "family {} used through the {} store", family.name(), self.service.name());
+        self.db.cf_handle(family.name()).expect("every family of the service is opened")
+    }
+
+    /// Applies `batch` atomically with the requested durability.
+    pub fn write(&self, batch: Batch, durability: Durability) -> Result<()> {
+        let mut wb = WriteBatch::default();
+        for op in batch.ops {
+            match op {
+                Op::Put { family, key, value } => wb.put_cf(self.cf(family), key, value),
+                Op::Delete { family, key } => wb.delete_cf(self.cf(family), key),
+                Op::DeleteRange { family, start, end } => wb.delete_range_cf(self.cf(family), start, end),
+            }
+        }
+        let mut opts = WriteOptions::default();
+        opts.set_sync(durability == Durability::Sync);
+        self.db.write_opt(wb, &opts)?;
+        Ok(())
+    }
+
+    /// Makes every write so far durable.
+    pub fn sync_wal(&self) -> Result<()> {
+        Ok(self.db.flush_wal(true)?)
+    }
+
+    /// A consistent, read-only view of the store as of now.
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        Snapshot { store: self, snapshot: self.db.snapshot() }
+    }
+
+    /// Writes a RocksDB checkpoint (hard-linked SST files plus a copy of the
+    /// live WAL) of the whole instance into `dir`, which must not exist.
+    pub fn checkpoint(&self, dir: &Path) -> Result<()> {
+        Checkpoint::new(&self.db)?.create_checkpoint(dir)?;
+        Ok(())
+    }
+
+    /// An estimate of the live data size of the instance, in bytes.
+    pub fn estimated_size(&self) -> u64 {
+        self.db.property_int_value("rocksdb.estimate-live-data-size").ok().flatten().unwrap_or(0)
+    }
+}
+
+impl Reader for Store {
+    fn get(&self, family: Family, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(family), key)?)
+    }
+
+    fn scan<'a>(&'a self, family: Family, start: &[u8], end: Option<&[u8]>) -> Scan<'a> {
+        let opts = bounded(end);
+        let iter = self.db.iterator_cf_opt(self.cf(family), opts, IteratorMode::From(start, Direction::Forward));
+        Scan { inner: Box::new(iter) }
+    }
+}
+
+/// A point-in-time view of a [`Store`].
+pub struct Snapshot<'a> {
+    store: &'a Store,
+    snapshot: SnapshotWithThreadMode<'a, DB>,
+}
+
+impl Reader for Snapshot<'_> {
+    fn get(&self, family: Family, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.snapshot.get_cf(self.store.cf(family), key)?)
+    }
+
+    fn scan<'a>(&'a self, family: Family, start: &[u8], end: Option<&[u8]>) -> Scan<'a> {
+        let opts = bounded(end);
+        let iter = self.snapshot.iterator_cf_opt(self.store.cf(family), opts, IteratorMode::From(start, Direction::Forward));
+        Scan { inner: Box::new(iter) }
+    }
+}
+
+fn bounded(end: Option<&[u8]>) -> ReadOptions {
+    let mut opts = ReadOptions::default();
+    if let Some(end) = end {
+        opts.set_iterate_upper_bound(end.to_vec());
+    }
+    opts
+}
+
+type RawEntry = std::result::Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>;
+
+/// An ordered scan over a key range; yields `(key, value)` pairs.
+pub struct Scan<'a> {
+    inner: Box<dyn Iterator<Item = RawEntry> + 'a>,
+}
+
+impl Iterator for Scan<'_> {
+    type Item = Result<(Box<[u8]>, Box<[u8]>)>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next().map(|r| r.map_err(Error::from))
+    }
+}
