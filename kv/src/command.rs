@@ -90,29 +90,76 @@ pub struct DueKey {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WriteOp {
     /// SET, SETNX, SETEX, PSETEX, GETSET.
-    Set { key: Bytes, value: Bytes, condition: SetCondition, expiry: SetExpiry, reply: SetReply },
+    Set {
+        key: Bytes,
+        value: Bytes,
+        condition: SetCondition,
+        expiry: SetExpiry,
+        reply: SetReply,
+    },
     /// MSET, and MSETNX when `only_if_none_exist`.
-    MSet { pairs: Vec<(Bytes, Bytes)>, only_if_none_exist: bool },
-    GetDel { key: Bytes },
+    MSet {
+        pairs: Vec<(Bytes, Bytes)>,
+        only_if_none_exist: bool,
+    },
+    GetDel {
+        key: Bytes,
+    },
     /// GETEX with an option (EX/PX/EXAT/PXAT, or PERSIST as `Clear`).
-    GetEx { key: Bytes, expiry: SetExpiry },
+    GetEx {
+        key: Bytes,
+        expiry: SetExpiry,
+    },
     /// INCR, DECR, INCRBY, DECRBY.
-    IncrBy { key: Bytes, delta: i64 },
-    IncrByFloat { key: Bytes, delta: f64 },
-    Append { key: Bytes, value: Bytes },
-    SetRange { key: Bytes, offset: u64, value: Bytes },
+    IncrBy {
+        key: Bytes,
+        delta: i64,
+    },
+    IncrByFloat {
+        key: Bytes,
+        delta: f64,
+    },
+    Append {
+        key: Bytes,
+        value: Bytes,
+    },
+    SetRange {
+        key: Bytes,
+        offset: u64,
+        value: Bytes,
+    },
     /// DEL, UNLINK.
-    Del { keys: Vec<Bytes> },
+    Del {
+        keys: Vec<Bytes>,
+    },
     /// RENAME, and RENAMENX when `only_if_absent`.
-    Rename { from: Bytes, to: Bytes, only_if_absent: bool },
-    Copy { from: Bytes, to: Bytes, to_db: u8, replace: bool },
+    Rename {
+        from: Bytes,
+        to: Bytes,
+        only_if_absent: bool,
+    },
+    Copy {
+        from: Bytes,
+        to: Bytes,
+        to_db: u8,
+        replace: bool,
+    },
     /// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT (`command` names it in errors).
-    Expire { key: Bytes, at: ExpireAt, condition: ExpireCondition, command: String },
-    Persist { key: Bytes },
+    Expire {
+        key: Bytes,
+        at: ExpireAt,
+        condition: ExpireCondition,
+        command: String,
+    },
+    Persist {
+        key: Bytes,
+    },
     FlushDb,
     FlushAll,
     /// Removal of expired keys, proposed by the leader's sweeper.
-    ExpireDue { keys: Vec<DueKey> },
+    ExpireDue {
+        keys: Vec<DueKey>,
+    },
 }
 
 impl LogCommand {

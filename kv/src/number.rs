@@ -36,7 +36,10 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
 /// no surrounding spaces, not NaN; `inf` and exponents are accepted.
 pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(bytes).ok()?;
-    if text.is_empty() || text.starts_with(|c: char| c.is_ascii_whitespace()) || text.ends_with(|c: char| c.is_ascii_whitespace()) {
+    if text.is_empty()
+        || text.starts_with(|c: char| c.is_ascii_whitespace())
+        || text.ends_with(|c: char| c.is_ascii_whitespace())
+    {
         return None;
     }
     let value: f64 = text.parse().ok()?;

@@ -74,7 +74,15 @@ impl Kv {
         let last_stamp_ms = AtomicU64::new(state_machine.last_stamp_ms());
         let group = Group::start_single(GroupId { service: "kv", shard: 0 }, state_machine);
         Ok(Kv {
-            inner: Arc::new(Inner { group, store, clock, last_stamp_ms, stats, cursors: CursorTable::default(), config }),
+            inner: Arc::new(Inner {
+                group,
+                store,
+                clock,
+                last_stamp_ms,
+                stats,
+                cursors: CursorTable::default(),
+                config,
+            }),
         })
     }
 

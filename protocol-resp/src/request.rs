@@ -173,7 +173,12 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
         loop {
             if in_double {
                 let c = *line.get(i)?;
-                if c == b'\\' && i + 3 < line.len() + 0 && line[i + 1] == b'x' && is_hex(line[i + 2]) && is_hex(line[i + 3]) {
+                if c == b'\\'
+                    && i + 3 < line.len() + 0
+                    && line[i + 1] == b'x'
+                    && is_hex(line[i + 2])
+                    && is_hex(line[i + 3])
+                {
                     current.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
                     i += 3;
                 } else if c == b'\\' && i + 1 < line.len() {
@@ -279,7 +284,8 @@ mod tests {
 
     #[test]
     fn pipelined_multibulk_requests_split_in_order() {
-        let input = b"*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\nb\r\n*0\r\n*2\r\n$3\r\nGET\r\n$1\r\na\r\n";
+        let input =
+            b"*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\nb\r\n*0\r\n*2\r\n$3\r\nGET\r\n$1\r\na\r\n";
         assert_eq!(parse_all(input, LIMITS).unwrap(), vec![vec!["PING"], vec!["SET", "a", "b"], vec!["GET", "a"]]);
     }
 
@@ -323,7 +329,10 @@ mod tests {
         assert_eq!(parse_all(&long, LIMITS), Err(error("too big inline request")));
         let unauthenticated = Limits { authenticated: false, ..LIMITS };
         assert_eq!(parse_all(b"*11\r\n", unauthenticated), Err(error("unauthenticated multibulk length")));
-        assert_eq!(parse_all(b"*1\r\n$16385\r\n", Limits { max_bulk_len: 1 << 20, ..unauthenticated }), Err(error("unauthenticated bulk length")));
+        assert_eq!(
+            parse_all(b"*1\r\n$16385\r\n", Limits { max_bulk_len: 1 << 20, ..unauthenticated }),
+            Err(error("unauthenticated bulk length"))
+        );
     }
 
     #[test]

@@ -100,9 +100,7 @@ impl<SM: StateMachine> Group<SM> {
             .spawn(move || applier.run())
             .expect("spawn applier thread");
         tracing::info!(group = %id, applied = applied.load(Ordering::Acquire), "group started (single node)");
-        Group {
-            inner: Arc::new(Inner { id, queue, applied, fatal, applier: std::sync::Mutex::new(Some(handle)) }),
-        }
+        Group { inner: Arc::new(Inner { id, queue, applied, fatal, applier: std::sync::Mutex::new(Some(handle)) }) }
     }
 
     /// The group's id.
@@ -139,7 +137,13 @@ impl<SM: StateMachine> Group<SM> {
     /// The group's progress.
     pub fn status(&self) -> GroupStatus {
         let applied = self.inner.applied.load(Ordering::Acquire);
-        GroupStatus { id: self.inner.id.clone(), role: Role::Leader, term: 1, commit_index: applied, applied_index: applied }
+        GroupStatus {
+            id: self.inner.id.clone(),
+            role: Role::Leader,
+            term: 1,
+            commit_index: applied,
+            applied_index: applied,
+        }
     }
 
     /// Resolves with the reason once the group has stopped on a fatal error.

@@ -1,1 +1,135 @@
-fn main() {}
+//! The `seshat` binary: one node of a Seshat cluster.
+//!
+//! # Life of the process
+//!
+//! 1. Load the configuration (defaults < `--config` file < flags) and set up
+//!    logging.
+//! 2. Open the data dir: take its lock, check its layout, open RocksDB.
+//! 3. Open the services (today `kv`, whose group replays nothing: its state
+//!    machine is durable and records its applied index).
+//! 4. Bind every frontend's listener (today RESP), then print one `ready`
+//!    line on stdout and serve.
+//! 5. On SIGINT/SIGTERM: stop accepting, let every connection finish the
+//!    commands it has in flight, apply every queued write, make the WAL
+//!    durable, exit 0. On a fatal storage error: stop and exit 1.
+
+mod config;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use kv::{Kv, KvConfig, SystemClock};
+use protocol_resp::{NodeFacts, RespConfig, RespFrontend};
+use raft::{Frontend, Shutdown};
+use storage::{Service, Storage};
+use tokio::net::TcpListener;
+
+use crate::config::{Config, Flags};
+
+fn main() {
+    let config = match Config::load(Flags::parse()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("seshat: {error:#}");
+            std::process::exit(2);
+        }
+    };
+    init_logging(&config.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(config)) {
+        Ok(()) => {}
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("seshat: {error:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let storage = Storage::open(&config.data_dir, config.storage_layout)
+        .with_context(|| format!("cannot open data dir {}", config.data_dir.display()))?;
+    let kv = Kv::open(storage.store(Service::Kv), Arc::new(SystemClock), KvConfig::default())?;
+
+    let listener = TcpListener::bind(config.resp_addr)
+        .await
+        .with_context(|| format!("cannot listen for RESP on {}", config.resp_addr))?;
+    let resp_addr = listener.local_addr()?;
+    let resp = RespFrontend::new(
+        kv.clone(),
+        RespConfig {
+            requirepass: config.requirepass.clone(),
+            maxclients: config.maxclients,
+            proto_max_bulk_len: config.proto_max_bulk_len,
+            ..RespConfig::default()
+        },
+        NodeFacts {
+            tcp_port: resp_addr.port(),
+            config_file: config.config_file.clone(),
+            data_dir: config.data_dir.clone(),
+            storage_layout: config.storage_layout.to_string(),
+        },
+    );
+
+    let shutdown = Shutdown::new();
+    let frontends: Vec<(Box<dyn Frontend>, TcpListener)> = vec![(Box::new(resp), listener)];
+    let mut serving = tokio::task::JoinSet::new();
+    for (frontend, listener) in frontends {
+        let shutdown = shutdown.clone();
+        serving.spawn(async move {
+            let name = frontend.name();
+            if let Err(error) = frontend.serve(listener, shutdown).await {
+                tracing::error!(frontend = name, %error, "frontend stopped");
+            }
+        });
+    }
+    let sweeper = {
+        let kv = kv.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { kv.run_expiry_sweeper(shutdown.cancelled_owned()).await })
+    };
+
+    println!(
+        "seshat ready: resp={resp_addr} data-dir={} storage-layout={}",
+        config.data_dir.display(),
+        config.storage_layout
+    );
+    tracing::info!(resp = %resp_addr, data_dir = %config.data_dir.display(), "seshat ready");
+
+    let fatal = tokio::select! {
+        signal = shutdown_signal() => {
+            tracing::info!(signal, "shutting down");
+            None
+        }
+        reason = kv.fatal() => Some(reason),
+    };
+    shutdown.cancel();
+    while serving.join_next().await.is_some() {}
+    let _ = sweeper.await;
+    kv.shutdown();
+    if let Some(reason) = fatal {
+        anyhow::bail!("stopped after a fatal storage error: {reason}");
+    }
+    storage.store(Service::Kv).sync_wal().context("final WAL sync")?;
+    drop(storage);
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+/// Resolves with the signal's name on SIGINT or SIGTERM.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

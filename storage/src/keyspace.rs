@@ -50,13 +50,7 @@ impl Service {
     /// The families that belong to this service.
     pub fn families(self) -> &'static [Family] {
         match self {
-            Service::Kv => &[
-                Family::KvRaftLog,
-                Family::KvRaftMeta,
-                Family::KvMeta,
-                Family::KvData,
-                Family::KvExpiry,
-            ],
+            Service::Kv => &[Family::KvRaftLog, Family::KvRaftMeta, Family::KvMeta, Family::KvData, Family::KvExpiry],
         }
     }
 }
@@ -86,11 +80,7 @@ impl Family {
     /// The service that owns this family.
     pub fn service(self) -> Service {
         match self {
-            Family::KvRaftLog
-            | Family::KvRaftMeta
-            | Family::KvMeta
-            | Family::KvData
-            | Family::KvExpiry => Service::Kv,
+            Family::KvRaftLog | Family::KvRaftMeta | Family::KvMeta | Family::KvData | Family::KvExpiry => Service::Kv,
         }
     }
 }

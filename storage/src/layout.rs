@@ -108,10 +108,7 @@ pub(crate) fn check_or_init(data_dir: &Path, requested: Layout) -> Result<()> {
             if !foreign.is_empty() {
                 return Err(Error::ForeignDataDir {
                     path: data_dir.to_path_buf(),
-                    reason: format!(
-                        "it has no {MARKER_FILE} file but is not empty (found {})",
-                        foreign.join(", ")
-                    ),
+                    reason: format!("it has no {MARKER_FILE} file but is not empty (found {})", foreign.join(", ")),
                 });
             }
             let marker = Marker { format: FORMAT_VERSION, layout: requested };
@@ -132,7 +129,5 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     file.sync_all().map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     let dir = path.parent().expect("marker has a parent dir");
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
 }

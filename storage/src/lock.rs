@@ -20,18 +20,11 @@ pub(crate) struct DirLock {
 impl DirLock {
     pub(crate) fn acquire(data_dir: &Path) -> Result<Self> {
         let path = data_dir.join("LOCK");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let file =
+            OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&path, e))?;
         match file.try_lock() {
             Ok(()) => Ok(DirLock { _file: file }),
-            Err(TryLockError::WouldBlock) => Err(Error::DirInUse {
-                path: data_dir.to_path_buf(),
-                lock: path,
-            }),
+            Err(TryLockError::WouldBlock) => Err(Error::DirInUse { path: data_dir.to_path_buf(), lock: path }),
             Err(TryLockError::Error(e)) => Err(Error::io(&path, e)),
         }
     }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rocksdb::{
-    checkpoint::Checkpoint, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
-    IteratorMode, Options, ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions, DB,
+    checkpoint::Checkpoint, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
+    ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions, DB,
 };
 
 use crate::batch::{Batch, Op};
@@ -127,7 +127,13 @@ pub trait Reader {
 
 impl Store {
     fn cf(&self, family: Family) -> &ColumnFamily {
-        assert_eq!(family.service(), self.service, "family {} used through the {} store", family.name(), self.service.name());
+        assert_eq!(
+            family.service(),
+            self.service,
+            "family {} used through the {} store",
+            family.name(),
+            self.service.name()
+        );
         self.db.cf_handle(family.name()).expect("every family of the service is opened")
     }
 
@@ -195,7 +201,8 @@ impl Reader for Snapshot<'_> {
 
     fn scan<'a>(&'a self, family: Family, start: &[u8], end: Option<&[u8]>) -> Scan<'a> {
         let opts = bounded(end);
-        let iter = self.snapshot.iterator_cf_opt(self.store.cf(family), opts, IteratorMode::From(start, Direction::Forward));
+        let iter =
+            self.snapshot.iterator_cf_opt(self.store.cf(family), opts, IteratorMode::From(start, Direction::Forward));
         Scan { inner: Box::new(iter) }
     }
 }

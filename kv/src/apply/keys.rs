@@ -58,7 +58,9 @@ pub(super) fn expire(
 ) -> OpResult {
     let invalid = || CommandError::InvalidExpireTime(command.into());
     let at_ms = match at {
-        ExpireAt::AfterMs(ms) => i64::try_from(txn.now_ms).ok().and_then(|now| now.checked_add(ms)).ok_or_else(invalid)?,
+        ExpireAt::AfterMs(ms) => {
+            i64::try_from(txn.now_ms).ok().and_then(|now| now.checked_add(ms)).ok_or_else(invalid)?
+        }
         ExpireAt::AtMs(ms) => ms,
     };
     let Some(mut record) = txn.get(db, &key)? else {

@@ -111,7 +111,9 @@ impl StateMachine for KvStateMachine {
 
 fn execute(txn: &mut txn::Txn<'_>, db: u8, op: WriteOp) -> OpResult {
     match op {
-        WriteOp::Set { key, value, condition, expiry, reply } => string::set(txn, db, key, value, condition, expiry, reply),
+        WriteOp::Set { key, value, condition, expiry, reply } => {
+            string::set(txn, db, key, value, condition, expiry, reply)
+        }
         WriteOp::MSet { pairs, only_if_none_exist } => string::mset(txn, db, pairs, only_if_none_exist),
         WriteOp::GetDel { key } => string::getdel(txn, db, key),
         WriteOp::GetEx { key, expiry } => string::getex(txn, db, key, expiry),

@@ -22,7 +22,12 @@ fn get_string(txn: &mut Txn<'_>, db: u8, key: &Bytes) -> Result<Option<Record>, 
 
 /// Resolves a SET-style expiry against the existing record and "now".
 /// Returns `Err` for an absolute time that overflows.
-fn resolve_expiry(expiry: SetExpiry, existing: Option<&Record>, now_ms: u64, command: &str) -> Result<Option<u64>, Fail> {
+fn resolve_expiry(
+    expiry: SetExpiry,
+    existing: Option<&Record>,
+    now_ms: u64,
+    command: &str,
+) -> Result<Option<u64>, Fail> {
     match expiry {
         SetExpiry::Clear => Ok(None),
         SetExpiry::Keep => Ok(existing.and_then(|r| r.expire_at_ms)),

@@ -48,7 +48,10 @@ impl<'a> Txn<'a> {
             let stored = if self.flushed[usize::from(db)] {
                 None
             } else {
-                self.store.get(Family::KvData, &kv_data::key(db, key))?.map(|bytes| Record::decode(&bytes)).transpose()?
+                self.store
+                    .get(Family::KvData, &kv_data::key(db, key))?
+                    .map(|bytes| Record::decode(&bytes))
+                    .transpose()?
             };
             self.touched.insert(id.clone(), Touched { current: stored.clone(), stored });
         }

@@ -97,10 +97,7 @@ impl ReadCtx<'_> {
 
     /// `(keys, keys with an expiry)` of database `db`, for INFO keyspace.
     pub fn key_counts(&self, db: u8) -> Result<(u64, u64)> {
-        Ok((
-            read_u64(&self.snapshot, &kv_meta::key_count(db))?,
-            read_u64(&self.snapshot, &kv_meta::expires_count(db))?,
-        ))
+        Ok((read_u64(&self.snapshot, &kv_meta::key_count(db))?, read_u64(&self.snapshot, &kv_meta::expires_count(db))?))
     }
 
     /// KEYS: every live key matching `pattern`.

@@ -1,0 +1,127 @@
+//! The registry of connected clients, for CLIENT LIST/INFO/KILL and INFO.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+/// What CLIENT LIST shows of a connection, updated as it runs.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientState {
+    pub name: Option<String>,
+    pub db: u8,
+    pub resp: i64,
+    pub last_command: String,
+    pub last_active: Instant,
+    pub lib_name: Option<String>,
+    pub lib_ver: Option<String>,
+}
+
+/// One connected client.
+pub(crate) struct Client {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub local_addr: SocketAddr,
+    pub created: Instant,
+    pub state: Mutex<ClientState>,
+    killed: Notify,
+    kill_requested: std::sync::atomic::AtomicBool,
+}
+
+impl Client {
+    pub fn update(&self, change: impl FnOnce(&mut ClientState)) {
+        change(&mut self.state.lock().expect("client state lock"));
+    }
+
+    pub fn snapshot(&self) -> ClientState {
+        self.state.lock().expect("client state lock").clone()
+    }
+
+    /// Asks the connection to close after its current command.
+    pub fn kill(&self) {
+        self.kill_requested.store(true, Ordering::Release);
+        self.killed.notify_one();
+    }
+
+    /// Resolves once [`Client::kill`] was called.
+    pub async fn killed(&self) {
+        while !self.kill_requested.load(Ordering::Acquire) {
+            self.killed.notified().await;
+        }
+    }
+
+    /// The client's line in CLIENT LIST, in Redis's field order.
+    pub fn describe(&self) -> String {
+        let state = self.snapshot();
+        let now = Instant::now();
+        format!(
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 \
+             qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
+             cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.local_addr,
+            state.name.as_deref().unwrap_or(""),
+            now.duration_since(self.created).as_secs(),
+            now.duration_since(state.last_active).as_secs(),
+            state.db,
+            if state.last_command.is_empty() { "NULL" } else { &state.last_command },
+            state.resp,
+            state.lib_name.as_deref().unwrap_or(""),
+            state.lib_ver.as_deref().unwrap_or(""),
+        )
+    }
+}
+
+/// Every connected client by id.
+#[derive(Default)]
+pub(crate) struct Clients {
+    next_id: AtomicU64,
+    connected: Mutex<BTreeMap<u64, Arc<Client>>>,
+}
+
+impl Clients {
+    /// Registers a new connection unless `max` clients are already connected.
+    pub fn register(&self, addr: SocketAddr, local_addr: SocketAddr, max: usize) -> Option<Arc<Client>> {
+        let mut connected = self.connected.lock().expect("clients lock");
+        if connected.len() >= max {
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = Instant::now();
+        let client = Arc::new(Client {
+            id,
+            addr,
+            local_addr,
+            created: now,
+            state: Mutex::new(ClientState {
+                name: None,
+                db: 0,
+                resp: 2,
+                last_command: String::new(),
+                last_active: now,
+                lib_name: None,
+                lib_ver: None,
+            }),
+            killed: Notify::new(),
+            kill_requested: false.into(),
+        });
+        connected.insert(id, client.clone());
+        Some(client)
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.connected.lock().expect("clients lock").remove(&id);
+    }
+
+    pub fn all(&self) -> Vec<Arc<Client>> {
+        self.connected.lock().expect("clients lock").values().cloned().collect()
+    }
+
+    pub fn count(&self) -> usize {
+        self.connected.lock().expect("clients lock").len()
+    }
+}

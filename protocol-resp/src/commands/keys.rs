@@ -1,0 +1,439 @@
+//! Generic key commands: parse, call `kv`, reply.
+
+use kv::{CommandError, ExpireAt, ExpireCondition, Reply, ScanArgs, WriteOp, DATABASES};
+
+use super::flags::{FAST, READONLY, WRITE};
+use super::{read, reply, spec, unknown_subcommand, write, Outcome, Spec};
+use crate::args::Args;
+use crate::session::Session;
+
+type Result = std::result::Result<Outcome, CommandError>;
+
+fn del(session: &mut Session, args: &mut Args) -> Result {
+    write(session, WriteOp::Del { keys: args.rest() })
+}
+
+fn exists(session: &mut Session, args: &mut Args) -> Result {
+    let keys = args.rest();
+    read(session, move |ctx| ctx.exists(&keys))
+}
+
+fn touch(session: &mut Session, args: &mut Args) -> Result {
+    let keys = args.rest();
+    read(session, move |ctx| ctx.touch(&keys))
+}
+
+fn type_(session: &mut Session, args: &mut Args) -> Result {
+    let key = args.next()?;
+    read(session, move |ctx| ctx.type_of(&key))
+}
+
+fn rename(session: &mut Session, args: &mut Args) -> Result {
+    let (from, to) = (args.next()?, args.next()?);
+    write(session, WriteOp::Rename { from, to, only_if_absent: false })
+}
+
+fn renamenx(session: &mut Session, args: &mut Args) -> Result {
+    let (from, to) = (args.next()?, args.next()?);
+    write(session, WriteOp::Rename { from, to, only_if_absent: true })
+}
+
+/// Parses a database number as SELECT, COPY … DB and MOVE take it.
+pub(super) fn db_index(args: &mut Args) -> std::result::Result<u8, CommandError> {
+    let index =
+        args.next_i64().map_err(|_| CommandError::Other("ERR value is not an integer or out of range".into()))?;
+    u8::try_from(index).ok().filter(|db| usize::from(*db) < DATABASES).ok_or(CommandError::DbIndexOutOfRange)
+}
+
+fn copy(session: &mut Session, args: &mut Args) -> Result {
+    let (from, to) = (args.next()?, args.next()?);
+    let mut to_db = session.db;
+    let mut replace = false;
+    while args.remaining() > 0 {
+        match args.next_keyword()?.as_str() {
+            "REPLACE" => replace = true,
+            "DB" if args.remaining() > 0 => to_db = db_index(args)?,
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    write(session, WriteOp::Copy { from, to, to_db, replace })
+}
+
+fn keys(session: &mut Session, args: &mut Args) -> Result {
+    let pattern = args.next()?;
+    read(session, move |ctx| ctx.keys(&pattern))
+}
+
+fn scan(session: &mut Session, args: &mut Args) -> Result {
+    let cursor = args.next()?;
+    let cursor: u64 = std::str::from_utf8(&cursor)
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| CommandError::Other("ERR invalid cursor".into()))?;
+    let mut scan = ScanArgs::default();
+    while args.remaining() > 0 {
+        match args.next_keyword()?.as_str() {
+            "MATCH" if args.remaining() > 0 => scan.pattern = Some(args.next()?),
+            "COUNT" if args.remaining() > 0 => {
+                let count = args.next_i64()?;
+                if count < 1 {
+                    return Err(CommandError::Syntax);
+                }
+                scan.count = Some(count as usize);
+            }
+            "TYPE" if args.remaining() > 0 => scan.type_name = Some(args.next()?),
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    read(session, move |ctx| ctx.scan(cursor, &scan))
+}
+
+fn randomkey(session: &mut Session, _args: &mut Args) -> Result {
+    read(session, |ctx| ctx.random_key())
+}
+
+fn dbsize(session: &mut Session, _args: &mut Args) -> Result {
+    read(session, |ctx| ctx.dbsize())
+}
+
+/// FLUSHDB and FLUSHALL take an optional ASYNC or SYNC; both are immediate
+/// here (a flush is a range delete).
+fn flush_mode(args: &mut Args) -> std::result::Result<(), CommandError> {
+    if let Some(mode) = args.next_opt() {
+        if !mode.eq_ignore_ascii_case(b"ASYNC") && !mode.eq_ignore_ascii_case(b"SYNC") {
+            return Err(CommandError::Syntax);
+        }
+    }
+    args.finish()
+}
+
+fn flushdb(session: &mut Session, args: &mut Args) -> Result {
+    flush_mode(args)?;
+    write(session, WriteOp::FlushDb)
+}
+
+fn flushall(session: &mut Session, args: &mut Args) -> Result {
+    flush_mode(args)?;
+    write(session, WriteOp::FlushAll)
+}
+
+/// EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT.
+fn expire_with(session: &mut Session, args: &mut Args, seconds: bool, absolute: bool, command: &str) -> Result {
+    let key = args.next()?;
+    let amount = args.next_i64()?;
+    let mut condition = ExpireCondition::Always;
+    while args.remaining() > 0 {
+        let keyword = args.next_keyword()?;
+        let wanted = match keyword.as_str() {
+            "NX" => ExpireCondition::IfNone,
+            "XX" => ExpireCondition::IfSome,
+            "GT" => ExpireCondition::IfGreater,
+            "LT" => ExpireCondition::IfLess,
+            _ => return Err(CommandError::Other(format!("ERR Unsupported option {keyword}"))),
+        };
+        condition = combine(condition, wanted)?;
+    }
+    let ms = if seconds {
+        amount.checked_mul(1000).ok_or_else(|| CommandError::InvalidExpireTime(command.into()))?
+    } else {
+        amount
+    };
+    let at = if absolute { ExpireAt::AtMs(ms) } else { ExpireAt::AfterMs(ms) };
+    write(session, WriteOp::Expire { key, at, condition, command: command.into() })
+}
+
+/// Combines EXPIRE's options the way Redis accepts them: XX may join GT or
+/// LT (XX is implied by GT, and LT wants an expiry anyway); NX joins none.
+fn combine(current: ExpireCondition, wanted: ExpireCondition) -> std::result::Result<ExpireCondition, CommandError> {
+    use ExpireCondition::*;
+    let nx_conflict =
+        || CommandError::Other("ERR NX and XX, GT or LT options at the same time are not compatible".into());
+    let gt_lt_conflict = || CommandError::Other("ERR GT and LT options at the same time are not compatible".into());
+    match (current, wanted) {
+        (Always, wanted) => Ok(wanted),
+        (IfNone, IfNone) => Ok(IfNone),
+        (IfNone, _) | (_, IfNone) => Err(nx_conflict()),
+        (IfGreater, IfLess) | (IfLess, IfGreater) => Err(gt_lt_conflict()),
+        (IfSome, other) => Ok(other),
+        (current, IfSome) => Ok(current),
+        (current, _) => Ok(current),
+    }
+}
+
+fn expire(session: &mut Session, args: &mut Args) -> Result {
+    expire_with(session, args, true, false, "expire")
+}
+
+fn pexpire(session: &mut Session, args: &mut Args) -> Result {
+    expire_with(session, args, false, false, "pexpire")
+}
+
+fn expireat(session: &mut Session, args: &mut Args) -> Result {
+    expire_with(session, args, true, true, "expireat")
+}
+
+fn pexpireat(session: &mut Session, args: &mut Args) -> Result {
+    expire_with(session, args, false, true, "pexpireat")
+}
+
+fn ttl(session: &mut Session, args: &mut Args) -> Result {
+    let key = args.next()?;
+    read(session, move |ctx| ctx.ttl(&key, false))
+}
+
+fn pttl(session: &mut Session, args: &mut Args) -> Result {
+    let key = args.next()?;
+    read(session, move |ctx| ctx.ttl(&key, true))
+}
+
+fn expiretime(session: &mut Session, args: &mut Args) -> Result {
+    let key = args.next()?;
+    read(session, move |ctx| ctx.expire_time(&key, false))
+}
+
+fn pexpiretime(session: &mut Session, args: &mut Args) -> Result {
+    let key = args.next()?;
+    read(session, move |ctx| ctx.expire_time(&key, true))
+}
+
+fn persist(session: &mut Session, args: &mut Args) -> Result {
+    write(session, WriteOp::Persist { key: args.next()? })
+}
+
+fn object(session: &mut Session, args: &mut Args) -> Result {
+    let sub = args.next()?;
+    let sub_upper = String::from_utf8_lossy(&sub).to_ascii_uppercase();
+    if sub_upper == "HELP" {
+        args.finish().map_err(|_| super::wrong_arity("object|help"))?;
+        return reply(help(&[
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+            "HELP",
+            "    Print this help.",
+        ]));
+    }
+    let full_name = format!("object|{}", sub_upper.to_ascii_lowercase());
+    if !matches!(sub_upper.as_str(), "ENCODING" | "FREQ" | "IDLETIME" | "REFCOUNT") {
+        return Err(unknown_subcommand(&sub, "object"));
+    }
+    let key = args.next().map_err(|_| super::wrong_arity(&full_name))?;
+    args.finish().map_err(|_| super::wrong_arity(&full_name))?;
+    match sub_upper.as_str() {
+        "ENCODING" => read(session, move |ctx| ctx.object_encoding(&key)),
+        "FREQ" => Err(CommandError::Other(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.".into(),
+        )),
+        // Seshat keeps no access times or shared objects: a live key is
+        // reported as just used and referenced once.
+        "IDLETIME" => read(session, move |ctx| Ok(if ctx.contains(&key)? { Reply::Int(0) } else { Reply::Nil })),
+        _ => read(session, move |ctx| Ok(if ctx.contains(&key)? { Reply::Int(1) } else { Reply::Nil })),
+    }
+}
+
+/// A HELP reply: one status line per text line.
+pub(super) fn help(lines: &[&str]) -> Reply {
+    Reply::Array(lines.iter().map(|line| Reply::Status(line.to_string())).collect())
+}
+
+pub(super) const COMMANDS: &[Spec] = &[
+    spec!("del", -2, WRITE, 1, -1, 1, "generic", "1.0.0", "Deletes one or more keys.", del),
+    spec!("unlink", -2, WRITE | FAST, 1, -1, 1, "generic", "4.0.0", "Asynchronously deletes one or more keys.", del),
+    spec!(
+        "exists",
+        -2,
+        READONLY | FAST,
+        1,
+        -1,
+        1,
+        "generic",
+        "1.0.0",
+        "Determines whether one or more keys exist.",
+        exists
+    ),
+    spec!(
+        "touch",
+        -2,
+        READONLY | FAST,
+        1,
+        -1,
+        1,
+        "generic",
+        "3.2.1",
+        "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+        touch
+    ),
+    spec!(
+        "type",
+        2,
+        READONLY | FAST,
+        1,
+        1,
+        1,
+        "generic",
+        "1.0.0",
+        "Determines the type of value stored at a key.",
+        type_
+    ),
+    spec!("rename", 3, WRITE, 1, 2, 1, "generic", "1.0.0", "Renames a key and overwrites the destination.", rename),
+    spec!(
+        "renamenx",
+        3,
+        WRITE | FAST,
+        1,
+        2,
+        1,
+        "generic",
+        "1.0.0",
+        "Renames a key only when the target key name doesn't exist.",
+        renamenx
+    ),
+    spec!("copy", -3, WRITE, 1, 2, 1, "generic", "6.2.0", "Copies the value of a key to a new key.", copy),
+    spec!("keys", 2, READONLY, 0, 0, 0, "generic", "1.0.0", "Returns all key names that match a pattern.", keys),
+    spec!("scan", -2, READONLY, 0, 0, 0, "generic", "2.8.0", "Iterates over the key names in the database.", scan),
+    spec!(
+        "randomkey",
+        1,
+        READONLY,
+        0,
+        0,
+        0,
+        "generic",
+        "1.0.0",
+        "Returns a random key name from the database.",
+        randomkey
+    ),
+    spec!(
+        "dbsize",
+        1,
+        READONLY | FAST,
+        0,
+        0,
+        0,
+        "server",
+        "1.0.0",
+        "Returns the number of keys in the database.",
+        dbsize
+    ),
+    spec!("flushdb", -1, WRITE, 0, 0, 0, "server", "1.0.0", "Removes all keys from the current database.", flushdb),
+    spec!("flushall", -1, WRITE, 0, 0, 0, "server", "1.0.0", "Removes all keys from all databases.", flushall),
+    spec!(
+        "expire",
+        -3,
+        WRITE | FAST,
+        1,
+        1,
+        1,
+        "generic",
+        "1.0.0",
+        "Sets the expiration time of a key in seconds.",
+        expire
+    ),
+    spec!(
+        "pexpire",
+        -3,
+        WRITE | FAST,
+        1,
+        1,
+        1,
+        "generic",
+        "2.6.0",
+        "Sets the expiration time of a key in milliseconds.",
+        pexpire
+    ),
+    spec!(
+        "expireat",
+        -3,
+        WRITE | FAST,
+        1,
+        1,
+        1,
+        "generic",
+        "1.2.0",
+        "Sets the expiration time of a key to a Unix timestamp.",
+        expireat
+    ),
+    spec!(
+        "pexpireat",
+        -3,
+        WRITE | FAST,
+        1,
+        1,
+        1,
+        "generic",
+        "2.6.0",
+        "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+        pexpireat
+    ),
+    spec!(
+        "ttl",
+        2,
+        READONLY | FAST,
+        1,
+        1,
+        1,
+        "generic",
+        "1.0.0",
+        "Returns the expiration time in seconds of a key.",
+        ttl
+    ),
+    spec!(
+        "pttl",
+        2,
+        READONLY | FAST,
+        1,
+        1,
+        1,
+        "generic",
+        "2.6.0",
+        "Returns the expiration time in milliseconds of a key.",
+        pttl
+    ),
+    spec!(
+        "expiretime",
+        2,
+        READONLY | FAST,
+        1,
+        1,
+        1,
+        "generic",
+        "7.0.0",
+        "Returns the expiration time of a key as a Unix timestamp.",
+        expiretime
+    ),
+    spec!(
+        "pexpiretime",
+        2,
+        READONLY | FAST,
+        1,
+        1,
+        1,
+        "generic",
+        "7.0.0",
+        "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+        pexpiretime
+    ),
+    spec!("persist", 2, WRITE | FAST, 1, 1, 1, "generic", "2.2.0", "Removes the expiration time of a key.", persist),
+    spec!(
+        "object",
+        -2,
+        READONLY,
+        2,
+        2,
+        1,
+        "generic",
+        "2.2.3",
+        "A container for object introspection commands.",
+        object
+    ),
+];

@@ -1,0 +1,224 @@
+//! The command table and dispatch.
+//!
+//! Each family file (`string`, `keys`, `server`, `connection`) parses its
+//! commands' arguments, calls `kv` and formats the reply, and ends with its
+//! table: name, arity, flags, key positions and docs. The flags decide the
+//! route: a write becomes a proposal, a read-only command a linearizable
+//! read, the rest run on the connection.
+//!
+//! Checks happen in Redis's order: unknown command, arity, authentication.
+
+mod connection;
+mod keys;
+mod server;
+mod string;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+use kv::{CommandError, ReadCtx, Reply, WriteOp};
+use raft::{GroupError, Proposal};
+
+use crate::args::Args;
+use crate::session::Session;
+
+/// Command flags, as COMMAND INFO lists them.
+pub(crate) mod flags {
+    pub const WRITE: u32 = 1;
+    pub const READONLY: u32 = 1 << 1;
+    pub const ADMIN: u32 = 1 << 2;
+    pub const FAST: u32 = 1 << 3;
+    pub const NO_AUTH: u32 = 1 << 4;
+    pub const DENYOOM: u32 = 1 << 5;
+    pub const LOADING: u32 = 1 << 6;
+    pub const STALE: u32 = 1 << 7;
+    pub const NOSCRIPT: u32 = 1 << 8;
+
+    pub const NAMES: [(u32, &str); 9] = [
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (NOSCRIPT, "noscript"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+    ];
+}
+
+/// What running a command produced.
+pub(crate) enum Outcome {
+    /// The reply is known now.
+    Reply(Reply),
+    /// A proposed write; its reply arrives once applied.
+    Write(Proposal<Reply>),
+    /// A read, started when polled: after every earlier command of the
+    /// connection has completed.
+    Read(Pin<Box<dyn Future<Output = Reply> + Send>>),
+}
+
+type Handler = fn(&mut Session, &mut Args) -> Result<Outcome, CommandError>;
+
+/// A row of the command table.
+pub(crate) struct Spec {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis arity: `n` exactly n words (name included), `-n` at least n.
+    pub arity: i64,
+    pub flags: u32,
+    pub first_key: i64,
+    pub last_key: i64,
+    pub step: i64,
+    pub group: &'static str,
+    pub since: &'static str,
+    pub summary: &'static str,
+    pub handler: Handler,
+}
+
+static TABLE: LazyLock<HashMap<&'static str, &'static Spec>> =
+    LazyLock::new(|| all().map(|spec| (spec.name, spec)).collect());
+
+/// Every command, family by family.
+pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
+    [string::COMMANDS, keys::COMMANDS, server::COMMANDS, connection::COMMANDS].into_iter().flatten()
+}
+
+/// The spec of a command by name, in any case.
+pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
+    TABLE.get(String::from_utf8_lossy(name).to_ascii_lowercase().as_str()).copied()
+}
+
+/// Runs one request (name and arguments).
+pub(crate) fn dispatch(session: &mut Session, mut request: Vec<Bytes>) -> Outcome {
+    let name = request.remove(0);
+    let Some(spec) = lookup(&name) else {
+        return error(unknown_command(&name, &request));
+    };
+    let words = request.len() as i64 + 1;
+    if (spec.arity > 0 && words != spec.arity) || (spec.arity < 0 && words < -spec.arity) {
+        return error(CommandError::Other(format!("ERR wrong number of arguments for '{}' command", spec.name)));
+    }
+    if !session.authenticated && spec.flags & flags::NO_AUTH == 0 {
+        return error(CommandError::Other("NOAUTH Authentication required.".into()));
+    }
+    session.server.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
+    session.client.update(|state| {
+        state.last_command = spec.name.to_string();
+        state.last_active = std::time::Instant::now();
+    });
+    match (spec.handler)(session, &mut Args::new(request)) {
+        Ok(outcome) => outcome,
+        Err(e) => error(e),
+    }
+}
+
+/// Redis's "unknown command" line, quoting the first arguments.
+fn unknown_command(name: &[u8], args: &[Bytes]) -> CommandError {
+    let mut quoted = String::new();
+    for arg in args {
+        if quoted.len() >= 128 {
+            break;
+        }
+        let room = 128 - quoted.len();
+        let text = String::from_utf8_lossy(arg);
+        quoted.push_str(&format!("'{}' ", text.chars().take(room).collect::<String>()));
+    }
+    let name: String = String::from_utf8_lossy(name).chars().take(128).collect();
+    let line = format!("ERR unknown command '{name}', with args beginning with: {quoted}");
+    CommandError::Other(line.replace(['\r', '\n'], " "))
+}
+
+/// Redis's "unknown subcommand" line.
+pub(crate) fn unknown_subcommand(sub: &[u8], command: &str) -> CommandError {
+    let sub: String = String::from_utf8_lossy(sub).chars().take(128).collect();
+    CommandError::Other(format!("ERR unknown subcommand '{sub}'. Try {} HELP.", command.to_ascii_uppercase()))
+}
+
+/// Redis's arity error for a subcommand, e.g. `config|get`.
+pub(crate) fn wrong_arity(full_name: &str) -> CommandError {
+    CommandError::Other(format!("ERR wrong number of arguments for '{full_name}' command"))
+}
+
+pub(crate) fn error(error: CommandError) -> Outcome {
+    Outcome::Reply(Reply::Error(error))
+}
+
+pub(crate) fn reply(reply: Reply) -> Result<Outcome, CommandError> {
+    Ok(Outcome::Reply(reply))
+}
+
+/// Proposes `op` in the session's database.
+pub(crate) fn write(session: &Session, op: WriteOp) -> Result<Outcome, CommandError> {
+    Ok(Outcome::Write(session.server.kv.write(session.db, op)))
+}
+
+/// A linearizable read in the session's database.
+pub(crate) fn read<F>(session: &Session, read: F) -> Result<Outcome, CommandError>
+where
+    F: FnOnce(&ReadCtx<'_>) -> kv::Result<Reply> + Send + 'static,
+{
+    let kv = session.server.kv.clone();
+    let db = session.db;
+    Ok(Outcome::Read(Box::pin(async move { kv.read(db, read).await.unwrap_or_else(service_error) })))
+}
+
+/// The reply of a completed proposal.
+pub(crate) fn write_result(result: Result<Reply, GroupError>) -> Reply {
+    result.unwrap_or_else(|e| service_error(kv::Error::Group(e)))
+}
+
+/// A failure of the service itself, as the client sees it.
+pub(crate) fn service_error(error: kv::Error) -> Reply {
+    tracing::warn!(%error, "command failed in the service");
+    Reply::Error(CommandError::Other(match error {
+        kv::Error::Group(GroupError::ShuttingDown(_)) => "ERR Seshat is shutting down".into(),
+        other => format!("ERR {other}"),
+    }))
+}
+
+/// Builds a table row; `spec!(name, arity, flags, first, last, step, group,
+/// since, summary, handler)`.
+macro_rules! spec {
+    ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $group:literal, $since:literal, $summary:literal, $handler:expr) => {
+        $crate::commands::Spec {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            first_key: $first,
+            last_key: $last,
+            step: $step,
+            group: $group,
+            since: $since,
+            summary: $summary,
+            handler: $handler,
+        }
+    };
+}
+pub(crate) use spec;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_has_unique_lowercase_names_and_valid_arities() {
+        let mut seen = std::collections::HashSet::new();
+        for spec in all() {
+            assert!(seen.insert(spec.name), "{} listed twice", spec.name);
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+            assert_ne!(spec.arity, 0, "{}", spec.name);
+            assert!(spec.flags & (flags::WRITE | flags::READONLY) != flags::WRITE | flags::READONLY, "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn unknown_commands_quote_their_first_arguments() {
+        let error = unknown_command(b"FOO", &[Bytes::from("a"), Bytes::from("b\nc")]);
+        assert_eq!(error.to_string(), "ERR unknown command 'FOO', with args beginning with: 'a' 'b c' ");
+    }
+}

@@ -1,0 +1,113 @@
+//! One client connection: read, parse, dispatch, reply in order.
+//!
+//! Pipelining: every complete request in the input buffer is dispatched
+//! before any reply is awaited, so a pipeline of writes is proposed at once
+//! and shares a group commit. Replies are awaited and encoded strictly in
+//! request order. A read is started only when every earlier command of the
+//! connection has completed, so a GET after a SET in the same pipeline sees
+//! the SET.
+//!
+//! Shutdown and CLIENT KILL are checked between batches: commands already
+//! dispatched always complete and are answered before the connection closes.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use kv::{CommandError, Reply};
+use raft::Shutdown;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::clients::Client;
+use crate::commands::{dispatch, write_result, Outcome};
+use crate::encode::{encode, Protocol};
+use crate::request::{Limits, RequestParser};
+use crate::server::Server;
+use crate::session::Session;
+
+/// Replies are flushed at least every this many commands of a pipeline.
+const MAX_PENDING: usize = 1024;
+
+pub(crate) async fn serve(server: Arc<Server>, client: Arc<Client>, mut stream: TcpStream, shutdown: Shutdown) {
+    let _ = stream.set_nodelay(true);
+    let mut session = Session::new(server.clone(), client.clone());
+    let mut parser = RequestParser::default();
+    let mut input = BytesMut::with_capacity(16 * 1024);
+    let mut output = BytesMut::with_capacity(16 * 1024);
+    let mut pending: Vec<(Protocol, Outcome)> = Vec::new();
+    loop {
+        let read = tokio::select! {
+            read = stream.read_buf(&mut input) => read,
+            _ = shutdown.cancelled() => break,
+            _ = client.killed() => break,
+        };
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                server.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+        let mut protocol_error = None;
+        loop {
+            let config = server.config();
+            let limits = Limits {
+                max_bulk_len: config.proto_max_bulk_len,
+                max_args: config.max_args,
+                authenticated: session.authenticated,
+            };
+            match parser.next(&mut input, limits) {
+                Ok(Some(request)) => {
+                    let outcome = dispatch(&mut session, request);
+                    pending.push((session.protocol, outcome));
+                    if session.closing {
+                        break;
+                    }
+                    if pending.len() >= MAX_PENDING {
+                        complete(&mut pending, &mut output).await;
+                        if write_out(&server, &mut stream, &mut output).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    protocol_error = Some(error);
+                    break;
+                }
+            }
+        }
+        complete(&mut pending, &mut output).await;
+        if let Some(error) = &protocol_error {
+            tracing::debug!(client = client.id, addr = %client.addr, error = %error.0, "protocol error, closing");
+            let reply = Reply::Error(CommandError::Other(format!("ERR Protocol error: {}", error.0)));
+            encode(&mut output, &reply, session.protocol);
+        }
+        if write_out(&server, &mut stream, &mut output).await.is_err() || protocol_error.is_some() || session.closing {
+            break;
+        }
+    }
+    let _ = stream.shutdown().await;
+}
+
+/// Awaits every pending outcome in order and encodes its reply.
+async fn complete(pending: &mut Vec<(Protocol, Outcome)>, output: &mut BytesMut) {
+    for (protocol, outcome) in pending.drain(..) {
+        let reply = match outcome {
+            Outcome::Reply(reply) => reply,
+            Outcome::Write(proposal) => write_result(proposal.await),
+            Outcome::Read(read) => read.await,
+        };
+        encode(output, &reply, protocol);
+    }
+}
+
+async fn write_out(server: &Server, stream: &mut TcpStream, output: &mut BytesMut) -> std::io::Result<()> {
+    if output.is_empty() {
+        return Ok(());
+    }
+    stream.write_all(output).await?;
+    server.stats.total_net_output_bytes.fetch_add(output.len() as u64, Ordering::Relaxed);
+    output.clear();
+    Ok(())
+}

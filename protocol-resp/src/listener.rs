@@ -1,0 +1,83 @@
+//! The RESP frontend: accepting connections under the client cap.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kv::Kv;
+use raft::{Frontend, Shutdown};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::connection;
+use crate::server::{NodeFacts, RespConfig, Server};
+
+/// How long shutdown waits for connections to finish their in-flight commands.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The Redis-protocol frontend.
+pub struct RespFrontend {
+    server: Arc<Server>,
+}
+
+impl RespFrontend {
+    pub fn new(kv: Kv, config: RespConfig, facts: NodeFacts) -> Self {
+        RespFrontend { server: Arc::new(Server::new(kv, config, facts)) }
+    }
+}
+
+#[async_trait::async_trait]
+impl Frontend for RespFrontend {
+    fn name(&self) -> &'static str {
+        "resp"
+    }
+
+    async fn serve(&self, listener: TcpListener, shutdown: Shutdown) -> io::Result<()> {
+        let local_addr = listener.local_addr()?;
+        let _ = self.server.local_addr.set(local_addr);
+        tracing::info!(addr = %local_addr, "RESP frontend listening");
+        let mut connections = JoinSet::new();
+        loop {
+            let (mut stream, addr) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let server = &self.server;
+            server.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
+            let maxclients = server.config().maxclients;
+            let Some(client) = server.clients.register(addr, local_addr, maxclients) else {
+                server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+                continue;
+            };
+            let server = server.clone();
+            let shutdown = shutdown.clone();
+            connections.spawn(async move {
+                let id = client.id;
+                connection::serve(server.clone(), client, stream, shutdown).await;
+                server.clients.unregister(id);
+            });
+        }
+        drop(listener);
+        tracing::info!(connections = connections.len(), "RESP frontend draining connections");
+        if tokio::time::timeout(DRAIN_TIMEOUT, async { while connections.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still busy after {DRAIN_TIMEOUT:?}; closing them");
+            connections.shutdown().await;
+        }
+        Ok(())
+    }
+}
