@@ -1,0 +1,35 @@
+# Seshat's entry points. Every cargo call uses the same package and target
+# selection (--workspace --all-targets) so that RocksDB's C++ is built once
+# per profile and reused by build, clippy and test.
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+CARGO_SELECT := --workspace --all-targets --locked
+SESHAT := $(CARGO_TARGET_DIR)/debug/seshat
+
+.PHONY: deps build test lint run bench-quick clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cargo build $(CARGO_SELECT)
+
+lint: deps
+	cargo fmt --all -- --check
+	cargo clippy $(CARGO_SELECT) -- -D warnings
+
+# fmt, clippy, then every test: unit, golden scripts, and end-to-end tests
+# against the built binary.
+test: lint build
+	cargo test $(CARGO_SELECT)
+
+# A single node with the defaults: data in ./seshat-data, RESP on 127.0.0.1:6379.
+run: build
+	$(SESHAT) $(ARGS)
+
+# redis-benchmark against Seshat and redis-server, side by side.
+bench-quick: build
+	scripts/bench-quick.sh $(SESHAT)
+
+clean:
+	cargo clean

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the system packages Seshat needs to build and test, idempotently:
+# nothing is installed when everything is already there.
+#
+#   libclang-dev, clang  RocksDB's Rust bindings (bindgen) and its C++ build
+#   redis-tools          redis-cli and redis-benchmark, used by tests and benches
+#   redis-server         the reference server for benchmarks
+set -euo pipefail
+
+missing=()
+need() { # need PACKAGE CHECK-COMMAND...
+    local package=$1; shift
+    if ! "$@" >/dev/null 2>&1; then missing+=("$package"); fi
+}
+need libclang-dev bash -c 'ls /usr/lib/llvm-*/lib/libclang.so* || ls /usr/lib/x86_64-linux-gnu/libclang*.so*'
+need clang command -v clang
+need g++ command -v g++
+need make command -v make
+need redis-tools command -v redis-cli
+need redis-server command -v redis-server
+
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    sudo=""
+    if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+for tool in cargo rustfmt cargo-clippy; do
+    command -v "$tool" >/dev/null || { echo "missing Rust tool: $tool (install the Rust toolchain with rustfmt and clippy)" >&2; exit 1; }
+done
