@@ -155,26 +155,27 @@ impl Kv {
                 _ = &mut shutdown => return,
                 _ = interval.tick() => {}
             }
-            loop {
-                let due = match self.due_keys() {
-                    Ok(due) => due,
-                    Err(error) => {
-                        tracing::error!(%error, "expiry sweep could not read the expiry index");
-                        break;
-                    }
-                };
-                if due.is_empty() {
-                    break;
-                }
-                let full = due.len() >= self.inner.config.expiry_sweep_batch;
-                match self.write(0, WriteOp::ExpireDue { keys: due }).await {
-                    Ok(_) if full => continue,
-                    Ok(_) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, "expiry sweep proposal failed");
-                        break;
-                    }
-                }
+            if let Err(error) = self.sweep_expired().await {
+                tracing::warn!(%error, "expiry sweep failed");
+            }
+        }
+    }
+
+    /// Proposes the removal of every key whose expiry is due, one batch per
+    /// log entry; returns how many keys were removed.
+    pub async fn sweep_expired(&self) -> Result<u64> {
+        let mut removed = 0;
+        loop {
+            let due = self.due_keys()?;
+            if due.is_empty() {
+                return Ok(removed);
+            }
+            let full = due.len() >= self.inner.config.expiry_sweep_batch;
+            if let Reply::Int(n) = self.write(0, WriteOp::ExpireDue { keys: due }).await? {
+                removed += n as u64;
+            }
+            if !full {
+                return Ok(removed);
             }
         }
     }

@@ -1,1 +1,282 @@
-//! placeholder
+//! The end-to-end harness: real `seshat` processes driven by real clients.
+//!
+//! [`Node::start`] runs the binary that `cargo test` built (found next to
+//! the test executable, or at `$SESHAT_BIN`) in a fresh temp data dir with
+//! `--resp-addr 127.0.0.1:0`, and reads the address it bound from its
+//! `seshat ready:` line. A node is killed (SIGKILL) when dropped, so a failing
+//! test never leaves a process behind; its log stays in the data dir's
+//! parent for inspection while the test runs.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use bytes::BytesMut;
+use redis_protocol::resp2::types::OwnedFrame as Frame2;
+use redis_protocol::resp3::types::OwnedFrame as Frame3;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long a node may take to start or stop.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `seshat` binary under test.
+pub fn seshat_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("SESHAT_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/seshat
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = profile_dir.join("seshat");
+    assert!(bin.exists(), "{} not found: build it first (`cargo build --workspace --all-targets`)", bin.display());
+    bin
+}
+
+/// A running (or stopped) `seshat` process with its own data dir.
+pub struct Node {
+    dir: tempfile::TempDir,
+    extra_args: Vec<String>,
+    child: Option<Child>,
+    addr: Option<SocketAddr>,
+    port: u16,
+}
+
+impl Node {
+    /// Starts a node with default settings plus `extra_args`.
+    pub fn start(extra_args: &[&str]) -> Result<Node> {
+        let dir = tempfile::Builder::new().prefix("seshat-e2e-").tempdir()?;
+        let mut node = Node {
+            dir,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            child: None,
+            addr: None,
+            port: 0,
+        };
+        node.launch()?;
+        Ok(node)
+    }
+
+    /// The node's data dir.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Runs the binary on this node's data dir with `args`, waiting for it to
+    /// exit, and returns its status and stderr. For startup-error tests.
+    pub fn run_to_exit(&self, args: &[&str]) -> Result<(ExitStatus, String)> {
+        let output = Command::new(seshat_bin())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(["--resp-addr", "127.0.0.1:0", "--log-level", "warn"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()?;
+        Ok((output.status, String::from_utf8_lossy(&output.stderr).into_owned()))
+    }
+
+    fn launch(&mut self) -> Result<()> {
+        // Reuse the first port on restart so that clients can reconnect.
+        let listen = format!("127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("seshat.log"))?;
+        let mut child = Command::new(seshat_bin())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(["--resp-addr", &listen, "--log-level", "info"])
+            .args(&self.extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .context("spawn seshat")?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        self.child = Some(child);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                if let Some(rest) = line.strip_prefix("seshat ready: ") {
+                    let _ = tx.send(rest.to_string());
+                }
+            }
+        });
+        let ready = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(ready) => ready,
+            Err(_) => bail!("seshat did not become ready; log:\n{}", self.log()),
+        };
+        let addr: SocketAddr = ready
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix("resp="))
+            .context("ready line names the RESP address")?
+            .parse()?;
+        self.port = addr.port();
+        self.addr = Some(addr);
+        Ok(())
+    }
+
+    /// The node's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("seshat.log")).unwrap_or_default()
+    }
+
+    /// The RESP address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr.expect("node is running")
+    }
+
+    /// The RESP port.
+    pub fn port(&self) -> u16 {
+        self.addr().port()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("node is running").id()
+    }
+
+    /// A `redis` crate connection.
+    pub async fn client(&self) -> Result<redis::aio::MultiplexedConnection> {
+        let client = redis::Client::open(format!("redis://{}/", self.addr()))?;
+        Ok(client.get_multiplexed_async_connection().await?)
+    }
+
+    /// A raw TCP connection for byte-level tests.
+    pub async fn raw(&self) -> Result<Raw> {
+        Ok(Raw { stream: TcpStream::connect(self.addr()).await?, buffer: BytesMut::new() })
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(&mut self) -> Result<ExitStatus> {
+        let mut child = self.child.take().context("node is not running")?;
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("seshat did not exit after SIGTERM; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the process again on the same data dir and port.
+    pub fn restart(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            self.kill9();
+        }
+        self.launch()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A raw RESP connection: send bytes, read decoded frames.
+pub struct Raw {
+    stream: TcpStream,
+    buffer: BytesMut,
+}
+
+impl Raw {
+    /// Sends `bytes` as they are.
+    pub async fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        self.stream.write_all(bytes).await?;
+        Ok(())
+    }
+
+    /// Sends a command as a multibulk.
+    pub async fn send_command(&mut self, args: &[&[u8]]) -> Result<()> {
+        self.send(&encode_command(args)).await
+    }
+
+    /// Reads the next RESP2 reply.
+    pub async fn read2(&mut self) -> Result<Frame2> {
+        self.read_with(|buf| Ok(redis_protocol::resp2::decode::decode(buf)?)).await
+    }
+
+    /// Reads the next RESP3 reply.
+    pub async fn read3(&mut self) -> Result<Frame3> {
+        self.read_with(|buf| Ok(redis_protocol::resp3::decode::complete::decode(buf)?)).await
+    }
+
+    /// Sends a command and reads its RESP2 reply.
+    pub async fn call(&mut self, args: &[&str]) -> Result<Frame2> {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send_command(&args).await?;
+        self.read2().await
+    }
+
+    async fn read_with<F>(&mut self, decode: impl Fn(&[u8]) -> Result<Option<(F, usize)>>) -> Result<F> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some((frame, used)) = decode(&self.buffer)? {
+                let _ = self.buffer.split_to(used);
+                return Ok(frame);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let n = tokio::time::timeout(left, self.stream.read_buf(&mut self.buffer))
+                .await
+                .context("reply timed out")??;
+            if n == 0 {
+                bail!("connection closed (buffered: {:?})", String::from_utf8_lossy(&self.buffer));
+            }
+        }
+    }
+
+    /// True once the server has closed the connection (reads EOF), within 5 s.
+    pub async fn closed(&mut self) -> bool {
+        let mut scratch = [0u8; 1024];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.stream.read(&mut scratch)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// A command as the multibulk a client library sends.
+pub fn encode_command(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Polls `check` every 10 ms until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}

@@ -27,14 +27,15 @@ fn echo(_session: &mut Session, args: &mut Args) -> Result {
 }
 
 /// Checks credentials against `requirepass`; the only user is `default`.
+/// Without `requirepass` the default user takes any password, as Redis's
+/// `nopass` default user does.
 fn authenticate(session: &mut Session, user: &[u8], password: &[u8]) -> std::result::Result<(), CommandError> {
     let Some(expected) = session.server.config().requirepass else {
-        if user == b"default" {
-            return Err(CommandError::Other(
-                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into(),
-            ));
+        if user != b"default" {
+            return Err(wrong_pass());
         }
-        return Err(wrong_pass());
+        session.authenticated = true;
+        return Ok(());
     };
     if user != b"default" || password != expected.as_bytes() {
         return Err(wrong_pass());
@@ -49,6 +50,11 @@ fn wrong_pass() -> CommandError {
 
 fn auth(session: &mut Session, args: &mut Args) -> Result {
     let (user, password) = match args.remaining() {
+        1 if session.server.config().requirepass.is_none() => {
+            return Err(CommandError::Other(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into(),
+            ))
+        }
         1 => (bytes::Bytes::from_static(b"default"), args.next()?),
         2 => (args.next()?, args.next()?),
         _ => return Err(CommandError::Syntax),

@@ -202,7 +202,11 @@ const PARAMETERS: &[Parameter] = &[
         name: "maxclients",
         get: |s| s.config().maxclients.to_string(),
         set: Some(|s, v| {
-            let value: usize = v.parse().ok().filter(|n| *n >= 1).ok_or("argument must be a positive integer")?;
+            let value: usize = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=u32::MAX as usize).contains(n))
+                .ok_or("argument must be between 1 and 4294967295 inclusive")?;
             s.config.write().expect("config lock").maxclients = value;
             Ok(())
         }),
