@@ -40,7 +40,8 @@ impl Client {
         self.state.lock().expect("client state lock").clone()
     }
 
-    /// Asks the connection to close after its current command.
+    /// Asks the connection to close after its current command. The caller
+    /// also unregisters it, so that it is gone from CLIENT LIST at once.
     pub fn kill(&self) {
         self.kill_requested.store(true, Ordering::Release);
         self.killed.notify_one();

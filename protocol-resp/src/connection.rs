@@ -3,9 +3,11 @@
 //! Pipelining: every complete request in the input buffer is dispatched
 //! before any reply is awaited, so a pipeline of writes is proposed at once
 //! and shares a group commit. Replies are awaited and encoded strictly in
-//! request order. A read is started only when every earlier command of the
-//! connection has completed, so a GET after a SET in the same pipeline sees
-//! the SET.
+//! request order. Each command observes exactly the effects of the commands
+//! before it on the connection: a read starts only once every earlier
+//! command has completed (so a GET after a SET sees the SET), and a write is
+//! proposed only once every earlier read has run (so it does not see the
+//! SET after it).
 //!
 //! Shutdown and CLIENT KILL are checked between batches: commands already
 //! dispatched always complete and are answered before the connection closes.
@@ -20,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::clients::Client;
-use crate::commands::{dispatch, write_result, Outcome};
+use crate::commands::{dispatch, is_write, write_result, Outcome};
 use crate::encode::{encode, Protocol};
 use crate::request::{Limits, RequestParser};
 use crate::server::Server;
@@ -58,6 +60,12 @@ pub(crate) async fn serve(server: Arc<Server>, client: Arc<Client>, mut stream: 
             };
             match parser.next(&mut input, limits) {
                 Ok(Some(request)) => {
+                    // A write is proposed at dispatch; a read runs when its
+                    // turn comes. So a write must not be proposed while an
+                    // earlier read still waits, or the read would see it.
+                    if is_write(&request) && pending.iter().any(|(_, o)| matches!(o, Outcome::Read(_))) {
+                        complete(&mut pending, &mut output).await;
+                    }
                     let outcome = dispatch(&mut session, request);
                     pending.push((session.protocol, outcome));
                     if session.closing {

@@ -210,7 +210,11 @@ async fn run_script(path: &Path) -> String {
 #[tokio::test]
 async fn golden_scripts() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "txt"))
+        .collect();
     paths.sort();
     assert!(!paths.is_empty(), "no scripts in {}", dir.display());
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();

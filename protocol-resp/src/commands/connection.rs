@@ -269,6 +269,7 @@ fn client_kill(session: &mut Session, args: &mut Args) -> Result {
         return match target {
             Some(client) => {
                 client.kill();
+                session.server.clients.unregister(client.id);
                 reply(Reply::ok())
             }
             None => Err(CommandError::Other("ERR No such client".into())),
@@ -309,6 +310,7 @@ fn client_kill(session: &mut Session, args: &mut Args) -> Result {
             && !(skip_me && client.id == session.client.id);
         if selected {
             client.kill();
+            session.server.clients.unregister(client.id);
             killed += 1;
         }
     }

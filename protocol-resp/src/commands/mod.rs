@@ -93,6 +93,11 @@ pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
     TABLE.get(String::from_utf8_lossy(name).to_ascii_lowercase().as_str()).copied()
 }
 
+/// True if the request names a write command (one that is proposed).
+pub(crate) fn is_write(request: &[Bytes]) -> bool {
+    request.first().and_then(|name| lookup(name)).is_some_and(|spec| spec.flags & flags::WRITE != 0)
+}
+
 /// Runs one request (name and arguments).
 pub(crate) fn dispatch(session: &mut Session, mut request: Vec<Bytes>) -> Outcome {
     let name = request.remove(0);

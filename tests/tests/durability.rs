@@ -1,0 +1,135 @@
+//! What survives: restarts, SIGTERM, kill -9; and what is refused at startup.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use redis::AsyncCommands;
+use seshat_tests::Node;
+
+#[tokio::test]
+async fn sigterm_exits_cleanly_and_data_survives_a_restart() -> anyhow::Result<()> {
+    let mut node = Node::start(&[])?;
+    {
+        let mut c = node.client().await?;
+        let _: () = c.set("k", "v").await?;
+        let _: () = redis::cmd("SET").arg("ttl").arg("v").arg("EX").arg(1000).query_async(&mut c).await?;
+        let _: () = redis::cmd("SELECT").arg(5).query_async(&mut c).await?;
+    }
+    let status = node.terminate()?;
+    assert!(status.success(), "exit status {status:?}; log:\n{}", node.log());
+    assert!(node.log().contains("shutdown complete"));
+    node.restart()?;
+    let mut c = node.client().await?;
+    assert_eq!(c.get::<_, String>("k").await?, "v");
+    let ttl: i64 = c.ttl("ttl").await?;
+    assert!((990..=1000).contains(&ttl), "ttl {ttl}");
+    Ok(())
+}
+
+/// Writers run flat out while the node is killed with SIGKILL; every write
+/// that was acknowledged must be there after restart.
+#[tokio::test]
+async fn kill_9_loses_no_acknowledged_write() -> anyhow::Result<()> {
+    let mut node = Node::start(&[])?;
+    let acknowledged_sets = Arc::new(Mutex::new(Vec::new()));
+    let acknowledged_incrs = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for writer in 0..8 {
+        let mut c = node.client().await?;
+        let (sets, incrs, stop) = (acknowledged_sets.clone(), acknowledged_incrs.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0..100_000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let key = format!("w{writer}:{i}");
+                match c.set::<_, _, ()>(&key, i).await {
+                    Ok(()) => sets.lock().unwrap().push(key),
+                    Err(_) => break,
+                }
+                match c.incr::<_, _, i64>("counter", 1).await {
+                    Ok(_) => {
+                        incrs.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    // Let a few hundred writes land, then pull the plug mid-stream.
+    let enough = seshat_tests::eventually(std::time::Duration::from_secs(20), || {
+        let sets = acknowledged_sets.clone();
+        async move { sets.lock().unwrap().len() >= 400 }
+    })
+    .await;
+    assert!(enough, "writers made no progress; log:\n{}", node.log());
+    node.kill9();
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.await?;
+    }
+    let acknowledged_sets = acknowledged_sets.lock().unwrap().clone();
+    let acknowledged_incrs = acknowledged_incrs.load(Ordering::SeqCst);
+
+    node.restart()?;
+    let mut c = node.client().await?;
+    let mut missing = Vec::new();
+    for chunk in acknowledged_sets.chunks(500) {
+        let values: Vec<Option<String>> = c.mget(chunk).await?;
+        missing.extend(chunk.iter().zip(values).filter(|(_, v)| v.is_none()).map(|(k, _)| k.clone()));
+    }
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged SETs lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let counter: i64 = c.get("counter").await?;
+    // Every acknowledged INCR applied; at most one unacknowledged one per writer too.
+    assert!(
+        counter >= acknowledged_incrs && counter <= acknowledged_incrs + 8,
+        "counter {counter}, acknowledged {acknowledged_incrs}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_second_process_on_the_same_data_dir_is_refused() -> anyhow::Result<()> {
+    let node = Node::start(&[])?;
+    let (status, stderr) = node.run_to_exit(&[])?;
+    assert!(!status.success());
+    assert!(stderr.contains("is in use by another process"), "{stderr}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_data_dir_keeps_its_storage_layout() -> anyhow::Result<()> {
+    let mut node = Node::start(&["--storage-layout", "isolated"])?;
+    {
+        let mut c = node.client().await?;
+        let _: () = c.set("k", "v").await?;
+    }
+    assert!(node.data_dir().join("kv").join("CURRENT").exists(), "isolated layout keeps kv in <data_dir>/kv");
+    assert!(!node.data_dir().join("db").exists());
+    node.terminate()?;
+    let (status, stderr) = node.run_to_exit(&["--storage-layout", "shared"])?;
+    assert!(!status.success());
+    assert!(stderr.contains("was created with storage layout 'isolated', but 'shared' was requested"), "{stderr}");
+    node.restart()?;
+    let mut c = node.client().await?;
+    assert_eq!(c.get::<_, String>("k").await?, "v");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_foreign_directory_is_not_used_as_a_data_dir() -> anyhow::Result<()> {
+    let mut node = Node::start(&[])?;
+    node.terminate()?;
+    let dir = node.data_dir();
+    std::fs::remove_file(dir.join("SESHAT"))?;
+    let (status, stderr) = node.run_to_exit(&[])?;
+    assert!(!status.success());
+    assert!(stderr.contains("is not a Seshat data dir"), "{stderr}");
+    Ok(())
+}
