@@ -173,11 +173,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
         loop {
             if in_double {
                 let c = *line.get(i)?;
-                if c == b'\\'
-                    && i + 3 < line.len() + 0
-                    && line[i + 1] == b'x'
-                    && is_hex(line[i + 2])
-                    && is_hex(line[i + 3])
+                if c == b'\\' && i + 3 < line.len() && line[i + 1] == b'x' && is_hex(line[i + 2]) && is_hex(line[i + 3])
                 {
                     current.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
                     i += 3;

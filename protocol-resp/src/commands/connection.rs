@@ -275,7 +275,7 @@ fn client_kill(session: &mut Session, args: &mut Args) -> Result {
             None => Err(CommandError::Other("ERR No such client".into())),
         };
     }
-    if args.remaining() == 0 || args.remaining() % 2 != 0 {
+    if args.remaining() == 0 || !args.remaining().is_multiple_of(2) {
         return Err(CommandError::Syntax);
     }
     let (mut id, mut addr, mut laddr, mut skip_me) = (None, None, None, true);

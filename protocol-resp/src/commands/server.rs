@@ -189,12 +189,15 @@ fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// Applies a new value to a parameter, or says why it is invalid.
+type Setter = fn(&Server, &str) -> std::result::Result<(), String>;
+
 /// A configuration parameter CONFIG GET and SET know.
 struct Parameter {
     name: &'static str,
     get: fn(&Server) -> String,
     /// `None` for immutable parameters.
-    set: Option<fn(&Server, &str) -> std::result::Result<(), String>>,
+    set: Option<Setter>,
 }
 
 const PARAMETERS: &[Parameter] = &[
@@ -278,7 +281,7 @@ fn config(session: &mut Session, args: &mut Args) -> Result {
             reply(Reply::Map(pairs))
         }
         "SET" => {
-            if args.remaining() < 2 || args.remaining() % 2 != 0 {
+            if args.remaining() < 2 || !args.remaining().is_multiple_of(2) {
                 return Err(wrong_arity("config|set"));
             }
             let mut changes = Vec::new();

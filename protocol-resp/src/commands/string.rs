@@ -127,7 +127,7 @@ fn mget(session: &mut Session, args: &mut Args) -> Result {
 }
 
 fn pairs(args: &mut Args, command: &str) -> std::result::Result<Vec<(Bytes, Bytes)>, CommandError> {
-    if args.remaining() % 2 != 0 {
+    if !args.remaining().is_multiple_of(2) {
         return Err(super::wrong_arity(command));
     }
     let mut pairs = Vec::with_capacity(args.remaining() / 2);
