@@ -5,6 +5,9 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 CARGO_SELECT := --workspace --all-targets --locked
 SESHAT := $(CARGO_TARGET_DIR)/debug/seshat
+# RocksDB's C++ goes through ccache (installed by `make deps`).
+export CC := ccache cc
+export CXX := ccache c++
 
 .PHONY: deps build test lint run bench-quick clean
 

@@ -66,6 +66,9 @@ pub enum ExpireCondition {
     IfGreater,
     /// LT: only if the new expiry is less.
     IfLess,
+    /// XX and LT together: only if the key has an expiry and the new one is
+    /// less. (XX with GT is plain GT, which already needs an expiry.)
+    IfSomeAndLess,
 }
 
 /// A new expiry for EXPIRE and friends; may lie in the past (deletes the key).

@@ -51,13 +51,9 @@ pub(crate) async fn serve(server: Arc<Server>, client: Arc<Client>, mut stream: 
             }
         }
         let mut protocol_error = None;
+        let (max_bulk_len, max_args) = server.limits();
         loop {
-            let config = server.config();
-            let limits = Limits {
-                max_bulk_len: config.proto_max_bulk_len,
-                max_args: config.max_args,
-                authenticated: session.authenticated,
-            };
+            let limits = Limits { max_bulk_len, max_args, authenticated: session.authenticated };
             match parser.next(&mut input, limits) {
                 Ok(Some(request)) => {
                     // A write is proposed at dispatch; a read runs when its

@@ -99,6 +99,17 @@ impl Server {
     pub fn config(&self) -> RespConfig {
         self.config.read().expect("config lock").clone()
     }
+
+    /// `(proto-max-bulk-len, max args)`, read without cloning the config.
+    pub fn limits(&self) -> (usize, usize) {
+        let config = self.config.read().expect("config lock");
+        (config.proto_max_bulk_len, config.max_args)
+    }
+
+    /// Whether clients must authenticate.
+    pub fn requires_auth(&self) -> bool {
+        self.config.read().expect("config lock").requirepass.is_some()
+    }
 }
 
 pub(crate) fn unix_seconds() -> u64 {

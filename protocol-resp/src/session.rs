@@ -19,7 +19,7 @@ pub(crate) struct Session {
 
 impl Session {
     pub fn new(server: Arc<Server>, client: Arc<Client>) -> Self {
-        let authenticated = server.config().requirepass.is_none();
+        let authenticated = !server.requires_auth();
         Session { server, client, db: 0, protocol: Protocol::Resp2, authenticated, closing: false }
     }
 

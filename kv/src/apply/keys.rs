@@ -73,6 +73,7 @@ pub(super) fn expire(
         // No expiry counts as an infinite TTL.
         (ExpireCondition::IfGreater, current) => current.is_some_and(|c| at_ms > c as i64),
         (ExpireCondition::IfLess, current) => current.is_none_or(|c| at_ms < c as i64),
+        (ExpireCondition::IfSomeAndLess, current) => current.is_some_and(|c| at_ms < c as i64),
     };
     if !allowed {
         return Ok(Reply::Int(0));

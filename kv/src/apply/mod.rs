@@ -66,6 +66,11 @@ impl KvStateMachine {
         Ok(KvStateMachine { store, durability, applied_index, last_stamp_ms, stats })
     }
 
+    /// The store the state machine lives in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The largest stamp applied so far.
     pub fn last_stamp_ms(&self) -> u64 {
         self.last_stamp_ms

@@ -50,7 +50,7 @@ fn wrong_pass() -> CommandError {
 
 fn auth(session: &mut Session, args: &mut Args) -> Result {
     let (user, password) = match args.remaining() {
-        1 if session.server.config().requirepass.is_none() => {
+        1 if !session.server.requires_auth() => {
             return Err(CommandError::Other(
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into(),
             ))
@@ -125,7 +125,7 @@ fn quit(session: &mut Session, _args: &mut Args) -> Result {
 fn reset(session: &mut Session, _args: &mut Args) -> Result {
     session.select(0);
     session.set_protocol(Protocol::Resp2);
-    session.authenticated = session.server.config().requirepass.is_none();
+    session.authenticated = !session.server.requires_auth();
     session.client.update(|state| state.name = None);
     reply(Reply::Status("RESET".into()))
 }

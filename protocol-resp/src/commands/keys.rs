@@ -142,8 +142,9 @@ fn expire_with(session: &mut Session, args: &mut Args, seconds: bool, absolute: 
     write(session, WriteOp::Expire { key, at, condition, command: command.into() })
 }
 
-/// Combines EXPIRE's options the way Redis accepts them: XX may join GT or
-/// LT (XX is implied by GT, and LT wants an expiry anyway); NX joins none.
+/// Combines EXPIRE's options the way Redis accepts them: XX may join GT
+/// (which already needs an expiry) or LT; NX joins none; GT and LT exclude
+/// each other.
 fn combine(current: ExpireCondition, wanted: ExpireCondition) -> std::result::Result<ExpireCondition, CommandError> {
     use ExpireCondition::*;
     let nx_conflict =
@@ -153,9 +154,9 @@ fn combine(current: ExpireCondition, wanted: ExpireCondition) -> std::result::Re
         (Always, wanted) => Ok(wanted),
         (IfNone, IfNone) => Ok(IfNone),
         (IfNone, _) | (_, IfNone) => Err(nx_conflict()),
-        (IfGreater, IfLess) | (IfLess, IfGreater) => Err(gt_lt_conflict()),
+        (IfGreater, IfLess | IfSomeAndLess) | (IfLess | IfSomeAndLess, IfGreater) => Err(gt_lt_conflict()),
+        (IfSome, IfLess) | (IfLess, IfSome) => Ok(IfSomeAndLess),
         (IfSome, other) => Ok(other),
-        (current, IfSome) => Ok(current),
         (current, _) => Ok(current),
     }
 }

@@ -113,7 +113,7 @@ pub(crate) fn dispatch(session: &mut Session, mut request: Vec<Bytes>) -> Outcom
     }
     session.server.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
     session.client.update(|state| {
-        state.last_command = spec.name.to_string();
+        state.last_command = spec.name;
         state.last_active = std::time::Instant::now();
     });
     match (spec.handler)(session, &mut Args::new(request)) {

@@ -1,0 +1,219 @@
+//! The kv state machine on real RocksDB: determinism, restart, invariants.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kv::{
+    ExpireAt, ExpireCondition, KvStateMachine, LogCommand, Reply, SetCondition, SetExpiry, SetReply, Stats, WriteOp,
+};
+use raft::{Entry, StateMachine};
+use rand::{Rng, SeedableRng};
+use storage::keyspace::{kv_data, kv_expiry, kv_meta};
+use storage::{Durability, Family, Layout, Reader, Service, Storage, Store};
+
+const START_MS: u64 = 1_700_000_000_000;
+
+fn key(i: u64) -> Bytes {
+    Bytes::from(format!("key:{i}"))
+}
+
+/// A seeded stream of writes over a small keyspace, with TTLs and flushes.
+fn random_ops(seed: u64, count: usize) -> Vec<LogCommand> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut stamp = START_MS;
+    (0..count)
+        .map(|_| {
+            stamp += rng.random_range(0..200);
+            let db = rng.random_range(0..3);
+            let k = key(rng.random_range(0..20));
+            let op = match rng.random_range(0..100) {
+                0..=29 => WriteOp::Set {
+                    key: k,
+                    value: Bytes::from(rng.random_range(0..1000).to_string()),
+                    condition: [SetCondition::Always, SetCondition::IfAbsent, SetCondition::IfPresent]
+                        [rng.random_range(0..3)],
+                    expiry: [SetExpiry::Clear, SetExpiry::Keep, SetExpiry::AfterMs(rng.random_range(1..2000))]
+                        [rng.random_range(0..3)],
+                    reply: SetReply::Ok,
+                },
+                30..=44 => WriteOp::IncrBy { key: k, delta: rng.random_range(-5..5) },
+                45..=54 => WriteOp::Del { keys: vec![k, key(rng.random_range(0..20))] },
+                55..=69 => WriteOp::Expire {
+                    key: k,
+                    at: ExpireAt::AfterMs(rng.random_range(-100..3000)),
+                    condition: ExpireCondition::Always,
+                    command: "pexpire".into(),
+                },
+                70..=77 => WriteOp::Persist { key: k },
+                78..=85 => WriteOp::Rename { from: k, to: key(rng.random_range(0..20)), only_if_absent: false },
+                86..=91 => WriteOp::Copy {
+                    from: k,
+                    to: key(rng.random_range(0..20)),
+                    to_db: rng.random_range(0..3),
+                    replace: true,
+                },
+                92..=95 => WriteOp::Append { key: k, value: Bytes::from_static(b"x") },
+                96..=98 => WriteOp::MSet {
+                    pairs: vec![(k.clone(), Bytes::from_static(b"m")), (k, Bytes::from_static(b"n"))],
+                    only_if_none_exist: false,
+                },
+                _ => WriteOp::FlushDb,
+            };
+            LogCommand { stamp_ms: stamp, db, op }
+        })
+        .collect()
+}
+
+fn open(dir: &std::path::Path) -> (Storage, KvStateMachine) {
+    let storage = Storage::open(dir, Layout::Shared).unwrap();
+    let machine =
+        KvStateMachine::open(storage.store(Service::Kv), Durability::Sync, Arc::new(Stats::default())).unwrap();
+    (storage, machine)
+}
+
+/// Applies `commands` in batches of varying size.
+fn apply_all(machine: &mut KvStateMachine, commands: &[LogCommand], batch: usize) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    for chunk in commands.chunks(batch) {
+        let first = machine.applied_index() + 1;
+        let entries =
+            chunk.iter().enumerate().map(|(i, c)| Entry { index: first + i as u64, command: c.clone() }).collect();
+        replies.extend(machine.apply(entries).unwrap());
+    }
+    replies
+}
+
+/// Every key and value of the state-machine families.
+fn dump(store: &Store) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    for family in [Family::KvMeta, Family::KvData, Family::KvExpiry] {
+        for entry in store.scan(family, &[], None) {
+            let (k, v) = entry.unwrap();
+            out.push((family.name(), k.to_vec(), v.to_vec()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_same_log_gives_the_same_bytes_whatever_the_batching() {
+    let commands = random_ops(7, 2_000);
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a_storage, mut a) = open(a_dir.path());
+    let (b_storage, mut b) = open(b_dir.path());
+    let a_replies = apply_all(&mut a, &commands, 1);
+    let b_replies = apply_all(&mut b, &commands, 97);
+    assert_eq!(a_replies, b_replies);
+    assert_eq!(dump(&a_storage.store(Service::Kv)), dump(&b_storage.store(Service::Kv)));
+}
+
+#[test]
+fn counters_and_the_expiry_index_match_the_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, mut machine) = open(dir.path());
+    apply_all(&mut machine, &random_ops(11, 3_000), 50);
+    let store = storage.store(Service::Kv);
+    for db in 0..3u8 {
+        let (start, end) = kv_data::db_range(db);
+        let mut keys = 0u64;
+        let mut expiring = Vec::new();
+        for entry in store.scan(Family::KvData, &start, Some(&end)) {
+            let (raw_key, raw_value) = entry.unwrap();
+            keys += 1;
+            let at = u64::from_be_bytes(raw_value[1..9].try_into().unwrap());
+            if at != 0 {
+                let (_, _, user_key) = kv_data::decode(&raw_key).unwrap();
+                expiring.push(kv_expiry::key(db, at, user_key));
+            }
+        }
+        expiring.sort();
+        let index: Vec<Vec<u8>> =
+            store.scan(Family::KvExpiry, &[db], Some(&[db + 1])).map(|e| e.unwrap().0.to_vec()).collect();
+        assert_eq!(index, expiring, "db {db}: the expiry index has exactly the expiring records");
+        let count = |name: Vec<u8>| {
+            store.get(Family::KvMeta, &name).unwrap().map_or(0, |v| u64::from_be_bytes(v.try_into().unwrap()))
+        };
+        assert_eq!(count(kv_meta::key_count(db)), keys, "db {db} key count");
+        assert_eq!(count(kv_meta::expires_count(db)), expiring.len() as u64, "db {db} expires count");
+    }
+}
+
+#[test]
+fn restart_resumes_at_the_applied_index_and_refuses_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands = random_ops(3, 100);
+    {
+        let (_storage, mut machine) = open(dir.path());
+        apply_all(&mut machine, &commands, 10);
+        assert_eq!(machine.applied_index(), 100);
+    }
+    let (_storage, mut machine) = open(dir.path());
+    assert_eq!(machine.applied_index(), 100);
+    assert!(machine.last_stamp_ms() >= commands.last().unwrap().stamp_ms);
+    let replay = Entry { index: 100, command: commands[0].clone() };
+    assert!(matches!(machine.apply(vec![replay]), Err(kv::Error::OutOfOrder { applied: 100, got: 100 })));
+    let gap = Entry { index: 102, command: commands[0].clone() };
+    assert!(matches!(machine.apply(vec![gap]), Err(kv::Error::OutOfOrder { applied: 100, got: 102 })));
+    assert_eq!(machine.applied_index(), 100, "a refused batch changes nothing");
+}
+
+#[test]
+fn user_errors_are_replies_and_the_batch_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_storage, mut machine) = open(dir.path());
+    let set = |value: &'static str| WriteOp::Set {
+        key: Bytes::from_static(b"k"),
+        value: Bytes::from_static(value.as_bytes()),
+        condition: SetCondition::Always,
+        expiry: SetExpiry::Clear,
+        reply: SetReply::Ok,
+    };
+    let commands = [
+        set("text"),
+        WriteOp::IncrBy { key: Bytes::from_static(b"k"), delta: 1 },
+        set("41"),
+        WriteOp::IncrBy { key: Bytes::from_static(b"k"), delta: 1 },
+    ];
+    let commands: Vec<LogCommand> =
+        commands.into_iter().map(|op| LogCommand { stamp_ms: START_MS, db: 0, op }).collect();
+    let replies = apply_all(&mut machine, &commands, 4);
+    assert_eq!(replies, vec![Reply::ok(), Reply::Error(kv::CommandError::NotInteger), Reply::ok(), Reply::Int(42)]);
+}
+
+#[test]
+fn time_never_runs_backwards_across_stamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_storage, mut machine) = open(dir.path());
+    let set_px = LogCommand {
+        stamp_ms: START_MS + 10_000,
+        db: 0,
+        op: WriteOp::Set {
+            key: Bytes::from_static(b"k"),
+            value: Bytes::from_static(b"v"),
+            condition: SetCondition::Always,
+            expiry: SetExpiry::AfterMs(1_000),
+            reply: SetReply::Ok,
+        },
+    };
+    // A later entry stamped by a clock that went back must not revive time.
+    let late_clock = LogCommand {
+        stamp_ms: START_MS,
+        db: 0,
+        op: WriteOp::Expire {
+            key: Bytes::from_static(b"k"),
+            at: ExpireAt::AfterMs(500),
+            condition: ExpireCondition::Always,
+            command: "pexpire".into(),
+        },
+    };
+    let dir_store = apply_and_store(&mut machine, &[set_px, late_clock]);
+    assert_eq!(machine.last_stamp_ms(), START_MS + 10_000);
+    let record = dir_store.get(Family::KvData, &kv_data::key(0, b"k")).unwrap().expect("key exists");
+    let expire_at = u64::from_be_bytes(record[1..9].try_into().unwrap());
+    assert_eq!(expire_at, START_MS + 10_000 + 500, "PEXPIRE resolved against the later of the two stamps");
+}
+
+fn apply_and_store(machine: &mut KvStateMachine, commands: &[LogCommand]) -> Store {
+    apply_all(machine, commands, commands.len());
+    machine.store().clone()
+}

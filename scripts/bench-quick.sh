@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# redis-benchmark against Seshat and redis-server, side by side, in one run.
+#
+#   scripts/bench-quick.sh PATH/TO/seshat
+#
+# Knobs (environment): REQUESTS (default 100000), CLIENTS (50), PIPELINE (1),
+# TESTS (set,get). Three servers are measured on loopback, one at a time:
+#   redis            redis-server with no persistence (the speed ceiling)
+#   redis-fsync      redis-server with appendfsync always (same durability
+#                    promise as Seshat: fsynced before the reply)
+#   seshat           a single Seshat node
+# Every process started here is stopped by pid when the script exits.
+set -euo pipefail
+
+SESHAT=${1:?usage: bench-quick.sh PATH/TO/seshat}
+REQUESTS=${REQUESTS:-100000}
+CLIENTS=${CLIENTS:-50}
+PIPELINE=${PIPELINE:-1}
+TESTS=${TESTS:-set,get}
+
+work=$(mktemp -d -t seshat-bench-XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_ready() { # port
+    for _ in $(seq 1 200); do
+        if redis-cli -p "$1" PING >/dev/null 2>&1; then return 0; fi
+        sleep 0.05
+    done
+    echo "server on port $1 did not start" >&2
+    exit 1
+}
+
+# bench NAME PORT: prints "NAME,test,rps,p50,p99" lines.
+bench() {
+    redis-benchmark -p "$2" -t "$TESTS" -n "$REQUESTS" -c "$CLIENTS" -P "$PIPELINE" --csv 2>/dev/null |
+        tail -n +2 | tr -d '"' |
+        awk -F, -v name="$1" '{ printf "%s,%s,%s,%s,%s\n", name, $1, $2, $5, $7 }'
+}
+
+start_redis() { # name port extra-args...
+    local name=$1 port=$2; shift 2
+    mkdir -p "$work/$name"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$work/$name" --save '' "$@" \
+        >"$work/$name.log" 2>&1 &
+    pids+=($!)
+    wait_ready "$port"
+}
+
+results="$work/results.csv"
+port=$(free_port); start_redis redis "$port" --appendonly no
+bench redis "$port" >>"$results"
+kill "${pids[-1]}"
+
+port=$(free_port); start_redis redis-fsync "$port" --appendonly yes --appendfsync always
+bench redis-fsync "$port" >>"$results"
+kill "${pids[-1]}"
+
+port=$(free_port)
+"$SESHAT" --data-dir "$work/seshat" --resp-addr "127.0.0.1:$port" --log-level warn >"$work/seshat.log" 2>&1 &
+pids+=($!)
+wait_ready "$port"
+bench seshat "$port" >>"$results"
+
+echo "redis-benchmark -t $TESTS -n $REQUESTS -c $CLIENTS -P $PIPELINE (loopback, $(nproc) cores)"
+printf "%-12s %-6s %12s %9s %9s %14s %17s\n" server test "req/s" "p50 ms" "p99 ms" "vs redis" "vs redis-fsync"
+awk -F, '
+    { rps[$1","$2] = $3; p50[$1","$2] = $4; p99[$1","$2] = $5; if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 } }
+    END {
+        split("redis redis-fsync seshat", servers, " ")
+        for (t = 1; t <= n; t++) for (s = 1; s <= 3; s++) {
+            k = servers[s] "," order[t]
+            if (!(k in rps)) continue
+            printf "%-12s %-6s %12.0f %9.3f %9.3f %13.0f%% %16.0f%%\n", servers[s], order[t], rps[k], p50[k], p99[k],
+                100 * rps[k] / rps["redis," order[t]], 100 * rps[k] / rps["redis-fsync," order[t]]
+        }
+    }' "$results"

@@ -1,0 +1,119 @@
+//! The storage layer against real RocksDB in temp dirs.
+
+use storage::keyspace::kv_data;
+use storage::{Batch, Durability, Error, Family, Layout, Reader, Service, Storage};
+
+fn open(dir: &std::path::Path, layout: Layout) -> Storage {
+    Storage::open(dir, layout).expect("open storage")
+}
+
+#[test]
+fn a_data_dir_keeps_the_layout_it_was_created_with() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), Layout::Isolated));
+    assert!(dir.path().join("kv").join("CURRENT").exists());
+    match Storage::open(dir.path(), Layout::Shared) {
+        Err(Error::LayoutMismatch { found, requested, .. }) => {
+            assert_eq!((found.as_str(), requested.as_str()), ("isolated", "shared"))
+        }
+        other => panic!("expected a layout mismatch, got {:?}", other.map(|_| ())),
+    }
+    drop(open(dir.path(), Layout::Isolated));
+}
+
+#[test]
+fn a_second_open_of_the_same_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path(), Layout::Shared);
+    assert!(matches!(Storage::open(dir.path(), Layout::Shared), Err(Error::DirInUse { .. })));
+    drop(first);
+    drop(open(dir.path(), Layout::Shared));
+}
+
+#[test]
+fn foreign_and_newer_dirs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    assert!(matches!(Storage::open(dir.path(), Layout::Shared), Err(Error::ForeignDataDir { .. })));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("SESHAT"), "format = 99\nlayout = \"shared\"\n").unwrap();
+    assert!(matches!(Storage::open(dir.path(), Layout::Shared), Err(Error::UnsupportedFormat { found: 99, .. })));
+}
+
+#[test]
+fn batches_apply_atomically_across_families_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let storage = open(dir.path(), Layout::Shared);
+        let store = storage.store(Service::Kv);
+        let mut batch = Batch::new();
+        for i in 0u8..10 {
+            batch.put(Family::KvData, kv_data::key(0, &[b'k', i]), vec![i]);
+        }
+        batch.put(Family::KvMeta, b"applied_index".to_vec(), 7u64.to_be_bytes().to_vec());
+        batch.delete(Family::KvData, kv_data::key(0, b"k\x03"));
+        store.write(batch, Durability::Sync).unwrap();
+
+        let mut ranged = Batch::new();
+        ranged.delete_range(Family::KvData, kv_data::db_range(0).0, kv_data::db_range(0).1);
+        ranged.put(Family::KvData, kv_data::key(1, b"survivor"), b"v".to_vec());
+        store.write(ranged, Durability::Sync).unwrap();
+    }
+    let storage = open(dir.path(), Layout::Shared);
+    let store = storage.store(Service::Kv);
+    assert_eq!(store.get(Family::KvMeta, b"applied_index").unwrap(), Some(7u64.to_be_bytes().to_vec()));
+    let (start, end) = kv_data::db_range(0);
+    assert_eq!(store.scan(Family::KvData, &start, Some(&end)).count(), 0, "db 0 range deleted");
+    assert_eq!(store.get(Family::KvData, &kv_data::key(1, b"survivor")).unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
+fn scans_respect_bounds_and_snapshots_are_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path(), Layout::Shared);
+    let store = storage.store(Service::Kv);
+    let mut batch = Batch::new();
+    for key in ["a", "b", "c", "d"] {
+        batch.put(Family::KvMeta, key.as_bytes().to_vec(), b"1".to_vec());
+    }
+    store.write(batch, Durability::Buffered).unwrap();
+    let snapshot = store.snapshot();
+    let mut later = Batch::new();
+    later.put(Family::KvMeta, b"bb".to_vec(), b"2".to_vec());
+    later.delete(Family::KvMeta, b"c".to_vec());
+    store.write(later, Durability::Buffered).unwrap();
+
+    let keys = |reader: &dyn Fn() -> Vec<String>| reader();
+    let live: Vec<String> = store
+        .scan(Family::KvMeta, b"b", Some(b"d"))
+        .map(|e| String::from_utf8(e.unwrap().0.to_vec()).unwrap())
+        .collect();
+    assert_eq!(live, ["b", "bb"]);
+    let old = keys(&|| {
+        snapshot
+            .scan(Family::KvMeta, b"b", Some(b"d"))
+            .map(|e| String::from_utf8(e.unwrap().0.to_vec()).unwrap())
+            .collect()
+    });
+    assert_eq!(old, ["b", "c"]);
+    assert_eq!(snapshot.get(Family::KvMeta, b"bb").unwrap(), None);
+    let unbounded = store.scan(Family::KvMeta, b"c", None).count();
+    assert_eq!(unbounded, 1, "only d remains from c on");
+}
+
+#[test]
+fn a_checkpoint_is_a_complete_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path(), Layout::Shared);
+    let store = storage.store(Service::Kv);
+    let mut batch = Batch::new();
+    batch.put(Family::KvData, kv_data::key(0, b"k"), b"v".to_vec());
+    store.write(batch, Durability::Sync).unwrap();
+
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join("SESHAT"), copy.path().join("SESHAT")).unwrap();
+    store.checkpoint(&copy.path().join("db")).unwrap();
+    let restored = open(copy.path(), Layout::Shared);
+    assert_eq!(restored.store(Service::Kv).get(Family::KvData, &kv_data::key(0, b"k")).unwrap(), Some(b"v".to_vec()));
+}
