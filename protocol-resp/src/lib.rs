@@ -29,6 +29,5 @@ pub mod request;
 mod server;
 mod session;
 
-pub use encode::{encode, Protocol};
 pub use listener::RespFrontend;
 pub use server::{NodeFacts, RespConfig};

@@ -40,14 +40,4 @@ impl Batch {
     pub fn delete_range(&mut self, family: Family, start: impl Into<Vec<u8>>, end: impl Into<Vec<u8>>) {
         self.ops.push(Op::DeleteRange { family, start: start.into(), end: end.into() });
     }
-
-    /// True if the batch holds no operation.
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
-
-    /// The number of operations in the batch.
-    pub fn len(&self) -> usize {
-        self.ops.len()
-    }
 }

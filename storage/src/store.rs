@@ -1,7 +1,7 @@
 //! Opening the data dir and reading and writing a service's families.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rocksdb::{
@@ -28,8 +28,6 @@ pub enum Durability {
 
 /// The opened data dir: its lock and one RocksDB instance per layout unit.
 pub struct Storage {
-    data_dir: PathBuf,
-    layout: Layout,
     stores: BTreeMap<Service, Store>,
     _lock: DirLock,
 }
@@ -61,22 +59,12 @@ impl Storage {
             }
         }
         tracing::info!(data_dir = %data_dir.display(), %layout, "storage opened");
-        Ok(Storage { data_dir: data_dir.to_path_buf(), layout, stores, _lock: lock })
+        Ok(Storage { stores, _lock: lock })
     }
 
     /// The store holding `service`'s families.
     pub fn store(&self, service: Service) -> Store {
         self.stores[&service].clone()
-    }
-
-    /// The layout this data dir was opened with.
-    pub fn layout(&self) -> Layout {
-        self.layout
-    }
-
-    /// The data dir.
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
     }
 }
 

@@ -43,11 +43,6 @@ impl ReadCtx<'_> {
         Ok((!record.is_expired(self.now_ms)).then_some(record))
     }
 
-    /// The current time as reads see it, in Unix ms.
-    pub fn now_ms(&self) -> u64 {
-        self.now_ms
-    }
-
     /// Calls `visit` with every live key of the database, in storage order,
     /// from `start` (a `kv_data` key), until it returns false. Returns the
     /// `kv_data` key of the last record visited.
