@@ -40,6 +40,11 @@ wait_ready() { # port
     exit 1
 }
 
+# peak_rss NAME PID: records the process's peak resident memory (VmHWM).
+peak_rss() {
+    echo "$1 $(awk '/VmHWM/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$2/status")" >>"$work/memory"
+}
+
 # bench NAME PORT: prints "NAME,test,rps,p50,p99" lines.
 bench() {
     redis-benchmark -p "$2" -t "$TESTS" -n "$REQUESTS" -c "$CLIENTS" -P "$PIPELINE" --csv 2>/dev/null |
@@ -59,10 +64,12 @@ start_redis() { # name port extra-args...
 results="$work/results.csv"
 port=$(free_port); start_redis redis "$port" --appendonly no
 bench redis "$port" >>"$results"
+peak_rss redis "${pids[-1]}"
 kill "${pids[-1]}"
 
 port=$(free_port); start_redis redis-fsync "$port" --appendonly yes --appendfsync always
 bench redis-fsync "$port" >>"$results"
+peak_rss redis-fsync "${pids[-1]}"
 kill "${pids[-1]}"
 
 port=$(free_port)
@@ -70,6 +77,7 @@ port=$(free_port)
 pids+=($!)
 wait_ready "$port"
 bench seshat "$port" >>"$results"
+peak_rss seshat "${pids[-1]}"
 
 echo "redis-benchmark -t $TESTS -n $REQUESTS -c $CLIENTS -P $PIPELINE (loopback, $(nproc) cores)"
 printf "%-12s %-6s %12s %9s %9s %14s %17s\n" server test "req/s" "p50 ms" "p99 ms" "vs redis" "vs redis-fsync"
@@ -84,3 +92,5 @@ awk -F, '
                 100 * rps[k] / rps["redis," order[t]], 100 * rps[k] / rps["redis-fsync," order[t]]
         }
     }' "$results"
+echo "peak resident memory:"
+sed 's/^/  /' "$work/memory"
