@@ -83,7 +83,7 @@ pub(crate) async fn serve(server: Arc<Server>, client: Arc<Client>, mut stream: 
         }
         complete(&mut pending, &mut output).await;
         if let Some(error) = &protocol_error {
-            tracing::debug!(client = client.id, addr = %client.addr, error = %error.0, "protocol error, closing");
+            tracing::debug!(error = %error.0, "protocol error, closing");
             let reply = Reply::Error(CommandError::Other(format!("ERR Protocol error: {}", error.0)));
             encode(&mut output, &reply, session.protocol);
         }

@@ -10,6 +10,7 @@ use raft::{Frontend, Shutdown};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::connection;
 use crate::server::{NodeFacts, RespConfig, Server};
@@ -63,11 +64,17 @@ impl Frontend for RespFrontend {
             };
             let server = server.clone();
             let shutdown = shutdown.clone();
-            connections.spawn(async move {
-                let id = client.id;
-                connection::serve(server.clone(), client, stream, shutdown).await;
-                server.clients.unregister(id);
-            });
+            let span = tracing::debug_span!("connection", client = client.id, addr = %client.addr);
+            connections.spawn(
+                async move {
+                    let id = client.id;
+                    tracing::debug!("connected");
+                    connection::serve(server.clone(), client, stream, shutdown).await;
+                    server.clients.unregister(id);
+                    tracing::debug!("disconnected");
+                }
+                .instrument(span),
+            );
         }
         drop(listener);
         tracing::info!(connections = connections.len(), "RESP frontend draining connections");

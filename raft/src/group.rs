@@ -209,6 +209,8 @@ struct Applier<SM: StateMachine> {
 
 impl<SM: StateMachine> Applier<SM> {
     fn run(mut self) {
+        let span = tracing::info_span!("group", group = %self.id, term = 1u64);
+        let _entered = span.enter();
         let mut stopping = false;
         while let Some(first) = self.receiver.blocking_recv() {
             let mut batch = Vec::new();
