@@ -37,7 +37,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{DueKey, ExpireAt, ExpireCondition, LogCommand, SetCondition, SetExpiry, SetReply, WriteOp};
 pub use error::{CommandError, Error, Result};
 pub use glob::matches as glob_matches;
-pub use read::{ReadCtx, ScanArgs};
+pub use read::{LcsOutput, ReadCtx, ScanArgs};
 pub use record::KeyType;
 pub use reply::Reply;
 pub use service::{Kv, KvConfig, Stats};

@@ -1,6 +1,7 @@
 //! The read path: commands that only read, run against a RocksDB snapshot.
 
 mod keys;
+mod lcs;
 mod string;
 
 use std::sync::atomic::Ordering;
@@ -14,6 +15,7 @@ use crate::record::Record;
 use crate::service::{CursorTable, Stats};
 
 pub use keys::ScanArgs;
+pub use lcs::LcsOutput;
 
 /// A consistent view for one read command: a snapshot, the database and
 /// "now" for expiry. Expired keys are absent through every method.

@@ -1,7 +1,7 @@
 //! String commands: parse, call `kv`, reply.
 
 use bytes::Bytes;
-use kv::{CommandError, SetCondition, SetExpiry, SetReply, WriteOp};
+use kv::{CommandError, LcsOutput, SetCondition, SetExpiry, SetReply, WriteOp};
 
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
 use super::{read, spec, write, Outcome, Spec};
@@ -197,6 +197,29 @@ fn setrange(session: &mut Session, args: &mut Args) -> Result {
     let value = args.next()?;
     let offset = u64::try_from(offset).map_err(|_| CommandError::OffsetOutOfRange)?;
     write(session, WriteOp::SetRange { key, offset, value })
+}
+
+fn lcs(session: &mut Session, args: &mut Args) -> Result {
+    let (a, b) = (args.next()?, args.next()?);
+    let (mut len, mut idx, mut with_len, mut min_len) = (false, false, false, 0u64);
+    while args.remaining() > 0 {
+        match args.next_keyword()?.as_str() {
+            "LEN" => len = true,
+            "IDX" => idx = true,
+            "WITHMATCHLEN" => with_len = true,
+            "MINMATCHLEN" if args.remaining() > 0 => min_len = args.next_i64()?.max(0) as u64,
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    let output = match (len, idx) {
+        (true, true) => {
+            return Err(CommandError::Other("ERR If you want both the length and indexes, please just use IDX.".into()))
+        }
+        (true, false) => LcsOutput::Length,
+        (false, true) => LcsOutput::Ranges { min_len, with_len },
+        (false, false) => LcsOutput::String,
+    };
+    read(session, move |ctx| ctx.lcs(&a, &b, output))
 }
 
 pub(super) const COMMANDS: &[Spec] = &[
@@ -407,6 +430,7 @@ pub(super) const COMMANDS: &[Spec] = &[
         getrange
     ),
     spec!("substr", 4, READONLY, 1, 1, 1, "string", "1.0.0", "Returns a substring from a string value.", getrange),
+    spec!("lcs", -3, READONLY, 1, 2, 1, "string", "7.0.0", "Finds the longest common substring.", lcs),
     spec!(
         "setrange",
         4,
