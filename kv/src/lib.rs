@@ -14,9 +14,10 @@
 //!
 //! # Life of a read
 //!
-//! [`Kv::read`] waits for the group's read barrier (linearizability), takes a
-//! RocksDB snapshot and runs the read against it through a [`ReadCtx`], with
-//! "now" = max(wall clock, last stamp). Expired keys are absent; reads never
+//! [`Kv::read`] waits for the group's read barrier (linearizability) and runs
+//! the read through a [`ReadCtx`], with "now" = max(wall clock, last stamp).
+//! Point reads and scans are consistent by themselves; reads of several keys
+//! take one RocksDB snapshot. Expired keys are absent; reads never
 //! write. The leader's expiry sweeper ([`Kv::run_expiry_sweeper`]) proposes
 //! the removal of expired keys through the log, so replicas never delete on
 //! their own clock.

@@ -1,5 +1,7 @@
 //! The Redis reply model, independent of RESP version.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -10,8 +12,8 @@ use crate::error::CommandError;
 /// (a map becomes a flat array, a double a bulk string, …).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
-    /// A status line such as `OK` or `PONG`.
-    Status(String),
+    /// A status line such as `OK` or `PONG` (static ones cost no allocation).
+    Status(Cow<'static, str>),
     /// An error, inside an array or as the whole reply.
     Error(CommandError),
     Int(i64),
@@ -36,7 +38,7 @@ pub enum Reply {
 impl Reply {
     /// `+OK`.
     pub fn ok() -> Reply {
-        Reply::Status("OK".into())
+        Reply::Status(Cow::Borrowed("OK"))
     }
 
     /// A bulk string from anything byte-like.

@@ -94,12 +94,11 @@ impl Kv {
         self.inner.group.propose(LogCommand { stamp_ms, db, op })
     }
 
-    /// Runs `read` against a consistent snapshot of database `db`, after the
-    /// group's read barrier.
+    /// Runs `read` on database `db` after the group's read barrier.
     pub async fn read<T>(&self, db: u8, read: impl FnOnce(&ReadCtx<'_>) -> Result<T>) -> Result<T> {
         self.inner.group.read_barrier().await?;
         let ctx = ReadCtx {
-            snapshot: self.inner.store.snapshot(),
+            store: &self.inner.store,
             db,
             now_ms: self.now_ms(),
             stats: &self.inner.stats,

@@ -40,9 +40,8 @@ impl Client {
         self.state.lock().expect("client state lock").clone()
     }
 
-    /// Asks the connection to close after its current command. The caller
-    /// also unregisters it, so that it is gone from CLIENT LIST at once.
-    pub fn kill(&self) {
+    /// Asks the connection to close after its current command.
+    fn kill(&self) {
         self.kill_requested.store(true, Ordering::Release);
         self.killed.notify_one();
     }
@@ -112,6 +111,13 @@ impl Clients {
         });
         connected.insert(id, client.clone());
         Some(client)
+    }
+
+    /// Closes `client`'s connection after its current command and removes it
+    /// at once, as Redis does: it is gone from CLIENT LIST and the count.
+    pub fn kill(&self, client: &Client) {
+        client.kill();
+        self.unregister(client.id);
     }
 
     pub fn unregister(&self, id: u64) {

@@ -22,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::clients::Client;
-use crate::commands::{dispatch, is_write, write_result, Outcome};
+use crate::commands::{dispatch, write_result, Outcome, Request};
 use crate::encode::{encode, Protocol};
 use crate::request::{Limits, RequestParser};
 use crate::server::Server;
@@ -37,7 +37,7 @@ pub(crate) async fn serve(server: Arc<Server>, client: Arc<Client>, mut stream: 
     let mut parser = RequestParser::default();
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut output = BytesMut::with_capacity(16 * 1024);
-    let mut pending: Vec<(Protocol, Outcome)> = Vec::new();
+    let mut pending = Pipeline::default();
     loop {
         let read = tokio::select! {
             read = stream.read_buf(&mut input) => read,
@@ -55,20 +55,21 @@ pub(crate) async fn serve(server: Arc<Server>, client: Arc<Client>, mut stream: 
         loop {
             let limits = Limits { max_bulk_len, max_args, authenticated: session.authenticated };
             match parser.next(&mut input, limits) {
-                Ok(Some(request)) => {
+                Ok(Some(words)) => {
+                    let request = Request::new(words);
                     // A write is proposed at dispatch; a read runs when its
                     // turn comes. So a write must not be proposed while an
                     // earlier read still waits, or the read would see it.
-                    if is_write(&request) && pending.iter().any(|(_, o)| matches!(o, Outcome::Read(_))) {
-                        complete(&mut pending, &mut output).await;
+                    if request.is_write() && pending.has_read {
+                        pending.complete(&mut output).await;
                     }
                     let outcome = dispatch(&mut session, request);
-                    pending.push((session.protocol, outcome));
+                    pending.push(session.protocol, outcome);
                     if session.closing {
                         break;
                     }
-                    if pending.len() >= MAX_PENDING {
-                        complete(&mut pending, &mut output).await;
+                    if pending.outcomes.len() >= MAX_PENDING {
+                        pending.complete(&mut output).await;
                         if write_out(&server, &mut stream, &mut output).await.is_err() {
                             return;
                         }
@@ -81,7 +82,7 @@ pub(crate) async fn serve(server: Arc<Server>, client: Arc<Client>, mut stream: 
                 }
             }
         }
-        complete(&mut pending, &mut output).await;
+        pending.complete(&mut output).await;
         if let Some(error) = &protocol_error {
             tracing::debug!(error = %error.0, "protocol error, closing");
             let reply = Reply::Error(CommandError::Other(format!("ERR Protocol error: {}", error.0)));
@@ -94,15 +95,32 @@ pub(crate) async fn serve(server: Arc<Server>, client: Arc<Client>, mut stream: 
     let _ = stream.shutdown().await;
 }
 
-/// Awaits every pending outcome in order and encodes its reply.
-async fn complete(pending: &mut Vec<(Protocol, Outcome)>, output: &mut BytesMut) {
-    for (protocol, outcome) in pending.drain(..) {
-        let reply = match outcome {
-            Outcome::Reply(reply) => reply,
-            Outcome::Write(proposal) => write_result(proposal.await),
-            Outcome::Read(read) => read.await,
-        };
-        encode(output, &reply, protocol);
+/// The dispatched commands of a connection whose replies are not written
+/// yet, each with the protocol its reply is encoded in.
+#[derive(Default)]
+struct Pipeline {
+    outcomes: Vec<(Protocol, Outcome)>,
+    /// Whether a read is among the outcomes (it has not run yet).
+    has_read: bool,
+}
+
+impl Pipeline {
+    fn push(&mut self, protocol: Protocol, outcome: Outcome) {
+        self.has_read |= matches!(outcome, Outcome::Read(_));
+        self.outcomes.push((protocol, outcome));
+    }
+
+    /// Awaits every outcome in order and encodes its reply.
+    async fn complete(&mut self, output: &mut BytesMut) {
+        for (protocol, outcome) in self.outcomes.drain(..) {
+            let reply = match outcome {
+                Outcome::Reply(reply) => reply,
+                Outcome::Write(proposal) => write_result(proposal.await),
+                Outcome::Read(read) => read.await,
+            };
+            encode(output, &reply, protocol);
+        }
+        self.has_read = false;
     }
 }
 

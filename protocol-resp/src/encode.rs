@@ -5,6 +5,8 @@
 //! flat array, a set an array, a double a bulk string, a boolean 1 or 0, a
 //! verbatim string a bulk string.
 
+use std::borrow::Cow;
+
 use bytes::{Bytes, BytesMut};
 use kv::Reply;
 use redis_protocol::bytes_utils::Str;
@@ -43,13 +45,21 @@ pub fn encode(out: &mut BytesMut, reply: &Reply, protocol: Protocol) {
     }
 }
 
+/// A status line's bytes, borrowed when the text is static.
+fn status_bytes(text: Cow<'static, str>) -> Bytes {
+    match text {
+        Cow::Borrowed(text) => Bytes::from_static(text.as_bytes()),
+        Cow::Owned(text) => Bytes::from(text),
+    }
+}
+
 fn error_line(error: &kv::CommandError) -> Str {
     Str::from(error.to_string())
 }
 
 fn resp2(reply: &Reply) -> Frame2 {
     match reply {
-        Reply::Status(text) => Frame2::SimpleString(Bytes::from(text.clone())),
+        Reply::Status(text) => Frame2::SimpleString(status_bytes(text.clone())),
         Reply::Error(error) => Frame2::Error(error_line(error)),
         Reply::Int(n) => Frame2::Integer(*n),
         Reply::Bulk(bytes) => Frame2::BulkString(bytes.clone()),
@@ -64,7 +74,7 @@ fn resp2(reply: &Reply) -> Frame2 {
 
 fn resp3(reply: &Reply) -> Frame3 {
     match reply {
-        Reply::Status(text) => Frame3::SimpleString { data: Bytes::from(text.clone()), attributes: None },
+        Reply::Status(text) => Frame3::SimpleString { data: status_bytes(text.clone()), attributes: None },
         Reply::Error(error) => Frame3::SimpleError { data: error_line(error), attributes: None },
         Reply::Int(n) => Frame3::Number { data: *n, attributes: None },
         Reply::Bulk(bytes) => Frame3::BlobString { data: bytes.clone(), attributes: None },

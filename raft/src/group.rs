@@ -209,7 +209,7 @@ struct Applier<SM: StateMachine> {
 
 impl<SM: StateMachine> Applier<SM> {
     fn run(mut self) {
-        let span = tracing::info_span!("group", group = %self.id, term = 1u64);
+        let span = tracing::info_span!("group", group = %self.id);
         let _entered = span.enter();
         let mut stopping = false;
         while let Some(first) = self.receiver.blocking_recv() {

@@ -15,11 +15,16 @@ use serde::Deserialize;
 use storage::Layout;
 
 /// Seshat: a strongly consistent database that speaks Redis, on RocksDB.
-#[derive(Debug, Parser)]
+///
+/// The same settings come from the command line and from the TOML file, so
+/// one struct reads both: clap parses the flags, serde the file.
+#[derive(Debug, Default, Parser, Deserialize)]
 #[command(version, about, long_about = None)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Flags {
     /// TOML file with any of the settings below (keys as the flag names).
     #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
 
     /// Where data lives. [default: ./seshat-data]
@@ -54,19 +59,6 @@ pub struct Flags {
     pub proto_max_bulk_len: Option<usize>,
 }
 
-/// The TOML file's contents.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct FileConfig {
-    data_dir: Option<PathBuf>,
-    resp_addr: Option<SocketAddr>,
-    storage_layout: Option<Layout>,
-    requirepass: Option<String>,
-    log_level: Option<String>,
-    maxclients: Option<usize>,
-    proto_max_bulk_len: Option<usize>,
-}
-
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -85,7 +77,7 @@ impl Config {
     pub fn load(flags: Flags) -> anyhow::Result<Config> {
         let file = match &flags.config {
             Some(path) => read_file(path)?,
-            None => FileConfig::default(),
+            None => Flags::default(),
         };
         let defaults = protocol_resp::RespConfig::default();
         Ok(Config {
@@ -104,7 +96,7 @@ impl Config {
     }
 }
 
-fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+fn read_file(path: &Path) -> anyhow::Result<Flags> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
 }

@@ -84,19 +84,11 @@ fn scans_respect_bounds_and_snapshots_are_stable() {
     later.delete(Family::KvMeta, b"c".to_vec());
     store.write(later, Durability::Buffered).unwrap();
 
-    let keys = |reader: &dyn Fn() -> Vec<String>| reader();
-    let live: Vec<String> = store
-        .scan(Family::KvMeta, b"b", Some(b"d"))
-        .map(|e| String::from_utf8(e.unwrap().0.to_vec()).unwrap())
-        .collect();
-    assert_eq!(live, ["b", "bb"]);
-    let old = keys(&|| {
-        snapshot
-            .scan(Family::KvMeta, b"b", Some(b"d"))
-            .map(|e| String::from_utf8(e.unwrap().0.to_vec()).unwrap())
-            .collect()
-    });
-    assert_eq!(old, ["b", "c"]);
+    let names = |scan: storage::Scan<'_>| -> Vec<String> {
+        scan.map(|entry| String::from_utf8(entry.unwrap().0.to_vec()).unwrap()).collect()
+    };
+    assert_eq!(names(store.scan(Family::KvMeta, b"b", Some(b"d"))), ["b", "bb"]);
+    assert_eq!(names(snapshot.scan(Family::KvMeta, b"b", Some(b"d"))), ["b", "c"]);
     assert_eq!(snapshot.get(Family::KvMeta, b"bb").unwrap(), None);
     let unbounded = store.scan(Family::KvMeta, b"c", None).count();
     assert_eq!(unbounded, 1, "only d remains from c on");

@@ -11,7 +11,7 @@
 //! key through [`Txn::get`] deletes it in the txn (as Redis's lazy expiry
 //! does), deterministically, since "now" is the log's stamp.
 
-use std::collections::BTreeMap;
+use std::collections::{btree_map, BTreeMap};
 
 use bytes::Bytes;
 use storage::keyspace::{kv_data, kv_expiry, kv_meta};
@@ -43,19 +43,18 @@ impl<'a> Txn<'a> {
     }
 
     fn entry(&mut self, db: u8, key: &Bytes) -> Result<&mut Touched> {
-        let id = (db, key.clone());
-        if !self.touched.contains_key(&id) {
-            let stored = if self.flushed[usize::from(db)] {
-                None
-            } else {
-                self.store
-                    .get(Family::KvData, &kv_data::key(db, key))?
-                    .map(|bytes| Record::decode(&bytes))
-                    .transpose()?
-            };
-            self.touched.insert(id.clone(), Touched { current: stored.clone(), stored });
+        match self.touched.entry((db, key.clone())) {
+            btree_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
+            btree_map::Entry::Vacant(entry) => {
+                let stored = if self.flushed[usize::from(db)] {
+                    None
+                } else {
+                    let bytes = self.store.get(Family::KvData, &kv_data::key(db, key))?;
+                    bytes.map(|bytes| Record::decode(Bytes::from(bytes))).transpose()?
+                };
+                Ok(entry.insert(Touched { current: stored.clone(), stored }))
+            }
         }
-        Ok(self.touched.get_mut(&id).expect("just inserted"))
     }
 
     /// The live record of `key`, treating (and removing) an expired one as

@@ -32,9 +32,10 @@ enum Unit {
 impl ReadCtx<'_> {
     /// EXISTS: how many of `keys` exist, counting repeats.
     pub fn exists(&self, keys: &[Bytes]) -> Result<Reply> {
+        let snapshot = self.store.snapshot();
         let mut count = 0;
         for key in keys {
-            count += i64::from(self.lookup(key)?.is_some());
+            count += i64::from(self.lookup_in(&snapshot, key)?.is_some());
         }
         Ok(Reply::Int(count))
     }
@@ -92,12 +93,21 @@ impl ReadCtx<'_> {
     /// DBSIZE: the number of keys, expired ones not yet removed included
     /// (as in Redis).
     pub fn dbsize(&self) -> Result<Reply> {
-        Ok(Reply::Int(read_u64(&self.snapshot, &kv_meta::key_count(self.db))? as i64))
+        Ok(Reply::Int(read_u64(self.store, &kv_meta::key_count(self.db))? as i64))
     }
 
-    /// `(keys, keys with an expiry)` of database `db`, for INFO keyspace.
-    pub fn key_counts(&self, db: u8) -> Result<(u64, u64)> {
-        Ok((read_u64(&self.snapshot, &kv_meta::key_count(db))?, read_u64(&self.snapshot, &kv_meta::expires_count(db))?))
+    /// `(db, keys, keys with an expiry)` of every non-empty database, read
+    /// at one point in time, for INFO keyspace.
+    pub fn keyspace(&self) -> Result<Vec<(u8, u64, u64)>> {
+        let snapshot = self.store.snapshot();
+        let mut databases = Vec::new();
+        for db in 0..crate::DATABASES as u8 {
+            let keys = read_u64(&snapshot, &kv_meta::key_count(db))?;
+            if keys > 0 {
+                databases.push((db, keys, read_u64(&snapshot, &kv_meta::expires_count(db))?));
+            }
+        }
+        Ok(databases)
     }
 
     /// KEYS: every live key matching `pattern`.

@@ -30,9 +30,10 @@ const MAX_CELLS: u64 = crate::STRING_MAX_LEN as u64 / 4;
 impl ReadCtx<'_> {
     /// LCS of the string values of `a` and `b` (absent keys are empty).
     pub fn lcs(&self, a: &[u8], b: &[u8], output: LcsOutput) -> Result<Reply> {
+        let snapshot = self.store.snapshot();
         let mut values = Vec::with_capacity(2);
         for key in [a, b] {
-            match self.lookup(key)? {
+            match self.lookup_in(&snapshot, key)? {
                 Some(record) if record.kind != KeyType::String => {
                     return Ok(CommandError::Other("ERR The specified keys must contain string values".into()).into())
                 }

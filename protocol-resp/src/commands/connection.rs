@@ -3,9 +3,9 @@
 use kv::{CommandError, Reply};
 
 use super::flags::{FAST, LOADING, NOSCRIPT, NO_AUTH, STALE};
-use super::keys::{db_index, help};
+use super::keys::db_index;
 use super::server::REDIS_VERSION;
-use super::{reply, spec, unknown_subcommand, wrong_arity, Outcome, Spec};
+use super::{help, reply, spec, unknown_subcommand, wrong_arity, Outcome, Spec};
 use crate::args::Args;
 use crate::encode::Protocol;
 use crate::session::Session;
@@ -268,8 +268,7 @@ fn client_kill(session: &mut Session, args: &mut Args) -> Result {
         let target = session.server.clients.all().into_iter().find(|c| c.addr.to_string() == addr);
         return match target {
             Some(client) => {
-                client.kill();
-                session.server.clients.unregister(client.id);
+                session.server.clients.kill(&client);
                 reply(Reply::ok())
             }
             None => Err(CommandError::Other("ERR No such client".into())),
@@ -309,8 +308,7 @@ fn client_kill(session: &mut Session, args: &mut Args) -> Result {
             && laddr.as_ref().is_none_or(|a| client.local_addr.to_string() == *a)
             && !(skip_me && client.id == session.client.id);
         if selected {
-            client.kill();
-            session.server.clients.unregister(client.id);
+            session.server.clients.kill(&client);
             killed += 1;
         }
     }

@@ -3,7 +3,7 @@
 use kv::{CommandError, ExpireAt, ExpireCondition, Reply, ScanArgs, WriteOp, DATABASES};
 
 use super::flags::{FAST, READONLY, WRITE};
-use super::{read, reply, spec, unknown_subcommand, write, Outcome, Spec};
+use super::{help, read, reply, spec, unknown_subcommand, write, Outcome, Spec};
 use crate::args::Args;
 use crate::session::Session;
 
@@ -240,11 +240,6 @@ fn object(session: &mut Session, args: &mut Args) -> Result {
         "IDLETIME" => read(session, move |ctx| Ok(if ctx.contains(&key)? { Reply::Int(0) } else { Reply::Nil })),
         _ => read(session, move |ctx| Ok(if ctx.contains(&key)? { Reply::Int(1) } else { Reply::Nil })),
     }
-}
-
-/// A HELP reply: one status line per text line.
-pub(super) fn help(lines: &[&str]) -> Reply {
-    Reply::Array(lines.iter().map(|line| Reply::Status(line.to_string())).collect())
 }
 
 pub(super) const COMMANDS: &[Spec] = &[

@@ -88,25 +88,48 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
     [string::COMMANDS, keys::COMMANDS, server::COMMANDS, connection::COMMANDS].into_iter().flatten()
 }
 
-/// The spec of a command by name, in any case.
+/// The longest command name in the table has fewer bytes than this.
+const MAX_NAME_LEN: usize = 32;
+
+/// The spec of a command by name, in any case, without allocating.
 pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
-    TABLE.get(String::from_utf8_lossy(name).to_ascii_lowercase().as_str()).copied()
+    let mut buffer = [0u8; MAX_NAME_LEN];
+    let lower = buffer.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    TABLE.get(std::str::from_utf8(lower).ok()?).copied()
 }
 
-/// True if the request names a write command (one that is proposed).
-pub(crate) fn is_write(request: &[Bytes]) -> bool {
-    request.first().and_then(|name| lookup(name)).is_some_and(|spec| spec.flags & flags::WRITE != 0)
+/// A request with its command looked up once.
+pub(crate) struct Request {
+    name: Bytes,
+    spec: Option<&'static Spec>,
+    args: std::vec::IntoIter<Bytes>,
 }
 
-/// Runs one request (name and arguments).
-pub(crate) fn dispatch(session: &mut Session, mut request: Vec<Bytes>) -> Outcome {
-    let name = request.remove(0);
-    let Some(spec) = lookup(&name) else {
-        return error(unknown_command(&name, &request));
+impl Request {
+    /// `words` is the command name and its arguments (the parser never
+    /// yields an empty request).
+    pub(crate) fn new(words: Vec<Bytes>) -> Request {
+        let mut args = words.into_iter();
+        let name = args.next().expect("a request has a command name");
+        Request { spec: lookup(&name), name, args }
+    }
+
+    /// True if the request is a write command (one that is proposed).
+    pub(crate) fn is_write(&self) -> bool {
+        self.spec.is_some_and(|spec| spec.flags & flags::WRITE != 0)
+    }
+}
+
+/// Runs one request.
+pub(crate) fn dispatch(session: &mut Session, request: Request) -> Outcome {
+    let Some(spec) = request.spec else {
+        return error(unknown_command(&request.name, request.args.as_slice()));
     };
-    let words = request.len() as i64 + 1;
+    let words = request.args.len() as i64 + 1;
     if (spec.arity > 0 && words != spec.arity) || (spec.arity < 0 && words < -spec.arity) {
-        return error(CommandError::Other(format!("ERR wrong number of arguments for '{}' command", spec.name)));
+        return error(wrong_arity(spec.name));
     }
     if !session.authenticated && spec.flags & flags::NO_AUTH == 0 {
         return error(CommandError::Other("NOAUTH Authentication required.".into()));
@@ -116,7 +139,7 @@ pub(crate) fn dispatch(session: &mut Session, mut request: Vec<Bytes>) -> Outcom
         state.last_command = spec.name;
         state.last_active = std::time::Instant::now();
     });
-    match (spec.handler)(session, &mut Args::new(request)) {
+    match (spec.handler)(session, &mut Args::new(request.args)) {
         Ok(outcome) => outcome,
         Err(e) => error(e),
     }
@@ -144,7 +167,12 @@ pub(crate) fn unknown_subcommand(sub: &[u8], command: &str) -> CommandError {
     CommandError::Other(format!("ERR unknown subcommand '{sub}'. Try {} HELP.", command.to_ascii_uppercase()))
 }
 
-/// Redis's arity error for a subcommand, e.g. `config|get`.
+/// A HELP reply: one status line per text line.
+pub(crate) fn help(lines: &[&'static str]) -> Reply {
+    Reply::Array(lines.iter().map(|line| Reply::Status((*line).into())).collect())
+}
+
+/// Redis's arity error for a command or subcommand, e.g. `get`, `config|get`.
 pub(crate) fn wrong_arity(full_name: &str) -> CommandError {
     CommandError::Other(format!("ERR wrong number of arguments for '{full_name}' command"))
 }
@@ -219,6 +247,14 @@ mod tests {
             assert_ne!(spec.arity, 0, "{}", spec.name);
             assert!(spec.flags & (flags::WRITE | flags::READONLY) != flags::WRITE | flags::READONLY, "{}", spec.name);
         }
+    }
+
+    #[test]
+    fn lookup_ignores_case_and_refuses_long_names() {
+        assert_eq!(lookup(b"gEt").map(|spec| spec.name), Some("get"));
+        assert!(lookup(&[b'a'; 100]).is_none());
+        assert!(lookup(b"").is_none());
+        assert!(all().all(|spec| spec.name.len() < MAX_NAME_LEN));
     }
 
     #[test]

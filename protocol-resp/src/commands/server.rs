@@ -5,8 +5,7 @@ use std::sync::atomic::Ordering;
 use kv::{glob_matches, CommandError, Reply, DATABASES};
 
 use super::flags::{self, ADMIN, FAST, LOADING, NOSCRIPT, STALE};
-use super::keys::help;
-use super::{all, lookup, reply, spec, unknown_subcommand, wrong_arity, Outcome, Spec};
+use super::{all, help, lookup, reply, spec, unknown_subcommand, wrong_arity, Outcome, Spec};
 use crate::args::Args;
 use crate::server::{unix_seconds, Server};
 use crate::session::Session;
@@ -47,13 +46,11 @@ fn info(session: &mut Session, args: &mut Args) -> Result {
     let server = session.server.clone();
     let kv = server.kv.clone();
     super::read(session, move |ctx| {
-        let mut keyspace = Vec::new();
-        for db in 0..DATABASES as u8 {
-            let (keys, expires) = ctx.key_counts(db)?;
-            if keys > 0 {
-                keyspace.push(format!("db{db}:keys={keys},expires={expires},avg_ttl=0"));
-            }
-        }
+        let keyspace: Vec<String> = ctx
+            .keyspace()?
+            .into_iter()
+            .map(|(db, keys, expires)| format!("db{db}:keys={keys},expires={expires},avg_ttl=0"))
+            .collect();
         let text = info_text(&server, &kv, &requested, &keyspace);
         Ok(Reply::Verbatim("txt", text))
     })
@@ -333,7 +330,7 @@ fn command_info(spec: &Spec) -> Reply {
     let flag_names = flags::NAMES
         .iter()
         .filter(|(bit, _)| spec.flags & bit != 0)
-        .map(|(_, name)| Reply::Status(name.to_string()))
+        .map(|(_, name)| Reply::Status((*name).into()))
         .collect();
     Reply::Array(vec![
         Reply::bulk(spec.name),
