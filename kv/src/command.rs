@@ -1,10 +1,10 @@
 //! Log-ready write commands.
 //!
-//! A [`LogCommand`] carries everything its apply needs: the database, the
-//! operation and the leader's time stamp. Relative times (`EX 10`) stay
-//! relative in the operation and are resolved against the stamp at apply
-//! time, so apply never reads a clock and every replica computes the same
-//! absolute expiry.
+//! A [`LogCommand`] carries everything its apply needs with the leader's
+//! time stamp, which the Raft entry carries ([`raft::Command::stamp_ms`]):
+//! the database and the operation. Relative times (`EX 10`) stay relative in
+//! the operation and are resolved against the stamp at apply time, so apply
+//! never reads a clock and every replica computes the same absolute expiry.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -12,9 +12,6 @@ use serde::{Deserialize, Serialize};
 /// One entry of the `kv` log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogCommand {
-    /// Leader wall-clock time when the command was proposed, in Unix ms. Apply
-    /// treats `max(stamp, last applied stamp)` as "now".
-    pub stamp_ms: u64,
     /// The database (SELECT) the command runs in.
     pub db: u8,
     pub op: WriteOp,
@@ -185,7 +182,6 @@ mod tests {
     fn log_commands_round_trip_through_bytes() {
         let commands = [
             LogCommand {
-                stamp_ms: 1_700_000_000_123,
                 db: 3,
                 op: WriteOp::Set {
                     key: Bytes::from_static(b"k"),
@@ -195,9 +191,8 @@ mod tests {
                     reply: SetReply::OldValue,
                 },
             },
-            LogCommand { stamp_ms: 5, db: 0, op: WriteOp::IncrByFloat { key: Bytes::from_static(b"f"), delta: -0.5 } },
+            LogCommand { db: 0, op: WriteOp::IncrByFloat { key: Bytes::from_static(b"f"), delta: -0.5 } },
             LogCommand {
-                stamp_ms: 7,
                 db: 15,
                 op: WriteOp::Expire {
                     key: Bytes::from_static(b"e"),

@@ -53,8 +53,10 @@ pub enum Error {
     Group(#[from] raft::GroupError),
     #[error("corrupt record in {family}: {reason}")]
     Corrupt { family: &'static str, reason: String },
-    #[error("applied index {got} does not follow {applied}")]
-    OutOfOrder { applied: u64, got: u64 },
+    #[error("starting the kv group: {0}")]
+    Start(#[from] raft::StartError),
+    #[error("the leader sent a reply this node cannot decode: {0}")]
+    Reply(String),
 }
 
 /// The service's result type.

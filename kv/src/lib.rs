@@ -5,17 +5,22 @@
 //!
 //! 1. The frontend parses a command into a [`WriteOp`] (syntax errors never
 //!    get this far) and calls [`Kv::write`].
-//! 2. [`Kv::write`] stamps it with the node's wall-clock time, never earlier
-//!    than any stamp already applied, and proposes the [`LogCommand`] to the
-//!    `kv/0` group (`raft`).
-//! 3. The group applies it through [`KvStateMachine`]: every entry of a batch
-//!    in one RocksDB write batch with the applied index, durably.
-//! 4. The group hands back the [`Reply`], a user error included.
+//! 2. [`Kv::write`] proposes the encoded [`LogCommand`] to the `kv/0` group
+//!    (`raft`), which forwards it to the leader if needed; the leader stamps
+//!    the entry with its wall-clock time, never earlier than any stamp
+//!    already applied.
+//! 3. Once committed, every replica applies it through [`KvStateMachine`]:
+//!    every entry of a batch in one RocksDB write batch with the applied log
+//!    id.
+//! 4. The group hands back the leader's encoded [`Reply`], a user error
+//!    included.
 //!
 //! # Life of a read
 //!
-//! [`Kv::read`] waits for the group's read barrier (linearizability) and runs
-//! the read through a [`ReadCtx`], with "now" = max(wall clock, last stamp).
+//! [`Kv::read`] waits for the group's read barrier (linearizability: read
+//! index, confirmed by the leader) and runs the read on the local replica
+//! through a [`ReadCtx`], with "now" = max(wall clock, last applied stamp).
+//! [`Kv::read_stale`] skips the barrier (the `READONLY` opt-in).
 //! Point reads and scans are consistent by themselves; reads of several keys
 //! take one RocksDB snapshot. Expired keys are absent; reads never
 //! write. The leader's expiry sweeper ([`Kv::run_expiry_sweeper`]) proposes
@@ -23,7 +28,6 @@
 //! their own clock.
 
 mod apply;
-mod clock;
 mod command;
 mod error;
 mod glob;
@@ -34,14 +38,14 @@ mod reply;
 mod service;
 
 pub use apply::KvStateMachine;
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{DueKey, ExpireAt, ExpireCondition, LogCommand, SetCondition, SetExpiry, SetReply, WriteOp};
 pub use error::{CommandError, Error, Result};
 pub use glob::matches as glob_matches;
+pub use raft::{Clock, ManualClock, SystemClock};
 pub use read::{LcsOutput, ReadCtx, ScanArgs};
 pub use record::KeyType;
 pub use reply::Reply;
-pub use service::{Kv, KvConfig, Stats};
+pub use service::{Kv, KvConfig, KvStart, Stats};
 
 /// The number of databases (SELECT 0..15).
 pub const DATABASES: usize = 16;

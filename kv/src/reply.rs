@@ -31,11 +31,21 @@ pub enum Reply {
     Double(f64),
     /// RESP3 boolean; RESP2 integer 1 or 0.
     Bool(bool),
-    /// RESP3 verbatim string with its 3-letter format; RESP2 bulk string.
-    Verbatim(&'static str, String),
+    /// RESP3 verbatim text (format `txt`); RESP2 bulk string.
+    Verbatim(String),
 }
 
 impl Reply {
+    /// The reply's bytes as the state machine returns them through Raft.
+    pub fn encode(&self) -> bytes::Bytes {
+        bytes::Bytes::from(postcard::to_stdvec(self).expect("replies always serialize"))
+    }
+
+    /// Decodes bytes written by [`Reply::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<Reply, postcard::Error> {
+        postcard::from_bytes(bytes)
+    }
+
     /// `+OK`.
     pub fn ok() -> Reply {
         Reply::Status(Cow::Borrowed("OK"))

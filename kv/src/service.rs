@@ -6,14 +6,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use raft::{Group, GroupId, GroupStatus, Proposal};
+use std::future::Future;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, GroupStatus, RaftNode};
 use storage::keyspace::kv_expiry;
-use storage::{Durability, Family, Reader, Store};
+use storage::{Family, Reader, Store};
 
 use crate::apply::KvStateMachine;
-use crate::clock::Clock;
 use crate::command::{DueKey, LogCommand, WriteOp};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::read::ReadCtx;
 use crate::reply::Reply;
 use crate::DATABASES;
@@ -49,6 +52,17 @@ impl Stats {
     }
 }
 
+/// How the `kv/0` group runs on this node.
+pub struct KvStart<'a> {
+    pub node: &'a RaftNode,
+    pub store: Store,
+    pub snapshot_dir: PathBuf,
+    pub settings: GroupSettings,
+    pub bootstrap: Bootstrap,
+    pub clock: Arc<dyn Clock>,
+    pub config: KvConfig,
+}
+
 /// The handle on the Redis service of this node. Cheap to clone.
 #[derive(Clone)]
 pub struct Kv {
@@ -56,47 +70,63 @@ pub struct Kv {
 }
 
 struct Inner {
-    group: Group<KvStateMachine>,
+    group: Group,
     store: Store,
     clock: Arc<dyn Clock>,
-    /// The largest stamp handed out or applied; stamps never go below it.
-    last_stamp_ms: AtomicU64,
     stats: Arc<Stats>,
     cursors: CursorTable,
     config: KvConfig,
 }
 
 impl Kv {
-    /// Opens the service on `store` and starts its group `kv/0`.
-    pub fn open(store: Store, clock: Arc<dyn Clock>, config: KvConfig) -> Result<Kv> {
+    /// Opens the service on `start.store` and starts its group `kv/0`.
+    pub async fn start(start: KvStart<'_>) -> Result<Kv> {
         let stats = Arc::new(Stats::default());
-        let state_machine = KvStateMachine::open(store.clone(), Durability::Sync, stats.clone())?;
-        let last_stamp_ms = AtomicU64::new(state_machine.last_stamp_ms());
-        let group = Group::start_single(GroupId { service: "kv", shard: 0 }, state_machine);
+        let state_machine = KvStateMachine::open(start.store.clone(), stats.clone())?;
+        let group = Group::start(
+            start.node,
+            GroupId { service: "kv", shard: 0 },
+            start.store.clone(),
+            state_machine,
+            start.snapshot_dir,
+            start.settings,
+            start.clock.clone(),
+            start.bootstrap,
+        )
+        .await?;
         Ok(Kv {
             inner: Arc::new(Inner {
                 group,
-                store,
-                clock,
-                last_stamp_ms,
+                store: start.store,
+                clock: start.clock,
                 stats,
                 cursors: CursorTable::default(),
-                config,
+                config: start.config,
             }),
         })
     }
 
-    /// Stamps `op` and proposes it; the proposal is queued before this
+    /// Proposes `op` on database `db`; the proposal is queued before this
     /// returns. The reply may be a user error; `Err` means the group could not
-    /// take it.
-    pub fn write(&self, db: u8, op: WriteOp) -> Proposal<Reply> {
-        let stamp_ms = self.stamp();
-        self.inner.group.propose(LogCommand { stamp_ms, db, op })
+    /// complete it (it may or may not have applied).
+    pub fn write(&self, db: u8, op: WriteOp) -> impl Future<Output = Result<Reply>> + Send + 'static {
+        let proposal = self.inner.group.propose(Bytes::from(LogCommand { db, op }.encode()));
+        async move {
+            let bytes = proposal.await?;
+            Reply::decode(&bytes).map_err(|e| Error::Reply(e.to_string()))
+        }
     }
 
-    /// Runs `read` on database `db` after the group's read barrier.
+    /// Runs `read` on database `db` after the group's read barrier: it sees
+    /// every write acknowledged before the call, on any node.
     pub async fn read<T>(&self, db: u8, read: impl FnOnce(&ReadCtx<'_>) -> Result<T>) -> Result<T> {
         self.inner.group.read_barrier().await?;
+        self.read_stale(db, read)
+    }
+
+    /// Runs `read` on this node's replica as it is: possibly behind the
+    /// leader (the `READONLY` opt-in).
+    pub fn read_stale<T>(&self, db: u8, read: impl FnOnce(&ReadCtx<'_>) -> Result<T>) -> Result<T> {
         let ctx = ReadCtx {
             store: &self.inner.store,
             db,
@@ -107,15 +137,15 @@ impl Kv {
         read(&ctx)
     }
 
-    /// The time reads use: the wall clock, but never before the last stamp.
+    /// The time reads use: the wall clock, but never before the last
+    /// applied stamp.
     pub fn now_ms(&self) -> u64 {
-        self.inner.clock.now_ms().max(self.inner.last_stamp_ms.load(Ordering::Acquire))
+        self.inner.clock.now_ms().max(self.inner.group.applied_stamp_ms())
     }
 
-    fn stamp(&self) -> u64 {
-        let now = self.inner.clock.now_ms();
-        let previous = self.inner.last_stamp_ms.fetch_max(now, Ordering::AcqRel);
-        now.max(previous)
+    /// The `kv/0` group, for status and membership commands.
+    pub fn group(&self) -> &Group {
+        &self.inner.group
     }
 
     /// The counters for INFO.
@@ -138,9 +168,9 @@ impl Kv {
         self.inner.store.estimated_size()
     }
 
-    /// Applies every write queued so far, then stops taking writes.
-    pub fn shutdown(&self) {
-        self.inner.group.shutdown();
+    /// Stops the group; writes still queued fail.
+    pub async fn shutdown(&self) {
+        self.inner.group.shutdown().await;
     }
 
     /// Removes expired keys through the log until `shutdown` resolves. Runs
@@ -153,6 +183,9 @@ impl Kv {
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = interval.tick() => {}
+            }
+            if !self.inner.group.is_leader() {
+                continue;
             }
             if let Err(error) = self.sweep_expired().await {
                 tracing::warn!(%error, "expiry sweep failed");

@@ -1,4 +1,8 @@
 //! The kv state machine on real RocksDB: determinism, restart, invariants.
+//!
+//! The tests drive [`KvStateMachine`] as the Raft group does: commands with
+//! log indexes and leader stamps, each batch's changes written as one
+//! RocksDB batch.
 
 use std::sync::Arc;
 
@@ -6,10 +10,10 @@ use bytes::Bytes;
 use kv::{
     ExpireAt, ExpireCondition, KvStateMachine, LogCommand, Reply, SetCondition, SetExpiry, SetReply, Stats, WriteOp,
 };
-use raft::{Entry, StateMachine};
+use raft::{Command, StateMachine};
 use rand::{Rng, SeedableRng};
 use storage::keyspace::{kv_data, kv_expiry, kv_meta};
-use storage::{Durability, Family, Layout, Reader, Service, Storage, Store};
+use storage::{Batch, Durability, Family, Layout, Reader, Service, Storage, Store};
 
 const START_MS: u64 = 1_700_000_000_000;
 
@@ -17,8 +21,15 @@ fn key(i: u64) -> Bytes {
     Bytes::from(format!("key:{i}"))
 }
 
+/// A command with the stamp its leader gave it.
+#[derive(Clone)]
+struct Stamped {
+    stamp_ms: u64,
+    command: LogCommand,
+}
+
 /// A seeded stream of writes over a small keyspace, with TTLs and flushes.
-fn random_ops(seed: u64, count: usize) -> Vec<LogCommand> {
+fn random_ops(seed: u64, count: usize) -> Vec<Stamped> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut stamp = START_MS;
     (0..count)
@@ -59,26 +70,36 @@ fn random_ops(seed: u64, count: usize) -> Vec<LogCommand> {
                 },
                 _ => WriteOp::FlushDb,
             };
-            LogCommand { stamp_ms: stamp, db, op }
+            Stamped { stamp_ms: stamp, command: LogCommand { db, op } }
         })
         .collect()
 }
 
 fn open(dir: &std::path::Path) -> (Storage, KvStateMachine) {
     let storage = Storage::open(dir, Layout::Shared).unwrap();
-    let machine =
-        KvStateMachine::open(storage.store(Service::Kv), Durability::Sync, Arc::new(Stats::default())).unwrap();
+    let machine = KvStateMachine::open(storage.store(Service::Kv), Arc::new(Stats::default())).unwrap();
     (storage, machine)
 }
 
-/// Applies `commands` in batches of varying size.
-fn apply_all(machine: &mut KvStateMachine, commands: &[LogCommand], batch: usize) -> Vec<Reply> {
+/// Applies `commands` in batches of `batch`, writing each batch as the
+/// group does.
+fn apply_all(machine: &mut KvStateMachine, commands: &[Stamped], batch: usize) -> Vec<Reply> {
     let mut replies = Vec::new();
-    for chunk in commands.chunks(batch) {
-        let first = machine.applied_index() + 1;
-        let entries =
-            chunk.iter().enumerate().map(|(i, c)| Entry { index: first + i as u64, command: c.clone() }).collect();
-        replies.extend(machine.apply(entries).unwrap());
+    for (chunk_number, chunk) in commands.chunks(batch).enumerate() {
+        let first = (chunk_number * batch) as u64 + 1;
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Command {
+                index: first + i as u64,
+                stamp_ms: c.stamp_ms,
+                payload: Bytes::from(c.command.encode()),
+            })
+            .collect();
+        let mut write = Batch::new();
+        let encoded = machine.apply(&mut write, entries).unwrap();
+        machine.store().write(write, Durability::Sync).unwrap();
+        replies.extend(encoded.iter().map(|bytes| Reply::decode(bytes).unwrap()));
     }
     replies
 }
@@ -139,22 +160,27 @@ fn counters_and_the_expiry_index_match_the_records() {
 }
 
 #[test]
-fn restart_resumes_at_the_applied_index_and_refuses_gaps() {
+fn restart_and_reload_recover_the_last_stamp() {
     let dir = tempfile::tempdir().unwrap();
     let commands = random_ops(3, 100);
+    let last_stamp = commands.last().unwrap().stamp_ms;
     {
         let (_storage, mut machine) = open(dir.path());
         apply_all(&mut machine, &commands, 10);
-        assert_eq!(machine.applied_index(), 100);
+        assert_eq!(machine.last_stamp_ms(), last_stamp);
     }
     let (_storage, mut machine) = open(dir.path());
-    assert_eq!(machine.applied_index(), 100);
-    assert!(machine.last_stamp_ms() >= commands.last().unwrap().stamp_ms);
-    let replay = Entry { index: 100, command: commands[0].clone() };
-    assert!(matches!(machine.apply(vec![replay]), Err(kv::Error::OutOfOrder { applied: 100, got: 100 })));
-    let gap = Entry { index: 102, command: commands[0].clone() };
-    assert!(matches!(machine.apply(vec![gap]), Err(kv::Error::OutOfOrder { applied: 100, got: 102 })));
-    assert_eq!(machine.applied_index(), 100, "a refused batch changes nothing");
+    assert_eq!(machine.last_stamp_ms(), last_stamp);
+    machine.reload().unwrap();
+    assert_eq!(machine.last_stamp_ms(), last_stamp);
+}
+
+#[test]
+fn a_corrupt_entry_is_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_storage, mut machine) = open(dir.path());
+    let garbage = Command { index: 1, stamp_ms: START_MS, payload: Bytes::from_static(&[0xff, 0xff, 0xff]) };
+    assert!(matches!(machine.apply(&mut Batch::new(), vec![garbage]), Err(kv::Error::Corrupt { .. })));
 }
 
 #[test]
@@ -174,8 +200,8 @@ fn user_errors_are_replies_and_the_batch_goes_on() {
         set("41"),
         WriteOp::IncrBy { key: Bytes::from_static(b"k"), delta: 1 },
     ];
-    let commands: Vec<LogCommand> =
-        commands.into_iter().map(|op| LogCommand { stamp_ms: START_MS, db: 0, op }).collect();
+    let commands: Vec<Stamped> =
+        commands.into_iter().map(|op| Stamped { stamp_ms: START_MS, command: LogCommand { db: 0, op } }).collect();
     let replies = apply_all(&mut machine, &commands, 4);
     assert_eq!(replies, vec![Reply::ok(), Reply::Error(kv::CommandError::NotInteger), Reply::ok(), Reply::Int(42)]);
 }
@@ -184,26 +210,30 @@ fn user_errors_are_replies_and_the_batch_goes_on() {
 fn time_never_runs_backwards_across_stamps() {
     let dir = tempfile::tempdir().unwrap();
     let (_storage, mut machine) = open(dir.path());
-    let set_px = LogCommand {
+    let set_px = Stamped {
         stamp_ms: START_MS + 10_000,
-        db: 0,
-        op: WriteOp::Set {
-            key: Bytes::from_static(b"k"),
-            value: Bytes::from_static(b"v"),
-            condition: SetCondition::Always,
-            expiry: SetExpiry::AfterMs(1_000),
-            reply: SetReply::Ok,
+        command: LogCommand {
+            db: 0,
+            op: WriteOp::Set {
+                key: Bytes::from_static(b"k"),
+                value: Bytes::from_static(b"v"),
+                condition: SetCondition::Always,
+                expiry: SetExpiry::AfterMs(1_000),
+                reply: SetReply::Ok,
+            },
         },
     };
     // A later entry stamped by a clock that went back must not revive time.
-    let late_clock = LogCommand {
+    let late_clock = Stamped {
         stamp_ms: START_MS,
-        db: 0,
-        op: WriteOp::Expire {
-            key: Bytes::from_static(b"k"),
-            at: ExpireAt::AfterMs(500),
-            condition: ExpireCondition::Always,
-            command: "pexpire".into(),
+        command: LogCommand {
+            db: 0,
+            op: WriteOp::Expire {
+                key: Bytes::from_static(b"k"),
+                at: ExpireAt::AfterMs(500),
+                condition: ExpireCondition::Always,
+                command: "pexpire".into(),
+            },
         },
     };
     let dir_store = apply_and_store(&mut machine, &[set_px, late_clock]);
@@ -213,7 +243,7 @@ fn time_never_runs_backwards_across_stamps() {
     assert_eq!(expire_at, START_MS + 10_000 + 500, "PEXPIRE resolved against the later of the two stamps");
 }
 
-fn apply_and_store(machine: &mut KvStateMachine, commands: &[LogCommand]) -> Store {
+fn apply_and_store(machine: &mut KvStateMachine, commands: &[Stamped]) -> Store {
     apply_all(machine, commands, commands.len());
     machine.store().clone()
 }

@@ -68,7 +68,7 @@ fn resp2(reply: &Reply) -> Frame2 {
         Reply::Map(pairs) => Frame2::Array(pairs.iter().flat_map(|(k, v)| [resp2(k), resp2(v)]).collect()),
         Reply::Double(value) => Frame2::BulkString(Bytes::from(format_double(*value))),
         Reply::Bool(value) => Frame2::Integer(i64::from(*value)),
-        Reply::Verbatim(_, text) => Frame2::BulkString(Bytes::from(text.clone())),
+        Reply::Verbatim(text) => Frame2::BulkString(Bytes::from(text.clone())),
     }
 }
 
@@ -86,7 +86,7 @@ fn resp3(reply: &Reply) -> Frame3 {
         }
         Reply::Double(value) => Frame3::Double { data: *value, attributes: None },
         Reply::Bool(value) => Frame3::Boolean { data: *value, attributes: None },
-        Reply::Verbatim(_, text) => Frame3::VerbatimString {
+        Reply::Verbatim(text) => Frame3::VerbatimString {
             data: Bytes::from(text.clone()),
             format: VerbatimStringFormat::Text,
             attributes: None,
@@ -128,6 +128,6 @@ mod tests {
             encoded(Reply::Error(CommandError::WrongType), Protocol::Resp2),
             "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
         );
-        assert_eq!(encoded(Reply::Verbatim("txt", "a".into()), Protocol::Resp3), "=5\r\ntxt:a\r\n");
+        assert_eq!(encoded(Reply::Verbatim("a".into()), Protocol::Resp3), "=5\r\ntxt:a\r\n");
     }
 }

@@ -15,12 +15,15 @@ pub(crate) struct Session {
     pub authenticated: bool,
     /// Set by QUIT: close once the replies so far are written.
     pub closing: bool,
+    /// Set by READONLY: reads skip the read index and see this node's
+    /// replica as it is (possibly behind the leader).
+    pub stale_reads: bool,
 }
 
 impl Session {
     pub fn new(server: Arc<Server>, client: Arc<Client>) -> Self {
         let authenticated = !server.requires_auth();
-        Session { server, client, db: 0, protocol: Protocol::Resp2, authenticated, closing: false }
+        Session { server, client, db: 0, protocol: Protocol::Resp2, authenticated, closing: false, stale_reads: false }
     }
 
     pub fn select(&mut self, db: u8) {

@@ -21,9 +21,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use kv::{Kv, KvConfig, ManualClock};
+use kv::{Kv, KvConfig, KvStart, ManualClock};
 use protocol_resp::{NodeFacts, RespConfig, RespFrontend};
-use raft::{Frontend, Shutdown};
+use raft::{Bootstrap, Frontend, GroupSettings, RaftNode, Shutdown};
 use redis_protocol::resp3::types::{OwnedFrame, Resp3Frame};
 use storage::{Layout, Service, Storage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -46,7 +46,21 @@ impl Harness {
     async fn start(dir: &Path) -> (Harness, Shutdown, Storage) {
         let storage = Storage::open(dir, Layout::Shared).unwrap();
         let clock = Arc::new(ManualClock::new(START_MS));
-        let kv = Kv::open(storage.store(Service::Kv), clock.clone(), KvConfig::default()).unwrap();
+        let node = RaftNode::start(1, TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+        let kv = Kv::start(KvStart {
+            node: &node,
+            store: storage.store(Service::Kv),
+            snapshot_dir: dir.join("snapshots"),
+            settings: GroupSettings::default(),
+            bootstrap: Bootstrap::Initialize([(1, node.addr().to_string())].into()),
+            clock: clock.clone(),
+            config: KvConfig::default(),
+        })
+        .await
+        .unwrap();
+        while !kv.group().is_leader() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let frontend = RespFrontend::new(kv.clone(), RespConfig::default(), NodeFacts::default());
@@ -203,7 +217,7 @@ async fn run_script(path: &Path) -> String {
         // Any other line is expected output, regenerated above.
     }
     shutdown.cancel();
-    harness.kv.shutdown();
+    harness.kv.shutdown().await;
     out
 }
 

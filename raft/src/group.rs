@@ -1,19 +1,35 @@
-//! A consensus group and its applier.
+//! A consensus group on this node: the handle services use.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::thread::JoinHandle;
+use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use bytes::Bytes;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{ChangeMembers, ServerState};
+use serde::{Deserialize, Serialize};
+use storage::Store;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
-use crate::state_machine::{Entry, StateMachine};
-
-/// The largest number of proposals applied in one batch.
-pub const MAX_BATCH: usize = 1024;
+use crate::clock::Clock;
+use crate::log_store::LogStore;
+use crate::network::NetworkFactory;
+use crate::node::RaftNode;
+use crate::reads::ReadBatcher;
+use crate::settings::GroupSettings;
+use crate::sm_store::{Applied, StateMachineStore};
+use crate::snapshot::SnapshotDir;
+use crate::state_machine::StateMachine;
+use crate::submit::{self, Submission};
+use crate::transport::wire::{AdminOp, Reply, Rpc};
+use crate::types::{Node, NodeId, Raft, Request};
 
 /// Identifies a group: a service and a shard of it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -28,79 +44,200 @@ impl fmt::Display for GroupId {
     }
 }
 
-/// Why a proposal or read did not complete.
-#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+/// Why a proposal, read or membership change did not complete.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Serialize, Deserialize)]
 pub enum GroupError {
     /// The group is shutting down and takes no new work.
     #[error("group {0} is shutting down")]
     ShuttingDown(String),
-    /// The state machine failed; the node must stop.
+    /// The group stopped on a storage failure; the node must stop.
     #[error("group {group} stopped after a fatal error: {reason}")]
     Fatal { group: String, reason: String },
+    /// No leader with a quorum answered within the request timeout. The
+    /// request may or may not take effect later.
+    #[error("group {group} is unavailable: {reason}")]
+    Unavailable { group: String, reason: String },
+    /// This node does not lead the group (between nodes only).
+    #[error("node is not the leader of the group; leader: {leader:?}")]
+    NotLeader { leader: Option<NodeId> },
+    /// A membership change was refused.
+    #[error("{0}")]
+    Membership(String),
 }
 
 /// This node's role in the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Leader,
+    Follower,
+    Candidate,
+    Learner,
+    Shutdown,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::Learner => "learner",
+            Role::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// A node of the group's membership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: NodeId,
+    /// Its Raft transport address.
+    pub addr: String,
+    /// A voter, or a learner that only receives the log.
+    pub voter: bool,
 }
 
 /// A snapshot of the group's progress, for INFO and operators.
 #[derive(Debug, Clone)]
 pub struct GroupStatus {
     pub id: GroupId,
+    pub node_id: NodeId,
     pub role: Role,
     pub term: u64,
+    pub leader: Option<Member>,
+    /// On the leader: the highest index stored on a quorum. Elsewhere: the
+    /// applied index (a lower bound of the commit index).
     pub commit_index: u64,
     pub applied_index: u64,
+    pub last_log_index: u64,
+    pub snapshot_index: u64,
+    pub purged_index: u64,
+    pub members: Vec<Member>,
+    /// On the leader: each other member's matched log index.
+    pub replication: Vec<(NodeId, u64)>,
+    pub snapshots_installed: u64,
 }
 
-type Reply<R> = oneshot::Sender<Result<R, GroupError>>;
-
-struct Pending<SM: StateMachine> {
-    command: SM::Command,
-    reply: Reply<SM::Response>,
-}
-
-enum Message<SM: StateMachine> {
-    Propose(Pending<SM>),
-    /// Apply everything queued before this message, then exit.
-    Stop,
+/// How a group starts on a node with no Raft state yet.
+#[derive(Debug, Clone)]
+pub enum Bootstrap {
+    /// Form a new cluster of these voters (id → Raft address). Calling this
+    /// on every initial member with the same list is safe; on a node that
+    /// already has state it does nothing.
+    Initialize(BTreeMap<NodeId, String>),
+    /// Wait to be added by an existing member.
+    Join,
 }
 
 /// A handle on a running group. Cheap to clone.
-pub struct Group<SM: StateMachine> {
-    inner: Arc<Inner<SM>>,
+#[derive(Clone)]
+pub struct Group {
+    pub(crate) inner: Arc<Inner>,
 }
 
-impl<SM: StateMachine> Clone for Group<SM> {
-    fn clone(&self) -> Self {
-        Group { inner: self.inner.clone() }
+pub(crate) struct Inner {
+    pub(crate) id: GroupId,
+    pub(crate) name: String,
+    pub(crate) node_id: NodeId,
+    pub(crate) raft: Raft,
+    pub(crate) node: RaftNode,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) applied: Applied,
+    pub(crate) log: LogStore,
+    pub(crate) settings: GroupSettings,
+    pub(crate) session: ClientSession,
+    pub(crate) submissions: mpsc::UnboundedSender<Submission>,
+    pub(crate) local_reads: ReadBatcher,
+    pub(crate) remote_reads: ReadBatcher,
+    /// The largest stamp this node handed out as leader.
+    pub(crate) last_stamp_ms: AtomicU64,
+    /// Cancelled by [`Group::shutdown`]: the group's background tasks end,
+    /// which releases their references to the group.
+    pub(crate) stopped: tokio_util::sync::CancellationToken,
+}
+
+/// This handle's client session (see [`crate::sessions`]): serials and the
+/// set of serials still waiting for an answer.
+pub(crate) struct ClientSession {
+    pub(crate) client: u64,
+    next_serial: AtomicU64,
+    outstanding: Mutex<BTreeSet<u64>>,
+}
+
+impl ClientSession {
+    fn new() -> Self {
+        ClientSession { client: rand::random(), next_serial: AtomicU64::new(0), outstanding: Mutex::default() }
+    }
+
+    /// A new request carrying `payload`, registered as outstanding.
+    fn request(&self, payload: Bytes) -> Request {
+        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
+        let mut outstanding = self.outstanding.lock().expect("session lock");
+        outstanding.insert(serial);
+        let acked_below = *outstanding.first().expect("just inserted");
+        Request { client: self.client, serial, acked_below, stamp_ms: 0, payload }
+    }
+
+    /// Marks `serial` answered: it will never be retried.
+    pub(crate) fn answered(&self, serial: u64) {
+        self.outstanding.lock().expect("session lock").remove(&serial);
     }
 }
 
-struct Inner<SM: StateMachine> {
-    id: GroupId,
-    queue: mpsc::UnboundedSender<Message<SM>>,
-    applied: Arc<AtomicU64>,
-    fatal: watch::Receiver<Option<String>>,
-    applier: std::sync::Mutex<Option<JoinHandle<()>>>,
-}
-
-impl<SM: StateMachine> Group<SM> {
-    /// Starts a single-node group over `state_machine`, which has already
-    /// recovered its applied index from storage.
-    pub fn start_single(id: GroupId, state_machine: SM) -> Self {
-        let (queue, receiver) = mpsc::unbounded_channel();
-        let applied = Arc::new(AtomicU64::new(state_machine.applied_index()));
-        let (fatal_tx, fatal) = watch::channel(None);
-        let applier = Applier { id: id.clone(), state_machine, receiver, applied: applied.clone(), fatal: fatal_tx };
-        let handle = std::thread::Builder::new()
-            .name(format!("apply-{id}"))
-            .spawn(move || applier.run())
-            .expect("spawn applier thread");
-        tracing::info!(group = %id, applied = applied.load(Ordering::Acquire), "group started (single node)");
-        Group { inner: Arc::new(Inner { id, queue, applied, fatal, applier: std::sync::Mutex::new(Some(handle)) }) }
+impl Group {
+    /// Starts group `id` on `node` over the service's `store` and state
+    /// machine, bootstrapping a fresh node as `bootstrap` says.
+    pub async fn start<SM: StateMachine>(
+        node: &RaftNode,
+        id: GroupId,
+        store: Store,
+        service: SM,
+        snapshot_dir: PathBuf,
+        settings: GroupSettings,
+        clock: Arc<dyn Clock>,
+        bootstrap: Bootstrap,
+    ) -> Result<Group, crate::StartError> {
+        let name = id.to_string();
+        let log = LogStore::open(store.clone())?;
+        let snapshots = SnapshotDir::open(snapshot_dir)?;
+        let sm = StateMachineStore::open(store, service, snapshots)?;
+        let applied = sm.applied();
+        let config = Arc::new(settings.openraft_config()?);
+        let network = NetworkFactory { peers: node.peers(), group: name.clone() };
+        let raft = Raft::new(node.id(), config, network, log.clone(), sm).await?;
+        let (submissions, queue) = mpsc::unbounded_channel();
+        let group = Group {
+            inner: Arc::new(Inner {
+                id,
+                name: name.clone(),
+                node_id: node.id(),
+                raft,
+                node: node.clone(),
+                clock,
+                applied,
+                log,
+                settings,
+                session: ClientSession::new(),
+                submissions,
+                local_reads: ReadBatcher::new(true),
+                remote_reads: ReadBatcher::new(false),
+                last_stamp_ms: AtomicU64::new(0),
+                stopped: tokio_util::sync::CancellationToken::new(),
+            }),
+        };
+        tokio::spawn(submit::run(group.inner.clone(), queue));
+        tokio::spawn(crate::snapshot_trigger::run(group.inner.clone()));
+        node.register(name.clone(), group.clone());
+        if let Bootstrap::Initialize(members) = bootstrap {
+            if !group.inner.raft.is_initialized().await.map_err(|e| crate::StartError::Raft(e.to_string()))? {
+                let nodes: BTreeMap<NodeId, Node> = members.into_iter().map(|(id, addr)| (id, Node { addr })).collect();
+                tracing::info!(group = %name, members = ?nodes.keys().collect::<Vec<_>>(), "initializing a new cluster");
+                if let Err(error) = group.inner.raft.initialize(nodes).await {
+                    tracing::info!(group = %name, %error, "initialize skipped");
+                }
+            }
+        }
+        Ok(group)
     }
 
     /// The group's id.
@@ -108,170 +245,327 @@ impl<SM: StateMachine> Group<SM> {
         &self.inner.id
     }
 
-    /// Queues `command` and returns a future of its response. The command is
-    /// queued before this returns, so proposals made one after another from
-    /// one task apply in that order.
-    pub fn propose(&self, command: SM::Command) -> Proposal<SM::Response> {
+    /// Proposes `payload` and returns the future of the service's response.
+    /// The proposal is queued before this returns, so proposals made one
+    /// after another from one task are appended in that order while the
+    /// leader is stable. It applies at most once, however often it is
+    /// forwarded or retried; an error means it may or may not apply.
+    pub fn propose(&self, payload: Bytes) -> Proposal {
+        let request = self.inner.session.request(payload);
         let (reply, receiver) = oneshot::channel();
-        if let Err(mpsc::error::SendError(Message::Propose(pending))) =
-            self.inner.queue.send(Message::Propose(Pending { command, reply }))
-        {
-            let _ = pending.reply.send(Err(self.closed_error()));
+        let deadline = Instant::now() + self.inner.settings.request_timeout;
+        let serial = request.serial;
+        let submission = Submission { request, reply, deadline, forwarded: false };
+        if let Err(mpsc::error::SendError(submission)) = self.inner.submissions.send(submission) {
+            self.inner.session.answered(serial);
+            let _ = submission.reply.send(Err(GroupError::ShuttingDown(self.inner.name.clone())));
         }
-        Proposal { receiver, group: self.inner.id.to_string() }
+        Proposal { receiver, group: self.inner.name.clone() }
     }
 
     /// Waits until a read of the local state machine is linearizable: every
-    /// write acknowledged before this call is applied locally.
-    ///
-    /// On a single node every acknowledged write is already applied (a reply
-    /// is only sent after apply) and no other node can lead, so the check
-    /// only confirms the group is still running.
+    /// write acknowledged (by any node) before this call is applied here.
+    /// One leadership confirmation serves every read waiting for one.
     pub async fn read_barrier(&self) -> Result<(), GroupError> {
-        if self.inner.queue.is_closed() {
-            return Err(self.closed_error());
-        }
-        Ok(())
+        let deadline = Instant::now() + self.inner.settings.request_timeout;
+        let index = self.inner.local_reads.read_index(&self.inner, deadline).await?;
+        self.inner.wait_applied(index, deadline).await
+    }
+
+    /// Whether this node currently leads the group.
+    pub fn is_leader(&self) -> bool {
+        self.inner.leader_id() == Some(self.inner.node_id)
+    }
+
+    /// The largest leader stamp applied on this node.
+    pub fn applied_stamp_ms(&self) -> u64 {
+        self.inner.applied.stamp_ms.load(Ordering::Acquire)
     }
 
     /// The group's progress.
     pub fn status(&self) -> GroupStatus {
-        let applied = self.inner.applied.load(Ordering::Acquire);
+        let metrics = self.inner.raft.metrics().borrow().clone();
+        let role = match metrics.state {
+            ServerState::Leader => Role::Leader,
+            ServerState::Follower => Role::Follower,
+            ServerState::Candidate => Role::Candidate,
+            ServerState::Learner => Role::Learner,
+            ServerState::Shutdown => Role::Shutdown,
+        };
+        let members = members_of(&metrics.membership_config);
+        let leader = metrics.current_leader.and_then(|id| members.iter().find(|m| m.id == id).cloned());
+        let applied_index = metrics.last_applied.map_or(0, |id| id.index);
+        let last_log_index = metrics.last_log_index.unwrap_or(0);
+        let replication: Vec<(NodeId, u64)> = metrics
+            .replication
+            .as_ref()
+            .map(|r| r.iter().map(|(id, matched)| (*id, matched.map_or(0, |m| m.index))).collect())
+            .unwrap_or_default();
+        let commit_index = if role == Role::Leader {
+            quorum_index(&members, &replication, self.inner.node_id, last_log_index).max(applied_index)
+        } else {
+            applied_index
+        };
         GroupStatus {
             id: self.inner.id.clone(),
-            role: Role::Leader,
-            term: 1,
-            commit_index: applied,
-            applied_index: applied,
+            node_id: self.inner.node_id,
+            role,
+            term: metrics.current_term,
+            leader,
+            commit_index,
+            applied_index,
+            last_log_index,
+            snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
+            purged_index: metrics.purged.map_or(0, |id| id.index),
+            members,
+            replication: replication.into_iter().filter(|(id, _)| *id != self.inner.node_id).collect(),
+            snapshots_installed: self.inner.applied.snapshots_installed.load(Ordering::Relaxed),
         }
+    }
+
+    /// The members of the group as this node knows them.
+    pub fn members(&self) -> Vec<Member> {
+        members_of(&self.inner.raft.metrics().borrow().membership_config)
+    }
+
+    /// Adds node `id` listening at `addr`: first as a learner that receives
+    /// the log, then (once it has caught up) as a voter. Runs on the leader;
+    /// any node forwards it there. Adding a present voter changes nothing.
+    pub async fn add_node(&self, id: NodeId, addr: String) -> Result<Vec<Member>, GroupError> {
+        self.inner.admin(AdminOp::AddNode { id, addr }).await
+    }
+
+    /// Removes node `id` from the group (the leader included: it hands over
+    /// leadership once the new configuration commits).
+    pub async fn remove_node(&self, id: NodeId) -> Result<Vec<Member>, GroupError> {
+        self.inner.admin(AdminOp::RemoveNode { id }).await
     }
 
     /// Resolves with the reason once the group has stopped on a fatal error.
     pub async fn fatal(&self) -> String {
-        let mut fatal = self.inner.fatal.clone();
+        let mut metrics = self.inner.raft.metrics();
         loop {
-            if let Some(reason) = fatal.borrow_and_update().clone() {
-                return reason;
+            if let Err(fatal) = &metrics.borrow_and_update().running_state {
+                return fatal.to_string();
             }
-            if fatal.changed().await.is_err() {
-                // The applier exited without a fatal error: wait forever.
+            if metrics.changed().await.is_err() {
                 std::future::pending::<()>().await;
             }
         }
     }
 
-    /// Stops the group: every proposal queued so far is applied and answered,
-    /// then the applier exits. Later proposals fail with `ShuttingDown`.
-    pub fn shutdown(&self) {
-        let handle = self.inner.applier.lock().expect("applier lock").take();
-        if let Some(handle) = handle {
-            self.inner.queue.send(Message::Stop).ok();
-            if handle.join().is_err() {
-                tracing::error!(group = %self.inner.id, "applier thread panicked");
+    /// Stops the group: Raft stops, queued proposals fail with
+    /// `ShuttingDown`.
+    pub async fn shutdown(&self) {
+        self.inner.stopped.cancel();
+        self.inner.node.unregister(&self.inner.name);
+        if let Err(error) = self.inner.raft.shutdown().await {
+            tracing::error!(group = %self.inner.name, %error, "raft task ended abnormally");
+        }
+        tracing::info!(group = %self.inner.name, "group stopped");
+    }
+
+    /// Handles a request from a peer.
+    pub(crate) fn dispatch(&self, rpc: Rpc) -> crate::transport::PendingReply {
+        let inner = self.inner.clone();
+        match rpc {
+            Rpc::AppendEntries(rpc) => {
+                Box::pin(async move { Reply::AppendEntries(inner.raft.append_entries(rpc).await) })
             }
-            tracing::info!(group = %self.inner.id, "group stopped");
+            Rpc::Vote(rpc) => Box::pin(async move { Reply::Vote(inner.raft.vote(rpc).await) }),
+            Rpc::InstallSnapshot(rpc) => {
+                Box::pin(async move { Reply::InstallSnapshot(inner.raft.install_snapshot(rpc).await) })
+            }
+            Rpc::Forward(request) => {
+                // Queued now, in arrival order.
+                let (reply, receiver) = oneshot::channel();
+                let deadline = Instant::now() + inner.settings.request_timeout;
+                let submission = Submission { request, reply, deadline, forwarded: true };
+                let queued = inner.submissions.send(submission).is_ok();
+                let name = inner.name.clone();
+                Box::pin(async move {
+                    if !queued {
+                        return Reply::Forward(Err(GroupError::ShuttingDown(name)));
+                    }
+                    Reply::Forward(receiver.await.unwrap_or(Err(GroupError::ShuttingDown(name))))
+                })
+            }
+            Rpc::ReadIndex => Box::pin(async move {
+                let deadline = Instant::now() + inner.settings.request_timeout;
+                Reply::ReadIndex(inner.remote_reads.read_index(&inner, deadline).await)
+            }),
+            Rpc::Admin(op) => Box::pin(async move { Reply::Admin(inner.admin_as_leader(op).await) }),
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) fn leader_id(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// The current leader and its Raft address.
+    pub(crate) fn leader(&self) -> Option<(NodeId, String)> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let leader = metrics.current_leader?;
+        let addr = metrics.membership_config.nodes().find(|(id, _)| **id == leader).map(|(_, n)| n.addr.clone())?;
+        Some((leader, addr))
+    }
+
+    /// Waits (until `deadline`) for a leader to be known.
+    pub(crate) async fn wait_for_leader(&self, deadline: Instant) -> Option<(NodeId, String)> {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Some(leader) = self.leader() {
+                return Some(leader);
+            }
+            match tokio::time::timeout_at(deadline, metrics.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return None,
+            }
         }
     }
 
-    fn closed_error(&self) -> GroupError {
-        match self.inner.fatal.borrow().clone() {
-            Some(reason) => GroupError::Fatal { group: self.inner.id.to_string(), reason },
-            None => GroupError::ShuttingDown(self.inner.id.to_string()),
+    /// The stamp for an entry this node appends as leader: its clock, never
+    /// below a stamp it handed out or applied.
+    pub(crate) fn stamp(&self) -> u64 {
+        let floor = self.applied.stamp_ms.load(Ordering::Acquire);
+        let now = self.clock.now_ms().max(floor);
+        let previous = self.last_stamp_ms.fetch_max(now, Ordering::AcqRel);
+        now.max(previous)
+    }
+
+    pub(crate) fn unavailable(&self, reason: impl Into<String>) -> GroupError {
+        GroupError::Unavailable { group: self.name.clone(), reason: reason.into() }
+    }
+
+    pub(crate) async fn wait_applied(&self, index: u64, deadline: Instant) -> Result<(), GroupError> {
+        let mut applied = self.applied.index.clone();
+        let reached = tokio::time::timeout_at(deadline, async {
+            applied.wait_for(|applied| *applied >= index).await.map(|_| ())
+        })
+        .await;
+        match reached {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(GroupError::ShuttingDown(self.name.clone())),
+            Err(_) => Err(self.unavailable(format!("log index {index} was not applied in time"))),
         }
     }
+
+    /// Runs a membership change on the leader, forwarding it if needed.
+    async fn admin(&self, op: AdminOp) -> Result<Vec<Member>, GroupError> {
+        let deadline = Instant::now() + self.settings.membership_timeout;
+        loop {
+            let Some((leader, addr)) = self.wait_for_leader(deadline).await else {
+                return Err(self.unavailable("no leader"));
+            };
+            if leader == self.node_id {
+                return self.admin_as_leader(op).await;
+            }
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            match self.node.peers().call(&addr, &self.name, Rpc::Admin(op.clone()), timeout).await {
+                Ok(Reply::Admin(Err(GroupError::NotLeader { .. }))) | Err(_) => {
+                    if Instant::now() >= deadline {
+                        return Err(self.unavailable("the leader did not answer"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(Reply::Admin(result)) => return result,
+                Ok(_) => return Err(self.unavailable("the leader answered with an unexpected reply")),
+            }
+        }
+    }
+
+    async fn admin_as_leader(&self, op: AdminOp) -> Result<Vec<Member>, GroupError> {
+        let membership_error = |error: RaftError<NodeId, ClientWriteError<NodeId, Node>>| match error {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
+                GroupError::NotLeader { leader: forward.leader_id }
+            }
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(error)) => {
+                GroupError::Membership(error.to_string())
+            }
+            RaftError::Fatal(fatal) => GroupError::Fatal { group: self.name.clone(), reason: fatal.to_string() },
+        };
+        let work = async {
+            match op {
+                AdminOp::AddNode { id, addr } => {
+                    let members = members_of(&self.raft.metrics().borrow().membership_config);
+                    if let Some(member) = members.iter().find(|m| m.id == id) {
+                        if member.addr != addr {
+                            return Err(GroupError::Membership(format!(
+                                "node {id} is already a member at {}",
+                                member.addr
+                            )));
+                        }
+                    }
+                    self.raft.add_learner(id, Node { addr }, true).await.map_err(membership_error)?;
+                    let voters = BTreeSet::from([id]);
+                    self.raft
+                        .change_membership(ChangeMembers::AddVoterIds(voters), false)
+                        .await
+                        .map_err(membership_error)?;
+                }
+                AdminOp::RemoveNode { id } => {
+                    let members = members_of(&self.raft.metrics().borrow().membership_config);
+                    let Some(member) = members.iter().find(|m| m.id == id) else {
+                        return Err(GroupError::Membership(format!("node {id} is not a member")));
+                    };
+                    let ids = BTreeSet::from([id]);
+                    let change =
+                        if member.voter { ChangeMembers::RemoveVoters(ids) } else { ChangeMembers::RemoveNodes(ids) };
+                    self.raft.change_membership(change, false).await.map_err(membership_error)?;
+                }
+            }
+            Ok(members_of(&self.raft.metrics().borrow().membership_config))
+        };
+        match tokio::time::timeout(self.settings.membership_timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(self.unavailable("the membership change did not complete in time")),
+        }
+    }
+}
+
+fn members_of(membership: &crate::types::StoredMembership) -> Vec<Member> {
+    let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+    membership
+        .nodes()
+        .map(|(id, node)| Member { id: *id, addr: node.addr.clone(), voter: voters.contains(id) })
+        .collect()
+}
+
+/// The highest index stored on a majority of voters.
+fn quorum_index(members: &[Member], replication: &[(NodeId, u64)], me: NodeId, my_last: u64) -> u64 {
+    let mut matched: Vec<u64> = members
+        .iter()
+        .filter(|m| m.voter)
+        .map(|m| {
+            if m.id == me {
+                my_last
+            } else {
+                replication.iter().find(|(id, _)| *id == m.id).map_or(0, |(_, index)| *index)
+            }
+        })
+        .collect();
+    if matched.is_empty() {
+        return 0;
+    }
+    matched.sort_unstable_by(|a, b| b.cmp(a));
+    matched[matched.len() / 2]
 }
 
 /// A proposal's pending response.
-pub struct Proposal<R> {
-    receiver: oneshot::Receiver<Result<R, GroupError>>,
+pub struct Proposal {
+    receiver: oneshot::Receiver<Result<Bytes, GroupError>>,
     group: String,
 }
 
-impl<R> Future for Proposal<R> {
-    type Output = Result<R, GroupError>;
+impl Future for Proposal {
+    type Output = Result<Bytes, GroupError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.receiver).poll(cx).map(|result| match result {
             Ok(response) => response,
-            // The applier dropped the reply without answering: it exited.
             Err(_) => Err(GroupError::ShuttingDown(self.group.clone())),
         })
-    }
-}
-
-/// The thread that applies batches of proposals to the state machine.
-struct Applier<SM: StateMachine> {
-    id: GroupId,
-    state_machine: SM,
-    receiver: mpsc::UnboundedReceiver<Message<SM>>,
-    applied: Arc<AtomicU64>,
-    fatal: watch::Sender<Option<String>>,
-}
-
-impl<SM: StateMachine> Applier<SM> {
-    fn run(mut self) {
-        let span = tracing::info_span!("group", group = %self.id);
-        let _entered = span.enter();
-        let mut stopping = false;
-        while let Some(first) = self.receiver.blocking_recv() {
-            let mut batch = Vec::new();
-            let mut next = Some(first);
-            while let Some(message) = next.take() {
-                match message {
-                    Message::Propose(pending) => batch.push(pending),
-                    Message::Stop => {
-                        // Refuse new work; what is already queued still applies.
-                        stopping = true;
-                        self.receiver.close();
-                    }
-                }
-                if batch.len() < MAX_BATCH {
-                    next = self.receiver.try_recv().ok();
-                }
-            }
-            if !batch.is_empty() && !self.apply(batch) {
-                return;
-            }
-            if stopping && self.receiver.is_empty() {
-                return;
-            }
-        }
-    }
-
-    /// Applies one batch and answers its proposers. Returns false after a
-    /// fatal error, having failed every queued proposal.
-    fn apply(&mut self, batch: Vec<Pending<SM>>) -> bool {
-        let first_index = self.state_machine.applied_index() + 1;
-        let mut commands = Vec::with_capacity(batch.len());
-        let mut replies = Vec::with_capacity(batch.len());
-        for (offset, pending) in batch.into_iter().enumerate() {
-            commands.push(Entry { index: first_index + offset as u64, command: pending.command });
-            replies.push(pending.reply);
-        }
-        match self.state_machine.apply(commands) {
-            Ok(responses) => {
-                assert_eq!(responses.len(), replies.len(), "one response per entry");
-                self.applied.store(self.state_machine.applied_index(), Ordering::Release);
-                for (reply, response) in replies.into_iter().zip(responses) {
-                    let _ = reply.send(Ok(response));
-                }
-                true
-            }
-            Err(error) => {
-                let reason = error.to_string();
-                tracing::error!(group = %self.id, %reason, "state machine failed; stopping the group");
-                self.receiver.close();
-                let failure = GroupError::Fatal { group: self.id.to_string(), reason: reason.clone() };
-                for reply in replies {
-                    let _ = reply.send(Err(failure.clone()));
-                }
-                while let Ok(message) = self.receiver.try_recv() {
-                    if let Message::Propose(pending) = message {
-                        let _ = pending.reply.send(Err(failure.clone()));
-                    }
-                }
-                self.fatal.send_replace(Some(reason));
-                false
-            }
-        }
     }
 }

@@ -1,41 +1,97 @@
-//! Consensus groups: the replicated log that every Seshat write goes through.
+//! Consensus groups on openraft: the replicated log every Seshat write goes
+//! through, and the linearizable read path.
 //!
 //! A group is identified by (service, shard), e.g. `kv/0`. Its state machine
-//! is supplied by the service ([`StateMachine`]); this crate decides the
-//! order in which commands are applied and when they are durable.
+//! is supplied by the service ([`StateMachine`]), which proposes and applies
+//! opaque bytes; this crate decides the order in which commands apply, when
+//! they are durable and when a read may run.
 //!
 //! # Life of a proposal
 //!
-//! 1. A service calls [`Group::propose`]. The command is queued at once (the
-//!    call does not wait), so a connection can submit a pipeline of writes
-//!    and await their results in order.
-//! 2. The group's applier takes every queued command at once (up to
-//!    [`MAX_BATCH`]), gives them consecutive log indexes and hands the whole
-//!    batch to [`StateMachine::apply`], which applies it durably as ONE write
-//!    batch. One fsync thus covers every proposal that arrived meanwhile
-//!    (group commit).
-//! 3. Each proposer receives its command's response, in log order.
+//! 1. A service calls [`Group::propose`]. The proposal gets this handle's
+//!    client session and the next serial number and is queued at once, so a
+//!    connection can submit a pipeline of writes and await them in order.
+//! 2. On the leader the group's submit task appends it (openraft
+//!    `client_write`), stamping it with the leader's clock; on a follower it
+//!    sends it to the leader over the node transport ([`transport`]). See
+//!    [`submit`] for retries.
+//! 3. The leader's log store writes it and one WAL sync covers every entry
+//!    that arrived meanwhile (group commit, [`log_store`]); openraft
+//!    replicates it and commits it at majority.
+//! 4. Every replica applies committed entries in ONE RocksDB batch per apply
+//!    call with the applied log id and the client sessions ([`sm_store`]);
+//!    a retried serial returns the first response instead of applying twice
+//!    ([`sessions`]).
+//! 5. The leader's response travels back to the proposer.
 //!
-//! # Today: a group of one
+//! # Reads
 //!
-//! This version runs every group on a single node: the node is always the
-//! leader and the state machine's own durable write batch is the log. The
-//! Raft issue puts openraft under the same [`Group`] API; services do not
-//! change.
+//! [`Group::read_barrier`] returns once the local state machine has applied
+//! everything acknowledged before the call (read index, [`reads`]).
 //!
-//! Invariants:
-//! - Commands are applied in proposal order, each exactly once, with indexes
-//!   `applied_index + 1, + 2, …` and no gaps.
-//! - A response is delivered only after its command is durable.
-//! - A state-machine error is fatal: the group stops, fails every waiting
-//!   and future proposal with [`GroupError::Fatal`] and reports it through
-//!   [`Group::fatal`]; nothing after it is applied.
+//! # Keeping openraft contained
+//!
+//! openraft types appear only in [`types`], the storage adapters, the
+//! network adapter and the group internals; the public API is this crate's
+//! own ([`Group`], [`GroupError`], [`GroupStatus`], [`Member`]).
 
+mod clock;
 mod frontend;
 mod group;
+mod log_store;
+mod network;
+mod node;
+mod reads;
+mod sessions;
+mod settings;
+mod sm_store;
+mod snapshot;
+mod snapshot_trigger;
 mod state_machine;
+mod submit;
+mod transport;
+mod types;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use frontend::{Frontend, Shutdown};
+pub use group::{Bootstrap, Group, GroupError, GroupId, GroupStatus, Member, Proposal, Role};
+pub use node::RaftNode;
+pub use settings::GroupSettings;
+pub use state_machine::{Command, StateMachine};
+pub use types::NodeId;
 
-pub use group::{Group, GroupError, GroupId, GroupStatus, Proposal, Role, MAX_BATCH};
-pub use state_machine::{Entry, StateMachine};
+/// Storage adapters, exposed for openraft's conformance suite.
+pub mod testing {
+    pub use crate::log_store::LogStore;
+    pub use crate::types::TypeConfig;
+
+    /// The state-machine store over `service`, for the conformance suite.
+    pub fn state_machine_store<SM: crate::StateMachine>(
+        store: storage::Store,
+        service: SM,
+        snapshot_dir: std::path::PathBuf,
+    ) -> Result<impl openraft::storage::RaftStateMachine<TypeConfig>, crate::types::StorageError> {
+        let snapshots = crate::snapshot::SnapshotDir::open(snapshot_dir)
+            .map_err(|e| crate::types::storage_error(openraft::ErrorSubject::Store, openraft::ErrorVerb::Read, e))?;
+        crate::sm_store::StateMachineStore::open(store, service, snapshots)
+    }
+}
+
+/// Why a group could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("raft storage: {0}")]
+    Storage(#[from] types::StorageError),
+    #[error("snapshot directory: {0}")]
+    SnapshotDir(#[from] std::io::Error),
+    #[error("raft settings: {0}")]
+    Config(#[from] openraft::ConfigError),
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+impl From<openraft::error::Fatal<NodeId>> for StartError {
+    fn from(fatal: openraft::error::Fatal<NodeId>) -> Self {
+        StartError::Raft(fatal.to_string())
+    }
+}

@@ -1,36 +1,44 @@
 //! The contract between a group and its service.
 
-/// A log entry handed to the state machine.
+use bytes::Bytes;
+use storage::Batch;
+
+/// A committed log entry handed to the service, in log order.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry<C> {
-    /// The entry's log index; consecutive within a batch and across batches.
+pub struct Command {
+    /// The entry's log index.
     pub index: u64,
-    /// The service's command.
-    pub command: C,
+    /// The leader's wall-clock time when it appended the entry (Unix ms).
+    /// Services treat `max(stamp, last applied stamp)` as "now", so time
+    /// never runs backwards across entries or leaders.
+    pub stamp_ms: u64,
+    /// The bytes the service proposed.
+    pub payload: Bytes,
 }
 
 /// A deterministic state machine driven by a group's log.
 ///
 /// Guarantees the implementation must give:
-/// - `apply` is deterministic: the same entries on the same state produce the
-///   same responses and the same bytes, on every replica;
-/// - `apply` is atomic and durable per call: after it returns `Ok`, every
-///   entry of the batch and the new applied index are on stable storage
-///   together, or (after a crash) none of them are;
+/// - `apply` is deterministic: the same commands on the same state produce
+///   the same responses and the same bytes, on every replica;
+/// - `apply` only adds its changes to the given batch; the group writes that
+///   batch atomically together with the applied log id and client sessions,
+///   so a crash leaves all of a batch or none of it;
 /// - user errors (wrong type, not an integer, …) are responses, not `Err`;
 ///   `Err` means the node can no longer apply (I/O, corruption) and stops.
-pub trait StateMachine: Send + 'static {
-    /// A log-ready command: everything `apply` needs, with no reference to
-    /// wall-clock time or randomness outside itself.
-    type Command: Send + 'static;
-    /// The result of applying one command.
-    type Response: Send + 'static;
+pub trait StateMachine: Send + Sync + 'static {
     /// A fatal apply error.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// The index of the last applied entry (0 if none).
-    fn applied_index(&self) -> u64;
+    /// Applies `commands` in order and returns one encoded response per
+    /// command. Reads see the store as of the previous batch; writes go into
+    /// `batch`.
+    fn apply(&mut self, batch: &mut Batch, commands: Vec<Command>) -> Result<Vec<Bytes>, Self::Error>;
 
-    /// Applies `entries` in order and returns one response per entry.
-    fn apply(&mut self, entries: Vec<Entry<Self::Command>>) -> Result<Vec<Self::Response>, Self::Error>;
+    /// The largest stamp applied so far.
+    fn last_stamp_ms(&self) -> u64;
+
+    /// Re-reads any cached state after a snapshot replaced the service's
+    /// state families.
+    fn reload(&mut self) -> Result<(), Self::Error>;
 }

@@ -2,12 +2,19 @@
 //! flags. Flags win.
 //!
 //! The TOML file uses the flags' names as keys (`data-dir`, `resp-addr`,
-//! `storage-layout`, `requirepass`, `log-level`, `maxclients`,
-//! `proto-max-bulk-len`); unknown keys are an error, so a typo never passes
-//! silently.
+//! `node-id`, `raft-addr`, `initial-members`, …); unknown keys are an error,
+//! so a typo never passes silently.
+//!
+//! Cluster formation: a node with `--initial-members` bootstraps that
+//! cluster the first time it starts (every initial member gets the same
+//! list; restarting never re-initialises existing data); a node with
+//! `--join` asks a member to add it; a node with neither is a cluster of one
+//! (itself), which is the default.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -22,6 +29,11 @@ use storage::Layout;
 #[command(version, about, long_about = None)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Flags {
+    /// Operator commands; without one, `seshat` runs a node.
+    #[command(subcommand)]
+    #[serde(skip)]
+    pub command: Option<crate::admin::AdminCommand>,
+
     /// TOML file with any of the settings below (keys as the flag names).
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
@@ -57,6 +69,62 @@ pub struct Flags {
     /// Longest argument a Redis client may send, in bytes. [default: 536870912]
     #[arg(long, value_name = "BYTES")]
     pub proto_max_bulk_len: Option<usize>,
+
+    /// This node's id in the cluster (a positive integer). [default: 1]
+    #[arg(long, value_name = "N")]
+    pub node_id: Option<u64>,
+
+    /// Address of the Raft transport listener; peers reach this node here.
+    /// [default: 127.0.0.1:7379]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub raft_addr: Option<SocketAddr>,
+
+    /// Bootstrap a new cluster of these voters (`1=HOST:PORT,2=HOST:PORT,…`,
+    /// Raft addresses) on first start; ignored once the node has data.
+    #[arg(long, value_name = "ID=HOST:PORT,...")]
+    pub initial_members: Option<String>,
+
+    /// Join the cluster of the member whose Raft transport is at HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub join: Option<String>,
+
+    /// Leader heartbeat interval in ms. [default: 100]
+    #[arg(long, value_name = "MS")]
+    pub heartbeat_ms: Option<u64>,
+
+    /// Election timeout in ms; followers wait a random time in [T, 2T).
+    /// [default: 500]
+    #[arg(long, value_name = "MS")]
+    pub election_timeout_ms: Option<u64>,
+
+    /// A write or linearizable read without a quorum fails with CLUSTERDOWN
+    /// after this many ms. [default: 5000]
+    #[arg(long, value_name = "MS")]
+    pub request_timeout_ms: Option<u64>,
+
+    /// Snapshot and compact the log every N entries. [default: 100000]
+    #[arg(long, value_name = "N")]
+    pub snapshot_entries: Option<u64>,
+
+    /// ... or once this many bytes of log were appended since the last
+    /// snapshot. [default: 67108864]
+    #[arg(long, value_name = "BYTES")]
+    pub snapshot_bytes: Option<u64>,
+
+    /// Entries kept in the log behind a snapshot. [default: 1000]
+    #[arg(long, value_name = "N")]
+    pub log_keep_entries: Option<u64>,
+}
+
+/// How this node's group starts the first time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Formation {
+    /// Bootstrap with these voters (id → Raft address).
+    Initial(BTreeMap<u64, String>),
+    /// Ask the member at this Raft address to add this node.
+    Join(String),
+    /// A cluster of one: this node.
+    Single,
 }
 
 /// The effective configuration.
@@ -70,6 +138,10 @@ pub struct Config {
     pub log_level: String,
     pub maxclients: usize,
     pub proto_max_bulk_len: usize,
+    pub node_id: u64,
+    pub raft_addr: SocketAddr,
+    pub formation: Formation,
+    pub group: raft::GroupSettings,
 }
 
 impl Config {
@@ -80,6 +152,38 @@ impl Config {
             None => Flags::default(),
         };
         let defaults = protocol_resp::RespConfig::default();
+        let node_id = flags.node_id.or(file.node_id).unwrap_or(1);
+        anyhow::ensure!(node_id > 0, "--node-id must be a positive integer");
+        let formation = match (flags.initial_members.or(file.initial_members), flags.join.or(file.join)) {
+            (Some(_), Some(_)) => anyhow::bail!("--initial-members and --join exclude each other"),
+            (Some(list), None) => {
+                let members = parse_members(&list)?;
+                anyhow::ensure!(
+                    members.contains_key(&node_id),
+                    "--initial-members does not list this node (--node-id {node_id})"
+                );
+                Formation::Initial(members)
+            }
+            (None, Some(addr)) => Formation::Join(addr),
+            (None, None) => Formation::Single,
+        };
+        let settings = raft::GroupSettings::default();
+        let ms = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+            flag.or(file).map(Duration::from_millis).unwrap_or(default)
+        };
+        let group = raft::GroupSettings {
+            heartbeat: ms(flags.heartbeat_ms, file.heartbeat_ms, settings.heartbeat),
+            election_timeout: ms(flags.election_timeout_ms, file.election_timeout_ms, settings.election_timeout),
+            request_timeout: ms(flags.request_timeout_ms, file.request_timeout_ms, settings.request_timeout),
+            snapshot_entries: flags.snapshot_entries.or(file.snapshot_entries).unwrap_or(settings.snapshot_entries),
+            snapshot_bytes: flags.snapshot_bytes.or(file.snapshot_bytes).unwrap_or(settings.snapshot_bytes),
+            log_keep_entries: flags.log_keep_entries.or(file.log_keep_entries).unwrap_or(settings.log_keep_entries),
+            ..settings
+        };
+        anyhow::ensure!(
+            group.election_timeout > group.heartbeat,
+            "--election-timeout-ms must be larger than --heartbeat-ms"
+        );
         Ok(Config {
             config_file: flags.config,
             data_dir: flags.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("seshat-data")),
@@ -92,8 +196,27 @@ impl Config {
                 .proto_max_bulk_len
                 .or(file.proto_max_bulk_len)
                 .unwrap_or(defaults.proto_max_bulk_len),
+            node_id,
+            raft_addr: flags.raft_addr.or(file.raft_addr).unwrap_or_else(|| "127.0.0.1:7379".parse().expect("valid")),
+            formation,
+            group,
         })
     }
+}
+
+/// Parses `1=HOST:PORT,2=HOST:PORT`.
+pub fn parse_members(list: &str) -> anyhow::Result<BTreeMap<u64, String>> {
+    let mut members = BTreeMap::new();
+    for item in list.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+        let (id, addr) = item.split_once('=').with_context(|| format!("member '{item}' is not ID=HOST:PORT"))?;
+        let id: u64 =
+            id.trim().parse().ok().filter(|id| *id > 0).with_context(|| format!("bad node id in '{item}'"))?;
+        let addr = addr.trim();
+        addr.parse::<SocketAddr>().with_context(|| format!("bad address in '{item}'"))?;
+        anyhow::ensure!(members.insert(id, addr.to_string()).is_none(), "node {id} is listed twice");
+    }
+    anyhow::ensure!(!members.is_empty(), "--initial-members is empty");
+    Ok(members)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<Flags> {
@@ -134,6 +257,21 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/from/file"));
         assert_eq!(config.resp_addr.to_string(), "127.0.0.1:7001");
         assert_eq!(config.storage_layout, Layout::Isolated);
+    }
+
+    #[test]
+    fn cluster_formation_comes_from_initial_members_or_join() {
+        let config =
+            load(&["--node-id", "2", "--initial-members", "1=127.0.0.1:7001, 2=127.0.0.1:7002"], None).unwrap();
+        let expected = BTreeMap::from([(1, "127.0.0.1:7001".to_string()), (2, "127.0.0.1:7002".to_string())]);
+        assert_eq!(config.formation, Formation::Initial(expected));
+        assert_eq!(load(&[], None).unwrap().formation, Formation::Single);
+        let joined = load(&["--join", "127.0.0.1:7001"], Some("node-id = 4\n")).unwrap();
+        assert_eq!((joined.node_id, joined.formation), (4, Formation::Join("127.0.0.1:7001".into())));
+        assert!(load(&["--node-id", "3", "--initial-members", "1=127.0.0.1:7001"], None).is_err(), "self missing");
+        assert!(load(&["--initial-members", "1=nowhere"], None).is_err());
+        assert!(load(&["--initial-members", "1=127.0.0.1:1", "--join", "127.0.0.1:1"], None).is_err());
+        assert!(load(&["--heartbeat-ms", "500", "--election-timeout-ms", "400"], None).is_err());
     }
 
     #[test]

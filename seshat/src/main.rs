@@ -5,30 +5,46 @@
 //! 1. Load the configuration (defaults < `--config` file < flags) and set up
 //!    logging.
 //! 2. Open the data dir: take its lock, check its layout, open RocksDB.
-//! 3. Open the services (today `kv`, whose group replays nothing: its state
-//!    machine is durable and records its applied index).
+//! 3. Start the Raft endpoint (transport listener) and the services' groups
+//!    (today `kv/0`): bootstrap a fresh node per `--initial-members` (or as
+//!    a cluster of one), or ask a member to add it (`--join`).
 //! 4. Bind every frontend's listener (today RESP), then print one `ready`
 //!    line on stdout and serve.
 //! 5. On SIGINT/SIGTERM: stop accepting, let every connection finish the
-//!    commands it has in flight, apply every queued write, make the WAL
-//!    durable, exit 0. On a fatal storage error: stop and exit 1.
+//!    commands it has in flight, stop Raft, make the WAL durable, exit 0.
+//!    On a fatal storage error: stop and exit 1.
+//!
+//! With a subcommand (`seshat members`, `seshat dev-cluster`, …) it runs
+//! that operator command instead ([`admin`]).
 
+mod admin;
 mod config;
+mod dev_cluster;
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use kv::{Kv, KvConfig, SystemClock};
+use kv::{Kv, KvConfig, KvStart, SystemClock};
 use protocol_resp::{NodeFacts, RespConfig, RespFrontend};
-use raft::{Frontend, Shutdown};
+use raft::{Bootstrap, Frontend, RaftNode, Shutdown};
 use storage::{Service, Storage};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, Flags};
+use crate::config::{Config, Flags, Formation};
 
 fn main() {
-    let config = match Config::load(Flags::parse()) {
+    let mut flags = Flags::parse();
+    if let Some(command) = flags.command.take() {
+        match admin::run(command) {
+            Ok(code) => std::process::exit(code),
+            Err(error) => {
+                eprintln!("seshat: {error:#}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let config = match Config::load(flags) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("seshat: {error:#}");
@@ -57,7 +73,27 @@ fn init_logging(level: &str) {
 async fn run(config: Config) -> anyhow::Result<()> {
     let storage = Storage::open(&config.data_dir, config.storage_layout)
         .with_context(|| format!("cannot open data dir {}", config.data_dir.display()))?;
-    let kv = Kv::open(storage.store(Service::Kv), Arc::new(SystemClock), KvConfig::default())?;
+
+    let raft_listener = TcpListener::bind(config.raft_addr)
+        .await
+        .with_context(|| format!("cannot listen for Raft peers on {}", config.raft_addr))?;
+    let node = RaftNode::start(config.node_id, raft_listener)?;
+    let raft_addr = node.addr();
+    let bootstrap = match &config.formation {
+        Formation::Initial(members) => Bootstrap::Initialize(members.clone()),
+        Formation::Single => Bootstrap::Initialize([(config.node_id, raft_addr.to_string())].into()),
+        Formation::Join(_) => Bootstrap::Join,
+    };
+    let kv = Kv::start(KvStart {
+        node: &node,
+        store: storage.store(Service::Kv),
+        snapshot_dir: config.data_dir.join("snapshots").join("kv-0"),
+        settings: config.group.clone(),
+        bootstrap,
+        clock: Arc::new(SystemClock),
+        config: KvConfig::default(),
+    })
+    .await?;
 
     let listener = TcpListener::bind(config.resp_addr)
         .await
@@ -96,13 +132,23 @@ async fn run(config: Config) -> anyhow::Result<()> {
         let shutdown = shutdown.clone();
         tokio::spawn(async move { kv.run_expiry_sweeper(shutdown.cancelled_owned()).await })
     };
+    if let Formation::Join(member) = &config.formation {
+        let (node, member, shutdown) = (node.clone(), member.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            match node.join(&member, "kv/0", shutdown).await {
+                Ok(members) => tracing::info!(members = members.len(), "joined the cluster"),
+                Err(error) => tracing::error!(%error, "joining the cluster failed"),
+            }
+        });
+    }
 
     println!(
-        "seshat ready: resp={resp_addr} data-dir={} storage-layout={}",
+        "seshat ready: resp={resp_addr} raft={raft_addr} node-id={} data-dir={} storage-layout={}",
+        config.node_id,
         config.data_dir.display(),
         config.storage_layout
     );
-    tracing::info!(resp = %resp_addr, data_dir = %config.data_dir.display(), "seshat ready");
+    tracing::info!(resp = %resp_addr, raft = %raft_addr, node_id = config.node_id, "seshat ready");
 
     let fatal = tokio::select! {
         signal = shutdown_signal() => {
@@ -114,11 +160,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     shutdown.cancel();
     while serving.join_next().await.is_some() {}
     let _ = sweeper.await;
-    kv.shutdown();
+    kv.shutdown().await;
+    node.shutdown();
     if let Some(reason) = fatal {
         anyhow::bail!("stopped after a fatal storage error: {reason}");
     }
     storage.store(Service::Kv).sync_wal().context("final WAL sync")?;
+    drop(kv);
     drop(storage);
     tracing::info!("shutdown complete");
     Ok(())

@@ -8,9 +8,9 @@
 //!
 //! | family        | key                                   | value |
 //! |---------------|---------------------------------------|-------|
-//! | `kv_raft_log` | `index: u64`                          | a serialized log entry (used by the Raft group) |
-//! | `kv_raft_meta`| ASCII name (`vote`, `committed`, …)   | serialized Raft metadata |
-//! | `kv_meta`     | ASCII name, see [`kv_meta`]           | state-machine metadata: applied index, last time stamp, per-db key counts |
+//! | `kv_raft_log` | `index: u64`, see [`raft_log`]        | a serialized log entry (owned by the `raft` crate) |
+//! | `kv_raft_meta`| ASCII name, see [`raft_meta`]         | the group's vote, committed log id, last purged log id |
+//! | `kv_meta`     | ASCII name, see [`kv_meta`] and [`raft_state`] | state-machine metadata: applied log id, membership, client sessions, last time stamp, per-db key counts |
 //! | `kv_data`     | `db: u8, slot: u16, user key`         | the key's record: type, expiry, value (format owned by `kv`) |
 //! | `kv_expiry`   | `db: u8, expire_at_ms: u64, slot: u16, user key` | empty; an index of keys with a TTL, in expiry order |
 //!
@@ -18,6 +18,12 @@
 //! text inside the first non-empty `{…}` (the hash tag), modulo 16384. It is
 //! part of every key from day one so that a slot's keys are one contiguous
 //! range per database and can move between shards by range scan.
+//!
+//! The raft log and raft meta families are the *log side* of a group; every
+//! other family of a service is its *state side* ([`Service::state_families`]):
+//! what a Raft snapshot carries and what installing one replaces. No key of a
+//! state family starts with the byte `0xff`, so `[] .. [0xff]` spans a whole
+//! family ([`FAMILY_SPAN_END`]).
 //!
 //! `kv_expiry` is exact, not a hint: every record with an expiry has exactly
 //! one index entry and no other entries exist; the state machine keeps both in
@@ -53,7 +59,37 @@ impl Service {
             Service::Kv => &[Family::KvRaftLog, Family::KvRaftMeta, Family::KvMeta, Family::KvData, Family::KvExpiry],
         }
     }
+
+    /// The family holding the service's Raft log.
+    pub fn raft_log_family(self) -> Family {
+        match self {
+            Service::Kv => Family::KvRaftLog,
+        }
+    }
+
+    /// The family holding the service's Raft vote and log pointers.
+    pub fn raft_meta_family(self) -> Family {
+        match self {
+            Service::Kv => Family::KvRaftMeta,
+        }
+    }
+
+    /// The families holding the service's state machine: the content of a
+    /// snapshot. The first one also holds the [`raft_state`] keys.
+    pub fn state_families(self) -> &'static [Family] {
+        match self {
+            Service::Kv => &[Family::KvMeta, Family::KvData, Family::KvExpiry],
+        }
+    }
+
+    /// The family holding the [`raft_state`] keys.
+    pub fn state_meta_family(self) -> Family {
+        self.state_families()[0]
+    }
 }
+
+/// The exclusive end of every key of a state family (see the module docs).
+pub const FAMILY_SPAN_END: &[u8] = &[0xff];
 
 /// A column family. See the module docs for what each holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,10 +140,58 @@ fn hash_tag(key: &[u8]) -> &[u8] {
     key
 }
 
+/// Keys of a raft log family: the entry's index.
+pub mod raft_log {
+    /// The key of the entry at `index`: `u64` big-endian, so that key order
+    /// is log order.
+    pub fn key(index: u64) -> [u8; 8] {
+        index.to_be_bytes()
+    }
+
+    /// The index of a log key.
+    pub fn decode(key: &[u8]) -> Option<u64> {
+        Some(u64::from_be_bytes(key.try_into().ok()?))
+    }
+}
+
+/// Key names in a raft meta family. Values are serialized by `raft`.
+pub mod raft_meta {
+    /// The last vote granted or held.
+    pub const VOTE: &[u8] = b"vote";
+    /// The last committed log id known to this node.
+    pub const COMMITTED: &[u8] = b"committed";
+    /// The last purged log id (every entry up to it is gone).
+    pub const PURGED: &[u8] = b"purged";
+}
+
+/// Raft's keys in a service's state meta family ([`Service::state_meta_family`]),
+/// written in the same batch as the state they describe. Values are
+/// serialized by `raft`.
+pub mod raft_state {
+    /// The id of the last applied log entry.
+    pub const APPLIED: &[u8] = b"raft/applied";
+    /// The last applied membership configuration.
+    pub const MEMBERSHIP: &[u8] = b"raft/membership";
+    /// The prefix of client sessions (exactly-once writes).
+    pub const SESSION_PREFIX: &[u8] = b"raft/session/";
+
+    /// The key of the session of `client`.
+    pub fn session(client: u64) -> Vec<u8> {
+        let mut key = SESSION_PREFIX.to_vec();
+        key.extend_from_slice(&client.to_be_bytes());
+        key
+    }
+
+    /// The exclusive end of the session keys.
+    pub fn session_end() -> Vec<u8> {
+        let mut end = SESSION_PREFIX.to_vec();
+        *end.last_mut().expect("non-empty prefix") += 1;
+        end
+    }
+}
+
 /// Key names in `kv_meta`.
 pub mod kv_meta {
-    /// The index of the last applied log entry: `u64` big-endian.
-    pub const APPLIED_INDEX: &[u8] = b"applied_index";
     /// The largest leader time stamp applied: `u64` big-endian milliseconds.
     pub const LAST_STAMP: &[u8] = b"last_stamp";
 

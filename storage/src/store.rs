@@ -141,6 +141,17 @@ impl Store {
         Ok(())
     }
 
+    /// The last entry of `family` (the largest key), if any.
+    pub fn last(&self, family: Family) -> Result<Option<(Box<[u8]>, Box<[u8]>)>> {
+        let mut iter = self.db.iterator_cf(self.cf(family), IteratorMode::End);
+        Ok(iter.next().transpose()?)
+    }
+
+    /// The service whose families this store holds.
+    pub fn service(&self) -> Service {
+        self.service
+    }
+
     /// Makes every write so far durable.
     pub fn sync_wal(&self) -> Result<()> {
         Ok(self.db.flush_wal(true)?)

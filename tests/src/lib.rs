@@ -43,21 +43,34 @@ pub struct Node {
     child: Option<Child>,
     addr: Option<SocketAddr>,
     port: u16,
+    raft_port: u16,
 }
 
 impl Node {
-    /// Starts a node with default settings plus `extra_args`.
+    /// Starts a single node (a cluster of one) with default settings plus
+    /// `extra_args`.
     pub fn start(extra_args: &[&str]) -> Result<Node> {
+        let mut node = Node::prepare(0, 0, extra_args)?;
+        node.launch()?;
+        Ok(node)
+    }
+
+    /// A node that will listen on these ports (0: any) once launched.
+    fn prepare(port: u16, raft_port: u16, extra_args: &[&str]) -> Result<Node> {
         let dir = tempfile::Builder::new().prefix("seshat-e2e-").tempdir()?;
-        let mut node = Node {
+        Ok(Node {
             dir,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             child: None,
             addr: None,
-            port: 0,
-        };
-        node.launch()?;
-        Ok(node)
+            port,
+            raft_port,
+        })
+    }
+
+    /// The Raft transport address.
+    pub fn raft_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.raft_port)
     }
 
     /// The node's data dir.
@@ -71,7 +84,7 @@ impl Node {
         let output = Command::new(seshat_bin())
             .arg("--data-dir")
             .arg(self.data_dir())
-            .args(["--resp-addr", "127.0.0.1:0", "--log-level", "warn"])
+            .args(["--resp-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--log-level", "warn"])
             .args(args)
             .stdin(Stdio::null())
             .output()?;
@@ -79,13 +92,14 @@ impl Node {
     }
 
     fn launch(&mut self) -> Result<()> {
-        // Reuse the first port on restart so that clients can reconnect.
+        // Reuse the first ports on restart so that clients and peers reconnect.
         let listen = format!("127.0.0.1:{}", self.port);
+        let raft_listen = format!("127.0.0.1:{}", self.raft_port);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("seshat.log"))?;
         let mut child = Command::new(seshat_bin())
             .arg("--data-dir")
             .arg(self.data_dir())
-            .args(["--resp-addr", &listen, "--log-level", "info"])
+            .args(["--resp-addr", &listen, "--raft-addr", &raft_listen, "--log-level", "info"])
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -106,14 +120,21 @@ impl Node {
             Ok(ready) => ready,
             Err(_) => bail!("seshat did not become ready; log:\n{}", self.log()),
         };
-        let addr: SocketAddr = ready
-            .split_whitespace()
-            .find_map(|field| field.strip_prefix("resp="))
-            .context("ready line names the RESP address")?
-            .parse()?;
+        let field = |name: &str| -> Result<SocketAddr> {
+            let prefix = format!("{name}=");
+            let value = ready.split_whitespace().find_map(|f| f.strip_prefix(prefix.as_str()));
+            Ok(value.with_context(|| format!("ready line names the {name} address"))?.parse()?)
+        };
+        let addr = field("resp")?;
         self.port = addr.port();
+        self.raft_port = field("raft")?.port();
         self.addr = Some(addr);
         Ok(())
+    }
+
+    /// Whether the process is running.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// The node's log so far.
@@ -179,6 +200,78 @@ impl Node {
         }
         self.launch()
     }
+}
+
+/// Free loopback ports (bound, then released; a race with other processes
+/// is possible but harmless in tests: the node then fails to start loudly).
+pub fn free_ports(count: usize) -> Result<Vec<u16>> {
+    let listeners: Vec<std::net::TcpListener> =
+        (0..count).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<_>>()?;
+    Ok(listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<std::io::Result<_>>()?)
+}
+
+/// A cluster of real `seshat` processes on loopback, node ids 1..=n.
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+}
+
+impl Cluster {
+    /// Starts `count` nodes bootstrapped with `--initial-members`, each with
+    /// `extra_args`.
+    pub fn start(count: usize, extra_args: &[&str]) -> Result<Cluster> {
+        let ports = free_ports(count * 2)?;
+        let members: Vec<String> = (0..count).map(|i| format!("{}=127.0.0.1:{}", i + 1, ports[count + i])).collect();
+        let members = members.join(",");
+        let mut nodes = Vec::new();
+        for i in 0..count {
+            let id = (i + 1).to_string();
+            let mut args = vec!["--node-id", &id, "--initial-members", &members];
+            args.extend_from_slice(extra_args);
+            nodes.push(Node::prepare(ports[i], ports[count + i], &args)?);
+        }
+        for node in &mut nodes {
+            node.launch()?;
+        }
+        Ok(Cluster { nodes })
+    }
+
+    /// Starts one more node (id `id`) that joins through node `via`.
+    pub fn join(&mut self, id: u64, via: usize, extra_args: &[&str]) -> Result<usize> {
+        let id = id.to_string();
+        let target = self.nodes[via].raft_addr();
+        let mut args = vec!["--node-id", &id, "--join", &target];
+        args.extend_from_slice(extra_args);
+        let mut node = Node::prepare(0, 0, &args)?;
+        node.launch()?;
+        self.nodes.push(node);
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// The position of the node that leads, as the running nodes report
+    /// it (`INFO replication`), once they agree; `None` if they do not
+    /// within `timeout`.
+    pub async fn leader(&self, timeout: Duration) -> Option<usize> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            for (i, node) in self.nodes.iter().enumerate() {
+                if node.is_running() && info_field(node, "seshat_raft_role").await.as_deref() == Some("leader") {
+                    return Some(i);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+}
+
+/// One `INFO replication` field of `node`, if it answers.
+pub async fn info_field(node: &Node, name: &str) -> Option<String> {
+    let mut raw = node.raw().await.ok()?;
+    let reply = tokio::time::timeout(Duration::from_secs(2), raw.call(&["INFO", "replication"])).await.ok()?.ok()?;
+    let Frame2::BulkString(text) = reply else { return None };
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let prefix = format!("{name}:");
+    text.lines().find_map(|line| line.strip_prefix(prefix.as_str()).map(|v| v.trim().to_string()))
 }
 
 impl Drop for Node {

@@ -1,10 +1,11 @@
 //! The durable, deterministic state machine of the Redis service.
 //!
 //! [`KvStateMachine::apply`] runs a batch of log entries through one
-//! [`txn::Txn`] and writes the result as ONE RocksDB write batch that also
-//! records the applied index and the last time stamp. So a crash leaves
-//! either the whole batch applied or none of it, and restart resumes at the
-//! recorded index: nothing is re-applied, nothing skipped.
+//! [`txn::Txn`] and adds the result, with the last time stamp, to the
+//! group's write batch, which also records the applied log id (`raft`
+//! writes it). So a crash leaves either the whole batch applied or none of
+//! it, and restart resumes at the recorded index: nothing is re-applied,
+//! nothing skipped.
 //!
 //! Determinism: the only inputs are the stored state and the entries (their
 //! ops and stamps). "Now" is `max(entry stamp, last applied stamp)`, so time
@@ -15,9 +16,10 @@ mod keys;
 mod string;
 mod txn;
 
-use raft::{Entry, StateMachine};
+use bytes::Bytes;
+use raft::{Command, StateMachine};
 use storage::keyspace::kv_meta;
-use storage::{Durability, Store};
+use storage::{Batch, Store};
 
 use crate::command::{LogCommand, WriteOp};
 use crate::error::{CommandError, Error, Result};
@@ -50,67 +52,57 @@ pub(crate) type OpResult = std::result::Result<Reply, Fail>;
 /// The Redis service's state machine over its RocksDB families.
 pub struct KvStateMachine {
     store: Store,
-    durability: Durability,
-    applied_index: u64,
     last_stamp_ms: u64,
     stats: std::sync::Arc<crate::Stats>,
 }
 
 impl KvStateMachine {
-    /// Opens the state machine stored in `store`. Each applied batch is
-    /// written with `durability`: `Sync` when the state machine is the only
-    /// durable record of a write, `Buffered` when a durable log precedes it.
-    pub fn open(store: Store, durability: Durability, stats: std::sync::Arc<crate::Stats>) -> Result<Self> {
-        let applied_index = read_u64(&store, kv_meta::APPLIED_INDEX)?;
+    /// Opens the state machine stored in `store`.
+    pub fn open(store: Store, stats: std::sync::Arc<crate::Stats>) -> Result<Self> {
         let last_stamp_ms = read_u64(&store, kv_meta::LAST_STAMP)?;
-        Ok(KvStateMachine { store, durability, applied_index, last_stamp_ms, stats })
+        Ok(KvStateMachine { store, last_stamp_ms, stats })
     }
 
     /// The store the state machine lives in.
     pub fn store(&self) -> &Store {
         &self.store
     }
-
-    /// The largest stamp applied so far.
-    pub fn last_stamp_ms(&self) -> u64 {
-        self.last_stamp_ms
-    }
 }
 
 impl StateMachine for KvStateMachine {
-    type Command = LogCommand;
-    type Response = Reply;
     type Error = Error;
 
-    fn applied_index(&self) -> u64 {
-        self.applied_index
-    }
-
-    fn apply(&mut self, entries: Vec<Entry<LogCommand>>) -> Result<Vec<Reply>> {
+    fn apply(&mut self, batch: &mut Batch, commands: Vec<Command>) -> Result<Vec<Bytes>> {
         let mut txn = txn::Txn::new(&self.store, self.last_stamp_ms);
-        let mut replies = Vec::with_capacity(entries.len());
-        let mut applied = self.applied_index;
-        for entry in entries {
-            if entry.index != applied + 1 {
-                return Err(Error::OutOfOrder { applied, got: entry.index });
-            }
-            txn.now_ms = txn.now_ms.max(entry.command.stamp_ms);
-            let reply = match execute(&mut txn, entry.command.db, entry.command.op) {
+        let mut replies = Vec::with_capacity(commands.len());
+        for command in commands {
+            let log_command = LogCommand::decode(&command.payload).map_err(|e| Error::Corrupt {
+                family: "kv_raft_log",
+                reason: format!("entry {}: {e}", command.index),
+            })?;
+            txn.now_ms = txn.now_ms.max(command.stamp_ms);
+            let reply = match execute(&mut txn, log_command.db, log_command.op) {
                 Ok(reply) => reply,
                 Err(Fail::User(error)) => Reply::Error(error),
                 Err(Fail::Fatal(error)) => return Err(error),
             };
-            replies.push(reply);
-            applied = entry.index;
+            replies.push(reply.encode());
         }
         let now = txn.now_ms;
         let expired = txn.expired;
-        let batch = txn.commit(applied, now)?;
-        self.store.write(batch, self.durability)?;
-        self.applied_index = applied;
+        txn.commit(batch, now)?;
         self.last_stamp_ms = now;
         self.stats.expired_keys.fetch_add(expired, std::sync::atomic::Ordering::Relaxed);
         Ok(replies)
+    }
+
+    fn last_stamp_ms(&self) -> u64 {
+        self.last_stamp_ms
+    }
+
+    fn reload(&mut self) -> Result<()> {
+        self.last_stamp_ms = read_u64(&self.store, kv_meta::LAST_STAMP)?;
+        Ok(())
     }
 }
 

@@ -4,8 +4,8 @@
 //! record, later reads and writes see the batch's own changes. At commit the
 //! txn compares each touched key's final record with what is stored and
 //! emits one write batch with the record puts and deletes, the exact
-//! `kv_expiry` index entries, the per-db key and expiry counters, the applied
-//! index and the last time stamp. Nothing reaches storage before commit.
+//! `kv_expiry` index entries, the per-db key and expiry counters and the
+//! last time stamp. Nothing reaches storage before commit.
 //!
 //! Expired keys are absent to every command: the first read of an expired
 //! key through [`Txn::get`] deletes it in the txn (as Redis's lazy expiry
@@ -94,10 +94,9 @@ impl<'a> Txn<'a> {
         }
     }
 
-    /// Builds the write batch for everything the txn changed, recording
-    /// `applied_index` and `last_stamp_ms` with it.
-    pub(crate) fn commit(self, applied_index: u64, last_stamp_ms: u64) -> Result<Batch> {
-        let mut batch = Batch::new();
+    /// Adds everything the txn changed to `batch`, recording
+    /// `last_stamp_ms` with it.
+    pub(crate) fn commit(self, batch: &mut Batch, last_stamp_ms: u64) -> Result<()> {
         let mut counts: BTreeMap<u8, (i64, i64)> = BTreeMap::new();
         for db in 0..DATABASES as u8 {
             if self.flushed[usize::from(db)] {
@@ -138,9 +137,8 @@ impl<'a> Txn<'a> {
                 batch.put(Family::KvMeta, name, value.to_be_bytes().to_vec());
             }
         }
-        batch.put(Family::KvMeta, kv_meta::APPLIED_INDEX, applied_index.to_be_bytes().to_vec());
         batch.put(Family::KvMeta, kv_meta::LAST_STAMP, last_stamp_ms.to_be_bytes().to_vec());
-        Ok(batch)
+        Ok(())
     }
 }
 

@@ -178,7 +178,7 @@ fn client(session: &mut Session, args: &mut Args) -> Result {
         }
         "INFO" => {
             arity(args, 0)?;
-            reply(Reply::Verbatim("txt", session.client.describe() + "\n"))
+            reply(Reply::Verbatim(session.client.describe() + "\n"))
         }
         "LIST" => {
             let mut ids = None;
@@ -204,7 +204,7 @@ fn client(session: &mut Session, args: &mut Args) -> Result {
                     _ => return Err(CommandError::Syntax),
                 }
             }
-            reply(Reply::Verbatim("txt", client_list(session, ids)))
+            reply(Reply::Verbatim(client_list(session, ids)))
         }
         "SETINFO" => {
             arity(args, 2)?;

@@ -8,6 +8,7 @@
 //!
 //! Checks happen in Redis's order: unknown command, arity, authentication.
 
+mod cluster;
 mod connection;
 mod keys;
 mod server;
@@ -21,7 +22,7 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 use kv::{CommandError, ReadCtx, Reply, WriteOp};
-use raft::{GroupError, Proposal};
+use raft::GroupError;
 
 use crate::args::Args;
 use crate::session::Session;
@@ -55,10 +56,10 @@ pub(crate) mod flags {
 pub(crate) enum Outcome {
     /// The reply is known now.
     Reply(Reply),
-    /// A proposed write; its reply arrives once applied.
-    Write(Proposal<Reply>),
-    /// A read, started when polled: after every earlier command of the
-    /// connection has completed.
+    /// A proposed write (already queued); its reply arrives once applied.
+    Write(Pin<Box<dyn Future<Output = kv::Result<Reply>> + Send>>),
+    /// A read (or an operator command), started when polled: after every
+    /// earlier command of the connection has completed.
     Read(Pin<Box<dyn Future<Output = Reply> + Send>>),
 }
 
@@ -85,7 +86,7 @@ static TABLE: LazyLock<HashMap<&'static str, &'static Spec>> =
 
 /// Every command, family by family.
 pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
-    [string::COMMANDS, keys::COMMANDS, server::COMMANDS, connection::COMMANDS].into_iter().flatten()
+    [string::COMMANDS, keys::COMMANDS, server::COMMANDS, connection::COMMANDS, cluster::COMMANDS].into_iter().flatten()
 }
 
 /// The longest command name in the table has fewer bytes than this.
@@ -187,31 +188,46 @@ pub(crate) fn reply(reply: Reply) -> Result<Outcome, CommandError> {
 
 /// Proposes `op` in the session's database.
 pub(crate) fn write(session: &Session, op: WriteOp) -> Result<Outcome, CommandError> {
-    Ok(Outcome::Write(session.server.kv.write(session.db, op)))
+    Ok(Outcome::Write(Box::pin(session.server.kv.write(session.db, op))))
 }
 
-/// A linearizable read in the session's database.
+/// A read in the session's database: linearizable, or from the local
+/// replica as it is after `READONLY`.
 pub(crate) fn read<F>(session: &Session, read: F) -> Result<Outcome, CommandError>
 where
     F: FnOnce(&ReadCtx<'_>) -> kv::Result<Reply> + Send + 'static,
 {
     let kv = session.server.kv.clone();
     let db = session.db;
+    if session.stale_reads {
+        return Ok(Outcome::Read(Box::pin(async move { kv.read_stale(db, read).unwrap_or_else(service_error) })));
+    }
     Ok(Outcome::Read(Box::pin(async move { kv.read(db, read).await.unwrap_or_else(service_error) })))
 }
 
 /// The reply of a completed proposal.
-pub(crate) fn write_result(result: Result<Reply, GroupError>) -> Reply {
-    result.unwrap_or_else(|e| service_error(kv::Error::Group(e)))
+pub(crate) fn write_result(result: kv::Result<Reply>) -> Reply {
+    result.unwrap_or_else(service_error)
 }
 
 /// A failure of the service itself, as the client sees it.
 pub(crate) fn service_error(error: kv::Error) -> Reply {
     tracing::warn!(%error, "command failed in the service");
     Reply::Error(CommandError::Other(match error {
-        kv::Error::Group(GroupError::ShuttingDown(_)) => "ERR Seshat is shutting down".into(),
+        kv::Error::Group(error) => group_error(error),
         other => format!("ERR {other}"),
     }))
+}
+
+/// A group failure as a Redis error line.
+pub(crate) fn group_error(error: GroupError) -> String {
+    match error {
+        GroupError::ShuttingDown(_) => "ERR Seshat is shutting down".into(),
+        GroupError::Unavailable { reason, .. } => format!("CLUSTERDOWN The cluster is down: {reason}"),
+        GroupError::NotLeader { .. } => "CLUSTERDOWN The cluster is down: leadership changed".into(),
+        GroupError::Membership(reason) => format!("ERR {reason}"),
+        error @ GroupError::Fatal { .. } => format!("ERR {error}"),
+    }
 }
 
 /// Builds a table row; `spec!(name, arity, flags, first, last, step, group,

@@ -52,7 +52,7 @@ fn info(session: &mut Session, args: &mut Args) -> Result {
             .map(|(db, keys, expires)| format!("db{db}:keys={keys},expires={expires},avg_ttl=0"))
             .collect();
         let text = info_text(&server, &kv, &requested, &keyspace);
-        Ok(Reply::Verbatim("txt", text))
+        Ok(Reply::Verbatim(text))
     })
 }
 
@@ -155,14 +155,28 @@ fn section_lines(section: &str, server: &Server, kv: &kv::Kv, keyspace: &[String
         ],
         "replication" => {
             let status = kv.status();
-            vec![
-                "role:master".into(),
-                "connected_slaves:0".into(),
+            let leader = status.leader.as_ref();
+            let mut lines = vec![
+                format!("role:{}", if status.role == raft::Role::Leader { "master" } else { "slave" }),
+                format!("connected_slaves:{}", status.replication.len()),
                 format!("seshat_group:{}", status.id),
+                format!("seshat_node_id:{}", status.node_id),
+                format!("seshat_raft_role:{}", status.role.name()),
                 format!("seshat_raft_term:{}", status.term),
+                format!("seshat_leader_id:{}", leader.map_or(String::new(), |l| l.id.to_string())),
+                format!("seshat_leader_addr:{}", leader.map_or("", |l| l.addr.as_str())),
                 format!("seshat_commit_index:{}", status.commit_index),
                 format!("seshat_applied_index:{}", status.applied_index),
-            ]
+                format!("seshat_last_log_index:{}", status.last_log_index),
+                format!("seshat_snapshot_index:{}", status.snapshot_index),
+                format!("seshat_purged_index:{}", status.purged_index),
+                format!("seshat_snapshots_installed:{}", status.snapshots_installed),
+                format!("seshat_members:{}", status.members.len()),
+            ];
+            for (id, matched) in &status.replication {
+                lines.push(format!("seshat_peer_{id}:match_index={matched}"));
+            }
+            lines
         }
         "keyspace" => keyspace.to_vec(),
         _ => Vec::new(),

@@ -1,0 +1,147 @@
+//! Cluster commands: Seshat's own membership commands (`SESHAT …`), the
+//! `READONLY`/`READWRITE` read-consistency switch, and `CLUSTER`, which is
+//! reserved for the Redis Cluster protocol that sharding will bring and
+//! until then answers as a Redis without cluster support does.
+
+use kv::{CommandError, Reply};
+use raft::{GroupError, Member};
+
+use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, STALE};
+use super::{group_error, help, reply, spec, unknown_subcommand, wrong_arity, Outcome, Spec};
+use crate::args::Args;
+use crate::session::Session;
+
+type Result = std::result::Result<Outcome, CommandError>;
+
+const SESHAT_HELP: &[&str] = &[
+    "SESHAT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "MEMBERS",
+    "    Return the members of the kv group: id, Raft address, voter or learner, role.",
+    "LEADER",
+    "    Return the id and Raft address of the current leader (nil if none is known).",
+    "ADD-NODE <id> <raft-addr>",
+    "    Add a running node: first as a learner, then as a voter once it caught up.",
+    "REMOVE-NODE <id>",
+    "    Remove a node from the group (the leader included).",
+    "HELP",
+    "    Print this help.",
+];
+
+fn seshat(session: &mut Session, args: &mut Args) -> Result {
+    let sub = args.next()?;
+    let kv = session.server.kv.clone();
+    match String::from_utf8_lossy(&sub).to_ascii_uppercase().as_str() {
+        "MEMBERS" => {
+            args.finish().map_err(|_| wrong_arity("seshat|members"))?;
+            let group = kv.group();
+            let leader = group.status().leader.map(|m| m.id);
+            reply(members_reply(&group.members(), leader))
+        }
+        "LEADER" => {
+            args.finish().map_err(|_| wrong_arity("seshat|leader"))?;
+            match kv.group().status().leader {
+                Some(leader) => reply(Reply::Array(vec![Reply::Int(leader.id as i64), Reply::bulk(leader.addr)])),
+                None => reply(Reply::NilArray),
+            }
+        }
+        "ADD-NODE" => {
+            let id = node_id(args)?;
+            let addr = String::from_utf8_lossy(&args.next()?).into_owned();
+            args.finish().map_err(|_| wrong_arity("seshat|add-node"))?;
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                return Err(CommandError::Other(format!("ERR invalid Raft address '{addr}': expected HOST:PORT")));
+            }
+            Ok(Outcome::Read(Box::pin(async move { membership_reply(&kv, kv.group().add_node(id, addr).await) })))
+        }
+        "REMOVE-NODE" => {
+            let id = node_id(args)?;
+            args.finish().map_err(|_| wrong_arity("seshat|remove-node"))?;
+            Ok(Outcome::Read(Box::pin(async move { membership_reply(&kv, kv.group().remove_node(id).await) })))
+        }
+        "HELP" => reply(help(SESHAT_HELP)),
+        _ => Err(unknown_subcommand(&sub, "seshat")),
+    }
+}
+
+fn node_id(args: &mut Args) -> std::result::Result<u64, CommandError> {
+    let id = args.next_i64()?;
+    u64::try_from(id)
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| CommandError::Other("ERR node ids are positive integers".into()))
+}
+
+fn membership_reply(kv: &kv::Kv, result: std::result::Result<Vec<Member>, GroupError>) -> Reply {
+    match result {
+        Ok(members) => members_reply(&members, kv.group().status().leader.map(|m| m.id)),
+        Err(error) => Reply::Error(CommandError::Other(group_error(error))),
+    }
+}
+
+/// One line per member: `id addr voter|learner leader|follower`.
+fn members_reply(members: &[Member], leader: Option<u64>) -> Reply {
+    Reply::Array(
+        members
+            .iter()
+            .map(|m| {
+                let kind = if m.voter { "voter" } else { "learner" };
+                let role = if Some(m.id) == leader { "leader" } else { "follower" };
+                Reply::bulk(format!("{} {} {kind} {role}", m.id, m.addr))
+            })
+            .collect(),
+    )
+}
+
+fn cluster(_session: &mut Session, _args: &mut Args) -> Result {
+    Err(CommandError::Other("ERR This instance has cluster support disabled".into()))
+}
+
+fn readonly(session: &mut Session, _args: &mut Args) -> Result {
+    session.stale_reads = true;
+    reply(Reply::ok())
+}
+
+fn readwrite(session: &mut Session, _args: &mut Args) -> Result {
+    session.stale_reads = false;
+    reply(Reply::ok())
+}
+
+pub(super) const COMMANDS: &[Spec] = &[
+    spec!(
+        "seshat",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        0,
+        0,
+        0,
+        "server",
+        "0.1.0",
+        "Seshat cluster membership: MEMBERS, LEADER, ADD-NODE, REMOVE-NODE.",
+        seshat
+    ),
+    spec!("cluster", -2, 0, 0, 0, 0, "cluster", "3.0.0", "A container for Redis Cluster commands.", cluster),
+    spec!(
+        "readonly",
+        1,
+        FAST | LOADING | STALE,
+        0,
+        0,
+        0,
+        "cluster",
+        "3.0.0",
+        "Serves reads from this node's replica without a read index (possibly stale).",
+        readonly
+    ),
+    spec!(
+        "readwrite",
+        1,
+        FAST | LOADING | STALE,
+        0,
+        0,
+        0,
+        "cluster",
+        "3.0.0",
+        "Makes reads linearizable again after READONLY.",
+        readwrite
+    ),
+];

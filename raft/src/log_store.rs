@@ -1,0 +1,262 @@
+//! The Raft log, vote and log pointers of a group, in its service's RocksDB
+//! families (`<service>_raft_log`, `<service>_raft_meta`).
+//!
+//! # Group commit
+//!
+//! [`LogStore::append`] writes the entries without syncing and hands the
+//! completion callback to the group's syncer thread. The syncer takes every
+//! callback queued since its last round, syncs the WAL ONCE and completes
+//! them all. A synced WAL covers every write made before the sync, so many
+//! concurrent appends (and the state-machine writes between them) share one
+//! fsync; openraft only counts an entry as persisted, and so only
+//! acknowledges it, after its callback ran.
+//!
+//! Invariants:
+//! - Entries are stored under their index, with no holes: `purged < i <=
+//!   last` are all present (openraft's rule; truncation and purge only cut
+//!   at either end).
+//! - A vote is synced before `save_vote` returns.
+//! - `purge` syncs the WAL first, so that the state-machine writes the
+//!   purged entries produced (buffered by the state machine) are durable
+//!   before the entries that could reproduce them are gone.
+
+use std::fmt::Debug;
+use std::ops::RangeBounds;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+
+use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogId};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use storage::keyspace::{raft_log, raft_meta};
+use storage::{Batch, Durability, Family, Reader, Store};
+
+use crate::types::{storage_error, Entry, LogId, StorageError, TypeConfig, Vote};
+
+/// A group's log store. Cheap to clone; clones share the state, so a clone
+/// serves as openraft's log reader.
+#[derive(Clone)]
+pub struct LogStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    log: Family,
+    meta: Family,
+    pointers: Mutex<Pointers>,
+    /// Taken on drop, which ends the syncer thread; then it is joined, so
+    /// that its reference to the store is gone when the last clone is.
+    syncer: Option<mpsc::Sender<LogFlushed<TypeConfig>>>,
+    syncer_thread: Option<std::thread::JoinHandle<()>>,
+    /// Bytes of entries appended since [`LogStore::take_appended_bytes`].
+    appended_bytes: AtomicU64,
+}
+
+#[derive(Clone, Copy)]
+struct Pointers {
+    last_purged: Option<LogId>,
+    last: Option<LogId>,
+}
+
+impl LogStore {
+    /// Opens the log of `store`'s service and starts its syncer thread.
+    pub fn open(store: Store) -> Result<LogStore, StorageError> {
+        let service = store.service();
+        let log = service.raft_log_family();
+        let meta = service.raft_meta_family();
+        let last_purged: Option<LogId> = read_value(&store, meta, raft_meta::PURGED)?;
+        let last = match store.last(log).map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))? {
+            Some((_, value)) => Some(*decode_entry(&value)?.get_log_id()),
+            None => last_purged,
+        };
+        let (syncer, callbacks) = mpsc::channel();
+        let sync_store = store.clone();
+        let syncer_thread = std::thread::Builder::new()
+            .name(format!("log-sync-{}", service.name()))
+            .spawn(move || run_syncer(sync_store, callbacks))
+            .expect("spawn the log syncer thread");
+        Ok(LogStore {
+            inner: Arc::new(Inner {
+                store,
+                log,
+                meta,
+                pointers: Mutex::new(Pointers { last_purged, last }),
+                syncer: Some(syncer),
+                syncer_thread: Some(syncer_thread),
+                appended_bytes: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The bytes appended since the previous call; resets the count.
+    pub fn take_appended_bytes(&self) -> u64 {
+        self.inner.appended_bytes.swap(0, Ordering::Relaxed)
+    }
+
+    fn pointers(&self) -> Pointers {
+        *self.inner.pointers.lock().expect("log pointers lock")
+    }
+
+    fn write(&self, batch: Batch, durability: Durability, subject: ErrorSubject<u64>) -> Result<(), StorageError> {
+        self.inner.store.write(batch, durability).map_err(|e| storage_error(subject, ErrorVerb::Write, e))
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        drop(self.syncer.take());
+        if let Some(thread) = self.syncer_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Syncs the WAL once per round of queued callbacks and completes them.
+fn run_syncer(store: Store, callbacks: mpsc::Receiver<LogFlushed<TypeConfig>>) {
+    while let Ok(first) = callbacks.recv() {
+        let mut round = vec![first];
+        round.extend(callbacks.try_iter());
+        let result = store.sync_wal();
+        if let Err(error) = &result {
+            tracing::error!(%error, "syncing the Raft log failed");
+        }
+        for callback in round {
+            let outcome = match &result {
+                Ok(()) => Ok(()),
+                Err(error) => Err(std::io::Error::other(error.to_string())),
+            };
+            callback.log_io_completed(outcome);
+        }
+    }
+}
+
+fn decode_entry(bytes: &[u8]) -> Result<Entry, StorageError> {
+    postcard::from_bytes(bytes).map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))
+}
+
+fn read_value<T: DeserializeOwned>(store: &Store, family: Family, key: &[u8]) -> Result<Option<T>, StorageError> {
+    let subject = ErrorSubject::Store;
+    let Some(bytes) = store.get(family, key).map_err(|e| storage_error(subject.clone(), ErrorVerb::Read, e))? else {
+        return Ok(None);
+    };
+    postcard::from_bytes(&bytes).map(Some).map_err(|e| storage_error(subject, ErrorVerb::Read, e))
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).expect("raft metadata always serializes")
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let start = match range.start_bound() {
+            std::ops::Bound::Included(&i) => i,
+            std::ops::Bound::Excluded(&i) => i + 1,
+            std::ops::Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            std::ops::Bound::Included(&i) => Some(i + 1),
+            std::ops::Bound::Excluded(&i) => Some(i),
+            std::ops::Bound::Unbounded => None,
+        };
+        let end_key = end.map(raft_log::key);
+        let mut entries = Vec::new();
+        for item in self.inner.store.scan(self.inner.log, &raft_log::key(start), end_key.as_ref().map(|k| &k[..])) {
+            let (_, value) = item.map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+            entries.push(decode_entry(&value)?);
+        }
+        Ok(entries)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let pointers = self.pointers();
+        Ok(LogState { last_purged_log_id: pointers.last_purged, last_log_id: pointers.last })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        let mut batch = Batch::new();
+        batch.put(self.inner.meta, raft_meta::VOTE, encode(vote));
+        self.write(batch, Durability::Sync, ErrorSubject::Vote)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        read_value(&self.inner.store, self.inner.meta, raft_meta::VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        // Buffered: a lost committed pointer only means re-learning it from
+        // the leader; the next log sync makes it durable anyway.
+        let mut batch = Batch::new();
+        batch.put(self.inner.meta, raft_meta::COMMITTED, encode(&committed));
+        self.write(batch, Durability::Buffered, ErrorSubject::Store)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(read_value::<Option<LogId>>(&self.inner.store, self.inner.meta, raft_meta::COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = Batch::new();
+        let mut last = None;
+        let mut bytes = 0;
+        for entry in entries {
+            let value = encode(&entry);
+            bytes += value.len() as u64;
+            batch.put(self.inner.log, raft_log::key(entry.get_log_id().index), value);
+            last = Some(*entry.get_log_id());
+        }
+        if last.is_none() {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        }
+        self.write(batch, Durability::Buffered, ErrorSubject::Logs)?;
+        self.inner.appended_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.inner.pointers.lock().expect("log pointers lock").last = last;
+        self.inner.syncer.as_ref().expect("the syncer lives as long as the store").send(callback).map_err(|_| {
+            storage_error(ErrorSubject::Logs, ErrorVerb::Write, std::io::Error::other("log syncer stopped"))
+        })
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let mut batch = Batch::new();
+        batch.delete_range(self.inner.log, raft_log::key(log_id.index), raft_log::key(u64::MAX));
+        self.write(batch, Durability::Sync, ErrorSubject::Logs)?;
+        let before = match log_id.index.checked_sub(1) {
+            Some(index) => self.try_get_log_entries(index..=index).await?.pop().map(|e| *e.get_log_id()),
+            None => None,
+        };
+        let mut pointers = self.inner.pointers.lock().expect("log pointers lock");
+        pointers.last = before.or(pointers.last_purged);
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.inner.store.sync_wal().map_err(|e| storage_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
+        let mut batch = Batch::new();
+        batch.put(self.inner.meta, raft_meta::PURGED, encode(&log_id));
+        batch.delete_range(self.inner.log, raft_log::key(0), raft_log::key(log_id.index + 1));
+        self.write(batch, Durability::Sync, ErrorSubject::Logs)?;
+        let mut pointers = self.inner.pointers.lock().expect("log pointers lock");
+        pointers.last_purged = Some(log_id);
+        if pointers.last < Some(log_id) {
+            pointers.last = Some(log_id);
+        }
+        Ok(())
+    }
+}

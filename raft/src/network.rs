@@ -1,0 +1,90 @@
+//! openraft's view of the transport: one [`PeerNetwork`] per target node of
+//! a group, sending the group's Raft RPCs over the node's shared [`Peers`].
+
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+
+use crate::transport::wire::{Reply, Rpc};
+use crate::transport::{Peers, TransportError};
+use crate::types::{Node, NodeId, TypeConfig};
+
+/// Builds a [`PeerNetwork`] for each target openraft replicates to.
+pub(crate) struct NetworkFactory {
+    pub(crate) peers: Peers,
+    pub(crate) group: String,
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerNetwork;
+
+    async fn new_client(&mut self, target: NodeId, node: &Node) -> PeerNetwork {
+        PeerNetwork { peers: self.peers.clone(), group: self.group.clone(), target, addr: node.addr.clone() }
+    }
+}
+
+/// The RPCs of one group to one target node.
+pub(crate) struct PeerNetwork {
+    peers: Peers,
+    group: String,
+    target: NodeId,
+    addr: String,
+}
+
+type RpcResult<T, E = openraft::error::Infallible> = Result<T, RPCError<NodeId, Node, RaftError<NodeId, E>>>;
+
+impl PeerNetwork {
+    async fn call(&self, rpc: Rpc, option: &RPCOption) -> Result<Reply, TransportError> {
+        self.peers.call(&self.addr, &self.group, rpc, option.hard_ttl()).await
+    }
+
+    fn remote<T, E: std::error::Error>(&self, result: Result<T, RaftError<NodeId, E>>) -> RpcResult<T, E> {
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+fn transport_error<E: std::error::Error>(error: TransportError) -> RPCError<NodeId, Node, RaftError<NodeId, E>> {
+    match error {
+        TransportError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&error)),
+        TransportError::Lost(_) | TransportError::Timeout { .. } => RPCError::Network(NetworkError::new(&error)),
+    }
+}
+
+fn unexpected<E: std::error::Error>(what: &str) -> RPCError<NodeId, Node, RaftError<NodeId, E>> {
+    let error = std::io::Error::other(format!("peer answered {what} with an unexpected reply"));
+    RPCError::Network(NetworkError::new(&error))
+}
+
+impl RaftNetwork<TypeConfig> for PeerNetwork {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        match self.call(Rpc::AppendEntries(rpc), &option).await.map_err(transport_error)? {
+            Reply::AppendEntries(result) => self.remote(result),
+            _ => Err(unexpected("append-entries")),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        match self.call(Rpc::InstallSnapshot(rpc), &option).await.map_err(transport_error)? {
+            Reply::InstallSnapshot(result) => self.remote(result),
+            _ => Err(unexpected("install-snapshot")),
+        }
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> RpcResult<VoteResponse<NodeId>> {
+        match self.call(Rpc::Vote(rpc), &option).await.map_err(transport_error)? {
+            Reply::Vote(result) => self.remote(result),
+            _ => Err(unexpected("vote")),
+        }
+    }
+}

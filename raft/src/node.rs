@@ -1,0 +1,117 @@
+//! A node's Raft endpoint: its id, its transport listener and the groups it
+//! runs, which peers address by name (`kv/0`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::group::{Group, GroupError, Member};
+use crate::transport::wire::{AdminOp, Reply, Rpc};
+use crate::transport::{self, Dispatch, Peers, PendingReply};
+use crate::types::NodeId;
+
+/// This node's Raft endpoint. Cheap to clone.
+#[derive(Clone)]
+pub struct RaftNode {
+    inner: Arc<NodeInner>,
+}
+
+struct NodeInner {
+    id: NodeId,
+    addr: SocketAddr,
+    peers: Peers,
+    groups: RwLock<HashMap<String, Group>>,
+    shutdown: CancellationToken,
+}
+
+struct Router(Arc<NodeInner>);
+
+impl Dispatch for Router {
+    fn dispatch(&self, group: &str, rpc: Rpc) -> PendingReply {
+        let group = self.0.groups.read().expect("groups lock").get(group).cloned();
+        match group {
+            Some(group) => group.dispatch(rpc),
+            None => Box::pin(async { Reply::UnknownGroup }),
+        }
+    }
+}
+
+impl RaftNode {
+    /// Starts serving peers on `listener` as node `id`.
+    pub fn start(id: NodeId, listener: TcpListener) -> std::io::Result<RaftNode> {
+        let addr = listener.local_addr()?;
+        let inner = Arc::new(NodeInner {
+            id,
+            addr,
+            peers: Peers::default(),
+            groups: RwLock::default(),
+            shutdown: CancellationToken::new(),
+        });
+        let router: Arc<dyn Dispatch> = Arc::new(Router(inner.clone()));
+        tokio::spawn(transport::serve(listener, router, inner.shutdown.clone()));
+        Ok(RaftNode { inner })
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    /// The address the transport listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    pub(crate) fn peers(&self) -> Peers {
+        self.inner.peers.clone()
+    }
+
+    pub(crate) fn register(&self, name: String, group: Group) {
+        self.inner.groups.write().expect("groups lock").insert(name, group);
+    }
+
+    pub(crate) fn unregister(&self, name: &str) {
+        self.inner.groups.write().expect("groups lock").remove(name);
+    }
+
+    /// Asks the member at `member_addr` to add this node to `group` (it
+    /// forwards to the leader), retrying until it succeeds or `shutdown`.
+    pub async fn join(
+        &self,
+        member_addr: &str,
+        group: &str,
+        shutdown: CancellationToken,
+    ) -> Result<Vec<Member>, GroupError> {
+        let op = AdminOp::AddNode { id: self.inner.id, addr: self.inner.addr.to_string() };
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let call = self.inner.peers.call(member_addr, group, Rpc::Admin(op.clone()), Duration::from_secs(60));
+            let outcome = tokio::select! {
+                _ = shutdown.cancelled() => return Err(GroupError::ShuttingDown(group.to_string())),
+                outcome = call => outcome,
+            };
+            match outcome {
+                Ok(Reply::Admin(Ok(members))) => return Ok(members),
+                Ok(Reply::Admin(Err(GroupError::Membership(reason)))) => return Err(GroupError::Membership(reason)),
+                Ok(Reply::Admin(Err(error))) => {
+                    tracing::info!(%error, member = member_addr, "join not done yet; retrying")
+                }
+                Ok(_) => tracing::info!(member = member_addr, "member does not run the group yet; retrying"),
+                Err(error) => tracing::info!(%error, "cannot reach the member to join; retrying"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Err(GroupError::ShuttingDown(group.to_string())),
+                _ = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Stops accepting peer connections.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+    }
+}

@@ -1,0 +1,126 @@
+//! Linearizable reads by read index (Raft thesis §6.4), batched.
+//!
+//! A read needs the commit index of a leader that has confirmed, AFTER the
+//! read arrived, that it still leads (openraft's `get_read_log_id` sends a
+//! heartbeat round to a quorum). Confirmations are batched: reads that
+//! arrive while a round is running wait for the next round, which then
+//! serves all of them with one confirmation. A read that joined a round
+//! started before it arrived could miss a write acknowledged in between;
+//! joining only the next round rules that out.
+//!
+//! A follower obtains the index from the leader (one `ReadIndex` RPC per
+//! round), then waits until it has applied that far and reads locally.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::group::{GroupError, Inner};
+use crate::transport::wire::{Reply, Rpc};
+
+type Waiter = oneshot::Sender<Result<u64, GroupError>>;
+
+/// Batches read-index confirmations.
+pub(crate) struct ReadBatcher {
+    /// Ask the leader when this node does not lead (local reads); refuse
+    /// otherwise (requests from followers must not bounce around).
+    forward: bool,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    waiting: Vec<Waiter>,
+    running: bool,
+}
+
+impl ReadBatcher {
+    pub(crate) fn new(forward: bool) -> Self {
+        ReadBatcher { forward, state: Mutex::default() }
+    }
+
+    /// A log index that, once applied locally, makes a read linearizable.
+    pub(crate) async fn read_index(&self, inner: &std::sync::Arc<Inner>, deadline: Instant) -> Result<u64, GroupError> {
+        let (waiter, receiver) = oneshot::channel();
+        let start_round = {
+            let mut state = self.state.lock().expect("read batcher lock");
+            state.waiting.push(waiter);
+            !std::mem::replace(&mut state.running, true)
+        };
+        if start_round {
+            let inner = inner.clone();
+            let forward = self.forward;
+            tokio::spawn(async move { run_rounds(inner, forward).await });
+        }
+        match tokio::time::timeout_at(deadline, receiver).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(GroupError::ShuttingDown(inner.name.clone())),
+            Err(_) => Err(inner.unavailable("no leader confirmed a read index in time")),
+        }
+    }
+
+    fn take_round(&self) -> Option<Vec<Waiter>> {
+        let mut state = self.state.lock().expect("read batcher lock");
+        if state.waiting.is_empty() {
+            state.running = false;
+            return None;
+        }
+        Some(std::mem::take(&mut state.waiting))
+    }
+}
+
+/// The batcher of `inner` that forwards (local reads) or not (remote).
+fn batcher(inner: &Inner, forward: bool) -> &ReadBatcher {
+    if forward {
+        &inner.local_reads
+    } else {
+        &inner.remote_reads
+    }
+}
+
+async fn run_rounds(inner: std::sync::Arc<Inner>, forward: bool) {
+    let batcher = batcher(&inner, forward);
+    while let Some(round) = batcher.take_round() {
+        let deadline = Instant::now() + inner.settings.request_timeout;
+        let result = confirm(&inner, forward, deadline).await;
+        for waiter in round {
+            let _ = waiter.send(result.clone());
+        }
+    }
+}
+
+/// One confirmation round.
+async fn confirm(inner: &Inner, forward: bool, deadline: Instant) -> Result<u64, GroupError> {
+    loop {
+        let leader = if forward { inner.wait_for_leader(deadline).await } else { inner.leader() };
+        let outcome: Result<u64, GroupError> = match leader {
+            None if forward => return Err(inner.unavailable("no leader is known")),
+            None => return Err(GroupError::NotLeader { leader: None }),
+            Some((leader, _)) if leader == inner.node_id => {
+                match tokio::time::timeout_at(deadline, inner.raft.get_read_log_id()).await {
+                    Ok(Ok((read_log_id, _))) => return Ok(read_log_id.map_or(0, |id| id.index)),
+                    Ok(Err(error)) => Err(inner.unavailable(error.to_string())),
+                    Err(_) => return Err(inner.unavailable("leadership was not confirmed by a quorum in time")),
+                }
+            }
+            Some((leader, _)) if !forward => return Err(GroupError::NotLeader { leader: Some(leader) }),
+            Some((_, addr)) => {
+                let timeout = deadline.saturating_duration_since(Instant::now());
+                match inner.node.peers().call(&addr, &inner.name, Rpc::ReadIndex, timeout).await {
+                    Ok(Reply::ReadIndex(Ok(index))) => return Ok(index),
+                    Ok(Reply::ReadIndex(Err(error))) => Err(error),
+                    Ok(_) => Err(inner.unavailable("the leader answered with an unexpected reply")),
+                    Err(error) => Err(inner.unavailable(error.to_string())),
+                }
+            }
+        };
+        if let Err(error) = outcome {
+            if Instant::now() >= deadline {
+                return Err(error);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Timing and log-compaction settings of a group.
+
+use std::time::Duration;
+
+use openraft::{Config, SnapshotPolicy};
+
+/// How a group times its heartbeats, elections and requests, and when it
+/// compacts its log.
+#[derive(Debug, Clone)]
+pub struct GroupSettings {
+    /// The leader's heartbeat interval.
+    pub heartbeat: Duration,
+    /// A follower starts an election after hearing nothing for a random
+    /// time in `[election_timeout, 2 × election_timeout)`.
+    pub election_timeout: Duration,
+    /// A write or linearizable read that no leader with a quorum completes
+    /// within this time fails with `Unavailable`.
+    pub request_timeout: Duration,
+    /// The longest a membership change (including a new node catching up)
+    /// may take.
+    pub membership_timeout: Duration,
+    /// Build a snapshot (and purge the log) after this many entries.
+    pub snapshot_entries: u64,
+    /// ... or after this many bytes of log were appended since the last one.
+    pub snapshot_bytes: u64,
+    /// Entries kept in the log behind a snapshot, so that a briefly lagging
+    /// follower catches up from the log rather than by snapshot.
+    pub log_keep_entries: u64,
+}
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        GroupSettings {
+            heartbeat: Duration::from_millis(100),
+            election_timeout: Duration::from_millis(500),
+            request_timeout: Duration::from_millis(5000),
+            membership_timeout: Duration::from_secs(30),
+            snapshot_entries: 100_000,
+            snapshot_bytes: 64 * 1024 * 1024,
+            log_keep_entries: 1000,
+        }
+    }
+}
+
+impl GroupSettings {
+    pub(crate) fn openraft_config(&self) -> Result<Config, openraft::ConfigError> {
+        let election_ms = self.election_timeout.as_millis() as u64;
+        Config {
+            cluster_name: "seshat".into(),
+            heartbeat_interval: self.heartbeat.as_millis() as u64,
+            election_timeout_min: election_ms,
+            election_timeout_max: election_ms * 2,
+            install_snapshot_timeout: 10_000,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_entries),
+            max_in_snapshot_log_to_keep: self.log_keep_entries,
+            snapshot_max_chunk_size: 1024 * 1024,
+            max_payload_entries: 1024,
+            ..Default::default()
+        }
+        .validate()
+    }
+}

@@ -1,0 +1,269 @@
+//! openraft's state-machine side: applies committed entries through the
+//! service's [`StateMachine`], keeps client sessions, builds and installs
+//! snapshots.
+//!
+//! Invariants:
+//! - Each call to `apply` writes ONE batch holding the service's changes,
+//!   the last applied log id, the membership (when it changed) and the
+//!   changed client sessions. The batch is buffered, not synced: the log is
+//!   durable before an entry commits, and a crash that loses the batch
+//!   recovers the previous applied id with the previous data, after which
+//!   the entries are applied again from the log. So no entry is ever skipped
+//!   or applied twice to the same state.
+//! - The applied index published to readers ([`Applied`]) only moves after
+//!   the batch is written, so a read waiting for index `i` sees entry `i`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftLogId};
+use storage::keyspace::raft_state;
+use storage::{Batch, Durability, Family, Reader, Store};
+use tokio::sync::watch;
+
+use crate::sessions::{Sessions, Verdict};
+use crate::snapshot::{self, SnapshotDir};
+use crate::state_machine::{Command, StateMachine};
+use crate::types::{storage_error, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+
+/// Progress that the rest of the group observes.
+#[derive(Clone)]
+pub(crate) struct Applied {
+    /// The last applied log index.
+    pub(crate) index: watch::Receiver<u64>,
+    /// The largest leader stamp applied.
+    pub(crate) stamp_ms: Arc<AtomicU64>,
+    /// How many snapshots this node has installed from a leader.
+    pub(crate) snapshots_installed: Arc<AtomicU64>,
+}
+
+/// The state-machine store of one group.
+pub(crate) struct StateMachineStore<SM: StateMachine> {
+    store: Store,
+    meta_family: Family,
+    service: SM,
+    applied: Option<LogId>,
+    membership: StoredMembership,
+    sessions: Sessions,
+    snapshots: SnapshotDir,
+    applied_index: watch::Sender<u64>,
+    observed: Applied,
+}
+
+impl<SM: StateMachine> StateMachineStore<SM> {
+    pub(crate) fn open(store: Store, service: SM, snapshots: SnapshotDir) -> Result<Self, StorageError> {
+        let meta_family = store.service().state_meta_family();
+        let (applied_index, index) = watch::channel(0);
+        let observed = Applied {
+            index,
+            stamp_ms: Arc::new(AtomicU64::new(service.last_stamp_ms())),
+            snapshots_installed: Arc::new(AtomicU64::new(0)),
+        };
+        let mut sm = StateMachineStore {
+            store,
+            meta_family,
+            service,
+            applied: None,
+            membership: StoredMembership::default(),
+            sessions: Sessions::default(),
+            snapshots,
+            applied_index,
+            observed,
+        };
+        sm.load()?;
+        Ok(sm)
+    }
+
+    pub(crate) fn applied(&self) -> Applied {
+        self.observed.clone()
+    }
+
+    /// Reads the applied id, membership and sessions from storage.
+    fn load(&mut self) -> Result<(), StorageError> {
+        let read_error =
+            |e: String| storage_error(ErrorSubject::StateMachine, ErrorVerb::Read, std::io::Error::other(e));
+        self.applied = read(&self.store, self.meta_family, raft_state::APPLIED)?;
+        self.membership = read(&self.store, self.meta_family, raft_state::MEMBERSHIP)?.unwrap_or_default();
+        self.sessions = Sessions::load(&self.store, self.meta_family).map_err(read_error)?;
+        self.applied_index.send_replace(self.applied.map_or(0, |id| id.index));
+        self.observed.stamp_ms.fetch_max(self.service.last_stamp_ms(), Ordering::AcqRel);
+        Ok(())
+    }
+}
+
+fn read<T: serde::de::DeserializeOwned>(store: &Store, family: Family, key: &[u8]) -> Result<Option<T>, StorageError> {
+    let bytes = store.get(family, key).map_err(|e| storage_error(ErrorSubject::StateMachine, ErrorVerb::Read, e))?;
+    bytes
+        .map(|b| postcard::from_bytes(&b))
+        .transpose()
+        .map_err(|e| storage_error(ErrorSubject::StateMachine, ErrorVerb::Read, e))
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).expect("raft state always serializes")
+}
+
+/// Where an entry's response comes from once the batch is applied.
+enum Outcome {
+    Empty,
+    Executed { position: usize, client: u64, serial: u64 },
+    Duplicate { client: u64, serial: u64 },
+}
+
+impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Bytes>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut outcomes = Vec::new();
+        let mut commands = Vec::new();
+        let mut membership_changed = false;
+        let mut max_stamp = 0;
+        for entry in entries {
+            let log_id = *entry.get_log_id();
+            match entry.payload {
+                EntryPayload::Blank => outcomes.push(Outcome::Empty),
+                EntryPayload::Membership(membership) => {
+                    self.membership = StoredMembership::new(Some(log_id), membership);
+                    membership_changed = true;
+                    outcomes.push(Outcome::Empty);
+                }
+                EntryPayload::Normal(request) => {
+                    max_stamp = max_stamp.max(request.stamp_ms);
+                    let (client, serial) = (request.client, request.serial);
+                    match self.sessions.check(&request, log_id.index) {
+                        Verdict::Execute => {
+                            outcomes.push(Outcome::Executed { position: commands.len(), client, serial });
+                            commands.push(Command {
+                                index: log_id.index,
+                                stamp_ms: request.stamp_ms,
+                                payload: request.payload,
+                            });
+                        }
+                        Verdict::Duplicate => outcomes.push(Outcome::Duplicate { client, serial }),
+                    }
+                }
+            }
+            self.applied = Some(log_id);
+        }
+        let Some(applied) = self.applied else { return Ok(Vec::new()) };
+        let mut batch = Batch::new();
+        let responses = self
+            .service
+            .apply(&mut batch, commands)
+            .map_err(|e| storage_error(ErrorSubject::Apply(applied), ErrorVerb::Write, e))?;
+        for outcome in &outcomes {
+            if let Outcome::Executed { position, client, serial } = outcome {
+                self.sessions.record(*client, *serial, responses[*position].clone());
+            }
+        }
+        let replies = outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                Outcome::Empty => Bytes::new(),
+                Outcome::Executed { position, .. } => responses[position].clone(),
+                Outcome::Duplicate { client, serial } => self.sessions.response(client, serial),
+            })
+            .collect();
+        self.sessions.flush(&mut batch, self.meta_family);
+        batch.put(self.meta_family, raft_state::APPLIED, encode(&self.applied));
+        if membership_changed {
+            batch.put(self.meta_family, raft_state::MEMBERSHIP, encode(&self.membership));
+        }
+        self.store
+            .write(batch, Durability::Buffered)
+            .map_err(|e| storage_error(ErrorSubject::Apply(applied), ErrorVerb::Write, e))?;
+        self.observed.stamp_ms.fetch_max(max_stamp, Ordering::AcqRel);
+        self.applied_index.send_replace(applied.index);
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder { store: self.store.clone(), snapshots: self.snapshots.clone() }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        let file = tokio::fs::File::create(self.snapshots.receiving())
+            .await
+            .map_err(|e| storage_error(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
+        Ok(Box::new(file))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<tokio::fs::File>,
+    ) -> Result<(), StorageError> {
+        let subject = ErrorSubject::Snapshot(Some(meta.signature()));
+        let mut file = snapshot;
+        tokio::io::AsyncWriteExt::flush(&mut file)
+            .await
+            .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, e))?;
+        file.sync_all().await.map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, e))?;
+        drop(file);
+        let store = self.store.clone();
+        let snapshots = self.snapshots.clone();
+        tokio::task::spawn_blocking(move || {
+            let path = snapshots.receiving();
+            snapshot::install(&store, &path)?;
+            snapshots.promote(&path)
+        })
+        .await
+        .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, std::io::Error::other(e)))?
+        .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, e))?;
+        self.load()?;
+        self.service.reload().map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
+        self.observed.snapshots_installed.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(snapshot = %meta.snapshot_id, last = ?meta.last_log_id, "installed a snapshot from the leader");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let subject = ErrorSubject::Snapshot(None);
+        let Some(meta) =
+            self.snapshots.current_meta().map_err(|e| storage_error(subject.clone(), ErrorVerb::Read, e))?
+        else {
+            return Ok(None);
+        };
+        let file = tokio::fs::File::open(self.snapshots.current())
+            .await
+            .map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
+        Ok(Some(Snapshot { meta, snapshot: Box::new(file) }))
+    }
+}
+
+/// Builds a snapshot from a consistent view of the store.
+pub(crate) struct SnapshotBuilder {
+    store: Store,
+    snapshots: SnapshotDir,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let store = self.store.clone();
+        let snapshots = self.snapshots.clone();
+        let subject = ErrorSubject::Snapshot(None);
+        let meta = tokio::task::spawn_blocking(move || {
+            let unix_ms =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            snapshots.build(&store, format!("{unix_ms}"))
+        })
+        .await
+        .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, std::io::Error::other(e)))?
+        .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, e))?;
+        let file = tokio::fs::File::open(self.snapshots.current())
+            .await
+            .map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
+        tracing::info!(snapshot = %meta.snapshot_id, last = ?meta.last_log_id, "built a snapshot");
+        Ok(Snapshot { meta, snapshot: Box::new(file) })
+    }
+}

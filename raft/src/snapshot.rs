@@ -1,0 +1,210 @@
+//! Snapshot files: a group's state families at one applied log id.
+//!
+//! A snapshot file is a sequence of length-delimited frames (tokio-util's
+//! codec), each a postcard-encoded [`Frame`]: first the [`SnapshotMeta`],
+//! then every `(family, key, value)` of the service's state families read
+//! through one RocksDB snapshot, then an end marker. openraft streams the
+//! file to followers in chunks; a follower receives it into a file of its
+//! own and [`install`]s it.
+//!
+//! Files live in the group's snapshot directory: `current.snap` is the last
+//! built or installed snapshot (renamed into place only when complete, so it
+//! is never partial), `building.snap` and `receiving.snap` are in progress.
+//!
+//! Invariants:
+//! - The state read for a snapshot includes its own `raft/applied` and
+//!   `raft/membership` keys, so the meta and the data always agree.
+//! - [`install`] replaces every state family in ONE synced write batch: a
+//!   crash leaves the old state or the new one, never a mix. (The batch
+//!   holds the whole snapshot in memory; see the design doc.)
+
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+use storage::keyspace::{raft_state, FAMILY_SPAN_END};
+use storage::{Batch, Durability, Family, Reader, Store};
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+
+use crate::types::{LogId, SnapshotMeta, StoredMembership};
+
+/// The largest frame in a snapshot file: one key and value.
+const MAX_FRAME: usize = 1 << 30;
+
+#[derive(Serialize, Deserialize)]
+enum Frame {
+    Meta(SnapshotMeta),
+    Entry { family: u8, key: Bytes, value: Bytes },
+    End,
+}
+
+/// The snapshot directory of one group.
+#[derive(Debug, Clone)]
+pub(crate) struct SnapshotDir {
+    dir: PathBuf,
+}
+
+impl SnapshotDir {
+    pub(crate) fn open(dir: PathBuf) -> std::io::Result<SnapshotDir> {
+        fs::create_dir_all(&dir)?;
+        // Leftovers of an interrupted build or transfer are useless.
+        for name in ["building.snap", "receiving.snap"] {
+            let _ = fs::remove_file(dir.join(name));
+        }
+        Ok(SnapshotDir { dir })
+    }
+
+    pub(crate) fn current(&self) -> PathBuf {
+        self.dir.join("current.snap")
+    }
+
+    pub(crate) fn receiving(&self) -> PathBuf {
+        self.dir.join("receiving.snap")
+    }
+
+    /// The meta of the current snapshot, if there is one.
+    pub(crate) fn current_meta(&self) -> std::io::Result<Option<SnapshotMeta>> {
+        let file = match File::open(self.current()) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut frames = FrameReader::new(file);
+        match frames.next_frame()? {
+            Some(Frame::Meta(meta)) => Ok(Some(meta)),
+            _ => Err(invalid("snapshot file does not start with its meta")),
+        }
+    }
+
+    /// Makes `path` (a complete snapshot file) the current snapshot.
+    pub(crate) fn promote(&self, path: &Path) -> std::io::Result<()> {
+        fs::rename(path, self.current())?;
+        File::open(&self.dir)?.sync_all()
+    }
+
+    /// Writes a snapshot of `store`'s state families as they are now and
+    /// makes it current.
+    pub(crate) fn build(&self, store: &Store, snapshot_id: String) -> std::io::Result<SnapshotMeta> {
+        let families = store.service().state_families();
+        let meta_family = store.service().state_meta_family();
+        let view = store.snapshot();
+        let last_log_id: Option<LogId> = read_state(&view, meta_family, raft_state::APPLIED)?;
+        let last_membership: StoredMembership =
+            read_state(&view, meta_family, raft_state::MEMBERSHIP)?.unwrap_or_default();
+        let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
+
+        let path = self.dir.join("building.snap");
+        let mut out = FrameWriter::new(File::create(&path)?);
+        out.write(&Frame::Meta(meta.clone()))?;
+        for (position, family) in families.iter().enumerate() {
+            for item in view.scan(*family, &[], Some(FAMILY_SPAN_END)) {
+                let (key, value) = item.map_err(std::io::Error::other)?;
+                let frame = Frame::Entry { family: position as u8, key: Bytes::from(key), value: Bytes::from(value) };
+                out.write(&frame)?;
+            }
+        }
+        out.write(&Frame::End)?;
+        out.finish()?;
+        self.promote(&path)?;
+        Ok(meta)
+    }
+}
+
+/// Replaces `store`'s state families with the content of the snapshot file
+/// at `path`, in one synced batch.
+pub(crate) fn install(store: &Store, path: &Path) -> std::io::Result<()> {
+    let families = store.service().state_families();
+    let mut batch = Batch::new();
+    for family in families {
+        batch.delete_range(*family, Vec::new(), FAMILY_SPAN_END.to_vec());
+    }
+    let mut frames = FrameReader::new(File::open(path)?);
+    match frames.next_frame()? {
+        Some(Frame::Meta(_)) => {}
+        _ => return Err(invalid("snapshot file does not start with its meta")),
+    }
+    loop {
+        match frames.next_frame()? {
+            Some(Frame::Entry { family, key, value }) => {
+                let family: Family =
+                    *families.get(usize::from(family)).ok_or_else(|| invalid("snapshot names an unknown family"))?;
+                batch.put(family, key.to_vec(), value.to_vec());
+            }
+            Some(Frame::End) => break,
+            Some(Frame::Meta(_)) => return Err(invalid("second meta frame in a snapshot")),
+            None => return Err(invalid("snapshot file ends before its end marker")),
+        }
+    }
+    store.write(batch, Durability::Sync).map_err(std::io::Error::other)
+}
+
+fn read_state<T: serde::de::DeserializeOwned>(
+    reader: &impl Reader,
+    family: Family,
+    key: &[u8],
+) -> std::io::Result<Option<T>> {
+    match reader.get(family, key).map_err(std::io::Error::other)? {
+        None => Ok(None),
+        Some(bytes) => postcard::from_bytes(&bytes).map(Some).map_err(|e| invalid(&e.to_string())),
+    }
+}
+
+fn invalid(reason: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, reason.to_string())
+}
+
+fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec()
+}
+
+struct FrameWriter {
+    out: BufWriter<File>,
+    codec: LengthDelimitedCodec,
+    buffer: BytesMut,
+}
+
+impl FrameWriter {
+    fn new(file: File) -> Self {
+        FrameWriter { out: BufWriter::new(file), codec: codec(), buffer: BytesMut::new() }
+    }
+
+    fn write(&mut self, frame: &Frame) -> std::io::Result<()> {
+        let bytes = postcard::to_stdvec(frame).map_err(std::io::Error::other)?;
+        self.buffer.clear();
+        self.codec.encode(Bytes::from(bytes), &mut self.buffer)?;
+        self.out.write_all(&self.buffer)
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        let file = self.out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+    }
+}
+
+struct FrameReader {
+    input: BufReader<File>,
+    codec: LengthDelimitedCodec,
+    buffer: BytesMut,
+}
+
+impl FrameReader {
+    fn new(file: File) -> Self {
+        FrameReader { input: BufReader::new(file), codec: codec(), buffer: BytesMut::new() }
+    }
+
+    fn next_frame(&mut self) -> std::io::Result<Option<Frame>> {
+        loop {
+            if let Some(frame) = self.codec.decode(&mut self.buffer)? {
+                return postcard::from_bytes(&frame).map(Some).map_err(|e| invalid(&e.to_string()));
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            let read = self.input.read(&mut chunk)?;
+            if read == 0 {
+                return Ok(None);
+            }
+            self.buffer.extend_from_slice(&chunk[..read]);
+        }
+    }
+}

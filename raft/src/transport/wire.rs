@@ -1,0 +1,99 @@
+//! The messages nodes exchange, and their framing.
+//!
+//! Every message is one length-delimited frame (tokio-util's codec) holding
+//! a postcard-encoded [`Message`]. Requests carry an id chosen by the caller;
+//! the response carries the same id, so one connection carries many RPCs at
+//! once, answered in any order.
+
+use bytes::Bytes;
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use serde::{Deserialize, Serialize};
+use tokio_util::codec::LengthDelimitedCodec;
+
+use crate::group::{GroupError, Member};
+use crate::types::{NodeId, Request, TypeConfig};
+
+/// The largest frame: a snapshot chunk or a batch of entries, with room.
+pub(crate) const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+pub(crate) fn codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec()
+}
+
+/// One frame on a node-to-node connection.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Message {
+    Request { id: u64, group: String, rpc: Rpc },
+    Response { id: u64, reply: Reply },
+}
+
+/// A request to a peer, addressed to one of its groups.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Rpc {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A write proposed on a follower, for the leader to append.
+    Forward(Request),
+    /// A follower asks the leader for a linearizable read index.
+    ReadIndex,
+    /// Membership changes and queries, executed by the leader.
+    Admin(AdminOp),
+}
+
+/// Operator requests about membership.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum AdminOp {
+    AddNode { id: NodeId, addr: String },
+    RemoveNode { id: NodeId },
+}
+
+/// The answer to an [`Rpc`].
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Reply {
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    Forward(Result<Bytes, GroupError>),
+    ReadIndex(Result<u64, GroupError>),
+    Admin(Result<Vec<Member>, GroupError>),
+    /// The peer does not run the addressed group.
+    UnknownGroup,
+}
+
+impl Message {
+    pub(crate) fn encode(&self) -> Bytes {
+        Bytes::from(postcard::to_stdvec(self).expect("messages always serialize"))
+    }
+
+    pub(crate) fn decode(frame: &[u8]) -> Result<Message, postcard::Error> {
+        postcard::from_bytes(frame)
+    }
+}
+
+/// Writes the frames queued in `outbox` to `write` until either closes,
+/// flushing once per burst of queued frames.
+pub(crate) async fn write_frames(
+    write: tokio::net::tcp::OwnedWriteHalf,
+    mut outbox: tokio::sync::mpsc::UnboundedReceiver<Bytes>,
+) {
+    use futures_util::SinkExt;
+    let mut sink = tokio_util::codec::FramedWrite::new(write, codec());
+    while let Some(frame) = outbox.recv().await {
+        if sink.feed(frame).await.is_err() {
+            return;
+        }
+        while let Ok(frame) = outbox.try_recv() {
+            if sink.feed(frame).await.is_err() {
+                return;
+            }
+        }
+        if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
+            return;
+        }
+    }
+}
