@@ -387,7 +387,12 @@ impl Group {
                     if !queued {
                         return Reply::Forward(Err(GroupError::ShuttingDown(name)));
                     }
-                    Reply::Forward(receiver.await.unwrap_or(Err(GroupError::ShuttingDown(name))))
+                    let result = receiver.await.unwrap_or(Err(GroupError::ShuttingDown(name)));
+                    if result.is_ok() && crate::failpoints::fire("drop-forward-reply") {
+                        // Hold the reply past the follower's attempt timeout.
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                    }
+                    Reply::Forward(result)
                 })
             }
             Rpc::ReadIndex => Box::pin(async move {

@@ -36,6 +36,7 @@
 //! own ([`Group`], [`GroupError`], [`GroupStatus`], [`Member`]).
 
 mod clock;
+mod failpoints;
 mod frontend;
 mod group;
 mod log_store;

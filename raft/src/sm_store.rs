@@ -175,7 +175,7 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
             })
             .collect();
         self.sessions.flush(&mut batch, self.meta_family);
-        batch.put(self.meta_family, raft_state::APPLIED, encode(&self.applied));
+        batch.put(self.meta_family, raft_state::APPLIED, encode(&applied));
         if membership_changed {
             batch.put(self.meta_family, raft_state::MEMBERSHIP, encode(&self.membership));
         }

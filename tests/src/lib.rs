@@ -44,6 +44,7 @@ pub struct Node {
     addr: Option<SocketAddr>,
     port: u16,
     raft_port: u16,
+    env: Vec<(String, String)>,
 }
 
 impl Node {
@@ -65,6 +66,7 @@ impl Node {
             addr: None,
             port,
             raft_port,
+            env: Vec::new(),
         })
     }
 
@@ -101,6 +103,7 @@ impl Node {
             .arg(self.data_dir())
             .args(["--resp-addr", &listen, "--raft-addr", &raft_listen, "--log-level", "info"])
             .args(&self.extra_args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -157,10 +160,12 @@ impl Node {
         self.child.as_ref().expect("node is running").id()
     }
 
-    /// A `redis` crate connection.
+    /// A `redis` crate connection. Replies may take up to 10 s (a write
+    /// waiting for a new leader), not the crate's default 0.5 s.
     pub async fn client(&self) -> Result<redis::aio::MultiplexedConnection> {
         let client = redis::Client::open(format!("redis://{}/", self.addr()))?;
-        Ok(client.get_multiplexed_async_connection().await?)
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
+        Ok(client.get_multiplexed_async_connection_with_config(&config).await?)
     }
 
     /// A raw TCP connection for byte-level tests.
@@ -219,6 +224,11 @@ impl Cluster {
     /// Starts `count` nodes bootstrapped with `--initial-members`, each with
     /// `extra_args`.
     pub fn start(count: usize, extra_args: &[&str]) -> Result<Cluster> {
+        Cluster::start_with_env(count, extra_args, &[])
+    }
+
+    /// As [`Cluster::start`], with extra environment variables.
+    pub fn start_with_env(count: usize, extra_args: &[&str], env: &[(&str, &str)]) -> Result<Cluster> {
         let ports = free_ports(count * 2)?;
         let members: Vec<String> = (0..count).map(|i| format!("{}=127.0.0.1:{}", i + 1, ports[count + i])).collect();
         let members = members.join(",");
@@ -227,7 +237,9 @@ impl Cluster {
             let id = (i + 1).to_string();
             let mut args = vec!["--node-id", &id, "--initial-members", &members];
             args.extend_from_slice(extra_args);
-            nodes.push(Node::prepare(ports[i], ports[count + i], &args)?);
+            let mut node = Node::prepare(ports[i], ports[count + i], &args)?;
+            node.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            nodes.push(node);
         }
         for node in &mut nodes {
             node.launch()?;

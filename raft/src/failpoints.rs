@@ -1,0 +1,29 @@
+//! Fault injection for tests of retry paths that real faults hit only by
+//! chance. `SESHAT_FAILPOINTS=name=count,…` arms a failpoint for its first
+//! `count` hits; unset (the normal case), every check is one atomic load.
+//!
+//! Failpoints:
+//! - `drop-forward-reply`: the leader applies a forwarded write but never
+//!   answers it, so the follower retries the same request.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
+
+static ARMED: LazyLock<HashMap<String, AtomicU64>> = LazyLock::new(|| {
+    let spec = std::env::var("SESHAT_FAILPOINTS").unwrap_or_default();
+    spec.split(',')
+        .filter_map(|item| item.split_once('='))
+        .filter_map(|(name, count)| Some((name.trim().to_string(), AtomicU64::new(count.trim().parse().ok()?))))
+        .collect()
+});
+
+/// True if failpoint `name` is armed; uses up one of its hits.
+pub(crate) fn fire(name: &str) -> bool {
+    let Some(remaining) = ARMED.get(name) else { return false };
+    let fired = remaining.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok();
+    if fired {
+        tracing::warn!("failpoint {name} fired");
+    }
+    fired
+}

@@ -1,0 +1,186 @@
+//! Three-node clusters of real processes: replication, failover, catch-up,
+//! restarts, membership changes, loss of quorum.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use seshat_tests::{eventually, info_field, Cluster};
+
+/// Settings that keep the tests quick: short timeouts, and snapshots every
+/// 200 entries so that catch-up by snapshot happens with little data.
+const FAST: &[&str] = &[
+    "--heartbeat-ms",
+    "50",
+    "--election-timeout-ms",
+    "300",
+    "--request-timeout-ms",
+    "2000",
+    "--snapshot-entries",
+    "200",
+    "--log-keep-entries",
+    "20",
+];
+
+const LEADER_TIMEOUT: Duration = Duration::from_secs(15);
+
+async fn get(cluster: &Cluster, node: usize, key: &str) -> Option<String> {
+    let mut client = cluster.nodes[node].client().await.ok()?;
+    client.get(key).await.ok().flatten()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_through_any_node_are_read_from_every_node() {
+    let cluster = Cluster::start(3, FAST).unwrap();
+    cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let mut client = node.client().await.unwrap();
+        let _: () = client.set(format!("k{i}"), format!("v{i}")).await.unwrap();
+        let n: i64 = client.incr("counter", 1).await.unwrap();
+        assert_eq!(n, i as i64 + 1, "INCR through node {i} applies once");
+    }
+    // Linearizable reads: every node sees every acknowledged write at once.
+    for node in 0..3 {
+        for i in 0..3 {
+            assert_eq!(get(&cluster, node, &format!("k{i}")).await, Some(format!("v{i}")), "node {node} k{i}");
+        }
+        assert_eq!(get(&cluster, node, "counter").await.as_deref(), Some("3"));
+    }
+    let leader = cluster.leader(LEADER_TIMEOUT).await.unwrap();
+    let peers = info_field(&cluster.nodes[leader], "connected_slaves").await;
+    assert_eq!(peers.as_deref(), Some("2"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_leader_takes_over_and_the_killed_node_catches_up_by_snapshot() {
+    let mut cluster = Cluster::start(3, FAST).unwrap();
+    let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
+    let survivor = (leader + 1) % 3;
+    let mut client = cluster.nodes[survivor].client().await.unwrap();
+    let _: () = client.set("before", "1").await.unwrap();
+
+    cluster.nodes[leader].kill9();
+    // Writes resume through a surviving node once a new leader is elected.
+    let resumed = eventually(LEADER_TIMEOUT, || {
+        let mut client = client.clone();
+        async move { client.set::<_, _, ()>("after", "2").await.is_ok() }
+    })
+    .await;
+    assert!(resumed, "writes resume after the leader is killed");
+    let new_leader = cluster.leader(LEADER_TIMEOUT).await.expect("a new leader");
+    assert_ne!(new_leader, leader);
+
+    // Enough writes that the log is purged behind a snapshot.
+    for i in 0..600 {
+        let _: () = client.set(format!("bulk{i}"), i).await.unwrap();
+    }
+    cluster.nodes[leader].restart().unwrap();
+    let caught_up = eventually(Duration::from_secs(20), || {
+        let node = &cluster.nodes[leader];
+        async move {
+            let installed = info_field(node, "seshat_snapshots_installed").await;
+            installed.is_some_and(|n| n != "0")
+        }
+    })
+    .await;
+    assert!(caught_up, "the restarted node installs a snapshot; log:\n{}", cluster.nodes[leader].log());
+    assert_eq!(get(&cluster, leader, "before").await.as_deref(), Some("1"));
+    assert_eq!(get(&cluster, leader, "after").await.as_deref(), Some("2"));
+    assert_eq!(get(&cluster, leader, "bulk599").await.as_deref(), Some("599"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_cluster_restart_keeps_every_acknowledged_write() {
+    let mut cluster = Cluster::start(3, FAST).unwrap();
+    cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
+    let mut client = cluster.nodes[0].client().await.unwrap();
+    for i in 0..300 {
+        let _: () = client.set(format!("key{i}"), i).await.unwrap();
+    }
+    for node in &mut cluster.nodes {
+        node.kill9();
+    }
+    for node in &mut cluster.nodes {
+        node.restart().unwrap();
+    }
+    cluster.leader(LEADER_TIMEOUT).await.expect("a leader after the restart");
+    for node in 0..3 {
+        let mut client = cluster.nodes[node].client().await.unwrap();
+        let size: i64 = redis::cmd("DBSIZE").query_async(&mut client).await.unwrap();
+        assert_eq!(size, 300, "node {node}");
+        assert_eq!(get(&cluster, node, "key299").await.as_deref(), Some("299"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_minority_side_answers_clusterdown_within_the_request_timeout() {
+    let mut cluster = Cluster::start(3, FAST).unwrap();
+    cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
+    let mut client = cluster.nodes[2].client().await.unwrap();
+    let _: () = client.set("k", "v").await.unwrap();
+    cluster.nodes[0].kill9();
+    cluster.nodes[1].kill9();
+    let started = std::time::Instant::now();
+    let error = client.set::<_, _, ()>("k", "w").await.unwrap_err();
+    assert!(error.to_string().to_lowercase().contains("clusterdown"), "{error}");
+    let read_error = client.get::<_, String>("k").await.unwrap_err();
+    assert!(read_error.to_string().to_lowercase().contains("clusterdown"), "{read_error}");
+    assert!(started.elapsed() < Duration::from_secs(8), "answered within the timeouts: {:?}", started.elapsed());
+    // READONLY reads the local replica without a quorum.
+    let _: () = redis::cmd("READONLY").query_async(&mut client).await.unwrap();
+    assert_eq!(client.get::<_, String>("k").await.unwrap(), "v");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_join_and_leave_the_leader_included() {
+    let mut cluster = Cluster::start(3, FAST).unwrap();
+    cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
+    let mut client = cluster.nodes[0].client().await.unwrap();
+    let _: () = client.set("k", "v").await.unwrap();
+
+    let fourth = cluster.join(4, 1, FAST).unwrap();
+    let joined = eventually(Duration::from_secs(20), || {
+        let node = &cluster.nodes[0];
+        async move { info_field(node, "seshat_members").await.as_deref() == Some("4") }
+    })
+    .await;
+    assert!(joined, "node 4 joins; log:\n{}", cluster.nodes[fourth].log());
+    let members: Vec<String> = redis::cmd("SESHAT").arg("MEMBERS").query_async(&mut client).await.unwrap();
+    assert!(members.iter().any(|m| m.starts_with("4 ") && m.contains(" voter")), "{members:?}");
+    assert!(
+        eventually(Duration::from_secs(10), || async { get(&cluster, fourth, "k").await.as_deref() == Some("v") })
+            .await
+    );
+
+    // Remove the leader itself; the rest elect a new one and go on.
+    let leader = cluster.leader(LEADER_TIMEOUT).await.unwrap();
+    let other = (0..4).find(|i| *i != leader).unwrap();
+    let mut admin = cluster.nodes[other].client().await.unwrap();
+    let leader_id = (leader + 1).to_string();
+    let after: Vec<String> =
+        redis::cmd("SESHAT").arg("REMOVE-NODE").arg(&leader_id).query_async(&mut admin).await.unwrap();
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert!(!after.iter().any(|m| m.starts_with(&format!("{leader_id} "))));
+    let writes_go_on = eventually(LEADER_TIMEOUT, || {
+        let mut admin = admin.clone();
+        async move { admin.set::<_, _, ()>("after-removal", "1").await.is_ok() }
+    })
+    .await;
+    assert!(writes_go_on);
+    assert_eq!(get(&cluster, fourth, "after-removal").await.as_deref(), Some("1"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forwarded_write_retried_after_a_lost_reply_applies_once() {
+    // The leader drops the reply to the first forwarded write it applies,
+    // so the follower retries the same request after its attempt timeout.
+    let cluster = Cluster::start_with_env(3, FAST, &[("SESHAT_FAILPOINTS", "drop-forward-reply=1")]).unwrap();
+    let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
+    let follower = (leader + 1) % 3;
+    let mut client = cluster.nodes[follower].client().await.unwrap();
+    let n: i64 = client.incr("counter", 1).await.unwrap();
+    assert_eq!(n, 1, "the retried INCR returns the first application's result");
+    let again: i64 = client.incr("counter", 1).await.unwrap();
+    assert_eq!(again, 2, "and applied exactly once");
+    let log = cluster.nodes[leader].log();
+    assert!(log.contains("failpoint drop-forward-reply fired"), "the failpoint fired; log:\n{log}");
+}
