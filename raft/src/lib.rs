@@ -64,14 +64,15 @@ pub use types::NodeId;
 /// Storage adapters, exposed for openraft's conformance suite.
 pub mod testing {
     pub use crate::log_store::LogStore;
-    pub use crate::types::TypeConfig;
+    pub use crate::sm_store::StateMachineStore;
+    pub use crate::types::{StorageError, TypeConfig};
 
     /// The state-machine store over `service`, for the conformance suite.
     pub fn state_machine_store<SM: crate::StateMachine>(
         store: storage::Store,
         service: SM,
         snapshot_dir: std::path::PathBuf,
-    ) -> Result<impl openraft::storage::RaftStateMachine<TypeConfig>, crate::types::StorageError> {
+    ) -> Result<StateMachineStore<SM>, StorageError> {
         let snapshots = crate::snapshot::SnapshotDir::open(snapshot_dir)
             .map_err(|e| crate::types::storage_error(openraft::ErrorSubject::Store, openraft::ErrorVerb::Read, e))?;
         crate::sm_store::StateMachineStore::open(store, service, snapshots)

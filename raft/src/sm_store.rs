@@ -24,7 +24,7 @@ use storage::{Batch, Durability, Family, Reader, Store};
 use tokio::sync::watch;
 
 use crate::sessions::{Sessions, Verdict};
-use crate::snapshot::{self, SnapshotDir};
+use crate::snapshot::SnapshotDir;
 use crate::state_machine::{Command, StateMachine};
 use crate::types::{storage_error, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
@@ -40,7 +40,7 @@ pub(crate) struct Applied {
 }
 
 /// The state-machine store of one group.
-pub(crate) struct StateMachineStore<SM: StateMachine> {
+pub struct StateMachineStore<SM: StateMachine> {
     store: Store,
     meta_family: Family,
     service: SM,
@@ -208,18 +208,13 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
         tokio::io::AsyncWriteExt::flush(&mut file)
             .await
             .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, e))?;
-        file.sync_all().await.map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, e))?;
-        drop(file);
+        let file = file.into_std().await;
         let store = self.store.clone();
         let snapshots = self.snapshots.clone();
-        tokio::task::spawn_blocking(move || {
-            let path = snapshots.receiving();
-            snapshot::install(&store, &path)?;
-            snapshots.promote(&path)
-        })
-        .await
-        .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, std::io::Error::other(e)))?
-        .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, e))?;
+        tokio::task::spawn_blocking(move || snapshots.install(&store, file))
+            .await
+            .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, std::io::Error::other(e)))?
+            .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, e))?;
         self.load()?;
         self.service.reload().map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
         self.observed.snapshots_installed.fetch_add(1, Ordering::Relaxed);
@@ -242,7 +237,7 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
 }
 
 /// Builds a snapshot from a consistent view of the store.
-pub(crate) struct SnapshotBuilder {
+pub struct SnapshotBuilder {
     store: Store,
     snapshots: SnapshotDir,
 }

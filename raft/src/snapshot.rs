@@ -9,7 +9,8 @@
 //!
 //! Files live in the group's snapshot directory: `current.snap` is the last
 //! built or installed snapshot (renamed into place only when complete, so it
-//! is never partial), `building.snap` and `receiving.snap` are in progress.
+//! is never partial); `building.snap`, `receiving.snap` and
+//! `installing.snap` are in progress.
 //!
 //! Invariants:
 //! - The state read for a snapshot includes its own `raft/applied` and
@@ -19,7 +20,7 @@
 //!   holds the whole snapshot in memory; see the design doc.)
 
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
@@ -50,7 +51,7 @@ impl SnapshotDir {
     pub(crate) fn open(dir: PathBuf) -> std::io::Result<SnapshotDir> {
         fs::create_dir_all(&dir)?;
         // Leftovers of an interrupted build or transfer are useless.
-        for name in ["building.snap", "receiving.snap"] {
+        for name in ["building.snap", "receiving.snap", "installing.snap"] {
             let _ = fs::remove_file(dir.join(name));
         }
         Ok(SnapshotDir { dir })
@@ -112,9 +113,26 @@ impl SnapshotDir {
     }
 }
 
+impl SnapshotDir {
+    /// Copies the received snapshot in `received` (read from its start)
+    /// into the directory, replaces `store`'s state with it and makes it
+    /// the current snapshot.
+    pub(crate) fn install(&self, store: &Store, mut received: File) -> std::io::Result<()> {
+        let path = self.dir.join("installing.snap");
+        received.seek(SeekFrom::Start(0))?;
+        let mut copy = File::create(&path)?;
+        std::io::copy(&mut received, &mut copy)?;
+        copy.sync_all()?;
+        replace_state(store, &path)?;
+        self.promote(&path)?;
+        let _ = fs::remove_file(self.receiving());
+        Ok(())
+    }
+}
+
 /// Replaces `store`'s state families with the content of the snapshot file
 /// at `path`, in one synced batch.
-pub(crate) fn install(store: &Store, path: &Path) -> std::io::Result<()> {
+fn replace_state(store: &Store, path: &Path) -> std::io::Result<()> {
     let families = store.service().state_families();
     let mut batch = Batch::new();
     for family in families {
