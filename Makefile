@@ -9,7 +9,7 @@ SESHAT := $(CARGO_TARGET_DIR)/debug/seshat
 export CC := ccache cc
 export CXX := ccache c++
 
-.PHONY: deps build test lint run bench-quick clean
+.PHONY: deps build test lint run cluster bench-quick bench-cluster clean
 
 deps:
 	@scripts/install-deps.sh
@@ -30,9 +30,19 @@ test: lint build
 run: build
 	$(SESHAT) $(ARGS)
 
-# redis-benchmark against Seshat and redis-server, side by side.
+# A local 3-node cluster: RESP on 6379/6380/6381, data under ./seshat-dev.
+# Ctrl-C stops it.
+cluster: build
+	$(SESHAT) dev-cluster --nodes 3 $(ARGS)
+
+# redis-benchmark against a single Seshat node and redis-server, side by side.
 bench-quick: build
 	scripts/bench-quick.sh $(SESHAT)
+
+# redis-benchmark against a local 3-node cluster and redis-server, side by
+# side (throughput, p50, p99), then leader failover time over TRIALS kills.
+bench-cluster: build
+	scripts/bench-cluster.sh $(SESHAT)
 
 clean:
 	cargo clean

@@ -53,10 +53,18 @@ pub enum Error {
     Group(#[from] raft::GroupError),
     #[error("corrupt record in {family}: {reason}")]
     Corrupt { family: &'static str, reason: String },
+    /// Boxed: openraft's storage errors are large, and `Error` travels in
+    /// every apply result.
     #[error("starting the kv group: {0}")]
-    Start(#[from] raft::StartError),
+    Start(Box<raft::StartError>),
     #[error("the leader sent a reply this node cannot decode: {0}")]
     Reply(String),
+}
+
+impl From<raft::StartError> for Error {
+    fn from(error: raft::StartError) -> Self {
+        Error::Start(Box::new(error))
+    }
 }
 
 /// The service's result type.

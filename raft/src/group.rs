@@ -186,7 +186,9 @@ impl ClientSession {
 
 impl Group {
     /// Starts group `id` on `node` over the service's `store` and state
-    /// machine, bootstrapping a fresh node as `bootstrap` says.
+    /// machine, bootstrapping a fresh node as `bootstrap` says. (Services
+    /// wrap this in a settings struct of their own, e.g. `kv::KvStart`.)
+    #[allow(clippy::too_many_arguments)]
     pub async fn start<SM: StateMachine>(
         node: &RaftNode,
         id: GroupId,

@@ -95,6 +95,9 @@ fn open_instance(dir: &Path, services: &[Service]) -> Result<DB> {
     Ok(DB::open_cf_descriptors(&db_options(), dir, descriptors)?)
 }
 
+/// A stored key and its value.
+pub type KeyValue = (Box<[u8]>, Box<[u8]>);
+
 /// A handle on one service's families. Cheap to clone; all clones share the
 /// RocksDB instance.
 #[derive(Clone)]
@@ -142,7 +145,7 @@ impl Store {
     }
 
     /// The last entry of `family` (the largest key), if any.
-    pub fn last(&self, family: Family) -> Result<Option<(Box<[u8]>, Box<[u8]>)>> {
+    pub fn last(&self, family: Family) -> Result<Option<KeyValue>> {
         let mut iter = self.db.iterator_cf(self.cf(family), IteratorMode::End);
         Ok(iter.next().transpose()?)
     }
