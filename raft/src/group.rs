@@ -205,7 +205,7 @@ impl Group {
         let sm = StateMachineStore::open(store, service, snapshots)?;
         let applied = sm.applied();
         let config = Arc::new(settings.openraft_config()?);
-        let network = NetworkFactory { peers: node.peers(), group: name.clone() };
+        let network = NetworkFactory { peers: node.peers(), group: name.clone(), retry_pause: settings.heartbeat };
         let raft = Raft::new(node.id(), config, network, log.clone(), sm).await?;
         let (submissions, queue) = mpsc::unbounded_channel();
         let group = Group {

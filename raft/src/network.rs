@@ -2,7 +2,9 @@
 //! a group, sending the group's Raft RPCs over the node's shared [`Peers`].
 
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use std::time::Duration;
+
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
@@ -16,13 +18,24 @@ use crate::types::{Node, NodeId, TypeConfig};
 pub(crate) struct NetworkFactory {
     pub(crate) peers: Peers,
     pub(crate) group: String,
+    /// How long replication to an unreachable peer pauses: one heartbeat,
+    /// so that a node coming back hears from the leader before its election
+    /// timeout (openraft's default, 500 ms, made restarted followers start
+    /// needless elections).
+    pub(crate) retry_pause: Duration,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerNetwork;
 
     async fn new_client(&mut self, target: NodeId, node: &Node) -> PeerNetwork {
-        PeerNetwork { peers: self.peers.clone(), group: self.group.clone(), target, addr: node.addr.clone() }
+        PeerNetwork {
+            peers: self.peers.clone(),
+            group: self.group.clone(),
+            target,
+            addr: node.addr.clone(),
+            retry_pause: self.retry_pause,
+        }
     }
 }
 
@@ -32,6 +45,7 @@ pub(crate) struct PeerNetwork {
     group: String,
     target: NodeId,
     addr: String,
+    retry_pause: Duration,
 }
 
 type RpcResult<T, E = openraft::error::Infallible> = Result<T, RPCError<NodeId, Node, RaftError<NodeId, E>>>;
@@ -79,6 +93,10 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
             Reply::InstallSnapshot(result) => self.remote(result),
             _ => Err(unexpected("install-snapshot")),
         }
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::repeat(self.retry_pause))
     }
 
     async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> RpcResult<VoteResponse<NodeId>> {

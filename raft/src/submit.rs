@@ -60,19 +60,25 @@ pub(crate) async fn run(inner: std::sync::Arc<Inner>, mut queue: mpsc::Unbounded
         tokio::spawn(async move {
             let forwarded = submission.forwarded;
             let serial = submission.request.serial;
-            let mut result = finish(attempt).await;
+            let mut result = finish(&inner, attempt).await;
             if !forwarded {
                 while let Err(error) = &result {
                     if !retriable(error) {
                         break;
                     }
                     if Instant::now() >= submission.deadline {
-                        result = Err(inner.unavailable(format!("no leader accepted the write in time ({error})")));
+                        let last = match error {
+                            GroupError::Unavailable { reason, .. } => reason.clone(),
+                            other => other.to_string(),
+                        };
+                        result =
+                            Err(inner
+                                .unavailable(format!("no leader accepted the write in time; last attempt: {last}")));
                         break;
                     }
                     tokio::time::sleep(RETRY_PAUSE).await;
                     let attempt = start(&inner, &mut submission).await;
-                    result = finish(attempt).await;
+                    result = finish(&inner, attempt).await;
                 }
                 inner.session.answered(serial);
             }
@@ -105,7 +111,7 @@ async fn start(inner: &Inner, submission: &mut Submission) -> Attempt {
     }
 }
 
-async fn finish(attempt: Attempt) -> Result<Bytes, GroupError> {
+async fn finish(inner: &Inner, attempt: Attempt) -> Result<Bytes, GroupError> {
     match attempt {
         Attempt::Failed(error) => Err(error),
         Attempt::Local(receiver) => match receiver.await {
@@ -120,7 +126,7 @@ async fn finish(attempt: Attempt) -> Result<Bytes, GroupError> {
         Attempt::Remote(reply) => match reply.await {
             Ok(Reply::Forward(result)) => result,
             Ok(_) => Err(GroupError::NotLeader { leader: None }),
-            Err(error) => Err(GroupError::Unavailable { group: String::new(), reason: error.to_string() }),
+            Err(error) => Err(inner.unavailable(error.to_string())),
         },
     }
 }

@@ -16,8 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::wire::{self, Message, Reply, Rpc};
 
-/// The longest wait before retrying a peer that could not be reached.
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait before retrying a peer that could not be reached. Short:
+/// callers (openraft's replication, forwarding) pace their own retries; this
+/// only stops a burst of calls from each paying a failed connect.
+const MAX_BACKOFF: Duration = Duration::from_millis(100);
 /// The first wait before retrying a peer that could not be reached.
 const MIN_BACKOFF: Duration = Duration::from_millis(20);
 
@@ -91,14 +93,14 @@ impl Peers {
             return Err(TransportError::Lost(addr.to_string()));
         }
         let addr = addr.to_string();
+        let waited_ms = deadline.saturating_duration_since(Instant::now()).as_millis();
         Ok(async move {
             match tokio::time::timeout_at(deadline, receiver).await {
                 Ok(Ok(reply)) => Ok(reply),
                 Ok(Err(_)) => Err(TransportError::Lost(addr)),
                 Err(_) => {
                     connection.pending.lock().expect("pending lock").remove(&id);
-                    let ms = deadline.saturating_duration_since(Instant::now()).as_millis();
-                    Err(TransportError::Timeout { addr, ms })
+                    Err(TransportError::Timeout { addr, ms: waited_ms })
                 }
             }
         })
