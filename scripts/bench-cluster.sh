@@ -29,18 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_ready() { # port
-    for _ in $(seq 1 400); do
-        if redis-cli -p "$1" PING >/dev/null 2>&1; then return 0; fi
-        sleep 0.05
-    done
-    echo "server on port $1 did not start" >&2
-    exit 1
-}
+source "$(dirname "$0")/bench-lib.sh"
 
 bench() { # name port pipeline
     redis-benchmark -p "$2" -t "$TESTS" -n "$REQUESTS" -c "$CLIENTS" -P "$3" --csv 2>/dev/null |

@@ -45,7 +45,7 @@ pub use raft::{Clock, ManualClock, SystemClock};
 pub use read::{LcsOutput, ReadCtx, ScanArgs};
 pub use record::KeyType;
 pub use reply::Reply;
-pub use service::{Kv, KvConfig, KvStart, Stats};
+pub use service::{Kv, KvConfig, KvStart, Stats, WriteReply};
 
 /// The number of databases (SELECT 0..15).
 pub const DATABASES: usize = 16;

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, GroupStatus, RaftNode};
+use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, GroupStatus, Proposal, RaftNode};
 use storage::keyspace::kv_expiry;
 use storage::{Family, Reader, Store};
 
@@ -109,12 +111,8 @@ impl Kv {
     /// Proposes `op` on database `db`; the proposal is queued before this
     /// returns. The reply may be a user error; `Err` means the group could not
     /// complete it (it may or may not have applied).
-    pub fn write(&self, db: u8, op: WriteOp) -> impl Future<Output = Result<Reply>> + Send + 'static {
-        let proposal = self.inner.group.propose(Bytes::from(LogCommand { db, op }.encode()));
-        async move {
-            let bytes = proposal.await?;
-            Reply::decode(&bytes).map_err(|e| Error::Reply(e.to_string()))
-        }
+    pub fn write(&self, db: u8, op: WriteOp) -> WriteReply {
+        WriteReply { proposal: self.inner.group.propose(Bytes::from(LogCommand { db, op }.encode())) }
     }
 
     /// Runs `read` on database `db` after the group's read barrier: it sees
@@ -231,6 +229,21 @@ impl Kv {
             }
         }
         Ok(due)
+    }
+}
+
+/// The pending reply of [`Kv::write`]: the leader's response, decoded.
+pub struct WriteReply {
+    proposal: Proposal,
+}
+
+impl Future for WriteReply {
+    type Output = Result<Reply>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.proposal).poll(cx).map(|response| {
+            let bytes = response?;
+            Reply::decode(&bytes).map_err(|e| Error::Reply(e.to_string()))
+        })
     }
 }
 

@@ -137,7 +137,8 @@ pub struct Group {
 
 pub(crate) struct Inner {
     pub(crate) id: GroupId,
-    pub(crate) name: String,
+    /// `id` as text: how peers address the group.
+    pub(crate) name: Arc<str>,
     pub(crate) node_id: NodeId,
     pub(crate) raft: Raft,
     pub(crate) node: RaftNode,
@@ -147,8 +148,10 @@ pub(crate) struct Inner {
     pub(crate) settings: GroupSettings,
     pub(crate) session: ClientSession,
     pub(crate) submissions: mpsc::UnboundedSender<Submission>,
-    pub(crate) local_reads: ReadBatcher,
-    pub(crate) remote_reads: ReadBatcher,
+    /// Reads on this node (ask the leader when following).
+    pub(crate) local_reads: Arc<ReadBatcher>,
+    /// `ReadIndex` requests from followers (answered only when leading).
+    pub(crate) remote_reads: Arc<ReadBatcher>,
     /// The largest stamp this node handed out as leader.
     pub(crate) last_stamp_ms: AtomicU64,
     /// Cancelled by [`Group::shutdown`]: the group's background tasks end,
@@ -211,7 +214,7 @@ impl Group {
         let group = Group {
             inner: Arc::new(Inner {
                 id,
-                name: name.clone(),
+                name: Arc::from(name.as_str()),
                 node_id: node.id(),
                 raft,
                 node: node.clone(),
@@ -260,7 +263,7 @@ impl Group {
         let submission = Submission { request, reply, deadline, forwarded: false };
         if let Err(mpsc::error::SendError(submission)) = self.inner.submissions.send(submission) {
             self.inner.session.answered(serial);
-            let _ = submission.reply.send(Err(GroupError::ShuttingDown(self.inner.name.clone())));
+            let _ = submission.reply.send(Err(GroupError::ShuttingDown(self.inner.name.to_string())));
         }
         Proposal { receiver, group: self.inner.name.clone() }
     }
@@ -384,7 +387,7 @@ impl Group {
                 let deadline = Instant::now() + inner.settings.request_timeout;
                 let submission = Submission { request, reply, deadline, forwarded: true };
                 let queued = inner.submissions.send(submission).is_ok();
-                let name = inner.name.clone();
+                let name = inner.name.to_string();
                 Box::pin(async move {
                     if !queued {
                         return Reply::Forward(Err(GroupError::ShuttingDown(name)));
@@ -444,7 +447,7 @@ impl Inner {
     }
 
     pub(crate) fn unavailable(&self, reason: impl Into<String>) -> GroupError {
-        GroupError::Unavailable { group: self.name.clone(), reason: reason.into() }
+        GroupError::Unavailable { group: self.name.to_string(), reason: reason.into() }
     }
 
     pub(crate) async fn wait_applied(&self, index: u64, deadline: Instant) -> Result<(), GroupError> {
@@ -455,7 +458,7 @@ impl Inner {
         .await;
         match reached {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(GroupError::ShuttingDown(self.name.clone())),
+            Ok(Err(_)) => Err(GroupError::ShuttingDown(self.name.to_string())),
             Err(_) => Err(self.unavailable(format!("log index {index} was not applied in time"))),
         }
     }
@@ -492,7 +495,7 @@ impl Inner {
             RaftError::APIError(ClientWriteError::ChangeMembershipError(error)) => {
                 GroupError::Membership(error.to_string())
             }
-            RaftError::Fatal(fatal) => GroupError::Fatal { group: self.name.clone(), reason: fatal.to_string() },
+            RaftError::Fatal(fatal) => GroupError::Fatal { group: self.name.to_string(), reason: fatal.to_string() },
         };
         let work = async {
             match op {
@@ -564,7 +567,7 @@ fn quorum_index(members: &[Member], replication: &[(NodeId, u64)], me: NodeId, m
 /// A proposal's pending response.
 pub struct Proposal {
     receiver: oneshot::Receiver<Result<Bytes, GroupError>>,
-    group: String,
+    group: Arc<str>,
 }
 
 impl Future for Proposal {
@@ -572,7 +575,7 @@ impl Future for Proposal {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.receiver).poll(cx).map(|result| match result {
             Ok(response) => response,
-            Err(_) => Err(GroupError::ShuttingDown(self.group.clone())),
+            Err(_) => Err(GroupError::ShuttingDown(self.group.to_string())),
         })
     }
 }

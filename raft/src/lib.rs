@@ -53,6 +53,7 @@ mod sm_store;
 mod snapshot;
 mod snapshot_trigger;
 mod state_machine;
+mod stored;
 mod submit;
 mod transport;
 mod types;

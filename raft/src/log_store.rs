@@ -28,10 +28,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogId};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use storage::keyspace::{raft_log, raft_meta};
 use storage::{Batch, Durability, Family, Reader, Store};
 
+use crate::stored;
 use crate::types::{storage_error, Entry, LogId, StorageError, TypeConfig, Vote};
 
 /// A group's log store. Cheap to clone; clones share the state, so a clone
@@ -137,15 +137,7 @@ fn decode_entry(bytes: &[u8]) -> Result<Entry, StorageError> {
 }
 
 fn read_value<T: DeserializeOwned>(store: &Store, family: Family, key: &[u8]) -> Result<Option<T>, StorageError> {
-    let subject = ErrorSubject::Store;
-    let Some(bytes) = store.get(family, key).map_err(|e| storage_error(subject.clone(), ErrorVerb::Read, e))? else {
-        return Ok(None);
-    };
-    postcard::from_bytes(&bytes).map(Some).map_err(|e| storage_error(subject, ErrorVerb::Read, e))
-}
-
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    postcard::to_stdvec(value).expect("raft metadata always serializes")
+    stored::read(store, family, key).map_err(|e| storage_error(ErrorSubject::Store, ErrorVerb::Read, e))
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -187,7 +179,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         let mut batch = Batch::new();
-        batch.put(self.inner.meta, raft_meta::VOTE, encode(vote));
+        batch.put(self.inner.meta, raft_meta::VOTE, stored::encode(vote));
         self.write(batch, Durability::Sync, ErrorSubject::Vote)
     }
 
@@ -199,7 +191,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Buffered: a lost committed pointer only means re-learning it from
         // the leader; the next log sync makes it durable anyway.
         let mut batch = Batch::new();
-        batch.put(self.inner.meta, raft_meta::COMMITTED, encode(&committed));
+        batch.put(self.inner.meta, raft_meta::COMMITTED, stored::encode(&committed));
         self.write(batch, Durability::Buffered, ErrorSubject::Store)
     }
 
@@ -216,7 +208,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut last = None;
         let mut bytes = 0;
         for entry in entries {
-            let value = encode(&entry);
+            let value = stored::encode(&entry);
             bytes += value.len() as u64;
             batch.put(self.inner.log, raft_log::key(entry.get_log_id().index), value);
             last = Some(*entry.get_log_id());
@@ -249,7 +241,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         self.inner.store.sync_wal().map_err(|e| storage_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
         let mut batch = Batch::new();
-        batch.put(self.inner.meta, raft_meta::PURGED, encode(&log_id));
+        batch.put(self.inner.meta, raft_meta::PURGED, stored::encode(&log_id));
         batch.delete_range(self.inner.log, raft_log::key(0), raft_log::key(log_id.index + 1));
         self.write(batch, Durability::Sync, ErrorSubject::Logs)?;
         let mut pointers = self.inner.pointers.lock().expect("log pointers lock");

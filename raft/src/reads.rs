@@ -11,7 +11,7 @@
 //! A follower obtains the index from the leader (one `ReadIndex` RPC per
 //! round), then waits until it has applied that far and reads locally.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -37,12 +37,12 @@ struct State {
 }
 
 impl ReadBatcher {
-    pub(crate) fn new(forward: bool) -> Self {
-        ReadBatcher { forward, state: Mutex::default() }
+    pub(crate) fn new(forward: bool) -> Arc<Self> {
+        Arc::new(ReadBatcher { forward, state: Mutex::default() })
     }
 
     /// A log index that, once applied locally, makes a read linearizable.
-    pub(crate) async fn read_index(&self, inner: &std::sync::Arc<Inner>, deadline: Instant) -> Result<u64, GroupError> {
+    pub(crate) async fn read_index(self: &Arc<Self>, inner: &Arc<Inner>, deadline: Instant) -> Result<u64, GroupError> {
         let (waiter, receiver) = oneshot::channel();
         let start_round = {
             let mut state = self.state.lock().expect("read batcher lock");
@@ -50,14 +50,23 @@ impl ReadBatcher {
             !std::mem::replace(&mut state.running, true)
         };
         if start_round {
-            let inner = inner.clone();
-            let forward = self.forward;
-            tokio::spawn(async move { run_rounds(inner, forward).await });
+            tokio::spawn(self.clone().run_rounds(inner.clone()));
         }
         match tokio::time::timeout_at(deadline, receiver).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(GroupError::ShuttingDown(inner.name.clone())),
+            Ok(Err(_)) => Err(GroupError::ShuttingDown(inner.name.to_string())),
             Err(_) => Err(inner.unavailable("no leader confirmed a read index in time")),
+        }
+    }
+
+    /// Runs confirmation rounds until no read waits.
+    async fn run_rounds(self: Arc<Self>, inner: Arc<Inner>) {
+        while let Some(round) = self.take_round() {
+            let deadline = Instant::now() + inner.settings.request_timeout;
+            let result = confirm(&inner, self.forward, deadline).await;
+            for waiter in round {
+                let _ = waiter.send(result.clone());
+            }
         }
     }
 
@@ -68,26 +77,6 @@ impl ReadBatcher {
             return None;
         }
         Some(std::mem::take(&mut state.waiting))
-    }
-}
-
-/// The batcher of `inner` that forwards (local reads) or not (remote).
-fn batcher(inner: &Inner, forward: bool) -> &ReadBatcher {
-    if forward {
-        &inner.local_reads
-    } else {
-        &inner.remote_reads
-    }
-}
-
-async fn run_rounds(inner: std::sync::Arc<Inner>, forward: bool) {
-    let batcher = batcher(&inner, forward);
-    while let Some(round) = batcher.take_round() {
-        let deadline = Instant::now() + inner.settings.request_timeout;
-        let result = confirm(&inner, forward, deadline).await;
-        for waiter in round {
-            let _ = waiter.send(result.clone());
-        }
     }
 }
 

@@ -19,13 +19,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftLogId};
-use storage::keyspace::raft_state;
-use storage::{Batch, Durability, Family, Reader, Store};
+use storage::{Batch, Durability, Family, Store};
 use tokio::sync::watch;
 
 use crate::sessions::{Sessions, Verdict};
 use crate::snapshot::SnapshotDir;
 use crate::state_machine::{Command, StateMachine};
+use crate::stored;
 use crate::types::{storage_error, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
 /// Progress that the rest of the group observes.
@@ -84,25 +84,13 @@ impl<SM: StateMachine> StateMachineStore<SM> {
     fn load(&mut self) -> Result<(), StorageError> {
         let read_error =
             |e: String| storage_error(ErrorSubject::StateMachine, ErrorVerb::Read, std::io::Error::other(e));
-        self.applied = read(&self.store, self.meta_family, raft_state::APPLIED)?;
-        self.membership = read(&self.store, self.meta_family, raft_state::MEMBERSHIP)?.unwrap_or_default();
+        (self.applied, self.membership) = stored::applied_state(&self.store, self.meta_family)
+            .map_err(|e| storage_error(ErrorSubject::StateMachine, ErrorVerb::Read, e))?;
         self.sessions = Sessions::load(&self.store, self.meta_family).map_err(read_error)?;
         self.applied_index.send_replace(self.applied.map_or(0, |id| id.index));
         self.observed.stamp_ms.fetch_max(self.service.last_stamp_ms(), Ordering::AcqRel);
         Ok(())
     }
-}
-
-fn read<T: serde::de::DeserializeOwned>(store: &Store, family: Family, key: &[u8]) -> Result<Option<T>, StorageError> {
-    let bytes = store.get(family, key).map_err(|e| storage_error(ErrorSubject::StateMachine, ErrorVerb::Read, e))?;
-    bytes
-        .map(|b| postcard::from_bytes(&b))
-        .transpose()
-        .map_err(|e| storage_error(ErrorSubject::StateMachine, ErrorVerb::Read, e))
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    postcard::to_stdvec(value).expect("raft state always serializes")
 }
 
 /// Where an entry's response comes from once the batch is applied.
@@ -175,10 +163,8 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
             })
             .collect();
         self.sessions.flush(&mut batch, self.meta_family);
-        batch.put(self.meta_family, raft_state::APPLIED, encode(&applied));
-        if membership_changed {
-            batch.put(self.meta_family, raft_state::MEMBERSHIP, encode(&self.membership));
-        }
+        let membership = membership_changed.then_some(&self.membership);
+        stored::put_applied_state(&mut batch, self.meta_family, &applied, membership);
         self.store
             .write(batch, Durability::Buffered)
             .map_err(|e| storage_error(ErrorSubject::Apply(applied), ErrorVerb::Write, e))?;

@@ -25,11 +25,12 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use storage::keyspace::{raft_state, FAMILY_SPAN_END};
+use storage::keyspace::FAMILY_SPAN_END;
 use storage::{Batch, Durability, Family, Reader, Store};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
-use crate::types::{LogId, SnapshotMeta, StoredMembership};
+use crate::stored;
+use crate::types::SnapshotMeta;
 
 /// The largest frame in a snapshot file: one key and value.
 const MAX_FRAME: usize = 1 << 30;
@@ -91,9 +92,7 @@ impl SnapshotDir {
         let families = store.service().state_families();
         let meta_family = store.service().state_meta_family();
         let view = store.snapshot();
-        let last_log_id: Option<LogId> = read_state(&view, meta_family, raft_state::APPLIED)?;
-        let last_membership: StoredMembership =
-            read_state(&view, meta_family, raft_state::MEMBERSHIP)?.unwrap_or_default();
+        let (last_log_id, last_membership) = stored::applied_state(&view, meta_family)?;
         let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
 
         let path = self.dir.join("building.snap");
@@ -114,20 +113,36 @@ impl SnapshotDir {
 }
 
 impl SnapshotDir {
-    /// Copies the received snapshot in `received` (read from its start)
-    /// into the directory, replaces `store`'s state with it and makes it
-    /// the current snapshot.
+    /// Replaces `store`'s state with the received snapshot `received` and
+    /// makes it the current snapshot.
     pub(crate) fn install(&self, store: &Store, mut received: File) -> std::io::Result<()> {
-        let path = self.dir.join("installing.snap");
-        received.seek(SeekFrom::Start(0))?;
-        let mut copy = File::create(&path)?;
-        std::io::copy(&mut received, &mut copy)?;
-        copy.sync_all()?;
+        let path = if is_same_file(&received, &self.receiving())? {
+            received.sync_all()?;
+            self.receiving()
+        } else {
+            // openraft may hand over another handle than the one it got
+            // from `begin_receiving_snapshot` (its conformance suite does):
+            // keep a copy of that one.
+            let path = self.dir.join("installing.snap");
+            received.seek(SeekFrom::Start(0))?;
+            let mut copy = File::create(&path)?;
+            std::io::copy(&mut received, &mut copy)?;
+            copy.sync_all()?;
+            path
+        };
         replace_state(store, &path)?;
-        self.promote(&path)?;
-        let _ = fs::remove_file(self.receiving());
-        Ok(())
+        self.promote(&path)
     }
+}
+
+fn is_same_file(file: &File, path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (open, named) = match (file.metadata(), fs::metadata(path)) {
+        (Ok(open), Ok(named)) => (open, named),
+        (_, Err(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    Ok(open.dev() == named.dev() && open.ino() == named.ino())
 }
 
 /// Replaces `store`'s state families with the content of the snapshot file
@@ -156,17 +171,6 @@ fn replace_state(store: &Store, path: &Path) -> std::io::Result<()> {
         }
     }
     store.write(batch, Durability::Sync).map_err(std::io::Error::other)
-}
-
-fn read_state<T: serde::de::DeserializeOwned>(
-    reader: &impl Reader,
-    family: Family,
-    key: &[u8],
-) -> std::io::Result<Option<T>> {
-    match reader.get(family, key).map_err(std::io::Error::other)? {
-        None => Ok(None),
-        Some(bytes) => postcard::from_bytes(&bytes).map(Some).map_err(|e| invalid(&e.to_string())),
-    }
 }
 
 fn invalid(reason: &str) -> std::io::Error {

@@ -89,16 +89,22 @@ pub(crate) async fn run(inner: std::sync::Arc<Inner>, mut queue: mpsc::Unbounded
 
 /// Starts one attempt: appends locally when leading, else sends to the leader.
 async fn start(inner: &Inner, submission: &mut Submission) -> Attempt {
+    if inner.leader_id() == Some(inner.node_id) {
+        submission.request.stamp_ms = inner.stamp();
+        return match inner.raft.client_write_ff(submission.request.clone()).await {
+            Ok(receiver) => Attempt::Local(receiver),
+            Err(fatal) => {
+                Attempt::Failed(GroupError::Fatal { group: inner.name.to_string(), reason: fatal.to_string() })
+            }
+        };
+    }
     let leader = if submission.forwarded { inner.leader() } else { inner.wait_for_leader(submission.deadline).await };
     let Some((leader, addr)) = leader else {
         return Attempt::Failed(inner.unavailable("no leader is known"));
     };
     if leader == inner.node_id {
-        submission.request.stamp_ms = inner.stamp();
-        return match inner.raft.client_write_ff(submission.request.clone()).await {
-            Ok(receiver) => Attempt::Local(receiver),
-            Err(fatal) => Attempt::Failed(GroupError::Fatal { group: inner.name.clone(), reason: fatal.to_string() }),
-        };
+        // Became leader while waiting: append on the next attempt.
+        return Attempt::Failed(GroupError::NotLeader { leader: Some(leader) });
     }
     if submission.forwarded {
         return Attempt::Failed(GroupError::NotLeader { leader: Some(leader) });

@@ -57,6 +57,8 @@ pub enum AdminCommand {
 
 /// Runs an operator command; returns the process exit code.
 pub fn run(command: AdminCommand) -> anyhow::Result<i32> {
+    // LEADER answers one `id addr` pair; the others a list, one per line.
+    let one_line = matches!(command, AdminCommand::Leader { .. });
     let (node, words): (String, Vec<String>) = match command {
         AdminCommand::Members { node } => (node, vec!["SESHAT".into(), "MEMBERS".into()]),
         AdminCommand::Leader { node } => (node, vec!["SESHAT".into(), "LEADER".into()]),
@@ -74,8 +76,14 @@ pub fn run(command: AdminCommand) -> anyhow::Result<i32> {
             eprintln!("{error}");
             Ok(1)
         }
+        BytesFrame::Array(items) if !one_line => {
+            for item in &items {
+                println!("{}", text(item));
+            }
+            Ok(0)
+        }
         other => {
-            print_frame(&other);
+            println!("{}", text(&other));
             Ok(0)
         }
     }
@@ -98,25 +106,6 @@ fn call(addr: &str, words: &[String]) -> anyhow::Result<BytesFrame> {
         let read = stream.read(&mut chunk)?;
         anyhow::ensure!(read > 0, "{addr} closed the connection");
         buffer.extend_from_slice(&chunk[..read]);
-    }
-}
-
-fn print_frame(frame: &BytesFrame) {
-    match frame {
-        BytesFrame::Array(items) => {
-            let line: Vec<String> = items.iter().map(text).collect();
-            if items.iter().all(|i| matches!(i, BytesFrame::Integer(_)))
-                || items.len() == 2 && matches!(items[0], BytesFrame::Integer(_))
-            {
-                println!("{}", line.join(" "));
-            } else {
-                for item in line {
-                    println!("{item}");
-                }
-            }
-        }
-        BytesFrame::Null => println!("(none)"),
-        other => println!("{}", text(other)),
     }
 }
 

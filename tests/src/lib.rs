@@ -160,11 +160,18 @@ impl Node {
         self.child.as_ref().expect("node is running").id()
     }
 
-    /// A `redis` crate connection. Replies may take up to 10 s (a write
-    /// waiting for a new leader), not the crate's default 0.5 s.
+    /// A `redis` crate connection with the crate's default reply timeout.
     pub async fn client(&self) -> Result<redis::aio::MultiplexedConnection> {
         let client = redis::Client::open(format!("redis://{}/", self.addr()))?;
-        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
+        Ok(client.get_multiplexed_async_connection().await?)
+    }
+
+    /// A `redis` crate connection whose replies may take `timeout`: in a
+    /// cluster, a write can wait for an election (the crate's default of
+    /// 0.5 s is shorter than an election timeout).
+    pub async fn patient_client(&self, timeout: Duration) -> Result<redis::aio::MultiplexedConnection> {
+        let client = redis::Client::open(format!("redis://{}/", self.addr()))?;
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(timeout));
         Ok(client.get_multiplexed_async_connection_with_config(&config).await?)
     }
 

@@ -23,6 +23,9 @@ const FAST: &[&str] = &[
 
 const LEADER_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Longer than `--request-timeout-ms` above: the server answers first.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// One cluster at a time: three nodes per test already load both cores;
 /// six clusters at once would turn every timeout into a flake.
 static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -32,7 +35,7 @@ async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
 }
 
 async fn get(cluster: &Cluster, node: usize, key: &str) -> Option<String> {
-    let mut client = cluster.nodes[node].client().await.ok()?;
+    let mut client = cluster.nodes[node].patient_client(REPLY_TIMEOUT).await.ok()?;
     client.get(key).await.ok().flatten()
 }
 
@@ -42,7 +45,7 @@ async fn writes_through_any_node_are_read_from_every_node() {
     let cluster = Cluster::start(3, FAST).unwrap();
     cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
     for (i, node) in cluster.nodes.iter().enumerate() {
-        let mut client = node.client().await.unwrap();
+        let mut client = node.patient_client(REPLY_TIMEOUT).await.unwrap();
         let _: () = client.set(format!("k{i}"), format!("v{i}")).await.unwrap();
         let n: i64 = client.incr("counter", 1).await.unwrap();
         assert_eq!(n, i as i64 + 1, "INCR through node {i} applies once");
@@ -65,7 +68,7 @@ async fn a_new_leader_takes_over_and_the_killed_node_catches_up_by_snapshot() {
     let mut cluster = Cluster::start(3, FAST).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
     let survivor = (leader + 1) % 3;
-    let mut client = cluster.nodes[survivor].client().await.unwrap();
+    let mut client = cluster.nodes[survivor].patient_client(REPLY_TIMEOUT).await.unwrap();
     let _: () = client.set("before", "1").await.unwrap();
 
     cluster.nodes[leader].kill9();
@@ -103,7 +106,7 @@ async fn a_full_cluster_restart_keeps_every_acknowledged_write() {
     let _exclusive = exclusive().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
     cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
-    let mut client = cluster.nodes[0].client().await.unwrap();
+    let mut client = cluster.nodes[0].patient_client(REPLY_TIMEOUT).await.unwrap();
     for i in 0..300 {
         let _: () = client.set(format!("key{i}"), i).await.unwrap();
     }
@@ -115,7 +118,7 @@ async fn a_full_cluster_restart_keeps_every_acknowledged_write() {
     }
     cluster.leader(LEADER_TIMEOUT).await.expect("a leader after the restart");
     for node in 0..3 {
-        let mut client = cluster.nodes[node].client().await.unwrap();
+        let mut client = cluster.nodes[node].patient_client(REPLY_TIMEOUT).await.unwrap();
         let size: i64 = redis::cmd("DBSIZE").query_async(&mut client).await.unwrap();
         assert_eq!(size, 300, "node {node}");
         assert_eq!(get(&cluster, node, "key299").await.as_deref(), Some("299"));
@@ -127,7 +130,7 @@ async fn the_minority_side_answers_clusterdown_within_the_request_timeout() {
     let _exclusive = exclusive().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
     cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
-    let mut client = cluster.nodes[2].client().await.unwrap();
+    let mut client = cluster.nodes[2].patient_client(REPLY_TIMEOUT).await.unwrap();
     let _: () = client.set("k", "v").await.unwrap();
     cluster.nodes[0].kill9();
     cluster.nodes[1].kill9();
@@ -147,7 +150,7 @@ async fn nodes_join_and_leave_the_leader_included() {
     let _exclusive = exclusive().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
     cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
-    let mut client = cluster.nodes[0].client().await.unwrap();
+    let mut client = cluster.nodes[0].patient_client(REPLY_TIMEOUT).await.unwrap();
     let _: () = client.set("k", "v").await.unwrap();
 
     let fourth = cluster.join(4, 1, FAST).unwrap();
@@ -171,7 +174,7 @@ async fn nodes_join_and_leave_the_leader_included() {
     // Remove the leader itself; the rest elect a new one and go on.
     let leader = cluster.leader(LEADER_TIMEOUT).await.unwrap();
     let other = (0..4).find(|i| *i != leader).unwrap();
-    let mut admin = cluster.nodes[other].client().await.unwrap();
+    let mut admin = cluster.nodes[other].patient_client(REPLY_TIMEOUT).await.unwrap();
     let leader_id = (leader + 1).to_string();
     let after: Vec<String> =
         redis::cmd("SESHAT").arg("REMOVE-NODE").arg(&leader_id).query_async(&mut admin).await.unwrap();
@@ -194,7 +197,7 @@ async fn a_forwarded_write_retried_after_a_lost_reply_applies_once() {
     let cluster = Cluster::start_with_env(3, FAST, &[("SESHAT_FAILPOINTS", "drop-forward-reply=1")]).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
     let follower = (leader + 1) % 3;
-    let mut client = cluster.nodes[follower].client().await.unwrap();
+    let mut client = cluster.nodes[follower].patient_client(REPLY_TIMEOUT).await.unwrap();
     let n: i64 = match client.incr("counter", 1).await {
         Ok(n) => n,
         Err(e) => {

@@ -57,7 +57,7 @@ pub(crate) enum Outcome {
     /// The reply is known now.
     Reply(Reply),
     /// A proposed write (already queued); its reply arrives once applied.
-    Write(Pin<Box<dyn Future<Output = kv::Result<Reply>> + Send>>),
+    Write(kv::WriteReply),
     /// A read (or an operator command), started when polled: after every
     /// earlier command of the connection has completed.
     Read(Pin<Box<dyn Future<Output = Reply> + Send>>),
@@ -188,7 +188,7 @@ pub(crate) fn reply(reply: Reply) -> Result<Outcome, CommandError> {
 
 /// Proposes `op` in the session's database.
 pub(crate) fn write(session: &Session, op: WriteOp) -> Result<Outcome, CommandError> {
-    Ok(Outcome::Write(Box::pin(session.server.kv.write(session.db, op))))
+    Ok(Outcome::Write(session.server.kv.write(session.db, op)))
 }
 
 /// A read in the session's database: linearizable, or from the local
