@@ -5,7 +5,8 @@
 #   scripts/bench-cluster.sh PATH/TO/seshat
 #
 # Knobs (environment): REQUESTS (100000), CLIENTS (50), PIPELINES ("1 16"),
-# TESTS (set,get), TRIALS (10 failovers). All three nodes, redis-server and
+# TESTS (set,get), TRIALS (10 failovers), NODE_ARGS (extra flags for every
+# node, e.g. "--election-timeout-ms 300"; empty = the defaults). All three nodes, redis-server and
 # redis-benchmark share this machine's cores. The benchmark connects to the
 # leader. Failover time = kill -9 of the leader -> first successful SET
 # through a surviving node (default election timeout). Every process
@@ -18,6 +19,7 @@ CLIENTS=${CLIENTS:-50}
 PIPELINES=${PIPELINES:-1 16}
 TESTS=${TESTS:-set,get}
 TRIALS=${TRIALS:-10}
+NODE_ARGS=${NODE_ARGS:-}
 
 work=$(mktemp -d -t seshat-bench-cluster-XXXXXX)
 declare -A pid_of
@@ -50,7 +52,7 @@ for i in 1 2 3; do resp[$i]=$(free_port); raft[$i]=$(free_port); done
 members="1=127.0.0.1:${raft[1]},2=127.0.0.1:${raft[2]},3=127.0.0.1:${raft[3]}"
 start_node() { # id
     "$SESHAT" --node-id "$1" --data-dir "$work/node$1" --resp-addr "127.0.0.1:${resp[$1]}" \
-        --raft-addr "127.0.0.1:${raft[$1]}" --initial-members "$members" --log-level warn \
+        --raft-addr "127.0.0.1:${raft[$1]}" --initial-members "$members" --log-level warn $NODE_ARGS \
         >>"$work/node$1.log" 2>&1 &
     pid_of[$1]=$!
 }

@@ -260,7 +260,7 @@ impl Group {
         let (reply, receiver) = oneshot::channel();
         let deadline = Instant::now() + self.inner.settings.request_timeout;
         let serial = request.serial;
-        let submission = Submission { request, reply, deadline, forwarded: false };
+        let submission = Submission { requests: vec![request], reply, deadline, forwarded: false };
         if let Err(mpsc::error::SendError(submission)) = self.inner.submissions.send(submission) {
             self.inner.session.answered(serial);
             let _ = submission.reply.send(Err(GroupError::ShuttingDown(self.inner.name.to_string())));
@@ -381,11 +381,11 @@ impl Group {
             Rpc::InstallSnapshot(rpc) => {
                 Box::pin(async move { Reply::InstallSnapshot(inner.raft.install_snapshot(rpc).await) })
             }
-            Rpc::Forward(request) => {
+            Rpc::Forward(requests) => {
                 // Queued now, in arrival order.
                 let (reply, receiver) = oneshot::channel();
                 let deadline = Instant::now() + inner.settings.request_timeout;
-                let submission = Submission { request, reply, deadline, forwarded: true };
+                let submission = Submission { requests, reply, deadline, forwarded: true };
                 let queued = inner.submissions.send(submission).is_ok();
                 let name = inner.name.to_string();
                 Box::pin(async move {
@@ -566,7 +566,7 @@ fn quorum_index(members: &[Member], replication: &[(NodeId, u64)], me: NodeId, m
 
 /// A proposal's pending response.
 pub struct Proposal {
-    receiver: oneshot::Receiver<Result<Bytes, GroupError>>,
+    receiver: oneshot::Receiver<Result<Vec<Bytes>, GroupError>>,
     group: Arc<str>,
 }
 
@@ -574,7 +574,12 @@ impl Future for Proposal {
     type Output = Result<Bytes, GroupError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.receiver).poll(cx).map(|result| match result {
-            Ok(response) => response,
+            Ok(Ok(mut responses)) if responses.len() == 1 => Ok(responses.pop().expect("one response")),
+            Ok(Ok(responses)) => Err(GroupError::Fatal {
+                group: self.group.to_string(),
+                reason: format!("{} responses to one proposal", responses.len()),
+            }),
+            Ok(Err(error)) => Err(error),
             Err(_) => Err(GroupError::ShuttingDown(self.group.to_string())),
         })
     }

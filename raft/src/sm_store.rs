@@ -26,7 +26,7 @@ use crate::sessions::{Sessions, Verdict};
 use crate::snapshot::SnapshotDir;
 use crate::state_machine::{Command, StateMachine};
 use crate::stored;
-use crate::types::{storage_error, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::types::{storage_error, Entry, LogId, Requests, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
 /// Progress that the rest of the group observes.
 #[derive(Clone)]
@@ -93,9 +93,8 @@ impl<SM: StateMachine> StateMachineStore<SM> {
     }
 }
 
-/// Where an entry's response comes from once the batch is applied.
+/// Where a request's response comes from once the batch is applied.
 enum Outcome {
-    Empty,
     Executed { position: usize, client: u64, serial: u64 },
     Duplicate { client: u64, serial: u64 },
 }
@@ -107,40 +106,45 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
         Ok((self.applied, self.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Bytes>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Bytes>>, StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut outcomes = Vec::new();
+        // Per entry, the outcome of each of its requests (none for blank and
+        // membership entries).
+        let mut outcomes: Vec<Vec<Outcome>> = Vec::new();
         let mut commands = Vec::new();
         let mut membership_changed = false;
         let mut max_stamp = 0;
         for entry in entries {
             let log_id = *entry.get_log_id();
+            let mut entry_outcomes = Vec::new();
             match entry.payload {
-                EntryPayload::Blank => outcomes.push(Outcome::Empty),
+                EntryPayload::Blank => {}
                 EntryPayload::Membership(membership) => {
                     self.membership = StoredMembership::new(Some(log_id), membership);
                     membership_changed = true;
-                    outcomes.push(Outcome::Empty);
                 }
-                EntryPayload::Normal(request) => {
-                    max_stamp = max_stamp.max(request.stamp_ms);
-                    let (client, serial) = (request.client, request.serial);
-                    match self.sessions.check(&request, log_id.index) {
-                        Verdict::Execute => {
-                            outcomes.push(Outcome::Executed { position: commands.len(), client, serial });
-                            commands.push(Command {
-                                index: log_id.index,
-                                stamp_ms: request.stamp_ms,
-                                payload: request.payload,
-                            });
+                EntryPayload::Normal(Requests(requests)) => {
+                    for request in requests {
+                        max_stamp = max_stamp.max(request.stamp_ms);
+                        let (client, serial) = (request.client, request.serial);
+                        match self.sessions.check(&request, log_id.index) {
+                            Verdict::Execute => {
+                                entry_outcomes.push(Outcome::Executed { position: commands.len(), client, serial });
+                                commands.push(Command {
+                                    index: log_id.index,
+                                    stamp_ms: request.stamp_ms,
+                                    payload: request.payload,
+                                });
+                            }
+                            Verdict::Duplicate => entry_outcomes.push(Outcome::Duplicate { client, serial }),
                         }
-                        Verdict::Duplicate => outcomes.push(Outcome::Duplicate { client, serial }),
                     }
                 }
             }
+            outcomes.push(entry_outcomes);
             self.applied = Some(log_id);
         }
         let Some(applied) = self.applied else { return Ok(Vec::new()) };
@@ -149,17 +153,21 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
             .service
             .apply(&mut batch, commands)
             .map_err(|e| storage_error(ErrorSubject::Apply(applied), ErrorVerb::Write, e))?;
-        for outcome in &outcomes {
+        for outcome in outcomes.iter().flatten() {
             if let Outcome::Executed { position, client, serial } = outcome {
                 self.sessions.record(*client, *serial, responses[*position].clone());
             }
         }
         let replies = outcomes
             .into_iter()
-            .map(|outcome| match outcome {
-                Outcome::Empty => Bytes::new(),
-                Outcome::Executed { position, .. } => responses[position].clone(),
-                Outcome::Duplicate { client, serial } => self.sessions.response(client, serial),
+            .map(|entry| {
+                entry
+                    .into_iter()
+                    .map(|outcome| match outcome {
+                        Outcome::Executed { position, .. } => responses[position].clone(),
+                        Outcome::Duplicate { client, serial } => self.sessions.response(client, serial),
+                    })
+                    .collect()
             })
             .collect();
         self.sessions.flush(&mut batch, self.meta_family);

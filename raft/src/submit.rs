@@ -1,40 +1,121 @@
 //! Getting proposals into the log: appended here when this node leads,
 //! forwarded to the leader otherwise, retried until the request deadline.
 //!
-//! One task per group takes submissions in queue order and starts each one
-//! (appends it, or sends it on the leader's connection) before taking the
+//! One task per group takes submissions in queue order. It merges every
+//! submission queued meanwhile (up to [`MAX_BATCH`] requests or
+//! [`MAX_BATCH_BYTES`]) into one batch and starts it — appends it as ONE log
+//! entry, or sends it to the leader in one message — before taking the
 //! next, so proposals queued in order reach the leader's log in order while
-//! the leader is stable. Each submission is then awaited on its own task;
-//! one that failed in a way that may be retried (no leader yet, leader
-//! changed, connection lost, reply lost) is sent again with the SAME serial,
-//! which the state machine's client sessions turn into exactly-once
-//! application. After a leader change, retried proposals of one pipeline
-//! may be appended in a different order than they were queued.
+//! the leader is stable, and openraft's per-entry costs (append, replicate,
+//! sync, apply) are paid once per batch rather than once per write.
+//!
+//! Each batch is then awaited on its own task; one that failed in a way that
+//! may be retried (no leader yet, leader changed, connection lost, reply
+//! lost) is sent again with the SAME serials, which the state machine's
+//! client sessions turn into exactly-once application. After a leader
+//! change, retried proposals of one pipeline may be appended in a different
+//! order than they were queued.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use openraft::error::ClientWriteError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
 use crate::group::{GroupError, Inner};
 use crate::transport::wire::{Reply, Rpc};
 use crate::transport::TransportError;
-use crate::types::{Request, TypeConfig};
+use crate::types::{Request, Requests, TypeConfig};
 
 /// The longest one forwarding attempt waits before it is retried.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The pause between attempts when no leader answers.
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
+/// The most requests merged into one log entry.
+pub(crate) const MAX_BATCH: usize = 1024;
+/// Merging stops once a batch's payloads reach this many bytes.
+pub(crate) const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// The most batches started and not yet answered. openraft takes every
+/// entry at once (its queue is unbounded), so without this bound each write
+/// would become an entry of its own; with it, writes that arrive while the
+/// window is full wait in the queue and leave as one entry.
+const MAX_IN_FLIGHT: usize = 1;
 
-/// A proposal waiting to be appended.
+/// Where a submission's responses go: one per request, in order.
+pub(crate) type ReplyTo = oneshot::Sender<Result<Vec<Bytes>, GroupError>>;
+
+/// Proposals waiting to be appended: one local proposal, or the batch a
+/// follower forwarded.
 pub(crate) struct Submission {
-    pub(crate) request: Request,
-    pub(crate) reply: oneshot::Sender<Result<Bytes, GroupError>>,
+    pub(crate) requests: Vec<Request>,
+    pub(crate) reply: ReplyTo,
     pub(crate) deadline: Instant,
     /// Forwarded by a follower: append here or refuse, never forward again.
     pub(crate) forwarded: bool,
+}
+
+/// Submissions merged into one log entry.
+struct Batch {
+    requests: Vec<Request>,
+    /// Each submission's reply and how many of `requests` are its own.
+    replies: Vec<(ReplyTo, usize)>,
+    /// The payload bytes of `requests`.
+    bytes: usize,
+    /// The earliest deadline of the merged submissions.
+    deadline: Instant,
+    forwarded: bool,
+}
+
+impl Batch {
+    fn new(first: Submission) -> Batch {
+        let count = first.requests.len();
+        Batch {
+            bytes: first.requests.iter().map(|r| r.payload.len()).sum(),
+            requests: first.requests,
+            replies: vec![(first.reply, count)],
+            deadline: first.deadline,
+            forwarded: first.forwarded,
+        }
+    }
+
+    /// Adds `next` if it fits and is of the same kind; gives it back if not.
+    fn merge(&mut self, next: Submission) -> Option<Submission> {
+        if next.forwarded != self.forwarded
+            || self.requests.len() + next.requests.len() > MAX_BATCH
+            || self.bytes >= MAX_BATCH_BYTES
+        {
+            return Some(next);
+        }
+        self.bytes += next.requests.iter().map(|r| r.payload.len()).sum::<usize>();
+        self.replies.push((next.reply, next.requests.len()));
+        self.requests.extend(next.requests);
+        self.deadline = self.deadline.min(next.deadline);
+        None
+    }
+
+    /// Hands each submission its share of `result`.
+    fn answer(self, group: &str, result: Result<Vec<Bytes>, GroupError>) {
+        match result {
+            Ok(responses) if responses.len() == self.requests.len() => {
+                let mut responses = responses.into_iter();
+                for (reply, count) in self.replies {
+                    let _ = reply.send(Ok(responses.by_ref().take(count).collect()));
+                }
+            }
+            Ok(responses) => {
+                let reason = format!("{} responses for {} requests", responses.len(), self.requests.len());
+                for (reply, _) in self.replies {
+                    let _ = reply.send(Err(GroupError::Fatal { group: group.to_string(), reason: reason.clone() }));
+                }
+            }
+            Err(error) => {
+                for (reply, _) in self.replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
 }
 
 type AppendReceiver = openraft::raft::responder::OneshotResponder<TypeConfig>;
@@ -47,77 +128,95 @@ enum Attempt {
 }
 
 pub(crate) async fn run(inner: std::sync::Arc<Inner>, mut queue: mpsc::UnboundedReceiver<Submission>) {
+    let window = std::sync::Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut carried: Option<Submission> = None;
     loop {
-        let mut submission = tokio::select! {
+        let permit = tokio::select! {
             _ = inner.stopped.cancelled() => return,
-            submission = queue.recv() => match submission {
-                Some(submission) => submission,
-                None => return,
+            permit = window.clone().acquire_owned() => permit.expect("the window is never closed"),
+        };
+        let first = match carried.take() {
+            Some(submission) => submission,
+            None => tokio::select! {
+                _ = inner.stopped.cancelled() => return,
+                submission = queue.recv() => match submission {
+                    Some(submission) => submission,
+                    None => return,
+                },
             },
         };
-        let attempt = start(&inner, &mut submission).await;
+        let mut batch = Batch::new(first);
+        while let Ok(next) = queue.try_recv() {
+            if let Some(refused) = batch.merge(next) {
+                carried = Some(refused);
+                break;
+            }
+        }
+        tracing::trace!(requests = batch.requests.len(), "submitting a batch");
+        let attempt = start(&inner, &mut batch).await;
         let inner = inner.clone();
         tokio::spawn(async move {
-            let forwarded = submission.forwarded;
-            let serial = submission.request.serial;
             let mut result = finish(&inner, attempt).await;
-            if !forwarded {
+            if !batch.forwarded {
                 while let Err(error) = &result {
                     if !retriable(error) {
                         break;
                     }
-                    if Instant::now() >= submission.deadline {
+                    if Instant::now() >= batch.deadline {
                         let last = match error {
                             GroupError::Unavailable { reason, .. } => reason.clone(),
                             other => other.to_string(),
                         };
-                        result =
-                            Err(inner
-                                .unavailable(format!("no leader accepted the write in time; last attempt: {last}")));
+                        let reason = format!("no leader accepted the write in time; last attempt: {last}");
+                        result = Err(inner.unavailable(reason));
                         break;
                     }
                     tokio::time::sleep(RETRY_PAUSE).await;
-                    let attempt = start(&inner, &mut submission).await;
+                    let attempt = start(&inner, &mut batch).await;
                     result = finish(&inner, attempt).await;
                 }
-                inner.session.answered(serial);
+                for request in &batch.requests {
+                    inner.session.answered(request.serial);
+                }
             }
-            let _ = submission.reply.send(result);
+            batch.answer(&inner.name, result);
+            drop(permit);
         });
     }
 }
 
 /// Starts one attempt: appends locally when leading, else sends to the leader.
-async fn start(inner: &Inner, submission: &mut Submission) -> Attempt {
+async fn start(inner: &Inner, batch: &mut Batch) -> Attempt {
     if inner.leader_id() == Some(inner.node_id) {
-        submission.request.stamp_ms = inner.stamp();
-        return match inner.raft.client_write_ff(submission.request.clone()).await {
+        let stamp_ms = inner.stamp();
+        for request in &mut batch.requests {
+            request.stamp_ms = stamp_ms;
+        }
+        return match inner.raft.client_write_ff(Requests(batch.requests.clone())).await {
             Ok(receiver) => Attempt::Local(receiver),
             Err(fatal) => {
                 Attempt::Failed(GroupError::Fatal { group: inner.name.to_string(), reason: fatal.to_string() })
             }
         };
     }
-    let leader = if submission.forwarded { inner.leader() } else { inner.wait_for_leader(submission.deadline).await };
+    let leader = if batch.forwarded { inner.leader() } else { inner.wait_for_leader(batch.deadline).await };
     let Some((leader, addr)) = leader else {
         return Attempt::Failed(inner.unavailable("no leader is known"));
     };
-    if leader == inner.node_id {
-        // Became leader while waiting: append on the next attempt.
+    if leader == inner.node_id || batch.forwarded {
+        // Became leader while waiting: append on the next attempt. Or a
+        // follower forwarded here by mistake: it asks the leader again.
         return Attempt::Failed(GroupError::NotLeader { leader: Some(leader) });
     }
-    if submission.forwarded {
-        return Attempt::Failed(GroupError::NotLeader { leader: Some(leader) });
-    }
-    let deadline = submission.deadline.min(Instant::now() + ATTEMPT_TIMEOUT);
+    let deadline = batch.deadline.min(Instant::now() + ATTEMPT_TIMEOUT);
     let peers = inner.node.peers();
-    match peers.send(&addr, &inner.name, Rpc::Forward(submission.request.clone()), deadline).await {
+    match peers.send(&addr, &inner.name, Rpc::Forward(batch.requests.clone()), deadline).await {
         Ok(reply) => Attempt::Remote(Box::pin(reply)),
         Err(error) => Attempt::Failed(inner.unavailable(error.to_string())),
     }
 }
 
-async fn finish(inner: &Inner, attempt: Attempt) -> Result<Bytes, GroupError> {
+async fn finish(inner: &Inner, attempt: Attempt) -> Result<Vec<Bytes>, GroupError> {
     match attempt {
         Attempt::Failed(error) => Err(error),
         Attempt::Local(receiver) => match receiver.await {
@@ -137,7 +236,7 @@ async fn finish(inner: &Inner, attempt: Attempt) -> Result<Bytes, GroupError> {
     }
 }
 
-/// Whether an attempt may be repeated with the same serial.
+/// Whether an attempt may be repeated with the same serials.
 fn retriable(error: &GroupError) -> bool {
     matches!(error, GroupError::NotLeader { .. } | GroupError::Unavailable { .. } | GroupError::ShuttingDown(_))
 }

@@ -16,11 +16,12 @@ pub type NodeId = u64;
 pub type Node = openraft::BasicNode;
 
 openraft::declare_raft_types!(
-    /// Seshat's openraft configuration: entries carry [`Request`]s, the state
-    /// machine answers with the service's encoded response, snapshots are files.
+    /// Seshat's openraft configuration: an entry carries a batch of
+    /// [`Request`]s, the state machine answers with one encoded response per
+    /// request, snapshots are files.
     pub TypeConfig:
-        D = Request,
-        R = Bytes,
+        D = Requests,
+        R = Vec<Bytes>,
         NodeId = NodeId,
         Node = Node,
         SnapshotData = tokio::fs::File,
@@ -57,7 +58,19 @@ impl fmt::Debug for Request {
     }
 }
 
-impl fmt::Display for Request {
+/// The payload of one log entry: the requests the leader appended together.
+/// openraft appends, replicates, syncs and applies per entry; batching the
+/// requests queued meanwhile into one entry pays those costs once per batch.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requests(pub Vec<Request>);
+
+impl fmt::Debug for Requests {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Requests({})", self.0.len())
+    }
+}
+
+impl fmt::Display for Requests {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
     }

@@ -37,8 +37,8 @@ pub(crate) enum Rpc {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
-    /// A write proposed on a follower, for the leader to append.
-    Forward(Request),
+    /// Writes proposed on a follower, for the leader to append.
+    Forward(Vec<Request>),
     /// A follower asks the leader for a linearizable read index.
     ReadIndex,
     /// Membership changes and queries, executed by the leader.
@@ -58,7 +58,8 @@ pub(crate) enum Reply {
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
     InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
-    Forward(Result<Bytes, GroupError>),
+    /// One response per forwarded request, in order.
+    Forward(Result<Vec<Bytes>, GroupError>),
     ReadIndex(Result<u64, GroupError>),
     Admin(Result<Vec<Member>, GroupError>),
     /// The peer does not run the addressed group.
