@@ -10,8 +10,11 @@ use openraft::{Config, SnapshotPolicy};
 pub struct GroupSettings {
     /// The leader's heartbeat interval.
     pub heartbeat: Duration,
-    /// A follower starts an election after hearing nothing for a random
-    /// time in `[election_timeout, 2 × election_timeout)`.
+    /// Each node draws a random timeout `t` in `[election_timeout, 2 ×
+    /// election_timeout)` at start. A follower that heard from a leader
+    /// starts an election after `2 × election_timeout + t` without hearing
+    /// from it again (openraft first lets the leader's lease expire); one
+    /// that never did, after `t`.
     pub election_timeout: Duration,
     /// A write or linearizable read that no leader with a quorum completes
     /// within this time fails with `Unavailable`.
@@ -32,7 +35,7 @@ impl Default for GroupSettings {
     fn default() -> Self {
         GroupSettings {
             heartbeat: Duration::from_millis(100),
-            election_timeout: Duration::from_millis(500),
+            election_timeout: Duration::from_millis(300),
             request_timeout: Duration::from_millis(5000),
             membership_timeout: Duration::from_secs(30),
             snapshot_entries: 100_000,

@@ -92,8 +92,9 @@ pub struct Flags {
     #[arg(long, value_name = "MS")]
     pub heartbeat_ms: Option<u64>,
 
-    /// Election timeout in ms; followers wait a random time in [T, 2T).
-    /// [default: 500]
+    /// Election timeout T in ms: a follower that stops hearing from the
+    /// leader starts an election after 2T plus a per-node random time in
+    /// [T, 2T). [default: 300]
     #[arg(long, value_name = "MS")]
     pub election_timeout_ms: Option<u64>,
 
