@@ -11,10 +11,11 @@
 //! 1. A service calls [`Group::propose`]. The proposal gets this handle's
 //!    client session and the next serial number and is queued at once, so a
 //!    connection can submit a pipeline of writes and await them in order.
-//! 2. On the leader the group's submit task appends it (openraft
+//! 2. The group's submit task merges the proposals queued meanwhile into one
+//!    log entry. On the leader it appends the batch (openraft
 //!    `client_write`), stamping it with the leader's clock; on a follower it
 //!    sends it to the leader over the node transport ([`transport`]). See
-//!    [`submit`] for retries.
+//!    [`submit`] for batching and retries.
 //! 3. The leader's log store writes it and one WAL sync covers every entry
 //!    that arrived meanwhile (group commit, [`log_store`]); openraft
 //!    replicates it and commits it at majority.

@@ -213,3 +213,35 @@ async fn a_forwarded_write_retried_after_a_lost_reply_applies_once() {
     let log = cluster.nodes[leader].log();
     assert!(log.contains("failpoint drop-forward-reply fired"), "the failpoint fired; log:\n{log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_subcommands_talk_to_any_node() {
+    let _exclusive = exclusive().await;
+    let cluster = Cluster::start(3, FAST).unwrap();
+    let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
+    let follower_node = &cluster.nodes[(leader + 1) % 3];
+    let knows_leader = eventually(LEADER_TIMEOUT, || async {
+        info_field(follower_node, "seshat_leader_id").await.is_some_and(|id| id == (leader + 1).to_string())
+    })
+    .await;
+    assert!(knows_leader, "the follower learns the leader");
+    let follower = follower_node.addr().to_string();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(seshat_tests::seshat_bin()).args(args).output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, members, _) = run(&["members", "--node", &follower]);
+    assert_eq!(code, Some(0));
+    assert_eq!(members.lines().count(), 3, "{members}");
+    assert_eq!(members.lines().filter(|l| l.ends_with(" voter leader")).count(), 1, "{members}");
+    let (code, leader_line, _) = run(&["leader", "--node", &follower]);
+    assert_eq!(code, Some(0));
+    assert!(leader_line.starts_with(&format!("{} 127.0.0.1:", leader + 1)), "{leader_line}");
+    let (code, _, error) = run(&["remove-node", "9", "--node", &follower]);
+    assert_eq!(code, Some(1));
+    assert!(error.contains("node 9 is not a member"), "{error}");
+}
