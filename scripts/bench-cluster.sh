@@ -5,10 +5,12 @@
 #   scripts/bench-cluster.sh PATH/TO/seshat
 #
 # Knobs (environment): REQUESTS (100000), CLIENTS (50), PIPELINES ("1 16"),
-# TESTS (set,get), TRIALS (10 failovers), NODE_ARGS (extra flags for every
-# node, e.g. "--election-timeout-ms 300"; empty = the defaults). All three nodes, redis-server and
-# redis-benchmark share this machine's cores. The benchmark connects to the
-# leader. Failover time = kill -9 of the leader -> first successful SET
+# TESTS (set,get), ROUNDS (3), TRIALS (10 failovers), NODE_ARGS (extra flags
+# for every node, e.g. "--election-timeout-ms 300"; empty = the defaults).
+# All three nodes, redis-server and redis-benchmark share this machine's
+# cores, so single runs vary by +-10%: redis-server and the cluster run side
+# by side, measured alternately ROUNDS times, and the table shows each
+# figure's median. The benchmark connects to the leader. Failover time = kill -9 of the leader -> first successful SET
 # through a surviving node (default election timeout). Every process
 # started here is stopped by pid when the script exits.
 set -euo pipefail
@@ -18,6 +20,7 @@ REQUESTS=${REQUESTS:-100000}
 CLIENTS=${CLIENTS:-50}
 PIPELINES=${PIPELINES:-1 16}
 TESTS=${TESTS:-set,get}
+ROUNDS=${ROUNDS:-3}
 TRIALS=${TRIALS:-10}
 NODE_ARGS=${NODE_ARGS:-}
 
@@ -40,12 +43,10 @@ bench() { # name port pipeline
 }
 
 results="$work/results.csv"
-port=$(free_port)
-redis-server --port "$port" --bind 127.0.0.1 --dir "$work" --save '' --appendonly no >"$work/redis.log" 2>&1 &
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" --save '' --appendonly no >"$work/redis.log" 2>&1 &
 redis_pid=$!
-wait_ready "$port"
-for p in $PIPELINES; do bench redis "$port" "$p" >>"$results"; done
-kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=
+wait_ready "$redis_port"
 
 resp=() raft=()
 for i in 1 2 3; do resp[$i]=$(free_port); raft[$i]=$(free_port); done
@@ -73,22 +74,36 @@ leader() { # prints the id of the node that reports being leader
 }
 
 l=$(leader)
-for p in $PIPELINES; do bench seshat-3 "${resp[$l]}" "$p" >>"$results"; done
+for round in $(seq 1 "$ROUNDS"); do
+    for p in $PIPELINES; do
+        bench redis "$redis_port" "$p" >>"$results"
+        bench seshat-3 "${resp[$l]}" "$p" >>"$results"
+    done
+done
+kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=
 
 echo "redis-benchmark -t $TESTS -n $REQUESTS -c $CLIENTS (loopback, $(nproc) cores; seshat-3 = 3-node cluster, via the leader)"
-printf "%-9s %-3s %-5s %11s %8s %8s %9s\n" server P test "req/s" "p50 ms" "p99 ms" "vs redis"
-awk -F, '
-    { k = $1 "," $2 "," $3; rps[k] = $4; p50[k] = $5; p99[k] = $6; if (!(($2 "," $3) in seen)) { seen[$2 "," $3] = 1; order[++n] = $2 "," $3 } }
+echo "median of $ROUNDS alternating rounds; the last column is every round's req/s"
+sort -t, -k1,1 -k2,2n -k3,3 -s "$results" | awk -F, '
+    function median(list,    n, v, i, j, t) {
+        n = split(list, v, " ")
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+        return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    { k = $1 "," $2 "," $3; rps[k] = rps[k] " " $4; p50[k] = p50[k] " " $5; p99[k] = p99[k] " " $6
+      if (!(($2 "," $3) in seen)) { seen[$2 "," $3] = 1; order[++n] = $2 "," $3 } }
     END {
+        printf "%-9s %-3s %-5s %11s %8s %8s %9s   %s\n", "server", "P", "test", "req/s", "p50 ms", "p99 ms", "vs redis", "rounds"
         split("redis seshat-3", servers, " ")
         for (t = 1; t <= n; t++) for (s = 1; s <= 2; s++) {
             k = servers[s] "," order[t]; split(order[t], pt, ",")
             if (!(k in rps)) continue
-            printf "%-9s %-3s %-5s %11.0f %8.3f %8.3f %8.0f%%\n", servers[s], pt[1], pt[2], rps[k], p50[k], p99[k],
-                100 * rps[k] / rps["redis," order[t]]
+            printf "%-9s %-3s %-5s %11.0f %8.3f %8.3f %8.0f%%  %s\n", servers[s], pt[1], pt[2], median(rps[k]), median(p50[k]),
+                median(p99[k]), 100 * median(rps[k]) / median(rps["redis," order[t]]), rps[k]
         }
-    }' "$results"
+    }'
 
+[ "$TRIALS" -gt 0 ] || exit 0
 echo "leader failover (kill -9 leader -> first successful SET via a survivor), $TRIALS trials:"
 times=()
 for trial in $(seq 1 "$TRIALS"); do

@@ -203,13 +203,18 @@ impl Group {
         bootstrap: Bootstrap,
     ) -> Result<Group, crate::StartError> {
         let name = id.to_string();
-        let log = LogStore::open(store.clone())?;
+        let log = LogStore::open(store.clone(), node.id())?;
         let snapshots = SnapshotDir::open(snapshot_dir)?;
         let sm = StateMachineStore::open(store, service, snapshots)?;
         let applied = sm.applied();
         let config = Arc::new(settings.openraft_config()?);
         let network = NetworkFactory { peers: node.peers(), group: name.clone(), retry_pause: settings.heartbeat };
-        let raft = Raft::new(node.id(), config, network, log.clone(), sm).await?;
+        // openraft spawns its tasks on the runtime that creates it.
+        let (node_id, raft_log) = (node.id(), log.clone());
+        let raft = node
+            .spawn(async move { Raft::new(node_id, config, network, raft_log, sm).await })
+            .await
+            .map_err(|_| crate::StartError::Raft("the node's consensus thread stopped".into()))??;
         let (submissions, queue) = mpsc::unbounded_channel();
         let group = Group {
             inner: Arc::new(Inner {
@@ -230,8 +235,8 @@ impl Group {
                 stopped: tokio_util::sync::CancellationToken::new(),
             }),
         };
-        tokio::spawn(submit::run(group.inner.clone(), queue));
-        tokio::spawn(crate::snapshot_trigger::run(group.inner.clone()));
+        node.spawn(submit::run(group.inner.clone(), queue));
+        node.spawn(crate::snapshot_trigger::run(group.inner.clone()));
         node.register(name.clone(), group.clone());
         if let Bootstrap::Initialize(members) = bootstrap {
             if !group.inner.raft.is_initialized().await.map_err(|e| crate::StartError::Raft(e.to_string()))? {

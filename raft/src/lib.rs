@@ -25,6 +25,9 @@
 //!    ([`sessions`]).
 //! 5. The leader's response travels back to the proposer.
 //!
+//! Every task of every group runs on the node's consensus thread
+//! ([`runtime`]); callers on other runtimes reach it through channels.
+//!
 //! # Reads
 //!
 //! [`Group::read_barrier`] returns once the local state machine has applied
@@ -48,6 +51,7 @@ mod log_store;
 mod network;
 mod node;
 mod reads;
+mod runtime;
 mod sessions;
 mod settings;
 mod sm_store;

@@ -3,13 +3,19 @@
 //!
 //! # Group commit
 //!
-//! [`LogStore::append`] writes the entries without syncing and hands the
-//! completion callback to the group's syncer thread. The syncer takes every
-//! callback queued since its last round, syncs the WAL ONCE and completes
-//! them all. A synced WAL covers every write made before the sync, so many
-//! concurrent appends (and the state-machine writes between them) share one
-//! fsync; openraft only counts an entry as persisted, and so only
-//! acknowledges it, after its callback ran.
+//! On the leader, [`LogStore::append`] writes the entries without syncing
+//! and hands the completion callback to the group's syncer thread, so that
+//! openraft sends the entries to the followers while they are synced here.
+//! The syncer takes every callback queued since its last round, syncs the
+//! WAL ONCE and completes them all. A synced WAL covers every write made
+//! before the sync, so many concurrent appends (and the state-machine
+//! writes between them) share one fsync; openraft only counts an entry as
+//! persisted, and so only acknowledges it, after its callback ran.
+//!
+//! A follower's append (entries proposed by another node) syncs in place
+//! instead: nothing on the follower can overlap with it (the leader waits
+//! for its acknowledgement), and handing the sync to the syncer thread and
+//! back cost about 60 us of the ~280 us a follower took to answer.
 //!
 //! Invariants:
 //! - Entries are stored under their index, with no holes: `purged < i <=
@@ -32,7 +38,7 @@ use storage::keyspace::{raft_log, raft_meta};
 use storage::{Batch, Durability, Family, Reader, Store};
 
 use crate::stored;
-use crate::types::{storage_error, Entry, LogId, StorageError, TypeConfig, Vote};
+use crate::types::{storage_error, Entry, LogId, NodeId, StorageError, TypeConfig, Vote};
 
 /// A group's log store. Cheap to clone; clones share the state, so a clone
 /// serves as openraft's log reader.
@@ -42,6 +48,8 @@ pub struct LogStore {
 }
 
 struct Inner {
+    /// This node: entries proposed by another node are synced in place.
+    node_id: NodeId,
     store: Store,
     log: Family,
     meta: Family,
@@ -61,8 +69,9 @@ struct Pointers {
 }
 
 impl LogStore {
-    /// Opens the log of `store`'s service and starts its syncer thread.
-    pub fn open(store: Store) -> Result<LogStore, StorageError> {
+    /// Opens the log of `store`'s service on node `node_id` and starts its
+    /// syncer thread.
+    pub fn open(store: Store, node_id: NodeId) -> Result<LogStore, StorageError> {
         let service = store.service();
         let log = service.raft_log_family();
         let meta = service.raft_meta_family();
@@ -79,6 +88,7 @@ impl LogStore {
             .expect("spawn the log syncer thread");
         Ok(LogStore {
             inner: Arc::new(Inner {
+                node_id,
                 store,
                 log,
                 meta,
@@ -205,7 +215,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut batch = Batch::new();
-        let mut last = None;
+        let mut last: Option<LogId> = None;
         let mut bytes = 0;
         for entry in entries {
             let value = stored::encode(&entry);
@@ -213,13 +223,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.put(self.inner.log, raft_log::key(entry.get_log_id().index), value);
             last = Some(*entry.get_log_id());
         }
-        if last.is_none() {
+        let Some(last) = last else {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        };
+        let from_leader = last.leader_id.node_id != self.inner.node_id;
+        let durability = if from_leader { Durability::Sync } else { Durability::Buffered };
+        self.write(batch, durability, ErrorSubject::Logs)?;
+        self.inner.appended_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.inner.pointers.lock().expect("log pointers lock").last = Some(last);
+        if from_leader {
             callback.log_io_completed(Ok(()));
             return Ok(());
         }
-        self.write(batch, Durability::Buffered, ErrorSubject::Logs)?;
-        self.inner.appended_bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.inner.pointers.lock().expect("log pointers lock").last = last;
         self.inner.syncer.as_ref().expect("the syncer lives as long as the store").send(callback).map_err(|_| {
             storage_error(ErrorSubject::Logs, ErrorVerb::Write, std::io::Error::other("log syncer stopped"))
         })

@@ -154,8 +154,9 @@ pub(crate) async fn run(inner: std::sync::Arc<Inner>, mut queue: mpsc::Unbounded
         }
         tracing::trace!(requests = batch.requests.len(), "submitting a batch");
         let attempt = start(&inner, &mut batch).await;
+        let node = inner.node.clone();
         let inner = inner.clone();
-        tokio::spawn(async move {
+        node.spawn(async move {
             let mut result = finish(&inner, attempt).await;
             if !batch.forwarded {
                 while let Err(error) = &result {

@@ -52,7 +52,12 @@ fn main() {
         }
     };
     init_logging(&config.log_level);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.io_threads)
+        .thread_name("client-io")
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(run(config)) {
         Ok(()) => {}
         Err(error) => {
@@ -161,7 +166,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     while serving.join_next().await.is_some() {}
     let _ = sweeper.await;
     kv.shutdown().await;
-    node.shutdown();
+    node.shutdown().await;
     if let Some(reason) = fatal {
         anyhow::bail!("stopped after a fatal storage error: {reason}");
     }
