@@ -5,6 +5,8 @@
 //! Failpoints:
 //! - `drop-forward-reply`: the leader applies a forwarded write but never
 //!   answers it, so the follower retries the same request.
+//! - `log-append-error`: appending to the Raft log fails as a failing disk
+//!   would; openraft stops the group and the node exits 1.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

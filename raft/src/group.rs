@@ -209,12 +209,7 @@ impl Group {
         let applied = sm.applied();
         let config = Arc::new(settings.openraft_config()?);
         let network = NetworkFactory { peers: node.peers(), group: name.clone(), retry_pause: settings.heartbeat };
-        // openraft spawns its tasks on the runtime that creates it.
-        let (node_id, raft_log) = (node.id(), log.clone());
-        let raft = node
-            .spawn(async move { Raft::new(node_id, config, network, raft_log, sm).await })
-            .await
-            .map_err(|_| crate::StartError::Raft("the node's consensus thread stopped".into()))??;
+        let raft = Raft::new(node.id(), config, network, log.clone(), sm).await?;
         let (submissions, queue) = mpsc::unbounded_channel();
         let group = Group {
             inner: Arc::new(Inner {
@@ -235,8 +230,8 @@ impl Group {
                 stopped: tokio_util::sync::CancellationToken::new(),
             }),
         };
-        node.spawn(submit::run(group.inner.clone(), queue));
-        node.spawn(crate::snapshot_trigger::run(group.inner.clone()));
+        tokio::spawn(submit::run(group.inner.clone(), queue));
+        tokio::spawn(crate::snapshot_trigger::run(group.inner.clone()));
         node.register(name.clone(), group.clone());
         if let Bootstrap::Initialize(members) = bootstrap {
             if !group.inner.raft.is_initialized().await.map_err(|e| crate::StartError::Raft(e.to_string()))? {
@@ -353,14 +348,16 @@ impl Group {
 
     /// Resolves with the reason once the group has stopped on a fatal error.
     pub async fn fatal(&self) -> String {
-        let mut metrics = self.inner.raft.metrics();
-        loop {
-            if let Err(fatal) = &metrics.borrow_and_update().running_state {
-                return fatal.to_string();
-            }
-            if metrics.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
+        // The server metrics change only with the role, the leader or the
+        // membership (the full metrics change with every commit, which
+        // would wake this task thousands of times a second); their watch
+        // closes when openraft's core ends, which is when to ask why.
+        let mut server = self.inner.raft.server_metrics();
+        while server.changed().await.is_ok() {}
+        match &self.inner.raft.metrics().borrow().running_state {
+            Err(openraft::error::Fatal::Stopped) => std::future::pending().await,
+            Err(fatal) => fatal.to_string(),
+            Ok(()) => "the Raft core ended".to_string(),
         }
     }
 

@@ -25,9 +25,6 @@
 //!    ([`sessions`]).
 //! 5. The leader's response travels back to the proposer.
 //!
-//! Every task of every group runs on the node's consensus thread
-//! ([`runtime`]); callers on other runtimes reach it through channels.
-//!
 //! # Reads
 //!
 //! [`Group::read_barrier`] returns once the local state machine has applied
@@ -51,7 +48,6 @@ mod log_store;
 mod network;
 mod node;
 mod reads;
-mod runtime;
 mod sessions;
 mod settings;
 mod sm_store;

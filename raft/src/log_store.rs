@@ -214,6 +214,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        if crate::failpoints::fire("log-append-error") {
+            let error = std::io::Error::other("failpoint log-append-error");
+            return Err(storage_error(ErrorSubject::Logs, ErrorVerb::Write, error));
+        }
         let mut batch = Batch::new();
         let mut last: Option<LogId> = None;
         let mut bytes = 0;

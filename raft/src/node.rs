@@ -10,7 +10,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::group::{Group, GroupError, Member};
-use crate::runtime::ConsensusRuntime;
 use crate::transport::wire::{AdminOp, Reply, Rpc};
 use crate::transport::{self, Dispatch, Peers, PendingReply};
 use crate::types::NodeId;
@@ -27,7 +26,6 @@ struct NodeInner {
     peers: Peers,
     groups: RwLock<HashMap<String, Group>>,
     shutdown: CancellationToken,
-    runtime: ConsensusRuntime,
 }
 
 struct Router(Arc<NodeInner>);
@@ -43,30 +41,18 @@ impl Dispatch for Router {
 }
 
 impl RaftNode {
-    /// Starts the node's consensus thread (see [`crate::runtime`]) and
-    /// serves peers on `listener` there, as node `id`.
+    /// Starts serving peers on `listener` as node `id`.
     pub fn start(id: NodeId, listener: TcpListener) -> std::io::Result<RaftNode> {
         let addr = listener.local_addr()?;
-        // Re-registered on the consensus thread's runtime, so that peer IO
-        // wakes that thread and no other.
-        let listener = listener.into_std()?;
-        let runtime = ConsensusRuntime::start("raft".to_string())?;
         let inner = Arc::new(NodeInner {
             id,
             addr,
-            peers: Peers::new(runtime.handle()),
+            peers: Peers::default(),
             groups: RwLock::default(),
             shutdown: CancellationToken::new(),
-            runtime,
         });
         let router: Arc<dyn Dispatch> = Arc::new(Router(inner.clone()));
-        let shutdown = inner.shutdown.clone();
-        inner.runtime.spawn(async move {
-            match TcpListener::from_std(listener) {
-                Ok(listener) => transport::serve(listener, router, shutdown).await,
-                Err(error) => tracing::error!(%error, "cannot serve Raft peers"),
-            }
-        });
+        tokio::spawn(transport::serve(listener, router, inner.shutdown.clone()));
         Ok(RaftNode { inner })
     }
 
@@ -81,15 +67,6 @@ impl RaftNode {
 
     pub(crate) fn peers(&self) -> Peers {
         self.inner.peers.clone()
-    }
-
-    /// Runs `task` on the node's consensus thread.
-    pub(crate) fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
-    where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.inner.runtime.spawn(task)
     }
 
     pub(crate) fn register(&self, name: String, group: Group) {
@@ -133,11 +110,8 @@ impl RaftNode {
         }
     }
 
-    /// Stops serving peers and ends the consensus thread, with every task
-    /// still on it; stop the groups first ([`Group::shutdown`]). Must not
-    /// be awaited on the consensus thread.
-    pub async fn shutdown(&self) {
+    /// Stops accepting peer connections.
+    pub fn shutdown(&self) {
         self.inner.shutdown.cancel();
-        self.inner.runtime.stop().await;
     }
 }

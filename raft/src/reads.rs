@@ -50,7 +50,7 @@ impl ReadBatcher {
             !std::mem::replace(&mut state.running, true)
         };
         if start_round {
-            inner.node.spawn(self.clone().run_rounds(inner.clone()));
+            tokio::spawn(self.clone().run_rounds(inner.clone()));
         }
         match tokio::time::timeout_at(deadline, receiver).await {
             Ok(Ok(result)) => result,

@@ -154,9 +154,8 @@ pub(crate) async fn run(inner: std::sync::Arc<Inner>, mut queue: mpsc::Unbounded
         }
         tracing::trace!(requests = batch.requests.len(), "submitting a batch");
         let attempt = start(&inner, &mut batch).await;
-        let node = inner.node.clone();
         let inner = inner.clone();
-        node.spawn(async move {
+        tokio::spawn(async move {
             let mut result = finish(&inner, attempt).await;
             if !batch.forwarded {
                 while let Err(error) = &result {

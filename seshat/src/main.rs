@@ -53,8 +53,8 @@ fn main() {
     };
     init_logging(&config.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.io_threads)
-        .thread_name("client-io")
+        .worker_threads(config.worker_threads)
+        .thread_name("seshat-worker")
         .enable_all()
         .build()
         .expect("tokio runtime");
@@ -166,7 +166,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     while serving.join_next().await.is_some() {}
     let _ = sweeper.await;
     kv.shutdown().await;
-    node.shutdown().await;
+    node.shutdown();
     if let Some(reason) = fatal {
         anyhow::bail!("stopped after a fatal storage error: {reason}");
     }

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use redis::AsyncCommands;
 use seshat_tests::Node;
@@ -91,6 +92,31 @@ async fn kill_9_loses_no_acknowledged_write() -> anyhow::Result<()> {
         counter >= acknowledged_incrs && counter <= acknowledged_incrs + 8,
         "counter {counter}, acknowledged {acknowledged_incrs}"
     );
+    Ok(())
+}
+
+/// A failing log write stops the node with exit 1 and the reason, instead
+/// of leaving it up without a working group; acknowledged data survives.
+#[tokio::test]
+async fn a_fatal_log_error_stops_the_node_and_loses_nothing() -> anyhow::Result<()> {
+    let mut node = Node::start(&[])?;
+    {
+        let mut c = node.client().await?;
+        let _: () = c.set("k", "v").await?;
+    }
+    node.restart_with_env(&[("SESHAT_FAILPOINTS", "log-append-error=1")])?;
+    {
+        let mut c = node.client().await?;
+        let failed = c.set::<_, _, ()>("k2", "v2").await.expect_err("the write's log append fails");
+        assert!(failed.to_string().contains("stopped after a fatal error"), "{failed}");
+    }
+    let status = node.wait_exit(Duration::from_secs(10))?;
+    assert_eq!(status.code(), Some(1), "log:\n{}", node.log());
+    assert!(node.log().contains("stopped after a fatal storage error"), "log:\n{}", node.log());
+    node.restart_with_env(&[])?;
+    let mut c = node.client().await?;
+    assert_eq!(c.get::<_, String>("k").await?, "v");
+    assert_eq!(c.get::<_, Option<String>>("k2").await?, None);
     Ok(())
 }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::net::TcpStream;
-use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
@@ -36,12 +35,9 @@ pub(crate) enum TransportError {
 }
 
 /// Connections to peers, by address. Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct Peers {
     peers: Arc<Mutex<HashMap<String, Arc<Peer>>>>,
-    /// Where connections live (the node's consensus thread), whichever
-    /// runtime the caller is on.
-    runtime: Handle,
 }
 
 struct Peer {
@@ -64,11 +60,6 @@ struct Connection {
 }
 
 impl Peers {
-    /// No connections yet; they will live on `runtime`.
-    pub(crate) fn new(runtime: Handle) -> Peers {
-        Peers { peers: Arc::default(), runtime }
-    }
-
     /// Sends `rpc` to `group` on the node at `addr` and waits for the reply.
     pub(crate) async fn call(
         &self,
@@ -92,7 +83,7 @@ impl Peers {
         deadline: Instant,
     ) -> Result<impl Future<Output = Result<Reply, TransportError>>, TransportError> {
         let peer = self.peer(addr);
-        let connection = peer.connection(&self.runtime, deadline).await?;
+        let connection = peer.connection(deadline).await?;
         let id = connection.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply, receiver) = oneshot::channel();
         connection.pending.lock().expect("pending lock").insert(id, reply);
@@ -127,7 +118,7 @@ impl Peers {
 impl Peer {
     /// The live connection, connecting first if needed. Fails at once while
     /// a reconnect backoff is in effect.
-    async fn connection(&self, runtime: &Handle, deadline: Instant) -> Result<Arc<Connection>, TransportError> {
+    async fn connection(&self, deadline: Instant) -> Result<Arc<Connection>, TransportError> {
         let mut state = self.state.lock().await;
         if let Some(connection) = &state.connection {
             if !connection.closed.is_cancelled() {
@@ -143,32 +134,29 @@ impl Peer {
                 });
             }
         }
-        let addr = self.addr.clone();
-        let opened = runtime.spawn(async move {
-            let stream = tokio::time::timeout_at(deadline, TcpStream::connect(&addr)).await;
-            stream.map(|connected| connected.map(Connection::start))
-        });
-        let reason = match opened.await {
-            Ok(Ok(Ok(connection))) => {
+        match tokio::time::timeout_at(deadline, TcpStream::connect(&self.addr)).await {
+            Ok(Ok(stream)) => {
                 state.failures = 0;
                 state.retry_at = None;
+                let connection = Connection::start(stream);
                 state.connection = Some(connection.clone());
-                return Ok(connection);
+                Ok(connection)
             }
-            Ok(Ok(Err(error))) => error.to_string(),
-            Ok(Err(_)) => "connect timed out".to_string(),
-            Err(_) => "the node is stopping".to_string(),
-        };
-        let backoff = MIN_BACKOFF.saturating_mul(1 << state.failures.min(10)).min(MAX_BACKOFF);
-        state.failures += 1;
-        state.retry_at = Some(Instant::now() + backoff);
-        Err(TransportError::Unreachable { addr: self.addr.clone(), reason })
+            outcome => {
+                let reason = match outcome {
+                    Ok(Err(error)) => error.to_string(),
+                    _ => "connect timed out".to_string(),
+                };
+                let backoff = MIN_BACKOFF.saturating_mul(1 << state.failures.min(10)).min(MAX_BACKOFF);
+                state.failures += 1;
+                state.retry_at = Some(Instant::now() + backoff);
+                Err(TransportError::Unreachable { addr: self.addr.clone(), reason })
+            }
+        }
     }
 }
 
 impl Connection {
-    /// Spawns the reader and writer of `stream` on the current runtime, the
-    /// one the stream was connected on.
     fn start(stream: TcpStream) -> Arc<Connection> {
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
