@@ -7,15 +7,20 @@
 //! before it on the connection: a read starts only once every earlier
 //! command has completed (so a GET after a SET sees the SET), and a write is
 //! proposed only once every earlier read has run (so it does not see the
-//! SET after it).
+//! SET after it). Consecutive reads have no order among themselves to keep:
+//! they run together, so a pipeline of reads shares one read-index round
+//! instead of waiting for one round each.
 //!
 //! Shutdown and CLIENT KILL are checked between batches: commands already
 //! dispatched always complete and are answered before the connection closes.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use futures_util::future::join_all;
 use kv::{CommandError, Reply};
 use raft::Shutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -100,27 +105,54 @@ pub(crate) async fn serve(server: Arc<Server>, client: Arc<Client>, mut stream: 
 #[derive(Default)]
 struct Pipeline {
     outcomes: Vec<(Protocol, Outcome)>,
-    /// Whether a read is among the outcomes (it has not run yet).
+    /// Whether a read or operator command is among the outcomes (it has not
+    /// run yet).
     has_read: bool,
 }
 
 impl Pipeline {
     fn push(&mut self, protocol: Protocol, outcome: Outcome) {
-        self.has_read |= matches!(outcome, Outcome::Read(_));
+        self.has_read |= matches!(outcome, Outcome::Read(_) | Outcome::Operator(_));
         self.outcomes.push((protocol, outcome));
     }
 
-    /// Awaits every outcome in order and encodes its reply.
+    /// Awaits every outcome and encodes the replies in request order.
     async fn complete(&mut self, output: &mut BytesMut) {
+        let mut replies: Vec<(Protocol, Option<Reply>)> = Vec::with_capacity(self.outcomes.len());
+        let mut reads = Vec::new();
         for (protocol, outcome) in self.outcomes.drain(..) {
             let reply = match outcome {
-                Outcome::Reply(reply) => reply,
-                Outcome::Write(proposal) => write_result(proposal.await),
-                Outcome::Read(read) => read.await,
+                Outcome::Reply(reply) => Some(reply),
+                Outcome::Read(read) => {
+                    reads.push((replies.len(), read));
+                    None
+                }
+                Outcome::Write(proposal) => {
+                    run_reads(&mut reads, &mut replies).await;
+                    Some(write_result(proposal.await))
+                }
+                Outcome::Operator(operation) => {
+                    run_reads(&mut reads, &mut replies).await;
+                    Some(operation.await)
+                }
             };
-            encode(output, &reply, protocol);
+            replies.push((protocol, reply));
+        }
+        run_reads(&mut reads, &mut replies).await;
+        for (protocol, reply) in replies {
+            encode(output, &reply.expect("every read has run"), protocol);
         }
         self.has_read = false;
+    }
+}
+
+type PendingRead = (usize, Pin<Box<dyn Future<Output = Reply> + Send>>);
+
+/// Runs `reads` together and puts each reply in its slot of `replies`.
+async fn run_reads(reads: &mut Vec<PendingRead>, replies: &mut [(Protocol, Option<Reply>)]) {
+    let done = join_all(reads.drain(..).map(|(slot, read)| async move { (slot, read.await) })).await;
+    for (slot, reply) in done {
+        replies[slot].1 = Some(reply);
     }
 }
 

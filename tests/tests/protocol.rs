@@ -36,6 +36,43 @@ async fn pipelined_requests_in_one_write_get_replies_in_order() -> anyhow::Resul
     Ok(())
 }
 
+/// Consecutive reads of a pipeline run together; each still sees exactly
+/// the writes before it and none after it, and replies stay in order.
+#[tokio::test]
+async fn runs_of_pipelined_reads_see_the_writes_around_them() -> anyhow::Result<()> {
+    let node = Node::start(&[])?;
+    let mut raw = node.raw().await?;
+    let commands: [&[&[u8]]; 10] = [
+        &[b"SET", b"a", b"old"],
+        &[b"GET", b"a"],
+        &[b"PING"],
+        &[b"EXISTS", b"a", b"b"],
+        &[b"MGET", b"a", b"b"],
+        &[b"SET", b"a", b"new"],
+        &[b"SET", b"b", b"2"],
+        &[b"GET", b"a"],
+        &[b"STRLEN", b"b"],
+        &[b"GET", b"b"],
+    ];
+    raw.send(&commands.iter().flat_map(|c| encode_command(c)).collect::<Vec<u8>>()).await?;
+    let expected = [
+        status("OK"),
+        bulk("old"),
+        status("PONG"),
+        F::Integer(1),
+        F::Array(vec![bulk("old"), F::Null]),
+        status("OK"),
+        status("OK"),
+        bulk("new"),
+        F::Integer(1),
+        bulk("2"),
+    ];
+    for (i, want) in expected.into_iter().enumerate() {
+        assert_eq!(raw.read2().await?, want, "reply {i}");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn inline_commands_work_like_telnet() -> anyhow::Result<()> {
     let node = Node::start(&[])?;

@@ -51,12 +51,12 @@ fn seshat(session: &mut Session, args: &mut Args) -> Result {
             if addr.parse::<std::net::SocketAddr>().is_err() {
                 return Err(CommandError::Other(format!("ERR invalid Raft address '{addr}': expected HOST:PORT")));
             }
-            Ok(Outcome::Read(Box::pin(async move { membership_reply(&kv, kv.group().add_node(id, addr).await) })))
+            Ok(Outcome::Operator(Box::pin(async move { membership_reply(&kv, kv.group().add_node(id, addr).await) })))
         }
         "REMOVE-NODE" => {
             let id = node_id(args)?;
             args.finish().map_err(|_| wrong_arity("seshat|remove-node"))?;
-            Ok(Outcome::Read(Box::pin(async move { membership_reply(&kv, kv.group().remove_node(id).await) })))
+            Ok(Outcome::Operator(Box::pin(async move { membership_reply(&kv, kv.group().remove_node(id).await) })))
         }
         "HELP" => reply(help(SESHAT_HELP)),
         _ => Err(unknown_subcommand(&sub, "seshat")),

@@ -58,9 +58,13 @@ pub(crate) enum Outcome {
     Reply(Reply),
     /// A proposed write (already queued); its reply arrives once applied.
     Write(kv::WriteReply),
-    /// A read (or an operator command), started when polled: after every
-    /// earlier command of the connection has completed.
+    /// A read, started when polled: after every earlier write of the
+    /// connection has completed. Reads have no effects, so the reads of one
+    /// pipeline may run together (and share one read-index round).
     Read(Pin<Box<dyn Future<Output = Reply> + Send>>),
+    /// An operator command with effects (membership changes), started when
+    /// polled, after every earlier command has completed.
+    Operator(Pin<Box<dyn Future<Output = Reply> + Send>>),
 }
 
 type Handler = fn(&mut Session, &mut Args) -> Result<Outcome, CommandError>;
