@@ -7,6 +7,8 @@
 //! test never leaves a process behind; its log stays in the data dir's
 //! parent for inspection while the test runs.
 
+pub mod linearizability;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
