@@ -47,7 +47,7 @@ impl RaftNode {
         let inner = Arc::new(NodeInner {
             id,
             addr,
-            peers: Peers::default(),
+            peers: Peers::new(Some(addr.ip()).filter(|ip| !ip.is_unspecified())),
             groups: RwLock::default(),
             shutdown: CancellationToken::new(),
         });

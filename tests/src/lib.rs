@@ -7,7 +7,10 @@
 //! test never leaves a process behind; its log stays in the data dir's
 //! parent for inspection while the test runs.
 
+pub mod chaos;
+pub mod faults;
 pub mod linearizability;
+pub mod workload;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -46,6 +49,8 @@ pub struct Node {
     addr: Option<SocketAddr>,
     port: u16,
     raft_port: u16,
+    /// The IP the Raft transport listens on (and peer connections leave from).
+    raft_host: String,
     env: Vec<(String, String)>,
 }
 
@@ -68,13 +73,14 @@ impl Node {
             addr: None,
             port,
             raft_port,
+            raft_host: "127.0.0.1".to_string(),
             env: Vec::new(),
         })
     }
 
     /// The Raft transport address.
     pub fn raft_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.raft_port)
+        format!("{}:{}", self.raft_host, self.raft_port)
     }
 
     /// The node's data dir.
@@ -98,7 +104,7 @@ impl Node {
     fn launch(&mut self) -> Result<()> {
         // Reuse the first ports on restart so that clients and peers reconnect.
         let listen = format!("127.0.0.1:{}", self.port);
-        let raft_listen = format!("127.0.0.1:{}", self.raft_port);
+        let raft_listen = format!("{}:{}", self.raft_host, self.raft_port);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("seshat.log"))?;
         let mut child = Command::new(seshat_bin())
             .arg("--data-dir")

@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
@@ -35,13 +36,18 @@ pub(crate) enum TransportError {
 }
 
 /// Connections to peers, by address. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Peers {
     peers: Arc<Mutex<HashMap<String, Arc<Peer>>>>,
+    /// The local IP outgoing connections leave from (the node's Raft
+    /// listener's, unless that is a wildcard), so that every peer sees one
+    /// address per node (and so can a firewall, or a fault-injecting proxy).
+    source: Option<IpAddr>,
 }
 
 struct Peer {
     addr: String,
+    source: Option<IpAddr>,
     state: tokio::sync::Mutex<PeerState>,
 }
 
@@ -60,6 +66,11 @@ struct Connection {
 }
 
 impl Peers {
+    /// Connections that leave from `source` (any local IP if `None`).
+    pub(crate) fn new(source: Option<IpAddr>) -> Peers {
+        Peers { peers: Arc::default(), source }
+    }
+
     /// Sends `rpc` to `group` on the node at `addr` and waits for the reply.
     pub(crate) async fn call(
         &self,
@@ -110,7 +121,9 @@ impl Peers {
         let mut peers = self.peers.lock().expect("peers lock");
         peers
             .entry(addr.to_string())
-            .or_insert_with(|| Arc::new(Peer { addr: addr.to_string(), state: Default::default() }))
+            .or_insert_with(|| {
+                Arc::new(Peer { addr: addr.to_string(), source: self.source, state: Default::default() })
+            })
             .clone()
     }
 }
@@ -134,7 +147,7 @@ impl Peer {
                 });
             }
         }
-        match tokio::time::timeout_at(deadline, TcpStream::connect(&self.addr)).await {
+        match tokio::time::timeout_at(deadline, connect(self.source, &self.addr)).await {
             Ok(Ok(stream)) => {
                 state.failures = 0;
                 state.retry_at = None;
@@ -154,6 +167,21 @@ impl Peer {
             }
         }
     }
+}
+
+/// Connects to `addr` from `source` (any local IP if `None`).
+async fn connect(source: Option<IpAddr>, addr: &str) -> std::io::Result<TcpStream> {
+    let Some(source) = source else { return TcpStream::connect(addr).await };
+    let target = tokio::net::lookup_host(addr).await?.find(|target| target.is_ipv4() == source.is_ipv4());
+    let target = target.ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("{addr} has no address reachable from {source}"),
+        )
+    })?;
+    let socket = if source.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(target).await
 }
 
 impl Connection {

@@ -1,0 +1,277 @@
+//! Chaos runs: a cluster of real `seshat` processes behind fault-injecting
+//! proxies ([`crate::faults`]), a recorded workload ([`crate::workload`]),
+//! and the checks that prove a run kept every promise:
+//!
+//! 1. after healing, every key is read once more through a linearizable
+//!    GET, so a lost acknowledged write or a doubly applied INCR shows up
+//!    in the history;
+//! 2. the history is linearizable ([`crate::linearizability`]);
+//! 3. every replica converges: once all have applied the same index, each
+//!    node's own copy of every key (read with `READONLY`) is the same.
+//!
+//! When a check fails, the history, the checker's explanation, the fault
+//! schedule and every node's log are written to a report directory
+//! (`$SESHAT_CHAOS_REPORTS`, else `seshat-chaos-reports` under the target
+//! directory or the system temp dir), whose path the error names.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::faults::{node_ip, Faults, NodeId, NodeProxy};
+use crate::linearizability::{self, Op};
+use crate::workload::{self, Recorder};
+use crate::Node;
+
+/// Short timeouts so that faults resolve within seconds.
+pub const CHAOS_ARGS: &[&str] =
+    &["--heartbeat-ms", "50", "--election-timeout-ms", "300", "--request-timeout-ms", "2000"];
+
+/// The client id final reads are recorded under.
+const CHECKER_CLIENT: usize = 1000;
+
+/// A cluster under test, its faults and its history.
+pub struct ChaosCluster {
+    name: String,
+    /// Node `i` has id `i + 1`.
+    pub nodes: Vec<Node>,
+    _proxies: Vec<NodeProxy>,
+    pub faults: Faults,
+    pub recorder: Recorder,
+    started: Instant,
+    schedule: Mutex<String>,
+    workload: Option<(CancellationToken, JoinHandle<()>)>,
+}
+
+impl ChaosCluster {
+    /// Starts `count` nodes, each behind its proxy, with [`CHAOS_ARGS`]
+    /// and `extra_args`.
+    pub async fn start(name: &str, count: usize, extra_args: &[&str]) -> Result<ChaosCluster> {
+        let args: Vec<&str> = CHAOS_ARGS.iter().chain(extra_args).copied().collect();
+        ChaosCluster::start_with_args(name, count, &args).await
+    }
+
+    /// Starts `count` nodes, each behind its proxy, with exactly `node_args`
+    /// (besides ids, addresses and members).
+    pub async fn start_with_args(name: &str, count: usize, node_args: &[&str]) -> Result<ChaosCluster> {
+        let faults = Faults::default();
+        let mut raft_ports = Vec::new();
+        let mut proxies = Vec::new();
+        for index in 0..count {
+            let id = index as NodeId + 1;
+            let port = std::net::TcpListener::bind(SocketAddr::new(node_ip(id), 0))?.local_addr()?.port();
+            raft_ports.push(port);
+            proxies.push(NodeProxy::start(id, SocketAddr::new(node_ip(id), port), faults.clone()).await?);
+        }
+        let members: Vec<String> =
+            proxies.iter().enumerate().map(|(index, proxy)| format!("{}={}", index + 1, proxy.addr())).collect();
+        let members = members.join(",");
+        let mut nodes = Vec::new();
+        for (index, port) in raft_ports.into_iter().enumerate() {
+            let id = (index + 1).to_string();
+            let mut args = vec!["--node-id", &id, "--initial-members", &members];
+            args.extend_from_slice(node_args);
+            let mut node = Node::prepare(0, port, &args)?;
+            node.raft_host = node_ip(index as NodeId + 1).to_string();
+            nodes.push(node);
+        }
+        for node in &mut nodes {
+            node.launch()?;
+        }
+        Ok(ChaosCluster {
+            name: name.to_string(),
+            nodes,
+            _proxies: proxies,
+            faults,
+            recorder: Recorder::default(),
+            started: Instant::now(),
+            schedule: Mutex::default(),
+            workload: None,
+        })
+    }
+
+    /// Records a step of the fault schedule.
+    pub fn note(&self, event: &str) {
+        let line = format!("{:>8.3}s {event}\n", self.started.elapsed().as_secs_f64());
+        self.schedule.lock().expect("schedule lock").push_str(&line);
+    }
+
+    /// The ids of every node.
+    pub fn ids(&self) -> Vec<NodeId> {
+        (1..=self.nodes.len() as NodeId).collect()
+    }
+
+    /// The RESP addresses of the nodes (stopped ones too).
+    pub fn resp_addrs(&self) -> Vec<SocketAddr> {
+        self.nodes.iter().map(|node| SocketAddr::new([127, 0, 0, 1].into(), node.port())).collect()
+    }
+
+    /// Starts `clients` recorded clients spread over the nodes.
+    pub fn start_workload(&mut self, clients: usize, seed: u64) {
+        let (stop, recorder, addrs) = (CancellationToken::new(), self.recorder.clone(), self.resp_addrs());
+        let running = stop.clone();
+        let task = tokio::spawn(async move { workload::run_clients(&recorder, &addrs, clients, seed, running).await });
+        self.note(&format!("workload: {clients} clients, seed {seed}"));
+        self.workload = Some((stop, task));
+    }
+
+    /// Stops the workload and waits for its clients to finish.
+    pub async fn stop_workload(&mut self) {
+        if let Some((stop, task)) = self.workload.take() {
+            stop.cancel();
+            let _ = task.await;
+            self.note("workload stopped");
+        }
+    }
+
+    /// The index of the node that reports being leader, if one does within
+    /// `timeout`.
+    pub async fn leader(&self, timeout: Duration) -> Option<usize> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            for (index, node) in self.nodes.iter().enumerate() {
+                if node.is_running() && crate::info_field(node, "seshat_raft_role").await.as_deref() == Some("leader") {
+                    return Some(index);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    /// Time until a SET through node `index` succeeds.
+    pub async fn time_to_write(&self, index: usize, timeout: Duration) -> Result<Duration> {
+        let started = Instant::now();
+        let addr = self.resp_addrs()[index];
+        while started.elapsed() < timeout {
+            if let Some(mut c) = workload::connect(addr).await {
+                if let Ok(()) = redis::cmd("SET").arg("probe").arg("x").query_async::<()>(&mut c).await {
+                    return Ok(started.elapsed());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        bail!("no write succeeded through node {} within {timeout:?}", index + 1)
+    }
+
+    /// SIGSTOP / SIGCONT node `index`.
+    pub fn pause(&self, index: usize, paused: bool) -> Result<()> {
+        let signal = if paused { "-STOP" } else { "-CONT" };
+        self.note(&format!("kill {signal} node {}", index + 1));
+        let status =
+            std::process::Command::new("kill").args([signal, &self.nodes[index].pid().to_string()]).status()?;
+        anyhow::ensure!(status.success(), "kill {signal} failed");
+        Ok(())
+    }
+
+    /// Heals every fault, restarts stopped nodes, stops the workload, and
+    /// runs the checks (see the module docs). Returns the number of
+    /// operations checked.
+    pub async fn heal_and_check(&mut self) -> Result<usize> {
+        self.stop_workload().await;
+        self.faults.heal_all();
+        self.note("healed all links");
+        for index in 0..self.nodes.len() {
+            if !self.nodes[index].is_running() {
+                self.note(&format!("restart node {}", index + 1));
+                self.nodes[index].launch()?;
+            }
+        }
+        let outcome = self.check().await;
+        if let Err(problem) = &outcome {
+            let report = self.report(&format!("{problem:#}"));
+            bail!("{problem:#}\nreport: {}", report.display());
+        }
+        outcome
+    }
+
+    async fn check(&self) -> Result<usize> {
+        self.final_reads().await?;
+        let history = self.recorder.history();
+        linearizability::check(&history).map_err(|violation| anyhow::anyhow!("{violation}"))?;
+        self.converged().await?;
+        Ok(history.len())
+    }
+
+    /// One linearizable GET of every key after healing, retried until it
+    /// gets a reply (only replies are recorded).
+    async fn final_reads(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for key in workload::keys() {
+            loop {
+                anyhow::ensure!(Instant::now() < deadline, "no final read of {key} succeeded after healing");
+                let index = self.leader(Duration::from_secs(10)).await.context("no leader after healing")?;
+                let mut connection = workload::connect(self.resp_addrs()[index]).await;
+                let before = self.recorder.history().len();
+                self.recorder.run(CHECKER_CLIENT, &key, Op::Get, &mut connection).await;
+                let history = self.recorder.history();
+                if history.len() > before && history[before].completed.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every node has applied the same index, then compares
+    /// every key's local copy across the nodes.
+    async fn converged(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut applied = Vec::new();
+            for node in &self.nodes {
+                applied.push(crate::info_field(node, "seshat_applied_index").await);
+            }
+            if applied.iter().all(|a| a.is_some() && *a == applied[0]) {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "replicas did not converge: applied indexes {applied:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut copies = Vec::new();
+        for node in &self.nodes {
+            let mut c = node.client().await?;
+            let () = redis::cmd("READONLY").query_async(&mut c).await?;
+            let mut values = Vec::new();
+            for key in workload::keys() {
+                values.push(redis::cmd("GET").arg(&key).query_async::<Option<Vec<u8>>>(&mut c).await?);
+            }
+            copies.push(values);
+        }
+        for (index, copy) in copies.iter().enumerate().skip(1) {
+            anyhow::ensure!(*copy == copies[0], "node {} holds {:?}, node 1 holds {:?}", index + 1, copy, copies[0]);
+        }
+        Ok(())
+    }
+
+    /// Writes the report of a failed run; returns its directory.
+    fn report(&self, problem: &str) -> PathBuf {
+        let base = std::env::var_os("SESHAT_CHAOS_REPORTS").map(PathBuf::from).unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir)
+                .join("seshat-chaos-reports")
+        });
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let dir = base.join(format!("{}-{stamp}", self.name));
+        let _ = std::fs::create_dir_all(&dir);
+        let mut history = String::new();
+        for op in self.recorder.history() {
+            let _ = writeln!(history, "{op:?}");
+        }
+        let _ = std::fs::write(dir.join("history.txt"), history);
+        let _ = std::fs::write(dir.join("problem.txt"), problem);
+        let _ = std::fs::write(dir.join("schedule.txt"), self.schedule.lock().expect("schedule lock").as_str());
+        for (index, node) in self.nodes.iter().enumerate() {
+            let _ = std::fs::write(dir.join(format!("node{}.log", index + 1)), node.log());
+        }
+        dir
+    }
+}

@@ -1,0 +1,193 @@
+//! The fault matrix: each test runs a recorded workload against a 3-node
+//! cluster while one kind of fault strikes, heals, and then proves the
+//! history linearizable, every acknowledged write present and the replicas
+//! identical (see `seshat_tests::chaos`). Tests run one at a time: they
+//! share the machine's two cores.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use seshat_tests::chaos::ChaosCluster;
+use seshat_tests::faults::Fault;
+use tokio::sync::Mutex;
+use tokio::time::sleep;
+
+static ONE_AT_A_TIME: LazyLock<Mutex<()>> = LazyLock::new(|| Mutex::new(()));
+
+const CLIENTS: usize = 6;
+const LEADER_WAIT: Duration = Duration::from_secs(10);
+
+async fn started(name: &str, seed: u64) -> Result<ChaosCluster> {
+    started_with(ChaosCluster::start(name, 3, &[]).await?, seed).await
+}
+
+async fn started_with(mut cluster: ChaosCluster, seed: u64) -> Result<ChaosCluster> {
+    cluster.leader(LEADER_WAIT).await.context("no leader at start")?;
+    cluster.start_workload(CLIENTS, seed);
+    sleep(Duration::from_millis(800)).await;
+    Ok(cluster)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_killed_a_new_leader_takes_writes() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = started("leader-killed", 1).await?;
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    cluster.note(&format!("kill -9 leader node {}", leader + 1));
+    cluster.nodes[leader].kill9();
+    let survivor = (leader + 1) % 3;
+    let failover = cluster.time_to_write(survivor, Duration::from_secs(10)).await?;
+    cluster.note(&format!("first write through node {} after {failover:?}", survivor + 1));
+    println!("failover: {} ms", failover.as_millis());
+    sleep(Duration::from_millis(800)).await;
+    let checked = cluster.heal_and_check().await?;
+    println!("{checked} operations linearizable");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follower_killed_two_of_three_carry_on() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = started("follower-killed", 2).await?;
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    let follower = (leader + 1) % 3;
+    cluster.note(&format!("kill -9 follower node {}", follower + 1));
+    cluster.nodes[follower].kill9();
+    let writes = cluster.time_to_write(leader, Duration::from_secs(5)).await?;
+    assert!(writes < Duration::from_secs(2), "writes stalled {writes:?} without a follower");
+    sleep(Duration::from_millis(1000)).await;
+    cluster.heal_and_check().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_minority_refuses_and_the_majority_carries_on() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = started("partition-2-1", 3).await?;
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    let minority = (leader + 1) % 3;
+    cluster.note(&format!("partition node {} from the others", minority + 1));
+    cluster.faults.isolate(minority as u64 + 1, &cluster.ids());
+    // The minority answers errors, never a success it cannot back.
+    let mut c = cluster.nodes[minority].patient_client(Duration::from_secs(5)).await?;
+    let refused = redis::cmd("SET").arg("minority").arg("x").query_async::<()>(&mut c).await;
+    let error = refused.expect_err("a minority node must not accept writes");
+    assert!(error.to_string().contains("The cluster is down"), "{error}");
+    cluster.time_to_write(leader, Duration::from_secs(5)).await?;
+    sleep(Duration::from_millis(500)).await;
+    cluster.heal_and_check().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_leader_is_replaced_and_serves_no_stale_success() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = started("leader-isolated", 4).await?;
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    cluster.note(&format!("isolate leader node {}", leader + 1));
+    cluster.faults.isolate(leader as u64 + 1, &cluster.ids());
+    let other = (leader + 1) % 3;
+    let failover = cluster.time_to_write(other, Duration::from_secs(10)).await?;
+    cluster.note(&format!("first write through node {} after {failover:?}", other + 1));
+    sleep(Duration::from_millis(800)).await;
+    cluster.heal_and_check().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asymmetric_partitions_cause_no_split_brain() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = started("asymmetric", 5).await?;
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    let id = leader as u64 + 1;
+    // The leader can send but not receive.
+    cluster.note(&format!("node {id} can send, not receive"));
+    for other in cluster.ids().into_iter().filter(|&o| o != id) {
+        cluster.faults.set(other, id, Some(Fault::Drop));
+    }
+    sleep(Duration::from_millis(1500)).await;
+    cluster.faults.heal_all();
+    cluster.note("healed");
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    let id = leader as u64 + 1;
+    // The leader can receive but not send.
+    cluster.note(&format!("node {id} can receive, not send"));
+    for other in cluster.ids().into_iter().filter(|&o| o != id) {
+        cluster.faults.set(id, other, Some(Fault::Drop));
+    }
+    let other = (leader + 1) % 3;
+    cluster.time_to_write(other, Duration::from_secs(10)).await?;
+    sleep(Duration::from_millis(800)).await;
+    cluster.heal_and_check().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_two_of_three_refuses_cleanly_and_restart_recovers_everything() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = started("cascading", 6).await?;
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    let (first, second) = ((leader + 1) % 3, leader);
+    cluster.note(&format!("kill -9 node {}", first + 1));
+    cluster.nodes[first].kill9();
+    sleep(Duration::from_millis(500)).await;
+    cluster.note(&format!("kill -9 node {}", second + 1));
+    cluster.nodes[second].kill9();
+    let last = 3 - first - second;
+    let mut c = cluster.nodes[last].patient_client(Duration::from_secs(5)).await?;
+    let refused = redis::cmd("SET").arg("alone").arg("x").query_async::<()>(&mut c).await;
+    let error = refused.expect_err("one node of three must not accept writes");
+    assert!(error.to_string().contains("The cluster is down"), "{error}");
+    cluster.heal_and_check().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_cluster_kill_keeps_every_acknowledged_write() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = started("full-restart", 7).await?;
+    sleep(Duration::from_millis(500)).await;
+    cluster.note("kill -9 every node");
+    for node in &mut cluster.nodes {
+        node.kill9();
+    }
+    cluster.heal_and_check().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_link_100ms_slower_stays_available() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // openraft gives an AppendEntries one heartbeat interval to complete,
+    // so the heartbeat must exceed the 200 ms round trip.
+    let timing = ["--heartbeat-ms", "300", "--election-timeout-ms", "1000", "--request-timeout-ms", "5000"];
+    let mut cluster = started_with(ChaosCluster::start_with_args("latency", 3, &timing).await?, 8).await?;
+    cluster.note("100 ms on every link, both ways");
+    for a in cluster.ids() {
+        for b in cluster.ids().into_iter().filter(|&b| b != a) {
+            cluster.faults.set(a, b, Some(Fault::Delay(Duration::from_millis(100))));
+        }
+    }
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    let write = cluster.time_to_write(leader, Duration::from_secs(5)).await?;
+    cluster.note(&format!("a write took {write:?}"));
+    sleep(Duration::from_millis(1500)).await;
+    cluster.heal_and_check().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_leader_steps_down_and_serves_no_stale_reads() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = started("paused-leader", 9).await?;
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    cluster.pause(leader, true)?;
+    let other = (leader + 1) % 3;
+    cluster.time_to_write(other, Duration::from_secs(10)).await?;
+    sleep(Duration::from_millis(500)).await;
+    cluster.pause(leader, false)?;
+    sleep(Duration::from_millis(1000)).await;
+    cluster.heal_and_check().await?;
+    Ok(())
+}
