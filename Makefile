@@ -12,7 +12,7 @@ SESHAT_RELEASE := $(CARGO_TARGET_DIR)/release/seshat
 export CC := ccache cc
 export CXX := ccache c++
 
-.PHONY: deps build build-release test lint run cluster bench-quick bench-cluster clean
+.PHONY: deps build build-release test lint run cluster chaos bench-quick bench-cluster clean
 
 deps:
 	@scripts/install-deps.sh
@@ -31,6 +31,14 @@ lint: deps
 # against the built binary.
 test: lint build
 	cargo test $(CARGO_SELECT)
+
+# The randomized fault schedules for CHAOS_SECONDS (default 600), one
+# progress line per schedule and a summary; CHAOS_SEED picks the first seed.
+CHAOS_SECONDS ?= 600
+CHAOS_SEED ?= 1
+chaos: build
+	SESHAT_CHAOS_SECONDS=$(CHAOS_SECONDS) SESHAT_CHAOS_SEED=$(CHAOS_SEED) \
+		cargo test $(CARGO_SELECT) -- randomized_nemesis --nocapture
 
 # A single node with the defaults: data in ./seshat-data, RESP on 127.0.0.1:6379.
 run: build

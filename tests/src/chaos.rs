@@ -275,3 +275,65 @@ impl ChaosCluster {
         dir
     }
 }
+
+/// One randomized fault schedule: for `duration`, one fault at a time, drawn
+/// from `seed` (kill and restart, pause, isolate, one-way drops, link
+/// delay, held links, connection resets), each lifted before the next.
+/// Returns how many faults it injected.
+pub async fn nemesis(cluster: &mut ChaosCluster, seed: u64, duration: Duration) -> Result<usize> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let ids = cluster.ids();
+    let started = Instant::now();
+    let mut injected = 0;
+    while started.elapsed() < duration {
+        let target = rng.random_range(0..cluster.nodes.len());
+        let id = target as NodeId + 1;
+        let other = ids[(target + rng.random_range(1..ids.len())) % ids.len()];
+        let fault_for = Duration::from_millis(rng.random_range(200..1500));
+        match rng.random_range(0..7) {
+            0 => {
+                cluster.note(&format!("kill -9 node {id}"));
+                cluster.nodes[target].kill9();
+                tokio::time::sleep(fault_for).await;
+                cluster.note(&format!("restart node {id}"));
+                cluster.nodes[target].launch()?;
+            }
+            1 => {
+                cluster.pause(target, true)?;
+                tokio::time::sleep(fault_for).await;
+                cluster.pause(target, false)?;
+            }
+            2 => {
+                cluster.note(&format!("isolate node {id}"));
+                cluster.faults.isolate(id, &ids);
+                tokio::time::sleep(fault_for).await;
+            }
+            3 => {
+                cluster.note(&format!("drop {id} -> {other}"));
+                cluster.faults.set(id, other, Some(crate::faults::Fault::Drop));
+                tokio::time::sleep(fault_for).await;
+            }
+            4 => {
+                let delay = Duration::from_millis(rng.random_range(5..40));
+                cluster.note(&format!("delay {delay:?} between {id} and {other}"));
+                cluster.faults.set_both(id, other, Some(crate::faults::Fault::Delay(delay)));
+                tokio::time::sleep(fault_for).await;
+            }
+            5 => {
+                cluster.note(&format!("hold {id} -> {other}"));
+                cluster.faults.set(id, other, Some(crate::faults::Fault::Hold));
+                tokio::time::sleep(fault_for).await;
+            }
+            _ => {
+                cluster.note(&format!("reset connections between {id} and {other}"));
+                cluster.faults.reset(id, other);
+            }
+        }
+        cluster.faults.heal_all();
+        cluster.note("healed");
+        injected += 1;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(100..800))).await;
+    }
+    Ok(injected)
+}

@@ -191,3 +191,87 @@ async fn a_paused_leader_steps_down_and_serves_no_stale_reads() -> Result<()> {
     cluster.heal_and_check().await?;
     Ok(())
 }
+
+/// Randomized schedules mixing every fault, one seed per schedule, until a
+/// time budget is spent: `SESHAT_CHAOS_SECONDS` (default 16: two short
+/// schedules in `make test`; `make chaos` runs it for minutes), starting
+/// at seed `SESHAT_CHAOS_SEED` (default 1). Each schedule prints a progress
+/// line; a failing one names its seed, which replays it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn randomized_nemesis() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let budget = Duration::from_secs(env("SESHAT_CHAOS_SECONDS", 16));
+    let first_seed = env("SESHAT_CHAOS_SEED", 1);
+    let schedule = Duration::from_secs(6);
+    let started = std::time::Instant::now();
+    let (mut schedules, mut operations, mut faults) = (0, 0, 0);
+    let mut anomalies = Vec::new();
+    let mut seed = first_seed;
+    while started.elapsed() + schedule < budget || schedules == 0 {
+        let mut cluster = started_with(ChaosCluster::start(&format!("nemesis-{seed}"), 3, &[]).await?, seed).await?;
+        let injected = seshat_tests::chaos::nemesis(&mut cluster, seed, schedule)
+            .await
+            .with_context(|| format!("nemesis seed {seed}"))?;
+        match cluster.heal_and_check().await {
+            Ok(checked) => {
+                println!("schedule seed={seed}: {injected} faults, {checked} operations linearizable, replicas converged");
+                operations += checked;
+            }
+            Err(anomaly) => {
+                println!("schedule seed={seed}: {injected} faults, ANOMALY: {anomaly:#}");
+                anomalies.push(format!("seed {seed}: {anomaly:#}"));
+            }
+        }
+        schedules += 1;
+        faults += injected;
+        seed += 1;
+    }
+    println!(
+        "nemesis summary: {schedules} schedules (seeds {first_seed}..{}), {faults} faults, {operations} operations \
+         checked, {} anomalies",
+        seed - 1,
+        anomalies.len()
+    );
+    assert!(anomalies.is_empty(), "anomalies:\n{}", anomalies.join("\n"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_node_catches_up_by_snapshot_under_load_with_bounded_memory() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let small = ["--snapshot-entries", "200", "--log-keep-entries", "20"];
+    let mut cluster = started_with(ChaosCluster::start("snapshot-under-load", 3, &small).await?, 10).await?;
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    let lagging = (leader + 1) % 3;
+    cluster.note(&format!("isolate node {} while the others compact their logs", lagging + 1));
+    cluster.faults.isolate(lagging as u64 + 1, &cluster.ids());
+    let leader_node = &cluster.nodes[leader];
+    let compacted = seshat_tests::eventually(Duration::from_secs(20), || async {
+        let purged = seshat_tests::info_field(leader_node, "seshat_purged_index").await;
+        purged.and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) > 300
+    })
+    .await;
+    assert!(compacted, "the leader purged its log behind a snapshot");
+    cluster.faults.heal_all();
+    cluster.note("healed: the lagging node needs a snapshot");
+    let lagging_node = &cluster.nodes[lagging];
+    let installed = seshat_tests::eventually(Duration::from_secs(20), || async {
+        seshat_tests::info_field(lagging_node, "seshat_snapshots_installed").await.is_some_and(|n| n != "0")
+    })
+    .await;
+    assert!(installed, "node {} caught up by installing a snapshot", lagging + 1);
+    sleep(Duration::from_millis(500)).await;
+    for (index, node) in cluster.nodes.iter().enumerate() {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", node.pid()))?;
+        let peak_kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("VmHWM")?;
+        println!("node {} peak RSS {:.1} MiB", index + 1, peak_kib as f64 / 1024.0);
+        assert!(peak_kib < 256 * 1024, "node {} peaked at {peak_kib} KiB", index + 1);
+    }
+    cluster.heal_and_check().await?;
+    Ok(())
+}
