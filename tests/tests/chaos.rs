@@ -275,3 +275,73 @@ async fn a_lagging_node_catches_up_by_snapshot_under_load_with_bounded_memory() 
     cluster.heal_and_check().await?;
     Ok(())
 }
+
+/// MSET is Seshat's multi-key atomic write until MULTI/EXEC lands: a
+/// reader must never see some keys of one MSET and not the others, even
+/// when the leader dies in the middle of a stream of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_killed_mid_stream_leaves_no_partial_multi_key_write() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = started("leader-killed-mid-stream", 11).await?;
+    let addrs = cluster.resp_addrs();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let writer = {
+        let (stop, addr) = (stop.clone(), addrs[0]);
+        tokio::spawn(async move {
+            let mut acknowledged = 0u64;
+            let mut token = 0u64;
+            while !stop.is_cancelled() {
+                let Some(mut c) = seshat_tests::workload::connect(addr).await else { continue };
+                while !stop.is_cancelled() {
+                    token += 1;
+                    let v = token.to_string();
+                    let mut mset = redis::cmd("MSET");
+                    mset.arg("t0").arg(&v).arg("t1").arg(&v).arg("t2").arg(&v);
+                    match mset.query_async::<()>(&mut c).await {
+                        Ok(()) => acknowledged = token,
+                        Err(_) => break,
+                    }
+                }
+            }
+            acknowledged
+        })
+    };
+    let reader = {
+        let (stop, addr) = (stop.clone(), addrs[1]);
+        tokio::spawn(async move {
+            let mut torn = Vec::new();
+            while !stop.is_cancelled() {
+                let Some(mut c) = seshat_tests::workload::connect(addr).await else { continue };
+                while let Ok(values) =
+                    redis::cmd("MGET").arg("t0").arg("t1").arg("t2").query_async::<Vec<Option<String>>>(&mut c).await
+                {
+                    if values.iter().any(|v| *v != values[0]) {
+                        torn.push(values);
+                    }
+                    if stop.is_cancelled() {
+                        break;
+                    }
+                }
+            }
+            torn
+        })
+    };
+    sleep(Duration::from_millis(800)).await;
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    cluster.note(&format!("kill -9 leader node {} mid-stream", leader + 1));
+    cluster.nodes[leader].kill9();
+    sleep(Duration::from_millis(2500)).await;
+    cluster.nodes[leader].restart()?;
+    sleep(Duration::from_millis(800)).await;
+    stop.cancel();
+    let acknowledged = writer.await?;
+    let torn = reader.await?;
+    assert!(torn.is_empty(), "partial MSETs seen: {torn:?}");
+    cluster.heal_and_check().await?;
+    let mut c = cluster.nodes[0].patient_client(Duration::from_secs(5)).await?;
+    let values: Vec<Option<String>> = redis::cmd("MGET").arg("t0").arg("t1").arg("t2").query_async(&mut c).await?;
+    let last: u64 = values[0].as_deref().context("t0 written")?.parse()?;
+    assert!(values.iter().all(|v| *v == values[0]), "final state torn: {values:?}");
+    assert!(last >= acknowledged, "acknowledged MSET {acknowledged} lost, found {last}");
+    Ok(())
+}
