@@ -5,6 +5,7 @@
 #   libclang-dev, clang  RocksDB's Rust bindings (bindgen) and its C++ build
 #   redis-tools          redis-cli and redis-benchmark, used by tests and benches
 #   redis-server         the reference server for benchmarks
+#   faketime             runs a node with a skewed wall clock in the chaos tests
 #   ccache               caches RocksDB's C++ objects: `cargo clippy` and
 #                        `cargo build` run RocksDB's build script separately,
 #                        and the second run then costs seconds, not minutes
@@ -22,6 +23,7 @@ need make command -v make
 need redis-tools command -v redis-cli
 need redis-server command -v redis-server
 need ccache command -v ccache
+need faketime command -v faketime
 
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"

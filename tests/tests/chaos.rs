@@ -345,3 +345,42 @@ async fn a_leader_killed_mid_stream_leaves_no_partial_multi_key_write() -> Resul
     assert!(last >= acknowledged, "acknowledged MSET {acknowledged} lost, found {last}");
     Ok(())
 }
+
+/// libfaketime, from Debian's `faketime` package (`make deps` installs it).
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+/// The environment that runs a node `offset` off the real wall clock; its
+/// monotonic clock stays true (tokio's timers hang otherwise).
+fn skewed(offset: &str) -> [(&'static str, String); 3] {
+    [
+        ("LD_PRELOAD", LIBFAKETIME.to_string()),
+        ("FAKETIME", offset.to_string()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_string()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wall_clock_30s_off_on_any_node_breaks_no_promise() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    anyhow::ensure!(std::path::Path::new(LIBFAKETIME).exists(), "{LIBFAKETIME} is missing: run `make deps`");
+    let mut cluster = started("clock-skew", 12).await?;
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    cluster.note(&format!("restart leader node {} 30 s ahead", leader + 1));
+    let ahead = skewed("+30s");
+    cluster.nodes[leader].restart_with_env(&ahead.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())?;
+    sleep(Duration::from_millis(1500)).await;
+    // Make sure the skewed node leads for a while.
+    if let Some(current) = cluster.leader(LEADER_WAIT).await.filter(|&l| l != leader) {
+        cluster.note(&format!("kill -9 node {} so that the skewed node may lead", current + 1));
+        cluster.nodes[current].kill9();
+        sleep(Duration::from_millis(1500)).await;
+        cluster.nodes[current].restart()?;
+    }
+    let behind_node = (leader + 1) % 3;
+    cluster.note(&format!("restart node {} 30 s behind", behind_node + 1));
+    let behind = skewed("-30s");
+    cluster.nodes[behind_node].restart_with_env(&behind.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())?;
+    sleep(Duration::from_millis(1500)).await;
+    cluster.heal_and_check().await?;
+    Ok(())
+}
