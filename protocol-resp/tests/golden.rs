@@ -46,7 +46,7 @@ impl Harness {
     async fn start(dir: &Path) -> (Harness, Shutdown, Storage) {
         let storage = Storage::open(dir, Layout::Shared).unwrap();
         let clock = Arc::new(ManualClock::new(START_MS));
-        let node = RaftNode::start(1, TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+        let node = RaftNode::start(1, TcpListener::bind("127.0.0.1:0").await.unwrap(), None).unwrap();
         let kv = Kv::start(KvStart {
             node: &node,
             store: storage.store(Service::Kv),

@@ -407,6 +407,7 @@ impl Group {
                 Reply::ReadIndex(inner.remote_reads.read_index(&inner, deadline).await)
             }),
             Rpc::Admin(op) => Box::pin(async move { Reply::Admin(inner.admin_as_leader(op).await) }),
+            Rpc::Join(op) => Box::pin(async move { Reply::Admin(inner.admin(op).await) }),
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct RaftNode {
 struct NodeInner {
     id: NodeId,
     addr: SocketAddr,
+    /// Where peers reach this node (what `join` asks the cluster to record).
+    advertised: String,
     peers: Peers,
     groups: RwLock<HashMap<String, Group>>,
     shutdown: CancellationToken,
@@ -41,12 +43,15 @@ impl Dispatch for Router {
 }
 
 impl RaftNode {
-    /// Starts serving peers on `listener` as node `id`.
-    pub fn start(id: NodeId, listener: TcpListener) -> std::io::Result<RaftNode> {
+    /// Starts serving peers on `listener` as node `id`, which peers reach
+    /// at `advertised` (default: the listener's address).
+    pub fn start(id: NodeId, listener: TcpListener, advertised: Option<String>) -> std::io::Result<RaftNode> {
         let addr = listener.local_addr()?;
+        let advertised = advertised.unwrap_or_else(|| addr.to_string());
         let inner = Arc::new(NodeInner {
             id,
             addr,
+            advertised,
             peers: Peers::new(Some(addr.ip()).filter(|ip| !ip.is_unspecified())),
             groups: RwLock::default(),
             shutdown: CancellationToken::new(),
@@ -63,6 +68,11 @@ impl RaftNode {
     /// The address the transport listens on.
     pub fn addr(&self) -> SocketAddr {
         self.inner.addr
+    }
+
+    /// The address peers reach this node at.
+    pub fn advertised(&self) -> &str {
+        &self.inner.advertised
     }
 
     pub(crate) fn peers(&self) -> Peers {
@@ -85,10 +95,10 @@ impl RaftNode {
         group: &str,
         shutdown: CancellationToken,
     ) -> Result<Vec<Member>, GroupError> {
-        let op = AdminOp::AddNode { id: self.inner.id, addr: self.inner.addr.to_string() };
+        let op = AdminOp::AddNode { id: self.inner.id, addr: self.inner.advertised.clone() };
         let mut pause = Duration::from_millis(100);
         loop {
-            let call = self.inner.peers.call(member_addr, group, Rpc::Admin(op.clone()), Duration::from_secs(60));
+            let call = self.inner.peers.call(member_addr, group, Rpc::Join(op.clone()), Duration::from_secs(60));
             let outcome = tokio::select! {
                 _ = shutdown.cancelled() => return Err(GroupError::ShuttingDown(group.to_string())),
                 outcome = call => outcome,

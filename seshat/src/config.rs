@@ -85,6 +85,12 @@ pub struct Flags {
     #[arg(long, value_name = "HOST:PORT")]
     pub raft_addr: Option<SocketAddr>,
 
+    /// The Raft address peers reach this node at, when it is not the
+    /// listener's (NAT, a proxy); recorded when the node joins.
+    /// [default: --raft-addr]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub raft_advertise_addr: Option<String>,
+
     /// Bootstrap a new cluster of these voters (`1=HOST:PORT,2=HOST:PORT,…`,
     /// Raft addresses) on first start; ignored once the node has data.
     #[arg(long, value_name = "ID=HOST:PORT,...")]
@@ -148,6 +154,7 @@ pub struct Config {
     pub proto_max_bulk_len: usize,
     pub node_id: u64,
     pub raft_addr: SocketAddr,
+    pub raft_advertise_addr: Option<String>,
     pub formation: Formation,
     pub group: raft::GroupSettings,
 }
@@ -192,6 +199,14 @@ impl Config {
             group.election_timeout > group.heartbeat,
             "--election-timeout-ms must be larger than --heartbeat-ms"
         );
+        let raft_advertise_addr = flags.raft_advertise_addr.or(file.raft_advertise_addr);
+        if let Some(addr) = &raft_advertise_addr {
+            let port = addr.rsplit_once(':').and_then(|(host, port)| (!host.is_empty()).then_some(port));
+            anyhow::ensure!(
+                port.is_some_and(|port| port.parse::<u16>().is_ok_and(|port| port > 0)),
+                "--raft-advertise-addr '{addr}' is not HOST:PORT"
+            );
+        }
         let worker_threads = flags.worker_threads.or(file.worker_threads).unwrap_or_else(default_worker_threads);
         anyhow::ensure!(worker_threads > 0, "--worker-threads must be at least 1");
         Ok(Config {
@@ -209,6 +224,7 @@ impl Config {
                 .unwrap_or(defaults.proto_max_bulk_len),
             node_id,
             raft_addr: flags.raft_addr.or(file.raft_addr).unwrap_or_else(|| "127.0.0.1:7379".parse().expect("valid")),
+            raft_advertise_addr,
             formation,
             group,
         })
@@ -298,6 +314,16 @@ mod tests {
         assert_eq!(load(&["--worker-threads", "3"], Some("worker-threads = 2\n")).unwrap().worker_threads, 3);
         assert_eq!(load(&[], Some("worker-threads = 2\n")).unwrap().worker_threads, 2);
         assert!(load(&["--worker-threads", "0"], None).is_err());
+    }
+
+    #[test]
+    fn the_advertised_raft_address_must_be_host_and_port() {
+        let config = load(&["--raft-advertise-addr", "raft.example:7379"], None).unwrap();
+        assert_eq!(config.raft_advertise_addr.as_deref(), Some("raft.example:7379"));
+        assert_eq!(load(&[], None).unwrap().raft_advertise_addr, None);
+        assert!(load(&["--raft-advertise-addr", "nohost"], None).is_err());
+        assert!(load(&["--raft-advertise-addr", ":7379"], None).is_err());
+        assert!(load(&["--raft-advertise-addr", "h:0"], None).is_err());
     }
 
     #[test]

@@ -82,11 +82,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let raft_listener = TcpListener::bind(config.raft_addr)
         .await
         .with_context(|| format!("cannot listen for Raft peers on {}", config.raft_addr))?;
-    let node = RaftNode::start(config.node_id, raft_listener)?;
+    let node = RaftNode::start(config.node_id, raft_listener, config.raft_advertise_addr.clone())?;
     let raft_addr = node.addr();
     let bootstrap = match &config.formation {
         Formation::Initial(members) => Bootstrap::Initialize(members.clone()),
-        Formation::Single => Bootstrap::Initialize([(config.node_id, raft_addr.to_string())].into()),
+        Formation::Single => Bootstrap::Initialize([(config.node_id, node.advertised().to_string())].into()),
         Formation::Join(_) => Bootstrap::Join,
     };
     let kv = Kv::start(KvStart {

@@ -41,7 +41,10 @@ pub struct ChaosCluster {
     name: String,
     /// Node `i` has id `i + 1`.
     pub nodes: Vec<Node>,
-    _proxies: Vec<NodeProxy>,
+    /// Indexes of nodes removed from the membership: no longer checked.
+    removed: Vec<usize>,
+    node_args: Vec<String>,
+    proxies: Vec<NodeProxy>,
     pub faults: Faults,
     pub recorder: Recorder,
     started: Instant,
@@ -87,13 +90,56 @@ impl ChaosCluster {
         Ok(ChaosCluster {
             name: name.to_string(),
             nodes,
-            _proxies: proxies,
+            removed: Vec::new(),
+            node_args: node_args.iter().map(|arg| arg.to_string()).collect(),
+            proxies,
             faults,
             recorder: Recorder::default(),
             started: Instant::now(),
             schedule: Mutex::default(),
             workload: None,
         })
+    }
+
+    /// Starts one more node behind its own proxy and has it join through
+    /// node `via`; returns its index once it runs (the join completes in
+    /// the background, as with `--join`).
+    pub async fn add_node(&mut self, via: usize) -> Result<usize> {
+        let index = self.nodes.len();
+        let id = index as NodeId + 1;
+        let port = std::net::TcpListener::bind(SocketAddr::new(node_ip(id), 0))?.local_addr()?.port();
+        let proxy = NodeProxy::start(id, SocketAddr::new(node_ip(id), port), self.faults.clone()).await?;
+        let (id_arg, join, advertise) =
+            (id.to_string(), self.proxies[via].addr().to_string(), proxy.addr().to_string());
+        let mut args = vec!["--node-id", &id_arg, "--join", &join, "--raft-advertise-addr", &advertise];
+        args.extend(self.node_args.iter().map(String::as_str));
+        let mut node = Node::prepare(0, port, &args)?;
+        node.raft_host = node_ip(id).to_string();
+        self.note(&format!("start node {id}, joining through node {}", via + 1));
+        node.launch()?;
+        self.nodes.push(node);
+        self.proxies.push(proxy);
+        Ok(index)
+    }
+
+    /// Removes node `index` from the membership (through any live node),
+    /// then stops it.
+    pub async fn remove_node(&mut self, index: usize) -> Result<()> {
+        self.note(&format!("SESHAT REMOVE-NODE {}", index + 1));
+        let via = (0..self.nodes.len())
+            .find(|&i| i != index && !self.removed.contains(&i) && self.nodes[i].is_running())
+            .context("no live node to ask")?;
+        let mut c = self.nodes[via].patient_client(Duration::from_secs(40)).await?;
+        let _: redis::Value =
+            redis::cmd("SESHAT").arg("REMOVE-NODE").arg(index + 1).query_async(&mut c).await.context("REMOVE-NODE")?;
+        self.removed.push(index);
+        self.nodes[index].kill9();
+        Ok(())
+    }
+
+    /// Indexes of the nodes that are (or will be again) members.
+    fn members(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|index| !self.removed.contains(index))
     }
 
     /// Records a step of the fault schedule.
@@ -135,7 +181,8 @@ impl ChaosCluster {
     pub async fn leader(&self, timeout: Duration) -> Option<usize> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            for (index, node) in self.nodes.iter().enumerate() {
+            for index in self.members() {
+                let node = &self.nodes[index];
                 if node.is_running() && crate::info_field(node, "seshat_raft_role").await.as_deref() == Some("leader") {
                     return Some(index);
                 }
@@ -177,7 +224,7 @@ impl ChaosCluster {
         self.stop_workload().await;
         self.faults.heal_all();
         self.note("healed all links");
-        for index in 0..self.nodes.len() {
+        for index in self.members().collect::<Vec<_>>() {
             if !self.nodes[index].is_running() {
                 self.note(&format!("restart node {}", index + 1));
                 self.nodes[index].launch()?;
@@ -226,8 +273,8 @@ impl ChaosCluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let mut applied = Vec::new();
-            for node in &self.nodes {
-                applied.push(crate::info_field(node, "seshat_applied_index").await);
+            for index in self.members() {
+                applied.push(crate::info_field(&self.nodes[index], "seshat_applied_index").await);
             }
             if applied.iter().all(|a| a.is_some() && *a == applied[0]) {
                 break;
@@ -236,8 +283,8 @@ impl ChaosCluster {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let mut copies = Vec::new();
-        for node in &self.nodes {
-            let mut c = node.client().await?;
+        for index in self.members() {
+            let mut c = self.nodes[index].client().await?;
             let () = redis::cmd("READONLY").query_async(&mut c).await?;
             let mut values = Vec::new();
             for key in workload::keys() {
@@ -245,8 +292,16 @@ impl ChaosCluster {
             }
             copies.push(values);
         }
-        for (index, copy) in copies.iter().enumerate().skip(1) {
-            anyhow::ensure!(*copy == copies[0], "node {} holds {:?}, node 1 holds {:?}", index + 1, copy, copies[0]);
+        let members: Vec<usize> = self.members().collect();
+        for (position, copy) in copies.iter().enumerate().skip(1) {
+            anyhow::ensure!(
+                *copy == copies[0],
+                "node {} holds {:?}, node {} holds {:?}",
+                members[position] + 1,
+                copy,
+                members[0] + 1,
+                copies[0]
+            );
         }
         Ok(())
     }

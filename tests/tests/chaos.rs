@@ -215,7 +215,9 @@ async fn randomized_nemesis() -> Result<()> {
             .with_context(|| format!("nemesis seed {seed}"))?;
         match cluster.heal_and_check().await {
             Ok(checked) => {
-                println!("schedule seed={seed}: {injected} faults, {checked} operations linearizable, replicas converged");
+                println!(
+                    "schedule seed={seed}: {injected} faults, {checked} operations linearizable, replicas converged"
+                );
                 operations += checked;
             }
             Err(anomaly) => {
@@ -381,6 +383,33 @@ async fn a_wall_clock_30s_off_on_any_node_breaks_no_promise() -> Result<()> {
     let behind = skewed("-30s");
     cluster.nodes[behind_node].restart_with_env(&behind.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())?;
     sleep(Duration::from_millis(1500)).await;
+    cluster.heal_and_check().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_changes_under_load_and_faults_stay_linearizable() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = started("membership", 13).await?;
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    let follower = (leader + 1) % 3;
+    cluster.note(&format!("isolate node {} while node 4 joins", follower + 1));
+    cluster.faults.isolate(follower as u64 + 1, &cluster.ids());
+    // Joining through a follower: it forwards the request to the leader.
+    let added = cluster.add_node((leader + 2) % 3).await?;
+    let new_node = &cluster.nodes[added];
+    let voter = seshat_tests::eventually(Duration::from_secs(30), || async {
+        seshat_tests::info_field(new_node, "seshat_raft_role").await.as_deref() == Some("follower")
+    })
+    .await;
+    assert!(voter, "node {} became a voter; log:\n{}", added + 1, new_node.log());
+    cluster.faults.heal_all();
+    cluster.note("healed");
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    cluster.remove_node(leader).await?;
+    let remaining = cluster.leader(LEADER_WAIT).await.context("no leader after removing the leader")?;
+    cluster.time_to_write(remaining, Duration::from_secs(10)).await?;
+    sleep(Duration::from_millis(800)).await;
     cluster.heal_and_check().await?;
     Ok(())
 }

@@ -41,8 +41,12 @@ pub(crate) enum Rpc {
     Forward(Vec<Request>),
     /// A follower asks the leader for a linearizable read index.
     ReadIndex,
-    /// Membership changes and queries, executed by the leader.
+    /// Membership changes and queries forwarded by a member: executed by
+    /// the leader, refused by anyone else (never forwarded twice).
     Admin(AdminOp),
+    /// A membership change asked of any member by a node that is not one
+    /// yet (`--join`): the member forwards it to the leader.
+    Join(AdminOp),
 }
 
 /// Operator requests about membership.
