@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use seshat_tests::chaos::ChaosCluster;
 use seshat_tests::faults::Fault;
+use seshat_tests::linearizability::{self, Op, Reply};
 use tokio::sync::Mutex;
 use tokio::time::sleep;
 
@@ -411,5 +412,54 @@ async fn membership_changes_under_load_and_faults_stay_linearizable() -> Result<
     cluster.time_to_write(remaining, Duration::from_secs(10)).await?;
     sleep(Duration::from_millis(800)).await;
     cluster.heal_and_check().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_nodes_lose_the_leader_and_another_to_a_partition_and_carry_on() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = started_with(ChaosCluster::start("five-nodes", 5, &[]).await?, 14).await?;
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    let other = (leader + 1) % 5;
+    let minority = [leader as u64 + 1, other as u64 + 1];
+    cluster.note(&format!("partition nodes {minority:?} from the other three"));
+    for id in minority {
+        for peer in cluster.ids().into_iter().filter(|peer| !minority.contains(peer)) {
+            cluster.faults.set_both(id, peer, Some(Fault::Drop));
+        }
+    }
+    let majority_node = (leader + 2) % 5;
+    let failover = cluster.time_to_write(majority_node, Duration::from_secs(10)).await?;
+    cluster.note(&format!("first write through node {} after {failover:?}", majority_node + 1));
+    sleep(Duration::from_millis(800)).await;
+    cluster.heal_and_check().await?;
+    Ok(())
+}
+
+/// The checks can fail: reads that opt out of linearizability (`READONLY`)
+/// on a partitioned node return stale values, and the checker says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_reads_from_a_partitioned_node_are_caught() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let cluster = ChaosCluster::start("stale-reads", 3, &[]).await?;
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    let cut_off = (leader + 1) % 3;
+    let writer = seshat_tests::workload::connect(cluster.resp_addrs()[leader]).await.context("connect")?;
+    let mut reader = seshat_tests::workload::connect(cluster.resp_addrs()[cut_off]).await.context("connect")?;
+    let () = redis::cmd("READONLY").query_async(&mut reader).await?;
+    cluster.recorder.run(0, "r0", Op::Set(b"before".to_vec()), &mut Some(writer.clone())).await;
+    seshat_tests::eventually(Duration::from_secs(5), || {
+        let mut reader = reader.clone();
+        async move { redis::cmd("GET").arg("r0").query_async::<Option<String>>(&mut reader).await.ok().flatten().is_some() }
+    })
+    .await;
+    cluster.faults.isolate(cut_off as u64 + 1, &cluster.ids());
+    cluster.recorder.run(0, "r0", Op::Set(b"after".to_vec()), &mut Some(writer.clone())).await;
+    cluster.recorder.run(1, "r0", Op::Get, &mut Some(reader.clone())).await;
+    let history = cluster.recorder.history();
+    assert_eq!(history[1].reply, Reply::Ok, "the majority took the write");
+    assert_eq!(history[2].reply, Reply::Value(Some(b"before".to_vec())), "the cut-off node answered from its copy");
+    let violation = linearizability::check(&history).expect_err("a stale read is not linearizable");
+    assert!(violation.explanation.contains("GET -> \"before\""), "{violation}");
     Ok(())
 }
