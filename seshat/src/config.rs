@@ -100,7 +100,9 @@ pub struct Flags {
     #[arg(long, value_name = "HOST:PORT")]
     pub join: Option<String>,
 
-    /// Leader heartbeat interval in ms. [default: 100]
+    /// Leader heartbeat interval in ms. It is also how long one
+    /// AppendEntries may take (openraft's rule), so it must exceed the
+    /// round trip between nodes, or replication stalls. [default: 100]
     #[arg(long, value_name = "MS")]
     pub heartbeat_ms: Option<u64>,
 
