@@ -10,9 +10,10 @@
 //!    node's own copy of every key (read with `READONLY`) is the same.
 //!
 //! When a check fails, the history, the checker's explanation, the fault
-//! schedule and every node's log are written to a report directory
-//! (`$SESHAT_CHAOS_REPORTS`, else `seshat-chaos-reports` under the target
-//! directory or the system temp dir), whose path the error names.
+//! schedule and every node's log and data dir are written to a report
+//! directory (`$SESHAT_CHAOS_REPORTS`, else `seshat-chaos-reports` under
+//! the target directory or the system temp dir), whose path the error
+//! names.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -326,6 +327,8 @@ impl ChaosCluster {
         let _ = std::fs::write(dir.join("schedule.txt"), self.schedule.lock().expect("schedule lock").as_str());
         for (index, node) in self.nodes.iter().enumerate() {
             let _ = std::fs::write(dir.join(format!("node{}.log", index + 1)), node.log());
+            let copy = dir.join(format!("node{}-data", index + 1));
+            let _ = std::process::Command::new("cp").arg("-a").arg(node.data_dir()).arg(&copy).status();
         }
         dir
     }

@@ -437,11 +437,12 @@ async fn five_nodes_lose_the_leader_and_another_to_a_partition_and_carry_on() ->
 }
 
 /// The checks can fail: reads that opt out of linearizability (`READONLY`)
-/// on a partitioned node return stale values, and the checker says so.
+/// on a partitioned node return stale values, the checker says so, and the
+/// run leaves a report.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stale_reads_from_a_partitioned_node_are_caught() -> Result<()> {
+async fn stale_reads_from_a_partitioned_node_are_caught_and_reported() -> Result<()> {
     let _one = ONE_AT_A_TIME.lock().await;
-    let cluster = ChaosCluster::start("stale-reads", 3, &[]).await?;
+    let mut cluster = ChaosCluster::start("stale-reads", 3, &[]).await?;
     let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
     let cut_off = (leader + 1) % 3;
     let writer = seshat_tests::workload::connect(cluster.resp_addrs()[leader]).await.context("connect")?;
@@ -461,5 +462,13 @@ async fn stale_reads_from_a_partitioned_node_are_caught() -> Result<()> {
     assert_eq!(history[2].reply, Reply::Value(Some(b"before".to_vec())), "the cut-off node answered from its copy");
     let violation = linearizability::check(&history).expect_err("a stale read is not linearizable");
     assert!(violation.explanation.contains("GET -> \"before\""), "{violation}");
+    let failed = cluster.heal_and_check().await.expect_err("the run's checks fail");
+    let message = format!("{failed:#}");
+    let report = message.lines().find_map(|line| line.strip_prefix("report: ")).context("a report path")?;
+    let report = std::path::Path::new(report);
+    for file in ["history.txt", "problem.txt", "schedule.txt", "node1.log", "node1-data"] {
+        assert!(report.join(file).exists(), "{} has {file}", report.display());
+    }
+    std::fs::remove_dir_all(report)?;
     Ok(())
 }
