@@ -1,5 +1,6 @@
 //! A linearizability checker for histories of single-key string operations
-//! (GET, SET, INCR, APPEND), after Wing & Gong with Lowe's memoization.
+//! (GET, SET, SET NX, GETSET, DEL, INCR, APPEND), after Wing & Gong with
+//! Lowe's memoization.
 //!
 //! # The question
 //!
@@ -41,6 +42,11 @@ pub type Nanos = u64;
 pub enum Op {
     Get,
     Set(Vec<u8>),
+    /// `SET key value NX`: a compare-and-set against "absent".
+    SetNx(Vec<u8>),
+    /// `GETSET`: an atomic swap that returns the old value.
+    GetSet(Vec<u8>),
+    Del,
     Incr,
     Append(Vec<u8>),
 }
@@ -48,11 +54,13 @@ pub enum Op {
 /// What the client saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
-    /// GET's value (`None`: no such key).
+    /// GET's value, or GETSET's old one (`None`: no such key).
     Value(Option<Vec<u8>>),
-    /// SET's `OK`.
+    /// SET's `OK` (and SET NX's, when it set).
     Ok,
-    /// INCR's new value or APPEND's new length.
+    /// SET NX's nil: the key existed, nothing was written.
+    NotSet,
+    /// INCR's new value, APPEND's new length, DEL's count.
     Int(i64),
     /// No reply, or an error that does not say whether the write happened.
     Unknown,
@@ -114,6 +122,15 @@ fn step(state: &State, operation: &Operation) -> Option<State> {
         (Op::Get, _) => None,
         (Op::Set(value), Reply::Ok | Reply::Unknown) => Some(Some(value.clone())),
         (Op::Set(_), _) => None,
+        (Op::SetNx(value), Reply::Ok | Reply::Unknown) if state.is_none() => Some(Some(value.clone())),
+        (Op::SetNx(_), Reply::NotSet | Reply::Unknown) if state.is_some() => Some(state.clone()),
+        (Op::SetNx(_), _) => None,
+        (Op::GetSet(value), Reply::Value(old)) => (old == state).then(|| Some(value.clone())),
+        (Op::GetSet(value), Reply::Unknown) => Some(Some(value.clone())),
+        (Op::GetSet(_), _) => None,
+        (Op::Del, Reply::Int(n)) => (*n == i64::from(state.is_some())).then_some(None),
+        (Op::Del, Reply::Unknown) => Some(None),
+        (Op::Del, _) => None,
         (Op::Incr, reply) => {
             let current = match state {
                 None => 0,
@@ -233,12 +250,16 @@ fn describe(operation: &Operation) -> String {
     let op = match &operation.op {
         Op::Get => "GET".to_string(),
         Op::Set(value) => format!("SET {}", String::from_utf8_lossy(value)),
+        Op::SetNx(value) => format!("SET {} NX", String::from_utf8_lossy(value)),
+        Op::GetSet(value) => format!("GETSET {}", String::from_utf8_lossy(value)),
+        Op::Del => "DEL".to_string(),
         Op::Incr => "INCR".to_string(),
         Op::Append(suffix) => format!("APPEND {}", String::from_utf8_lossy(suffix)),
     };
     let reply = match &operation.reply {
         Reply::Value(value) => show_state(value),
         Reply::Ok => "OK".to_string(),
+        Reply::NotSet => "(nil)".to_string(),
         Reply::Int(n) => n.to_string(),
         Reply::Unknown => "?".to_string(),
     };
@@ -414,6 +435,26 @@ mod tests {
         };
         check(&[append(0, "ab", 2, 0, 10), append(1, "c", 3, 5, 15), get(2, Some("abc"), 20, 30)]).unwrap();
         check(&[append(0, "ab", 2, 0, 10), append(1, "c", 3, 5, 15), get(2, Some("cab"), 20, 30)]).unwrap_err();
+    }
+
+    #[test]
+    fn conditional_writes_and_swaps_must_agree_with_the_state() {
+        let set_nx = |client, value: &str, reply, from, to| op(client, Op::SetNx(value.into()), reply, from, to);
+        let del = |client, n, from, to| op(client, Op::Del, Reply::Int(n), from, to);
+        // Two clients race to take a lock: one wins, one sees it taken.
+        check(&[set_nx(0, "a", Reply::Ok, 0, 10), set_nx(1, "b", Reply::NotSet, 5, 15), get(2, Some("a"), 20, 30)])
+            .unwrap();
+        // Both winning is a violation (a lost compare-and-set).
+        check(&[set_nx(0, "a", Reply::Ok, 0, 10), set_nx(1, "b", Reply::Ok, 5, 15)]).unwrap_err();
+        // Released, then taken again.
+        check(&[set_nx(0, "a", Reply::Ok, 0, 10), del(0, 1, 11, 20), set_nx(1, "b", Reply::Ok, 21, 30)]).unwrap();
+        check(&[set_nx(0, "a", Reply::Ok, 0, 10), del(0, 0, 11, 20)]).unwrap_err();
+        // A swap returns exactly the value it replaced.
+        let getset = |client, value: &str, old: Option<&str>, from, to| {
+            op(client, Op::GetSet(value.into()), Reply::Value(old.map(Into::into)), from, to)
+        };
+        check(&[getset(0, "a", None, 0, 10), getset(1, "b", Some("a"), 20, 30), get(2, Some("b"), 40, 50)]).unwrap();
+        check(&[getset(0, "a", None, 0, 10), getset(1, "b", None, 20, 30)]).unwrap_err();
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! linearizability checker.
 //!
 //! Registers (`r0`…) take GET, SET and APPEND; counters (`c0`…) take GET and
-//! INCR, so no operation fails for a wrong type. Every written value is
+//! INCR; locks (`l0`…) take GET, `SET NX` (compare-and-set against
+//! absent), GETSET (swap) and DEL; so no operation fails for a wrong type. Every written value is
 //! unique. A write answered with an error, a timeout or a broken
 //! connection is recorded as unknown: it may or may not have applied. A
 //! client reconnects after any failure (to the same node).
@@ -23,6 +24,7 @@ use crate::linearizability::{Nanos, Op, Operation, Reply};
 /// Registers and counters the workload uses.
 pub const REGISTERS: usize = 3;
 pub const COUNTERS: usize = 2;
+pub const LOCKS: usize = 2;
 
 /// How long a client waits for one reply before counting it unknown.
 const OP_TIMEOUT: Duration = Duration::from_secs(3);
@@ -81,6 +83,16 @@ async fn execute(connection: &mut MultiplexedConnection, key: &str, op: &Op) -> 
             let () = redis::cmd("SET").arg(key).arg(value).query_async(connection).await?;
             Reply::Ok
         }
+        Op::SetNx(value) => {
+            let set: Option<String> = redis::cmd("SET").arg(key).arg(value).arg("NX").query_async(connection).await?;
+            if set.is_some() {
+                Reply::Ok
+            } else {
+                Reply::NotSet
+            }
+        }
+        Op::GetSet(value) => Reply::Value(redis::cmd("GETSET").arg(key).arg(value).query_async(connection).await?),
+        Op::Del => Reply::Int(redis::cmd("DEL").arg(key).query_async(connection).await?),
         Op::Incr => Reply::Int(redis::cmd("INCR").arg(key).query_async(connection).await?),
         Op::Append(suffix) => Reply::Int(redis::cmd("APPEND").arg(key).arg(suffix).query_async(connection).await?),
     })
@@ -131,7 +143,16 @@ pub async fn run_clients(
 }
 
 fn next_op(rng: &mut StdRng, client: usize, serial: u64) -> (String, Op) {
-    if rng.random_bool(0.6) {
+    if rng.random_bool(0.2) {
+        let key = format!("l{}", rng.random_range(0..LOCKS));
+        let op = match rng.random_range(0..10) {
+            0..=3 => Op::Get,
+            4..=6 => Op::SetNx(format!("{client}.{serial}").into_bytes()),
+            7 => Op::GetSet(format!("{client}.{serial}").into_bytes()),
+            _ => Op::Del,
+        };
+        (key, op)
+    } else if rng.random_bool(0.6) {
         let key = format!("r{}", rng.random_range(0..REGISTERS));
         let op = match rng.random_range(0..10) {
             0..=4 => Op::Get,
@@ -147,5 +168,7 @@ fn next_op(rng: &mut StdRng, client: usize, serial: u64) -> (String, Op) {
 
 /// Every key the workload touches.
 pub fn keys() -> Vec<String> {
-    (0..REGISTERS).map(|i| format!("r{i}")).chain((0..COUNTERS).map(|i| format!("c{i}"))).collect()
+    let registers = (0..REGISTERS).map(|i| format!("r{i}"));
+    let counters = (0..COUNTERS).map(|i| format!("c{i}"));
+    registers.chain(counters).chain((0..LOCKS).map(|i| format!("l{i}"))).collect()
 }
