@@ -166,6 +166,9 @@ impl Drop for NodeProxy {
 /// closes it or the link is reset.
 async fn relay(inbound: TcpStream, from: NodeId, to: NodeId, target: SocketAddr, faults: Faults) {
     let closed = faults.register(from, to);
+    // Marks the connection closed however the relay ends, so the registry
+    // forgets it.
+    let _forget = closed.clone().drop_guard();
     let Ok(outbound) = TcpStream::connect(target).await else { return };
     let _ = inbound.set_nodelay(true);
     let _ = outbound.set_nodelay(true);
