@@ -108,7 +108,15 @@ struct Pipeline {
     /// Whether a read or operator command is among the outcomes (it has not
     /// run yet).
     has_read: bool,
+    /// Replies waiting behind a read that has not run yet, in request
+    /// order (`None`: that read's slot). Kept between batches, like `reads`,
+    /// so that completing a batch allocates nothing.
+    queued: Vec<(Protocol, Option<Reply>)>,
+    /// The reads among `queued`, with their slots.
+    reads: Vec<PendingRead>,
 }
+
+type PendingRead = (usize, Pin<Box<dyn Future<Output = Reply> + Send>>);
 
 impl Pipeline {
     fn push(&mut self, protocol: Protocol, outcome: Outcome) {
@@ -118,41 +126,44 @@ impl Pipeline {
 
     /// Awaits every outcome and encodes the replies in request order.
     async fn complete(&mut self, output: &mut BytesMut) {
-        let mut replies: Vec<(Protocol, Option<Reply>)> = Vec::with_capacity(self.outcomes.len());
-        let mut reads = Vec::new();
-        for (protocol, outcome) in self.outcomes.drain(..) {
-            let reply = match outcome {
-                Outcome::Reply(reply) => Some(reply),
+        let mut outcomes = std::mem::take(&mut self.outcomes);
+        for (protocol, outcome) in outcomes.drain(..) {
+            match outcome {
                 Outcome::Read(read) => {
-                    reads.push((replies.len(), read));
-                    None
+                    self.reads.push((self.queued.len(), read));
+                    self.queued.push((protocol, None));
                 }
+                Outcome::Reply(reply) if self.queued.is_empty() => encode(output, &reply, protocol),
+                Outcome::Reply(reply) => self.queued.push((protocol, Some(reply))),
                 Outcome::Write(proposal) => {
-                    run_reads(&mut reads, &mut replies).await;
-                    Some(write_result(proposal.await))
+                    self.flush(output).await;
+                    encode(output, &write_result(proposal.await), protocol);
                 }
                 Outcome::Operator(operation) => {
-                    run_reads(&mut reads, &mut replies).await;
-                    Some(operation.await)
+                    self.flush(output).await;
+                    encode(output, &operation.await, protocol);
                 }
-            };
-            replies.push((protocol, reply));
+            }
         }
-        run_reads(&mut reads, &mut replies).await;
-        for (protocol, reply) in replies {
-            encode(output, &reply.expect("every read has run"), protocol);
-        }
+        self.outcomes = outcomes;
+        self.flush(output).await;
         self.has_read = false;
     }
-}
 
-type PendingRead = (usize, Pin<Box<dyn Future<Output = Reply> + Send>>);
-
-/// Runs `reads` together and puts each reply in its slot of `replies`.
-async fn run_reads(reads: &mut Vec<PendingRead>, replies: &mut [(Protocol, Option<Reply>)]) {
-    let done = join_all(reads.drain(..).map(|(slot, read)| async move { (slot, read.await) })).await;
-    for (slot, reply) in done {
-        replies[slot].1 = Some(reply);
+    /// Runs the queued reads together, then encodes the queued replies.
+    async fn flush(&mut self, output: &mut BytesMut) {
+        if self.reads.len() == 1 {
+            let (slot, read) = self.reads.pop().expect("one read");
+            self.queued[slot].1 = Some(read.await);
+        } else if !self.reads.is_empty() {
+            let done = join_all(self.reads.drain(..).map(|(slot, read)| async move { (slot, read.await) })).await;
+            for (slot, reply) in done {
+                self.queued[slot].1 = Some(reply);
+            }
+        }
+        for (protocol, reply) in self.queued.drain(..) {
+            encode(output, &reply.expect("every read has run"), protocol);
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::faults::{node_ip, Faults, NodeId, NodeProxy};
-use crate::linearizability::{self, Op};
+use crate::linearizability::{self, Op, Reply};
 use crate::workload::{self, Recorder};
 use crate::Node;
 
@@ -139,7 +139,7 @@ impl ChaosCluster {
     }
 
     /// Indexes of the nodes that are (or will be again) members.
-    fn members(&self) -> impl Iterator<Item = usize> + '_ {
+    fn members(&self) -> impl Iterator<Item = usize> + Clone + '_ {
         (0..self.nodes.len()).filter(|index| !self.removed.contains(index))
     }
 
@@ -180,17 +180,7 @@ impl ChaosCluster {
     /// The index of the node that reports being leader, if one does within
     /// `timeout`.
     pub async fn leader(&self, timeout: Duration) -> Option<usize> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            for index in self.members() {
-                let node = &self.nodes[index];
-                if node.is_running() && crate::info_field(node, "seshat_raft_role").await.as_deref() == Some("leader") {
-                    return Some(index);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
+        crate::leader_among(self.members().map(|index| (index, &self.nodes[index])), timeout).await
     }
 
     /// Time until a SET through node `index` succeeds.
@@ -256,10 +246,7 @@ impl ChaosCluster {
                 anyhow::ensure!(Instant::now() < deadline, "no final read of {key} succeeded after healing");
                 let index = self.leader(Duration::from_secs(10)).await.context("no leader after healing")?;
                 let mut connection = workload::connect(self.resp_addrs()[index]).await;
-                let before = self.recorder.history().len();
-                self.recorder.run(CHECKER_CLIENT, &key, Op::Get, &mut connection).await;
-                let history = self.recorder.history();
-                if history.len() > before && history[before].completed.is_some() {
+                if self.recorder.run(CHECKER_CLIENT, &key, Op::Get, &mut connection).await != Reply::Unknown {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -300,17 +300,26 @@ impl Cluster {
     /// it (`INFO replication`), once they agree; `None` if they do not
     /// within `timeout`.
     pub async fn leader(&self, timeout: Duration) -> Option<usize> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            for (i, node) in self.nodes.iter().enumerate() {
-                if node.is_running() && info_field(node, "seshat_raft_role").await.as_deref() == Some("leader") {
-                    return Some(i);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
+        leader_among(self.nodes.iter().enumerate(), timeout).await
     }
+}
+
+/// The index of the first of `candidates` (index, node) that reports being
+/// leader, polling until `timeout`.
+pub(crate) async fn leader_among<'a>(
+    candidates: impl Iterator<Item = (usize, &'a Node)> + Clone,
+    timeout: Duration,
+) -> Option<usize> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        for (index, node) in candidates.clone() {
+            if node.is_running() && info_field(node, "seshat_raft_role").await.as_deref() == Some("leader") {
+                return Some(index);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
 }
 
 /// One `INFO replication` field of `node`, if it answers.

@@ -56,9 +56,9 @@ impl Recorder {
         self.operations.lock().expect("history lock").clone()
     }
 
-    /// Runs one operation as `client` on `connection` and records it;
-    /// drops the connection after a failure.
-    pub async fn run(&self, client: usize, key: &str, op: Op, connection: &mut Option<MultiplexedConnection>) {
+    /// Runs one operation as `client` on `connection`, records it and
+    /// returns the reply; drops the connection after a failure.
+    pub async fn run(&self, client: usize, key: &str, op: Op, connection: &mut Option<MultiplexedConnection>) -> Reply {
         let invoked = self.now();
         let reply = match connection.as_mut() {
             Some(c) => tokio::time::timeout(OP_TIMEOUT, execute(c, key, &op)).await.ok().and_then(Result::ok),
@@ -72,7 +72,8 @@ impl Recorder {
             }
         };
         let completed = (reply != Reply::Unknown).then(|| self.now());
-        self.record(Operation { client, key: key.to_string(), op, reply, invoked, completed });
+        self.record(Operation { client, key: key.to_string(), op, reply: reply.clone(), invoked, completed });
+        reply
     }
 }
 

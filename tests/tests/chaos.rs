@@ -354,12 +354,8 @@ const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
 
 /// The environment that runs a node `offset` off the real wall clock; its
 /// monotonic clock stays true (tokio's timers hang otherwise).
-fn skewed(offset: &str) -> [(&'static str, String); 3] {
-    [
-        ("LD_PRELOAD", LIBFAKETIME.to_string()),
-        ("FAKETIME", offset.to_string()),
-        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_string()),
-    ]
+fn skewed(offset: &'static str) -> [(&'static str, &'static str); 3] {
+    [("LD_PRELOAD", LIBFAKETIME), ("FAKETIME", offset), ("FAKETIME_DONT_FAKE_MONOTONIC", "1")]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,8 +365,7 @@ async fn a_wall_clock_30s_off_on_any_node_breaks_no_promise() -> Result<()> {
     let mut cluster = started("clock-skew", 12).await?;
     let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
     cluster.note(&format!("restart leader node {} 30 s ahead", leader + 1));
-    let ahead = skewed("+30s");
-    cluster.nodes[leader].restart_with_env(&ahead.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())?;
+    cluster.nodes[leader].restart_with_env(&skewed("+30s"))?;
     sleep(Duration::from_millis(1500)).await;
     // Make sure the skewed node leads for a while.
     if let Some(current) = cluster.leader(LEADER_WAIT).await.filter(|&l| l != leader) {
@@ -381,8 +376,7 @@ async fn a_wall_clock_30s_off_on_any_node_breaks_no_promise() -> Result<()> {
     }
     let behind_node = (leader + 1) % 3;
     cluster.note(&format!("restart node {} 30 s behind", behind_node + 1));
-    let behind = skewed("-30s");
-    cluster.nodes[behind_node].restart_with_env(&behind.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())?;
+    cluster.nodes[behind_node].restart_with_env(&skewed("-30s"))?;
     sleep(Duration::from_millis(1500)).await;
     cluster.heal_and_check().await?;
     Ok(())

@@ -119,6 +119,9 @@ impl Peers {
 
     fn peer(&self, addr: &str) -> Arc<Peer> {
         let mut peers = self.peers.lock().expect("peers lock");
+        if let Some(peer) = peers.get(addr) {
+            return peer.clone();
+        }
         peers
             .entry(addr.to_string())
             .or_insert_with(|| {
