@@ -9,6 +9,9 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::read::ReadOp;
+use crate::reply::Reply;
+
 /// One entry of the `kv` log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogCommand {
@@ -160,6 +163,41 @@ pub enum WriteOp {
     ExpireDue {
         keys: Vec<DueKey>,
     },
+    /// EXEC: the queued commands of a MULTI, run at once unless a watched
+    /// key changed since it was watched.
+    Exec {
+        watched: Vec<WatchedKey>,
+        commands: Vec<QueuedCommand>,
+    },
+}
+
+/// A key under WATCH: what the watching node had applied when it looked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchedKey {
+    pub db: u8,
+    pub key: Bytes,
+    /// The node's applied log index, read before the key: every write up
+    /// to it was visible to the look.
+    pub observed_index: u64,
+    /// Whether the key existed (and had not expired) then.
+    pub existed: bool,
+}
+
+/// One command queued by MULTI, with the database it was queued in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedCommand {
+    pub db: u8,
+    pub step: TxnStep,
+}
+
+/// What a queued command does at EXEC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TxnStep {
+    Write(WriteOp),
+    Read(ReadOp),
+    /// A command that ran on the connection when it was queued (PING,
+    /// SELECT, a run-time error found while parsing): its reply.
+    Reply(Reply),
 }
 
 impl LogCommand {

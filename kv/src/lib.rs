@@ -38,14 +38,17 @@ mod reply;
 mod service;
 
 pub use apply::KvStateMachine;
-pub use command::{DueKey, ExpireAt, ExpireCondition, LogCommand, SetCondition, SetExpiry, SetReply, WriteOp};
+pub use command::{
+    DueKey, ExpireAt, ExpireCondition, LogCommand, QueuedCommand, SetCondition, SetExpiry, SetReply, TxnStep,
+    WatchedKey, WriteOp,
+};
 pub use error::{CommandError, Error, Result};
 pub use glob::matches as glob_matches;
 pub use raft::{Clock, ManualClock, SystemClock};
-pub use read::{LcsOutput, ReadCtx, ScanArgs};
+pub use read::{LcsOutput, ReadCtx, ReadOp, ScanArgs};
 pub use record::KeyType;
 pub use reply::Reply;
-pub use service::{Kv, KvConfig, KvStart, Stats, WriteReply};
+pub use service::{CursorTable, Kv, KvConfig, KvStart, Stats, WriteReply};
 
 /// The number of databases (SELECT 0..15).
 pub const DATABASES: usize = 16;

@@ -1,35 +1,51 @@
 //! The value format of `kv_data`: one record per Redis key.
 //!
 //! ```text
-//! type: u8 | expire_at_ms: u64 BE (0 = no expiry) | payload
+//! type: u8 | expire_at_ms: u64 BE (0 = no expiry) | modified: u64 BE | payload
 //! ```
 //!
-//! For a string the payload is the value itself. Composite types (hashes,
-//! lists, sets, sorted sets) will put their version and size in the payload
-//! and keep their elements under versioned sub-keys in other families.
+//! `modified` is the log index of the entry that last wrote the key; WATCH
+//! compares it with the index it observed. For a string the payload is the
+//! value itself. For a collection (hash, list, set, sorted set) it is a
+//! [`Collection`] header: the version its elements live under in
+//! `kv_elements` (and `kv_scores`), its length, and for a list the position
+//! of its head.
 
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
 
-const HEADER_LEN: usize = 9;
+const HEADER_LEN: usize = 17;
+const COLLECTION_LEN: usize = 24;
 
 /// The Redis type of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
     String,
+    Hash,
+    List,
+    Set,
+    ZSet,
 }
 
 impl KeyType {
     fn code(self) -> u8 {
         match self {
             KeyType::String => 1,
+            KeyType::Hash => 2,
+            KeyType::List => 3,
+            KeyType::Set => 4,
+            KeyType::ZSet => 5,
         }
     }
 
     fn from_code(code: u8) -> Option<Self> {
         match code {
             1 => Some(KeyType::String),
+            2 => Some(KeyType::Hash),
+            3 => Some(KeyType::List),
+            4 => Some(KeyType::Set),
+            5 => Some(KeyType::ZSet),
             _ => None,
         }
     }
@@ -38,7 +54,39 @@ impl KeyType {
     pub fn name(self) -> &'static str {
         match self {
             KeyType::String => "string",
+            KeyType::Hash => "hash",
+            KeyType::List => "list",
+            KeyType::Set => "set",
+            KeyType::ZSet => "zset",
         }
+    }
+}
+
+/// The header of a collection: where its elements are and how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Collection {
+    /// The version its elements are stored under; unique for all time.
+    pub version: u64,
+    /// The number of elements (never 0: an empty collection is deleted).
+    pub len: u64,
+    /// Lists only: the position of the first element. Elements occupy
+    /// positions `head .. head + len`; a new list starts in the middle of
+    /// the `u64` range so that it can grow both ways.
+    pub head: u64,
+}
+
+impl Collection {
+    /// An empty collection under a new `version`.
+    pub fn new(version: u64) -> Self {
+        Collection { version, len: 0, head: 1 << 63 }
+    }
+
+    fn encode(&self) -> Bytes {
+        let mut out = Vec::with_capacity(COLLECTION_LEN);
+        for field in [self.version, self.len, self.head] {
+            out.extend_from_slice(&field.to_be_bytes());
+        }
+        Bytes::from(out)
     }
 }
 
@@ -48,13 +96,36 @@ pub struct Record {
     pub kind: KeyType,
     /// Absolute expiry in Unix milliseconds.
     pub expire_at_ms: Option<u64>,
+    /// The log index of the last write (set by the txn on every write).
+    pub modified: u64,
+    /// A string's value, or a collection's encoded header.
     pub value: Bytes,
 }
 
 impl Record {
     /// A string record without expiry.
     pub fn string(value: Bytes) -> Self {
-        Record { kind: KeyType::String, expire_at_ms: None, value }
+        Record { kind: KeyType::String, expire_at_ms: None, modified: 0, value }
+    }
+
+    /// A collection record of type `kind`.
+    pub fn collection(kind: KeyType, expire_at_ms: Option<u64>, collection: Collection) -> Self {
+        Record { kind, expire_at_ms, modified: 0, value: collection.encode() }
+    }
+
+    /// The collection header of a non-string record.
+    pub fn header(&self) -> Result<Collection> {
+        let bytes = &self.value;
+        if self.kind == KeyType::String || bytes.len() != COLLECTION_LEN {
+            return Err(corrupt(format!("a {} record has a {}-byte collection header", self.kind.name(), bytes.len())));
+        }
+        let field = |i: usize| u64::from_be_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        Ok(Collection { version: field(0), len: field(1), head: field(2) })
+    }
+
+    /// The collection version of a non-string record, if it is one.
+    pub fn version(&self) -> Option<u64> {
+        (self.kind != KeyType::String).then(|| self.header().map(|c| c.version).ok()).flatten()
     }
 
     /// True if the key no longer exists at `now_ms`.
@@ -66,6 +137,7 @@ impl Record {
         let mut out = Vec::with_capacity(HEADER_LEN + self.value.len());
         out.push(self.kind.code());
         out.extend_from_slice(&self.expire_at_ms.unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(&self.modified.to_be_bytes());
         out.extend_from_slice(&self.value);
         out
     }
@@ -77,8 +149,13 @@ impl Record {
             return Err(corrupt(format!("record of {} bytes is shorter than its header", bytes.len())));
         }
         let kind = KeyType::from_code(bytes[0]).ok_or_else(|| corrupt(format!("unknown type code {}", bytes[0])))?;
-        let at = u64::from_be_bytes(bytes[1..HEADER_LEN].try_into().expect("8 bytes"));
-        Ok(Record { kind, expire_at_ms: (at != 0).then_some(at), value: bytes.slice(HEADER_LEN..) })
+        let at = u64::from_be_bytes(bytes[1..9].try_into().expect("8 bytes"));
+        let modified = u64::from_be_bytes(bytes[9..HEADER_LEN].try_into().expect("8 bytes"));
+        let record = Record { kind, expire_at_ms: (at != 0).then_some(at), modified, value: bytes.slice(HEADER_LEN..) };
+        if kind != KeyType::String {
+            record.header()?;
+        }
+        Ok(record)
     }
 }
 
@@ -92,13 +169,22 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
+        let list = Collection { version: 9, len: 3, head: (1 << 63) - 2 };
         for record in [
             Record::string(Bytes::from_static(b"")),
-            Record { kind: KeyType::String, expire_at_ms: Some(1_700_000_000_000), value: Bytes::from_static(b"v") },
+            Record {
+                kind: KeyType::String,
+                expire_at_ms: Some(1_700_000_000_000),
+                modified: 42,
+                value: Bytes::from_static(b"v"),
+            },
+            Record::collection(KeyType::List, None, list),
         ] {
             assert_eq!(Record::decode(Bytes::from(record.encode())).unwrap(), record);
         }
+        assert_eq!(Record::collection(KeyType::List, None, list).header().unwrap(), list);
         assert!(Record::decode(Bytes::from_static(&[1, 0])).is_err());
-        assert!(Record::decode(Bytes::from_static(&[9, 0, 0, 0, 0, 0, 0, 0, 0])).is_err());
+        assert!(Record::decode(Bytes::from_static(&[9; 17])).is_err());
+        assert!(Record::decode(Bytes::from_static(&[2; 17])).is_err(), "a hash without its header");
     }
 }

@@ -17,7 +17,7 @@ use storage::keyspace::kv_expiry;
 use storage::{Family, Reader, Store};
 
 use crate::apply::KvStateMachine;
-use crate::command::{DueKey, LogCommand, WriteOp};
+use crate::command::{DueKey, LogCommand, WatchedKey, WriteOp};
 use crate::error::{Error, Result};
 use crate::read::ReadCtx;
 use crate::reply::Reply;
@@ -76,7 +76,7 @@ struct Inner {
     store: Store,
     clock: Arc<dyn Clock>,
     stats: Arc<Stats>,
-    cursors: CursorTable,
+    cursors: Arc<CursorTable>,
     config: KvConfig,
 }
 
@@ -84,7 +84,8 @@ impl Kv {
     /// Opens the service on `start.store` and starts its group `kv/0`.
     pub async fn start(start: KvStart<'_>) -> Result<Kv> {
         let stats = Arc::new(Stats::default());
-        let state_machine = KvStateMachine::open(start.store.clone(), stats.clone())?;
+        let cursors = Arc::new(CursorTable::default());
+        let state_machine = KvStateMachine::open(start.store.clone(), stats.clone(), cursors.clone())?;
         let group = Group::start(
             start.node,
             GroupId { service: "kv", shard: 0 },
@@ -102,7 +103,7 @@ impl Kv {
                 store: start.store,
                 clock: start.clock,
                 stats,
-                cursors: CursorTable::default(),
+                cursors,
                 config: start.config,
             }),
         })
@@ -122,14 +123,34 @@ impl Kv {
         self.read_stale(db, read)
     }
 
+    /// WATCH: observes `keys` of `db` after the read barrier (or, with
+    /// `stale`, as this replica has them).
+    pub async fn watch(&self, db: u8, keys: Vec<Bytes>, stale: bool) -> Result<Vec<WatchedKey>> {
+        if !stale {
+            self.inner.group.read_barrier().await?;
+        }
+        // The index first: every write up to it is visible to the lookups
+        // below, and a later one can only make EXEC abort, never pass.
+        let observed_index = self.inner.group.applied_index();
+        self.read_stale(db, |ctx| {
+            let mut watched = Vec::with_capacity(keys.len());
+            for key in keys {
+                let existed = ctx.peek(db, &key)?.is_some();
+                watched.push(WatchedKey { db, key, observed_index, existed });
+            }
+            Ok(watched)
+        })
+    }
+
     /// Runs `read` on this node's replica as it is: possibly behind the
     /// leader (the `READONLY` opt-in).
     pub fn read_stale<T>(&self, db: u8, read: impl FnOnce(&ReadCtx<'_>) -> Result<T>) -> Result<T> {
         let ctx = ReadCtx {
-            store: &self.inner.store,
+            reader: &self.inner.store,
+            live: Some(&self.inner.store),
             db,
             now_ms: self.now_ms(),
-            stats: &self.inner.stats,
+            stats: Some(&self.inner.stats),
             cursors: &self.inner.cursors,
         };
         read(&ctx)
@@ -250,7 +271,7 @@ impl Future for WriteReply {
 /// SCAN cursors: a bounded table from cursor number to the last `kv_data`
 /// key returned. The oldest cursors are forgotten first.
 #[derive(Default)]
-pub(crate) struct CursorTable {
+pub struct CursorTable {
     inner: Mutex<Cursors>,
 }
 

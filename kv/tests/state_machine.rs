@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kv::{
-    ExpireAt, ExpireCondition, KvStateMachine, LogCommand, Reply, SetCondition, SetExpiry, SetReply, Stats, WriteOp,
+    ExpireAt, ExpireCondition, KvStateMachine, LogCommand, QueuedCommand, ReadOp, Reply, SetCondition, SetExpiry,
+    SetReply, Stats, TxnStep, WatchedKey, WriteOp,
 };
 use raft::{Command, StateMachine};
 use rand::{Rng, SeedableRng};
@@ -28,56 +29,79 @@ struct Stamped {
     command: LogCommand,
 }
 
-/// A seeded stream of writes over a small keyspace, with TTLs and flushes.
+/// A seeded stream of writes over a small keyspace, with TTLs, flushes and
+/// MULTI/EXEC transactions whose WATCH may or may not hold.
 fn random_ops(seed: u64, count: usize) -> Vec<Stamped> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut stamp = START_MS;
-    (0..count)
-        .map(|_| {
+    (0..count as u64)
+        .map(|position| {
             stamp += rng.random_range(0..200);
             let db = rng.random_range(0..3);
-            let k = key(rng.random_range(0..20));
-            let op = match rng.random_range(0..100) {
-                0..=29 => WriteOp::Set {
-                    key: k,
-                    value: Bytes::from(rng.random_range(0..1000).to_string()),
-                    condition: [SetCondition::Always, SetCondition::IfAbsent, SetCondition::IfPresent]
-                        [rng.random_range(0..3)],
-                    expiry: [SetExpiry::Clear, SetExpiry::Keep, SetExpiry::AfterMs(rng.random_range(1..2000))]
-                        [rng.random_range(0..3)],
-                    reply: SetReply::Ok,
-                },
-                30..=44 => WriteOp::IncrBy { key: k, delta: rng.random_range(-5..5) },
-                45..=54 => WriteOp::Del { keys: vec![k, key(rng.random_range(0..20))] },
-                55..=69 => WriteOp::Expire {
-                    key: k,
-                    at: ExpireAt::AfterMs(rng.random_range(-100..3000)),
-                    condition: ExpireCondition::Always,
-                    command: "pexpire".into(),
-                },
-                70..=77 => WriteOp::Persist { key: k },
-                78..=85 => WriteOp::Rename { from: k, to: key(rng.random_range(0..20)), only_if_absent: false },
-                86..=91 => WriteOp::Copy {
-                    from: k,
-                    to: key(rng.random_range(0..20)),
-                    to_db: rng.random_range(0..3),
-                    replace: true,
-                },
-                92..=95 => WriteOp::Append { key: k, value: Bytes::from_static(b"x") },
-                96..=98 => WriteOp::MSet {
-                    pairs: vec![(k.clone(), Bytes::from_static(b"m")), (k, Bytes::from_static(b"n"))],
-                    only_if_none_exist: false,
-                },
-                _ => WriteOp::FlushDb,
+            let op = if rng.random_range(0..10) == 0 {
+                let index = position + 1;
+                let watched = (0..rng.random_range(0..3))
+                    .map(|_| WatchedKey {
+                        db,
+                        key: key(rng.random_range(0..20)),
+                        observed_index: index.saturating_sub(rng.random_range(1..30)),
+                        existed: rng.random_bool(0.5),
+                    })
+                    .collect();
+                let commands = (0..rng.random_range(0..4))
+                    .map(|_| {
+                        let step = match rng.random_range(0..3) {
+                            0 => TxnStep::Read(ReadOp::Get { key: key(rng.random_range(0..20)) }),
+                            _ => TxnStep::Write(random_op(&mut rng)),
+                        };
+                        QueuedCommand { db: rng.random_range(0..3), step }
+                    })
+                    .collect();
+                WriteOp::Exec { watched, commands }
+            } else {
+                random_op(&mut rng)
             };
             Stamped { stamp_ms: stamp, command: LogCommand { db, op } }
         })
         .collect()
 }
 
+fn random_op(rng: &mut impl Rng) -> WriteOp {
+    let k = key(rng.random_range(0..20));
+    match rng.random_range(0..100) {
+        0..=29 => WriteOp::Set {
+            key: k,
+            value: Bytes::from(rng.random_range(0..1000).to_string()),
+            condition: [SetCondition::Always, SetCondition::IfAbsent, SetCondition::IfPresent][rng.random_range(0..3)],
+            expiry: [SetExpiry::Clear, SetExpiry::Keep, SetExpiry::AfterMs(rng.random_range(1..2000))]
+                [rng.random_range(0..3)],
+            reply: SetReply::Ok,
+        },
+        30..=44 => WriteOp::IncrBy { key: k, delta: rng.random_range(-5..5) },
+        45..=54 => WriteOp::Del { keys: vec![k, key(rng.random_range(0..20))] },
+        55..=69 => WriteOp::Expire {
+            key: k,
+            at: ExpireAt::AfterMs(rng.random_range(-100..3000)),
+            condition: ExpireCondition::Always,
+            command: "pexpire".into(),
+        },
+        70..=77 => WriteOp::Persist { key: k },
+        78..=85 => WriteOp::Rename { from: k, to: key(rng.random_range(0..20)), only_if_absent: false },
+        86..=91 => {
+            WriteOp::Copy { from: k, to: key(rng.random_range(0..20)), to_db: rng.random_range(0..3), replace: true }
+        }
+        92..=95 => WriteOp::Append { key: k, value: Bytes::from_static(b"x") },
+        96..=98 => WriteOp::MSet {
+            pairs: vec![(k.clone(), Bytes::from_static(b"m")), (k, Bytes::from_static(b"n"))],
+            only_if_none_exist: false,
+        },
+        _ => WriteOp::FlushDb,
+    }
+}
+
 fn open(dir: &std::path::Path) -> (Storage, KvStateMachine) {
     let storage = Storage::open(dir, Layout::Shared).unwrap();
-    let machine = KvStateMachine::open(storage.store(Service::Kv), Arc::new(Stats::default())).unwrap();
+    let machine = KvStateMachine::open(storage.store(Service::Kv), Arc::new(Stats::default()), Arc::default()).unwrap();
     (storage, machine)
 }
 
@@ -107,7 +131,7 @@ fn apply_all(machine: &mut KvStateMachine, commands: &[Stamped], batch: usize) -
 /// Every key and value of the state-machine families.
 fn dump(store: &Store) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
-    for family in [Family::KvMeta, Family::KvData, Family::KvExpiry] {
+    for &family in Service::Kv.state_families() {
         for entry in store.scan(family, &[], None) {
             let (k, v) = entry.unwrap();
             out.push((family.name(), k.to_vec(), v.to_vec()));

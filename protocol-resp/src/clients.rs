@@ -18,6 +18,8 @@ pub(crate) struct ClientState {
     pub last_active: Instant,
     pub lib_name: Option<String>,
     pub lib_ver: Option<String>,
+    /// The number of commands queued by an open MULTI.
+    pub multi: Option<usize>,
 }
 
 /// One connected client.
@@ -58,7 +60,7 @@ impl Client {
         let state = self.snapshot();
         let now = Instant::now();
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 \
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
              qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
              cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
@@ -67,7 +69,9 @@ impl Client {
             state.name.as_deref().unwrap_or(""),
             now.duration_since(self.created).as_secs(),
             now.duration_since(state.last_active).as_secs(),
+            if state.multi.is_some() { "x" } else { "N" },
             state.db,
+            state.multi.map_or(-1, |queued| queued as i64),
             if state.last_command.is_empty() { "NULL" } else { state.last_command },
             state.resp,
             state.lib_name.as_deref().unwrap_or(""),
@@ -105,6 +109,7 @@ impl Clients {
                 last_active: now,
                 lib_name: None,
                 lib_ver: None,
+                multi: None,
             }),
             killed: Notify::new(),
             kill_requested: false.into(),

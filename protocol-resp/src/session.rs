@@ -1,7 +1,9 @@
 //! Per-connection state: the selected database, the protocol version,
-//! authentication.
+//! authentication, the open MULTI and the watched keys.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use kv::{QueuedCommand, WatchedKey};
 
 use crate::clients::Client;
 use crate::encode::Protocol;
@@ -18,12 +20,53 @@ pub(crate) struct Session {
     /// Set by READONLY: reads skip the read index and see this node's
     /// replica as it is (possibly behind the leader).
     pub stale_reads: bool,
+    /// Set by MULTI until EXEC or DISCARD.
+    pub transaction: Option<Transaction>,
+    /// The keys under WATCH. WATCH's reads add to it when they complete,
+    /// which is before any later EXEC is dispatched (EXEC waits for the
+    /// connection's earlier reads, as every proposing command does).
+    pub watched: Arc<Mutex<Vec<WatchedKey>>>,
+}
+
+/// An open MULTI.
+pub(crate) struct Transaction {
+    pub commands: Vec<QueuedCommand>,
+    /// A command was refused while queueing: EXEC answers EXECABORT.
+    pub failed: bool,
+    /// The database when MULTI began, restored if the transaction is
+    /// dropped (a queued SELECT takes effect at once).
+    pub db_at_multi: u8,
 }
 
 impl Session {
     pub fn new(server: Arc<Server>, client: Arc<Client>) -> Self {
         let authenticated = !server.requires_auth();
-        Session { server, client, db: 0, protocol: Protocol::Resp2, authenticated, closing: false, stale_reads: false }
+        Session {
+            server,
+            client,
+            db: 0,
+            protocol: Protocol::Resp2,
+            authenticated,
+            closing: false,
+            stale_reads: false,
+            transaction: None,
+            watched: Arc::default(),
+        }
+    }
+
+    /// Forgets every watched key (EXEC, DISCARD, UNWATCH, RESET).
+    pub fn unwatch(&self) {
+        self.watched.lock().expect("watched keys lock").clear();
+    }
+
+    /// Ends an open MULTI without running it; returns whether one was open.
+    pub fn discard(&mut self) -> bool {
+        let Some(transaction) = self.transaction.take() else {
+            return false;
+        };
+        self.select(transaction.db_at_multi);
+        self.client.update(|state| state.multi = None);
+        true
     }
 
     pub fn select(&mut self, db: u8) {

@@ -282,6 +282,12 @@ impl Group {
         self.inner.leader_id() == Some(self.inner.node_id)
     }
 
+    /// The index of the last entry applied on this node; every write up to
+    /// it is visible in storage.
+    pub fn applied_index(&self) -> u64 {
+        *self.inner.applied.index.borrow()
+    }
+
     /// The largest leader stamp applied on this node.
     pub fn applied_stamp_ms(&self) -> u64 {
         self.inner.applied.stamp_ms.load(Ordering::Acquire)

@@ -11,8 +11,10 @@
 //! | `kv_raft_log` | `index: u64`, see [`raft_log`]        | a serialized log entry (owned by the `raft` crate) |
 //! | `kv_raft_meta`| ASCII name, see [`raft_meta`]         | the group's vote, committed log id, last purged log id |
 //! | `kv_meta`     | ASCII name, see [`kv_meta`] and [`raft_state`] | state-machine metadata: applied log id, membership, client sessions, last time stamp, per-db key counts |
-//! | `kv_data`     | `db: u8, slot: u16, user key`         | the key's record: type, expiry, value (format owned by `kv`) |
+//! | `kv_data`     | `db: u8, slot: u16, user key`         | the key's record: type, expiry, modification index, value or collection header (format owned by `kv`) |
 //! | `kv_expiry`   | `db: u8, expire_at_ms: u64, slot: u16, user key` | empty; an index of keys with a TTL, in expiry order |
+//! | `kv_elements` | `db: u8, version: u64, sub-key`, see [`kv_elements`] | one element of a hash, list, set or sorted set |
+//! | `kv_scores`   | `db: u8, version: u64, score: u64 (order-preserving f64), member` | empty; a sorted set's members in score order |
 //!
 //! The hash slot is Redis Cluster's: CRC16 (XMODEM) of the key, or of the
 //! text inside the first non-empty `{…}` (the hash tag), modulo 16384. It is
@@ -24,6 +26,13 @@
 //! what a Raft snapshot carries and what installing one replaces. No key of a
 //! state family starts with the byte `0xff`, so `[] .. [0xff]` spans a whole
 //! family ([`FAMILY_SPAN_END`]).
+//!
+//! A collection's elements live under its *version*, a number allocated
+//! once per collection from a counter in `kv_meta` and never reused. The
+//! record in `kv_data` names the live version, so deleting, overwriting or
+//! expiring a collection of any size rewrites one record and adds one range
+//! deletion of the old version's elements, which RocksDB reclaims in
+//! background compaction; RENAME moves the record and keeps the elements.
 //!
 //! `kv_expiry` is exact, not a hint: every record with an expiry has exactly
 //! one index entry and no other entries exist; the state machine keeps both in
@@ -56,7 +65,15 @@ impl Service {
     /// The families that belong to this service.
     pub fn families(self) -> &'static [Family] {
         match self {
-            Service::Kv => &[Family::KvRaftLog, Family::KvRaftMeta, Family::KvMeta, Family::KvData, Family::KvExpiry],
+            Service::Kv => &[
+                Family::KvRaftLog,
+                Family::KvRaftMeta,
+                Family::KvMeta,
+                Family::KvData,
+                Family::KvExpiry,
+                Family::KvElements,
+                Family::KvScores,
+            ],
         }
     }
 
@@ -78,7 +95,7 @@ impl Service {
     /// snapshot. The first one also holds the [`raft_state`] keys.
     pub fn state_families(self) -> &'static [Family] {
         match self {
-            Service::Kv => &[Family::KvMeta, Family::KvData, Family::KvExpiry],
+            Service::Kv => &[Family::KvMeta, Family::KvData, Family::KvExpiry, Family::KvElements, Family::KvScores],
         }
     }
 
@@ -92,13 +109,15 @@ impl Service {
 pub const FAMILY_SPAN_END: &[u8] = &[0xff];
 
 /// A column family. See the module docs for what each holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
     KvRaftLog,
     KvRaftMeta,
     KvMeta,
     KvData,
     KvExpiry,
+    KvElements,
+    KvScores,
 }
 
 impl Family {
@@ -110,13 +129,21 @@ impl Family {
             Family::KvMeta => "kv_meta",
             Family::KvData => "kv_data",
             Family::KvExpiry => "kv_expiry",
+            Family::KvElements => "kv_elements",
+            Family::KvScores => "kv_scores",
         }
     }
 
     /// The service that owns this family.
     pub fn service(self) -> Service {
         match self {
-            Family::KvRaftLog | Family::KvRaftMeta | Family::KvMeta | Family::KvData | Family::KvExpiry => Service::Kv,
+            Family::KvRaftLog
+            | Family::KvRaftMeta
+            | Family::KvMeta
+            | Family::KvData
+            | Family::KvExpiry
+            | Family::KvElements
+            | Family::KvScores => Service::Kv,
         }
     }
 }
@@ -207,6 +234,74 @@ pub mod kv_meta {
         let mut key = b"expires/".to_vec();
         key.push(db);
         key
+    }
+
+    /// The next collection version to allocate: `u64` big-endian.
+    pub const NEXT_VERSION: &[u8] = b"next_version";
+
+    /// The log index of the last deletion of a key of hash slot `slot` in
+    /// `db`: `u64` big-endian (WATCH's evidence that an absent key was
+    /// created and deleted again).
+    pub fn slot_deleted(db: u8, slot: u16) -> Vec<u8> {
+        let mut key = b"deleted/".to_vec();
+        key.push(db);
+        key.extend_from_slice(&slot.to_be_bytes());
+        key
+    }
+
+    /// The log index of the last FLUSHDB or FLUSHALL that emptied `db`.
+    pub fn flushed(db: u8) -> Vec<u8> {
+        let mut key = b"flushed/".to_vec();
+        key.push(db);
+        key
+    }
+}
+
+/// Keys of `kv_elements` and `kv_scores`: `db, version, …`.
+///
+/// In `kv_elements` the rest is the element's sub-key: a hash field, a set
+/// or sorted-set member, or a list position (`u64` big-endian). In
+/// `kv_scores` it is the score ([`score_bits`]) then the member.
+pub mod kv_elements {
+    /// The prefix of every element of collection `version` in `db`.
+    pub fn prefix(db: u8, version: u64) -> [u8; 9] {
+        let mut prefix = [0u8; 9];
+        prefix[0] = db;
+        prefix[1..].copy_from_slice(&version.to_be_bytes());
+        prefix
+    }
+
+    /// The key of sub-key `sub` of collection `version` in `db`.
+    pub fn key(db: u8, version: u64, sub: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(9 + sub.len());
+        key.extend_from_slice(&prefix(db, version));
+        key.extend_from_slice(sub);
+        key
+    }
+
+    /// The range `[start, end)` holding every element of the collection.
+    pub fn range(db: u8, version: u64) -> (Vec<u8>, Vec<u8>) {
+        (prefix(db, version).to_vec(), prefix(db, version + 1).to_vec())
+    }
+
+    /// The sub-key of an element key.
+    pub fn sub_key(key: &[u8]) -> &[u8] {
+        key.get(9..).unwrap_or_default()
+    }
+
+    /// A score as 8 bytes whose byte order is the numeric order of the
+    /// doubles (-inf first, +inf last; -0.0 sorts just before 0.0).
+    pub fn score_bits(score: f64) -> [u8; 8] {
+        let bits = score.to_bits();
+        let ordered = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+        ordered.to_be_bytes()
+    }
+
+    /// The inverse of [`score_bits`].
+    pub fn score_from_bits(bytes: [u8; 8]) -> f64 {
+        let ordered = u64::from_be_bytes(bytes);
+        let bits = if ordered >> 63 == 1 { ordered & !(1 << 63) } else { !ordered };
+        f64::from_bits(bits)
     }
 }
 
@@ -301,6 +396,22 @@ mod tests {
         let (start, end) = kv_data::db_range(0);
         assert!(start <= a && a < end && b < end && c >= end);
         assert_eq!(kv_data::decode(&a), Some((0, 12182, &b"foo"[..])));
+    }
+
+    #[test]
+    fn element_keys_group_by_collection_and_scores_sort_numerically() {
+        let (start, end) = kv_elements::range(2, 7);
+        let key = kv_elements::key(2, 7, b"field");
+        assert!(start <= key && key < end);
+        assert!(kv_elements::key(2, 8, b"") >= end);
+        assert_eq!(kv_elements::sub_key(&key), b"field");
+        let scores = [f64::NEG_INFINITY, -1e300, -1.5, -0.0, 0.0, 1e-300, 2.0, f64::INFINITY];
+        for pair in scores.windows(2) {
+            assert!(kv_elements::score_bits(pair[0]) < kv_elements::score_bits(pair[1]), "{pair:?}");
+        }
+        for score in scores {
+            assert_eq!(kv_elements::score_from_bits(kv_elements::score_bits(score)).to_bits(), score.to_bits());
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! checked on every open. It is a small TOML document:
 //!
 //! ```toml
-//! format = 1
+//! format = 2
 //! layout = "shared"
 //! ```
 //!
@@ -20,8 +20,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::keyspace::Service;
 
-/// The on-disk format version this build reads and writes.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The on-disk format version this build reads and writes. Format 2 added
+/// the modification index to `kv_data` records and the `kv_elements` and
+/// `kv_scores` families; format 1 dirs are refused, not converted.
+pub(crate) const FORMAT_VERSION: u32 = 2;
 const MARKER_FILE: &str = "SESHAT";
 
 /// How services share RocksDB instances.

@@ -36,4 +36,4 @@ pub use batch::Batch;
 pub use error::{Error, Result};
 pub use keyspace::{Family, Service};
 pub use layout::Layout;
-pub use store::{Durability, Reader, Scan, Snapshot, Storage, Store};
+pub use store::{Durability, KeyValue, Reader, Scan, Snapshot, Storage, Store};

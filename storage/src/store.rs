@@ -185,8 +185,7 @@ impl Reader for Store {
 
     fn scan<'a>(&'a self, family: Family, start: &[u8], end: Option<&[u8]>) -> Scan<'a> {
         let opts = bounded(end);
-        let iter = self.db.iterator_cf_opt(self.cf(family), opts, IteratorMode::From(start, Direction::Forward));
-        Scan { inner: Box::new(iter) }
+        Scan::rocksdb(self.db.iterator_cf_opt(self.cf(family), opts, IteratorMode::From(start, Direction::Forward)))
     }
 }
 
@@ -203,9 +202,8 @@ impl Reader for Snapshot<'_> {
 
     fn scan<'a>(&'a self, family: Family, start: &[u8], end: Option<&[u8]>) -> Scan<'a> {
         let opts = bounded(end);
-        let iter =
-            self.snapshot.iterator_cf_opt(self.store.cf(family), opts, IteratorMode::From(start, Direction::Forward));
-        Scan { inner: Box::new(iter) }
+        let mode = IteratorMode::From(start, Direction::Forward);
+        Scan::rocksdb(self.snapshot.iterator_cf_opt(self.store.cf(family), opts, mode))
     }
 }
 
@@ -217,16 +215,26 @@ fn bounded(end: Option<&[u8]>) -> ReadOptions {
     opts
 }
 
-type RawEntry = std::result::Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>;
-
 /// An ordered scan over a key range; yields `(key, value)` pairs.
 pub struct Scan<'a> {
-    inner: Box<dyn Iterator<Item = RawEntry> + 'a>,
+    inner: Box<dyn Iterator<Item = Result<KeyValue>> + 'a>,
+}
+
+impl<'a> Scan<'a> {
+    /// A scan over any ordered source of entries (for readers layered over
+    /// a store, such as a write overlay).
+    pub fn new(entries: impl Iterator<Item = Result<KeyValue>> + 'a) -> Self {
+        Scan { inner: Box::new(entries) }
+    }
+
+    fn rocksdb(iter: impl Iterator<Item = std::result::Result<KeyValue, rocksdb::Error>> + 'a) -> Self {
+        Scan::new(iter.map(|entry| entry.map_err(Error::from)))
+    }
 }
 
 impl Iterator for Scan<'_> {
-    type Item = Result<(Box<[u8]>, Box<[u8]>)>;
+    type Item = Result<KeyValue>;
     fn next(&mut self) -> Option<Self::Item> {
-        self.inner.next().map(|r| r.map_err(Error::from))
+        self.inner.next()
     }
 }

@@ -12,9 +12,12 @@
 //! never runs backwards across entries or leader changes. User errors are
 //! replies; storage errors abort the batch and stop the group.
 
+mod exec;
 mod keys;
 mod string;
 mod txn;
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use raft::{Command, StateMachine};
@@ -24,6 +27,7 @@ use storage::{Batch, Store};
 use crate::command::{LogCommand, WriteOp};
 use crate::error::{CommandError, Error, Result};
 use crate::reply::Reply;
+use crate::service::CursorTable;
 
 pub(crate) use txn::read_u64;
 
@@ -47,20 +51,28 @@ impl From<Error> for Fail {
     }
 }
 
+impl From<storage::Error> for Fail {
+    fn from(error: storage::Error) -> Self {
+        Fail::Fatal(error.into())
+    }
+}
+
 pub(crate) type OpResult = std::result::Result<Reply, Fail>;
 
 /// The Redis service's state machine over its RocksDB families.
 pub struct KvStateMachine {
     store: Store,
     last_stamp_ms: u64,
-    stats: std::sync::Arc<crate::Stats>,
+    stats: Arc<crate::Stats>,
+    /// SCAN cursors of reads inside EXEC.
+    cursors: Arc<CursorTable>,
 }
 
 impl KvStateMachine {
     /// Opens the state machine stored in `store`.
-    pub fn open(store: Store, stats: std::sync::Arc<crate::Stats>) -> Result<Self> {
+    pub fn open(store: Store, stats: Arc<crate::Stats>, cursors: Arc<CursorTable>) -> Result<Self> {
         let last_stamp_ms = read_u64(&store, kv_meta::LAST_STAMP)?;
-        Ok(KvStateMachine { store, last_stamp_ms, stats })
+        Ok(KvStateMachine { store, last_stamp_ms, stats, cursors })
     }
 
     /// The store the state machine lives in.
@@ -81,7 +93,8 @@ impl StateMachine for KvStateMachine {
                 reason: format!("entry {}: {e}", command.index),
             })?;
             txn.now_ms = txn.now_ms.max(command.stamp_ms);
-            let reply = match execute(&mut txn, log_command.db, log_command.op) {
+            txn.index = command.index;
+            let reply = match execute(&mut txn, &self.cursors, log_command.db, log_command.op) {
                 Ok(reply) => reply,
                 Err(Fail::User(error)) => Reply::Error(error),
                 Err(Fail::Fatal(error)) => return Err(error),
@@ -106,7 +119,7 @@ impl StateMachine for KvStateMachine {
     }
 }
 
-fn execute(txn: &mut txn::Txn<'_>, db: u8, op: WriteOp) -> OpResult {
+fn execute(txn: &mut txn::Txn<'_>, cursors: &CursorTable, db: u8, op: WriteOp) -> OpResult {
     match op {
         WriteOp::Set { key, value, condition, expiry, reply } => {
             string::set(txn, db, key, value, condition, expiry, reply)
@@ -126,5 +139,6 @@ fn execute(txn: &mut txn::Txn<'_>, db: u8, op: WriteOp) -> OpResult {
         WriteOp::FlushDb => keys::flush(txn, Some(db)),
         WriteOp::FlushAll => keys::flush(txn, None),
         WriteOp::ExpireDue { keys } => keys::expire_due(txn, keys),
+        WriteOp::Exec { watched, commands } => exec::exec(txn, cursors, watched, commands),
     }
 }

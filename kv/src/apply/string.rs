@@ -60,7 +60,7 @@ pub(super) fn set(
     };
     if allowed {
         let expire_at_ms = resolve_expiry(expiry, existing.as_ref(), txn.now_ms, "set")?;
-        let record = Record { kind: KeyType::String, expire_at_ms, value };
+        let record = Record { kind: KeyType::String, expire_at_ms, modified: 0, value };
         if record.is_expired(txn.now_ms) {
             // EXAT/PXAT in the past: the write happens and expires at once.
             txn.delete(db, &key)?;
@@ -120,7 +120,11 @@ pub(super) fn incr_by(txn: &mut Txn<'_>, db: u8, key: Bytes, delta: i64) -> OpRe
     };
     let next = current.checked_add(delta).ok_or(CommandError::Overflow)?;
     let expire_at_ms = existing.and_then(|r| r.expire_at_ms);
-    txn.put(db, &key, Record { kind: KeyType::String, expire_at_ms, value: Bytes::from(next.to_string()) })?;
+    txn.put(
+        db,
+        &key,
+        Record { kind: KeyType::String, expire_at_ms, modified: 0, value: Bytes::from(next.to_string()) },
+    )?;
     Ok(Reply::Int(next))
 }
 
@@ -136,7 +140,7 @@ pub(super) fn incr_by_float(txn: &mut Txn<'_>, db: u8, key: Bytes, delta: f64) -
     }
     let text = Bytes::from(format_f64(next));
     let expire_at_ms = existing.and_then(|r| r.expire_at_ms);
-    txn.put(db, &key, Record { kind: KeyType::String, expire_at_ms, value: text.clone() })?;
+    txn.put(db, &key, Record { kind: KeyType::String, expire_at_ms, modified: 0, value: text.clone() })?;
     Ok(Reply::Bulk(text))
 }
 
@@ -151,7 +155,7 @@ pub(super) fn append(txn: &mut Txn<'_>, db: u8, key: Bytes, value: Bytes) -> OpR
     }
     buffer.extend_from_slice(&value);
     let len = buffer.len() as i64;
-    txn.put(db, &key, Record { kind: KeyType::String, expire_at_ms, value: buffer.freeze() })?;
+    txn.put(db, &key, Record { kind: KeyType::String, expire_at_ms, modified: 0, value: buffer.freeze() })?;
     Ok(Reply::Int(len))
 }
 
@@ -176,6 +180,6 @@ pub(super) fn setrange(txn: &mut Txn<'_>, db: u8, key: Bytes, offset: u64, value
     let offset = offset as usize;
     buffer[offset..end].copy_from_slice(&value);
     let len = buffer.len() as i64;
-    txn.put(db, &key, Record { kind: KeyType::String, expire_at_ms, value: buffer.freeze() })?;
+    txn.put(db, &key, Record { kind: KeyType::String, expire_at_ms, modified: 0, value: buffer.freeze() })?;
     Ok(Reply::Int(len))
 }

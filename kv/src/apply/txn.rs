@@ -1,28 +1,43 @@
 //! The write set of one applied batch.
 //!
-//! Apply reads through a [`Txn`]: the first read of a key loads its stored
-//! record, later reads and writes see the batch's own changes. At commit the
-//! txn compares each touched key's final record with what is stored and
+//! Apply reads through a [`Txn`]: reads see the batch's own changes over
+//! the stored state (the txn is itself a [`Reader`], so the read commands
+//! of a MULTI/EXEC run against it unchanged). Records are kept decoded, per
+//! touched key; elements of collections as raw puts and deletes. At commit
+//! the txn compares each touched key's final record with what is stored and
 //! emits one write batch with the record puts and deletes, the exact
-//! `kv_expiry` index entries, the per-db key and expiry counters and the
-//! last time stamp. Nothing reaches storage before commit.
+//! `kv_expiry` index entries, the per-db key and expiry counters, the
+//! element writes, one range deletion per dropped collection version, the
+//! WATCH evidence (per-slot deletion and per-db flush indexes) and the last
+//! time stamp. Nothing reaches storage before commit.
+//!
+//! Invariants:
+//! - every change of a key's record goes through [`Txn::replace`], which
+//!   stamps it with the entry's log index and tracks dropped versions: a
+//!   collection version is dropped when no record names it any more
+//!   (deleted, overwritten, expired), and kept when the record moves
+//!   (RENAME);
+//! - element range deletions are emitted after the element writes, so an
+//!   element written to a version that the same batch drops is deleted too.
 //!
 //! Expired keys are absent to every command: the first read of an expired
 //! key through [`Txn::get`] deletes it in the txn (as Redis's lazy expiry
 //! does), deterministically, since "now" is the log's stamp.
 
-use std::collections::{btree_map, BTreeMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use storage::keyspace::{kv_data, kv_expiry, kv_meta};
-use storage::{Batch, Family, Reader, Store};
+use storage::keyspace::{kv_data, kv_elements, kv_expiry, kv_meta};
+use storage::{Batch, Family, Reader, Scan, Store};
 
 use crate::error::Result;
-use crate::record::Record;
+use crate::record::{Collection, Record};
 use crate::DATABASES;
 
 /// A touched key: what storage holds and what the batch leaves.
 struct Touched {
+    db: u8,
+    key: Bytes,
     stored: Option<Record>,
     current: Option<Record>,
 }
@@ -31,119 +46,336 @@ pub(crate) struct Txn<'a> {
     store: &'a Store,
     /// "Now" for expiry decisions: the stamp of the entry being applied.
     pub(crate) now_ms: u64,
-    touched: BTreeMap<(u8, Bytes), Touched>,
-    flushed: [bool; DATABASES],
+    /// The log index of the entry being applied.
+    pub(crate) index: u64,
+    /// Touched records by `kv_data` key.
+    records: BTreeMap<Vec<u8>, Touched>,
+    /// Element writes (`None` deletes) of `kv_elements` and `kv_scores`.
+    elements: BTreeMap<(Family, Vec<u8>), Option<Bytes>>,
+    /// `(db, version)` of collections no record names any more.
+    dropped: BTreeSet<(u8, u64)>,
+    next_version: Option<u64>,
+    /// The index of the last deletion per `(db, slot)`.
+    slot_deletions: BTreeMap<(u8, u16), u64>,
+    /// The index of the FLUSHDB/FLUSHALL that emptied each db in this batch.
+    flushed: [Option<u64>; DATABASES],
     /// Keys removed because they had expired, for INFO's `expired_keys`.
     pub(crate) expired: u64,
 }
 
 impl<'a> Txn<'a> {
     pub(crate) fn new(store: &'a Store, now_ms: u64) -> Self {
-        Txn { store, now_ms, touched: BTreeMap::new(), flushed: [false; DATABASES], expired: 0 }
+        Txn {
+            store,
+            now_ms,
+            index: 0,
+            records: BTreeMap::new(),
+            elements: BTreeMap::new(),
+            dropped: BTreeSet::new(),
+            next_version: None,
+            slot_deletions: BTreeMap::new(),
+            flushed: [None; DATABASES],
+            expired: 0,
+        }
+    }
+
+    fn is_flushed(&self, db: u8) -> bool {
+        self.flushed.get(usize::from(db)).is_some_and(Option::is_some)
     }
 
     fn entry(&mut self, db: u8, key: &Bytes) -> Result<&mut Touched> {
-        match self.touched.entry((db, key.clone())) {
-            btree_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
-            btree_map::Entry::Vacant(entry) => {
-                let stored = if self.flushed[usize::from(db)] {
-                    None
-                } else {
-                    let bytes = self.store.get(Family::KvData, &kv_data::key(db, key))?;
-                    bytes.map(|bytes| Record::decode(Bytes::from(bytes))).transpose()?
-                };
-                Ok(entry.insert(Touched { current: stored.clone(), stored }))
-            }
+        let data_key = kv_data::key(db, key);
+        if !self.records.contains_key(&data_key) {
+            let stored = if self.is_flushed(db) {
+                None
+            } else {
+                let bytes = self.store.get(Family::KvData, &data_key)?;
+                bytes.map(|bytes| Record::decode(Bytes::from(bytes))).transpose()?
+            };
+            let touched = Touched { db, key: key.clone(), current: stored.clone(), stored };
+            self.records.insert(data_key.clone(), touched);
         }
+        Ok(self.records.get_mut(&data_key).expect("just inserted"))
     }
 
     /// The live record of `key`, treating (and removing) an expired one as
     /// absent.
     pub(crate) fn get(&mut self, db: u8, key: &Bytes) -> Result<Option<Record>> {
-        let now = self.now_ms;
-        let entry = self.entry(db, key)?;
-        if entry.current.as_ref().is_some_and(|r| r.is_expired(now)) {
-            entry.current = None;
-            self.expired += 1;
-            return Ok(None);
+        match self.entry(db, key)?.current.clone() {
+            Some(record) if record.is_expired(self.now_ms) => {
+                self.expired += 1;
+                self.replace(db, key, None)?;
+                Ok(None)
+            }
+            current => Ok(current),
         }
-        Ok(entry.current.clone())
     }
 
-    /// Sets `key` to `record`.
+    /// Sets `key` to `record`, stamped with the entry's index.
     pub(crate) fn put(&mut self, db: u8, key: &Bytes, record: Record) -> Result<()> {
-        self.entry(db, key)?.current = Some(record);
-        Ok(())
+        self.replace(db, key, Some(record))
     }
 
     /// Deletes `key`; returns whether a live key was deleted.
     pub(crate) fn delete(&mut self, db: u8, key: &Bytes) -> Result<bool> {
         let existed = self.get(db, key)?.is_some();
-        self.entry(db, key)?.current = None;
+        if existed {
+            self.replace(db, key, None)?;
+        }
         Ok(existed)
+    }
+
+    /// The one place a record changes (see the module docs).
+    fn replace(&mut self, db: u8, key: &Bytes, record: Option<Record>) -> Result<()> {
+        let index = self.index;
+        let record = record.map(|record| Record { modified: index, ..record });
+        let new_version = record.as_ref().and_then(Record::version);
+        let entry = self.entry(db, key)?;
+        let old_version = entry.current.as_ref().and_then(Record::version);
+        let deleted = entry.current.is_some() && record.is_none();
+        entry.current = record;
+        if let Some(version) = old_version.filter(|old| Some(*old) != new_version) {
+            self.dropped.insert((db, version));
+        }
+        if let Some(version) = new_version {
+            self.dropped.remove(&(db, version));
+        }
+        if deleted {
+            self.slot_deletions.insert((db, storage::keyspace::hash_slot(key)), index);
+        }
+        Ok(())
+    }
+
+    /// A new collection under a version never used before.
+    pub(crate) fn new_collection(&mut self) -> Result<Collection> {
+        let next = match self.next_version {
+            Some(next) => next,
+            None => read_u64(self.store, kv_meta::NEXT_VERSION)?.max(1),
+        };
+        self.next_version = Some(next + 1);
+        Ok(Collection::new(next))
+    }
+
+    /// Writes an element (`kv_elements` or `kv_scores`).
+    pub(crate) fn put_element(&mut self, family: Family, key: Vec<u8>, value: Bytes) {
+        self.elements.insert((family, key), Some(value));
+    }
+
+    /// Deletes an element.
+    pub(crate) fn delete_element(&mut self, family: Family, key: Vec<u8>) {
+        self.elements.insert((family, key), None);
     }
 
     /// Removes every key of `db`.
     pub(crate) fn flush_db(&mut self, db: u8) {
-        self.flushed[usize::from(db)] = true;
-        for ((key_db, _), touched) in self.touched.iter_mut() {
-            if *key_db == db {
-                touched.stored = None;
-                touched.current = None;
-            }
+        self.flushed[usize::from(db)] = Some(self.index);
+        self.records.retain(|_, touched| touched.db != db);
+        self.elements.retain(|(_, key), _| key.first() != Some(&db));
+        self.dropped.retain(|(dropped_db, _)| *dropped_db != db);
+    }
+
+    /// The index of the last deletion of a key in `key`'s slot of `db`, and
+    /// of the last flush of `db`, whichever is later (0 if none): WATCH's
+    /// evidence that an absent key may have existed meanwhile.
+    pub(crate) fn last_removal(&self, db: u8, key: &[u8]) -> Result<u64> {
+        if let Some(index) = self.flushed[usize::from(db)] {
+            let slot = storage::keyspace::hash_slot(key);
+            return Ok(self.slot_deletions.get(&(db, slot)).copied().unwrap_or(0).max(index));
         }
+        let slot = storage::keyspace::hash_slot(key);
+        let deleted = match self.slot_deletions.get(&(db, slot)) {
+            Some(index) => *index,
+            None => read_u64(self.store, &kv_meta::slot_deleted(db, slot))?,
+        };
+        Ok(deleted.max(read_u64(self.store, &kv_meta::flushed(db))?))
+    }
+
+    /// The change in `db`'s key and expiry counts made so far.
+    fn count_deltas(&self, db: u8) -> (i64, i64) {
+        let mut delta = (0, 0);
+        for touched in self.records.values().filter(|touched| touched.db == db) {
+            let expiry = |record: &Option<Record>| record.as_ref().is_some_and(|r| r.expire_at_ms.is_some());
+            delta.0 += i64::from(touched.current.is_some()) - i64::from(touched.stored.is_some());
+            delta.1 += i64::from(expiry(&touched.current)) - i64::from(expiry(&touched.stored));
+        }
+        delta
     }
 
     /// Adds everything the txn changed to `batch`, recording
     /// `last_stamp_ms` with it.
     pub(crate) fn commit(self, batch: &mut Batch, last_stamp_ms: u64) -> Result<()> {
-        let mut counts: BTreeMap<u8, (i64, i64)> = BTreeMap::new();
-        for db in 0..DATABASES as u8 {
-            if self.flushed[usize::from(db)] {
-                let (start, end) = kv_data::db_range(db);
-                batch.delete_range(Family::KvData, start.clone(), end.clone());
-                batch.delete_range(Family::KvExpiry, start, end);
-                counts.insert(db, (0, 0));
+        for (db, index) in self.flushed.iter().enumerate() {
+            let Some(index) = index else { continue };
+            let (start, end) = kv_data::db_range(db as u8);
+            for family in [Family::KvData, Family::KvExpiry, Family::KvElements, Family::KvScores] {
+                batch.delete_range(family, start.clone(), end.clone());
             }
+            batch.put(Family::KvMeta, kv_meta::flushed(db as u8), index.to_be_bytes().to_vec());
         }
-        for ((db, key), touched) in &self.touched {
+        for (data_key, touched) in &self.records {
             if touched.stored == touched.current {
                 continue;
             }
+            let (db, key) = (touched.db, &touched.key);
             let stored_expiry = touched.stored.as_ref().and_then(|r| r.expire_at_ms);
             let current_expiry = touched.current.as_ref().and_then(|r| r.expire_at_ms);
             if stored_expiry != current_expiry {
                 if let Some(at) = stored_expiry {
-                    batch.delete(Family::KvExpiry, kv_expiry::key(*db, at, key));
+                    batch.delete(Family::KvExpiry, kv_expiry::key(db, at, key));
                 }
                 if let Some(at) = current_expiry {
-                    batch.put(Family::KvExpiry, kv_expiry::key(*db, at, key), Vec::new());
+                    batch.put(Family::KvExpiry, kv_expiry::key(db, at, key), Vec::new());
                 }
             }
-            let data_key = kv_data::key(*db, key);
             match &touched.current {
-                Some(record) => batch.put(Family::KvData, data_key, record.encode()),
-                None => batch.delete(Family::KvData, data_key),
+                Some(record) => batch.put(Family::KvData, data_key.clone(), record.encode()),
+                None => batch.delete(Family::KvData, data_key.clone()),
             }
-            let delta = counts.entry(*db).or_insert((0, 0));
-            delta.0 += i64::from(touched.current.is_some()) - i64::from(touched.stored.is_some());
-            delta.1 += i64::from(current_expiry.is_some()) - i64::from(stored_expiry.is_some());
         }
-        for (db, (keys_delta, expires_delta)) in counts {
-            let flushed = self.flushed[usize::from(db)];
+        let changed: BTreeSet<u8> = self
+            .records
+            .values()
+            .filter(|touched| touched.stored != touched.current)
+            .map(|touched| touched.db)
+            .collect();
+        for db in 0..DATABASES as u8 {
+            let flushed = self.is_flushed(db);
+            if !flushed && !changed.contains(&db) {
+                continue;
+            }
+            let (keys_delta, expires_delta) = self.count_deltas(db);
             for (name, delta) in [(kv_meta::key_count(db), keys_delta), (kv_meta::expires_count(db), expires_delta)] {
                 let base = if flushed { 0 } else { read_u64(self.store, &name)? };
                 let value = base.checked_add_signed(delta).expect("key counters never go negative");
                 batch.put(Family::KvMeta, name, value.to_be_bytes().to_vec());
             }
         }
+        for ((family, key), value) in self.elements {
+            match value {
+                Some(value) => batch.put(family, key, value.to_vec()),
+                None => batch.delete(family, key),
+            }
+        }
+        for (db, version) in self.dropped {
+            let (start, end) = kv_elements::range(db, version);
+            batch.delete_range(Family::KvElements, start.clone(), end.clone());
+            batch.delete_range(Family::KvScores, start, end);
+        }
+        for ((db, slot), index) in self.slot_deletions {
+            batch.put(Family::KvMeta, kv_meta::slot_deleted(db, slot), index.to_be_bytes().to_vec());
+        }
+        if let Some(next) = self.next_version {
+            batch.put(Family::KvMeta, kv_meta::NEXT_VERSION, next.to_be_bytes().to_vec());
+        }
         batch.put(Family::KvMeta, kv_meta::LAST_STAMP, last_stamp_ms.to_be_bytes().to_vec());
         Ok(())
     }
+
+    /// The batch's own entries of `family` in `[start, end)`, with `None`
+    /// for deletions.
+    fn overlay(&self, family: Family, start: &[u8], end: Option<&[u8]>) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let in_range = |key: &[u8]| key >= start && end.is_none_or(|end| key < end);
+        match family {
+            Family::KvData => self
+                .records
+                .range(start.to_vec()..)
+                .take_while(|(key, _)| in_range(key))
+                .map(|(key, touched)| (key.clone(), touched.current.as_ref().map(Record::encode)))
+                .collect(),
+            Family::KvElements | Family::KvScores => self
+                .elements
+                .range((family, start.to_vec())..)
+                .take_while(|((entry_family, key), _)| *entry_family == family && in_range(key))
+                .map(|((_, key), value)| (key.clone(), value.as_ref().map(|v| v.to_vec())))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Reads through the txn see its writes over the stored state.
+///
+/// `kv_meta`'s key and expiry counters include the batch's changes;
+/// `kv_expiry` shows the stored index only (no command reads it).
+impl Reader for Txn<'_> {
+    fn get(&self, family: Family, key: &[u8]) -> storage::Result<Option<Vec<u8>>> {
+        match family {
+            Family::KvData => {
+                if let Some(touched) = self.records.get(key) {
+                    return Ok(touched.current.as_ref().map(Record::encode));
+                }
+            }
+            Family::KvElements | Family::KvScores => {
+                if let Some(value) = self.elements.get(&(family, key.to_vec())) {
+                    return Ok(value.as_ref().map(|v| v.to_vec()));
+                }
+            }
+            Family::KvMeta => {
+                for db in 0..DATABASES as u8 {
+                    let (keys, expires) = (kv_meta::key_count(db), kv_meta::expires_count(db));
+                    if key == keys || key == expires {
+                        let base = if self.is_flushed(db) { 0 } else { read_u64(self.store, key).unwrap_or(0) };
+                        let (keys_delta, expires_delta) = self.count_deltas(db);
+                        let delta = if key == keys { keys_delta } else { expires_delta };
+                        return Ok(Some(base.saturating_add_signed(delta).to_be_bytes().to_vec()));
+                    }
+                }
+            }
+            _ => {}
+        }
+        if key.first().is_some_and(|db| self.is_flushed(*db)) && family != Family::KvMeta {
+            return Ok(None);
+        }
+        self.store.get(family, key)
+    }
+
+    fn scan<'s>(&'s self, family: Family, start: &[u8], end: Option<&[u8]>) -> Scan<'s> {
+        let flushed = self.flushed;
+        let base = self.store.scan(family, start, end).filter(move |entry| match entry {
+            Ok((key, _)) => {
+                family == Family::KvMeta || key.first().is_none_or(|db| flushed[usize::from(*db)].is_none())
+            }
+            Err(_) => true,
+        });
+        Scan::new(merge(base, self.overlay(family, start, end)))
+    }
+}
+
+/// Merges stored entries with an overlay of the same range (both in key
+/// order); the overlay wins, and its `None` hides the stored entry.
+fn merge<'s>(
+    base: impl Iterator<Item = storage::Result<storage::KeyValue>> + 's,
+    overlay: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+) -> impl Iterator<Item = storage::Result<storage::KeyValue>> + 's {
+    let mut base = base.peekable();
+    let mut overlay = overlay.into_iter().peekable();
+    std::iter::from_fn(move || loop {
+        let take_overlay = match (base.peek(), overlay.peek()) {
+            (None, None) => return None,
+            (Some(Err(_)), _) | (Some(_), None) => return base.next(),
+            (None, Some(_)) => true,
+            (Some(Ok((stored, _))), Some((written, _))) => {
+                if stored.as_ref() == written.as_slice() {
+                    base.next();
+                    true
+                } else {
+                    written.as_slice() < stored.as_ref()
+                }
+            }
+        };
+        if take_overlay {
+            let (key, value) = overlay.next().expect("peeked");
+            if let Some(value) = value {
+                return Some(Ok((key.into_boxed_slice(), value.into_boxed_slice())));
+            }
+        } else {
+            return base.next();
+        }
+    })
 }
 
 /// Reads a `u64` counter of `kv_meta` (0 if absent).
-pub(crate) fn read_u64(reader: &impl Reader, name: &[u8]) -> Result<u64> {
+pub(crate) fn read_u64(reader: &(impl Reader + ?Sized), name: &[u8]) -> Result<u64> {
     match reader.get(Family::KvMeta, name)? {
         None => Ok(0),
         Some(bytes) => {
@@ -153,5 +385,33 @@ pub(crate) fn read_u64(reader: &impl Reader, name: &[u8]) -> Result<u64> {
             })?;
             Ok(u64::from_be_bytes(array))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge;
+
+    fn entries(pairs: &[(&str, &str)]) -> Vec<storage::Result<storage::KeyValue>> {
+        pairs.iter().map(|(k, v)| Ok((k.as_bytes().into(), v.as_bytes().into()))).collect()
+    }
+
+    #[test]
+    fn merge_prefers_the_overlay_and_hides_its_deletions() {
+        let base = entries(&[("a", "1"), ("c", "3"), ("e", "5")]);
+        let overlay = vec![
+            (b"b".to_vec(), Some(b"2".to_vec())),
+            (b"c".to_vec(), None),
+            (b"e".to_vec(), Some(b"five".to_vec())),
+            (b"f".to_vec(), Some(b"6".to_vec())),
+        ];
+        let merged: Vec<(String, String)> = merge(base.into_iter(), overlay)
+            .map(|entry| {
+                let (k, v) = entry.unwrap();
+                (String::from_utf8(k.to_vec()).unwrap(), String::from_utf8(v.to_vec()).unwrap())
+            })
+            .collect();
+        let expected = [("a", "1"), ("b", "2"), ("e", "five"), ("f", "6")];
+        assert_eq!(merged, expected.map(|(k, v)| (k.to_string(), v.to_string())));
     }
 }

@@ -13,7 +13,7 @@ use crate::record::{KeyType, Record};
 use crate::reply::Reply;
 
 /// The arguments of SCAN after the cursor.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScanArgs {
     pub pattern: Option<Bytes>,
     /// How many records to examine (a hint, as in Redis); default 10.
@@ -32,17 +32,13 @@ enum Unit {
 impl ReadCtx<'_> {
     /// EXISTS: how many of `keys` exist, counting repeats.
     pub fn exists(&self, keys: &[Bytes]) -> Result<Reply> {
-        let snapshot = self.store.snapshot();
-        let mut count = 0;
-        for key in keys {
-            count += i64::from(self.lookup_in(&snapshot, key)?.is_some());
-        }
-        Ok(Reply::Int(count))
-    }
-
-    /// TOUCH: like EXISTS (Seshat keeps no access times).
-    pub fn touch(&self, keys: &[Bytes]) -> Result<Reply> {
-        self.exists(keys)
+        self.consistent(|ctx| {
+            let mut count = 0;
+            for key in keys {
+                count += i64::from(ctx.lookup(key)?.is_some());
+            }
+            Ok(Reply::Int(count))
+        })
     }
 
     /// TYPE.
@@ -85,29 +81,25 @@ impl ReadCtx<'_> {
         })
     }
 
-    /// Whether `key` exists, for commands that only need existence.
-    pub fn contains(&self, key: &[u8]) -> Result<bool> {
-        Ok(self.peek(self.db, key)?.is_some())
-    }
-
     /// DBSIZE: the number of keys, expired ones not yet removed included
     /// (as in Redis).
     pub fn dbsize(&self) -> Result<Reply> {
-        Ok(Reply::Int(read_u64(self.store, &kv_meta::key_count(self.db))? as i64))
+        Ok(Reply::Int(read_u64(self.reader, &kv_meta::key_count(self.db))? as i64))
     }
 
     /// `(db, keys, keys with an expiry)` of every non-empty database, read
     /// at one point in time, for INFO keyspace.
     pub fn keyspace(&self) -> Result<Vec<(u8, u64, u64)>> {
-        let snapshot = self.store.snapshot();
-        let mut databases = Vec::new();
-        for db in 0..crate::DATABASES as u8 {
-            let keys = read_u64(&snapshot, &kv_meta::key_count(db))?;
-            if keys > 0 {
-                databases.push((db, keys, read_u64(&snapshot, &kv_meta::expires_count(db))?));
+        self.consistent(|ctx| {
+            let mut databases = Vec::new();
+            for db in 0..crate::DATABASES as u8 {
+                let keys = read_u64(ctx.reader, &kv_meta::key_count(db))?;
+                if keys > 0 {
+                    databases.push((db, keys, read_u64(ctx.reader, &kv_meta::expires_count(db))?));
+                }
             }
-        }
-        Ok(databases)
+            Ok(databases)
+        })
     }
 
     /// KEYS: every live key matching `pattern`.
@@ -178,11 +170,19 @@ impl ReadCtx<'_> {
     }
 }
 
-/// The encoding OBJECT ENCODING reports, by Redis's rules for strings.
+/// The encoding OBJECT ENCODING reports: Redis 7.0's name for a value of
+/// this type and size under its default thresholds (Seshat stores every
+/// type the same way; clients only use the name as a hint).
 fn encoding_name(record: &Record) -> &'static str {
+    let len = record.header().map_or(0, |c| c.len);
     match record.kind {
         KeyType::String if record.value.len() <= 20 && parse_i64(&record.value).is_some() => "int",
         KeyType::String if record.value.len() <= 44 => "embstr",
         KeyType::String => "raw",
+        KeyType::Hash | KeyType::ZSet if len <= 128 => "listpack",
+        KeyType::Hash => "hashtable",
+        KeyType::ZSet => "skiplist",
+        KeyType::List => "quicklist",
+        KeyType::Set => "hashtable",
     }
 }

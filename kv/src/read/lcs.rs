@@ -12,7 +12,7 @@ use crate::record::KeyType;
 use crate::reply::Reply;
 
 /// What LCS answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LcsOutput {
     /// The subsequence itself.
     String,
@@ -30,10 +30,10 @@ const MAX_CELLS: u64 = crate::STRING_MAX_LEN as u64 / 4;
 impl ReadCtx<'_> {
     /// LCS of the string values of `a` and `b` (absent keys are empty).
     pub fn lcs(&self, a: &[u8], b: &[u8], output: LcsOutput) -> Result<Reply> {
-        let snapshot = self.store.snapshot();
         let mut values = Vec::with_capacity(2);
-        for key in [a, b] {
-            match self.lookup_in(&snapshot, key)? {
+        let records = self.consistent(|ctx| Ok([ctx.lookup(a)?, ctx.lookup(b)?]))?;
+        for record in records {
+            match record {
                 Some(record) if record.kind != KeyType::String => {
                     return Ok(CommandError::Other("ERR The specified keys must contain string values".into()).into())
                 }

@@ -1,13 +1,21 @@
 //! The read path: commands that only read.
 //!
+//! A read command is a [`ReadOp`], data rather than code, so that a MULTI
+//! can carry it in its log entry and run it at apply time against the
+//! transaction's own writes. [`ReadCtx::run`] executes one against any
+//! [`Reader`]: the live store (the usual path), a snapshot, or the apply
+//! txn (inside EXEC).
+//!
 //! Consistency without a snapshot per command: a RocksDB point read sees one
 //! committed state, and so does an iterator (it pins an implicit snapshot).
-//! Only reads of several keys by point lookups (MGET, EXISTS k1 k2, LCS, the
-//! INFO keyspace counters) take an explicit snapshot, so that they never see
-//! half of a later write batch.
+//! Reads of several keys, and of a collection's record and then its
+//! elements, go through [`ReadCtx::consistent`], which takes a snapshot when
+//! the reader is the live store, so that they never see half of a later
+//! write batch.
 
 mod keys;
 mod lcs;
+mod op;
 mod string;
 
 use std::sync::atomic::Ordering;
@@ -22,38 +30,48 @@ use crate::service::{CursorTable, Stats};
 
 pub use keys::ScanArgs;
 pub use lcs::LcsOutput;
+pub use op::ReadOp;
 
-/// The context of one read command: the store, the database and "now" for
-/// expiry. Expired keys are absent through every method.
+/// The context of one read command: the reader, the database and "now"
+/// for expiry. Expired keys are absent through every method.
+#[derive(Clone, Copy)]
 pub struct ReadCtx<'a> {
-    pub(crate) store: &'a Store,
+    pub(crate) reader: &'a dyn Reader,
+    /// The live store, when `reader` is it (see [`ReadCtx::consistent`]).
+    pub(crate) live: Option<&'a Store>,
     pub(crate) db: u8,
     pub(crate) now_ms: u64,
-    pub(crate) stats: &'a Stats,
+    /// Keyspace hit and miss counters; not counted inside EXEC.
+    pub(crate) stats: Option<&'a Stats>,
     pub(crate) cursors: &'a CursorTable,
 }
 
 impl ReadCtx<'_> {
-    /// The live record of `key`, counted as a keyspace hit or miss.
-    pub(crate) fn lookup(&self, key: &[u8]) -> Result<Option<Record>> {
-        self.lookup_in(self.store, key)
+    /// Runs `read` against one point in time: a snapshot of the live store,
+    /// or this reader if it is already fixed (a snapshot, the apply txn).
+    pub(crate) fn consistent<T>(&self, read: impl FnOnce(&ReadCtx<'_>) -> Result<T>) -> Result<T> {
+        match self.live {
+            Some(store) => {
+                let snapshot = store.snapshot();
+                read(&ReadCtx { reader: &snapshot, live: None, ..*self })
+            }
+            None => read(self),
+        }
     }
 
-    /// [`ReadCtx::lookup`] through `reader` (a snapshot, for multi-key reads).
-    pub(crate) fn lookup_in(&self, reader: &impl Reader, key: &[u8]) -> Result<Option<Record>> {
-        let record = self.peek_in(reader, self.db, key)?;
-        let counter = if record.is_some() { &self.stats.keyspace_hits } else { &self.stats.keyspace_misses };
-        counter.fetch_add(1, Ordering::Relaxed);
+    /// The live record of `key`, counted as a keyspace hit or miss.
+    pub(crate) fn lookup(&self, key: &[u8]) -> Result<Option<Record>> {
+        let record = self.peek(self.db, key)?;
+        if let Some(stats) = self.stats {
+            let counter = if record.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(record)
     }
 
     /// The live record of `key` in `db`, not counted in the stats.
     pub(crate) fn peek(&self, db: u8, key: &[u8]) -> Result<Option<Record>> {
-        self.peek_in(self.store, db, key)
-    }
-
-    fn peek_in(&self, reader: &impl Reader, db: u8, key: &[u8]) -> Result<Option<Record>> {
-        let Some(bytes) = reader.get(Family::KvData, &kv_data::key(db, key))? else {
+        let Some(bytes) = self.reader.get(Family::KvData, &kv_data::key(db, key))? else {
             return Ok(None);
         };
         let record = Record::decode(Bytes::from(bytes))?;
@@ -70,7 +88,7 @@ impl ReadCtx<'_> {
     ) -> Result<Option<Vec<u8>>> {
         let (_, end) = kv_data::db_range(self.db);
         let mut last = None;
-        for entry in self.store.scan(Family::KvData, start, Some(&end)) {
+        for entry in self.reader.scan(Family::KvData, start, Some(&end)) {
             let (raw_key, raw_value) = entry?;
             let (_, _, user_key) = kv_data::decode(&raw_key).ok_or_else(|| crate::error::Error::Corrupt {
                 family: "kv_data",

@@ -26,13 +26,14 @@ impl ReadCtx<'_> {
 
     /// MGET: a value per key, nil for absent and non-string keys.
     pub fn mget(&self, keys: &[Bytes]) -> Result<Reply> {
-        let snapshot = self.store.snapshot();
-        let mut values = Vec::with_capacity(keys.len());
-        for key in keys {
-            let record = self.lookup_in(&snapshot, key)?.filter(|r| r.kind == KeyType::String);
-            values.push(Reply::bulk_or_nil(record.map(|r| r.value)));
-        }
-        Ok(Reply::Array(values))
+        self.consistent(|ctx| {
+            let mut values = Vec::with_capacity(keys.len());
+            for key in keys {
+                let record = ctx.lookup(key)?.filter(|r| r.kind == KeyType::String);
+                values.push(Reply::bulk_or_nil(record.map(|r| r.value)));
+            }
+            Ok(Reply::Array(values))
+        })
     }
 
     /// STRLEN.

@@ -123,6 +123,8 @@ fn quit(session: &mut Session, _args: &mut Args) -> Result {
 }
 
 fn reset(session: &mut Session, _args: &mut Args) -> Result {
+    session.discard();
+    session.unwatch();
     session.select(0);
     session.set_protocol(Protocol::Resp2);
     session.authenticated = !session.server.requires_auth();

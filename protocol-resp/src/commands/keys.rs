@@ -1,6 +1,6 @@
 //! Generic key commands: parse, call `kv`, reply.
 
-use kv::{CommandError, ExpireAt, ExpireCondition, Reply, ScanArgs, WriteOp, DATABASES};
+use kv::{CommandError, ExpireAt, ExpireCondition, ReadOp, ScanArgs, WriteOp, DATABASES};
 
 use super::flags::{FAST, READONLY, WRITE};
 use super::{help, read, reply, spec, unknown_subcommand, write, Outcome, Spec};
@@ -15,17 +15,17 @@ fn del(session: &mut Session, args: &mut Args) -> Result {
 
 fn exists(session: &mut Session, args: &mut Args) -> Result {
     let keys = args.rest();
-    read(session, move |ctx| ctx.exists(&keys))
+    read(session, ReadOp::Exists { keys })
 }
 
 fn touch(session: &mut Session, args: &mut Args) -> Result {
     let keys = args.rest();
-    read(session, move |ctx| ctx.touch(&keys))
+    read(session, ReadOp::Exists { keys })
 }
 
 fn type_(session: &mut Session, args: &mut Args) -> Result {
     let key = args.next()?;
-    read(session, move |ctx| ctx.type_of(&key))
+    read(session, ReadOp::Type { key })
 }
 
 fn rename(session: &mut Session, args: &mut Args) -> Result {
@@ -61,7 +61,7 @@ fn copy(session: &mut Session, args: &mut Args) -> Result {
 
 fn keys(session: &mut Session, args: &mut Args) -> Result {
     let pattern = args.next()?;
-    read(session, move |ctx| ctx.keys(&pattern))
+    read(session, ReadOp::Keys { pattern })
 }
 
 fn scan(session: &mut Session, args: &mut Args) -> Result {
@@ -85,15 +85,15 @@ fn scan(session: &mut Session, args: &mut Args) -> Result {
             _ => return Err(CommandError::Syntax),
         }
     }
-    read(session, move |ctx| ctx.scan(cursor, &scan))
+    read(session, ReadOp::Scan { cursor, args: scan })
 }
 
 fn randomkey(session: &mut Session, _args: &mut Args) -> Result {
-    read(session, |ctx| ctx.random_key())
+    read(session, ReadOp::RandomKey)
 }
 
 fn dbsize(session: &mut Session, _args: &mut Args) -> Result {
-    read(session, |ctx| ctx.dbsize())
+    read(session, ReadOp::DbSize)
 }
 
 /// FLUSHDB and FLUSHALL take an optional ASYNC or SYNC; both are immediate
@@ -179,22 +179,22 @@ fn pexpireat(session: &mut Session, args: &mut Args) -> Result {
 
 fn ttl(session: &mut Session, args: &mut Args) -> Result {
     let key = args.next()?;
-    read(session, move |ctx| ctx.ttl(&key, false))
+    read(session, ReadOp::Ttl { key, millis: false })
 }
 
 fn pttl(session: &mut Session, args: &mut Args) -> Result {
     let key = args.next()?;
-    read(session, move |ctx| ctx.ttl(&key, true))
+    read(session, ReadOp::Ttl { key, millis: true })
 }
 
 fn expiretime(session: &mut Session, args: &mut Args) -> Result {
     let key = args.next()?;
-    read(session, move |ctx| ctx.expire_time(&key, false))
+    read(session, ReadOp::ExpireTime { key, millis: false })
 }
 
 fn pexpiretime(session: &mut Session, args: &mut Args) -> Result {
     let key = args.next()?;
-    read(session, move |ctx| ctx.expire_time(&key, true))
+    read(session, ReadOp::ExpireTime { key, millis: true })
 }
 
 fn persist(session: &mut Session, args: &mut Args) -> Result {
@@ -231,14 +231,14 @@ fn object(session: &mut Session, args: &mut Args) -> Result {
     let key = args.next().map_err(|_| super::wrong_arity(&full_name))?;
     args.finish().map_err(|_| super::wrong_arity(&full_name))?;
     match sub_upper.as_str() {
-        "ENCODING" => read(session, move |ctx| ctx.object_encoding(&key)),
+        "ENCODING" => read(session, ReadOp::ObjectEncoding { key }),
         "FREQ" => Err(CommandError::Other(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.".into(),
         )),
         // Seshat keeps no access times or shared objects: a live key is
         // reported as just used and referenced once.
-        "IDLETIME" => read(session, move |ctx| Ok(if ctx.contains(&key)? { Reply::Int(0) } else { Reply::Nil })),
-        _ => read(session, move |ctx| Ok(if ctx.contains(&key)? { Reply::Int(1) } else { Reply::Nil })),
+        "IDLETIME" => read(session, ReadOp::ObjectConstant { key, present: 0 }),
+        _ => read(session, ReadOp::ObjectConstant { key, present: 1 }),
     }
 }
 

@@ -13,6 +13,7 @@ mod connection;
 mod keys;
 mod server;
 mod string;
+mod transaction;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,7 +22,7 @@ use std::sync::atomic::Ordering;
 use std::sync::LazyLock;
 
 use bytes::Bytes;
-use kv::{CommandError, ReadCtx, Reply, WriteOp};
+use kv::{CommandError, QueuedCommand, ReadCtx, ReadOp, Reply, TxnStep, WriteOp};
 use raft::GroupError;
 
 use crate::args::Args;
@@ -38,6 +39,10 @@ pub(crate) mod flags {
     pub const LOADING: u32 = 1 << 6;
     pub const STALE: u32 = 1 << 7;
     pub const NOSCRIPT: u32 = 1 << 8;
+    /// Internal, not listed by COMMAND: a command that is not a write but
+    /// may propose one (EXEC), so it waits for the connection's earlier
+    /// reads like a write.
+    pub const PROPOSES: u32 = 1 << 9;
 
     pub const NAMES: [(u32, &str); 9] = [
         (WRITE, "write"),
@@ -90,7 +95,9 @@ static TABLE: LazyLock<HashMap<&'static str, &'static Spec>> =
 
 /// Every command, family by family.
 pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
-    [string::COMMANDS, keys::COMMANDS, server::COMMANDS, connection::COMMANDS, cluster::COMMANDS].into_iter().flatten()
+    [string::COMMANDS, keys::COMMANDS, transaction::COMMANDS, server::COMMANDS, connection::COMMANDS, cluster::COMMANDS]
+        .into_iter()
+        .flatten()
 }
 
 /// The longest command name in the table has fewer bytes than this.
@@ -121,33 +128,75 @@ impl Request {
         Request { spec: lookup(&name), name, args }
     }
 
-    /// True if the request is a write command (one that is proposed).
+    /// True if the request is a write command, or may propose one (EXEC).
     pub(crate) fn is_write(&self) -> bool {
-        self.spec.is_some_and(|spec| spec.flags & flags::WRITE != 0)
+        self.spec.is_some_and(|spec| spec.flags & (flags::WRITE | flags::PROPOSES) != 0)
     }
 }
 
-/// Runs one request.
+/// Runs one request, or queues it inside MULTI.
 pub(crate) fn dispatch(session: &mut Session, request: Request) -> Outcome {
-    let Some(spec) = request.spec else {
-        return error(unknown_command(&request.name, request.args.as_slice()));
+    let refused = match request.spec {
+        None => Some(unknown_command(&request.name, request.args.as_slice())),
+        Some(spec) => {
+            let words = request.args.len() as i64 + 1;
+            if (spec.arity > 0 && words != spec.arity) || (spec.arity < 0 && words < -spec.arity) {
+                Some(wrong_arity(spec.name))
+            } else if !session.authenticated && spec.flags & flags::NO_AUTH == 0 {
+                Some(CommandError::Other("NOAUTH Authentication required.".into()))
+            } else {
+                None
+            }
+        }
     };
-    let words = request.args.len() as i64 + 1;
-    if (spec.arity > 0 && words != spec.arity) || (spec.arity < 0 && words < -spec.arity) {
-        return error(wrong_arity(spec.name));
+    if let Some(refusal) = refused {
+        if let Some(transaction) = &mut session.transaction {
+            transaction.failed = true;
+        }
+        return error(refusal);
     }
-    if !session.authenticated && spec.flags & flags::NO_AUTH == 0 {
-        return error(CommandError::Other("NOAUTH Authentication required.".into()));
-    }
+    let spec = request.spec.expect("refused above if unknown");
     session.server.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
     session.client.update(|state| {
         state.last_command = spec.name;
         state.last_active = std::time::Instant::now();
     });
-    match (spec.handler)(session, &mut Args::new(request.args)) {
+    let mut args = Args::new(request.args);
+    if session.transaction.is_some() && !transaction::runs_inside_multi(spec.name) {
+        return queue(session, spec, &mut args);
+    }
+    match (spec.handler)(session, &mut args) {
         Ok(outcome) => outcome,
         Err(e) => error(e),
     }
+}
+
+/// Queues a command of an open MULTI: reads and writes queue themselves
+/// (see [`read`] and [`write`]); a command that answered on the spot
+/// queues its reply, an error included (Redis reports those at EXEC). A
+/// command that would run a read or operation only this connection can
+/// run is refused, and EXEC will answer EXECABORT.
+fn queue(session: &mut Session, spec: &Spec, args: &mut Args) -> Outcome {
+    let before = session.transaction.as_ref().map_or(0, |t| t.commands.len());
+    let result = (spec.handler)(session, args);
+    let db = session.db;
+    let Some(transaction) = session.transaction.as_mut() else {
+        return error(CommandError::Other("ERR the transaction ended while queueing".into()));
+    };
+    if transaction.commands.len() == before {
+        let step = match result {
+            Ok(Outcome::Reply(reply)) => TxnStep::Reply(reply),
+            Err(error) => TxnStep::Reply(Reply::Error(error)),
+            Ok(_) => {
+                transaction.failed = true;
+                return error(CommandError::Other("ERR Command not allowed inside a transaction".into()));
+            }
+        };
+        transaction.commands.push(QueuedCommand { db, step });
+    }
+    let queued = transaction.commands.len();
+    session.client.update(|state| state.multi = Some(queued));
+    Outcome::Reply(transaction::queued())
 }
 
 /// Redis's "unknown command" line, quoting the first arguments.
@@ -190,14 +239,35 @@ pub(crate) fn reply(reply: Reply) -> Result<Outcome, CommandError> {
     Ok(Outcome::Reply(reply))
 }
 
-/// Proposes `op` in the session's database.
-pub(crate) fn write(session: &Session, op: WriteOp) -> Result<Outcome, CommandError> {
+/// Proposes `op` in the session's database, or queues it inside MULTI.
+pub(crate) fn write(session: &mut Session, op: WriteOp) -> Result<Outcome, CommandError> {
+    if let Some(transaction) = &mut session.transaction {
+        transaction.commands.push(QueuedCommand { db: session.db, step: TxnStep::Write(op) });
+        return Ok(Outcome::Reply(transaction::queued()));
+    }
     Ok(Outcome::Write(session.server.kv.write(session.db, op)))
 }
 
 /// A read in the session's database: linearizable, or from the local
-/// replica as it is after `READONLY`.
-pub(crate) fn read<F>(session: &Session, read: F) -> Result<Outcome, CommandError>
+/// replica as it is after `READONLY`; queued inside MULTI.
+pub(crate) fn read(session: &mut Session, op: ReadOp) -> Result<Outcome, CommandError> {
+    if let Some(transaction) = &mut session.transaction {
+        transaction.commands.push(QueuedCommand { db: session.db, step: TxnStep::Read(op) });
+        return Ok(Outcome::Reply(transaction::queued()));
+    }
+    let kv = session.server.kv.clone();
+    let db = session.db;
+    if session.stale_reads {
+        return Ok(Outcome::Read(Box::pin(async move {
+            kv.read_stale(db, |ctx| ctx.run(&op)).unwrap_or_else(service_error)
+        })));
+    }
+    Ok(Outcome::Read(Box::pin(async move { kv.read(db, |ctx| ctx.run(&op)).await.unwrap_or_else(service_error) })))
+}
+
+/// A read that involves this node's own state (INFO) and so cannot run
+/// inside EXEC on every replica: refused inside MULTI.
+pub(crate) fn read_local<F>(session: &Session, read: F) -> Result<Outcome, CommandError>
 where
     F: FnOnce(&ReadCtx<'_>) -> kv::Result<Reply> + Send + 'static,
 {

@@ -45,7 +45,7 @@ fn info(session: &mut Session, args: &mut Args) -> Result {
     let requested: Vec<String> = args.rest().iter().map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect();
     let server = session.server.clone();
     let kv = server.kv.clone();
-    super::read(session, move |ctx| {
+    super::read_local(session, move |ctx| {
         let keyspace: Vec<String> = ctx
             .keyspace()?
             .into_iter()

@@ -1,7 +1,7 @@
 //! String commands: parse, call `kv`, reply.
 
 use bytes::Bytes;
-use kv::{CommandError, LcsOutput, SetCondition, SetExpiry, SetReply, WriteOp};
+use kv::{CommandError, LcsOutput, ReadOp, SetCondition, SetExpiry, SetReply, WriteOp};
 
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
 use super::{read, spec, write, Outcome, Spec};
@@ -100,7 +100,7 @@ fn getset(session: &mut Session, args: &mut Args) -> Result {
 
 fn get(session: &mut Session, args: &mut Args) -> Result {
     let key = args.next()?;
-    read(session, move |ctx| ctx.get(&key))
+    read(session, ReadOp::Get { key })
 }
 
 fn getdel(session: &mut Session, args: &mut Args) -> Result {
@@ -110,7 +110,7 @@ fn getdel(session: &mut Session, args: &mut Args) -> Result {
 fn getex(session: &mut Session, args: &mut Args) -> Result {
     let key = args.next()?;
     let expiry = match args.next_opt() {
-        None => return read(session, move |ctx| ctx.get(&key)),
+        None => return read(session, ReadOp::Get { key }),
         Some(keyword) => match String::from_utf8_lossy(&keyword).to_ascii_uppercase().as_str() {
             "PERSIST" => SetExpiry::Clear,
             timed @ ("EX" | "PX" | "EXAT" | "PXAT") => timed_expiry(timed, args, "getex")?,
@@ -123,7 +123,7 @@ fn getex(session: &mut Session, args: &mut Args) -> Result {
 
 fn mget(session: &mut Session, args: &mut Args) -> Result {
     let keys = args.rest();
-    read(session, move |ctx| ctx.mget(&keys))
+    read(session, ReadOp::MGet { keys })
 }
 
 fn pairs(args: &mut Args, command: &str) -> std::result::Result<Vec<(Bytes, Bytes)>, CommandError> {
@@ -182,13 +182,13 @@ fn append(session: &mut Session, args: &mut Args) -> Result {
 
 fn strlen(session: &mut Session, args: &mut Args) -> Result {
     let key = args.next()?;
-    read(session, move |ctx| ctx.strlen(&key))
+    read(session, ReadOp::StrLen { key })
 }
 
 fn getrange(session: &mut Session, args: &mut Args) -> Result {
     let key = args.next()?;
     let (start, end) = (args.next_i64()?, args.next_i64()?);
-    read(session, move |ctx| ctx.getrange(&key, start, end))
+    read(session, ReadOp::GetRange { key, start, end })
 }
 
 fn setrange(session: &mut Session, args: &mut Args) -> Result {
@@ -219,7 +219,7 @@ fn lcs(session: &mut Session, args: &mut Args) -> Result {
         (false, true) => LcsOutput::Ranges { min_len, with_len },
         (false, false) => LcsOutput::String,
     };
-    read(session, move |ctx| ctx.lcs(&a, &b, output))
+    read(session, ReadOp::Lcs { a, b, output })
 }
 
 pub(super) const COMMANDS: &[Spec] = &[

@@ -1,0 +1,93 @@
+//! Read commands as data: what a MULTI queues and EXEC runs at apply time.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::{LcsOutput, ReadCtx, ScanArgs};
+use crate::error::Result;
+use crate::reply::Reply;
+
+/// A read-only command. See each command's Redis documentation for its
+/// semantics; the variants name which commands they serve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ReadOp {
+    Get {
+        key: Bytes,
+    },
+    MGet {
+        keys: Vec<Bytes>,
+    },
+    StrLen {
+        key: Bytes,
+    },
+    /// GETRANGE, SUBSTR.
+    GetRange {
+        key: Bytes,
+        start: i64,
+        end: i64,
+    },
+    Lcs {
+        a: Bytes,
+        b: Bytes,
+        output: LcsOutput,
+    },
+    /// EXISTS, TOUCH.
+    Exists {
+        keys: Vec<Bytes>,
+    },
+    Type {
+        key: Bytes,
+    },
+    /// TTL, PTTL.
+    Ttl {
+        key: Bytes,
+        millis: bool,
+    },
+    /// EXPIRETIME, PEXPIRETIME.
+    ExpireTime {
+        key: Bytes,
+        millis: bool,
+    },
+    ObjectEncoding {
+        key: Bytes,
+    },
+    /// OBJECT IDLETIME/FREQ/REFCOUNT: `present` if the key exists, else nil.
+    ObjectConstant {
+        key: Bytes,
+        present: i64,
+    },
+    Keys {
+        pattern: Bytes,
+    },
+    Scan {
+        cursor: u64,
+        args: ScanArgs,
+    },
+    RandomKey,
+    DbSize,
+}
+
+impl ReadCtx<'_> {
+    /// Runs `op`.
+    pub fn run(&self, op: &ReadOp) -> Result<Reply> {
+        match op {
+            ReadOp::Get { key } => self.get(key),
+            ReadOp::MGet { keys } => self.mget(keys),
+            ReadOp::StrLen { key } => self.strlen(key),
+            ReadOp::GetRange { key, start, end } => self.getrange(key, *start, *end),
+            ReadOp::Lcs { a, b, output } => self.lcs(a, b, *output),
+            ReadOp::Exists { keys } => self.exists(keys),
+            ReadOp::Type { key } => self.type_of(key),
+            ReadOp::Ttl { key, millis } => self.ttl(key, *millis),
+            ReadOp::ExpireTime { key, millis } => self.expire_time(key, *millis),
+            ReadOp::ObjectEncoding { key } => self.object_encoding(key),
+            ReadOp::ObjectConstant { key, present } => {
+                Ok(if self.peek(self.db, key)?.is_some() { Reply::Int(*present) } else { Reply::Nil })
+            }
+            ReadOp::Keys { pattern } => self.keys(pattern),
+            ReadOp::Scan { cursor, args } => self.scan(*cursor, args),
+            ReadOp::RandomKey => self.random_key(),
+            ReadOp::DbSize => self.dbsize(),
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//!
+//! Between MULTI and EXEC a connection queues its commands instead of
+//! running them (`super::dispatch`): writes and reads as data, commands that
+//! only concern the connection (PING, SELECT) as the reply they gave when
+//! queued. EXEC proposes the queue as ONE log entry with the watched keys;
+//! the state machine decides WATCH and runs the commands atomically
+//! (`kv/src/apply/exec.rs`). As in Redis, an unknown command or a wrong
+//! arity while queueing makes EXEC answer EXECABORT, and any other error is
+//! that command's reply inside EXEC's array.
+
+use kv::{CommandError, Reply, WriteOp};
+
+use super::flags::{FAST, LOADING, NOSCRIPT, PROPOSES, STALE};
+use super::{reply, spec, Outcome, Spec};
+use crate::args::Args;
+use crate::session::{Session, Transaction};
+
+type Result = std::result::Result<Outcome, CommandError>;
+
+/// Commands that run at once even inside MULTI (Redis's list).
+pub(crate) fn runs_inside_multi(name: &str) -> bool {
+    matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+}
+
+/// The reply to a queued command.
+pub(crate) fn queued() -> Reply {
+    Reply::Status("QUEUED".into())
+}
+
+fn multi(session: &mut Session, _args: &mut Args) -> Result {
+    if session.transaction.is_some() {
+        return Err(CommandError::Other("ERR MULTI calls can not be nested".into()));
+    }
+    session.transaction = Some(Transaction { commands: Vec::new(), failed: false, db_at_multi: session.db });
+    session.client.update(|state| state.multi = Some(0));
+    reply(Reply::ok())
+}
+
+fn exec(session: &mut Session, _args: &mut Args) -> Result {
+    let Some(transaction) = session.transaction.take() else {
+        return Err(CommandError::Other("ERR EXEC without MULTI".into()));
+    };
+    session.client.update(|state| state.multi = None);
+    let watched = std::mem::take(&mut *session.watched.lock().expect("watched keys lock"));
+    if transaction.failed {
+        session.select(transaction.db_at_multi);
+        return Err(CommandError::Other("EXECABORT Transaction discarded because of previous errors.".into()));
+    }
+    let op = WriteOp::Exec { watched, commands: transaction.commands };
+    Ok(Outcome::Write(session.server.kv.write(transaction.db_at_multi, op)))
+}
+
+fn discard(session: &mut Session, _args: &mut Args) -> Result {
+    if !session.discard() {
+        return Err(CommandError::Other("ERR DISCARD without MULTI".into()));
+    }
+    session.unwatch();
+    reply(Reply::ok())
+}
+
+fn watch(session: &mut Session, args: &mut Args) -> Result {
+    if session.transaction.is_some() {
+        return Err(CommandError::Other("ERR WATCH inside MULTI is not allowed".into()));
+    }
+    let keys = args.rest();
+    let (kv, db, stale, watched) =
+        (session.server.kv.clone(), session.db, session.stale_reads, session.watched.clone());
+    Ok(Outcome::Read(Box::pin(async move {
+        match kv.watch(db, keys, stale).await {
+            Ok(keys) => {
+                watched.lock().expect("watched keys lock").extend(keys);
+                Reply::ok()
+            }
+            Err(error) => super::service_error(error),
+        }
+    })))
+}
+
+fn unwatch(session: &mut Session, _args: &mut Args) -> Result {
+    session.unwatch();
+    reply(Reply::ok())
+}
+
+pub(super) const COMMANDS: &[Spec] = &[
+    spec!(
+        "multi",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST,
+        0,
+        0,
+        0,
+        "transactions",
+        "1.2.0",
+        "Starts a transaction.",
+        multi
+    ),
+    spec!(
+        "exec",
+        1,
+        NOSCRIPT | LOADING | STALE | PROPOSES,
+        0,
+        0,
+        0,
+        "transactions",
+        "1.2.0",
+        "Executes all commands in a transaction.",
+        exec
+    ),
+    spec!(
+        "discard",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST,
+        0,
+        0,
+        0,
+        "transactions",
+        "2.0.0",
+        "Discards a transaction.",
+        discard
+    ),
+    spec!(
+        "watch",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST,
+        1,
+        -1,
+        1,
+        "transactions",
+        "2.2.0",
+        "Monitors changes to keys to determine the execution of a transaction.",
+        watch
+    ),
+    spec!(
+        "unwatch",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST,
+        0,
+        0,
+        0,
+        "transactions",
+        "2.2.0",
+        "Forgets about watched keys of a transaction.",
+        unwatch
+    ),
+];
