@@ -80,6 +80,17 @@ pub enum ExpireAt {
     AtMs(i64),
 }
 
+/// What HSET-like commands do and answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HashSetMode {
+    /// HSET: set every field, answer how many were new.
+    Count,
+    /// HMSET: set every field, answer OK.
+    Ok,
+    /// HSETNX: set the one field only if absent, answer 1 or 0.
+    IfAbsent,
+}
+
 /// A key the expiry sweeper found due.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DueKey {
@@ -162,6 +173,26 @@ pub enum WriteOp {
     /// Removal of expired keys, proposed by the leader's sweeper.
     ExpireDue {
         keys: Vec<DueKey>,
+    },
+    /// HSET, HMSET, HSETNX.
+    HSet {
+        key: Bytes,
+        pairs: Vec<(Bytes, Bytes)>,
+        mode: HashSetMode,
+    },
+    HDel {
+        key: Bytes,
+        fields: Vec<Bytes>,
+    },
+    HIncrBy {
+        key: Bytes,
+        field: Bytes,
+        delta: i64,
+    },
+    HIncrByFloat {
+        key: Bytes,
+        field: Bytes,
+        delta: f64,
     },
     /// EXEC: the queued commands of a MULTI, run at once unless a watched
     /// key changed since it was watched.

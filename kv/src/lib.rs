@@ -39,13 +39,13 @@ mod service;
 
 pub use apply::KvStateMachine;
 pub use command::{
-    DueKey, ExpireAt, ExpireCondition, LogCommand, QueuedCommand, SetCondition, SetExpiry, SetReply, TxnStep,
-    WatchedKey, WriteOp,
+    DueKey, ExpireAt, ExpireCondition, HashSetMode, LogCommand, QueuedCommand, SetCondition, SetExpiry, SetReply,
+    TxnStep, WatchedKey, WriteOp,
 };
 pub use error::{CommandError, Error, Result};
 pub use glob::matches as glob_matches;
 pub use raft::{Clock, ManualClock, SystemClock};
-pub use read::{LcsOutput, ReadCtx, ReadOp, ScanArgs};
+pub use read::{ElementScan, HashPart, LcsOutput, ReadCtx, ReadOp, ScanArgs};
 pub use record::KeyType;
 pub use reply::Reply;
 pub use service::{CursorTable, Kv, KvConfig, KvStart, Stats, WriteReply};

@@ -25,6 +25,9 @@ pub enum Reply {
     Array(Vec<Reply>),
     /// RESP3 map; RESP2 flat array of key, value, key, value, …
     Map(Vec<(Reply, Reply)>),
+    /// Pairs such as HRANDFIELD WITHVALUES or ZRANGE WITHSCORES answer:
+    /// RESP3 an array of 2-element arrays; RESP2 a flat array.
+    Pairs(Vec<(Reply, Reply)>),
     /// RESP3 set; RESP2 array.
     Set(Vec<Reply>),
     /// RESP3 double; RESP2 bulk string.

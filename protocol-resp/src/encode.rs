@@ -65,7 +65,9 @@ fn resp2(reply: &Reply) -> Frame2 {
         Reply::Bulk(bytes) => Frame2::BulkString(bytes.clone()),
         Reply::Nil | Reply::NilArray => Frame2::Null,
         Reply::Array(items) | Reply::Set(items) => Frame2::Array(items.iter().map(resp2).collect()),
-        Reply::Map(pairs) => Frame2::Array(pairs.iter().flat_map(|(k, v)| [resp2(k), resp2(v)]).collect()),
+        Reply::Map(pairs) | Reply::Pairs(pairs) => {
+            Frame2::Array(pairs.iter().flat_map(|(k, v)| [resp2(k), resp2(v)]).collect())
+        }
         Reply::Double(value) => Frame2::BulkString(Bytes::from(format_double(*value))),
         Reply::Bool(value) => Frame2::Integer(i64::from(*value)),
         Reply::Verbatim(text) => Frame2::BulkString(Bytes::from(text.clone())),
@@ -81,6 +83,13 @@ fn resp3(reply: &Reply) -> Frame3 {
         Reply::Nil | Reply::NilArray => Frame3::Null,
         Reply::Array(items) => Frame3::Array { data: items.iter().map(resp3).collect(), attributes: None },
         Reply::Set(items) => Frame3::Set { data: items.iter().map(resp3).collect(), attributes: None },
+        Reply::Pairs(pairs) => Frame3::Array {
+            data: pairs
+                .iter()
+                .map(|(k, v)| Frame3::Array { data: vec![resp3(k), resp3(v)], attributes: None })
+                .collect(),
+            attributes: None,
+        },
         Reply::Map(pairs) => {
             Frame3::Map { data: pairs.iter().map(|(k, v)| (resp3(k), resp3(v))).collect(), attributes: None }
         }

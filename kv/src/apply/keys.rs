@@ -2,10 +2,14 @@
 
 use bytes::Bytes;
 
+use storage::keyspace::kv_elements;
+use storage::{Family, Reader};
+
 use super::txn::Txn;
-use super::OpResult;
+use super::{Fail, OpResult};
 use crate::command::{DueKey, ExpireAt, ExpireCondition};
 use crate::error::CommandError;
+use crate::record::Record;
 use crate::reply::Reply;
 use crate::DATABASES;
 
@@ -44,8 +48,30 @@ pub(super) fn copy(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, to_db: u8,
     if !replace && txn.get(to_db, &to)?.is_some() {
         return Ok(Reply::Int(0));
     }
+    let record = match record.version() {
+        None => record,
+        Some(version) => {
+            let mut header = record.header()?;
+            header.version = txn.new_collection()?.version;
+            copy_elements(txn, (db, version), (to_db, header.version))?;
+            Record::collection(record.kind, record.expire_at_ms, header)
+        }
+    };
     txn.put(to_db, &to, record)?;
     Ok(Reply::Int(1))
+}
+
+/// Copies every element (and score index entry) of collection `from` to
+/// the new collection `to`.
+fn copy_elements(txn: &mut Txn<'_>, from: (u8, u64), to: (u8, u64)) -> Result<(), Fail> {
+    for family in [Family::KvElements, Family::KvScores] {
+        let (start, end) = kv_elements::range(from.0, from.1);
+        let entries: Vec<_> = Reader::scan(txn, family, &start, Some(&end)).collect::<storage::Result<_>>()?;
+        for (key, value) in entries {
+            txn.put_element(family, kv_elements::key(to.0, to.1, kv_elements::sub_key(&key)), Bytes::from(value));
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn expire(

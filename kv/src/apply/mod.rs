@@ -12,7 +12,9 @@
 //! never runs backwards across entries or leader changes. User errors are
 //! replies; storage errors abort the batch and stop the group.
 
+mod collection;
 mod exec;
+mod hash;
 mod keys;
 mod string;
 mod txn;
@@ -139,6 +141,10 @@ fn execute(txn: &mut txn::Txn<'_>, cursors: &CursorTable, db: u8, op: WriteOp) -
         WriteOp::FlushDb => keys::flush(txn, Some(db)),
         WriteOp::FlushAll => keys::flush(txn, None),
         WriteOp::ExpireDue { keys } => keys::expire_due(txn, keys),
+        WriteOp::HSet { key, pairs, mode } => hash::hset(txn, db, key, pairs, mode),
+        WriteOp::HDel { key, fields } => hash::hdel(txn, db, key, fields),
+        WriteOp::HIncrBy { key, field, delta } => hash::hincrby(txn, db, key, field, delta),
+        WriteOp::HIncrByFloat { key, field, delta } => hash::hincrbyfloat(txn, db, key, field, delta),
         WriteOp::Exec { watched, commands } => exec::exec(txn, cursors, watched, commands),
     }
 }

@@ -13,6 +13,8 @@
 //! the reader is the live store, so that they never see half of a later
 //! write batch.
 
+mod collection;
+mod hash;
 mod keys;
 mod lcs;
 mod op;
@@ -28,6 +30,7 @@ use crate::error::Result;
 use crate::record::Record;
 use crate::service::{CursorTable, Stats};
 
+pub use hash::{ElementScan, HashPart};
 pub use keys::ScanArgs;
 pub use lcs::LcsOutput;
 pub use op::ReadOp;

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{LcsOutput, ReadCtx, ScanArgs};
+use super::{ElementScan, HashPart, LcsOutput, ReadCtx, ScanArgs};
 use crate::error::Result;
 use crate::reply::Reply;
 
@@ -65,6 +65,40 @@ pub enum ReadOp {
     },
     RandomKey,
     DbSize,
+    HGet {
+        key: Bytes,
+        field: Bytes,
+    },
+    HMGet {
+        key: Bytes,
+        fields: Vec<Bytes>,
+    },
+    /// HGETALL, HKEYS, HVALS.
+    HGetAll {
+        key: Bytes,
+        part: HashPart,
+    },
+    HExists {
+        key: Bytes,
+        field: Bytes,
+    },
+    HLen {
+        key: Bytes,
+    },
+    HStrLen {
+        key: Bytes,
+        field: Bytes,
+    },
+    HRandField {
+        key: Bytes,
+        count: Option<i64>,
+        with_values: bool,
+    },
+    HScan {
+        key: Bytes,
+        cursor: u64,
+        args: ElementScan,
+    },
 }
 
 impl ReadCtx<'_> {
@@ -88,6 +122,14 @@ impl ReadCtx<'_> {
             ReadOp::Scan { cursor, args } => self.scan(*cursor, args),
             ReadOp::RandomKey => self.random_key(),
             ReadOp::DbSize => self.dbsize(),
+            ReadOp::HGet { key, field } => self.hget(key, field),
+            ReadOp::HMGet { key, fields } => self.hmget(key, fields),
+            ReadOp::HGetAll { key, part } => self.hgetall(key, *part),
+            ReadOp::HExists { key, field } => self.hexists(key, field),
+            ReadOp::HLen { key } => self.hlen(key),
+            ReadOp::HStrLen { key, field } => self.hstrlen(key, field),
+            ReadOp::HRandField { key, count, with_values } => self.hrandfield(key, *count, *with_values),
+            ReadOp::HScan { key, cursor, args } => self.hscan(key, *cursor, args),
         }
     }
 }

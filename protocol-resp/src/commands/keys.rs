@@ -64,23 +64,31 @@ fn keys(session: &mut Session, args: &mut Args) -> Result {
     read(session, ReadOp::Keys { pattern })
 }
 
-fn scan(session: &mut Session, args: &mut Args) -> Result {
+/// A SCAN-family cursor.
+pub(super) fn cursor(args: &mut Args) -> std::result::Result<u64, CommandError> {
     let cursor = args.next()?;
-    let cursor: u64 = std::str::from_utf8(&cursor)
+    std::str::from_utf8(&cursor)
         .ok()
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| CommandError::Other("ERR invalid cursor".into()))?;
+        .ok_or_else(|| CommandError::Other("ERR invalid cursor".into()))
+}
+
+/// A SCAN-family COUNT: at least 1.
+pub(super) fn scan_count(args: &mut Args) -> std::result::Result<usize, CommandError> {
+    let count = args.next_i64()?;
+    if count < 1 {
+        return Err(CommandError::Syntax);
+    }
+    Ok(count as usize)
+}
+
+fn scan(session: &mut Session, args: &mut Args) -> Result {
+    let cursor = cursor(args)?;
     let mut scan = ScanArgs::default();
     while args.remaining() > 0 {
         match args.next_keyword()?.as_str() {
             "MATCH" if args.remaining() > 0 => scan.pattern = Some(args.next()?),
-            "COUNT" if args.remaining() > 0 => {
-                let count = args.next_i64()?;
-                if count < 1 {
-                    return Err(CommandError::Syntax);
-                }
-                scan.count = Some(count as usize);
-            }
+            "COUNT" if args.remaining() > 0 => scan.count = Some(scan_count(args)?),
             "TYPE" if args.remaining() > 0 => scan.type_name = Some(args.next()?),
             _ => return Err(CommandError::Syntax),
         }

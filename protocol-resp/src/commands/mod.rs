@@ -10,6 +10,7 @@
 
 mod cluster;
 mod connection;
+mod hash;
 mod keys;
 mod server;
 mod string;
@@ -95,9 +96,17 @@ static TABLE: LazyLock<HashMap<&'static str, &'static Spec>> =
 
 /// Every command, family by family.
 pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
-    [string::COMMANDS, keys::COMMANDS, transaction::COMMANDS, server::COMMANDS, connection::COMMANDS, cluster::COMMANDS]
-        .into_iter()
-        .flatten()
+    [
+        string::COMMANDS,
+        hash::COMMANDS,
+        keys::COMMANDS,
+        transaction::COMMANDS,
+        server::COMMANDS,
+        connection::COMMANDS,
+        cluster::COMMANDS,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The longest command name in the table has fewer bytes than this.

@@ -1,0 +1,69 @@
+//! Opening and saving collections (hashes, lists, sets, sorted sets) in
+//! the apply txn.
+//!
+//! A command opens the collection at a key (WRONGTYPE if the key holds
+//! another type), changes elements under its version and saves the header.
+//! Saving an empty collection deletes the key, as Redis never keeps an
+//! empty one; the txn then drops the version, and its elements with it.
+
+use bytes::Bytes;
+use storage::keyspace::kv_elements;
+use storage::{Family, Reader};
+
+use super::txn::Txn;
+use super::Fail;
+use crate::error::CommandError;
+use crate::record::{Collection, KeyType, Record};
+
+/// A collection opened for a write.
+pub(super) struct Open {
+    pub kind: KeyType,
+    pub expire_at_ms: Option<u64>,
+    pub header: Collection,
+    /// Whether the key exists (false: a new, empty collection).
+    pub existed: bool,
+}
+
+impl Open {
+    /// The `kv_elements` key of `sub`.
+    pub fn element_key(&self, db: u8, sub: &[u8]) -> Vec<u8> {
+        kv_elements::key(db, self.header.version, sub)
+    }
+}
+
+/// The live collection of type `kind` at `key`: `None` if absent,
+/// WRONGTYPE if the key holds another type.
+pub(super) fn existing(txn: &mut Txn<'_>, db: u8, key: &Bytes, kind: KeyType) -> Result<Option<Open>, Fail> {
+    match txn.get(db, key)? {
+        None => Ok(None),
+        Some(record) if record.kind != kind => Err(CommandError::WrongType.into()),
+        Some(record) => {
+            Ok(Some(Open { kind, expire_at_ms: record.expire_at_ms, header: record.header()?, existed: true }))
+        }
+    }
+}
+
+/// The collection at `key`, or a new empty one (not stored until saved).
+pub(super) fn open(txn: &mut Txn<'_>, db: u8, key: &Bytes, kind: KeyType) -> Result<Open, Fail> {
+    match existing(txn, db, key, kind)? {
+        Some(open) => Ok(open),
+        None => Ok(Open { kind, expire_at_ms: None, header: txn.new_collection()?, existed: false }),
+    }
+}
+
+/// Stores the header, or deletes the key if the collection is empty.
+pub(super) fn save(txn: &mut Txn<'_>, db: u8, key: &Bytes, open: &Open) -> Result<(), Fail> {
+    if open.header.len == 0 {
+        if open.existed {
+            txn.delete(db, key)?;
+        }
+    } else {
+        txn.put(db, key, Record::collection(open.kind, open.expire_at_ms, open.header))?;
+    }
+    Ok(())
+}
+
+/// The stored value of element `element_key`, if any.
+pub(super) fn element(txn: &Txn<'_>, element_key: &[u8]) -> Result<Option<Vec<u8>>, Fail> {
+    Ok(Reader::get(txn, Family::KvElements, element_key)?)
+}

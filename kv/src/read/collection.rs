@@ -1,0 +1,76 @@
+//! Reading collections: the header from `kv_data`, elements from
+//! `kv_elements` under the header's version.
+//!
+//! A collection read looks at the record and then at its elements, so it
+//! must run inside [`ReadCtx::consistent`]: between two reads of the live
+//! store a write could replace the collection.
+
+use storage::keyspace::kv_elements;
+use storage::Family;
+
+use super::ReadCtx;
+use crate::error::{CommandError, Result};
+use crate::record::{Collection, KeyType};
+
+/// How many elements a SCAN-family call returns at once when the
+/// collection is at most this long: all of them, with cursor 0, as Redis
+/// does for its compact encodings.
+pub(crate) const SCAN_ALL_UP_TO: u64 = 128;
+
+impl ReadCtx<'_> {
+    /// The live collection of type `kind` at `key` (counted as a hit or
+    /// miss): `Ok(None)` if absent, `Err(WrongType)` for another type.
+    pub(crate) fn collection(
+        &self,
+        key: &[u8],
+        kind: KeyType,
+    ) -> Result<std::result::Result<Option<Collection>, CommandError>> {
+        Ok(match self.lookup(key)? {
+            None => Ok(None),
+            Some(record) if record.kind != kind => Err(CommandError::WrongType),
+            Some(record) => Ok(Some(record.header()?)),
+        })
+    }
+
+    /// The value of element `sub` of collection `version`.
+    pub(crate) fn element(&self, version: u64, sub: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.reader.get(Family::KvElements, &kv_elements::key(self.db, version, sub))?)
+    }
+
+    /// Calls `visit` with each element of collection `version` in sub-key
+    /// order, starting after the element key `after` if it belongs to this
+    /// version, until it returns false. Returns the element key last
+    /// visited.
+    pub(crate) fn each_element(
+        &self,
+        version: u64,
+        after: Option<&[u8]>,
+        mut visit: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<Option<Vec<u8>>> {
+        let (mut start, end) = kv_elements::range(self.db, version);
+        if let Some(after) = after.filter(|after| **after >= *start && **after < *end) {
+            start = after.to_vec();
+            start.push(0);
+        }
+        let mut last = None;
+        for entry in self.reader.scan(Family::KvElements, &start, Some(&end)) {
+            let (key, value) = entry?;
+            let keep_going = visit(kv_elements::sub_key(&key), &value);
+            last = Some(key);
+            if !keep_going {
+                break;
+            }
+        }
+        Ok(last.map(Vec::from))
+    }
+
+    /// Every `(sub-key, value)` of collection `version`, in order.
+    pub(crate) fn elements(&self, version: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut all = Vec::new();
+        self.each_element(version, None, |sub, value| {
+            all.push((sub.to_vec(), value.to_vec()));
+            true
+        })?;
+        Ok(all)
+    }
+}
