@@ -229,6 +229,18 @@ impl ChaosCluster {
         outcome
     }
 
+    /// How many WATCH/MULTI/EXEC transactions of the workload committed
+    /// and how many aborted (unknown outcomes are in neither).
+    pub fn transactions(&self) -> (usize, usize) {
+        let history = self.recorder.history();
+        let outcomes = history.iter().filter(|o| matches!(o.op, linearizability::Op::Cas { .. }));
+        outcomes.fold((0, 0), |(committed, aborted), o| match o.reply {
+            linearizability::Reply::Ok => (committed + 1, aborted),
+            linearizability::Reply::NotSet => (committed, aborted + 1),
+            _ => (committed, aborted),
+        })
+    }
+
     async fn check(&self) -> Result<usize> {
         self.final_reads().await?;
         let history = self.recorder.history();

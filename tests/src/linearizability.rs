@@ -1,6 +1,6 @@
 //! A linearizability checker for histories of single-key string operations
-//! (GET, SET, SET NX, GETSET, DEL, INCR, APPEND), after Wing & Gong with
-//! Lowe's memoization.
+//! (GET, SET, SET NX, GETSET, DEL, INCR, APPEND, and WATCH/MULTI/SET/EXEC
+//! compare-and-set transactions), after Wing & Gong with Lowe's memoization.
 //!
 //! # The question
 //!
@@ -49,6 +49,17 @@ pub enum Op {
     Del,
     Incr,
     Append(Vec<u8>),
+    /// `WATCH k`, `GET k` (recorded as its own [`Op::Get`]), then
+    /// `MULTI`, `SET k new`, `EXEC`. The EXEC is this operation: if it
+    /// runs, the key still held `expected` (WATCH saw no change since the
+    /// GET's value was current). It may abort whenever the key changed
+    /// after the WATCH, which the model cannot see, so an abort is always
+    /// allowed and changes nothing: the check is that no transaction ever
+    /// commits over a value other than the one it read (a lost update).
+    Cas {
+        expected: Option<Vec<u8>>,
+        new: Vec<u8>,
+    },
 }
 
 /// What the client saw.
@@ -58,7 +69,8 @@ pub enum Reply {
     Value(Option<Vec<u8>>),
     /// SET's `OK` (and SET NX's, when it set).
     Ok,
-    /// SET NX's nil: the key existed, nothing was written.
+    /// SET NX's nil: the key existed, nothing was written. For
+    /// [`Op::Cas`]: EXEC's nil, the transaction aborted.
     NotSet,
     /// INCR's new value, APPEND's new length, DEL's count.
     Int(i64),
@@ -147,6 +159,12 @@ fn step(state: &State, operation: &Operation) -> Option<State> {
                 _ => None,
             }
         }
+        (Op::Cas { expected, new }, Reply::Ok) => (expected == state).then(|| Some(new.clone())),
+        (Op::Cas { .. }, Reply::NotSet) => Some(state.clone()),
+        (Op::Cas { expected, new }, Reply::Unknown) => {
+            Some(if expected == state { Some(new.clone()) } else { state.clone() })
+        }
+        (Op::Cas { .. }, _) => None,
         (Op::Append(suffix), reply) => {
             let mut next = state.clone().unwrap_or_default();
             next.extend_from_slice(suffix);
@@ -255,6 +273,9 @@ fn describe(operation: &Operation) -> String {
         Op::Del => "DEL".to_string(),
         Op::Incr => "INCR".to_string(),
         Op::Append(suffix) => format!("APPEND {}", String::from_utf8_lossy(suffix)),
+        Op::Cas { expected, new } => {
+            format!("EXEC(SET {} if still {})", String::from_utf8_lossy(new), show_state(expected))
+        }
     };
     let reply = match &operation.reply {
         Reply::Value(value) => show_state(value),
@@ -455,6 +476,38 @@ mod tests {
         };
         check(&[getset(0, "a", None, 0, 10), getset(1, "b", Some("a"), 20, 30), get(2, Some("b"), 40, 50)]).unwrap();
         check(&[getset(0, "a", None, 0, 10), getset(1, "b", None, 20, 30)]).unwrap_err();
+    }
+
+    #[test]
+    fn a_transaction_commits_only_over_the_value_it_read() {
+        let cas = |client, expected: Option<&str>, new: &str, reply, from, to| {
+            op(client, Op::Cas { expected: expected.map(Into::into), new: new.into() }, reply, from, to)
+        };
+        // Two read-modify-write transactions from "a": one commits, the
+        // other aborts, and the aborted one changed nothing.
+        check(&[
+            set(0, "a", 0, 10),
+            cas(1, Some("a"), "b", Reply::Ok, 20, 30),
+            cas(2, Some("a"), "c", Reply::NotSet, 21, 31),
+            get(3, Some("b"), 40, 50),
+        ])
+        .unwrap();
+        check(&[set(0, "a", 0, 10), cas(2, Some("a"), "c", Reply::NotSet, 21, 31), get(3, Some("c"), 40, 50)])
+            .unwrap_err();
+        // Both committing is a lost update.
+        check(&[
+            set(0, "a", 0, 10),
+            cas(1, Some("a"), "b", Reply::Ok, 20, 30),
+            cas(2, Some("a"), "c", Reply::Ok, 21, 31),
+        ])
+        .unwrap_err();
+        // Committing over a value written after the read is a lost update.
+        check(&[set(0, "a", 0, 10), set(1, "x", 12, 14), cas(2, Some("a"), "c", Reply::Ok, 20, 30)]).unwrap_err();
+        // An unknown transaction may have committed (only over its value).
+        let unknown = cas(1, Some("a"), "b", Reply::Unknown, 20, 0);
+        check(&[set(0, "a", 0, 10), unknown.clone(), get(2, Some("b"), 40, 50)]).unwrap();
+        check(&[set(0, "a", 0, 10), unknown.clone(), get(2, Some("a"), 40, 50)]).unwrap();
+        check(&[set(0, "z", 0, 10), unknown, get(2, Some("b"), 40, 50)]).unwrap_err();
     }
 
     #[test]

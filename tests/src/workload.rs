@@ -3,10 +3,11 @@
 //! each operation recorded with its invocation and completion times for the
 //! linearizability checker.
 //!
-//! Registers (`r0`…) take GET, SET and APPEND; counters (`c0`…) take GET and
-//! INCR; locks (`l0`…) take GET, `SET NX` (compare-and-set against
-//! absent), GETSET (swap) and DEL; so no operation fails for a wrong type. Every written value is
-//! unique. A write answered with an error, a timeout or a broken
+//! Registers (`r0`…) take GET, SET, APPEND and read-modify-write
+//! transactions (WATCH, GET, MULTI, SET, EXEC); counters (`c0`…) take GET
+//! and INCR; locks (`l0`…) take GET, `SET NX` (compare-and-set against
+//! absent), GETSET (swap) and DEL; so no operation fails for a wrong type.
+//! Every written value is unique. A write answered with an error, a timeout or a broken
 //! connection is recorded as unknown: it may or may not have applied. A
 //! client reconnects after any failure (to the same node).
 
@@ -75,6 +76,29 @@ impl Recorder {
         self.record(Operation { client, key: key.to_string(), op, reply: reply.clone(), invoked, completed });
         reply
     }
+
+    /// A read-modify-write transaction: `WATCH key`, `GET key` (recorded),
+    /// then `MULTI`, `SET key new`, `EXEC` (recorded as [`Op::Cas`] over
+    /// the value read).
+    pub async fn compare_and_set(
+        &self,
+        client: usize,
+        key: &str,
+        new: Vec<u8>,
+        connection: &mut Option<MultiplexedConnection>,
+    ) {
+        let Some(c) = connection.as_mut() else { return };
+        let mut watch = redis::cmd("WATCH");
+        watch.arg(key);
+        if !matches!(tokio::time::timeout(OP_TIMEOUT, watch.query_async::<()>(c)).await, Ok(Ok(()))) {
+            *connection = None;
+            return;
+        }
+        let Reply::Value(expected) = self.run(client, key, Op::Get, connection).await else {
+            return;
+        };
+        self.run(client, key, Op::Cas { expected, new }, connection).await;
+    }
 }
 
 async fn execute(connection: &mut MultiplexedConnection, key: &str, op: &Op) -> redis::RedisResult<Reply> {
@@ -96,6 +120,14 @@ async fn execute(connection: &mut MultiplexedConnection, key: &str, op: &Op) -> 
         Op::Del => Reply::Int(redis::cmd("DEL").arg(key).query_async(connection).await?),
         Op::Incr => Reply::Int(redis::cmd("INCR").arg(key).query_async(connection).await?),
         Op::Append(suffix) => Reply::Int(redis::cmd("APPEND").arg(key).arg(suffix).query_async(connection).await?),
+        Op::Cas { new, .. } => {
+            let committed: Option<((),)> = redis::pipe().atomic().set(key, new).query_async(connection).await?;
+            if committed.is_some() {
+                Reply::Ok
+            } else {
+                Reply::NotSet
+            }
+        }
     })
 }
 
@@ -133,8 +165,14 @@ pub async fn run_clients(
                     }
                 }
                 serial += 1;
-                let (key, op) = next_op(&mut rng, client, serial);
-                recorder.run(client, &key, op, &mut connection).await;
+                match next_op(&mut rng, client, serial) {
+                    Planned::Single(key, op) => {
+                        recorder.run(client, &key, op, &mut connection).await;
+                    }
+                    Planned::Transaction(key, new) => {
+                        recorder.compare_and_set(client, &key, new, &mut connection).await
+                    }
+                }
             }
         }));
     }
@@ -143,7 +181,15 @@ pub async fn run_clients(
     }
 }
 
-fn next_op(rng: &mut StdRng, client: usize, serial: u64) -> (String, Op) {
+/// A client's next step.
+enum Planned {
+    /// One command.
+    Single(String, Op),
+    /// A read-modify-write transaction writing the value.
+    Transaction(String, Vec<u8>),
+}
+
+fn next_op(rng: &mut StdRng, client: usize, serial: u64) -> Planned {
     if rng.random_bool(0.2) {
         let key = format!("l{}", rng.random_range(0..LOCKS));
         let op = match rng.random_range(0..10) {
@@ -152,18 +198,19 @@ fn next_op(rng: &mut StdRng, client: usize, serial: u64) -> (String, Op) {
             7 => Op::GetSet(format!("{client}.{serial}").into_bytes()),
             _ => Op::Del,
         };
-        (key, op)
+        Planned::Single(key, op)
     } else if rng.random_bool(0.6) {
         let key = format!("r{}", rng.random_range(0..REGISTERS));
-        let op = match rng.random_range(0..10) {
-            0..=4 => Op::Get,
-            5..=7 => Op::Set(format!("{client}.{serial}").into_bytes()),
-            _ => Op::Append(format!("+{client}.{serial}").into_bytes()),
-        };
-        (key, op)
+        let value = format!("{client}.{serial}").into_bytes();
+        match rng.random_range(0..10) {
+            0..=3 => Planned::Single(key, Op::Get),
+            4..=6 => Planned::Single(key, Op::Set(value)),
+            7 => Planned::Transaction(key, value),
+            _ => Planned::Single(key, Op::Append(format!("+{client}.{serial}").into_bytes())),
+        }
     } else {
         let key = format!("c{}", rng.random_range(0..COUNTERS));
-        (key, if rng.random_bool(0.5) { Op::Get } else { Op::Incr })
+        Planned::Single(key, if rng.random_bool(0.5) { Op::Get } else { Op::Incr })
     }
 }
 

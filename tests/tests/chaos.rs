@@ -206,7 +206,7 @@ async fn randomized_nemesis() -> Result<()> {
     let first_seed = env("SESHAT_CHAOS_SEED", 1);
     let schedule = Duration::from_secs(6);
     let started = std::time::Instant::now();
-    let (mut schedules, mut operations, mut faults) = (0, 0, 0);
+    let (mut schedules, mut operations, mut faults, mut transactions) = (0, 0, 0, 0);
     let mut anomalies = Vec::new();
     let mut seed = first_seed;
     while started.elapsed() + schedule < budget || schedules == 0 {
@@ -216,10 +216,13 @@ async fn randomized_nemesis() -> Result<()> {
             .with_context(|| format!("nemesis seed {seed}"))?;
         match cluster.heal_and_check().await {
             Ok(checked) => {
+                let (committed, aborted) = cluster.transactions();
                 println!(
-                    "schedule seed={seed}: {injected} faults, {checked} operations linearizable, replicas converged"
+                    "schedule seed={seed}: {injected} faults, {checked} operations linearizable \
+                     ({committed} transactions committed, {aborted} aborted), replicas converged"
                 );
                 operations += checked;
+                transactions += committed + aborted;
             }
             Err(anomaly) => {
                 println!("schedule seed={seed}: {injected} faults, ANOMALY: {anomaly:#}");
@@ -232,7 +235,7 @@ async fn randomized_nemesis() -> Result<()> {
     }
     println!(
         "nemesis summary: {schedules} schedules (seeds {first_seed}..{}), {faults} faults, {operations} operations \
-         checked, {} anomalies",
+         checked ({transactions} of them transactions), {} anomalies",
         seed - 1,
         anomalies.len()
     );
@@ -279,9 +282,10 @@ async fn a_lagging_node_catches_up_by_snapshot_under_load_with_bounded_memory() 
     Ok(())
 }
 
-/// MSET is Seshat's multi-key atomic write until MULTI/EXEC lands: a
-/// reader must never see some keys of one MSET and not the others, even
-/// when the leader dies in the middle of a stream of them.
+/// Multi-key writes are atomic: a reader must never see some keys of one
+/// transaction (MULTI/SET/SET/SET/EXEC, alternating with MSET) and not the
+/// others, reading with MGET or inside a MULTI, even when the leader dies
+/// in the middle of a stream of them; no acknowledged one is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_killed_mid_stream_leaves_no_partial_multi_key_write() -> Result<()> {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -298,9 +302,16 @@ async fn a_leader_killed_mid_stream_leaves_no_partial_multi_key_write() -> Resul
                 while !stop.is_cancelled() {
                     token += 1;
                     let v = token.to_string();
-                    let mut mset = redis::cmd("MSET");
-                    mset.arg("t0").arg(&v).arg("t1").arg(&v).arg("t2").arg(&v);
-                    match mset.query_async::<()>(&mut c).await {
+                    let written = if token.is_multiple_of(2) {
+                        let mut mset = redis::cmd("MSET");
+                        mset.arg("t0").arg(&v).arg("t1").arg(&v).arg("t2").arg(&v);
+                        mset.query_async::<()>(&mut c).await
+                    } else {
+                        let mut transaction = redis::pipe();
+                        transaction.atomic().set("t0", &v).set("t1", &v).set("t2", &v).ignore();
+                        transaction.query_async::<()>(&mut c).await
+                    };
+                    match written {
                         Ok(()) => acknowledged = token,
                         Err(_) => break,
                     }
@@ -312,12 +323,21 @@ async fn a_leader_killed_mid_stream_leaves_no_partial_multi_key_write() -> Resul
     let reader = {
         let (stop, addr) = (stop.clone(), addrs[1]);
         tokio::spawn(async move {
-            let mut torn = Vec::new();
+            let (mut torn, mut transactional_reads) = (Vec::new(), 0);
             while !stop.is_cancelled() {
                 let Some(mut c) = seshat_tests::workload::connect(addr).await else { continue };
-                while let Ok(values) =
-                    redis::cmd("MGET").arg("t0").arg("t1").arg("t2").query_async::<Vec<Option<String>>>(&mut c).await
-                {
+                let mut in_transaction = false;
+                loop {
+                    in_transaction = !in_transaction;
+                    let read = if in_transaction {
+                        let mut transaction = redis::pipe();
+                        transaction.atomic().get("t0").get("t1").get("t2");
+                        transaction.query_async::<Vec<Option<String>>>(&mut c).await
+                    } else {
+                        redis::cmd("MGET").arg("t0").arg("t1").arg("t2").query_async(&mut c).await
+                    };
+                    let Ok(values) = read else { break };
+                    transactional_reads += usize::from(in_transaction);
                     if values.iter().any(|v| *v != values[0]) {
                         torn.push(values);
                     }
@@ -326,7 +346,7 @@ async fn a_leader_killed_mid_stream_leaves_no_partial_multi_key_write() -> Resul
                     }
                 }
             }
-            torn
+            (torn, transactional_reads)
         })
     };
     sleep(Duration::from_millis(800)).await;
@@ -338,14 +358,15 @@ async fn a_leader_killed_mid_stream_leaves_no_partial_multi_key_write() -> Resul
     sleep(Duration::from_millis(800)).await;
     stop.cancel();
     let acknowledged = writer.await?;
-    let torn = reader.await?;
-    assert!(torn.is_empty(), "partial MSETs seen: {torn:?}");
+    let (torn, transactional_reads) = reader.await?;
+    assert!(torn.is_empty(), "partial multi-key writes seen: {torn:?}");
+    assert!(transactional_reads > 0, "no read inside MULTI/EXEC succeeded");
     cluster.heal_and_check().await?;
     let mut c = cluster.nodes[0].patient_client(Duration::from_secs(5)).await?;
     let values: Vec<Option<String>> = redis::cmd("MGET").arg("t0").arg("t1").arg("t2").query_async(&mut c).await?;
     let last: u64 = values[0].as_deref().context("t0 written")?.parse()?;
     assert!(values.iter().all(|v| *v == values[0]), "final state torn: {values:?}");
-    assert!(last >= acknowledged, "acknowledged MSET {acknowledged} lost, found {last}");
+    assert!(last >= acknowledged, "acknowledged write {acknowledged} lost, found {last}");
     Ok(())
 }
 

@@ -245,3 +245,65 @@ async fn operator_subcommands_talk_to_any_node() {
     assert_eq!(code, Some(1));
     assert!(error.contains("node 9 is not a member"), "{error}");
 }
+
+/// Runs `MULTI; SET key value; EXEC` on `client`: `Some(())` if it
+/// committed, `None` if WATCH aborted it.
+async fn set_in_transaction(
+    client: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+    value: &str,
+) -> redis::RedisResult<Option<()>> {
+    let committed: Option<((),)> = redis::pipe().atomic().set(key, value).query_async(client).await?;
+    Ok(committed.map(|_| ()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_on_one_node_sees_writes_through_another_and_survives_a_leader_change() {
+    let _exclusive = exclusive().await;
+    let mut cluster = Cluster::start(3, FAST).unwrap();
+    let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
+    let (watcher, other) = ((leader + 1) % 3, (leader + 2) % 3);
+    let mut watching = cluster.nodes[watcher].patient_client(REPLY_TIMEOUT).await.unwrap();
+    let mut writing = cluster.nodes[other].patient_client(REPLY_TIMEOUT).await.unwrap();
+
+    // Unchanged since WATCH: commits.
+    let _: () = writing.set("balance", "10").await.unwrap();
+    let _: () = redis::cmd("WATCH").arg("balance").query_async(&mut watching).await.unwrap();
+    assert_eq!(set_in_transaction(&mut watching, "balance", "11").await.unwrap(), Some(()));
+    // Changed through another node after WATCH: aborts, nothing written.
+    let _: () = redis::cmd("WATCH").arg("balance").query_async(&mut watching).await.unwrap();
+    let _: () = writing.set("balance", "20").await.unwrap();
+    assert_eq!(set_in_transaction(&mut watching, "balance", "12").await.unwrap(), None);
+    assert_eq!(get(&cluster, leader, "balance").await.as_deref(), Some("20"));
+    // A watched key that did not exist and was created and deleted again.
+    let _: () = redis::cmd("WATCH").arg("fresh").query_async(&mut watching).await.unwrap();
+    let _: () = writing.set("fresh", "x").await.unwrap();
+    let _: i64 = writing.del("fresh").await.unwrap();
+    assert_eq!(set_in_transaction(&mut watching, "fresh", "y").await.unwrap(), None);
+
+    // WATCH, then the leader dies: the verdict comes from the log, so the
+    // new leader decides the same way.
+    let _: () = redis::cmd("WATCH").arg("balance").query_async(&mut watching).await.unwrap();
+    cluster.nodes[leader].kill9();
+    assert!(cluster.leader(LEADER_TIMEOUT).await.is_some(), "a new leader is elected");
+    let mut committed = None;
+    for _ in 0..50 {
+        match set_in_transaction(&mut watching, "balance", "21").await {
+            Ok(outcome) => {
+                committed = Some(outcome);
+                break;
+            }
+            // The first attempts may meet the election; a failed EXEC
+            // ends the transaction, so watch again (nothing changed).
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let _: () = redis::cmd("WATCH").arg("balance").query_async(&mut watching).await.unwrap();
+            }
+        }
+    }
+    assert_eq!(committed, Some(Some(())), "the unchanged key's transaction commits under the new leader");
+    let _: () = redis::cmd("WATCH").arg("balance").query_async(&mut watching).await.unwrap();
+    let _: () = writing.set("balance", "30").await.unwrap();
+    assert_eq!(set_in_transaction(&mut watching, "balance", "22").await.unwrap(), None);
+    assert_eq!(get(&cluster, other, "balance").await.as_deref(), Some("30"));
+}
