@@ -91,6 +91,13 @@ pub enum HashSetMode {
     IfAbsent,
 }
 
+/// An end of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum End {
+    Left,
+    Right,
+}
+
 /// A key the expiry sweeper found due.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DueKey {
@@ -193,6 +200,54 @@ pub enum WriteOp {
         key: Bytes,
         field: Bytes,
         delta: f64,
+    },
+    /// LPUSH, RPUSH, and LPUSHX/RPUSHX when `only_if_exists`.
+    LPush {
+        key: Bytes,
+        values: Vec<Bytes>,
+        end: End,
+        only_if_exists: bool,
+    },
+    /// LPOP, RPOP.
+    LPop {
+        key: Bytes,
+        end: End,
+        count: Option<u64>,
+    },
+    /// LMPOP and BLMPOP; BLPOP and BRPOP when `single`.
+    LPopFirst {
+        keys: Vec<Bytes>,
+        end: End,
+        count: u64,
+        single: bool,
+    },
+    /// LMOVE, RPOPLPUSH, BLMOVE, BRPOPLPUSH.
+    LMove {
+        from: Bytes,
+        to: Bytes,
+        from_end: End,
+        to_end: End,
+    },
+    LSet {
+        key: Bytes,
+        index: i64,
+        value: Bytes,
+    },
+    LInsert {
+        key: Bytes,
+        before: bool,
+        pivot: Bytes,
+        value: Bytes,
+    },
+    LRem {
+        key: Bytes,
+        count: i64,
+        value: Bytes,
+    },
+    LTrim {
+        key: Bytes,
+        start: i64,
+        stop: i64,
     },
     /// EXEC: the queued commands of a MULTI, run at once unless a watched
     /// key changed since it was watched.

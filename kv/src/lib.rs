@@ -28,6 +28,7 @@
 //! their own clock.
 
 mod apply;
+mod blocking;
 mod command;
 mod error;
 mod glob;
@@ -38,14 +39,15 @@ mod reply;
 mod service;
 
 pub use apply::KvStateMachine;
+pub use blocking::{Blocked, Registration};
 pub use command::{
-    DueKey, ExpireAt, ExpireCondition, HashSetMode, LogCommand, QueuedCommand, SetCondition, SetExpiry, SetReply,
+    DueKey, End, ExpireAt, ExpireCondition, HashSetMode, LogCommand, QueuedCommand, SetCondition, SetExpiry, SetReply,
     TxnStep, WatchedKey, WriteOp,
 };
 pub use error::{CommandError, Error, Result};
 pub use glob::matches as glob_matches;
 pub use raft::{Clock, ManualClock, SystemClock};
-pub use read::{ElementScan, HashPart, LcsOutput, ReadCtx, ReadOp, ScanArgs};
+pub use read::{ElementScan, HashPart, LcsOutput, LposOptions, ReadCtx, ReadOp, ScanArgs};
 pub use record::KeyType;
 pub use reply::Reply;
 pub use service::{CursorTable, Kv, KvConfig, KvStart, Stats, WriteReply};

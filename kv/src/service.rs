@@ -17,6 +17,7 @@ use storage::keyspace::kv_expiry;
 use storage::{Family, Reader, Store};
 
 use crate::apply::KvStateMachine;
+use crate::blocking::Blocked;
 use crate::command::{DueKey, LogCommand, WatchedKey, WriteOp};
 use crate::error::{Error, Result};
 use crate::read::ReadCtx;
@@ -77,6 +78,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     stats: Arc<Stats>,
     cursors: Arc<CursorTable>,
+    blocked: Arc<Blocked>,
     config: KvConfig,
 }
 
@@ -85,7 +87,8 @@ impl Kv {
     pub async fn start(start: KvStart<'_>) -> Result<Kv> {
         let stats = Arc::new(Stats::default());
         let cursors = Arc::new(CursorTable::default());
-        let state_machine = KvStateMachine::open(start.store.clone(), stats.clone(), cursors.clone())?;
+        let blocked = Arc::new(Blocked::default());
+        let state_machine = KvStateMachine::open(start.store.clone(), stats.clone(), cursors.clone(), blocked.clone())?;
         let group = Group::start(
             start.node,
             GroupId { service: "kv", shard: 0 },
@@ -104,6 +107,7 @@ impl Kv {
                 clock: start.clock,
                 stats,
                 cursors,
+                blocked,
                 config: start.config,
             }),
         })
@@ -165,6 +169,11 @@ impl Kv {
     /// The `kv/0` group, for status and membership commands.
     pub fn group(&self) -> &Group {
         &self.inner.group
+    }
+
+    /// The clients blocked on keys of this node.
+    pub fn blocked(&self) -> &Arc<Blocked> {
+        &self.inner.blocked
     }
 
     /// The counters for INFO.

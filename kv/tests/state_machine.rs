@@ -101,7 +101,9 @@ fn random_op(rng: &mut impl Rng) -> WriteOp {
 
 fn open(dir: &std::path::Path) -> (Storage, KvStateMachine) {
     let storage = Storage::open(dir, Layout::Shared).unwrap();
-    let machine = KvStateMachine::open(storage.store(Service::Kv), Arc::new(Stats::default()), Arc::default()).unwrap();
+    let machine =
+        KvStateMachine::open(storage.store(Service::Kv), Arc::new(Stats::default()), Arc::default(), Arc::default())
+            .unwrap();
     (storage, machine)
 }
 

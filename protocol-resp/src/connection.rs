@@ -38,7 +38,7 @@ const MAX_PENDING: usize = 1024;
 
 pub(crate) async fn serve(server: Arc<Server>, client: Arc<Client>, mut stream: TcpStream, shutdown: Shutdown) {
     let _ = stream.set_nodelay(true);
-    let mut session = Session::new(server.clone(), client.clone());
+    let mut session = Session::new(server.clone(), client.clone(), shutdown.clone());
     let mut parser = RequestParser::default();
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut output = BytesMut::with_capacity(16 * 1024);

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use kv::{QueuedCommand, WatchedKey};
+use raft::Shutdown;
 
 use crate::clients::Client;
 use crate::encode::Protocol;
@@ -11,6 +12,8 @@ use crate::server::Server;
 
 pub(crate) struct Session {
     pub server: Arc<Server>,
+    /// Cancelled when the frontend shuts down (ends blocking commands).
+    pub shutdown: Shutdown,
     pub client: Arc<Client>,
     pub db: u8,
     pub protocol: Protocol,
@@ -39,10 +42,11 @@ pub(crate) struct Transaction {
 }
 
 impl Session {
-    pub fn new(server: Arc<Server>, client: Arc<Client>) -> Self {
+    pub fn new(server: Arc<Server>, client: Arc<Client>, shutdown: Shutdown) -> Self {
         let authenticated = !server.requires_auth();
         Session {
             server,
+            shutdown,
             client,
             db: 0,
             protocol: Protocol::Resp2,

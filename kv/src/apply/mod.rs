@@ -16,6 +16,7 @@ mod collection;
 mod exec;
 mod hash;
 mod keys;
+mod list;
 mod string;
 mod txn;
 
@@ -26,6 +27,7 @@ use raft::{Command, StateMachine};
 use storage::keyspace::kv_meta;
 use storage::{Batch, Store};
 
+use crate::blocking::Blocked;
 use crate::command::{LogCommand, WriteOp};
 use crate::error::{CommandError, Error, Result};
 use crate::reply::Reply;
@@ -68,13 +70,20 @@ pub struct KvStateMachine {
     stats: Arc<crate::Stats>,
     /// SCAN cursors of reads inside EXEC.
     cursors: Arc<CursorTable>,
+    /// Clients blocked on keys, woken by the keys each batch writes.
+    blocked: Arc<Blocked>,
 }
 
 impl KvStateMachine {
     /// Opens the state machine stored in `store`.
-    pub fn open(store: Store, stats: Arc<crate::Stats>, cursors: Arc<CursorTable>) -> Result<Self> {
+    pub fn open(
+        store: Store,
+        stats: Arc<crate::Stats>,
+        cursors: Arc<CursorTable>,
+        blocked: Arc<Blocked>,
+    ) -> Result<Self> {
         let last_stamp_ms = read_u64(&store, kv_meta::LAST_STAMP)?;
-        Ok(KvStateMachine { store, last_stamp_ms, stats, cursors })
+        Ok(KvStateMachine { store, last_stamp_ms, stats, cursors, blocked })
     }
 
     /// The store the state machine lives in.
@@ -105,7 +114,9 @@ impl StateMachine for KvStateMachine {
         }
         let now = txn.now_ms;
         let expired = txn.expired;
+        let written = if self.blocked.count() > 0 { txn.written_keys() } else { Vec::new() };
         txn.commit(batch, now)?;
+        self.blocked.wake(written.iter().map(|(db, key)| (*db, key)));
         self.last_stamp_ms = now;
         self.stats.expired_keys.fetch_add(expired, std::sync::atomic::Ordering::Relaxed);
         Ok(replies)
@@ -145,6 +156,14 @@ fn execute(txn: &mut txn::Txn<'_>, cursors: &CursorTable, db: u8, op: WriteOp) -
         WriteOp::HDel { key, fields } => hash::hdel(txn, db, key, fields),
         WriteOp::HIncrBy { key, field, delta } => hash::hincrby(txn, db, key, field, delta),
         WriteOp::HIncrByFloat { key, field, delta } => hash::hincrbyfloat(txn, db, key, field, delta),
+        WriteOp::LPush { key, values, end, only_if_exists } => list::push(txn, db, key, values, end, only_if_exists),
+        WriteOp::LPop { key, end, count } => list::pop(txn, db, key, end, count),
+        WriteOp::LPopFirst { keys, end, count, single } => list::pop_first(txn, db, keys, end, count, single),
+        WriteOp::LMove { from, to, from_end, to_end } => list::lmove(txn, db, from, to, from_end, to_end),
+        WriteOp::LSet { key, index, value } => list::lset(txn, db, key, index, value),
+        WriteOp::LInsert { key, before, pivot, value } => list::linsert(txn, db, key, before, pivot, value),
+        WriteOp::LRem { key, count, value } => list::lrem(txn, db, key, count, value),
+        WriteOp::LTrim { key, start, stop } => list::ltrim(txn, db, key, start, stop),
         WriteOp::Exec { watched, commands } => exec::exec(txn, cursors, watched, commands),
     }
 }

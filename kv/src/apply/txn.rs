@@ -146,6 +146,13 @@ impl<'a> Txn<'a> {
         Ok(())
     }
 
+    /// The keys this txn wrote and left existing, for waking clients
+    /// blocked on them.
+    pub(crate) fn written_keys(&self) -> Vec<(u8, Bytes)> {
+        let written = self.records.values().filter(|t| t.current.is_some() && t.current != t.stored);
+        written.map(|touched| (touched.db, touched.key.clone())).collect()
+    }
+
     /// A new collection under a version never used before.
     pub(crate) fn new_collection(&mut self) -> Result<Collection> {
         let next = match self.next_version {

@@ -17,6 +17,7 @@ mod collection;
 mod hash;
 mod keys;
 mod lcs;
+mod list;
 mod op;
 mod string;
 
@@ -33,6 +34,8 @@ use crate::service::{CursorTable, Stats};
 pub use hash::{ElementScan, HashPart};
 pub use keys::ScanArgs;
 pub use lcs::LcsOutput;
+pub(crate) use list::clamp_range;
+pub use list::LposOptions;
 pub use op::ReadOp;
 
 /// The context of one read command: the reader, the database and "now"

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{ElementScan, HashPart, LcsOutput, ReadCtx, ScanArgs};
+use super::{ElementScan, HashPart, LcsOutput, LposOptions, ReadCtx, ScanArgs};
 use crate::error::Result;
 use crate::reply::Reply;
 
@@ -99,6 +99,23 @@ pub enum ReadOp {
         cursor: u64,
         args: ElementScan,
     },
+    LLen {
+        key: Bytes,
+    },
+    LIndex {
+        key: Bytes,
+        index: i64,
+    },
+    LRange {
+        key: Bytes,
+        start: i64,
+        stop: i64,
+    },
+    LPos {
+        key: Bytes,
+        element: Bytes,
+        options: LposOptions,
+    },
 }
 
 impl ReadCtx<'_> {
@@ -130,6 +147,10 @@ impl ReadCtx<'_> {
             ReadOp::HStrLen { key, field } => self.hstrlen(key, field),
             ReadOp::HRandField { key, count, with_values } => self.hrandfield(key, *count, *with_values),
             ReadOp::HScan { key, cursor, args } => self.hscan(key, *cursor, args),
+            ReadOp::LLen { key } => self.llen(key),
+            ReadOp::LIndex { key, index } => self.lindex(key, *index),
+            ReadOp::LRange { key, start, stop } => self.lrange(key, *start, *stop),
+            ReadOp::LPos { key, element, options } => self.lpos(key, element, *options),
         }
     }
 }

@@ -12,6 +12,7 @@ mod cluster;
 mod connection;
 mod hash;
 mod keys;
+mod list;
 mod server;
 mod string;
 mod transaction;
@@ -99,6 +100,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
     [
         string::COMMANDS,
         hash::COMMANDS,
+        list::COMMANDS,
         keys::COMMANDS,
         transaction::COMMANDS,
         server::COMMANDS,

@@ -115,7 +115,7 @@ fn section_lines(section: &str, server: &Server, kv: &kv::Kv, keyspace: &[String
         "clients" => vec![
             format!("connected_clients:{}", server.clients.count()),
             format!("maxclients:{}", config.maxclients),
-            "blocked_clients:0".into(),
+            format!("blocked_clients:{}", kv.blocked().count()),
         ],
         "memory" => {
             let rss = resident_bytes();

@@ -1,0 +1,144 @@
+//! Read semantics of the list commands.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::ReadCtx;
+use crate::error::{Error, Result};
+use crate::record::{Collection, KeyType};
+use crate::reply::Reply;
+
+/// `start..=stop` of a list of `len` elements after Redis's clamping of
+/// negative and out-of-range indexes (LRANGE, LTRIM), or `None` if empty.
+pub(crate) fn clamp_range(start: i64, stop: i64, len: i64) -> Option<(i64, i64)> {
+    let start = if start < 0 { (len + start).max(0) } else { start };
+    let stop = if stop < 0 { len + stop } else { stop };
+    let stop = stop.min(len - 1);
+    (start <= stop && start < len).then_some((start, stop))
+}
+
+/// The options of LPOS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LposOptions {
+    /// 1-based rank of the first match to return; negative from the tail.
+    pub rank: i64,
+    /// How many matches to return (0: all); `None`: one, as an integer.
+    pub count: Option<u64>,
+    /// How many elements to compare at most (0: all).
+    pub max_len: u64,
+}
+
+impl ReadCtx<'_> {
+    /// Runs `read` on the list at `key` at one point in time.
+    fn with_list(
+        &self,
+        key: &[u8],
+        absent: Reply,
+        read: impl FnOnce(&ReadCtx<'_>, Collection) -> Result<Reply>,
+    ) -> Result<Reply> {
+        self.consistent(|ctx| match ctx.collection(key, KeyType::List)? {
+            Err(error) => Ok(error.into()),
+            Ok(None) => Ok(absent),
+            Ok(Some(list)) => read(ctx, list),
+        })
+    }
+
+    /// The element at `index` (0-based from the head) of `list`.
+    fn list_element(&self, list: &Collection, index: u64) -> Result<Bytes> {
+        let position = (list.head + index).to_be_bytes();
+        self.element(list.version, &position).and_then(|value| {
+            value.map(Bytes::from).ok_or_else(|| Error::Corrupt {
+                family: "kv_elements",
+                reason: format!("list version {} has no element at index {index}", list.version),
+            })
+        })
+    }
+
+    /// LLEN.
+    pub fn llen(&self, key: &[u8]) -> Result<Reply> {
+        Ok(match self.collection(key, KeyType::List)? {
+            Err(error) => error.into(),
+            Ok(list) => Reply::Int(list.map_or(0, |l| l.len as i64)),
+        })
+    }
+
+    /// LINDEX.
+    pub fn lindex(&self, key: &[u8], index: i64) -> Result<Reply> {
+        self.with_list(key, Reply::Nil, |ctx, list| {
+            let len = list.len as i64;
+            let index = if index < 0 { len + index } else { index };
+            if !(0..len).contains(&index) {
+                return Ok(Reply::Nil);
+            }
+            Ok(Reply::Bulk(ctx.list_element(&list, index as u64)?))
+        })
+    }
+
+    /// LRANGE: one scan over the positions in range.
+    pub fn lrange(&self, key: &[u8], start: i64, stop: i64) -> Result<Reply> {
+        self.with_list(key, Reply::Array(Vec::new()), |ctx, list| {
+            let Some((start, stop)) = clamp_range(start, stop, list.len as i64) else {
+                return Ok(Reply::Array(Vec::new()));
+            };
+            let wanted = (stop - start + 1) as usize;
+            let mut values = Vec::with_capacity(wanted);
+            // Lists never reach position 0 (they start mid-range).
+            let before_first = (list.head + start as u64 - 1).to_be_bytes();
+            let after = storage::keyspace::kv_elements::key(ctx.db, list.version, &before_first);
+            ctx.each_element(list.version, Some(&after), |_, value| {
+                values.push(Reply::Bulk(Bytes::copy_from_slice(value)));
+                values.len() < wanted
+            })?;
+            Ok(Reply::Array(values))
+        })
+    }
+
+    /// LPOS.
+    pub fn lpos(&self, key: &[u8], element: &[u8], options: LposOptions) -> Result<Reply> {
+        let absent = if options.count.is_some() { Reply::Array(Vec::new()) } else { Reply::Nil };
+        self.with_list(key, absent, |ctx, list| {
+            let len = list.len;
+            let limit = if options.max_len == 0 { len } else { options.max_len.min(len) };
+            let wanted = match options.count {
+                None => 1,
+                Some(0) => u64::MAX,
+                Some(n) => n,
+            };
+            let mut skip = options.rank.unsigned_abs() - 1;
+            let mut found = Vec::new();
+            for step in 0..limit {
+                let index = if options.rank > 0 { step } else { len - 1 - step };
+                if *ctx.list_element(&list, index)? == *element {
+                    if skip > 0 {
+                        skip -= 1;
+                    } else {
+                        found.push(Reply::Int(index as i64));
+                        if found.len() as u64 >= wanted {
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(match options.count {
+                Some(_) => Reply::Array(found),
+                None => found.pop().unwrap_or(Reply::Nil),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clamp_range;
+
+    #[test]
+    fn ranges_clamp_like_redis() {
+        assert_eq!(clamp_range(0, -1, 5), Some((0, 4)));
+        assert_eq!(clamp_range(-3, 2, 5), Some((2, 2)));
+        assert_eq!(clamp_range(-100, 100, 5), Some((0, 4)));
+        assert_eq!(clamp_range(3, 1, 5), None);
+        assert_eq!(clamp_range(5, 10, 5), None);
+        assert_eq!(clamp_range(0, -6, 5), None);
+        assert_eq!(clamp_range(0, 0, 0), None);
+    }
+}
