@@ -21,10 +21,14 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+/// A `(db, key)` that clients block on.
+type BlockedKey = (u8, Bytes);
+
 /// The registry of blocked clients of one node.
 #[derive(Default)]
 pub struct Blocked {
-    queues: Mutex<HashMap<(u8, Bytes), VecDeque<Arc<Waiter>>>>,
+    /// The waiters of each key, in arrival order.
+    queues: Mutex<HashMap<BlockedKey, VecDeque<Arc<Waiter>>>>,
     /// How many clients are blocked (INFO `blocked_clients`).
     count: AtomicU64,
 }
@@ -39,7 +43,7 @@ struct Waiter {
 /// A client's registration; unregisters when dropped.
 pub struct Registration {
     blocked: Arc<Blocked>,
-    keys: Vec<(u8, Bytes)>,
+    keys: Vec<BlockedKey>,
     waiter: Arc<Waiter>,
 }
 
@@ -47,7 +51,7 @@ impl Blocked {
     /// Registers a client blocked on `keys` of `db`.
     pub fn register(self: &Arc<Self>, db: u8, keys: &[Bytes]) -> Registration {
         let waiter = Arc::new(Waiter { notify: Notify::new(), woken: AtomicBool::new(false) });
-        let keys: Vec<(u8, Bytes)> = keys.iter().map(|key| (db, key.clone())).collect();
+        let keys: Vec<BlockedKey> = keys.iter().map(|key| (db, key.clone())).collect();
         let mut queues = self.queues.lock().expect("blocked clients lock");
         for key in &keys {
             queues.entry(key.clone()).or_default().push_back(waiter.clone());
