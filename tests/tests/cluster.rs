@@ -307,3 +307,69 @@ async fn watch_on_one_node_sees_writes_through_another_and_survives_a_leader_cha
     assert_eq!(set_in_transaction(&mut watching, "balance", "22").await.unwrap(), None);
     assert_eq!(get(&cluster, other, "balance").await.as_deref(), Some("30"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blocked_pops_are_woken_by_pushes_through_another_node_in_arrival_order() {
+    let _exclusive = exclusive().await;
+    let cluster = Cluster::start(3, FAST).unwrap();
+    let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
+    let follower = (leader + 1) % 3;
+    let pusher_node = (leader + 2) % 3;
+
+    // Two clients block on the same list through one follower, the first
+    // a moment before the second; a third blocks with a timeout.
+    let mut blocked = Vec::new();
+    for name in ["first", "second"] {
+        let mut client = cluster.nodes[follower].patient_client(REPLY_TIMEOUT).await.unwrap();
+        blocked.push(tokio::spawn(async move {
+            let popped: Option<(String, String)> =
+                redis::cmd("BLPOP").arg("jobs").arg(0).query_async(&mut client).await.unwrap();
+            (name, popped)
+        }));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut timing_out = cluster.nodes[leader].patient_client(REPLY_TIMEOUT).await.unwrap();
+    let started = std::time::Instant::now();
+    let nothing: Option<(String, String)> =
+        redis::cmd("BLPOP").arg("other").arg(0.3).query_async(&mut timing_out).await.unwrap();
+    assert_eq!(nothing, None);
+    assert!(started.elapsed() >= Duration::from_millis(300), "BLPOP returned before its timeout");
+
+    // Pushes through another node wake them, first come first served.
+    let mut pusher = cluster.nodes[pusher_node].patient_client(REPLY_TIMEOUT).await.unwrap();
+    let _: i64 = pusher.rpush("jobs", &["job-1", "job-2"]).await.unwrap();
+    let mut results = Vec::new();
+    for task in blocked {
+        results.push(tokio::time::timeout(REPLY_TIMEOUT, task).await.expect("woken").unwrap());
+    }
+    assert_eq!(
+        results,
+        [
+            ("first", Some(("jobs".to_string(), "job-1".to_string()))),
+            ("second", Some(("jobs".to_string(), "job-2".to_string())))
+        ]
+    );
+    let remaining: i64 = pusher.llen("jobs").await.unwrap();
+    assert_eq!(remaining, 0);
+
+    // BLMOVE through the leader, woken by a push through a follower.
+    let mut mover = cluster.nodes[leader].patient_client(REPLY_TIMEOUT).await.unwrap();
+    let moving = tokio::spawn(async move {
+        let moved: Option<String> = redis::cmd("BLMOVE")
+            .arg("inbox")
+            .arg("done")
+            .arg("LEFT")
+            .arg("RIGHT")
+            .arg(0)
+            .query_async(&mut mover)
+            .await
+            .unwrap();
+        moved
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _: i64 = pusher.lpush("inbox", "mail").await.unwrap();
+    let moved = tokio::time::timeout(REPLY_TIMEOUT, moving).await.expect("woken").unwrap();
+    assert_eq!(moved.as_deref(), Some("mail"));
+    let done: Vec<String> = pusher.lrange("done", 0, -1).await.unwrap();
+    assert_eq!(done, ["mail"]);
+}
