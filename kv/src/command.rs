@@ -98,6 +98,30 @@ pub enum End {
     Right,
 }
 
+/// SINTER, SUNION or SDIFF (and their STORE forms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetAlgebra {
+    Inter,
+    Union,
+    Diff,
+}
+
+impl SetAlgebra {
+    /// The result over `sets` in key order (absent keys are empty sets).
+    pub fn apply(self, sets: Vec<std::collections::BTreeSet<Bytes>>) -> std::collections::BTreeSet<Bytes> {
+        let mut sets = sets.into_iter();
+        let first = sets.next().unwrap_or_default();
+        match self {
+            SetAlgebra::Inter => sets.fold(first, |acc, set| acc.intersection(&set).cloned().collect()),
+            SetAlgebra::Union => sets.fold(first, |mut acc, set| {
+                acc.extend(set);
+                acc
+            }),
+            SetAlgebra::Diff => sets.fold(first, |acc, set| acc.difference(&set).cloned().collect()),
+        }
+    }
+}
+
 /// A key the expiry sweeper found due.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DueKey {
@@ -248,6 +272,32 @@ pub enum WriteOp {
         key: Bytes,
         start: i64,
         stop: i64,
+    },
+    SAdd {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    SRem {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    /// SPOP; `seed` is the proposer's random draw, so that every replica
+    /// pops the same members.
+    SPop {
+        key: Bytes,
+        count: Option<u64>,
+        seed: u64,
+    },
+    SMove {
+        from: Bytes,
+        to: Bytes,
+        member: Bytes,
+    },
+    /// SINTERSTORE, SUNIONSTORE, SDIFFSTORE.
+    SStore {
+        algebra: SetAlgebra,
+        destination: Bytes,
+        keys: Vec<Bytes>,
     },
     /// EXEC: the queued commands of a MULTI, run at once unless a watched
     /// key changed since it was watched.

@@ -41,8 +41,8 @@ mod service;
 pub use apply::KvStateMachine;
 pub use blocking::{Blocked, Registration};
 pub use command::{
-    DueKey, End, ExpireAt, ExpireCondition, HashSetMode, LogCommand, QueuedCommand, SetCondition, SetExpiry, SetReply,
-    TxnStep, WatchedKey, WriteOp,
+    DueKey, End, ExpireAt, ExpireCondition, HashSetMode, LogCommand, QueuedCommand, SetAlgebra, SetCondition,
+    SetExpiry, SetReply, TxnStep, WatchedKey, WriteOp,
 };
 pub use error::{CommandError, Error, Result};
 pub use glob::matches as glob_matches;

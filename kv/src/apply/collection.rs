@@ -67,3 +67,14 @@ pub(super) fn save(txn: &mut Txn<'_>, db: u8, key: &Bytes, open: &Open) -> Resul
 pub(super) fn element(txn: &Txn<'_>, element_key: &[u8]) -> Result<Option<Vec<u8>>, Fail> {
     Ok(Reader::get(txn, Family::KvElements, element_key)?)
 }
+
+/// Every element of `open` as `(sub-key, value)`, in sub-key order.
+pub(super) fn elements(txn: &Txn<'_>, db: u8, open: &Open) -> Result<Vec<(Bytes, Bytes)>, Fail> {
+    let (start, end) = kv_elements::range(db, open.header.version);
+    let mut all = Vec::with_capacity(open.header.len as usize);
+    for entry in Reader::scan(txn, Family::KvElements, &start, Some(&end)) {
+        let (key, value) = entry?;
+        all.push((Bytes::copy_from_slice(kv_elements::sub_key(&key)), Bytes::from(value.into_vec())));
+    }
+    Ok(all)
+}

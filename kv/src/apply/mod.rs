@@ -17,6 +17,7 @@ mod exec;
 mod hash;
 mod keys;
 mod list;
+mod set;
 mod string;
 mod txn;
 
@@ -164,6 +165,11 @@ fn execute(txn: &mut txn::Txn<'_>, cursors: &CursorTable, db: u8, op: WriteOp) -
         WriteOp::LInsert { key, before, pivot, value } => list::linsert(txn, db, key, before, pivot, value),
         WriteOp::LRem { key, count, value } => list::lrem(txn, db, key, count, value),
         WriteOp::LTrim { key, start, stop } => list::ltrim(txn, db, key, start, stop),
+        WriteOp::SAdd { key, members } => set::sadd(txn, db, key, members),
+        WriteOp::SRem { key, members } => set::srem(txn, db, key, members),
+        WriteOp::SPop { key, count, seed } => set::spop(txn, db, key, count, seed),
+        WriteOp::SMove { from, to, member } => set::smove(txn, db, from, to, member),
+        WriteOp::SStore { algebra, destination, keys } => set::store(txn, db, algebra, destination, keys),
         WriteOp::Exec { watched, commands } => exec::exec(txn, cursors, watched, commands),
     }
 }

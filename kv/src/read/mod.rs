@@ -19,6 +19,7 @@ mod keys;
 mod lcs;
 mod list;
 mod op;
+mod set;
 mod string;
 
 use std::sync::atomic::Ordering;

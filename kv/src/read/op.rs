@@ -4,6 +4,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{ElementScan, HashPart, LcsOutput, LposOptions, ReadCtx, ScanArgs};
+use crate::command::SetAlgebra;
 use crate::error::Result;
 use crate::reply::Reply;
 
@@ -116,6 +117,36 @@ pub enum ReadOp {
         element: Bytes,
         options: LposOptions,
     },
+    SMembers {
+        key: Bytes,
+    },
+    /// SISMEMBER, and SMISMEMBER when `many`.
+    SIsMember {
+        key: Bytes,
+        members: Vec<Bytes>,
+        many: bool,
+    },
+    SCard {
+        key: Bytes,
+    },
+    SRandMember {
+        key: Bytes,
+        count: Option<i64>,
+    },
+    /// SINTER, SUNION, SDIFF.
+    SAlgebra {
+        algebra: SetAlgebra,
+        keys: Vec<Bytes>,
+    },
+    SInterCard {
+        keys: Vec<Bytes>,
+        limit: u64,
+    },
+    SScan {
+        key: Bytes,
+        cursor: u64,
+        args: ElementScan,
+    },
 }
 
 impl ReadCtx<'_> {
@@ -151,6 +182,13 @@ impl ReadCtx<'_> {
             ReadOp::LIndex { key, index } => self.lindex(key, *index),
             ReadOp::LRange { key, start, stop } => self.lrange(key, *start, *stop),
             ReadOp::LPos { key, element, options } => self.lpos(key, element, *options),
+            ReadOp::SMembers { key } => self.smembers(key),
+            ReadOp::SIsMember { key, members, many } => self.sismember(key, members, *many),
+            ReadOp::SCard { key } => self.scard(key),
+            ReadOp::SRandMember { key, count } => self.srandmember(key, *count),
+            ReadOp::SAlgebra { algebra, keys } => self.set_algebra(*algebra, keys),
+            ReadOp::SInterCard { keys, limit } => self.sintercard(keys, *limit),
+            ReadOp::SScan { key, cursor, args } => self.sscan(key, *cursor, args),
         }
     }
 }

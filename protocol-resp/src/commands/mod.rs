@@ -14,6 +14,7 @@ mod hash;
 mod keys;
 mod list;
 mod server;
+mod set;
 mod string;
 mod transaction;
 
@@ -101,6 +102,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
         string::COMMANDS,
         hash::COMMANDS,
         list::COMMANDS,
+        set::COMMANDS,
         keys::COMMANDS,
         transaction::COMMANDS,
         server::COMMANDS,
