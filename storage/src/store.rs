@@ -114,6 +114,10 @@ pub trait Reader {
     /// The entries of `family` with `start <= key < end` (no upper bound if
     /// `end` is `None`), in key order.
     fn scan<'a>(&'a self, family: Family, start: &[u8], end: Option<&[u8]>) -> Scan<'a>;
+
+    /// The entries of `family` with `start <= key < end`, in reverse key
+    /// order.
+    fn scan_rev<'a>(&'a self, family: Family, start: &[u8], end: &[u8]) -> Scan<'a>;
 }
 
 impl Store {
@@ -187,6 +191,11 @@ impl Reader for Store {
         let opts = bounded(end);
         Scan::rocksdb(self.db.iterator_cf_opt(self.cf(family), opts, IteratorMode::From(start, Direction::Forward)))
     }
+
+    fn scan_rev<'a>(&'a self, family: Family, start: &[u8], end: &[u8]) -> Scan<'a> {
+        let iter = self.db.iterator_cf_opt(self.cf(family), bounded_both(start, end), IteratorMode::End);
+        Scan::rocksdb(iter)
+    }
 }
 
 /// A point-in-time view of a [`Store`].
@@ -205,6 +214,20 @@ impl Reader for Snapshot<'_> {
         let mode = IteratorMode::From(start, Direction::Forward);
         Scan::rocksdb(self.snapshot.iterator_cf_opt(self.store.cf(family), opts, mode))
     }
+
+    fn scan_rev<'a>(&'a self, family: Family, start: &[u8], end: &[u8]) -> Scan<'a> {
+        let opts = bounded_both(start, end);
+        Scan::rocksdb(self.snapshot.iterator_cf_opt(self.store.cf(family), opts, IteratorMode::End))
+    }
+}
+
+/// Bounds `[start, end)`; `IteratorMode::End` then starts at the last key
+/// below `end`.
+fn bounded_both(start: &[u8], end: &[u8]) -> ReadOptions {
+    let mut opts = ReadOptions::default();
+    opts.set_iterate_lower_bound(start.to_vec());
+    opts.set_iterate_upper_bound(end.to_vec());
+    opts
 }
 
 fn bounded(end: Option<&[u8]>) -> ReadOptions {

@@ -92,6 +92,10 @@ fn scans_respect_bounds_and_snapshots_are_stable() {
     assert_eq!(snapshot.get(Family::KvMeta, b"bb").unwrap(), None);
     let unbounded = store.scan(Family::KvMeta, b"c", None).count();
     assert_eq!(unbounded, 1, "only d remains from c on");
+    assert_eq!(names(store.scan_rev(Family::KvMeta, b"b", b"d")), ["bb", "b"]);
+    assert_eq!(names(store.scan_rev(Family::KvMeta, b"a", b"z")), ["d", "bb", "b", "a"]);
+    assert_eq!(names(snapshot.scan_rev(Family::KvMeta, b"b", b"d")), ["c", "b"]);
+    assert_eq!(names(store.scan_rev(Family::KvMeta, b"e", b"z")), Vec::<String>::new());
 }
 
 #[test]

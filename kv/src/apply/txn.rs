@@ -337,22 +337,48 @@ impl Reader for Txn<'_> {
     }
 
     fn scan<'s>(&'s self, family: Family, start: &[u8], end: Option<&[u8]>) -> Scan<'s> {
+        let base = self.unflushed(family, self.store.scan(family, start, end));
+        Scan::new(merge(base, self.overlay(family, start, end), Order::Forward))
+    }
+
+    fn scan_rev<'s>(&'s self, family: Family, start: &[u8], end: &[u8]) -> Scan<'s> {
+        let base = self.unflushed(family, self.store.scan_rev(family, start, end));
+        let mut overlay = self.overlay(family, start, Some(end));
+        overlay.reverse();
+        Scan::new(merge(base, overlay, Order::Reverse))
+    }
+}
+
+impl Txn<'_> {
+    /// Hides stored entries of databases this txn flushed.
+    fn unflushed<'s>(
+        &self,
+        family: Family,
+        base: Scan<'s>,
+    ) -> impl Iterator<Item = storage::Result<storage::KeyValue>> + 's {
         let flushed = self.flushed;
-        let base = self.store.scan(family, start, end).filter(move |entry| match entry {
+        base.filter(move |entry| match entry {
             Ok((key, _)) => {
                 family == Family::KvMeta || key.first().is_none_or(|db| flushed[usize::from(*db)].is_none())
             }
             Err(_) => true,
-        });
-        Scan::new(merge(base, self.overlay(family, start, end)))
+        })
     }
 }
 
-/// Merges stored entries with an overlay of the same range (both in key
-/// order); the overlay wins, and its `None` hides the stored entry.
+/// The direction of a merged scan.
+#[derive(Clone, Copy)]
+enum Order {
+    Forward,
+    Reverse,
+}
+
+/// Merges stored entries with an overlay of the same range (both in
+/// `order`); the overlay wins, and its `None` hides the stored entry.
 fn merge<'s>(
     base: impl Iterator<Item = storage::Result<storage::KeyValue>> + 's,
     overlay: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    order: Order,
 ) -> impl Iterator<Item = storage::Result<storage::KeyValue>> + 's {
     let mut base = base.peekable();
     let mut overlay = overlay.into_iter().peekable();
@@ -366,7 +392,10 @@ fn merge<'s>(
                     base.next();
                     true
                 } else {
-                    written.as_slice() < stored.as_ref()
+                    match order {
+                        Order::Forward => written.as_slice() < stored.as_ref(),
+                        Order::Reverse => written.as_slice() > stored.as_ref(),
+                    }
                 }
             }
         };
@@ -397,7 +426,7 @@ pub(crate) fn read_u64(reader: &(impl Reader + ?Sized), name: &[u8]) -> Result<u
 
 #[cfg(test)]
 mod tests {
-    use super::merge;
+    use super::{merge, Order};
 
     fn entries(pairs: &[(&str, &str)]) -> Vec<storage::Result<storage::KeyValue>> {
         pairs.iter().map(|(k, v)| Ok((k.as_bytes().into(), v.as_bytes().into()))).collect()
@@ -412,13 +441,21 @@ mod tests {
             (b"e".to_vec(), Some(b"five".to_vec())),
             (b"f".to_vec(), Some(b"6".to_vec())),
         ];
-        let merged: Vec<(String, String)> = merge(base.into_iter(), overlay)
-            .map(|entry| {
-                let (k, v) = entry.unwrap();
-                (String::from_utf8(k.to_vec()).unwrap(), String::from_utf8(v.to_vec()).unwrap())
-            })
-            .collect();
+        let strings = |entry: storage::Result<storage::KeyValue>| {
+            let (k, v) = entry.unwrap();
+            (String::from_utf8(k.to_vec()).unwrap(), String::from_utf8(v.to_vec()).unwrap())
+        };
+        let merged: Vec<(String, String)> =
+            merge(base.into_iter(), overlay.clone(), Order::Forward).map(strings).collect();
         let expected = [("a", "1"), ("b", "2"), ("e", "five"), ("f", "6")];
         assert_eq!(merged, expected.map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut base = entries(&[("a", "1"), ("c", "3"), ("e", "5")]);
+        base.reverse();
+        let mut overlay = overlay;
+        overlay.reverse();
+        let merged: Vec<(String, String)> = merge(base.into_iter(), overlay, Order::Reverse).map(strings).collect();
+        let mut expected = expected.map(|(k, v)| (k.to_string(), v.to_string())).to_vec();
+        expected.reverse();
+        assert_eq!(merged, expected);
     }
 }
