@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::read::ReadOp;
 use crate::reply::Reply;
+use crate::sorted::{Aggregate, Combine, Range, RangeSpec};
 
 /// One entry of the `kv` log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,6 +121,26 @@ impl SetAlgebra {
             SetAlgebra::Diff => sets.fold(first, |acc, set| acc.difference(&set).cloned().collect()),
         }
     }
+}
+
+/// The options of ZADD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ZAddFlags {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+    pub ch: bool,
+    pub incr: bool,
+}
+
+/// How a pop from the first non-empty sorted set answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PopShape {
+    /// BZPOPMIN, BZPOPMAX: `[key, member, score]`.
+    Flat,
+    /// ZMPOP, BZMPOP: `[key, [[member, score]…]]`.
+    Nested,
 }
 
 /// A key the expiry sweeper found due.
@@ -298,6 +319,47 @@ pub enum WriteOp {
         algebra: SetAlgebra,
         destination: Bytes,
         keys: Vec<Bytes>,
+    },
+    /// ZADD, and ZINCRBY as ZADD INCR.
+    ZAdd {
+        key: Bytes,
+        flags: ZAddFlags,
+        pairs: Vec<(f64, Bytes)>,
+    },
+    ZRem {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    /// ZREMRANGEBYRANK, ZREMRANGEBYSCORE, ZREMRANGEBYLEX.
+    ZRemRange {
+        key: Bytes,
+        spec: RangeSpec,
+    },
+    /// ZPOPMIN, ZPOPMAX (`max`).
+    ZPop {
+        key: Bytes,
+        max: bool,
+        count: Option<u64>,
+    },
+    /// ZMPOP, BZMPOP, BZPOPMIN, BZPOPMAX.
+    ZPopFirst {
+        keys: Vec<Bytes>,
+        max: bool,
+        count: u64,
+        shape: PopShape,
+    },
+    /// ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE.
+    ZStore {
+        destination: Bytes,
+        keys: Vec<Bytes>,
+        weights: Vec<f64>,
+        combine: Combine,
+        aggregate: Aggregate,
+    },
+    ZRangeStore {
+        destination: Bytes,
+        source: Bytes,
+        range: Range,
     },
     /// EXEC: the queued commands of a MULTI, run at once unless a watched
     /// key changed since it was watched.

@@ -37,12 +37,13 @@ mod read;
 mod record;
 mod reply;
 mod service;
+mod sorted;
 
 pub use apply::KvStateMachine;
 pub use blocking::{Blocked, Registration};
 pub use command::{
-    DueKey, End, ExpireAt, ExpireCondition, HashSetMode, LogCommand, QueuedCommand, SetAlgebra, SetCondition,
-    SetExpiry, SetReply, TxnStep, WatchedKey, WriteOp,
+    DueKey, End, ExpireAt, ExpireCondition, HashSetMode, LogCommand, PopShape, QueuedCommand, SetAlgebra, SetCondition,
+    SetExpiry, SetReply, TxnStep, WatchedKey, WriteOp, ZAddFlags,
 };
 pub use error::{CommandError, Error, Result};
 pub use glob::matches as glob_matches;
@@ -51,6 +52,7 @@ pub use read::{ElementScan, HashPart, LcsOutput, LposOptions, ReadCtx, ReadOp, S
 pub use record::KeyType;
 pub use reply::Reply;
 pub use service::{CursorTable, Kv, KvConfig, KvStart, Stats, WriteReply};
+pub use sorted::{format_score, Aggregate, Combine, LexBound, Range, RangeSpec, ScoreBound};
 
 /// The number of databases (SELECT 0..15).
 pub const DATABASES: usize = 16;

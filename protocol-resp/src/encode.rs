@@ -68,7 +68,7 @@ fn resp2(reply: &Reply) -> Frame2 {
         Reply::Map(pairs) | Reply::Pairs(pairs) => {
             Frame2::Array(pairs.iter().flat_map(|(k, v)| [resp2(k), resp2(v)]).collect())
         }
-        Reply::Double(value) => Frame2::BulkString(Bytes::from(format_double(*value))),
+        Reply::Double(value) => Frame2::BulkString(Bytes::from(kv::format_score(*value))),
         Reply::Bool(value) => Frame2::Integer(i64::from(*value)),
         Reply::Verbatim(text) => Frame2::BulkString(Bytes::from(text.clone())),
     }
@@ -104,13 +104,6 @@ fn resp3(reply: &Reply) -> Frame3 {
 }
 
 /// A double as Redis prints it in RESP2 (`%.17g`-like, `inf`, `-inf`).
-fn format_double(value: f64) -> String {
-    if value.is_infinite() {
-        return if value > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    kv::number::format_f64(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ mod list;
 mod set;
 mod string;
 mod txn;
+mod zset;
 
 use std::sync::Arc;
 
@@ -170,6 +171,15 @@ fn execute(txn: &mut txn::Txn<'_>, cursors: &CursorTable, db: u8, op: WriteOp) -
         WriteOp::SPop { key, count, seed } => set::spop(txn, db, key, count, seed),
         WriteOp::SMove { from, to, member } => set::smove(txn, db, from, to, member),
         WriteOp::SStore { algebra, destination, keys } => set::store(txn, db, algebra, destination, keys),
+        WriteOp::ZAdd { key, flags, pairs } => zset::zadd(txn, db, key, flags, pairs),
+        WriteOp::ZRem { key, members } => zset::zrem(txn, db, key, members),
+        WriteOp::ZRemRange { key, spec } => zset::zremrange(txn, db, key, spec),
+        WriteOp::ZPop { key, max, count } => zset::zpop(txn, db, key, max, count),
+        WriteOp::ZPopFirst { keys, max, count, shape } => zset::zpop_first(txn, db, keys, max, count, shape),
+        WriteOp::ZStore { destination, keys, weights, combine, aggregate } => {
+            zset::zstore(txn, db, destination, keys, weights, combine, aggregate)
+        }
+        WriteOp::ZRangeStore { destination, source, range } => zset::zrangestore(txn, db, destination, source, range),
         WriteOp::Exec { watched, commands } => exec::exec(txn, cursors, watched, commands),
     }
 }

@@ -21,6 +21,7 @@ mod list;
 mod op;
 mod set;
 mod string;
+mod zset;
 
 use std::sync::atomic::Ordering;
 

@@ -7,6 +7,7 @@ use super::{ElementScan, HashPart, LcsOutput, LposOptions, ReadCtx, ScanArgs};
 use crate::command::SetAlgebra;
 use crate::error::Result;
 use crate::reply::Reply;
+use crate::sorted::{Aggregate, Combine, Range, RangeSpec};
 
 /// A read-only command. See each command's Redis documentation for its
 /// semantics; the variants name which commands they serve.
@@ -147,6 +148,55 @@ pub enum ReadOp {
         cursor: u64,
         args: ElementScan,
     },
+    /// ZSCORE, and ZMSCORE when `many`.
+    ZScore {
+        key: Bytes,
+        members: Vec<Bytes>,
+        many: bool,
+    },
+    ZCard {
+        key: Bytes,
+    },
+    /// ZCOUNT (a score range), ZLEXCOUNT (a lex range).
+    ZCount {
+        key: Bytes,
+        spec: RangeSpec,
+    },
+    /// ZRANGE, ZREVRANGE, ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX,
+    /// ZREVRANGEBYLEX.
+    ZRange {
+        key: Bytes,
+        range: Range,
+        with_scores: bool,
+    },
+    /// ZRANK, ZREVRANK.
+    ZRank {
+        key: Bytes,
+        member: Bytes,
+        rev: bool,
+    },
+    /// ZUNION, ZINTER, ZDIFF.
+    ZCombine {
+        keys: Vec<Bytes>,
+        weights: Vec<f64>,
+        combine: Combine,
+        aggregate: Aggregate,
+        with_scores: bool,
+    },
+    ZInterCard {
+        keys: Vec<Bytes>,
+        limit: u64,
+    },
+    ZRandMember {
+        key: Bytes,
+        count: Option<i64>,
+        with_scores: bool,
+    },
+    ZScan {
+        key: Bytes,
+        cursor: u64,
+        args: ElementScan,
+    },
 }
 
 impl ReadCtx<'_> {
@@ -189,6 +239,17 @@ impl ReadCtx<'_> {
             ReadOp::SAlgebra { algebra, keys } => self.set_algebra(*algebra, keys),
             ReadOp::SInterCard { keys, limit } => self.sintercard(keys, *limit),
             ReadOp::SScan { key, cursor, args } => self.sscan(key, *cursor, args),
+            ReadOp::ZScore { key, members, many } => self.zscore(key, members, *many),
+            ReadOp::ZCard { key } => self.zcard(key),
+            ReadOp::ZCount { key, spec } => self.zcount(key, spec),
+            ReadOp::ZRange { key, range, with_scores } => self.zrange(key, range, *with_scores),
+            ReadOp::ZRank { key, member, rev } => self.zrank(key, member, *rev),
+            ReadOp::ZCombine { keys, weights, combine, aggregate, with_scores } => {
+                self.zcombine(keys, weights, *combine, *aggregate, *with_scores)
+            }
+            ReadOp::ZInterCard { keys, limit } => self.zintercard(keys, *limit),
+            ReadOp::ZRandMember { key, count, with_scores } => self.zrandmember(key, *count, *with_scores),
+            ReadOp::ZScan { key, cursor, args } => self.zscan(key, *cursor, args),
         }
     }
 }

@@ -17,6 +17,7 @@ mod server;
 mod set;
 mod string;
 mod transaction;
+mod zset;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -103,6 +104,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
         hash::COMMANDS,
         list::COMMANDS,
         set::COMMANDS,
+        zset::COMMANDS,
         keys::COMMANDS,
         transaction::COMMANDS,
         server::COMMANDS,

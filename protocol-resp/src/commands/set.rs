@@ -60,11 +60,11 @@ fn srandmember(session: &mut Session, args: &mut Args) -> Result {
     let key = args.next()?;
     let count = match args.next_opt() {
         None => None,
-        Some(count) => Some(
-            kv::number::parse_i64(&count)
-                .filter(|n| *n != i64::MIN)
-                .ok_or_else(|| CommandError::Other("ERR value is out of range".into()))?,
-        ),
+        Some(count) => match kv::number::parse_i64(&count) {
+            None => return Err(CommandError::NotInteger),
+            Some(i64::MIN) => return Err(CommandError::Other("ERR value is out of range".into())),
+            Some(n) => Some(n),
+        },
     };
     if args.remaining() > 0 {
         return Err(CommandError::Syntax);
@@ -122,21 +122,26 @@ pub(super) fn numkeys(args: &mut Args) -> std::result::Result<Vec<Bytes>, Comman
     (0..numkeys).map(|_| args.next()).collect()
 }
 
-fn sintercard(session: &mut Session, args: &mut Args) -> Result {
-    let keys = numkeys(args)?;
+/// `[LIMIT n]` of SINTERCARD and ZINTERCARD (0: no limit).
+pub(super) fn card_limit(args: &mut Args) -> std::result::Result<u64, CommandError> {
     let mut limit = 0;
     while args.remaining() > 0 {
         match args.next_keyword()?.as_str() {
             "LIMIT" if args.remaining() > 0 => {
-                let n = args.next_i64()?;
-                if n < 0 {
-                    return Err(CommandError::Other("ERR LIMIT can't be negative".into()));
-                }
-                limit = n as u64;
+                limit = kv::number::parse_i64(&args.next()?)
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| CommandError::Other("ERR LIMIT can't be negative".into()))?
+                    as u64;
             }
             _ => return Err(CommandError::Syntax),
         }
     }
+    Ok(limit)
+}
+
+fn sintercard(session: &mut Session, args: &mut Args) -> Result {
+    let keys = numkeys(args)?;
+    let limit = card_limit(args)?;
     read(session, ReadOp::SInterCard { keys, limit })
 }
 

@@ -1,0 +1,230 @@
+//! Write semantics of the sorted-set commands (layout: `crate::sorted`).
+
+use bytes::Bytes;
+use storage::{Family, Reader};
+
+use super::collection::{elements, existing, open, save, Open};
+use super::txn::Txn;
+use super::{Fail, OpResult};
+use crate::command::{PopShape, ZAddFlags};
+use crate::error::CommandError;
+use crate::record::KeyType;
+use crate::reply::Reply;
+use crate::sorted::{self, encode_score, member_key, score_key, Aggregate, Combine, Range, RangeSpec, ZSet};
+
+fn located(db: u8, zset: &Open) -> ZSet {
+    ZSet { db, version: zset.header.version, len: zset.header.len }
+}
+
+/// Sets `member`'s score (adding it if `old` is `None`).
+fn set_score(txn: &mut Txn<'_>, db: u8, zset: &mut Open, member: &Bytes, old: Option<f64>, new: f64) {
+    let location = located(db, zset);
+    match old {
+        Some(old) => txn.delete_element(Family::KvScores, score_key(&location, old, member)),
+        None => zset.header.len += 1,
+    }
+    txn.put_element(Family::KvScores, score_key(&location, new, member), Bytes::new());
+    txn.put_element(Family::KvElements, member_key(&location, member), encode_score(new));
+}
+
+fn remove(txn: &mut Txn<'_>, db: u8, zset: &mut Open, member: &[u8], score: f64) {
+    let location = located(db, zset);
+    txn.delete_element(Family::KvScores, score_key(&location, score, member));
+    txn.delete_element(Family::KvElements, member_key(&location, member));
+    zset.header.len -= 1;
+}
+
+fn score_of(txn: &Txn<'_>, db: u8, zset: &Open, member: &[u8]) -> Result<Option<f64>, Fail> {
+    Ok(sorted::score(txn as &dyn Reader, &located(db, zset), member)?)
+}
+
+/// ZADD (and ZINCRBY, as ZADD INCR).
+pub(super) fn zadd(txn: &mut Txn<'_>, db: u8, key: Bytes, flags: ZAddFlags, pairs: Vec<(f64, Bytes)>) -> OpResult {
+    let mut zset = match existing(txn, db, &key, KeyType::ZSet)? {
+        Some(zset) => zset,
+        None if flags.xx => return Ok(if flags.incr { Reply::Nil } else { Reply::Int(0) }),
+        None => open(txn, db, &key, KeyType::ZSet)?,
+    };
+    let (mut added, mut changed) = (0, 0);
+    let mut incr_result = None;
+    for (score, member) in pairs {
+        let old = score_of(txn, db, &zset, &member)?;
+        let new = if flags.incr { old.unwrap_or(0.0) + score } else { score };
+        if new.is_nan() {
+            return Err(CommandError::Other("ERR resulting score is not a number (NaN)".into()).into());
+        }
+        match old {
+            None if flags.xx => continue,
+            None => {
+                set_score(txn, db, &mut zset, &member, None, new);
+                added += 1;
+            }
+            Some(_) if flags.nx => continue,
+            Some(old) if (flags.gt && new <= old) || (flags.lt && new >= old) => continue,
+            Some(old) => {
+                if new != old {
+                    set_score(txn, db, &mut zset, &member, Some(old), new);
+                    changed += 1;
+                }
+            }
+        }
+        incr_result = Some(new);
+    }
+    save(txn, db, &key, &zset)?;
+    Ok(if flags.incr {
+        incr_result.map_or(Reply::Nil, Reply::Double)
+    } else {
+        Reply::Int(added + if flags.ch { changed } else { 0 })
+    })
+}
+
+pub(super) fn zrem(txn: &mut Txn<'_>, db: u8, key: Bytes, members: Vec<Bytes>) -> OpResult {
+    let Some(mut zset) = existing(txn, db, &key, KeyType::ZSet)? else {
+        return Ok(Reply::Int(0));
+    };
+    let mut removed = 0;
+    for member in members {
+        if let Some(score) = score_of(txn, db, &zset, &member)? {
+            remove(txn, db, &mut zset, &member, score);
+            removed += 1;
+        }
+    }
+    save(txn, db, &key, &zset)?;
+    Ok(Reply::Int(removed))
+}
+
+/// ZREMRANGEBYRANK, ZREMRANGEBYSCORE, ZREMRANGEBYLEX.
+pub(super) fn zremrange(txn: &mut Txn<'_>, db: u8, key: Bytes, spec: RangeSpec) -> OpResult {
+    let Some(mut zset) = existing(txn, db, &key, KeyType::ZSet)? else {
+        return Ok(Reply::Int(0));
+    };
+    let selected = sorted::range(txn as &dyn Reader, &located(db, &zset), &Range { spec, rev: false, limit: None })?;
+    for (member, score) in &selected {
+        remove(txn, db, &mut zset, member, *score);
+    }
+    save(txn, db, &key, &zset)?;
+    Ok(Reply::Int(selected.len() as i64))
+}
+
+/// Removes and returns up to `count` lowest (or, `max`, highest) members.
+fn pop_from(
+    txn: &mut Txn<'_>,
+    db: u8,
+    key: &Bytes,
+    zset: &mut Open,
+    max: bool,
+    count: u64,
+) -> Result<Vec<(Bytes, f64)>, Fail> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let spec = RangeSpec::Rank { start: 0, stop: count.min(zset.header.len) as i64 - 1 };
+    let popped = sorted::range(txn as &dyn Reader, &located(db, zset), &Range { spec, rev: max, limit: None })?;
+    for (member, score) in &popped {
+        remove(txn, db, zset, member, *score);
+    }
+    save(txn, db, key, zset)?;
+    Ok(popped)
+}
+
+fn pairs(popped: Vec<(Bytes, f64)>) -> Vec<(Reply, Reply)> {
+    popped.into_iter().map(|(member, score)| (Reply::Bulk(member), Reply::Double(score))).collect()
+}
+
+/// ZPOPMIN, ZPOPMAX: `[member, score]` without a count, pairs with one.
+pub(super) fn zpop(txn: &mut Txn<'_>, db: u8, key: Bytes, max: bool, count: Option<u64>) -> OpResult {
+    let Some(mut zset) = existing(txn, db, &key, KeyType::ZSet)? else {
+        return Ok(Reply::Array(Vec::new()));
+    };
+    let popped = pop_from(txn, db, &key, &mut zset, max, count.unwrap_or(1))?;
+    Ok(match count {
+        Some(_) => Reply::Pairs(pairs(popped)),
+        None => Reply::Array(pairs(popped).into_iter().flat_map(|(m, s)| [m, s]).collect()),
+    })
+}
+
+/// ZMPOP / BZMPOP (`[key, [[member, score]…]]`) and BZPOPMIN / BZPOPMAX
+/// (`[key, member, score]`) from the first non-empty key; nil array if
+/// none.
+pub(super) fn zpop_first(
+    txn: &mut Txn<'_>,
+    db: u8,
+    keys: Vec<Bytes>,
+    max: bool,
+    count: u64,
+    shape: PopShape,
+) -> OpResult {
+    for key in keys {
+        let Some(mut zset) = existing(txn, db, &key, KeyType::ZSet)? else {
+            continue;
+        };
+        let popped = pop_from(txn, db, &key, &mut zset, max, count)?;
+        let mut reply = vec![Reply::Bulk(key)];
+        match shape {
+            PopShape::Flat => reply.extend(pairs(popped).into_iter().flat_map(|(m, s)| [m, s])),
+            PopShape::Nested => {
+                reply.push(Reply::Array(pairs(popped).into_iter().map(|(m, s)| Reply::Array(vec![m, s])).collect()))
+            }
+        }
+        return Ok(Reply::Array(reply));
+    }
+    Ok(Reply::NilArray)
+}
+
+/// The members and scores of the set or sorted set at `key` (sets count
+/// score 1, as ZUNIONSTORE takes them), or WRONGTYPE.
+pub(super) fn input(txn: &mut Txn<'_>, db: u8, key: &Bytes) -> Result<Vec<(Bytes, f64)>, Fail> {
+    match txn.get(db, key)? {
+        None => Ok(Vec::new()),
+        Some(record) if record.kind == KeyType::Set => {
+            let set = Open { kind: KeyType::Set, expire_at_ms: None, header: record.header()?, existed: true };
+            Ok(elements(txn, db, &set)?.into_iter().map(|(member, _)| (member, 1.0)).collect())
+        }
+        Some(record) if record.kind == KeyType::ZSet => {
+            let location = ZSet { db, version: record.header()?.version, len: record.header()?.len };
+            Ok(sorted::all(txn as &dyn Reader, &location)?)
+        }
+        Some(_) => Err(CommandError::WrongType.into()),
+    }
+}
+
+/// Replaces `destination` (of any type) with the sorted set `members`.
+fn store(txn: &mut Txn<'_>, db: u8, destination: &Bytes, members: &[(Bytes, f64)]) -> Result<(), Fail> {
+    txn.delete(db, destination)?;
+    let mut zset = open(txn, db, destination, KeyType::ZSet)?;
+    for (member, score) in members {
+        set_score(txn, db, &mut zset, member, None, *score);
+    }
+    save(txn, db, destination, &zset)
+}
+
+/// ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE.
+pub(super) fn zstore(
+    txn: &mut Txn<'_>,
+    db: u8,
+    destination: Bytes,
+    keys: Vec<Bytes>,
+    weights: Vec<f64>,
+    combine: Combine,
+    aggregate: Aggregate,
+) -> OpResult {
+    let mut inputs = Vec::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        let weight = weights.get(i).copied().unwrap_or(1.0);
+        let input = input(txn, db, key)?;
+        inputs.push(input.into_iter().map(|(m, s)| (m, sorted::weighted(s, weight))).collect());
+    }
+    let result = sorted::combine(inputs, combine, aggregate);
+    store(txn, db, &destination, &result)?;
+    Ok(Reply::Int(result.len() as i64))
+}
+
+/// ZRANGESTORE.
+pub(super) fn zrangestore(txn: &mut Txn<'_>, db: u8, destination: Bytes, source: Bytes, range: Range) -> OpResult {
+    let selected = match existing(txn, db, &source, KeyType::ZSet)? {
+        Some(zset) => sorted::range(txn as &dyn Reader, &located(db, &zset), &range)?,
+        None => Vec::new(),
+    };
+    store(txn, db, &destination, &selected)?;
+    Ok(Reply::Int(selected.len() as i64))
+}
