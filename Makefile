@@ -12,7 +12,7 @@ SESHAT_RELEASE := $(CARGO_TARGET_DIR)/release/seshat
 export CC := ccache cc
 export CXX := ccache c++
 
-.PHONY: deps build build-release test lint run cluster chaos bench-quick bench-cluster clean
+.PHONY: deps build build-release test lint run cluster chaos differential bench-quick bench-cluster clean
 
 deps:
 	@scripts/install-deps.sh
@@ -39,6 +39,16 @@ CHAOS_SEED ?= 1
 chaos: build
 	SESHAT_CHAOS_SECONDS=$(CHAOS_SECONDS) SESHAT_CHAOS_SEED=$(CHAOS_SEED) \
 		cargo test $(CARGO_SELECT) -- randomized_nemesis --nocapture
+
+# The differential test against redis-server for longer than `make test`
+# does: DIFF_SEEDS seeds (default 40) of DIFF_COMMANDS steps (default 3000)
+# from DIFF_SEED (default 1).
+DIFF_SEEDS ?= 40
+DIFF_COMMANDS ?= 3000
+DIFF_SEED ?= 1
+differential: build
+	SESHAT_DIFF_SEEDS=$(DIFF_SEEDS) SESHAT_DIFF_COMMANDS=$(DIFF_COMMANDS) SESHAT_DIFF_SEED=$(DIFF_SEED) \
+		cargo test $(CARGO_SELECT) -- random_command_sequences_answer_like_redis --nocapture
 
 # A single node with the defaults: data in ./seshat-data, RESP on 127.0.0.1:6379.
 run: build

@@ -4,7 +4,8 @@
 #
 #   libclang-dev, clang  RocksDB's Rust bindings (bindgen) and its C++ build
 #   redis-tools          redis-cli and redis-benchmark, used by tests and benches
-#   redis-server         the reference server for benchmarks
+#   redis-server         the reference server for benchmarks and the
+#                        differential tests
 #   faketime             runs a node with a skewed wall clock in the chaos tests
 #   ccache               caches RocksDB's C++ objects: `cargo clippy` and
 #                        `cargo build` run RocksDB's build script separately,

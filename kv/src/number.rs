@@ -56,9 +56,84 @@ pub fn format_f64(value: f64) -> String {
     format!("{value}")
 }
 
+/// The text INCRBYFLOAT and HINCRBYFLOAT store for `current + delta`.
+///
+/// Redis adds in `long double` and prints `%.17Lg`; for the short
+/// decimals people use, that is the exact decimal sum (`0.1 + 0.2` is
+/// `0.3`, where `f64` would give `0.30000000000000004`). So when both
+/// operands are plain decimals and the exact sum has at most 17
+/// significant digits in `%g`'s fixed-point range, the exact sum is the
+/// answer; otherwise the `f64` sum `next`, printed by [`format_f64`].
+pub fn float_sum_text(current: &[u8], delta: f64, next: f64) -> String {
+    decimal_sum(current, delta).unwrap_or_else(|| format_f64(next))
+}
+
+/// A decimal as `mantissa * 10^-scale`.
+fn parse_decimal(text: &str) -> Option<(i128, u32)> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() && fraction.is_empty() || whole.len() + fraction.len() > 30 {
+        return None;
+    }
+    if !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mantissa: i128 = format!("{whole}{fraction}").parse().ok()?;
+    Some((if negative { -mantissa } else { mantissa }, fraction.len() as u32))
+}
+
+fn decimal_sum(current: &[u8], delta: f64) -> Option<String> {
+    let (a, a_scale) = parse_decimal(std::str::from_utf8(current).ok()?)?;
+    let (b, b_scale) = parse_decimal(&format!("{delta}"))?;
+    let scale = a_scale.max(b_scale);
+    let sum = a
+        .checked_mul(10i128.checked_pow(scale - a_scale)?)?
+        .checked_add(b.checked_mul(10i128.checked_pow(scale - b_scale)?)?)?;
+    let mut digits = sum.unsigned_abs().to_string();
+    if digits.len() <= scale as usize {
+        digits = format!("{}{digits}", "0".repeat(scale as usize + 1 - digits.len()));
+    }
+    let point = digits.len() - scale as usize;
+    let (whole, fraction) = digits.split_at(point);
+    let fraction = fraction.trim_end_matches('0');
+    let significant = format!("{whole}{fraction}").trim_start_matches('0').len();
+    // %g's fixed-point range (exponent -4..17) with 17 significant digits.
+    let exponent_ok =
+        whole.len() <= 17 && (whole != "0" || fraction.len() - fraction.trim_start_matches('0').len() < 4);
+    if sum == 0 {
+        return Some("0".into());
+    }
+    if significant > 17 || !exponent_ok {
+        return None;
+    }
+    let sign = if sum < 0 { "-" } else { "" };
+    Some(if fraction.is_empty() { format!("{sign}{whole}") } else { format!("{sign}{whole}.{fraction}") })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn float_sums_print_the_exact_decimal_like_redis() {
+        let sum = |current: &str, delta: f64| {
+            let next = current.parse::<f64>().unwrap() + delta;
+            float_sum_text(current.as_bytes(), delta, next)
+        };
+        assert_eq!(sum("0.1", 0.2), "0.3");
+        assert_eq!(sum("3.5007", -2.5), "1.0007");
+        assert_eq!(sum("10.5", 0.1), "10.6");
+        assert_eq!(sum("1", -1.0), "0");
+        assert_eq!(sum("-2.75", 1.25), "-1.5");
+        assert_eq!(sum("5000", 0.5), "5000.5");
+        assert_eq!(sum("007", 1.25), "8.25");
+        // Outside the exact path: the f64 sum.
+        assert_eq!(sum("1e3", 1.0), "1001");
+        assert_eq!(sum("0.00001", 0.0), format_f64(0.00001));
+    }
 
     #[test]
     fn integers_follow_string2ll() {

@@ -8,6 +8,7 @@
 //! parent for inspection while the test runs.
 
 pub mod chaos;
+pub mod differential;
 pub mod faults;
 pub mod linearizability;
 pub mod workload;
@@ -345,6 +346,11 @@ pub struct Raw {
 }
 
 impl Raw {
+    /// A raw connection to any RESP server (a reference redis-server).
+    pub async fn connect(addr: SocketAddr) -> Result<Raw> {
+        Ok(Raw { stream: TcpStream::connect(addr).await?, buffer: BytesMut::new() })
+    }
+
     /// Sends `bytes` as they are.
     pub async fn send(&mut self, bytes: &[u8]) -> Result<()> {
         self.stream.write_all(bytes).await?;

@@ -10,7 +10,7 @@ use super::txn::Txn;
 use super::OpResult;
 use crate::command::HashSetMode;
 use crate::error::CommandError;
-use crate::number::{format_f64, parse_f64, parse_i64};
+use crate::number::{float_sum_text, parse_f64, parse_i64};
 use crate::record::KeyType;
 use crate::reply::Reply;
 
@@ -90,7 +90,7 @@ pub(super) fn hincrbyfloat(txn: &mut Txn<'_>, db: u8, key: Bytes, field: Bytes, 
     if current.is_none() {
         hash.header.len += 1;
     }
-    let text = Bytes::from(format_f64(next));
+    let text = Bytes::from(float_sum_text(current.as_deref().unwrap_or(b"0"), delta, next));
     txn.put_element(Family::KvElements, element_key, text.clone());
     save(txn, db, &key, &hash)?;
     Ok(Reply::Bulk(text))

@@ -74,11 +74,12 @@ pub(super) fn spop(txn: &mut Txn<'_>, db: u8, key: Bytes, count: Option<u64>, se
 }
 
 pub(super) fn smove(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, member: Bytes) -> OpResult {
-    let source = existing(txn, db, &from, KeyType::Set)?;
-    let destination = existing(txn, db, &to, KeyType::Set)?;
-    let Some(mut source) = source else {
+    // As Redis: an absent source answers 0 before the destination's type
+    // is checked.
+    let Some(mut source) = existing(txn, db, &from, KeyType::Set)? else {
         return Ok(Reply::Int(0));
     };
+    let destination = existing(txn, db, &to, KeyType::Set)?;
     let source_key = source.element_key(db, &member);
     if element(txn, &source_key)?.is_none() {
         return Ok(Reply::Int(0));

@@ -6,7 +6,7 @@ use super::txn::Txn;
 use super::{Fail, OpResult};
 use crate::command::{SetCondition, SetExpiry, SetReply};
 use crate::error::CommandError;
-use crate::number::{format_f64, parse_f64, parse_i64};
+use crate::number::{float_sum_text, parse_f64, parse_i64};
 use crate::record::{KeyType, Record};
 use crate::reply::Reply;
 use crate::STRING_MAX_LEN;
@@ -138,7 +138,8 @@ pub(super) fn incr_by_float(txn: &mut Txn<'_>, db: u8, key: Bytes, delta: f64) -
     if !next.is_finite() {
         return Err(CommandError::NanOrInfinity.into());
     }
-    let text = Bytes::from(format_f64(next));
+    let current_text = existing.as_ref().map_or(&b"0"[..], |r| &r.value[..]);
+    let text = Bytes::from(float_sum_text(current_text, delta, next));
     let expire_at_ms = existing.and_then(|r| r.expire_at_ms);
     txn.put(db, &key, Record { kind: KeyType::String, expire_at_ms, modified: 0, value: text.clone() })?;
     Ok(Reply::Bulk(text))

@@ -1,0 +1,444 @@
+//! Differential testing against a real Redis: a seeded generator of random
+//! command sequences over every data type (with TTLs and transactions),
+//! run against redis-server and Seshat side by side, replies compared.
+//!
+//! Replies are compared as [`Tree`]s after a per-command normalization
+//! that removes only what Redis leaves unspecified, each case listed in
+//! `docs/compatibility.md`:
+//! - the order of set members, hash fields and KEYS results (sorted);
+//! - remaining TTLs, which depend on timing (any positive value is 1).
+//!
+//! Commands whose replies are random (SPOP, SRANDMEMBER, HRANDFIELD,
+//! ZRANDMEMBER, RANDOMKEY) or encoding details (OBJECT ENCODING, SCAN
+//! cursors) are left to the golden scripts. Floats increments are binary
+//! fractions, whose long-double (Redis) and double (Seshat) renderings
+//! agree.
+
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use redis_protocol::resp2::types::OwnedFrame as Frame2;
+use redis_protocol::resp3::types::OwnedFrame as Frame3;
+
+/// A reply, independent of the protocol's framing.
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+pub enum Tree {
+    Status(String),
+    Error(String),
+    Int(i64),
+    Bulk(Vec<u8>),
+    Null,
+    Array(Vec<Tree>),
+    /// RESP3 maps, as pairs (normalized to sorted order).
+    Map(Vec<(Tree, Tree)>),
+    /// RESP3 sets (normalized to sorted order).
+    Set(Vec<Tree>),
+    Double(f64),
+    Bool(bool),
+}
+
+impl From<Frame2> for Tree {
+    fn from(frame: Frame2) -> Self {
+        match frame {
+            Frame2::SimpleString(s) => Tree::Status(String::from_utf8_lossy(&s).into_owned()),
+            Frame2::Error(e) => Tree::Error(e),
+            Frame2::Integer(n) => Tree::Int(n),
+            Frame2::BulkString(b) => Tree::Bulk(b),
+            Frame2::Null => Tree::Null,
+            Frame2::Array(items) => Tree::Array(items.into_iter().map(Tree::from).collect()),
+        }
+    }
+}
+
+impl From<Frame3> for Tree {
+    fn from(frame: Frame3) -> Self {
+        match frame {
+            Frame3::BlobString { data, .. } | Frame3::VerbatimString { data, .. } => Tree::Bulk(data),
+            Frame3::SimpleString { data, .. } => Tree::Status(String::from_utf8_lossy(&data).into_owned()),
+            Frame3::SimpleError { data, .. } => Tree::Error(data),
+            Frame3::BlobError { data, .. } => Tree::Error(String::from_utf8_lossy(&data).into_owned()),
+            Frame3::Boolean { data, .. } => Tree::Bool(data),
+            Frame3::Null => Tree::Null,
+            Frame3::Number { data, .. } => Tree::Int(data),
+            Frame3::Double { data, .. } => Tree::Double(data),
+            Frame3::Array { data, .. } | Frame3::Push { data, .. } => {
+                Tree::Array(data.into_iter().map(Tree::from).collect())
+            }
+            Frame3::Map { data, .. } => {
+                let mut pairs: Vec<(Tree, Tree)> =
+                    data.into_iter().map(|(k, v)| (Tree::from(k), Tree::from(v))).collect();
+                pairs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+                Tree::Map(pairs)
+            }
+            Frame3::Set { data, .. } => {
+                let mut items: Vec<Tree> = data.into_iter().map(Tree::from).collect();
+                sort(&mut items);
+                Tree::Set(items)
+            }
+            other => Tree::Error(format!("unexpected frame {other:?}")),
+        }
+    }
+}
+
+fn sort(items: &mut [Tree]) {
+    items.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+}
+
+/// What may legitimately differ in a command's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Norm {
+    Exact,
+    /// An array whose order is unspecified.
+    Unordered,
+    /// A flat array of pairs (or a map) whose order is unspecified.
+    UnorderedPairs,
+    /// `[cursor, flat pairs]` of HSCAN/ZSCAN over a small collection.
+    ScanPairs,
+    /// A remaining time: positive values become 1.
+    Remaining,
+}
+
+/// Applies `norm` to `tree`.
+pub fn normalize(tree: Tree, norm: Norm) -> Tree {
+    match (norm, tree) {
+        (Norm::Unordered, Tree::Array(mut items)) => {
+            sort(&mut items);
+            Tree::Array(items)
+        }
+        (Norm::UnorderedPairs, Tree::Array(items)) => Tree::Array(sorted_pairs(items)),
+        (Norm::ScanPairs, Tree::Array(mut items)) if items.len() == 2 => {
+            if let Tree::Array(pairs) = items.pop().expect("two items") {
+                items.push(Tree::Array(sorted_pairs(pairs)));
+            }
+            Tree::Array(items)
+        }
+        (Norm::Remaining, Tree::Int(n)) if n > 0 => Tree::Int(1),
+        (_, tree) => tree,
+    }
+}
+
+fn sorted_pairs(items: Vec<Tree>) -> Vec<Tree> {
+    let mut pairs: Vec<Vec<Tree>> = items.chunks(2).map(<[Tree]>::to_vec).collect();
+    pairs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    pairs.into_iter().flatten().collect()
+}
+
+/// One command with its normalization.
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub args: Vec<String>,
+    pub norm: Norm,
+}
+
+/// A step of a generated session.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Single(Command),
+    /// MULTI, the commands, then EXEC (or DISCARD).
+    Transaction {
+        commands: Vec<Command>,
+        discard: bool,
+    },
+}
+
+const VALUES: &[&str] = &["a", "b", "c", "1", "2", "10", "-3", "x y", "", "007", "3.5"];
+const SCORES: &[&str] = &["1", "2", "2.5", "-1", "0", "10", "+inf", "-inf"];
+const BOUNDS: &[&str] = &["-inf", "+inf", "0", "1", "(1", "2", "(2.5", "10"];
+const LEX: &[&str] = &["-", "+", "[a", "(a", "[c", "(b", "[x y"];
+const INDEXES: &[i64] = &[0, 1, 2, -1, -2, 5, -10, 3];
+const FLOATS: &[&str] = &["0.5", "1.25", "-2.5", "8"];
+
+/// The seeded generator.
+pub struct Generator {
+    rng: StdRng,
+}
+
+impl Generator {
+    pub fn new(seed: u64) -> Self {
+        Generator { rng: StdRng::seed_from_u64(seed) }
+    }
+
+    fn pick<'a>(&mut self, options: &[&'a str]) -> &'a str {
+        options.choose(&mut self.rng).expect("options")
+    }
+
+    fn index(&mut self) -> String {
+        INDEXES.choose(&mut self.rng).expect("indexes").to_string()
+    }
+
+    /// A key of `family` (`s`, `h`, `l`, `t`, `z`), or sometimes of any
+    /// family, so that type errors are compared too.
+    fn key(&mut self, family: &str) -> String {
+        let family = if self.rng.random_bool(0.1) { self.pick(&["s", "h", "l", "t", "z"]) } else { family };
+        format!("{family}{}", self.rng.random_range(0..3))
+    }
+
+    fn value(&mut self) -> String {
+        self.pick(VALUES).to_string()
+    }
+
+    /// The next step.
+    pub fn step(&mut self) -> Step {
+        if self.rng.random_bool(0.06) {
+            let commands = (0..self.rng.random_range(0..5)).map(|_| self.command()).collect();
+            return Step::Transaction { commands, discard: self.rng.random_bool(0.1) };
+        }
+        Step::Single(self.command())
+    }
+
+    /// One random command of any family.
+    pub fn command(&mut self) -> Command {
+        let (args, norm) = match self.rng.random_range(0..6) {
+            0 => self.string(),
+            1 => self.hash(),
+            2 => self.list(),
+            3 => self.set(),
+            4 => self.zset(),
+            _ => self.keyspace(),
+        };
+        Command { args, norm }
+    }
+
+    fn string(&mut self) -> (Vec<String>, Norm) {
+        let k = self.key("s");
+        let v = self.value();
+        let exact = |args: Vec<String>| (args, Norm::Exact);
+        match self.rng.random_range(0..16) {
+            0 => exact(vec!["SET".into(), k, v]),
+            1 => {
+                let option = self.pick(&["NX", "XX", "GET", "KEEPTTL"]).to_string();
+                exact(vec!["SET".into(), k, v, option])
+            }
+            2 => exact(vec!["SET".into(), k, v, "EX".into(), "1000".into()]),
+            3 | 4 => exact(vec!["GET".into(), k]),
+            5 => exact(vec!["INCR".into(), k]),
+            6 => exact(vec!["INCRBY".into(), k, self.index()]),
+            7 => exact(vec!["APPEND".into(), k, v]),
+            8 => exact(vec!["STRLEN".into(), k]),
+            9 => exact(vec!["GETRANGE".into(), k, self.index(), self.index()]),
+            10 => exact(vec!["SETRANGE".into(), k, self.rng.random_range(0..4).to_string(), v]),
+            11 => {
+                let k2 = self.key("s");
+                exact(vec!["MSET".into(), k, v, k2, self.value()])
+            }
+            12 => {
+                let k2 = self.key("s");
+                exact(vec!["MGET".into(), k, k2])
+            }
+            13 => exact(vec!["GETDEL".into(), k]),
+            14 => exact(vec!["INCRBYFLOAT".into(), k, self.pick(FLOATS).into()]),
+            _ => exact(vec!["GETSET".into(), k, v]),
+        }
+    }
+
+    fn hash(&mut self) -> (Vec<String>, Norm) {
+        let k = self.key("h");
+        let f = self.pick(&["f1", "f2", "f3", "n"]).to_string();
+        let v = self.value();
+        let exact = |args: Vec<String>| (args, Norm::Exact);
+        match self.rng.random_range(0..15) {
+            0 | 1 => {
+                let f2 = self.pick(&["f1", "f2", "n"]).to_string();
+                exact(vec!["HSET".into(), k, f, v, f2, self.value()])
+            }
+            2 => exact(vec!["HSETNX".into(), k, f, v]),
+            3 => exact(vec!["HGET".into(), k, f]),
+            4 => exact(vec!["HMGET".into(), k, f, "f2".into(), "nope".into()]),
+            5 => (vec!["HGETALL".into(), k], Norm::UnorderedPairs),
+            6 => exact(vec!["HDEL".into(), k, f, "f3".into()]),
+            7 => exact(vec!["HEXISTS".into(), k, f]),
+            8 => exact(vec!["HLEN".into(), k]),
+            9 => exact(vec!["HSTRLEN".into(), k, f]),
+            10 => (vec!["HKEYS".into(), k], Norm::Unordered),
+            11 => (vec!["HVALS".into(), k], Norm::Unordered),
+            12 => exact(vec!["HINCRBY".into(), k, f, self.index()]),
+            13 => exact(vec!["HINCRBYFLOAT".into(), k, f, self.pick(FLOATS).into()]),
+            _ => (vec!["HSCAN".into(), k, "0".into()], Norm::ScanPairs),
+        }
+    }
+
+    fn list(&mut self) -> (Vec<String>, Norm) {
+        let k = self.key("l");
+        let v = self.value();
+        let ends = [self.pick(&["LEFT", "RIGHT"]).to_string(), self.pick(&["LEFT", "RIGHT"]).to_string()];
+        let args: Vec<String> = match self.rng.random_range(0..19) {
+            0 | 1 => vec!["RPUSH".into(), k, v, self.value()],
+            2 => vec!["LPUSH".into(), k, v],
+            3 => vec![self.pick(&["LPUSHX", "RPUSHX"]).into(), k, v],
+            4 => vec![self.pick(&["LPOP", "RPOP"]).into(), k],
+            5 => vec!["LPOP".into(), k, self.rng.random_range(0..4).to_string()],
+            6 => vec!["LLEN".into(), k],
+            7 | 8 => vec!["LRANGE".into(), k, self.index(), self.index()],
+            9 => vec!["LINDEX".into(), k, self.index()],
+            10 => vec!["LSET".into(), k, self.index(), v],
+            11 => vec!["LINSERT".into(), k, self.pick(&["BEFORE", "AFTER"]).into(), self.value(), v],
+            12 => vec!["LREM".into(), k, self.index(), v],
+            13 => vec!["LTRIM".into(), k, self.index(), self.index()],
+            14 => vec![
+                "LPOS".into(),
+                k,
+                v,
+                "RANK".into(),
+                self.pick(&["1", "-1", "2"]).into(),
+                "COUNT".into(),
+                "0".into(),
+            ],
+            15 => {
+                let k2 = self.key("l");
+                let [from, to] = ends;
+                vec!["LMOVE".into(), k, k2, from, to]
+            }
+            16 => {
+                let k2 = self.key("l");
+                vec!["RPOPLPUSH".into(), k, k2]
+            }
+            17 => {
+                let k2 = self.key("l");
+                let [end, _] = ends;
+                vec!["LMPOP".into(), "2".into(), k, k2, end, "COUNT".into(), "2".into()]
+            }
+            _ => {
+                let k2 = self.key("l");
+                vec!["BLPOP".into(), k, k2, "0.01".into()]
+            }
+        };
+        (args, Norm::Exact)
+    }
+
+    fn set(&mut self) -> (Vec<String>, Norm) {
+        let k = self.key("t");
+        let k2 = self.key("t");
+        let m = self.value();
+        match self.rng.random_range(0..13) {
+            0 | 1 => (vec!["SADD".into(), k, m, self.value()], Norm::Exact),
+            2 => (vec!["SREM".into(), k, m], Norm::Exact),
+            3 => (vec!["SMEMBERS".into(), k], Norm::Unordered),
+            4 => (vec!["SISMEMBER".into(), k, m], Norm::Exact),
+            5 => (vec!["SMISMEMBER".into(), k, m, "a".into()], Norm::Exact),
+            6 => (vec!["SCARD".into(), k], Norm::Exact),
+            7 => (vec!["SMOVE".into(), k, k2, m], Norm::Exact),
+            8 => (vec![self.pick(&["SINTER", "SUNION", "SDIFF"]).into(), k, k2], Norm::Unordered),
+            9 => {
+                let k3 = self.key("t");
+                (vec![self.pick(&["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]).into(), k3, k, k2], Norm::Exact)
+            }
+            10 => (vec!["SINTERCARD".into(), "2".into(), k, k2], Norm::Exact),
+            11 => (vec!["SPOP".into(), k, "0".into()], Norm::Exact),
+            _ => (vec!["SADD".into(), k, m], Norm::Exact),
+        }
+    }
+
+    fn zset(&mut self) -> (Vec<String>, Norm) {
+        let k = self.key("z");
+        let k2 = self.key("z");
+        let m = self.pick(&["a", "b", "c", "d", "x y"]).to_string();
+        let s = self.pick(SCORES).to_string();
+        let args: Vec<String> = match self.rng.random_range(0..24) {
+            0..=2 => vec!["ZADD".into(), k, s, m, self.pick(SCORES).into(), "b".into()],
+            3 => {
+                let flag = self.pick(&["NX", "XX", "GT", "LT", "CH", "INCR"]).to_string();
+                vec!["ZADD".into(), k, flag, s, m]
+            }
+            4 => vec!["ZINCRBY".into(), k, self.pick(&["1", "-2", "0.5"]).into(), m],
+            5 => vec!["ZSCORE".into(), k, m],
+            6 => vec!["ZMSCORE".into(), k, m, "nope".into()],
+            7 => vec!["ZCARD".into(), k],
+            8 => vec!["ZCOUNT".into(), k, self.pick(BOUNDS).into(), self.pick(BOUNDS).into()],
+            9 => return self.lex(),
+            10 | 11 => {
+                let mut args = vec!["ZRANGE".into(), k, self.index(), self.index()];
+                if self.rng.random_bool(0.3) {
+                    args.push("REV".into());
+                }
+                if self.rng.random_bool(0.5) {
+                    args.push("WITHSCORES".into());
+                }
+                args
+            }
+            12 => {
+                let mut args =
+                    vec!["ZRANGE".into(), k, self.pick(BOUNDS).into(), self.pick(BOUNDS).into(), "BYSCORE".into()];
+                if self.rng.random_bool(0.3) {
+                    args.push("REV".into());
+                }
+                if self.rng.random_bool(0.3) {
+                    args.extend(["LIMIT".into(), self.rng.random_range(0..3).to_string(), self.index()]);
+                }
+                args.push("WITHSCORES".into());
+                args
+            }
+            13 => return self.lex(),
+            14 => vec![
+                "ZREVRANGEBYSCORE".into(),
+                k,
+                self.pick(BOUNDS).into(),
+                self.pick(BOUNDS).into(),
+                "WITHSCORES".into(),
+            ],
+            15 => vec![self.pick(&["ZRANK", "ZREVRANK"]).into(), k, m],
+            16 => vec!["ZREM".into(), k, m],
+            17 => vec!["ZREMRANGEBYSCORE".into(), k, self.pick(BOUNDS).into(), self.pick(BOUNDS).into()],
+            18 => vec!["ZREMRANGEBYRANK".into(), k, self.index(), self.index()],
+            19 => vec![self.pick(&["ZPOPMIN", "ZPOPMAX"]).into(), k, self.rng.random_range(0..3).to_string()],
+            20 => vec!["ZMPOP".into(), "2".into(), k, k2, self.pick(&["MIN", "MAX"]).into()],
+            21 => {
+                let mut args = vec![self.pick(&["ZUNION", "ZINTER"]).into(), "2".into(), k, k2];
+                if self.rng.random_bool(0.5) {
+                    args.extend(["WEIGHTS".into(), "2".into(), "0.5".into()]);
+                }
+                if self.rng.random_bool(0.5) {
+                    args.extend(["AGGREGATE".into(), self.pick(&["SUM", "MIN", "MAX"]).into()]);
+                }
+                args.push("WITHSCORES".into());
+                args
+            }
+            22 => {
+                let k3 = self.key("z");
+                vec![self.pick(&["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]).into(), k3, "2".into(), k, k2]
+            }
+            _ => {
+                let k3 = self.key("z");
+                vec!["ZRANGESTORE".into(), k3, k, self.index(), self.index()]
+            }
+        };
+        (args, Norm::Exact)
+    }
+
+    /// Lexicographic ranges, on sorted sets whose scores are all 0 (the
+    /// only case Redis defines them for).
+    fn lex(&mut self) -> (Vec<String>, Norm) {
+        let k = format!("x{}", self.rng.random_range(0..2));
+        let (min, max) = (self.pick(LEX).to_string(), self.pick(LEX).to_string());
+        let args = match self.rng.random_range(0..5) {
+            0 | 1 => vec!["ZADD".into(), k, "0".into(), self.value(), "0".into(), self.value()],
+            2 => vec![self.pick(&["ZRANGEBYLEX", "ZLEXCOUNT", "ZREMRANGEBYLEX"]).into(), k, min, max],
+            3 => vec!["ZREVRANGEBYLEX".into(), k, max, min],
+            _ => vec!["ZRANGE".into(), k, min, max, "BYLEX".into(), "LIMIT".into(), "1".into(), "2".into()],
+        };
+        (args, Norm::Exact)
+    }
+
+    fn keyspace(&mut self) -> (Vec<String>, Norm) {
+        let family = self.pick(&["s", "h", "l", "t", "z"]).to_string();
+        let k = self.key(&family);
+        let k2 = self.key(&family);
+        match self.rng.random_range(0..13) {
+            0 => (vec!["DEL".into(), k, k2], Norm::Exact),
+            1 => (vec!["EXISTS".into(), k, k2], Norm::Exact),
+            2 => (vec!["TYPE".into(), k], Norm::Exact),
+            3 => (vec![self.pick(&["RENAME", "RENAMENX"]).into(), k, k2], Norm::Exact),
+            4 => (vec!["COPY".into(), k, k2, "REPLACE".into()], Norm::Exact),
+            5 => (vec!["EXPIRE".into(), k, "1000".into()], Norm::Exact),
+            6 => (vec!["PERSIST".into(), k], Norm::Exact),
+            7 => (vec![self.pick(&["TTL", "PTTL"]).into(), k], Norm::Remaining),
+            8 if self.rng.random_bool(0.2) => (vec!["FLUSHDB".into()], Norm::Exact),
+            8 => (vec!["DBSIZE".into()], Norm::Exact),
+            9 => (vec!["KEYS".into(), format!("{family}*")], Norm::Unordered),
+            10 => (vec!["EXPIRE".into(), k, "0".into()], Norm::Exact),
+            11 => {
+                (vec!["PEXPIRE".into(), k, "500000".into(), self.pick(&["NX", "XX", "GT", "LT"]).into()], Norm::Exact)
+            }
+            _ => (vec!["FLUSHDB".into()], Norm::Exact),
+        }
+    }
+}

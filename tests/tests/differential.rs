@@ -1,0 +1,153 @@
+//! Differential tests: seeded random command sequences (every data type,
+//! TTLs, transactions; RESP2 and RESP3) run against a real redis-server
+//! (Debian's `redis-server`, started here on a free port) and against a
+//! Seshat node, replies compared after the normalizations of
+//! `seshat_tests::differential` (each listed in `docs/compatibility.md`).
+//!
+//! `make test` runs a bounded budget; `make differential` a longer one:
+//! `SESHAT_DIFF_SEEDS` seeds (default 4) from `SESHAT_DIFF_SEED` (default
+//! 1), `SESHAT_DIFF_COMMANDS` steps each (default 1500). A difference
+//! prints the seed and step, which replay it.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command as Process, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use seshat_tests::differential::{normalize, Command, Generator, Step, Tree};
+use seshat_tests::{free_ports, Node, Raw};
+
+/// A redis-server with no persistence, killed on drop.
+struct Reference {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Reference {
+    async fn start() -> Result<Reference> {
+        let dir = tempfile::tempdir()?;
+        let port = free_ports(1)?[0];
+        let child = Process::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting redis-server (installed by scripts/install-deps.sh)")?;
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            if Instant::now() > deadline {
+                bail!("redis-server did not start on {addr}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(Reference { child, addr, _dir: dir })
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A connection speaking RESP2 or RESP3.
+struct Client {
+    raw: Raw,
+    resp3: bool,
+}
+
+impl Client {
+    async fn call(&mut self, args: &[String]) -> Result<Tree> {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.raw.send_command(&args).await?;
+        Ok(if self.resp3 { Tree::from(self.raw.read3().await?) } else { Tree::from(self.raw.read2().await?) })
+    }
+
+    /// Runs `step`; returns one `(command text, normalized reply)` per
+    /// reply the client saw.
+    async fn run(&mut self, step: &Step) -> Result<Vec<(String, Tree)>> {
+        let mut replies = Vec::new();
+        match step {
+            Step::Single(command) => {
+                let reply = self.call(&command.args).await?;
+                replies.push((command.args.join(" "), normalize(reply, command.norm)));
+            }
+            Step::Transaction { commands, discard } => {
+                replies.push(("MULTI".into(), self.call(&["MULTI".into()]).await?));
+                for command in commands {
+                    replies.push((command.args.join(" "), self.call(&command.args).await?));
+                }
+                let end = if *discard { "DISCARD" } else { "EXEC" };
+                let queued: Vec<String> = commands.iter().map(|c| c.args.join(" ")).collect();
+                let reply = match self.call(&[end.into()]).await? {
+                    Tree::Array(items) if items.len() == commands.len() => Tree::Array(
+                        items
+                            .into_iter()
+                            .zip(commands)
+                            .map(|(item, c): (Tree, &Command)| normalize(item, c.norm))
+                            .collect(),
+                    ),
+                    other => other,
+                };
+                replies.push((format!("{end} [{}]", queued.join("; ")), reply));
+            }
+        }
+        Ok(replies)
+    }
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_command_sequences_answer_like_redis() -> Result<()> {
+    let (seeds, first, steps) =
+        (env("SESHAT_DIFF_SEEDS", 4), env("SESHAT_DIFF_SEED", 1), env("SESHAT_DIFF_COMMANDS", 1500));
+    let reference = Reference::start().await?;
+    let node = Node::start(&[])?;
+    let mut compared = 0;
+    let mut differences = Vec::new();
+    for seed in first..first + seeds {
+        // Every fourth seed speaks RESP3.
+        let resp3 = seed % 4 == 0;
+        let mut redis = Client { raw: Raw::connect(reference.addr).await?, resp3: false };
+        let mut seshat = Client { raw: node.raw().await?, resp3: false };
+        for client in [&mut redis, &mut seshat] {
+            client.call(&["FLUSHALL".into()]).await?;
+            if resp3 {
+                client.resp3 = true;
+                client.call(&["HELLO".into(), "3".into()]).await?;
+            }
+        }
+        let mut generator = Generator::new(seed);
+        for index in 0..steps {
+            let step = generator.step();
+            let expected = redis.run(&step).await.with_context(|| format!("redis, seed {seed} step {index}"))?;
+            let got = seshat.run(&step).await.with_context(|| format!("seshat, seed {seed} step {index}"))?;
+            compared += expected.len();
+            for ((command, want), (_, have)) in expected.iter().zip(&got) {
+                if want != have {
+                    differences.push(format!(
+                        "seed {seed} step {index} (resp{}): {command}\n  redis:  {want:?}\n  seshat: {have:?}",
+                        if resp3 { 3 } else { 2 }
+                    ));
+                }
+            }
+            if differences.len() >= 10 {
+                break;
+            }
+        }
+    }
+    println!(
+        "differential: {seeds} seeds x {steps} steps, {compared} replies compared, {} differences",
+        differences.len()
+    );
+    assert!(differences.is_empty(), "replies differ from redis-server:\n{}", differences.join("\n"));
+    Ok(())
+}
