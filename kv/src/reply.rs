@@ -28,6 +28,12 @@ pub enum Reply {
     /// Pairs such as HRANDFIELD WITHVALUES or ZRANGE WITHSCORES answer:
     /// RESP3 an array of 2-element arrays; RESP2 a flat array.
     Pairs(Vec<(Reply, Reply)>),
+    /// Out-of-band data (pub/sub messages and subscription replies):
+    /// RESP3 push; RESP2 array.
+    Push(Vec<Reply>),
+    /// Several replies to one command, one after the other (SUBSCRIBE
+    /// answers once per channel).
+    Sequence(Vec<Reply>),
     /// RESP3 set; RESP2 array.
     Set(Vec<Reply>),
     /// RESP3 double; RESP2 bulk string.

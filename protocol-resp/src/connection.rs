@@ -46,6 +46,13 @@ pub(crate) async fn serve(server: Arc<Server>, client: Arc<Client>, mut stream: 
     loop {
         let read = tokio::select! {
             read = stream.read_buf(&mut input) => read,
+            push = session.next_push() => {
+                encode(&mut output, &push, session.protocol);
+                if write_out(&server, &mut stream, &mut output).await.is_err() {
+                    break;
+                }
+                continue;
+            }
             _ = shutdown.cancelled() => break,
             _ = client.killed() => break,
         };
@@ -97,6 +104,7 @@ pub(crate) async fn serve(server: Arc<Server>, client: Arc<Client>, mut stream: 
             break;
         }
     }
+    crate::commands::unsubscribe_all(&mut session);
     let _ = stream.shutdown().await;
 }
 

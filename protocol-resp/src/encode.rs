@@ -32,6 +32,7 @@ impl Protocol {
 /// Appends `reply`, encoded for `protocol`, to `out`.
 pub fn encode(out: &mut BytesMut, reply: &Reply, protocol: Protocol) {
     match (protocol, reply) {
+        (_, Reply::Sequence(replies)) => replies.iter().for_each(|reply| encode(out, reply, protocol)),
         // RESP2 has a null array distinct from the null bulk string, which
         // redis-protocol's RESP2 frames cannot express.
         (Protocol::Resp2, Reply::NilArray) => out.extend_from_slice(b"*-1\r\n"),
@@ -64,7 +65,10 @@ fn resp2(reply: &Reply) -> Frame2 {
         Reply::Int(n) => Frame2::Integer(*n),
         Reply::Bulk(bytes) => Frame2::BulkString(bytes.clone()),
         Reply::Nil | Reply::NilArray => Frame2::Null,
-        Reply::Array(items) | Reply::Set(items) => Frame2::Array(items.iter().map(resp2).collect()),
+        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
+            Frame2::Array(items.iter().map(resp2).collect())
+        }
+        Reply::Sequence(_) => unreachable!("encode() writes a sequence reply by reply"),
         Reply::Map(pairs) | Reply::Pairs(pairs) => {
             Frame2::Array(pairs.iter().flat_map(|(k, v)| [resp2(k), resp2(v)]).collect())
         }
@@ -83,6 +87,8 @@ fn resp3(reply: &Reply) -> Frame3 {
         Reply::Nil | Reply::NilArray => Frame3::Null,
         Reply::Array(items) => Frame3::Array { data: items.iter().map(resp3).collect(), attributes: None },
         Reply::Set(items) => Frame3::Set { data: items.iter().map(resp3).collect(), attributes: None },
+        Reply::Push(items) => Frame3::Push { data: items.iter().map(resp3).collect(), attributes: None },
+        Reply::Sequence(_) => unreachable!("encode() writes a sequence reply by reply"),
         Reply::Pairs(pairs) => Frame3::Array {
             data: pairs
                 .iter()

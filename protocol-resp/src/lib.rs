@@ -25,6 +25,7 @@ mod commands;
 mod connection;
 mod encode;
 mod listener;
+mod pubsub;
 pub mod request;
 mod server;
 mod session;

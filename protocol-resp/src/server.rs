@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use kv::Kv;
 
 use crate::clients::Clients;
+use crate::pubsub::{self, PubSub};
 
 /// Settings of the RESP frontend that CONFIG GET/SET reach.
 #[derive(Debug, Clone)]
@@ -69,6 +70,8 @@ impl ServerStats {
 
 pub(crate) struct Server {
     pub kv: Kv,
+    /// This node's pub/sub subscriptions.
+    pub pubsub: PubSub,
     pub config: RwLock<RespConfig>,
     pub facts: NodeFacts,
     pub stats: ServerStats,
@@ -83,7 +86,10 @@ pub(crate) struct Server {
 impl Server {
     pub fn new(kv: Kv, config: RespConfig, facts: NodeFacts) -> Self {
         let run_id: String = (0..40).map(|_| format!("{:x}", rand::random::<u8>() % 16)).collect();
+        let pubsub = PubSub::default();
+        kv.group().node().register_service(pubsub::SERVICE, std::sync::Arc::new(pubsub.clone()));
         Server {
+            pubsub,
             kv,
             config: RwLock::new(config),
             facts,

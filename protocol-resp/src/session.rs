@@ -1,13 +1,18 @@
 //! Per-connection state: the selected database, the protocol version,
-//! authentication, the open MULTI and the watched keys.
+//! authentication, the open MULTI, the watched keys and the pub/sub
+//! subscriptions.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use kv::{QueuedCommand, WatchedKey};
+use bytes::Bytes;
+use kv::{QueuedCommand, Reply, WatchedKey};
 use raft::Shutdown;
+use tokio::sync::mpsc;
 
 use crate::clients::Client;
 use crate::encode::Protocol;
+use crate::pubsub::Inbox;
 use crate::server::Server;
 
 pub(crate) struct Session {
@@ -29,6 +34,11 @@ pub(crate) struct Session {
     /// which is before any later EXEC is dispatched (EXEC waits for the
     /// connection's earlier reads, as every proposing command does).
     pub watched: Arc<Mutex<Vec<WatchedKey>>>,
+    /// Pub/sub: the channels and patterns subscribed to, and where their
+    /// messages arrive (created by the first SUBSCRIBE).
+    pub channels: BTreeSet<Bytes>,
+    pub patterns: BTreeSet<Bytes>,
+    pub inbox: Option<(Inbox, mpsc::UnboundedReceiver<Reply>)>,
 }
 
 /// An open MULTI.
@@ -55,6 +65,26 @@ impl Session {
             stale_reads: false,
             transaction: None,
             watched: Arc::default(),
+            channels: BTreeSet::new(),
+            patterns: BTreeSet::new(),
+            inbox: None,
+        }
+    }
+
+    /// How many channels and patterns the connection is subscribed to.
+    pub fn subscriptions(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// The next pub/sub message for this connection; never resolves when
+    /// it has no inbox.
+    pub async fn next_push(&mut self) -> Reply {
+        match &mut self.inbox {
+            Some((_, receiver)) => match receiver.recv().await {
+                Some(push) => push,
+                None => std::future::pending().await,
+            },
+            None => std::future::pending().await,
         }
     }
 

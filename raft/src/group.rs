@@ -277,6 +277,11 @@ impl Group {
         self.inner.wait_applied(index, deadline).await
     }
 
+    /// The node this group runs on.
+    pub fn node(&self) -> &RaftNode {
+        &self.inner.node
+    }
+
     /// Whether this node currently leads the group.
     pub fn is_leader(&self) -> bool {
         self.inner.leader_id() == Some(self.inner.node_id)
@@ -414,6 +419,7 @@ impl Group {
             }),
             Rpc::Admin(op) => Box::pin(async move { Reply::Admin(inner.admin_as_leader(op).await) }),
             Rpc::Join(op) => Box::pin(async move { Reply::Admin(inner.admin(op).await) }),
+            Rpc::Service(_) => Box::pin(async { Reply::UnknownGroup }),
         }
     }
 }

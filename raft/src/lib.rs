@@ -62,7 +62,7 @@ mod types;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use frontend::{Frontend, Shutdown};
 pub use group::{Bootstrap, Group, GroupError, GroupId, GroupStatus, Member, Proposal, Role};
-pub use node::RaftNode;
+pub use node::{NodeService, RaftNode};
 pub use settings::GroupSettings;
 pub use state_machine::{Command, StateMachine};
 pub use types::NodeId;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +21,16 @@ pub struct RaftNode {
     inner: Arc<NodeInner>,
 }
 
+/// A node-level service peers reach over the transport, outside any Raft
+/// group and its log (pub/sub fan-out).
+pub trait NodeService: Send + Sync + 'static {
+    /// Answers a peer's message. Called in arrival order for each peer
+    /// connection, and must not block: what it does happens before the
+    /// next message from that peer is handled, which keeps one peer's
+    /// messages in order.
+    fn handle(&self, message: Bytes) -> Bytes;
+}
+
 struct NodeInner {
     id: NodeId,
     addr: SocketAddr,
@@ -27,6 +38,7 @@ struct NodeInner {
     advertised: String,
     peers: Peers,
     groups: RwLock<HashMap<String, Group>>,
+    services: RwLock<HashMap<String, Arc<dyn NodeService>>>,
     shutdown: CancellationToken,
 }
 
@@ -34,6 +46,14 @@ struct Router(Arc<NodeInner>);
 
 impl Dispatch for Router {
     fn dispatch(&self, group: &str, rpc: Rpc) -> PendingReply {
+        if let Rpc::Service(message) = rpc {
+            let service = self.0.services.read().expect("services lock").get(group).cloned();
+            let reply = match service {
+                Some(service) => Reply::Service(service.handle(message)),
+                None => Reply::UnknownGroup,
+            };
+            return Box::pin(async { reply });
+        }
         let group = self.0.groups.read().expect("groups lock").get(group).cloned();
         match group {
             Some(group) => group.dispatch(rpc),
@@ -54,6 +74,7 @@ impl RaftNode {
             advertised,
             peers: Peers::new(Some(addr.ip()).filter(|ip| !ip.is_unspecified())),
             groups: RwLock::default(),
+            services: RwLock::default(),
             shutdown: CancellationToken::new(),
         });
         let router: Arc<dyn Dispatch> = Arc::new(Router(inner.clone()));
@@ -85,6 +106,27 @@ impl RaftNode {
 
     pub(crate) fn unregister(&self, name: &str) {
         self.inner.groups.write().expect("groups lock").remove(name);
+    }
+
+    /// Serves `service` to peers under `name`.
+    pub fn register_service(&self, name: &str, service: Arc<dyn NodeService>) {
+        self.inner.services.write().expect("services lock").insert(name.to_string(), service);
+    }
+
+    /// Sends `message` to the service `name` of the node at `addr` and
+    /// returns its answer, or why there is none within `timeout`.
+    pub async fn call_service(
+        &self,
+        addr: &str,
+        name: &str,
+        message: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, String> {
+        match self.inner.peers.call(addr, name, Rpc::Service(message), timeout).await {
+            Ok(Reply::Service(answer)) => Ok(answer),
+            Ok(_) => Err(format!("{addr} does not serve {name}")),
+            Err(error) => Err(error.to_string()),
+        }
     }
 
     /// Asks the member at `member_addr` to add this node to `group` (it

@@ -12,7 +12,12 @@ use crate::session::Session;
 
 type Result = std::result::Result<Outcome, CommandError>;
 
-fn ping(_session: &mut Session, args: &mut Args) -> Result {
+fn ping(session: &mut Session, args: &mut Args) -> Result {
+    if session.protocol == Protocol::Resp2 && session.subscriptions() > 0 {
+        let message = args.next_opt();
+        args.finish().map_err(|_| wrong_arity("ping"))?;
+        return reply(super::pubsub::subscribed_ping(message));
+    }
     match args.next_opt() {
         None => reply(Reply::Status("PONG".into())),
         Some(message) => {
@@ -125,6 +130,7 @@ fn quit(session: &mut Session, _args: &mut Args) -> Result {
 fn reset(session: &mut Session, _args: &mut Args) -> Result {
     session.discard();
     session.unwatch();
+    super::pubsub::unsubscribe_all(session);
     session.select(0);
     session.set_protocol(Protocol::Resp2);
     session.authenticated = !session.server.requires_auth();

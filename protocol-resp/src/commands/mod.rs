@@ -13,6 +13,7 @@ mod connection;
 mod hash;
 mod keys;
 mod list;
+mod pubsub;
 mod server;
 mod set;
 mod string;
@@ -47,6 +48,9 @@ pub(crate) mod flags {
     /// may propose one (EXEC), so it waits for the connection's earlier
     /// reads like a write.
     pub const PROPOSES: u32 = 1 << 9;
+    /// Internal, not listed by COMMAND: refused inside MULTI (its effect is
+    /// on this node or connection, which a log entry cannot carry).
+    pub const NO_MULTI: u32 = 1 << 10;
 
     pub const NAMES: [(u32, &str); 9] = [
         (WRITE, "write"),
@@ -107,6 +111,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
         zset::COMMANDS,
         keys::COMMANDS,
         transaction::COMMANDS,
+        pubsub::COMMANDS,
         server::COMMANDS,
         connection::COMMANDS,
         cluster::COMMANDS,
@@ -149,6 +154,8 @@ impl Request {
     }
 }
 
+pub(crate) use pubsub::unsubscribe_all;
+
 /// Runs one request, or queues it inside MULTI.
 pub(crate) fn dispatch(session: &mut Session, request: Request) -> Outcome {
     let refused = match request.spec {
@@ -171,6 +178,12 @@ pub(crate) fn dispatch(session: &mut Session, request: Request) -> Outcome {
         return error(refusal);
     }
     let spec = request.spec.expect("refused above if unknown");
+    if session.protocol == crate::encode::Protocol::Resp2
+        && session.subscriptions() > 0
+        && !pubsub::allowed_when_subscribed(spec.name)
+    {
+        return error(pubsub::subscribed_mode_error(spec.name));
+    }
     session.server.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
     session.client.update(|state| {
         state.last_command = spec.name;
@@ -178,6 +191,12 @@ pub(crate) fn dispatch(session: &mut Session, request: Request) -> Outcome {
     });
     let mut args = Args::new(request.args);
     if session.transaction.is_some() && !transaction::runs_inside_multi(spec.name) {
+        if spec.flags & flags::NO_MULTI != 0 {
+            if let Some(transaction) = &mut session.transaction {
+                transaction.failed = true;
+            }
+            return error(CommandError::Other("ERR Command not allowed inside a transaction".into()));
+        }
         return queue(session, spec, &mut args);
     }
     match (spec.handler)(session, &mut args) {

@@ -47,6 +47,9 @@ pub(crate) enum Rpc {
     /// A membership change asked of any member by a node that is not one
     /// yet (`--join`): the member forwards it to the leader.
     Join(AdminOp),
+    /// A message for a node service (addressed by the service's name
+    /// instead of a group's), outside any Raft log: pub/sub fan-out.
+    Service(Bytes),
 }
 
 /// Operator requests about membership.
@@ -66,7 +69,8 @@ pub(crate) enum Reply {
     Forward(Result<Vec<Bytes>, GroupError>),
     ReadIndex(Result<u64, GroupError>),
     Admin(Result<Vec<Member>, GroupError>),
-    /// The peer does not run the addressed group.
+    Service(Bytes),
+    /// The peer does not run the addressed group (or service).
     UnknownGroup,
 }
 
