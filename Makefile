@@ -12,7 +12,7 @@ SESHAT_RELEASE := $(CARGO_TARGET_DIR)/release/seshat
 export CC := ccache cc
 export CXX := ccache c++
 
-.PHONY: deps build build-release test lint run cluster chaos differential bench-quick bench-cluster clean
+.PHONY: deps build build-release test lint run cluster chaos differential bench-quick bench-suite bench-cluster clean
 
 deps:
 	@scripts/install-deps.sh
@@ -62,6 +62,11 @@ cluster: build
 # redis-benchmark against a single Seshat node and redis-server, side by side.
 bench-quick: build-release
 	scripts/bench-quick.sh $(SESHAT_RELEASE)
+
+# redis-benchmark's default suite (-q -n 100000) against redis-server, a
+# single node and a 3-node cluster, side by side.
+bench-suite: build-release
+	scripts/bench-suite.sh $(SESHAT_RELEASE)
 
 # redis-benchmark against a local 3-node cluster and redis-server, side by
 # side (throughput, p50, p99), then leader failover time over TRIALS kills.
