@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::bits::{BitOperation, FieldOp};
 use crate::read::ReadOp;
 use crate::reply::Reply;
 use crate::sorted::{Aggregate, Combine, Range, RangeSpec};
@@ -360,6 +361,21 @@ pub enum WriteOp {
         destination: Bytes,
         source: Bytes,
         range: Range,
+    },
+    SetBit {
+        key: Bytes,
+        offset: u64,
+        value: bool,
+    },
+    BitOp {
+        operation: BitOperation,
+        destination: Bytes,
+        keys: Vec<Bytes>,
+    },
+    /// BITFIELD with at least one SET or INCRBY.
+    BitField {
+        key: Bytes,
+        ops: Vec<FieldOp>,
     },
     /// EXEC: the queued commands of a MULTI, run at once unless a watched
     /// key changed since it was watched.

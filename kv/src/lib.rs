@@ -28,6 +28,7 @@
 //! their own clock.
 
 mod apply;
+pub mod bits;
 mod blocking;
 mod command;
 mod error;

@@ -12,6 +12,7 @@
 //! never runs backwards across entries or leader changes. User errors are
 //! replies; storage errors abort the batch and stop the group.
 
+mod bits;
 mod collection;
 mod exec;
 mod hash;
@@ -180,6 +181,9 @@ fn execute(txn: &mut txn::Txn<'_>, cursors: &CursorTable, db: u8, op: WriteOp) -
             zset::zstore(txn, db, destination, keys, weights, combine, aggregate)
         }
         WriteOp::ZRangeStore { destination, source, range } => zset::zrangestore(txn, db, destination, source, range),
+        WriteOp::SetBit { key, offset, value } => bits::setbit(txn, db, key, offset, value),
+        WriteOp::BitOp { operation, destination, keys } => bits::bitop(txn, db, operation, destination, keys),
+        WriteOp::BitField { key, ops } => bits::bitfield(txn, db, key, ops),
         WriteOp::Exec { watched, commands } => exec::exec(txn, cursors, watched, commands),
     }
 }

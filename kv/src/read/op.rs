@@ -4,6 +4,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{ElementScan, HashPart, LcsOutput, LposOptions, ReadCtx, ScanArgs};
+use crate::bits::FieldOp;
 use crate::command::SetAlgebra;
 use crate::error::Result;
 use crate::reply::Reply;
@@ -197,6 +198,27 @@ pub enum ReadOp {
         cursor: u64,
         args: ElementScan,
     },
+    GetBit {
+        key: Bytes,
+        offset: u64,
+    },
+    /// BITCOUNT: the range is `(start, end, in bits)`.
+    BitCount {
+        key: Bytes,
+        range: Option<(i64, i64, bool)>,
+    },
+    BitPos {
+        key: Bytes,
+        bit: u8,
+        start: i64,
+        end: Option<i64>,
+        bit_mode: bool,
+    },
+    /// BITFIELD_RO, and BITFIELD with GET subcommands only.
+    BitFieldGet {
+        key: Bytes,
+        ops: Vec<FieldOp>,
+    },
 }
 
 impl ReadCtx<'_> {
@@ -250,6 +272,10 @@ impl ReadCtx<'_> {
             ReadOp::ZInterCard { keys, limit } => self.zintercard(keys, *limit),
             ReadOp::ZRandMember { key, count, with_scores } => self.zrandmember(key, *count, *with_scores),
             ReadOp::ZScan { key, cursor, args } => self.zscan(key, *cursor, args),
+            ReadOp::GetBit { key, offset } => self.getbit(key, *offset),
+            ReadOp::BitCount { key, range } => self.bitcount(key, *range),
+            ReadOp::BitPos { key, bit, start, end, bit_mode } => self.bitpos(key, *bit, *start, *end, *bit_mode),
+            ReadOp::BitFieldGet { key, ops } => self.bitfield_get(key, ops),
         }
     }
 }

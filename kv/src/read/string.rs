@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::ReadCtx;
+use crate::bits;
 use crate::error::{CommandError, Result};
 use crate::record::{KeyType, Record};
 use crate::reply::Reply;
@@ -52,6 +53,52 @@ impl ReadCtx<'_> {
             Err(error) => return Ok(error.into()),
         };
         Ok(Reply::Bulk(substring(&record.value, start, end)))
+    }
+}
+
+impl ReadCtx<'_> {
+    /// The string value of `key` (empty if absent) for the bit commands.
+    fn bits_of(&self, key: &[u8]) -> Result<std::result::Result<Bytes, CommandError>> {
+        Ok(self.string(key)?.map(|record| record.map_or_else(Bytes::new, |r| r.value)))
+    }
+
+    /// GETBIT.
+    pub fn getbit(&self, key: &[u8], offset: u64) -> Result<Reply> {
+        Ok(match self.bits_of(key)? {
+            Ok(value) => Reply::Int(i64::from(bits::get_bit(&value, offset))),
+            Err(error) => error.into(),
+        })
+    }
+
+    /// BITCOUNT.
+    pub fn bitcount(&self, key: &[u8], range: Option<(i64, i64, bool)>) -> Result<Reply> {
+        Ok(match self.bits_of(key)? {
+            Ok(value) => Reply::Int(bits::bitcount(&value, range)),
+            Err(error) => error.into(),
+        })
+    }
+
+    /// BITPOS.
+    pub fn bitpos(&self, key: &[u8], bit: u8, start: i64, end: Option<i64>, bit_mode: bool) -> Result<Reply> {
+        Ok(match self.bits_of(key)? {
+            // An absent key: no 1 bit anywhere, a 0 bit right away.
+            Ok(value) if value.is_empty() => Reply::Int(if bit == 1 { -1 } else { 0 }),
+            Ok(value) => Reply::Int(bits::bitpos(&value, bit, start, end, bit_mode)),
+            Err(error) => error.into(),
+        })
+    }
+
+    /// BITFIELD with GET subcommands only, and BITFIELD_RO.
+    pub fn bitfield_get(&self, key: &[u8], ops: &[bits::FieldOp]) -> Result<Reply> {
+        Ok(match self.bits_of(key)? {
+            Ok(value) => {
+                let mut value = value.to_vec();
+                Reply::Array(
+                    ops.iter().map(|op| bits::bitfield(&mut value, *op).map_or(Reply::Nil, Reply::Int)).collect(),
+                )
+            }
+            Err(error) => error.into(),
+        })
     }
 }
 

@@ -8,6 +8,7 @@
 //!
 //! Checks happen in Redis's order: unknown command, arity, authentication.
 
+mod bits;
 mod cluster;
 mod connection;
 mod hash;
@@ -105,6 +106,7 @@ static TABLE: LazyLock<HashMap<&'static str, &'static Spec>> =
 pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
     [
         string::COMMANDS,
+        bits::COMMANDS,
         hash::COMMANDS,
         list::COMMANDS,
         set::COMMANDS,
