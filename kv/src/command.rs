@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::bits::{BitOperation, FieldOp};
-use crate::read::ReadOp;
+use crate::read::{ReadOp, SortOptions};
 use crate::reply::Reply;
 use crate::sorted::{Aggregate, Combine, Range, RangeSpec};
 
@@ -376,6 +376,17 @@ pub enum WriteOp {
     BitField {
         key: Bytes,
         ops: Vec<FieldOp>,
+    },
+    /// MOVE.
+    Move {
+        key: Bytes,
+        to_db: u8,
+    },
+    /// SORT … STORE.
+    SortStore {
+        key: Bytes,
+        options: SortOptions,
+        destination: Bytes,
     },
     /// EXEC: the queued commands of a MULTI, run at once unless a watched
     /// key changed since it was watched.

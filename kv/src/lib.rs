@@ -49,7 +49,7 @@ pub use command::{
 pub use error::{CommandError, Error, Result};
 pub use glob::matches as glob_matches;
 pub use raft::{Clock, ManualClock, SystemClock};
-pub use read::{ElementScan, HashPart, LcsOutput, LposOptions, ReadCtx, ReadOp, ScanArgs};
+pub use read::{ElementScan, HashPart, LcsOutput, LposOptions, ReadCtx, ReadOp, ScanArgs, SortOptions};
 pub use record::KeyType;
 pub use reply::Reply;
 pub use service::{CursorTable, Kv, KvConfig, KvStart, Stats, WriteReply};

@@ -61,6 +61,19 @@ pub(super) fn copy(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, to_db: u8,
     Ok(Reply::Int(1))
 }
 
+/// MOVE: the key, with its expiry, to `to_db`, unless it exists there.
+pub(super) fn move_key(txn: &mut Txn<'_>, db: u8, key: Bytes, to_db: u8) -> OpResult {
+    if db == to_db {
+        return Err(CommandError::SameObject.into());
+    }
+    if txn.get(db, &key)?.is_none() || txn.get(to_db, &key)?.is_some() {
+        return Ok(Reply::Int(0));
+    }
+    copy(txn, db, key.clone(), key.clone(), to_db, false)?;
+    txn.delete(db, &key)?;
+    Ok(Reply::Int(1))
+}
+
 /// Copies every element (and score index entry) of collection `from` to
 /// the new collection `to`.
 fn copy_elements(txn: &mut Txn<'_>, from: (u8, u64), to: (u8, u64)) -> Result<(), Fail> {

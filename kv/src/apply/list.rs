@@ -163,6 +163,32 @@ pub(super) fn lmove(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, from_end:
     Ok(Reply::Bulk(value))
 }
 
+/// SORT … STORE: the sorted (projected) elements replace `destination`
+/// as a list (nil projections become empty strings); an empty result
+/// deletes it.
+pub(super) fn sort_store(
+    txn: &mut Txn<'_>,
+    cursors: &crate::service::CursorTable,
+    db: u8,
+    key: Bytes,
+    options: crate::read::SortOptions,
+    destination: Bytes,
+) -> OpResult {
+    let ctx = crate::read::ReadCtx { reader: &*txn, live: None, db, now_ms: txn.now_ms, stats: None, cursors };
+    let values = match ctx.sorted_elements(&key, &options)? {
+        Ok(values) => values,
+        Err(error) => return Err(error.into()),
+    };
+    txn.delete(db, &destination)?;
+    let mut list = open(txn, db, &destination, KeyType::List)?;
+    let count = values.len() as i64;
+    for value in values {
+        push_one(txn, db, &mut list, End::Right, value.unwrap_or_default());
+    }
+    save(txn, db, &destination, &list)?;
+    Ok(Reply::Int(count))
+}
+
 /// The position of list index `index` (negative counts from the end).
 fn index_position(list: &Open, index: i64) -> Option<u64> {
     let len = list.header.len as i64;

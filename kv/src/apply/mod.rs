@@ -184,6 +184,10 @@ fn execute(txn: &mut txn::Txn<'_>, cursors: &CursorTable, db: u8, op: WriteOp) -
         WriteOp::SetBit { key, offset, value } => bits::setbit(txn, db, key, offset, value),
         WriteOp::BitOp { operation, destination, keys } => bits::bitop(txn, db, operation, destination, keys),
         WriteOp::BitField { key, ops } => bits::bitfield(txn, db, key, ops),
+        WriteOp::Move { key, to_db } => keys::move_key(txn, db, key, to_db),
+        WriteOp::SortStore { key, options, destination } => {
+            list::sort_store(txn, cursors, db, key, options, destination)
+        }
         WriteOp::Exec { watched, commands } => exec::exec(txn, cursors, watched, commands),
     }
 }

@@ -20,6 +20,7 @@ mod lcs;
 mod list;
 mod op;
 mod set;
+mod sort;
 mod string;
 mod zset;
 
@@ -39,6 +40,7 @@ pub use lcs::LcsOutput;
 pub(crate) use list::clamp_range;
 pub use list::LposOptions;
 pub use op::ReadOp;
+pub use sort::SortOptions;
 
 /// The context of one read command: the reader, the database and "now"
 /// for expiry. Expired keys are absent through every method.

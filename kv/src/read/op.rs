@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{ElementScan, HashPart, LcsOutput, LposOptions, ReadCtx, ScanArgs};
+use super::{ElementScan, HashPart, LcsOutput, LposOptions, ReadCtx, ScanArgs, SortOptions};
 use crate::bits::FieldOp;
 use crate::command::SetAlgebra;
 use crate::error::Result;
@@ -219,6 +219,11 @@ pub enum ReadOp {
         key: Bytes,
         ops: Vec<FieldOp>,
     },
+    /// SORT without STORE, SORT_RO.
+    Sort {
+        key: Bytes,
+        options: SortOptions,
+    },
 }
 
 impl ReadCtx<'_> {
@@ -276,6 +281,7 @@ impl ReadCtx<'_> {
             ReadOp::BitCount { key, range } => self.bitcount(key, *range),
             ReadOp::BitPos { key, bit, start, end, bit_mode } => self.bitpos(key, *bit, *start, *end, *bit_mode),
             ReadOp::BitFieldGet { key, ops } => self.bitfield_get(key, ops),
+            ReadOp::Sort { key, options } => self.sort(key, options),
         }
     }
 }

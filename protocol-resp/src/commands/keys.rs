@@ -1,8 +1,8 @@
 //! Generic key commands: parse, call `kv`, reply.
 
-use kv::{CommandError, ExpireAt, ExpireCondition, ReadOp, ScanArgs, WriteOp, DATABASES};
+use kv::{CommandError, ExpireAt, ExpireCondition, ReadOp, ScanArgs, SortOptions, WriteOp, DATABASES};
 
-use super::flags::{FAST, READONLY, WRITE};
+use super::flags::{DENYOOM, FAST, READONLY, WRITE};
 use super::{help, read, reply, spec, unknown_subcommand, write, Outcome, Spec};
 use crate::args::Args;
 use crate::session::Session;
@@ -57,6 +57,46 @@ fn copy(session: &mut Session, args: &mut Args) -> Result {
         }
     }
     write(session, WriteOp::Copy { from, to, to_db, replace })
+}
+
+fn move_key(session: &mut Session, args: &mut Args) -> Result {
+    let key = args.next()?;
+    let to_db = db_index(args)?;
+    if to_db == session.db {
+        return Err(CommandError::SameObject);
+    }
+    write(session, WriteOp::Move { key, to_db })
+}
+
+/// SORT and SORT_RO (`read_only`: no STORE).
+fn sort_with(session: &mut Session, args: &mut Args, read_only: bool) -> Result {
+    let key = args.next()?;
+    let mut options = SortOptions::default();
+    let mut store = None;
+    while args.remaining() > 0 {
+        match args.next_keyword()?.as_str() {
+            "ASC" => options.desc = false,
+            "DESC" => options.desc = true,
+            "ALPHA" => options.alpha = true,
+            "BY" if args.remaining() > 0 => options.by = Some(args.next()?),
+            "GET" if args.remaining() > 0 => options.get.push(args.next()?),
+            "LIMIT" if args.remaining() > 1 => options.limit = Some((args.next_i64()?, args.next_i64()?)),
+            "STORE" if !read_only && args.remaining() > 0 => store = Some(args.next()?),
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    match store {
+        Some(destination) => write(session, WriteOp::SortStore { key, options, destination }),
+        None => read(session, ReadOp::Sort { key, options }),
+    }
+}
+
+fn sort(session: &mut Session, args: &mut Args) -> Result {
+    sort_with(session, args, false)
+}
+
+fn sort_ro(session: &mut Session, args: &mut Args) -> Result {
+    sort_with(session, args, true)
 }
 
 fn keys(session: &mut Session, args: &mut Args) -> Result {
@@ -252,6 +292,31 @@ fn object(session: &mut Session, args: &mut Args) -> Result {
 
 pub(super) const COMMANDS: &[Spec] = &[
     spec!("del", -2, WRITE, 1, -1, 1, "generic", "1.0.0", "Deletes one or more keys.", del),
+    spec!("move", 3, WRITE | FAST, 1, 1, 1, "generic", "1.0.0", "Moves a key to another database.", move_key),
+    spec!(
+        "sort",
+        -2,
+        WRITE | DENYOOM,
+        1,
+        1,
+        1,
+        "generic",
+        "1.0.0",
+        "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
+        sort
+    ),
+    spec!(
+        "sort_ro",
+        -2,
+        READONLY,
+        1,
+        1,
+        1,
+        "generic",
+        "7.0.0",
+        "Returns the sorted elements of a list, a set, or a sorted set.",
+        sort_ro
+    ),
     spec!("unlink", -2, WRITE | FAST, 1, -1, 1, "generic", "4.0.0", "Asynchronously deletes one or more keys.", del),
     spec!(
         "exists",
