@@ -227,6 +227,7 @@ impl Generator {
             }
             13 => exact(vec!["GETDEL".into(), k]),
             14 => exact(vec!["INCRBYFLOAT".into(), k, self.pick(FLOATS).into()]),
+            15 if self.rng.random_bool(0.5) => self.bits(),
             _ => exact(vec!["GETSET".into(), k, v]),
         }
     }
@@ -404,6 +405,34 @@ impl Generator {
         (args, Norm::Exact)
     }
 
+    /// Bit commands on the string keys.
+    fn bits(&mut self) -> (Vec<String>, Norm) {
+        let k = self.key("s");
+        let offset = self.rng.random_range(0..40).to_string();
+        let args = match self.rng.random_range(0..6) {
+            0 => vec!["SETBIT".into(), k, offset, self.pick(&["0", "1"]).into()],
+            1 => vec!["GETBIT".into(), k, offset],
+            2 => vec!["BITCOUNT".into(), k, self.index(), self.index(), self.pick(&["BYTE", "BIT"]).into()],
+            3 => vec!["BITPOS".into(), k, self.pick(&["0", "1"]).into(), self.index()],
+            4 => {
+                let k2 = self.key("s");
+                vec!["BITOP".into(), self.pick(&["AND", "OR", "XOR"]).into(), "s2".into(), k, k2]
+            }
+            _ => vec![
+                "BITFIELD".into(),
+                k,
+                "INCRBY".into(),
+                "i5".into(),
+                offset,
+                "7".into(),
+                "GET".into(),
+                "u4".into(),
+                "0".into(),
+            ],
+        };
+        (args, Norm::Exact)
+    }
+
     /// Lexicographic ranges, on sorted sets whose scores are all 0 (the
     /// only case Redis defines them for).
     fn lex(&mut self) -> (Vec<String>, Norm) {
@@ -434,6 +463,19 @@ impl Generator {
             8 if self.rng.random_bool(0.2) => (vec!["FLUSHDB".into()], Norm::Exact),
             8 => (vec!["DBSIZE".into()], Norm::Exact),
             9 => (vec!["KEYS".into(), format!("{family}*")], Norm::Unordered),
+            10 if self.rng.random_bool(0.5) => {
+                let mut args = vec!["SORT".into(), k];
+                if self.rng.random_bool(0.5) {
+                    args.push("ALPHA".into());
+                }
+                if self.rng.random_bool(0.3) {
+                    args.extend(["LIMIT".into(), "1".into(), "2".into()]);
+                }
+                if self.rng.random_bool(0.3) {
+                    args.extend(["STORE".into(), "l2".into()]);
+                }
+                (args, Norm::Exact)
+            }
             10 => (vec!["EXPIRE".into(), k, "0".into()], Norm::Exact),
             11 => {
                 (vec!["PEXPIRE".into(), k, "500000".into(), self.pick(&["NX", "XX", "GT", "LT"]).into()], Norm::Exact)

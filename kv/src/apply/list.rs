@@ -175,10 +175,7 @@ pub(super) fn sort_store(
     destination: Bytes,
 ) -> OpResult {
     let ctx = crate::read::ReadCtx { reader: &*txn, live: None, db, now_ms: txn.now_ms, stats: None, cursors };
-    let values = match ctx.sorted_elements(&key, &options)? {
-        Ok(values) => values,
-        Err(error) => return Err(error.into()),
-    };
+    let values = ctx.sorted_elements(&key, &options)??;
     txn.delete(db, &destination)?;
     let mut list = open(txn, db, &destination, KeyType::List)?;
     let count = values.len() as i64;
