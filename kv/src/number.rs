@@ -42,8 +42,49 @@ pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
     {
         return None;
     }
-    let value: f64 = text.parse().ok()?;
+    let value: f64 = text.parse().ok().or_else(|| parse_hex_float(text))?;
     (!value.is_nan()).then_some(value)
+}
+
+/// A C99 hexadecimal float (`0x1.8p3`, `-0x310`), which Redis accepts
+/// because it parses with `strtod`/`strtold`.
+fn parse_hex_float(text: &str) -> Option<f64> {
+    let (negative, rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let rest = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X"))?;
+    let (mantissa, exponent) = match rest.find(['p', 'P']) {
+        Some(p) => (&rest[..p], rest[p + 1..].parse::<i32>().ok()?),
+        None => (rest, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let mut value = 0f64;
+    for digit in whole.chars() {
+        value = value * 16.0 + f64::from(digit.to_digit(16)?);
+    }
+    let mut scale = 1.0 / 16.0;
+    for digit in fraction.chars() {
+        value += f64::from(digit.to_digit(16)?) * scale;
+        scale /= 16.0;
+    }
+    let value = value * 2f64.powi(exponent);
+    Some(if negative { -value } else { value })
+}
+
+/// Parses a number as C's `strtod` does where Redis uses it (SORT's
+/// scores): leading whitespace skipped, an empty rest is 0, trailing bytes
+/// and NaN refused.
+pub fn parse_strtod(bytes: &[u8]) -> Option<f64> {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
+    let rest = std::str::from_utf8(&bytes[start..]).ok()?;
+    if rest.is_empty() {
+        return Some(0.0);
+    }
+    rest.parse::<f64>().ok().filter(|value| !value.is_nan())
 }
 
 /// Formats a float result the way INCRBYFLOAT prints it: the shortest
@@ -118,6 +159,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sort_scores_parse_like_strtod() {
+        assert_eq!(parse_strtod(b""), Some(0.0));
+        assert_eq!(parse_strtod(b"  2.5"), Some(2.5));
+        assert_eq!(parse_strtod(b"2.5 "), None);
+        assert_eq!(parse_strtod(b"x y"), None);
+        assert_eq!(parse_strtod(b"nan"), None);
+    }
+
+    #[test]
     fn float_sums_print_the_exact_decimal_like_redis() {
         let sum = |current: &str, delta: f64| {
             let next = current.parse::<f64>().unwrap() + delta;
@@ -153,6 +203,9 @@ mod tests {
         assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
         assert_eq!(parse_f64(b"nan"), None);
         assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b"0x310"), Some(784.0));
+        assert_eq!(parse_f64(b"-0x1.8p1"), Some(-3.0));
+        assert_eq!(parse_f64(b"0x"), None);
         assert_eq!(format_f64(10.5 + 0.1), "10.6");
         assert_eq!(format_f64(5000.0), "5000");
         assert_eq!(format_f64(-0.0), "0");

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ReadCtx;
 use crate::error::{CommandError, Result};
-use crate::number::parse_f64;
+use crate::number::parse_strtod;
 use crate::record::KeyType;
 use crate::sorted::{self, ZSet};
 
@@ -93,7 +93,7 @@ impl ReadCtx<'_> {
                     } else {
                         match &by {
                             None => 0.0,
-                            Some(value) => match parse_f64(value) {
+                            Some(value) => match parse_strtod(value) {
                                 Some(score) => score,
                                 None => {
                                     return Ok(Err(CommandError::Other(
