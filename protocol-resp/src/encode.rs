@@ -1,17 +1,14 @@
-//! Encoding replies for the connection's protocol version with
-//! `redis-protocol`.
+//! Encoding replies for the connection's protocol version, straight into
+//! the connection's output buffer (no intermediate frames: replies of
+//! hundreds of elements, LRANGE's, are encoded without allocating).
 //!
 //! RESP3 types fall back to their RESP2 forms as Redis does: a map becomes a
-//! flat array, a set an array, a double a bulk string, a boolean 1 or 0, a
-//! verbatim string a bulk string.
+//! flat array, a set or push an array, a double a bulk string (`%.17g`), a
+//! boolean 1 or 0, a verbatim string a bulk string, nil a null bulk string
+//! (`$-1`) or, for a missing array, a null array (`*-1`).
 
-use std::borrow::Cow;
-
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use kv::Reply;
-use redis_protocol::bytes_utils::Str;
-use redis_protocol::resp2::types::BytesFrame as Frame2;
-use redis_protocol::resp3::types::{BytesFrame as Frame3, VerbatimStringFormat};
 
 /// The RESP version a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,85 +28,104 @@ impl Protocol {
 
 /// Appends `reply`, encoded for `protocol`, to `out`.
 pub fn encode(out: &mut BytesMut, reply: &Reply, protocol: Protocol) {
-    match (protocol, reply) {
-        (_, Reply::Sequence(replies)) => replies.iter().for_each(|reply| encode(out, reply, protocol)),
-        // RESP2 has a null array distinct from the null bulk string, which
-        // redis-protocol's RESP2 frames cannot express.
-        (Protocol::Resp2, Reply::NilArray) => out.extend_from_slice(b"*-1\r\n"),
-        (Protocol::Resp2, reply) => {
-            redis_protocol::resp2::encode::extend_encode(out, &resp2(reply), false).expect("encoding into memory");
-        }
-        (Protocol::Resp3, reply) => {
-            redis_protocol::resp3::encode::complete::extend_encode(out, &resp3(reply), false)
-                .expect("encoding into memory");
-        }
-    }
-}
-
-/// A status line's bytes, borrowed when the text is static.
-fn status_bytes(text: Cow<'static, str>) -> Bytes {
-    match text {
-        Cow::Borrowed(text) => Bytes::from_static(text.as_bytes()),
-        Cow::Owned(text) => Bytes::from(text),
-    }
-}
-
-fn error_line(error: &kv::CommandError) -> Str {
-    Str::from(error.to_string())
-}
-
-fn resp2(reply: &Reply) -> Frame2 {
+    let resp3 = protocol == Protocol::Resp3;
     match reply {
-        Reply::Status(text) => Frame2::SimpleString(status_bytes(text.clone())),
-        Reply::Error(error) => Frame2::Error(error_line(error)),
-        Reply::Int(n) => Frame2::Integer(*n),
-        Reply::Bulk(bytes) => Frame2::BulkString(bytes.clone()),
-        Reply::Nil | Reply::NilArray => Frame2::Null,
-        Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
-            Frame2::Array(items.iter().map(resp2).collect())
-        }
-        Reply::Sequence(_) => unreachable!("encode() writes a sequence reply by reply"),
-        Reply::Map(pairs) | Reply::Pairs(pairs) => {
-            Frame2::Array(pairs.iter().flat_map(|(k, v)| [resp2(k), resp2(v)]).collect())
-        }
-        Reply::Double(value) => Frame2::BulkString(Bytes::from(kv::format_score(*value))),
-        Reply::Bool(value) => Frame2::Integer(i64::from(*value)),
-        Reply::Verbatim(text) => Frame2::BulkString(Bytes::from(text.clone())),
-    }
-}
-
-fn resp3(reply: &Reply) -> Frame3 {
-    match reply {
-        Reply::Status(text) => Frame3::SimpleString { data: status_bytes(text.clone()), attributes: None },
-        Reply::Error(error) => Frame3::SimpleError { data: error_line(error), attributes: None },
-        Reply::Int(n) => Frame3::Number { data: *n, attributes: None },
-        Reply::Bulk(bytes) => Frame3::BlobString { data: bytes.clone(), attributes: None },
-        Reply::Nil | Reply::NilArray => Frame3::Null,
-        Reply::Array(items) => Frame3::Array { data: items.iter().map(resp3).collect(), attributes: None },
-        Reply::Set(items) => Frame3::Set { data: items.iter().map(resp3).collect(), attributes: None },
-        Reply::Push(items) => Frame3::Push { data: items.iter().map(resp3).collect(), attributes: None },
-        Reply::Sequence(_) => unreachable!("encode() writes a sequence reply by reply"),
-        Reply::Pairs(pairs) => Frame3::Array {
-            data: pairs
-                .iter()
-                .map(|(k, v)| Frame3::Array { data: vec![resp3(k), resp3(v)], attributes: None })
-                .collect(),
-            attributes: None,
-        },
+        Reply::Status(text) => line(out, b'+', text.as_bytes()),
+        Reply::Error(error) => line(out, b'-', error.to_string().as_bytes()),
+        Reply::Int(n) => number(out, b':', *n),
+        Reply::Bulk(bytes) => bulk(out, bytes),
+        Reply::Nil if resp3 => out.put_slice(b"_\r\n"),
+        Reply::NilArray if resp3 => out.put_slice(b"_\r\n"),
+        Reply::Nil => out.put_slice(b"$-1\r\n"),
+        Reply::NilArray => out.put_slice(b"*-1\r\n"),
+        Reply::Array(items) => aggregate(out, b'*', items, protocol),
+        Reply::Set(items) => aggregate(out, if resp3 { b'~' } else { b'*' }, items, protocol),
+        Reply::Push(items) => aggregate(out, if resp3 { b'>' } else { b'*' }, items, protocol),
+        Reply::Sequence(replies) => replies.iter().for_each(|reply| encode(out, reply, protocol)),
         Reply::Map(pairs) => {
-            Frame3::Map { data: pairs.iter().map(|(k, v)| (resp3(k), resp3(v))).collect(), attributes: None }
+            if resp3 {
+                number(out, b'%', pairs.len() as i64);
+            } else {
+                number(out, b'*', 2 * pairs.len() as i64);
+            }
+            for (key, value) in pairs {
+                encode(out, key, protocol);
+                encode(out, value, protocol);
+            }
         }
-        Reply::Double(value) => Frame3::Double { data: *value, attributes: None },
-        Reply::Bool(value) => Frame3::Boolean { data: *value, attributes: None },
-        Reply::Verbatim(text) => Frame3::VerbatimString {
-            data: Bytes::from(text.clone()),
-            format: VerbatimStringFormat::Text,
-            attributes: None,
-        },
+        Reply::Pairs(pairs) => {
+            number(out, b'*', if resp3 { pairs.len() } else { 2 * pairs.len() } as i64);
+            for (key, value) in pairs {
+                if resp3 {
+                    out.put_slice(b"*2\r\n");
+                }
+                encode(out, key, protocol);
+                encode(out, value, protocol);
+            }
+        }
+        Reply::Double(value) if resp3 => line(out, b',', resp3_double(*value).as_bytes()),
+        Reply::Double(value) => bulk(out, kv::format_score(*value).as_bytes()),
+        Reply::Bool(value) if resp3 => out.put_slice(if *value { b"#t\r\n" } else { b"#f\r\n" }),
+        Reply::Bool(value) => number(out, b':', i64::from(*value)),
+        Reply::Verbatim(text) if resp3 => {
+            number(out, b'=', text.len() as i64 + 4);
+            out.put_slice(b"txt:");
+            out.put_slice(text.as_bytes());
+            out.put_slice(b"\r\n");
+        }
+        Reply::Verbatim(text) => bulk(out, text.as_bytes()),
     }
 }
 
-/// A double as Redis prints it in RESP2 (`%.17g`-like, `inf`, `-inf`).
+/// `<kind><text>\r\n`; CR and LF in the text become spaces, so a line
+/// can never break the framing.
+fn line(out: &mut BytesMut, kind: u8, text: &[u8]) {
+    out.put_u8(kind);
+    if text.iter().any(|&b| b == b'\r' || b == b'\n') {
+        out.extend(text.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+    } else {
+        out.put_slice(text);
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// `<kind><n>\r\n`.
+fn number(out: &mut BytesMut, kind: u8, n: i64) {
+    out.put_u8(kind);
+    let mut digits = itoa::Buffer::new();
+    out.put_slice(digits.format(n).as_bytes());
+    out.put_slice(b"\r\n");
+}
+
+fn bulk(out: &mut BytesMut, bytes: &[u8]) {
+    number(out, b'$', bytes.len() as i64);
+    out.put_slice(bytes);
+    out.put_slice(b"\r\n");
+}
+
+fn aggregate(out: &mut BytesMut, kind: u8, items: &[Reply], protocol: Protocol) {
+    number(out, kind, items.len() as i64);
+    for item in items {
+        encode(out, item, protocol);
+    }
+}
+
+/// A RESP3 double: `inf`, `-inf`, `nan`, or the shortest text that reads
+/// back as the same value.
+fn resp3_double(value: f64) -> String {
+    if value.is_nan() {
+        "nan".into()
+    } else if value.is_infinite() {
+        if value > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
+    } else {
+        value.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +153,14 @@ mod tests {
             "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
         );
         assert_eq!(encoded(Reply::Verbatim("a".into()), Protocol::Resp3), "=5\r\ntxt:a\r\n");
+        let pairs = Reply::Pairs(vec![(Reply::bulk("m"), Reply::Double(1.5))]);
+        assert_eq!(encoded(pairs.clone(), Protocol::Resp2), "*2\r\n$1\r\nm\r\n$3\r\n1.5\r\n");
+        assert_eq!(encoded(pairs, Protocol::Resp3), "*1\r\n*2\r\n$1\r\nm\r\n,1.5\r\n");
+        let push = Reply::Push(vec![Reply::bulk("message"), Reply::Int(-2)]);
+        assert_eq!(encoded(push.clone(), Protocol::Resp2), "*2\r\n$7\r\nmessage\r\n:-2\r\n");
+        assert_eq!(encoded(push, Protocol::Resp3), ">2\r\n$7\r\nmessage\r\n:-2\r\n");
+        assert_eq!(encoded(Reply::Set(vec![]), Protocol::Resp3), "~0\r\n");
+        assert_eq!(encoded(Reply::Double(f64::NEG_INFINITY), Protocol::Resp3), ",-inf\r\n");
+        assert_eq!(encoded(Reply::Status("a\r\nb".into()), Protocol::Resp2), "+a  b\r\n");
     }
 }

@@ -118,6 +118,41 @@ pub trait Reader {
     /// The entries of `family` with `start <= key < end`, in reverse key
     /// order.
     fn scan_rev<'a>(&'a self, family: Family, start: &[u8], end: &[u8]) -> Scan<'a>;
+
+    /// Calls `visit` with each entry of `family` with `start <= key < end`,
+    /// in key order, until it returns false. Unlike [`Reader::scan`], the
+    /// store and its snapshots allocate nothing per entry.
+    fn visit(
+        &self,
+        family: Family,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        for entry in self.scan(family, start, Some(end)) {
+            let (key, value) = entry?;
+            if !visit(&key, &value) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `visit` over a positioned raw iterator until it returns false.
+fn visit_raw<D: rocksdb::DBAccess>(
+    mut iter: rocksdb::DBRawIteratorWithThreadMode<'_, D>,
+    start: &[u8],
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+) -> Result<()> {
+    iter.seek(start);
+    while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+        if !visit(key, value) {
+            return Ok(());
+        }
+        iter.next();
+    }
+    Ok(iter.status()?)
 }
 
 impl Store {
@@ -196,6 +231,16 @@ impl Reader for Store {
         let iter = self.db.iterator_cf_opt(self.cf(family), bounded_both(start, end), IteratorMode::End);
         Scan::rocksdb(iter)
     }
+
+    fn visit(
+        &self,
+        family: Family,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        visit_raw(self.db.raw_iterator_cf_opt(self.cf(family), bounded(Some(end))), start, visit)
+    }
 }
 
 /// A point-in-time view of a [`Store`].
@@ -218,6 +263,16 @@ impl Reader for Snapshot<'_> {
     fn scan_rev<'a>(&'a self, family: Family, start: &[u8], end: &[u8]) -> Scan<'a> {
         let opts = bounded_both(start, end);
         Scan::rocksdb(self.snapshot.iterator_cf_opt(self.store.cf(family), opts, IteratorMode::End))
+    }
+
+    fn visit(
+        &self,
+        family: Family,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        visit_raw(self.snapshot.raw_iterator_cf_opt(self.store.cf(family), bounded(Some(end))), start, visit)
     }
 }
 

@@ -52,16 +52,15 @@ impl ReadCtx<'_> {
             start = after.to_vec();
             start.push(0);
         }
-        let mut last = None;
-        for entry in self.reader.scan(Family::KvElements, &start, Some(&end)) {
-            let (key, value) = entry?;
-            let keep_going = visit(kv_elements::sub_key(&key), &value);
-            last = Some(key);
-            if !keep_going {
-                break;
-            }
-        }
-        Ok(last.map(Vec::from))
+        let mut last: Option<Vec<u8>> = None;
+        self.reader.visit(Family::KvElements, &start, &end, &mut |key, value| {
+            let keep_going = visit(kv_elements::sub_key(key), value);
+            let last = last.get_or_insert_with(Vec::new);
+            last.clear();
+            last.extend_from_slice(key);
+            keep_going
+        })?;
+        Ok(last)
     }
 
     /// Every `(sub-key, value)` of collection `version`, in order.

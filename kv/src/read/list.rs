@@ -81,15 +81,20 @@ impl ReadCtx<'_> {
                 return Ok(Reply::Array(Vec::new()));
             };
             let wanted = (stop - start + 1) as usize;
-            let mut values = Vec::with_capacity(wanted);
+            // Every value goes into one buffer, then each reply is a slice
+            // of it: one allocation however long the range.
+            let mut buffer = bytes::BytesMut::new();
+            let mut spans = Vec::with_capacity(wanted);
             // Lists never reach position 0 (they start mid-range).
             let before_first = (list.head + start as u64 - 1).to_be_bytes();
             let after = storage::keyspace::kv_elements::key(ctx.db, list.version, &before_first);
             ctx.each_element(list.version, Some(&after), |_, value| {
-                values.push(Reply::Bulk(Bytes::copy_from_slice(value)));
-                values.len() < wanted
+                spans.push((buffer.len(), value.len()));
+                buffer.extend_from_slice(value);
+                spans.len() < wanted
             })?;
-            Ok(Reply::Array(values))
+            let buffer = buffer.freeze();
+            Ok(Reply::Array(spans.into_iter().map(|(at, len)| Reply::Bulk(buffer.slice(at..at + len))).collect()))
         })
     }
 
