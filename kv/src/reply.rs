@@ -23,6 +23,13 @@ pub enum Reply {
     /// The null array (`*-1`, RESP3 `_`).
     NilArray,
     Array(Vec<Reply>),
+    /// An array of bulk strings packed in one buffer: `lengths[i]` bytes
+    /// each, one after the other (LRANGE's hundreds of values without a
+    /// reply or a reference count per value).
+    Bulks {
+        buffer: Bytes,
+        lengths: Vec<u32>,
+    },
     /// RESP3 map; RESP2 flat array of key, value, key, value, …
     Map(Vec<(Reply, Reply)>),
     /// Pairs such as HRANDFIELD WITHVALUES or ZRANGE WITHSCORES answer:

@@ -39,6 +39,15 @@ pub fn encode(out: &mut BytesMut, reply: &Reply, protocol: Protocol) {
         Reply::Nil => out.put_slice(b"$-1\r\n"),
         Reply::NilArray => out.put_slice(b"*-1\r\n"),
         Reply::Array(items) => aggregate(out, b'*', items, protocol),
+        Reply::Bulks { buffer, lengths } => {
+            number(out, b'*', lengths.len() as i64);
+            let mut at = 0;
+            for &len in lengths {
+                let len = len as usize;
+                bulk(out, &buffer[at..at + len]);
+                at += len;
+            }
+        }
         Reply::Set(items) => aggregate(out, if resp3 { b'~' } else { b'*' }, items, protocol),
         Reply::Push(items) => aggregate(out, if resp3 { b'>' } else { b'*' }, items, protocol),
         Reply::Sequence(replies) => replies.iter().for_each(|reply| encode(out, reply, protocol)),
@@ -156,6 +165,8 @@ mod tests {
         let pairs = Reply::Pairs(vec![(Reply::bulk("m"), Reply::Double(1.5))]);
         assert_eq!(encoded(pairs.clone(), Protocol::Resp2), "*2\r\n$1\r\nm\r\n$3\r\n1.5\r\n");
         assert_eq!(encoded(pairs, Protocol::Resp3), "*1\r\n*2\r\n$1\r\nm\r\n,1.5\r\n");
+        let bulks = Reply::Bulks { buffer: bytes::Bytes::from_static(b"abcd"), lengths: vec![1, 0, 3] };
+        assert_eq!(encoded(bulks, Protocol::Resp3), "*3\r\n$1\r\na\r\n$0\r\n\r\n$3\r\nbcd\r\n");
         let push = Reply::Push(vec![Reply::bulk("message"), Reply::Int(-2)]);
         assert_eq!(encoded(push.clone(), Protocol::Resp2), "*2\r\n$7\r\nmessage\r\n:-2\r\n");
         assert_eq!(encoded(push, Protocol::Resp3), ">2\r\n$7\r\nmessage\r\n:-2\r\n");

@@ -81,20 +81,19 @@ impl ReadCtx<'_> {
                 return Ok(Reply::Array(Vec::new()));
             };
             let wanted = (stop - start + 1) as usize;
-            // Every value goes into one buffer, then each reply is a slice
-            // of it: one allocation however long the range.
+            // Every value goes into one buffer: a couple of allocations
+            // however long the range.
             let mut buffer = bytes::BytesMut::new();
-            let mut spans = Vec::with_capacity(wanted);
+            let mut lengths = Vec::with_capacity(wanted);
             // Lists never reach position 0 (they start mid-range).
             let before_first = (list.head + start as u64 - 1).to_be_bytes();
             let after = storage::keyspace::kv_elements::key(ctx.db, list.version, &before_first);
             ctx.each_element(list.version, Some(&after), |_, value| {
-                spans.push((buffer.len(), value.len()));
+                lengths.push(value.len() as u32);
                 buffer.extend_from_slice(value);
-                spans.len() < wanted
+                lengths.len() < wanted
             })?;
-            let buffer = buffer.freeze();
-            Ok(Reply::Array(spans.into_iter().map(|(at, len)| Reply::Bulk(buffer.slice(at..at + len))).collect()))
+            Ok(Reply::Bulks { buffer: buffer.freeze(), lengths })
         })
     }
 
