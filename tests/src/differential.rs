@@ -10,7 +10,7 @@
 //!
 //! Commands whose replies are random (SPOP, SRANDMEMBER, HRANDFIELD,
 //! ZRANDMEMBER, RANDOMKEY) or encoding details (OBJECT ENCODING, SCAN
-//! cursors) are left to the golden scripts. Floats increments are binary
+//! cursors) are left to the golden scripts. Float increments are binary
 //! fractions, whose long-double (Redis) and double (Seshat) renderings
 //! agree.
 

@@ -11,9 +11,10 @@ use storage::keyspace::kv_elements;
 use storage::{Family, Reader};
 
 use super::txn::Txn;
-use super::Fail;
+use super::{Fail, OpResult};
 use crate::error::CommandError;
 use crate::record::{Collection, KeyType, Record};
+use crate::reply::Reply;
 
 /// A collection opened for a write.
 pub(super) struct Open {
@@ -66,6 +67,27 @@ pub(super) fn save(txn: &mut Txn<'_>, db: u8, key: &Bytes, open: &Open) -> Resul
 /// The stored value of element `element_key`, if any.
 pub(super) fn element(txn: &Txn<'_>, element_key: &[u8]) -> Result<Option<Vec<u8>>, Fail> {
     Ok(Reader::get(txn, Family::KvElements, element_key)?)
+}
+
+/// Removes the sub-keys `subs` of the hash or set at `key` (HDEL, SREM);
+/// answers how many were there. An emptied collection is deleted.
+pub(super) fn remove_subs(txn: &mut Txn<'_>, db: u8, key: &Bytes, kind: KeyType, subs: Vec<Bytes>) -> OpResult {
+    let Some(mut open) = existing(txn, db, key, kind)? else {
+        return Ok(Reply::Int(0));
+    };
+    let mut removed = 0;
+    for sub in subs {
+        let element_key = open.element_key(db, &sub);
+        if element(txn, &element_key)?.is_some() {
+            txn.delete_element(Family::KvElements, element_key);
+            removed += 1;
+        }
+    }
+    open.header.len -= removed;
+    if removed > 0 {
+        save(txn, db, key, &open)?;
+    }
+    Ok(Reply::Int(removed as i64))
 }
 
 /// Every element of `open` as `(sub-key, value)`, in sub-key order.

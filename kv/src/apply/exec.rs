@@ -22,7 +22,6 @@ use super::txn::Txn;
 use super::{execute, Fail, OpResult};
 use crate::command::{QueuedCommand, TxnStep, WatchedKey, WriteOp};
 use crate::error::CommandError;
-use crate::read::ReadCtx;
 use crate::record::Record;
 use crate::reply::Reply;
 use crate::service::CursorTable;
@@ -49,10 +48,7 @@ pub(super) fn exec(
                 Err(Fail::User(error)) => Reply::Error(error),
                 Err(fatal) => return Err(fatal),
             },
-            TxnStep::Read(op) => {
-                let ctx = ReadCtx { reader: &*txn, live: None, db, now_ms: txn.now_ms, stats: None, cursors };
-                ctx.run(&op)?
-            }
+            TxnStep::Read(op) => super::reading(txn, cursors, db).run(&op)?,
             TxnStep::Reply(reply) => reply,
         };
         replies.push(reply);

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use storage::Family;
 
-use super::collection::{element, existing, open, save};
+use super::collection::{element, open, remove_subs, save};
 use super::txn::Txn;
 use super::OpResult;
 use crate::command::HashSetMode;
@@ -38,22 +38,7 @@ pub(super) fn hset(txn: &mut Txn<'_>, db: u8, key: Bytes, pairs: Vec<(Bytes, Byt
 }
 
 pub(super) fn hdel(txn: &mut Txn<'_>, db: u8, key: Bytes, fields: Vec<Bytes>) -> OpResult {
-    let Some(mut hash) = existing(txn, db, &key, KeyType::Hash)? else {
-        return Ok(Reply::Int(0));
-    };
-    let mut removed = 0;
-    for field in fields {
-        let element_key = hash.element_key(db, &field);
-        if element(txn, &element_key)?.is_some() {
-            txn.delete_element(Family::KvElements, element_key);
-            removed += 1;
-        }
-    }
-    hash.header.len -= removed;
-    if removed > 0 {
-        save(txn, db, &key, &hash)?;
-    }
-    Ok(Reply::Int(removed as i64))
+    remove_subs(txn, db, &key, KeyType::Hash, fields)
 }
 
 pub(super) fn hincrby(txn: &mut Txn<'_>, db: u8, key: Bytes, field: Bytes, delta: i64) -> OpResult {

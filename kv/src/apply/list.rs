@@ -174,8 +174,7 @@ pub(super) fn sort_store(
     options: crate::read::SortOptions,
     destination: Bytes,
 ) -> OpResult {
-    let ctx = crate::read::ReadCtx { reader: &*txn, live: None, db, now_ms: txn.now_ms, stats: None, cursors };
-    let values = ctx.sorted_elements(&key, &options)??;
+    let values = super::reading(txn, cursors, db).sorted_elements(&key, &options)??;
     txn.delete(db, &destination)?;
     let mut list = open(txn, db, &destination, KeyType::List)?;
     let count = values.len() as i64;

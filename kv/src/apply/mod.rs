@@ -135,6 +135,13 @@ impl StateMachine for KvStateMachine {
     }
 }
 
+/// The read path over the batch's txn: writes that first read like a read
+/// command (EXEC's reads, SORT … STORE, the STORE forms of set and
+/// sorted-set algebra) run the read code itself, seeing the batch's writes.
+pub(crate) fn reading<'a>(txn: &'a txn::Txn<'_>, cursors: &'a CursorTable, db: u8) -> crate::read::ReadCtx<'a> {
+    crate::read::ReadCtx { reader: txn, live: None, db, now_ms: txn.now_ms, stats: None, cursors }
+}
+
 fn execute(txn: &mut txn::Txn<'_>, cursors: &CursorTable, db: u8, op: WriteOp) -> OpResult {
     match op {
         WriteOp::Set { key, value, condition, expiry, reply } => {
@@ -171,14 +178,15 @@ fn execute(txn: &mut txn::Txn<'_>, cursors: &CursorTable, db: u8, op: WriteOp) -
         WriteOp::SRem { key, members } => set::srem(txn, db, key, members),
         WriteOp::SPop { key, count, seed } => set::spop(txn, db, key, count, seed),
         WriteOp::SMove { from, to, member } => set::smove(txn, db, from, to, member),
-        WriteOp::SStore { algebra, destination, keys } => set::store(txn, db, algebra, destination, keys),
+        WriteOp::SStore { algebra, destination, keys } => set::store(txn, cursors, db, algebra, destination, keys),
         WriteOp::ZAdd { key, flags, pairs } => zset::zadd(txn, db, key, flags, pairs),
         WriteOp::ZRem { key, members } => zset::zrem(txn, db, key, members),
         WriteOp::ZRemRange { key, spec } => zset::zremrange(txn, db, key, spec),
         WriteOp::ZPop { key, max, count } => zset::zpop(txn, db, key, max, count),
         WriteOp::ZPopFirst { keys, max, count, shape } => zset::zpop_first(txn, db, keys, max, count, shape),
         WriteOp::ZStore { destination, keys, weights, combine, aggregate } => {
-            zset::zstore(txn, db, destination, keys, weights, combine, aggregate)
+            let result = reading(txn, cursors, db).combined(&keys, &weights, combine, aggregate)??;
+            zset::zstore(txn, db, destination, result)
         }
         WriteOp::ZRangeStore { destination, source, range } => zset::zrangestore(txn, db, destination, source, range),
         WriteOp::SetBit { key, offset, value } => bits::setbit(txn, db, key, offset, value),

@@ -4,19 +4,18 @@
 //! Random choices (SPOP) come from a seed the proposing node drew and the
 //! log carries, so every replica removes the same members.
 
-use std::collections::BTreeSet;
-
 use bytes::Bytes;
 use rand::seq::IteratorRandom;
 use rand::SeedableRng;
 use storage::Family;
 
-use super::collection::{element, elements, existing, open, save};
+use super::collection::{element, elements, existing, open, remove_subs, save};
 use super::txn::Txn;
-use super::{Fail, OpResult};
+use super::OpResult;
 use crate::command::SetAlgebra;
 use crate::record::KeyType;
 use crate::reply::Reply;
+use crate::service::CursorTable;
 
 pub(super) fn sadd(txn: &mut Txn<'_>, db: u8, key: Bytes, members: Vec<Bytes>) -> OpResult {
     let mut set = open(txn, db, &key, KeyType::Set)?;
@@ -36,22 +35,7 @@ pub(super) fn sadd(txn: &mut Txn<'_>, db: u8, key: Bytes, members: Vec<Bytes>) -
 }
 
 pub(super) fn srem(txn: &mut Txn<'_>, db: u8, key: Bytes, members: Vec<Bytes>) -> OpResult {
-    let Some(mut set) = existing(txn, db, &key, KeyType::Set)? else {
-        return Ok(Reply::Int(0));
-    };
-    let mut removed = 0;
-    for member in members {
-        let element_key = set.element_key(db, &member);
-        if element(txn, &element_key)?.is_some() {
-            txn.delete_element(Family::KvElements, element_key);
-            removed += 1;
-        }
-    }
-    set.header.len -= removed;
-    if removed > 0 {
-        save(txn, db, &key, &set)?;
-    }
-    Ok(Reply::Int(removed as i64))
+    remove_subs(txn, db, &key, KeyType::Set, members)
 }
 
 /// SPOP: one member (bulk or nil), or up to `count` distinct ones (a set).
@@ -103,22 +87,17 @@ pub(super) fn smove(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, member: B
     Ok(Reply::Int(1))
 }
 
-/// The members of the set at `key` (empty if absent), or WRONGTYPE.
-fn members(txn: &mut Txn<'_>, db: u8, key: &Bytes) -> Result<BTreeSet<Bytes>, Fail> {
-    match existing(txn, db, key, KeyType::Set)? {
-        None => Ok(BTreeSet::new()),
-        Some(set) => Ok(elements(txn, db, &set)?.into_iter().map(|(member, _)| member).collect()),
-    }
-}
-
 /// SINTERSTORE, SUNIONSTORE, SDIFFSTORE: replaces `destination` (of any
 /// type) with the result; an empty result deletes it.
-pub(super) fn store(txn: &mut Txn<'_>, db: u8, algebra: SetAlgebra, destination: Bytes, keys: Vec<Bytes>) -> OpResult {
-    let mut sets = Vec::with_capacity(keys.len());
-    for key in &keys {
-        sets.push(members(txn, db, key)?);
-    }
-    let result = algebra.apply(sets);
+pub(super) fn store(
+    txn: &mut Txn<'_>,
+    cursors: &CursorTable,
+    db: u8,
+    algebra: SetAlgebra,
+    destination: Bytes,
+    keys: Vec<Bytes>,
+) -> OpResult {
+    let result = algebra.apply(super::reading(txn, cursors, db).sets(&keys)??);
     txn.delete(db, &destination)?;
     let mut set = open(txn, db, &destination, KeyType::Set)?;
     for member in &result {

@@ -24,7 +24,7 @@
 //! key through [`Txn::get`] deletes it in the txn (as Redis's lazy expiry
 //! does), deterministically, since "now" is the log's stamp.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{btree_map, BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use storage::keyspace::{kv_data, kv_elements, kv_expiry, kv_meta};
@@ -84,18 +84,19 @@ impl<'a> Txn<'a> {
     }
 
     fn entry(&mut self, db: u8, key: &Bytes) -> Result<&mut Touched> {
-        let data_key = kv_data::key(db, key);
-        if !self.records.contains_key(&data_key) {
-            let stored = if self.is_flushed(db) {
-                None
-            } else {
-                let bytes = self.store.get(Family::KvData, &data_key)?;
-                bytes.map(|bytes| Record::decode(Bytes::from(bytes))).transpose()?
-            };
-            let touched = Touched { db, key: key.clone(), current: stored.clone(), stored };
-            self.records.insert(data_key.clone(), touched);
+        let flushed = self.is_flushed(db);
+        match self.records.entry(kv_data::key(db, key)) {
+            btree_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
+            btree_map::Entry::Vacant(entry) => {
+                let stored = if flushed {
+                    None
+                } else {
+                    let bytes = self.store.get(Family::KvData, entry.key())?;
+                    bytes.map(|bytes| Record::decode(Bytes::from(bytes))).transpose()?
+                };
+                Ok(entry.insert(Touched { db, key: key.clone(), current: stored.clone(), stored }))
+            }
         }
-        Ok(self.records.get_mut(&data_key).expect("just inserted"))
     }
 
     /// The live record of `key`, treating (and removing) an expired one as
@@ -318,14 +319,16 @@ impl Reader for Txn<'_> {
                 }
             }
             Family::KvMeta => {
-                for db in 0..DATABASES as u8 {
-                    let (keys, expires) = (kv_meta::key_count(db), kv_meta::expires_count(db));
-                    if key == keys || key == expires {
-                        let base = if self.is_flushed(db) { 0 } else { read_u64(self.store, key).unwrap_or(0) };
-                        let (keys_delta, expires_delta) = self.count_deltas(db);
-                        let delta = if key == keys { keys_delta } else { expires_delta };
-                        return Ok(Some(base.saturating_add_signed(delta).to_be_bytes().to_vec()));
-                    }
+                // The per-db counters end with their db byte.
+                let db = key.last().copied().filter(|db| usize::from(*db) < DATABASES);
+                if let Some(db) = db.filter(|db| key == kv_meta::key_count(*db) || key == kv_meta::expires_count(*db)) {
+                    let base = match (self.is_flushed(db), self.store.get(family, key)?) {
+                        (false, Some(bytes)) => u64::from_be_bytes(bytes.as_slice().try_into().unwrap_or([0; 8])),
+                        _ => 0,
+                    };
+                    let (keys_delta, expires_delta) = self.count_deltas(db);
+                    let delta = if key == kv_meta::key_count(db) { keys_delta } else { expires_delta };
+                    return Ok(Some(base.saturating_add_signed(delta).to_be_bytes().to_vec()));
                 }
             }
             _ => {}

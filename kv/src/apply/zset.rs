@@ -3,14 +3,14 @@
 use bytes::Bytes;
 use storage::{Family, Reader};
 
-use super::collection::{elements, existing, open, save, Open};
+use super::collection::{existing, open, save, Open};
 use super::txn::Txn;
 use super::{Fail, OpResult};
 use crate::command::{PopShape, ZAddFlags};
 use crate::error::CommandError;
 use crate::record::KeyType;
 use crate::reply::Reply;
-use crate::sorted::{self, encode_score, member_key, score_key, Aggregate, Combine, Range, RangeSpec, ZSet};
+use crate::sorted::{self, encode_score, member_key, score_key, Range, RangeSpec, ZSet};
 
 fn located(db: u8, zset: &Open) -> ZSet {
     ZSet { db, version: zset.header.version, len: zset.header.len }
@@ -171,23 +171,6 @@ pub(super) fn zpop_first(
     Ok(Reply::NilArray)
 }
 
-/// The members and scores of the set or sorted set at `key` (sets count
-/// score 1, as ZUNIONSTORE takes them), or WRONGTYPE.
-pub(super) fn input(txn: &mut Txn<'_>, db: u8, key: &Bytes) -> Result<Vec<(Bytes, f64)>, Fail> {
-    match txn.get(db, key)? {
-        None => Ok(Vec::new()),
-        Some(record) if record.kind == KeyType::Set => {
-            let set = Open { kind: KeyType::Set, expire_at_ms: None, header: record.header()?, existed: true };
-            Ok(elements(txn, db, &set)?.into_iter().map(|(member, _)| (member, 1.0)).collect())
-        }
-        Some(record) if record.kind == KeyType::ZSet => {
-            let location = ZSet { db, version: record.header()?.version, len: record.header()?.len };
-            Ok(sorted::all(txn as &dyn Reader, &location)?)
-        }
-        Some(_) => Err(CommandError::WrongType.into()),
-    }
-}
-
 /// Replaces `destination` (of any type) with the sorted set `members`.
 fn store(txn: &mut Txn<'_>, db: u8, destination: &Bytes, members: &[(Bytes, f64)]) -> Result<(), Fail> {
     txn.delete(db, destination)?;
@@ -198,23 +181,9 @@ fn store(txn: &mut Txn<'_>, db: u8, destination: &Bytes, members: &[(Bytes, f64)
     save(txn, db, destination, &zset)
 }
 
-/// ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE.
-pub(super) fn zstore(
-    txn: &mut Txn<'_>,
-    db: u8,
-    destination: Bytes,
-    keys: Vec<Bytes>,
-    weights: Vec<f64>,
-    combine: Combine,
-    aggregate: Aggregate,
-) -> OpResult {
-    let mut inputs = Vec::with_capacity(keys.len());
-    for (i, key) in keys.iter().enumerate() {
-        let weight = weights.get(i).copied().unwrap_or(1.0);
-        let input = input(txn, db, key)?;
-        inputs.push(input.into_iter().map(|(m, s)| (m, sorted::weighted(s, weight))).collect());
-    }
-    let result = sorted::combine(inputs, combine, aggregate);
+/// ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE: `result` (the read path's
+/// combination) replaces `destination`.
+pub(super) fn zstore(txn: &mut Txn<'_>, db: u8, destination: Bytes, result: Vec<(Bytes, f64)>) -> OpResult {
     store(txn, db, &destination, &result)?;
     Ok(Reply::Int(result.len() as i64))
 }

@@ -11,6 +11,7 @@ use storage::Family;
 use super::ReadCtx;
 use crate::error::{CommandError, Result};
 use crate::record::{Collection, KeyType};
+use crate::reply::Reply;
 
 /// How many elements a SCAN-family call returns at once when the
 /// collection is at most this long: all of them, with cursor 0, as Redis
@@ -39,28 +40,32 @@ impl ReadCtx<'_> {
 
     /// Calls `visit` with each element of collection `version` in sub-key
     /// order, starting after the element key `after` if it belongs to this
-    /// version, until it returns false. Returns the element key last
-    /// visited.
+    /// version, until it returns false.
     pub(crate) fn each_element(
         &self,
         version: u64,
         after: Option<&[u8]>,
         mut visit: impl FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<Option<Vec<u8>>> {
+    ) -> Result<()> {
         let (mut start, end) = kv_elements::range(self.db, version);
         if let Some(after) = after.filter(|after| **after >= *start && **after < *end) {
             start = after.to_vec();
             start.push(0);
         }
-        let mut last: Option<Vec<u8>> = None;
-        self.reader.visit(Family::KvElements, &start, &end, &mut |key, value| {
-            let keep_going = visit(kv_elements::sub_key(key), value);
-            let last = last.get_or_insert_with(Vec::new);
-            last.clear();
-            last.extend_from_slice(key);
-            keep_going
-        })?;
-        Ok(last)
+        Ok(self
+            .reader
+            .visit(Family::KvElements, &start, &end, &mut |key, value| visit(kv_elements::sub_key(key), value))?)
+    }
+
+    /// The reply of a SCAN-family call that examined `examined` entries
+    /// of the `count` asked for, `last` (a storage key) being the last:
+    /// the next cursor (0 when the iteration is done) and what it found.
+    pub(crate) fn scan_reply(&self, last: Option<Vec<u8>>, examined: usize, count: usize, found: Vec<Reply>) -> Reply {
+        let next = match last {
+            Some(last) if examined >= count => self.cursors.register(self.db, last),
+            _ => 0,
+        };
+        Reply::Array(vec![Reply::bulk(next.to_string()), Reply::Array(found)])
     }
 
     /// Every `(sub-key, value)` of collection `version`, in order.

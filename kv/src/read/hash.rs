@@ -142,18 +142,18 @@ impl ReadCtx<'_> {
         let after = self.cursors.resume(cursor, self.db);
         let mut found = Vec::new();
         let mut examined = 0;
-        let last = self.each_element(collection.version, after.as_deref(), |sub, value| {
+        let mut last_sub = Vec::new();
+        self.each_element(collection.version, after.as_deref(), |sub, value| {
             examined += 1;
             if args.pattern.as_ref().is_none_or(|p| glob::matches(p, sub)) {
                 emit(sub, value, &mut found);
             }
+            last_sub.clear();
+            last_sub.extend_from_slice(sub);
             examined < count
         })?;
-        let next = match last {
-            Some(last) if examined >= count => self.cursors.register(self.db, last),
-            _ => 0,
-        };
-        Ok(Reply::Array(vec![Reply::bulk(next.to_string()), Reply::Array(found)]))
+        let last = (examined > 0).then(|| storage::keyspace::kv_elements::key(self.db, collection.version, &last_sub));
+        Ok(self.scan_reply(last, examined, count, found))
     }
 }
 

@@ -143,11 +143,7 @@ impl ReadCtx<'_> {
             }
             examined < count
         })?;
-        let next = match last {
-            Some(last) if examined >= count => self.cursors.register(self.db, last),
-            _ => 0,
-        };
-        Ok(Reply::Array(vec![Reply::bulk(next.to_string()), Reply::Array(found)]))
+        Ok(self.scan_reply(last, examined, count, found))
     }
 
     /// RANDOMKEY: a live key chosen at a random hash slot, or nil.

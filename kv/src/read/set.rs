@@ -89,7 +89,7 @@ impl ReadCtx<'_> {
 
     /// The members of the sets at `keys` (absent keys are empty), read at
     /// one point in time, or WRONGTYPE if any key holds another type.
-    fn sets(&self, keys: &[Bytes]) -> Result<std::result::Result<Vec<BTreeSet<Bytes>>, CommandError>> {
+    pub(crate) fn sets(&self, keys: &[Bytes]) -> Result<std::result::Result<Vec<BTreeSet<Bytes>>, CommandError>> {
         self.consistent(|ctx| {
             let mut sets = Vec::with_capacity(keys.len());
             for key in keys {

@@ -95,7 +95,7 @@ impl ReadCtx<'_> {
 
     /// The weighted inputs of ZUNION/ZINTER/ZDIFF read at one point in
     /// time, combined.
-    fn combined(
+    pub(crate) fn combined(
         &self,
         keys: &[Bytes],
         weights: &[f64],

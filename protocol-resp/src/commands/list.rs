@@ -6,18 +6,22 @@ use bytes::Bytes;
 use kv::{CommandError, End, LposOptions, ReadOp, Reply, WriteOp};
 
 use super::flags::{DENYOOM, FAST, NOSCRIPT, READONLY, WRITE};
-use super::{read, service_error, spec, write, Outcome, Spec};
+use super::{mpop_args, optional_count, read, service_error, spec, write, Outcome, Spec};
 use crate::args::Args;
 use crate::session::Session;
 
 type Result = std::result::Result<Outcome, CommandError>;
 
-fn end(args: &mut Args) -> std::result::Result<End, CommandError> {
-    match args.next_keyword()?.as_str() {
-        "LEFT" => Ok(End::Left),
-        "RIGHT" => Ok(End::Right),
-        _ => Err(CommandError::Syntax),
+fn side(keyword: &str) -> Option<End> {
+    match keyword {
+        "LEFT" => Some(End::Left),
+        "RIGHT" => Some(End::Right),
+        _ => None,
     }
+}
+
+fn end(args: &mut Args) -> std::result::Result<End, CommandError> {
+    side(&args.next_keyword()?).ok_or(CommandError::Syntax)
 }
 
 fn push(session: &mut Session, args: &mut Args, end: End, only_if_exists: bool) -> Result {
@@ -43,13 +47,7 @@ fn rpushx(session: &mut Session, args: &mut Args) -> Result {
 
 fn pop(session: &mut Session, args: &mut Args, end: End) -> Result {
     let key = args.next()?;
-    let count = match args.next_opt() {
-        None => None,
-        Some(count) => match kv::number::parse_i64(&count) {
-            Some(n) if n >= 0 => Some(n as u64),
-            _ => return Err(CommandError::Other("ERR value is out of range, must be positive".into())),
-        },
-    };
+    let count = optional_count(args)?;
     write(session, WriteOp::LPop { key, end, count })
 }
 
@@ -140,42 +138,14 @@ fn rpoplpush(session: &mut Session, args: &mut Args) -> Result {
     write(session, WriteOp::LMove { from, to, from_end: End::Right, to_end: End::Left })
 }
 
-/// `numkeys key… LEFT|RIGHT [COUNT n]` of LMPOP and BLMPOP.
-fn mpop_args(args: &mut Args) -> std::result::Result<(Vec<Bytes>, End, u64), CommandError> {
-    let numkeys = args.next_i64()?;
-    if numkeys <= 0 {
-        return Err(CommandError::Other("ERR numkeys should be greater than 0".into()));
-    }
-    if numkeys as usize >= args.remaining() {
-        return Err(CommandError::Syntax);
-    }
-    let keys = (0..numkeys).map(|_| args.next()).collect::<std::result::Result<Vec<_>, _>>()?;
-    let end = end(args)?;
-    let mut count = None;
-    while args.remaining() > 0 {
-        match args.next_keyword()?.as_str() {
-            "COUNT" if count.is_none() && args.remaining() > 0 => {
-                let n = args.next_i64()?;
-                if n <= 0 {
-                    return Err(CommandError::Other("ERR count should be greater than 0".into()));
-                }
-                count = Some(n as u64);
-            }
-            _ => return Err(CommandError::Syntax),
-        }
-    }
-    Ok((keys, end, count.unwrap_or(1)))
-}
-
 fn lmpop(session: &mut Session, args: &mut Args) -> Result {
-    let (keys, end, count) = mpop_args(args)?;
+    let (keys, end, count) = mpop_args(args, side)?;
     write(session, WriteOp::LPopFirst { keys, end, count, single: false })
 }
 
 /// A blocking command's timeout in seconds (0: forever).
-pub(super) fn timeout(args: &mut Args) -> std::result::Result<Option<Duration>, CommandError> {
-    let text = args.next()?;
-    let seconds = kv::number::parse_f64(&text)
+pub(super) fn timeout(text: &[u8]) -> std::result::Result<Option<Duration>, CommandError> {
+    let seconds = kv::number::parse_f64(text)
         .filter(|s| s.is_finite())
         .ok_or_else(|| CommandError::Other("ERR timeout is not a float or out of range".into()))?;
     if seconds < 0.0 {
@@ -223,10 +193,7 @@ pub(super) fn blocking(session: &mut Session, keys: Vec<Bytes>, op: WriteOp, tim
 
 fn blocking_pop(session: &mut Session, args: &mut Args, end: End) -> Result {
     let mut keys = args.rest();
-    let timeout = {
-        let last = keys.pop().expect("arity guarantees a timeout");
-        timeout(&mut crate::args::Args::new(vec![last].into_iter()))?
-    };
+    let timeout = timeout(&keys.pop().expect("arity guarantees a timeout"))?;
     let op = WriteOp::LPopFirst { keys: keys.clone(), end, count: 1, single: true };
     blocking(session, keys, op, timeout)
 }
@@ -240,8 +207,8 @@ fn brpop(session: &mut Session, args: &mut Args) -> Result {
 }
 
 fn blmpop(session: &mut Session, args: &mut Args) -> Result {
-    let timeout = timeout(args)?;
-    let (keys, end, count) = mpop_args(args)?;
+    let timeout = timeout(&args.next()?)?;
+    let (keys, end, count) = mpop_args(args, side)?;
     let op = WriteOp::LPopFirst { keys: keys.clone(), end, count, single: false };
     blocking(session, keys, op, timeout)
 }
@@ -249,13 +216,13 @@ fn blmpop(session: &mut Session, args: &mut Args) -> Result {
 fn blmove(session: &mut Session, args: &mut Args) -> Result {
     let (from, to) = (args.next()?, args.next()?);
     let (from_end, to_end) = (end(args)?, end(args)?);
-    let timeout = timeout(args)?;
+    let timeout = timeout(&args.next()?)?;
     blocking(session, vec![from.clone()], WriteOp::LMove { from, to, from_end, to_end }, timeout)
 }
 
 fn brpoplpush(session: &mut Session, args: &mut Args) -> Result {
     let (from, to) = (args.next()?, args.next()?);
-    let timeout = timeout(args)?;
+    let timeout = timeout(&args.next()?)?;
     let op = WriteOp::LMove { from: from.clone(), to, from_end: End::Right, to_end: End::Left };
     blocking(session, vec![from], op, timeout)
 }

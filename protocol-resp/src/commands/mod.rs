@@ -340,6 +340,49 @@ pub(crate) fn group_error(error: GroupError) -> String {
     }
 }
 
+/// The optional COUNT of LPOP, RPOP and SPOP: a non-negative integer,
+/// else Redis's "must be positive" error.
+pub(crate) fn optional_count(args: &mut Args) -> Result<Option<u64>, CommandError> {
+    match args.next_opt() {
+        None => Ok(None),
+        Some(count) => match kv::number::parse_i64(&count) {
+            Some(n) if n >= 0 => Ok(Some(n as u64)),
+            _ => Err(CommandError::Other("ERR value is out of range, must be positive".into())),
+        },
+    }
+}
+
+/// `numkeys key… <side> [COUNT n]` of LMPOP, BLMPOP, ZMPOP and BZMPOP;
+/// `side` reads the direction keyword (LEFT/RIGHT, MIN/MAX).
+pub(crate) fn mpop_args<T>(
+    args: &mut Args,
+    side: impl Fn(&str) -> Option<T>,
+) -> Result<(Vec<Bytes>, T, u64), CommandError> {
+    let numkeys = args.next_i64()?;
+    if numkeys <= 0 {
+        return Err(CommandError::Other("ERR numkeys should be greater than 0".into()));
+    }
+    if numkeys as usize >= args.remaining() {
+        return Err(CommandError::Syntax);
+    }
+    let keys = (0..numkeys).map(|_| args.next()).collect::<Result<Vec<_>, _>>()?;
+    let side = side(&args.next_keyword()?).ok_or(CommandError::Syntax)?;
+    let mut count = None;
+    while args.remaining() > 0 {
+        match args.next_keyword()?.as_str() {
+            "COUNT" if count.is_none() && args.remaining() > 0 => {
+                let n = args.next_i64()?;
+                if n <= 0 {
+                    return Err(CommandError::Other("ERR count should be greater than 0".into()));
+                }
+                count = Some(n as u64);
+            }
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    Ok((keys, side, count.unwrap_or(1)))
+}
+
 /// Builds a table row; `spec!(name, arity, flags, first, last, step, group,
 /// since, summary, handler)`.
 macro_rules! spec {

@@ -6,7 +6,7 @@ use kv::{CommandError, ReadOp, SetAlgebra, WriteOp};
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
 use super::hash::element_scan;
 use super::keys::cursor;
-use super::{read, spec, write, Outcome, Spec};
+use super::{optional_count, read, spec, write, Outcome, Spec};
 use crate::args::Args;
 use crate::session::Session;
 
@@ -42,13 +42,7 @@ fn scard(session: &mut Session, args: &mut Args) -> Result {
 
 fn spop(session: &mut Session, args: &mut Args) -> Result {
     let key = args.next()?;
-    let count = match args.next_opt() {
-        None => None,
-        Some(count) => match kv::number::parse_i64(&count) {
-            Some(n) if n >= 0 => Some(n as u64),
-            _ => return Err(CommandError::Other("ERR value is out of range, must be positive".into())),
-        },
-    };
+    let count = optional_count(args)?;
     if args.remaining() > 0 {
         return Err(CommandError::Syntax);
     }

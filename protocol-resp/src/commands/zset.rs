@@ -9,7 +9,7 @@ use super::flags::{DENYOOM, FAST, NOSCRIPT, READONLY, WRITE};
 use super::hash::{element_scan, random_count};
 use super::keys::cursor;
 use super::list::{blocking, timeout};
-use super::{read, spec, write, Outcome, Spec};
+use super::{mpop_args, read, spec, write, Outcome, Spec};
 use crate::args::Args;
 use crate::session::Session;
 
@@ -283,8 +283,7 @@ fn zpopmax(session: &mut Session, args: &mut Args) -> Result {
 
 fn bzpop(session: &mut Session, args: &mut Args, max: bool) -> Result {
     let mut keys = args.rest();
-    let last = keys.pop().expect("arity guarantees a timeout");
-    let timeout = timeout(&mut Args::new(vec![last].into_iter()))?;
+    let timeout = timeout(&keys.pop().expect("arity guarantees a timeout"))?;
     let op = WriteOp::ZPopFirst { keys: keys.clone(), max, count: 1, shape: PopShape::Flat };
     blocking(session, keys, op, timeout)
 }
@@ -297,45 +296,23 @@ fn bzpopmax(session: &mut Session, args: &mut Args) -> Result {
     bzpop(session, args, true)
 }
 
-/// `numkeys key… MIN|MAX [COUNT n]` of ZMPOP and BZMPOP.
-fn mpop_args(args: &mut Args) -> Parsed<(Vec<Bytes>, bool, u64)> {
-    let numkeys = args.next_i64()?;
-    if numkeys <= 0 {
-        return Err(other("ERR numkeys should be greater than 0"));
+/// MIN or MAX of ZMPOP and BZMPOP: true for MAX.
+fn side(keyword: &str) -> Option<bool> {
+    match keyword {
+        "MIN" => Some(false),
+        "MAX" => Some(true),
+        _ => None,
     }
-    if numkeys as usize >= args.remaining() {
-        return Err(CommandError::Syntax);
-    }
-    let keys = (0..numkeys).map(|_| args.next()).collect::<Parsed<Vec<_>>>()?;
-    let max = match args.next_keyword()?.as_str() {
-        "MIN" => false,
-        "MAX" => true,
-        _ => return Err(CommandError::Syntax),
-    };
-    let mut count = None;
-    while args.remaining() > 0 {
-        match args.next_keyword()?.as_str() {
-            "COUNT" if count.is_none() && args.remaining() > 0 => {
-                let n = args.next_i64()?;
-                if n <= 0 {
-                    return Err(other("ERR count should be greater than 0"));
-                }
-                count = Some(n as u64);
-            }
-            _ => return Err(CommandError::Syntax),
-        }
-    }
-    Ok((keys, max, count.unwrap_or(1)))
 }
 
 fn zmpop(session: &mut Session, args: &mut Args) -> Result {
-    let (keys, max, count) = mpop_args(args)?;
+    let (keys, max, count) = mpop_args(args, side)?;
     write(session, WriteOp::ZPopFirst { keys, max, count, shape: PopShape::Nested })
 }
 
 fn bzmpop(session: &mut Session, args: &mut Args) -> Result {
-    let timeout = timeout(args)?;
-    let (keys, max, count) = mpop_args(args)?;
+    let timeout = timeout(&args.next()?)?;
+    let (keys, max, count) = mpop_args(args, side)?;
     let op = WriteOp::ZPopFirst { keys: keys.clone(), max, count, shape: PopShape::Nested };
     blocking(session, keys, op, timeout)
 }
