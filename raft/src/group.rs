@@ -163,27 +163,36 @@ pub(crate) struct Inner {
 /// set of serials still waiting for an answer.
 pub(crate) struct ClientSession {
     pub(crate) client: u64,
-    next_serial: AtomicU64,
-    outstanding: Mutex<BTreeSet<u64>>,
+    serials: Mutex<Serials>,
+}
+
+/// Drawn and registered under one lock: otherwise a serial drawn later could
+/// register first and carry an `acked_below` above the earlier serial, which
+/// the state machine would then skip as a stale duplicate.
+#[derive(Default)]
+struct Serials {
+    next: u64,
+    outstanding: BTreeSet<u64>,
 }
 
 impl ClientSession {
     fn new() -> Self {
-        ClientSession { client: rand::random(), next_serial: AtomicU64::new(0), outstanding: Mutex::default() }
+        ClientSession { client: rand::random(), serials: Mutex::default() }
     }
 
     /// A new request carrying `payload`, registered as outstanding.
     fn request(&self, payload: Bytes) -> Request {
-        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
-        let mut outstanding = self.outstanding.lock().expect("session lock");
-        outstanding.insert(serial);
-        let acked_below = *outstanding.first().expect("just inserted");
+        let mut serials = self.serials.lock().expect("session lock");
+        let serial = serials.next;
+        serials.next += 1;
+        serials.outstanding.insert(serial);
+        let acked_below = *serials.outstanding.first().expect("just inserted");
         Request { client: self.client, serial, acked_below, stamp_ms: 0, payload }
     }
 
     /// Marks `serial` answered: it will never be retried.
     pub(crate) fn answered(&self, serial: u64) {
-        self.outstanding.lock().expect("session lock").remove(&serial);
+        self.serials.lock().expect("session lock").outstanding.remove(&serial);
     }
 }
 
@@ -597,5 +606,42 @@ impl Future for Proposal {
             Ok(Err(error)) => Err(error),
             Err(_) => Err(GroupError::ShuttingDown(self.group.to_string())),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sessions::{Sessions, Verdict};
+
+    /// Requests drawn from many threads at once reach the log in whatever
+    /// order their threads queue them, and each is answered once queued.
+    /// However they interleave, the state machine must execute every one:
+    /// none may carry an `acked_below` above a serial still outstanding.
+    #[test]
+    fn concurrently_drawn_requests_all_execute() {
+        let session = Arc::new(ClientSession::new());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (session, log) = (session.clone(), log.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..20_000 {
+                        let request = session.request(Bytes::new());
+                        let serial = request.serial;
+                        log.lock().expect("log lock").push(request);
+                        session.answered(serial);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("drawing thread");
+        }
+        let mut sessions = Sessions::default();
+        for (index, request) in log.lock().expect("log lock").iter().enumerate() {
+            let verdict = sessions.check(request, index as u64 + 1);
+            assert_eq!(verdict, Verdict::Execute, "serial {} skipped as stale", request.serial);
+        }
     }
 }
