@@ -29,6 +29,10 @@ pub struct GroupSettings {
     /// Entries kept in the log behind a snapshot, so that a briefly lagging
     /// follower catches up from the log rather than by snapshot.
     pub log_keep_entries: u64,
+    /// The longest a batch of writes waits for more to join it when the
+    /// previous batch was larger (group commit delay, see [`crate::submit`]).
+    /// Zero submits every batch as soon as it is taken.
+    pub commit_linger: Duration,
 }
 
 impl Default for GroupSettings {
@@ -41,6 +45,7 @@ impl Default for GroupSettings {
             snapshot_entries: 100_000,
             snapshot_bytes: 64 * 1024 * 1024,
             log_keep_entries: 1000,
+            commit_linger: Duration::from_micros(250),
         }
     }
 }

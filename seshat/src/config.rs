@@ -129,6 +129,12 @@ pub struct Flags {
     /// Entries kept in the log behind a snapshot. [default: 1000]
     #[arg(long, value_name = "N")]
     pub log_keep_entries: Option<u64>,
+
+    /// Group commit delay: the longest a batch of writes waits for more
+    /// writes to join it, and only while the previous batch was larger; 0
+    /// turns it off. [default: 250]
+    #[arg(long, value_name = "US")]
+    pub commit_linger_us: Option<u64>,
 }
 
 /// How this node's group starts the first time.
@@ -195,6 +201,11 @@ impl Config {
             snapshot_entries: flags.snapshot_entries.or(file.snapshot_entries).unwrap_or(settings.snapshot_entries),
             snapshot_bytes: flags.snapshot_bytes.or(file.snapshot_bytes).unwrap_or(settings.snapshot_bytes),
             log_keep_entries: flags.log_keep_entries.or(file.log_keep_entries).unwrap_or(settings.log_keep_entries),
+            commit_linger: flags
+                .commit_linger_us
+                .or(file.commit_linger_us)
+                .map(Duration::from_micros)
+                .unwrap_or(settings.commit_linger),
             ..settings
         };
         anyhow::ensure!(
@@ -308,6 +319,16 @@ mod tests {
         assert!(load(&["--initial-members", "1=nowhere"], None).is_err());
         assert!(load(&["--initial-members", "1=127.0.0.1:1", "--join", "127.0.0.1:1"], None).is_err());
         assert!(load(&["--heartbeat-ms", "500", "--election-timeout-ms", "400"], None).is_err());
+    }
+
+    #[test]
+    fn the_commit_linger_comes_from_the_flag_or_the_file() {
+        assert_eq!(load(&[], None).unwrap().group.commit_linger, Duration::from_micros(250));
+        assert_eq!(load(&["--commit-linger-us", "0"], None).unwrap().group.commit_linger, Duration::ZERO);
+        assert_eq!(
+            load(&[], Some("commit-linger-us = 900\n")).unwrap().group.commit_linger,
+            Duration::from_micros(900)
+        );
     }
 
     #[test]
