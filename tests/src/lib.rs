@@ -245,12 +245,32 @@ impl Node {
     }
 }
 
-/// Free loopback ports (bound, then released; a race with other processes
-/// is possible but harmless in tests: the node then fails to start loudly).
+/// The loopback ports [`free_ports`] hands out: below Linux's default
+/// ephemeral range (32768–60999), so an outgoing connection, which takes
+/// its local port from that range, can never take one between the check
+/// and the node's bind.
+const TEST_PORTS: std::ops::Range<u32> = 20_000..32_000;
+
+/// Ports that are free now, each handed out once per test process. Test
+/// processes run one after another; the starting point still depends on the
+/// process id so that two running at once rarely meet, and a port that is
+/// taken is skipped.
 pub fn free_ports(count: usize) -> Result<Vec<u16>> {
-    let listeners: Vec<std::net::TcpListener> =
-        (0..count).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<_>>()?;
-    Ok(listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<std::io::Result<_>>()?)
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = TEST_PORTS.end - TEST_PORTS.start;
+    let offset = std::process::id() % 100 * (span / 100);
+    let mut ports = Vec::with_capacity(count);
+    for _ in 0..span {
+        if ports.len() == count {
+            return Ok(ports);
+        }
+        let port = (TEST_PORTS.start + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    bail!("no {count} free loopback ports in {TEST_PORTS:?}")
 }
 
 /// A cluster of real `seshat` processes on loopback, node ids 1..=n.
