@@ -146,7 +146,7 @@ fn visit_raw<D: rocksdb::DBAccess>(
     visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
 ) -> Result<()> {
     iter.seek(start);
-    while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+    while let Some((key, value)) = iter.item() {
         if !visit(key, value) {
             return Ok(());
         }
