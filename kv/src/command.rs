@@ -154,6 +154,8 @@ pub struct DueKey {
 
 /// A write operation. See each command's Redis documentation for its
 /// semantics; the variants name which commands they serve.
+///
+/// The Raft log stores variants by position: a new one goes at the end.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WriteOp {
     /// SET, SETNX, SETEX, PSETEX, GETSET.
@@ -393,6 +395,17 @@ pub enum WriteOp {
     Exec {
         watched: Vec<WatchedKey>,
         commands: Vec<QueuedCommand>,
+    },
+    /// RESTORE. The TTL's sign and the payload are checked when applied,
+    /// after the key, in the order Redis checks them.
+    Restore {
+        key: Bytes,
+        /// Milliseconds from now, or a Unix time in ms with `absolute`; 0
+        /// means no expiry.
+        ttl_ms: i64,
+        absolute: bool,
+        replace: bool,
+        payload: Bytes,
     },
 }
 

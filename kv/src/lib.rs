@@ -31,6 +31,7 @@ mod apply;
 pub mod bits;
 mod blocking;
 mod command;
+pub mod dump;
 mod error;
 mod glob;
 pub mod number;

@@ -70,7 +70,7 @@ pub(crate) fn encode_score(score: f64) -> Bytes {
     Bytes::copy_from_slice(&score.to_bits().to_be_bytes())
 }
 
-fn decode_score(bytes: &[u8]) -> Result<f64> {
+pub(crate) fn decode_score(bytes: &[u8]) -> Result<f64> {
     let array: [u8; 8] = bytes.try_into().map_err(|_| corrupt(format!("a score of {} bytes", bytes.len())))?;
     Ok(f64::from_bits(u64::from_be_bytes(array)))
 }

@@ -273,6 +273,47 @@ pub fn free_ports(count: usize) -> Result<Vec<u16>> {
     bail!("no {count} free loopback ports in {TEST_PORTS:?}")
 }
 
+/// A redis-server with no persistence on a free loopback port, the
+/// reference Seshat is compared with; killed on drop.
+pub struct RedisServer {
+    child: Child,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts Debian's `redis-server` (installed by
+    /// `scripts/install-deps.sh`) and waits until it accepts connections.
+    pub async fn start() -> Result<RedisServer> {
+        let dir = tempfile::tempdir()?;
+        let port = free_ports(1)?[0];
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting redis-server (installed by scripts/install-deps.sh)")?;
+        let server = RedisServer { child, addr: format!("127.0.0.1:{port}").parse()?, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(server.addr).await.is_err() {
+            if Instant::now() > deadline {
+                bail!("redis-server did not start on {}", server.addr);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(server)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A cluster of real `seshat` processes on loopback, node ids 1..=n.
 pub struct Cluster {
     pub nodes: Vec<Node>,

@@ -9,51 +9,9 @@
 //! 1), `SESHAT_DIFF_COMMANDS` steps each (default 1500). A difference
 //! prints the seed and step, which replay it.
 
-use std::net::SocketAddr;
-use std::process::{Child, Command as Process, Stdio};
-use std::time::{Duration, Instant};
-
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use seshat_tests::differential::{normalize, Command, Generator, Step, Tree};
-use seshat_tests::{free_ports, Node, Raw};
-
-/// A redis-server with no persistence, killed on drop.
-struct Reference {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Reference {
-    async fn start() -> Result<Reference> {
-        let dir = tempfile::tempdir()?;
-        let port = free_ports(1)?[0];
-        let child = Process::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting redis-server (installed by scripts/install-deps.sh)")?;
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            if Instant::now() > deadline {
-                bail!("redis-server did not start on {addr}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(Reference { child, addr, _dir: dir })
-    }
-}
-
-impl Drop for Reference {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use seshat_tests::{Node, Raw, RedisServer};
 
 /// A connection speaking RESP2 or RESP3.
 struct Client {
@@ -109,7 +67,7 @@ fn env(name: &str, default: u64) -> u64 {
 async fn random_command_sequences_answer_like_redis() -> Result<()> {
     let (seeds, first, steps) =
         (env("SESHAT_DIFF_SEEDS", 4), env("SESHAT_DIFF_SEED", 1), env("SESHAT_DIFF_COMMANDS", 1500));
-    let reference = Reference::start().await?;
+    let reference = RedisServer::start().await?;
     let node = Node::start(&[])?;
     let mut compared = 0;
     let mut differences = Vec::new();

@@ -3,43 +3,12 @@
 //! one node of a cluster reaching subscribers on every node.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use redis_protocol::resp2::types::OwnedFrame as Frame2;
 use redis_protocol::resp3::types::OwnedFrame as Frame3;
-use seshat_tests::{free_ports, Cluster, Node, Raw};
-
-/// A redis-server with no persistence, killed on drop.
-struct Reference(Child, SocketAddr);
-
-impl Reference {
-    async fn start() -> Result<Reference> {
-        let port = free_ports(1)?[0];
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting redis-server")?;
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            if Instant::now() > deadline {
-                bail!("redis-server did not start");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(Reference(child, addr))
-    }
-}
-
-impl Drop for Reference {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use seshat_tests::{Cluster, Node, Raw, RedisServer};
 
 async fn send(raw: &mut Raw, args: &[&str]) -> Result<()> {
     let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
@@ -101,9 +70,9 @@ async fn session(addr: SocketAddr) -> Result<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribed_mode_patterns_and_introspection_match_redis() -> Result<()> {
-    let reference = Reference::start().await?;
+    let reference = RedisServer::start().await?;
     let node = Node::start(&[])?;
-    let expected = session(reference.1).await?;
+    let expected = session(reference.addr).await?;
     let got = session(node.addr()).await?;
     // Inside MULTI, Seshat refuses PUBLISH (compatibility.md); Redis
     // queues it. Everything before is the same frame for frame.

@@ -7,7 +7,8 @@ use storage::{Family, Reader};
 
 use super::txn::Txn;
 use super::{Fail, OpResult};
-use crate::command::{DueKey, ExpireAt, ExpireCondition};
+use crate::command::{DueKey, End, ExpireAt, ExpireCondition, HashSetMode, ZAddFlags};
+use crate::dump::{self, DumpError, Dumped};
 use crate::error::CommandError;
 use crate::record::Record;
 use crate::reply::Reply;
@@ -85,6 +86,62 @@ fn copy_elements(txn: &mut Txn<'_>, from: (u8, u64), to: (u8, u64)) -> Result<()
         }
     }
     Ok(())
+}
+
+/// RESTORE: the payload's value at `key`, with its expiry. Refused when
+/// the key exists without `replace`; an expiry already past only deletes
+/// what was there, as in Redis.
+pub(super) fn restore(
+    txn: &mut Txn<'_>,
+    db: u8,
+    key: Bytes,
+    ttl_ms: i64,
+    absolute: bool,
+    replace: bool,
+    payload: &[u8],
+) -> OpResult {
+    if !replace && txn.get(db, &key)?.is_some() {
+        return Err(CommandError::Other("BUSYKEY Target key name already exists.".into()).into());
+    }
+    if ttl_ms < 0 {
+        return Err(CommandError::Other("ERR Invalid TTL value, must be >= 0".into()).into());
+    }
+    let value = dump::decode(payload).map_err(|error| {
+        CommandError::Other(match error {
+            DumpError::VersionOrChecksum => "ERR DUMP payload version or checksum are wrong".into(),
+            DumpError::BadData => "ERR Bad data format".into(),
+        })
+    })?;
+    let expire_at_ms = match (ttl_ms as u64, absolute) {
+        (0, _) => None,
+        (at, true) => Some(at),
+        (after, false) => Some(txn.now_ms.saturating_add(after)),
+    };
+    txn.delete(db, &key)?;
+    if expire_at_ms.is_some_and(|at| at <= txn.now_ms) {
+        return Ok(Reply::ok());
+    }
+    match value {
+        Dumped::String(value) => txn.put(db, &key, Record::string(value))?,
+        Dumped::List(items) => {
+            super::list::push(txn, db, key.clone(), items, End::Right, false)?;
+        }
+        Dumped::Set(members) => {
+            super::set::sadd(txn, db, key.clone(), members)?;
+        }
+        Dumped::Hash(pairs) => {
+            super::hash::hset(txn, db, key.clone(), pairs, HashSetMode::Count)?;
+        }
+        Dumped::SortedSet(pairs) => {
+            let pairs = pairs.into_iter().map(|(member, score)| (score, member)).collect();
+            super::zset::zadd(txn, db, key.clone(), ZAddFlags::default(), pairs)?;
+        }
+    }
+    if let (Some(at), Some(mut record)) = (expire_at_ms, txn.get(db, &key)?) {
+        record.expire_at_ms = Some(at);
+        txn.put(db, &key, record)?;
+    }
+    Ok(Reply::ok())
 }
 
 pub(super) fn expire(

@@ -193,6 +193,9 @@ fn execute(txn: &mut txn::Txn<'_>, cursors: &CursorTable, db: u8, op: WriteOp) -
         WriteOp::BitOp { operation, destination, keys } => bits::bitop(txn, db, operation, destination, keys),
         WriteOp::BitField { key, ops } => bits::bitfield(txn, db, key, ops),
         WriteOp::Move { key, to_db } => keys::move_key(txn, db, key, to_db),
+        WriteOp::Restore { key, ttl_ms, absolute, replace, payload } => {
+            keys::restore(txn, db, key, ttl_ms, absolute, replace, &payload)
+        }
         WriteOp::SortStore { key, options, destination } => {
             list::sort_store(txn, cursors, db, key, options, destination)
         }

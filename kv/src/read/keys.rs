@@ -6,11 +6,13 @@ use storage::keyspace::{kv_data, kv_meta};
 
 use super::ReadCtx;
 use crate::apply::read_u64;
+use crate::dump::{self, Dumped};
 use crate::error::Result;
 use crate::glob;
 use crate::number::parse_i64;
 use crate::record::{KeyType, Record};
 use crate::reply::Reply;
+use crate::sorted::decode_score;
 
 /// The arguments of SCAN after the cursor.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -45,6 +47,37 @@ impl ReadCtx<'_> {
     pub fn type_of(&self, key: &[u8]) -> Result<Reply> {
         let name = self.peek(self.db, key)?.map_or("none", |r| r.kind.name());
         Ok(Reply::Status(name.into()))
+    }
+
+    /// DUMP: the value at `key` as a Redis payload, or nil.
+    pub fn dump(&self, key: &[u8]) -> Result<Reply> {
+        self.consistent(|ctx| {
+            let Some(record) = ctx.lookup(key)? else {
+                return Ok(Reply::Nil);
+            };
+            // A collection's `(sub-key, value)` pairs in sub-key order.
+            let elements = |record: &Record| -> Result<Vec<(Bytes, Bytes)>> {
+                let mut elements = Vec::new();
+                ctx.each_element(record.header()?.version, None, |sub, value| {
+                    elements.push((Bytes::copy_from_slice(sub), Bytes::copy_from_slice(value)));
+                    true
+                })?;
+                Ok(elements)
+            };
+            let value = match record.kind {
+                KeyType::String => Dumped::String(record.value),
+                KeyType::List => Dumped::List(elements(&record)?.into_iter().map(|(_, value)| value).collect()),
+                KeyType::Set => Dumped::Set(elements(&record)?.into_iter().map(|(member, _)| member).collect()),
+                KeyType::Hash => Dumped::Hash(elements(&record)?),
+                KeyType::ZSet => Dumped::SortedSet(
+                    elements(&record)?
+                        .into_iter()
+                        .map(|(member, score)| Ok((member, decode_score(&score)?)))
+                        .collect::<Result<_>>()?,
+                ),
+            };
+            Ok(Reply::Bulk(dump::encode(&value)))
+        })
     }
 
     /// TTL and PTTL: remaining time, -1 without expiry, -2 if absent.

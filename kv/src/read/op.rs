@@ -12,6 +12,8 @@ use crate::sorted::{Aggregate, Combine, Range, RangeSpec};
 
 /// A read-only command. See each command's Redis documentation for its
 /// semantics; the variants name which commands they serve.
+///
+/// The Raft log stores variants by position: a new one goes at the end.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ReadOp {
     Get {
@@ -224,6 +226,10 @@ pub enum ReadOp {
         key: Bytes,
         options: SortOptions,
     },
+    /// DUMP.
+    Dump {
+        key: Bytes,
+    },
 }
 
 impl ReadCtx<'_> {
@@ -237,6 +243,7 @@ impl ReadCtx<'_> {
             ReadOp::Lcs { a, b, output } => self.lcs(a, b, *output),
             ReadOp::Exists { keys } => self.exists(keys),
             ReadOp::Type { key } => self.type_of(key),
+            ReadOp::Dump { key } => self.dump(key),
             ReadOp::Ttl { key, millis } => self.ttl(key, *millis),
             ReadOp::ExpireTime { key, millis } => self.expire_time(key, *millis),
             ReadOp::ObjectEncoding { key } => self.object_encoding(key),

@@ -68,6 +68,40 @@ fn move_key(session: &mut Session, args: &mut Args) -> Result {
     write(session, WriteOp::Move { key, to_db })
 }
 
+fn dump(session: &mut Session, args: &mut Args) -> Result {
+    let key = args.next()?;
+    read(session, ReadOp::Dump { key })
+}
+
+/// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]. Seshat
+/// keeps no access clock or frequency, so IDLETIME and FREQ are checked and
+/// ignored.
+fn restore(session: &mut Session, args: &mut Args) -> Result {
+    let (key, ttl, payload) = (args.next()?, args.next()?, args.next()?);
+    let (mut replace, mut absolute, mut idle_or_freq) = (false, false, false);
+    while args.remaining() > 0 {
+        match args.next_keyword()?.as_str() {
+            "REPLACE" => replace = true,
+            "ABSTTL" => absolute = true,
+            "IDLETIME" if args.remaining() > 0 && !idle_or_freq => {
+                if args.next_i64()? < 0 {
+                    return Err(CommandError::Other("ERR Invalid IDLETIME value, must be >= 0".into()));
+                }
+                idle_or_freq = true;
+            }
+            "FREQ" if args.remaining() > 0 && !idle_or_freq => {
+                if !(0..=255).contains(&args.next_i64()?) {
+                    return Err(CommandError::Other("ERR Invalid FREQ value, must be >= 0 and <= 255".into()));
+                }
+                idle_or_freq = true;
+            }
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    let ttl_ms = kv::number::parse_i64(&ttl).ok_or(CommandError::NotInteger)?;
+    write(session, WriteOp::Restore { key, ttl_ms, absolute, replace, payload })
+}
+
 /// SORT and SORT_RO (`read_only`: no STORE).
 fn sort_with(session: &mut Session, args: &mut Args, read_only: bool) -> Result {
     let key = args.next()?;
@@ -293,6 +327,30 @@ fn object(session: &mut Session, args: &mut Args) -> Result {
 pub(super) const COMMANDS: &[Spec] = &[
     spec!("del", -2, WRITE, 1, -1, 1, "generic", "1.0.0", "Deletes one or more keys.", del),
     spec!("move", 3, WRITE | FAST, 1, 1, 1, "generic", "1.0.0", "Moves a key to another database.", move_key),
+    spec!(
+        "dump",
+        2,
+        READONLY,
+        1,
+        1,
+        1,
+        "generic",
+        "2.6.0",
+        "Returns a serialized representation of the value stored at a key.",
+        dump
+    ),
+    spec!(
+        "restore",
+        -4,
+        WRITE | DENYOOM,
+        1,
+        1,
+        1,
+        "generic",
+        "2.6.0",
+        "Creates a key from the serialized representation of a value.",
+        restore
+    ),
     spec!(
         "sort",
         -2,
