@@ -1,8 +1,22 @@
 # Helpers shared by the benchmark scripts (sourced, not run).
 
-# free_port: prints a free loopback TCP port.
+# free_port: prints a loopback TCP port that is free now, below the kernel's
+# ephemeral range (32768-60999), so no outgoing connection can take it
+# before the server binds it.
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    python3 -c '
+import random, socket
+for port in random.sample(range(20000, 32000), 12000):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+'
 }
 
 # wait_ready PORT: waits (up to 20 s) until a RESP server answers PING.
