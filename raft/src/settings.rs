@@ -30,7 +30,8 @@ pub struct GroupSettings {
     /// follower catches up from the log rather than by snapshot.
     pub log_keep_entries: u64,
     /// The longest a batch of writes waits for more to join it when the
-    /// previous batch was larger (group commit delay, see [`crate::submit`]).
+    /// previous batch was larger; it never waits longer than the previous
+    /// batch took to commit (group commit delay, see [`crate::submit`]).
     /// Zero submits every batch as soon as it is taken.
     pub commit_linger: Duration,
 }
@@ -45,7 +46,7 @@ impl Default for GroupSettings {
             snapshot_entries: 100_000,
             snapshot_bytes: 64 * 1024 * 1024,
             log_keep_entries: 1000,
-            commit_linger: Duration::from_micros(250),
+            commit_linger: Duration::from_millis(2),
         }
     }
 }

@@ -131,8 +131,9 @@ pub struct Flags {
     pub log_keep_entries: Option<u64>,
 
     /// Group commit delay: the longest a batch of writes waits for more
-    /// writes to join it, and only while the previous batch was larger; 0
-    /// turns it off. [default: 250]
+    /// writes to join it, and only while the previous batch was larger; it
+    /// never waits longer than the previous batch took to commit. 0 turns
+    /// it off. [default: 2000]
     #[arg(long, value_name = "US")]
     pub commit_linger_us: Option<u64>,
 }
@@ -323,7 +324,7 @@ mod tests {
 
     #[test]
     fn the_commit_linger_comes_from_the_flag_or_the_file() {
-        assert_eq!(load(&[], None).unwrap().group.commit_linger, Duration::from_micros(250));
+        assert_eq!(load(&[], None).unwrap().group.commit_linger, Duration::from_millis(2));
         assert_eq!(load(&["--commit-linger-us", "0"], None).unwrap().group.commit_linger, Duration::ZERO);
         assert_eq!(
             load(&[], Some("commit-linger-us = 900\n")).unwrap().group.commit_linger,
