@@ -155,7 +155,8 @@ pub struct DueKey {
 /// A write operation. See each command's Redis documentation for its
 /// semantics; the variants name which commands they serve.
 ///
-/// The Raft log stores variants by position: a new one goes at the end.
+/// The Raft log stores variants by position: a new one goes at the end
+/// (`log_format`'s tests check it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WriteOp {
     /// SET, SETNX, SETEX, PSETEX, GETSET.

@@ -34,6 +34,8 @@ mod command;
 pub mod dump;
 mod error;
 mod glob;
+#[cfg(test)]
+mod log_format;
 pub mod number;
 mod read;
 mod record;

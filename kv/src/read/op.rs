@@ -13,7 +13,8 @@ use crate::sorted::{Aggregate, Combine, Range, RangeSpec};
 /// A read-only command. See each command's Redis documentation for its
 /// semantics; the variants name which commands they serve.
 ///
-/// The Raft log stores variants by position: a new one goes at the end.
+/// The Raft log stores variants by position: a new one goes at the end
+/// (`log_format`'s tests check it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ReadOp {
     Get {
