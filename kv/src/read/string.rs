@@ -80,10 +80,11 @@ impl ReadCtx<'_> {
 
     /// BITPOS.
     pub fn bitpos(&self, key: &[u8], bit: u8, start: i64, end: Option<i64>, bit_mode: bool) -> Result<Reply> {
-        Ok(match self.bits_of(key)? {
+        Ok(match self.string(key)? {
             // An absent key: no 1 bit anywhere, a 0 bit right away.
-            Ok(value) if value.is_empty() => Reply::Int(if bit == 1 { -1 } else { 0 }),
-            Ok(value) => Reply::Int(bits::bitpos(&value, bit, start, end, bit_mode)),
+            Ok(None) => Reply::Int(if bit == 1 { -1 } else { 0 }),
+            // An empty string: every range is empty, so neither bit is there.
+            Ok(Some(record)) => Reply::Int(bits::bitpos(&record.value, bit, start, end, bit_mode)),
             Err(error) => error.into(),
         })
     }
