@@ -34,6 +34,7 @@ mod command;
 pub mod dump;
 mod error;
 mod glob;
+mod list_chunks;
 #[cfg(test)]
 mod log_format;
 pub mod number;

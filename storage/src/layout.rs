@@ -4,7 +4,7 @@
 //! checked on every open. It is a small TOML document:
 //!
 //! ```toml
-//! format = 2
+//! format = 3
 //! layout = "shared"
 //! ```
 //!
@@ -22,8 +22,9 @@ use crate::keyspace::Service;
 
 /// The on-disk format version this build reads and writes. Format 2 added
 /// the modification index to `kv_data` records and the `kv_elements` and
-/// `kv_scores` families; format 1 dirs are refused, not converted.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+/// `kv_scores` families; format 3 stores list elements in chunks. Older
+/// dirs are refused, not converted.
+pub(crate) const FORMAT_VERSION: u32 = 3;
 const MARKER_FILE: &str = "SESHAT";
 
 /// How services share RocksDB instances.

@@ -173,7 +173,12 @@ impl Generator {
         format!("{family}{}", self.rng.random_range(0..3))
     }
 
+    /// A short value, or now and then one longer than a list chunk keeps
+    /// inline (Seshat stores those on their own).
     fn value(&mut self) -> String {
+        if self.rng.random_bool(0.03) {
+            return format!("{}-{}", "v".repeat(600), self.rng.random_range(0..3));
+        }
         self.pick(VALUES).to_string()
     }
 

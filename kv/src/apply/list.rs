@@ -1,47 +1,83 @@
 //! Write semantics of the list commands.
 //!
-//! A list's elements are `kv_elements` entries `[db][version][position]`
-//! with `position` a `u64` big-endian in `head .. head + len` (see
-//! [`Collection::head`](crate::record::Collection)): pushes and pops at
-//! either end, LINDEX and LSET are O(1); LINSERT and LREM rewrite the
-//! positions after the change, O(n) as in Redis.
+//! A list's elements have positions `head .. head + len` (see
+//! [`Collection::head`](crate::record::Collection)) and are stored in
+//! chunks of consecutive positions ([`crate::list_chunks`]): pushes and pops
+//! at either end rewrite one chunk; LINDEX and LSET read or rewrite one;
+//! LINSERT and LREM rewrite the list, O(n) as in Redis; LTRIM deletes whole
+//! chunks and rewrites at most one at each end.
 
 use bytes::Bytes;
 use storage::Family;
 
-use super::collection::{element, existing, open, save, Open};
+use super::collection::{existing, open, save, Open};
 use super::txn::Txn;
 use super::{Fail, OpResult};
 use crate::command::End;
 use crate::error::CommandError;
+use crate::list_chunks::{self, chunk_key, chunk_of, element_key, Chunk, Slot};
 use crate::record::KeyType;
 use crate::reply::Reply;
 
-fn position_key(db: u8, list: &Open, position: u64) -> Vec<u8> {
-    list.element_key(db, &position.to_be_bytes())
+fn corrupt(list: &Open, what: String) -> Fail {
+    Fail::Fatal(crate::error::Error::Corrupt {
+        family: "kv_elements",
+        reason: format!("list version {}: {what}", list.header.version),
+    })
 }
 
-/// The element at `position`; a missing one means corrupt storage.
-fn element_at(txn: &Txn<'_>, db: u8, list: &Open, position: u64) -> Result<Bytes, Fail> {
-    match element(txn, &position_key(db, list, position))? {
-        Some(value) => Ok(Bytes::from(value)),
-        None => Err(Fail::Fatal(crate::error::Error::Corrupt {
-            family: "kv_elements",
-            reason: format!("list version {} has no element at position {position}", list.header.version),
-        })),
+/// The stored chunk `number` of `list`; a missing one means corrupt storage.
+fn chunk(txn: &Txn<'_>, db: u8, list: &Open, number: u64) -> Result<Chunk, Fail> {
+    list_chunks::read_chunk(txn, db, list.header.version, number)?
+        .ok_or_else(|| corrupt(list, format!("chunk {number} is missing")))
+}
+
+/// Stores chunk `number` of `list`, or deletes it once empty.
+fn store(txn: &mut Txn<'_>, db: u8, list: &Open, number: u64, chunk: &Chunk) {
+    let key = chunk_key(db, list.header.version, number);
+    if chunk.slots.is_empty() {
+        txn.delete_element(Family::KvElements, key);
+    } else {
+        txn.put_element(Family::KvElements, key, chunk.encode());
     }
 }
 
-fn push_one(txn: &mut Txn<'_>, db: u8, list: &mut Open, end: End, value: Bytes) {
+/// `value` as the slot at `position`, writing a big one to its own key.
+fn slot(txn: &mut Txn<'_>, db: u8, list: &Open, position: u64, value: Bytes) -> Slot {
+    let version = list.header.version;
+    list_chunks::slot_for(value, position, |position, value| {
+        txn.put_element(Family::KvElements, element_key(db, version, position), value)
+    })
+}
+
+/// Deletes the own key of `slot` at `position` if it is big.
+fn forget(txn: &mut Txn<'_>, db: u8, list: &Open, position: u64, slot: &Slot) {
+    if *slot == Slot::Big {
+        txn.delete_element(Family::KvElements, element_key(db, list.header.version, position));
+    }
+}
+
+fn push_one(txn: &mut Txn<'_>, db: u8, list: &mut Open, end: End, value: Bytes) -> Result<(), Fail> {
     let position = match end {
-        End::Left => {
-            list.header.head -= 1;
-            list.header.head
-        }
+        End::Left => list.header.head - 1,
         End::Right => list.header.head + list.header.len,
     };
+    let number = chunk_of(position);
+    let stored = list_chunks::read_chunk(txn, db, list.header.version, number)?;
+    let mut chunk = stored.unwrap_or(Chunk { first: position, slots: Vec::new() });
+    let slot = slot(txn, db, list, position, value);
+    match end {
+        End::Left if chunk.slots.is_empty() || chunk.first == position + 1 => {
+            chunk.first = position;
+            chunk.slots.insert(0, slot);
+            list.header.head -= 1;
+        }
+        End::Right if chunk.end() == position => chunk.slots.push(slot),
+        _ => return Err(corrupt(list, format!("chunk {number} does not end next to position {position}"))),
+    }
     list.header.len += 1;
-    txn.put_element(Family::KvElements, position_key(db, list, position), value);
+    store(txn, db, list, number, &chunk);
+    Ok(())
 }
 
 fn pop_one(txn: &mut Txn<'_>, db: u8, list: &mut Open, end: End) -> Result<Bytes, Fail> {
@@ -49,8 +85,19 @@ fn pop_one(txn: &mut Txn<'_>, db: u8, list: &mut Open, end: End) -> Result<Bytes
         End::Left => list.header.head,
         End::Right => list.header.head + list.header.len - 1,
     };
-    let value = element_at(txn, db, list, position)?;
-    txn.delete_element(Family::KvElements, position_key(db, list, position));
+    let number = chunk_of(position);
+    let mut chunk = chunk(txn, db, list, number)?;
+    let slot = match end {
+        End::Left if chunk.first == position && !chunk.slots.is_empty() => {
+            chunk.first += 1;
+            chunk.slots.remove(0)
+        }
+        End::Right if chunk.end() == position + 1 && !chunk.slots.is_empty() => chunk.slots.pop().expect("not empty"),
+        _ => return Err(corrupt(list, format!("chunk {number} does not hold position {position}"))),
+    };
+    let value = list_chunks::slot_value(txn, db, list.header.version, position, &slot)?;
+    forget(txn, db, list, position, &slot);
+    store(txn, db, list, number, &chunk);
     list.header.len -= 1;
     if end == End::Left {
         list.header.head += 1;
@@ -60,20 +107,59 @@ fn pop_one(txn: &mut Txn<'_>, db: u8, list: &mut Open, end: End) -> Result<Bytes
 
 /// The elements of a list, in order.
 fn all_elements(txn: &Txn<'_>, db: u8, list: &Open) -> Result<Vec<Bytes>, Fail> {
-    (0..list.header.len).map(|i| element_at(txn, db, list, list.header.head + i)).collect()
+    let mut values = Vec::with_capacity(list.header.len as usize);
+    if list.header.len > 0 {
+        let (head, last) = (list.header.head, list.header.head + list.header.len - 1);
+        list_chunks::visit_range(txn, db, list.header.version, head, last, |value| {
+            values.push(Bytes::copy_from_slice(value));
+            true
+        })?;
+    }
+    Ok(values)
 }
 
-/// Replaces the elements of `list` with `values` (same head), deleting
-/// positions past the new end.
-fn rewrite(txn: &mut Txn<'_>, db: u8, list: &mut Open, values: Vec<Bytes>) {
-    let old_len = list.header.len;
-    list.header.len = values.len() as u64;
-    for (i, value) in values.into_iter().enumerate() {
-        txn.put_element(Family::KvElements, position_key(db, list, list.header.head + i as u64), value);
+/// Removes `count` elements from `end` of `list`, whole chunks at a time.
+fn drop_end(txn: &mut Txn<'_>, db: u8, list: &mut Open, end: End, mut count: u64) -> Result<(), Fail> {
+    while count > 0 {
+        let position = match end {
+            End::Left => list.header.head,
+            End::Right => list.header.head + list.header.len - 1,
+        };
+        let number = chunk_of(position);
+        let mut chunk = chunk(txn, db, list, number)?;
+        let take = count.min(chunk.slots.len() as u64) as usize;
+        let (first, removed): (u64, Vec<Slot>) = match end {
+            End::Left => {
+                let first = chunk.first;
+                chunk.first += take as u64;
+                (first, chunk.slots.drain(..take).collect())
+            }
+            End::Right => {
+                let keep = chunk.slots.len() - take;
+                (chunk.first + keep as u64, chunk.slots.drain(keep..).collect())
+            }
+        };
+        for (i, slot) in removed.iter().enumerate() {
+            forget(txn, db, list, first + i as u64, slot);
+        }
+        store(txn, db, list, number, &chunk);
+        list.header.len -= take as u64;
+        if end == End::Left {
+            list.header.head += take as u64;
+        }
+        count -= take as u64;
     }
-    for i in list.header.len..old_len {
-        txn.delete_element(Family::KvElements, position_key(db, list, list.header.head + i));
+    Ok(())
+}
+
+/// Replaces the elements of `list` with `values` (same head).
+fn rewrite(txn: &mut Txn<'_>, db: u8, list: &mut Open, values: Vec<Bytes>) -> Result<(), Fail> {
+    let len = list.header.len;
+    drop_end(txn, db, list, End::Right, len)?;
+    for value in values {
+        push_one(txn, db, list, End::Right, value)?;
     }
+    Ok(())
 }
 
 /// LPUSH, RPUSH, and LPUSHX/RPUSHX when `only_if_exists`.
@@ -93,7 +179,7 @@ pub(super) fn push(
         false => open(txn, db, &key, KeyType::List)?,
     };
     for value in values {
-        push_one(txn, db, &mut list, end, value);
+        push_one(txn, db, &mut list, end, value)?;
     }
     save(txn, db, &key, &list)?;
     Ok(Reply::Int(list.header.len as i64))
@@ -152,12 +238,12 @@ pub(super) fn lmove(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, from_end:
     }
     let value = pop_one(txn, db, &mut source, from_end)?;
     if from == to {
-        push_one(txn, db, &mut source, to_end, value.clone());
+        push_one(txn, db, &mut source, to_end, value.clone())?;
         save(txn, db, &from, &source)?;
     } else {
         save(txn, db, &from, &source)?;
         let mut destination = open(txn, db, &to, KeyType::List)?;
-        push_one(txn, db, &mut destination, to_end, value.clone());
+        push_one(txn, db, &mut destination, to_end, value.clone())?;
         save(txn, db, &to, &destination)?;
     }
     Ok(Reply::Bulk(value))
@@ -179,7 +265,7 @@ pub(super) fn sort_store(
     let mut list = open(txn, db, &destination, KeyType::List)?;
     let count = values.len() as i64;
     for value in values {
-        push_one(txn, db, &mut list, End::Right, value.unwrap_or_default());
+        push_one(txn, db, &mut list, End::Right, value.unwrap_or_default())?;
     }
     save(txn, db, &destination, &list)?;
     Ok(Reply::Int(count))
@@ -199,7 +285,17 @@ pub(super) fn lset(txn: &mut Txn<'_>, db: u8, key: Bytes, index: i64, value: Byt
     let Some(position) = index_position(&list, index) else {
         return Err(CommandError::Other("ERR index out of range".into()).into());
     };
-    txn.put_element(Family::KvElements, position_key(db, &list, position), value);
+    let number = chunk_of(position);
+    let mut chunk = chunk(txn, db, &list, number)?;
+    let Some(offset) = position.checked_sub(chunk.first).filter(|offset| *offset < chunk.slots.len() as u64) else {
+        return Err(corrupt(&list, format!("chunk {number} does not hold position {position}")));
+    };
+    let new = slot(txn, db, &list, position, value);
+    let old = std::mem::replace(&mut chunk.slots[offset as usize], new.clone());
+    if new != Slot::Big {
+        forget(txn, db, &list, position, &old);
+    }
+    store(txn, db, &list, number, &chunk);
     save(txn, db, &key, &list)?;
     Ok(Reply::ok())
 }
@@ -213,7 +309,7 @@ pub(super) fn linsert(txn: &mut Txn<'_>, db: u8, key: Bytes, before: bool, pivot
         return Ok(Reply::Int(-1));
     };
     values.insert(if before { at } else { at + 1 }, value);
-    rewrite(txn, db, &mut list, values);
+    rewrite(txn, db, &mut list, values)?;
     save(txn, db, &key, &list)?;
     Ok(Reply::Int(list.header.len as i64))
 }
@@ -242,7 +338,7 @@ pub(super) fn lrem(txn: &mut Txn<'_>, db: u8, key: Bytes, count: i64, value: Byt
     if removed > 0 {
         let mut flags = keep.into_iter();
         values.retain(|_| flags.next().unwrap_or(true));
-        rewrite(txn, db, &mut list, values);
+        rewrite(txn, db, &mut list, values)?;
         save(txn, db, &key, &list)?;
     }
     Ok(Reply::Int(removed as i64))
@@ -252,17 +348,14 @@ pub(super) fn ltrim(txn: &mut Txn<'_>, db: u8, key: Bytes, start: i64, stop: i64
     let Some(mut list) = existing(txn, db, &key, KeyType::List)? else {
         return Ok(Reply::ok());
     };
-    let len = list.header.len as i64;
-    let (keep_from, keep_to) = match crate::read::clamp_range(start, stop, len) {
+    let len = list.header.len;
+    let (keep_from, keep_to) = match crate::read::clamp_range(start, stop, len as i64) {
         Some((from, to)) => (from as u64, to as u64 + 1),
         None => (0, 0),
     };
-    let head = list.header.head;
-    for i in (0..keep_from).chain(keep_to.max(keep_from)..list.header.len) {
-        txn.delete_element(Family::KvElements, position_key(db, &list, head + i));
-    }
-    list.header.head = head + keep_from;
-    list.header.len = keep_to.saturating_sub(keep_from);
+    let keep_to = keep_to.max(keep_from);
+    drop_end(txn, db, &mut list, End::Right, len - keep_to)?;
+    drop_end(txn, db, &mut list, End::Left, keep_from)?;
     save(txn, db, &key, &list)?;
     Ok(Reply::ok())
 }

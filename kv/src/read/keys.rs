@@ -66,7 +66,7 @@ impl ReadCtx<'_> {
             };
             let value = match record.kind {
                 KeyType::String => Dumped::String(record.value),
-                KeyType::List => Dumped::List(elements(&record)?.into_iter().map(|(_, value)| value).collect()),
+                KeyType::List => Dumped::List(ctx.list_values(&record.header()?)?),
                 KeyType::Set => Dumped::Set(elements(&record)?.into_iter().map(|(member, _)| member).collect()),
                 KeyType::Hash => Dumped::Hash(elements(&record)?),
                 KeyType::ZSet => Dumped::SortedSet(

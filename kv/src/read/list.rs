@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ReadCtx;
 use crate::error::{Error, Result};
+use crate::list_chunks;
 use crate::record::{Collection, KeyType};
 use crate::reply::Reply;
 
@@ -45,13 +46,43 @@ impl ReadCtx<'_> {
 
     /// The element at `index` (0-based from the head) of `list`.
     fn list_element(&self, list: &Collection, index: u64) -> Result<Bytes> {
-        let position = (list.head + index).to_be_bytes();
-        self.element(list.version, &position).and_then(|value| {
-            value.map(Bytes::from).ok_or_else(|| Error::Corrupt {
+        let position = list.head + index;
+        let chunk = list_chunks::read_chunk(self.reader, self.db, list.version, list_chunks::chunk_of(position))?;
+        let slot = chunk.as_ref().and_then(|chunk| {
+            let offset = position.checked_sub(chunk.first)?;
+            chunk.slots.get(usize::try_from(offset).ok()?)
+        });
+        match slot {
+            Some(slot) => list_chunks::slot_value(self.reader, self.db, list.version, position, slot),
+            None => Err(Error::Corrupt {
                 family: "kv_elements",
                 reason: format!("list version {} has no element at index {index}", list.version),
-            })
-        })
+            }),
+        }
+    }
+
+    /// Calls `visit` with each element of `list` from index `from` to
+    /// `to` (inclusive), in order, until it returns false.
+    pub(crate) fn visit_list(
+        &self,
+        list: &Collection,
+        from: u64,
+        to: u64,
+        visit: impl FnMut(&[u8]) -> bool,
+    ) -> Result<()> {
+        list_chunks::visit_range(self.reader, self.db, list.version, list.head + from, list.head + to, visit)
+    }
+
+    /// Every element of `list`, in order.
+    pub(crate) fn list_values(&self, list: &Collection) -> Result<Vec<Bytes>> {
+        let mut values = Vec::with_capacity(list.len as usize);
+        if list.len > 0 {
+            self.visit_list(list, 0, list.len - 1, |value| {
+                values.push(Bytes::copy_from_slice(value));
+                true
+            })?;
+        }
+        Ok(values)
     }
 
     /// LLEN.
@@ -85,13 +116,13 @@ impl ReadCtx<'_> {
             // however long the range.
             let mut buffer = bytes::BytesMut::new();
             let mut lengths = Vec::with_capacity(wanted);
-            // Lists never reach position 0 (they start mid-range).
-            let before_first = (list.head + start as u64 - 1).to_be_bytes();
-            let after = storage::keyspace::kv_elements::key(ctx.db, list.version, &before_first);
-            ctx.each_element(list.version, Some(&after), |_, value| {
+            ctx.visit_list(&list, start as u64, stop as u64, |value| {
+                if lengths.is_empty() {
+                    buffer.reserve(value.len() * wanted);
+                }
                 lengths.push(value.len() as u32);
                 buffer.extend_from_slice(value);
-                lengths.len() < wanted
+                true
             })?;
             Ok(Reply::Bulks { buffer: buffer.freeze(), lengths })
         })
@@ -110,16 +141,32 @@ impl ReadCtx<'_> {
             };
             let mut skip = options.rank.unsigned_abs() - 1;
             let mut found = Vec::new();
-            for step in 0..limit {
-                let index = if options.rank > 0 { step } else { len - 1 - step };
-                if *ctx.list_element(&list, index)? == *element {
+            let mut check = |index: u64, value: &[u8]| {
+                if value == element {
                     if skip > 0 {
                         skip -= 1;
                     } else {
                         found.push(Reply::Int(index as i64));
-                        if found.len() as u64 >= wanted {
-                            break;
-                        }
+                    }
+                }
+                (found.len() as u64) < wanted
+            };
+            if limit > 0 && options.rank > 0 {
+                let mut index = 0;
+                ctx.visit_list(&list, 0, limit - 1, |value| {
+                    index += 1;
+                    check(index - 1, value)
+                })?;
+            } else if limit > 0 {
+                // From the tail: the compared range, then walked backwards.
+                let mut values = Vec::with_capacity(limit as usize);
+                ctx.visit_list(&list, len - limit, len - 1, |value| {
+                    values.push(Bytes::copy_from_slice(value));
+                    true
+                })?;
+                for (step, value) in values.iter().rev().enumerate() {
+                    if !check(len - 1 - step as u64, value) {
+                        break;
                     }
                 }
             }

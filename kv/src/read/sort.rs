@@ -68,11 +68,10 @@ impl ReadCtx<'_> {
                 return Ok(Ok(Vec::new()));
             };
             let mut elements: Vec<Bytes> = match record.kind {
-                KeyType::List | KeyType::Set => ctx
-                    .elements(record.header()?.version)?
-                    .into_iter()
-                    .map(|(sub, value)| Bytes::from(if record.kind == KeyType::List { value } else { sub }))
-                    .collect(),
+                KeyType::List => ctx.list_values(&record.header()?)?,
+                KeyType::Set => {
+                    ctx.elements(record.header()?.version)?.into_iter().map(|(member, _)| Bytes::from(member)).collect()
+                }
                 KeyType::ZSet => {
                     let header = record.header()?;
                     let zset = ZSet { db: ctx.db, version: header.version, len: header.len };
