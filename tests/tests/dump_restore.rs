@@ -98,12 +98,19 @@ async fn fill(redis: &mut Raw) -> Result<Vec<&'static str>> {
     ])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn payloads_move_between_redis_and_seshat_both_ways() -> Result<()> {
+/// A redis-server and a Seshat node, with a connection to each (the
+/// servers live as long as the first two values).
+async fn servers() -> Result<(RedisServer, Node, Raw, Raw)> {
     let reference = RedisServer::start().await?;
     let node = Node::start(&[])?;
-    let mut redis = Raw::connect(reference.addr).await?;
-    let mut seshat = node.raw().await?;
+    let redis = Raw::connect(reference.addr).await?;
+    let seshat = node.raw().await?;
+    Ok((reference, node, redis, seshat))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_move_between_redis_and_seshat_both_ways() -> Result<()> {
+    let (_reference, _node, mut redis, mut seshat) = servers().await?;
     for key in fill(&mut redis).await? {
         let expected = contents(&mut redis, key).await?;
         let Frame2::BulkString(from_redis) = redis.call(&["DUMP", key]).await? else { bail!("DUMP {key}") };
@@ -122,10 +129,7 @@ async fn payloads_move_between_redis_and_seshat_both_ways() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_options_and_errors_match_redis() -> Result<()> {
-    let reference = RedisServer::start().await?;
-    let node = Node::start(&[])?;
-    let mut redis = Raw::connect(reference.addr).await?;
-    let mut seshat = node.raw().await?;
+    let (_reference, _node, mut redis, mut seshat) = servers().await?;
     for raw in [&mut redis, &mut seshat] {
         raw.call(&["SET", "source", "value"]).await?;
     }
