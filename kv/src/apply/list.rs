@@ -57,26 +57,47 @@ fn forget(txn: &mut Txn<'_>, db: u8, list: &Open, position: u64, slot: &Slot) {
     }
 }
 
-fn push_one(txn: &mut Txn<'_>, db: u8, list: &mut Open, end: End, value: Bytes) -> Result<(), Fail> {
-    let position = match end {
-        End::Left => list.header.head - 1,
-        End::Right => list.header.head + list.header.len,
-    };
-    let number = chunk_of(position);
-    let stored = list_chunks::read_chunk(txn, db, list.header.version, number)?;
-    let mut chunk = stored.unwrap_or(Chunk { first: position, slots: Vec::new() });
-    let slot = slot(txn, db, list, position, value);
-    match end {
-        End::Left if chunk.slots.is_empty() || chunk.first == position + 1 => {
-            chunk.first = position;
-            chunk.slots.insert(0, slot);
-            list.header.head -= 1;
+/// Pushes `values` one after another at `end` of `list`. Each chunk the
+/// pushes reach is read and stored once, however many values it takes.
+fn push_all(
+    txn: &mut Txn<'_>,
+    db: u8,
+    list: &mut Open,
+    end: End,
+    values: impl IntoIterator<Item = Bytes>,
+) -> Result<(), Fail> {
+    let mut open_chunk: Option<(u64, Chunk)> = None;
+    for value in values {
+        let position = match end {
+            End::Left => list.header.head - 1,
+            End::Right => list.header.head + list.header.len,
+        };
+        let number = chunk_of(position);
+        let (_, chunk) = match open_chunk.take() {
+            Some((open, chunk)) if open == number => open_chunk.insert((open, chunk)),
+            previous => {
+                if let Some((open, chunk)) = previous {
+                    store(txn, db, list, open, &chunk);
+                }
+                let stored = list_chunks::read_chunk(txn, db, list.header.version, number)?;
+                open_chunk.insert((number, stored.unwrap_or(Chunk { first: position, slots: Vec::new() })))
+            }
+        };
+        let slot = slot(txn, db, list, position, value);
+        match end {
+            End::Left if chunk.slots.is_empty() || chunk.first == position + 1 => {
+                chunk.first = position;
+                chunk.slots.insert(0, slot);
+                list.header.head -= 1;
+            }
+            End::Right if chunk.end() == position => chunk.slots.push(slot),
+            _ => return Err(corrupt(list, format!("chunk {number} does not end next to position {position}"))),
         }
-        End::Right if chunk.end() == position => chunk.slots.push(slot),
-        _ => return Err(corrupt(list, format!("chunk {number} does not end next to position {position}"))),
+        list.header.len += 1;
     }
-    list.header.len += 1;
-    store(txn, db, list, number, &chunk);
+    if let Some((number, chunk)) = open_chunk {
+        store(txn, db, list, number, &chunk);
+    }
     Ok(())
 }
 
@@ -156,10 +177,7 @@ fn drop_end(txn: &mut Txn<'_>, db: u8, list: &mut Open, end: End, mut count: u64
 fn rewrite(txn: &mut Txn<'_>, db: u8, list: &mut Open, values: Vec<Bytes>) -> Result<(), Fail> {
     let len = list.header.len;
     drop_end(txn, db, list, End::Right, len)?;
-    for value in values {
-        push_one(txn, db, list, End::Right, value)?;
-    }
-    Ok(())
+    push_all(txn, db, list, End::Right, values)
 }
 
 /// LPUSH, RPUSH, and LPUSHX/RPUSHX when `only_if_exists`.
@@ -178,9 +196,7 @@ pub(super) fn push(
         },
         false => open(txn, db, &key, KeyType::List)?,
     };
-    for value in values {
-        push_one(txn, db, &mut list, end, value)?;
-    }
+    push_all(txn, db, &mut list, end, values)?;
     save(txn, db, &key, &list)?;
     Ok(Reply::Int(list.header.len as i64))
 }
@@ -238,12 +254,12 @@ pub(super) fn lmove(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, from_end:
     }
     let value = pop_one(txn, db, &mut source, from_end)?;
     if from == to {
-        push_one(txn, db, &mut source, to_end, value.clone())?;
+        push_all(txn, db, &mut source, to_end, [value.clone()])?;
         save(txn, db, &from, &source)?;
     } else {
         save(txn, db, &from, &source)?;
         let mut destination = open(txn, db, &to, KeyType::List)?;
-        push_one(txn, db, &mut destination, to_end, value.clone())?;
+        push_all(txn, db, &mut destination, to_end, [value.clone()])?;
         save(txn, db, &to, &destination)?;
     }
     Ok(Reply::Bulk(value))
@@ -264,9 +280,7 @@ pub(super) fn sort_store(
     txn.delete(db, &destination)?;
     let mut list = open(txn, db, &destination, KeyType::List)?;
     let count = values.len() as i64;
-    for value in values {
-        push_one(txn, db, &mut list, End::Right, value.unwrap_or_default())?;
-    }
+    push_all(txn, db, &mut list, End::Right, values.into_iter().map(Option::unwrap_or_default))?;
     save(txn, db, &destination, &list)?;
     Ok(Reply::Int(count))
 }
