@@ -1,5 +1,13 @@
 # Helpers shared by the benchmark scripts (sourced, not run).
 
+# bench_setup NAME: a fresh work dir in $work, an empty $pids list, and an
+# EXIT trap that stops every process in $pids and removes $work.
+bench_setup() {
+    work=$(mktemp -d -t "seshat-$1-XXXXXX")
+    pids=()
+    trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+}
+
 # free_port: prints a loopback TCP port that is free now, below the kernel's
 # ephemeral range (32768-60999), so no outgoing connection can take it
 # before the server binds it.

@@ -18,16 +18,8 @@ CLIENTS=${CLIENTS:-50}
 PIPELINE=${PIPELINE:-1}
 TESTS=${TESTS:-set,get}
 
-work=$(mktemp -d -t seshat-bench-XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
 source "$(dirname "$0")/bench-lib.sh"
+bench_setup bench
 
 # peak_rss NAME PID: records the process's peak resident memory (VmHWM).
 peak_rss() {

@@ -20,16 +20,8 @@ REQUESTS=${REQUESTS:-100000}
 CLIENTS=${CLIENTS:-50}
 TESTS=${TESTS:-ping,set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange,mset}
 
-work=$(mktemp -d -t seshat-bench-suite-XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
 source "$(dirname "$0")/bench-lib.sh"
+bench_setup bench-suite
 
 # bench NAME PORT: appends "NAME,test,rps" lines to the results.
 bench() {
