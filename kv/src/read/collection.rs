@@ -33,6 +33,22 @@ impl ReadCtx<'_> {
         })
     }
 
+    /// Runs `read` on the collection of type `kind` at `key` at one point in
+    /// time; an absent key answers `absent`, another type WRONGTYPE.
+    pub(crate) fn with_collection(
+        &self,
+        key: &[u8],
+        kind: KeyType,
+        absent: Reply,
+        read: impl FnOnce(&ReadCtx<'_>, Collection) -> Result<Reply>,
+    ) -> Result<Reply> {
+        self.consistent(|ctx| match ctx.collection(key, kind)? {
+            Err(error) => Ok(error.into()),
+            Ok(None) => Ok(absent),
+            Ok(Some(collection)) => read(ctx, collection),
+        })
+    }
+
     /// The value of element `sub` of collection `version`.
     pub(crate) fn element(&self, version: u64, sub: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.reader.get(Family::KvElements, &kv_elements::key(self.db, version, sub))?)

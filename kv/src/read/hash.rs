@@ -20,24 +20,9 @@ pub struct ElementScan {
 }
 
 impl ReadCtx<'_> {
-    /// Runs `read` on the hash at `key` at one point in time; absent keys
-    /// answer `absent`, other types WRONGTYPE.
-    fn with_hash(
-        &self,
-        key: &[u8],
-        absent: Reply,
-        read: impl FnOnce(&ReadCtx<'_>, Collection) -> Result<Reply>,
-    ) -> Result<Reply> {
-        self.consistent(|ctx| match ctx.collection(key, KeyType::Hash)? {
-            Err(error) => Ok(error.into()),
-            Ok(None) => Ok(absent),
-            Ok(Some(hash)) => read(ctx, hash),
-        })
-    }
-
     /// HGET.
     pub fn hget(&self, key: &[u8], field: &[u8]) -> Result<Reply> {
-        self.with_hash(key, Reply::Nil, |ctx, hash| {
+        self.with_collection(key, KeyType::Hash, Reply::Nil, |ctx, hash| {
             Ok(Reply::bulk_or_nil(ctx.element(hash.version, field)?.map(Bytes::from)))
         })
     }
@@ -45,7 +30,7 @@ impl ReadCtx<'_> {
     /// HMGET.
     pub fn hmget(&self, key: &[u8], fields: &[Bytes]) -> Result<Reply> {
         let absent = Reply::Array(vec![Reply::Nil; fields.len()]);
-        self.with_hash(key, absent, |ctx, hash| {
+        self.with_collection(key, KeyType::Hash, absent, |ctx, hash| {
             let mut values = Vec::with_capacity(fields.len());
             for field in fields {
                 values.push(Reply::bulk_or_nil(ctx.element(hash.version, field)?.map(Bytes::from)));
@@ -57,7 +42,7 @@ impl ReadCtx<'_> {
     /// HGETALL (a map), HKEYS, HVALS.
     pub fn hgetall(&self, key: &[u8], part: HashPart) -> Result<Reply> {
         let absent = if part == HashPart::Both { Reply::Map(Vec::new()) } else { Reply::Array(Vec::new()) };
-        self.with_hash(key, absent, |ctx, hash| {
+        self.with_collection(key, KeyType::Hash, absent, |ctx, hash| {
             let elements = ctx.elements(hash.version)?.into_iter();
             let bulk = |bytes: Vec<u8>| Reply::Bulk(Bytes::from(bytes));
             Ok(match part {
@@ -70,7 +55,7 @@ impl ReadCtx<'_> {
 
     /// HEXISTS.
     pub fn hexists(&self, key: &[u8], field: &[u8]) -> Result<Reply> {
-        self.with_hash(key, Reply::Int(0), |ctx, hash| {
+        self.with_collection(key, KeyType::Hash, Reply::Int(0), |ctx, hash| {
             Ok(Reply::Int(i64::from(ctx.element(hash.version, field)?.is_some())))
         })
     }
@@ -85,7 +70,7 @@ impl ReadCtx<'_> {
 
     /// HSTRLEN.
     pub fn hstrlen(&self, key: &[u8], field: &[u8]) -> Result<Reply> {
-        self.with_hash(key, Reply::Int(0), |ctx, hash| {
+        self.with_collection(key, KeyType::Hash, Reply::Int(0), |ctx, hash| {
             Ok(Reply::Int(ctx.element(hash.version, field)?.map_or(0, |v| v.len() as i64)))
         })
     }
@@ -94,7 +79,7 @@ impl ReadCtx<'_> {
     /// fields that may repeat (count < 0), with their values if asked.
     pub fn hrandfield(&self, key: &[u8], count: Option<i64>, with_values: bool) -> Result<Reply> {
         let absent = if count.is_some() { Reply::Array(Vec::new()) } else { Reply::Nil };
-        self.with_hash(key, absent, |ctx, hash| {
+        self.with_collection(key, KeyType::Hash, absent, |ctx, hash| {
             let elements = ctx.elements(hash.version)?;
             let mut rng = rand::rng();
             let bulk = |bytes: &Vec<u8>| Reply::Bulk(Bytes::copy_from_slice(bytes));
@@ -120,7 +105,7 @@ impl ReadCtx<'_> {
     /// HSCAN: fields and values from `cursor`.
     pub fn hscan(&self, key: &[u8], cursor: u64, args: &ElementScan) -> Result<Reply> {
         let empty = Reply::Array(vec![Reply::bulk("0"), Reply::Array(Vec::new())]);
-        self.with_hash(key, empty, |ctx, hash| {
+        self.with_collection(key, KeyType::Hash, empty, |ctx, hash| {
             ctx.scan_elements(hash, cursor, args, |field, value, out| {
                 out.push(Reply::Bulk(Bytes::copy_from_slice(field)));
                 out.push(Reply::Bulk(Bytes::copy_from_slice(value)));

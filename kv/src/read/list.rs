@@ -30,20 +30,6 @@ pub struct LposOptions {
 }
 
 impl ReadCtx<'_> {
-    /// Runs `read` on the list at `key` at one point in time.
-    fn with_list(
-        &self,
-        key: &[u8],
-        absent: Reply,
-        read: impl FnOnce(&ReadCtx<'_>, Collection) -> Result<Reply>,
-    ) -> Result<Reply> {
-        self.consistent(|ctx| match ctx.collection(key, KeyType::List)? {
-            Err(error) => Ok(error.into()),
-            Ok(None) => Ok(absent),
-            Ok(Some(list)) => read(ctx, list),
-        })
-    }
-
     /// The element at `index` (0-based from the head) of `list`.
     fn list_element(&self, list: &Collection, index: u64) -> Result<Bytes> {
         let position = list.head + index;
@@ -95,7 +81,7 @@ impl ReadCtx<'_> {
 
     /// LINDEX.
     pub fn lindex(&self, key: &[u8], index: i64) -> Result<Reply> {
-        self.with_list(key, Reply::Nil, |ctx, list| {
+        self.with_collection(key, KeyType::List, Reply::Nil, |ctx, list| {
             let len = list.len as i64;
             let index = if index < 0 { len + index } else { index };
             if !(0..len).contains(&index) {
@@ -107,7 +93,7 @@ impl ReadCtx<'_> {
 
     /// LRANGE: one scan over the positions in range.
     pub fn lrange(&self, key: &[u8], start: i64, stop: i64) -> Result<Reply> {
-        self.with_list(key, Reply::Array(Vec::new()), |ctx, list| {
+        self.with_collection(key, KeyType::List, Reply::Array(Vec::new()), |ctx, list| {
             let Some((start, stop)) = clamp_range(start, stop, list.len as i64) else {
                 return Ok(Reply::Array(Vec::new()));
             };
@@ -131,7 +117,7 @@ impl ReadCtx<'_> {
     /// LPOS.
     pub fn lpos(&self, key: &[u8], element: &[u8], options: LposOptions) -> Result<Reply> {
         let absent = if options.count.is_some() { Reply::Array(Vec::new()) } else { Reply::Nil };
-        self.with_list(key, absent, |ctx, list| {
+        self.with_collection(key, KeyType::List, absent, |ctx, list| {
             let len = list.len;
             let limit = if options.max_len == 0 { len } else { options.max_len.min(len) };
             let wanted = match options.count {

@@ -16,20 +16,6 @@ use crate::record::{Collection, KeyType};
 use crate::reply::Reply;
 
 impl ReadCtx<'_> {
-    /// Runs `read` on the set at `key` at one point in time.
-    fn with_set(
-        &self,
-        key: &[u8],
-        absent: Reply,
-        read: impl FnOnce(&ReadCtx<'_>, Collection) -> Result<Reply>,
-    ) -> Result<Reply> {
-        self.consistent(|ctx| match ctx.collection(key, KeyType::Set)? {
-            Err(error) => Ok(error.into()),
-            Ok(None) => Ok(absent),
-            Ok(Some(set)) => read(ctx, set),
-        })
-    }
-
     /// Every member of `set`.
     fn members(&self, set: &Collection) -> Result<Vec<Bytes>> {
         Ok(self.elements(set.version)?.into_iter().map(|(member, _)| Bytes::from(member)).collect())
@@ -37,7 +23,7 @@ impl ReadCtx<'_> {
 
     /// SMEMBERS.
     pub fn smembers(&self, key: &[u8]) -> Result<Reply> {
-        self.with_set(key, Reply::Set(Vec::new()), |ctx, set| {
+        self.with_collection(key, KeyType::Set, Reply::Set(Vec::new()), |ctx, set| {
             Ok(Reply::Set(ctx.members(&set)?.into_iter().map(Reply::Bulk).collect()))
         })
     }
@@ -45,7 +31,7 @@ impl ReadCtx<'_> {
     /// SISMEMBER and SMISMEMBER (`many`: an array of flags).
     pub fn sismember(&self, key: &[u8], members: &[Bytes], many: bool) -> Result<Reply> {
         let absent = if many { Reply::Array(vec![Reply::Int(0); members.len()]) } else { Reply::Int(0) };
-        self.with_set(key, absent, |ctx, set| {
+        self.with_collection(key, KeyType::Set, absent, |ctx, set| {
             let mut flags = Vec::with_capacity(members.len());
             for member in members {
                 flags.push(Reply::Int(i64::from(ctx.element(set.version, member)?.is_some())));
@@ -66,7 +52,7 @@ impl ReadCtx<'_> {
     /// or members that may repeat (count < 0).
     pub fn srandmember(&self, key: &[u8], count: Option<i64>) -> Result<Reply> {
         let absent = if count.is_some() { Reply::Array(Vec::new()) } else { Reply::Nil };
-        self.with_set(key, absent, |ctx, set| {
+        self.with_collection(key, KeyType::Set, absent, |ctx, set| {
             let members = ctx.members(&set)?;
             let mut rng = rand::rng();
             Ok(match count {
@@ -126,7 +112,7 @@ impl ReadCtx<'_> {
     /// SSCAN.
     pub fn sscan(&self, key: &[u8], cursor: u64, args: &ElementScan) -> Result<Reply> {
         let empty = Reply::Array(vec![Reply::bulk("0"), Reply::Array(Vec::new())]);
-        self.with_set(key, empty, |ctx, set| {
+        self.with_collection(key, KeyType::Set, empty, |ctx, set| {
             ctx.scan_elements(set, cursor, args, |member, _, out| out.push(Reply::Bulk(Bytes::copy_from_slice(member))))
         })
     }

@@ -27,10 +27,8 @@ impl ReadCtx<'_> {
         absent: Reply,
         read: impl FnOnce(&ReadCtx<'_>, ZSet) -> Result<Reply>,
     ) -> Result<Reply> {
-        self.consistent(|ctx| match ctx.collection(key, KeyType::ZSet)? {
-            Err(error) => Ok(error.into()),
-            Ok(None) => Ok(absent),
-            Ok(Some(zset)) => read(ctx, ZSet { db: ctx.db, version: zset.version, len: zset.len }),
+        self.with_collection(key, KeyType::ZSet, absent, |ctx, zset| {
+            read(ctx, ZSet { db: ctx.db, version: zset.version, len: zset.len })
         })
     }
 
