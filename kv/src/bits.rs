@@ -42,6 +42,9 @@ fn unit_range(start: i64, end: i64, len: i64) -> Option<(i64, i64)> {
 /// value.
 pub fn bitcount(bytes: &[u8], range: Option<(i64, i64, bool)>) -> i64 {
     match range {
+        // Redis checks this before clamping: -6 -7 is empty even where
+        // clamping would make it the first unit.
+        Some((start, end, _)) if start < 0 && end < 0 && start > end => 0,
         None => bytes.iter().map(|b| b.count_ones() as i64).sum(),
         Some((start, end, false)) => match unit_range(start, end, bytes.len() as i64) {
             Some((s, e)) => bytes[s as usize..=e as usize].iter().map(|b| b.count_ones() as i64).sum(),
@@ -208,6 +211,8 @@ mod tests {
         assert_eq!(bitcount(b"foobar", Some((0, 0, false))), 4);
         assert_eq!(bitcount(b"foobar", Some((1, 1, false))), 6);
         assert_eq!(bitcount(b"foobar", Some((5, 30, true))), 17);
+        assert_eq!(bitcount(b"foobar", Some((-6, -7, false))), 0);
+        assert_eq!(bitcount(b"foobar", Some((-3, -1, false))), 10);
         assert_eq!(bitpos(&[0xff, 0xf0, 0x00], 0, 0, None, false), 12);
         assert_eq!(bitpos(&[0x00, 0xff, 0xf0], 1, 2, Some(-1), false), 16);
         assert_eq!(bitpos(&[0xff, 0xff], 0, 0, None, false), 16);

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::bits::{BitOperation, FieldOp};
 use crate::read::{ReadOp, SortOptions};
 use crate::reply::Reply;
+use crate::set_algebra::SetAlgebra;
 use crate::sorted::{Aggregate, Combine, Range, RangeSpec};
 
 /// One entry of the `kv` log.
@@ -98,30 +99,6 @@ pub enum HashSetMode {
 pub enum End {
     Left,
     Right,
-}
-
-/// SINTER, SUNION or SDIFF (and their STORE forms).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SetAlgebra {
-    Inter,
-    Union,
-    Diff,
-}
-
-impl SetAlgebra {
-    /// The result over `sets` in key order (absent keys are empty sets).
-    pub fn apply(self, sets: Vec<std::collections::BTreeSet<Bytes>>) -> std::collections::BTreeSet<Bytes> {
-        let mut sets = sets.into_iter();
-        let first = sets.next().unwrap_or_default();
-        match self {
-            SetAlgebra::Inter => sets.fold(first, |acc, set| acc.intersection(&set).cloned().collect()),
-            SetAlgebra::Union => sets.fold(first, |mut acc, set| {
-                acc.extend(set);
-                acc
-            }),
-            SetAlgebra::Diff => sets.fold(first, |acc, set| acc.difference(&set).cloned().collect()),
-        }
-    }
 }
 
 /// The options of ZADD.
@@ -408,6 +385,67 @@ pub enum WriteOp {
         replace: bool,
         payload: Bytes,
     },
+    /// A blocking pop (BLPOP, BLMOVE, BZMPOP, …): pops now if it can, or
+    /// else registers `waiter` on `keys` in the replicated queue of blocked
+    /// clients, which later writes serve at apply (`crate::blocking`).
+    Block {
+        keys: Vec<Bytes>,
+        pop: BlockingPop,
+        waiter: WaiterId,
+    },
+    /// A blocked client gives up (timeout, disconnect): removes `waiter`
+    /// if it is still queued. Answers 1 if it was, 0 if it was already
+    /// served or purged.
+    Unblock {
+        waiter: WaiterId,
+    },
+    /// Removes every queued waiter of `node` except those of its boot
+    /// `keep_boot`: a restarted node's earlier clients are gone.
+    PurgeWaiters {
+        node: u64,
+        keep_boot: Option<u64>,
+    },
+}
+
+/// A blocked client, unique across the cluster and across restarts: the
+/// node it is connected to, that node process's random boot id, and a
+/// number the node draws per blocking call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct WaiterId {
+    pub node: u64,
+    pub boot: u64,
+    pub token: u64,
+}
+
+/// What a blocked client pops once one of its keys has data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BlockingPop {
+    /// BLPOP, BRPOP (`single`: `[key, element]`) and BLMPOP (`[key,
+    /// [elements]]`, up to `count`).
+    List { end: End, count: u64, single: bool },
+    /// BLMOVE, BRPOPLPUSH: from the blocked key to `to`.
+    Move { to: Bytes, from_end: End, to_end: End },
+    /// BZPOPMIN/BZPOPMAX (`Flat`) and BZMPOP (`Nested`), up to `count`.
+    ZSet { max: bool, count: u64, shape: PopShape },
+}
+
+impl BlockingPop {
+    /// Whether lists serve this pop (else sorted sets do).
+    pub(crate) fn serves_lists(&self) -> bool {
+        !matches!(self, BlockingPop::ZSet { .. })
+    }
+
+    /// The pop as a command that never blocks (inside MULTI, where Redis
+    /// answers nil at once): from the first of `keys` that has data.
+    pub fn immediate(self, mut keys: Vec<Bytes>) -> WriteOp {
+        match self {
+            BlockingPop::List { end, count, single } => WriteOp::LPopFirst { keys, end, count, single },
+            BlockingPop::Move { to, from_end, to_end } => {
+                WriteOp::LMove { from: keys.swap_remove(0), to, from_end, to_end }
+            }
+            BlockingPop::ZSet { max, count, shape } => WriteOp::ZPopFirst { keys, max, count, shape },
+        }
+    }
 }
 
 /// A key under WATCH: what the watching node had applied when it looked.

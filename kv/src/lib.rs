@@ -31,33 +31,40 @@ mod apply;
 pub mod bits;
 mod blocking;
 mod command;
+mod cursors;
 pub mod dump;
 mod error;
 mod glob;
 mod list_chunks;
 #[cfg(test)]
 mod log_format;
+mod meta;
 pub mod number;
 mod read;
 mod record;
 mod reply;
 mod service;
+mod set_algebra;
 mod sorted;
+mod stats;
 
 pub use apply::KvStateMachine;
-pub use blocking::{Blocked, Registration};
+pub use blocking::Blocked;
 pub use command::{
-    DueKey, End, ExpireAt, ExpireCondition, HashSetMode, LogCommand, PopShape, QueuedCommand, SetAlgebra, SetCondition,
-    SetExpiry, SetReply, TxnStep, WatchedKey, WriteOp, ZAddFlags,
+    BlockingPop, DueKey, End, ExpireAt, ExpireCondition, HashSetMode, LogCommand, PopShape, QueuedCommand,
+    SetCondition, SetExpiry, SetReply, TxnStep, WaiterId, WatchedKey, WriteOp, ZAddFlags,
 };
+pub use cursors::CursorTable;
 pub use error::{CommandError, Error, Result};
 pub use glob::matches as glob_matches;
 pub use raft::{Clock, ManualClock, SystemClock};
-pub use read::{ElementScan, HashPart, LcsOutput, LposOptions, ReadCtx, ReadOp, ScanArgs, SortOptions};
+pub use read::{ElementScan, EncodingLimits, HashPart, LcsOutput, LposOptions, ReadCtx, ReadOp, ScanArgs, SortOptions};
 pub use record::KeyType;
 pub use reply::Reply;
-pub use service::{CursorTable, Kv, KvConfig, KvStart, Stats, WriteReply};
+pub use service::{Kv, KvConfig, KvStart, WriteReply};
+pub use set_algebra::SetAlgebra;
 pub use sorted::{format_score, Aggregate, Combine, LexBound, Range, RangeSpec, ScoreBound};
+pub use stats::Stats;
 
 /// The number of databases (SELECT 0..15).
 pub const DATABASES: usize = 16;

@@ -47,6 +47,7 @@ fn released() -> Vec<(&'static str, &'static [&'static str], &'static [&'static 
     use crate::bits::{BitOperation, FieldOp, Overflow};
     use crate::command::*;
     use crate::read::{HashPart, LcsOutput, ReadOp};
+    use crate::set_algebra::SetAlgebra;
     use crate::sorted::{Aggregate, Combine, LexBound, RangeSpec, ScoreBound};
     vec![
         ("WriteOp", variants::<WriteOp>(), WRITE_OP),
@@ -71,6 +72,7 @@ fn released() -> Vec<(&'static str, &'static [&'static str], &'static [&'static 
         ("BitOperation", variants::<BitOperation>(), BIT_OPERATION),
         ("Overflow", variants::<Overflow>(), OVERFLOW),
         ("FieldOp", variants::<FieldOp>(), FIELD_OP),
+        ("BlockingPop", variants::<BlockingPop>(), BLOCKING_POP),
     ]
 }
 
@@ -134,6 +136,9 @@ const WRITE_OP: &[&str] = &[
     "SortStore",
     "Exec",
     "Restore",
+    "Block",
+    "Unblock",
+    "PurgeWaiters",
 ];
 const READ_OP: &[&str] = &[
     "Get",
@@ -185,6 +190,8 @@ const READ_OP: &[&str] = &[
     "BitFieldGet",
     "Sort",
     "Dump",
+    "ObjectEncodingWith",
+    "MemoryUsage",
 ];
 const TXN_STEP: &[&str] = &["Write", "Read", "Reply"];
 const SET_CONDITION: &[&str] = &["Always", "IfAbsent", "IfPresent"];
@@ -206,3 +213,4 @@ const AGGREGATE: &[&str] = &["Sum", "Min", "Max"];
 const BIT_OPERATION: &[&str] = &["And", "Or", "Xor", "Not"];
 const OVERFLOW: &[&str] = &["Wrap", "Sat", "Fail"];
 const FIELD_OP: &[&str] = &["Get", "Set", "IncrBy"];
+const BLOCKING_POP: &[&str] = &["List", "Move", "ZSet"];

@@ -154,6 +154,15 @@ fn decimal_sum(current: &[u8], delta: f64) -> Option<String> {
     Some(if fraction.is_empty() { format!("{sign}{whole}") } else { format!("{sign}{whole}.{fraction}") })
 }
 
+/// `start..=stop` of a list of `len` elements after Redis's clamping of
+/// negative and out-of-range indexes (LRANGE, LTRIM), or `None` if empty.
+pub(crate) fn clamp_range(start: i64, stop: i64, len: i64) -> Option<(i64, i64)> {
+    let start = if start < 0 { (len + start).max(0) } else { start };
+    let stop = if stop < 0 { len + stop } else { stop };
+    let stop = stop.min(len - 1);
+    (start <= stop && start < len).then_some((start, stop))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,6 +49,10 @@ pub enum Reply {
     Bool(bool),
     /// RESP3 verbatim text (format `txt`); RESP2 bulk string.
     Verbatim(String),
+    /// A blocking pop found no data and its client is now queued: the
+    /// answer comes later (`crate::blocking`). Internal to `kv`; a frontend
+    /// never gets it as a command's reply.
+    Blocked,
 }
 
 impl Reply {

@@ -172,7 +172,7 @@ pub(crate) fn range(reader: &dyn Reader, zset: &ZSet, range: &Range) -> Result<V
     let mut out = Vec::new();
     match &range.spec {
         RangeSpec::Rank { start, stop } => {
-            let Some((start, stop)) = crate::read::clamp_range(*start, *stop, zset.len as i64) else {
+            let Some((start, stop)) = crate::number::clamp_range(*start, *stop, zset.len as i64) else {
                 return Ok(out);
             };
             let wanted = (stop - start + 1) as usize;

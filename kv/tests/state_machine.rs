@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kv::{
-    End, ExpireAt, ExpireCondition, KvStateMachine, LogCommand, QueuedCommand, ReadOp, Reply, SetCondition, SetExpiry,
-    SetReply, Stats, TxnStep, WatchedKey, WriteOp,
+    Blocked, End, ExpireAt, ExpireCondition, KvStateMachine, LogCommand, QueuedCommand, ReadOp, Reply, SetCondition,
+    SetExpiry, SetReply, Stats, TxnStep, WatchedKey, WriteOp,
 };
 use raft::{Command, StateMachine};
 use rand::{Rng, SeedableRng};
@@ -130,9 +130,13 @@ fn random_op(rng: &mut impl Rng) -> WriteOp {
 
 fn open(dir: &std::path::Path) -> (Storage, KvStateMachine) {
     let storage = Storage::open(dir, Layout::Shared).unwrap();
-    let machine =
-        KvStateMachine::open(storage.store(Service::Kv), Arc::new(Stats::default()), Arc::default(), Arc::default())
-            .unwrap();
+    let machine = KvStateMachine::open(
+        storage.store(Service::Kv),
+        Arc::new(Stats::default()),
+        Arc::default(),
+        Arc::new(Blocked::new(1)),
+    )
+    .unwrap();
     (storage, machine)
 }
 

@@ -35,9 +35,11 @@ pub fn encode(out: &mut BytesMut, reply: &Reply, protocol: Protocol) {
         Reply::Int(n) => number(out, b':', *n),
         Reply::Bulk(bytes) => bulk(out, bytes),
         Reply::Nil if resp3 => out.put_slice(b"_\r\n"),
-        Reply::NilArray if resp3 => out.put_slice(b"_\r\n"),
+        // `Blocked` never leaves `kv` (its blocking calls wait instead); if
+        // it did, the client would read what a timed-out pop answers.
+        Reply::NilArray | Reply::Blocked if resp3 => out.put_slice(b"_\r\n"),
         Reply::Nil => out.put_slice(b"$-1\r\n"),
-        Reply::NilArray => out.put_slice(b"*-1\r\n"),
+        Reply::NilArray | Reply::Blocked => out.put_slice(b"*-1\r\n"),
         Reply::Array(items) => aggregate(out, b'*', items, protocol),
         Reply::Bulks { buffer, lengths } => {
             number(out, b'*', lengths.len() as i64);

@@ -22,13 +22,18 @@
 mod args;
 mod clients;
 mod commands;
+mod config;
 mod connection;
 mod encode;
 mod listener;
+mod monitor;
+mod monitoring;
+mod pause;
 mod pubsub;
 pub mod request;
 mod server;
 mod session;
 
+pub use config::ConfigError;
 pub use listener::RespFrontend;
 pub use server::{NodeFacts, RespConfig};

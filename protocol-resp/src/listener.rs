@@ -12,8 +12,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use crate::config::ConfigError;
 use crate::connection;
-use crate::server::{NodeFacts, RespConfig, Server};
+use crate::server::{NodeFacts, RespConfig, Server, Settings};
 
 /// How long shutdown waits for connections to finish their in-flight commands.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,8 +25,11 @@ pub struct RespFrontend {
 }
 
 impl RespFrontend {
-    pub fn new(kv: Kv, config: RespConfig, facts: NodeFacts) -> Self {
-        RespFrontend { server: Arc::new(Server::new(kv, config, facts)) }
+    /// The frontend of `kv` with `config`; an invalid Redis parameter in
+    /// `config.redis` is the error.
+    pub fn new(kv: Kv, config: RespConfig, facts: NodeFacts) -> Result<Self, ConfigError> {
+        let settings = Settings::new(config, &facts)?;
+        Ok(RespFrontend { server: Arc::new(Server::new(kv, settings, facts)) })
     }
 }
 

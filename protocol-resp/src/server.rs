@@ -9,9 +9,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use kv::Kv;
 
 use crate::clients::Clients;
+use crate::config::{ConfigError, Params};
+use crate::monitor::Monitors;
+use crate::monitoring::{Monitoring, Thresholds};
+use crate::pause::Pause;
 use crate::pubsub::{self, PubSub};
 
-/// Settings of the RESP frontend that CONFIG GET/SET reach.
+/// The RESP frontend's settings as the node starts with them.
 #[derive(Debug, Clone)]
 pub struct RespConfig {
     /// `requirepass`: clients must AUTH with it first.
@@ -22,6 +26,8 @@ pub struct RespConfig {
     pub proto_max_bulk_len: usize,
     /// The most arguments in one request.
     pub max_args: usize,
+    /// Redis CONFIG parameters from the config file's `[redis]` table.
+    pub redis: Vec<(String, String)>,
 }
 
 impl Default for RespConfig {
@@ -31,7 +37,64 @@ impl Default for RespConfig {
             maxclients: 10_000,
             proto_max_bulk_len: 512 * 1024 * 1024,
             max_args: 1024 * 1024,
+            redis: Vec::new(),
         }
+    }
+}
+
+/// What CONFIG reaches: every Redis parameter's value, and those Seshat
+/// acts on as typed fields (kept equal by [`Params::apply`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub requirepass: Option<String>,
+    pub maxclients: usize,
+    pub proto_max_bulk_len: usize,
+    pub max_args: usize,
+    /// `timeout`: a client idle this many seconds is closed (0: never).
+    pub timeout_secs: u64,
+    /// `slowlog-log-slower-than` in microseconds (negative: off).
+    pub slowlog_slower_than_us: i64,
+    pub slowlog_max_len: usize,
+    /// `latency-monitor-threshold` in milliseconds (0: off).
+    pub latency_threshold_ms: u64,
+    /// `latency-tracking`: LATENCY HISTOGRAM counts commands.
+    pub latency_tracking: bool,
+    /// The thresholds OBJECT ENCODING answers by.
+    pub encodings: kv::EncodingLimits,
+    pub params: Params,
+}
+
+impl Settings {
+    /// The settings of a node started with `config`, whose facts (port,
+    /// data dir) are `facts`; an invalid `[redis]` parameter is the error.
+    pub(crate) fn new(config: RespConfig, facts: &NodeFacts) -> Result<Settings, ConfigError> {
+        let mut params = Params::default();
+        params.set_fact("port", facts.tcp_port.to_string());
+        params.set_fact("bind", facts.bind.clone());
+        params.set_fact("dir", facts.data_dir.display().to_string());
+        params.set_fact("databases", kv::DATABASES.to_string());
+        params.load(&config.redis)?;
+        let flags = [
+            ("requirepass", config.requirepass.clone().unwrap_or_default()),
+            ("maxclients", config.maxclients.to_string()),
+            ("proto-max-bulk-len", config.proto_max_bulk_len.to_string()),
+        ];
+        params.load(&flags.map(|(name, value)| (name.to_string(), value)))?;
+        let mut settings = Settings {
+            requirepass: None,
+            maxclients: 0,
+            proto_max_bulk_len: 0,
+            max_args: config.max_args,
+            timeout_secs: 0,
+            slowlog_slower_than_us: 0,
+            slowlog_max_len: 0,
+            latency_threshold_ms: 0,
+            latency_tracking: true,
+            encodings: kv::EncodingLimits::default(),
+            params,
+        };
+        settings.params.clone().apply(&mut settings);
+        Ok(settings)
     }
 }
 
@@ -39,6 +102,8 @@ impl Default for RespConfig {
 #[derive(Debug, Clone, Default)]
 pub struct NodeFacts {
     pub tcp_port: u16,
+    /// The RESP listener's IP address (CONFIG GET bind).
+    pub bind: String,
     pub config_file: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub storage_layout: String,
@@ -72,37 +137,49 @@ pub(crate) struct Server {
     pub kv: Kv,
     /// This node's pub/sub subscriptions.
     pub pubsub: PubSub,
-    pub config: RwLock<RespConfig>,
+    pub config: RwLock<Settings>,
     pub facts: NodeFacts,
     pub stats: ServerStats,
+    /// SLOWLOG and LATENCY.
+    pub monitoring: Monitoring,
+    /// CLIENT PAUSE.
+    pub pause: Pause,
+    /// MONITOR.
+    pub monitors: Monitors,
     pub clients: Clients,
     pub started: Instant,
     pub run_id: String,
     /// Unix seconds of the last SAVE (or of startup).
     pub last_save: AtomicU64,
     pub local_addr: std::sync::OnceLock<SocketAddr>,
+    /// Resident memory when the frontend started (MEMORY STATS).
+    pub startup_resident: u64,
 }
 
 impl Server {
-    pub fn new(kv: Kv, config: RespConfig, facts: NodeFacts) -> Self {
+    pub fn new(kv: Kv, settings: Settings, facts: NodeFacts) -> Self {
         let run_id: String = (0..40).map(|_| format!("{:x}", rand::random::<u8>() % 16)).collect();
         let pubsub = PubSub::default();
         kv.group().node().register_service(pubsub::SERVICE, std::sync::Arc::new(pubsub.clone()));
         Server {
             pubsub,
             kv,
-            config: RwLock::new(config),
+            config: RwLock::new(settings),
             facts,
             stats: ServerStats::default(),
+            monitoring: Monitoring::default(),
+            pause: Pause::default(),
+            monitors: Monitors::default(),
             clients: Clients::default(),
             started: Instant::now(),
             run_id,
             last_save: AtomicU64::new(unix_seconds()),
             local_addr: std::sync::OnceLock::new(),
+            startup_resident: crate::commands::resident_bytes(),
         }
     }
 
-    pub fn config(&self) -> RespConfig {
+    pub fn config(&self) -> Settings {
         self.config.read().expect("config lock").clone()
     }
 
@@ -110,6 +187,23 @@ impl Server {
     pub fn limits(&self) -> (usize, usize) {
         let config = self.config.read().expect("config lock");
         (config.proto_max_bulk_len, config.max_args)
+    }
+
+    /// What SLOWLOG and LATENCY record now.
+    pub(crate) fn thresholds(&self) -> Thresholds {
+        let settings = self.config.read().expect("config lock");
+        Thresholds {
+            slowlog_slower_than_us: settings.slowlog_slower_than_us,
+            slowlog_max_len: settings.slowlog_max_len,
+            latency_ms: settings.latency_threshold_ms,
+            tracking: settings.latency_tracking,
+        }
+    }
+
+    /// CONFIG `timeout`: how long a client may stay idle (`None`: forever).
+    pub fn idle_timeout(&self) -> Option<std::time::Duration> {
+        let seconds = self.config.read().expect("config lock").timeout_secs;
+        (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
     }
 
     /// Whether clients must authenticate.

@@ -39,6 +39,21 @@ pub(crate) struct Session {
     pub channels: BTreeSet<Bytes>,
     pub patterns: BTreeSet<Bytes>,
     pub inbox: Option<(Inbox, mpsc::UnboundedReceiver<Reply>)>,
+    /// CLIENT REPLY.
+    pub reply_mode: ReplyMode,
+    /// Set by MONITOR: the lines of every command the node's clients send.
+    pub monitor: Option<tokio::sync::broadcast::Receiver<std::sync::Arc<str>>>,
+    /// Set by CLIENT REPLY OFF and SKIP: their own reply is not sent.
+    pub silence_this: bool,
+}
+
+/// CLIENT REPLY: whether replies (and pub/sub messages) are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReplyMode {
+    On,
+    Off,
+    /// The next command's reply is not sent.
+    SkipNext,
 }
 
 /// An open MULTI.
@@ -68,23 +83,59 @@ impl Session {
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
             inbox: None,
+            reply_mode: ReplyMode::On,
+            monitor: None,
+            silence_this: false,
         }
     }
 
     /// How many channels and patterns the connection is subscribed to.
+    /// Whether the reply of the command just dispatched is withheld
+    /// (CLIENT REPLY OFF, or SKIP for the command after it).
+    pub fn reply_silenced(&mut self) -> bool {
+        if std::mem::take(&mut self.silence_this) {
+            return true;
+        }
+        match self.reply_mode {
+            ReplyMode::On => false,
+            ReplyMode::Off => true,
+            ReplyMode::SkipNext => {
+                self.reply_mode = ReplyMode::On;
+                true
+            }
+        }
+    }
+
     pub fn subscriptions(&self) -> usize {
         self.channels.len() + self.patterns.len()
     }
 
-    /// The next pub/sub message for this connection; never resolves when
-    /// it has no inbox.
+    /// The next out-of-band reply for this connection: a pub/sub message or
+    /// a MONITOR line; never resolves when it has neither.
     pub async fn next_push(&mut self) -> Reply {
-        match &mut self.inbox {
-            Some((_, receiver)) => match receiver.recv().await {
-                Some(push) => push,
+        let inbox = async {
+            match &mut self.inbox {
+                Some((_, receiver)) => match receiver.recv().await {
+                    Some(push) => push,
+                    None => std::future::pending().await,
+                },
                 None => std::future::pending().await,
-            },
-            None => std::future::pending().await,
+            }
+        };
+        let monitor = async {
+            let Some(lines) = self.monitor.as_mut() else { return std::future::pending().await };
+            let line = match lines.recv().await {
+                Ok(line) => line.to_string(),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(skipped)) => {
+                    format!("(monitor fell behind: {skipped} commands not shown)")
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending().await,
+            };
+            Reply::Status(line.into())
+        };
+        tokio::select! {
+            push = inbox => push,
+            line = monitor => line,
         }
     }
 

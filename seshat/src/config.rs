@@ -136,6 +136,11 @@ pub struct Flags {
     /// it off. [default: 2000]
     #[arg(long, value_name = "US")]
     pub commit_linger_us: Option<u64>,
+
+    /// Redis CONFIG parameters (file only, the `[redis]` table): applied at
+    /// start as CONFIG SET would, and written back by CONFIG REWRITE.
+    #[arg(skip)]
+    pub redis: Option<BTreeMap<String, toml::Value>>,
 }
 
 /// How this node's group starts the first time.
@@ -166,6 +171,8 @@ pub struct Config {
     pub raft_advertise_addr: Option<String>,
     pub formation: Formation,
     pub group: raft::GroupSettings,
+    /// The config file's `[redis]` parameters, as text.
+    pub redis: Vec<(String, String)>,
 }
 
 impl Config {
@@ -221,6 +228,12 @@ impl Config {
                 "--raft-advertise-addr '{addr}' is not HOST:PORT"
             );
         }
+        let redis = file
+            .redis
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, value)| Ok((name.clone(), redis_value(&name, value)?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let worker_threads = flags.worker_threads.or(file.worker_threads).unwrap_or_else(default_worker_threads);
         anyhow::ensure!(worker_threads > 0, "--worker-threads must be at least 1");
         Ok(Config {
@@ -241,8 +254,21 @@ impl Config {
             raft_advertise_addr,
             formation,
             group,
+            redis,
         })
     }
+}
+
+/// A `[redis]` value as CONFIG SET text: strings as they are, numbers in
+/// decimal, booleans as `yes`/`no`.
+fn redis_value(name: &str, value: toml::Value) -> anyhow::Result<String> {
+    Ok(match value {
+        toml::Value::String(text) => text,
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Float(x) => x.to_string(),
+        toml::Value::Boolean(yes) => if yes { "yes" } else { "no" }.to_string(),
+        other => anyhow::bail!("[redis] {name} must be a string, number or boolean, not {}", other.type_str()),
+    })
 }
 
 /// Half the available cores, at least 1, leaving the rest to the log

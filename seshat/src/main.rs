@@ -110,15 +110,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
             requirepass: config.requirepass.clone(),
             maxclients: config.maxclients,
             proto_max_bulk_len: config.proto_max_bulk_len,
+            redis: config.redis.clone(),
             ..RespConfig::default()
         },
         NodeFacts {
             tcp_port: resp_addr.port(),
+            bind: resp_addr.ip().to_string(),
             config_file: config.config_file.clone(),
             data_dir: config.data_dir.clone(),
             storage_layout: config.storage_layout.to_string(),
         },
-    );
+    )
+    .map_err(|error| anyhow::anyhow!("invalid [redis] parameter in the config file: {}", error.0))?;
 
     let shutdown = Shutdown::new();
     let frontends: Vec<(Box<dyn Frontend>, TcpListener)> = vec![(Box::new(resp), listener)];
@@ -137,6 +140,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         let shutdown = shutdown.clone();
         tokio::spawn(async move { kv.run_expiry_sweeper(shutdown.cancelled_owned()).await })
     };
+    {
+        let kv = kv.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { kv.purge_earlier_boots(shutdown.cancelled_owned()).await });
+    }
     if let Formation::Join(member) = &config.formation {
         let (node, member, shutdown) = (node.clone(), member.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -161,6 +169,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
             None
         }
         reason = kv.fatal() => Some(reason),
+        _ = shutdown.cancelled() => {
+            tracing::info!("shutting down (SHUTDOWN command)");
+            None
+        }
     };
     shutdown.cancel();
     while serving.join_next().await.is_some() {}

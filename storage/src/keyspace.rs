@@ -255,6 +255,24 @@ pub mod kv_meta {
         key.push(db);
         key
     }
+
+    /// A client blocked on keys (BLPOP and friends), by its position in
+    /// the order clients blocked (`seq: u64` big-endian); the value (the
+    /// waiter: db, keys, what it pops, who it is) is encoded by `kv`.
+    pub fn waiter(seq: u64) -> Vec<u8> {
+        let mut key = WAITERS.to_vec();
+        key.extend_from_slice(&seq.to_be_bytes());
+        key
+    }
+
+    /// The prefix of every [`waiter`] key.
+    pub const WAITERS: &[u8] = b"waiter/";
+
+    /// The exclusive end of the [`waiter`] keys.
+    pub const WAITERS_END: &[u8] = b"waiter0";
+
+    /// The position the next blocked client gets: `u64` big-endian.
+    pub const NEXT_WAITER: &[u8] = b"next_waiter";
 }
 
 /// Keys of `kv_elements` and `kv_scores`: `db, version, …`.

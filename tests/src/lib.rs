@@ -433,6 +433,26 @@ impl Raw {
         self.read_with(|buf| Ok(redis_protocol::resp3::decode::complete::decode(buf)?)).await
     }
 
+    /// The next RESP2 reply if one arrives within `wait`.
+    pub async fn try_read2(&mut self, wait: Duration) -> Result<Option<Frame2>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some((frame, used)) = redis_protocol::resp2::decode::decode(&self.buffer)? {
+                let _ = self.buffer.split_to(used);
+                return Ok(Some(frame));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.stream.read_buf(&mut self.buffer)).await {
+                Err(_) => return Ok(None),
+                Ok(read) => {
+                    if read? == 0 {
+                        bail!("connection closed");
+                    }
+                }
+            }
+        }
+    }
+
     /// Sends a command and reads its RESP2 reply.
     pub async fn call(&mut self, args: &[&str]) -> Result<Frame2> {
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();

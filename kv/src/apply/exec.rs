@@ -21,10 +21,10 @@ use storage::{Family, Reader};
 use super::txn::Txn;
 use super::{execute, Fail, OpResult};
 use crate::command::{QueuedCommand, TxnStep, WatchedKey, WriteOp};
+use crate::cursors::CursorTable;
 use crate::error::CommandError;
 use crate::record::Record;
 use crate::reply::Reply;
-use crate::service::CursorTable;
 
 pub(super) fn exec(
     txn: &mut Txn<'_>,

@@ -270,13 +270,13 @@ pub(super) fn lmove(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, from_end:
 /// deletes it.
 pub(super) fn sort_store(
     txn: &mut Txn<'_>,
-    cursors: &crate::service::CursorTable,
+    cursors: &crate::cursors::CursorTable,
     db: u8,
     key: Bytes,
     options: crate::read::SortOptions,
     destination: Bytes,
 ) -> OpResult {
-    let values = super::reading(txn, cursors, db).sorted_elements(&key, &options)??;
+    let values = super::reading(txn, cursors, db).sorted_elements(&key, &options, true)??;
     txn.delete(db, &destination)?;
     let mut list = open(txn, db, &destination, KeyType::List)?;
     let count = values.len() as i64;
@@ -363,7 +363,7 @@ pub(super) fn ltrim(txn: &mut Txn<'_>, db: u8, key: Bytes, start: i64, stop: i64
         return Ok(Reply::ok());
     };
     let len = list.header.len;
-    let (keep_from, keep_to) = match crate::read::clamp_range(start, stop, len as i64) {
+    let (keep_from, keep_to) = match crate::number::clamp_range(start, stop, len as i64) {
         Some((from, to)) => (from as u64, to as u64 + 1),
         None => (0, 0),
     };

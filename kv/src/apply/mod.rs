@@ -13,6 +13,7 @@
 //! replies; storage errors abort the batch and stop the group.
 
 mod bits;
+mod block;
 mod collection;
 mod exec;
 mod hash;
@@ -21,6 +22,7 @@ mod list;
 mod set;
 mod string;
 mod txn;
+mod waiters;
 mod zset;
 
 use std::sync::Arc;
@@ -32,11 +34,13 @@ use storage::{Batch, Store};
 
 use crate::blocking::Blocked;
 use crate::command::{LogCommand, WriteOp};
+use crate::cursors::CursorTable;
 use crate::error::{CommandError, Error, Result};
 use crate::reply::Reply;
-use crate::service::CursorTable;
+use waiters::WaitQueue;
 
-pub(crate) use txn::read_u64;
+use crate::meta::read_u64;
+pub(crate) use txn::Txn;
 
 /// Why an op did not produce a reply.
 pub(crate) enum Fail {
@@ -70,10 +74,12 @@ pub(crate) type OpResult = std::result::Result<Reply, Fail>;
 pub struct KvStateMachine {
     store: Store,
     last_stamp_ms: u64,
-    stats: Arc<crate::Stats>,
+    stats: Arc<crate::stats::Stats>,
     /// SCAN cursors of reads inside EXEC.
     cursors: Arc<CursorTable>,
-    /// Clients blocked on keys, woken by the keys each batch writes.
+    /// The replicated queue of blocked clients (a mirror of `kv_meta`).
+    waiters: WaitQueue,
+    /// This node's blocked clients, handed what each batch serves them.
     blocked: Arc<Blocked>,
 }
 
@@ -81,12 +87,21 @@ impl KvStateMachine {
     /// Opens the state machine stored in `store`.
     pub fn open(
         store: Store,
-        stats: Arc<crate::Stats>,
+        stats: Arc<crate::stats::Stats>,
         cursors: Arc<CursorTable>,
         blocked: Arc<Blocked>,
     ) -> Result<Self> {
         let last_stamp_ms = read_u64(&store, kv_meta::LAST_STAMP)?;
-        Ok(KvStateMachine { store, last_stamp_ms, stats, cursors, blocked })
+        let waiters = WaitQueue::load(&store)?;
+        let machine = KvStateMachine { store, last_stamp_ms, stats, cursors, waiters, blocked };
+        machine.publish_queue();
+        Ok(machine)
+    }
+
+    /// Tells this node's registry what the replicated queue now holds.
+    fn publish_queue(&self) {
+        let earlier = self.waiters.of_node(self.blocked.node(), Some(self.blocked.boot())).len();
+        self.blocked.queue_applied(self.waiters.len(), earlier);
     }
 
     /// The store the state machine lives in.
@@ -101,6 +116,9 @@ impl StateMachine for KvStateMachine {
     fn apply(&mut self, batch: &mut Batch, commands: Vec<Command>) -> Result<Vec<Bytes>> {
         let mut txn = txn::Txn::new(&self.store, self.last_stamp_ms);
         let mut replies = Vec::with_capacity(commands.len());
+        let mut deliveries = Vec::new();
+        let queue_before = self.waiters.len();
+        let mut queue_changed = false;
         for command in commands {
             let log_command = LogCommand::decode(&command.payload).map_err(|e| Error::Corrupt {
                 family: "kv_raft_log",
@@ -108,18 +126,40 @@ impl StateMachine for KvStateMachine {
             })?;
             txn.now_ms = txn.now_ms.max(command.stamp_ms);
             txn.index = command.index;
-            let reply = match execute(&mut txn, &self.cursors, log_command.db, log_command.op) {
+            txn.record_signals(self.waiters.len() > 0);
+            let db = log_command.db;
+            queue_changed |= matches!(
+                log_command.op,
+                WriteOp::Block { .. } | WriteOp::Unblock { .. } | WriteOp::PurgeWaiters { .. }
+            );
+            let result = match log_command.op {
+                WriteOp::Block { keys, pop, waiter } => {
+                    block::block(&mut txn, &mut self.waiters, db, keys, pop, waiter)
+                }
+                WriteOp::Unblock { waiter } => block::unblock(&mut txn, &mut self.waiters, waiter),
+                WriteOp::PurgeWaiters { node, keep_boot } => {
+                    block::purge(&mut txn, &mut self.waiters, node, keep_boot, &mut deliveries)
+                }
+                op => execute(&mut txn, &self.cursors, db, op),
+            };
+            let reply = match result {
                 Ok(reply) => reply,
                 Err(Fail::User(error)) => Reply::Error(error),
                 Err(Fail::Fatal(error)) => return Err(error),
             };
+            if self.waiters.len() > 0 {
+                block::serve_ready(&mut txn, &mut self.waiters, &mut deliveries)?;
+            }
+            queue_changed |= self.waiters.len() != queue_before;
             replies.push(reply.encode());
         }
         let now = txn.now_ms;
         let expired = txn.expired;
-        let written = if self.blocked.count() > 0 { txn.written_keys() } else { Vec::new() };
         txn.commit(batch, now)?;
-        self.blocked.wake(written.iter().map(|(db, key)| (*db, key)));
+        self.blocked.deliver(deliveries);
+        if queue_changed {
+            self.publish_queue();
+        }
         self.last_stamp_ms = now;
         self.stats.expired_keys.fetch_add(expired, std::sync::atomic::Ordering::Relaxed);
         Ok(replies)
@@ -131,6 +171,8 @@ impl StateMachine for KvStateMachine {
 
     fn reload(&mut self) -> Result<()> {
         self.last_stamp_ms = read_u64(&self.store, kv_meta::LAST_STAMP)?;
+        self.waiters = WaitQueue::load(&self.store)?;
+        self.publish_queue();
         Ok(())
     }
 }
@@ -200,5 +242,10 @@ fn execute(txn: &mut txn::Txn<'_>, cursors: &CursorTable, db: u8, op: WriteOp) -
             list::sort_store(txn, cursors, db, key, options, destination)
         }
         WriteOp::Exec { watched, commands } => exec::exec(txn, cursors, watched, commands),
+        // A connection runs blocking commands inside MULTI in their
+        // non-blocking form; the blocked-client ops are never queued.
+        WriteOp::Block { .. } | WriteOp::Unblock { .. } | WriteOp::PurgeWaiters { .. } => {
+            Err(CommandError::Other("ERR blocked-client operations cannot run inside MULTI".into()).into())
+        }
     }
 }

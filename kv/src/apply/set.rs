@@ -12,10 +12,10 @@ use storage::Family;
 use super::collection::{element, elements, existing, open, remove_subs, save};
 use super::txn::Txn;
 use super::OpResult;
-use crate::command::SetAlgebra;
+use crate::cursors::CursorTable;
 use crate::record::KeyType;
 use crate::reply::Reply;
-use crate::service::CursorTable;
+use crate::set_algebra::SetAlgebra;
 
 pub(super) fn sadd(txn: &mut Txn<'_>, db: u8, key: Bytes, members: Vec<Bytes>) -> OpResult {
     let mut set = open(txn, db, &key, KeyType::Set)?;

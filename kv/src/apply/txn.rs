@@ -31,6 +31,7 @@ use storage::keyspace::{kv_data, kv_elements, kv_expiry, kv_meta};
 use storage::{Batch, Family, Reader, Scan, Store};
 
 use crate::error::Result;
+use crate::meta::read_u64;
 use crate::record::{Collection, Record};
 use crate::DATABASES;
 
@@ -61,6 +62,12 @@ pub(crate) struct Txn<'a> {
     flushed: [Option<u64>; DATABASES],
     /// Keys removed because they had expired, for INFO's `expired_keys`.
     pub(crate) expired: u64,
+    /// `kv_meta` writes (`None` deletes) other than the counters above.
+    meta: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Keys created (or given another type) since the last
+    /// [`Txn::take_signals`], in order, while clients are blocked: the
+    /// keys that may serve them (Redis's "ready keys").
+    signals: Option<Vec<(u8, Bytes)>>,
 }
 
 impl<'a> Txn<'a> {
@@ -76,6 +83,8 @@ impl<'a> Txn<'a> {
             slot_deletions: BTreeMap::new(),
             flushed: [None; DATABASES],
             expired: 0,
+            meta: BTreeMap::new(),
+            signals: None,
         }
     }
 
@@ -134,6 +143,11 @@ impl<'a> Txn<'a> {
         let entry = self.entry(db, key)?;
         let old_version = entry.current.as_ref().and_then(Record::version);
         let deleted = entry.current.is_some() && record.is_none();
+        let ready = match (&entry.current, &record) {
+            (None, Some(_)) => true,
+            (Some(old), Some(new)) => old.kind != new.kind,
+            _ => false,
+        };
         entry.current = record;
         if let Some(version) = old_version.filter(|old| Some(*old) != new_version) {
             self.dropped.insert((db, version));
@@ -144,14 +158,31 @@ impl<'a> Txn<'a> {
         if deleted {
             self.slot_deletions.insert((db, storage::keyspace::hash_slot(key)), index);
         }
+        if let Some(signals) = self.signals.as_mut().filter(|_| ready) {
+            signals.push((db, key.clone()));
+        }
         Ok(())
     }
 
-    /// The keys this txn wrote and left existing, for waking clients
-    /// blocked on them.
-    pub(crate) fn written_keys(&self) -> Vec<(u8, Bytes)> {
-        let written = self.records.values().filter(|t| t.current.is_some() && t.current != t.stored);
-        written.map(|touched| (touched.db, touched.key.clone())).collect()
+    /// Starts (or stops) recording the keys that commands create, for
+    /// [`Txn::take_signals`]. Off while no client is blocked.
+    pub(crate) fn record_signals(&mut self, on: bool) {
+        if on != self.signals.is_some() {
+            self.signals = on.then(Vec::new);
+        }
+    }
+
+    /// The keys created (or given another type) since the last call, in
+    /// the order they were, each once.
+    pub(crate) fn take_signals(&mut self) -> Vec<(u8, Bytes)> {
+        let Some(signals) = self.signals.as_mut() else { return Vec::new() };
+        let mut seen = std::collections::HashSet::new();
+        std::mem::take(signals).into_iter().filter(|signal| seen.insert(signal.clone())).collect()
+    }
+
+    /// Writes (`Some`) or deletes (`None`) a `kv_meta` value at commit.
+    pub(crate) fn put_meta(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.meta.insert(key, value);
     }
 
     /// A new collection under a version never used before.
@@ -274,6 +305,12 @@ impl<'a> Txn<'a> {
         }
         if let Some(next) = self.next_version {
             batch.put(Family::KvMeta, kv_meta::NEXT_VERSION, next.to_be_bytes().to_vec());
+        }
+        for (key, value) in self.meta {
+            match value {
+                Some(value) => batch.put(Family::KvMeta, key, value),
+                None => batch.delete(Family::KvMeta, key),
+            }
         }
         batch.put(Family::KvMeta, kv_meta::LAST_STAMP, last_stamp_ms.to_be_bytes().to_vec());
         Ok(())
@@ -411,20 +448,6 @@ fn merge<'s>(
             return base.next();
         }
     })
-}
-
-/// Reads a `u64` counter of `kv_meta` (0 if absent).
-pub(crate) fn read_u64(reader: &(impl Reader + ?Sized), name: &[u8]) -> Result<u64> {
-    match reader.get(Family::KvMeta, name)? {
-        None => Ok(0),
-        Some(bytes) => {
-            let array: [u8; 8] = bytes.as_slice().try_into().map_err(|_| crate::error::Error::Corrupt {
-                family: "kv_meta",
-                reason: format!("{} holds {} bytes, not 8", String::from_utf8_lossy(name), bytes.len()),
-            })?;
-            Ok(u64::from_be_bytes(array))
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,10 @@ use rand::Rng;
 use storage::keyspace::{kv_data, kv_meta};
 
 use super::ReadCtx;
-use crate::apply::read_u64;
 use crate::dump::{self, Dumped};
 use crate::error::Result;
 use crate::glob;
-use crate::number::parse_i64;
+use crate::meta::read_u64;
 use crate::record::{KeyType, Record};
 use crate::reply::Reply;
 use crate::sorted::decode_score;
@@ -106,14 +105,6 @@ impl ReadCtx<'_> {
         }))
     }
 
-    /// OBJECT ENCODING: the name Redis would use for the value.
-    pub fn object_encoding(&self, key: &[u8]) -> Result<Reply> {
-        Ok(match self.peek(self.db, key)? {
-            None => Reply::Nil,
-            Some(record) => Reply::bulk(encoding_name(&record)),
-        })
-    }
-
     /// DBSIZE: the number of keys, expired ones not yet removed included
     /// (as in Redis).
     pub fn dbsize(&self) -> Result<Reply> {
@@ -196,22 +187,5 @@ impl ReadCtx<'_> {
             })?;
         }
         Ok(Reply::bulk_or_nil(chosen))
-    }
-}
-
-/// The encoding OBJECT ENCODING reports: Redis 7.0's name for a value of
-/// this type and size under its default thresholds (Seshat stores every
-/// type the same way; clients only use the name as a hint).
-fn encoding_name(record: &Record) -> &'static str {
-    let len = record.header().map_or(0, |c| c.len);
-    match record.kind {
-        KeyType::String if record.value.len() <= 20 && parse_i64(&record.value).is_some() => "int",
-        KeyType::String if record.value.len() <= 44 => "embstr",
-        KeyType::String => "raw",
-        KeyType::Hash | KeyType::ZSet if len <= 128 => "listpack",
-        KeyType::Hash => "hashtable",
-        KeyType::ZSet => "skiplist",
-        KeyType::List => "quicklist",
-        KeyType::Set => "hashtable",
     }
 }

@@ -9,15 +9,6 @@ use crate::list_chunks;
 use crate::record::{Collection, KeyType};
 use crate::reply::Reply;
 
-/// `start..=stop` of a list of `len` elements after Redis's clamping of
-/// negative and out-of-range indexes (LRANGE, LTRIM), or `None` if empty.
-pub(crate) fn clamp_range(start: i64, stop: i64, len: i64) -> Option<(i64, i64)> {
-    let start = if start < 0 { (len + start).max(0) } else { start };
-    let stop = if stop < 0 { len + stop } else { stop };
-    let stop = stop.min(len - 1);
-    (start <= stop && start < len).then_some((start, stop))
-}
-
 /// The options of LPOS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LposOptions {
@@ -94,7 +85,7 @@ impl ReadCtx<'_> {
     /// LRANGE: one scan over the positions in range.
     pub fn lrange(&self, key: &[u8], start: i64, stop: i64) -> Result<Reply> {
         self.with_collection(key, KeyType::List, Reply::Array(Vec::new()), |ctx, list| {
-            let Some((start, stop)) = clamp_range(start, stop, list.len as i64) else {
+            let Some((start, stop)) = crate::number::clamp_range(start, stop, list.len as i64) else {
                 return Ok(Reply::Array(Vec::new()));
             };
             let wanted = (stop - start + 1) as usize;
@@ -166,16 +157,15 @@ impl ReadCtx<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::clamp_range;
 
     #[test]
     fn ranges_clamp_like_redis() {
-        assert_eq!(clamp_range(0, -1, 5), Some((0, 4)));
-        assert_eq!(clamp_range(-3, 2, 5), Some((2, 2)));
-        assert_eq!(clamp_range(-100, 100, 5), Some((0, 4)));
-        assert_eq!(clamp_range(3, 1, 5), None);
-        assert_eq!(clamp_range(5, 10, 5), None);
-        assert_eq!(clamp_range(0, -6, 5), None);
-        assert_eq!(clamp_range(0, 0, 0), None);
+        assert_eq!(crate::number::clamp_range(0, -1, 5), Some((0, 4)));
+        assert_eq!(crate::number::clamp_range(-3, 2, 5), Some((2, 2)));
+        assert_eq!(crate::number::clamp_range(-100, 100, 5), Some((0, 4)));
+        assert_eq!(crate::number::clamp_range(3, 1, 5), None);
+        assert_eq!(crate::number::clamp_range(5, 10, 5), None);
+        assert_eq!(crate::number::clamp_range(0, -6, 5), None);
+        assert_eq!(crate::number::clamp_range(0, 0, 0), None);
     }
 }

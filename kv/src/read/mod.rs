@@ -14,10 +14,12 @@
 //! write batch.
 
 mod collection;
+mod encoding;
 mod hash;
 mod keys;
 mod lcs;
 mod list;
+mod memory;
 mod op;
 mod set;
 mod sort;
@@ -30,14 +32,15 @@ use bytes::Bytes;
 use storage::keyspace::kv_data;
 use storage::{Family, Reader, Store};
 
+use crate::cursors::CursorTable;
 use crate::error::Result;
 use crate::record::Record;
-use crate::service::{CursorTable, Stats};
+use crate::stats::Stats;
 
+pub use encoding::EncodingLimits;
 pub use hash::{ElementScan, HashPart};
 pub use keys::ScanArgs;
 pub use lcs::LcsOutput;
-pub(crate) use list::clamp_range;
 pub use list::LposOptions;
 pub use op::ReadOp;
 pub use sort::SortOptions;

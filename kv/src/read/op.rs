@@ -3,11 +3,11 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{ElementScan, HashPart, LcsOutput, LposOptions, ReadCtx, ScanArgs, SortOptions};
+use super::{ElementScan, EncodingLimits, HashPart, LcsOutput, LposOptions, ReadCtx, ScanArgs, SortOptions};
 use crate::bits::FieldOp;
-use crate::command::SetAlgebra;
 use crate::error::Result;
 use crate::reply::Reply;
+use crate::set_algebra::SetAlgebra;
 use crate::sorted::{Aggregate, Combine, Range, RangeSpec};
 
 /// A read-only command. See each command's Redis documentation for its
@@ -231,6 +231,16 @@ pub enum ReadOp {
     Dump {
         key: Bytes,
     },
+    /// OBJECT ENCODING under the node's CONFIG thresholds.
+    ObjectEncodingWith {
+        key: Bytes,
+        limits: EncodingLimits,
+    },
+    /// MEMORY USAGE (`samples` 0: every element).
+    MemoryUsage {
+        key: Bytes,
+        samples: u64,
+    },
 }
 
 impl ReadCtx<'_> {
@@ -247,7 +257,9 @@ impl ReadCtx<'_> {
             ReadOp::Dump { key } => self.dump(key),
             ReadOp::Ttl { key, millis } => self.ttl(key, *millis),
             ReadOp::ExpireTime { key, millis } => self.expire_time(key, *millis),
-            ReadOp::ObjectEncoding { key } => self.object_encoding(key),
+            ReadOp::ObjectEncoding { key } => self.object_encoding(key, &EncodingLimits::default()),
+            ReadOp::ObjectEncodingWith { key, limits } => self.object_encoding(key, limits),
+            ReadOp::MemoryUsage { key, samples } => self.memory_usage(key, *samples),
             ReadOp::ObjectConstant { key, present } => {
                 Ok(if self.peek(self.db, key)?.is_some() { Reply::Int(*present) } else { Reply::Nil })
             }

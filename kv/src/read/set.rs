@@ -10,10 +10,10 @@ use rand::seq::{IndexedRandom, SliceRandom};
 
 use super::hash::ElementScan;
 use super::ReadCtx;
-use crate::command::SetAlgebra;
 use crate::error::{CommandError, Result};
 use crate::record::{Collection, KeyType};
 use crate::reply::Reply;
+use crate::set_algebra::SetAlgebra;
 
 impl ReadCtx<'_> {
     /// Every member of `set`.

@@ -57,11 +57,14 @@ impl ReadCtx<'_> {
         })
     }
 
-    /// The sorted (and projected) elements, or the user error.
+    /// The sorted (and projected) elements, or the user error. `storing`:
+    /// for SORT … STORE, where Redis sorts a set even with BY nosort so
+    /// that what it stores does not depend on hash order.
     pub(crate) fn sorted_elements(
         &self,
         key: &[u8],
         options: &SortOptions,
+        storing: bool,
     ) -> Result<std::result::Result<Vec<Option<Bytes>>, CommandError>> {
         self.consistent(|ctx| {
             let Some(record) = ctx.peek(ctx.db, key)? else {
@@ -79,15 +82,23 @@ impl ReadCtx<'_> {
                 }
                 _ => return Ok(Err(CommandError::WrongType)),
             };
-            let sort = options.by.as_ref().is_none_or(|by| by.contains(&b'*'));
-            if sort {
+            let nosort = options.by.as_ref().is_some_and(|by| !by.contains(&b'*'));
+            let set_stored = nosort && storing && record.kind == KeyType::Set;
+            let alpha = options.alpha || set_stored;
+            if nosort && !set_stored {
+                // BY without `*`: the value's own order (a sorted set's is
+                // by score), reversed by DESC.
+                if options.desc {
+                    elements.reverse();
+                }
+            } else {
                 let mut keyed = Vec::with_capacity(elements.len());
                 for element in elements {
                     let by = match &options.by {
-                        Some(pattern) => ctx.sort_lookup(pattern, &element)?,
-                        None => Some(element.clone()),
+                        Some(pattern) if !set_stored => ctx.sort_lookup(pattern, &element)?,
+                        _ => Some(element.clone()),
                     };
-                    let score = if options.alpha {
+                    let score = if alpha {
                         0.0
                     } else {
                         match &by {
@@ -105,7 +116,7 @@ impl ReadCtx<'_> {
                     keyed.push((element, by, score));
                 }
                 keyed.sort_by(|a, b| {
-                    let order = if options.alpha {
+                    let order = if alpha {
                         a.1.cmp(&b.1)
                     } else {
                         a.2.partial_cmp(&b.2).unwrap_or(Ordering::Equal).then_with(|| a.0.cmp(&b.0))
@@ -139,7 +150,7 @@ impl ReadCtx<'_> {
     /// SORT without STORE, SORT_RO.
     pub fn sort(&self, key: &[u8], options: &SortOptions) -> Result<crate::reply::Reply> {
         use crate::reply::Reply;
-        Ok(match self.sorted_elements(key, options)? {
+        Ok(match self.sorted_elements(key, options, false)? {
             Ok(values) => Reply::Array(values.into_iter().map(Reply::bulk_or_nil).collect()),
             Err(error) => error.into(),
         })

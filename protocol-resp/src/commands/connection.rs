@@ -8,7 +8,7 @@ use super::server::REDIS_VERSION;
 use super::{help, reply, spec, unknown_subcommand, wrong_arity, Outcome, Spec};
 use crate::args::Args;
 use crate::encode::Protocol;
-use crate::session::Session;
+use crate::session::{ReplyMode, Session};
 
 type Result = std::result::Result<Outcome, CommandError>;
 
@@ -232,6 +232,49 @@ fn client(session: &mut Session, args: &mut Args) -> Result {
             reply(Reply::ok())
         }
         "KILL" => client_kill(session, args),
+        "PAUSE" => {
+            if !(1..=2).contains(&args.remaining()) {
+                return Err(wrong_arity("client|pause"));
+            }
+            let millis = kv::number::parse_i64(&args.next()?)
+                .ok_or_else(|| CommandError::Other("ERR timeout is not an integer or out of range".into()))?;
+            if millis < 0 {
+                return Err(CommandError::Other("ERR timeout is negative".into()));
+            }
+            let all = match args.next_opt() {
+                None => true,
+                Some(mode) if mode.eq_ignore_ascii_case(b"ALL") => true,
+                Some(mode) if mode.eq_ignore_ascii_case(b"WRITE") => false,
+                Some(_) => return Err(CommandError::Syntax),
+            };
+            let until = tokio::time::Instant::now() + std::time::Duration::from_millis(millis as u64);
+            session.server.pause.pause(until, all);
+            reply(Reply::ok())
+        }
+        "UNPAUSE" => {
+            arity(args, 0)?;
+            session.server.pause.unpause();
+            reply(Reply::ok())
+        }
+        "REPLY" => {
+            arity(args, 1)?;
+            match args.next_keyword()?.as_str() {
+                "ON" => session.reply_mode = ReplyMode::On,
+                "OFF" => {
+                    session.reply_mode = ReplyMode::Off;
+                    session.silence_this = true;
+                }
+                "SKIP" => {
+                    // Only the next command: OFF stays OFF.
+                    if session.reply_mode == ReplyMode::On {
+                        session.reply_mode = ReplyMode::SkipNext;
+                    }
+                    session.silence_this = true;
+                }
+                _ => return Err(CommandError::Syntax),
+            }
+            reply(Reply::ok())
+        }
         "NO-EVICT" | "NO-TOUCH" => {
             arity(args, 1)?;
             let mode = args.next_keyword()?;
@@ -252,6 +295,12 @@ fn client(session: &mut Session, args: &mut Args) -> Result {
             "    Kill connection made from <ip:port>.",
             "KILL <option> <value> [<option> <value> [...]]",
             "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, SKIPME (YES|NO).",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
             "LIST [options ...]",
             "    Return information about client connections. Options: TYPE (NORMAL|MASTER|REPLICA|PUBSUB), ID id [id ...].",
             "SETNAME <name>",

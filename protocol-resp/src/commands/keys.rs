@@ -313,7 +313,10 @@ fn object(session: &mut Session, args: &mut Args) -> Result {
     let key = args.next().map_err(|_| super::wrong_arity(&full_name))?;
     args.finish().map_err(|_| super::wrong_arity(&full_name))?;
     match sub_upper.as_str() {
-        "ENCODING" => read(session, ReadOp::ObjectEncoding { key }),
+        "ENCODING" => {
+            let limits = session.server.config.read().expect("config lock").encodings;
+            read(session, ReadOp::ObjectEncodingWith { key, limits })
+        }
         "FREQ" => Err(CommandError::Other(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.".into(),
         )),

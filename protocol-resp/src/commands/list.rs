@@ -1,12 +1,10 @@
 //! List commands, blocking ones included: parse, call `kv`, reply.
 
-use std::time::Duration;
+use kv::{BlockingPop, CommandError, End, LposOptions, ReadOp, WriteOp};
 
-use bytes::Bytes;
-use kv::{CommandError, End, LposOptions, ReadOp, Reply, WriteOp};
-
-use super::flags::{DENYOOM, FAST, NOSCRIPT, READONLY, WRITE};
-use super::{mpop_args, optional_count, read, service_error, spec, write, Outcome, Spec};
+use super::blocking::{blocking, timeout};
+use super::flags::{BLOCKING, DENYOOM, FAST, NOSCRIPT, READONLY, WRITE};
+use super::{mpop_args, optional_count, read, spec, write, Outcome, Spec};
 use crate::args::Args;
 use crate::session::Session;
 
@@ -48,6 +46,9 @@ fn rpushx(session: &mut Session, args: &mut Args) -> Result {
 fn pop(session: &mut Session, args: &mut Args, end: End) -> Result {
     let key = args.next()?;
     let count = optional_count(args)?;
+    if args.remaining() > 0 {
+        return Err(super::wrong_arity(if end == End::Left { "lpop" } else { "rpop" }));
+    }
     write(session, WriteOp::LPop { key, end, count })
 }
 
@@ -143,59 +144,10 @@ fn lmpop(session: &mut Session, args: &mut Args) -> Result {
     write(session, WriteOp::LPopFirst { keys, end, count, single: false })
 }
 
-/// A blocking command's timeout in seconds (0: forever).
-pub(super) fn timeout(text: &[u8]) -> std::result::Result<Option<Duration>, CommandError> {
-    let seconds = kv::number::parse_f64(text)
-        .filter(|s| s.is_finite())
-        .ok_or_else(|| CommandError::Other("ERR timeout is not a float or out of range".into()))?;
-    if seconds < 0.0 {
-        return Err(CommandError::Other("ERR timeout is negative".into()));
-    }
-    Ok((seconds > 0.0).then(|| Duration::from_secs_f64(seconds)))
-}
-
-/// Runs the non-blocking `op` and, while it answers nil, waits for a write
-/// to one of `keys` applied on this node and runs it again, until
-/// `timeout` (then the nil is the reply). Inside MULTI it never blocks.
-pub(super) fn blocking(session: &mut Session, keys: Vec<Bytes>, op: WriteOp, timeout: Option<Duration>) -> Result {
-    if session.transaction.is_some() {
-        return write(session, op);
-    }
-    let (kv, db, client, shutdown) =
-        (session.server.kv.clone(), session.db, session.client.clone(), session.shutdown.clone());
-    Ok(Outcome::Operator(Box::pin(async move {
-        let registration = kv.blocked().register(db, &keys);
-        let deadline = timeout.map(|timeout| tokio::time::Instant::now() + timeout);
-        loop {
-            let reply = match kv.write(db, op.clone()).await {
-                Ok(reply) => reply,
-                Err(error) => return service_error(error),
-            };
-            if !matches!(reply, Reply::Nil | Reply::NilArray) {
-                return reply;
-            }
-            registration.waiting_again();
-            let expired = async {
-                match deadline {
-                    Some(deadline) => tokio::time::sleep_until(deadline).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = registration.woken() => {}
-                _ = expired => return reply,
-                _ = client.killed() => return reply,
-                _ = shutdown.cancelled() => return reply,
-            }
-        }
-    })))
-}
-
 fn blocking_pop(session: &mut Session, args: &mut Args, end: End) -> Result {
     let mut keys = args.rest();
     let timeout = timeout(&keys.pop().expect("arity guarantees a timeout"))?;
-    let op = WriteOp::LPopFirst { keys: keys.clone(), end, count: 1, single: true };
-    blocking(session, keys, op, timeout)
+    blocking(session, keys, BlockingPop::List { end, count: 1, single: true }, timeout)
 }
 
 fn blpop(session: &mut Session, args: &mut Args) -> Result {
@@ -209,22 +161,20 @@ fn brpop(session: &mut Session, args: &mut Args) -> Result {
 fn blmpop(session: &mut Session, args: &mut Args) -> Result {
     let timeout = timeout(&args.next()?)?;
     let (keys, end, count) = mpop_args(args, side)?;
-    let op = WriteOp::LPopFirst { keys: keys.clone(), end, count, single: false };
-    blocking(session, keys, op, timeout)
+    blocking(session, keys, BlockingPop::List { end, count, single: false }, timeout)
 }
 
 fn blmove(session: &mut Session, args: &mut Args) -> Result {
     let (from, to) = (args.next()?, args.next()?);
     let (from_end, to_end) = (end(args)?, end(args)?);
     let timeout = timeout(&args.next()?)?;
-    blocking(session, vec![from.clone()], WriteOp::LMove { from, to, from_end, to_end }, timeout)
+    blocking(session, vec![from], BlockingPop::Move { to, from_end, to_end }, timeout)
 }
 
 fn brpoplpush(session: &mut Session, args: &mut Args) -> Result {
     let (from, to) = (args.next()?, args.next()?);
     let timeout = timeout(&args.next()?)?;
-    let op = WriteOp::LMove { from: from.clone(), to, from_end: End::Right, to_end: End::Left };
-    blocking(session, vec![from], op, timeout)
+    blocking(session, vec![from], BlockingPop::Move { to, from_end: End::Right, to_end: End::Left }, timeout)
 }
 
 pub(super) const COMMANDS: &[Spec] = &[
@@ -245,9 +195,9 @@ pub(super) const COMMANDS: &[Spec] = &[
     spec!("lmove", 5, WRITE | DENYOOM, 1, 2, 1, "list", "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", lmove),
     spec!("rpoplpush", 3, WRITE | DENYOOM, 1, 2, 1, "list", "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", rpoplpush),
     spec!("lmpop", -4, WRITE, 0, 0, 0, "list", "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", lmpop),
-    spec!("blpop", -3, WRITE | NOSCRIPT, 1, -2, 1, "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blpop),
-    spec!("brpop", -3, WRITE | NOSCRIPT, 1, -2, 1, "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", brpop),
-    spec!("blmpop", -5, WRITE | NOSCRIPT, 0, 0, 0, "list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blmpop),
-    spec!("blmove", 6, WRITE | DENYOOM | NOSCRIPT, 1, 2, 1, "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", blmove),
-    spec!("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT, 1, 2, 1, "list", "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", brpoplpush),
+    spec!("blpop", -3, WRITE | NOSCRIPT | BLOCKING, 1, -2, 1, "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blpop),
+    spec!("brpop", -3, WRITE | NOSCRIPT | BLOCKING, 1, -2, 1, "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", brpop),
+    spec!("blmpop", -5, WRITE | NOSCRIPT | BLOCKING, 0, 0, 0, "list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", blmpop),
+    spec!("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, 1, 2, 1, "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", blmove),
+    spec!("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, 1, 2, 1, "list", "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", brpoplpush),
 ];

@@ -8,12 +8,17 @@
 //!
 //! Checks happen in Redis's order: unknown command, arity, authentication.
 
+mod admin;
 mod bits;
+mod blocking;
 mod cluster;
 mod connection;
 mod hash;
 mod keys;
+mod keyspec;
 mod list;
+mod memory;
+mod monitoring;
 mod pubsub;
 mod server;
 mod set;
@@ -52,8 +57,11 @@ pub(crate) mod flags {
     /// Internal, not listed by COMMAND: refused inside MULTI (its effect is
     /// on this node or connection, which a log entry cannot carry).
     pub const NO_MULTI: u32 = 1 << 10;
+    /// May wait for other clients' writes (blocking pops); the time it
+    /// waits is left out of SLOWLOG and LATENCY, as Redis does.
+    pub const BLOCKING: u32 = 1 << 11;
 
-    pub const NAMES: [(u32, &str); 9] = [
+    pub const NAMES: [(u32, &str); 10] = [
         (WRITE, "write"),
         (READONLY, "readonly"),
         (DENYOOM, "denyoom"),
@@ -63,6 +71,7 @@ pub(crate) mod flags {
         (STALE, "stale"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (BLOCKING, "blocking"),
     ];
 }
 
@@ -115,6 +124,9 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
         transaction::COMMANDS,
         pubsub::COMMANDS,
         server::COMMANDS,
+        admin::COMMANDS,
+        monitoring::COMMANDS,
+        memory::COMMANDS,
         connection::COMMANDS,
         cluster::COMMANDS,
     ]
@@ -150,6 +162,11 @@ impl Request {
         Request { spec: lookup(&name), name, args }
     }
 
+    /// The command's table row, if it is a known command.
+    pub(crate) fn spec(&self) -> Option<&'static Spec> {
+        self.spec
+    }
+
     /// True if the request is a write command, or may propose one (EXEC).
     pub(crate) fn is_write(&self) -> bool {
         self.spec.is_some_and(|spec| spec.flags & (flags::WRITE | flags::PROPOSES) != 0)
@@ -157,6 +174,7 @@ impl Request {
 }
 
 pub(crate) use pubsub::unsubscribe_all;
+pub(crate) use server::resident_bytes;
 
 /// Runs one request, or queues it inside MULTI.
 pub(crate) fn dispatch(session: &mut Session, request: Request) -> Outcome {
@@ -352,16 +370,21 @@ pub(crate) fn optional_count(args: &mut Args) -> Result<Option<u64>, CommandErro
     }
 }
 
+/// The `numkeys` of SINTERCARD and the *MPOP family: a positive integer,
+/// else (not even an integer) Redis's `numkeys should be greater than 0`.
+pub(crate) fn positive_numkeys(args: &mut Args) -> Result<i64, CommandError> {
+    kv::number::parse_i64(&args.next()?)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| CommandError::Other("ERR numkeys should be greater than 0".into()))
+}
+
 /// `numkeys key… <side> [COUNT n]` of LMPOP, BLMPOP, ZMPOP and BZMPOP;
 /// `side` reads the direction keyword (LEFT/RIGHT, MIN/MAX).
 pub(crate) fn mpop_args<T>(
     args: &mut Args,
     side: impl Fn(&str) -> Option<T>,
 ) -> Result<(Vec<Bytes>, T, u64), CommandError> {
-    let numkeys = args.next_i64()?;
-    if numkeys <= 0 {
-        return Err(CommandError::Other("ERR numkeys should be greater than 0".into()));
-    }
+    let numkeys = positive_numkeys(args)?;
     if numkeys as usize >= args.remaining() {
         return Err(CommandError::Syntax);
     }

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use kv::{glob_matches, CommandError, Reply, DATABASES};
+use kv::{CommandError, Reply};
 
 use super::flags::{self, ADMIN, FAST, LOADING, NOSCRIPT, STALE};
 use super::{all, help, lookup, reply, spec, unknown_subcommand, wrong_arity, Outcome, Spec};
@@ -116,6 +116,7 @@ fn section_lines(section: &str, server: &Server, kv: &kv::Kv, keyspace: &[String
             format!("connected_clients:{}", server.clients.count()),
             format!("maxclients:{}", config.maxclients),
             format!("blocked_clients:{}", kv.blocked().count()),
+            format!("blocked_clients_in_cluster:{}", kv.blocked().in_cluster()),
         ],
         "memory" => {
             let rss = resident_bytes();
@@ -184,11 +185,23 @@ fn section_lines(section: &str, server: &Server, kv: &kv::Kv, keyspace: &[String
 }
 
 /// The process's resident set size in bytes (Linux), or 0.
-fn resident_bytes() -> u64 {
+/// The process's resident memory now, in bytes (Linux; 0 elsewhere).
+pub(crate) fn resident_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|text| text.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()))
         .map_or(0, |pages| pages * 4096)
+}
+
+/// The process's peak resident memory, in bytes (Linux `VmHWM`; 0 elsewhere).
+pub(super) fn peak_resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|line| line.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib * 1024)
 }
 
 fn human_bytes(bytes: u64) -> String {
@@ -200,80 +213,6 @@ fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// Applies a new value to a parameter, or says why it is invalid.
-type Setter = fn(&Server, &str) -> std::result::Result<(), String>;
-
-/// A configuration parameter CONFIG GET and SET know.
-struct Parameter {
-    name: &'static str,
-    get: fn(&Server) -> String,
-    /// `None` for immutable parameters.
-    set: Option<Setter>,
-}
-
-const PARAMETERS: &[Parameter] = &[
-    Parameter {
-        name: "maxclients",
-        get: |s| s.config().maxclients.to_string(),
-        set: Some(|s, v| {
-            let value: usize = v
-                .parse()
-                .ok()
-                .filter(|n| (1..=u32::MAX as usize).contains(n))
-                .ok_or("argument must be between 1 and 4294967295 inclusive")?;
-            s.config.write().expect("config lock").maxclients = value;
-            Ok(())
-        }),
-    },
-    Parameter {
-        name: "proto-max-bulk-len",
-        get: |s| s.config().proto_max_bulk_len.to_string(),
-        set: Some(|s, v| {
-            let value = parse_memory(v)
-                .filter(|n| *n >= 1024 * 1024)
-                .ok_or("argument must be a memory value of at least 1mb")?;
-            s.config.write().expect("config lock").proto_max_bulk_len = value;
-            Ok(())
-        }),
-    },
-    Parameter {
-        name: "requirepass",
-        get: |s| s.config().requirepass.unwrap_or_default(),
-        set: Some(|s, v| {
-            s.config.write().expect("config lock").requirepass = (!v.is_empty()).then(|| v.to_string());
-            Ok(())
-        }),
-    },
-    Parameter { name: "databases", get: |_| DATABASES.to_string(), set: None },
-    Parameter { name: "port", get: |s| s.facts.tcp_port.to_string(), set: None },
-    Parameter { name: "bind", get: |s| s.local_addr.get().map(|a| a.ip().to_string()).unwrap_or_default(), set: None },
-    Parameter { name: "dir", get: |s| s.facts.data_dir.display().to_string(), set: None },
-    // Snapshots and the AOF do not exist: every write is fsynced before its reply.
-    Parameter { name: "save", get: |_| String::new(), set: None },
-    Parameter { name: "appendonly", get: |_| "no".into(), set: None },
-    Parameter { name: "maxmemory", get: |_| "0".into(), set: None },
-    Parameter { name: "maxmemory-policy", get: |_| "noeviction".into(), set: None },
-    Parameter { name: "timeout", get: |_| "0".into(), set: None },
-];
-
-/// Parses a Redis memory value: a number with an optional k/kb/m/mb/g/gb unit.
-fn parse_memory(value: &str) -> Option<usize> {
-    let lower = value.to_ascii_lowercase();
-    let digits_end = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
-    let number: usize = lower[..digits_end].parse().ok()?;
-    let unit = match &lower[digits_end..] {
-        "" | "b" => 1,
-        "k" => 1000,
-        "kb" => 1024,
-        "m" => 1000 * 1000,
-        "mb" => 1024 * 1024,
-        "g" => 1000 * 1000 * 1000,
-        "gb" => 1024 * 1024 * 1024,
-        _ => return None,
-    };
-    number.checked_mul(unit)
-}
-
 fn config(session: &mut Session, args: &mut Args) -> Result {
     let sub = args.next()?;
     match String::from_utf8_lossy(&sub).to_ascii_uppercase().as_str() {
@@ -282,40 +221,39 @@ fn config(session: &mut Session, args: &mut Args) -> Result {
                 return Err(wrong_arity("config|get"));
             }
             let patterns = args.rest();
-            let pairs = PARAMETERS
-                .iter()
-                .filter(|p| {
-                    patterns.iter().any(|pattern| glob_matches(&pattern.to_ascii_lowercase(), p.name.as_bytes()))
-                })
-                .map(|p| (Reply::bulk(p.name), Reply::bulk((p.get)(&session.server))))
-                .collect();
-            reply(Reply::Map(pairs))
+            let settings = session.server.config.read().expect("config lock");
+            let pairs = settings.params.matching(&patterns);
+            reply(Reply::Map(
+                pairs.into_iter().map(|(name, value)| (Reply::bulk(name), Reply::bulk(value.to_string()))).collect(),
+            ))
         }
         "SET" => {
-            if args.remaining() < 2 || !args.remaining().is_multiple_of(2) {
+            if args.remaining() < 2 {
                 return Err(wrong_arity("config|set"));
             }
-            let mut changes = Vec::new();
+            if !args.remaining().is_multiple_of(2) {
+                return Err(CommandError::Syntax);
+            }
+            let mut pairs = Vec::new();
             while args.remaining() > 0 {
-                let name = String::from_utf8_lossy(&args.next()?).to_ascii_lowercase();
+                let name = String::from_utf8_lossy(&args.next()?).into_owned();
                 let value = String::from_utf8_lossy(&args.next()?).into_owned();
-                let parameter = PARAMETERS.iter().find(|p| p.name == name).ok_or_else(|| {
-                    CommandError::Other(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"))
-                })?;
-                let set = parameter.set.ok_or_else(|| {
-                    CommandError::Other(format!(
-                        "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
-                    ))
-                })?;
-                changes.push((name, set, value));
+                pairs.push((name, value));
             }
-            for (name, set, value) in changes {
-                set(&session.server, &value).map_err(|reason| {
-                    CommandError::Other(format!(
-                        "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
-                    ))
-                })?;
-            }
+            let mut settings = session.server.config.write().expect("config lock");
+            let mut params = settings.params.clone();
+            params.set(&pairs).map_err(|error| CommandError::Other(error.0))?;
+            params.apply(&mut settings);
+            reply(Reply::ok())
+        }
+        "REWRITE" => {
+            args.finish().map_err(|_| wrong_arity("config|rewrite"))?;
+            let Some(path) = session.server.facts.config_file.clone() else {
+                return Err(CommandError::Other("ERR The server is running without a config file".into()));
+            };
+            let params = session.server.config().params;
+            crate::config::rewrite(&path, &params)
+                .map_err(|reason| CommandError::Other(format!("ERR Rewriting config file: {reason}")))?;
             reply(Reply::ok())
         }
         "RESETSTAT" => {
@@ -330,6 +268,8 @@ fn config(session: &mut Session, args: &mut Args) -> Result {
             "    Return parameters matching the glob-like <pattern> and their values.",
             "SET <directive> <value>",
             "    Set the configuration <directive> to <value>.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
             "RESETSTAT",
             "    Reset statistics reported by the INFO command.",
             "HELP",
@@ -392,6 +332,35 @@ fn command(_session: &mut Session, args: &mut Args) -> Result {
                 if names.is_empty() { all().collect() } else { names.iter().filter_map(|n| lookup(n)).collect() };
             reply(Reply::Map(specs.into_iter().map(|spec| (Reply::bulk(spec.name), command_docs(spec))).collect()))
         }
+        "GETKEYS" | "GETKEYSANDFLAGS" => {
+            let with_flags = sub.eq_ignore_ascii_case(b"GETKEYSANDFLAGS");
+            let full_name = if with_flags { "command|getkeysandflags" } else { "command|getkeys" };
+            let words = args.rest();
+            if words.len() < 2 {
+                return Err(wrong_arity(full_name));
+            }
+            let spec = lookup(&words[0]).ok_or_else(|| CommandError::Other("ERR Invalid command specified".into()))?;
+            let count = words.len() as i64;
+            if (spec.arity > 0 && count != spec.arity) || (spec.arity < 0 && count < -spec.arity) {
+                return Err(CommandError::Other("ERR Invalid number of arguments specified for command".into()));
+            }
+            let keys = super::keyspec::keys(spec, &words)
+                .map_err(|_| CommandError::Other("ERR Invalid arguments specified for command".into()))?;
+            if keys.is_empty() {
+                return Err(CommandError::Other("ERR The command has no key arguments".into()));
+            }
+            reply(Reply::Array(
+                keys.into_iter()
+                    .map(|(key, key_flags)| match with_flags {
+                        false => Reply::Bulk(key),
+                        true => Reply::Array(vec![
+                            Reply::Bulk(key),
+                            Reply::Set(key_flags.iter().map(|f| Reply::Status((*f).into())).collect()),
+                        ]),
+                    })
+                    .collect(),
+            ))
+        }
         "HELP" => reply(help(&[
             "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "(no subcommand)",
@@ -404,6 +373,10 @@ fn command(_session: &mut Session, args: &mut Args) -> Result {
             "    Return details about multiple Redis commands.",
             "DOCS [<command-name> ...]",
             "    Return documentation details about multiple Redis commands.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
             "HELP",
             "    Print this help.",
         ])),

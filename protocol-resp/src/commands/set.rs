@@ -106,10 +106,7 @@ fn sdiffstore(session: &mut Session, args: &mut Args) -> Result {
 
 /// `numkeys key…` of SINTERCARD and ZINTERCARD-like commands.
 pub(super) fn numkeys(args: &mut Args) -> std::result::Result<Vec<Bytes>, CommandError> {
-    let numkeys = args.next_i64()?;
-    if numkeys <= 0 {
-        return Err(CommandError::Other("ERR numkeys should be greater than 0".into()));
-    }
+    let numkeys = super::positive_numkeys(args)?;
     if numkeys as usize > args.remaining() {
         return Err(CommandError::Other("ERR Number of keys can't be greater than number of args".into()));
     }

@@ -2,13 +2,14 @@
 
 use bytes::Bytes;
 use kv::{
-    Aggregate, Combine, CommandError, LexBound, PopShape, Range, RangeSpec, ReadOp, ScoreBound, WriteOp, ZAddFlags,
+    Aggregate, BlockingPop, Combine, CommandError, LexBound, PopShape, Range, RangeSpec, ReadOp, ScoreBound, WriteOp,
+    ZAddFlags,
 };
 
-use super::flags::{DENYOOM, FAST, NOSCRIPT, READONLY, WRITE};
+use super::blocking::{blocking, timeout};
+use super::flags::{BLOCKING, DENYOOM, FAST, NOSCRIPT, READONLY, WRITE};
 use super::hash::{element_scan, random_count};
 use super::keys::cursor;
-use super::list::{blocking, timeout};
 use super::{mpop_args, read, spec, write, Outcome, Spec};
 use crate::args::Args;
 use crate::session::Session;
@@ -284,8 +285,7 @@ fn zpopmax(session: &mut Session, args: &mut Args) -> Result {
 fn bzpop(session: &mut Session, args: &mut Args, max: bool) -> Result {
     let mut keys = args.rest();
     let timeout = timeout(&keys.pop().expect("arity guarantees a timeout"))?;
-    let op = WriteOp::ZPopFirst { keys: keys.clone(), max, count: 1, shape: PopShape::Flat };
-    blocking(session, keys, op, timeout)
+    blocking(session, keys, BlockingPop::ZSet { max, count: 1, shape: PopShape::Flat }, timeout)
 }
 
 fn bzpopmin(session: &mut Session, args: &mut Args) -> Result {
@@ -313,8 +313,7 @@ fn zmpop(session: &mut Session, args: &mut Args) -> Result {
 fn bzmpop(session: &mut Session, args: &mut Args) -> Result {
     let timeout = timeout(&args.next()?)?;
     let (keys, max, count) = mpop_args(args, side)?;
-    let op = WriteOp::ZPopFirst { keys: keys.clone(), max, count, shape: PopShape::Nested };
-    blocking(session, keys, op, timeout)
+    blocking(session, keys, BlockingPop::ZSet { max, count, shape: PopShape::Nested }, timeout)
 }
 
 /// The input keys and options of ZUNION/ZINTER/ZDIFF and their STORE
@@ -445,10 +444,10 @@ pub(super) const COMMANDS: &[Spec] = &[
     spec!("zremrangebylex", 4, WRITE, 1, 1, 1, "sorted-set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", zremrangebylex),
     spec!("zpopmin", -2, WRITE | FAST, 1, 1, 1, "sorted-set", "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zpopmin),
     spec!("zpopmax", -2, WRITE | FAST, 1, 1, 1, "sorted-set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zpopmax),
-    spec!("bzpopmin", -3, WRITE | FAST | NOSCRIPT, 1, -2, 1, "sorted-set", "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", bzpopmin),
-    spec!("bzpopmax", -3, WRITE | FAST | NOSCRIPT, 1, -2, 1, "sorted-set", "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", bzpopmax),
+    spec!("bzpopmin", -3, WRITE | FAST | NOSCRIPT | BLOCKING, 1, -2, 1, "sorted-set", "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", bzpopmin),
+    spec!("bzpopmax", -3, WRITE | FAST | NOSCRIPT | BLOCKING, 1, -2, 1, "sorted-set", "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", bzpopmax),
     spec!("zmpop", -4, WRITE, 0, 0, 0, "sorted-set", "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", zmpop),
-    spec!("bzmpop", -5, WRITE | NOSCRIPT, 0, 0, 0, "sorted-set", "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", bzmpop),
+    spec!("bzmpop", -5, WRITE | NOSCRIPT | BLOCKING, 0, 0, 0, "sorted-set", "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", bzmpop),
     spec!("zunion", -3, READONLY, 0, 0, 0, "sorted-set", "6.2.0", "Returns the union of multiple sorted sets.", zunion),
     spec!("zinter", -3, READONLY, 0, 0, 0, "sorted-set", "6.2.0", "Returns the intersect of multiple sorted sets.", zinter),
     spec!("zdiff", -3, READONLY, 0, 0, 0, "sorted-set", "6.2.0", "Returns the difference between multiple sorted sets.", zdiff),

@@ -1,9 +1,9 @@
 //! The Redis service handle: stamping and proposing writes, running reads,
 //! sweeping expired keys.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+mod block;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use std::future::Future;
@@ -19,9 +19,11 @@ use storage::{Family, Reader, Store};
 use crate::apply::KvStateMachine;
 use crate::blocking::Blocked;
 use crate::command::{DueKey, LogCommand, WatchedKey, WriteOp};
+use crate::cursors::CursorTable;
 use crate::error::{Error, Result};
 use crate::read::ReadCtx;
 use crate::reply::Reply;
+use crate::stats::Stats;
 use crate::DATABASES;
 
 /// Settings of the Redis service.
@@ -36,22 +38,6 @@ pub struct KvConfig {
 impl Default for KvConfig {
     fn default() -> Self {
         KvConfig { expiry_sweep_interval: Duration::from_millis(100), expiry_sweep_batch: 512 }
-    }
-}
-
-/// Counters for INFO stats. Reset by CONFIG RESETSTAT.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub keyspace_hits: AtomicU64,
-    pub keyspace_misses: AtomicU64,
-    pub expired_keys: AtomicU64,
-}
-
-impl Stats {
-    pub fn reset(&self) {
-        for counter in [&self.keyspace_hits, &self.keyspace_misses, &self.expired_keys] {
-            counter.store(0, Ordering::Relaxed);
-        }
     }
 }
 
@@ -87,7 +73,7 @@ impl Kv {
     pub async fn start(start: KvStart<'_>) -> Result<Kv> {
         let stats = Arc::new(Stats::default());
         let cursors = Arc::new(CursorTable::default());
-        let blocked = Arc::new(Blocked::default());
+        let blocked = Arc::new(Blocked::new(start.node.id()));
         let state_machine = KvStateMachine::open(start.store.clone(), stats.clone(), cursors.clone(), blocked.clone())?;
         let group = Group::start(
             start.node,
@@ -221,6 +207,31 @@ impl Kv {
         }
     }
 
+    /// Removes from the queue of blocked clients those of this node's
+    /// earlier processes (they died with it, and a write must not serve
+    /// them), checking every second until `shutdown` resolves: a waiter of
+    /// the previous process may still be applied after this one started.
+    pub async fn purge_earlier_boots(&self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let blocked = &self.inner.blocked;
+        let op = WriteOp::PurgeWaiters { node: blocked.node(), keep_boot: Some(blocked.boot()) };
+        let mut interval = tokio::time::interval(Duration::from_secs(1));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = interval.tick() => {}
+            }
+            if blocked.earlier_boots() == 0 {
+                continue;
+            }
+            match self.write(0, op.clone()).await {
+                Ok(reply) => tracing::info!(?reply, "removed blocked clients of this node's earlier processes"),
+                Err(error) => tracing::debug!(%error, "removing earlier processes' blocked clients; will retry"),
+            }
+        }
+    }
+
     /// Proposes the removal of every key whose expiry is due, one batch per
     /// log entry; returns how many keys were removed.
     pub async fn sweep_expired(&self) -> Result<u64> {
@@ -274,47 +285,5 @@ impl Future for WriteReply {
             let bytes = response?;
             Reply::decode(&bytes).map_err(|e| Error::Reply(e.to_string()))
         })
-    }
-}
-
-/// SCAN cursors: a bounded table from cursor number to the last `kv_data`
-/// key returned. The oldest cursors are forgotten first.
-#[derive(Default)]
-pub struct CursorTable {
-    inner: Mutex<Cursors>,
-}
-
-#[derive(Default)]
-struct Cursors {
-    next: u64,
-    positions: HashMap<u64, (u8, Vec<u8>)>,
-    order: VecDeque<u64>,
-}
-
-const MAX_CURSORS: usize = 16 * 1024;
-
-impl CursorTable {
-    /// Records a position and returns its (non-zero) cursor number.
-    pub(crate) fn register(&self, db: u8, last_key: Vec<u8>) -> u64 {
-        let mut cursors = self.inner.lock().expect("cursor table lock");
-        cursors.next += 1;
-        let cursor = cursors.next;
-        cursors.positions.insert(cursor, (db, last_key));
-        cursors.order.push_back(cursor);
-        if cursors.order.len() > MAX_CURSORS {
-            if let Some(oldest) = cursors.order.pop_front() {
-                cursors.positions.remove(&oldest);
-            }
-        }
-        cursor
-    }
-
-    /// The last key returned before `cursor`, if the cursor is known for `db`.
-    pub(crate) fn resume(&self, cursor: u64, db: u8) -> Option<Vec<u8>> {
-        if cursor == 0 {
-            return None;
-        }
-        let cursors = self.inner.lock().expect("cursor table lock");
-        cursors.positions.get(&cursor).filter(|(cursor_db, _)| *cursor_db == db).map(|(_, key)| key.clone())
     }
 }

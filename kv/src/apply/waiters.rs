@@ -1,0 +1,129 @@
+//! The replicated queue of blocked clients: part of the state machine.
+//!
+//! Each waiter is one `kv_meta` entry under its position `seq` (the order
+//! clients blocked in, from a counter that never goes back), written in the
+//! apply batch like any data. The state machine keeps a mirror in memory,
+//! loaded at open and after a snapshot is installed, and changes both
+//! together, so the mirror is always what the store holds once the batch is
+//! written.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use storage::keyspace::kv_meta;
+use storage::{Family, Reader};
+
+use super::Txn;
+use crate::command::{BlockingPop, WaiterId};
+use crate::error::{Error, Result};
+
+/// A blocked client as the state machine keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Waiter {
+    pub id: WaiterId,
+    pub db: u8,
+    pub keys: Vec<Bytes>,
+    pub pop: BlockingPop,
+}
+
+/// The waiters, by position and by key.
+#[derive(Debug, Default)]
+pub(crate) struct WaitQueue {
+    by_seq: BTreeMap<u64, Waiter>,
+    by_key: HashMap<(u8, Bytes), BTreeSet<u64>>,
+    by_id: HashMap<WaiterId, u64>,
+    next_seq: u64,
+}
+
+impl WaitQueue {
+    /// The queue as `reader` holds it.
+    pub(crate) fn load(reader: &(impl Reader + ?Sized)) -> Result<Self> {
+        let mut queue =
+            WaitQueue { next_seq: crate::meta::read_u64(reader, kv_meta::NEXT_WAITER)?, ..Default::default() };
+        for entry in reader.scan(Family::KvMeta, kv_meta::WAITERS, Some(kv_meta::WAITERS_END)) {
+            let (key, value) = entry?;
+            let seq = key
+                .strip_prefix(kv_meta::WAITERS)
+                .and_then(|seq| <[u8; 8]>::try_from(seq).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| corrupt(format!("waiter key {key:?}")))?;
+            let waiter: Waiter = postcard::from_bytes(&value).map_err(|e| corrupt(format!("waiter {seq}: {e}")))?;
+            queue.insert(seq, waiter);
+        }
+        Ok(queue)
+    }
+
+    /// How many clients are queued.
+    pub(crate) fn len(&self) -> usize {
+        self.by_seq.len()
+    }
+
+    /// Whether a client waits on `key` of `db`.
+    pub(crate) fn has_waiters(&self, db: u8, key: &Bytes) -> bool {
+        self.by_key.contains_key(&(db, key.clone()))
+    }
+
+    /// The positions of the clients waiting on `key` of `db`, first
+    /// blocked first.
+    pub(crate) fn waiting_on(&self, db: u8, key: &Bytes) -> Vec<u64> {
+        self.by_key.get(&(db, key.clone())).map(|seqs| seqs.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// The waiter at `seq`, if still queued.
+    pub(crate) fn get(&self, seq: u64) -> Option<&Waiter> {
+        self.by_seq.get(&seq)
+    }
+
+    /// The position of the waiter `id`, if queued.
+    pub(crate) fn position(&self, id: &WaiterId) -> Option<u64> {
+        self.by_id.get(id).copied()
+    }
+
+    /// The positions of `node`'s waiters, except those of boot `keep_boot`.
+    pub(crate) fn of_node(&self, node: u64, keep_boot: Option<u64>) -> Vec<u64> {
+        let stale = |id: &&WaiterId| id.node == node && Some(id.boot) != keep_boot;
+        let mut seqs: Vec<u64> = self.by_id.iter().filter(|(id, _)| stale(id)).map(|(_, seq)| *seq).collect();
+        seqs.sort_unstable();
+        seqs
+    }
+
+    /// Queues `waiter` last, in the batch and in the mirror.
+    pub(crate) fn push(&mut self, txn: &mut Txn<'_>, waiter: Waiter) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        txn.put_meta(kv_meta::NEXT_WAITER.to_vec(), Some(self.next_seq.to_be_bytes().to_vec()));
+        let encoded = postcard::to_stdvec(&waiter).expect("waiters always serialize");
+        txn.put_meta(kv_meta::waiter(seq), Some(encoded));
+        self.insert(seq, waiter);
+    }
+
+    /// Removes the waiter at `seq` from every key it waits on.
+    pub(crate) fn remove(&mut self, txn: &mut Txn<'_>, seq: u64) -> Option<Waiter> {
+        let waiter = self.by_seq.remove(&seq)?;
+        txn.put_meta(kv_meta::waiter(seq), None);
+        self.by_id.remove(&waiter.id);
+        for key in &waiter.keys {
+            let slot = (waiter.db, key.clone());
+            if let Some(seqs) = self.by_key.get_mut(&slot) {
+                seqs.remove(&seq);
+                if seqs.is_empty() {
+                    self.by_key.remove(&slot);
+                }
+            }
+        }
+        Some(waiter)
+    }
+
+    fn insert(&mut self, seq: u64, waiter: Waiter) {
+        for key in &waiter.keys {
+            self.by_key.entry((waiter.db, key.clone())).or_default().insert(seq);
+        }
+        self.by_id.insert(waiter.id, seq);
+        self.by_seq.insert(seq, waiter);
+    }
+}
+
+fn corrupt(reason: String) -> Error {
+    Error::Corrupt { family: "kv_meta", reason }
+}
