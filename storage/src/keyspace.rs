@@ -249,6 +249,16 @@ pub mod kv_meta {
         key
     }
 
+    /// The log index of the last creation of a key of hash slot `slot` in
+    /// `db`: `u64` big-endian (with [`flushed`], WATCH's evidence that an
+    /// absent key existed when a flush removed it).
+    pub fn slot_created(db: u8, slot: u16) -> Vec<u8> {
+        let mut key = b"created/".to_vec();
+        key.push(db);
+        key.extend_from_slice(&slot.to_be_bytes());
+        key
+    }
+
     /// The log index of the last FLUSHDB or FLUSHALL that emptied `db`.
     pub fn flushed(db: u8) -> Vec<u8> {
         let mut key = b"flushed/".to_vec();

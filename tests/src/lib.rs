@@ -387,7 +387,7 @@ pub(crate) async fn leader_among<'a>(
 /// One `INFO replication` field of `node`, if it answers.
 pub async fn info_field(node: &Node, name: &str) -> Option<String> {
     let mut raw = node.raw().await.ok()?;
-    let reply = tokio::time::timeout(Duration::from_secs(2), raw.call(&["INFO", "replication"])).await.ok()?.ok()?;
+    let reply = tokio::time::timeout(Duration::from_secs(2), raw.call(&["INFO", "everything"])).await.ok()?.ok()?;
     let Frame2::BulkString(text) = reply else { return None };
     let text = String::from_utf8_lossy(&text).into_owned();
     let prefix = format!("{name}:");
@@ -489,6 +489,18 @@ impl Raw {
                 Err(_) => return false,
             }
         }
+    }
+}
+
+/// A RESP2 reply as text: strings as they are, integers in decimal, arrays
+/// as their items joined by spaces, nil as `(nil)`.
+pub fn text(frame: &Frame2) -> String {
+    match frame {
+        Frame2::SimpleString(bytes) | Frame2::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        Frame2::Error(error) => error.to_string(),
+        Frame2::Integer(n) => n.to_string(),
+        Frame2::Null => "(nil)".into(),
+        Frame2::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(" "),
     }
 }
 

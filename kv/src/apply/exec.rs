@@ -6,10 +6,11 @@
 //! index `i` if:
 //! - it exists now and its record was written after `i`, or
 //! - it existed then and is gone now (deleted or expired), or
-//! - it is absent now, but a key of its hash slot was deleted, or its
-//!   database flushed, after `i` (it may have been created and deleted
-//!   meanwhile; a deletion of another key of the slot aborts too, a
-//!   conservative answer that Redis gives for FLUSHALL as well).
+//! - it is absent now, but a key of its hash slot was deleted after `i`,
+//!   or one was created after `i` and its database flushed after `i` (it
+//!   may have been created and removed meanwhile; another key of the slot
+//!   aborts too, a conservative answer). A flush alone does not abort a
+//!   watch of an absent key: Redis 7 only touches keys that existed.
 //!
 //! Then the commands run in order in the batch's txn, each seeing the ones
 //! before it; a command's error is its own reply and the others still run.
@@ -63,6 +64,6 @@ fn modified_since(txn: &Txn<'_>, watched: &WatchedKey) -> Result<bool, Fail> {
         stored.map(|bytes| Record::decode(Bytes::from(bytes))).transpose()?.filter(|r| !r.is_expired(txn.now_ms));
     Ok(match live {
         Some(record) => record.modified > watched.observed_index,
-        None => watched.existed || txn.last_removal(watched.db, &watched.key)? > watched.observed_index,
+        None => watched.existed || txn.absent_key_touched(watched.db, &watched.key, watched.observed_index)?,
     })
 }

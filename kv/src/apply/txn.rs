@@ -58,6 +58,8 @@ pub(crate) struct Txn<'a> {
     next_version: Option<u64>,
     /// The index of the last deletion per `(db, slot)`.
     slot_deletions: BTreeMap<(u8, u16), u64>,
+    /// The index of the last key creation per `(db, slot)`.
+    slot_creations: BTreeMap<(u8, u16), u64>,
     /// The index of the FLUSHDB/FLUSHALL that emptied each db in this batch.
     flushed: [Option<u64>; DATABASES],
     /// Keys removed because they had expired, for INFO's `expired_keys`.
@@ -81,6 +83,7 @@ impl<'a> Txn<'a> {
             dropped: BTreeSet::new(),
             next_version: None,
             slot_deletions: BTreeMap::new(),
+            slot_creations: BTreeMap::new(),
             flushed: [None; DATABASES],
             expired: 0,
             meta: BTreeMap::new(),
@@ -143,6 +146,7 @@ impl<'a> Txn<'a> {
         let entry = self.entry(db, key)?;
         let old_version = entry.current.as_ref().and_then(Record::version);
         let deleted = entry.current.is_some() && record.is_none();
+        let created = entry.current.is_none() && record.is_some();
         let ready = match (&entry.current, &record) {
             (None, Some(_)) => true,
             (Some(old), Some(new)) => old.kind != new.kind,
@@ -157,6 +161,9 @@ impl<'a> Txn<'a> {
         }
         if deleted {
             self.slot_deletions.insert((db, storage::keyspace::hash_slot(key)), index);
+        }
+        if created {
+            self.slot_creations.insert((db, storage::keyspace::hash_slot(key)), index);
         }
         if let Some(signals) = self.signals.as_mut().filter(|_| ready) {
             signals.push((db, key.clone()));
@@ -213,20 +220,27 @@ impl<'a> Txn<'a> {
         self.dropped.retain(|(dropped_db, _)| *dropped_db != db);
     }
 
-    /// The index of the last deletion of a key in `key`'s slot of `db`, and
-    /// of the last flush of `db`, whichever is later (0 if none): WATCH's
-    /// evidence that an absent key may have existed meanwhile.
-    pub(crate) fn last_removal(&self, db: u8, key: &[u8]) -> Result<u64> {
-        if let Some(index) = self.flushed[usize::from(db)] {
-            let slot = storage::keyspace::hash_slot(key);
-            return Ok(self.slot_deletions.get(&(db, slot)).copied().unwrap_or(0).max(index));
-        }
+    /// Whether a key absent when WATCH looked at `observed` may have been
+    /// touched since (Redis 7 aborts EXEC then): a key of its hash slot was
+    /// deleted after `observed`, or one was created after it and then
+    /// removed by a flush of `db`. A flush alone touches only keys that
+    /// existed, as in Redis. Conservative: another key of the same slot
+    /// counts too.
+    pub(crate) fn absent_key_touched(&self, db: u8, key: &[u8], observed: u64) -> Result<bool> {
         let slot = storage::keyspace::hash_slot(key);
-        let deleted = match self.slot_deletions.get(&(db, slot)) {
-            Some(index) => *index,
-            None => read_u64(self.store, &kv_meta::slot_deleted(db, slot))?,
+        let last = |batch: &BTreeMap<(u8, u16), u64>, stored: Vec<u8>| -> Result<u64> {
+            match batch.get(&(db, slot)) {
+                Some(index) => Ok(*index),
+                None => read_u64(self.store, &stored),
+            }
         };
-        Ok(deleted.max(read_u64(self.store, &kv_meta::flushed(db))?))
+        let deleted = last(&self.slot_deletions, kv_meta::slot_deleted(db, slot))?;
+        let created = last(&self.slot_creations, kv_meta::slot_created(db, slot))?;
+        let flushed = match self.flushed[usize::from(db)] {
+            Some(index) => index,
+            None => read_u64(self.store, &kv_meta::flushed(db))?,
+        };
+        Ok(deleted > observed || (flushed > observed && created > observed))
     }
 
     /// The change in `db`'s key and expiry counts made so far.
@@ -302,6 +316,9 @@ impl<'a> Txn<'a> {
         }
         for ((db, slot), index) in self.slot_deletions {
             batch.put(Family::KvMeta, kv_meta::slot_deleted(db, slot), index.to_be_bytes().to_vec());
+        }
+        for ((db, slot), index) in self.slot_creations {
+            batch.put(Family::KvMeta, kv_meta::slot_created(db, slot), index.to_be_bytes().to_vec());
         }
         if let Some(next) = self.next_version {
             batch.put(Family::KvMeta, kv_meta::NEXT_VERSION, next.to_be_bytes().to_vec());

@@ -118,7 +118,7 @@ fn shutdown(session: &mut Session, args: &mut Args) -> Result {
 }
 
 /// Whether CONFIG `enable-debug-command` lets this client run DEBUG.
-fn debug_allowed(session: &Session) -> bool {
+pub(super) fn debug_allowed(session: &Session) -> bool {
     match session.server.config().params.value("enable-debug-command") {
         "yes" => true,
         "local" => session.client.addr.ip().is_loopback(),
@@ -126,14 +126,19 @@ fn debug_allowed(session: &Session) -> bool {
     }
 }
 
+/// Redis's answer to DEBUG when `enable-debug-command` does not allow it.
+pub(super) fn debug_refused() -> CommandError {
+    CommandError::Other(
+        "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from \
+         a local connection, otherwise you need to set this option in the configuration file, and then restart the \
+         server."
+            .into(),
+    )
+}
+
 fn debug(session: &mut Session, args: &mut Args) -> Result {
     if !debug_allowed(session) {
-        return Err(CommandError::Other(
-            "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it \
-             from a local connection, otherwise you need to set this option in the configuration file, and then \
-             restart the server."
-                .into(),
-        ));
+        return Err(debug_refused());
     }
     let sub = args.next()?;
     match String::from_utf8_lossy(&sub).to_ascii_uppercase().as_str() {
@@ -171,6 +176,10 @@ fn debug(session: &mut Session, args: &mut Args) -> Result {
 /// MONITOR: this connection receives every later command of the node's
 /// clients (see `crate::monitor`).
 fn monitor(session: &mut Session, _args: &mut Args) -> Result {
+    if session.transaction.is_some() {
+        // Redis queues it and answers this at EXEC.
+        return Err(CommandError::Other("ERR MONITOR isn't allowed for DENY BLOCKING client".into()));
+    }
     if session.monitor.is_none() {
         session.monitor = Some(session.server.monitors.subscribe());
     }
@@ -207,7 +216,7 @@ pub(super) const COMMANDS: &[Spec] = &[
     spec!("waitaof", 4, NOSCRIPT, 0, 0, 0, "generic", "7.2.0", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.", waitaof),
     spec!("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI, 0, 0, 0, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", shutdown),
     spec!("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, 0, 0, 0, "server", "1.0.0", "A container for debugging commands.", debug),
-    spec!("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI, 0, 0, 0, "server", "1.0.0", "Listens for all requests received by the server in real-time.", monitor),
+    spec!("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, 0, 0, 0, "server", "1.0.0", "Listens for all requests received by the server in real-time.", monitor),
     spec!("lolwut", -1, READONLY_FAST, 0, 0, 0, "server", "5.0.0", "Displays computer art and the Redis version", lolwut),
 ];
 

@@ -245,7 +245,7 @@ fn client(session: &mut Session, args: &mut Args) -> Result {
                 None => true,
                 Some(mode) if mode.eq_ignore_ascii_case(b"ALL") => true,
                 Some(mode) if mode.eq_ignore_ascii_case(b"WRITE") => false,
-                Some(_) => return Err(CommandError::Syntax),
+                Some(_) => return Err(CommandError::Other("ERR CLIENT PAUSE mode must be WRITE or ALL".into())),
             };
             let until = tokio::time::Instant::now() + std::time::Duration::from_millis(millis as u64);
             session.server.pause.pause(until, all);

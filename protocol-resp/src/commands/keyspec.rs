@@ -18,10 +18,14 @@ use super::Spec;
 pub(crate) type KeyFlags = &'static [&'static str];
 
 const READ: KeyFlags = &["RO", "access"];
+/// Read without looking at the value (OBJECT, MEMORY USAGE, TOUCH).
+const READ_META: KeyFlags = &["RO"];
 const READ_WRITE: KeyFlags = &["RW", "access", "update"];
 const INSERT: KeyFlags = &["RW", "insert"];
 const UPDATE: KeyFlags = &["RW", "update"];
 const POP: KeyFlags = &["RW", "access", "delete"];
+const REMOVE_SOME: KeyFlags = &["RW", "delete"];
+const OVERWRITE_NEW: KeyFlags = &["OW", "insert"];
 const OVERWRITE: KeyFlags = &["OW", "update"];
 const REMOVE: KeyFlags = &["RM", "delete"];
 
@@ -64,7 +68,7 @@ pub(crate) fn keys(spec: &Spec, words: &[Bytes]) -> Result<Vec<(Bytes, KeyFlags)
             }
             keys
         }
-        "memory" if words.get(1).is_some_and(|w| w.eq_ignore_ascii_case(b"USAGE")) => vec![(word(2)?, READ)],
+        "memory" if words.get(1).is_some_and(|w| w.eq_ignore_ascii_case(b"USAGE")) => vec![(word(2)?, READ_META)],
         _ => fixed(spec, words),
     })
 }
@@ -86,21 +90,29 @@ fn fixed(spec: &Spec, words: &[Bytes]) -> Vec<(Bytes, KeyFlags)> {
 fn flags_of(spec: &Spec, n: usize, count: usize) -> KeyFlags {
     let last = n + 1 == count && count > 1;
     match spec.name {
+        "object" | "touch" => READ_META,
         _ if spec.flags & flags::WRITE == 0 => READ,
         "del" | "unlink" => REMOVE,
-        "set" | "setex" | "psetex" | "mset" | "msetnx" | "setnx" | "restore" => OVERWRITE,
+        "setnx" | "msetnx" => OVERWRITE_NEW,
+        "set" | "setex" | "psetex" | "mset" | "restore" => OVERWRITE,
         "getdel" | "lpop" | "rpop" | "spop" | "zpopmin" | "zpopmax" | "blpop" | "brpop" | "bzpopmin" | "bzpopmax" => {
             POP
         }
         "lmove" | "blmove" | "rpoplpush" | "brpoplpush" | "smove" if last => INSERT,
-        "lmove" | "blmove" | "rpoplpush" | "brpoplpush" | "smove" | "rename" | "renamenx" | "move" if n == 0 => POP,
-        "rename" | "renamenx" => OVERWRITE,
+        "lmove" | "blmove" | "rpoplpush" | "brpoplpush" | "smove" | "rename" | "renamenx" if n == 0 => POP,
+        "renamenx" => OVERWRITE_NEW,
+        "rename" => OVERWRITE,
         "copy" if last => OVERWRITE,
         "copy" => READ,
-        "sinterstore" | "sunionstore" | "sdiffstore" | "zrangestore" | "bitop" if n == 0 => OVERWRITE,
+        "sinterstore" | "sunionstore" | "sdiffstore" if n == 0 => UPDATE,
+        "zrangestore" | "bitop" if n == 0 => OVERWRITE,
         "sinterstore" | "sunionstore" | "sdiffstore" | "zrangestore" | "bitop" => READ,
-        "lpush" | "rpush" | "lpushx" | "rpushx" | "linsert" | "sadd" => INSERT,
-        "hset" | "hmset" | "hsetnx" | "zadd" | "lset" | "setrange" | "setbit" | "append" => UPDATE,
+        "lpush" | "rpush" | "lpushx" | "rpushx" | "linsert" | "sadd" | "append" | "hsetnx" => INSERT,
+        "lrem" | "ltrim" | "srem" | "zrem" | "hdel" | "zremrangebyscore" | "zremrangebyrank" | "zremrangebylex" => {
+            REMOVE_SOME
+        }
+        "expire" | "pexpire" | "expireat" | "pexpireat" | "persist" => UPDATE,
+        "hset" | "hmset" | "zadd" | "lset" | "setrange" => UPDATE,
         _ => READ_WRITE,
     }
 }

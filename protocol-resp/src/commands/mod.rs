@@ -202,7 +202,11 @@ pub(crate) fn dispatch(session: &mut Session, request: Request) -> Outcome {
         && session.subscriptions() > 0
         && !pubsub::allowed_when_subscribed(spec.name)
     {
-        return error(pubsub::subscribed_mode_error(spec.name));
+        let name = match request.args.as_slice().first().filter(|_| CONTAINERS.contains(&spec.name)) {
+            Some(sub) => format!("{}|{}", spec.name, String::from_utf8_lossy(sub).to_ascii_lowercase()),
+            None => spec.name.to_string(),
+        };
+        return error(pubsub::subscribed_mode_error(&name));
     }
     session.server.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
     session.client.update(|state| {
@@ -211,6 +215,13 @@ pub(crate) fn dispatch(session: &mut Session, request: Request) -> Outcome {
     });
     let mut args = Args::new(request.args);
     if session.transaction.is_some() && !transaction::runs_inside_multi(spec.name) {
+        // Refused before queueing, as Redis refuses protected commands.
+        if spec.name == "debug" && !admin::debug_allowed(session) {
+            if let Some(transaction) = &mut session.transaction {
+                transaction.failed = true;
+            }
+            return error(admin::debug_refused());
+        }
         if spec.flags & flags::NO_MULTI != 0 {
             if let Some(transaction) = &mut session.transaction {
                 transaction.failed = true;
@@ -252,6 +263,11 @@ fn queue(session: &mut Session, spec: &Spec, args: &mut Args) -> Outcome {
     session.client.update(|state| state.multi = Some(queued));
     Outcome::Reply(transaction::queued())
 }
+
+/// Commands whose first argument names a subcommand (Redis reports them
+/// as `client|reply`).
+const CONTAINERS: &[&str] =
+    &["client", "config", "command", "object", "memory", "slowlog", "latency", "pubsub", "cluster", "seshat", "debug"];
 
 /// Redis's "unknown command" line, quoting the first arguments.
 fn unknown_command(name: &[u8], args: &[Bytes]) -> CommandError {

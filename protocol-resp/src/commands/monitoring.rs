@@ -18,10 +18,10 @@ fn slowlog(session: &mut Session, args: &mut Args) -> Result {
             let count = match args.next_opt() {
                 None => Some(10),
                 Some(text) => {
-                    let n = kv::number::parse_i64(&text).ok_or(CommandError::NotInteger)?;
-                    if n < -1 {
+                    let n = kv::number::parse_i64(&text).filter(|n| *n >= -1);
+                    let Some(n) = n else {
                         return Err(CommandError::Other("ERR count should be greater than or equal to -1".into()));
-                    }
+                    };
                     (n >= 0).then_some(n as usize)
                 }
             };

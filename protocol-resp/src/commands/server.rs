@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use kv::{CommandError, Reply};
 
-use super::flags::{self, ADMIN, FAST, LOADING, NOSCRIPT, STALE};
+use super::flags::{self, ADMIN, FAST, LOADING, NOSCRIPT, NO_MULTI, STALE};
 use super::{all, help, lookup, reply, spec, unknown_subcommand, wrong_arity, Outcome, Spec};
 use crate::args::Args;
 use crate::server::{unix_seconds, Server};
@@ -38,7 +38,9 @@ fn bgsave(session: &mut Session, args: &mut Args) -> Result {
     }
     args.finish()?;
     session.server.last_save.store(unix_seconds(), Ordering::Relaxed);
-    reply(Reply::Status("Background saving started".into()))
+    // Inside MULTI Redis cannot fork, so it answers that it scheduled one.
+    let text = if session.transaction.is_some() { "Background saving scheduled" } else { "Background saving started" };
+    reply(Reply::Status(text.into()))
 }
 
 fn info(session: &mut Session, args: &mut Args) -> Result {
@@ -401,7 +403,7 @@ pub(super) const COMMANDS: &[Spec] = &[
     spec!(
         "save",
         1,
-        ADMIN | NOSCRIPT,
+        ADMIN | NOSCRIPT | NO_MULTI,
         0,
         0,
         0,

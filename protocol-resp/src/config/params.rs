@@ -46,6 +46,7 @@ const ACL: Use = Use::Ignored("ACLs are not implemented (requirepass is)");
 const TRACKING: Use = Use::Ignored("client-side caching (CLIENT TRACKING) is not implemented");
 const NOTIFY: Use = Use::Ignored("keyspace notifications are not implemented");
 const LATENCY_STATS: Use = Use::Ignored("INFO latencystats is not reported (LATENCY HISTOGRAM is)");
+const LOG_FILTER: Use = Use::Ignored("the log filter is seshat's --log-level (tracing directives), read at start");
 const CLIENT_LIMITS: Use = Use::Ignored("client buffers are bounded by proto-max-bulk-len and the pipeline limit");
 
 const I32: i64 = i32::MAX as i64;
@@ -166,7 +167,7 @@ pub(crate) const PARAMETERS: &[Param] = &[
         PROCESS,
     ),
     one_of("repl-diskless-load", &["disabled", "on-empty-db", "swapdb"], "disabled", REPLICATION),
-    one_of("loglevel", &["debug", "verbose", "notice", "warning"], "notice", Use::Applied),
+    one_of("loglevel", &["debug", "verbose", "notice", "warning"], "notice", LOG_FILTER),
     one_of(
         "maxmemory-policy",
         &[
