@@ -56,7 +56,17 @@ fn seshat(session: &mut Session, args: &mut Args) -> Result {
         "REMOVE-NODE" => {
             let id = node_id(args)?;
             args.finish().map_err(|_| wrong_arity("seshat|remove-node"))?;
-            Ok(Outcome::Operator(Box::pin(async move { membership_reply(&kv, kv.group().remove_node(id).await) })))
+            Ok(Outcome::Operator(Box::pin(async move {
+                let removed = kv.group().remove_node(id).await;
+                if removed.is_ok() {
+                    // Its blocked clients went with it: no write may serve them.
+                    let purge = kv::WriteOp::PurgeWaiters { node: id, keep_boot: None };
+                    if let Err(error) = kv.write(0, purge).await {
+                        tracing::warn!(%error, node = id, "removing a removed node's blocked clients failed");
+                    }
+                }
+                membership_reply(&kv, removed)
+            })))
         }
         "HELP" => reply(help(SESHAT_HELP)),
         _ => Err(unknown_subcommand(&sub, "seshat")),
