@@ -9,6 +9,7 @@
 //! records, and `latency-tracking` whether LATENCY HISTOGRAM counts.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -35,10 +36,23 @@ pub(crate) struct Thresholds {
     pub tracking: bool,
 }
 
-#[derive(Default)]
 pub(crate) struct Monitoring {
     slowlog: Mutex<SlowLog>,
     latency: Mutex<Latency>,
+    /// Per command, counted without a lock (every command passes here).
+    histograms: HashMap<&'static str, Histogram>,
+}
+
+/// One command's calls and counts per power-of-two microsecond bucket.
+struct Histogram {
+    calls: AtomicU64,
+    buckets: [AtomicU64; 40],
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram { calls: AtomicU64::new(0), buckets: std::array::from_fn(|_| AtomicU64::new(0)) }
+    }
 }
 
 #[derive(Default)]
@@ -66,11 +80,18 @@ struct Latency {
     /// Per event ("command", "fast-command"): samples, oldest first, at
     /// most one per second, and the largest ever seen.
     events: BTreeMap<&'static str, EventHistory>,
-    /// Per command: calls and counts per power-of-two microsecond bucket.
-    histograms: HashMap<&'static str, (u64, [u64; 40])>,
 }
 
 impl Monitoring {
+    /// Monitoring for the commands called `names`.
+    pub(crate) fn new(names: impl Iterator<Item = &'static str>) -> Self {
+        Monitoring {
+            slowlog: Mutex::default(),
+            latency: Mutex::default(),
+            histograms: names.map(|name| (name, Histogram::default())).collect(),
+        }
+    }
+
     /// Records a completed command `name` (its words when the slow log may
     /// want them) that took `elapsed`.
     pub(crate) fn observe(
@@ -83,12 +104,10 @@ impl Monitoring {
         elapsed: Duration,
     ) {
         let micros = elapsed.as_micros() as u64;
-        if thresholds.tracking {
-            let mut latency = self.latency.lock().expect("latency lock");
-            let (calls, buckets) = latency.histograms.entry(name).or_insert((0, [0; 40]));
-            *calls += 1;
+        if let Some(histogram) = self.histograms.get(name).filter(|_| thresholds.tracking) {
+            histogram.calls.fetch_add(1, Ordering::Relaxed);
             let bucket = (64 - micros.max(1).saturating_sub(1).leading_zeros() as usize).min(39);
-            buckets[bucket] += 1;
+            histogram.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         }
         let millis = micros / 1000;
         if thresholds.latency_ms > 0 && millis >= thresholds.latency_ms {
@@ -206,29 +225,34 @@ impl Monitoring {
     /// LATENCY HISTOGRAM of `commands` (all when empty): per command its
     /// calls and the cumulative count per power-of-two microsecond bound.
     pub(crate) fn histograms(&self, commands: &[String]) -> Reply {
-        let latency = self.latency.lock().expect("latency lock");
-        let mut names: Vec<&&'static str> = latency.histograms.keys().collect();
+        let mut names: Vec<&&'static str> = self.histograms.keys().collect();
         names.sort();
         let pairs = names
             .into_iter()
             .filter(|name| commands.is_empty() || commands.iter().any(|c| c.eq_ignore_ascii_case(name)))
-            .map(|name| {
-                let (calls, buckets) = &latency.histograms[*name];
+            .filter_map(|name| {
+                let histogram = &self.histograms[*name];
+                let calls = histogram.calls.load(Ordering::Relaxed);
+                if calls == 0 {
+                    return None;
+                }
                 let mut cumulative = 0;
-                let bounds = buckets
+                let bounds = histogram
+                    .buckets
                     .iter()
                     .enumerate()
-                    .filter(|(_, count)| **count > 0)
+                    .map(|(bucket, count)| (bucket, count.load(Ordering::Relaxed)))
+                    .filter(|(_, count)| *count > 0)
                     .map(|(bucket, count)| {
                         cumulative += count;
                         (Reply::Int(1i64 << bucket), Reply::Int(cumulative as i64))
                     })
                     .collect();
                 let detail = vec![
-                    (Reply::bulk("calls"), Reply::Int(*calls as i64)),
+                    (Reply::bulk("calls"), Reply::Int(calls as i64)),
                     (Reply::bulk("histogram_usec"), Reply::Map(bounds)),
                 ];
-                (Reply::bulk(*name), Reply::Map(detail))
+                Some((Reply::bulk(*name), Reply::Map(detail)))
             })
             .collect();
         Reply::Map(pairs)

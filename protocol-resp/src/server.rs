@@ -167,7 +167,7 @@ impl Server {
             config: RwLock::new(settings),
             facts,
             stats: ServerStats::default(),
-            monitoring: Monitoring::default(),
+            monitoring: Monitoring::new(crate::commands::all().map(|spec| spec.name)),
             pause: Pause::default(),
             monitors: Monitors::default(),
             clients: Clients::default(),
