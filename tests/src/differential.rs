@@ -193,15 +193,45 @@ impl Generator {
 
     /// One random command of any family.
     pub fn command(&mut self) -> Command {
-        let (args, norm) = match self.rng.random_range(0..6) {
-            0 => self.string(),
-            1 => self.hash(),
-            2 => self.list(),
-            3 => self.set(),
-            4 => self.zset(),
+        let (args, norm) = match self.rng.random_range(0..25) {
+            0..=3 => self.string(),
+            4..=7 => self.hash(),
+            8..=11 => self.list(),
+            12..=15 => self.set(),
+            16..=19 => self.zset(),
+            20 => self.edges(),
             _ => self.keyspace(),
         };
         Command { args, norm }
+    }
+
+    /// Argument checks and corner cases Redis answers in a particular
+    /// order: `numkeys` errors, COUNT arity, negative BITCOUNT ranges,
+    /// SORT BY nosort with DESC and LIMIT.
+    fn edges(&mut self) -> (Vec<String>, Norm) {
+        let numkeys = self.pick(&["0", "-1", "x", "1", "3"]).to_string();
+        let exact = |args: Vec<String>| (args, Norm::Exact);
+        match self.rng.random_range(0..7) {
+            0 => exact(vec!["LMPOP".into(), numkeys, self.key("l"), "LEFT".into()]),
+            1 => exact(vec!["ZMPOP".into(), numkeys, self.key("z"), "MIN".into()]),
+            2 => exact(vec!["SINTERCARD".into(), numkeys, self.key("t")]),
+            3 => exact(vec![self.pick(&["LPOP", "RPOP"]).into(), self.key("l"), "1".into(), "1".into()]),
+            4 => {
+                let (start, end) = (self.rng.random_range(-8..3), self.rng.random_range(-8..3));
+                exact(vec!["BITCOUNT".into(), self.key("s"), start.to_string(), end.to_string()])
+            }
+            _ => {
+                let key = if self.rng.random_bool(0.5) { self.key("l") } else { self.key("z") };
+                let mut args = vec!["SORT".into(), key, "BY".into(), "nosort".into()];
+                if self.rng.random_bool(0.5) {
+                    args.push("DESC".into());
+                }
+                if self.rng.random_bool(0.5) {
+                    args.extend(["LIMIT".into(), self.rng.random_range(0..3).to_string(), "2".into()]);
+                }
+                exact(args)
+            }
+        }
     }
 
     fn string(&mut self) -> (Vec<String>, Norm) {
