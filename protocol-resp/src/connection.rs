@@ -30,6 +30,7 @@ use tokio::net::TcpStream;
 use crate::clients::Client;
 use crate::commands::{dispatch, flags, write_result, Outcome, Request};
 use crate::encode::{encode, Protocol};
+use crate::monitoring::Thresholds;
 use crate::request::{Limits, RequestParser};
 use crate::server::Server;
 use crate::session::{ReplyMode, Session};
@@ -94,7 +95,8 @@ pub(crate) async fn serve(server: Arc<Server>, client: Arc<Client>, mut stream: 
                         started: Instant::now(),
                         name: spec.name,
                         fast: spec.flags & flags::FAST != 0,
-                        words: kept_words,
+                        words: kept_words.filter(|_| thresholds.slowlog_slower_than_us >= 0),
+                        thresholds,
                     });
                     // A write is proposed at dispatch; a read runs when its
                     // turn comes. So a write must not be proposed while an
@@ -172,13 +174,15 @@ struct Timing {
     fast: bool,
     /// The command's words, kept while the slow log is on.
     words: Option<Vec<Bytes>>,
+    /// What SLOWLOG and LATENCY recorded when the command was read.
+    thresholds: Thresholds,
 }
 
 impl Timing {
     /// Records the command as completed now.
     fn done(self, server: &Server, client: &Client) {
         let elapsed = self.started.elapsed();
-        server.monitoring.observe(server.thresholds(), self.name, self.fast, self.words, client, elapsed);
+        server.monitoring.observe(self.thresholds, self.name, self.fast, self.words, client, elapsed);
     }
 }
 

@@ -6,6 +6,7 @@
 //! monitor that cannot keep up skips lines (it is told how many) rather
 //! than slowing the node down.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -16,23 +17,29 @@ const BACKLOG: usize = 4096;
 
 pub(crate) struct Monitors {
     lines: broadcast::Sender<Arc<str>>,
+    /// Whether a monitor may be listening: set by a subscription, cleared
+    /// when a line finds nobody. Every command checks it, without a lock.
+    watched: AtomicBool,
 }
 
 impl Default for Monitors {
     fn default() -> Self {
-        Monitors { lines: broadcast::channel(BACKLOG).0 }
+        Monitors { lines: broadcast::channel(BACKLOG).0, watched: AtomicBool::new(false) }
     }
 }
 
 impl Monitors {
-    /// Whether any connection is monitoring (checked before copying words).
+    /// Whether any connection may be monitoring (checked before copying
+    /// a command's words).
     pub(crate) fn watched(&self) -> bool {
-        self.lines.receiver_count() > 0
+        self.watched.load(Ordering::Relaxed)
     }
 
     /// A new monitor's stream of lines.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
-        self.lines.subscribe()
+        let lines = self.lines.subscribe();
+        self.watched.store(true, Ordering::Relaxed);
+        lines
     }
 
     /// Shows `words`, sent by `addr` in database `db`, to every monitor.
@@ -54,8 +61,14 @@ impl Monitors {
                 quote(&mut line, word);
             }
         }
-        // No monitor left between the check and now is fine.
-        let _ = self.lines.send(Arc::from(line));
+        if self.lines.send(Arc::from(line)).is_err() {
+            // Every monitor has gone: stop copying words for them.
+            self.watched.store(false, Ordering::Relaxed);
+            if self.lines.receiver_count() > 0 {
+                // One subscribed meanwhile.
+                self.watched.store(true, Ordering::Relaxed);
+            }
+        }
     }
 }
 

@@ -515,6 +515,12 @@ pub fn encode_command(args: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// A test budget from the environment (`make differential` and friends
+/// raise them), or `default`.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 /// Polls `check` every 10 ms until it returns true or `timeout` passes.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
 where

@@ -22,7 +22,7 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use seshat_tests::differential::Tree;
-use seshat_tests::{Node, Raw, RedisServer};
+use seshat_tests::{env_u64, Node, Raw, RedisServer};
 
 /// One step of a scenario.
 #[derive(Debug, Clone)]
@@ -389,14 +389,10 @@ fn random_steps(seed: u64, clients: usize, count: usize) -> Vec<Step> {
     steps
 }
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_blocking_scenarios_answer_like_redis() -> Result<()> {
     let (seeds, first, count) =
-        (env("SESHAT_BLOCKING_SEEDS", 4), env("SESHAT_BLOCKING_SEED", 1), env("SESHAT_BLOCKING_STEPS", 40));
+        (env_u64("SESHAT_BLOCKING_SEEDS", 4), env_u64("SESHAT_BLOCKING_SEED", 1), env_u64("SESHAT_BLOCKING_STEPS", 40));
     let reference = RedisServer::start().await?;
     let node = Node::start(&[])?;
     for seed in first..first + seeds {

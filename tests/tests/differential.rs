@@ -11,7 +11,7 @@
 
 use anyhow::{Context, Result};
 use seshat_tests::differential::{normalize, Command, Generator, Step, Tree};
-use seshat_tests::{Node, Raw, RedisServer};
+use seshat_tests::{env_u64, Node, Raw, RedisServer};
 
 /// A connection speaking RESP2 or RESP3.
 struct Client {
@@ -59,14 +59,10 @@ impl Client {
     }
 }
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_command_sequences_answer_like_redis() -> Result<()> {
     let (seeds, first, steps) =
-        (env("SESHAT_DIFF_SEEDS", 4), env("SESHAT_DIFF_SEED", 1), env("SESHAT_DIFF_COMMANDS", 1500));
+        (env_u64("SESHAT_DIFF_SEEDS", 4), env_u64("SESHAT_DIFF_SEED", 1), env_u64("SESHAT_DIFF_COMMANDS", 1500));
     let reference = RedisServer::start().await?;
     let node = Node::start(&[])?;
     let mut compared = 0;
