@@ -373,3 +373,33 @@ async fn blocked_pops_are_woken_by_pushes_through_another_node_in_arrival_order(
     let done: Vec<String> = pusher.lrange("done", 0, -1).await.unwrap();
     assert_eq!(done, ["mail"]);
 }
+
+/// A follower killed while one of its clients is blocked leaves a waiter in
+/// the replicated queue; once it restarts it removes the waiters of its
+/// earlier process, so a later push stays in the list instead of being
+/// served to a client that is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_node_purges_the_blocked_clients_of_its_earlier_process() {
+    let _exclusive = exclusive().await;
+    let mut cluster = Cluster::start(3, FAST).unwrap();
+    let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
+    let follower = (leader + 1) % 3;
+    let mut blocked = seshat_tests::Raw::connect(cluster.nodes[follower].addr()).await.unwrap();
+    blocked.send_command(&[b"BLPOP", b"jobs", b"0"]).await.unwrap();
+    let queued = eventually(Duration::from_secs(10), || async {
+        info_field(&cluster.nodes[leader], "blocked_clients_in_cluster").await.as_deref() == Some("1")
+    })
+    .await;
+    assert!(queued, "the client is queued cluster-wide");
+    cluster.nodes[follower].kill9();
+    cluster.nodes[follower].restart().unwrap();
+    let purged = eventually(Duration::from_secs(20), || async {
+        info_field(&cluster.nodes[leader], "blocked_clients_in_cluster").await.as_deref() == Some("0")
+    })
+    .await;
+    assert!(purged, "the restarted node removed its earlier process's waiter");
+    let mut client = cluster.nodes[leader].patient_client(REPLY_TIMEOUT).await.unwrap();
+    let _: i64 = client.rpush("jobs", "job").await.unwrap();
+    let left: Vec<String> = client.lrange("jobs", 0, -1).await.unwrap();
+    assert_eq!(left, ["job"], "the push was not served to the dead client");
+}
