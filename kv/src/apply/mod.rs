@@ -100,7 +100,7 @@ impl KvStateMachine {
 
     /// Tells this node's registry what the replicated queue now holds.
     fn publish_queue(&self) {
-        let earlier = self.waiters.of_node(self.blocked.node(), Some(self.blocked.boot())).len();
+        let earlier = self.waiters.of_other_boots(self.blocked.node(), self.blocked.boot());
         self.blocked.queue_applied(self.waiters.len(), earlier);
     }
 

@@ -33,6 +33,8 @@ pub(crate) struct WaitQueue {
     by_seq: BTreeMap<u64, Waiter>,
     by_key: HashMap<(u8, Bytes), BTreeSet<u64>>,
     by_id: HashMap<WaiterId, u64>,
+    /// How many waiters each process (node, boot) has queued.
+    by_process: HashMap<(u64, u64), usize>,
     next_seq: u64,
 }
 
@@ -80,6 +82,12 @@ impl WaitQueue {
         self.by_id.get(id).copied()
     }
 
+    /// How many waiters `node`'s processes other than boot `boot` have
+    /// queued (O(processes), not O(waiters)).
+    pub(crate) fn of_other_boots(&self, node: u64, boot: u64) -> usize {
+        self.by_process.iter().filter(|((n, b), _)| *n == node && *b != boot).map(|(_, count)| count).sum()
+    }
+
     /// The positions of `node`'s waiters, except those of boot `keep_boot`.
     pub(crate) fn of_node(&self, node: u64, keep_boot: Option<u64>) -> Vec<u64> {
         let stale = |id: &&WaiterId| id.node == node && Some(id.boot) != keep_boot;
@@ -103,6 +111,13 @@ impl WaitQueue {
         let waiter = self.by_seq.remove(&seq)?;
         txn.put_meta(kv_meta::waiter(seq), None);
         self.by_id.remove(&waiter.id);
+        let process = (waiter.id.node, waiter.id.boot);
+        if let Some(count) = self.by_process.get_mut(&process) {
+            *count -= 1;
+            if *count == 0 {
+                self.by_process.remove(&process);
+            }
+        }
         for key in &waiter.keys {
             let slot = (waiter.db, key.clone());
             if let Some(seqs) = self.by_key.get_mut(&slot) {
@@ -120,6 +135,7 @@ impl WaitQueue {
             self.by_key.entry((waiter.db, key.clone())).or_default().insert(seq);
         }
         self.by_id.insert(waiter.id, seq);
+        *self.by_process.entry((waiter.id.node, waiter.id.boot)).or_default() += 1;
         self.by_seq.insert(seq, waiter);
     }
 }
