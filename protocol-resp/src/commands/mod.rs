@@ -410,10 +410,9 @@ pub(crate) fn mpop_args<T>(
     while args.remaining() > 0 {
         match args.next_keyword()?.as_str() {
             "COUNT" if count.is_none() && args.remaining() > 0 => {
-                let n = args.next_i64()?;
-                if n <= 0 {
-                    return Err(CommandError::Other("ERR count should be greater than 0".into()));
-                }
+                let n = kv::number::parse_i64(&args.next()?)
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| CommandError::Other("ERR count should be greater than 0".into()))?;
                 count = Some(n as u64);
             }
             _ => return Err(CommandError::Syntax),
