@@ -40,15 +40,17 @@ chaos: build
 	SESHAT_CHAOS_SECONDS=$(CHAOS_SECONDS) SESHAT_CHAOS_SEED=$(CHAOS_SEED) \
 		cargo test $(CARGO_SELECT) -- randomized_nemesis --nocapture
 
-# The differential test against redis-server for longer than `make test`
+# The differential tests against redis-server for longer than `make test`
 # does: DIFF_SEEDS seeds (default 40) of DIFF_COMMANDS steps (default 3000)
-# from DIFF_SEED (default 1).
+# from DIFF_SEED (default 1), and as many seeds of 80 blocking-client steps.
 DIFF_SEEDS ?= 40
 DIFF_COMMANDS ?= 3000
 DIFF_SEED ?= 1
 differential: build
 	SESHAT_DIFF_SEEDS=$(DIFF_SEEDS) SESHAT_DIFF_COMMANDS=$(DIFF_COMMANDS) SESHAT_DIFF_SEED=$(DIFF_SEED) \
-		cargo test $(CARGO_SELECT) -- random_command_sequences_answer_like_redis --nocapture
+	SESHAT_BLOCKING_SEEDS=$(DIFF_SEEDS) SESHAT_BLOCKING_STEPS=80 SESHAT_BLOCKING_SEED=$(DIFF_SEED) \
+		cargo test $(CARGO_SELECT) -- random_command_sequences_answer_like_redis \
+		random_blocking_scenarios_answer_like_redis --nocapture
 
 # A single node with the defaults: data in ./seshat-data, RESP on 127.0.0.1:6379.
 run: build
