@@ -405,6 +405,11 @@ pub enum WriteOp {
         node: u64,
         keep_boot: Option<u64>,
     },
+    /// SWAPDB of two logical databases (`crate::dbmap`).
+    SwapDb {
+        a: u8,
+        b: u8,
+    },
 }
 
 /// A blocked client, unique across the cluster and across restarts: the

@@ -32,6 +32,7 @@ pub mod bits;
 mod blocking;
 mod command;
 mod cursors;
+mod dbmap;
 pub mod dump;
 mod error;
 mod glob;

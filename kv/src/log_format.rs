@@ -139,6 +139,7 @@ const WRITE_OP: &[&str] = &[
     "Block",
     "Unblock",
     "PurgeWaiters",
+    "SwapDb",
 ];
 const READ_OP: &[&str] = &[
     "Get",

@@ -120,10 +120,11 @@ fn random_op(rng: &mut impl Rng) -> WriteOp {
             WriteOp::Copy { from: k, to: key(rng.random_range(0..20)), to_db: rng.random_range(0..3), replace: true }
         }
         92..=95 => WriteOp::Append { key: k, value: Bytes::from_static(b"x") },
-        96..=98 => WriteOp::MSet {
+        96..=97 => WriteOp::MSet {
             pairs: vec![(k.clone(), Bytes::from_static(b"m")), (k, Bytes::from_static(b"n"))],
             only_if_none_exist: false,
         },
+        98 => WriteOp::SwapDb { a: rng.random_range(0..3), b: rng.random_range(0..3) },
         _ => WriteOp::FlushDb,
     }
 }

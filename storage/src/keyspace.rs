@@ -283,6 +283,18 @@ pub mod kv_meta {
 
     /// The position the next blocked client gets: `u64` big-endian.
     pub const NEXT_WAITER: &[u8] = b"next_waiter";
+
+    /// SWAPDB's map: 16 bytes, the physical database of each logical one
+    /// (absent: the identity).
+    pub const DB_MAP: &[u8] = b"db_map";
+
+    /// The log index of the last SWAPDB of logical database `db` (WATCH's
+    /// evidence that every key of it may have changed).
+    pub fn swapped(db: u8) -> Vec<u8> {
+        let mut key = b"swapped/".to_vec();
+        key.push(db);
+        key
+    }
 }
 
 /// Keys of `kv_elements` and `kv_scores`: `db, version, …`.

@@ -288,6 +288,23 @@ fn scripted() -> Vec<(&'static str, usize, Vec<Step>)> {
             ],
         ),
         (
+            "SWAPDB serves the clients blocked on keys the other database holds",
+            3,
+            vec![
+                send(0, "BLPOP sw 0"),
+                send(1, "BZPOPMIN swz 0"),
+                send(2, "BLPOP only-here 0"),
+                call("SELECT 1"),
+                call("RPUSH sw a b"),
+                call("ZADD swz 1 m"),
+                call("SELECT 0"),
+                call("SWAPDB 0 1"),
+                call("LRANGE sw 0 -1"),
+                call("SWAPDB 0 1"),
+                call("RPUSH only-here z"),
+            ],
+        ),
+        (
             "blocking commands inside MULTI never block",
             1,
             vec![

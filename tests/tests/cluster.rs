@@ -403,3 +403,29 @@ async fn a_restarted_node_purges_the_blocked_clients_of_its_earlier_process() {
     let left: Vec<String> = client.lrange("jobs", 0, -1).await.unwrap();
     assert_eq!(left, ["job"], "the push was not served to the dead client");
 }
+
+/// SWAPDB through one follower is seen by reads on every node at once: each
+/// read translates databases through the map in its own snapshot.
+#[tokio::test(flavor = "multi_thread")]
+async fn swapdb_through_a_follower_is_read_the_same_on_every_node() {
+    let _exclusive = exclusive().await;
+    let cluster = Cluster::start(3, FAST).unwrap();
+    let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
+    let (follower, other) = ((leader + 1) % 3, (leader + 2) % 3);
+    let mut writer = seshat_tests::Raw::connect(cluster.nodes[leader].addr()).await.unwrap();
+    writer.call(&["SET", "k", "in-db0"]).await.unwrap();
+    let mut swapper = seshat_tests::Raw::connect(cluster.nodes[follower].addr()).await.unwrap();
+    assert_eq!(seshat_tests::text(&swapper.call(&["SWAPDB", "0", "1"]).await.unwrap()), "OK");
+    for node in [leader, follower, other] {
+        let mut reader = seshat_tests::Raw::connect(cluster.nodes[node].addr()).await.unwrap();
+        assert_eq!(seshat_tests::text(&reader.call(&["GET", "k"]).await.unwrap()), "(nil)", "node {node}, db 0");
+        reader.call(&["SELECT", "1"]).await.unwrap();
+        assert_eq!(seshat_tests::text(&reader.call(&["GET", "k"]).await.unwrap()), "in-db0", "node {node}, db 1");
+    }
+    // Writes after the swap land where SELECT says, on every node.
+    writer.call(&["SELECT", "1"]).await.unwrap();
+    writer.call(&["SET", "k2", "also-db1"]).await.unwrap();
+    let mut reader = seshat_tests::Raw::connect(cluster.nodes[other].addr()).await.unwrap();
+    reader.call(&["SELECT", "1"]).await.unwrap();
+    assert_eq!(seshat_tests::text(&reader.call(&["MGET", "k", "k2"]).await.unwrap()), "in-db0 also-db1");
+}

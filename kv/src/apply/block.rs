@@ -17,16 +17,19 @@ use super::waiters::{WaitQueue, Waiter};
 use super::{list, zset, Fail, OpResult};
 use crate::blocking::Delivery;
 use crate::command::{BlockingPop, WaiterId};
+use crate::dbmap::DbMap;
 use crate::error::Result;
 use crate::record::KeyType;
 use crate::reply::Reply;
 
 /// `WriteOp::Block`: the pop's reply if a key has data (or an error);
-/// else queues the client and answers [`Reply::Blocked`].
+/// else queues the client (under its `logical` database; `db` is where
+/// that is stored) and answers [`Reply::Blocked`].
 pub(super) fn block(
     txn: &mut Txn<'_>,
     queue: &mut WaitQueue,
     db: u8,
+    logical: u8,
     keys: Vec<Bytes>,
     pop: BlockingPop,
     id: WaiterId,
@@ -35,7 +38,7 @@ pub(super) fn block(
     if !matches!(reply, Reply::Nil | Reply::NilArray) {
         return Ok(reply);
     }
-    queue.push(txn, Waiter { id, db, keys, pop });
+    queue.push(txn, Waiter { id, db: logical, keys, pop });
     Ok(Reply::Blocked)
 }
 
@@ -70,37 +73,40 @@ pub(super) fn purge(
 pub(super) fn serve_ready(
     txn: &mut Txn<'_>,
     queue: &mut WaitQueue,
+    dbs: &DbMap,
     deliveries: &mut Vec<(WaiterId, Delivery)>,
 ) -> Result<()> {
-    let mut ready = ready_keys(txn, queue, &[]);
+    let mut ready = ready_keys(txn, queue, dbs, &[]);
     while !ready.is_empty() {
         let round = std::mem::take(&mut ready);
         for (db, key) in &round {
-            serve_key(txn, queue, *db, key, deliveries)?;
-            let more = ready_keys(txn, queue, &ready);
+            serve_key(txn, queue, dbs, *db, key, deliveries)?;
+            let more = ready_keys(txn, queue, dbs, &ready);
             ready.extend(more);
         }
     }
     Ok(())
 }
 
-/// The signaled keys that clients wait on, each once and not already in
-/// `pending`.
-fn ready_keys(txn: &mut Txn<'_>, queue: &WaitQueue, pending: &[(u8, Bytes)]) -> Vec<(u8, Bytes)> {
-    let signals = txn.take_signals().into_iter();
+/// The signaled keys that clients wait on, by logical database, each once
+/// and not already in `pending`.
+fn ready_keys(txn: &mut Txn<'_>, queue: &WaitQueue, dbs: &DbMap, pending: &[(u8, Bytes)]) -> Vec<(u8, Bytes)> {
+    let signals = txn.take_signals().into_iter().map(|(db, key)| (dbs.logical(db), key));
     signals.filter(|(db, key)| queue.has_waiters(*db, key) && !pending.contains(&(*db, key.clone()))).collect()
 }
 
-/// Serves the clients waiting on `key`, first blocked first, while it holds
-/// data of their type.
+/// Serves the clients waiting on `key` of logical database `logical`,
+/// first blocked first, while it holds data of their type.
 fn serve_key(
     txn: &mut Txn<'_>,
     queue: &mut WaitQueue,
-    db: u8,
+    dbs: &DbMap,
+    logical: u8,
     key: &Bytes,
     deliveries: &mut Vec<(WaiterId, Delivery)>,
 ) -> Result<()> {
-    for seq in queue.waiting_on(db, key) {
+    let db = dbs.physical(logical);
+    for seq in queue.waiting_on(logical, key) {
         let Some(record) = txn.get(db, key)? else { break };
         let Some(pop) = queue.get(seq).map(|waiter| waiter.pop.clone()) else { continue };
         let serves = match record.kind {

@@ -2,11 +2,11 @@
 
 use bytes::Bytes;
 
-use storage::keyspace::kv_elements;
+use storage::keyspace::{kv_elements, kv_meta};
 use storage::{Family, Reader};
 
 use super::txn::Txn;
-use super::{Fail, OpResult};
+use super::{Context, Fail, OpResult};
 use crate::command::{DueKey, End, ExpireAt, ExpireCondition, HashSetMode, ZAddFlags};
 use crate::dump::{self, DumpError, Dumped};
 use crate::error::CommandError;
@@ -60,6 +60,24 @@ pub(super) fn copy(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, to_db: u8,
     };
     txn.put(to_db, &to, record)?;
     Ok(Reply::Int(1))
+}
+
+/// SWAPDB: logical databases `a` and `b` trade their contents, in O(1):
+/// the map changes, no key moves. Clients blocked on keys of either are
+/// served from what the database holds now, and WATCH on either aborts.
+pub(super) fn swapdb(txn: &mut Txn<'_>, ctx: &mut Context<'_>, a: u8, b: u8) -> OpResult {
+    if a == b {
+        return Ok(Reply::ok());
+    }
+    ctx.dbs.swap(a, b);
+    txn.put_meta(kv_meta::DB_MAP.to_vec(), Some(ctx.dbs.encode()));
+    for db in [a, b] {
+        txn.put_meta(kv_meta::swapped(db), Some(txn.index.to_be_bytes().to_vec()));
+        for key in ctx.waiters.keys_of(db) {
+            txn.signal(ctx.dbs.physical(db), key);
+        }
+    }
+    Ok(Reply::ok())
 }
 
 /// MOVE: the key, with its expiry, to `to_db`, unless it exists there.

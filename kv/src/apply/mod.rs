@@ -35,6 +35,7 @@ use storage::{Batch, Store};
 use crate::blocking::Blocked;
 use crate::command::{LogCommand, WriteOp};
 use crate::cursors::CursorTable;
+use crate::dbmap::{DbMap, DbMapState};
 use crate::error::{CommandError, Error, Result};
 use crate::reply::Reply;
 use waiters::WaitQueue;
@@ -81,6 +82,19 @@ pub struct KvStateMachine {
     waiters: WaitQueue,
     /// This node's blocked clients, handed what each batch serves them.
     blocked: Arc<Blocked>,
+    /// SWAPDB's logical → physical databases (a mirror of `kv_meta`).
+    dbs: DbMap,
+    /// What readers need to know of `dbs`.
+    db_state: Arc<DbMapState>,
+}
+
+/// What an op needs besides the txn: SCAN cursors for EXEC's reads, the
+/// database map (SWAPDB changes it, later commands use it), and the queue
+/// of blocked clients (SWAPDB signals their keys).
+pub(crate) struct Context<'a> {
+    pub cursors: &'a CursorTable,
+    pub dbs: &'a mut DbMap,
+    pub waiters: &'a WaitQueue,
 }
 
 impl KvStateMachine {
@@ -93,7 +107,10 @@ impl KvStateMachine {
     ) -> Result<Self> {
         let last_stamp_ms = read_u64(&store, kv_meta::LAST_STAMP)?;
         let waiters = WaitQueue::load(&store)?;
-        let machine = KvStateMachine { store, last_stamp_ms, stats, cursors, waiters, blocked };
+        let dbs = DbMap::load(&store)?;
+        let db_state = Arc::new(DbMapState::default());
+        db_state.observe(&dbs);
+        let machine = KvStateMachine { store, last_stamp_ms, stats, cursors, waiters, blocked, dbs, db_state };
         machine.publish_queue();
         Ok(machine)
     }
@@ -102,6 +119,11 @@ impl KvStateMachine {
     fn publish_queue(&self) {
         let earlier = self.waiters.of_other_boots(self.blocked.node(), self.blocked.boot());
         self.blocked.queue_applied(self.waiters.len(), earlier);
+    }
+
+    /// What readers need to know of the SWAPDB map.
+    pub(crate) fn db_state(&self) -> Arc<DbMapState> {
+        self.db_state.clone()
     }
 
     /// The store the state machine lives in.
@@ -127,20 +149,24 @@ impl StateMachine for KvStateMachine {
             txn.now_ms = txn.now_ms.max(command.stamp_ms);
             txn.index = command.index;
             txn.record_signals(self.waiters.len() > 0);
-            let db = log_command.db;
+            let logical = log_command.db;
+            let db = self.dbs.physical(logical);
             queue_changed |= matches!(
                 log_command.op,
                 WriteOp::Block { .. } | WriteOp::Unblock { .. } | WriteOp::PurgeWaiters { .. }
             );
             let result = match log_command.op {
                 WriteOp::Block { keys, pop, waiter } => {
-                    block::block(&mut txn, &mut self.waiters, db, keys, pop, waiter)
+                    block::block(&mut txn, &mut self.waiters, db, logical, keys, pop, waiter)
                 }
                 WriteOp::Unblock { waiter } => block::unblock(&mut txn, &mut self.waiters, waiter),
                 WriteOp::PurgeWaiters { node, keep_boot } => {
                     block::purge(&mut txn, &mut self.waiters, node, keep_boot, &mut deliveries)
                 }
-                op => execute(&mut txn, &self.cursors, db, op),
+                op => {
+                    let mut ctx = Context { cursors: &self.cursors, dbs: &mut self.dbs, waiters: &self.waiters };
+                    execute(&mut txn, &mut ctx, db, op)
+                }
             };
             let reply = match result {
                 Ok(reply) => reply,
@@ -148,7 +174,7 @@ impl StateMachine for KvStateMachine {
                 Err(Fail::Fatal(error)) => return Err(error),
             };
             if self.waiters.len() > 0 {
-                block::serve_ready(&mut txn, &mut self.waiters, &mut deliveries)?;
+                block::serve_ready(&mut txn, &mut self.waiters, &self.dbs, &mut deliveries)?;
             }
             queue_changed |= self.waiters.len() != queue_before;
             replies.push(reply.encode());
@@ -156,6 +182,7 @@ impl StateMachine for KvStateMachine {
         let now = txn.now_ms;
         let expired = txn.expired;
         txn.commit(batch, now)?;
+        self.db_state.observe(&self.dbs);
         self.blocked.deliver(deliveries);
         if queue_changed {
             self.publish_queue();
@@ -172,6 +199,8 @@ impl StateMachine for KvStateMachine {
     fn reload(&mut self) -> Result<()> {
         self.last_stamp_ms = read_u64(&self.store, kv_meta::LAST_STAMP)?;
         self.waiters = WaitQueue::load(&self.store)?;
+        self.dbs = DbMap::load(&self.store)?;
+        self.db_state.observe(&self.dbs);
         self.publish_queue();
         Ok(())
     }
@@ -184,7 +213,8 @@ pub(crate) fn reading<'a>(txn: &'a txn::Txn<'_>, cursors: &'a CursorTable, db: u
     crate::read::ReadCtx { reader: txn, live: None, db, now_ms: txn.now_ms, stats: None, cursors }
 }
 
-fn execute(txn: &mut txn::Txn<'_>, cursors: &CursorTable, db: u8, op: WriteOp) -> OpResult {
+fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -> OpResult {
+    let cursors = ctx.cursors;
     match op {
         WriteOp::Set { key, value, condition, expiry, reply } => {
             string::set(txn, db, key, value, condition, expiry, reply)
@@ -198,7 +228,7 @@ fn execute(txn: &mut txn::Txn<'_>, cursors: &CursorTable, db: u8, op: WriteOp) -
         WriteOp::SetRange { key, offset, value } => string::setrange(txn, db, key, offset, value),
         WriteOp::Del { keys } => keys::del(txn, db, keys),
         WriteOp::Rename { from, to, only_if_absent } => keys::rename(txn, db, from, to, only_if_absent),
-        WriteOp::Copy { from, to, to_db, replace } => keys::copy(txn, db, from, to, to_db, replace),
+        WriteOp::Copy { from, to, to_db, replace } => keys::copy(txn, db, from, to, ctx.dbs.physical(to_db), replace),
         WriteOp::Expire { key, at, condition, command } => keys::expire(txn, db, key, at, condition, &command),
         WriteOp::Persist { key } => keys::persist(txn, db, key),
         WriteOp::FlushDb => keys::flush(txn, Some(db)),
@@ -234,14 +264,15 @@ fn execute(txn: &mut txn::Txn<'_>, cursors: &CursorTable, db: u8, op: WriteOp) -
         WriteOp::SetBit { key, offset, value } => bits::setbit(txn, db, key, offset, value),
         WriteOp::BitOp { operation, destination, keys } => bits::bitop(txn, db, operation, destination, keys),
         WriteOp::BitField { key, ops } => bits::bitfield(txn, db, key, ops),
-        WriteOp::Move { key, to_db } => keys::move_key(txn, db, key, to_db),
+        WriteOp::Move { key, to_db } => keys::move_key(txn, db, key, ctx.dbs.physical(to_db)),
         WriteOp::Restore { key, ttl_ms, absolute, replace, payload } => {
             keys::restore(txn, db, key, ttl_ms, absolute, replace, &payload)
         }
         WriteOp::SortStore { key, options, destination } => {
             list::sort_store(txn, cursors, db, key, options, destination)
         }
-        WriteOp::Exec { watched, commands } => exec::exec(txn, cursors, watched, commands),
+        WriteOp::Exec { watched, commands } => exec::exec(txn, ctx, watched, commands),
+        WriteOp::SwapDb { a, b } => keys::swapdb(txn, ctx, a, b),
         // A connection runs blocking commands inside MULTI in their
         // non-blocking form; the blocked-client ops are never queued.
         WriteOp::Block { .. } | WriteOp::Unblock { .. } | WriteOp::PurgeWaiters { .. } => {

@@ -187,6 +187,23 @@ impl<'a> Txn<'a> {
         std::mem::take(signals).into_iter().filter(|signal| seen.insert(signal.clone())).collect()
     }
 
+    /// Marks `key` of `db` ready for the clients blocked on it (SWAPDB
+    /// gives a database new content without writing its keys).
+    pub(crate) fn signal(&mut self, db: u8, key: Bytes) {
+        if let Some(signals) = self.signals.as_mut() {
+            signals.push((db, key));
+        }
+    }
+
+    /// The log index of the last SWAPDB of logical database `db` (0: none).
+    pub(crate) fn last_swap(&self, db: u8) -> Result<u64> {
+        let key = kv_meta::swapped(db);
+        match self.meta.get(&key) {
+            Some(Some(bytes)) => Ok(bytes.as_slice().try_into().map(u64::from_be_bytes).unwrap_or(0)),
+            _ => read_u64(self.store, &key),
+        }
+    }
+
     /// Writes (`Some`) or deletes (`None`) a `kv_meta` value at commit.
     pub(crate) fn put_meta(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
         self.meta.insert(key, value);

@@ -27,7 +27,8 @@ pub(crate) struct Waiter {
     pub pop: BlockingPop,
 }
 
-/// The waiters, by position and by key.
+/// The waiters, by position and by key. Databases here are logical (what
+/// the client SELECTed): after a SWAPDB they wait on the new content.
 #[derive(Debug, Default)]
 pub(crate) struct WaitQueue {
     by_seq: BTreeMap<u64, Waiter>,
@@ -70,6 +71,11 @@ impl WaitQueue {
     /// blocked first.
     pub(crate) fn waiting_on(&self, db: u8, key: &Bytes) -> Vec<u64> {
         self.by_key.get(&(db, key.clone())).map(|seqs| seqs.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// Every key clients of logical database `db` wait on.
+    pub(crate) fn keys_of(&self, db: u8) -> Vec<Bytes> {
+        self.by_key.keys().filter(|(key_db, _)| *key_db == db).map(|(_, key)| key.clone()).collect()
     }
 
     /// The waiter at `seq`, if still queued.

@@ -20,6 +20,7 @@ use crate::apply::KvStateMachine;
 use crate::blocking::Blocked;
 use crate::command::{DueKey, LogCommand, WatchedKey, WriteOp};
 use crate::cursors::CursorTable;
+use crate::dbmap::{DbMap, DbMapState};
 use crate::error::{Error, Result};
 use crate::read::ReadCtx;
 use crate::reply::Reply;
@@ -65,6 +66,8 @@ struct Inner {
     stats: Arc<Stats>,
     cursors: Arc<CursorTable>,
     blocked: Arc<Blocked>,
+    /// Whether SWAPDB ever ran (then reads translate databases).
+    dbs: Arc<DbMapState>,
     config: KvConfig,
 }
 
@@ -75,6 +78,7 @@ impl Kv {
         let cursors = Arc::new(CursorTable::default());
         let blocked = Arc::new(Blocked::new(start.node.id()));
         let state_machine = KvStateMachine::open(start.store.clone(), stats.clone(), cursors.clone(), blocked.clone())?;
+        let dbs = state_machine.db_state();
         let group = Group::start(
             start.node,
             GroupId { service: "kv", shard: 0 },
@@ -94,6 +98,7 @@ impl Kv {
                 stats,
                 cursors,
                 blocked,
+                dbs,
                 config: start.config,
             }),
         })
@@ -125,7 +130,7 @@ impl Kv {
         self.read_stale(db, |ctx| {
             let mut watched = Vec::with_capacity(keys.len());
             for key in keys {
-                let existed = ctx.peek(db, &key)?.is_some();
+                let existed = ctx.peek(ctx.db, &key)?.is_some();
                 watched.push(WatchedKey { db, key, observed_index, existed });
             }
             Ok(watched)
@@ -143,7 +148,22 @@ impl Kv {
             stats: Some(&self.inner.stats),
             cursors: &self.inner.cursors,
         };
-        read(&ctx)
+        if !self.inner.dbs.ever_swapped() {
+            return read(&ctx);
+        }
+        // After a SWAPDB, the map and the data come from one snapshot.
+        let snapshot = self.inner.store.snapshot();
+        let db = DbMap::load(&snapshot)?.physical(db);
+        read(&ReadCtx { reader: &snapshot, live: None, db, ..ctx })
+    }
+
+    /// The logical database (what SELECT names) stored as physical
+    /// database `db`, as this replica has the map now (INFO keyspace).
+    pub fn logical_db(&self, db: u8) -> Result<u8> {
+        if !self.inner.dbs.ever_swapped() {
+            return Ok(db);
+        }
+        Ok(DbMap::load(&self.inner.store)?.logical(db))
     }
 
     /// The time reads use: the wall clock, but never before the last

@@ -68,6 +68,24 @@ fn move_key(session: &mut Session, args: &mut Args) -> Result {
     write(session, WriteOp::Move { key, to_db })
 }
 
+/// SWAPDB index1 index2: replicated and atomic like any write (see
+/// `kv`'s database map); WATCH on either database aborts.
+fn swapdb(session: &mut Session, args: &mut Args) -> Result {
+    let index = |args: &mut Args, which: &str| {
+        let text = args.next()?;
+        let n = kv::number::parse_i64(&text)
+            .filter(|n| i32::try_from(*n).is_ok())
+            .ok_or_else(|| CommandError::Other(format!("ERR invalid {which} DB index")))?;
+        Ok::<i64, CommandError>(n)
+    };
+    let (a, b) = (index(args, "first")?, index(args, "second")?);
+    let in_range = |n: i64| u8::try_from(n).ok().filter(|db| usize::from(*db) < DATABASES);
+    let (Some(a), Some(b)) = (in_range(a), in_range(b)) else {
+        return Err(CommandError::Other("ERR DB index is out of range".into()));
+    };
+    write(session, WriteOp::SwapDb { a, b })
+}
+
 fn dump(session: &mut Session, args: &mut Args) -> Result {
     let key = args.next()?;
     read(session, ReadOp::Dump { key })
@@ -330,6 +348,7 @@ fn object(session: &mut Session, args: &mut Args) -> Result {
 pub(super) const COMMANDS: &[Spec] = &[
     spec!("del", -2, WRITE, 1, -1, 1, "generic", "1.0.0", "Deletes one or more keys.", del),
     spec!("move", 3, WRITE | FAST, 1, 1, 1, "generic", "1.0.0", "Moves a key to another database.", move_key),
+    spec!("swapdb", 3, WRITE | FAST, 0, 0, 0, "server", "4.0.0", "Swaps two Redis databases.", swapdb),
     spec!(
         "dump",
         2,

@@ -48,8 +48,14 @@ fn info(session: &mut Session, args: &mut Args) -> Result {
     let server = session.server.clone();
     let kv = server.kv.clone();
     super::read_local(session, move |ctx| {
-        let keyspace: Vec<String> = ctx
-            .keyspace()?
+        // Stored databases, named as SELECT names them (SWAPDB may have
+        // swapped them).
+        let mut databases = Vec::new();
+        for (db, keys, expires) in ctx.keyspace()? {
+            databases.push((kv.logical_db(db)?, keys, expires));
+        }
+        databases.sort_unstable();
+        let keyspace: Vec<String> = databases
             .into_iter()
             .map(|(db, keys, expires)| format!("db{db}:keys={keys},expires={expires},avg_ttl=0"))
             .collect();
