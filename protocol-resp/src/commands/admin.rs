@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use kv::{CommandError, Reply};
 
-use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, NO_MULTI, STALE};
+use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, NO_MULTI, READONLY, STALE};
 use super::{help, reply, spec, wrong_arity, Outcome, Spec};
 use crate::args::Args;
 use crate::session::Session;
@@ -217,10 +217,8 @@ pub(super) const COMMANDS: &[Spec] = &[
     spec!("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI, 0, 0, 0, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", shutdown),
     spec!("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, 0, 0, 0, "server", "1.0.0", "A container for debugging commands.", debug),
     spec!("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, 0, 0, 0, "server", "1.0.0", "Listens for all requests received by the server in real-time.", monitor),
-    spec!("lolwut", -1, READONLY_FAST, 0, 0, 0, "server", "5.0.0", "Displays computer art and the Redis version", lolwut),
+    spec!("lolwut", -1, READONLY | FAST, 0, 0, 0, "server", "5.0.0", "Displays computer art and the Redis version", lolwut),
 ];
-
-const READONLY_FAST: u32 = super::flags::READONLY | FAST;
 
 #[cfg(test)]
 mod tests {
