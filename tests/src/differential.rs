@@ -207,11 +207,13 @@ impl Generator {
 
     /// Argument checks and corner cases Redis answers in a particular
     /// order: `numkeys` errors, COUNT arity, negative BITCOUNT ranges,
-    /// SORT BY nosort with DESC and LIMIT.
+    /// SORT BY nosort with DESC and LIMIT. The SORT keys (`nl`, `nz`) are
+    /// only ever a list and a sorted set: over a set, BY nosort follows
+    /// Redis's hash order, which is unspecified.
     fn edges(&mut self) -> (Vec<String>, Norm) {
         let numkeys = self.pick(&["0", "-1", "x", "1", "3"]).to_string();
         let exact = |args: Vec<String>| (args, Norm::Exact);
-        match self.rng.random_range(0..7) {
+        match self.rng.random_range(0..9) {
             0 => exact(vec!["LMPOP".into(), numkeys, self.key("l"), "LEFT".into()]),
             1 => exact(vec!["ZMPOP".into(), numkeys, self.key("z"), "MIN".into()]),
             2 => exact(vec!["SINTERCARD".into(), numkeys, self.key("t")]),
@@ -220,8 +222,13 @@ impl Generator {
                 let (start, end) = (self.rng.random_range(-8..3), self.rng.random_range(-8..3));
                 exact(vec!["BITCOUNT".into(), self.key("s"), start.to_string(), end.to_string()])
             }
+            5 => exact(vec!["RPUSH".into(), "nl".into(), self.value(), self.value()]),
+            6 => {
+                let score = self.rng.random_range(0..4).to_string();
+                exact(vec!["ZADD".into(), "nz".into(), score, self.value()])
+            }
             _ => {
-                let key = if self.rng.random_bool(0.5) { self.key("l") } else { self.key("z") };
+                let key = self.pick(&["nl", "nz"]).to_string();
                 let mut args = vec!["SORT".into(), key, "BY".into(), "nosort".into()];
                 if self.rng.random_bool(0.5) {
                     args.push("DESC".into());
