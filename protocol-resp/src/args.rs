@@ -2,18 +2,21 @@
 //!
 //! Handlers take arguments in order and call [`Args::finish`] to reject
 //! leftovers, so an extra argument is a syntax error rather than ignored.
+//! The cursor borrows the request's words (taking one clones a `Bytes`, a
+//! reference count), so the connection keeps them for SLOWLOG and MONITOR
+//! without copying the request.
 
 use bytes::Bytes;
 use kv::number::{parse_f64, parse_i64};
 use kv::CommandError;
 
 /// The arguments after the command name.
-pub struct Args {
-    items: std::vec::IntoIter<Bytes>,
+pub struct Args<'a> {
+    items: &'a [Bytes],
 }
 
-impl Args {
-    pub fn new(items: std::vec::IntoIter<Bytes>) -> Self {
+impl<'a> Args<'a> {
+    pub fn new(items: &'a [Bytes]) -> Self {
         Args { items }
     }
 
@@ -24,12 +27,14 @@ impl Args {
 
     /// The next argument; a syntax error if there is none.
     pub fn next(&mut self) -> Result<Bytes, CommandError> {
-        self.items.next().ok_or(CommandError::Syntax)
+        self.next_opt().ok_or(CommandError::Syntax)
     }
 
     /// The next argument, if any.
     pub fn next_opt(&mut self) -> Option<Bytes> {
-        self.items.next()
+        let (first, rest) = self.items.split_first()?;
+        self.items = rest;
+        Some(first.clone())
     }
 
     /// The next argument as an integer (Redis's error if it is not one).
@@ -49,7 +54,7 @@ impl Args {
 
     /// Every remaining argument.
     pub fn rest(&mut self) -> Vec<Bytes> {
-        self.items.by_ref().collect()
+        std::mem::take(&mut self.items).to_vec()
     }
 
     /// Fails with a syntax error if any argument is left.

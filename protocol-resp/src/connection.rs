@@ -83,21 +83,19 @@ pub(crate) async fn serve(server: Arc<Server>, client: Arc<Client>, mut stream: 
             let limits = Limits { max_bulk_len, max_args, authenticated: session.authenticated };
             match parser.next(&mut input, limits) {
                 Ok(Some(words)) => {
-                    let monitored = server.monitors.watched();
-                    let kept_words = (thresholds.slowlog_slower_than_us >= 0 || monitored).then(|| words.clone());
                     let request = Request::new(words);
-                    if let (true, Some(words), Some(spec)) = (monitored, &kept_words, request.spec()) {
-                        if spec.flags & flags::ADMIN == 0 {
-                            server.monitors.feed(session.db, &client.addr.to_string(), words);
-                        }
+                    let shown = request.spec().is_some_and(|spec| spec.flags & flags::ADMIN == 0);
+                    if server.monitors.watched() && shown {
+                        server.monitors.feed(session.db, &client.addr.to_string(), request.words());
                     }
-                    let timing = request.spec().filter(|spec| spec.flags & flags::BLOCKING == 0).map(|spec| Timing {
-                        started: Instant::now(),
-                        name: spec.name,
-                        fast: spec.flags & flags::FAST != 0,
-                        words: kept_words.filter(|_| thresholds.slowlog_slower_than_us >= 0),
-                        thresholds,
-                    });
+                    let mut timing =
+                        request.spec().filter(|spec| spec.flags & flags::BLOCKING == 0).map(|spec| Timing {
+                            started: Instant::now(),
+                            name: spec.name,
+                            fast: spec.flags & flags::FAST != 0,
+                            words: None,
+                            thresholds,
+                        });
                     // A write is proposed at dispatch; a read runs when its
                     // turn comes. So a write must not be proposed while an
                     // earlier read still waits, or the read would see it.
@@ -111,7 +109,11 @@ pub(crate) async fn serve(server: Arc<Server>, client: Arc<Client>, mut stream: 
                     if server.pause.active() {
                         server.pause.wait(request.is_write()).await;
                     }
-                    let outcome = dispatch(&mut session, request);
+                    let outcome = dispatch(&mut session, &request);
+                    if let Some(timing) = timing.as_mut().filter(|_| thresholds.slowlog_slower_than_us >= 0) {
+                        // Kept for the slow log: moved, not copied.
+                        timing.words = Some(request.into_words());
+                    }
                     let silenced = session.reply_silenced();
                     pending.push(session.protocol, outcome, timing, silenced);
                     if session.closing {

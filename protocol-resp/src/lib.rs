@@ -30,6 +30,7 @@ mod monitor;
 mod monitoring;
 mod pause;
 mod pubsub;
+mod redact;
 pub mod request;
 mod server;
 mod session;

@@ -60,7 +60,7 @@ impl Frontend for RespFrontend {
             };
             let server = &self.server;
             server.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
-            let maxclients = server.config().maxclients;
+            let maxclients = server.maxclients();
             let Some(client) = server.clients.register(addr, local_addr, maxclients) else {
                 server.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
                 let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;

@@ -46,16 +46,10 @@ impl Monitors {
     pub(crate) fn feed(&self, db: u8, addr: &str, words: &[Bytes]) {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let mut line = format!("{}.{:06} [{db} {addr}]", now.as_secs(), now.subsec_micros());
-        let hide_from = match words.first().map(|w| w.to_ascii_lowercase()).as_deref() {
-            Some(b"auth") => 1,
-            Some(b"hello") => {
-                words.iter().position(|w| w.eq_ignore_ascii_case(b"AUTH")).map_or(usize::MAX, |at| at + 1)
-            }
-            _ => usize::MAX,
-        };
+        let secret = crate::redact::secret(words);
         for (i, word) in words.iter().enumerate() {
             line.push(' ');
-            if i >= hide_from {
+            if secret(i) {
                 line.push_str("\"(redacted)\"");
             } else {
                 quote(&mut line, word);

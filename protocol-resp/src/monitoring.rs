@@ -262,23 +262,12 @@ impl Monitoring {
 /// The words a slow log entry keeps: passwords hidden, at most 32
 /// arguments and 128 bytes of each, as Redis trims them.
 fn redacted(mut words: Vec<Bytes>) -> Vec<Bytes> {
-    let name = words.first().map(|w| w.to_ascii_lowercase()).unwrap_or_default();
-    let hide_from = match name.as_slice() {
-        b"auth" => Some(1),
-        b"hello" => words.iter().position(|w| w.eq_ignore_ascii_case(b"AUTH")).map(|at| at + 2),
-        b"config"
-            if words
-                .iter()
-                .any(|w| w.eq_ignore_ascii_case(b"requirepass") || w.eq_ignore_ascii_case(b"masterauth")) =>
-        {
-            Some(2)
-        }
-        _ => None,
+    let hidden: Vec<usize> = {
+        let secret = crate::redact::secret(&words);
+        (0..words.len()).filter(|i| secret(*i)).collect()
     };
-    if let Some(from) = hide_from {
-        for word in words.iter_mut().skip(from) {
-            *word = Bytes::from_static(b"(redacted)");
-        }
+    for i in hidden {
+        words[i] = Bytes::from_static(b"(redacted)");
     }
     let total = words.len();
     if total > MAX_ARGS {

@@ -179,6 +179,22 @@ impl Server {
         }
     }
 
+    /// `maxclients`, read without copying the settings (every accept).
+    pub fn maxclients(&self) -> usize {
+        self.config.read().expect("config lock").maxclients
+    }
+
+    /// `requirepass`, if set.
+    pub fn requirepass(&self) -> Option<String> {
+        self.config.read().expect("config lock").requirepass.clone()
+    }
+
+    /// The value of CONFIG parameter `name`.
+    pub fn param(&self, name: &str) -> String {
+        self.config.read().expect("config lock").params.value(name).to_string()
+    }
+
+    /// A copy of every setting (INFO, CONFIG REWRITE).
     pub fn config(&self) -> Settings {
         self.config.read().expect("config lock").clone()
     }

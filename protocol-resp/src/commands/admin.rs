@@ -119,7 +119,7 @@ fn shutdown(session: &mut Session, args: &mut Args) -> Result {
 
 /// Whether CONFIG `enable-debug-command` lets this client run DEBUG.
 pub(super) fn debug_allowed(session: &Session) -> bool {
-    match session.server.config().params.value("enable-debug-command") {
+    match session.server.param("enable-debug-command").as_str() {
         "yes" => true,
         "local" => session.client.addr.ip().is_loopback(),
         _ => false,

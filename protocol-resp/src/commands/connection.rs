@@ -35,7 +35,7 @@ fn echo(_session: &mut Session, args: &mut Args) -> Result {
 /// Without `requirepass` the default user takes any password, as Redis's
 /// `nopass` default user does.
 fn authenticate(session: &mut Session, user: &[u8], password: &[u8]) -> std::result::Result<(), CommandError> {
-    let Some(expected) = session.server.config().requirepass else {
+    let Some(expected) = session.server.requirepass() else {
         if user != b"default" {
             return Err(wrong_pass());
         }

@@ -90,7 +90,7 @@ pub(crate) enum Outcome {
     Operator(Pin<Box<dyn Future<Output = Reply> + Send>>),
 }
 
-type Handler = fn(&mut Session, &mut Args) -> Result<Outcome, CommandError>;
+type Handler = fn(&mut Session, &mut Args<'_>) -> Result<Outcome, CommandError>;
 
 /// A row of the command table.
 pub(crate) struct Spec {
@@ -148,18 +148,35 @@ pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
 
 /// A request with its command looked up once.
 pub(crate) struct Request {
-    name: Bytes,
+    /// The command name, then its arguments.
+    words: Vec<Bytes>,
     spec: Option<&'static Spec>,
-    args: std::vec::IntoIter<Bytes>,
 }
 
 impl Request {
     /// `words` is the command name and its arguments (the parser never
     /// yields an empty request).
     pub(crate) fn new(words: Vec<Bytes>) -> Request {
-        let mut args = words.into_iter();
-        let name = args.next().expect("a request has a command name");
-        Request { spec: lookup(&name), name, args }
+        let spec = lookup(words.first().expect("a request has a command name"));
+        Request { words, spec }
+    }
+
+    /// The command name and its arguments, as the client sent them.
+    pub(crate) fn words(&self) -> &[Bytes] {
+        &self.words
+    }
+
+    /// Gives the words back once the request has been dispatched.
+    pub(crate) fn into_words(self) -> Vec<Bytes> {
+        self.words
+    }
+
+    fn name(&self) -> &Bytes {
+        &self.words[0]
+    }
+
+    fn args(&self) -> &[Bytes] {
+        &self.words[1..]
     }
 
     /// The command's table row, if it is a known command.
@@ -177,11 +194,11 @@ pub(crate) use pubsub::unsubscribe_all;
 pub(crate) use server::resident_bytes;
 
 /// Runs one request, or queues it inside MULTI.
-pub(crate) fn dispatch(session: &mut Session, request: Request) -> Outcome {
+pub(crate) fn dispatch(session: &mut Session, request: &Request) -> Outcome {
     let refused = match request.spec {
-        None => Some(unknown_command(&request.name, request.args.as_slice())),
+        None => Some(unknown_command(request.name(), request.args())),
         Some(spec) => {
-            let words = request.args.len() as i64 + 1;
+            let words = request.words.len() as i64;
             if (spec.arity > 0 && words != spec.arity) || (spec.arity < 0 && words < -spec.arity) {
                 Some(wrong_arity(spec.name))
             } else if !session.authenticated && spec.flags & flags::NO_AUTH == 0 {
@@ -202,7 +219,7 @@ pub(crate) fn dispatch(session: &mut Session, request: Request) -> Outcome {
         && session.subscriptions() > 0
         && !pubsub::allowed_when_subscribed(spec.name)
     {
-        let name = match request.args.as_slice().first().filter(|_| CONTAINERS.contains(&spec.name)) {
+        let name = match request.args().first().filter(|_| CONTAINERS.contains(&spec.name)) {
             Some(sub) => format!("{}|{}", spec.name, String::from_utf8_lossy(sub).to_ascii_lowercase()),
             None => spec.name.to_string(),
         };
@@ -213,7 +230,7 @@ pub(crate) fn dispatch(session: &mut Session, request: Request) -> Outcome {
         state.last_command = spec.name;
         state.last_active = std::time::Instant::now();
     });
-    let mut args = Args::new(request.args);
+    let mut args = Args::new(request.args());
     if session.transaction.is_some() && !transaction::runs_inside_multi(spec.name) {
         // Refused before queueing, as Redis refuses protected commands.
         if spec.name == "debug" && !admin::debug_allowed(session) {

@@ -92,7 +92,6 @@ fn section_lines(section: &str, server: &Server, kv: &kv::Kv, keyspace: &[String
     let stats = &server.stats;
     let kv_stats = kv.stats();
     let uptime = server.started.elapsed().as_secs();
-    let config = server.config();
     match section {
         "server" => vec![
             format!("redis_version:{REDIS_VERSION}"),
@@ -122,7 +121,7 @@ fn section_lines(section: &str, server: &Server, kv: &kv::Kv, keyspace: &[String
         ],
         "clients" => vec![
             format!("connected_clients:{}", server.clients.count()),
-            format!("maxclients:{}", config.maxclients),
+            format!("maxclients:{}", server.maxclients()),
             format!("blocked_clients:{}", kv.blocked().count()),
             format!("blocked_clients_in_cluster:{}", kv.blocked().in_cluster()),
         ],
