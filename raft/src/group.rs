@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::clock::Clock;
+use crate::handover::{self, HandoverError, Handovers};
 use crate::log_store::LogStore;
 use crate::network::NetworkFactory;
 use crate::node::RaftNode;
@@ -63,6 +64,9 @@ pub enum GroupError {
     /// A membership change was refused.
     #[error("{0}")]
     Membership(String),
+    /// A leadership handover was refused or did not complete.
+    #[error("{0}")]
+    Handover(#[from] HandoverError),
 }
 
 /// This node's role in the group.
@@ -154,6 +158,8 @@ pub(crate) struct Inner {
     pub(crate) remote_reads: Arc<ReadBatcher>,
     /// The largest stamp this node handed out as leader.
     pub(crate) last_stamp_ms: AtomicU64,
+    /// A leadership handover this node runs as leader, if any.
+    pub(crate) handovers: Handovers,
     /// Cancelled by [`Group::shutdown`]: the group's background tasks end,
     /// which releases their references to the group.
     pub(crate) stopped: tokio_util::sync::CancellationToken,
@@ -236,6 +242,7 @@ impl Group {
                 local_reads: ReadBatcher::new(true),
                 remote_reads: ReadBatcher::new(false),
                 last_stamp_ms: AtomicU64::new(0),
+                handovers: Handovers::new(),
                 stopped: tokio_util::sync::CancellationToken::new(),
             }),
         };
@@ -366,6 +373,20 @@ impl Group {
         self.inner.admin(AdminOp::RemoveNode { id }).await
     }
 
+    /// Hands leadership to voter `to` (or to the voter with the most of the
+    /// log), within `timeout` (default: the membership timeout). Runs on
+    /// the leader; any node forwards it there. See [`crate::handover`].
+    pub async fn hand_over(&self, to: Option<NodeId>, timeout: Option<Duration>) -> Result<(), GroupError> {
+        let timeout = timeout.unwrap_or_else(|| handover::default_timeout(&self.inner));
+        let timeout_ms = timeout.as_millis().try_into().unwrap_or(u64::MAX);
+        self.inner.admin(AdminOp::HandOver { to, timeout_ms }).await.map(|_| ())
+    }
+
+    /// Aborts the handover the leader is running.
+    pub async fn abort_handover(&self) -> Result<(), GroupError> {
+        self.inner.admin(AdminOp::AbortHandover).await.map(|_| ())
+    }
+
     /// Resolves with the reason once the group has stopped on a fatal error.
     pub async fn fatal(&self) -> String {
         // The server metrics change only with the role, the leader or the
@@ -428,6 +449,7 @@ impl Group {
             }),
             Rpc::Admin(op) => Box::pin(async move { Reply::Admin(inner.admin_as_leader(op).await) }),
             Rpc::Join(op) => Box::pin(async move { Reply::Admin(inner.admin(op).await) }),
+            Rpc::Campaign => Box::pin(async move { Reply::Campaign(handover::campaign(&inner).await) }),
             Rpc::Service(_) => Box::pin(async { Reply::UnknownGroup }),
         }
     }
@@ -487,9 +509,18 @@ impl Inner {
         }
     }
 
+    /// How long `op` may take on the leader.
+    fn admin_timeout(&self, op: &AdminOp) -> Duration {
+        match op {
+            AdminOp::HandOver { timeout_ms, .. } => Duration::from_millis(*timeout_ms),
+            _ => self.settings.membership_timeout,
+        }
+    }
+
     /// Runs a membership change on the leader, forwarding it if needed.
-    async fn admin(&self, op: AdminOp) -> Result<Vec<Member>, GroupError> {
-        let deadline = Instant::now() + self.settings.membership_timeout;
+    async fn admin(self: &Arc<Self>, op: AdminOp) -> Result<Vec<Member>, GroupError> {
+        // The leader's own limit runs out first, so its answer arrives.
+        let deadline = Instant::now() + self.admin_timeout(&op) + Duration::from_secs(1);
         loop {
             let Some((leader, addr)) = self.wait_for_leader(deadline).await else {
                 return Err(self.unavailable("no leader"));
@@ -511,7 +542,7 @@ impl Inner {
         }
     }
 
-    async fn admin_as_leader(&self, op: AdminOp) -> Result<Vec<Member>, GroupError> {
+    async fn admin_as_leader(self: &Arc<Self>, op: AdminOp) -> Result<Vec<Member>, GroupError> {
         let membership_error = |error: RaftError<NodeId, ClientWriteError<NodeId, Node>>| match error {
             RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
                 GroupError::NotLeader { leader: forward.leader_id }
@@ -521,6 +552,7 @@ impl Inner {
             }
             RaftError::Fatal(fatal) => GroupError::Fatal { group: self.name.to_string(), reason: fatal.to_string() },
         };
+        let timeout = self.admin_timeout(&op);
         let work = async {
             match op {
                 AdminOp::AddNode { id, addr } => {
@@ -550,10 +582,19 @@ impl Inner {
                         if member.voter { ChangeMembers::RemoveVoters(ids) } else { ChangeMembers::RemoveNodes(ids) };
                     self.raft.change_membership(change, false).await.map_err(membership_error)?;
                 }
+                AdminOp::HandOver { to, .. } => {
+                    handover::run(self, to, Instant::now() + timeout).await?;
+                }
+                AdminOp::AbortHandover => {
+                    if self.leader_id() != Some(self.node_id) {
+                        return Err(GroupError::NotLeader { leader: self.leader_id() });
+                    }
+                    self.handovers.abort()?;
+                }
             }
             Ok(members_of(&self.raft.metrics().borrow().membership_config))
         };
-        match tokio::time::timeout(self.settings.membership_timeout, work).await {
+        match tokio::time::timeout(timeout + Duration::from_millis(100), work).await {
             Ok(result) => result,
             Err(_) => Err(self.unavailable("the membership change did not complete in time")),
         }

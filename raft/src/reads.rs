@@ -10,6 +10,9 @@
 //!
 //! A follower obtains the index from the leader (one `ReadIndex` RPC per
 //! round), then waits until it has applied that far and reads locally.
+//!
+//! While the leader hands its role over, rounds wait for the handover to
+//! end (see [`crate::handover`]) and then ask whoever leads.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -87,6 +90,14 @@ async fn confirm(inner: &Inner, forward: bool, deadline: Instant) -> Result<u64,
         let outcome: Result<u64, GroupError> = match leader {
             None if forward => return Err(inner.unavailable("no leader is known")),
             None => return Err(GroupError::NotLeader { leader: None }),
+            Some((leader, _)) if leader == inner.node_id && inner.handovers.in_progress() => {
+                // A confirmation round would renew the followers' leases.
+                inner.handovers.wait_idle(deadline).await;
+                if Instant::now() >= deadline {
+                    return Err(inner.unavailable("a leadership handover did not finish in time"));
+                }
+                continue;
+            }
             Some((leader, _)) if leader == inner.node_id => {
                 match tokio::time::timeout_at(deadline, inner.raft.get_read_log_id()).await {
                     Ok(Ok((read_log_id, _))) => return Ok(read_log_id.map_or(0, |id| id.index)),

@@ -233,6 +233,11 @@ fn take_queued(batch: &mut Batch, queue: &mut mpsc::UnboundedReceiver<Submission
 
 /// Starts one attempt: appends locally when leading, else sends to the leader.
 async fn start(inner: &Inner, batch: &mut Batch) -> Attempt {
+    if inner.leader_id() == Some(inner.node_id) && inner.handovers.in_progress() {
+        // Appending would renew the followers' leases: wait, then go to
+        // whoever leads after the handover.
+        inner.handovers.wait_idle(batch.deadline).await;
+    }
     if inner.leader_id() == Some(inner.node_id) {
         let stamp_ms = inner.stamp();
         for request in &mut batch.requests {

@@ -429,3 +429,62 @@ async fn swapdb_through_a_follower_is_read_the_same_on_every_node() {
     reader.call(&["SELECT", "1"]).await.unwrap();
     assert_eq!(seshat_tests::text(&reader.call(&["MGET", "k", "k2"]).await.unwrap()), "in-db0 also-db1");
 }
+
+/// FAILOVER, sent to a follower, hands leadership to the replica it names
+/// while a client keeps writing through the old leader: the writes wait
+/// out the handover and none fails or is lost. Without TO it picks a
+/// replica itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn failover_hands_leadership_over_while_writes_wait_for_it() {
+    let _exclusive = exclusive().await;
+    let cluster = Cluster::start(3, FAST).unwrap();
+    let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
+    let (target, via) = ((leader + 1) % 3, (leader + 2) % 3);
+    let mut writer = cluster.nodes[leader].patient_client(REPLY_TIMEOUT).await.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writes = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut acknowledged = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && acknowledged < 1_000_000 {
+                acknowledged = writer.incr("counter", 1).await.expect("a write during a handover waits, never fails");
+            }
+            acknowledged
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut admin = seshat_tests::Raw::connect(cluster.nodes[via].addr()).await.unwrap();
+    let raft_addr = cluster.nodes[target].raft_addr();
+    let (host, port) = raft_addr.rsplit_once(':').unwrap();
+    let started = std::time::Instant::now();
+    let answer = seshat_tests::text(&admin.call(&["FAILOVER", "TO", host, port, "TIMEOUT", "10000"]).await.unwrap());
+    assert_eq!(answer, "OK");
+    eprintln!("FAILOVER TO node {} took {:?}", target + 1, started.elapsed());
+    assert_eq!(info_field(&cluster.nodes[target], "seshat_raft_role").await.as_deref(), Some("leader"));
+    assert_ne!(info_field(&cluster.nodes[leader], "seshat_raft_role").await.as_deref(), Some("leader"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acknowledged: i64 = writes.await.unwrap();
+    assert!(acknowledged > 0);
+    for node in 0..3 {
+        assert_eq!(get(&cluster, node, "counter").await, Some(acknowledged.to_string()), "node {node}");
+    }
+
+    // The new leader's own address is not a replica's; nothing is running.
+    let own = format!("FAILOVER TO {host} {port}");
+    let own: Vec<&str> = own.split(' ').collect();
+    assert_eq!(
+        seshat_tests::text(&admin.call(&own).await.unwrap()),
+        "ERR FAILOVER target HOST and PORT is not a replica."
+    );
+    assert_eq!(seshat_tests::text(&admin.call(&["FAILOVER", "ABORT"]).await.unwrap()), "ERR No failover in progress.");
+
+    // Without TO: the leader picks the replica with the most of the log.
+    let mut on_leader = seshat_tests::Raw::connect(cluster.nodes[target].addr()).await.unwrap();
+    assert_eq!(seshat_tests::text(&on_leader.call(&["FAILOVER"]).await.unwrap()), "OK");
+    let next = cluster.leader(LEADER_TIMEOUT).await.expect("a leader after the second handover");
+    assert_ne!(next, target, "leadership left node {}", target + 1);
+    let mut client = cluster.nodes[target].patient_client(REPLY_TIMEOUT).await.unwrap();
+    assert_eq!(client.incr::<_, _, i64>("counter", 1).await.unwrap(), acknowledged + 1);
+}

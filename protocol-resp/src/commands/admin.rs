@@ -18,7 +18,7 @@ use crate::session::Session;
 
 type Result = std::result::Result<Outcome, CommandError>;
 
-fn host_port(addr: &str) -> (String, i64) {
+pub(super) fn host_port(addr: &str) -> (String, i64) {
     match addr.rsplit_once(':') {
         Some((host, port)) => (host.trim_matches(['[', ']']).to_string(), port.parse().unwrap_or(0)),
         None => (addr.to_string(), 0),

@@ -13,6 +13,7 @@ mod bits;
 mod blocking;
 mod cluster;
 mod connection;
+mod failover;
 mod hash;
 mod keys;
 mod keyspec;
@@ -125,6 +126,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
         pubsub::COMMANDS,
         server::COMMANDS,
         admin::COMMANDS,
+        failover::COMMANDS,
         monitoring::COMMANDS,
         memory::COMMANDS,
         connection::COMMANDS,
@@ -387,6 +389,7 @@ pub(crate) fn group_error(error: GroupError) -> String {
         GroupError::Unavailable { reason, .. } => format!("CLUSTERDOWN The cluster is down: {reason}"),
         GroupError::NotLeader { .. } => "CLUSTERDOWN The cluster is down: leadership changed".into(),
         GroupError::Membership(reason) => format!("ERR {reason}"),
+        GroupError::Handover(reason) => format!("ERR {reason}"),
         error @ GroupError::Fatal { .. } => format!("ERR {error}"),
     }
 }

@@ -50,13 +50,26 @@ pub(crate) enum Rpc {
     /// A message for a node service (addressed by the service's name
     /// instead of a group's), outside any Raft log: pub/sub fan-out.
     Service(Bytes),
+    /// The leader handing over asks this voter to start an election now.
+    Campaign,
 }
 
 /// Operator requests about membership.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum AdminOp {
-    AddNode { id: NodeId, addr: String },
-    RemoveNode { id: NodeId },
+    AddNode {
+        id: NodeId,
+        addr: String,
+    },
+    RemoveNode {
+        id: NodeId,
+    },
+    /// Hand leadership to `to` (or the best voter) within `timeout_ms`.
+    HandOver {
+        to: Option<NodeId>,
+        timeout_ms: u64,
+    },
+    AbortHandover,
 }
 
 /// The answer to an [`Rpc`].
@@ -70,6 +83,7 @@ pub(crate) enum Reply {
     ReadIndex(Result<u64, GroupError>),
     Admin(Result<Vec<Member>, GroupError>),
     Service(Bytes),
+    Campaign(Result<(), GroupError>),
     /// The peer does not run the addressed group (or service).
     UnknownGroup,
 }
