@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kv::Kv;
-use raft::{Frontend, Shutdown};
+use raft::{Frontend, RaftNode, Shutdown};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -27,9 +27,9 @@ pub struct RespFrontend {
 impl RespFrontend {
     /// The frontend of `kv` with `config`; an invalid Redis parameter in
     /// `config.redis` is the error.
-    pub fn new(kv: Kv, config: RespConfig, facts: NodeFacts) -> Result<Self, ConfigError> {
+    pub fn new(kv: Kv, node: RaftNode, config: RespConfig, facts: NodeFacts) -> Result<Self, ConfigError> {
         let settings = Settings::new(config, &facts)?;
-        Ok(RespFrontend { server: Arc::new(Server::new(kv, settings, facts)) })
+        Ok(RespFrontend { server: Arc::new(Server::new(kv, node, settings, facts)) })
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::RwLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use kv::Kv;
+use raft::RaftNode;
 
 use crate::clients::Clients;
 use crate::config::{ConfigError, Params};
@@ -135,6 +136,8 @@ impl ServerStats {
 
 pub(crate) struct Server {
     pub kv: Kv,
+    /// This node: membership, peers (for pub/sub) and every group it runs.
+    pub node: RaftNode,
     /// This node's pub/sub subscriptions.
     pub pubsub: PubSub,
     pub config: RwLock<Settings>,
@@ -157,13 +160,14 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    pub fn new(kv: Kv, settings: Settings, facts: NodeFacts) -> Self {
+    pub fn new(kv: Kv, node: RaftNode, settings: Settings, facts: NodeFacts) -> Self {
         let run_id: String = (0..40).map(|_| format!("{:x}", rand::random::<u8>() % 16)).collect();
         let pubsub = PubSub::default();
-        kv.group().node().register_service(pubsub::SERVICE, std::sync::Arc::new(pubsub.clone()));
+        node.register_service(pubsub::SERVICE, std::sync::Arc::new(pubsub.clone()));
         Server {
             pubsub,
             kv,
+            node,
             config: RwLock::new(settings),
             facts,
             stats: ServerStats::default(),

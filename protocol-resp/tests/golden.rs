@@ -63,7 +63,8 @@ impl Harness {
         }
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let frontend = RespFrontend::new(kv.clone(), RespConfig::default(), NodeFacts::default()).unwrap();
+        let frontend =
+            RespFrontend::new(kv.clone(), node.clone(), RespConfig::default(), NodeFacts::default()).unwrap();
         let shutdown = Shutdown::new();
         let serving = shutdown.clone();
         tokio::spawn(async move { frontend.serve(listener, serving).await.unwrap() });

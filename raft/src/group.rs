@@ -293,11 +293,6 @@ impl Group {
         self.inner.wait_applied(index, deadline).await
     }
 
-    /// The node this group runs on.
-    pub fn node(&self) -> &RaftNode {
-        &self.inner.node
-    }
-
     /// Whether this node currently leads the group.
     pub fn is_leader(&self) -> bool {
         self.inner.leader_id() == Some(self.inner.node_id)

@@ -1,5 +1,13 @@
 //! A node's Raft endpoint: its id, its transport listener and the groups it
-//! runs, which peers address by name (`kv/0`).
+//! runs, which peers address by name (`kv/0`, `sql/0`).
+//!
+//! Membership belongs to the node, not to a service: joining a cluster,
+//! adding and removing a node and listing the members are node operations
+//! that cover every group the node runs. Each group changes its own
+//! membership through its own log (one group's change is atomic, the set
+//! of groups is not): an operation that stopped half-way is finished by
+//! running it again, as adding a present member or removing an absent one
+//! changes nothing.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -129,9 +137,69 @@ impl RaftNode {
         }
     }
 
-    /// Asks the member at `member_addr` to add this node to `group` (it
-    /// forwards to the leader), retrying until it succeeds or `shutdown`.
-    pub async fn join(
+    /// The groups this node runs, by name.
+    pub fn groups(&self) -> Vec<Group> {
+        let mut groups: Vec<Group> = self.inner.groups.read().expect("groups lock").values().cloned().collect();
+        groups.sort_by_key(|group| group.id().to_string());
+        groups
+    }
+
+    /// The group named `name` (`kv/0`), if this node runs it.
+    pub fn group(&self, name: &str) -> Option<Group> {
+        self.inner.groups.read().expect("groups lock").get(name).cloned()
+    }
+
+    /// Every node that is a member of at least one of this node's groups,
+    /// by id: a voter if it votes in every group it belongs to.
+    pub fn members(&self) -> Vec<Member> {
+        let mut members: std::collections::BTreeMap<NodeId, Member> = std::collections::BTreeMap::new();
+        for group in self.groups() {
+            for member in group.members() {
+                members.entry(member.id).and_modify(|known| known.voter &= member.voter).or_insert(member);
+            }
+        }
+        members.into_values().collect()
+    }
+
+    /// Adds node `id` (Raft address `addr`) to every group of this node:
+    /// a learner first, then a voter once it has caught up (see
+    /// [`Group::add_node`]). Returns the first group's failure, if any.
+    pub async fn add_node(&self, id: NodeId, addr: String) -> Result<(), GroupError> {
+        for group in self.groups() {
+            group.add_node(id, addr.clone()).await.map_err(|error| in_group(&group, error))?;
+        }
+        Ok(())
+    }
+
+    /// Removes node `id` from every group it is a member of (the leader
+    /// included). Refused if it is a member of none.
+    pub async fn remove_node(&self, id: NodeId) -> Result<(), GroupError> {
+        let groups: Vec<Group> =
+            self.groups().into_iter().filter(|group| group.members().iter().any(|m| m.id == id)).collect();
+        if groups.is_empty() {
+            return Err(GroupError::Membership(format!("node {id} is not a member")));
+        }
+        for group in groups {
+            group.remove_node(id).await.map_err(|error| in_group(&group, error))?;
+        }
+        Ok(())
+    }
+
+    /// Asks the member at `member_addr` to add this node to every group
+    /// this node runs (it forwards to each group's leader), retrying until
+    /// it succeeds or `shutdown`.
+    pub async fn join(&self, member_addr: &str, shutdown: CancellationToken) -> Result<(), GroupError> {
+        for group in self.groups() {
+            let name = group.id().to_string();
+            let members = self.join_group(member_addr, &name, shutdown.clone()).await?;
+            tracing::info!(group = %name, members = members.len(), "joined the group");
+        }
+        Ok(())
+    }
+
+    /// Asks the member at `member_addr` to add this node to `group`,
+    /// retrying until it succeeds or `shutdown`.
+    async fn join_group(
         &self,
         member_addr: &str,
         group: &str,
@@ -165,5 +233,14 @@ impl RaftNode {
     /// Stops accepting peer connections.
     pub fn shutdown(&self) {
         self.inner.shutdown.cancel();
+    }
+}
+
+/// Names the group in a membership error, so an operator knows which
+/// group to look at when one of several refused.
+fn in_group(group: &Group, error: GroupError) -> GroupError {
+    match error {
+        GroupError::Membership(reason) => GroupError::Membership(format!("{}: {reason}", group.id())),
+        other => other,
     }
 }

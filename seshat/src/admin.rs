@@ -22,6 +22,11 @@ pub enum AdminCommand {
         #[arg(long, default_value = "127.0.0.1:6379")]
         node: String,
     },
+    /// List the Raft groups of a node: leader, term, applied index, voters, learners.
+    Groups {
+        #[arg(long, default_value = "127.0.0.1:6379")]
+        node: String,
+    },
     /// Show the current leader.
     Leader {
         #[arg(long, default_value = "127.0.0.1:6379")]
@@ -61,6 +66,7 @@ pub fn run(command: AdminCommand) -> anyhow::Result<i32> {
     let one_line = matches!(command, AdminCommand::Leader { .. });
     let (node, words): (String, Vec<String>) = match command {
         AdminCommand::Members { node } => (node, vec!["SESHAT".into(), "MEMBERS".into()]),
+        AdminCommand::Groups { node } => (node, vec!["SESHAT".into(), "GROUPS".into()]),
         AdminCommand::Leader { node } => (node, vec!["SESHAT".into(), "LEADER".into()]),
         AdminCommand::AddNode { id, raft_addr, node } => {
             (node, vec!["SESHAT".into(), "ADD-NODE".into(), id.to_string(), raft_addr])

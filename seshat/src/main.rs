@@ -106,6 +106,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let resp_addr = listener.local_addr()?;
     let resp = RespFrontend::new(
         kv.clone(),
+        node.clone(),
         RespConfig {
             requirepass: config.requirepass.clone(),
             maxclients: config.maxclients,
@@ -148,8 +149,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Formation::Join(member) = &config.formation {
         let (node, member, shutdown) = (node.clone(), member.clone(), shutdown.clone());
         tokio::spawn(async move {
-            match node.join(&member, "kv/0", shutdown).await {
-                Ok(members) => tracing::info!(members = members.len(), "joined the cluster"),
+            match node.join(&member, shutdown).await {
+                Ok(()) => tracing::info!("joined the cluster"),
                 Err(error) => tracing::error!(%error, "joining the cluster failed"),
             }
         });

@@ -4,7 +4,7 @@
 //! until then answers as a Redis without cluster support does.
 
 use kv::{CommandError, Reply};
-use raft::{GroupError, Member};
+use raft::{Group, GroupError, Member, RaftNode};
 
 use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, STALE};
 use super::{group_error, help, reply, spec, unknown_subcommand, wrong_arity, Outcome, Spec};
@@ -15,14 +15,17 @@ type Result = std::result::Result<Outcome, CommandError>;
 
 const SESHAT_HELP: &[&str] = &[
     "SESHAT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "MEMBERS",
-    "    Return the members of the kv group: id, Raft address, voter or learner, role.",
+    "MEMBERS [<group>]",
+    "    Return the nodes of the cluster: id, Raft address, voter (in every group) or learner, and whether it leads",
+    "    the kv group; or the members of one group (e.g. sql/0) and its leader.",
+    "GROUPS",
+    "    Return one line per Raft group of this node: name, leader, term, applied index, voters, learners.",
     "LEADER",
-    "    Return the id and Raft address of the current leader (nil if none is known).",
+    "    Return the id and Raft address of the kv group's current leader (nil if none is known).",
     "ADD-NODE <id> <raft-addr>",
-    "    Add a running node: first as a learner, then as a voter once it caught up.",
+    "    Add a running node to every group: first as a learner, then as a voter once it caught up.",
     "REMOVE-NODE <id>",
-    "    Remove a node from the group (the leader included).",
+    "    Remove a node from every group (the leader included).",
     "HELP",
     "    Print this help.",
 ];
@@ -30,12 +33,25 @@ const SESHAT_HELP: &[&str] = &[
 fn seshat(session: &mut Session, args: &mut Args) -> Result {
     let sub = args.next()?;
     let kv = session.server.kv.clone();
+    let node = session.server.node.clone();
     match String::from_utf8_lossy(&sub).to_ascii_uppercase().as_str() {
         "MEMBERS" => {
+            let group = args.next_opt();
             args.finish().map_err(|_| wrong_arity("seshat|members"))?;
-            let group = kv.group();
-            let leader = group.status().leader.map(|m| m.id);
-            reply(members_reply(&group.members(), leader))
+            match group {
+                None => reply(members_reply(&node.members(), kv_leader(&kv))),
+                Some(name) => {
+                    let name = String::from_utf8_lossy(&name);
+                    let group = node
+                        .group(&name)
+                        .ok_or_else(|| CommandError::Other(format!("ERR no group '{name}' on this node")))?;
+                    reply(members_reply(&group.members(), group.status().leader.map(|m| m.id)))
+                }
+            }
+        }
+        "GROUPS" => {
+            args.finish().map_err(|_| wrong_arity("seshat|groups"))?;
+            reply(Reply::Array(node.groups().iter().map(|group| Reply::bulk(group_line(group))).collect()))
         }
         "LEADER" => {
             args.finish().map_err(|_| wrong_arity("seshat|leader"))?;
@@ -51,13 +67,16 @@ fn seshat(session: &mut Session, args: &mut Args) -> Result {
             if addr.parse::<std::net::SocketAddr>().is_err() {
                 return Err(CommandError::Other(format!("ERR invalid Raft address '{addr}': expected HOST:PORT")));
             }
-            Ok(Outcome::Operator(Box::pin(async move { membership_reply(&kv, kv.group().add_node(id, addr).await) })))
+            Ok(Outcome::Operator(Box::pin(async move {
+                let added = node.add_node(id, addr).await;
+                membership_reply(&kv, &node, added)
+            })))
         }
         "REMOVE-NODE" => {
             let id = node_id(args)?;
             args.finish().map_err(|_| wrong_arity("seshat|remove-node"))?;
             Ok(Outcome::Operator(Box::pin(async move {
-                let removed = kv.group().remove_node(id).await;
+                let removed = node.remove_node(id).await;
                 if removed.is_ok() {
                     // Its blocked clients went with it: no write may serve them.
                     let purge = kv::WriteOp::PurgeWaiters { node: id, keep_boot: None };
@@ -65,7 +84,7 @@ fn seshat(session: &mut Session, args: &mut Args) -> Result {
                         tracing::warn!(%error, node = id, "removing a removed node's blocked clients failed");
                     }
                 }
-                membership_reply(&kv, removed)
+                membership_reply(&kv, &node, removed)
             })))
         }
         "HELP" => reply(help(SESHAT_HELP)),
@@ -81,9 +100,14 @@ fn node_id(args: &mut Args) -> std::result::Result<u64, CommandError> {
         .ok_or_else(|| CommandError::Other("ERR node ids are positive integers".into()))
 }
 
-fn membership_reply(kv: &kv::Kv, result: std::result::Result<Vec<Member>, GroupError>) -> Reply {
+fn kv_leader(kv: &kv::Kv) -> Option<u64> {
+    kv.group().status().leader.map(|m| m.id)
+}
+
+/// After a membership change: the nodes, as MEMBERS lists them.
+fn membership_reply(kv: &kv::Kv, node: &RaftNode, result: std::result::Result<(), GroupError>) -> Reply {
     match result {
-        Ok(members) => members_reply(&members, kv.group().status().leader.map(|m| m.id)),
+        Ok(()) => members_reply(&node.members(), kv_leader(kv)),
         Err(error) => Reply::Error(CommandError::Other(group_error(error))),
     }
 }
@@ -99,6 +123,24 @@ fn members_reply(members: &[Member], leader: Option<u64>) -> Reply {
                 Reply::bulk(format!("{} {} {kind} {role}", m.id, m.addr))
             })
             .collect(),
+    )
+}
+
+/// `kv/0 leader=1 term=2 applied=40 voters=1,2,3 learners=`.
+fn group_line(group: &Group) -> String {
+    let status = group.status();
+    let ids = |voter: bool| {
+        let ids: Vec<String> = status.members.iter().filter(|m| m.voter == voter).map(|m| m.id.to_string()).collect();
+        ids.join(",")
+    };
+    let leader = status.leader.as_ref().map_or("none".to_string(), |m| m.id.to_string());
+    format!(
+        "{} leader={leader} term={} applied={} voters={} learners={}",
+        status.id,
+        status.term,
+        status.applied_index,
+        ids(true),
+        ids(false)
     )
 }
 

@@ -92,9 +92,8 @@ pub(crate) fn unsubscribe_all(session: &mut Session) {
 fn publish(session: &mut Session, args: &mut Args) -> Result {
     let (channel, message) = (args.next()?, args.next()?);
     let server = session.server.clone();
-    let node = server.kv.group().node().clone();
-    let members: Vec<String> =
-        server.kv.group().members().into_iter().filter(|m| m.id != node.id()).map(|m| m.addr).collect();
+    let node = server.node.clone();
+    let members: Vec<String> = node.members().into_iter().filter(|m| m.id != node.id()).map(|m| m.addr).collect();
     Ok(Outcome::Operator(Box::pin(
         async move { Reply::Int(server.pubsub.publish(&node, members, channel, message).await) },
     )))
