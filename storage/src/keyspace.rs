@@ -16,6 +16,21 @@
 //! | `kv_elements` | `db: u8, version: u64, sub-key`, see [`kv_elements`] | one element of a hash, list, set or sorted set |
 //! | `kv_scores`   | `db: u8, version: u64, score: u64 (order-preserving f64), member` | empty; a sorted set's members in score order |
 //!
+//! # Families of the `sql` service (the PostgreSQL frontend)
+//!
+//! | family          | key                          | value |
+//! |-----------------|------------------------------|-------|
+//! | `sql_raft_log`  | as `kv_raft_log`             | as `kv_raft_log` |
+//! | `sql_raft_meta` | as `kv_raft_meta`            | as `kv_raft_meta` |
+//! | `sql_meta`      | ASCII name (`raft_state` keys and the SQL service's counters) | owned by `sql` |
+//! | `sql_catalog`   | table descriptors and names  | owned by `sql` |
+//! | `sql_rows`      | `table id: u32`, primary key | a row |
+//! | `sql_index`     | `index id: u32`, indexed values, primary key | empty |
+//!
+//! The SQL key shapes are defined in the `sql` crate (`sql::keys`), on the
+//! order-preserving encoding described there; storage only lists the
+//! families.
+//!
 //! The hash slot is Redis Cluster's: CRC16 (XMODEM) of the key, or of the
 //! text inside the first non-empty `{…}` (the hash tag), modulo 16384. It is
 //! part of every key from day one so that a slot's keys are one contiguous
@@ -48,17 +63,20 @@ pub const SLOTS: u16 = 16384;
 pub enum Service {
     /// The Redis service.
     Kv,
+    /// The SQL service.
+    Sql,
 }
 
 impl Service {
     /// Every service, in a stable order.
-    pub const ALL: [Service; 1] = [Service::Kv];
+    pub const ALL: [Service; 2] = [Service::Kv, Service::Sql];
 
     /// The service's name: its directory in the isolated layout and the
     /// prefix of its families.
     pub fn name(self) -> &'static str {
         match self {
             Service::Kv => "kv",
+            Service::Sql => "sql",
         }
     }
 
@@ -74,6 +92,14 @@ impl Service {
                 Family::KvElements,
                 Family::KvScores,
             ],
+            Service::Sql => &[
+                Family::SqlRaftLog,
+                Family::SqlRaftMeta,
+                Family::SqlMeta,
+                Family::SqlCatalog,
+                Family::SqlRows,
+                Family::SqlIndex,
+            ],
         }
     }
 
@@ -81,6 +107,7 @@ impl Service {
     pub fn raft_log_family(self) -> Family {
         match self {
             Service::Kv => Family::KvRaftLog,
+            Service::Sql => Family::SqlRaftLog,
         }
     }
 
@@ -88,6 +115,7 @@ impl Service {
     pub fn raft_meta_family(self) -> Family {
         match self {
             Service::Kv => Family::KvRaftMeta,
+            Service::Sql => Family::SqlRaftMeta,
         }
     }
 
@@ -96,6 +124,7 @@ impl Service {
     pub fn state_families(self) -> &'static [Family] {
         match self {
             Service::Kv => &[Family::KvMeta, Family::KvData, Family::KvExpiry, Family::KvElements, Family::KvScores],
+            Service::Sql => &[Family::SqlMeta, Family::SqlCatalog, Family::SqlRows, Family::SqlIndex],
         }
     }
 
@@ -118,6 +147,12 @@ pub enum Family {
     KvExpiry,
     KvElements,
     KvScores,
+    SqlRaftLog,
+    SqlRaftMeta,
+    SqlMeta,
+    SqlCatalog,
+    SqlRows,
+    SqlIndex,
 }
 
 impl Family {
@@ -131,6 +166,12 @@ impl Family {
             Family::KvExpiry => "kv_expiry",
             Family::KvElements => "kv_elements",
             Family::KvScores => "kv_scores",
+            Family::SqlRaftLog => "sql_raft_log",
+            Family::SqlRaftMeta => "sql_raft_meta",
+            Family::SqlMeta => "sql_meta",
+            Family::SqlCatalog => "sql_catalog",
+            Family::SqlRows => "sql_rows",
+            Family::SqlIndex => "sql_index",
         }
     }
 
@@ -144,6 +185,12 @@ impl Family {
             | Family::KvExpiry
             | Family::KvElements
             | Family::KvScores => Service::Kv,
+            Family::SqlRaftLog
+            | Family::SqlRaftMeta
+            | Family::SqlMeta
+            | Family::SqlCatalog
+            | Family::SqlRows
+            | Family::SqlIndex => Service::Sql,
         }
     }
 }

@@ -30,10 +30,12 @@ mod error;
 pub mod keyspace;
 mod layout;
 mod lock;
+pub mod overlay;
 mod store;
 
 pub use batch::Batch;
 pub use error::{Error, Result};
 pub use keyspace::{Family, Service};
 pub use layout::Layout;
+pub use overlay::Overlay;
 pub use store::{Durability, KeyValue, Reader, Scan, Snapshot, Storage, Store};

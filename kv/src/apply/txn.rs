@@ -28,6 +28,7 @@ use std::collections::{btree_map, BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use storage::keyspace::{kv_data, kv_elements, kv_expiry, kv_meta};
+use storage::overlay::{merge, Order};
 use storage::{Batch, Family, Reader, Scan, Store};
 
 use crate::error::Result;
@@ -437,85 +438,5 @@ impl Txn<'_> {
             }
             Err(_) => true,
         })
-    }
-}
-
-/// The direction of a merged scan.
-#[derive(Clone, Copy)]
-enum Order {
-    Forward,
-    Reverse,
-}
-
-/// Merges stored entries with an overlay of the same range (both in
-/// `order`); the overlay wins, and its `None` hides the stored entry.
-fn merge<'s>(
-    base: impl Iterator<Item = storage::Result<storage::KeyValue>> + 's,
-    overlay: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    order: Order,
-) -> impl Iterator<Item = storage::Result<storage::KeyValue>> + 's {
-    let mut base = base.peekable();
-    let mut overlay = overlay.into_iter().peekable();
-    std::iter::from_fn(move || loop {
-        let take_overlay = match (base.peek(), overlay.peek()) {
-            (None, None) => return None,
-            (Some(Err(_)), _) | (Some(_), None) => return base.next(),
-            (None, Some(_)) => true,
-            (Some(Ok((stored, _))), Some((written, _))) => {
-                if stored.as_ref() == written.as_slice() {
-                    base.next();
-                    true
-                } else {
-                    match order {
-                        Order::Forward => written.as_slice() < stored.as_ref(),
-                        Order::Reverse => written.as_slice() > stored.as_ref(),
-                    }
-                }
-            }
-        };
-        if take_overlay {
-            let (key, value) = overlay.next().expect("peeked");
-            if let Some(value) = value {
-                return Some(Ok((key.into_boxed_slice(), value.into_boxed_slice())));
-            }
-        } else {
-            return base.next();
-        }
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{merge, Order};
-
-    fn entries(pairs: &[(&str, &str)]) -> Vec<storage::Result<storage::KeyValue>> {
-        pairs.iter().map(|(k, v)| Ok((k.as_bytes().into(), v.as_bytes().into()))).collect()
-    }
-
-    #[test]
-    fn merge_prefers_the_overlay_and_hides_its_deletions() {
-        let base = entries(&[("a", "1"), ("c", "3"), ("e", "5")]);
-        let overlay = vec![
-            (b"b".to_vec(), Some(b"2".to_vec())),
-            (b"c".to_vec(), None),
-            (b"e".to_vec(), Some(b"five".to_vec())),
-            (b"f".to_vec(), Some(b"6".to_vec())),
-        ];
-        let strings = |entry: storage::Result<storage::KeyValue>| {
-            let (k, v) = entry.unwrap();
-            (String::from_utf8(k.to_vec()).unwrap(), String::from_utf8(v.to_vec()).unwrap())
-        };
-        let merged: Vec<(String, String)> =
-            merge(base.into_iter(), overlay.clone(), Order::Forward).map(strings).collect();
-        let expected = [("a", "1"), ("b", "2"), ("e", "five"), ("f", "6")];
-        assert_eq!(merged, expected.map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut base = entries(&[("a", "1"), ("c", "3"), ("e", "5")]);
-        base.reverse();
-        let mut overlay = overlay;
-        overlay.reverse();
-        let merged: Vec<(String, String)> = merge(base.into_iter(), overlay, Order::Reverse).map(strings).collect();
-        let mut expected = expected.map(|(k, v)| (k.to_string(), v.to_string())).to_vec();
-        expected.reverse();
-        assert_eq!(merged, expected);
     }
 }
