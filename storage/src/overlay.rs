@@ -54,6 +54,9 @@ pub fn merge<'s>(
     })
 }
 
+/// The writes of an overlay, detached from what it read over.
+pub struct Writes(BTreeMap<(Family, Vec<u8>), Option<Vec<u8>>>);
+
 /// Puts and deletes not yet written, read over `base`.
 pub struct Overlay<'a, R: Reader> {
     base: &'a R,
@@ -73,9 +76,14 @@ impl<'a, R: Reader> Overlay<'a, R> {
         self.writes.insert((family, key), None);
     }
 
-    /// Takes over `other`'s writes (made after this overlay's).
-    pub fn absorb(&mut self, other: Overlay<'_, impl Reader>) {
-        self.writes.extend(other.writes);
+    /// The writes, to be taken over by another overlay ([`Overlay::extend`]).
+    pub fn into_writes(self) -> Writes {
+        Writes(self.writes)
+    }
+
+    /// Takes over `writes`, made after this overlay's own.
+    pub fn extend(&mut self, writes: Writes) {
+        self.writes.extend(writes.0);
     }
 
     /// The writes as a batch, in key order.

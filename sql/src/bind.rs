@@ -1,0 +1,664 @@
+//! Binding: names resolved against the catalog, types checked and
+//! inferred, sqlparser's AST turned into the expressions and plans the
+//! executor runs. Errors are PostgreSQL's (42703 unknown column, 42883
+//! operator does not exist, 42803 grouping, …).
+//!
+//! Literals: an integer literal is `integer` when it fits, else `bigint`;
+//! one with a fraction or exponent is `double precision` (PostgreSQL makes
+//! it `numeric`, which Seshat does not have yet); a quoted string or NULL
+//! has no type until the context gives it one, as in PostgreSQL (`'5' +
+//! 1` is 6, `'x' + 1` is 22P02).
+
+use sqlparser::ast;
+
+use crate::catalog::Table;
+use crate::error::{code, SqlError};
+use crate::expr::{BinaryOp, Expr, Function};
+use crate::plan::{AggFunc, Aggregate, Aggregation, OutputColumn, SelectPlan, SortKey};
+use crate::types::DataType;
+use crate::value::Value;
+
+/// A name as PostgreSQL reads it: unquoted names fold to lower case.
+pub fn ident(ident: &ast::Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
+/// The last part of a possibly qualified name (`public.t` is `t`).
+pub fn object_name(name: &ast::ObjectName) -> Result<String, SqlError> {
+    match name.0.as_slice() {
+        [.., ast::ObjectNamePart::Identifier(last)] if name.0.len() <= 2 => Ok(ident(last)),
+        _ => Err(SqlError::unsupported(format!("the name {name}"))),
+    }
+}
+
+/// The columns an expression can name: one table's, under its name or
+/// alias.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub qualifier: Option<String>,
+    pub columns: Vec<(String, DataType)>,
+}
+
+impl Scope {
+    pub fn of(table: &Table, alias: Option<String>) -> Scope {
+        Scope {
+            qualifier: Some(alias.unwrap_or_else(|| table.name.clone())),
+            columns: table.columns.iter().map(|c| (c.name.clone(), c.data_type)).collect(),
+        }
+    }
+}
+
+/// A bound expression with its type. `untyped` marks a quoted literal or
+/// NULL whose type the context decides.
+#[derive(Debug, Clone)]
+pub struct Typed {
+    pub expr: Expr,
+    pub ty: DataType,
+    pub untyped: bool,
+}
+
+impl Typed {
+    fn typed(expr: Expr, ty: DataType) -> Typed {
+        Typed { expr, ty, untyped: false }
+    }
+
+    /// This expression as type `to`, for a context that wants it: an
+    /// untyped literal is converted now (22P02 if it does not parse), a
+    /// typed one must already be of a compatible kind.
+    pub fn coerce(self, to: DataType) -> Result<Typed, SqlError> {
+        if self.untyped {
+            let Expr::Literal(value) = self.expr else { unreachable!("only literals are untyped") };
+            return Ok(Typed::typed(Expr::Literal(value.cast(to)?), to));
+        }
+        let compatible = self.ty == to
+            || (self.ty.is_numeric() && to.is_numeric())
+            || (self.ty.is_text() && to.is_text());
+        if !compatible {
+            return Err(SqlError::new(
+                code::DATATYPE_MISMATCH,
+                format!("expression is of type {} but {} is expected", self.ty.name(), to.name()),
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// Where aggregate calls go while binding the output of a grouped query.
+struct Grouping<'a> {
+    keys: &'a [ast::Expr],
+    key_types: &'a [DataType],
+    aggregates: Vec<Aggregate>,
+}
+
+/// Binds expressions over one scope.
+pub struct Binder<'a> {
+    scope: &'a Scope,
+    /// Set while binding what a grouped query outputs: columns must be
+    /// grouping keys, aggregates become references to their results.
+    grouping: Option<Grouping<'a>>,
+}
+
+impl<'a> Binder<'a> {
+    pub fn new(scope: &'a Scope) -> Self {
+        Binder { scope, grouping: None }
+    }
+
+    pub fn bind(&mut self, expr: &ast::Expr) -> Result<Typed, SqlError> {
+        if let Some(grouping) = &self.grouping {
+            if let Some(i) = grouping.keys.iter().position(|key| key == expr) {
+                return Ok(Typed::typed(Expr::Column(i), grouping.key_types[i]));
+            }
+        }
+        use ast::Expr as E;
+        match expr {
+            E::Identifier(name) => self.column(None, &ident(name)),
+            E::CompoundIdentifier(parts) => match parts.as_slice() {
+                [table, column] => self.column(Some(ident(table)), &ident(column)),
+                _ => Err(SqlError::unsupported(format!("the name {expr}"))),
+            },
+            E::Value(value) => literal(&value.value),
+            E::Nested(inner) => self.bind(inner),
+            E::UnaryOp { op: ast::UnaryOperator::Not, expr } => {
+                let operand = self.bind(expr)?.coerce(DataType::Bool)?;
+                boolean(&operand, "NOT")?;
+                Ok(Typed::typed(Expr::Not(Box::new(operand.expr)), DataType::Bool))
+            }
+            E::UnaryOp { op: ast::UnaryOperator::Minus, expr } => {
+                if let E::Value(ast::ValueWithSpan { value: ast::Value::Number(n, _), .. }) = expr.as_ref() {
+                    return literal(&ast::Value::Number(format!("-{n}"), false));
+                }
+                let operand = self.bind(expr)?;
+                let operand = if operand.untyped { operand.coerce(DataType::Float8)? } else { operand };
+                if !operand.ty.is_numeric() {
+                    return Err(no_operator(&format!("- {}", operand.ty.name())));
+                }
+                Ok(Typed::typed(Expr::Negate(Box::new(operand.expr), operand.ty), operand.ty))
+            }
+            E::UnaryOp { op: ast::UnaryOperator::Plus, expr } => self.bind(expr),
+            E::BinaryOp { left, op, right } => self.binary(left, op, right),
+            E::IsNull(inner) | E::IsNotNull(inner) => {
+                let negated = matches!(expr, E::IsNotNull(_));
+                let operand = self.bind(inner)?;
+                Ok(Typed::typed(Expr::IsNull { expr: Box::new(operand.expr), negated }, DataType::Bool))
+            }
+            E::Cast { kind: ast::CastKind::Cast | ast::CastKind::DoubleColon, expr, data_type, format: None } => {
+                let to = DataType::from_ast(data_type)?;
+                let operand = self.bind(expr)?;
+                if operand.untyped {
+                    return operand.coerce(to);
+                }
+                Ok(Typed::typed(Expr::Cast { expr: Box::new(operand.expr), to }, to))
+            }
+            E::Between { expr, negated, low, high } => {
+                let lower = self.comparison(expr, &ast::BinaryOperator::GtEq, low)?;
+                let upper = self.comparison(expr, &ast::BinaryOperator::LtEq, high)?;
+                let both = Expr::Binary {
+                    op: BinaryOp::And,
+                    left: Box::new(lower),
+                    right: Box::new(upper),
+                    ty: DataType::Bool,
+                };
+                let expr = if *negated { Expr::Not(Box::new(both)) } else { both };
+                Ok(Typed::typed(expr, DataType::Bool))
+            }
+            E::In { expr, target: ast::InTarget::List(list), negated, .. } => {
+                let operand = self.bind(expr)?;
+                let mut items = Vec::with_capacity(list.len());
+                let mut ty = operand.ty;
+                let typed_operand = if operand.untyped {
+                    let first = list.first().map(|e| self.bind(e)).transpose()?;
+                    ty = first.filter(|f| !f.untyped).map_or(DataType::Text, |f| f.ty);
+                    operand.coerce(ty)?
+                } else {
+                    operand
+                };
+                for item in list {
+                    let item = self.bind(item)?.coerce(ty).map_err(|_| no_operator(&format!("{} = …", ty.name())))?;
+                    items.push(item.expr);
+                }
+                let expr = Expr::InList { expr: Box::new(typed_operand.expr), list: items, negated: *negated };
+                Ok(Typed::typed(expr, DataType::Bool))
+            }
+            E::Like { negated, any: false, expr, pattern, escape_char: None } => self.like(expr, pattern, *negated, false),
+            E::ILike { negated, any: false, expr, pattern, escape_char: None } => {
+                self.like(expr, pattern, *negated, true)
+            }
+            E::Case { operand, conditions, else_result, .. } => self.case(operand.as_deref(), conditions, else_result.as_deref()),
+            E::Function(function) => self.function(function),
+            other => Err(SqlError::unsupported(format!("the expression {other}"))),
+        }
+    }
+
+    fn like(&mut self, expr: &ast::Expr, pattern: &ast::Expr, negated: bool, case_insensitive: bool) -> Result<Typed, SqlError> {
+        let text = self.bind(expr)?.coerce(DataType::Text)?;
+        let pattern = self.bind(pattern)?.coerce(DataType::Text)?;
+        if !text.ty.is_text() || !pattern.ty.is_text() {
+            return Err(no_operator(&format!("{} ~~ {}", text.ty.name(), pattern.ty.name())));
+        }
+        let like = Expr::Like { expr: Box::new(text.expr), pattern: Box::new(pattern.expr), negated, case_insensitive };
+        Ok(Typed::typed(like, DataType::Bool))
+    }
+
+    fn column(&self, qualifier: Option<String>, name: &str) -> Result<Typed, SqlError> {
+        if let Some(qualifier) = &qualifier {
+            if self.scope.qualifier.as_ref() != Some(qualifier) {
+                return Err(SqlError::new(
+                    code::UNDEFINED_TABLE,
+                    format!("missing FROM-clause entry for table \"{qualifier}\""),
+                ));
+            }
+        }
+        let Some(position) = self.scope.columns.iter().position(|(column, _)| column == name) else {
+            let shown = match qualifier {
+                Some(q) => format!("{q}.{name}"),
+                None => name.to_string(),
+            };
+            return Err(SqlError::new(code::UNDEFINED_COLUMN, format!("column \"{shown}\" does not exist")));
+        };
+        if self.grouping.is_some() {
+            return Err(SqlError::new(
+                code::GROUPING_ERROR,
+                format!(
+                    "column \"{}.{name}\" must appear in the GROUP BY clause or be used in an aggregate function",
+                    self.scope.qualifier.as_deref().unwrap_or("?")
+                ),
+            ));
+        }
+        Ok(Typed::typed(Expr::Column(position), self.scope.columns[position].1))
+    }
+
+    fn comparison(&mut self, left: &ast::Expr, op: &ast::BinaryOperator, right: &ast::Expr) -> Result<Expr, SqlError> {
+        Ok(self.binary(left, op, right)?.expr)
+    }
+
+    fn binary(&mut self, left: &ast::Expr, op: &ast::BinaryOperator, right: &ast::Expr) -> Result<Typed, SqlError> {
+        use ast::BinaryOperator as B;
+        let (left, right) = (self.bind(left)?, self.bind(right)?);
+        let op = match op {
+            B::Plus => BinaryOp::Add,
+            B::Minus => BinaryOp::Sub,
+            B::Multiply => BinaryOp::Mul,
+            B::Divide => BinaryOp::Div,
+            B::Modulo => BinaryOp::Mod,
+            B::Eq => BinaryOp::Eq,
+            B::NotEq => BinaryOp::NotEq,
+            B::Lt => BinaryOp::Lt,
+            B::LtEq => BinaryOp::LtEq,
+            B::Gt => BinaryOp::Gt,
+            B::GtEq => BinaryOp::GtEq,
+            B::And => BinaryOp::And,
+            B::Or => BinaryOp::Or,
+            B::StringConcat => BinaryOp::Concat,
+            other => return Err(SqlError::unsupported(format!("the operator {other}"))),
+        };
+        let symbol = |op: BinaryOp| match op {
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Mod => "%",
+            BinaryOp::Eq => "=",
+            BinaryOp::NotEq => "<>",
+            BinaryOp::Lt => "<",
+            BinaryOp::LtEq => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::GtEq => ">=",
+            BinaryOp::And => "AND",
+            BinaryOp::Or => "OR",
+            BinaryOp::Concat => "||",
+        };
+        // An untyped side takes the other side's type.
+        let (left, right) = match (left.untyped, right.untyped) {
+            (true, false) => (left.coerce(right.ty)?, right),
+            (false, true) => {
+                let ty = left.ty;
+                (left, right.coerce(ty)?)
+            }
+            _ => (left, right),
+        };
+        let mismatch = || no_operator(&format!("{} {} {}", left.ty.name(), symbol(op), right.ty.name()));
+        let ty = match op {
+            BinaryOp::And | BinaryOp::Or => {
+                let (left, right) = (left.clone().coerce(DataType::Bool)?, right.clone().coerce(DataType::Bool)?);
+                boolean(&left, symbol(op))?;
+                boolean(&right, symbol(op))?;
+                let expr = Expr::Binary { op, left: Box::new(left.expr), right: Box::new(right.expr), ty: DataType::Bool };
+                return Ok(Typed::typed(expr, DataType::Bool));
+            }
+            BinaryOp::Concat => DataType::Text,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => {
+                if !(left.ty.is_numeric() && right.ty.is_numeric()) {
+                    return Err(mismatch());
+                }
+                left.ty.wider(right.ty)
+            }
+            _ => {
+                let comparable = (left.ty.is_numeric() && right.ty.is_numeric())
+                    || (left.ty.is_text() && right.ty.is_text())
+                    || left.ty == right.ty;
+                if !comparable {
+                    return Err(mismatch());
+                }
+                DataType::Bool
+            }
+        };
+        let expr = Expr::Binary { op, left: Box::new(left.expr), right: Box::new(right.expr), ty };
+        Ok(Typed::typed(expr, ty))
+    }
+
+    fn case(
+        &mut self,
+        operand: Option<&ast::Expr>,
+        conditions: &[ast::CaseWhen],
+        otherwise: Option<&ast::Expr>,
+    ) -> Result<Typed, SqlError> {
+        let operand = operand.map(|o| self.bind(o)).transpose()?;
+        let mut results = Vec::new();
+        let mut branches = Vec::new();
+        for when in conditions {
+            let condition = self.bind(&when.condition)?;
+            let condition = match &operand {
+                Some(operand) if condition.untyped => condition.coerce(operand.ty)?,
+                None => condition.coerce(DataType::Bool)?,
+                Some(_) => condition,
+            };
+            branches.push(condition.expr);
+            results.push(self.bind(&when.result)?);
+        }
+        let otherwise = otherwise.map(|o| self.bind(o)).transpose()?;
+        let ty = results.iter().chain(otherwise.iter()).find(|r| !r.untyped).map_or(DataType::Text, |r| r.ty);
+        let mut coerced = Vec::with_capacity(results.len());
+        for result in results {
+            coerced.push(result.coerce(ty)?.expr);
+        }
+        let otherwise = otherwise.map(|o| o.coerce(ty)).transpose()?;
+        let expr = Expr::Case {
+            operand: operand.map(|o| Box::new(o.expr)),
+            branches: branches.into_iter().zip(coerced).collect(),
+            otherwise: otherwise.map(|o| Box::new(o.expr)),
+        };
+        Ok(Typed::typed(expr, ty))
+    }
+
+    fn function(&mut self, function: &ast::Function) -> Result<Typed, SqlError> {
+        let name = object_name(&function.name)?;
+        let ast::FunctionArguments::List(list) = &function.args else {
+            return Err(SqlError::unsupported(format!("the function call {function}")));
+        };
+        let distinct = matches!(list.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));
+        let mut star = false;
+        let mut args = Vec::new();
+        for arg in &list.args {
+            match arg {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => args.push(e),
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard) => star = true,
+                other => return Err(SqlError::unsupported(format!("the argument {other}"))),
+            }
+        }
+        if let Some(func) = AggFunc::named(&name) {
+            return self.aggregate(func, &args, star, distinct, &name);
+        }
+        let bound: Vec<Typed> = args.iter().map(|a| self.bind(a)).collect::<Result<_, _>>()?;
+        let undefined = |types: &[Typed]| {
+            let types: Vec<String> = types.iter().map(|t| if t.untyped { "unknown".into() } else { t.ty.name() }).collect();
+            SqlError::new(code::UNDEFINED_FUNCTION, format!("function {name}({}) does not exist", types.join(", ")))
+        };
+        match (name.as_str(), bound.as_slice()) {
+            ("coalesce", [_, ..]) => {
+                let ty = bound.iter().find(|b| !b.untyped).map_or(DataType::Text, |b| b.ty);
+                let args: Vec<Expr> = bound.into_iter().map(|b| b.coerce(ty).map(|b| b.expr)).collect::<Result<_, _>>()?;
+                Ok(Typed::typed(Expr::Coalesce(args), ty))
+            }
+            ("lower" | "upper", [arg]) if arg.untyped || arg.ty.is_text() => {
+                let function = if name == "lower" { Function::Lower } else { Function::Upper };
+                let arg = bound[0].clone().coerce(DataType::Text)?;
+                Ok(Typed::typed(Expr::Call { function, args: vec![arg.expr], ty: DataType::Text }, DataType::Text))
+            }
+            ("length" | "char_length" | "character_length", [arg]) if arg.untyped || arg.ty.is_text() => {
+                let arg = bound[0].clone().coerce(DataType::Text)?;
+                let call = Expr::Call { function: Function::Length, args: vec![arg.expr], ty: DataType::Int4 };
+                Ok(Typed::typed(call, DataType::Int4))
+            }
+            ("abs", [arg]) if arg.ty.is_numeric() && !arg.untyped => {
+                let ty = arg.ty;
+                Ok(Typed::typed(Expr::Call { function: Function::Abs, args: vec![bound[0].expr.clone()], ty }, ty))
+            }
+            _ => Err(undefined(&bound)),
+        }
+    }
+
+    fn aggregate(
+        &mut self,
+        func: AggFunc,
+        args: &[&ast::Expr],
+        star: bool,
+        distinct: bool,
+        name: &str,
+    ) -> Result<Typed, SqlError> {
+        let Some(grouping) = self.grouping.as_ref() else {
+            return Err(SqlError::new(code::GROUPING_ERROR, format!("aggregate functions are not allowed here ({name})")));
+        };
+        let offset = grouping.keys.len();
+        // The argument is over the input rows, not the groups.
+        let mut input = Binder::new(self.scope);
+        let arg = match (star, args) {
+            (true, []) if func == AggFunc::Count => None,
+            (false, [arg]) => Some(input.bind(arg)?),
+            _ => return Err(SqlError::new(code::UNDEFINED_FUNCTION, format!("function {name} has the wrong arguments"))),
+        };
+        let ty = func.result_type(arg.as_ref().map(|a| if a.untyped { DataType::Text } else { a.ty }))
+            .ok_or_else(|| SqlError::new(code::UNDEFINED_FUNCTION, format!("function {name}({}) does not exist", arg.as_ref().map_or("*".into(), |a| a.ty.name()))))?;
+        let grouping = self.grouping.as_mut().expect("checked above");
+        grouping.aggregates.push(Aggregate { func, arg: arg.map(|a| a.expr), distinct });
+        Ok(Typed::typed(Expr::Column(offset + grouping.aggregates.len() - 1), ty))
+    }
+}
+
+fn boolean(operand: &Typed, op: &str) -> Result<(), SqlError> {
+    if operand.ty != DataType::Bool {
+        return Err(SqlError::new(
+            code::DATATYPE_MISMATCH,
+            format!("argument of {op} must be type boolean, not type {}", operand.ty.name()),
+        ));
+    }
+    Ok(())
+}
+
+fn no_operator(signature: &str) -> SqlError {
+    SqlError::new(code::UNDEFINED_FUNCTION, format!("operator does not exist: {signature}"))
+}
+
+fn literal(value: &ast::Value) -> Result<Typed, SqlError> {
+    Ok(match value {
+        ast::Value::Number(text, _) => {
+            if let Ok(n) = text.parse::<i64>() {
+                let ty = if i32::try_from(n).is_ok() { DataType::Int4 } else { DataType::Int8 };
+                Typed::typed(Expr::Literal(Value::Int(n)), ty)
+            } else {
+                let x: f64 = text.parse().map_err(|_| {
+                    SqlError::new(code::INVALID_TEXT_REPRESENTATION, format!("invalid number \"{text}\""))
+                })?;
+                Typed::typed(Expr::Literal(Value::Float(x)), DataType::Float8)
+            }
+        }
+        ast::Value::SingleQuotedString(s) | ast::Value::EscapedStringLiteral(s) => {
+            Typed { expr: Expr::Literal(Value::Text(s.clone())), ty: DataType::Text, untyped: true }
+        }
+        ast::Value::DollarQuotedString(s) => {
+            Typed { expr: Expr::Literal(Value::Text(s.value.clone())), ty: DataType::Text, untyped: true }
+        }
+        ast::Value::Boolean(b) => Typed::typed(Expr::Literal(Value::Bool(*b)), DataType::Bool),
+        ast::Value::Null => Typed { expr: Expr::Literal(Value::Null), ty: DataType::Text, untyped: true },
+        ast::Value::Placeholder(p) => return Err(SqlError::unsupported(format!("the parameter {p}"))),
+        other => return Err(SqlError::unsupported(format!("the literal {other}"))),
+    })
+}
+
+/// A constant expression's value (LIMIT, OFFSET, DEFAULT, VALUES).
+pub fn constant(expr: &ast::Expr) -> Result<Typed, SqlError> {
+    Binder::new(&Scope::default()).bind(expr)
+}
+
+/// The name PostgreSQL gives an output column without an alias.
+fn output_name(expr: &ast::Expr) -> String {
+    match expr {
+        ast::Expr::Identifier(name) => ident(name),
+        ast::Expr::CompoundIdentifier(parts) => parts.last().map(ident).unwrap_or_default(),
+        ast::Expr::Function(f) => object_name(&f.name).unwrap_or_else(|_| "?column?".into()),
+        ast::Expr::Cast { expr, .. } | ast::Expr::Nested(expr) => match output_name(expr).as_str() {
+            "?column?" => "?column?".into(),
+            name => name.to_string(),
+        },
+        ast::Expr::Case { .. } => "case".into(),
+        _ => "?column?".into(),
+    }
+}
+
+/// Binds a SELECT over `table` (or no table).
+pub fn select(
+    table: Option<(Table, Option<String>)>,
+    select: &ast::Select,
+    order_by: Option<&ast::OrderBy>,
+    limit: Option<&ast::LimitClause>,
+) -> Result<SelectPlan, SqlError> {
+    let scope = table.as_ref().map(|(t, alias)| Scope::of(t, alias.clone())).unwrap_or_default();
+    let mut binder = Binder::new(&scope);
+    let filter = select
+        .selection
+        .as_ref()
+        .map(|w| {
+            let bound = binder.bind(w)?.coerce(DataType::Bool)?;
+            boolean(&bound, "WHERE")?;
+            Ok::<_, SqlError>(bound.expr)
+        })
+        .transpose()?;
+    let group_keys: Vec<ast::Expr> = match &select.group_by {
+        ast::GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.clone(),
+        other => return Err(SqlError::unsupported(format!("{other}"))),
+    };
+    // Output items: (name, AST) with `*` expanded.
+    let mut items: Vec<(String, ast::Expr)> = Vec::new();
+    for item in &select.projection {
+        match item {
+            ast::SelectItem::UnnamedExpr(expr) => items.push((output_name(expr), expr.clone())),
+            ast::SelectItem::ExprWithAlias { expr, alias } => items.push((ident(alias), expr.clone())),
+            ast::SelectItem::Wildcard(_) if table.is_some() => {
+                for (name, _) in &scope.columns {
+                    items.push((name.clone(), ast::Expr::Identifier(ast::Ident::with_quote('"', name.clone()))));
+                }
+            }
+            ast::SelectItem::Wildcard(_) => {
+                return Err(SqlError::new(code::SYNTAX_ERROR, "SELECT * with no tables specified is not valid"))
+            }
+            other => return Err(SqlError::unsupported(format!("the select item {other}"))),
+        }
+    }
+    let grouped = !group_keys.is_empty()
+        || items.iter().any(|(_, e)| has_aggregate(e))
+        || select.having.is_some();
+    let mut key_types = Vec::new();
+    let mut keys = Vec::new();
+    for key in &group_keys {
+        let key = resolve_ordinal_or_alias(key, &items)?;
+        let bound = binder.bind(&key)?;
+        key_types.push(bound.ty);
+        keys.push(bound.expr);
+    }
+    let group_keys_resolved: Vec<ast::Expr> =
+        group_keys.iter().map(|k| resolve_ordinal_or_alias(k, &items)).collect::<Result<_, _>>()?;
+    let mut output = Binder { scope: &scope, grouping: None };
+    if grouped {
+        output.grouping = Some(Grouping { keys: &group_keys_resolved, key_types: &key_types, aggregates: Vec::new() });
+    }
+    let mut projection = Vec::new();
+    let mut columns = Vec::new();
+    for (name, expr) in &items {
+        let bound = output.bind(expr)?;
+        let bound = if bound.untyped { bound.coerce(DataType::Text)? } else { bound };
+        columns.push(OutputColumn { name: name.clone(), data_type: bound.ty });
+        projection.push(bound.expr);
+    }
+    let having = select
+        .having
+        .as_ref()
+        .map(|h| {
+            let bound = output.bind(h)?.coerce(DataType::Bool)?;
+            boolean(&bound, "HAVING")?;
+            Ok::<_, SqlError>(bound.expr)
+        })
+        .transpose()?;
+    let mut sort = Vec::new();
+    if let Some(order_by) = order_by {
+        let ast::OrderByKind::Expressions(exprs) = &order_by.kind else {
+            return Err(SqlError::unsupported("ORDER BY ALL"));
+        };
+        for key in exprs {
+            let descending = match key.options.sort {
+                None | Some(ast::OrderBySort::Asc) => false,
+                Some(ast::OrderBySort::Desc) => true,
+                Some(ast::OrderBySort::Using(_)) => return Err(SqlError::unsupported("ORDER BY … USING")),
+            };
+            let expr = match output_position(&key.expr, &items)? {
+                Some(i) => projection[i].clone(),
+                None => output.bind(&key.expr)?.expr,
+            };
+            sort.push(SortKey { expr, descending, nulls_first: key.options.nulls_first.unwrap_or(descending) });
+        }
+    }
+    let (limit, offset) = limit_offset(limit)?;
+    let aggregation = output.grouping.take().map(|g| Aggregation { keys, aggregates: g.aggregates, having });
+    let distinct = match &select.distinct {
+        None | Some(ast::Distinct::All) => false,
+        Some(ast::Distinct::Distinct) => true,
+        Some(other) => return Err(SqlError::unsupported(format!("{other}"))),
+    };
+    Ok(SelectPlan { table: table.map(|(t, _)| t), filter, aggregation, projection, columns, distinct, sort, limit, offset })
+}
+
+/// `GROUP BY 1` and `GROUP BY alias` name output columns.
+fn resolve_ordinal_or_alias(key: &ast::Expr, items: &[(String, ast::Expr)]) -> Result<ast::Expr, SqlError> {
+    Ok(match output_position(key, items)? {
+        Some(i) => items[i].1.clone(),
+        None => key.clone(),
+    })
+}
+
+/// The output column an ORDER BY or GROUP BY key names by ordinal or by
+/// an alias that is not also an input column... (PostgreSQL prefers the
+/// output name in ORDER BY).
+fn output_position(key: &ast::Expr, items: &[(String, ast::Expr)]) -> Result<Option<usize>, SqlError> {
+    match key {
+        ast::Expr::Value(ast::ValueWithSpan { value: ast::Value::Number(n, _), .. }) => {
+            let position: usize = n.parse().unwrap_or(0);
+            if position == 0 || position > items.len() {
+                return Err(SqlError::new(
+                    code::INVALID_COLUMN_REFERENCE,
+                    format!("ORDER BY position {n} is not in select list"),
+                ));
+            }
+            Ok(Some(position - 1))
+        }
+        ast::Expr::Identifier(name) => {
+            let name = ident(name);
+            Ok(items.iter().position(|(output, expr)| *output == name && !matches!(expr, ast::Expr::Identifier(_)))
+                .or_else(|| items.iter().position(|(output, _)| *output == name)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Whether `expr` calls an aggregate function (outside subqueries).
+fn has_aggregate(expr: &ast::Expr) -> bool {
+    use ast::Expr as E;
+    match expr {
+        E::Function(function) => {
+            let aggregate = object_name(&function.name).ok().and_then(|name| AggFunc::named(&name)).is_some();
+            aggregate
+                || match &function.args {
+                    ast::FunctionArguments::List(list) => list.args.iter().any(|arg| match arg {
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => has_aggregate(e),
+                        _ => false,
+                    }),
+                    _ => false,
+                }
+        }
+        E::BinaryOp { left, right, .. } => has_aggregate(left) || has_aggregate(right),
+        E::UnaryOp { expr, .. }
+        | E::Nested(expr)
+        | E::Cast { expr, .. }
+        | E::IsNull(expr)
+        | E::IsNotNull(expr) => has_aggregate(expr),
+        E::Between { expr, low, high, .. } => has_aggregate(expr) || has_aggregate(low) || has_aggregate(high),
+        E::In { expr, target: ast::InTarget::List(list), .. } => has_aggregate(expr) || list.iter().any(has_aggregate),
+        E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => has_aggregate(expr) || has_aggregate(pattern),
+        E::Case { operand, conditions, else_result, .. } => {
+            operand.as_deref().is_some_and(has_aggregate)
+                || conditions.iter().any(|c| has_aggregate(&c.condition) || has_aggregate(&c.result))
+                || else_result.as_deref().is_some_and(has_aggregate)
+        }
+        _ => false,
+    }
+}
+
+fn limit_offset(limit: Option<&ast::LimitClause>) -> Result<(Option<u64>, u64), SqlError> {
+    let count = |expr: &ast::Expr, what: &str| -> Result<Option<u64>, SqlError> {
+        let bound = constant(expr)?.coerce(DataType::Int8)?;
+        match bound.expr.eval(&[])? {
+            Value::Null => Ok(None),
+            Value::Int(n) if n >= 0 => Ok(Some(n as u64)),
+            _ => Err(SqlError::new("2201W", format!("{what} must not be negative"))),
+        }
+    };
+    match limit {
+        None => Ok((None, 0)),
+        Some(ast::LimitClause::LimitOffset { limit, offset, limit_by }) if limit_by.is_empty() => {
+            let limit = limit.as_ref().map(|l| count(l, "LIMIT")).transpose()?.flatten();
+            let offset = offset.as_ref().map(|o| count(&o.value, "OFFSET")).transpose()?.flatten().unwrap_or(0);
+            Ok((limit, offset))
+        }
+        Some(other) => Err(SqlError::unsupported(format!("{other}"))),
+    }
+}

@@ -1,0 +1,68 @@
+//! Errors: a statement's failure as PostgreSQL reports it (a SQLSTATE and
+//! a message), and the service's own failures.
+
+use serde::{Deserialize, Serialize};
+
+/// SQLSTATE codes Seshat answers (PostgreSQL's appendix A).
+pub mod code {
+    pub const SYNTAX_ERROR: &str = "42601";
+    pub const UNDEFINED_TABLE: &str = "42P01";
+    pub const UNDEFINED_COLUMN: &str = "42703";
+    pub const UNDEFINED_FUNCTION: &str = "42883";
+    pub const DUPLICATE_TABLE: &str = "42P07";
+    pub const DUPLICATE_COLUMN: &str = "42701";
+    pub const AMBIGUOUS_COLUMN: &str = "42702";
+    pub const DATATYPE_MISMATCH: &str = "42804";
+    pub const GROUPING_ERROR: &str = "42803";
+    pub const INVALID_TABLE_DEFINITION: &str = "42P16";
+    pub const INVALID_COLUMN_REFERENCE: &str = "42P10";
+    pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
+    pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
+    pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
+    pub const DIVISION_BY_ZERO: &str = "22012";
+    pub const INVALID_PARAMETER_VALUE: &str = "22023";
+    pub const NOT_NULL_VIOLATION: &str = "23502";
+    pub const UNIQUE_VIOLATION: &str = "23505";
+    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    pub const CONNECTION_FAILURE: &str = "08006";
+    pub const INTERNAL_ERROR: &str = "XX000";
+}
+
+/// A statement that failed: nothing of it was written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct SqlError {
+    /// The SQLSTATE.
+    pub code: String,
+    pub message: String,
+}
+
+impl SqlError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        SqlError { code: code.to_string(), message: message.into() }
+    }
+
+    /// 0A000: what Seshat does not do (yet), named.
+    pub fn unsupported(what: impl std::fmt::Display) -> Self {
+        SqlError::new(code::FEATURE_NOT_SUPPORTED, format!("{what} is not supported by Seshat yet"))
+    }
+}
+
+/// Why a statement did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The statement failed as PostgreSQL would fail it.
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+    /// The `sql/0` group could not complete it (no quorum, shutting
+    /// down): a write may or may not have applied.
+    #[error(transparent)]
+    Group(#[from] raft::GroupError),
+    #[error("storage: {0}")]
+    Storage(#[from] storage::Error),
+    /// Stored bytes that do not decode: the node must stop.
+    #[error("corrupt SQL data: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,212 @@
+//! Running a [`SelectPlan`] over a storage view (a snapshot for a read, the
+//! apply overlay inside a write), in the order the plan documents.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use storage::{Family, Reader};
+
+use crate::catalog::Table;
+use crate::error::{Error, Result, SqlError};
+use crate::keys;
+use crate::plan::{AggFunc, Aggregate, Aggregation, SelectPlan, SortKey};
+use crate::value::Value;
+
+/// Every row of `table`, in primary-key order, with its storage key.
+pub fn scan(reader: &impl Reader, table: &Table) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
+    let (start, end) = keys::rows(table.id);
+    let mut rows = Vec::new();
+    for entry in reader.scan(Family::SqlRows, &start, Some(&end)) {
+        let (key, value) = entry?;
+        rows.push((key.to_vec(), decode_row(&value)?));
+    }
+    Ok(rows)
+}
+
+pub fn decode_row(bytes: &[u8]) -> Result<Vec<Value>> {
+    postcard::from_bytes(bytes).map_err(|e| Error::Corrupt(format!("row: {e}")))
+}
+
+pub fn encode_row(row: &[Value]) -> Vec<u8> {
+    postcard::to_stdvec(row).expect("rows serialize")
+}
+
+/// The rows `plan` returns.
+pub fn select(reader: &impl Reader, plan: &SelectPlan) -> Result<Vec<Vec<Value>>> {
+    let input: Vec<Vec<Value>> = match &plan.table {
+        Some(table) => scan(reader, table)?.into_iter().map(|(_, row)| row).collect(),
+        None => vec![Vec::new()],
+    };
+    let mut rows = Vec::with_capacity(input.len());
+    for row in input {
+        if let Some(filter) = &plan.filter {
+            if !filter.holds(&row)? {
+                continue;
+            }
+        }
+        rows.push(row);
+    }
+    if let Some(aggregation) = &plan.aggregation {
+        rows = aggregate(aggregation, rows)?;
+    }
+    // Each output row with its sort key values.
+    let mut output: Vec<(Vec<Value>, Vec<Value>)> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let projected: Vec<Value> = plan.projection.iter().map(|e| e.eval(row)).collect::<std::result::Result<_, _>>()?;
+        let sort: Vec<Value> = plan.sort.iter().map(|k| k.expr.eval(row)).collect::<std::result::Result<_, _>>()?;
+        output.push((projected, sort));
+    }
+    if plan.distinct {
+        let mut seen = std::collections::HashSet::new();
+        output.retain(|(row, _)| seen.insert(keys::row(0, row)));
+    }
+    if !plan.sort.is_empty() {
+        output.sort_by(|(_, a), (_, b)| compare_keys(&plan.sort, a, b));
+    }
+    let rows = output.into_iter().map(|(row, _)| row).skip(plan.offset as usize);
+    Ok(match plan.limit {
+        Some(limit) => rows.take(limit as usize).collect(),
+        None => rows.collect(),
+    })
+}
+
+fn compare_keys(keys: &[SortKey], a: &[Value], b: &[Value]) -> Ordering {
+    for (key, (a, b)) in keys.iter().zip(a.iter().zip(b)) {
+        let order = match (a.is_null(), b.is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => if key.nulls_first { Ordering::Less } else { Ordering::Greater },
+            (false, true) => if key.nulls_first { Ordering::Greater } else { Ordering::Less },
+            (false, false) => {
+                let order = a.compare(b).unwrap_or(Ordering::Equal);
+                if key.descending { order.reverse() } else { order }
+            }
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    Ordering::Equal
+}
+
+/// Groups `rows` by the keys and computes the aggregates; without GROUP
+/// BY, one group even over no rows (`count(*)` of an empty table is 0).
+fn aggregate(aggregation: &Aggregation, rows: Vec<Vec<Value>>) -> Result<Vec<Vec<Value>>> {
+    let mut groups: Vec<(Vec<Value>, Vec<Accumulator>)> = Vec::new();
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let fresh = || aggregation.aggregates.iter().map(Accumulator::new).collect::<Vec<_>>();
+    if aggregation.keys.is_empty() {
+        groups.push((Vec::new(), fresh()));
+        index.insert(Vec::new(), 0);
+    }
+    for row in rows {
+        let key: Vec<Value> = aggregation.keys.iter().map(|k| k.eval(&row)).collect::<std::result::Result<_, _>>()?;
+        let encoded = if aggregation.keys.is_empty() { Vec::new() } else { keys::row(0, &key) };
+        let group = *index.entry(encoded).or_insert_with(|| {
+            groups.push((key, fresh()));
+            groups.len() - 1
+        });
+        for (accumulator, aggregate) in groups[group].1.iter_mut().zip(&aggregation.aggregates) {
+            let value = match &aggregate.arg {
+                Some(arg) => Some(arg.eval(&row)?),
+                None => None,
+            };
+            accumulator.add(value)?;
+        }
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (mut key, accumulators) in groups {
+        key.extend(accumulators.into_iter().map(Accumulator::finish));
+        if let Some(having) = &aggregation.having {
+            if !having.holds(&key)? {
+                continue;
+            }
+        }
+        out.push(key);
+    }
+    Ok(out)
+}
+
+/// The running state of one aggregate in one group.
+struct Accumulator {
+    func: AggFunc,
+    count: i64,
+    value: Value,
+    float_sum: f64,
+    distinct: Option<std::collections::HashSet<Vec<u8>>>,
+}
+
+impl Accumulator {
+    fn new(aggregate: &Aggregate) -> Accumulator {
+        Accumulator {
+            func: aggregate.func,
+            count: 0,
+            value: Value::Null,
+            float_sum: 0.0,
+            distinct: aggregate.distinct.then(std::collections::HashSet::new),
+        }
+    }
+
+    /// Adds one input (`None` for `count(*)`'s rows); NULLs are skipped.
+    fn add(&mut self, value: Option<Value>) -> std::result::Result<(), SqlError> {
+        let Some(value) = value else {
+            self.count += 1;
+            return Ok(());
+        };
+        if value.is_null() {
+            return Ok(());
+        }
+        if let Some(seen) = &mut self.distinct {
+            if !seen.insert(keys::row(0, std::slice::from_ref(&value))) {
+                return Ok(());
+            }
+        }
+        self.count += 1;
+        match self.func {
+            AggFunc::Count => {}
+            AggFunc::Sum | AggFunc::Avg => match (&self.value, &value) {
+                (Value::Null, _) => {
+                    self.float_sum = as_f64(&value);
+                    self.value = value;
+                }
+                (Value::Int(a), Value::Int(b)) => {
+                    let sum = a.checked_add(*b).ok_or_else(|| crate::value::out_of_range(crate::types::DataType::Int8))?;
+                    self.value = Value::Int(sum);
+                    self.float_sum += *b as f64;
+                }
+                _ => {
+                    self.float_sum += as_f64(&value);
+                    self.value = Value::Float(self.float_sum);
+                }
+            },
+            AggFunc::Min | AggFunc::Max => {
+                let replace = self.value.is_null()
+                    || match value.compare(&self.value) {
+                        Some(Ordering::Less) => self.func == AggFunc::Min,
+                        Some(Ordering::Greater) => self.func == AggFunc::Max,
+                        _ => false,
+                    };
+                if replace {
+                    self.value = value;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Value {
+        match self.func {
+            AggFunc::Count => Value::Int(self.count),
+            AggFunc::Avg if self.count == 0 => Value::Null,
+            AggFunc::Avg => Value::Float(self.float_sum / self.count as f64),
+            _ => self.value,
+        }
+    }
+}
+
+fn as_f64(value: &Value) -> f64 {
+    match value {
+        Value::Int(n) => *n as f64,
+        Value::Float(x) => *x,
+        _ => 0.0,
+    }
+}

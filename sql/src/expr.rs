@@ -1,0 +1,320 @@
+//! Bound expressions and their evaluation, with SQL's three-valued logic:
+//! an operator over NULL gives NULL, `NULL AND false` is false, `NULL OR
+//! true` is true, and a WHERE clause keeps a row only when it is true.
+
+use crate::error::{code, SqlError};
+use crate::types::DataType;
+use crate::value::{check_int, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+    And,
+    Or,
+    Concat,
+}
+
+/// Scalar functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Lower,
+    Upper,
+    Length,
+    Abs,
+}
+
+/// An expression whose names are resolved to positions in the row it is
+/// evaluated over, and whose type is known.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Literal(Value),
+    /// The value at this position of the input row.
+    Column(usize),
+    /// `ty` is the result type (it decides integer ranges).
+    Binary { op: BinaryOp, left: Box<Expr>, right: Box<Expr>, ty: DataType },
+    Not(Box<Expr>),
+    Negate(Box<Expr>, DataType),
+    IsNull { expr: Box<Expr>, negated: bool },
+    Cast { expr: Box<Expr>, to: DataType },
+    InList { expr: Box<Expr>, list: Vec<Expr>, negated: bool },
+    Like { expr: Box<Expr>, pattern: Box<Expr>, negated: bool, case_insensitive: bool },
+    Case { operand: Option<Box<Expr>>, branches: Vec<(Expr, Expr)>, otherwise: Option<Box<Expr>> },
+    Coalesce(Vec<Expr>),
+    Call { function: Function, args: Vec<Expr>, ty: DataType },
+}
+
+impl Expr {
+    /// Evaluates over `row`.
+    pub fn eval(&self, row: &[Value]) -> Result<Value, SqlError> {
+        Ok(match self {
+            Expr::Literal(value) => value.clone(),
+            Expr::Column(i) => row[*i].clone(),
+            Expr::Binary { op: BinaryOp::And, left, right, .. } => {
+                match (truth(&left.eval(row)?), truth(&right.eval(row)?)) {
+                    (Some(false), _) | (_, Some(false)) => Value::Bool(false),
+                    (Some(true), Some(true)) => Value::Bool(true),
+                    _ => Value::Null,
+                }
+            }
+            Expr::Binary { op: BinaryOp::Or, left, right, .. } => {
+                match (truth(&left.eval(row)?), truth(&right.eval(row)?)) {
+                    (Some(true), _) | (_, Some(true)) => Value::Bool(true),
+                    (Some(false), Some(false)) => Value::Bool(false),
+                    _ => Value::Null,
+                }
+            }
+            Expr::Binary { op, left, right, ty } => binary(*op, left.eval(row)?, right.eval(row)?, *ty)?,
+            Expr::Not(expr) => match truth(&expr.eval(row)?) {
+                Some(b) => Value::Bool(!b),
+                None => Value::Null,
+            },
+            Expr::Negate(expr, ty) => match expr.eval(row)? {
+                Value::Int(n) => check_int(n.checked_neg().ok_or_else(|| crate::value::out_of_range(*ty))?, *ty)?,
+                Value::Float(x) => Value::Float(-x),
+                other => other,
+            },
+            Expr::IsNull { expr, negated } => Value::Bool(expr.eval(row)?.is_null() != *negated),
+            Expr::Cast { expr, to } => expr.eval(row)?.cast(*to)?,
+            Expr::InList { expr, list, negated } => {
+                let value = expr.eval(row)?;
+                if value.is_null() {
+                    return Ok(Value::Null);
+                }
+                let mut saw_null = false;
+                for item in list {
+                    match value.compare(&item.eval(row)?) {
+                        Some(std::cmp::Ordering::Equal) => return Ok(Value::Bool(!negated)),
+                        None => saw_null = true,
+                        Some(_) => {}
+                    }
+                }
+                if saw_null {
+                    Value::Null
+                } else {
+                    Value::Bool(*negated)
+                }
+            }
+            Expr::Like { expr, pattern, negated, case_insensitive } => {
+                match (expr.eval(row)?, pattern.eval(row)?) {
+                    (Value::Text(text), Value::Text(pattern)) => {
+                        let matched = if *case_insensitive {
+                            like(&text.to_lowercase(), &pattern.to_lowercase())?
+                        } else {
+                            like(&text, &pattern)?
+                        };
+                        Value::Bool(matched != *negated)
+                    }
+                    _ => Value::Null,
+                }
+            }
+            Expr::Case { operand, branches, otherwise } => {
+                let operand = operand.as_ref().map(|o| o.eval(row)).transpose()?;
+                for (when, then) in branches {
+                    let when = when.eval(row)?;
+                    let hit = match &operand {
+                        Some(operand) => operand.compare(&when) == Some(std::cmp::Ordering::Equal),
+                        None => truth(&when) == Some(true),
+                    };
+                    if hit {
+                        return then.eval(row);
+                    }
+                }
+                match otherwise {
+                    Some(otherwise) => otherwise.eval(row)?,
+                    None => Value::Null,
+                }
+            }
+            Expr::Coalesce(args) => {
+                for arg in args {
+                    let value = arg.eval(row)?;
+                    if !value.is_null() {
+                        return Ok(value);
+                    }
+                }
+                Value::Null
+            }
+            Expr::Call { function, args, ty } => {
+                let args: Vec<Value> = args.iter().map(|a| a.eval(row)).collect::<Result<_, _>>()?;
+                call(*function, args, *ty)?
+            }
+        })
+    }
+
+    /// Whether the expression keeps a row in a WHERE clause: true, not
+    /// false or NULL.
+    pub fn holds(&self, row: &[Value]) -> Result<bool, SqlError> {
+        Ok(truth(&self.eval(row)?) == Some(true))
+    }
+}
+
+fn truth(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        _ => None,
+    }
+}
+
+fn division_by_zero() -> SqlError {
+    SqlError::new(code::DIVISION_BY_ZERO, "division by zero")
+}
+
+fn float_result(x: f64, inputs_finite: bool) -> Result<Value, SqlError> {
+    if x.is_infinite() && inputs_finite {
+        return Err(SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "value out of range: overflow"));
+    }
+    Ok(Value::Float(x))
+}
+
+fn binary(op: BinaryOp, left: Value, right: Value, ty: DataType) -> Result<Value, SqlError> {
+    use std::cmp::Ordering::*;
+    if left.is_null() || right.is_null() {
+        return Ok(Value::Null);
+    }
+    let compare = |wanted: fn(std::cmp::Ordering) -> bool| match left.compare(&right) {
+        Some(order) => Value::Bool(wanted(order)),
+        None => Value::Null,
+    };
+    Ok(match op {
+        BinaryOp::Eq => compare(|o| o == Equal),
+        BinaryOp::NotEq => compare(|o| o != Equal),
+        BinaryOp::Lt => compare(|o| o == Less),
+        BinaryOp::LtEq => compare(|o| o != Greater),
+        BinaryOp::Gt => compare(|o| o == Greater),
+        BinaryOp::GtEq => compare(|o| o != Less),
+        BinaryOp::Concat => {
+            let text = |v: &Value| match v {
+                Value::Text(s) => s.clone(),
+                Value::Float(_) => v.to_text(DataType::Float8).unwrap_or_default(),
+                other => other.to_text(DataType::Text).unwrap_or_default(),
+            };
+            Value::Text(text(&left) + &text(&right))
+        }
+        BinaryOp::And | BinaryOp::Or => unreachable!("evaluated with three-valued logic"),
+        arithmetic => match (left, right) {
+            (Value::Int(a), Value::Int(b)) => {
+                let result = match arithmetic {
+                    BinaryOp::Add => a.checked_add(b),
+                    BinaryOp::Sub => a.checked_sub(b),
+                    BinaryOp::Mul => a.checked_mul(b),
+                    BinaryOp::Div if b == 0 => return Err(division_by_zero()),
+                    BinaryOp::Div => a.checked_div(b),
+                    BinaryOp::Mod if b == 0 => return Err(division_by_zero()),
+                    BinaryOp::Mod => Some(a.checked_rem(b).unwrap_or(0)),
+                    _ => unreachable!("comparisons handled above"),
+                };
+                check_int(result.ok_or_else(|| crate::value::out_of_range(ty))?, ty)?
+            }
+            (a, b) => {
+                let (Some(a), Some(b)) = (as_float(&a), as_float(&b)) else {
+                    return Err(SqlError::new(code::DATATYPE_MISMATCH, "operator does not exist for these types"));
+                };
+                let finite = a.is_finite() && b.is_finite();
+                let x = match arithmetic {
+                    BinaryOp::Add => a + b,
+                    BinaryOp::Sub => a - b,
+                    BinaryOp::Mul => a * b,
+                    BinaryOp::Div if b == 0.0 => return Err(division_by_zero()),
+                    BinaryOp::Div => a / b,
+                    _ => return Err(SqlError::unsupported("the % operator on floating-point numbers")),
+                };
+                float_result(x, finite)?.cast(ty)?
+            }
+        },
+    })
+}
+
+fn as_float(value: &Value) -> Option<f64> {
+    match value {
+        Value::Int(n) => Some(*n as f64),
+        Value::Float(x) => Some(*x),
+        _ => None,
+    }
+}
+
+fn call(function: Function, args: Vec<Value>, ty: DataType) -> Result<Value, SqlError> {
+    let Some(arg) = args.into_iter().next() else { return Ok(Value::Null) };
+    Ok(match (function, arg) {
+        (_, Value::Null) => Value::Null,
+        (Function::Lower, Value::Text(s)) => Value::Text(s.to_lowercase()),
+        (Function::Upper, Value::Text(s)) => Value::Text(s.to_uppercase()),
+        (Function::Length, Value::Text(s)) => Value::Int(s.chars().count() as i64),
+        (Function::Abs, Value::Int(n)) => check_int(n.checked_abs().ok_or_else(|| crate::value::out_of_range(ty))?, ty)?,
+        (Function::Abs, Value::Float(x)) => Value::Float(x.abs()),
+        (function, value) => {
+            return Err(SqlError::new(
+                code::UNDEFINED_FUNCTION,
+                format!("function {function:?}({value:?}) does not exist"),
+            ))
+        }
+    })
+}
+
+/// SQL LIKE: `%` any run, `_` one character, `\` escapes the next one.
+fn like(text: &str, pattern: &str) -> Result<bool, SqlError> {
+    let text: Vec<char> = text.chars().collect();
+    let pattern: Vec<char> = pattern.chars().collect();
+    if pattern.last() == Some(&'\\') && pattern.iter().rev().take_while(|c| **c == '\\').count() % 2 == 1 {
+        return Err(SqlError::new("22025", "LIKE pattern must not end with escape character"));
+    }
+    Ok(like_at(&text, &pattern))
+}
+
+fn like_at(text: &[char], pattern: &[char]) -> bool {
+    match pattern.first() {
+        None => text.is_empty(),
+        Some('%') => (0..=text.len()).any(|skip| like_at(&text[skip..], &pattern[1..])),
+        Some('_') => !text.is_empty() && like_at(&text[1..], &pattern[1..]),
+        Some('\\') if pattern.len() > 1 => text.first() == Some(&pattern[1]) && like_at(&text[1..], &pattern[2..]),
+        Some(c) => text.first() == Some(c) && like_at(&text[1..], &pattern[1..]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(v: Value) -> Box<Expr> {
+        Box::new(Expr::Literal(v))
+    }
+
+    #[test]
+    fn three_valued_logic() {
+        let or = Expr::Binary { op: BinaryOp::Or, left: lit(Value::Null), right: lit(Value::Bool(true)), ty: DataType::Bool };
+        assert_eq!(or.eval(&[]).unwrap(), Value::Bool(true));
+        let and = Expr::Binary { op: BinaryOp::And, left: lit(Value::Null), right: lit(Value::Bool(true)), ty: DataType::Bool };
+        assert_eq!(and.eval(&[]).unwrap(), Value::Null);
+        assert!(!and.holds(&[]).unwrap());
+        let not_in = Expr::InList { expr: lit(Value::Int(1)), list: vec![Expr::Literal(Value::Int(2)), Expr::Literal(Value::Null)], negated: true };
+        assert_eq!(not_in.eval(&[]).unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn integer_arithmetic_checks_its_type_s_range() {
+        let add = |a, b, ty| Expr::Binary { op: BinaryOp::Add, left: lit(Value::Int(a)), right: lit(Value::Int(b)), ty }.eval(&[]);
+        assert_eq!(add(2147483647, 1, DataType::Int4).unwrap_err().message, "integer out of range");
+        assert_eq!(add(2147483647, 1, DataType::Int8).unwrap(), Value::Int(2147483648));
+        let div = Expr::Binary { op: BinaryOp::Div, left: lit(Value::Int(7)), right: lit(Value::Int(-2)), ty: DataType::Int4 };
+        assert_eq!(div.eval(&[]).unwrap(), Value::Int(-3));
+        let zero = Expr::Binary { op: BinaryOp::Div, left: lit(Value::Int(7)), right: lit(Value::Int(0)), ty: DataType::Int4 };
+        assert_eq!(zero.eval(&[]).unwrap_err().code, code::DIVISION_BY_ZERO);
+    }
+
+    #[test]
+    fn like_patterns() {
+        assert!(like("abc", "a%").unwrap());
+        assert!(like("abc", "_b_").unwrap());
+        assert!(!like("abc", "b%").unwrap());
+        assert!(like("a%c", "a\\%c").unwrap());
+        assert!(like("x", "x\\").is_err());
+    }
+}

@@ -1,0 +1,103 @@
+//! Every key shape the SQL service writes, on an order-preserving encoding.
+//!
+//! | family        | key                                   | value |
+//! |---------------|---------------------------------------|-------|
+//! | `sql_meta`    | `next_table_id`                       | `u64` BE: the next table id |
+//! | `sql_meta`    | `rowid/` `table id: u32 BE`           | `u64` BE: the next hidden row id of a table without a primary key |
+//! | `sql_catalog` | `table/` `table id: u32 BE`           | the table's descriptor (`catalog::Table`, postcard) |
+//! | `sql_catalog` | `name/` table name                    | `u32` BE: the table id |
+//! | `sql_rows`    | `table id: u32 BE`, encoded primary key | the row (postcard `Vec<Value>`) |
+//!
+//! A primary key is encoded value by value so that byte order is the
+//! values' order: a tag byte per type, integers big-endian with the sign
+//! bit flipped, floats in their order-preserving bit form, text with `00`
+//! escaped as `00 ff` and ended by `00 01`. So one table's rows form one
+//! contiguous range, in primary-key order.
+
+use crate::value::Value;
+
+pub const NEXT_TABLE_ID: &[u8] = b"next_table_id";
+
+/// `sql_meta`: the next hidden row id of table `table`.
+pub fn next_rowid(table: u32) -> Vec<u8> {
+    [b"rowid/".as_slice(), &table.to_be_bytes()].concat()
+}
+
+/// `sql_catalog`: the descriptor of table `table`.
+pub fn table(table: u32) -> Vec<u8> {
+    [b"table/".as_slice(), &table.to_be_bytes()].concat()
+}
+
+/// `sql_catalog`: the id of the table named `name`.
+pub fn table_name(name: &str) -> Vec<u8> {
+    [b"name/".as_slice(), name.as_bytes()].concat()
+}
+
+/// `sql_rows`: the range of table `table`'s rows, `[start, end)`.
+pub fn rows(table: u32) -> (Vec<u8>, Vec<u8>) {
+    (table.to_be_bytes().to_vec(), (table + 1).to_be_bytes().to_vec())
+}
+
+/// `sql_rows`: the row of table `table` with primary key `key`.
+pub fn row(table: u32, key: &[Value]) -> Vec<u8> {
+    let mut out = table.to_be_bytes().to_vec();
+    for value in key {
+        encode_value(value, &mut out);
+    }
+    out
+}
+
+/// Appends `value`'s order-preserving encoding.
+fn encode_value(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        // Primary keys are never NULL; the tag keeps the encoding total.
+        Value::Null => out.push(0x05),
+        Value::Bool(b) => out.extend([0x01, *b as u8]),
+        Value::Int(n) => {
+            out.push(0x02);
+            out.extend(((*n as u64) ^ (1 << 63)).to_be_bytes());
+        }
+        Value::Float(x) => {
+            out.push(0x03);
+            let bits = x.to_bits();
+            let ordered = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+            out.extend(ordered.to_be_bytes());
+        }
+        Value::Text(s) => {
+            out.push(0x04);
+            for &byte in s.as_bytes() {
+                out.push(byte);
+                if byte == 0 {
+                    out.push(0xff);
+                }
+            }
+            out.extend([0x00, 0x01]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_keys_sort_like_their_values() {
+        let keys = [
+            vec![Value::Int(i64::MIN)],
+            vec![Value::Int(-1)],
+            vec![Value::Int(0)],
+            vec![Value::Int(7), Value::Text("a".into())],
+            vec![Value::Int(7), Value::Text("a\0b".into())],
+            vec![Value::Int(7), Value::Text("ab".into())],
+            vec![Value::Int(i64::MAX)],
+        ];
+        let encoded: Vec<Vec<u8>> = keys.iter().map(|k| row(1, k)).collect();
+        assert!(encoded.windows(2).all(|w| w[0] < w[1]), "{encoded:?}");
+        let floats = [-1e300, -1.5, -0.0, 0.5, 2.0, f64::INFINITY];
+        let encoded: Vec<Vec<u8>> = floats.iter().map(|x| row(1, &[Value::Float(*x)])).collect();
+        assert!(encoded.windows(2).all(|w| w[0] < w[1]));
+        let (start, end) = rows(1);
+        assert!(encoded.iter().all(|k| start <= *k && *k < end));
+        assert_eq!(end, 2u32.to_be_bytes());
+    }
+}
