@@ -52,7 +52,7 @@ resp=() raft=()
 for i in 1 2 3; do resp[$i]=$(free_port); raft[$i]=$(free_port); done
 members="1=127.0.0.1:${raft[1]},2=127.0.0.1:${raft[2]},3=127.0.0.1:${raft[3]}"
 start_node() { # id
-    "$SESHAT" --node-id "$1" --data-dir "$work/node$1" --resp-addr "127.0.0.1:${resp[$1]}" \
+    "$SESHAT" --node-id "$1" --data-dir "$work/node$1" --resp-addr "127.0.0.1:${resp[$1]}" --pg-addr off \
         --raft-addr "127.0.0.1:${raft[$1]}" --initial-members "$members" --log-level warn $NODE_ARGS \
         >>"$work/node$1.log" 2>&1 &
     pid_of[$1]=$!

@@ -54,7 +54,7 @@ peak_rss redis-fsync "${pids[-1]}"
 kill "${pids[-1]}"
 
 port=$(free_port)
-"$SESHAT" --data-dir "$work/seshat" --resp-addr "127.0.0.1:$port" --log-level warn >"$work/seshat.log" 2>&1 &
+"$SESHAT" --data-dir "$work/seshat" --resp-addr "127.0.0.1:$port" --pg-addr off --log-level warn >"$work/seshat.log" 2>&1 &
 pids+=($!)
 wait_ready "$port"
 bench seshat "$port" >>"$results"

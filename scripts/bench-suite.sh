@@ -37,7 +37,7 @@ bench redis "$port"
 kill "${pids[-1]}"
 
 port=$(free_port)
-"$SESHAT" --data-dir "$work/single" --resp-addr "127.0.0.1:$port" --log-level warn >"$work/single.log" 2>&1 &
+"$SESHAT" --data-dir "$work/single" --resp-addr "127.0.0.1:$port" --pg-addr off --log-level warn >"$work/single.log" 2>&1 &
 pids+=($!)
 wait_ready "$port"
 bench seshat-1 "$port"
@@ -47,7 +47,7 @@ resp=() raft=()
 for i in 1 2 3; do resp[$i]=$(free_port); raft[$i]=$(free_port); done
 members="1=127.0.0.1:${raft[1]},2=127.0.0.1:${raft[2]},3=127.0.0.1:${raft[3]}"
 for i in 1 2 3; do
-    "$SESHAT" --node-id "$i" --data-dir "$work/node$i" --resp-addr "127.0.0.1:${resp[$i]}" \
+    "$SESHAT" --node-id "$i" --data-dir "$work/node$i" --resp-addr "127.0.0.1:${resp[$i]}" --pg-addr off \
         --raft-addr "127.0.0.1:${raft[$i]}" --initial-members "$members" --log-level warn >"$work/node$i.log" 2>&1 &
     pids+=($!)
 done

@@ -6,6 +6,7 @@
 #   redis-tools          redis-cli and redis-benchmark, used by tests and benches
 #   redis-server         the reference server for benchmarks and the
 #                        differential tests
+#   postgresql-client    psql, used by the PostgreSQL frontend's tests
 #   faketime             runs a node with a skewed wall clock in the chaos tests
 #   ccache               caches RocksDB's C++ objects: `cargo clippy` and
 #                        `cargo build` run RocksDB's build script separately,
@@ -25,6 +26,7 @@ need redis-tools command -v redis-cli
 need redis-server command -v redis-server
 need ccache command -v ccache
 need faketime command -v faketime
+need postgresql-client command -v psql
 
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"

@@ -1,9 +1,112 @@
-//! The PostgreSQL frontend (not built yet): nothing here runs.
+//! The PostgreSQL frontend: the v3 wire protocol (pgwire) over the `sql`
+//! service, so that `psql` and drivers connect unchanged.
 //!
-//! It will implement `raft::Frontend` for the PostgreSQL v3 wire protocol
-//! with `pgwire`, so that `psql`, `pgbench` and drivers connect unchanged:
-//! startup and authentication (SCRAM-SHA-256, later TLS), the simple and
-//! extended query protocols (parse, bind, describe, execute, sync), and
-//! errors as SQLSTATE codes. Like `protocol-resp` it will hold no database
-//! logic: it turns messages into calls on the `sql` service and results
-//! into row descriptions and data rows.
+//! It holds no database logic: startup and authentication ([`startup`]),
+//! then each simple-query string goes to [`sql::Sql::execute`] and its
+//! outcomes become RowDescription/DataRow/CommandComplete or an
+//! ErrorResponse with the statement's SQLSTATE ([`query`]). The session
+//! stays usable after an error.
+//!
+//! Not yet: the extended query protocol (Parse/Bind/Execute: prepared
+//! statements and parameters), cancel requests, TLS (an SSLRequest is
+//! answered `N`), COPY.
+
+mod query;
+mod startup;
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pgwire::api::PgWireServerHandlers;
+use raft::{Frontend, Shutdown};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::query::QueryHandler;
+use crate::startup::Startup;
+
+/// How long a connection may finish what it is doing once the node
+/// stops.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The PostgreSQL frontend's settings.
+#[derive(Debug, Clone, Default)]
+pub struct PgConfig {
+    /// With a password, clients authenticate with SCRAM-SHA-256 (any
+    /// user name); without, every client is trusted.
+    pub password: Option<String>,
+}
+
+/// The PostgreSQL frontend.
+pub struct PgFrontend {
+    handlers: Arc<Handlers>,
+}
+
+struct Handlers {
+    query: Arc<QueryHandler>,
+    startup: Arc<Startup>,
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl pgwire::api::query::SimpleQueryHandler> {
+        self.query.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
+        self.startup.clone()
+    }
+}
+
+impl PgFrontend {
+    pub fn new(sql: sql::Sql, config: PgConfig) -> Self {
+        let handlers =
+            Handlers { query: Arc::new(QueryHandler::new(sql)), startup: Arc::new(Startup::new(config.password)) };
+        PgFrontend { handlers: Arc::new(handlers) }
+    }
+}
+
+#[async_trait::async_trait]
+impl Frontend for PgFrontend {
+    fn name(&self) -> &'static str {
+        "pg"
+    }
+
+    async fn serve(&self, listener: TcpListener, shutdown: Shutdown) -> io::Result<()> {
+        tracing::info!(addr = %listener.local_addr()?, "PostgreSQL frontend listening");
+        let mut connections = JoinSet::new();
+        loop {
+            let (socket, addr) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = socket.set_nodelay(true);
+            let handlers = self.handlers.clone();
+            let shutdown = shutdown.clone();
+            connections.spawn(async move {
+                let drained = async {
+                    shutdown.cancelled().await;
+                    tokio::time::sleep(DRAIN_TIMEOUT).await;
+                };
+                tokio::select! {
+                    served = pgwire::tokio::process_socket(socket, None, handlers) => {
+                        if let Err(error) = served {
+                            tracing::debug!(%addr, %error, "PostgreSQL connection ended with an error");
+                        }
+                    }
+                    _ = drained => {}
+                }
+            });
+        }
+        while connections.join_next().await.is_some() {}
+        Ok(())
+    }
+}

@@ -46,8 +46,9 @@ pub enum AdminCommand {
         #[arg(long, default_value = "127.0.0.1:6379")]
         node: String,
     },
-    /// Run a local cluster: N nodes on loopback, RESP on 6379, 6380, …, Raft
-    /// on 7379, 7380, …, data under one directory. Ctrl-C stops them.
+    /// Run a local cluster: N nodes on loopback, RESP on 6379, 6380, …,
+    /// PostgreSQL on 5432, 5433, …, Raft on 7379, 7380, …, data under one
+    /// directory. Ctrl-C stops them.
     DevCluster {
         #[arg(long, default_value_t = 3)]
         nodes: u16,
@@ -55,6 +56,8 @@ pub enum AdminCommand {
         dir: PathBuf,
         #[arg(long, default_value_t = 6379)]
         resp_port: u16,
+        #[arg(long, default_value_t = 5432)]
+        pg_port: u16,
         #[arg(long, default_value_t = 7379)]
         raft_port: u16,
     },
@@ -72,8 +75,8 @@ pub fn run(command: AdminCommand) -> anyhow::Result<i32> {
             (node, vec!["SESHAT".into(), "ADD-NODE".into(), id.to_string(), raft_addr])
         }
         AdminCommand::RemoveNode { id, node } => (node, vec!["SESHAT".into(), "REMOVE-NODE".into(), id.to_string()]),
-        AdminCommand::DevCluster { nodes, dir, resp_port, raft_port } => {
-            return crate::dev_cluster::run(nodes, &dir, resp_port, raft_port)
+        AdminCommand::DevCluster { nodes, dir, resp_port, pg_port, raft_port } => {
+            return crate::dev_cluster::run(nodes, &dir, resp_port, pg_port, raft_port)
         }
     };
     let reply = call(&node, &words)?;

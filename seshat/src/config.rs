@@ -48,6 +48,12 @@ pub struct Flags {
     #[arg(long, value_name = "HOST:PORT")]
     pub resp_addr: Option<SocketAddr>,
 
+    /// Address of the PostgreSQL listener, or `off` to serve no
+    /// PostgreSQL clients; port 0 picks a free port. [default:
+    /// 127.0.0.1:5432]
+    #[arg(long, value_name = "HOST:PORT|off")]
+    pub pg_addr: Option<String>,
+
     /// RocksDB layout: one shared instance, or one instance per service.
     /// Fixed when the data dir is created. [default: shared]
     #[arg(long, value_name = "shared|isolated")]
@@ -160,6 +166,8 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub resp_addr: SocketAddr,
+    /// `None` when the PostgreSQL frontend is off.
+    pub pg_addr: Option<SocketAddr>,
     pub storage_layout: Layout,
     pub requirepass: Option<String>,
     pub log_level: String,
@@ -236,8 +244,14 @@ impl Config {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let worker_threads = flags.worker_threads.or(file.worker_threads).unwrap_or_else(default_worker_threads);
         anyhow::ensure!(worker_threads > 0, "--worker-threads must be at least 1");
+        let pg_addr = match flags.pg_addr.or(file.pg_addr).as_deref() {
+            Some("off") => None,
+            Some(addr) => Some(addr.parse().with_context(|| format!("--pg-addr '{addr}' is not HOST:PORT or off"))?),
+            None => Some("127.0.0.1:5432".parse().expect("valid")),
+        };
         Ok(Config {
             config_file: flags.config,
+            pg_addr,
             data_dir: flags.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("seshat-data")),
             resp_addr: flags.resp_addr.or(file.resp_addr).unwrap_or_else(|| "127.0.0.1:6379".parse().expect("valid")),
             storage_layout: flags.storage_layout.or(file.storage_layout).unwrap_or_default(),
@@ -320,6 +334,7 @@ mod tests {
         let config = load(&[], None).unwrap();
         assert_eq!(config.data_dir, PathBuf::from("seshat-data"));
         assert_eq!(config.resp_addr.to_string(), "127.0.0.1:6379");
+        assert_eq!(config.pg_addr.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:5432"));
         assert_eq!(config.storage_layout, Layout::Shared);
         assert_eq!(config.requirepass, None);
     }
@@ -331,6 +346,14 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/from/file"));
         assert_eq!(config.resp_addr.to_string(), "127.0.0.1:7001");
         assert_eq!(config.storage_layout, Layout::Isolated);
+    }
+
+    #[test]
+    fn the_postgresql_listener_is_an_address_or_off() {
+        let config = load(&[], Some("pg-addr = \"127.0.0.1:6543\"\n")).unwrap();
+        assert_eq!(config.pg_addr.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:6543"));
+        assert_eq!(load(&["--pg-addr", "off"], None).unwrap().pg_addr, None);
+        assert!(load(&["--pg-addr", "nowhere"], None).is_err());
     }
 
     #[test]

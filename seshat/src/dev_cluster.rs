@@ -7,7 +7,7 @@ use std::process::{Child, Command};
 
 use anyhow::Context;
 
-pub fn run(nodes: u16, dir: &Path, resp_port: u16, raft_port: u16) -> anyhow::Result<i32> {
+pub fn run(nodes: u16, dir: &Path, resp_port: u16, pg_port: u16, raft_port: u16) -> anyhow::Result<i32> {
     anyhow::ensure!((1..=9).contains(&nodes), "--nodes must be between 1 and 9");
     let exe = std::env::current_exe().context("cannot find the seshat binary")?;
     let members: Vec<String> = (0..nodes).map(|i| format!("{}=127.0.0.1:{}", i + 1, raft_port + i)).collect();
@@ -20,6 +20,8 @@ pub fn run(nodes: u16, dir: &Path, resp_port: u16, raft_port: u16) -> anyhow::Re
             .arg((i + 1).to_string())
             .arg("--resp-addr")
             .arg(format!("127.0.0.1:{}", resp_port + i))
+            .arg("--pg-addr")
+            .arg(format!("127.0.0.1:{}", pg_port + i))
             .arg("--raft-addr")
             .arg(format!("127.0.0.1:{}", raft_port + i))
             .arg("--initial-members")
@@ -39,7 +41,13 @@ pub fn run(nodes: u16, dir: &Path, resp_port: u16, raft_port: u16) -> anyhow::Re
     }
     println!("seshat dev-cluster: {nodes} nodes, data under {}", dir.display());
     for i in 0..nodes {
-        println!("  node {}: redis-cli -p {}   (raft 127.0.0.1:{})", i + 1, resp_port + i, raft_port + i);
+        println!(
+            "  node {}: redis-cli -p {}   psql -h 127.0.0.1 -p {}   (raft 127.0.0.1:{})",
+            i + 1,
+            resp_port + i,
+            pg_port + i,
+            raft_port + i
+        );
     }
     println!("Any node serves any command. Ctrl-C stops the cluster.");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -6,9 +6,10 @@
 //!    logging.
 //! 2. Open the data dir: take its lock, check its layout, open RocksDB.
 //! 3. Start the Raft endpoint (transport listener) and the services' groups
-//!    (today `kv/0`): bootstrap a fresh node per `--initial-members` (or as
+//!    (`kv/0` and `sql/0`): bootstrap a fresh node per `--initial-members` (or as
 //!    a cluster of one), or ask a member to add it (`--join`).
-//! 4. Bind every frontend's listener (today RESP), then print one `ready`
+//! 4. Bind every frontend's listener (RESP, and PostgreSQL unless
+//!    `--pg-addr off`), then print one `ready`
 //!    line on stdout and serve.
 //! 5. On SIGINT/SIGTERM: stop accepting, let every connection finish the
 //!    commands it has in flight, stop Raft, make the WAL durable, exit 0.
@@ -27,7 +28,9 @@ use anyhow::Context;
 use clap::Parser;
 use kv::{Kv, KvConfig, KvStart, SystemClock};
 use protocol_resp::{NodeFacts, RespConfig, RespFrontend};
+use protocol_sql::{PgConfig, PgFrontend};
 use raft::{Bootstrap, Frontend, RaftNode, Shutdown};
+use sql::{Sql, SqlStart};
 use storage::{Service, Storage};
 use tokio::net::TcpListener;
 
@@ -94,9 +97,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
         store: storage.store(Service::Kv),
         snapshot_dir: config.data_dir.join("snapshots").join("kv-0"),
         settings: config.group.clone(),
-        bootstrap,
+        bootstrap: bootstrap.clone(),
         clock: Arc::new(SystemClock),
         config: KvConfig::default(),
+    })
+    .await?;
+    let sql = Sql::start(SqlStart {
+        node: &node,
+        store: storage.store(Service::Sql),
+        snapshot_dir: config.data_dir.join("snapshots").join("sql-0"),
+        settings: config.group.clone(),
+        bootstrap,
+        clock: Arc::new(SystemClock),
     })
     .await?;
 
@@ -124,8 +136,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
     )
     .map_err(|error| anyhow::anyhow!("invalid [redis] parameter in the config file: {}", error.0))?;
 
+    let mut frontends: Vec<(Box<dyn Frontend>, TcpListener)> = vec![(Box::new(resp), listener)];
+    let mut pg_addr = None;
+    if let Some(addr) = config.pg_addr {
+        let listener =
+            TcpListener::bind(addr).await.with_context(|| format!("cannot listen for PostgreSQL on {addr}"))?;
+        pg_addr = Some(listener.local_addr()?);
+        let pg = PgFrontend::new(sql.clone(), PgConfig { password: config.requirepass.clone() });
+        frontends.push((Box::new(pg), listener));
+    }
+    let pg_text = pg_addr.map_or_else(|| "off".to_string(), |addr| addr.to_string());
+
     let shutdown = Shutdown::new();
-    let frontends: Vec<(Box<dyn Frontend>, TcpListener)> = vec![(Box::new(resp), listener)];
     let mut serving = tokio::task::JoinSet::new();
     for (frontend, listener) in frontends {
         let shutdown = shutdown.clone();
@@ -157,12 +179,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     println!(
-        "seshat ready: resp={resp_addr} raft={raft_addr} node-id={} data-dir={} storage-layout={}",
+        "seshat ready: resp={resp_addr} pg={pg_text} raft={raft_addr} node-id={} data-dir={} storage-layout={}",
         config.node_id,
         config.data_dir.display(),
         config.storage_layout
     );
-    tracing::info!(resp = %resp_addr, raft = %raft_addr, node_id = config.node_id, "seshat ready");
+    tracing::info!(resp = %resp_addr, pg = %pg_text, raft = %raft_addr, node_id = config.node_id, "seshat ready");
 
     let fatal = tokio::select! {
         signal = shutdown_signal() => {
@@ -170,6 +192,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             None
         }
         reason = kv.fatal() => Some(reason),
+        reason = sql.fatal() => Some(reason),
         _ = shutdown.cancelled() => {
             tracing::info!("shutting down (SHUTDOWN command)");
             None
@@ -179,12 +202,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
     while serving.join_next().await.is_some() {}
     let _ = sweeper.await;
     kv.shutdown().await;
+    sql.shutdown().await;
     node.shutdown();
     if let Some(reason) = fatal {
         anyhow::bail!("stopped after a fatal storage error: {reason}");
     }
-    storage.store(Service::Kv).sync_wal().context("final WAL sync")?;
+    for service in Service::ALL {
+        storage.store(service).sync_wal().context("final WAL sync")?;
+    }
     drop(kv);
+    drop(sql);
     drop(storage);
     tracing::info!("shutdown complete");
     Ok(())

@@ -61,8 +61,16 @@ pub struct Typed {
 }
 
 impl Typed {
-    fn typed(expr: Expr, ty: DataType) -> Typed {
+    fn known(expr: Expr, ty: DataType) -> Typed {
         Typed { expr, ty, untyped: false }
+    }
+
+    /// An untyped literal as text; anything else as it is.
+    fn coerce_text(self) -> Result<Typed, SqlError> {
+        if self.untyped {
+            return self.coerce(DataType::Text);
+        }
+        Ok(self)
     }
 
     /// This expression as type `to`, for a context that wants it: an
@@ -71,11 +79,10 @@ impl Typed {
     pub fn coerce(self, to: DataType) -> Result<Typed, SqlError> {
         if self.untyped {
             let Expr::Literal(value) = self.expr else { unreachable!("only literals are untyped") };
-            return Ok(Typed::typed(Expr::Literal(value.cast(to)?), to));
+            return Ok(Typed::known(Expr::Literal(value.assign(to)?), to));
         }
-        let compatible = self.ty == to
-            || (self.ty.is_numeric() && to.is_numeric())
-            || (self.ty.is_text() && to.is_text());
+        let compatible =
+            self.ty == to || (self.ty.is_numeric() && to.is_numeric()) || (self.ty.is_text() && to.is_text());
         if !compatible {
             return Err(SqlError::new(
                 code::DATATYPE_MISMATCH,
@@ -109,7 +116,7 @@ impl<'a> Binder<'a> {
     pub fn bind(&mut self, expr: &ast::Expr) -> Result<Typed, SqlError> {
         if let Some(grouping) = &self.grouping {
             if let Some(i) = grouping.keys.iter().position(|key| key == expr) {
-                return Ok(Typed::typed(Expr::Column(i), grouping.key_types[i]));
+                return Ok(Typed::known(Expr::Column(i), grouping.key_types[i]));
             }
         }
         use ast::Expr as E;
@@ -124,7 +131,7 @@ impl<'a> Binder<'a> {
             E::UnaryOp { op: ast::UnaryOperator::Not, expr } => {
                 let operand = self.bind(expr)?.coerce(DataType::Bool)?;
                 boolean(&operand, "NOT")?;
-                Ok(Typed::typed(Expr::Not(Box::new(operand.expr)), DataType::Bool))
+                Ok(Typed::known(Expr::Not(Box::new(operand.expr)), DataType::Bool))
             }
             E::UnaryOp { op: ast::UnaryOperator::Minus, expr } => {
                 if let E::Value(ast::ValueWithSpan { value: ast::Value::Number(n, _), .. }) = expr.as_ref() {
@@ -135,22 +142,22 @@ impl<'a> Binder<'a> {
                 if !operand.ty.is_numeric() {
                     return Err(no_operator(&format!("- {}", operand.ty.name())));
                 }
-                Ok(Typed::typed(Expr::Negate(Box::new(operand.expr), operand.ty), operand.ty))
+                Ok(Typed::known(Expr::Negate(Box::new(operand.expr), operand.ty), operand.ty))
             }
             E::UnaryOp { op: ast::UnaryOperator::Plus, expr } => self.bind(expr),
             E::BinaryOp { left, op, right } => self.binary(left, op, right),
             E::IsNull(inner) | E::IsNotNull(inner) => {
                 let negated = matches!(expr, E::IsNotNull(_));
                 let operand = self.bind(inner)?;
-                Ok(Typed::typed(Expr::IsNull { expr: Box::new(operand.expr), negated }, DataType::Bool))
+                Ok(Typed::known(Expr::IsNull { expr: Box::new(operand.expr), negated }, DataType::Bool))
             }
             E::Cast { kind: ast::CastKind::Cast | ast::CastKind::DoubleColon, expr, data_type, format: None } => {
                 let to = DataType::from_ast(data_type)?;
                 let operand = self.bind(expr)?;
-                if operand.untyped {
-                    return operand.coerce(to);
+                if let (true, Expr::Literal(value)) = (operand.untyped, &operand.expr) {
+                    return Ok(Typed::known(Expr::Literal(value.clone().cast(to)?), to));
                 }
-                Ok(Typed::typed(Expr::Cast { expr: Box::new(operand.expr), to }, to))
+                Ok(Typed::known(Expr::Cast { expr: Box::new(operand.expr), to }, to))
             }
             E::Between { expr, negated, low, high } => {
                 let lower = self.comparison(expr, &ast::BinaryOperator::GtEq, low)?;
@@ -162,7 +169,7 @@ impl<'a> Binder<'a> {
                     ty: DataType::Bool,
                 };
                 let expr = if *negated { Expr::Not(Box::new(both)) } else { both };
-                Ok(Typed::typed(expr, DataType::Bool))
+                Ok(Typed::known(expr, DataType::Bool))
             }
             E::In { expr, target: ast::InTarget::List(list), negated, .. } => {
                 let operand = self.bind(expr)?;
@@ -180,26 +187,36 @@ impl<'a> Binder<'a> {
                     items.push(item.expr);
                 }
                 let expr = Expr::InList { expr: Box::new(typed_operand.expr), list: items, negated: *negated };
-                Ok(Typed::typed(expr, DataType::Bool))
+                Ok(Typed::known(expr, DataType::Bool))
             }
-            E::Like { negated, any: false, expr, pattern, escape_char: None } => self.like(expr, pattern, *negated, false),
+            E::Like { negated, any: false, expr, pattern, escape_char: None } => {
+                self.like(expr, pattern, *negated, false)
+            }
             E::ILike { negated, any: false, expr, pattern, escape_char: None } => {
                 self.like(expr, pattern, *negated, true)
             }
-            E::Case { operand, conditions, else_result, .. } => self.case(operand.as_deref(), conditions, else_result.as_deref()),
+            E::Case { operand, conditions, else_result, .. } => {
+                self.case(operand.as_deref(), conditions, else_result.as_deref())
+            }
             E::Function(function) => self.function(function),
             other => Err(SqlError::unsupported(format!("the expression {other}"))),
         }
     }
 
-    fn like(&mut self, expr: &ast::Expr, pattern: &ast::Expr, negated: bool, case_insensitive: bool) -> Result<Typed, SqlError> {
+    fn like(
+        &mut self,
+        expr: &ast::Expr,
+        pattern: &ast::Expr,
+        negated: bool,
+        case_insensitive: bool,
+    ) -> Result<Typed, SqlError> {
         let text = self.bind(expr)?.coerce(DataType::Text)?;
         let pattern = self.bind(pattern)?.coerce(DataType::Text)?;
         if !text.ty.is_text() || !pattern.ty.is_text() {
             return Err(no_operator(&format!("{} ~~ {}", text.ty.name(), pattern.ty.name())));
         }
         let like = Expr::Like { expr: Box::new(text.expr), pattern: Box::new(pattern.expr), negated, case_insensitive };
-        Ok(Typed::typed(like, DataType::Bool))
+        Ok(Typed::known(like, DataType::Bool))
     }
 
     fn column(&self, qualifier: Option<String>, name: &str) -> Result<Typed, SqlError> {
@@ -227,7 +244,7 @@ impl<'a> Binder<'a> {
                 ),
             ));
         }
-        Ok(Typed::typed(Expr::Column(position), self.scope.columns[position].1))
+        Ok(Typed::known(Expr::Column(position), self.scope.columns[position].1))
     }
 
     fn comparison(&mut self, left: &ast::Expr, op: &ast::BinaryOperator, right: &ast::Expr) -> Result<Expr, SqlError> {
@@ -270,7 +287,9 @@ impl<'a> Binder<'a> {
             BinaryOp::Or => "OR",
             BinaryOp::Concat => "||",
         };
-        // An untyped side takes the other side's type.
+        // An untyped side takes the other side's type (text for ||).
+        let (left, right) =
+            if op == BinaryOp::Concat { (left.coerce_text()?, right.coerce_text()?) } else { (left, right) };
         let (left, right) = match (left.untyped, right.untyped) {
             (true, false) => (left.coerce(right.ty)?, right),
             (false, true) => {
@@ -285,8 +304,9 @@ impl<'a> Binder<'a> {
                 let (left, right) = (left.clone().coerce(DataType::Bool)?, right.clone().coerce(DataType::Bool)?);
                 boolean(&left, symbol(op))?;
                 boolean(&right, symbol(op))?;
-                let expr = Expr::Binary { op, left: Box::new(left.expr), right: Box::new(right.expr), ty: DataType::Bool };
-                return Ok(Typed::typed(expr, DataType::Bool));
+                let expr =
+                    Expr::Binary { op, left: Box::new(left.expr), right: Box::new(right.expr), ty: DataType::Bool };
+                return Ok(Typed::known(expr, DataType::Bool));
             }
             BinaryOp::Concat => DataType::Text,
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => {
@@ -306,7 +326,7 @@ impl<'a> Binder<'a> {
             }
         };
         let expr = Expr::Binary { op, left: Box::new(left.expr), right: Box::new(right.expr), ty };
-        Ok(Typed::typed(expr, ty))
+        Ok(Typed::known(expr, ty))
     }
 
     fn case(
@@ -340,7 +360,7 @@ impl<'a> Binder<'a> {
             branches: branches.into_iter().zip(coerced).collect(),
             otherwise: otherwise.map(|o| Box::new(o.expr)),
         };
-        Ok(Typed::typed(expr, ty))
+        Ok(Typed::known(expr, ty))
     }
 
     fn function(&mut self, function: &ast::Function) -> Result<Typed, SqlError> {
@@ -363,28 +383,30 @@ impl<'a> Binder<'a> {
         }
         let bound: Vec<Typed> = args.iter().map(|a| self.bind(a)).collect::<Result<_, _>>()?;
         let undefined = |types: &[Typed]| {
-            let types: Vec<String> = types.iter().map(|t| if t.untyped { "unknown".into() } else { t.ty.name() }).collect();
+            let types: Vec<String> =
+                types.iter().map(|t| if t.untyped { "unknown".into() } else { t.ty.name() }).collect();
             SqlError::new(code::UNDEFINED_FUNCTION, format!("function {name}({}) does not exist", types.join(", ")))
         };
         match (name.as_str(), bound.as_slice()) {
             ("coalesce", [_, ..]) => {
                 let ty = bound.iter().find(|b| !b.untyped).map_or(DataType::Text, |b| b.ty);
-                let args: Vec<Expr> = bound.into_iter().map(|b| b.coerce(ty).map(|b| b.expr)).collect::<Result<_, _>>()?;
-                Ok(Typed::typed(Expr::Coalesce(args), ty))
+                let args: Vec<Expr> =
+                    bound.into_iter().map(|b| b.coerce(ty).map(|b| b.expr)).collect::<Result<_, _>>()?;
+                Ok(Typed::known(Expr::Coalesce(args), ty))
             }
             ("lower" | "upper", [arg]) if arg.untyped || arg.ty.is_text() => {
                 let function = if name == "lower" { Function::Lower } else { Function::Upper };
                 let arg = bound[0].clone().coerce(DataType::Text)?;
-                Ok(Typed::typed(Expr::Call { function, args: vec![arg.expr], ty: DataType::Text }, DataType::Text))
+                Ok(Typed::known(Expr::Call { function, args: vec![arg.expr], ty: DataType::Text }, DataType::Text))
             }
             ("length" | "char_length" | "character_length", [arg]) if arg.untyped || arg.ty.is_text() => {
                 let arg = bound[0].clone().coerce(DataType::Text)?;
                 let call = Expr::Call { function: Function::Length, args: vec![arg.expr], ty: DataType::Int4 };
-                Ok(Typed::typed(call, DataType::Int4))
+                Ok(Typed::known(call, DataType::Int4))
             }
             ("abs", [arg]) if arg.ty.is_numeric() && !arg.untyped => {
                 let ty = arg.ty;
-                Ok(Typed::typed(Expr::Call { function: Function::Abs, args: vec![bound[0].expr.clone()], ty }, ty))
+                Ok(Typed::known(Expr::Call { function: Function::Abs, args: vec![bound[0].expr.clone()], ty }, ty))
             }
             _ => Err(undefined(&bound)),
         }
@@ -399,7 +421,10 @@ impl<'a> Binder<'a> {
         name: &str,
     ) -> Result<Typed, SqlError> {
         let Some(grouping) = self.grouping.as_ref() else {
-            return Err(SqlError::new(code::GROUPING_ERROR, format!("aggregate functions are not allowed here ({name})")));
+            return Err(SqlError::new(
+                code::GROUPING_ERROR,
+                format!("aggregate functions are not allowed here ({name})"),
+            ));
         };
         let offset = grouping.keys.len();
         // The argument is over the input rows, not the groups.
@@ -407,13 +432,20 @@ impl<'a> Binder<'a> {
         let arg = match (star, args) {
             (true, []) if func == AggFunc::Count => None,
             (false, [arg]) => Some(input.bind(arg)?),
-            _ => return Err(SqlError::new(code::UNDEFINED_FUNCTION, format!("function {name} has the wrong arguments"))),
+            _ => {
+                return Err(SqlError::new(code::UNDEFINED_FUNCTION, format!("function {name} has the wrong arguments")))
+            }
         };
-        let ty = func.result_type(arg.as_ref().map(|a| if a.untyped { DataType::Text } else { a.ty }))
-            .ok_or_else(|| SqlError::new(code::UNDEFINED_FUNCTION, format!("function {name}({}) does not exist", arg.as_ref().map_or("*".into(), |a| a.ty.name()))))?;
+        let ty =
+            func.result_type(arg.as_ref().map(|a| if a.untyped { DataType::Text } else { a.ty })).ok_or_else(|| {
+                SqlError::new(
+                    code::UNDEFINED_FUNCTION,
+                    format!("function {name}({}) does not exist", arg.as_ref().map_or("*".into(), |a| a.ty.name())),
+                )
+            })?;
         let grouping = self.grouping.as_mut().expect("checked above");
         grouping.aggregates.push(Aggregate { func, arg: arg.map(|a| a.expr), distinct });
-        Ok(Typed::typed(Expr::Column(offset + grouping.aggregates.len() - 1), ty))
+        Ok(Typed::known(Expr::Column(offset + grouping.aggregates.len() - 1), ty))
     }
 }
 
@@ -436,12 +468,12 @@ fn literal(value: &ast::Value) -> Result<Typed, SqlError> {
         ast::Value::Number(text, _) => {
             if let Ok(n) = text.parse::<i64>() {
                 let ty = if i32::try_from(n).is_ok() { DataType::Int4 } else { DataType::Int8 };
-                Typed::typed(Expr::Literal(Value::Int(n)), ty)
+                Typed::known(Expr::Literal(Value::Int(n)), ty)
             } else {
                 let x: f64 = text.parse().map_err(|_| {
                     SqlError::new(code::INVALID_TEXT_REPRESENTATION, format!("invalid number \"{text}\""))
                 })?;
-                Typed::typed(Expr::Literal(Value::Float(x)), DataType::Float8)
+                Typed::known(Expr::Literal(Value::Float(x)), DataType::Float8)
             }
         }
         ast::Value::SingleQuotedString(s) | ast::Value::EscapedStringLiteral(s) => {
@@ -450,7 +482,7 @@ fn literal(value: &ast::Value) -> Result<Typed, SqlError> {
         ast::Value::DollarQuotedString(s) => {
             Typed { expr: Expr::Literal(Value::Text(s.value.clone())), ty: DataType::Text, untyped: true }
         }
-        ast::Value::Boolean(b) => Typed::typed(Expr::Literal(Value::Bool(*b)), DataType::Bool),
+        ast::Value::Boolean(b) => Typed::known(Expr::Literal(Value::Bool(*b)), DataType::Bool),
         ast::Value::Null => Typed { expr: Expr::Literal(Value::Null), ty: DataType::Text, untyped: true },
         ast::Value::Placeholder(p) => return Err(SqlError::unsupported(format!("the parameter {p}"))),
         other => return Err(SqlError::unsupported(format!("the literal {other}"))),
@@ -516,9 +548,7 @@ pub fn select(
             other => return Err(SqlError::unsupported(format!("the select item {other}"))),
         }
     }
-    let grouped = !group_keys.is_empty()
-        || items.iter().any(|(_, e)| has_aggregate(e))
-        || select.having.is_some();
+    let grouped = !group_keys.is_empty() || items.iter().any(|(_, e)| has_aggregate(e)) || select.having.is_some();
     let mut key_types = Vec::new();
     let mut keys = Vec::new();
     for key in &group_keys {
@@ -575,7 +605,17 @@ pub fn select(
         Some(ast::Distinct::Distinct) => true,
         Some(other) => return Err(SqlError::unsupported(format!("{other}"))),
     };
-    Ok(SelectPlan { table: table.map(|(t, _)| t), filter, aggregation, projection, columns, distinct, sort, limit, offset })
+    Ok(SelectPlan {
+        table: table.map(|(t, _)| t),
+        filter,
+        aggregation,
+        projection,
+        columns,
+        distinct,
+        sort,
+        limit,
+        offset,
+    })
 }
 
 /// `GROUP BY 1` and `GROUP BY alias` name output columns.
@@ -603,7 +643,9 @@ fn output_position(key: &ast::Expr, items: &[(String, ast::Expr)]) -> Result<Opt
         }
         ast::Expr::Identifier(name) => {
             let name = ident(name);
-            Ok(items.iter().position(|(output, expr)| *output == name && !matches!(expr, ast::Expr::Identifier(_)))
+            Ok(items
+                .iter()
+                .position(|(output, expr)| *output == name && !matches!(expr, ast::Expr::Identifier(_)))
                 .or_else(|| items.iter().position(|(output, _)| *output == name)))
         }
         _ => Ok(None),
@@ -626,11 +668,9 @@ fn has_aggregate(expr: &ast::Expr) -> bool {
                 }
         }
         E::BinaryOp { left, right, .. } => has_aggregate(left) || has_aggregate(right),
-        E::UnaryOp { expr, .. }
-        | E::Nested(expr)
-        | E::Cast { expr, .. }
-        | E::IsNull(expr)
-        | E::IsNotNull(expr) => has_aggregate(expr),
+        E::UnaryOp { expr, .. } | E::Nested(expr) | E::Cast { expr, .. } | E::IsNull(expr) | E::IsNotNull(expr) => {
+            has_aggregate(expr)
+        }
         E::Between { expr, low, high, .. } => has_aggregate(expr) || has_aggregate(low) || has_aggregate(high),
         E::In { expr, target: ast::InTarget::List(list), .. } => has_aggregate(expr) || list.iter().any(has_aggregate),
         E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => has_aggregate(expr) || has_aggregate(pattern),

@@ -38,7 +38,10 @@ pub enum Outcome {
     Rows(Rows),
     /// A command tag: `CREATE TABLE`, or `INSERT 0` / `UPDATE` / `DELETE`
     /// with the number of rows.
-    Command { command: String, rows: Option<u64> },
+    Command {
+        command: String,
+        rows: Option<u64>,
+    },
 }
 
 impl Outcome {

@@ -52,7 +52,8 @@ pub fn select(reader: &impl Reader, plan: &SelectPlan) -> Result<Vec<Vec<Value>>
     // Each output row with its sort key values.
     let mut output: Vec<(Vec<Value>, Vec<Value>)> = Vec::with_capacity(rows.len());
     for row in &rows {
-        let projected: Vec<Value> = plan.projection.iter().map(|e| e.eval(row)).collect::<std::result::Result<_, _>>()?;
+        let projected: Vec<Value> =
+            plan.projection.iter().map(|e| e.eval(row)).collect::<std::result::Result<_, _>>()?;
         let sort: Vec<Value> = plan.sort.iter().map(|k| k.expr.eval(row)).collect::<std::result::Result<_, _>>()?;
         output.push((projected, sort));
     }
@@ -74,11 +75,27 @@ fn compare_keys(keys: &[SortKey], a: &[Value], b: &[Value]) -> Ordering {
     for (key, (a, b)) in keys.iter().zip(a.iter().zip(b)) {
         let order = match (a.is_null(), b.is_null()) {
             (true, true) => Ordering::Equal,
-            (true, false) => if key.nulls_first { Ordering::Less } else { Ordering::Greater },
-            (false, true) => if key.nulls_first { Ordering::Greater } else { Ordering::Less },
+            (true, false) => {
+                if key.nulls_first {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }
+            }
+            (false, true) => {
+                if key.nulls_first {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                }
+            }
             (false, false) => {
                 let order = a.compare(b).unwrap_or(Ordering::Equal);
-                if key.descending { order.reverse() } else { order }
+                if key.descending {
+                    order.reverse()
+                } else {
+                    order
+                }
             }
         };
         if order != Ordering::Equal {
@@ -169,7 +186,8 @@ impl Accumulator {
                     self.value = value;
                 }
                 (Value::Int(a), Value::Int(b)) => {
-                    let sum = a.checked_add(*b).ok_or_else(|| crate::value::out_of_range(crate::types::DataType::Int8))?;
+                    let sum =
+                        a.checked_add(*b).ok_or_else(|| crate::value::out_of_range(crate::types::DataType::Int8))?;
                     self.value = Value::Int(sum);
                     self.float_sum += *b as f64;
                 }

@@ -41,16 +41,44 @@ pub enum Expr {
     /// The value at this position of the input row.
     Column(usize),
     /// `ty` is the result type (it decides integer ranges).
-    Binary { op: BinaryOp, left: Box<Expr>, right: Box<Expr>, ty: DataType },
+    Binary {
+        op: BinaryOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+        ty: DataType,
+    },
     Not(Box<Expr>),
     Negate(Box<Expr>, DataType),
-    IsNull { expr: Box<Expr>, negated: bool },
-    Cast { expr: Box<Expr>, to: DataType },
-    InList { expr: Box<Expr>, list: Vec<Expr>, negated: bool },
-    Like { expr: Box<Expr>, pattern: Box<Expr>, negated: bool, case_insensitive: bool },
-    Case { operand: Option<Box<Expr>>, branches: Vec<(Expr, Expr)>, otherwise: Option<Box<Expr>> },
+    IsNull {
+        expr: Box<Expr>,
+        negated: bool,
+    },
+    Cast {
+        expr: Box<Expr>,
+        to: DataType,
+    },
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
+    Like {
+        expr: Box<Expr>,
+        pattern: Box<Expr>,
+        negated: bool,
+        case_insensitive: bool,
+    },
+    Case {
+        operand: Option<Box<Expr>>,
+        branches: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+    },
     Coalesce(Vec<Expr>),
-    Call { function: Function, args: Vec<Expr>, ty: DataType },
+    Call {
+        function: Function,
+        args: Vec<Expr>,
+        ty: DataType,
+    },
 }
 
 impl Expr {
@@ -104,19 +132,17 @@ impl Expr {
                     Value::Bool(*negated)
                 }
             }
-            Expr::Like { expr, pattern, negated, case_insensitive } => {
-                match (expr.eval(row)?, pattern.eval(row)?) {
-                    (Value::Text(text), Value::Text(pattern)) => {
-                        let matched = if *case_insensitive {
-                            like(&text.to_lowercase(), &pattern.to_lowercase())?
-                        } else {
-                            like(&text, &pattern)?
-                        };
-                        Value::Bool(matched != *negated)
-                    }
-                    _ => Value::Null,
+            Expr::Like { expr, pattern, negated, case_insensitive } => match (expr.eval(row)?, pattern.eval(row)?) {
+                (Value::Text(text), Value::Text(pattern)) => {
+                    let matched = if *case_insensitive {
+                        like(&text.to_lowercase(), &pattern.to_lowercase())?
+                    } else {
+                        like(&text, &pattern)?
+                    };
+                    Value::Bool(matched != *negated)
                 }
-            }
+                _ => Value::Null,
+            },
             Expr::Case { operand, branches, otherwise } => {
                 let operand = operand.as_ref().map(|o| o.eval(row)).transpose()?;
                 for (when, then) in branches {
@@ -248,7 +274,9 @@ fn call(function: Function, args: Vec<Value>, ty: DataType) -> Result<Value, Sql
         (Function::Lower, Value::Text(s)) => Value::Text(s.to_lowercase()),
         (Function::Upper, Value::Text(s)) => Value::Text(s.to_uppercase()),
         (Function::Length, Value::Text(s)) => Value::Int(s.chars().count() as i64),
-        (Function::Abs, Value::Int(n)) => check_int(n.checked_abs().ok_or_else(|| crate::value::out_of_range(ty))?, ty)?,
+        (Function::Abs, Value::Int(n)) => {
+            check_int(n.checked_abs().ok_or_else(|| crate::value::out_of_range(ty))?, ty)?
+        }
         (Function::Abs, Value::Float(x)) => Value::Float(x.abs()),
         (function, value) => {
             return Err(SqlError::new(
@@ -289,23 +317,45 @@ mod tests {
 
     #[test]
     fn three_valued_logic() {
-        let or = Expr::Binary { op: BinaryOp::Or, left: lit(Value::Null), right: lit(Value::Bool(true)), ty: DataType::Bool };
+        let or = Expr::Binary {
+            op: BinaryOp::Or,
+            left: lit(Value::Null),
+            right: lit(Value::Bool(true)),
+            ty: DataType::Bool,
+        };
         assert_eq!(or.eval(&[]).unwrap(), Value::Bool(true));
-        let and = Expr::Binary { op: BinaryOp::And, left: lit(Value::Null), right: lit(Value::Bool(true)), ty: DataType::Bool };
+        let and = Expr::Binary {
+            op: BinaryOp::And,
+            left: lit(Value::Null),
+            right: lit(Value::Bool(true)),
+            ty: DataType::Bool,
+        };
         assert_eq!(and.eval(&[]).unwrap(), Value::Null);
         assert!(!and.holds(&[]).unwrap());
-        let not_in = Expr::InList { expr: lit(Value::Int(1)), list: vec![Expr::Literal(Value::Int(2)), Expr::Literal(Value::Null)], negated: true };
+        let not_in = Expr::InList {
+            expr: lit(Value::Int(1)),
+            list: vec![Expr::Literal(Value::Int(2)), Expr::Literal(Value::Null)],
+            negated: true,
+        };
         assert_eq!(not_in.eval(&[]).unwrap(), Value::Null);
     }
 
     #[test]
     fn integer_arithmetic_checks_its_type_s_range() {
-        let add = |a, b, ty| Expr::Binary { op: BinaryOp::Add, left: lit(Value::Int(a)), right: lit(Value::Int(b)), ty }.eval(&[]);
+        let add = |a, b, ty| {
+            Expr::Binary { op: BinaryOp::Add, left: lit(Value::Int(a)), right: lit(Value::Int(b)), ty }.eval(&[])
+        };
         assert_eq!(add(2147483647, 1, DataType::Int4).unwrap_err().message, "integer out of range");
         assert_eq!(add(2147483647, 1, DataType::Int8).unwrap(), Value::Int(2147483648));
-        let div = Expr::Binary { op: BinaryOp::Div, left: lit(Value::Int(7)), right: lit(Value::Int(-2)), ty: DataType::Int4 };
+        let div = Expr::Binary {
+            op: BinaryOp::Div,
+            left: lit(Value::Int(7)),
+            right: lit(Value::Int(-2)),
+            ty: DataType::Int4,
+        };
         assert_eq!(div.eval(&[]).unwrap(), Value::Int(-3));
-        let zero = Expr::Binary { op: BinaryOp::Div, left: lit(Value::Int(7)), right: lit(Value::Int(0)), ty: DataType::Int4 };
+        let zero =
+            Expr::Binary { op: BinaryOp::Div, left: lit(Value::Int(7)), right: lit(Value::Int(0)), ty: DataType::Int4 };
         assert_eq!(zero.eval(&[]).unwrap_err().code, code::DIVISION_BY_ZERO);
     }
 

@@ -77,7 +77,9 @@ impl StateMachine for SqlMachine {
 
     fn reload(&mut self) -> Result<(), Error> {
         self.last_stamp_ms = match self.store.get(Family::SqlMeta, LAST_STAMP)? {
-            Some(bytes) => u64::from_be_bytes(bytes.as_slice().try_into().map_err(|_| Error::Corrupt("last stamp".into()))?),
+            Some(bytes) => {
+                u64::from_be_bytes(bytes.as_slice().try_into().map_err(|_| Error::Corrupt("last stamp".into()))?)
+            }
             None => 0,
         };
         Ok(())

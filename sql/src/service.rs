@@ -84,8 +84,10 @@ impl Sql {
             ast::Statement::StartTransaction { .. }
             | ast::Statement::Commit { .. }
             | ast::Statement::Rollback { .. }
-            | ast::Statement::Savepoint { .. } => Err(SqlError::unsupported(
-                "explicit transactions (BEGIN, COMMIT, ROLLBACK, SAVEPOINT): every statement commits on its own",
+            | ast::Statement::Savepoint { .. } => Err(SqlError::new(
+                code::FEATURE_NOT_SUPPORTED,
+                "explicit transactions (BEGIN, COMMIT, ROLLBACK, SAVEPOINT) are not supported by Seshat yet: every \
+                 statement commits on its own",
             )
             .into()),
             other => {

@@ -91,10 +91,9 @@ impl Value {
             (Value::Float(x), DataType::Float8) => Ok(Value::Float(x)),
             (Value::Float(x), t) if t.is_text() => fit_text(float_text(x, 15, false), t, true),
             (Value::Text(s), t) => parse_text(&s, t),
-            (value, t) => Err(SqlError::new(
-                code::DATATYPE_MISMATCH,
-                format!("cannot cast {} to {}", value.kind(), t.name()),
-            )),
+            (value, t) => {
+                Err(SqlError::new(code::DATATYPE_MISMATCH, format!("cannot cast {} to {}", value.kind(), t.name())))
+            }
         }
     }
 
@@ -154,9 +153,7 @@ fn fit_text(s: String, ty: DataType, explicit: bool) -> Result<Value, SqlError> 
     match s.char_indices().nth(limit) {
         None => Ok(Value::Text(s)),
         Some((cut, _)) if explicit => Ok(Value::Text(s[..cut].to_string())),
-        Some(_) if s.chars().skip(limit).all(|c| c == ' ') => {
-            Ok(Value::Text(s.chars().take(limit).collect()))
-        }
+        Some(_) if s.chars().skip(limit).all(|c| c == ' ') => Ok(Value::Text(s.chars().take(limit).collect())),
         Some(_) => Err(SqlError::new(
             code::STRING_DATA_RIGHT_TRUNCATION,
             format!("value too long for type character varying({limit})"),

@@ -90,12 +90,20 @@ fn create_table<R: Reader>(view: &mut Overlay<'_, R>, create: &ast::CreateTable)
     }
     let mut columns: Vec<Column> = Vec::new();
     let mut primary_key: Option<Vec<usize>> = None;
-    let multiple_keys =
-        || SqlError::new(code::INVALID_TABLE_DEFINITION, format!("multiple primary keys for table \"{name}\" are not allowed"));
+    let multiple_keys = || {
+        SqlError::new(
+            code::INVALID_TABLE_DEFINITION,
+            format!("multiple primary keys for table \"{name}\" are not allowed"),
+        )
+    };
     for def in &create.columns {
         let column_name = ident(&def.name);
         if columns.iter().any(|c| c.name == column_name) {
-            return Err(SqlError::new(code::DUPLICATE_COLUMN, format!("column \"{column_name}\" specified more than once")).into());
+            return Err(SqlError::new(
+                code::DUPLICATE_COLUMN,
+                format!("column \"{column_name}\" specified more than once"),
+            )
+            .into());
         }
         let data_type = DataType::from_ast(&def.data_type)?;
         let mut column = Column { name: column_name.clone(), data_type, nullable: true, default: None };
@@ -139,7 +147,10 @@ fn create_table<R: Reader>(view: &mut Overlay<'_, R>, create: &ast::CreateTable)
                     };
                     let column = ident(column);
                     let position = columns.iter().position(|c| c.name == column).ok_or_else(|| {
-                        SqlError::new(code::UNDEFINED_COLUMN, format!("column \"{column}\" named in key does not exist"))
+                        SqlError::new(
+                            code::UNDEFINED_COLUMN,
+                            format!("column \"{column}\" named in key does not exist"),
+                        )
                     })?;
                     columns[position].nullable = false;
                     positions.push(position);
@@ -203,7 +214,10 @@ fn check_row(table: &Table, mut row: Vec<Value>) -> Result<Vec<Value>> {
         if value.is_null() && !column.nullable {
             return Err(SqlError::new(
                 code::NOT_NULL_VIOLATION,
-                format!("null value in column \"{}\" of relation \"{}\" violates not-null constraint", column.name, table.name),
+                format!(
+                    "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                    column.name, table.name
+                ),
             )
             .into());
         }
@@ -286,11 +300,9 @@ impl Returning {
 
 fn finish(command: &str, count: u64, returning: Option<Returning>) -> Outcome {
     match returning {
-        Some(returning) => Outcome::Rows(Rows {
-            columns: returning.columns,
-            rows: returning.rows,
-            command: command.to_string(),
-        }),
+        Some(returning) => {
+            Outcome::Rows(Rows { columns: returning.columns, rows: returning.rows, command: command.to_string() })
+        }
         None => Outcome::Command { command: command.to_string(), rows: Some(count) },
     }
 }
@@ -304,7 +316,15 @@ fn insert_rows<R: Reader>(view: &mut Overlay<'_, R>, insert: &ast::Insert) -> Re
     }
     let table = query::table(view, name)?;
     let targets: Vec<usize> = if insert.columns.is_empty() {
-        (0..table.columns.len()).collect()
+        // Without a column list, the values fill the first columns.
+        let width = match source_width(insert.source.as_deref()) {
+            Some(width) if width > table.columns.len() => {
+                return Err(SqlError::new(code::SYNTAX_ERROR, "INSERT has more expressions than target columns").into())
+            }
+            Some(width) => width,
+            None => table.columns.len(),
+        };
+        (0..width).collect()
     } else {
         let mut targets = Vec::new();
         for column in &insert.columns {
@@ -316,7 +336,11 @@ fn insert_rows<R: Reader>(view: &mut Overlay<'_, R>, insert: &ast::Insert) -> Re
                 )
             })?;
             if targets.contains(&position) {
-                return Err(SqlError::new(code::DUPLICATE_COLUMN, format!("column \"{column}\" specified more than once")).into());
+                return Err(SqlError::new(
+                    code::DUPLICATE_COLUMN,
+                    format!("column \"{column}\" specified more than once"),
+                )
+                .into());
             }
             targets.push(position);
         }
@@ -332,15 +356,20 @@ fn insert_rows<R: Reader>(view: &mut Overlay<'_, R>, insert: &ast::Insert) -> Re
             let mut rows = Vec::with_capacity(values.rows.len());
             for row in &values.rows {
                 if row.len() > targets.len() {
-                    return Err(SqlError::new(code::SYNTAX_ERROR, "INSERT has more expressions than target columns").into());
+                    return Err(
+                        SqlError::new(code::SYNTAX_ERROR, "INSERT has more expressions than target columns").into()
+                    );
                 }
                 if row.len() < targets.len() {
-                    return Err(SqlError::new(code::SYNTAX_ERROR, "INSERT has more target columns than expressions").into());
+                    return Err(
+                        SqlError::new(code::SYNTAX_ERROR, "INSERT has more target columns than expressions").into()
+                    );
                 }
                 let mut values = Vec::with_capacity(row.len());
                 for (expr, &target) in row.iter().zip(&targets) {
                     let column = &table.columns[target];
-                    if matches!(expr, ast::Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default")) {
+                    if matches!(expr, ast::Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
+                    {
                         values.push(None);
                         continue;
                     }
@@ -397,6 +426,14 @@ fn insert_rows<R: Reader>(view: &mut Overlay<'_, R>, insert: &ast::Insert) -> Re
     })
 }
 
+/// How many values each row of a VALUES source has (its longest row).
+fn source_width(source: Option<&ast::Query>) -> Option<usize> {
+    match source?.body.as_ref() {
+        ast::SetExpr::Values(values) => values.rows.iter().map(|row| row.len()).max(),
+        _ => None,
+    }
+}
+
 /// The one table an UPDATE or DELETE names.
 fn target_table(view: &impl Reader, from: &ast::TableWithJoins) -> Result<(Table, Option<String>)> {
     query::from_table(view, std::slice::from_ref(from))?
@@ -429,7 +466,10 @@ fn update_rows<R: Reader>(view: &mut Overlay<'_, R>, update: &ast::Update) -> Re
         };
         let name = object_name(name)?;
         let position = table.column(&name).ok_or_else(|| {
-            SqlError::new(code::UNDEFINED_COLUMN, format!("column \"{name}\" of relation \"{}\" does not exist", table.name))
+            SqlError::new(
+                code::UNDEFINED_COLUMN,
+                format!("column \"{name}\" of relation \"{}\" does not exist", table.name),
+            )
         })?;
         let column = &table.columns[position];
         let is_default = matches!(&assignment.value, ast::Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"));
@@ -453,7 +493,8 @@ fn update_rows<R: Reader>(view: &mut Overlay<'_, R>, update: &ast::Update) -> Re
         for (position, expr) in &assignments {
             updated[*position] = expr.eval(&row)?;
         }
-        let key_changed = table.primary_key.iter().any(|&i| updated[i].compare(&row[i]) != Some(std::cmp::Ordering::Equal));
+        let key_changed =
+            table.primary_key.iter().any(|&i| updated[i].compare(&row[i]) != Some(std::cmp::Ordering::Equal));
         let stored = if key_changed {
             view.delete(Family::SqlRows, key);
             store_row(view, &table, updated)?

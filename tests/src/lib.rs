@@ -49,6 +49,8 @@ pub struct Node {
     child: Option<Child>,
     addr: Option<SocketAddr>,
     port: u16,
+    /// The PostgreSQL port (0 until first launched: any free port).
+    pg_port: u16,
     raft_port: u16,
     /// The IP the Raft transport listens on (and peer connections leave from).
     raft_host: String,
@@ -73,6 +75,7 @@ impl Node {
             child: None,
             addr: None,
             port,
+            pg_port: 0,
             raft_port,
             raft_host: "127.0.0.1".to_string(),
             env: Vec::new(),
@@ -95,7 +98,8 @@ impl Node {
         let output = Command::new(seshat_bin())
             .arg("--data-dir")
             .arg(self.data_dir())
-            .args(["--resp-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--log-level", "warn"])
+            .args(["--resp-addr", "127.0.0.1:0", "--pg-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"])
+            .args(["--log-level", "warn"])
             .args(args)
             .stdin(Stdio::null())
             .output()?;
@@ -105,12 +109,14 @@ impl Node {
     fn launch(&mut self) -> Result<()> {
         // Reuse the first ports on restart so that clients and peers reconnect.
         let listen = format!("127.0.0.1:{}", self.port);
+        let pg_listen = format!("127.0.0.1:{}", self.pg_port);
         let raft_listen = format!("{}:{}", self.raft_host, self.raft_port);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("seshat.log"))?;
         let mut child = Command::new(seshat_bin())
             .arg("--data-dir")
             .arg(self.data_dir())
-            .args(["--resp-addr", &listen, "--raft-addr", &raft_listen, "--log-level", "info"])
+            .args(["--resp-addr", &listen, "--pg-addr", &pg_listen, "--raft-addr", &raft_listen])
+            .args(["--log-level", "info"])
             .args(&self.extra_args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
@@ -139,6 +145,7 @@ impl Node {
         };
         let addr = field("resp")?;
         self.port = addr.port();
+        self.pg_port = field("pg")?.port();
         self.raft_port = field("raft")?.port();
         self.addr = Some(addr);
         Ok(())
@@ -152,6 +159,23 @@ impl Node {
     /// The node's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("seshat.log")).unwrap_or_default()
+    }
+
+    /// The PostgreSQL port.
+    pub fn pg_port(&self) -> u16 {
+        assert!(self.pg_port != 0, "node was launched");
+        self.pg_port
+    }
+
+    /// A tokio-postgres client of this node (its connection task runs in
+    /// the background).
+    pub async fn pg(&self) -> Result<tokio_postgres::Client> {
+        let config = format!("host=127.0.0.1 port={} user=seshat dbname=seshat", self.pg_port());
+        let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
     }
 
     /// The RESP address.

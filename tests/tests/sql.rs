@@ -1,0 +1,148 @@
+//! The PostgreSQL frontend against the built binary: tokio-postgres and
+//! psql, real processes.
+
+use seshat_tests::Node;
+use tokio_postgres::SimpleQueryMessage;
+
+/// The rows of a simple query, each column as text (`NULL` for null).
+async fn rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<String>> {
+    let messages = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => {
+                Some((0..row.len()).map(|i| row.get(i).unwrap_or("NULL").to_string()).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The SQLSTATE a statement fails with.
+async fn sqlstate(client: &tokio_postgres::Client, sql: &str) -> String {
+    match client.simple_query(sql).await {
+        Ok(_) => panic!("{sql} succeeded"),
+        Err(error) => error.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no code: {error}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_are_created_written_and_queried_with_postgresql_s_answers() {
+    let node = Node::start(&[]).unwrap();
+    let client = node.pg().await.unwrap();
+    client
+        .simple_query(
+            "CREATE TABLE accounts (id INT PRIMARY KEY, owner VARCHAR(8) NOT NULL, balance BIGINT DEFAULT 100);
+             INSERT INTO accounts VALUES (1, 'ann', 50), (2, 'bob', NULL);
+             INSERT INTO accounts (id, owner) VALUES (3, 'cy');",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&client, "SELECT id, owner, balance FROM accounts ORDER BY id DESC").await,
+        [["3", "cy", "100"], ["2", "bob", "NULL"], ["1", "ann", "50"]]
+    );
+    assert_eq!(
+        rows(&client, "SELECT count(*), sum(balance), min(owner), count(balance) FROM accounts").await,
+        [["3", "150", "ann", "2"]]
+    );
+    assert_eq!(
+        rows(
+            &client,
+            "SELECT owner, balance * 2 AS doubled FROM accounts WHERE balance > 60 OR owner LIKE 'a%' ORDER BY 2"
+        )
+        .await,
+        [["ann", "100"], ["cy", "200"]]
+    );
+    assert_eq!(
+        rows(
+            &client,
+            "SELECT 7 / 2, 7.0 / 2, 'x' || 1, 1 + '2', NULL OR TRUE, (NULL AND TRUE) IS NULL, NULL AND TRUE IS NULL"
+        )
+        .await,
+        [["3", "3.5", "x1", "3", "t", "t", "f"]]
+    );
+    assert_eq!(
+        rows(&client, "UPDATE accounts SET balance = balance + 1 WHERE id = 1 RETURNING owner, balance").await,
+        [["ann", "51"]]
+    );
+    assert_eq!(rows(&client, "SELECT owner FROM accounts WHERE balance IS NULL").await, [["bob"]]);
+    client.simple_query("DELETE FROM accounts WHERE balance IS NULL").await.unwrap();
+    assert_eq!(rows(&client, "SELECT count(*) FROM accounts").await, [["2"]]);
+
+    // Each error has PostgreSQL's SQLSTATE and leaves the session usable.
+    assert_eq!(sqlstate(&client, "SELECT * FROM missing").await, "42P01");
+    assert_eq!(sqlstate(&client, "SELECT nope FROM accounts").await, "42703");
+    assert_eq!(sqlstate(&client, "CREATE TABLE accounts (id INT)").await, "42P07");
+    assert_eq!(sqlstate(&client, "SELEC 1").await, "42601");
+    assert_eq!(sqlstate(&client, "INSERT INTO accounts VALUES (1, 'dup')").await, "23505");
+    assert_eq!(sqlstate(&client, "INSERT INTO accounts (id) VALUES (9)").await, "23502");
+    assert_eq!(sqlstate(&client, "INSERT INTO accounts VALUES (9, 'much too long')").await, "22001");
+    assert_eq!(sqlstate(&client, "INSERT INTO accounts VALUES ('x', 'x')").await, "22P02");
+    assert_eq!(sqlstate(&client, "SELECT 1 / 0").await, "22012");
+    assert_eq!(sqlstate(&client, "SELECT 2147483647 + 1").await, "22003");
+    assert_eq!(sqlstate(&client, "SELECT owner + 1 FROM accounts").await, "42883");
+    assert_eq!(sqlstate(&client, "BEGIN").await, "0A000");
+    // A failed statement of a multi-statement string stops the string and
+    // writes nothing of itself.
+    assert!(client.simple_query("INSERT INTO accounts VALUES (5, 'e'); INSERT INTO accounts VALUES (1, 'x'); INSERT INTO accounts VALUES (6, 'f')").await.is_err());
+    assert_eq!(rows(&client, "SELECT id FROM accounts ORDER BY id").await, [["1"], ["3"], ["5"]]);
+
+    client.simple_query("DROP TABLE accounts").await.unwrap();
+    assert_eq!(sqlstate(&client, "SELECT * FROM accounts").await, "42P01");
+    client.simple_query("DROP TABLE IF EXISTS accounts").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_and_rows_survive_a_restart() {
+    let mut node = Node::start(&[]).unwrap();
+    let client = node.pg().await.unwrap();
+    client
+        .simple_query(
+            "CREATE TABLE t (k TEXT PRIMARY KEY, v DOUBLE PRECISION); INSERT INTO t VALUES ('a', 1.25), ('b', 1e20)",
+        )
+        .await
+        .unwrap();
+    drop(client);
+    node.terminate().unwrap();
+    node.restart().unwrap();
+    let client = node.pg().await.unwrap();
+    assert_eq!(rows(&client, "SELECT k, v FROM t ORDER BY k").await, [["a", "1.25"], ["b", "1e+20"]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requirepass_makes_postgresql_clients_use_scram() {
+    let node = Node::start(&["--requirepass", "s3cret"]).unwrap();
+    let base = format!("host=127.0.0.1 port={} user=anyone dbname=seshat", node.pg_port());
+    let (client, connection) = tokio_postgres::connect(&format!("{base} password=s3cret"), tokio_postgres::NoTls)
+        .await
+        .expect("the right password");
+    tokio::spawn(connection);
+    assert_eq!(rows(&client, "SELECT 1 AS one").await, [["1"]]);
+    let wrong = tokio_postgres::connect(&format!("{base} password=nope"), tokio_postgres::NoTls).await;
+    let error = wrong.err().expect("a wrong password is refused");
+    assert_eq!(error.code().map(|c| c.code()), Some("28P01"), "{error}");
+}
+
+#[test]
+fn a_psql_script_runs_to_the_end() {
+    let node = Node::start(&[]).unwrap();
+    let script = "CREATE TABLE notes (id INT PRIMARY KEY, body TEXT);\n\
+                  INSERT INTO notes VALUES (1, 'hello'), (2, 'world');\n\
+                  SELECT body FROM notes ORDER BY id;\n";
+    let output = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &node.pg_port().to_string(), "-U", "seshat", "-d", "seshat"])
+        .args(["-v", "ON_ERROR_STOP=1", "-X", "-q", "-A", "-t", "-c", script])
+        .output()
+        .expect("psql is installed (scripts/install-deps.sh)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["hello", "world"]);
+    let failing = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &node.pg_port().to_string(), "-U", "seshat", "-d", "seshat"])
+        .args(["-v", "ON_ERROR_STOP=1", "-X", "-c", "SELECT * FROM nowhere"])
+        .output()
+        .unwrap();
+    assert_eq!(failing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failing.stderr).contains("relation \"nowhere\" does not exist"));
+}
