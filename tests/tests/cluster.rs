@@ -488,3 +488,68 @@ async fn failover_hands_leadership_over_while_writes_wait_for_it() {
     let mut client = cluster.nodes[target].patient_client(REPLY_TIMEOUT).await.unwrap();
     assert_eq!(client.incr::<_, _, i64>("counter", 1).await.unwrap(), acknowledged + 1);
 }
+
+/// The voters of `group` as `SESHAT GROUPS` on `node` reports them.
+async fn voters(cluster: &Cluster, node: usize, group: &str) -> Option<String> {
+    let mut raw = seshat_tests::Raw::connect(cluster.nodes[node].addr()).await.ok()?;
+    let lines = seshat_tests::text(&raw.call(&["SESHAT", "GROUPS"]).await.ok()?);
+    let start = lines.find(&format!("{group} "))?;
+    let line = &lines[start..];
+    let voters = line.split_whitespace().find_map(|field| field.strip_prefix("voters="))?;
+    Some(voters.to_string())
+}
+
+/// Membership is the node's: a joining node becomes a member of kv/0 and
+/// sql/0, REMOVE-NODE takes it out of both, and both groups keep serving
+/// through the kill of their leaders.
+#[tokio::test(flavor = "multi_thread")]
+async fn membership_changes_apply_to_every_group_and_both_survive_a_leader_kill() {
+    let _exclusive = exclusive().await;
+    let mut cluster = Cluster::start(3, FAST).unwrap();
+    cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
+    let fourth = cluster.join(4, 0, FAST).unwrap();
+    for group in ["kv/0", "sql/0"] {
+        let joined = eventually(Duration::from_secs(20), || async {
+            voters(&cluster, 0, group).await.as_deref() == Some("1,2,3,4")
+        })
+        .await;
+        assert!(joined, "node 4 votes in {group}; log:\n{}", cluster.nodes[fourth].log());
+    }
+    let sql = cluster.nodes[fourth].pg().await.unwrap();
+    sql.simple_query("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)").await.unwrap();
+
+    let mut admin = cluster.nodes[1].patient_client(REPLY_TIMEOUT).await.unwrap();
+    let after: Vec<String> = redis::cmd("SESHAT").arg("REMOVE-NODE").arg("4").query_async(&mut admin).await.unwrap();
+    assert_eq!(after.len(), 3, "{after:?}");
+    for group in ["kv/0", "sql/0"] {
+        assert_eq!(voters(&cluster, 1, group).await.as_deref(), Some("1,2,3"), "{group} after REMOVE-NODE");
+    }
+    cluster.nodes[fourth].kill9();
+
+    // Kill the node that leads kv/0; sql/0 may have led there too.
+    let leader = cluster.leader(LEADER_TIMEOUT).await.unwrap();
+    cluster.nodes[leader].kill9();
+    let survivor = (0..3).find(|i| *i != leader).unwrap();
+    let writes_go_on = eventually(LEADER_TIMEOUT, || async {
+        let Ok(mut client) = cluster.nodes[survivor].patient_client(REPLY_TIMEOUT).await else { return false };
+        client.set::<_, _, ()>("after-kill", "1").await.is_ok()
+    })
+    .await;
+    assert!(writes_go_on, "kv/0 elects a new leader");
+    let sql = cluster.nodes[survivor].pg().await.unwrap();
+    // A retry after an attempt that applied but timed out finds the row.
+    let inserted = eventually(LEADER_TIMEOUT, || async {
+        match sql.simple_query("INSERT INTO t VALUES (2)").await {
+            Ok(_) => true,
+            Err(error) => error.code().is_some_and(|c| c.code() == "23505"),
+        }
+    })
+    .await;
+    assert!(inserted, "sql/0 keeps taking writes");
+    let rows = sql.simple_query("SELECT count(*) FROM t").await.unwrap();
+    let count = rows.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+        _ => None,
+    });
+    assert_eq!(count.as_deref(), Some("2"), "the row written before the kill is there");
+}
