@@ -19,22 +19,33 @@ fn syntax(error: sqlparser::parser::ParserError) -> SqlError {
     SqlError::new(code::SYNTAX_ERROR, message)
 }
 
+fn parse<T>(
+    sql: &str,
+    parse: impl FnOnce(&mut Parser) -> Result<T, sqlparser::parser::ParserError>,
+) -> Result<T, SqlError> {
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect).with_recursion_limit(RECURSION_LIMIT).try_with_sql(sql).map_err(syntax)?;
+    parse(&mut parser).map_err(syntax)
+}
+
 /// The statements of `sql` (a simple-query string may hold several).
 pub fn statements(sql: &str) -> Result<Vec<ast::Statement>, SqlError> {
-    let dialect = PostgreSqlDialect {};
-    Parser::new(&dialect)
-        .with_recursion_limit(RECURSION_LIMIT)
-        .try_with_sql(sql)
-        .and_then(|mut parser| parser.parse_statements())
-        .map_err(syntax)
+    parse(sql, |parser| parser.parse_statements())
 }
 
 /// One expression (a stored DEFAULT).
 pub fn expression(sql: &str) -> Result<ast::Expr, SqlError> {
-    let dialect = PostgreSqlDialect {};
-    Parser::new(&dialect)
-        .with_recursion_limit(RECURSION_LIMIT)
-        .try_with_sql(sql)
-        .and_then(|mut parser| parser.parse_expr())
-        .map_err(syntax)
+    parse(sql, |parser| parser.parse_expr())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_parentheses_parse_and_bad_syntax_is_42601() {
+        let deep = format!("SELECT {}1{}", "(".repeat(100), ")".repeat(100));
+        assert_eq!(statements(&deep).unwrap().len(), 1);
+        assert_eq!(statements("SELEC 1").unwrap_err().code, code::SYNTAX_ERROR);
+    }
 }
