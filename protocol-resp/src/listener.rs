@@ -48,15 +48,7 @@ impl Frontend for RespFrontend {
             let (mut stream, addr) = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors and the like: back off, keep serving.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+                accepted = raft::accept(&listener) => accepted,
             };
             let server = &self.server;
             server.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);

@@ -79,14 +79,7 @@ impl Frontend for PgFrontend {
             let (socket, addr) = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+                accepted = raft::accept(&listener) => accepted,
             };
             let _ = socket.set_nodelay(true);
             let handlers = self.handlers.clone();

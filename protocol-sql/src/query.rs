@@ -38,7 +38,7 @@ impl SimpleQueryHandler for QueryHandler {
         for result in self.sql.execute(query).await {
             responses.push(match result {
                 Ok(Outcome::Rows(rows)) => Response::Query(rows_response(rows)?),
-                Ok(outcome @ Outcome::Command { .. }) => Response::Execution(command_tag(&outcome)),
+                Ok(Outcome::Command { command, rows }) => Response::Execution(command_tag(&command, rows)),
                 Err(error) => Response::Error(Box::new(error_info(error))),
             });
         }
@@ -46,11 +46,10 @@ impl SimpleQueryHandler for QueryHandler {
     }
 }
 
-fn command_tag(outcome: &Outcome) -> Tag {
-    match outcome {
-        Outcome::Command { command, rows: Some(n) } => Tag::new(command).with_rows(*n as usize),
-        Outcome::Command { command, rows: None } => Tag::new(command),
-        Outcome::Rows(rows) => Tag::new(&rows.command).with_rows(rows.rows.len()),
+fn command_tag(command: &str, rows: Option<u64>) -> Tag {
+    match rows {
+        Some(n) => Tag::new(command).with_rows(n as usize),
+        None => Tag::new(command),
     }
 }
 
@@ -74,10 +73,7 @@ fn rows_response(rows: Rows) -> PgWireResult<QueryResponse> {
         data.push(Ok(encoder.take_row()));
     }
     let mut response = QueryResponse::new(schema, stream::iter(data));
-    if rows.command != "SELECT" {
-        let tag = if rows.command == "INSERT" { "INSERT 0".to_string() } else { rows.command };
-        response.set_command_tag(&tag);
-    }
+    response.set_command_tag(&rows.command);
     Ok(response)
 }
 

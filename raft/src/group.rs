@@ -372,7 +372,7 @@ impl Group {
     /// log), within `timeout` (default: the membership timeout). Runs on
     /// the leader; any node forwards it there. See [`crate::handover`].
     pub async fn hand_over(&self, to: Option<NodeId>, timeout: Option<Duration>) -> Result<(), GroupError> {
-        let timeout = timeout.unwrap_or_else(|| handover::default_timeout(&self.inner));
+        let timeout = timeout.unwrap_or(self.inner.settings.membership_timeout);
         let timeout_ms = timeout.as_millis().try_into().unwrap_or(u64::MAX);
         self.inner.admin(AdminOp::HandOver { to, timeout_ms }).await.map(|_| ())
     }
@@ -457,11 +457,16 @@ impl Inner {
 
     /// The current leader and its Raft address.
     pub(crate) fn leader(&self) -> Option<(NodeId, String)> {
+        let leader = self.leader_id()?;
+        Some((leader, self.member_addr(leader)?))
+    }
+
+    /// The Raft address of member `id`.
+    pub(crate) fn member_addr(&self, id: NodeId) -> Option<String> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
-        let leader = metrics.current_leader?;
-        let addr = metrics.membership_config.nodes().find(|(id, _)| **id == leader).map(|(_, n)| n.addr.clone())?;
-        Some((leader, addr))
+        let addr = metrics.membership_config.nodes().find(|(member, _)| **member == id).map(|(_, n)| n.addr.clone());
+        addr
     }
 
     /// Waits (until `deadline`) for a leader to be known.

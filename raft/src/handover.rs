@@ -27,7 +27,6 @@
 //! refused during a handover; they wait, bounded by their own deadline.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -100,13 +99,11 @@ impl Handovers {
     /// Marks a handover in progress until the returned guard drops.
     fn begin(&self) -> Result<InProgress<'_>, HandoverError> {
         let abort = CancellationToken::new();
-        let mut started = false;
-        self.current.send_if_modified(|current| {
+        let started = self.current.send_if_modified(|current| {
             if current.is_some() {
                 return false;
             }
             *current = Some(abort.clone());
-            started = true;
             true
         });
         if !started {
@@ -198,7 +195,7 @@ fn choose_target(inner: &Inner, target: Option<NodeId>) -> Result<NodeId, Handov
 /// Steps 2 and 3: waits for the target and the leases, then has the target
 /// campaign until someone else leads.
 async fn hand_over(inner: &Arc<Inner>, target: NodeId) -> Result<NodeId, GroupError> {
-    let lease = inner.settings.election_timeout * 2;
+    let lease = inner.settings.leader_lease();
     let margin = inner.settings.election_timeout / 4;
     let mut metrics = inner.raft.metrics();
     // The leader sends nothing once the target holds its whole log and no
@@ -223,15 +220,7 @@ async fn hand_over(inner: &Arc<Inner>, target: NodeId) -> Result<NodeId, GroupEr
             _ = tokio::time::sleep_until(wake) => {}
         }
     }
-    let (_, addr) = inner
-        .raft
-        .metrics()
-        .borrow()
-        .membership_config
-        .nodes()
-        .find(|(id, _)| **id == target)
-        .map(|(id, node)| (*id, node.addr.clone()))
-        .ok_or(GroupError::Handover(HandoverError::NotAMember(target)))?;
+    let addr = inner.member_addr(target).ok_or(GroupError::Handover(HandoverError::NotAMember(target)))?;
     loop {
         match inner.node.peers().call(&addr, &inner.name, Rpc::Campaign, inner.settings.election_timeout).await {
             Ok(Reply::Campaign(result)) => result?,
@@ -271,9 +260,4 @@ pub(crate) async fn campaign(inner: &Inner) -> Result<(), GroupError> {
         .elect()
         .await
         .map_err(|fatal| GroupError::Fatal { group: inner.name.to_string(), reason: fatal.to_string() })
-}
-
-/// The longest a handover may take when the caller sets no limit.
-pub(crate) fn default_timeout(inner: &Inner) -> Duration {
-    inner.settings.membership_timeout
 }

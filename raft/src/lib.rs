@@ -61,7 +61,7 @@ mod transport;
 mod types;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use frontend::{Frontend, Shutdown};
+pub use frontend::{accept, Frontend, Shutdown};
 pub use group::{Bootstrap, Group, GroupError, GroupId, GroupStatus, Member, Proposal, Role};
 pub use handover::HandoverError;
 pub use node::{NodeService, RaftNode};

@@ -52,13 +52,19 @@ impl Default for GroupSettings {
 }
 
 impl GroupSettings {
+    /// How long a follower refuses to vote for anyone else after hearing
+    /// from its leader: openraft's lease is its longest election timeout.
+    pub(crate) fn leader_lease(&self) -> Duration {
+        self.election_timeout * 2
+    }
+
     pub(crate) fn openraft_config(&self) -> Result<Config, openraft::ConfigError> {
         let election_ms = self.election_timeout.as_millis() as u64;
         Config {
             cluster_name: "seshat".into(),
             heartbeat_interval: self.heartbeat.as_millis() as u64,
             election_timeout_min: election_ms,
-            election_timeout_max: election_ms * 2,
+            election_timeout_max: self.leader_lease().as_millis() as u64,
             install_snapshot_timeout: 10_000,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_entries),
             max_in_snapshot_log_to_keep: self.log_keep_entries,

@@ -207,9 +207,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(reason) = fatal {
         anyhow::bail!("stopped after a fatal storage error: {reason}");
     }
-    for service in Service::ALL {
-        storage.store(service).sync_wal().context("final WAL sync")?;
-    }
+    storage.sync_wal().context("final WAL sync")?;
     drop(kv);
     drop(sql);
     drop(storage);

@@ -66,7 +66,7 @@ impl Typed {
     }
 
     /// An untyped literal as text; anything else as it is.
-    fn coerce_text(self) -> Result<Typed, SqlError> {
+    pub fn coerce_text(self) -> Result<Typed, SqlError> {
         if self.untyped {
             return self.coerce(DataType::Text);
         }
@@ -81,15 +81,27 @@ impl Typed {
             let Expr::Literal(value) = self.expr else { unreachable!("only literals are untyped") };
             return Ok(Typed::known(Expr::Literal(value.assign(to)?), to));
         }
-        let compatible =
-            self.ty == to || (self.ty.is_numeric() && to.is_numeric()) || (self.ty.is_text() && to.is_text());
-        if !compatible {
+        if !self.ty.same_kind(to) {
             return Err(SqlError::new(
                 code::DATATYPE_MISMATCH,
                 format!("expression is of type {} but {} is expected", self.ty.name(), to.name()),
             ));
         }
         Ok(self)
+    }
+
+    /// This expression as the boolean argument of `what` (NOT, AND,
+    /// WHERE, …): an untyped literal is read as a boolean, anything else
+    /// must be one.
+    pub fn boolean(self, what: &str) -> Result<Typed, SqlError> {
+        let operand = if self.untyped { self.coerce(DataType::Bool)? } else { self };
+        if operand.ty != DataType::Bool {
+            return Err(SqlError::new(
+                code::DATATYPE_MISMATCH,
+                format!("argument of {what} must be type boolean, not type {}", operand.ty.name()),
+            ));
+        }
+        Ok(operand)
     }
 }
 
@@ -113,6 +125,12 @@ impl<'a> Binder<'a> {
         Binder { scope, grouping: None }
     }
 
+    /// A condition (WHERE, HAVING): a boolean expression, of which a row
+    /// passes only when it is true.
+    pub fn condition(&mut self, expr: &ast::Expr, clause: &str) -> Result<Expr, SqlError> {
+        Ok(self.bind(expr)?.boolean(clause)?.expr)
+    }
+
     pub fn bind(&mut self, expr: &ast::Expr) -> Result<Typed, SqlError> {
         if let Some(grouping) = &self.grouping {
             if let Some(i) = grouping.keys.iter().position(|key| key == expr) {
@@ -129,8 +147,7 @@ impl<'a> Binder<'a> {
             E::Value(value) => literal(&value.value),
             E::Nested(inner) => self.bind(inner),
             E::UnaryOp { op: ast::UnaryOperator::Not, expr } => {
-                let operand = self.bind(expr)?.coerce(DataType::Bool)?;
-                boolean(&operand, "NOT")?;
+                let operand = self.bind(expr)?.boolean("NOT")?;
                 Ok(Typed::known(Expr::Not(Box::new(operand.expr)), DataType::Bool))
             }
             E::UnaryOp { op: ast::UnaryOperator::Minus, expr } => {
@@ -160,8 +177,8 @@ impl<'a> Binder<'a> {
                 Ok(Typed::known(Expr::Cast { expr: Box::new(operand.expr), to }, to))
             }
             E::Between { expr, negated, low, high } => {
-                let lower = self.comparison(expr, &ast::BinaryOperator::GtEq, low)?;
-                let upper = self.comparison(expr, &ast::BinaryOperator::LtEq, high)?;
+                let lower = self.binary(expr, &ast::BinaryOperator::GtEq, low)?.expr;
+                let upper = self.binary(expr, &ast::BinaryOperator::LtEq, high)?.expr;
                 let both = Expr::Binary {
                     op: BinaryOp::And,
                     left: Box::new(lower),
@@ -247,10 +264,6 @@ impl<'a> Binder<'a> {
         Ok(Typed::known(Expr::Column(position), self.scope.columns[position].1))
     }
 
-    fn comparison(&mut self, left: &ast::Expr, op: &ast::BinaryOperator, right: &ast::Expr) -> Result<Expr, SqlError> {
-        Ok(self.binary(left, op, right)?.expr)
-    }
-
     fn binary(&mut self, left: &ast::Expr, op: &ast::BinaryOperator, right: &ast::Expr) -> Result<Typed, SqlError> {
         use ast::BinaryOperator as B;
         let (left, right) = (self.bind(left)?, self.bind(right)?);
@@ -301,9 +314,7 @@ impl<'a> Binder<'a> {
         let mismatch = || no_operator(&format!("{} {} {}", left.ty.name(), symbol(op), right.ty.name()));
         let ty = match op {
             BinaryOp::And | BinaryOp::Or => {
-                let (left, right) = (left.clone().coerce(DataType::Bool)?, right.clone().coerce(DataType::Bool)?);
-                boolean(&left, symbol(op))?;
-                boolean(&right, symbol(op))?;
+                let (left, right) = (left.boolean(symbol(op))?, right.boolean(symbol(op))?);
                 let expr =
                     Expr::Binary { op, left: Box::new(left.expr), right: Box::new(right.expr), ty: DataType::Bool };
                 return Ok(Typed::known(expr, DataType::Bool));
@@ -316,10 +327,7 @@ impl<'a> Binder<'a> {
                 left.ty.wider(right.ty)
             }
             _ => {
-                let comparable = (left.ty.is_numeric() && right.ty.is_numeric())
-                    || (left.ty.is_text() && right.ty.is_text())
-                    || left.ty == right.ty;
-                if !comparable {
+                if !left.ty.same_kind(right.ty) {
                     return Err(mismatch());
                 }
                 DataType::Bool
@@ -342,7 +350,7 @@ impl<'a> Binder<'a> {
             let condition = self.bind(&when.condition)?;
             let condition = match &operand {
                 Some(operand) if condition.untyped => condition.coerce(operand.ty)?,
-                None => condition.coerce(DataType::Bool)?,
+                None => condition.boolean("CASE/WHEN")?,
                 Some(_) => condition,
             };
             branches.push(condition.expr);
@@ -449,16 +457,6 @@ impl<'a> Binder<'a> {
     }
 }
 
-fn boolean(operand: &Typed, op: &str) -> Result<(), SqlError> {
-    if operand.ty != DataType::Bool {
-        return Err(SqlError::new(
-            code::DATATYPE_MISMATCH,
-            format!("argument of {op} must be type boolean, not type {}", operand.ty.name()),
-        ));
-    }
-    Ok(())
-}
-
 fn no_operator(signature: &str) -> SqlError {
     SqlError::new(code::UNDEFINED_FUNCTION, format!("operator does not exist: {signature}"))
 }
@@ -495,7 +493,7 @@ pub fn constant(expr: &ast::Expr) -> Result<Typed, SqlError> {
 }
 
 /// The name PostgreSQL gives an output column without an alias.
-fn output_name(expr: &ast::Expr) -> String {
+pub fn output_name(expr: &ast::Expr) -> String {
     match expr {
         ast::Expr::Identifier(name) => ident(name),
         ast::Expr::CompoundIdentifier(parts) => parts.last().map(ident).unwrap_or_default(),
@@ -518,15 +516,7 @@ pub fn select(
 ) -> Result<SelectPlan, SqlError> {
     let scope = table.as_ref().map(|(t, alias)| Scope::of(t, alias.clone())).unwrap_or_default();
     let mut binder = Binder::new(&scope);
-    let filter = select
-        .selection
-        .as_ref()
-        .map(|w| {
-            let bound = binder.bind(w)?.coerce(DataType::Bool)?;
-            boolean(&bound, "WHERE")?;
-            Ok::<_, SqlError>(bound.expr)
-        })
-        .transpose()?;
+    let filter = select.selection.as_ref().map(|w| binder.condition(w, "WHERE")).transpose()?;
     let group_keys: Vec<ast::Expr> = match &select.group_by {
         ast::GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.clone(),
         other => return Err(SqlError::unsupported(format!("{other}"))),
@@ -567,19 +557,11 @@ pub fn select(
     let mut columns = Vec::new();
     for (name, expr) in &items {
         let bound = output.bind(expr)?;
-        let bound = if bound.untyped { bound.coerce(DataType::Text)? } else { bound };
+        let bound = bound.coerce_text()?;
         columns.push(OutputColumn { name: name.clone(), data_type: bound.ty });
         projection.push(bound.expr);
     }
-    let having = select
-        .having
-        .as_ref()
-        .map(|h| {
-            let bound = output.bind(h)?.coerce(DataType::Bool)?;
-            boolean(&bound, "HAVING")?;
-            Ok::<_, SqlError>(bound.expr)
-        })
-        .transpose()?;
+    let having = select.having.as_ref().map(|h| output.condition(h, "HAVING")).transpose()?;
     let mut sort = Vec::new();
     if let Some(order_by) = order_by {
         let ast::OrderByKind::Expressions(exprs) = &order_by.kind else {

@@ -23,8 +23,9 @@ impl SqlCommand {
     }
 }
 
-/// Rows a statement returns, with the command tag PostgreSQL ends them with
-/// (`SELECT`, or `INSERT`/`UPDATE`/`DELETE` with RETURNING).
+/// Rows a statement returns, with the command PostgreSQL's tag names
+/// before the row count (`SELECT`, or `INSERT 0`/`UPDATE`/`DELETE` with
+/// RETURNING).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rows {
     pub columns: Vec<OutputColumn>,
@@ -47,15 +48,6 @@ pub enum Outcome {
 impl Outcome {
     pub fn command(command: &str) -> Outcome {
         Outcome::Command { command: command.to_string(), rows: None }
-    }
-
-    /// The full command tag (`INSERT 0 3`, `SELECT 2`, `CREATE TABLE`).
-    pub fn tag(&self) -> String {
-        match self {
-            Outcome::Rows(rows) => format!("{} {}", rows.command, rows.rows.len()),
-            Outcome::Command { command, rows: Some(n) } => format!("{command} {n}"),
-            Outcome::Command { command, rows: None } => command.clone(),
-        }
     }
 }
 

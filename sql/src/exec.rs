@@ -8,18 +8,40 @@ use storage::{Family, Reader};
 
 use crate::catalog::Table;
 use crate::error::{Error, Result, SqlError};
+use crate::expr::Expr;
 use crate::keys;
 use crate::plan::{AggFunc, Aggregate, Aggregation, SelectPlan, SortKey};
 use crate::value::Value;
 
-/// Every row of `table`, in primary-key order, with its storage key.
-pub fn scan(reader: &impl Reader, table: &Table) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
+/// Calls `visit` with the storage key and the values of each row of
+/// `table` that passes `filter`, in primary-key order. Rows are decoded
+/// one at a time; only what `visit` keeps stays in memory.
+pub fn scan_matching(
+    reader: &impl Reader,
+    table: &Table,
+    filter: Option<&Expr>,
+    mut visit: impl FnMut(&[u8], Vec<Value>),
+) -> Result<()> {
     let (start, end) = keys::rows(table.id);
-    let mut rows = Vec::new();
     for entry in reader.scan(Family::SqlRows, &start, Some(&end)) {
         let (key, value) = entry?;
-        rows.push((key.to_vec(), decode_row(&value)?));
+        let row = decode_row(&value)?;
+        if let Some(filter) = filter {
+            if !filter.holds(&row)? {
+                continue;
+            }
+        }
+        visit(&key, row);
     }
+    Ok(())
+}
+
+/// The rows of `table` that pass `filter`, with their storage keys: what
+/// an UPDATE or DELETE changes (collected first, as it writes to the view
+/// it reads).
+pub fn matching_rows(reader: &impl Reader, table: &Table, filter: Option<&Expr>) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
+    let mut rows = Vec::new();
+    scan_matching(reader, table, filter, |key, row| rows.push((key.to_vec(), row)))?;
     Ok(rows)
 }
 
@@ -33,18 +55,15 @@ pub fn encode_row(row: &[Value]) -> Vec<u8> {
 
 /// The rows `plan` returns.
 pub fn select(reader: &impl Reader, plan: &SelectPlan) -> Result<Vec<Vec<Value>>> {
-    let input: Vec<Vec<Value>> = match &plan.table {
-        Some(table) => scan(reader, table)?.into_iter().map(|(_, row)| row).collect(),
-        None => vec![Vec::new()],
-    };
-    let mut rows = Vec::with_capacity(input.len());
-    for row in input {
-        if let Some(filter) = &plan.filter {
-            if !filter.holds(&row)? {
-                continue;
+    let mut rows = Vec::new();
+    match &plan.table {
+        Some(table) => scan_matching(reader, table, plan.filter.as_ref(), |_, row| rows.push(row))?,
+        None => {
+            let row = Vec::new();
+            if plan.filter.as_ref().map_or(Ok(true), |filter| filter.holds(&row))? {
+                rows.push(row);
             }
         }
-        rows.push(row);
     }
     if let Some(aggregation) = &plan.aggregation {
         rows = aggregate(aggregation, rows)?;
@@ -59,7 +78,7 @@ pub fn select(reader: &impl Reader, plan: &SelectPlan) -> Result<Vec<Vec<Value>>
     }
     if plan.distinct {
         let mut seen = std::collections::HashSet::new();
-        output.retain(|(row, _)| seen.insert(keys::row(0, row)));
+        output.retain(|(row, _)| seen.insert(keys::values(row)));
     }
     if !plan.sort.is_empty() {
         output.sort_by(|(_, a), (_, b)| compare_keys(&plan.sort, a, b));
@@ -117,7 +136,7 @@ fn aggregate(aggregation: &Aggregation, rows: Vec<Vec<Value>>) -> Result<Vec<Vec
     }
     for row in rows {
         let key: Vec<Value> = aggregation.keys.iter().map(|k| k.eval(&row)).collect::<std::result::Result<_, _>>()?;
-        let encoded = if aggregation.keys.is_empty() { Vec::new() } else { keys::row(0, &key) };
+        let encoded = if aggregation.keys.is_empty() { Vec::new() } else { keys::values(&key) };
         let group = *index.entry(encoded).or_insert_with(|| {
             groups.push((key, fresh()));
             groups.len() - 1
@@ -173,7 +192,7 @@ impl Accumulator {
             return Ok(());
         }
         if let Some(seen) = &mut self.distinct {
-            if !seen.insert(keys::row(0, std::slice::from_ref(&value))) {
+            if !seen.insert(keys::values(std::slice::from_ref(&value))) {
                 return Ok(());
             }
         }

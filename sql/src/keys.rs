@@ -2,6 +2,7 @@
 //!
 //! | family        | key                                   | value |
 //! |---------------|---------------------------------------|-------|
+//! | `sql_meta`    | `last_stamp`                          | `u64` BE: the largest entry stamp applied |
 //! | `sql_meta`    | `next_table_id`                       | `u64` BE: the next table id |
 //! | `sql_meta`    | `rowid/` `table id: u32 BE`           | `u64` BE: the next hidden row id of a table without a primary key |
 //! | `sql_catalog` | `table/` `table id: u32 BE`           | the table's descriptor (`catalog::Table`, postcard) |
@@ -15,6 +16,8 @@
 //! contiguous range, in primary-key order.
 
 use crate::value::Value;
+
+pub const LAST_STAMP: &[u8] = b"last_stamp";
 
 pub const NEXT_TABLE_ID: &[u8] = b"next_table_id";
 
@@ -41,10 +44,23 @@ pub fn rows(table: u32) -> (Vec<u8>, Vec<u8>) {
 /// `sql_rows`: the row of table `table` with primary key `key`.
 pub fn row(table: u32, key: &[Value]) -> Vec<u8> {
     let mut out = table.to_be_bytes().to_vec();
-    for value in key {
-        encode_value(value, &mut out);
-    }
+    encode_values(key, &mut out);
     out
+}
+
+/// `values` in the order-preserving encoding alone: equal exactly when the
+/// values are (NULL equal to NULL), which is what GROUP BY and DISTINCT
+/// compare.
+pub fn values(values: &[Value]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_values(values, &mut out);
+    out
+}
+
+fn encode_values(values: &[Value], out: &mut Vec<u8>) {
+    for value in values {
+        encode_value(value, out);
+    }
 }
 
 /// Appends `value`'s order-preserving encoding.

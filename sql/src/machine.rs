@@ -19,8 +19,6 @@ use crate::error::{code, Error, SqlError};
 use crate::keys;
 use crate::write;
 
-const LAST_STAMP: &[u8] = b"last_stamp";
-
 pub struct SqlMachine {
     store: Store,
     last_stamp_ms: u64,
@@ -67,7 +65,7 @@ impl StateMachine for SqlMachine {
             let (start, end) = keys::rows(table);
             batch.delete_range(Family::SqlRows, start, end);
         }
-        batch.put(Family::SqlMeta, LAST_STAMP.to_vec(), self.last_stamp_ms.to_be_bytes().to_vec());
+        batch.put(Family::SqlMeta, keys::LAST_STAMP.to_vec(), self.last_stamp_ms.to_be_bytes().to_vec());
         Ok(responses)
     }
 
@@ -76,7 +74,7 @@ impl StateMachine for SqlMachine {
     }
 
     fn reload(&mut self) -> Result<(), Error> {
-        self.last_stamp_ms = match self.store.get(Family::SqlMeta, LAST_STAMP)? {
+        self.last_stamp_ms = match self.store.get(Family::SqlMeta, keys::LAST_STAMP)? {
             Some(bytes) => {
                 u64::from_be_bytes(bytes.as_slice().try_into().map_err(|_| Error::Corrupt("last stamp".into()))?)
             }

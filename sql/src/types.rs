@@ -66,6 +66,13 @@ impl DataType {
         matches!(self, DataType::Text | DataType::Varchar(_))
     }
 
+    /// Whether values of the two types convert to each other implicitly,
+    /// as comparisons and assignments need: the same type, both numbers,
+    /// or both strings.
+    pub fn same_kind(self, other: DataType) -> bool {
+        self == other || (self.is_numeric() && other.is_numeric()) || (self.is_text() && other.is_text())
+    }
+
     /// The type of an arithmetic result over `self` and `other` (both
     /// numeric): the wider one, floats over integers.
     pub fn wider(self, other: DataType) -> DataType {

@@ -273,15 +273,11 @@ impl Returning {
                     }
                 }
                 ast::SelectItem::UnnamedExpr(expr) | ast::SelectItem::ExprWithAlias { expr, .. } => {
-                    let bound = binder.bind(expr)?;
                     let name = match item {
                         ast::SelectItem::ExprWithAlias { alias, .. } => ident(alias),
-                        _ => match expr {
-                            ast::Expr::Identifier(name) => ident(name),
-                            _ => "?column?".into(),
-                        },
+                        _ => bind::output_name(expr),
                     };
-                    let bound = if bound.untyped { bound.coerce(DataType::Text)? } else { bound };
+                    let bound = binder.bind(expr)?.coerce_text()?;
                     columns.push(OutputColumn { name, data_type: bound.ty });
                     exprs.push(bound.expr);
                 }
@@ -387,10 +383,7 @@ fn insert_rows<R: Reader>(view: &mut Overlay<'_, R>, insert: &ast::Insert) -> Re
             }
             for (output, &target) in plan.columns.iter().zip(&targets) {
                 let column = &table.columns[target];
-                let compatible = output.data_type == column.data_type
-                    || (output.data_type.is_numeric() && column.data_type.is_numeric())
-                    || (output.data_type.is_text() && column.data_type.is_text());
-                if !compatible {
+                if !output.data_type.same_kind(column.data_type) {
                     return Err(SqlError::new(
                         code::DATATYPE_MISMATCH,
                         format!(
@@ -420,10 +413,8 @@ fn insert_rows<R: Reader>(view: &mut Overlay<'_, R>, insert: &ast::Insert) -> Re
         }
         count += 1;
     }
-    Ok(match returning {
-        Some(returning) => finish("INSERT", count, Some(returning)),
-        None => Outcome::Command { command: "INSERT 0".into(), rows: Some(count) },
-    })
+    // PostgreSQL's INSERT tag carries the inserted row's OID, always 0.
+    Ok(finish("INSERT 0", count, returning))
 }
 
 /// How many values each row of a VALUES source has (its longest row).
@@ -441,16 +432,7 @@ fn target_table(view: &impl Reader, from: &ast::TableWithJoins) -> Result<(Table
 }
 
 fn filter(scope: &Scope, selection: Option<&ast::Expr>) -> Result<Option<Expr>> {
-    let Some(selection) = selection else { return Ok(None) };
-    let bound = Binder::new(scope).bind(selection)?.coerce(DataType::Bool)?;
-    if bound.ty != DataType::Bool {
-        return Err(SqlError::new(
-            code::DATATYPE_MISMATCH,
-            format!("argument of WHERE must be type boolean, not type {}", bound.ty.name()),
-        )
-        .into());
-    }
-    Ok(Some(bound.expr))
+    Ok(selection.map(|selection| Binder::new(scope).condition(selection, "WHERE")).transpose()?)
 }
 
 fn update_rows<R: Reader>(view: &mut Overlay<'_, R>, update: &ast::Update) -> Result<Outcome> {
@@ -483,12 +465,7 @@ fn update_rows<R: Reader>(view: &mut Overlay<'_, R>, update: &ast::Update) -> Re
     let filter = filter(&scope, update.selection.as_ref())?;
     let mut returning = Returning::bind(&table, update.returning.as_ref())?;
     let mut count = 0;
-    for (key, row) in exec::scan(view, &table)? {
-        if let Some(filter) = &filter {
-            if !filter.holds(&row)? {
-                continue;
-            }
-        }
+    for (key, row) in exec::matching_rows(view, &table, filter.as_ref())? {
         let mut updated = row.clone();
         for (position, expr) in &assignments {
             updated[*position] = expr.eval(&row)?;
@@ -526,12 +503,7 @@ fn delete_rows<R: Reader>(view: &mut Overlay<'_, R>, delete: &ast::Delete) -> Re
     let filter = filter(&scope, delete.selection.as_ref())?;
     let mut returning = Returning::bind(&table, delete.returning.as_ref())?;
     let mut count = 0;
-    for (key, row) in exec::scan(view, &table)? {
-        if let Some(filter) = &filter {
-            if !filter.holds(&row)? {
-                continue;
-            }
-        }
+    for (key, row) in exec::matching_rows(view, &table, filter.as_ref())? {
         view.delete(Family::SqlRows, key);
         if let Some(returning) = &mut returning {
             returning.add(&row)?;

@@ -66,6 +66,18 @@ impl Storage {
     pub fn store(&self, service: Service) -> Store {
         self.stores[&service].clone()
     }
+
+    /// Makes every write so far durable, once per RocksDB instance.
+    pub fn sync_wal(&self) -> Result<()> {
+        let mut synced: Vec<&Arc<DB>> = Vec::new();
+        for store in self.stores.values() {
+            if !synced.iter().any(|db| Arc::ptr_eq(db, &store.db)) {
+                store.sync_wal()?;
+                synced.push(&store.db);
+            }
+        }
+        Ok(())
+    }
 }
 
 fn db_options() -> Options {
