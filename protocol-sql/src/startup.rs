@@ -47,16 +47,23 @@ impl ServerParameterProvider for Parameters {
     }
 }
 
-/// The one password, whatever the user name.
+/// The one password, whatever the user name, kept as PostgreSQL keeps a
+/// role's: salted and hashed once (4096 PBKDF2 rounds), not per login.
 #[derive(Debug)]
-struct Requirepass(String);
+struct Requirepass(Password);
+
+impl Requirepass {
+    fn new(password: &str) -> Self {
+        let salt = rand::random::<[u8; 16]>().to_vec();
+        let salted = gen_salted_password(password, &salt, pgwire::api::auth::sasl::scram::SCRAM_ITERATIONS);
+        Requirepass(Password::new(Some(salt), salted))
+    }
+}
 
 #[async_trait]
 impl AuthSource for Requirepass {
     async fn get_password(&self, _login: &LoginInfo) -> PgWireResult<Password> {
-        let salt = rand::random::<[u8; 16]>().to_vec();
-        let salted = gen_salted_password(&self.0, &salt, pgwire::api::auth::sasl::scram::SCRAM_ITERATIONS);
-        Ok(Password::new(Some(salt), salted))
+        Ok(self.0.clone())
     }
 }
 
@@ -72,7 +79,7 @@ impl Startup {
             None => Startup::Trust(AuthDriver::new(Arc::new(Parameters))),
             Some(password) => Startup::Scram(
                 SASLAuthStartupHandler::new(Arc::new(Parameters))
-                    .with_scram(ScramAuth::new(Arc::new(Requirepass(password)))),
+                    .with_scram(ScramAuth::new(Arc::new(Requirepass::new(&password)))),
             ),
         }
     }

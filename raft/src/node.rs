@@ -9,7 +9,7 @@
 //! running it again, as adding a present member or removing an absent one
 //! changes nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -45,7 +45,8 @@ struct NodeInner {
     /// Where peers reach this node (what `join` asks the cluster to record).
     advertised: String,
     peers: Peers,
-    groups: RwLock<HashMap<String, Group>>,
+    /// By name, so listing them is in name order.
+    groups: RwLock<BTreeMap<String, Group>>,
     services: RwLock<HashMap<String, Arc<dyn NodeService>>>,
     shutdown: CancellationToken,
 }
@@ -139,9 +140,7 @@ impl RaftNode {
 
     /// The groups this node runs, by name.
     pub fn groups(&self) -> Vec<Group> {
-        let mut groups: Vec<Group> = self.inner.groups.read().expect("groups lock").values().cloned().collect();
-        groups.sort_by_key(|group| group.id().to_string());
-        groups
+        self.inner.groups.read().expect("groups lock").values().cloned().collect()
     }
 
     /// The group named `name` (`kv/0`), if this node runs it.
@@ -152,7 +151,7 @@ impl RaftNode {
     /// Every node that is a member of at least one of this node's groups,
     /// by id: a voter if it votes in every group it belongs to.
     pub fn members(&self) -> Vec<Member> {
-        let mut members: std::collections::BTreeMap<NodeId, Member> = std::collections::BTreeMap::new();
+        let mut members: BTreeMap<NodeId, Member> = BTreeMap::new();
         for group in self.groups() {
             for member in group.members() {
                 members.entry(member.id).and_modify(|known| known.voter &= member.voter).or_insert(member);
