@@ -7,10 +7,13 @@
 //! ErrorResponse with the statement's SQLSTATE ([`query`]). The session
 //! stays usable after an error.
 //!
-//! Not yet: the extended query protocol (Parse/Bind/Execute: prepared
-//! statements and parameters), cancel requests, TLS (an SSLRequest is
-//! answered `N`), COPY.
+//! Prepared statements go through the extended protocol ([`extended`]):
+//! parameters and rows in text or binary ([`format`]).
+//!
+//! Not yet: cancel requests, TLS (an SSLRequest is answered `N`), COPY.
 
+mod extended;
+mod format;
 mod query;
 mod startup;
 
@@ -21,8 +24,10 @@ use std::time::Duration;
 use pgwire::api::PgWireServerHandlers;
 use raft::{Frontend, Shutdown};
 use tokio::net::TcpListener;
+use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
+use crate::extended::ExtendedHandler;
 use crate::query::QueryHandler;
 use crate::startup::Startup;
 
@@ -40,17 +45,24 @@ pub struct PgConfig {
 
 /// The PostgreSQL frontend.
 pub struct PgFrontend {
-    handlers: Arc<Handlers>,
+    sql: sql::Sql,
+    startup: Arc<Startup>,
 }
 
+/// One connection's handlers, around its session.
 struct Handlers {
     query: Arc<QueryHandler>,
+    extended: Arc<ExtendedHandler>,
     startup: Arc<Startup>,
 }
 
 impl PgWireServerHandlers for Handlers {
     fn simple_query_handler(&self) -> Arc<impl pgwire::api::query::SimpleQueryHandler> {
         self.query.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl pgwire::api::query::ExtendedQueryHandler> {
+        self.extended.clone()
     }
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
@@ -60,9 +72,16 @@ impl PgWireServerHandlers for Handlers {
 
 impl PgFrontend {
     pub fn new(sql: sql::Sql, config: PgConfig) -> Self {
-        let handlers =
-            Handlers { query: Arc::new(QueryHandler::new(sql)), startup: Arc::new(Startup::new(config.password)) };
-        PgFrontend { handlers: Arc::new(handlers) }
+        PgFrontend { sql, startup: Arc::new(Startup::new(config.password)) }
+    }
+
+    fn handlers(&self) -> Handlers {
+        let session = Arc::new(Mutex::new(self.sql.session()));
+        Handlers {
+            query: Arc::new(QueryHandler::new(session.clone())),
+            extended: Arc::new(ExtendedHandler::new(session)),
+            startup: self.startup.clone(),
+        }
     }
 }
 
@@ -82,7 +101,7 @@ impl Frontend for PgFrontend {
                 accepted = raft::accept(&listener) => accepted,
             };
             let _ = socket.set_nodelay(true);
-            let handlers = self.handlers.clone();
+            let handlers = self.handlers();
             let shutdown = shutdown.clone();
             connections.spawn(async move {
                 let drained = async {

@@ -1,32 +1,73 @@
-//! Simple queries: a string of statements to the SQL service, its
-//! outcomes to PostgreSQL's messages.
+//! Simple queries: a string of statements to the connection's session,
+//! its outcomes to PostgreSQL's messages (shared with the extended
+//! protocol), and ReadyForQuery with the session's transaction status.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures_util::{stream, Sink};
-use pgwire::api::query::SimpleQueryHandler;
-use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use futures_util::{stream, Sink, SinkExt};
+use pgwire::api::portal::Format;
+use pgwire::api::query::{send_execution_response, send_query_response, send_ready_for_query, SimpleQueryHandler};
+use pgwire::api::results::{QueryResponse, Response, Tag};
 use pgwire::api::store::PortalStore;
-
-use pgwire::api::{ClientInfo, ClientPortalStore, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::response::{EmptyQueryResponse, TransactionStatus};
+use pgwire::messages::simplequery::Query;
 use pgwire::messages::PgWireBackendMessage;
-use sql::{Outcome, Rows};
+use sql::{Outcome, Rows, Status};
+use tokio::sync::Mutex;
+
+use crate::format;
+
+/// A connection's session, shared by its simple and extended handlers.
+pub type SharedSession = Arc<Mutex<sql::Session>>;
 
 pub struct QueryHandler {
-    sql: sql::Sql,
+    session: SharedSession,
 }
 
 impl QueryHandler {
-    pub fn new(sql: sql::Sql) -> Self {
-        QueryHandler { sql }
+    pub fn new(session: SharedSession) -> Self {
+        QueryHandler { session }
     }
 }
 
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {
+    /// pgwire's own loop, except that ReadyForQuery reports the session's
+    /// transaction status (a failed COMMIT ends the transaction; ROLLBACK
+    /// TO SAVEPOINT leaves the failed state).
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let responses = self.do_query(client, &query.query).await?;
+        if responses.is_empty() {
+            client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
+        }
+        for response in responses {
+            match response {
+                Response::Query(rows) => send_query_response(client, rows, true).await?,
+                Response::Execution(tag) => send_execution_response(client, tag).await?,
+                Response::Error(error) => client.feed(PgWireBackendMessage::ErrorResponse((*error).into())).await?,
+                _ => unreachable!("a session answers rows, tags and errors"),
+            }
+        }
+        let status = transaction_status(self.session.lock().await.status());
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client.set_transaction_status(status);
+        send_ready_for_query(client, status).await
+    }
+
     async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -34,15 +75,27 @@ impl SimpleQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let mut responses = Vec::new();
-        for result in self.sql.execute(query).await {
-            responses.push(match result {
-                Ok(Outcome::Rows(rows)) => Response::Query(rows_response(rows)?),
-                Ok(Outcome::Command { command, rows }) => Response::Execution(command_tag(&command, rows)),
-                Err(error) => Response::Error(Box::new(error_info(error))),
-            });
-        }
-        Ok(responses)
+        let results = self.session.lock().await.execute(query).await;
+        Ok(results.into_iter().map(|result| response(result, None)).collect())
+    }
+}
+
+/// The session's status as ReadyForQuery reports it.
+pub fn transaction_status(status: Status) -> TransactionStatus {
+    match status {
+        Status::Idle => TransactionStatus::Idle,
+        Status::InTransaction => TransactionStatus::Transaction,
+        Status::Failed => TransactionStatus::Error,
+    }
+}
+
+/// A statement's result as PostgreSQL's messages; rows in `formats`
+/// (all text when `None`).
+pub fn response(result: sql::Result<Outcome>, formats: Option<&Format>) -> Response {
+    match result {
+        Ok(Outcome::Rows(rows)) => Response::Query(rows_response(rows, formats)),
+        Ok(Outcome::Command { command, rows }) => Response::Execution(command_tag(&command, rows)),
+        Err(error) => Response::Error(Box::new(error_info(error))),
     }
 }
 
@@ -53,32 +106,17 @@ fn command_tag(command: &str, rows: Option<u64>) -> Tag {
     }
 }
 
-fn rows_response(rows: Rows) -> PgWireResult<QueryResponse> {
+fn rows_response(rows: Rows, formats: Option<&Format>) -> QueryResponse {
     let types: Vec<sql::DataType> = rows.columns.iter().map(|c| c.data_type).collect();
-    let schema: Arc<Vec<FieldInfo>> = Arc::new(
-        rows.columns
-            .iter()
-            .map(|column| {
-                let ty = Type::from_oid(column.data_type.oid()).unwrap_or(Type::TEXT);
-                FieldInfo::new(column.name.clone(), None, None, ty, FieldFormat::Text)
-            })
-            .collect(),
-    );
-    let mut data = Vec::with_capacity(rows.rows.len());
-    let mut encoder = DataRowEncoder::new(schema.clone());
-    for row in rows.rows {
-        for (value, ty) in row.iter().zip(&types) {
-            encoder.encode_field(&value.to_text(*ty))?;
-        }
-        data.push(Ok(encoder.take_row()));
-    }
-    let mut response = QueryResponse::new(schema, stream::iter(data));
+    let fields = format::fields(&rows.columns, formats);
+    let data: Vec<_> = rows.rows.iter().map(|row| Ok(format::data_row(row, &types, &fields))).collect();
+    let mut response = QueryResponse::new(fields, stream::iter(data));
     response.set_command_tag(&rows.command);
-    Ok(response)
+    response
 }
 
 /// A failed statement as PostgreSQL reports it.
-fn error_info(error: sql::Error) -> ErrorInfo {
+pub fn error_info(error: sql::Error) -> ErrorInfo {
     let (code, message) = match error {
         sql::Error::Sql(error) => (error.code, error.message),
         sql::Error::Group(raft::GroupError::Unavailable { reason, .. }) => {

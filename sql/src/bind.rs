@@ -8,6 +8,10 @@
 //! it `numeric`, which Seshat does not have yet); a quoted string or NULL
 //! has no type until the context gives it one, as in PostgreSQL (`'5' +
 //! 1` is 6, `'x' + 1` is 22P02).
+//!
+//! Parameters (`$n`) are untyped like quoted literals: the context that
+//! coerces one records its type in [`Expr::Param`], which is how a
+//! prepared statement's parameter types are inferred (`crate::prepare`).
 
 use sqlparser::ast;
 
@@ -51,8 +55,8 @@ impl Scope {
     }
 }
 
-/// A bound expression with its type. `untyped` marks a quoted literal or
-/// NULL whose type the context decides.
+/// A bound expression with its type. `untyped` marks a quoted literal,
+/// NULL or a parameter `$n` whose type the context decides.
 #[derive(Debug, Clone)]
 pub struct Typed {
     pub expr: Expr,
@@ -78,8 +82,11 @@ impl Typed {
     /// typed one must already be of a compatible kind.
     pub fn coerce(self, to: DataType) -> Result<Typed, SqlError> {
         if self.untyped {
-            let Expr::Literal(value) = self.expr else { unreachable!("only literals are untyped") };
-            return Ok(Typed::known(Expr::Literal(value.assign(to)?), to));
+            return Ok(match self.expr {
+                Expr::Param { index, .. } => Typed::known(Expr::Param { index, ty: Some(to) }, to),
+                Expr::Literal(value) => Typed::known(Expr::Literal(value.assign(to)?), to),
+                _ => unreachable!("only literals and parameters are untyped"),
+            });
         }
         if !self.ty.same_kind(to) {
             return Err(SqlError::new(
@@ -171,8 +178,13 @@ impl<'a> Binder<'a> {
             E::Cast { kind: ast::CastKind::Cast | ast::CastKind::DoubleColon, expr, data_type, format: None } => {
                 let to = DataType::from_ast(data_type)?;
                 let operand = self.bind(expr)?;
-                if let (true, Expr::Literal(value)) = (operand.untyped, &operand.expr) {
-                    return Ok(Typed::known(Expr::Literal(value.clone().cast(to)?), to));
+                match (operand.untyped, &operand.expr) {
+                    (true, Expr::Literal(value)) => {
+                        return Ok(Typed::known(Expr::Literal(value.clone().cast(to)?), to));
+                    }
+                    // `$1::int` declares the parameter's type.
+                    (true, Expr::Param { .. }) => return operand.coerce(to),
+                    _ => {}
                 }
                 Ok(Typed::known(Expr::Cast { expr: Box::new(operand.expr), to }, to))
             }
@@ -482,9 +494,22 @@ fn literal(value: &ast::Value) -> Result<Typed, SqlError> {
         }
         ast::Value::Boolean(b) => Typed::known(Expr::Literal(Value::Bool(*b)), DataType::Bool),
         ast::Value::Null => Typed { expr: Expr::Literal(Value::Null), ty: DataType::Text, untyped: true },
-        ast::Value::Placeholder(p) => return Err(SqlError::unsupported(format!("the parameter {p}"))),
+        ast::Value::Placeholder(p) => {
+            let index = parameter_index(p)?;
+            Typed { expr: Expr::Param { index, ty: None }, ty: DataType::Text, untyped: true }
+        }
         other => return Err(SqlError::unsupported(format!("the literal {other}"))),
     })
+}
+
+/// The zero-based position of parameter `$n`.
+pub fn parameter_index(placeholder: &str) -> Result<usize, SqlError> {
+    placeholder
+        .strip_prefix('$')
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&n| (1..=u16::MAX as usize).contains(&n))
+        .map(|n| n - 1)
+        .ok_or_else(|| SqlError::new(code::SYNTAX_ERROR, format!("syntax error at or near \"{placeholder}\"")))
 }
 
 /// A constant expression's value (LIMIT, OFFSET, DEFAULT, VALUES).
@@ -665,20 +690,13 @@ fn has_aggregate(expr: &ast::Expr) -> bool {
     }
 }
 
-fn limit_offset(limit: Option<&ast::LimitClause>) -> Result<(Option<u64>, u64), SqlError> {
-    let count = |expr: &ast::Expr, what: &str| -> Result<Option<u64>, SqlError> {
-        let bound = constant(expr)?.coerce(DataType::Int8)?;
-        match bound.expr.eval(&[])? {
-            Value::Null => Ok(None),
-            Value::Int(n) if n >= 0 => Ok(Some(n as u64)),
-            _ => Err(SqlError::new("2201W", format!("{what} must not be negative"))),
-        }
-    };
+fn limit_offset(limit: Option<&ast::LimitClause>) -> Result<(Option<Expr>, Option<Expr>), SqlError> {
+    let count = |expr: &ast::Expr| -> Result<Expr, SqlError> { Ok(constant(expr)?.coerce(DataType::Int8)?.expr) };
     match limit {
-        None => Ok((None, 0)),
+        None => Ok((None, None)),
         Some(ast::LimitClause::LimitOffset { limit, offset, limit_by }) if limit_by.is_empty() => {
-            let limit = limit.as_ref().map(|l| count(l, "LIMIT")).transpose()?.flatten();
-            let offset = offset.as_ref().map(|o| count(&o.value, "OFFSET")).transpose()?.flatten().unwrap_or(0);
+            let limit = limit.as_ref().map(count).transpose()?;
+            let offset = offset.as_ref().map(|o| count(&o.value)).transpose()?;
             Ok((limit, offset))
         }
         Some(other) => Err(SqlError::unsupported(format!("{other}"))),

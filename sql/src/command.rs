@@ -1,7 +1,7 @@
 //! What the `sql/0` log carries and what apply answers.
 //!
-//! An entry is a [`SqlCommand`]: today one writing statement, as SQL
-//! text, executed at apply (autocommit). The answer is an [`Outcome`] or
+//! An entry is a [`SqlCommand`]: one writing statement, as SQL text,
+//! executed at apply (autocommit), or a transaction's statements to commit. The answer is an [`Outcome`] or
 //! the statement's [`SqlError`]. Both are postcard-encoded; variants are
 //! only ever appended, so logs and snapshots stay readable.
 
@@ -15,6 +15,19 @@ use crate::value::Value;
 pub enum SqlCommand {
     /// Execute one statement that writes, on its own.
     Execute { sql: String },
+    /// Commit a transaction: run its statements again, in order, and keep
+    /// their writes only if each has the outcome the client saw
+    /// ([`Outcome::digest`]); otherwise nothing is written and the answer
+    /// is 40001.
+    Commit { statements: Vec<Checked> },
+}
+
+/// A statement of a transaction with the digest of the outcome the
+/// session answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checked {
+    pub sql: String,
+    pub digest: u128,
 }
 
 impl SqlCommand {
@@ -48,6 +61,16 @@ pub enum Outcome {
 impl Outcome {
     pub fn command(command: &str) -> Outcome {
         Outcome::Command { command: command.to_string(), rows: None }
+    }
+
+    /// A digest of everything the client sees of this outcome (tag, row
+    /// count, columns, rows): FNV-1a (128 bits) of its encoding, the same
+    /// on every node and version.
+    pub fn digest(&self) -> u128 {
+        const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
+        const PRIME: u128 = 0x0000000001000000000000000000013b;
+        let bytes = postcard::to_stdvec(self).expect("outcomes serialize");
+        bytes.iter().fold(OFFSET, |hash, &byte| (hash ^ u128::from(byte)).wrapping_mul(PRIME))
     }
 }
 

@@ -9,6 +9,9 @@ pub mod code {
     pub const UNDEFINED_TABLE: &str = "42P01";
     pub const UNDEFINED_COLUMN: &str = "42703";
     pub const UNDEFINED_FUNCTION: &str = "42883";
+    pub const UNDEFINED_PARAMETER: &str = "42P02";
+    pub const INDETERMINATE_DATATYPE: &str = "42P18";
+    pub const AMBIGUOUS_PARAMETER: &str = "42P08";
     pub const DUPLICATE_TABLE: &str = "42P07";
     pub const DUPLICATE_COLUMN: &str = "42701";
     pub const AMBIGUOUS_COLUMN: &str = "42702";
@@ -21,10 +24,20 @@ pub mod code {
     pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
     pub const DIVISION_BY_ZERO: &str = "22012";
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
+    pub const INVALID_ROW_COUNT: &str = "2201W";
+    pub const INVALID_BINARY_REPRESENTATION: &str = "22P03";
+    pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
     pub const NOT_NULL_VIOLATION: &str = "23502";
     pub const UNIQUE_VIOLATION: &str = "23505";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    pub const SERIALIZATION_FAILURE: &str = "40001";
+    pub const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
+    pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
+    pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
+    pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
+    pub const UNDEFINED_OBJECT: &str = "42704";
     pub const CONNECTION_FAILURE: &str = "08006";
+    pub const PROTOCOL_VIOLATION: &str = "08P01";
     pub const INTERNAL_ERROR: &str = "XX000";
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use storage::{Family, Reader};
 
 use crate::catalog::Table;
-use crate::error::{Error, Result, SqlError};
+use crate::error::{code, Error, Result, SqlError};
 use crate::expr::Expr;
 use crate::keys;
 use crate::plan::{AggFunc, Aggregate, Aggregation, SelectPlan, SortKey};
@@ -83,11 +83,21 @@ pub fn select(reader: &impl Reader, plan: &SelectPlan) -> Result<Vec<Vec<Value>>
     if !plan.sort.is_empty() {
         output.sort_by(|(_, a), (_, b)| compare_keys(&plan.sort, a, b));
     }
-    let rows = output.into_iter().map(|(row, _)| row).skip(plan.offset as usize);
-    Ok(match plan.limit {
+    let offset = count(plan.offset.as_ref(), "OFFSET")?.unwrap_or(0);
+    let rows = output.into_iter().map(|(row, _)| row).skip(offset as usize);
+    Ok(match count(plan.limit.as_ref(), "LIMIT")? {
         Some(limit) => rows.take(limit as usize).collect(),
         None => rows.collect(),
     })
+}
+
+/// A LIMIT or OFFSET: `None` when absent or NULL, never negative.
+fn count(expr: Option<&Expr>, what: &str) -> Result<Option<u64>> {
+    match expr.map(|e| e.eval(&[])).transpose()? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Int(n)) if n >= 0 => Ok(Some(n as u64)),
+        Some(_) => Err(SqlError::new(code::INVALID_ROW_COUNT, format!("{what} must not be negative")).into()),
+    }
 }
 
 fn compare_keys(keys: &[SortKey], a: &[Value], b: &[Value]) -> Ordering {

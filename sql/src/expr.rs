@@ -79,6 +79,14 @@ pub enum Expr {
         args: Vec<Expr>,
         ty: DataType,
     },
+    /// Parameter `$index+1` of a prepared statement, with the type its
+    /// context gave it (`None` while nothing has). Only ever bound to
+    /// infer parameter types: an executed statement has its parameters
+    /// substituted by typed literals first.
+    Param {
+        index: usize,
+        ty: Option<DataType>,
+    },
 }
 
 impl Expr {
@@ -173,7 +181,42 @@ impl Expr {
                 let args: Vec<Value> = args.iter().map(|a| a.eval(row)).collect::<Result<_, _>>()?;
                 call(*function, args, *ty)?
             }
+            Expr::Param { index, .. } => {
+                return Err(SqlError::new(code::UNDEFINED_PARAMETER, format!("there is no parameter ${}", index + 1)))
+            }
         })
+    }
+
+    /// Calls `visit` on this expression and every expression inside it.
+    pub fn walk(&self, visit: &mut impl FnMut(&Expr)) {
+        visit(self);
+        match self {
+            Expr::Literal(_) | Expr::Column(_) | Expr::Param { .. } => {}
+            Expr::Binary { left, right, .. } => {
+                left.walk(visit);
+                right.walk(visit);
+            }
+            Expr::Not(expr) | Expr::Negate(expr, _) | Expr::IsNull { expr, .. } | Expr::Cast { expr, .. } => {
+                expr.walk(visit)
+            }
+            Expr::InList { expr, list, .. } => {
+                expr.walk(visit);
+                list.iter().for_each(|item| item.walk(visit));
+            }
+            Expr::Like { expr, pattern, .. } => {
+                expr.walk(visit);
+                pattern.walk(visit);
+            }
+            Expr::Case { operand, branches, otherwise } => {
+                operand.iter().for_each(|o| o.walk(visit));
+                for (when, then) in branches {
+                    when.walk(visit);
+                    then.walk(visit);
+                }
+                otherwise.iter().for_each(|o| o.walk(visit));
+            }
+            Expr::Coalesce(args) | Expr::Call { args, .. } => args.iter().for_each(|a| a.walk(visit)),
+        }
     }
 
     /// Whether the expression keeps a row in a WHERE clause: true, not

@@ -2,18 +2,29 @@
 //!
 //! # Life of a statement
 //!
-//! 1. [`Sql::execute`] parses the string ([`parse`], sqlparser's
-//!    PostgreSQL dialect) into statements and runs them in order, each on
-//!    its own (autocommit), stopping at the first error.
-//! 2. A query waits for the `sql/0` group's read barrier (it sees every
-//!    write acknowledged before it, on any node), then binds against the
-//!    catalog ([`bind`], [`query`]) and runs ([`exec`]) on one RocksDB
-//!    snapshot: the schema and the rows it reads are of the same moment.
+//! 1. A client's [`Session`] parses the string ([`parse`], sqlparser's
+//!    PostgreSQL dialect) into statements and runs them in order,
+//!    stopping at the first error.
+//! 2. Outside a transaction block, a query waits for the `sql/0` group's
+//!    read barrier (it sees every write acknowledged before it, on any
+//!    node), then binds against the catalog ([`bind`], [`query`]) and
+//!    runs ([`exec`]) on one RocksDB snapshot: the schema and the rows it
+//!    reads are of the same moment.
 //! 3. A statement that writes is proposed to `sql/0` as its SQL text
 //!    ([`command`]) and executed at apply on every replica ([`machine`],
 //!    [`write`]): binding, checks and writes happen in log order against
 //!    the replica's state, so the same log gives the same data everywhere
 //!    and a single statement never conflicts with another.
+//! 4. In a transaction, statements run in the session on a snapshot and
+//!    the transaction's own writes; COMMIT proposes them, and apply runs
+//!    them again and keeps them only if the client saw the same outcomes
+//!    ([`session`] has the rules and the guarantee).
+//!
+//! # Prepared statements
+//!
+//! [`Session::prepare`] infers parameter types and result columns
+//! ([`prepare`]); [`Session::execute_prepared`] substitutes the values as
+//! typed literals and runs the statement as above.
 //!
 //! # Storage
 //!
@@ -22,14 +33,15 @@
 //!
 //! # Not yet
 //!
-//! Explicit transactions, joins, subqueries, secondary indexes, UNIQUE and
-//! CHECK constraints, ALTER TABLE, views, NUMERIC and date/time types,
-//! prepared statements (extended protocol): each answers 0A000
+//! Joins, subqueries, secondary indexes, UNIQUE and CHECK constraints,
+//! ALTER TABLE, views, NUMERIC and date/time types: each answers 0A000
 //! (`feature_not_supported`) naming what is missing.
 
 mod bind;
 mod catalog;
 mod command;
+mod ddl;
+mod dml;
 mod error;
 mod exec;
 mod expr;
@@ -37,8 +49,10 @@ mod keys;
 mod machine;
 mod parse;
 mod plan;
+mod prepare;
 mod query;
 mod service;
+mod session;
 mod types;
 mod value;
 mod write;
@@ -46,6 +60,8 @@ mod write;
 pub use command::{Outcome, Rows};
 pub use error::{code, Error, Result, SqlError};
 pub use plan::OutputColumn;
+pub use prepare::Prepared;
 pub use service::{Sql, SqlStart};
+pub use session::{Session, Status};
 pub use types::DataType;
-pub use value::Value;
+pub use value::{parse_text, Value};

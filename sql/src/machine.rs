@@ -4,6 +4,10 @@
 //! Invariants:
 //! - each statement runs in an overlay of its own over the apply overlay,
 //!   merged only when it completes: a failed statement writes nothing;
+//! - a transaction's statements run again in order at its commit, each
+//!   in an overlay over the transaction's: its writes are kept only if
+//!   every statement has the outcome the client saw, so a committed
+//!   transaction is equivalent to running it whole at its log position;
 //! - a table's rows are deleted by one range deletion after the overlay's
 //!   writes, once the table is unreachable (dropped from the catalog; ids
 //!   are never reused);
@@ -12,9 +16,9 @@
 
 use bytes::Bytes;
 use raft::{Command, StateMachine};
-use storage::{Batch, Family, Overlay, Reader, Store};
+use storage::{Batch, Family, Overlay, Reader, Store, Writes};
 
-use crate::command::{encode_response, SqlCommand};
+use crate::command::{encode_response, Checked, Outcome, SqlCommand};
 use crate::error::{code, Error, SqlError};
 use crate::keys;
 use crate::write;
@@ -30,6 +34,27 @@ impl SqlMachine {
         machine.reload()?;
         Ok(machine)
     }
+}
+
+/// Runs a transaction's statements again over `view`: their writes and
+/// dropped tables if every outcome is the one the client saw, `None` if
+/// one differs or fails (a concurrent commit changed what it read).
+fn commit<R: Reader>(view: &R, statements: &[Checked]) -> Result<Option<(Writes, Vec<u32>)>, Error> {
+    let mut transaction = Overlay::new(view);
+    let mut dropped = Vec::new();
+    for checked in statements {
+        let mut statement = Overlay::new(&transaction);
+        match write::execute(&mut statement, &checked.sql) {
+            Ok(effects) if effects.outcome.digest() == checked.digest => {
+                let writes = statement.into_writes();
+                transaction.extend(writes);
+                dropped.extend(effects.dropped);
+            }
+            Ok(_) | Err(Error::Sql(_)) => return Ok(None),
+            Err(fatal) => return Err(fatal),
+        }
+    }
+    Ok(Some((transaction.into_writes(), dropped)))
 }
 
 impl StateMachine for SqlMachine {
@@ -55,6 +80,17 @@ impl StateMachine for SqlMachine {
                         Err(fatal) => return Err(fatal),
                     }
                 }
+                Ok(SqlCommand::Commit { statements }) => match commit(&overlay, &statements)? {
+                    Some((writes, tables)) => {
+                        overlay.extend(writes);
+                        dropped.extend(tables);
+                        Ok(Outcome::command("COMMIT"))
+                    }
+                    None => Err(SqlError::new(
+                        code::SERIALIZATION_FAILURE,
+                        "could not serialize access due to concurrent update",
+                    )),
+                },
                 // A newer node's command: refused the same way everywhere.
                 Err(error) => Err(SqlError::new(code::INTERNAL_ERROR, format!("undecodable SQL command: {error}"))),
             };

@@ -95,6 +95,24 @@ pub struct SelectPlan {
     pub distinct: bool,
     /// Sort keys, over the same rows as the projection.
     pub sort: Vec<SortKey>,
-    pub limit: Option<u64>,
-    pub offset: u64,
+    /// LIMIT and OFFSET, `bigint` constants evaluated when the query runs.
+    pub limit: Option<Expr>,
+    pub offset: Option<Expr>,
+}
+
+impl SelectPlan {
+    /// Every expression of the plan.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        let mut exprs: Vec<&Expr> = self.filter.iter().collect();
+        if let Some(aggregation) = &self.aggregation {
+            exprs.extend(&aggregation.keys);
+            exprs.extend(aggregation.aggregates.iter().filter_map(|a| a.arg.as_ref()));
+            exprs.extend(&aggregation.having);
+        }
+        exprs.extend(&self.projection);
+        exprs.extend(self.sort.iter().map(|k| &k.expr));
+        exprs.extend(&self.limit);
+        exprs.extend(&self.offset);
+        exprs
+    }
 }

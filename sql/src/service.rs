@@ -7,12 +7,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, RaftNode};
 use sqlparser::ast;
-use storage::Store;
+use storage::{Snapshot, Store};
 
 use crate::command::{Outcome, Rows, SqlCommand};
 use crate::error::{code, Error, Result, SqlError};
 use crate::machine::SqlMachine;
-use crate::{exec, parse, query};
+use crate::session::Session;
+use crate::{exec, query};
 
 /// How the `sql/0` group runs on this node.
 pub struct SqlStart<'a> {
@@ -54,42 +55,30 @@ impl Sql {
         Ok(Sql { inner: Arc::new(Inner { group, store: start.store }) })
     }
 
-    /// Runs the statements of `sql` in order, each on its own (autocommit),
-    /// stopping at the first that fails: its error is the last result.
-    pub async fn execute(&self, sql: &str) -> Vec<Result<Outcome>> {
-        let statements = match parse::statements(sql) {
-            Ok(statements) => statements,
-            Err(error) => return vec![Err(error.into())],
-        };
-        let mut results = Vec::with_capacity(statements.len());
-        for statement in statements {
-            let result = self.statement(statement).await;
-            let failed = result.is_err();
-            results.push(result);
-            if failed {
-                break;
-            }
-        }
-        results
+    /// A new client session.
+    pub fn session(&self) -> Session {
+        Session::new(self.clone())
     }
 
-    async fn statement(&self, statement: ast::Statement) -> Result<Outcome> {
+    /// `snapshot`, or, without one, a snapshot taken after the read
+    /// barrier: it has every write acknowledged before this call.
+    pub(crate) async fn snapshot_for(&self, snapshot: Option<Snapshot>) -> Result<Snapshot> {
+        if let Some(snapshot) = snapshot {
+            return Ok(snapshot);
+        }
+        self.inner.group.read_barrier().await?;
+        Ok(self.inner.store.snapshot())
+    }
+
+    /// A statement on its own, outside a transaction block.
+    pub(crate) async fn autocommit(&self, statement: ast::Statement) -> Result<Outcome> {
         match statement {
             ast::Statement::Query(query) => self.read(&query).await,
             ast::Statement::CreateTable(_)
             | ast::Statement::Drop { .. }
             | ast::Statement::Insert(_)
             | ast::Statement::Update(_)
-            | ast::Statement::Delete(_) => self.write(statement.to_string()).await,
-            ast::Statement::StartTransaction { .. }
-            | ast::Statement::Commit { .. }
-            | ast::Statement::Rollback { .. }
-            | ast::Statement::Savepoint { .. } => Err(SqlError::new(
-                code::FEATURE_NOT_SUPPORTED,
-                "explicit transactions (BEGIN, COMMIT, ROLLBACK, SAVEPOINT) are not supported by Seshat yet: every \
-                 statement commits on its own",
-            )
-            .into()),
+            | ast::Statement::Delete(_) => self.propose(SqlCommand::Execute { sql: statement.to_string() }).await,
             other => {
                 let text = other.to_string();
                 let words: Vec<&str> = text.split_whitespace().take(2).collect();
@@ -107,8 +96,9 @@ impl Sql {
         Ok(Outcome::Rows(Rows { columns: plan.columns, rows, command: "SELECT".into() }))
     }
 
-    async fn write(&self, sql: String) -> Result<Outcome> {
-        let response = self.inner.group.propose(Bytes::from(SqlCommand::Execute { sql }.encode())).await?;
+    /// Proposes `command` to `sql/0`; its outcome once applied.
+    pub(crate) async fn propose(&self, command: SqlCommand) -> Result<Outcome> {
+        let response = self.inner.group.propose(Bytes::from(command.encode())).await?;
         let response: std::result::Result<Outcome, SqlError> = postcard::from_bytes(&response)
             .map_err(|e| SqlError::new(code::INTERNAL_ERROR, format!("undecodable response: {e}")))?;
         Ok(response?)

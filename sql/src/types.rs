@@ -50,6 +50,21 @@ impl DataType {
         }
     }
 
+    /// The type with PostgreSQL's OID `oid`, if Seshat has it.
+    pub fn from_oid(oid: u32) -> Option<DataType> {
+        Some(match oid {
+            16 => DataType::Bool,
+            21 => DataType::Int2,
+            23 => DataType::Int4,
+            20 => DataType::Int8,
+            700 => DataType::Float4,
+            701 => DataType::Float8,
+            25 => DataType::Text,
+            1043 => DataType::Varchar(None),
+            _ => return None,
+        })
+    }
+
     pub fn is_integer(self) -> bool {
         matches!(self, DataType::Int2 | DataType::Int4 | DataType::Int8)
     }

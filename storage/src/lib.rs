@@ -37,5 +37,5 @@ pub use batch::Batch;
 pub use error::{Error, Result};
 pub use keyspace::{Family, Service};
 pub use layout::Layout;
-pub use overlay::Overlay;
+pub use overlay::{Overlay, Writes};
 pub use store::{Durability, KeyValue, Reader, Scan, Snapshot, Storage, Store};

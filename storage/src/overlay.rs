@@ -54,7 +54,10 @@ pub fn merge<'s>(
     })
 }
 
-/// The writes of an overlay, detached from what it read over.
+/// The writes of an overlay, detached from what it read over (a SQL
+/// transaction keeps its own between statements, and copies them at each
+/// savepoint).
+#[derive(Clone, Default)]
 pub struct Writes(BTreeMap<(Family, Vec<u8>), Option<Vec<u8>>>);
 
 /// Puts and deletes not yet written, read over `base`.

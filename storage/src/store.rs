@@ -211,9 +211,16 @@ impl Store {
         Ok(self.db.flush_wal(true)?)
     }
 
-    /// A consistent, read-only view of the store as of now.
-    pub fn snapshot(&self) -> Snapshot<'_> {
-        Snapshot { store: self, snapshot: self.db.snapshot() }
+    /// A consistent, read-only view of the store as of now. It owns a
+    /// handle on the instance, so it can outlive this borrow (a SQL
+    /// transaction reads one snapshot across many statements).
+    pub fn snapshot(&self) -> Snapshot {
+        let store = self.clone();
+        // SAFETY: the reference points into the `Arc<DB>` that `store`
+        // holds; `Snapshot` drops `snapshot` before `store` (field order),
+        // so the instance outlives every use of the reference.
+        let db: &'static DB = unsafe { &*Arc::as_ptr(&store.db) };
+        Snapshot { snapshot: db.snapshot(), store }
     }
 
     /// Writes a RocksDB checkpoint (hard-linked SST files plus a copy of the
@@ -256,12 +263,14 @@ impl Reader for Store {
 }
 
 /// A point-in-time view of a [`Store`].
-pub struct Snapshot<'a> {
-    store: &'a Store,
-    snapshot: SnapshotWithThreadMode<'a, DB>,
+pub struct Snapshot {
+    // Declared first, so dropped first: it reads the instance `store` keeps
+    // alive.
+    snapshot: SnapshotWithThreadMode<'static, DB>,
+    store: Store,
 }
 
-impl Reader for Snapshot<'_> {
+impl Reader for Snapshot {
     fn get(&self, family: Family, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.snapshot.get_cf(self.store.cf(family), key)?)
     }

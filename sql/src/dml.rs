@@ -1,0 +1,393 @@
+//! INSERT, UPDATE and DELETE in two steps: [`DmlPlan::bind`] resolves
+//! names and types against a view of the catalog (what a prepared
+//! statement's Describe needs), [`DmlPlan::apply`] runs the plan against
+//! the apply overlay. Every row written goes through
+//! [`write::store_row`] or [`write::check_row`], which enforce the
+//! table's types and constraints.
+
+use sqlparser::ast;
+use storage::{Family, Overlay, Reader};
+
+use crate::bind::{self, ident, object_name, Binder, Scope};
+use crate::catalog::Table;
+use crate::command::{Outcome, Rows};
+use crate::error::{code, Result, SqlError};
+use crate::exec::{self, encode_row};
+use crate::expr::Expr;
+use crate::plan::{OutputColumn, SelectPlan};
+use crate::query;
+use crate::value::Value;
+use crate::write::{assignable, check_row, default_value, store_row};
+
+/// A bound INSERT, UPDATE or DELETE.
+pub enum DmlPlan {
+    Insert(InsertPlan),
+    Update(UpdatePlan),
+    Delete(DeletePlan),
+}
+
+pub struct InsertPlan {
+    table: Table,
+    /// The columns the source's values fill, in order.
+    targets: Vec<usize>,
+    source: InsertSource,
+    returning: Option<Returning>,
+}
+
+enum InsertSource {
+    /// Each row's values for the targets, `None` for DEFAULT.
+    Values(Vec<Vec<Option<Expr>>>),
+    Query(Box<SelectPlan>),
+    DefaultValues,
+}
+
+pub struct UpdatePlan {
+    table: Table,
+    /// Column positions and their new values, over the old row.
+    assignments: Vec<(usize, Expr)>,
+    filter: Option<Expr>,
+    returning: Option<Returning>,
+}
+
+pub struct DeletePlan {
+    table: Table,
+    filter: Option<Expr>,
+    returning: Option<Returning>,
+}
+
+/// RETURNING: output expressions over the rows written.
+struct Returning {
+    columns: Vec<OutputColumn>,
+    exprs: Vec<Expr>,
+}
+
+impl DmlPlan {
+    /// Binds `statement` if it is an INSERT, UPDATE or DELETE.
+    pub fn bind(view: &impl Reader, statement: &ast::Statement) -> Result<Option<DmlPlan>> {
+        Ok(Some(match statement {
+            ast::Statement::Insert(insert) => DmlPlan::Insert(bind_insert(view, insert)?),
+            ast::Statement::Update(update) => DmlPlan::Update(bind_update(view, update)?),
+            ast::Statement::Delete(delete) => DmlPlan::Delete(bind_delete(view, delete)?),
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The rows' columns with RETURNING, else none.
+    pub fn columns(&self) -> Vec<OutputColumn> {
+        self.returning().map(|r| r.columns.clone()).unwrap_or_default()
+    }
+
+    fn returning(&self) -> Option<&Returning> {
+        match self {
+            DmlPlan::Insert(plan) => plan.returning.as_ref(),
+            DmlPlan::Update(plan) => plan.returning.as_ref(),
+            DmlPlan::Delete(plan) => plan.returning.as_ref(),
+        }
+    }
+
+    /// Every expression of the plan.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        let mut exprs: Vec<&Expr> = Vec::new();
+        match self {
+            DmlPlan::Insert(plan) => match &plan.source {
+                InsertSource::Values(rows) => exprs.extend(rows.iter().flatten().flatten()),
+                InsertSource::Query(query) => exprs.extend(query.exprs()),
+                InsertSource::DefaultValues => {}
+            },
+            DmlPlan::Update(plan) => {
+                exprs.extend(plan.assignments.iter().map(|(_, e)| e));
+                exprs.extend(&plan.filter);
+            }
+            DmlPlan::Delete(plan) => exprs.extend(&plan.filter),
+        }
+        exprs.extend(self.returning().into_iter().flat_map(|r| &r.exprs));
+        exprs
+    }
+
+    /// Writes the plan's rows to `view`.
+    pub fn apply<R: Reader>(self, view: &mut Overlay<'_, R>) -> Result<Outcome> {
+        match self {
+            DmlPlan::Insert(plan) => apply_insert(view, plan),
+            DmlPlan::Update(plan) => apply_update(view, plan),
+            DmlPlan::Delete(plan) => apply_delete(view, plan),
+        }
+    }
+}
+
+impl Returning {
+    fn bind(table: &Table, items: Option<&Vec<ast::SelectItem>>) -> Result<Option<Returning>> {
+        let Some(items) = items else { return Ok(None) };
+        let scope = Scope::of(table, None);
+        let mut binder = Binder::new(&scope);
+        let (mut columns, mut exprs) = (Vec::new(), Vec::new());
+        for item in items {
+            match item {
+                ast::SelectItem::Wildcard(_) => {
+                    for (i, column) in table.columns.iter().enumerate() {
+                        columns.push(OutputColumn { name: column.name.clone(), data_type: column.data_type });
+                        exprs.push(Expr::Column(i));
+                    }
+                }
+                ast::SelectItem::UnnamedExpr(expr) | ast::SelectItem::ExprWithAlias { expr, .. } => {
+                    let name = match item {
+                        ast::SelectItem::ExprWithAlias { alias, .. } => ident(alias),
+                        _ => bind::output_name(expr),
+                    };
+                    let bound = binder.bind(expr)?.coerce_text()?;
+                    columns.push(OutputColumn { name, data_type: bound.ty });
+                    exprs.push(bound.expr);
+                }
+                other => return Err(SqlError::unsupported(format!("RETURNING {other}")).into()),
+            }
+        }
+        Ok(Some(Returning { columns, exprs }))
+    }
+
+    fn row(&self, row: &[Value]) -> Result<Vec<Value>> {
+        Ok(self.exprs.iter().map(|e| e.eval(row)).collect::<std::result::Result<_, _>>()?)
+    }
+}
+
+/// The outcome of a statement that wrote `count` rows, or returned
+/// `returned` with RETURNING.
+fn finish(command: &str, count: u64, returning: Option<Returning>, returned: Vec<Vec<Value>>) -> Outcome {
+    match returning {
+        Some(returning) => Outcome::Rows(Rows { columns: returning.columns, rows: returned, command: command.into() }),
+        None => Outcome::Command { command: command.to_string(), rows: Some(count) },
+    }
+}
+
+fn is_default(expr: &ast::Expr) -> bool {
+    matches!(expr, ast::Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
+}
+
+fn bind_insert(view: &impl Reader, insert: &ast::Insert) -> Result<InsertPlan> {
+    let ast::TableObject::TableName(name) = &insert.table else {
+        return Err(SqlError::unsupported("INSERT into a table function").into());
+    };
+    if insert.on.is_some() {
+        return Err(SqlError::unsupported("ON CONFLICT").into());
+    }
+    let table = query::table(view, name)?;
+    let too_many = || SqlError::new(code::SYNTAX_ERROR, "INSERT has more expressions than target columns");
+    let targets: Vec<usize> = if insert.columns.is_empty() {
+        // Without a column list, the values fill the first columns.
+        match source_width(insert.source.as_deref()) {
+            Some(width) if width > table.columns.len() => return Err(too_many().into()),
+            Some(width) => (0..width).collect(),
+            None => (0..table.columns.len()).collect(),
+        }
+    } else {
+        let mut targets = Vec::new();
+        for column in &insert.columns {
+            let column = object_name(column)?;
+            let position = table.column(&column).ok_or_else(|| {
+                SqlError::new(
+                    code::UNDEFINED_COLUMN,
+                    format!("column \"{column}\" of relation \"{}\" does not exist", table.name),
+                )
+            })?;
+            if targets.contains(&position) {
+                return Err(SqlError::new(
+                    code::DUPLICATE_COLUMN,
+                    format!("column \"{column}\" specified more than once"),
+                )
+                .into());
+            }
+            targets.push(position);
+        }
+        targets
+    };
+    let source = match &insert.source {
+        None => InsertSource::DefaultValues,
+        Some(source) => match source.body.as_ref() {
+            ast::SetExpr::Values(values) if source.order_by.is_none() && source.limit_clause.is_none() => {
+                let mut rows = Vec::with_capacity(values.rows.len());
+                for row in &values.rows {
+                    if row.len() > targets.len() {
+                        return Err(too_many().into());
+                    }
+                    if row.len() < targets.len() {
+                        return Err(SqlError::new(
+                            code::SYNTAX_ERROR,
+                            "INSERT has more target columns than expressions",
+                        )
+                        .into());
+                    }
+                    let mut values = Vec::with_capacity(row.len());
+                    for (expr, &target) in row.iter().zip(&targets) {
+                        let column = &table.columns[target];
+                        values.push(match is_default(expr) {
+                            true => None,
+                            false => Some(assignable(bind::constant(expr)?, column.data_type, &column.name)?),
+                        });
+                    }
+                    rows.push(values);
+                }
+                InsertSource::Values(rows)
+            }
+            _ => {
+                let plan = query::plan(view, source)?;
+                if plan.columns.len() > targets.len() {
+                    return Err(too_many().into());
+                }
+                for (output, &target) in plan.columns.iter().zip(&targets) {
+                    let column = &table.columns[target];
+                    if !output.data_type.same_kind(column.data_type) {
+                        return Err(SqlError::new(
+                            code::DATATYPE_MISMATCH,
+                            format!(
+                                "column \"{}\" is of type {} but expression is of type {}",
+                                column.name,
+                                column.data_type.name(),
+                                output.data_type.name()
+                            ),
+                        )
+                        .into());
+                    }
+                }
+                InsertSource::Query(Box::new(plan))
+            }
+        },
+    };
+    let returning = Returning::bind(&table, insert.returning.as_ref())?;
+    Ok(InsertPlan { table, targets, source, returning })
+}
+
+/// How many values each row of a VALUES source has (its longest row).
+fn source_width(source: Option<&ast::Query>) -> Option<usize> {
+    match source?.body.as_ref() {
+        ast::SetExpr::Values(values) => values.rows.iter().map(|row| row.len()).max(),
+        _ => None,
+    }
+}
+
+fn apply_insert<R: Reader>(view: &mut Overlay<'_, R>, plan: InsertPlan) -> Result<Outcome> {
+    let InsertPlan { table, targets, source, returning } = plan;
+    // Each source row's values for the targets, `None` for DEFAULT.
+    let source_rows: Vec<Vec<Option<Value>>> = match source {
+        InsertSource::Values(rows) => rows
+            .iter()
+            .map(|row| row.iter().map(|e| e.as_ref().map(|e| e.eval(&[])).transpose()).collect())
+            .collect::<std::result::Result<_, _>>()?,
+        InsertSource::Query(query) => {
+            exec::select(view, &query)?.into_iter().map(|row| row.into_iter().map(Some).collect()).collect()
+        }
+        InsertSource::DefaultValues => vec![Vec::new()],
+    };
+    let mut returned = Vec::new();
+    let mut count = 0;
+    for values in source_rows {
+        let mut row: Vec<Value> = table.columns.iter().map(default_value).collect::<Result<_>>()?;
+        for (value, &target) in values.into_iter().zip(&targets) {
+            if let Some(value) = value {
+                row[target] = value;
+            }
+        }
+        let stored = store_row(view, &table, row)?;
+        if let Some(returning) = &returning {
+            returned.push(returning.row(&stored)?);
+        }
+        count += 1;
+    }
+    // PostgreSQL's INSERT tag carries the inserted row's OID, always 0.
+    Ok(finish("INSERT 0", count, returning, returned))
+}
+
+/// The one table an UPDATE or DELETE names, as its scope.
+fn target(view: &impl Reader, from: &ast::TableWithJoins) -> Result<(Table, Scope)> {
+    let (table, alias) = query::from_table(view, std::slice::from_ref(from))?
+        .ok_or_else(|| SqlError::new(code::SYNTAX_ERROR, "no table named"))?;
+    let scope = Scope::of(&table, alias);
+    Ok((table, scope))
+}
+
+fn filter(scope: &Scope, selection: Option<&ast::Expr>) -> Result<Option<Expr>> {
+    Ok(selection.map(|selection| Binder::new(scope).condition(selection, "WHERE")).transpose()?)
+}
+
+fn bind_update(view: &impl Reader, update: &ast::Update) -> Result<UpdatePlan> {
+    if update.from.is_some() || !update.order_by.is_empty() || update.limit.is_some() {
+        return Err(SqlError::unsupported("UPDATE … FROM, ORDER BY or LIMIT").into());
+    }
+    let (table, scope) = target(view, &update.table)?;
+    let mut assignments = Vec::new();
+    for assignment in &update.assignments {
+        let ast::AssignmentTarget::ColumnName(name) = &assignment.target else {
+            return Err(SqlError::unsupported("assigning a tuple of columns").into());
+        };
+        let name = object_name(name)?;
+        let position = table.column(&name).ok_or_else(|| {
+            SqlError::new(
+                code::UNDEFINED_COLUMN,
+                format!("column \"{name}\" of relation \"{}\" does not exist", table.name),
+            )
+        })?;
+        let column = &table.columns[position];
+        let expr = match is_default(&assignment.value) {
+            true => Expr::Literal(default_value(column)?),
+            false => assignable(Binder::new(&scope).bind(&assignment.value)?, column.data_type, &column.name)?,
+        };
+        assignments.push((position, expr));
+    }
+    let filter = filter(&scope, update.selection.as_ref())?;
+    let returning = Returning::bind(&table, update.returning.as_ref())?;
+    Ok(UpdatePlan { table, assignments, filter, returning })
+}
+
+fn apply_update<R: Reader>(view: &mut Overlay<'_, R>, plan: UpdatePlan) -> Result<Outcome> {
+    let UpdatePlan { table, assignments, filter, returning } = plan;
+    let mut returned = Vec::new();
+    let mut count = 0;
+    for (key, row) in exec::matching_rows(view, &table, filter.as_ref())? {
+        let mut updated = row.clone();
+        for (position, expr) in &assignments {
+            updated[*position] = expr.eval(&row)?;
+        }
+        let key_changed =
+            table.primary_key.iter().any(|&i| updated[i].compare(&row[i]) != Some(std::cmp::Ordering::Equal));
+        let stored = if key_changed {
+            view.delete(Family::SqlRows, key);
+            store_row(view, &table, updated)?
+        } else {
+            let checked = check_row(&table, updated)?;
+            view.put(Family::SqlRows, key, encode_row(&checked));
+            checked
+        };
+        if let Some(returning) = &returning {
+            returned.push(returning.row(&stored)?);
+        }
+        count += 1;
+    }
+    Ok(finish("UPDATE", count, returning, returned))
+}
+
+fn bind_delete(view: &impl Reader, delete: &ast::Delete) -> Result<DeletePlan> {
+    if delete.using.is_some() || !delete.order_by.is_empty() || delete.limit.is_some() || !delete.tables.is_empty() {
+        return Err(SqlError::unsupported("DELETE … USING, ORDER BY or LIMIT").into());
+    }
+    let from = match &delete.from {
+        ast::FromTable::WithFromKeyword(from) | ast::FromTable::WithoutKeyword(from) => from,
+    };
+    let [from] = from.as_slice() else {
+        return Err(SqlError::unsupported("DELETE from several tables").into());
+    };
+    let (table, scope) = target(view, from)?;
+    let filter = filter(&scope, delete.selection.as_ref())?;
+    let returning = Returning::bind(&table, delete.returning.as_ref())?;
+    Ok(DeletePlan { table, filter, returning })
+}
+
+fn apply_delete<R: Reader>(view: &mut Overlay<'_, R>, plan: DeletePlan) -> Result<Outcome> {
+    let DeletePlan { table, filter, returning } = plan;
+    let mut returned = Vec::new();
+    let mut count = 0;
+    for (key, row) in exec::matching_rows(view, &table, filter.as_ref())? {
+        view.delete(Family::SqlRows, key);
+        if let Some(returning) = &returning {
+            returned.push(returning.row(&row)?);
+        }
+        count += 1;
+    }
+    Ok(finish("DELETE", count, returning, returned))
+}

@@ -1,0 +1,412 @@
+//! A client's session: autocommit statements, and transactions.
+//!
+//! # Transactions
+//!
+//! Outside a transaction block each statement commits on its own: a
+//! query reads after the read barrier, a write runs at apply (it never
+//! fails with 40001). A string of several statements is one implicit
+//! transaction, as in PostgreSQL.
+//!
+//! In a transaction, statements run in the session against one RocksDB
+//! snapshot, taken after the read barrier by the first statement, with
+//! the transaction's own writes in an overlay over it. Each statement's
+//! SQL is kept with a digest of the outcome the client saw. COMMIT of a
+//! transaction that wrote proposes them ([`SqlCommand::Commit`]); at
+//! apply every replica runs them again in log order and keeps the writes
+//! only if every outcome is the same, else answers 40001
+//! (`serialization_failure`). A read-only transaction commits without a
+//! log entry: all it saw is one snapshot.
+//!
+//! So a committed transaction is equivalent to running it whole at its
+//! place in the log: serializable (and linearizable: the place is
+//! between the client's BEGIN and COMMIT). Statements whose outcome does
+//! not depend on a concurrent change (`UPDATE t SET n = n + 1 WHERE id =
+//! 1` still updates one row) commit without conflict.
+
+use std::collections::BTreeMap;
+
+use sqlparser::ast;
+use storage::{Overlay, Snapshot, Writes};
+
+use crate::command::{Checked, Outcome, Rows, SqlCommand};
+use crate::error::{code, Result, SqlError};
+use crate::plan::OutputColumn;
+use crate::prepare::{self, Prepared};
+use crate::service::Sql;
+use crate::types::DataType;
+use crate::value::Value;
+use crate::{parse, write};
+
+/// Where the session is, as ReadyForQuery reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Idle,
+    InTransaction,
+    /// A statement of the transaction failed: only ROLLBACK (or COMMIT,
+    /// which rolls back) ends it.
+    Failed,
+}
+
+/// One client's session. Not shared: a connection owns it.
+pub struct Session {
+    sql: Sql,
+    transaction: Option<Transaction>,
+    /// Run-time parameters changed by SET.
+    settings: BTreeMap<String, String>,
+}
+
+struct Transaction {
+    /// BEGIN opened it; else it is a multi-statement string's.
+    explicit: bool,
+    read_only: bool,
+    failed: bool,
+    /// The snapshot its statements read, from the first statement on.
+    snapshot: Option<Snapshot>,
+    writes: Writes,
+    statements: Vec<Checked>,
+    wrote: bool,
+    savepoints: Vec<Savepoint>,
+}
+
+/// The transaction as it was when SAVEPOINT named it.
+struct Savepoint {
+    name: String,
+    statements: usize,
+    writes: Writes,
+    wrote: bool,
+}
+
+impl Transaction {
+    fn new(explicit: bool) -> Transaction {
+        Transaction {
+            explicit,
+            read_only: false,
+            failed: false,
+            snapshot: None,
+            writes: Writes::default(),
+            statements: Vec::new(),
+            wrote: false,
+            savepoints: Vec::new(),
+        }
+    }
+}
+
+fn aborted() -> SqlError {
+    SqlError::new(
+        code::IN_FAILED_SQL_TRANSACTION,
+        "current transaction is aborted, commands ignored until end of transaction block",
+    )
+}
+
+/// Run-time parameters SHOW knows, with their values when not SET.
+const PARAMETERS: &[(&str, &str)] = &[
+    ("application_name", ""),
+    ("client_encoding", "UTF8"),
+    ("client_min_messages", "notice"),
+    ("datestyle", "ISO, MDY"),
+    ("default_transaction_isolation", "serializable"),
+    ("extra_float_digits", "1"),
+    ("integer_datetimes", "on"),
+    ("intervalstyle", "postgres"),
+    ("lock_timeout", "0"),
+    ("search_path", "\"$user\", public"),
+    ("server_encoding", "UTF8"),
+    ("server_version", "15.0"),
+    ("standard_conforming_strings", "on"),
+    ("statement_timeout", "0"),
+    ("timezone", "UTC"),
+    ("transaction_isolation", "serializable"),
+];
+
+impl Session {
+    pub(crate) fn new(sql: Sql) -> Session {
+        Session { sql, transaction: None, settings: BTreeMap::new() }
+    }
+
+    pub fn status(&self) -> Status {
+        match &self.transaction {
+            Some(t) if t.explicit && t.failed => Status::Failed,
+            Some(t) if t.explicit => Status::InTransaction,
+            _ => Status::Idle,
+        }
+    }
+
+    /// Runs the statements of `sql` in order, stopping at the first that
+    /// fails: its error is the last result. Several statements outside a
+    /// transaction block are one implicit transaction.
+    pub async fn execute(&mut self, sql: &str) -> Vec<Result<Outcome>> {
+        let statements = match parse::statements(sql) {
+            Ok(statements) => statements,
+            Err(error) => {
+                self.fail();
+                return vec![Err(error.into())];
+            }
+        };
+        if statements.len() > 1 && self.transaction.is_none() {
+            self.transaction = Some(Transaction::new(false));
+        }
+        let mut results = Vec::with_capacity(statements.len());
+        for statement in statements {
+            let result = self.statement(statement).await;
+            let failed = result.is_err();
+            results.push(result);
+            if failed {
+                break;
+            }
+        }
+        if self.transaction.as_ref().is_some_and(|t| !t.explicit) {
+            if results.last().is_some_and(|r| r.is_err()) {
+                self.transaction = None;
+            } else if let Err(error) = self.commit().await {
+                results.push(Err(error));
+            }
+        }
+        results
+    }
+
+    /// Prepares the one statement of `sql` (the extended protocol's
+    /// Parse), against what this session sees: inside a transaction, its
+    /// snapshot and own writes.
+    pub async fn prepare(&mut self, sql: &str, declared: &[Option<DataType>]) -> Result<Prepared> {
+        match &mut self.transaction {
+            Some(transaction) if !transaction.failed => {
+                let snapshot = self.sql.snapshot_for(transaction.snapshot.take()).await?;
+                let mut view = Overlay::new(&snapshot);
+                view.extend(transaction.writes.clone());
+                let prepared = prepare::describe(&view, sql, declared);
+                transaction.snapshot = Some(snapshot);
+                prepared
+            }
+            _ => {
+                let snapshot = self.sql.snapshot_for(None).await?;
+                prepare::describe(&snapshot, sql, declared)
+            }
+        }
+    }
+
+    /// Runs a prepared statement with its parameters' values.
+    pub async fn execute_prepared(&mut self, prepared: &Prepared, values: Vec<Value>) -> Result<Outcome> {
+        let statement = prepared.with_values(values)?;
+        self.statement(statement).await
+    }
+
+    fn fail(&mut self) {
+        if let Some(transaction) = &mut self.transaction {
+            transaction.failed = true;
+        }
+    }
+
+    async fn statement(&mut self, statement: ast::Statement) -> Result<Outcome> {
+        let result = self.dispatch(statement).await;
+        if result.is_err() {
+            self.fail();
+        }
+        result
+    }
+
+    async fn dispatch(&mut self, statement: ast::Statement) -> Result<Outcome> {
+        use ast::Statement as S;
+        match statement {
+            S::StartTransaction { modes, .. } => self.begin(&modes),
+            S::Commit { chain: false, .. } => self.commit().await,
+            S::Rollback { chain: false, savepoint: None } => {
+                self.transaction = None;
+                Ok(Outcome::command("ROLLBACK"))
+            }
+            S::Rollback { chain: false, savepoint: Some(name) } => self.rollback_to(&name),
+            S::Savepoint { name } => self.savepoint(&name),
+            S::ReleaseSavepoint { name } => self.release(&name),
+            _ if self.transaction.as_ref().is_some_and(|t| t.failed) => Err(aborted().into()),
+            S::ShowVariable { variable } => self.show(&variable),
+            S::Set(set) => self.set(set),
+            statement => match self.transaction.is_some() {
+                true => self.in_transaction(statement).await,
+                false => self.sql.autocommit(statement).await,
+            },
+        }
+    }
+
+    fn begin(&mut self, modes: &[ast::TransactionMode]) -> Result<Outcome> {
+        // BEGIN inside a multi-statement string makes its implicit
+        // transaction a block; inside a block, PostgreSQL only warns.
+        let transaction = self.transaction.get_or_insert_with(|| Transaction::new(true));
+        transaction.explicit = true;
+        for mode in modes {
+            if let ast::TransactionMode::AccessMode(access) = mode {
+                transaction.read_only = *access == ast::TransactionAccessMode::ReadOnly;
+            }
+        }
+        Ok(Outcome::command("BEGIN"))
+    }
+
+    /// Ends the transaction: proposes it if it wrote, answers 40001 if
+    /// a concurrent commit changed what it saw.
+    async fn commit(&mut self) -> Result<Outcome> {
+        let Some(transaction) = self.transaction.take() else {
+            return Ok(Outcome::command("COMMIT"));
+        };
+        if transaction.failed {
+            return Ok(Outcome::command("ROLLBACK"));
+        }
+        if !transaction.wrote {
+            return Ok(Outcome::command("COMMIT"));
+        }
+        self.sql.propose(SqlCommand::Commit { statements: transaction.statements }).await
+    }
+
+    fn open(&mut self, what: &str) -> Result<&mut Transaction> {
+        self.transaction.as_mut().filter(|t| t.explicit).ok_or_else(|| {
+            SqlError::new(code::NO_ACTIVE_SQL_TRANSACTION, format!("{what} can only be used in transaction blocks"))
+                .into()
+        })
+    }
+
+    fn savepoint(&mut self, name: &ast::Ident) -> Result<Outcome> {
+        let transaction = self.open("SAVEPOINT")?;
+        if transaction.failed {
+            return Err(aborted().into());
+        }
+        let savepoint = Savepoint {
+            name: crate::bind::ident(name),
+            statements: transaction.statements.len(),
+            writes: transaction.writes.clone(),
+            wrote: transaction.wrote,
+        };
+        transaction.savepoints.push(savepoint);
+        Ok(Outcome::command("SAVEPOINT"))
+    }
+
+    /// The position of savepoint `name` (the latest of that name).
+    fn find_savepoint(transaction: &Transaction, name: &ast::Ident) -> Result<usize> {
+        let name = crate::bind::ident(name);
+        transaction.savepoints.iter().rposition(|s| s.name == name).ok_or_else(|| {
+            SqlError::new(code::INVALID_SAVEPOINT_SPECIFICATION, format!("savepoint \"{name}\" does not exist")).into()
+        })
+    }
+
+    fn rollback_to(&mut self, name: &ast::Ident) -> Result<Outcome> {
+        let transaction = self.open("ROLLBACK TO SAVEPOINT")?;
+        let position = Self::find_savepoint(transaction, name)?;
+        transaction.savepoints.truncate(position + 1);
+        let savepoint = &transaction.savepoints[position];
+        transaction.statements.truncate(savepoint.statements);
+        transaction.writes = savepoint.writes.clone();
+        transaction.wrote = savepoint.wrote;
+        transaction.failed = false;
+        Ok(Outcome::command("ROLLBACK"))
+    }
+
+    fn release(&mut self, name: &ast::Ident) -> Result<Outcome> {
+        let transaction = self.open("RELEASE SAVEPOINT")?;
+        if transaction.failed {
+            return Err(aborted().into());
+        }
+        let position = Self::find_savepoint(transaction, name)?;
+        transaction.savepoints.truncate(position);
+        Ok(Outcome::command("RELEASE"))
+    }
+
+    /// A statement inside a transaction, on its snapshot and writes.
+    async fn in_transaction(&mut self, statement: ast::Statement) -> Result<Outcome> {
+        let transaction = self.transaction.as_mut().expect("checked by the caller");
+        let reads = matches!(statement, ast::Statement::Query(_));
+        if transaction.read_only && !reads {
+            let message = format!("cannot execute {} in a read-only transaction", command_name(&statement));
+            return Err(SqlError::new(code::READ_ONLY_SQL_TRANSACTION, message).into());
+        }
+        let snapshot = self.sql.snapshot_for(transaction.snapshot.take()).await?;
+        let sql = statement.to_string();
+        let mut view = Overlay::new(&snapshot);
+        view.extend(std::mem::take(&mut transaction.writes));
+        let mut own = Overlay::new(&view);
+        let result = match write::execute(&mut own, &sql) {
+            Ok(effects) => {
+                let writes = own.into_writes();
+                view.extend(writes);
+                Ok(effects.outcome)
+            }
+            Err(error) => Err(error),
+        };
+        transaction.writes = view.into_writes();
+        transaction.snapshot = Some(snapshot);
+        let outcome = result?;
+        transaction.wrote |= !reads;
+        transaction.statements.push(Checked { sql, digest: outcome.digest() });
+        Ok(outcome)
+    }
+
+    fn show(&self, variable: &[ast::Ident]) -> Result<Outcome> {
+        let name: Vec<String> = variable.iter().map(crate::bind::ident).collect();
+        let name = name.join(" ");
+        let value = match name.as_str() {
+            "transaction isolation level" => "serializable".to_string(),
+            "transaction_read_only" => {
+                if self.transaction.as_ref().is_some_and(|t| t.read_only) { "on" } else { "off" }.to_string()
+            }
+            _ => self.setting(&name)?,
+        };
+        let column = match name.as_str() {
+            "transaction isolation level" => "transaction_isolation".to_string(),
+            _ => name,
+        };
+        Ok(Outcome::Rows(Rows {
+            columns: vec![OutputColumn { name: column, data_type: DataType::Text }],
+            rows: vec![vec![Value::Text(value)]],
+            command: "SHOW".into(),
+        }))
+    }
+
+    fn setting(&self, name: &str) -> Result<String> {
+        if let Some(value) = self.settings.get(name) {
+            return Ok(value.clone());
+        }
+        PARAMETERS.iter().find(|(known, _)| *known == name).map(|(_, value)| value.to_string()).ok_or_else(|| {
+            SqlError::new(code::UNDEFINED_OBJECT, format!("unrecognized configuration parameter \"{name}\"")).into()
+        })
+    }
+
+    fn set(&mut self, set: ast::Set) -> Result<Outcome> {
+        match set {
+            // Every isolation level runs as SERIALIZABLE, which is allowed
+            // to be stronger than asked.
+            ast::Set::SetTransaction { modes, snapshot: None, .. } => {
+                if let Some(transaction) = &mut self.transaction {
+                    for mode in modes {
+                        if let ast::TransactionMode::AccessMode(access) = mode {
+                            transaction.read_only = access == ast::TransactionAccessMode::ReadOnly;
+                        }
+                    }
+                }
+                Ok(Outcome::command("SET"))
+            }
+            ast::Set::SingleAssignment { variable, values, .. } => {
+                let name = crate::bind::object_name(&variable)?;
+                self.setting(&name)?;
+                if name == "transaction_isolation" || name == "default_transaction_isolation" {
+                    return Ok(Outcome::command("SET"));
+                }
+                let value: Vec<String> = values.iter().map(setting_text).collect();
+                self.settings.insert(name, value.join(", "));
+                Ok(Outcome::command("SET"))
+            }
+            ast::Set::SetTimeZone { value, .. } => {
+                self.settings.insert("timezone".into(), setting_text(&value));
+                Ok(Outcome::command("SET"))
+            }
+            other => Err(SqlError::unsupported(format!("{other}")).into()),
+        }
+    }
+}
+
+/// A SET value as SHOW prints it: a quoted string without its quotes.
+fn setting_text(expr: &ast::Expr) -> String {
+    match expr {
+        ast::Expr::Value(ast::ValueWithSpan { value: ast::Value::SingleQuotedString(s), .. }) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The command a statement is, as PostgreSQL names it in errors.
+fn command_name(statement: &ast::Statement) -> String {
+    statement.to_string().split_whitespace().next().unwrap_or_default().to_uppercase()
+}

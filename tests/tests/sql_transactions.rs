@@ -1,0 +1,163 @@
+//! Transactions over the PostgreSQL frontend, with concurrent sessions
+//! (tokio-postgres) against the built binary.
+
+use seshat_tests::Node;
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+/// The first column of each row of a simple query, as text.
+async fn column(client: &Client, sql: &str) -> Vec<String> {
+    let messages = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("NULL").to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sqlstate(error: tokio_postgres::Error) -> String {
+    error.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no code: {error}"))
+}
+
+async fn fails(client: &Client, sql: &str) -> String {
+    sqlstate(client.batch_execute(sql).await.map(|_| panic!("{sql} succeeded")).unwrap_err())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_sees_its_own_writes_and_others_see_them_at_commit() {
+    let node = Node::start(&[]).unwrap();
+    let (a, b) = (node.pg().await.unwrap(), node.pg().await.unwrap());
+    a.batch_execute("CREATE TABLE t (id INT PRIMARY KEY, n INT)").await.unwrap();
+    a.batch_execute("BEGIN; INSERT INTO t VALUES (1, 10)").await.unwrap();
+    assert_eq!(column(&a, "SELECT n FROM t").await, ["10"]);
+    assert!(column(&b, "SELECT n FROM t").await.is_empty(), "uncommitted writes are invisible");
+    a.batch_execute("UPDATE t SET n = n + 1; COMMIT").await.unwrap();
+    assert_eq!(column(&b, "SELECT n FROM t").await, ["11"]);
+
+    a.batch_execute("BEGIN; DELETE FROM t; ROLLBACK").await.unwrap();
+    assert_eq!(column(&b, "SELECT n FROM t").await, ["11"], "a rollback writes nothing");
+    assert_eq!(column(&a, "SHOW transaction_isolation").await, ["serializable"]);
+
+    // A failed statement fails the block until it ends; COMMIT rolls back.
+    a.batch_execute("BEGIN; INSERT INTO t VALUES (2, 20)").await.unwrap();
+    assert_eq!(fails(&a, "INSERT INTO t VALUES (1, 0)").await, "23505");
+    assert_eq!(fails(&a, "SELECT 1").await, "25P02");
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(column(&a, "SELECT count(*) FROM t").await, ["1"]);
+
+    // A string of statements is one implicit transaction.
+    assert_eq!(fails(&a, "INSERT INTO t VALUES (3, 30); INSERT INTO t VALUES (1, 0)").await, "23505");
+    assert_eq!(column(&a, "SELECT count(*) FROM t").await, ["1"]);
+
+    assert_eq!(fails(&a, "BEGIN READ ONLY; INSERT INTO t VALUES (4, 40)").await, "25006");
+    a.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(fails(&a, "SAVEPOINT s").await, "25P01");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn savepoints_undo_part_of_a_transaction() {
+    let node = Node::start(&[]).unwrap();
+    let client = node.pg().await.unwrap();
+    client.batch_execute("CREATE TABLE t (id INT PRIMARY KEY)").await.unwrap();
+    client
+        .batch_execute(
+            "BEGIN; INSERT INTO t VALUES (1); SAVEPOINT a; INSERT INTO t VALUES (2); ROLLBACK TO SAVEPOINT a;
+             INSERT INTO t VALUES (3); SAVEPOINT b",
+        )
+        .await
+        .unwrap();
+    assert_eq!(fails(&client, "INSERT INTO t VALUES (1)").await, "23505");
+    assert_eq!(fails(&client, "SELECT 1").await, "25P02");
+    client.batch_execute("ROLLBACK TO b; INSERT INTO t VALUES (4); RELEASE a").await.unwrap();
+    assert_eq!(fails(&client, "ROLLBACK TO b").await, "3B001", "RELEASE a released b too");
+    client.batch_execute("ROLLBACK TO SAVEPOINT a").await.unwrap_err();
+    client.batch_execute("ROLLBACK").await.unwrap();
+
+    client
+        .batch_execute(
+            "BEGIN; INSERT INTO t VALUES (1); SAVEPOINT a; INSERT INTO t VALUES (2); ROLLBACK TO a;
+             INSERT INTO t VALUES (3); RELEASE SAVEPOINT a; COMMIT",
+        )
+        .await
+        .unwrap();
+    assert_eq!(column(&client, "SELECT id FROM t ORDER BY id").await, ["1", "3"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_conflicting_transactions_exactly_one_commits() {
+    let node = Node::start(&[]).unwrap();
+    let (a, b) = (node.pg().await.unwrap(), node.pg().await.unwrap());
+    a.batch_execute("CREATE TABLE t (id INT PRIMARY KEY, n INT); INSERT INTO t VALUES (1, 100)").await.unwrap();
+    // Both read the balance, both write what they computed from it.
+    a.batch_execute("BEGIN").await.unwrap();
+    b.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(column(&a, "SELECT n FROM t WHERE id = 1").await, ["100"]);
+    assert_eq!(column(&b, "SELECT n FROM t WHERE id = 1").await, ["100"]);
+    a.batch_execute("UPDATE t SET n = 90 WHERE id = 1").await.unwrap();
+    b.batch_execute("UPDATE t SET n = 80 WHERE id = 1").await.unwrap();
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(fails(&b, "COMMIT").await, "40001");
+    assert_eq!(column(&b, "SELECT n FROM t").await, ["90"], "the session is usable and idle after 40001");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn write_skew_is_prevented() {
+    let node = Node::start(&[]).unwrap();
+    let (a, b) = (node.pg().await.unwrap(), node.pg().await.unwrap());
+    a.batch_execute("CREATE TABLE doctors (name TEXT PRIMARY KEY, on_call BOOLEAN)").await.unwrap();
+    a.batch_execute("INSERT INTO doctors VALUES ('alice', true), ('bob', true)").await.unwrap();
+    // Each checks that someone else is on call, then leaves.
+    for (client, name) in [(&a, "alice"), (&b, "bob")] {
+        client.batch_execute("BEGIN").await.unwrap();
+        assert_eq!(column(client, "SELECT count(*) FROM doctors WHERE on_call").await, ["2"]);
+        client.batch_execute(&format!("UPDATE doctors SET on_call = false WHERE name = '{name}'")).await.unwrap();
+    }
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(fails(&b, "COMMIT").await, "40001");
+    assert_eq!(column(&a, "SELECT count(*) FROM doctors WHERE on_call").await, ["1"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blind_increments_of_one_row_do_not_conflict() {
+    let node = Node::start(&[]).unwrap();
+    let (a, b) = (node.pg().await.unwrap(), node.pg().await.unwrap());
+    a.batch_execute("CREATE TABLE counters (id INT PRIMARY KEY, n INT); INSERT INTO counters VALUES (1, 0)")
+        .await
+        .unwrap();
+    let mut a = a;
+    let mut b = b;
+    let ta = a.transaction().await.unwrap();
+    let tb = b.transaction().await.unwrap();
+    let increment = "UPDATE counters SET n = n + $1 WHERE id = 1";
+    assert_eq!(ta.execute(increment, &[&1i32]).await.unwrap(), 1);
+    assert_eq!(tb.execute(increment, &[&10i32]).await.unwrap(), 1);
+    ta.commit().await.unwrap();
+    tb.commit().await.unwrap();
+    let n: i32 = a.query_one("SELECT n FROM counters WHERE id = 1", &[]).await.unwrap().get(0);
+    assert_eq!(n, 11);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn portals_hand_rows_out_in_batches_inside_a_transaction() {
+    let node = Node::start(&[]).unwrap();
+    let mut client = node.pg().await.unwrap();
+    client.batch_execute("CREATE TABLE t (id INT PRIMARY KEY)").await.unwrap();
+    let insert = client.prepare("INSERT INTO t VALUES ($1)").await.unwrap();
+    for id in 0..7i32 {
+        client.execute(&insert, &[&id]).await.unwrap();
+    }
+    let transaction = client.transaction().await.unwrap();
+    let select = transaction.prepare("SELECT id FROM t WHERE id >= $1 ORDER BY id").await.unwrap();
+    let portal = transaction.bind(&select, &[&1i32]).await.unwrap();
+    let mut batches = Vec::new();
+    loop {
+        let rows = transaction.query_portal(&portal, 4).await.unwrap();
+        if rows.is_empty() {
+            break;
+        }
+        batches.push(rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>());
+    }
+    assert_eq!(batches, [vec![1, 2, 3, 4], vec![5, 6]]);
+    transaction.commit().await.unwrap();
+}
