@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use storage::{Family, Reader};
 
+use crate::access::{self, Access};
 use crate::catalog::Table;
 use crate::error::{code, Error, Result, SqlError};
 use crate::expr::Expr;
@@ -14,15 +15,27 @@ use crate::plan::{AggFunc, Aggregate, Aggregation, SelectPlan, SortKey};
 use crate::value::Value;
 
 /// Calls `visit` with the storage key and the values of each row of
-/// `table` that passes `filter`, in primary-key order. Rows are decoded
-/// one at a time; only what `visit` keeps stays in memory.
+/// `table` that passes `filter`, in primary-key order, reading only the
+/// key range the filter allows ([`access::path`]). Rows are decoded one
+/// at a time; only what `visit` keeps stays in memory.
 pub fn scan_matching(
     reader: &impl Reader,
     table: &Table,
     filter: Option<&Expr>,
     mut visit: impl FnMut(&[u8], Vec<Value>),
 ) -> Result<()> {
-    let (start, end) = keys::rows(table.id);
+    let (start, end) = match access::path(table, filter) {
+        Access::Point(key) => {
+            if let Some(value) = reader.get(Family::SqlRows, &key)? {
+                let row = decode_row(&value)?;
+                if filter.map_or(Ok(true), |f| f.holds(&row))? {
+                    visit(&key, row);
+                }
+            }
+            return Ok(());
+        }
+        Access::Range { start, end } => (start, end),
+    };
     for entry in reader.scan(Family::SqlRows, &start, Some(&end)) {
         let (key, value) = entry?;
         let row = decode_row(&value)?;

@@ -75,7 +75,8 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
         }
         Value::Float(x) => {
             out.push(0x03);
-            let bits = x.to_bits();
+            // -0 equals 0: one encoding for both.
+            let bits = if *x == 0.0 { 0.0f64.to_bits() } else { x.to_bits() };
             let ordered = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
             out.extend(ordered.to_be_bytes());
         }

@@ -37,6 +37,7 @@
 //! ALTER TABLE, views, NUMERIC and date/time types: each answers 0A000
 //! (`feature_not_supported`) naming what is missing.
 
+mod access;
 mod bind;
 mod catalog;
 mod command;
