@@ -1,0 +1,157 @@
+//! SQL on a three-node cluster of real processes: transactions from
+//! sessions on every node while the `sql/0` leader is killed.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use seshat_tests::{eventually, Cluster, Raw};
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+const FAST: &[&str] = &[
+    "--heartbeat-ms",
+    "50",
+    "--election-timeout-ms",
+    "300",
+    "--request-timeout-ms",
+    "2000",
+    "--snapshot-entries",
+    "200",
+    "--log-keep-entries",
+    "20",
+];
+
+const ACCOUNTS: i64 = 10;
+const OPENING_BALANCE: i64 = 100;
+
+/// The node id leading `group`, as node `node` reports it.
+async fn group_leader(cluster: &Cluster, node: usize, group: &str) -> Option<usize> {
+    let mut raw = Raw::connect(cluster.nodes[node].addr()).await.ok()?;
+    let lines = seshat_tests::text(&raw.call(&["SESHAT", "GROUPS"]).await.ok()?);
+    let line = &lines[lines.find(&format!("{group} "))?..];
+    let leader = line.split_whitespace().find_map(|field| field.strip_prefix("leader="))?;
+    leader.parse().ok().filter(|id| *id > 0)
+}
+
+/// The first column of every row, as text.
+async fn column(client: &Client, sql: &str) -> Vec<String> {
+    let messages = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("NULL").to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How one transfer ended, as its client knows it.
+enum Ended {
+    Committed,
+    /// 40001 or an error before COMMIT: nothing was written.
+    RolledBack,
+    /// COMMIT failed without saying whether it applied (the node or the
+    /// quorum went away), or the connection is gone.
+    Unknown,
+}
+
+/// Moves 10 from one account to another and records the transfer.
+async fn transfer(client: &Client, name: &str, from: i64, to: i64) -> Ended {
+    let body = [
+        "BEGIN".to_string(),
+        format!("SELECT balance FROM accounts WHERE id = {from}"),
+        format!("UPDATE accounts SET balance = balance - 10 WHERE id = {from}"),
+        format!("UPDATE accounts SET balance = balance + 10 WHERE id = {to}"),
+        format!("INSERT INTO transfers VALUES ('{name}')"),
+    ];
+    for statement in &body {
+        if client.simple_query(statement).await.is_err() {
+            let _ = client.simple_query("ROLLBACK").await;
+            return if client.is_closed() { Ended::Unknown } else { Ended::RolledBack };
+        }
+    }
+    match client.simple_query("COMMIT").await {
+        Ok(_) => Ended::Committed,
+        Err(error) if error.code().is_some_and(|c| c.code() == "40001") => Ended::RolledBack,
+        Err(_) => Ended::Unknown,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn committed_transactions_survive_the_kill_of_the_sql_leader() {
+    let mut cluster = Cluster::start(3, FAST).unwrap();
+    cluster.leader(Duration::from_secs(15)).await.expect("a leader");
+    let setup = cluster.nodes[0].pg().await.unwrap();
+    setup.batch_execute("CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)").await.unwrap();
+    setup.batch_execute("CREATE TABLE transfers (name TEXT PRIMARY KEY)").await.unwrap();
+    let values: Vec<String> = (0..ACCOUNTS).map(|id| format!("({id}, {OPENING_BALANCE})")).collect();
+    setup.batch_execute(&format!("INSERT INTO accounts VALUES {}", values.join(", "))).await.unwrap();
+
+    let elected = Instant::now() + Duration::from_secs(15);
+    let leader = loop {
+        if let Some(id) = group_leader(&cluster, 0, "sql/0").await {
+            break id - 1;
+        }
+        assert!(Instant::now() < elected, "sql/0 elects a leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    // One client per node, transferring until the deadline.
+    let committed = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let mut workers = Vec::new();
+    for node in 0..3 {
+        let client = cluster.nodes[node].pg().await.unwrap();
+        let committed = committed.clone();
+        workers.push(tokio::spawn(async move {
+            let (mut acked, mut unknown) = (BTreeSet::new(), 0);
+            for n in 0u64.. {
+                if Instant::now() >= deadline || client.is_closed() {
+                    break;
+                }
+                let name = format!("n{node}-{n}");
+                let from = (n as i64 * 3 + node as i64) % ACCOUNTS;
+                match transfer(&client, &name, from, (from + 1) % ACCOUNTS).await {
+                    Ended::Committed => {
+                        acked.insert(name);
+                        committed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ended::RolledBack => {}
+                    Ended::Unknown => unknown += 1,
+                }
+            }
+            (acked, unknown)
+        }));
+    }
+    let started = eventually(Duration::from_secs(10), || async { committed.load(Ordering::Relaxed) >= 10 }).await;
+    assert!(started, "transfers commit before the kill");
+    cluster.nodes[leader].kill9();
+    let before_kill = committed.load(Ordering::Relaxed);
+
+    let mut acked = BTreeSet::new();
+    for worker in workers {
+        let (names, _unknown) = worker.await.unwrap();
+        acked.extend(names);
+    }
+    assert!(
+        committed.load(Ordering::Relaxed) > before_kill + 5,
+        "transfers go on after the kill: {before_kill} before, {} in all",
+        committed.load(Ordering::Relaxed)
+    );
+
+    // On every survivor: no money made or lost, every acknowledged
+    // transfer there, the same rows everywhere.
+    let mut views = Vec::new();
+    for node in (0..3).filter(|n| *n != leader) {
+        let client = cluster.nodes[node].pg().await.unwrap();
+        let total = column(&client, "SELECT sum(balance) FROM accounts").await;
+        assert_eq!(total, [(ACCOUNTS * OPENING_BALANCE).to_string()], "node {node}: transactions are atomic");
+        let names: BTreeSet<String> = column(&client, "SELECT name FROM transfers").await.into_iter().collect();
+        let missing: Vec<&String> = acked.difference(&names).collect();
+        assert!(missing.is_empty(), "node {node} lost committed transfers: {missing:?}");
+        let balances = column(&client, "SELECT balance FROM accounts ORDER BY id").await;
+        views.push((names, balances));
+    }
+    assert_eq!(views[0], views[1], "both survivors read the same rows");
+}
