@@ -129,22 +129,36 @@ async fn a_second_process_on_the_same_data_dir_is_refused() -> anyhow::Result<()
     Ok(())
 }
 
+/// Both services in either layout: kv and SQL data survive a restart, the
+/// RocksDB instances are where the layout puts them, and a restart asking
+/// for the other layout is refused without touching the data.
 #[tokio::test]
 async fn a_data_dir_keeps_its_storage_layout() -> anyhow::Result<()> {
-    let mut node = Node::start(&["--storage-layout", "isolated"])?;
-    {
+    for (layout, other, instances) in [("isolated", "shared", &["kv", "sql"][..]), ("shared", "isolated", &["db"])] {
+        let mut node = Node::start(&["--storage-layout", layout])?;
+        {
+            let mut c = node.client().await?;
+            let _: () = c.set("k", "v").await?;
+            let sql = node.pg().await?;
+            sql.batch_execute("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'one')").await?;
+        }
+        for instance in instances {
+            assert!(node.data_dir().join(instance).join("CURRENT").exists(), "{layout}: <data_dir>/{instance}");
+        }
+        for absent in ["db", "kv", "sql"].iter().filter(|d| !instances.contains(d)) {
+            assert!(!node.data_dir().join(absent).exists(), "{layout}: no <data_dir>/{absent}");
+        }
+        node.terminate()?;
+        let (status, stderr) = node.run_to_exit(&["--storage-layout", other])?;
+        assert!(!status.success());
+        let refusal = format!("was created with storage layout '{layout}', but '{other}' was requested");
+        assert!(stderr.contains(&refusal), "{stderr}");
+        node.restart()?;
         let mut c = node.client().await?;
-        let _: () = c.set("k", "v").await?;
+        assert_eq!(c.get::<_, String>("k").await?, "v", "{layout}");
+        let row = node.pg().await?.query_one("SELECT v FROM t WHERE id = 1", &[]).await?;
+        assert_eq!(row.get::<_, &str>(0), "one", "{layout}");
     }
-    assert!(node.data_dir().join("kv").join("CURRENT").exists(), "isolated layout keeps kv in <data_dir>/kv");
-    assert!(!node.data_dir().join("db").exists());
-    node.terminate()?;
-    let (status, stderr) = node.run_to_exit(&["--storage-layout", "shared"])?;
-    assert!(!status.success());
-    assert!(stderr.contains("was created with storage layout 'isolated', but 'shared' was requested"), "{stderr}");
-    node.restart()?;
-    let mut c = node.client().await?;
-    assert_eq!(c.get::<_, String>("k").await?, "v");
     Ok(())
 }
 
