@@ -6,7 +6,10 @@
 #   redis-tools          redis-cli and redis-benchmark, used by tests and benches
 #   redis-server         the reference server for benchmarks and the
 #                        differential tests
-#   postgresql-client    psql, used by the PostgreSQL frontend's tests
+#   postgresql-client    psql and pgbench, used by the PostgreSQL frontend's tests
+#   postgresql           PostgreSQL 15's server: the sqllogictest files run
+#                        against it too, so their expected results are
+#                        PostgreSQL's (tests/tests/slt.rs starts it)
 #   faketime             runs a node with a skewed wall clock in the chaos tests
 #   ccache               caches RocksDB's C++ objects: `cargo clippy` and
 #                        `cargo build` run RocksDB's build script separately,
@@ -27,6 +30,8 @@ need redis-server command -v redis-server
 need ccache command -v ccache
 need faketime command -v faketime
 need postgresql-client command -v psql
+need postgresql test -x /usr/lib/postgresql/15/bin/postgres
+need util-linux command -v runuser
 
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"

@@ -98,10 +98,12 @@ impl DataType {
             DataType::Float4 => 4,
             _ => 5,
         };
-        if rank(self) >= rank(other) {
-            self
-        } else {
-            other
+        match (self, other) {
+            // PostgreSQL has no real-and-integer operators: the integer
+            // becomes double precision, and so does the result.
+            (DataType::Float4, t) | (t, DataType::Float4) if t.is_integer() => DataType::Float8,
+            _ if rank(self) >= rank(other) => self,
+            _ => other,
         }
     }
 

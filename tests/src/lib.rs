@@ -11,6 +11,7 @@ pub mod chaos;
 pub mod differential;
 pub mod faults;
 pub mod linearizability;
+pub mod postgres;
 pub mod workload;
 
 use std::io::{BufRead, BufReader};
