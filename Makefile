@@ -12,7 +12,7 @@ SESHAT_RELEASE := $(CARGO_TARGET_DIR)/release/seshat
 export CC := ccache cc
 export CXX := ccache c++
 
-.PHONY: deps build build-release test lint run cluster chaos differential bench-quick bench-suite bench-cluster clean
+.PHONY: deps build build-release test lint run cluster chaos differential bench-quick bench-suite bench-cluster bench-sql clean
 
 deps:
 	@scripts/install-deps.sh
@@ -69,6 +69,12 @@ bench-quick: build-release
 # single node and a 3-node cluster, side by side.
 bench-suite: build-release
 	scripts/bench-suite.sh $(SESHAT_RELEASE)
+
+# pgbench (point select, update, insert, 3-statement transaction) against
+# Seshat and PostgreSQL 15 side by side, one node and three
+# (scripts/bench-sql.sh lists the knobs).
+bench-sql: build-release
+	scripts/bench-sql.sh $(SESHAT_RELEASE)
 
 # redis-benchmark against a local 3-node cluster and redis-server, side by
 # side (throughput, p50, p99), then leader failover time over TRIALS kills.
