@@ -22,6 +22,9 @@ const FAST: &[&str] = &[
     "20",
 ];
 
+/// One cluster at a time: three nodes already load both cores.
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const ACCOUNTS: i64 = 10;
 const OPENING_BALANCE: i64 = 100;
 
@@ -80,6 +83,7 @@ async fn transfer(client: &Client, name: &str, from: i64, to: i64) -> Ended {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn committed_transactions_survive_the_kill_of_the_sql_leader() {
+    let _exclusive = ONE_CLUSTER_AT_A_TIME.lock().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
     cluster.leader(Duration::from_secs(15)).await.expect("a leader");
     let setup = cluster.nodes[0].pg().await.unwrap();
@@ -154,4 +158,23 @@ async fn committed_transactions_survive_the_kill_of_the_sql_leader() {
         views.push((names, balances));
     }
     assert_eq!(views[0], views[1], "both survivors read the same rows");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_quorum_statements_fail_with_08006_within_the_request_timeout() {
+    let _exclusive = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let mut cluster = Cluster::start(3, FAST).unwrap();
+    cluster.leader(Duration::from_secs(15)).await.expect("a leader");
+    let client = cluster.nodes[2].pg().await.unwrap();
+    client.batch_execute("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)").await.unwrap();
+    client.batch_execute("BEGIN; INSERT INTO t VALUES (2)").await.unwrap();
+    cluster.nodes[0].kill9();
+    cluster.nodes[1].kill9();
+    let sqlstate = |error: tokio_postgres::Error| error.code().map(|c| c.code().to_string()).unwrap_or_default();
+    let started = Instant::now();
+    assert_eq!(sqlstate(client.batch_execute("COMMIT").await.unwrap_err()), "08006", "a commit needs a quorum");
+    assert_eq!(sqlstate(client.batch_execute("INSERT INTO t VALUES (3)").await.unwrap_err()), "08006");
+    assert_eq!(sqlstate(client.batch_execute("SELECT * FROM t").await.unwrap_err()), "08006", "reads too");
+    assert!(started.elapsed() < Duration::from_secs(8), "answered within the timeouts: {:?}", started.elapsed());
+    assert_eq!(column(&client, "SHOW transaction_isolation").await, ["serializable"], "the session stays usable");
 }
