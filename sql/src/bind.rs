@@ -15,10 +15,11 @@
 
 use sqlparser::ast;
 
-use crate::catalog::Table;
 use crate::error::{code, SqlError};
 use crate::expr::{BinaryOp, Expr, Function};
+use crate::from::From;
 use crate::plan::{AggFunc, Aggregate, Aggregation, OutputColumn, SelectPlan, SortKey};
+use crate::scope::{Relation, Scope};
 use crate::types::DataType;
 use crate::value::Value;
 
@@ -35,23 +36,6 @@ pub fn object_name(name: &ast::ObjectName) -> Result<String, SqlError> {
     match name.0.as_slice() {
         [.., ast::ObjectNamePart::Identifier(last)] if name.0.len() <= 2 => Ok(ident(last)),
         _ => Err(SqlError::unsupported(format!("the name {name}"))),
-    }
-}
-
-/// The columns an expression can name: one table's, under its name or
-/// alias.
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    pub qualifier: Option<String>,
-    pub columns: Vec<(String, DataType)>,
-}
-
-impl Scope {
-    pub fn of(table: &Table, alias: Option<String>) -> Scope {
-        Scope {
-            qualifier: Some(alias.unwrap_or_else(|| table.name.clone())),
-            columns: table.columns.iter().map(|c| (c.name.clone(), c.data_type)).collect(),
-        }
     }
 }
 
@@ -249,31 +233,17 @@ impl<'a> Binder<'a> {
     }
 
     fn column(&self, qualifier: Option<String>, name: &str) -> Result<Typed, SqlError> {
-        if let Some(qualifier) = &qualifier {
-            if self.scope.qualifier.as_ref() != Some(qualifier) {
-                return Err(SqlError::new(
-                    code::UNDEFINED_TABLE,
-                    format!("missing FROM-clause entry for table \"{qualifier}\""),
-                ));
-            }
-        }
-        let Some(position) = self.scope.columns.iter().position(|(column, _)| column == name) else {
-            let shown = match qualifier {
-                Some(q) => format!("{q}.{name}"),
-                None => name.to_string(),
-            };
-            return Err(SqlError::new(code::UNDEFINED_COLUMN, format!("column \"{shown}\" does not exist")));
-        };
+        let column = self.scope.resolve(qualifier.as_deref(), name)?;
         if self.grouping.is_some() {
             return Err(SqlError::new(
                 code::GROUPING_ERROR,
                 format!(
                     "column \"{}.{name}\" must appear in the GROUP BY clause or be used in an aggregate function",
-                    self.scope.qualifier.as_deref().unwrap_or("?")
+                    column.qualifier
                 ),
             ));
         }
-        Ok(Typed::known(Expr::Column(position), self.scope.columns[position].1))
+        Ok(Typed::known(Expr::Column(column.position), column.data_type))
     }
 
     fn binary(&mut self, left: &ast::Expr, op: &ast::BinaryOperator, right: &ast::Expr) -> Result<Typed, SqlError> {
@@ -532,14 +502,14 @@ pub fn output_name(expr: &ast::Expr) -> String {
     }
 }
 
-/// Binds a SELECT over `table` (or no table).
+/// Binds a SELECT over the bound FROM clause `from`.
 pub fn select(
-    table: Option<(Table, Option<String>)>,
+    from: From,
     select: &ast::Select,
     order_by: Option<&ast::OrderBy>,
     limit: Option<&ast::LimitClause>,
 ) -> Result<SelectPlan, SqlError> {
-    let scope = table.as_ref().map(|(t, alias)| Scope::of(t, alias.clone())).unwrap_or_default();
+    let scope = from.scope.clone();
     let mut binder = Binder::new(&scope);
     let filter = select.selection.as_ref().map(|w| binder.condition(w, "WHERE")).transpose()?;
     let group_keys: Vec<ast::Expr> = match &select.group_by {
@@ -552,10 +522,17 @@ pub fn select(
         match item {
             ast::SelectItem::UnnamedExpr(expr) => items.push((output_name(expr), expr.clone())),
             ast::SelectItem::ExprWithAlias { expr, alias } => items.push((ident(alias), expr.clone())),
-            ast::SelectItem::Wildcard(_) if table.is_some() => {
-                for (name, _) in &scope.columns {
-                    items.push((name.clone(), ast::Expr::Identifier(ast::Ident::with_quote('"', name.clone()))));
+            ast::SelectItem::Wildcard(_) if !scope.relations().is_empty() => {
+                for relation in scope.relations() {
+                    items.extend(columns_of(relation));
                 }
+            }
+            ast::SelectItem::QualifiedWildcard(ast::SelectItemQualifiedWildcardKind::ObjectName(name), _) => {
+                let qualifier = object_name(name)?;
+                let relation = scope.relations().iter().find(|r| r.qualifier == qualifier).ok_or_else(|| {
+                    SqlError::new(code::UNDEFINED_TABLE, format!("missing FROM-clause entry for table \"{qualifier}\""))
+                })?;
+                items.extend(columns_of(relation));
             }
             ast::SelectItem::Wildcard(_) => {
                 return Err(SqlError::new(code::SYNTAX_ERROR, "SELECT * with no tables specified is not valid"))
@@ -612,17 +589,23 @@ pub fn select(
         Some(ast::Distinct::Distinct) => true,
         Some(other) => return Err(SqlError::unsupported(format!("{other}"))),
     };
-    Ok(SelectPlan {
-        table: table.map(|(t, _)| t),
-        filter,
-        aggregation,
-        projection,
-        columns,
-        distinct,
-        sort,
-        limit,
-        offset,
-    })
+    let (source, filter) = from.plan(filter);
+    Ok(SelectPlan { source, filter, aggregation, projection, columns, distinct, sort, limit, offset })
+}
+
+/// The output items `*` stands for in `relation`: each column, qualified.
+fn columns_of(relation: &Relation) -> Vec<(String, ast::Expr)> {
+    relation
+        .columns
+        .iter()
+        .map(|(name, _)| {
+            let qualified = ast::Expr::CompoundIdentifier(vec![
+                ast::Ident::with_quote('"', relation.qualifier.clone()),
+                ast::Ident::with_quote('"', name.clone()),
+            ]);
+            (name.clone(), qualified)
+        })
+        .collect()
 }
 
 /// `GROUP BY 1` and `GROUP BY alias` name output columns.

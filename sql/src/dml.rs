@@ -8,7 +8,7 @@
 use sqlparser::ast;
 use storage::{Family, Overlay, Reader};
 
-use crate::bind::{self, ident, object_name, Binder, Scope};
+use crate::bind::{self, ident, object_name, Binder};
 use crate::catalog::Table;
 use crate::command::{Outcome, Rows};
 use crate::error::{code, Result, SqlError};
@@ -16,6 +16,7 @@ use crate::exec::{self, encode_row};
 use crate::expr::Expr;
 use crate::plan::{OutputColumn, SelectPlan};
 use crate::query;
+use crate::scope::Scope;
 use crate::value::Value;
 use crate::write::{assignable, check_row, default_value, store_row};
 

@@ -15,6 +15,7 @@ pub mod code {
     pub const DUPLICATE_TABLE: &str = "42P07";
     pub const DUPLICATE_COLUMN: &str = "42701";
     pub const AMBIGUOUS_COLUMN: &str = "42702";
+    pub const DUPLICATE_ALIAS: &str = "42712";
     pub const DATATYPE_MISMATCH: &str = "42804";
     pub const GROUPING_ERROR: &str = "42803";
     pub const INVALID_TABLE_DEFINITION: &str = "42P16";

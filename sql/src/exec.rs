@@ -11,7 +11,7 @@ use crate::catalog::Table;
 use crate::error::{code, Error, Result, SqlError};
 use crate::expr::Expr;
 use crate::keys;
-use crate::plan::{AggFunc, Aggregate, Aggregation, SelectPlan, SortKey};
+use crate::plan::{AggFunc, Aggregate, Aggregation, JoinKind, SelectPlan, SortKey, Source};
 use crate::value::Value;
 
 /// Calls `visit` with the storage key and the values of each row of
@@ -68,15 +68,15 @@ pub fn encode_row(row: &[Value]) -> Vec<u8> {
 
 /// The rows `plan` returns.
 pub fn select(reader: &impl Reader, plan: &SelectPlan) -> Result<Vec<Vec<Value>>> {
-    let mut rows = Vec::new();
-    match &plan.table {
-        Some(table) => scan_matching(reader, table, plan.filter.as_ref(), |_, row| rows.push(row))?,
-        None => {
-            let row = Vec::new();
-            if plan.filter.as_ref().map_or(Ok(true), |filter| filter.holds(&row))? {
-                rows.push(row);
+    let mut rows = source_rows(reader, &plan.source)?;
+    if let Some(filter) = &plan.filter {
+        let mut kept = Vec::with_capacity(rows.len());
+        for row in rows {
+            if filter.holds(&row)? {
+                kept.push(row);
             }
         }
+        rows = kept;
     }
     if let Some(aggregation) = &plan.aggregation {
         rows = aggregate(aggregation, rows)?;
@@ -111,6 +111,100 @@ fn count(expr: Option<&Expr>, what: &str) -> Result<Option<u64>> {
         Some(Value::Int(n)) if n >= 0 => Ok(Some(n as u64)),
         Some(_) => Err(SqlError::new(code::INVALID_ROW_COUNT, format!("{what} must not be negative")).into()),
     }
+}
+
+/// The rows `source` produces.
+fn source_rows(reader: &impl Reader, source: &Source) -> Result<Vec<Vec<Value>>> {
+    Ok(match source {
+        Source::Nothing => vec![Vec::new()],
+        Source::Table { table, filter } => {
+            let mut rows = Vec::new();
+            scan_matching(reader, table, filter.as_ref(), |_, row| rows.push(row))?;
+            rows
+        }
+        Source::Join { kind, left, right, keys, condition } => {
+            let (left_rows, right_rows) = (source_rows(reader, left)?, source_rows(reader, right)?);
+            join(*kind, left_rows, right_rows, (left.width(), right.width()), keys, condition.as_ref())?
+        }
+        Source::Permute { input, order } => {
+            source_rows(reader, input)?.into_iter().map(|row| order.iter().map(|&i| row[i].clone()).collect()).collect()
+        }
+    })
+}
+
+/// A hash-join key: equal for values SQL's `=` finds equal (numbers as
+/// doubles), `None` when one is NULL (which matches nothing).
+fn join_key(exprs: &[&Expr], row: &[Value]) -> Result<Option<Vec<u8>>> {
+    let mut values = Vec::with_capacity(exprs.len());
+    for expr in exprs {
+        values.push(match expr.eval(row)? {
+            Value::Null => return Ok(None),
+            Value::Int(n) => Value::Float(n as f64),
+            other => other,
+        });
+    }
+    Ok(Some(keys::values(&values)))
+}
+
+/// Pairs `left` and `right` rows where `keys` match and `condition`
+/// holds, adding the unmatched rows an outer join keeps.
+fn join(
+    kind: JoinKind,
+    left: Vec<Vec<Value>>,
+    right: Vec<Vec<Value>>,
+    (left_width, right_width): (usize, usize),
+    keys: &[(Expr, Expr)],
+    condition: Option<&Expr>,
+) -> Result<Vec<Vec<Value>>> {
+    let (left_keys, right_keys): (Vec<&Expr>, Vec<&Expr>) = keys.iter().map(|(l, r)| (l, r)).unzip();
+    // The right rows by key; without keys, every right row is a candidate.
+    let mut buckets: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+    if !keys.is_empty() {
+        for (i, row) in right.iter().enumerate() {
+            if let Some(key) = join_key(&right_keys, row)? {
+                buckets.entry(key).or_default().push(i);
+            }
+        }
+    }
+    let everything: Vec<usize> = (0..right.len()).collect();
+    let mut right_matched = vec![false; right.len()];
+    let mut out = Vec::new();
+    for left_row in &left {
+        let candidates: &[usize] = if keys.is_empty() {
+            &everything
+        } else {
+            match join_key(&left_keys, left_row)? {
+                Some(key) => buckets.get(&key).map_or(&[], Vec::as_slice),
+                None => &[],
+            }
+        };
+        let mut matched = false;
+        for &i in candidates {
+            let mut joined = Vec::with_capacity(left_width + right_width);
+            joined.extend_from_slice(left_row);
+            joined.extend_from_slice(&right[i]);
+            if condition.map_or(Ok(true), |c| c.holds(&joined))? {
+                matched = true;
+                right_matched[i] = true;
+                out.push(joined);
+            }
+        }
+        if !matched && matches!(kind, JoinKind::Left | JoinKind::Full) {
+            let mut joined = left_row.clone();
+            joined.resize(left_width + right_width, Value::Null);
+            out.push(joined);
+        }
+    }
+    if matches!(kind, JoinKind::Right | JoinKind::Full) {
+        for (row, matched) in right.into_iter().zip(right_matched) {
+            if !matched {
+                let mut joined = vec![Value::Null; left_width];
+                joined.extend(row);
+                out.push(joined);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn compare_keys(keys: &[SortKey], a: &[Value], b: &[Value]) -> Ordering {

@@ -219,6 +219,76 @@ impl Expr {
         }
     }
 
+    /// The row positions it reads.
+    pub fn columns(&self) -> std::collections::BTreeSet<usize> {
+        let mut columns = std::collections::BTreeSet::new();
+        self.walk(&mut |e| {
+            if let Expr::Column(i) = e {
+                columns.insert(*i);
+            }
+        });
+        columns
+    }
+
+    /// The same expression over another row layout: column `i` becomes
+    /// column `position(i)`.
+    pub fn remap(&self, position: &impl Fn(usize) -> usize) -> Expr {
+        let boxed = |e: &Expr| Box::new(e.remap(position));
+        match self {
+            Expr::Column(i) => Expr::Column(position(*i)),
+            Expr::Literal(_) | Expr::Param { .. } => self.clone(),
+            Expr::Binary { op, left, right, ty } => {
+                Expr::Binary { op: *op, left: boxed(left), right: boxed(right), ty: *ty }
+            }
+            Expr::Not(e) => Expr::Not(boxed(e)),
+            Expr::Negate(e, ty) => Expr::Negate(boxed(e), *ty),
+            Expr::IsNull { expr, negated } => Expr::IsNull { expr: boxed(expr), negated: *negated },
+            Expr::Cast { expr, to } => Expr::Cast { expr: boxed(expr), to: *to },
+            Expr::InList { expr, list, negated } => Expr::InList {
+                expr: boxed(expr),
+                list: list.iter().map(|e| e.remap(position)).collect(),
+                negated: *negated,
+            },
+            Expr::Like { expr, pattern, negated, case_insensitive } => Expr::Like {
+                expr: boxed(expr),
+                pattern: boxed(pattern),
+                negated: *negated,
+                case_insensitive: *case_insensitive,
+            },
+            Expr::Case { operand, branches, otherwise } => Expr::Case {
+                operand: operand.as_deref().map(boxed),
+                branches: branches.iter().map(|(w, t)| (w.remap(position), t.remap(position))).collect(),
+                otherwise: otherwise.as_deref().map(boxed),
+            },
+            Expr::Coalesce(args) => Expr::Coalesce(args.iter().map(|a| a.remap(position)).collect()),
+            Expr::Call { function, args, ty } => {
+                Expr::Call { function: *function, args: args.iter().map(|a| a.remap(position)).collect(), ty: *ty }
+            }
+        }
+    }
+
+    /// The AND-ed parts of a condition (`a AND (b AND c)`: a, b, c).
+    pub fn conjuncts(self) -> Vec<Expr> {
+        match self {
+            Expr::Binary { op: BinaryOp::And, left, right, .. } => {
+                let mut parts = left.conjuncts();
+                parts.extend(right.conjuncts());
+                parts
+            }
+            other => vec![other],
+        }
+    }
+
+    /// The conjunction of `parts`, or `None` for none.
+    pub fn all(parts: Vec<Expr>) -> Option<Expr> {
+        parts.into_iter().reduce(|left, right| Expr::Binary {
+            op: BinaryOp::And,
+            left: Box::new(left),
+            right: Box::new(right),
+            ty: DataType::Bool,
+        })
+    }
+
     /// Whether the expression keeps a row in a WHERE clause: true, not
     /// false or NULL.
     pub fn holds(&self, row: &[Value]) -> Result<bool, SqlError> {

@@ -1,8 +1,9 @@
 //! What a bound query is: the plan the executor runs, and what it outputs.
 //!
-//! A SELECT runs in this fixed order: scan the table (or one empty row
-//! when there is no FROM), filter by WHERE, group and aggregate (then
-//! HAVING), project, DISTINCT, sort, OFFSET and LIMIT.
+//! A SELECT runs in this fixed order: read the source (tables, joined;
+//! one empty row when there is no FROM), filter by what is left of WHERE,
+//! group and aggregate (then HAVING), project, DISTINCT, sort, OFFSET and
+//! LIMIT.
 
 use serde::{Deserialize, Serialize};
 
@@ -81,12 +82,76 @@ pub struct SortKey {
     pub nulls_first: bool,
 }
 
+/// How two sources' rows are paired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    /// Matching pairs only (also CROSS and comma joins, with no condition).
+    Inner,
+    /// And each unmatched left row with NULLs.
+    Left,
+    /// And each unmatched right row with NULLs.
+    Right,
+    /// And both.
+    Full,
+}
+
+/// Where a query's rows come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// One row of no columns (no FROM).
+    Nothing,
+    /// A table's rows that pass `filter` (over the table's columns), read
+    /// along the narrowest access path the filter allows.
+    Table { table: Table, filter: Option<Expr> },
+    /// Left and right rows side by side, paired where `keys` are equal
+    /// (a hash join; NULL keys never match) and `condition` holds (over
+    /// the joined row).
+    Join {
+        kind: JoinKind,
+        left: Box<Source>,
+        right: Box<Source>,
+        /// (over a left row, over a right row) pairs.
+        keys: Vec<(Expr, Expr)>,
+        condition: Option<Expr>,
+    },
+    /// The input's columns rearranged: column i is input column `order[i]`.
+    Permute { input: Box<Source>, order: Vec<usize> },
+}
+
+impl Source {
+    /// How many columns its rows have.
+    pub fn width(&self) -> usize {
+        match self {
+            Source::Nothing => 0,
+            Source::Table { table, .. } => table.columns.len(),
+            Source::Join { left, right, .. } => left.width() + right.width(),
+            Source::Permute { order, .. } => order.len(),
+        }
+    }
+
+    /// Every expression in it.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            Source::Nothing => Vec::new(),
+            Source::Table { filter, .. } => filter.iter().collect(),
+            Source::Join { left, right, keys, condition, .. } => {
+                let mut exprs = left.exprs();
+                exprs.extend(right.exprs());
+                exprs.extend(keys.iter().flat_map(|(l, r)| [l, r]));
+                exprs.extend(condition);
+                exprs
+            }
+            Source::Permute { input, .. } => input.exprs(),
+        }
+    }
+}
+
 /// A bound SELECT.
 #[derive(Debug, Clone)]
 pub struct SelectPlan {
-    /// The table read, or none (`SELECT 1`).
-    pub table: Option<Table>,
-    /// WHERE, over the table's rows.
+    pub source: Source,
+    /// What is left of WHERE after the planner pushed what it could into
+    /// the source, over the source's rows.
     pub filter: Option<Expr>,
     pub aggregation: Option<Aggregation>,
     /// The output expressions, over the table's rows or the groups'.
@@ -103,7 +168,8 @@ pub struct SelectPlan {
 impl SelectPlan {
     /// Every expression of the plan.
     pub fn exprs(&self) -> Vec<&Expr> {
-        let mut exprs: Vec<&Expr> = self.filter.iter().collect();
+        let mut exprs = self.source.exprs();
+        exprs.extend(&self.filter);
         if let Some(aggregation) = &self.aggregation {
             exprs.extend(&aggregation.keys);
             exprs.extend(aggregation.aggregates.iter().filter_map(|a| a.arg.as_ref()));

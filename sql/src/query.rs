@@ -1,5 +1,5 @@
-//! Planning a query statement over a storage view: what FROM names, then
-//! [`crate::bind::select`].
+//! Planning a query statement over a storage view: what FROM names
+//! ([`crate::from`]), then [`crate::bind::select`].
 
 use sqlparser::ast;
 use storage::Reader;
@@ -7,6 +7,7 @@ use storage::Reader;
 use crate::bind::{self, ident, object_name};
 use crate::catalog::{self, Table};
 use crate::error::{code, Result, SqlError};
+use crate::from;
 use crate::plan::SelectPlan;
 
 /// The table `name` as `reader` has it, or 42P01.
@@ -16,7 +17,8 @@ pub fn table(reader: &impl Reader, name: &ast::ObjectName) -> Result<Table> {
         .ok_or_else(|| SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist")).into())
 }
 
-/// The one table a FROM list names, with its alias.
+/// The one table a FROM list names, with its alias (UPDATE's and
+/// DELETE's target).
 pub fn from_table(reader: &impl Reader, from: &[ast::TableWithJoins]) -> Result<Option<(Table, Option<String>)>> {
     match from {
         [] => Ok(None),
@@ -44,6 +46,6 @@ pub fn plan(reader: &impl Reader, query: &ast::Query) -> Result<SelectPlan> {
     let ast::SetExpr::Select(select) = query.body.as_ref() else {
         return Err(SqlError::unsupported(format!("the query {}", query.body)).into());
     };
-    let table = from_table(reader, &select.from)?;
-    Ok(bind::select(table, select, query.order_by.as_ref(), query.limit_clause.as_ref())?)
+    let from = from::bind(reader, &select.from)?;
+    Ok(bind::select(from, select, query.order_by.as_ref(), query.limit_clause.as_ref())?)
 }

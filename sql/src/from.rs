@@ -1,0 +1,284 @@
+//! FROM: tables and joins bound into a scope, and the planner's rules for
+//! them, applied in this order:
+//!
+//! 1. **Predicate pushdown.** When every join is inner (including CROSS
+//!    and comma joins), WHERE and the ON conditions are one set of
+//!    conjuncts. A conjunct over one table filters that table's scan
+//!    (where [`crate::access`] turns key comparisons into point reads and
+//!    range scans); one over no table stays a filter over the result.
+//! 2. **Join ordering.** Still for inner joins only: start from the first
+//!    table with a pushed filter (else the first table), then repeatedly
+//!    join the first table (in FROM order) that an equality connects to
+//!    those joined so far, else one any conjunct connects, else the next
+//!    one (a cross product only when nothing connects them). A chain of
+//!    dozens of tables joined by equalities never multiplies tables out.
+//! 3. **Hash joins.** Each join uses its conjuncts of the form `left
+//!    expression = right expression` as hash keys (numbers hashed as
+//!    doubles, so `int = bigint` and `int = real` pair up); every
+//!    conjunct, keys included, is still checked on each pair.
+//! 4. The joined rows are put back in FROM order, so that names bound
+//!    against the scope keep their positions.
+//!
+//! Outer joins run as written, left-deep in FROM order, each with its own
+//! ON condition; WHERE then filters their result.
+
+use sqlparser::ast;
+use storage::Reader;
+
+use crate::bind::{ident, Binder};
+use crate::catalog::Table;
+use crate::error::{Result, SqlError};
+use crate::expr::{BinaryOp, Expr};
+use crate::plan::{JoinKind, Source};
+use crate::query;
+use crate::scope::Scope;
+
+/// A bound FROM clause: its scope and its joins in FROM order.
+pub struct From {
+    pub scope: Scope,
+    tree: Tree,
+}
+
+enum Tree {
+    Nothing,
+    /// The scope's next relation (left-deep, so in FROM order).
+    Table(Table),
+    /// `on` is over the scope's first columns (the joined relations').
+    Join {
+        kind: JoinKind,
+        left: Box<Tree>,
+        right: Box<Tree>,
+        on: Option<Expr>,
+    },
+}
+
+impl Tree {
+    fn all_inner(&self) -> bool {
+        match self {
+            Tree::Nothing | Tree::Table(_) => true,
+            Tree::Join { kind, left, right, .. } => *kind == JoinKind::Inner && left.all_inner() && right.all_inner(),
+        }
+    }
+
+    /// Its tables, and the ON conditions of its joins.
+    fn flatten(self, tables: &mut Vec<Table>, conditions: &mut Vec<Expr>) {
+        match self {
+            Tree::Nothing => {}
+            Tree::Table(table) => tables.push(table),
+            Tree::Join { left, right, on, .. } => {
+                left.flatten(tables, conditions);
+                right.flatten(tables, conditions);
+                conditions.extend(on);
+            }
+        }
+    }
+}
+
+/// Binds the FROM list `from` against `reader`'s catalog.
+pub fn bind(reader: &impl Reader, from: &[ast::TableWithJoins]) -> Result<From> {
+    let mut bound = From { scope: Scope::default(), tree: Tree::Nothing };
+    for item in from {
+        bound = bound.join(reader, JoinKind::Inner, &item.relation, None)?;
+        for join in &item.joins {
+            use ast::JoinOperator as J;
+            let (kind, constraint) = match &join.join_operator {
+                J::Join(c) | J::Inner(c) => (JoinKind::Inner, Some(c)),
+                J::Left(c) | J::LeftOuter(c) => (JoinKind::Left, Some(c)),
+                J::Right(c) | J::RightOuter(c) => (JoinKind::Right, Some(c)),
+                J::FullOuter(c) => (JoinKind::Full, Some(c)),
+                J::CrossJoin(ast::JoinConstraint::None) => (JoinKind::Inner, None),
+                other => return Err(SqlError::unsupported(format!("the join {other:?}")).into()),
+            };
+            let on = match constraint {
+                None | Some(ast::JoinConstraint::None) => None,
+                Some(ast::JoinConstraint::On(on)) => Some(on),
+                Some(other) => return Err(SqlError::unsupported(format!("JOIN … {other:?}")).into()),
+            };
+            bound = bound.join(reader, kind, &join.relation, on)?;
+        }
+    }
+    Ok(bound)
+}
+
+impl From {
+    /// This FROM joined with `relation` by `kind` on `on`.
+    fn join(
+        self,
+        reader: &impl Reader,
+        kind: JoinKind,
+        relation: &ast::TableFactor,
+        on: Option<&ast::Expr>,
+    ) -> Result<From> {
+        let ast::TableFactor::Table { name, alias, args: None, with_hints, .. } = relation else {
+            return Err(SqlError::unsupported(format!("FROM {relation}")).into());
+        };
+        if !with_hints.is_empty() || alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
+            return Err(SqlError::unsupported(format!("FROM {relation}")).into());
+        }
+        let table = query::table(reader, name)?;
+        let scope = self.scope.join(Scope::of(&table, alias.as_ref().map(|a| ident(&a.name))))?;
+        let tree = match self.tree {
+            Tree::Nothing => Tree::Table(table),
+            left => {
+                let on = on.map(|on| Binder::new(&scope).condition(on, "JOIN/ON")).transpose()?;
+                Tree::Join { kind, left: Box::new(left), right: Box::new(Tree::Table(table)), on }
+            }
+        };
+        Ok(From { scope, tree })
+    }
+
+    /// The source of the query's rows and what is left of `filter` (over
+    /// the scope's row) to apply to them.
+    pub fn plan(self, filter: Option<Expr>) -> (Source, Option<Expr>) {
+        match self.tree {
+            Tree::Nothing => (Source::Nothing, filter),
+            Tree::Table(table) => (Source::Table { table, filter }, None),
+            tree if tree.all_inner() => {
+                let mut tables = Vec::new();
+                let mut conditions = filter.into_iter().collect::<Vec<_>>();
+                tree.flatten(&mut tables, &mut conditions);
+                let conjuncts = conditions.into_iter().flat_map(Expr::conjuncts).collect();
+                inner_joins(&self.scope, tables, conjuncts)
+            }
+            tree => (outer_joins(tree).0, filter),
+        }
+    }
+}
+
+/// Outer joins as written; returns the source and its width.
+fn outer_joins(tree: Tree) -> (Source, usize) {
+    match tree {
+        Tree::Nothing => (Source::Nothing, 0),
+        Tree::Table(table) => {
+            let width = table.columns.len();
+            (Source::Table { table, filter: None }, width)
+        }
+        Tree::Join { kind, left, right, on } => {
+            let (left, left_width) = outer_joins(*left);
+            let (right, right_width) = outer_joins(*right);
+            let conjuncts = on.map(Expr::conjuncts).unwrap_or_default();
+            let keys = hash_keys(&conjuncts, 0..left_width, left_width..left_width + right_width);
+            let source = Source::Join {
+                kind,
+                left: Box::new(left),
+                right: Box::new(right),
+                keys,
+                condition: Expr::all(conjuncts),
+            };
+            (source, left_width + right_width)
+        }
+    }
+}
+
+/// The `left = right` conjuncts whose sides read only the left and only
+/// the right columns, as (over a left row, over a right row) key pairs.
+fn hash_keys(conjuncts: &[Expr], left: std::ops::Range<usize>, right: std::ops::Range<usize>) -> Vec<(Expr, Expr)> {
+    let within = |e: &Expr, range: &std::ops::Range<usize>| {
+        let columns = e.columns();
+        !columns.is_empty() && columns.iter().all(|c| range.contains(c))
+    };
+    let shift = right.start;
+    conjuncts
+        .iter()
+        .filter_map(|conjunct| match conjunct {
+            Expr::Binary { op: BinaryOp::Eq, left: a, right: b, .. } => {
+                if within(a, &left) && within(b, &right) {
+                    Some((a.as_ref().clone(), b.remap(&|c| c - shift)))
+                } else if within(b, &left) && within(a, &right) {
+                    Some((b.as_ref().clone(), a.remap(&|c| c - shift)))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Rules 1–4 for a FROM of inner joins only.
+fn inner_joins(scope: &Scope, tables: Vec<Table>, conjuncts: Vec<Expr>) -> (Source, Option<Expr>) {
+    let ranges = scope.ranges();
+    let relations_of = |e: &Expr| -> Vec<usize> {
+        let columns = e.columns();
+        (0..ranges.len()).filter(|&r| columns.iter().any(|c| ranges[r].contains(c))).collect()
+    };
+    // 1. Pushdown.
+    let mut pushed: Vec<Vec<Expr>> = vec![Vec::new(); tables.len()];
+    let mut constant = Vec::new();
+    let mut joining: Vec<(Vec<usize>, Expr)> = Vec::new();
+    for conjunct in conjuncts {
+        match relations_of(&conjunct).as_slice() {
+            [] => constant.push(conjunct),
+            [only] => {
+                let start = ranges[*only].start;
+                pushed[*only].push(conjunct.remap(&|c| c - start));
+            }
+            relations => joining.push((relations.to_vec(), conjunct)),
+        }
+    }
+    // 2. Order.
+    let first = (0..tables.len()).find(|&r| !pushed[r].is_empty()).unwrap_or(0);
+    let mut order = vec![first];
+    while order.len() < tables.len() {
+        let unjoined = || (0..tables.len()).filter(|r| !order.contains(r));
+        let connects = |r: usize, equality: bool| {
+            joining.iter().any(|(relations, conjunct)| {
+                relations.contains(&r)
+                    && relations.iter().all(|x| *x == r || order.contains(x))
+                    && (!equality || matches!(conjunct, Expr::Binary { op: BinaryOp::Eq, .. }))
+            })
+        };
+        let next = unjoined()
+            .find(|&r| connects(r, true))
+            .or_else(|| unjoined().find(|&r| connects(r, false)))
+            .or_else(|| unjoined().next())
+            .expect("a table is left");
+        order.push(next);
+    }
+    // 3. Hash joins, left-deep in that order. `position[c]` is where
+    // scope column c is in the rows built so far.
+    let mut tables: Vec<Option<Table>> = tables.into_iter().map(Some).collect();
+    let mut position = vec![usize::MAX; scope.width()];
+    let mut width = 0;
+    let mut source = None;
+    let mut joined: Vec<usize> = Vec::new();
+    for &relation in &order {
+        let table = tables[relation].take().expect("each table once");
+        let filter = Expr::all(std::mem::take(&mut pushed[relation]));
+        let scan = Source::Table { table, filter };
+        for (i, c) in ranges[relation].clone().enumerate() {
+            position[c] = width + i;
+        }
+        let right_width = ranges[relation].len();
+        joined.push(relation);
+        source = Some(match source {
+            None => scan,
+            Some(left) => {
+                let mut ready = Vec::new();
+                let mut waiting = Vec::new();
+                for (relations, conjunct) in joining {
+                    if relations.iter().all(|r| joined.contains(r)) {
+                        ready.push(conjunct.remap(&|c| position[c]));
+                    } else {
+                        waiting.push((relations, conjunct));
+                    }
+                }
+                joining = waiting;
+                let keys = hash_keys(&ready, 0..width, width..width + right_width);
+                Source::Join {
+                    kind: JoinKind::Inner,
+                    left: Box::new(left),
+                    right: Box::new(scan),
+                    keys,
+                    condition: Expr::all(ready),
+                }
+            }
+        });
+        width += right_width;
+    }
+    // 4. Back to FROM order.
+    let source = source.expect("at least one table");
+    let identity = position.iter().enumerate().all(|(c, p)| c == *p);
+    let source = if identity { source } else { Source::Permute { input: Box::new(source), order: position } };
+    (source, Expr::all(constant))
+}
