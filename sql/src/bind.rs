@@ -673,7 +673,7 @@ fn has_aggregate(expr: &ast::Expr) -> bool {
     }
 }
 
-fn limit_offset(limit: Option<&ast::LimitClause>) -> Result<(Option<Expr>, Option<Expr>), SqlError> {
+pub fn limit_offset(limit: Option<&ast::LimitClause>) -> Result<(Option<Expr>, Option<Expr>), SqlError> {
     let count = |expr: &ast::Expr| -> Result<Expr, SqlError> { Ok(constant(expr)?.coerce(DataType::Int8)?.expr) };
     match limit {
         None => Ok((None, None)),

@@ -14,7 +14,7 @@ use crate::command::{Outcome, Rows};
 use crate::error::{code, Result, SqlError};
 use crate::exec::{self, encode_row};
 use crate::expr::Expr;
-use crate::plan::{OutputColumn, SelectPlan};
+use crate::plan::{OutputColumn, QueryPlan};
 use crate::query;
 use crate::scope::Scope;
 use crate::value::Value;
@@ -38,7 +38,7 @@ pub struct InsertPlan {
 enum InsertSource {
     /// Each row's values for the targets, `None` for DEFAULT.
     Values(Vec<Vec<Option<Expr>>>),
-    Query(Box<SelectPlan>),
+    Query(Box<QueryPlan>),
     DefaultValues,
 }
 
@@ -229,10 +229,10 @@ fn bind_insert(view: &impl Reader, insert: &ast::Insert) -> Result<InsertPlan> {
             }
             _ => {
                 let plan = query::plan(view, source)?;
-                if plan.columns.len() > targets.len() {
+                if plan.columns().len() > targets.len() {
                     return Err(too_many().into());
                 }
-                for (output, &target) in plan.columns.iter().zip(&targets) {
+                for (output, &target) in plan.columns().iter().zip(&targets) {
                     let column = &table.columns[target];
                     if !output.data_type.same_kind(column.data_type) {
                         return Err(SqlError::new(
@@ -272,7 +272,7 @@ fn apply_insert<R: Reader>(view: &mut Overlay<'_, R>, plan: InsertPlan) -> Resul
             .map(|row| row.iter().map(|e| e.as_ref().map(|e| e.eval(&[])).transpose()).collect())
             .collect::<std::result::Result<_, _>>()?,
         InsertSource::Query(query) => {
-            exec::select(view, &query)?.into_iter().map(|row| row.into_iter().map(Some).collect()).collect()
+            exec::query(view, &query)?.into_iter().map(|row| row.into_iter().map(Some).collect()).collect()
         }
         InsertSource::DefaultValues => vec![Vec::new()],
     };

@@ -1,4 +1,4 @@
-//! Running a [`SelectPlan`] over a storage view (a snapshot for a read, the
+//! Running a [`QueryPlan`] over a storage view (a snapshot for a read, the
 //! apply overlay inside a write), in the order the plan documents.
 
 use std::cmp::Ordering;
@@ -11,7 +11,7 @@ use crate::catalog::Table;
 use crate::error::{code, Error, Result, SqlError};
 use crate::expr::Expr;
 use crate::keys;
-use crate::plan::{AggFunc, Aggregate, Aggregation, JoinKind, SelectPlan, SortKey, Source};
+use crate::plan::{AggFunc, Aggregate, Aggregation, JoinKind, QueryPlan, SelectPlan, SortKey, Source};
 use crate::value::Value;
 
 /// Calls `visit` with the storage key and the values of each row of
@@ -93,12 +93,41 @@ pub fn select(reader: &impl Reader, plan: &SelectPlan) -> Result<Vec<Vec<Value>>
         let mut seen = std::collections::HashSet::new();
         output.retain(|(row, _)| seen.insert(keys::values(row)));
     }
-    if !plan.sort.is_empty() {
-        output.sort_by(|(_, a), (_, b)| compare_keys(&plan.sort, a, b));
+    order_and_limit(output, &plan.sort, plan.offset.as_ref(), plan.limit.as_ref())
+}
+
+/// The rows `plan` returns.
+pub fn query(reader: &impl Reader, plan: &QueryPlan) -> Result<Vec<Vec<Value>>> {
+    match plan {
+        QueryPlan::Select(select) => self::select(reader, select),
+        QueryPlan::SetOperation(operation) => {
+            let left = query(reader, &operation.left)?;
+            let right = query(reader, &operation.right)?;
+            let rows = operation.combine(left, right)?;
+            let mut output = Vec::with_capacity(rows.len());
+            for row in rows {
+                let sort = operation.sort.iter().map(|k| k.expr.eval(&row)).collect::<std::result::Result<_, _>>()?;
+                output.push((row, sort));
+            }
+            order_and_limit(output, &operation.sort, operation.offset.as_ref(), operation.limit.as_ref())
+        }
     }
-    let offset = count(plan.offset.as_ref(), "OFFSET")?.unwrap_or(0);
+}
+
+/// Output rows (each with its sort key values) sorted, then OFFSET and
+/// LIMIT.
+fn order_and_limit(
+    mut output: Vec<(Vec<Value>, Vec<Value>)>,
+    sort: &[SortKey],
+    offset: Option<&Expr>,
+    limit: Option<&Expr>,
+) -> Result<Vec<Vec<Value>>> {
+    if !sort.is_empty() {
+        output.sort_by(|(_, a), (_, b)| compare_keys(sort, a, b));
+    }
+    let offset = count(offset, "OFFSET")?.unwrap_or(0);
     let rows = output.into_iter().map(|(row, _)| row).skip(offset as usize);
-    Ok(match count(plan.limit.as_ref(), "LIMIT")? {
+    Ok(match count(limit, "LIMIT")? {
         Some(limit) => rows.take(limit as usize).collect(),
         None => rows.collect(),
     })

@@ -56,6 +56,7 @@ mod query;
 mod scope;
 mod service;
 mod session;
+mod set_ops;
 mod types;
 mod value;
 mod write;

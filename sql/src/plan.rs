@@ -182,3 +182,57 @@ impl SelectPlan {
         exprs
     }
 }
+
+/// A bound query: a SELECT, or a set operation over two queries.
+#[derive(Debug, Clone)]
+pub enum QueryPlan {
+    Select(Box<SelectPlan>),
+    SetOperation(Box<SetOperation>),
+}
+
+impl QueryPlan {
+    pub fn columns(&self) -> &[OutputColumn] {
+        match self {
+            QueryPlan::Select(select) => &select.columns,
+            QueryPlan::SetOperation(operation) => &operation.columns,
+        }
+    }
+
+    /// Every expression of the plan.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            QueryPlan::Select(select) => select.exprs(),
+            QueryPlan::SetOperation(operation) => {
+                let mut exprs = operation.left.exprs();
+                exprs.extend(operation.right.exprs());
+                exprs.extend(operation.sort.iter().map(|k| &k.expr));
+                exprs.extend(&operation.limit);
+                exprs.extend(&operation.offset);
+                exprs
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOperator {
+    Union,
+    Intersect,
+    Except,
+}
+
+/// `left UNION|INTERSECT|EXCEPT [ALL] right`, then ORDER BY (over its
+/// output columns), OFFSET and LIMIT.
+#[derive(Debug, Clone)]
+pub struct SetOperation {
+    pub operator: SetOperator,
+    /// ALL keeps duplicates (multiset semantics); without it, the result
+    /// is a set.
+    pub all: bool,
+    pub left: QueryPlan,
+    pub right: QueryPlan,
+    pub columns: Vec<OutputColumn>,
+    pub sort: Vec<SortKey>,
+    pub limit: Option<Expr>,
+    pub offset: Option<Expr>,
+}

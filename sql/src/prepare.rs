@@ -98,7 +98,7 @@ pub fn describe(reader: &impl Reader, sql: &str, declared: &[Option<DataType>]) 
         ast::Statement::Query(query) => {
             let plan = query::plan(reader, query)?;
             let inferred = param_types(plan.exprs())?;
-            (plan.columns, inferred)
+            (plan.columns().to_vec(), inferred)
         }
         other => match DmlPlan::bind(reader, other)? {
             Some(plan) => (plan.columns(), param_types(plan.exprs())?),

@@ -7,8 +7,10 @@ use storage::Reader;
 use crate::bind::{self, ident, object_name};
 use crate::catalog::{self, Table};
 use crate::error::{code, Result, SqlError};
+use crate::expr::Expr;
 use crate::from;
-use crate::plan::SelectPlan;
+use crate::plan::{OutputColumn, QueryPlan, SetOperation, SetOperator, SortKey};
+use crate::set_ops;
 
 /// The table `name` as `reader` has it, or 42P01.
 pub fn table(reader: &impl Reader, name: &ast::ObjectName) -> Result<Table> {
@@ -35,17 +37,94 @@ pub fn from_table(reader: &impl Reader, from: &[ast::TableWithJoins]) -> Result<
     }
 }
 
-/// Binds a SELECT statement.
-pub fn plan(reader: &impl Reader, query: &ast::Query) -> Result<SelectPlan> {
+/// Binds a query: a SELECT, or set operations over SELECTs.
+pub fn plan(reader: &impl Reader, query: &ast::Query) -> Result<QueryPlan> {
     if query.with.is_some() {
         return Err(SqlError::unsupported("WITH").into());
     }
     if query.fetch.is_some() || !query.locks.is_empty() {
         return Err(SqlError::unsupported("FETCH and locking clauses").into());
     }
-    let ast::SetExpr::Select(select) = query.body.as_ref() else {
-        return Err(SqlError::unsupported(format!("the query {}", query.body)).into());
+    let (order_by, limit) = (query.order_by.as_ref(), query.limit_clause.as_ref());
+    match query.body.as_ref() {
+        ast::SetExpr::Select(select) => {
+            let from = from::bind(reader, &select.from)?;
+            Ok(QueryPlan::Select(Box::new(bind::select(from, select, order_by, limit)?)))
+        }
+        ast::SetExpr::Query(inner) if order_by.is_none() && limit.is_none() => plan(reader, inner),
+        ast::SetExpr::SetOperation { op, set_quantifier, left, right } => {
+            let operator = match op {
+                ast::SetOperator::Union => SetOperator::Union,
+                ast::SetOperator::Intersect => SetOperator::Intersect,
+                ast::SetOperator::Except => SetOperator::Except,
+                other => return Err(SqlError::unsupported(format!("{other}")).into()),
+            };
+            let all = match set_quantifier {
+                ast::SetQuantifier::All => true,
+                ast::SetQuantifier::Distinct | ast::SetQuantifier::None => false,
+                other => return Err(SqlError::unsupported(format!("{op} {other}")).into()),
+            };
+            let (left, right) = (body(reader, left)?, body(reader, right)?);
+            let columns = set_ops::columns(operator, &left, &right)?;
+            let sort = order_by.map(|o| output_sort(o, &columns)).transpose()?.unwrap_or_default();
+            let (limit, offset) = bind::limit_offset(limit)?;
+            let operation = SetOperation { operator, all, left, right, columns, sort, limit, offset };
+            Ok(QueryPlan::SetOperation(Box::new(operation)))
+        }
+        other => Err(SqlError::unsupported(format!("the query {other}")).into()),
+    }
+}
+
+/// One side of a set operation.
+fn body(reader: &impl Reader, body: &ast::SetExpr) -> Result<QueryPlan> {
+    let query = ast::Query {
+        with: None,
+        body: Box::new(body.clone()),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: Vec::new(),
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: Vec::new(),
     };
-    let from = from::bind(reader, &select.from)?;
-    Ok(bind::select(from, select, query.order_by.as_ref(), query.limit_clause.as_ref())?)
+    plan(reader, &query)
+}
+
+/// ORDER BY over a set operation's output: column names or ordinals.
+fn output_sort(order_by: &ast::OrderBy, columns: &[OutputColumn]) -> Result<Vec<SortKey>> {
+    let ast::OrderByKind::Expressions(keys) = &order_by.kind else {
+        return Err(SqlError::unsupported("ORDER BY ALL").into());
+    };
+    let mut sort = Vec::with_capacity(keys.len());
+    for key in keys {
+        let position = match &key.expr {
+            ast::Expr::Value(ast::ValueWithSpan { value: ast::Value::Number(n, _), .. }) => {
+                n.parse::<usize>().ok().filter(|p| (1..=columns.len()).contains(p)).map(|p| p - 1).ok_or_else(|| {
+                    SqlError::new(
+                        code::INVALID_COLUMN_REFERENCE,
+                        format!("ORDER BY position {n} is not in select list"),
+                    )
+                })?
+            }
+            ast::Expr::Identifier(name) => {
+                let name = ident(name);
+                columns
+                    .iter()
+                    .position(|c| c.name == name)
+                    .ok_or_else(|| SqlError::new(code::UNDEFINED_COLUMN, format!("column \"{name}\" does not exist")))?
+            }
+            other => {
+                return Err(SqlError::unsupported(format!(
+                    "ORDER BY {other} on a UNION/INTERSECT/EXCEPT result (only its column names and positions)"
+                ))
+                .into())
+            }
+        };
+        let descending = matches!(key.options.sort, Some(ast::OrderBySort::Desc));
+        let nulls_first = key.options.nulls_first.unwrap_or(descending);
+        sort.push(SortKey { expr: Expr::Column(position), descending, nulls_first });
+    }
+    Ok(sort)
 }

@@ -92,8 +92,8 @@ impl Sql {
         self.inner.group.read_barrier().await?;
         let snapshot = self.inner.store.snapshot();
         let plan = query::plan(&snapshot, query)?;
-        let rows = exec::select(&snapshot, &plan)?;
-        Ok(Outcome::Rows(Rows { columns: plan.columns, rows, command: "SELECT".into() }))
+        let rows = exec::query(&snapshot, &plan)?;
+        Ok(Outcome::Rows(Rows { columns: plan.columns().to_vec(), rows, command: "SELECT".into() }))
     }
 
     /// Proposes `command` to `sql/0`; its outcome once applied.

@@ -53,8 +53,9 @@ pub fn execute<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Effect
     match statements.remove(0) {
         ast::Statement::Query(query) => {
             let plan = query::plan(&*view, &query)?;
-            let rows = exec::select(&*view, &plan)?;
-            Ok(Effects::done(Outcome::Rows(Rows { columns: plan.columns, rows, command: "SELECT".into() })))
+            let rows = exec::query(&*view, &plan)?;
+            let columns = plan.columns().to_vec();
+            Ok(Effects::done(Outcome::Rows(Rows { columns, rows, command: "SELECT".into() })))
         }
         ast::Statement::CreateTable(create) => ddl::create_table(view, &create).map(Effects::done),
         ast::Statement::Drop { object_type: ast::ObjectType::Table, if_exists, names, cascade: false, .. } => {
