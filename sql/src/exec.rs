@@ -151,6 +151,19 @@ fn source_rows(reader: &impl Reader, source: &Source) -> Result<Vec<Vec<Value>>>
             scan_matching(reader, table, filter.as_ref(), |_, row| rows.push(row))?;
             rows
         }
+        Source::Derived { query, filter } => {
+            let mut rows = self::query(reader, query)?;
+            if let Some(filter) = filter {
+                let mut kept = Vec::with_capacity(rows.len());
+                for row in rows {
+                    if filter.holds(&row)? {
+                        kept.push(row);
+                    }
+                }
+                rows = kept;
+            }
+            rows
+        }
         Source::Join { kind, left, right, keys, condition } => {
             let (left_rows, right_rows) = (source_rows(reader, left)?, source_rows(reader, right)?);
             join(*kind, left_rows, right_rows, (left.width(), right.width()), keys, condition.as_ref())?

@@ -19,18 +19,20 @@
 //! 4. The joined rows are put back in FROM order, so that names bound
 //!    against the scope keep their positions.
 //!
+//! A FROM item is a table, a subquery (`(SELECT …) AS alias`), or a WITH
+//! query by name; the last two are computed whole, then filtered.
+//!
 //! Outer joins run as written, left-deep in FROM order, each with its own
 //! ON condition; WHERE then filters their result.
 
 use sqlparser::ast;
 use storage::Reader;
 
-use crate::bind::{ident, Binder};
-use crate::catalog::Table;
-use crate::error::{Result, SqlError};
+use crate::bind::{ident, object_name, Binder};
+use crate::error::{code, Result, SqlError};
 use crate::expr::{BinaryOp, Expr};
-use crate::plan::{JoinKind, Source};
-use crate::query;
+use crate::plan::{JoinKind, OutputColumn, Source};
+use crate::query::{self, Ctes};
 use crate::scope::Scope;
 
 /// A bound FROM clause: its scope and its joins in FROM order.
@@ -41,8 +43,9 @@ pub struct From {
 
 enum Tree {
     Nothing,
-    /// The scope's next relation (left-deep, so in FROM order).
-    Table(Table),
+    /// The scope's next relation (left-deep, so in FROM order): a table
+    /// or a subquery, not yet filtered.
+    Scan(Source),
     /// `on` is over the scope's first columns (the joined relations').
     Join {
         kind: JoinKind,
@@ -55,30 +58,31 @@ enum Tree {
 impl Tree {
     fn all_inner(&self) -> bool {
         match self {
-            Tree::Nothing | Tree::Table(_) => true,
+            Tree::Nothing | Tree::Scan(_) => true,
             Tree::Join { kind, left, right, .. } => *kind == JoinKind::Inner && left.all_inner() && right.all_inner(),
         }
     }
 
-    /// Its tables, and the ON conditions of its joins.
-    fn flatten(self, tables: &mut Vec<Table>, conditions: &mut Vec<Expr>) {
+    /// Its scans, and the ON conditions of its joins.
+    fn flatten(self, scans: &mut Vec<Source>, conditions: &mut Vec<Expr>) {
         match self {
             Tree::Nothing => {}
-            Tree::Table(table) => tables.push(table),
+            Tree::Scan(scan) => scans.push(scan),
             Tree::Join { left, right, on, .. } => {
-                left.flatten(tables, conditions);
-                right.flatten(tables, conditions);
+                left.flatten(scans, conditions);
+                right.flatten(scans, conditions);
                 conditions.extend(on);
             }
         }
     }
 }
 
-/// Binds the FROM list `from` against `reader`'s catalog.
-pub fn bind(reader: &impl Reader, from: &[ast::TableWithJoins]) -> Result<From> {
+/// Binds the FROM list `from` against `reader`'s catalog and the WITH
+/// queries `ctes` in scope.
+pub fn bind(reader: &impl Reader, from: &[ast::TableWithJoins], ctes: &Ctes) -> Result<From> {
     let mut bound = From { scope: Scope::default(), tree: Tree::Nothing };
     for item in from {
-        bound = bound.join(reader, JoinKind::Inner, &item.relation, None)?;
+        bound = bound.join(reader, ctes, JoinKind::Inner, &item.relation, None)?;
         for join in &item.joins {
             use ast::JoinOperator as J;
             let (kind, constraint) = match &join.join_operator {
@@ -94,10 +98,59 @@ pub fn bind(reader: &impl Reader, from: &[ast::TableWithJoins]) -> Result<From> 
                 Some(ast::JoinConstraint::On(on)) => Some(on),
                 Some(other) => return Err(SqlError::unsupported(format!("JOIN … {other:?}")).into()),
             };
-            bound = bound.join(reader, kind, &join.relation, on)?;
+            bound = bound.join(reader, ctes, kind, &join.relation, on)?;
         }
     }
     Ok(bound)
+}
+
+/// The scan of one FROM item and its scope: a WITH query, a table, or a
+/// subquery.
+fn relation(reader: &impl Reader, ctes: &Ctes, relation: &ast::TableFactor) -> Result<(Source, Scope)> {
+    let renamed = |alias: &Option<ast::TableAlias>, columns: &[OutputColumn]| -> Result<Vec<String>> {
+        let mut names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+        let renames = alias.as_ref().map_or(&[][..], |a| a.columns.as_slice());
+        if renames.len() > names.len() {
+            return Err(SqlError::new(
+                code::INVALID_COLUMN_REFERENCE,
+                format!("table has {} columns available but {} columns specified", names.len(), renames.len()),
+            )
+            .into());
+        }
+        for (name, rename) in names.iter_mut().zip(renames) {
+            *name = ident(&rename.name);
+        }
+        Ok(names)
+    };
+    match relation {
+        ast::TableFactor::Table { name, alias, args: None, with_hints, .. } if with_hints.is_empty() => {
+            let qualifier = alias.as_ref().map(|a| ident(&a.name));
+            if let Some(query) = ctes.find(name) {
+                let names = renamed(alias, query.columns())?;
+                let qualifier = qualifier.unwrap_or_else(|| object_name(name).unwrap_or_default());
+                let scope =
+                    Scope::relation(qualifier, names.into_iter().zip(query.columns().iter().map(|c| c.data_type)));
+                return Ok((Source::Derived { query: Box::new(query.clone()), filter: None }, scope));
+            }
+            if alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
+                return Err(SqlError::unsupported(format!("column aliases on a table in FROM ({relation})")).into());
+            }
+            let table = query::table(reader, name)?;
+            let scope = Scope::of(&table, qualifier);
+            Ok((Source::Table { table, filter: None }, scope))
+        }
+        ast::TableFactor::Derived { lateral: false, subquery, alias, sample: None } => {
+            let Some(named) = alias else {
+                return Err(SqlError::new(code::SYNTAX_ERROR, "subquery in FROM must have an alias").into());
+            };
+            let query = query::plan_with(reader, subquery, ctes)?;
+            let names = renamed(alias, query.columns())?;
+            let types = query.columns().iter().map(|c| c.data_type);
+            let scope = Scope::relation(ident(&named.name), names.into_iter().zip(types));
+            Ok((Source::Derived { query: Box::new(query), filter: None }, scope))
+        }
+        other => Err(SqlError::unsupported(format!("FROM {other}")).into()),
+    }
 }
 
 impl From {
@@ -105,23 +158,18 @@ impl From {
     fn join(
         self,
         reader: &impl Reader,
+        ctes: &Ctes,
         kind: JoinKind,
         relation: &ast::TableFactor,
         on: Option<&ast::Expr>,
     ) -> Result<From> {
-        let ast::TableFactor::Table { name, alias, args: None, with_hints, .. } = relation else {
-            return Err(SqlError::unsupported(format!("FROM {relation}")).into());
-        };
-        if !with_hints.is_empty() || alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
-            return Err(SqlError::unsupported(format!("FROM {relation}")).into());
-        }
-        let table = query::table(reader, name)?;
-        let scope = self.scope.join(Scope::of(&table, alias.as_ref().map(|a| ident(&a.name))))?;
+        let (scan, scope) = self::relation(reader, ctes, relation)?;
+        let scope = self.scope.join(scope)?;
         let tree = match self.tree {
-            Tree::Nothing => Tree::Table(table),
+            Tree::Nothing => Tree::Scan(scan),
             left => {
                 let on = on.map(|on| Binder::new(&scope).condition(on, "JOIN/ON")).transpose()?;
-                Tree::Join { kind, left: Box::new(left), right: Box::new(Tree::Table(table)), on }
+                Tree::Join { kind, left: Box::new(left), right: Box::new(Tree::Scan(scan)), on }
             }
         };
         Ok(From { scope, tree })
@@ -132,13 +180,13 @@ impl From {
     pub fn plan(self, filter: Option<Expr>) -> (Source, Option<Expr>) {
         match self.tree {
             Tree::Nothing => (Source::Nothing, filter),
-            Tree::Table(table) => (Source::Table { table, filter }, None),
+            Tree::Scan(scan) => (scan.filtered(filter), None),
             tree if tree.all_inner() => {
-                let mut tables = Vec::new();
+                let mut scans = Vec::new();
                 let mut conditions = filter.into_iter().collect::<Vec<_>>();
-                tree.flatten(&mut tables, &mut conditions);
+                tree.flatten(&mut scans, &mut conditions);
                 let conjuncts = conditions.into_iter().flat_map(Expr::conjuncts).collect();
-                inner_joins(&self.scope, tables, conjuncts)
+                inner_joins(&self.scope, scans, conjuncts)
             }
             tree => (outer_joins(tree).0, filter),
         }
@@ -149,9 +197,9 @@ impl From {
 fn outer_joins(tree: Tree) -> (Source, usize) {
     match tree {
         Tree::Nothing => (Source::Nothing, 0),
-        Tree::Table(table) => {
-            let width = table.columns.len();
-            (Source::Table { table, filter: None }, width)
+        Tree::Scan(scan) => {
+            let width = scan.width();
+            (scan, width)
         }
         Tree::Join { kind, left, right, on } => {
             let (left, left_width) = outer_joins(*left);
@@ -196,14 +244,14 @@ fn hash_keys(conjuncts: &[Expr], left: std::ops::Range<usize>, right: std::ops::
 }
 
 /// Rules 1–4 for a FROM of inner joins only.
-fn inner_joins(scope: &Scope, tables: Vec<Table>, conjuncts: Vec<Expr>) -> (Source, Option<Expr>) {
+fn inner_joins(scope: &Scope, scans: Vec<Source>, conjuncts: Vec<Expr>) -> (Source, Option<Expr>) {
     let ranges = scope.ranges();
     let relations_of = |e: &Expr| -> Vec<usize> {
         let columns = e.columns();
         (0..ranges.len()).filter(|&r| columns.iter().any(|c| ranges[r].contains(c))).collect()
     };
     // 1. Pushdown.
-    let mut pushed: Vec<Vec<Expr>> = vec![Vec::new(); tables.len()];
+    let mut pushed: Vec<Vec<Expr>> = vec![Vec::new(); scans.len()];
     let mut constant = Vec::new();
     let mut joining: Vec<(Vec<usize>, Expr)> = Vec::new();
     for conjunct in conjuncts {
@@ -217,10 +265,10 @@ fn inner_joins(scope: &Scope, tables: Vec<Table>, conjuncts: Vec<Expr>) -> (Sour
         }
     }
     // 2. Order.
-    let first = (0..tables.len()).find(|&r| !pushed[r].is_empty()).unwrap_or(0);
+    let first = (0..scans.len()).find(|&r| !pushed[r].is_empty()).unwrap_or(0);
     let mut order = vec![first];
-    while order.len() < tables.len() {
-        let unjoined = || (0..tables.len()).filter(|r| !order.contains(r));
+    while order.len() < scans.len() {
+        let unjoined = || (0..scans.len()).filter(|r| !order.contains(r));
         let connects = |r: usize, equality: bool| {
             joining.iter().any(|(relations, conjunct)| {
                 relations.contains(&r)
@@ -237,15 +285,14 @@ fn inner_joins(scope: &Scope, tables: Vec<Table>, conjuncts: Vec<Expr>) -> (Sour
     }
     // 3. Hash joins, left-deep in that order. `position[c]` is where
     // scope column c is in the rows built so far.
-    let mut tables: Vec<Option<Table>> = tables.into_iter().map(Some).collect();
+    let mut scans: Vec<Option<Source>> = scans.into_iter().map(Some).collect();
     let mut position = vec![usize::MAX; scope.width()];
     let mut width = 0;
     let mut source = None;
     let mut joined: Vec<usize> = Vec::new();
     for &relation in &order {
-        let table = tables[relation].take().expect("each table once");
         let filter = Expr::all(std::mem::take(&mut pushed[relation]));
-        let scan = Source::Table { table, filter };
+        let scan = scans[relation].take().expect("each relation once").filtered(filter);
         for (i, c) in ranges[relation].clone().enumerate() {
             position[c] = width + i;
         }

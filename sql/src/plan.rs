@@ -103,6 +103,8 @@ pub enum Source {
     /// A table's rows that pass `filter` (over the table's columns), read
     /// along the narrowest access path the filter allows.
     Table { table: Table, filter: Option<Expr> },
+    /// A subquery's rows (in FROM, or a WITH query) that pass `filter`.
+    Derived { query: Box<QueryPlan>, filter: Option<Expr> },
     /// Left and right rows side by side, paired where `keys` are equal
     /// (a hash join; NULL keys never match) and `condition` holds (over
     /// the joined row).
@@ -119,11 +121,21 @@ pub enum Source {
 }
 
 impl Source {
+    /// A table's or subquery's rows filtered by `filter` (over them).
+    pub fn filtered(self, filter: Option<Expr>) -> Source {
+        match self {
+            Source::Table { table, .. } => Source::Table { table, filter },
+            Source::Derived { query, .. } => Source::Derived { query, filter },
+            other => unreachable!("only scans are filtered: {other:?}"),
+        }
+    }
+
     /// How many columns its rows have.
     pub fn width(&self) -> usize {
         match self {
             Source::Nothing => 0,
             Source::Table { table, .. } => table.columns.len(),
+            Source::Derived { query, .. } => query.columns().len(),
             Source::Join { left, right, .. } => left.width() + right.width(),
             Source::Permute { order, .. } => order.len(),
         }
@@ -134,6 +146,11 @@ impl Source {
         match self {
             Source::Nothing => Vec::new(),
             Source::Table { filter, .. } => filter.iter().collect(),
+            Source::Derived { query, filter } => {
+                let mut exprs = query.exprs();
+                exprs.extend(filter);
+                exprs
+            }
             Source::Join { left, right, keys, condition, .. } => {
                 let mut exprs = left.exprs();
                 exprs.extend(right.exprs());

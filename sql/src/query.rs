@@ -37,21 +37,60 @@ pub fn from_table(reader: &impl Reader, from: &[ast::TableWithJoins]) -> Result<
     }
 }
 
+/// The WITH queries a query can name, innermost last.
+#[derive(Debug, Clone, Default)]
+pub struct Ctes {
+    named: Vec<(String, QueryPlan)>,
+}
+
+impl Ctes {
+    /// The WITH query an unqualified table name refers to.
+    pub fn find(&self, name: &ast::ObjectName) -> Option<&QueryPlan> {
+        let [ast::ObjectNamePart::Identifier(name)] = name.0.as_slice() else { return None };
+        let name = ident(name);
+        self.named.iter().rev().find(|(n, _)| *n == name).map(|(_, plan)| plan)
+    }
+}
+
 /// Binds a query: a SELECT, or set operations over SELECTs.
 pub fn plan(reader: &impl Reader, query: &ast::Query) -> Result<QueryPlan> {
-    if query.with.is_some() {
-        return Err(SqlError::unsupported("WITH").into());
+    plan_with(reader, query, &Ctes::default())
+}
+
+/// Binds a query that can also name the WITH queries `outer`.
+pub fn plan_with(reader: &impl Reader, query: &ast::Query, outer: &Ctes) -> Result<QueryPlan> {
+    let mut ctes = outer.clone();
+    if let Some(with) = &query.with {
+        if with.recursive {
+            return Err(SqlError::unsupported("WITH RECURSIVE").into());
+        }
+        let mut names = Vec::new();
+        for cte in &with.cte_tables {
+            let name = ident(&cte.alias.name);
+            if names.contains(&name) {
+                return Err(SqlError::new(
+                    code::DUPLICATE_ALIAS,
+                    format!("WITH query name \"{name}\" specified more than once"),
+                )
+                .into());
+            }
+            let mut plan = plan_with(reader, &cte.query, &ctes)?;
+            rename_columns(&mut plan, &cte.alias.columns)?;
+            names.push(name.clone());
+            ctes.named.push((name, plan));
+        }
     }
+    let ctes = &ctes;
     if query.fetch.is_some() || !query.locks.is_empty() {
         return Err(SqlError::unsupported("FETCH and locking clauses").into());
     }
     let (order_by, limit) = (query.order_by.as_ref(), query.limit_clause.as_ref());
     match query.body.as_ref() {
         ast::SetExpr::Select(select) => {
-            let from = from::bind(reader, &select.from)?;
+            let from = from::bind(reader, &select.from, ctes)?;
             Ok(QueryPlan::Select(Box::new(bind::select(from, select, order_by, limit)?)))
         }
-        ast::SetExpr::Query(inner) if order_by.is_none() && limit.is_none() => plan(reader, inner),
+        ast::SetExpr::Query(inner) if order_by.is_none() && limit.is_none() => plan_with(reader, inner, ctes),
         ast::SetExpr::SetOperation { op, set_quantifier, left, right } => {
             let operator = match op {
                 ast::SetOperator::Union => SetOperator::Union,
@@ -64,7 +103,7 @@ pub fn plan(reader: &impl Reader, query: &ast::Query) -> Result<QueryPlan> {
                 ast::SetQuantifier::Distinct | ast::SetQuantifier::None => false,
                 other => return Err(SqlError::unsupported(format!("{op} {other}")).into()),
             };
-            let (left, right) = (body(reader, left)?, body(reader, right)?);
+            let (left, right) = (body(reader, left, ctes)?, body(reader, right, ctes)?);
             let columns = set_ops::columns(operator, &left, &right)?;
             let sort = order_by.map(|o| output_sort(o, &columns)).transpose()?.unwrap_or_default();
             let (limit, offset) = bind::limit_offset(limit)?;
@@ -76,7 +115,7 @@ pub fn plan(reader: &impl Reader, query: &ast::Query) -> Result<QueryPlan> {
 }
 
 /// One side of a set operation.
-fn body(reader: &impl Reader, body: &ast::SetExpr) -> Result<QueryPlan> {
+fn body(reader: &impl Reader, body: &ast::SetExpr, ctes: &Ctes) -> Result<QueryPlan> {
     let query = ast::Query {
         with: None,
         body: Box::new(body.clone()),
@@ -89,7 +128,26 @@ fn body(reader: &impl Reader, body: &ast::SetExpr) -> Result<QueryPlan> {
         format_clause: None,
         pipe_operators: Vec::new(),
     };
-    plan(reader, &query)
+    plan_with(reader, &query, ctes)
+}
+
+/// `WITH name (a, b) AS (…)`: the query's first columns renamed.
+fn rename_columns(plan: &mut QueryPlan, names: &[ast::TableAliasColumnDef]) -> Result<()> {
+    let columns = match plan {
+        QueryPlan::Select(select) => &mut select.columns,
+        QueryPlan::SetOperation(operation) => &mut operation.columns,
+    };
+    if names.len() > columns.len() {
+        return Err(SqlError::new(
+            code::INVALID_COLUMN_REFERENCE,
+            format!("table has {} columns available but {} columns specified", columns.len(), names.len()),
+        )
+        .into());
+    }
+    for (column, name) in columns.iter_mut().zip(names) {
+        column.name = ident(&name.name);
+    }
+    Ok(())
 }
 
 /// ORDER BY over a set operation's output: column names or ordinals.

@@ -37,6 +37,11 @@ impl Scope {
         Scope { relations: vec![relation] }
     }
 
+    /// The scope of one subquery's columns under `qualifier`.
+    pub fn relation(qualifier: String, columns: impl IntoIterator<Item = (String, DataType)>) -> Scope {
+        Scope { relations: vec![Relation { qualifier, columns: columns.into_iter().collect() }] }
+    }
+
     /// This scope with `other`'s relations after its own (a join's), or
     /// 42712 if a name is used twice.
     pub fn join(mut self, other: Scope) -> Result<Scope, SqlError> {
