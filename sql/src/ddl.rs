@@ -48,32 +48,12 @@ pub fn create_table<R: Reader>(view: &mut Overlay<'_, R>, create: &ast::CreateTa
             )
             .into());
         }
-        let data_type = DataType::from_ast(&def.data_type)?;
-        let mut column = Column { name: column_name.clone(), data_type, nullable: true, default: None };
-        for option in &def.options {
-            match &option.option {
-                ast::ColumnOption::Null => {}
-                ast::ColumnOption::NotNull => column.nullable = false,
-                ast::ColumnOption::Default(expr) => {
-                    let bound = bind::constant(expr).map_err(|error| match error.code.as_str() {
-                        code::UNDEFINED_COLUMN => SqlError::new(
-                            code::FEATURE_NOT_SUPPORTED,
-                            "cannot use column reference in DEFAULT expression",
-                        ),
-                        _ => error,
-                    })?;
-                    assignable(bound, data_type, &column_name)?;
-                    column.default = Some(expr.to_string());
-                }
-                ast::ColumnOption::PrimaryKey(_) => {
-                    if primary_key.is_some() {
-                        return Err(multiple_keys().into());
-                    }
-                    primary_key = Some(vec![columns.len()]);
-                    column.nullable = false;
-                }
-                other => return Err(SqlError::unsupported(format!("the column constraint {other}")).into()),
+        let (column, key) = column_definition(def)?;
+        if key {
+            if primary_key.is_some() {
+                return Err(multiple_keys().into());
             }
+            primary_key = Some(vec![columns.len()]);
         }
         columns.push(column);
     }
@@ -108,6 +88,37 @@ pub fn create_table<R: Reader>(view: &mut Overlay<'_, R>, create: &ast::CreateTa
     view.put(Family::SqlCatalog, keys::table(id), table.encode());
     view.put(Family::SqlCatalog, keys::table_name(&name), id.to_be_bytes().to_vec());
     Ok(Outcome::command("CREATE TABLE"))
+}
+
+/// A column as its definition gives it, and whether it is declared
+/// PRIMARY KEY (then NOT NULL).
+pub fn column_definition(def: &ast::ColumnDef) -> Result<(Column, bool)> {
+    let name = ident(&def.name);
+    let data_type = DataType::from_ast(&def.data_type)?;
+    let mut column = Column { name: name.clone(), data_type, nullable: true, default: None };
+    let mut key = false;
+    for option in &def.options {
+        match &option.option {
+            ast::ColumnOption::Null => {}
+            ast::ColumnOption::NotNull => column.nullable = false,
+            ast::ColumnOption::Default(expr) => {
+                let bound = bind::constant(expr).map_err(|error| match error.code.as_str() {
+                    code::UNDEFINED_COLUMN => {
+                        SqlError::new(code::FEATURE_NOT_SUPPORTED, "cannot use column reference in DEFAULT expression")
+                    }
+                    _ => error,
+                })?;
+                assignable(bound, data_type, &name)?;
+                column.default = Some(expr.to_string());
+            }
+            ast::ColumnOption::PrimaryKey(_) => {
+                key = true;
+                column.nullable = false;
+            }
+            other => return Err(SqlError::unsupported(format!("the column constraint {other}")).into()),
+        }
+    }
+    Ok((column, key))
 }
 
 pub fn drop_tables<R: Reader>(

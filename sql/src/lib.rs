@@ -38,6 +38,7 @@
 //! (`feature_not_supported`) naming what is missing.
 
 mod access;
+mod alter;
 mod bind;
 mod catalog;
 mod command;

@@ -76,6 +76,8 @@ impl Sql {
             ast::Statement::Query(query) => self.read(&query).await,
             ast::Statement::CreateTable(_)
             | ast::Statement::Drop { .. }
+            | ast::Statement::Truncate(_)
+            | ast::Statement::AlterTable(_)
             | ast::Statement::Insert(_)
             | ast::Statement::Update(_)
             | ast::Statement::Delete(_) => self.propose(SqlCommand::Execute { sql: statement.to_string() }).await,

@@ -7,13 +7,14 @@
 //! NULL and primary-key uniqueness. A table without a primary key keys
 //! its rows by a hidden row id from a per-table counter.
 //!
-//! The statements themselves are in [`crate::ddl`] (catalog) and
-//! [`crate::dml`] (rows); this module runs them and holds the checks
+//! The statements themselves are in [`crate::ddl`] (catalog),
+//! [`crate::alter`] (TRUNCATE, ALTER TABLE) and [`crate::dml`] (rows); this module runs them and holds the checks
 //! every stored row passes.
 
 use sqlparser::ast;
 use storage::{Family, Overlay, Reader};
 
+use crate::alter;
 use crate::bind;
 use crate::catalog::{Column, Table};
 use crate::command::{Outcome, Rows};
@@ -61,6 +62,8 @@ pub fn execute<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Effect
         ast::Statement::Drop { object_type: ast::ObjectType::Table, if_exists, names, cascade: false, .. } => {
             ddl::drop_tables(view, &names, if_exists)
         }
+        ast::Statement::Truncate(truncate) => alter::truncate(view, &truncate),
+        ast::Statement::AlterTable(alter) => alter::alter_table(view, &alter),
         statement => match DmlPlan::bind(&*view, &statement)? {
             Some(plan) => plan.apply(view).map(Effects::done),
             None => Err(SqlError::unsupported(format!("the statement {statement}")).into()),

@@ -1,0 +1,210 @@
+//! TRUNCATE and ALTER TABLE, executed at apply like every write.
+//!
+//! TRUNCATE gives the table a new id: its rows become unreachable at once
+//! (also inside a transaction's overlay) and the batch deletes the old id's
+//! range. ALTER TABLE changes the descriptor; adding or dropping a column
+//! or adding a primary key rewrites every row, in the statement's overlay,
+//! so a failure (a NULL, a duplicate key) writes nothing.
+
+use std::collections::HashSet;
+
+use sqlparser::ast;
+use storage::{Family, Overlay, Reader};
+
+use crate::bind::{ident, object_name};
+use crate::catalog::{self, Table};
+use crate::command::Outcome;
+use crate::ddl::column_definition;
+use crate::error::{code, Error, Result, SqlError};
+use crate::exec::{self, encode_row};
+use crate::keys;
+use crate::value::Value;
+use crate::write::{default_value, draw, Effects};
+
+fn missing(name: &str) -> Error {
+    SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist")).into()
+}
+
+/// A new table id.
+fn new_id<R: Reader>(view: &mut Overlay<'_, R>) -> Result<u32> {
+    u32::try_from(draw(view, keys::NEXT_TABLE_ID)?).map_err(|_| Error::Corrupt("table ids ran out".into()))
+}
+
+pub fn truncate<R: Reader>(view: &mut Overlay<'_, R>, truncate: &ast::Truncate) -> Result<Effects> {
+    if truncate.partitions.is_some() {
+        return Err(SqlError::unsupported("TRUNCATE … PARTITION").into());
+    }
+    let mut dropped = Vec::new();
+    for target in &truncate.table_names {
+        let name = object_name(&target.name)?;
+        let Some(table) = catalog::table(view, &name)? else {
+            if truncate.if_exists {
+                continue;
+            }
+            return Err(missing(&name));
+        };
+        let id = new_id(view)?;
+        view.delete(Family::SqlCatalog, keys::table(table.id));
+        view.delete(Family::SqlMeta, keys::next_rowid(table.id));
+        dropped.push(table.id);
+        let emptied = Table { id, ..table };
+        view.put(Family::SqlCatalog, keys::table(id), emptied.encode());
+        view.put(Family::SqlCatalog, keys::table_name(&name), id.to_be_bytes().to_vec());
+    }
+    Ok(Effects { outcome: Outcome::command("TRUNCATE TABLE"), dropped })
+}
+
+pub fn alter_table<R: Reader>(view: &mut Overlay<'_, R>, alter: &ast::AlterTable) -> Result<Effects> {
+    if alter.table_type.is_some() || alter.location.is_some() || alter.on_cluster.is_some() {
+        return Err(SqlError::unsupported(format!("{alter}")).into());
+    }
+    let name = object_name(&alter.name)?;
+    let Some(mut table) = catalog::table(view, &name)? else {
+        if alter.if_exists {
+            return Ok(Effects { outcome: Outcome::command("ALTER TABLE"), dropped: Vec::new() });
+        }
+        return Err(missing(&name));
+    };
+    for operation in &alter.operations {
+        apply(view, &mut table, operation)?;
+    }
+    view.put(Family::SqlCatalog, keys::table(table.id), table.encode());
+    Ok(Effects { outcome: Outcome::command("ALTER TABLE"), dropped: Vec::new() })
+}
+
+fn apply<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, operation: &ast::AlterTableOperation) -> Result<()> {
+    use ast::AlterTableOperation as A;
+    let no_column = |table: &Table, column: &str| -> Error {
+        SqlError::new(
+            code::UNDEFINED_COLUMN,
+            format!("column \"{column}\" of relation \"{}\" does not exist", table.name),
+        )
+        .into()
+    };
+    match operation {
+        A::RenameTable { table_name: ast::RenameTableNameKind::To(new) | ast::RenameTableNameKind::As(new) } => {
+            let new = object_name(new)?;
+            if catalog::table(view, &new)?.is_some() {
+                return Err(SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{new}\" already exists")).into());
+            }
+            view.delete(Family::SqlCatalog, keys::table_name(&table.name));
+            view.put(Family::SqlCatalog, keys::table_name(&new), table.id.to_be_bytes().to_vec());
+            table.name = new;
+        }
+        A::RenameColumn { old_column_name, new_column_name } => {
+            let (old, new) = (ident(old_column_name), ident(new_column_name));
+            let position = table.column(&old).ok_or_else(|| no_column(table, &old))?;
+            if table.column(&new).is_some() {
+                return Err(duplicate_column(table, &new));
+            }
+            table.columns[position].name = new;
+        }
+        A::AddColumn { if_not_exists, column_def, column_position: None, .. } => {
+            let (column, key) = column_definition(column_def)?;
+            if table.column(&column.name).is_some() {
+                if *if_not_exists {
+                    return Ok(());
+                }
+                return Err(duplicate_column(table, &column.name));
+            }
+            if key {
+                return Err(SqlError::unsupported("ADD COLUMN … PRIMARY KEY").into());
+            }
+            for (key, mut row) in exec::matching_rows(view, table, None)? {
+                let value = default_value(&column)?.assign(column.data_type)?;
+                if value.is_null() && !column.nullable {
+                    return Err(contains_nulls(table, &column.name));
+                }
+                row.push(value);
+                view.put(Family::SqlRows, key, encode_row(&row));
+            }
+            table.columns.push(column);
+        }
+        A::DropColumn { column_names, if_exists, drop_behavior, .. } => {
+            if matches!(drop_behavior, Some(ast::DropBehavior::Cascade)) {
+                return Err(SqlError::unsupported("DROP COLUMN … CASCADE").into());
+            }
+            for column in column_names {
+                let column = ident(column);
+                let Some(position) = table.column(&column) else {
+                    if *if_exists {
+                        continue;
+                    }
+                    return Err(no_column(table, &column));
+                };
+                if table.primary_key.contains(&position) {
+                    return Err(SqlError::unsupported(format!(
+                        "dropping \"{column}\", a column of the primary key of \"{}\"",
+                        table.name
+                    ))
+                    .into());
+                }
+                for (key, mut row) in exec::matching_rows(view, table, None)? {
+                    row.remove(position);
+                    view.put(Family::SqlRows, key, encode_row(&row));
+                }
+                table.columns.remove(position);
+                for key_column in &mut table.primary_key {
+                    if *key_column > position {
+                        *key_column -= 1;
+                    }
+                }
+            }
+        }
+        A::AddConstraint { constraint: ast::TableConstraint::PrimaryKey(key), not_valid: false } => {
+            if !table.primary_key.is_empty() {
+                return Err(SqlError::new(
+                    code::INVALID_TABLE_DEFINITION,
+                    format!("multiple primary keys for table \"{}\" are not allowed", table.name),
+                )
+                .into());
+            }
+            let mut positions = Vec::new();
+            for part in &key.columns {
+                let ast::Expr::Identifier(column) = &part.column.expr else {
+                    return Err(SqlError::unsupported(format!("the key part {}", part.column.expr)).into());
+                };
+                let column = ident(column);
+                positions.push(table.column(&column).ok_or_else(|| no_column(table, &column))?);
+            }
+            // Rows move from their hidden row ids to their key.
+            let mut seen = HashSet::new();
+            for (old_key, row) in exec::matching_rows(view, table, None)? {
+                let key: Vec<Value> = positions.iter().map(|&i| row[i].clone()).collect();
+                if let Some(&i) = positions.iter().find(|&&i| row[i].is_null()) {
+                    return Err(contains_nulls(table, &table.columns[i].name));
+                }
+                let new_key = keys::row(table.id, &key);
+                if !seen.insert(new_key.clone()) {
+                    return Err(SqlError::new(
+                        code::UNIQUE_VIOLATION,
+                        format!("could not create unique index \"{}_pkey\"", table.name),
+                    )
+                    .into());
+                }
+                view.delete(Family::SqlRows, old_key);
+                view.put(Family::SqlRows, new_key, encode_row(&row));
+            }
+            for &i in &positions {
+                table.columns[i].nullable = false;
+            }
+            table.primary_key = positions;
+            view.delete(Family::SqlMeta, keys::next_rowid(table.id));
+        }
+        other => return Err(SqlError::unsupported(format!("ALTER TABLE … {other}")).into()),
+    }
+    Ok(())
+}
+
+fn duplicate_column(table: &Table, column: &str) -> Error {
+    SqlError::new(code::DUPLICATE_COLUMN, format!("column \"{column}\" of relation \"{}\" already exists", table.name))
+        .into()
+}
+
+fn contains_nulls(table: &Table, column: &str) -> Error {
+    SqlError::new(
+        code::NOT_NULL_VIOLATION,
+        format!("column \"{column}\" of relation \"{}\" contains null values", table.name),
+    )
+    .into()
+}
