@@ -20,6 +20,7 @@ use crate::expr::{BinaryOp, Expr, Function};
 use crate::from::From;
 use crate::plan::{AggFunc, Aggregate, Aggregation, OutputColumn, SelectPlan, SortKey};
 use crate::scope::{Relation, Scope};
+use crate::subquery::{self, Bound, Planner};
 use crate::types::DataType;
 use crate::value::Value;
 
@@ -109,11 +110,70 @@ pub struct Binder<'a> {
     /// Set while binding what a grouped query outputs: columns must be
     /// grouping keys, aggregates become references to their results.
     grouping: Option<Grouping<'a>>,
+    /// Binds subqueries; without it (DEFAULT, LIMIT), they are refused.
+    subqueries: Option<Planner<'a>>,
 }
 
 impl<'a> Binder<'a> {
     pub fn new(scope: &'a Scope) -> Self {
-        Binder { scope, grouping: None }
+        Binder { scope, grouping: None, subqueries: None }
+    }
+
+    /// This binder, binding subqueries with `planner`.
+    pub fn with_subqueries(mut self, planner: Planner<'a>) -> Self {
+        self.subqueries = Some(planner);
+        self
+    }
+
+    fn subquery(&self, query: &ast::Query) -> Result<Bound, SqlError> {
+        let planner = self.subqueries.ok_or_else(|| SqlError::unsupported("a subquery here"))?;
+        let bound = planner(query).map_err(subquery::error)?;
+        if bound.plan.columns().len() != 1 {
+            return Err(SqlError::new(code::SYNTAX_ERROR, "subquery must return only one column"));
+        }
+        Ok(bound)
+    }
+
+    /// `(SELECT …)` as a value: its one row's value, NULL without rows.
+    fn scalar_subquery(&self, query: &ast::Query) -> Result<Typed, SqlError> {
+        let Bound { plan, rows } = self.subquery(query)?;
+        let ty = plan.columns()[0].data_type;
+        let Some(rows) = rows else { return Ok(Typed::known(Expr::Subquery(Box::new(plan)), ty)) };
+        if rows.len() > 1 {
+            return Err(SqlError::new(
+                code::CARDINALITY_VIOLATION,
+                "more than one row returned by a subquery used as an expression",
+            ));
+        }
+        let value = rows.into_iter().next().and_then(|row| row.into_iter().next()).unwrap_or(Value::Null);
+        Ok(Typed::known(Expr::Literal(value), ty))
+    }
+
+    /// `x [NOT] IN (SELECT …)`: an IN list of its rows' values.
+    fn in_subquery(&mut self, expr: &ast::Expr, query: &ast::Query, negated: bool) -> Result<Typed, SqlError> {
+        let operand = self.bind(expr)?;
+        let Bound { plan, rows } = self.subquery(query)?;
+        let ty = plan.columns()[0].data_type;
+        let operand = if operand.untyped { operand.coerce(ty)? } else { operand };
+        if !operand.ty.same_kind(ty) {
+            return Err(no_operator(&format!("{} = {}", operand.ty.name(), ty.name())));
+        }
+        let list = match rows {
+            Some(rows) => rows.into_iter().filter_map(|row| row.into_iter().next()).map(Expr::Literal).collect(),
+            None => vec![Expr::Subquery(Box::new(plan))],
+        };
+        Ok(Typed::known(Expr::InList { expr: Box::new(operand.expr), list, negated }, DataType::Bool))
+    }
+
+    /// `[NOT] EXISTS (SELECT …)`: whether it has rows.
+    fn exists(&self, query: &ast::Query, negated: bool) -> Result<Typed, SqlError> {
+        let planner = self.subqueries.ok_or_else(|| SqlError::unsupported("a subquery here"))?;
+        let Bound { plan, rows } = planner(query).map_err(subquery::error)?;
+        let expr = match rows {
+            Some(rows) => Expr::Literal(Value::Bool(rows.is_empty() == negated)),
+            None => Expr::Subquery(Box::new(plan)),
+        };
+        Ok(Typed::known(expr, DataType::Bool))
     }
 
     /// A condition (WHERE, HAVING): a boolean expression, of which a row
@@ -212,6 +272,11 @@ impl<'a> Binder<'a> {
                 self.case(operand.as_deref(), conditions, else_result.as_deref())
             }
             E::Function(function) => self.function(function),
+            E::Subquery(query) => self.scalar_subquery(query),
+            E::In { expr, target: ast::InTarget::Subquery(subquery), negated, global: false } => {
+                self.in_subquery(expr, subquery, *negated)
+            }
+            E::Exists { subquery, negated } => self.exists(subquery, *negated),
             other => Err(SqlError::unsupported(format!("the expression {other}"))),
         }
     }
@@ -418,7 +483,7 @@ impl<'a> Binder<'a> {
         };
         let offset = grouping.keys.len();
         // The argument is over the input rows, not the groups.
-        let mut input = Binder::new(self.scope);
+        let mut input = Binder { scope: self.scope, grouping: None, subqueries: self.subqueries };
         let arg = match (star, args) {
             (true, []) if func == AggFunc::Count => None,
             (false, [arg]) => Some(input.bind(arg)?),
@@ -482,7 +547,7 @@ pub fn parameter_index(placeholder: &str) -> Result<usize, SqlError> {
         .ok_or_else(|| SqlError::new(code::SYNTAX_ERROR, format!("syntax error at or near \"{placeholder}\"")))
 }
 
-/// A constant expression's value (LIMIT, OFFSET, DEFAULT, VALUES).
+/// A constant expression (LIMIT, OFFSET, DEFAULT).
 pub fn constant(expr: &ast::Expr) -> Result<Typed, SqlError> {
     Binder::new(&Scope::default()).bind(expr)
 }
@@ -502,15 +567,17 @@ pub fn output_name(expr: &ast::Expr) -> String {
     }
 }
 
-/// Binds a SELECT over the bound FROM clause `from`.
+/// Binds a SELECT over the bound FROM clause `from`, its subqueries with
+/// `subqueries`.
 pub fn select(
     from: From,
     select: &ast::Select,
     order_by: Option<&ast::OrderBy>,
     limit: Option<&ast::LimitClause>,
+    subqueries: Planner<'_>,
 ) -> Result<SelectPlan, SqlError> {
     let scope = from.scope.clone();
-    let mut binder = Binder::new(&scope);
+    let mut binder = Binder::new(&scope).with_subqueries(subqueries);
     let filter = select.selection.as_ref().map(|w| binder.condition(w, "WHERE")).transpose()?;
     let group_keys: Vec<ast::Expr> = match &select.group_by {
         ast::GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.clone(),
@@ -551,7 +618,7 @@ pub fn select(
     }
     let group_keys_resolved: Vec<ast::Expr> =
         group_keys.iter().map(|k| resolve_ordinal_or_alias(k, &items)).collect::<Result<_, _>>()?;
-    let mut output = Binder { scope: &scope, grouping: None };
+    let mut output = Binder { scope: &scope, grouping: None, subqueries: binder.subqueries };
     if grouped {
         output.grouping = Some(Grouping { keys: &group_keys_resolved, key_types: &key_types, aggregates: Vec::new() });
     }

@@ -15,8 +15,9 @@ use crate::error::{code, Result, SqlError};
 use crate::exec::{self, encode_row};
 use crate::expr::Expr;
 use crate::plan::{OutputColumn, QueryPlan};
-use crate::query;
+use crate::query::{self, Ctes};
 use crate::scope::Scope;
+use crate::subquery::{Mode, Planner};
 use crate::value::Value;
 use crate::write::{assignable, check_row, default_value, store_row};
 
@@ -56,6 +57,14 @@ pub struct DeletePlan {
     returning: Option<Returning>,
 }
 
+/// What binding a statement needs: the view it runs on, whether it runs,
+/// and how its subqueries are bound.
+struct Context<'a, R: Reader> {
+    view: &'a R,
+    mode: Mode,
+    subqueries: Planner<'a>,
+}
+
 /// RETURNING: output expressions over the rows written.
 struct Returning {
     columns: Vec<OutputColumn>,
@@ -63,12 +72,15 @@ struct Returning {
 }
 
 impl DmlPlan {
-    /// Binds `statement` if it is an INSERT, UPDATE or DELETE.
-    pub fn bind(view: &impl Reader, statement: &ast::Statement) -> Result<Option<DmlPlan>> {
+    /// Binds `statement` if it is an INSERT, UPDATE or DELETE; its
+    /// subqueries run now in `view` unless `mode` only describes it.
+    pub fn bind(view: &impl Reader, statement: &ast::Statement, mode: Mode) -> Result<Option<DmlPlan>> {
+        let subqueries = |query: &ast::Query| query::subquery(view, query, &Ctes::default(), mode);
+        let context = Context { view, mode, subqueries: &subqueries };
         Ok(Some(match statement {
-            ast::Statement::Insert(insert) => DmlPlan::Insert(bind_insert(view, insert)?),
-            ast::Statement::Update(update) => DmlPlan::Update(bind_update(view, update)?),
-            ast::Statement::Delete(delete) => DmlPlan::Delete(bind_delete(view, delete)?),
+            ast::Statement::Insert(insert) => DmlPlan::Insert(bind_insert(&context, insert)?),
+            ast::Statement::Update(update) => DmlPlan::Update(bind_update(&context, update)?),
+            ast::Statement::Delete(delete) => DmlPlan::Delete(bind_delete(&context, delete)?),
             _ => return Ok(None),
         }))
     }
@@ -116,10 +128,14 @@ impl DmlPlan {
 }
 
 impl Returning {
-    fn bind(table: &Table, items: Option<&Vec<ast::SelectItem>>) -> Result<Option<Returning>> {
+    fn bind(
+        context: &Context<'_, impl Reader>,
+        table: &Table,
+        items: Option<&Vec<ast::SelectItem>>,
+    ) -> Result<Option<Returning>> {
         let Some(items) = items else { return Ok(None) };
         let scope = Scope::of(table, None);
-        let mut binder = Binder::new(&scope);
+        let mut binder = Binder::new(&scope).with_subqueries(context.subqueries);
         let (mut columns, mut exprs) = (Vec::new(), Vec::new());
         for item in items {
             match item {
@@ -162,7 +178,8 @@ fn is_default(expr: &ast::Expr) -> bool {
     matches!(expr, ast::Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
 }
 
-fn bind_insert(view: &impl Reader, insert: &ast::Insert) -> Result<InsertPlan> {
+fn bind_insert(context: &Context<'_, impl Reader>, insert: &ast::Insert) -> Result<InsertPlan> {
+    let view = context.view;
     let ast::TableObject::TableName(name) = &insert.table else {
         return Err(SqlError::unsupported("INSERT into a table function").into());
     };
@@ -220,7 +237,11 @@ fn bind_insert(view: &impl Reader, insert: &ast::Insert) -> Result<InsertPlan> {
                         let column = &table.columns[target];
                         values.push(match is_default(expr) {
                             true => None,
-                            false => Some(assignable(bind::constant(expr)?, column.data_type, &column.name)?),
+                            false => {
+                                let scope = Scope::default();
+                                let bound = Binder::new(&scope).with_subqueries(context.subqueries).bind(expr)?;
+                                Some(assignable(bound, column.data_type, &column.name)?)
+                            }
                         });
                     }
                     rows.push(values);
@@ -228,7 +249,7 @@ fn bind_insert(view: &impl Reader, insert: &ast::Insert) -> Result<InsertPlan> {
                 InsertSource::Values(rows)
             }
             _ => {
-                let plan = query::plan(view, source)?;
+                let plan = query::plan_with(view, source, &Ctes::default(), context.mode)?;
                 if plan.columns().len() > targets.len() {
                     return Err(too_many().into());
                 }
@@ -251,7 +272,7 @@ fn bind_insert(view: &impl Reader, insert: &ast::Insert) -> Result<InsertPlan> {
             }
         },
     };
-    let returning = Returning::bind(&table, insert.returning.as_ref())?;
+    let returning = Returning::bind(context, &table, insert.returning.as_ref())?;
     Ok(InsertPlan { table, targets, source, returning })
 }
 
@@ -303,11 +324,13 @@ fn target(view: &impl Reader, from: &ast::TableWithJoins) -> Result<(Table, Scop
     Ok((table, scope))
 }
 
-fn filter(scope: &Scope, selection: Option<&ast::Expr>) -> Result<Option<Expr>> {
-    Ok(selection.map(|selection| Binder::new(scope).condition(selection, "WHERE")).transpose()?)
+fn filter(context: &Context<'_, impl Reader>, scope: &Scope, selection: Option<&ast::Expr>) -> Result<Option<Expr>> {
+    let mut binder = Binder::new(scope).with_subqueries(context.subqueries);
+    Ok(selection.map(|selection| binder.condition(selection, "WHERE")).transpose()?)
 }
 
-fn bind_update(view: &impl Reader, update: &ast::Update) -> Result<UpdatePlan> {
+fn bind_update(context: &Context<'_, impl Reader>, update: &ast::Update) -> Result<UpdatePlan> {
+    let view = context.view;
     if update.from.is_some() || !update.order_by.is_empty() || update.limit.is_some() {
         return Err(SqlError::unsupported("UPDATE … FROM, ORDER BY or LIMIT").into());
     }
@@ -327,12 +350,15 @@ fn bind_update(view: &impl Reader, update: &ast::Update) -> Result<UpdatePlan> {
         let column = &table.columns[position];
         let expr = match is_default(&assignment.value) {
             true => Expr::Literal(default_value(column)?),
-            false => assignable(Binder::new(&scope).bind(&assignment.value)?, column.data_type, &column.name)?,
+            false => {
+                let bound = Binder::new(&scope).with_subqueries(context.subqueries).bind(&assignment.value)?;
+                assignable(bound, column.data_type, &column.name)?
+            }
         };
         assignments.push((position, expr));
     }
-    let filter = filter(&scope, update.selection.as_ref())?;
-    let returning = Returning::bind(&table, update.returning.as_ref())?;
+    let filter = filter(context, &scope, update.selection.as_ref())?;
+    let returning = Returning::bind(context, &table, update.returning.as_ref())?;
     Ok(UpdatePlan { table, assignments, filter, returning })
 }
 
@@ -363,7 +389,8 @@ fn apply_update<R: Reader>(view: &mut Overlay<'_, R>, plan: UpdatePlan) -> Resul
     Ok(finish("UPDATE", count, returning, returned))
 }
 
-fn bind_delete(view: &impl Reader, delete: &ast::Delete) -> Result<DeletePlan> {
+fn bind_delete(context: &Context<'_, impl Reader>, delete: &ast::Delete) -> Result<DeletePlan> {
+    let view = context.view;
     if delete.using.is_some() || !delete.order_by.is_empty() || delete.limit.is_some() || !delete.tables.is_empty() {
         return Err(SqlError::unsupported("DELETE … USING, ORDER BY or LIMIT").into());
     }
@@ -374,8 +401,8 @@ fn bind_delete(view: &impl Reader, delete: &ast::Delete) -> Result<DeletePlan> {
         return Err(SqlError::unsupported("DELETE from several tables").into());
     };
     let (table, scope) = target(view, from)?;
-    let filter = filter(&scope, delete.selection.as_ref())?;
-    let returning = Returning::bind(&table, delete.returning.as_ref())?;
+    let filter = filter(context, &scope, delete.selection.as_ref())?;
+    let returning = Returning::bind(context, &table, delete.returning.as_ref())?;
     Ok(DeletePlan { table, filter, returning })
 }
 

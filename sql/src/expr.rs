@@ -35,7 +35,7 @@ pub enum Function {
 
 /// An expression whose names are resolved to positions in the row it is
 /// evaluated over, and whose type is known.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Expr {
     Literal(Value),
     /// The value at this position of the input row.
@@ -87,6 +87,9 @@ pub enum Expr {
         index: usize,
         ty: Option<DataType>,
     },
+    /// A subquery of a statement only described, never run: kept so that
+    /// its parameters' types are inferred ([`crate::subquery`]).
+    Subquery(Box<crate::plan::QueryPlan>),
 }
 
 impl Expr {
@@ -184,14 +187,18 @@ impl Expr {
             Expr::Param { index, .. } => {
                 return Err(SqlError::new(code::UNDEFINED_PARAMETER, format!("there is no parameter ${}", index + 1)))
             }
+            Expr::Subquery(_) => {
+                return Err(SqlError::new(code::INTERNAL_ERROR, "a described subquery cannot be evaluated"))
+            }
         })
     }
 
     /// Calls `visit` on this expression and every expression inside it.
-    pub fn walk(&self, visit: &mut impl FnMut(&Expr)) {
+    pub fn walk<'s>(&'s self, visit: &mut impl FnMut(&'s Expr)) {
         visit(self);
         match self {
-            Expr::Literal(_) | Expr::Column(_) | Expr::Param { .. } => {}
+            // A subquery's expressions are over its own rows: not walked.
+            Expr::Literal(_) | Expr::Column(_) | Expr::Param { .. } | Expr::Subquery(_) => {}
             Expr::Binary { left, right, .. } => {
                 left.walk(visit);
                 right.walk(visit);
@@ -236,7 +243,7 @@ impl Expr {
         let boxed = |e: &Expr| Box::new(e.remap(position));
         match self {
             Expr::Column(i) => Expr::Column(position(*i)),
-            Expr::Literal(_) | Expr::Param { .. } => self.clone(),
+            Expr::Literal(_) | Expr::Param { .. } | Expr::Subquery(_) => self.clone(),
             Expr::Binary { op, left, right, ty } => {
                 Expr::Binary { op: *op, left: boxed(left), right: boxed(right), ty: *ty }
             }

@@ -34,6 +34,7 @@ use crate::expr::{BinaryOp, Expr};
 use crate::plan::{JoinKind, OutputColumn, Source};
 use crate::query::{self, Ctes};
 use crate::scope::Scope;
+use crate::subquery::Mode;
 
 /// A bound FROM clause: its scope and its joins in FROM order.
 pub struct From {
@@ -79,10 +80,10 @@ impl Tree {
 
 /// Binds the FROM list `from` against `reader`'s catalog and the WITH
 /// queries `ctes` in scope.
-pub fn bind(reader: &impl Reader, from: &[ast::TableWithJoins], ctes: &Ctes) -> Result<From> {
+pub fn bind(reader: &impl Reader, from: &[ast::TableWithJoins], ctes: &Ctes, mode: Mode) -> Result<From> {
     let mut bound = From { scope: Scope::default(), tree: Tree::Nothing };
     for item in from {
-        bound = bound.join(reader, ctes, JoinKind::Inner, &item.relation, None)?;
+        bound = bound.join(reader, ctes, mode, JoinKind::Inner, &item.relation, None)?;
         for join in &item.joins {
             use ast::JoinOperator as J;
             let (kind, constraint) = match &join.join_operator {
@@ -98,7 +99,7 @@ pub fn bind(reader: &impl Reader, from: &[ast::TableWithJoins], ctes: &Ctes) -> 
                 Some(ast::JoinConstraint::On(on)) => Some(on),
                 Some(other) => return Err(SqlError::unsupported(format!("JOIN … {other:?}")).into()),
             };
-            bound = bound.join(reader, ctes, kind, &join.relation, on)?;
+            bound = bound.join(reader, ctes, mode, kind, &join.relation, on)?;
         }
     }
     Ok(bound)
@@ -106,7 +107,7 @@ pub fn bind(reader: &impl Reader, from: &[ast::TableWithJoins], ctes: &Ctes) -> 
 
 /// The scan of one FROM item and its scope: a WITH query, a table, or a
 /// subquery.
-fn relation(reader: &impl Reader, ctes: &Ctes, relation: &ast::TableFactor) -> Result<(Source, Scope)> {
+fn relation(reader: &impl Reader, ctes: &Ctes, mode: Mode, relation: &ast::TableFactor) -> Result<(Source, Scope)> {
     let renamed = |alias: &Option<ast::TableAlias>, columns: &[OutputColumn]| -> Result<Vec<String>> {
         let mut names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
         let renames = alias.as_ref().map_or(&[][..], |a| a.columns.as_slice());
@@ -143,7 +144,7 @@ fn relation(reader: &impl Reader, ctes: &Ctes, relation: &ast::TableFactor) -> R
             let Some(named) = alias else {
                 return Err(SqlError::new(code::SYNTAX_ERROR, "subquery in FROM must have an alias").into());
             };
-            let query = query::plan_with(reader, subquery, ctes)?;
+            let query = query::plan_with(reader, subquery, ctes, mode)?;
             let names = renamed(alias, query.columns())?;
             let types = query.columns().iter().map(|c| c.data_type);
             let scope = Scope::relation(ident(&named.name), names.into_iter().zip(types));
@@ -159,16 +160,19 @@ impl From {
         self,
         reader: &impl Reader,
         ctes: &Ctes,
+        mode: Mode,
         kind: JoinKind,
         relation: &ast::TableFactor,
         on: Option<&ast::Expr>,
     ) -> Result<From> {
-        let (scan, scope) = self::relation(reader, ctes, relation)?;
+        let (scan, scope) = self::relation(reader, ctes, mode, relation)?;
         let scope = self.scope.join(scope)?;
         let tree = match self.tree {
             Tree::Nothing => Tree::Scan(scan),
             left => {
-                let on = on.map(|on| Binder::new(&scope).condition(on, "JOIN/ON")).transpose()?;
+                let subqueries = |query: &ast::Query| query::subquery(reader, query, ctes, mode);
+                let mut binder = Binder::new(&scope).with_subqueries(&subqueries);
+                let on = on.map(|on| binder.condition(on, "JOIN/ON")).transpose()?;
                 Tree::Join { kind, left: Box::new(left), right: Box::new(Tree::Scan(scan)), on }
             }
         };

@@ -58,6 +58,7 @@ mod scope;
 mod service;
 mod session;
 mod set_ops;
+mod subquery;
 mod types;
 mod value;
 mod write;

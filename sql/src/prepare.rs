@@ -24,7 +24,8 @@ use crate::error::{code, Result, SqlError};
 use crate::expr::Expr;
 use crate::parse;
 use crate::plan::OutputColumn;
-use crate::query;
+use crate::query::{self, Ctes};
+use crate::subquery::Mode;
 use crate::types::DataType;
 use crate::value::Value;
 
@@ -96,11 +97,11 @@ pub fn describe(reader: &impl Reader, sql: &str, declared: &[Option<DataType>]) 
 
     let (columns, inferred) = match &statement {
         ast::Statement::Query(query) => {
-            let plan = query::plan(reader, query)?;
+            let plan = query::plan_with(reader, query, &Ctes::default(), Mode::Describe)?;
             let inferred = param_types(plan.exprs())?;
             (plan.columns().to_vec(), inferred)
         }
-        other => match DmlPlan::bind(reader, other)? {
+        other => match DmlPlan::bind(reader, other, Mode::Describe)? {
             Some(plan) => (plan.columns(), param_types(plan.exprs())?),
             None => {
                 let mut found = None;
@@ -144,9 +145,10 @@ pub fn describe(reader: &impl Reader, sql: &str, declared: &[Option<DataType>]) 
 fn param_types(exprs: Vec<&Expr>) -> Result<BTreeMap<usize, Option<DataType>>> {
     let mut types: BTreeMap<usize, Option<DataType>> = BTreeMap::new();
     let mut conflict = None;
-    for expr in exprs {
-        expr.walk(&mut |e| {
-            if let Expr::Param { index, ty } = e {
+    let mut pending = exprs;
+    while let Some(expr) = pending.pop() {
+        expr.walk(&mut |e| match e {
+            Expr::Param { index, ty } => {
                 let known = types.entry(*index).or_insert(*ty);
                 match (*known, *ty) {
                     (None, Some(_)) => *known = *ty,
@@ -154,6 +156,8 @@ fn param_types(exprs: Vec<&Expr>) -> Result<BTreeMap<usize, Option<DataType>>> {
                     _ => {}
                 }
             }
+            Expr::Subquery(query) => pending.extend(query.exprs()),
+            _ => {}
         });
     }
     if let Some(index) = conflict {

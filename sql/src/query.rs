@@ -7,10 +7,12 @@ use storage::Reader;
 use crate::bind::{self, ident, object_name};
 use crate::catalog::{self, Table};
 use crate::error::{code, Result, SqlError};
+use crate::exec;
 use crate::expr::Expr;
 use crate::from;
 use crate::plan::{OutputColumn, QueryPlan, SetOperation, SetOperator, SortKey};
 use crate::set_ops;
+use crate::subquery::{Bound, Mode};
 
 /// The table `name` as `reader` has it, or 42P01.
 pub fn table(reader: &impl Reader, name: &ast::ObjectName) -> Result<Table> {
@@ -52,13 +54,24 @@ impl Ctes {
     }
 }
 
-/// Binds a query: a SELECT, or set operations over SELECTs.
+/// Binds a query to run now: a SELECT, or set operations over SELECTs.
 pub fn plan(reader: &impl Reader, query: &ast::Query) -> Result<QueryPlan> {
-    plan_with(reader, query, &Ctes::default())
+    plan_with(reader, query, &Ctes::default(), Mode::Evaluate)
+}
+
+/// Binds (and, in [`Mode::Evaluate`], runs) a subquery of a statement in
+/// `reader`'s view.
+pub fn subquery(reader: &impl Reader, query: &ast::Query, ctes: &Ctes, mode: Mode) -> Result<Bound> {
+    let plan = plan_with(reader, query, ctes, mode)?;
+    let rows = match mode {
+        Mode::Evaluate => Some(exec::query(reader, &plan)?),
+        Mode::Describe => None,
+    };
+    Ok(Bound { plan, rows })
 }
 
 /// Binds a query that can also name the WITH queries `outer`.
-pub fn plan_with(reader: &impl Reader, query: &ast::Query, outer: &Ctes) -> Result<QueryPlan> {
+pub fn plan_with(reader: &impl Reader, query: &ast::Query, outer: &Ctes, mode: Mode) -> Result<QueryPlan> {
     let mut ctes = outer.clone();
     if let Some(with) = &query.with {
         if with.recursive {
@@ -74,7 +87,7 @@ pub fn plan_with(reader: &impl Reader, query: &ast::Query, outer: &Ctes) -> Resu
                 )
                 .into());
             }
-            let mut plan = plan_with(reader, &cte.query, &ctes)?;
+            let mut plan = plan_with(reader, &cte.query, &ctes, mode)?;
             rename_columns(&mut plan, &cte.alias.columns)?;
             names.push(name.clone());
             ctes.named.push((name, plan));
@@ -87,10 +100,11 @@ pub fn plan_with(reader: &impl Reader, query: &ast::Query, outer: &Ctes) -> Resu
     let (order_by, limit) = (query.order_by.as_ref(), query.limit_clause.as_ref());
     match query.body.as_ref() {
         ast::SetExpr::Select(select) => {
-            let from = from::bind(reader, &select.from, ctes)?;
-            Ok(QueryPlan::Select(Box::new(bind::select(from, select, order_by, limit)?)))
+            let subqueries = |query: &ast::Query| subquery(reader, query, ctes, mode);
+            let from = from::bind(reader, &select.from, ctes, mode)?;
+            Ok(QueryPlan::Select(Box::new(bind::select(from, select, order_by, limit, &subqueries)?)))
         }
-        ast::SetExpr::Query(inner) if order_by.is_none() && limit.is_none() => plan_with(reader, inner, ctes),
+        ast::SetExpr::Query(inner) if order_by.is_none() && limit.is_none() => plan_with(reader, inner, ctes, mode),
         ast::SetExpr::SetOperation { op, set_quantifier, left, right } => {
             let operator = match op {
                 ast::SetOperator::Union => SetOperator::Union,
@@ -103,7 +117,7 @@ pub fn plan_with(reader: &impl Reader, query: &ast::Query, outer: &Ctes) -> Resu
                 ast::SetQuantifier::Distinct | ast::SetQuantifier::None => false,
                 other => return Err(SqlError::unsupported(format!("{op} {other}")).into()),
             };
-            let (left, right) = (body(reader, left, ctes)?, body(reader, right, ctes)?);
+            let (left, right) = (body(reader, left, ctes, mode)?, body(reader, right, ctes, mode)?);
             let columns = set_ops::columns(operator, &left, &right)?;
             let sort = order_by.map(|o| output_sort(o, &columns)).transpose()?.unwrap_or_default();
             let (limit, offset) = bind::limit_offset(limit)?;
@@ -115,7 +129,7 @@ pub fn plan_with(reader: &impl Reader, query: &ast::Query, outer: &Ctes) -> Resu
 }
 
 /// One side of a set operation.
-fn body(reader: &impl Reader, body: &ast::SetExpr, ctes: &Ctes) -> Result<QueryPlan> {
+fn body(reader: &impl Reader, body: &ast::SetExpr, ctes: &Ctes, mode: Mode) -> Result<QueryPlan> {
     let query = ast::Query {
         with: None,
         body: Box::new(body.clone()),
@@ -128,7 +142,7 @@ fn body(reader: &impl Reader, body: &ast::SetExpr, ctes: &Ctes) -> Result<QueryP
         format_clause: None,
         pipe_operators: Vec::new(),
     };
-    plan_with(reader, &query, ctes)
+    plan_with(reader, &query, ctes, mode)
 }
 
 /// `WITH name (a, b) AS (…)`: the query's first columns renamed.

@@ -26,6 +26,7 @@ use crate::expr::Expr;
 use crate::keys;
 use crate::parse;
 use crate::query;
+use crate::subquery::Mode;
 use crate::types::DataType;
 use crate::value::Value;
 
@@ -64,7 +65,7 @@ pub fn execute<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Effect
         }
         ast::Statement::Truncate(truncate) => alter::truncate(view, &truncate),
         ast::Statement::AlterTable(alter) => alter::alter_table(view, &alter),
-        statement => match DmlPlan::bind(&*view, &statement)? {
+        statement => match DmlPlan::bind(&*view, &statement, Mode::Evaluate)? {
             Some(plan) => plan.apply(view).map(Effects::done),
             None => Err(SqlError::unsupported(format!("the statement {statement}")).into()),
         },

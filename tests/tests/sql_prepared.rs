@@ -68,7 +68,7 @@ async fn parameter_types_are_inferred_from_their_context() {
     let node = Node::start(&[]).unwrap();
     let client = node.pg().await.unwrap();
     client.batch_execute("CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(10), score REAL)").await.unwrap();
-    let cases: [(&str, &[Type]); 7] = [
+    let cases: [(&str, &[Type]); 8] = [
         ("SELECT $1", &[Type::TEXT]),
         ("SELECT $1::bigint + 1", &[Type::INT8]),
         ("SELECT name FROM t WHERE id = $1 AND name = $2", &[Type::INT8, Type::VARCHAR]),
@@ -79,6 +79,7 @@ async fn parameter_types_are_inferred_from_their_context() {
         ),
         ("DELETE FROM t WHERE name LIKE $1", &[Type::TEXT]),
         ("SELECT $2 = id FROM t WHERE $1", &[Type::BOOL, Type::INT8]),
+        ("SELECT name FROM t WHERE id IN (SELECT id FROM t WHERE score > $1) LIMIT $2", &[Type::FLOAT4, Type::INT8]),
     ];
     for (sql, params) in cases {
         let statement = client.prepare(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
