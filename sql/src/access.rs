@@ -124,6 +124,7 @@ mod tests {
             name: "t".into(),
             columns: vec![column("a", DataType::Int4), column("b", DataType::Text), column("c", DataType::Float8)],
             primary_key: key,
+            checks: vec![],
         }
     }
 

@@ -19,7 +19,7 @@ use crate::error::{code, Error, Result, SqlError};
 use crate::exec::{self, encode_row};
 use crate::keys;
 use crate::value::Value;
-use crate::write::{default_value, draw, Effects};
+use crate::write::{check_columns, default_value, draw, Effects};
 
 fn missing(name: &str) -> Error {
     SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist")).into()
@@ -44,11 +44,11 @@ pub fn truncate<R: Reader>(view: &mut Overlay<'_, R>, truncate: &ast::Truncate) 
             return Err(missing(&name));
         };
         let id = new_id(view)?;
-        view.delete(Family::SqlCatalog, keys::table(table.id));
+        catalog::remove(view, &table);
         view.delete(Family::SqlMeta, keys::next_rowid(table.id));
         dropped.push(table.id);
         let emptied = Table { id, ..table };
-        view.put(Family::SqlCatalog, keys::table(id), emptied.encode());
+        catalog::store(view, &emptied);
         view.put(Family::SqlCatalog, keys::table_name(&name), id.to_be_bytes().to_vec());
     }
     Ok(Effects { outcome: Outcome::command("TRUNCATE TABLE"), dropped })
@@ -68,7 +68,7 @@ pub fn alter_table<R: Reader>(view: &mut Overlay<'_, R>, alter: &ast::AlterTable
     for operation in &alter.operations {
         apply(view, &mut table, operation)?;
     }
-    view.put(Family::SqlCatalog, keys::table(table.id), table.encode());
+    catalog::store(view, &table);
     Ok(Effects { outcome: Outcome::command("ALTER TABLE"), dropped: Vec::new() })
 }
 
@@ -94,13 +94,17 @@ fn apply<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, operation: &as
         A::RenameColumn { old_column_name, new_column_name } => {
             let (old, new) = (ident(old_column_name), ident(new_column_name));
             let position = table.column(&old).ok_or_else(|| no_column(table, &old))?;
+            refuse_if_checked(table, position, "renaming")?;
             if table.column(&new).is_some() {
                 return Err(duplicate_column(table, &new));
             }
             table.columns[position].name = new;
         }
         A::AddColumn { if_not_exists, column_def, column_position: None, .. } => {
-            let (column, key) = column_definition(column_def)?;
+            let (column, key, checks) = column_definition(column_def)?;
+            if !checks.is_empty() {
+                return Err(SqlError::unsupported("ADD COLUMN … CHECK").into());
+            }
             if table.column(&column.name).is_some() {
                 if *if_not_exists {
                     return Ok(());
@@ -132,6 +136,7 @@ fn apply<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, operation: &as
                     }
                     return Err(no_column(table, &column));
                 };
+                refuse_if_checked(table, position, "dropping")?;
                 if table.primary_key.contains(&position) {
                     return Err(SqlError::unsupported(format!(
                         "dropping \"{column}\", a column of the primary key of \"{}\"",
@@ -192,6 +197,21 @@ fn apply<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, operation: &as
             view.delete(Family::SqlMeta, keys::next_rowid(table.id));
         }
         other => return Err(SqlError::unsupported(format!("ALTER TABLE … {other}")).into()),
+    }
+    Ok(())
+}
+
+/// 0A000 when a CHECK constraint reads column `position` (its SQL text
+/// names the column).
+fn refuse_if_checked(table: &Table, position: usize, doing: &str) -> Result<()> {
+    for check in &table.checks {
+        if check_columns(table, check)?.contains(&position) {
+            return Err(SqlError::unsupported(format!(
+                "{doing} column \"{}\", which check constraint \"{}\" reads",
+                table.columns[position].name, check.name
+            ))
+            .into());
+        }
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! the data it reads.
 
 use serde::{Deserialize, Serialize};
-use storage::{Family, Reader};
+use storage::{Family, Overlay, Reader};
 
 use crate::error::{Error, Result};
 use crate::keys;
@@ -20,7 +20,15 @@ pub struct Column {
     pub default: Option<String>,
 }
 
-/// A table: its columns and primary key.
+/// A CHECK constraint: a boolean expression over a row of its table, as
+/// SQL text; a row passes unless it is false.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    pub expr: String,
+}
+
+/// A table: its columns, primary key and CHECK constraints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Table {
     pub id: u32,
@@ -29,6 +37,10 @@ pub struct Table {
     /// Positions of the primary-key columns; empty when the table has
     /// none, and rows are keyed by a hidden row id.
     pub primary_key: Vec<usize>,
+    /// Kept under their own key (`keys::checks`), not in the descriptor,
+    /// whose encoding predates them.
+    #[serde(skip)]
+    pub checks: Vec<Check>,
 }
 
 impl Table {
@@ -49,5 +61,30 @@ pub fn table(reader: &impl Reader, name: &str) -> Result<Option<Table>> {
     let Some(bytes) = reader.get(Family::SqlCatalog, &keys::table(u32::from_be_bytes(id)))? else {
         return Err(Error::Corrupt(format!("table '{name}' has a name but no descriptor")));
     };
-    postcard::from_bytes(&bytes).map(Some).map_err(|e| Error::Corrupt(format!("descriptor of '{name}': {e}")))
+    let mut table: Table =
+        postcard::from_bytes(&bytes).map_err(|e| Error::Corrupt(format!("descriptor of '{name}': {e}")))?;
+    if let Some(bytes) = reader.get(Family::SqlCatalog, &keys::checks(table.id))? {
+        table.checks = postcard::from_bytes(&bytes).map_err(|e| Error::Corrupt(format!("checks of '{name}': {e}")))?;
+    }
+    Ok(Some(table))
+}
+
+/// Writes `table`'s descriptor and constraints (not its name's key).
+pub fn store<R: Reader>(view: &mut Overlay<'_, R>, table: &Table) {
+    view.put(Family::SqlCatalog, keys::table(table.id), table.encode());
+    if table.checks.is_empty() {
+        view.delete(Family::SqlCatalog, keys::checks(table.id));
+    } else {
+        view.put(
+            Family::SqlCatalog,
+            keys::checks(table.id),
+            postcard::to_stdvec(&table.checks).expect("checks serialize"),
+        );
+    }
+}
+
+/// Deletes `table`'s descriptor and constraints (not its name's key).
+pub fn remove<R: Reader>(view: &mut Overlay<'_, R>, table: &Table) {
+    view.delete(Family::SqlCatalog, keys::table(table.id));
+    view.delete(Family::SqlCatalog, keys::checks(table.id));
 }

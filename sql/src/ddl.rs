@@ -4,11 +4,13 @@
 use sqlparser::ast;
 use storage::{Family, Overlay, Reader};
 
+use crate::bind::Binder;
 use crate::bind::{self, ident, object_name};
-use crate::catalog::{self, Column, Table};
+use crate::catalog::{self, Check, Column, Table};
 use crate::command::Outcome;
 use crate::error::{code, Error, Result, SqlError};
 use crate::keys;
+use crate::scope::Scope;
 use crate::types::DataType;
 use crate::write::{assignable, draw, Effects};
 
@@ -33,6 +35,7 @@ pub fn create_table<R: Reader>(view: &mut Overlay<'_, R>, create: &ast::CreateTa
     }
     let mut columns: Vec<Column> = Vec::new();
     let mut primary_key: Option<Vec<usize>> = None;
+    let mut checks: Vec<CheckDefinition<'_>> = Vec::new();
     let multiple_keys = || {
         SqlError::new(
             code::INVALID_TABLE_DEFINITION,
@@ -48,7 +51,8 @@ pub fn create_table<R: Reader>(view: &mut Overlay<'_, R>, create: &ast::CreateTa
             )
             .into());
         }
-        let (column, key) = column_definition(def)?;
+        let (column, key, column_checks) = column_definition(def)?;
+        checks.extend(column_checks);
         if key {
             if primary_key.is_some() {
                 return Err(multiple_keys().into());
@@ -80,23 +84,45 @@ pub fn create_table<R: Reader>(view: &mut Overlay<'_, R>, create: &ast::CreateTa
                 }
                 primary_key = Some(positions);
             }
+            ast::TableConstraint::Check(check) => {
+                checks.push(CheckDefinition { name: check.name.as_ref().map(ident), expr: &check.expr })
+            }
             other => return Err(SqlError::unsupported(format!("the table constraint {other}")).into()),
         }
     }
     let id = u32::try_from(draw(view, keys::NEXT_TABLE_ID)?).map_err(|_| Error::Corrupt("table ids ran out".into()))?;
-    let table = Table { id, name: name.clone(), columns, primary_key: primary_key.unwrap_or_default() };
-    view.put(Family::SqlCatalog, keys::table(id), table.encode());
+    let mut table =
+        Table { id, name: name.clone(), columns, primary_key: primary_key.unwrap_or_default(), checks: Vec::new() };
+    for CheckDefinition { name: named, expr } in checks {
+        let bound = Binder::new(&Scope::of(&table, None)).condition(expr, "CHECK")?;
+        // PostgreSQL's name: table, the one column it reads if one, "check".
+        let columns = bound.columns();
+        let name = named.unwrap_or_else(|| match columns.iter().collect::<Vec<_>>().as_slice() {
+            [only] => format!("{}_{}_check", table.name, table.columns[**only].name),
+            _ => format!("{}_check", table.name),
+        });
+        table.checks.push(Check { name, expr: expr.to_string() });
+    }
+    catalog::store(view, &table);
     view.put(Family::SqlCatalog, keys::table_name(&name), id.to_be_bytes().to_vec());
     Ok(Outcome::command("CREATE TABLE"))
 }
 
-/// A column as its definition gives it, and whether it is declared
-/// PRIMARY KEY (then NOT NULL).
-pub fn column_definition(def: &ast::ColumnDef) -> Result<(Column, bool)> {
+/// A CHECK as written: its name if given, its expression.
+pub struct CheckDefinition<'a> {
+    pub name: Option<String>,
+    pub expr: &'a ast::Expr,
+}
+
+/// A column as its definition gives it, whether it is declared PRIMARY
+/// KEY (then NOT NULL), and its CHECK constraints (name if given,
+/// expression).
+pub fn column_definition(def: &ast::ColumnDef) -> Result<(Column, bool, Vec<CheckDefinition<'_>>)> {
     let name = ident(&def.name);
     let data_type = DataType::from_ast(&def.data_type)?;
     let mut column = Column { name: name.clone(), data_type, nullable: true, default: None };
     let mut key = false;
+    let mut checks = Vec::new();
     for option in &def.options {
         match &option.option {
             ast::ColumnOption::Null => {}
@@ -115,10 +141,14 @@ pub fn column_definition(def: &ast::ColumnDef) -> Result<(Column, bool)> {
                 key = true;
                 column.nullable = false;
             }
+            ast::ColumnOption::Check(check) => checks.push(CheckDefinition {
+                name: option.name.as_ref().or(check.name.as_ref()).map(ident),
+                expr: &check.expr,
+            }),
             other => return Err(SqlError::unsupported(format!("the column constraint {other}")).into()),
         }
     }
-    Ok((column, key))
+    Ok((column, key, checks))
 }
 
 pub fn drop_tables<R: Reader>(
@@ -135,7 +165,7 @@ pub fn drop_tables<R: Reader>(
             }
             return Err(SqlError::new(code::UNDEFINED_TABLE, format!("table \"{name}\" does not exist")).into());
         };
-        view.delete(Family::SqlCatalog, keys::table(table.id));
+        catalog::remove(view, &table);
         view.delete(Family::SqlCatalog, keys::table_name(&name));
         view.delete(Family::SqlMeta, keys::next_rowid(table.id));
         dropped.push(table.id);

@@ -30,6 +30,7 @@ pub mod code {
     pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
     pub const NOT_NULL_VIOLATION: &str = "23502";
     pub const UNIQUE_VIOLATION: &str = "23505";
+    pub const CHECK_VIOLATION: &str = "23514";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const SERIALIZATION_FAILURE: &str = "40001";
     pub const CARDINALITY_VIOLATION: &str = "21000";

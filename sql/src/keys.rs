@@ -7,6 +7,7 @@
 //! | `sql_meta`    | `rowid/` `table id: u32 BE`           | `u64` BE: the next hidden row id of a table without a primary key |
 //! | `sql_catalog` | `table/` `table id: u32 BE`           | the table's descriptor (`catalog::Table`, postcard) |
 //! | `sql_catalog` | `name/` table name                    | `u32` BE: the table id |
+//! | `sql_catalog` | `checks/` `table id: u32 BE`          | the table's CHECK constraints (`Vec<catalog::Check>`, postcard) |
 //! | `sql_rows`    | `table id: u32 BE`, encoded primary key | the row (postcard `Vec<Value>`) |
 //!
 //! A primary key is encoded value by value so that byte order is the
@@ -29,6 +30,11 @@ pub fn next_rowid(table: u32) -> Vec<u8> {
 /// `sql_catalog`: the descriptor of table `table`.
 pub fn table(table: u32) -> Vec<u8> {
     [b"table/".as_slice(), &table.to_be_bytes()].concat()
+}
+
+/// `sql_catalog`: the CHECK constraints of table `table`.
+pub fn checks(table: u32) -> Vec<u8> {
+    [b"checks/".as_slice(), &table.to_be_bytes()].concat()
 }
 
 /// `sql_catalog`: the id of the table named `name`.

@@ -4,7 +4,7 @@
 //! written (its writes stay in its own overlay until it completes).
 //!
 //! Checked on every write: column types (assignment casts), lengths, NOT
-//! NULL and primary-key uniqueness. A table without a primary key keys
+//! NULL, CHECK constraints and primary-key uniqueness. A table without a primary key keys
 //! its rows by a hidden row id from a per-table counter.
 //!
 //! The statements themselves are in [`crate::ddl`] (catalog),
@@ -16,7 +16,8 @@ use storage::{Family, Overlay, Reader};
 
 use crate::alter;
 use crate::bind;
-use crate::catalog::{Column, Table};
+use crate::bind::Binder;
+use crate::catalog::{Check, Column, Table};
 use crate::command::{Outcome, Rows};
 use crate::ddl;
 use crate::dml::DmlPlan;
@@ -26,6 +27,7 @@ use crate::expr::Expr;
 use crate::keys;
 use crate::parse;
 use crate::query;
+use crate::scope::Scope;
 use crate::subquery::Mode;
 use crate::types::DataType;
 use crate::value::Value;
@@ -107,7 +109,8 @@ pub fn default_value(column: &Column) -> Result<Value> {
 }
 
 /// `row` converted to the columns' types, or why it cannot be stored
-/// (a value that does not fit, a NULL in a NOT NULL column).
+/// (a value that does not fit, a NULL in a NOT NULL column, a CHECK
+/// constraint that is false).
 pub fn check_row(table: &Table, mut row: Vec<Value>) -> Result<Vec<Value>> {
     for (value, column) in row.iter_mut().zip(&table.columns) {
         *value = std::mem::replace(value, Value::Null).assign(column.data_type)?;
@@ -122,7 +125,26 @@ pub fn check_row(table: &Table, mut row: Vec<Value>) -> Result<Vec<Value>> {
             .into());
         }
     }
+    for check in &table.checks {
+        if bound_check(table, check)?.eval(&row)? == Value::Bool(false) {
+            return Err(SqlError::new(
+                code::CHECK_VIOLATION,
+                format!("new row for relation \"{}\" violates check constraint \"{}\"", table.name, check.name),
+            )
+            .into());
+        }
+    }
     Ok(row)
+}
+
+/// The row positions CHECK constraint `check` of `table` reads.
+pub fn check_columns(table: &Table, check: &Check) -> Result<std::collections::BTreeSet<usize>> {
+    Ok(bound_check(table, check)?.columns())
+}
+
+fn bound_check(table: &Table, check: &Check) -> Result<Expr> {
+    let expr = parse::expression(&check.expr)?;
+    Ok(Binder::new(&Scope::of(table, None)).condition(&expr, "CHECK")?)
 }
 
 /// Checks a complete row and stores it under a new key; refuses a key
