@@ -16,8 +16,9 @@
 use sqlparser::ast;
 
 use crate::error::{code, SqlError};
-use crate::expr::{BinaryOp, Expr, Function};
+use crate::expr::{BinaryOp, Expr};
 use crate::from::From;
+use crate::functions;
 use crate::plan::{AggFunc, Aggregate, Aggregation, OutputColumn, SelectPlan, SortKey};
 use crate::scope::{Relation, Scope};
 use crate::subquery::{self, Bound, Planner};
@@ -50,7 +51,7 @@ pub struct Typed {
 }
 
 impl Typed {
-    fn known(expr: Expr, ty: DataType) -> Typed {
+    pub fn known(expr: Expr, ty: DataType) -> Typed {
         Typed { expr, ty, untyped: false }
     }
 
@@ -272,6 +273,39 @@ impl<'a> Binder<'a> {
                 self.case(operand.as_deref(), conditions, else_result.as_deref())
             }
             E::Function(function) => self.function(function),
+            E::Substring { expr, substring_from, substring_for, .. } => {
+                let mut args = vec![self.bind(expr)?];
+                args.push(match substring_from {
+                    Some(from) => self.bind(from)?,
+                    None => Typed::known(Expr::Literal(Value::Int(1)), DataType::Int4),
+                });
+                if let Some(count) = substring_for {
+                    args.push(self.bind(count)?);
+                }
+                functions::bind("substr", args)
+            }
+            E::Trim { expr, trim_where, trim_what, trim_characters: None } => {
+                let name = match trim_where {
+                    None | Some(ast::TrimWhereField::Both) => "btrim",
+                    Some(ast::TrimWhereField::Leading) => "ltrim",
+                    Some(ast::TrimWhereField::Trailing) => "rtrim",
+                };
+                let mut args = vec![self.bind(expr)?];
+                if let Some(what) = trim_what {
+                    args.push(self.bind(what)?);
+                }
+                functions::bind(name, args)
+            }
+            E::Ceil { expr, field: ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime) } => {
+                functions::bind("ceil", vec![self.bind(expr)?])
+            }
+            E::Floor { expr, field: ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime) } => {
+                functions::bind("floor", vec![self.bind(expr)?])
+            }
+            E::Position { expr, r#in } => {
+                let args = vec![self.bind(r#in)?, self.bind(expr)?];
+                functions::bind("strpos", args)
+            }
             E::Subquery(query) => self.scalar_subquery(query),
             E::In { expr, target: ast::InTarget::Subquery(subquery), negated, global: false } => {
                 self.in_subquery(expr, subquery, *negated)
@@ -437,34 +471,7 @@ impl<'a> Binder<'a> {
             return self.aggregate(func, &args, star, distinct, &name);
         }
         let bound: Vec<Typed> = args.iter().map(|a| self.bind(a)).collect::<Result<_, _>>()?;
-        let undefined = |types: &[Typed]| {
-            let types: Vec<String> =
-                types.iter().map(|t| if t.untyped { "unknown".into() } else { t.ty.name() }).collect();
-            SqlError::new(code::UNDEFINED_FUNCTION, format!("function {name}({}) does not exist", types.join(", ")))
-        };
-        match (name.as_str(), bound.as_slice()) {
-            ("coalesce", [_, ..]) => {
-                let ty = bound.iter().find(|b| !b.untyped).map_or(DataType::Text, |b| b.ty);
-                let args: Vec<Expr> =
-                    bound.into_iter().map(|b| b.coerce(ty).map(|b| b.expr)).collect::<Result<_, _>>()?;
-                Ok(Typed::known(Expr::Coalesce(args), ty))
-            }
-            ("lower" | "upper", [arg]) if arg.untyped || arg.ty.is_text() => {
-                let function = if name == "lower" { Function::Lower } else { Function::Upper };
-                let arg = bound[0].clone().coerce(DataType::Text)?;
-                Ok(Typed::known(Expr::Call { function, args: vec![arg.expr], ty: DataType::Text }, DataType::Text))
-            }
-            ("length" | "char_length" | "character_length", [arg]) if arg.untyped || arg.ty.is_text() => {
-                let arg = bound[0].clone().coerce(DataType::Text)?;
-                let call = Expr::Call { function: Function::Length, args: vec![arg.expr], ty: DataType::Int4 };
-                Ok(Typed::known(call, DataType::Int4))
-            }
-            ("abs", [arg]) if arg.ty.is_numeric() && !arg.untyped => {
-                let ty = arg.ty;
-                Ok(Typed::known(Expr::Call { function: Function::Abs, args: vec![bound[0].expr.clone()], ty }, ty))
-            }
-            _ => Err(undefined(&bound)),
-        }
+        functions::bind(&name, bound)
     }
 
     fn aggregate(
@@ -484,9 +491,19 @@ impl<'a> Binder<'a> {
         let offset = grouping.keys.len();
         // The argument is over the input rows, not the groups.
         let mut input = Binder { scope: self.scope, grouping: None, subqueries: self.subqueries };
+        let mut separator = None;
         let arg = match (star, args) {
             (true, []) if func == AggFunc::Count => None,
-            (false, [arg]) => Some(input.bind(arg)?),
+            (false, [arg]) if func != AggFunc::StringAgg => Some(input.bind(arg)?),
+            // string_agg(value, delimiter): the delimiter is a constant.
+            (false, [arg, delimiter]) if func == AggFunc::StringAgg => {
+                let delimiter = constant(delimiter)?.coerce(DataType::Text)?.expr.eval(&[])?;
+                separator = Some(match delimiter {
+                    Value::Text(s) => s,
+                    _ => String::new(),
+                });
+                Some(input.bind(arg)?.coerce_text()?)
+            }
             _ => {
                 return Err(SqlError::new(code::UNDEFINED_FUNCTION, format!("function {name} has the wrong arguments")))
             }
@@ -499,7 +516,7 @@ impl<'a> Binder<'a> {
                 )
             })?;
         let grouping = self.grouping.as_mut().expect("checked above");
-        grouping.aggregates.push(Aggregate { func, arg: arg.map(|a| a.expr), distinct });
+        grouping.aggregates.push(Aggregate { func, arg: arg.map(|a| a.expr), distinct, separator });
         Ok(Typed::known(Expr::Column(offset + grouping.aggregates.len() - 1), ty))
     }
 }

@@ -324,6 +324,7 @@ fn aggregate(aggregation: &Aggregation, rows: Vec<Vec<Value>>) -> Result<Vec<Vec
 /// The running state of one aggregate in one group.
 struct Accumulator {
     func: AggFunc,
+    separator: Option<String>,
     count: i64,
     value: Value,
     float_sum: f64,
@@ -334,6 +335,7 @@ impl Accumulator {
     fn new(aggregate: &Aggregate) -> Accumulator {
         Accumulator {
             func: aggregate.func,
+            separator: aggregate.separator.clone(),
             count: 0,
             value: Value::Null,
             float_sum: 0.0,
@@ -374,6 +376,23 @@ impl Accumulator {
                     self.value = Value::Float(self.float_sum);
                 }
             },
+            AggFunc::BoolAnd | AggFunc::BoolOr => {
+                let and = self.func == AggFunc::BoolAnd;
+                self.value = match (&self.value, &value) {
+                    (Value::Bool(a), Value::Bool(b)) => Value::Bool(if and { *a && *b } else { *a || *b }),
+                    _ => value,
+                };
+            }
+            AggFunc::StringAgg => {
+                self.value = match (std::mem::replace(&mut self.value, Value::Null), value) {
+                    (Value::Text(mut joined), Value::Text(next)) => {
+                        joined.push_str(self.separator.as_deref().unwrap_or_default());
+                        joined.push_str(&next);
+                        Value::Text(joined)
+                    }
+                    (_, first) => first,
+                };
+            }
             AggFunc::Min | AggFunc::Max => {
                 let replace = self.value.is_null()
                     || match value.compare(&self.value) {

@@ -3,6 +3,7 @@
 //! true` is true, and a WHERE clause keeps a row only when it is true.
 
 use crate::error::{code, SqlError};
+use crate::functions::{self, Function};
 use crate::types::DataType;
 use crate::value::{check_int, Value};
 
@@ -22,15 +23,6 @@ pub enum BinaryOp {
     And,
     Or,
     Concat,
-}
-
-/// Scalar functions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Function {
-    Lower,
-    Upper,
-    Length,
-    Abs,
 }
 
 /// An expression whose names are resolved to positions in the row it is
@@ -182,7 +174,7 @@ impl Expr {
             }
             Expr::Call { function, args, ty } => {
                 let args: Vec<Value> = args.iter().map(|a| a.eval(row)).collect::<Result<_, _>>()?;
-                call(*function, args, *ty)?
+                functions::call(*function, args, *ty)?
             }
             Expr::Param { index, .. } => {
                 return Err(SqlError::new(code::UNDEFINED_PARAMETER, format!("there is no parameter ${}", index + 1)))
@@ -385,26 +377,6 @@ fn as_float(value: &Value) -> Option<f64> {
         Value::Float(x) => Some(*x),
         _ => None,
     }
-}
-
-fn call(function: Function, args: Vec<Value>, ty: DataType) -> Result<Value, SqlError> {
-    let Some(arg) = args.into_iter().next() else { return Ok(Value::Null) };
-    Ok(match (function, arg) {
-        (_, Value::Null) => Value::Null,
-        (Function::Lower, Value::Text(s)) => Value::Text(s.to_lowercase()),
-        (Function::Upper, Value::Text(s)) => Value::Text(s.to_uppercase()),
-        (Function::Length, Value::Text(s)) => Value::Int(s.chars().count() as i64),
-        (Function::Abs, Value::Int(n)) => {
-            check_int(n.checked_abs().ok_or_else(|| crate::value::out_of_range(ty))?, ty)?
-        }
-        (Function::Abs, Value::Float(x)) => Value::Float(x.abs()),
-        (function, value) => {
-            return Err(SqlError::new(
-                code::UNDEFINED_FUNCTION,
-                format!("function {function:?}({value:?}) does not exist"),
-            ))
-        }
-    })
 }
 
 /// SQL LIKE: `%` any run, `_` one character, `\` escapes the next one.

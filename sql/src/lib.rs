@@ -48,6 +48,7 @@ mod error;
 mod exec;
 mod expr;
 mod from;
+mod functions;
 mod keys;
 mod machine;
 mod parse;

@@ -26,6 +26,9 @@ pub enum AggFunc {
     Min,
     Max,
     Avg,
+    BoolAnd,
+    BoolOr,
+    StringAgg,
 }
 
 impl AggFunc {
@@ -36,6 +39,9 @@ impl AggFunc {
             "min" => AggFunc::Min,
             "max" => AggFunc::Max,
             "avg" => AggFunc::Avg,
+            "bool_and" | "every" => AggFunc::BoolAnd,
+            "bool_or" => AggFunc::BoolOr,
+            "string_agg" => AggFunc::StringAgg,
             _ => return None,
         })
     }
@@ -51,6 +57,8 @@ impl AggFunc {
             (AggFunc::Sum, Some(t)) if t.is_float() => Some(t),
             (AggFunc::Avg, Some(t)) if t.is_numeric() => Some(DataType::Float8),
             (AggFunc::Min | AggFunc::Max, Some(t)) => Some(t),
+            (AggFunc::BoolAnd | AggFunc::BoolOr, Some(DataType::Bool)) => Some(DataType::Bool),
+            (AggFunc::StringAgg, Some(t)) if t.is_text() => Some(DataType::Text),
             _ => None,
         }
     }
@@ -63,6 +71,8 @@ pub struct Aggregate {
     /// `None` for `count(*)`.
     pub arg: Option<Expr>,
     pub distinct: bool,
+    /// string_agg's delimiter.
+    pub separator: Option<String>,
 }
 
 /// GROUP BY and aggregates: each group's row is its key values followed

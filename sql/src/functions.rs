@@ -1,0 +1,345 @@
+//! Scalar functions: which exist for which argument types (binding), and
+//! what they compute (evaluation), as PostgreSQL defines them for the
+//! types Seshat has.
+//!
+//! Arguments are coerced to the parameter types a function declares: an
+//! untyped literal or parameter takes that type, an integer becomes
+//! `double precision` where the function takes one (`sqrt(4)`), and
+//! anything else is 42883 (`function f(types) does not exist`). Every
+//! function is strict (NULL in, NULL out) except `concat`, `greatest`
+//! and `least`, which skip NULLs.
+
+use crate::bind::Typed;
+use crate::error::{code, SqlError};
+use crate::expr::{BinaryOp, Expr};
+use crate::types::DataType;
+use crate::value::{check_int, out_of_range, Value};
+
+/// Scalar functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Lower,
+    Upper,
+    Length,
+    Reverse,
+    /// Characters removed from the start, the end, or both (second
+    /// argument: which characters; spaces without one).
+    Trim {
+        leading: bool,
+        trailing: bool,
+    },
+    Replace,
+    Strpos,
+    Substr,
+    Left,
+    Right,
+    Repeat,
+    Concat,
+    Abs,
+    Floor,
+    Ceil,
+    Round,
+    Sqrt,
+    Sign,
+    Power,
+    Mod,
+    Greatest,
+    Least,
+}
+
+const TEXT: DataType = DataType::Text;
+const INT: DataType = DataType::Int4;
+const FLOAT: DataType = DataType::Float8;
+
+/// `name(args)`, bound; 42883 when no such function takes these types.
+pub fn bind(name: &str, args: Vec<Typed>) -> Result<Typed, SqlError> {
+    let undefined = |args: &[Typed]| {
+        let types: Vec<String> = args.iter().map(|t| if t.untyped { "unknown".into() } else { t.ty.name() }).collect();
+        SqlError::new(code::UNDEFINED_FUNCTION, format!("function {name}({}) does not exist", types.join(", ")))
+    };
+    let call = |function, params: &[DataType], result: DataType, args: Vec<Typed>| {
+        if args.len() != params.len() {
+            return Err(undefined(&args));
+        }
+        let mut exprs = Vec::with_capacity(args.len());
+        for (arg, &param) in args.iter().zip(params) {
+            exprs.push(coerce(arg.clone(), param).ok_or_else(|| undefined(&args))??);
+        }
+        Ok(Typed::known(Expr::Call { function, args: exprs, ty: result }, result))
+    };
+    let trim = |leading, trailing| Function::Trim { leading, trailing };
+    match (name, args.len()) {
+        ("lower", _) => call(Function::Lower, &[TEXT], TEXT, args),
+        ("upper", _) => call(Function::Upper, &[TEXT], TEXT, args),
+        ("length" | "char_length" | "character_length", _) => call(Function::Length, &[TEXT], INT, args),
+        ("reverse", _) => call(Function::Reverse, &[TEXT], TEXT, args),
+        ("btrim", 1) => call(trim(true, true), &[TEXT], TEXT, args),
+        ("btrim", _) => call(trim(true, true), &[TEXT, TEXT], TEXT, args),
+        ("ltrim", 1) => call(trim(true, false), &[TEXT], TEXT, args),
+        ("ltrim", _) => call(trim(true, false), &[TEXT, TEXT], TEXT, args),
+        ("rtrim", 1) => call(trim(false, true), &[TEXT], TEXT, args),
+        ("rtrim", _) => call(trim(false, true), &[TEXT, TEXT], TEXT, args),
+        ("replace", _) => call(Function::Replace, &[TEXT, TEXT, TEXT], TEXT, args),
+        ("strpos", _) => call(Function::Strpos, &[TEXT, TEXT], INT, args),
+        ("substr" | "substring", 2) => call(Function::Substr, &[TEXT, INT], TEXT, args),
+        ("substr" | "substring", _) => call(Function::Substr, &[TEXT, INT, INT], TEXT, args),
+        ("left", _) => call(Function::Left, &[TEXT, INT], TEXT, args),
+        ("right", _) => call(Function::Right, &[TEXT, INT], TEXT, args),
+        ("repeat", _) => call(Function::Repeat, &[TEXT, INT], TEXT, args),
+        ("concat", _) => {
+            // Each argument as its text form.
+            // Each argument as its output text (booleans as t and f).
+            let args = args
+                .into_iter()
+                .map(|a| match (a.untyped, a.ty) {
+                    (true, _) => a.coerce(TEXT).map(|a| a.expr),
+                    (false, DataType::Bool) => Ok(a.expr),
+                    (false, _) => Ok(Expr::Cast { expr: Box::new(a.expr), to: TEXT }),
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(Typed::known(Expr::Call { function: Function::Concat, args, ty: TEXT }, TEXT))
+        }
+        ("abs", 1) if !args[0].untyped && args[0].ty.is_numeric() => {
+            let ty = args[0].ty;
+            call(Function::Abs, &[ty], ty, args)
+        }
+        ("floor", _) => call(Function::Floor, &[FLOAT], FLOAT, args),
+        ("ceil" | "ceiling", _) => call(Function::Ceil, &[FLOAT], FLOAT, args),
+        ("round", 1) => call(Function::Round, &[FLOAT], FLOAT, args),
+        ("sqrt", _) => call(Function::Sqrt, &[FLOAT], FLOAT, args),
+        ("sign", _) => call(Function::Sign, &[FLOAT], FLOAT, args),
+        ("power" | "pow", _) => call(Function::Power, &[FLOAT, FLOAT], FLOAT, args),
+        ("mod", 2) if args.iter().all(|a| a.untyped || a.ty.is_integer()) => {
+            let ty = args.iter().filter(|a| !a.untyped).map(|a| a.ty).reduce(DataType::wider).unwrap_or(INT);
+            call(Function::Mod, &[ty, ty], ty, args)
+        }
+        ("coalesce" | "greatest" | "least" | "nullif", n) if n > 0 => {
+            let ty = common_type(&args).ok_or_else(|| undefined(&args))?;
+            let mut exprs = Vec::with_capacity(n);
+            for arg in args {
+                exprs.push(arg.coerce(ty)?.expr);
+            }
+            let expr = match name {
+                "coalesce" => Expr::Coalesce(exprs),
+                "greatest" => Expr::Call { function: Function::Greatest, args: exprs, ty },
+                "least" => Expr::Call { function: Function::Least, args: exprs, ty },
+                _ => nullif(exprs)
+                    .ok_or_else(|| SqlError::new(code::UNDEFINED_FUNCTION, "nullif takes two arguments"))?,
+            };
+            Ok(Typed::known(expr, ty))
+        }
+        _ => Err(undefined(&args)),
+    }
+}
+
+/// `arg` as a parameter of type `param`, `None` if it cannot be one.
+fn coerce(arg: Typed, param: DataType) -> Option<Result<Expr, SqlError>> {
+    if arg.untyped {
+        return Some(arg.coerce(param).map(|a| a.expr));
+    }
+    if arg.ty.same_kind(param) && (arg.ty == param || !param.is_integer() || arg.ty.is_integer()) {
+        let widen = param.is_float() && !arg.ty.is_float();
+        return Some(Ok(if widen { Expr::Cast { expr: Box::new(arg.expr), to: param } } else { arg.expr }));
+    }
+    None
+}
+
+/// The type a list of arguments shares (COALESCE, GREATEST…): the first
+/// typed argument's kind, widened over numbers; text when all are
+/// untyped.
+fn common_type(args: &[Typed]) -> Option<DataType> {
+    let mut typed = args.iter().filter(|a| !a.untyped).map(|a| a.ty);
+    let Some(first) = typed.next() else { return Some(TEXT) };
+    typed.try_fold(first, |ty, next| match (ty.is_numeric() && next.is_numeric(), ty.same_kind(next)) {
+        (true, _) => Some(ty.wider(next)),
+        (false, true) => Some(if ty == next { ty } else { TEXT }),
+        _ => None,
+    })
+}
+
+/// NULLIF(a, b): NULL when a = b, else a.
+fn nullif(mut args: Vec<Expr>) -> Option<Expr> {
+    if args.len() != 2 {
+        return None;
+    }
+    let b = args.pop()?;
+    let a = args.pop()?;
+    let equal = Expr::Binary { op: BinaryOp::Eq, left: Box::new(a.clone()), right: Box::new(b), ty: DataType::Bool };
+    Some(Expr::Case {
+        operand: None,
+        branches: vec![(equal, Expr::Literal(Value::Null))],
+        otherwise: Some(Box::new(a)),
+    })
+}
+
+fn text(value: &Value) -> &str {
+    match value {
+        Value::Text(s) => s,
+        _ => "",
+    }
+}
+
+fn int(value: &Value) -> i64 {
+    match value {
+        Value::Int(n) => *n,
+        _ => 0,
+    }
+}
+
+fn float(value: &Value) -> f64 {
+    match value {
+        Value::Float(x) => *x,
+        Value::Int(n) => *n as f64,
+        _ => 0.0,
+    }
+}
+
+/// The characters of `s` from 1-based position `start`, `count` of them
+/// (to the end when `None`), clipped to the string as PostgreSQL does.
+fn substr(s: &str, start: i64, count: Option<i64>) -> Result<String, SqlError> {
+    let end = match count {
+        Some(n) if n < 0 => {
+            return Err(SqlError::new(code::SUBSTRING_ERROR, "negative substring length not allowed"));
+        }
+        Some(n) => start.saturating_add(n),
+        None => i64::MAX,
+    };
+    let from = start.max(1);
+    if end <= from {
+        return Ok(String::new());
+    }
+    let count = usize::try_from(end - from).unwrap_or(usize::MAX);
+    Ok(s.chars().skip((from - 1) as usize).take(count).collect())
+}
+
+/// Case mapping character by character, as PostgreSQL's: a character
+/// whose mapping is several characters (`ß`) stays as it is.
+fn change_case<I: ExactSizeIterator<Item = char>>(s: &str, map: impl Fn(char) -> I) -> String {
+    s.chars()
+        .map(|c| {
+            let mut mapped = map(c);
+            if mapped.len() == 1 {
+                mapped.next().unwrap_or(c)
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn domain_error(message: &str) -> SqlError {
+    SqlError::new(code::INVALID_ARGUMENT_FOR_POWER_FUNCTION, message)
+}
+
+/// Evaluates `function` over `args` (already of its parameter types).
+pub fn call(function: Function, args: Vec<Value>, ty: DataType) -> Result<Value, SqlError> {
+    match function {
+        Function::Concat => {
+            let parts = args.iter().map(|v| match v {
+                Value::Bool(b) => {
+                    if *b {
+                        "t"
+                    } else {
+                        "f"
+                    }
+                }
+                other => text(other),
+            });
+            return Ok(Value::Text(parts.collect()));
+        }
+        Function::Greatest | Function::Least => {
+            let best = args.into_iter().filter(|v| !v.is_null()).reduce(|best, v| {
+                let better = match v.compare(&best) {
+                    Some(std::cmp::Ordering::Greater) => function == Function::Greatest,
+                    Some(std::cmp::Ordering::Less) => function == Function::Least,
+                    _ => false,
+                };
+                if better {
+                    v
+                } else {
+                    best
+                }
+            });
+            return Ok(best.unwrap_or(Value::Null));
+        }
+        _ if args.iter().any(Value::is_null) => return Ok(Value::Null),
+        _ => {}
+    }
+    let arg = |i: usize| &args[i];
+    Ok(match function {
+        Function::Lower => Value::Text(change_case(text(arg(0)), char::to_lowercase)),
+        Function::Upper => Value::Text(change_case(text(arg(0)), char::to_uppercase)),
+        Function::Length => Value::Int(text(arg(0)).chars().count() as i64),
+        Function::Reverse => Value::Text(text(arg(0)).chars().rev().collect()),
+        Function::Trim { leading, trailing } => {
+            let set: Vec<char> = args.get(1).map_or(vec![' '], |chars| text(chars).chars().collect());
+            let mut s = text(arg(0));
+            if leading {
+                s = s.trim_start_matches(|c| set.contains(&c));
+            }
+            if trailing {
+                s = s.trim_end_matches(|c| set.contains(&c));
+            }
+            Value::Text(s.to_string())
+        }
+        Function::Replace => {
+            let (s, from, to) = (text(arg(0)), text(arg(1)), text(arg(2)));
+            Value::Text(if from.is_empty() { s.to_string() } else { s.replace(from, to) })
+        }
+        Function::Strpos => {
+            let (s, sub) = (text(arg(0)), text(arg(1)));
+            Value::Int(s.find(sub).map_or(0, |byte| s[..byte].chars().count() as i64 + 1))
+        }
+        Function::Substr => Value::Text(substr(text(arg(0)), int(arg(1)), args.get(2).map(int))?),
+        Function::Left | Function::Right => {
+            let chars: Vec<char> = text(arg(0)).chars().collect();
+            let n = int(arg(1));
+            let len = chars.len() as i64;
+            let keep = if n >= 0 { n.min(len) } else { (len + n).max(0) } as usize;
+            let kept = if function == Function::Left { &chars[..keep] } else { &chars[chars.len() - keep..] };
+            Value::Text(kept.iter().collect())
+        }
+        Function::Repeat => Value::Text(text(arg(0)).repeat(int(arg(1)).max(0) as usize)),
+        Function::Abs => match arg(0) {
+            Value::Int(n) => check_int(n.checked_abs().ok_or_else(|| out_of_range(ty))?, ty)?,
+            other => Value::Float(float(other).abs()),
+        },
+        Function::Floor => Value::Float(float(arg(0)).floor()),
+        Function::Ceil => Value::Float(float(arg(0)).ceil()),
+        Function::Round => Value::Float(float(arg(0)).round_ties_even()),
+        Function::Sqrt => {
+            let x = float(arg(0));
+            if x < 0.0 {
+                return Err(domain_error("cannot take square root of a negative number"));
+            }
+            Value::Float(x.sqrt())
+        }
+        Function::Sign => Value::Float(match float(arg(0)) {
+            x if x > 0.0 => 1.0,
+            x if x < 0.0 => -1.0,
+            _ => 0.0,
+        }),
+        Function::Power => {
+            let (x, y) = (float(arg(0)), float(arg(1)));
+            if x == 0.0 && y < 0.0 {
+                return Err(domain_error("zero raised to a negative power is undefined"));
+            }
+            if x < 0.0 && y.fract() != 0.0 {
+                return Err(domain_error("a negative number raised to a non-integer power yields a complex result"));
+            }
+            let result = x.powf(y);
+            if result.is_infinite() && x.is_finite() && y.is_finite() {
+                return Err(SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "value out of range: overflow"));
+            }
+            Value::Float(result)
+        }
+        Function::Mod => {
+            let (a, b) = (int(arg(0)), int(arg(1)));
+            if b == 0 {
+                return Err(SqlError::new(code::DIVISION_BY_ZERO, "division by zero"));
+            }
+            Value::Int(a.wrapping_rem(b))
+        }
+        Function::Concat | Function::Greatest | Function::Least => unreachable!("handled above"),
+    })
+}
