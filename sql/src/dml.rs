@@ -13,8 +13,9 @@ use crate::catalog::Table;
 use crate::command::{Outcome, Rows};
 use crate::error::{code, Result, SqlError};
 use crate::exec::{self, encode_row};
+use crate::explain::Lines;
 use crate::expr::Expr;
-use crate::plan::{OutputColumn, QueryPlan};
+use crate::plan::{OutputColumn, QueryPlan, Source};
 use crate::query::{self, Ctes};
 use crate::scope::Scope;
 use crate::subquery::{Mode, Planner};
@@ -115,6 +116,30 @@ impl DmlPlan {
         }
         exprs.extend(self.returning().into_iter().flat_map(|r| &r.exprs));
         exprs
+    }
+
+    /// The plan as EXPLAIN prints it.
+    pub fn explain(&self, lines: &mut Lines) {
+        match self {
+            DmlPlan::Insert(plan) => {
+                lines.node(0, format!("Insert on {}", plan.table.name));
+                match &plan.source {
+                    InsertSource::Values(rows) => lines.node(1, format!("Values ({} rows)", rows.len())),
+                    InsertSource::Query(query) => lines.query(1, query),
+                    InsertSource::DefaultValues => lines.node(1, "Default Values".into()),
+                }
+            }
+            DmlPlan::Update(plan) => {
+                lines.node(0, format!("Update on {}", plan.table.name));
+                let scan = Source::Table { table: plan.table.clone(), filter: plan.filter.clone() };
+                lines.source(1, &scan);
+            }
+            DmlPlan::Delete(plan) => {
+                lines.node(0, format!("Delete on {}", plan.table.name));
+                let scan = Source::Table { table: plan.table.clone(), filter: plan.filter.clone() };
+                lines.source(1, &scan);
+            }
+        }
     }
 
     /// Writes the plan's rows to `view`.

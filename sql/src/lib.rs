@@ -46,6 +46,7 @@ mod ddl;
 mod dml;
 mod error;
 mod exec;
+mod explain;
 mod expr;
 mod from;
 mod functions;

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, RaftNode};
 use sqlparser::ast;
-use storage::{Snapshot, Store};
+use storage::{Overlay, Snapshot, Store};
 
 use crate::command::{Outcome, Rows, SqlCommand};
 use crate::error::{code, Error, Result, SqlError};
 use crate::machine::SqlMachine;
 use crate::session::Session;
-use crate::{exec, query};
+use crate::{exec, query, write};
 
 /// How the `sql/0` group runs on this node.
 pub struct SqlStart<'a> {
@@ -74,6 +74,11 @@ impl Sql {
     pub(crate) async fn autocommit(&self, statement: ast::Statement) -> Result<Outcome> {
         match statement {
             ast::Statement::Query(query) => self.read(&query).await,
+            ast::Statement::Explain { .. } => {
+                let snapshot = self.snapshot_for(None).await?;
+                let mut view = Overlay::new(&snapshot);
+                Ok(write::execute(&mut view, &statement.to_string())?.outcome)
+            }
             ast::Statement::CreateTable(_)
             | ast::Statement::Drop { .. }
             | ast::Statement::Truncate(_)

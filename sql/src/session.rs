@@ -309,7 +309,7 @@ impl Session {
     /// A statement inside a transaction, on its snapshot and writes.
     async fn in_transaction(&mut self, statement: ast::Statement) -> Result<Outcome> {
         let transaction = self.transaction.as_mut().expect("checked by the caller");
-        let reads = matches!(statement, ast::Statement::Query(_));
+        let reads = matches!(statement, ast::Statement::Query(_) | ast::Statement::Explain { .. });
         if transaction.read_only && !reads {
             let message = format!("cannot execute {} in a read-only transaction", command_name(&statement));
             return Err(SqlError::new(code::READ_ONLY_SQL_TRANSACTION, message).into());

@@ -23,9 +23,11 @@ use crate::ddl;
 use crate::dml::DmlPlan;
 use crate::error::{code, Error, Result, SqlError};
 use crate::exec::{self, encode_row};
+use crate::explain::Lines;
 use crate::expr::Expr;
 use crate::keys;
 use crate::parse;
+use crate::plan::OutputColumn;
 use crate::query;
 use crate::scope::Scope;
 use crate::subquery::Mode;
@@ -65,6 +67,9 @@ pub fn execute<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Effect
         ast::Statement::Drop { object_type: ast::ObjectType::Table, if_exists, names, cascade: false, .. } => {
             ddl::drop_tables(view, &names, if_exists)
         }
+        ast::Statement::Explain { statement, analyze: false, format: None, options: None, .. } => {
+            explain(view, &statement).map(Effects::done)
+        }
         ast::Statement::Truncate(truncate) => alter::truncate(view, &truncate),
         ast::Statement::AlterTable(alter) => alter::alter_table(view, &alter),
         statement => match DmlPlan::bind(&*view, &statement, Mode::Evaluate)? {
@@ -72,6 +77,21 @@ pub fn execute<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Effect
             None => Err(SqlError::unsupported(format!("the statement {statement}")).into()),
         },
     }
+}
+
+/// EXPLAIN `statement`: its plan, bound in `view`, as rows of text.
+fn explain<R: Reader>(view: &Overlay<'_, R>, statement: &ast::Statement) -> Result<Outcome> {
+    let mut lines = Lines::default();
+    match statement {
+        ast::Statement::Query(query) => lines.query(0, &query::plan(view, query)?),
+        other => match DmlPlan::bind(view, other, Mode::Evaluate)? {
+            Some(plan) => plan.explain(&mut lines),
+            None => return Err(SqlError::unsupported(format!("EXPLAIN of {other}")).into()),
+        },
+    }
+    let rows = lines.into_lines().into_iter().map(|line| vec![Value::Text(line)]).collect();
+    let columns = vec![OutputColumn { name: "QUERY PLAN".into(), data_type: DataType::Text }];
+    Ok(Outcome::Rows(Rows { columns, rows, command: "EXPLAIN".into() }))
 }
 
 fn read_counter(view: &impl Reader, key: &[u8]) -> Result<u64> {

@@ -123,6 +123,42 @@ async fn requirepass_makes_postgresql_clients_use_scram() {
     assert_eq!(error.code().map(|c| c.code()), Some("28P01"), "{error}");
 }
 
+/// EXPLAIN shows the planner's choices: access paths, pushed filters,
+/// join order from the filtered table along equalities, hash joins.
+#[tokio::test(flavor = "multi_thread")]
+async fn explain_shows_access_paths_and_join_order() {
+    let node = Node::start(&[]).unwrap();
+    let client = node.pg().await.unwrap();
+    client
+        .simple_query(
+            "CREATE TABLE a (id INT PRIMARY KEY, name TEXT);
+             CREATE TABLE b (id INT PRIMARY KEY, a_id INT);
+             CREATE TABLE c (b_id INT, n INT, PRIMARY KEY (b_id, n))",
+        )
+        .await
+        .unwrap();
+    let plan = |sql: &str| {
+        let client = &client;
+        let sql = format!("EXPLAIN {sql}");
+        async move { rows(client, &sql).await.into_iter().map(|row| row[0].trim().to_string()).collect::<Vec<_>>() }
+    };
+    assert_eq!(plan("SELECT * FROM a WHERE id = 1").await, ["Point Read on a (filtered)"]);
+    assert_eq!(plan("SELECT * FROM c WHERE b_id = 1 AND n > 2").await, ["Key Range Scan on c (filtered)"]);
+    assert_eq!(plan("SELECT * FROM a WHERE name = 'x'").await, ["Seq Scan on a (filtered)"]);
+    assert_eq!(
+        plan("SELECT * FROM c, b, a WHERE c.b_id = b.id AND b.a_id = a.id AND a.id = 7").await,
+        [
+            "Hash Join (inner, 1 key)",
+            "->  Hash Join (inner, 1 key)",
+            "->  Point Read on a (filtered)",
+            "->  Seq Scan on b",
+            "->  Seq Scan on c",
+        ]
+    );
+    assert_eq!(plan("DELETE FROM b WHERE id < 10").await, ["Delete on b", "->  Key Range Scan on b (filtered)"]);
+    assert_eq!(sqlstate(&client, "EXPLAIN ANALYZE SELECT 1").await, "0A000");
+}
+
 #[test]
 fn a_psql_script_runs_to_the_end() {
     let node = Node::start(&[]).unwrap();
