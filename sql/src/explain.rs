@@ -30,15 +30,8 @@ impl Lines {
         match plan {
             QueryPlan::Select(select) => self.select(depth, select),
             QueryPlan::SetOperation(operation) => {
-                let mut depth = depth;
-                if operation.limit.is_some() || operation.offset.is_some() {
-                    self.node(depth, "Limit".into());
-                    depth += 1;
-                }
-                if !operation.sort.is_empty() {
-                    self.node(depth, format!("Sort ({} keys)", operation.sort.len()));
-                    depth += 1;
-                }
+                let limited = operation.limit.is_some() || operation.offset.is_some();
+                let depth = self.limit_and_sort(depth, limited, operation.sort.len());
                 let name = match operation.operator {
                     SetOperator::Union => "Union",
                     SetOperator::Intersect => "Intersect",
@@ -51,15 +44,22 @@ impl Lines {
         }
     }
 
-    fn select(&mut self, mut depth: usize, plan: &SelectPlan) {
-        if plan.limit.is_some() || plan.offset.is_some() {
+    /// Limit and Sort nodes where a query has them; the depth below them.
+    fn limit_and_sort(&mut self, mut depth: usize, limited: bool, sort_keys: usize) -> usize {
+        if limited {
             self.node(depth, "Limit".into());
             depth += 1;
         }
-        if !plan.sort.is_empty() {
-            self.node(depth, format!("Sort ({} keys)", plan.sort.len()));
+        if sort_keys > 0 {
+            self.node(depth, format!("Sort ({sort_keys} keys)"));
             depth += 1;
         }
+        depth
+    }
+
+    fn select(&mut self, depth: usize, plan: &SelectPlan) {
+        let limited = plan.limit.is_some() || plan.offset.is_some();
+        let mut depth = self.limit_and_sort(depth, limited, plan.sort.len());
         if plan.distinct {
             self.node(depth, "Distinct".into());
             depth += 1;

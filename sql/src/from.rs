@@ -31,7 +31,7 @@ use storage::Reader;
 use crate::bind::{ident, object_name, Binder};
 use crate::error::{code, Result, SqlError};
 use crate::expr::{BinaryOp, Expr};
-use crate::plan::{JoinKind, OutputColumn, Source};
+use crate::plan::{JoinKind, Source};
 use crate::query::{self, Ctes};
 use crate::scope::Scope;
 use crate::subquery::Mode;
@@ -108,26 +108,11 @@ pub fn bind(reader: &impl Reader, from: &[ast::TableWithJoins], ctes: &Ctes, mod
 /// The scan of one FROM item and its scope: a WITH query, a table, or a
 /// subquery.
 fn relation(reader: &impl Reader, ctes: &Ctes, mode: Mode, relation: &ast::TableFactor) -> Result<(Source, Scope)> {
-    let renamed = |alias: &Option<ast::TableAlias>, columns: &[OutputColumn]| -> Result<Vec<String>> {
-        let mut names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
-        let renames = alias.as_ref().map_or(&[][..], |a| a.columns.as_slice());
-        if renames.len() > names.len() {
-            return Err(SqlError::new(
-                code::INVALID_COLUMN_REFERENCE,
-                format!("table has {} columns available but {} columns specified", names.len(), renames.len()),
-            )
-            .into());
-        }
-        for (name, rename) in names.iter_mut().zip(renames) {
-            *name = ident(&rename.name);
-        }
-        Ok(names)
-    };
     match relation {
         ast::TableFactor::Table { name, alias, args: None, with_hints, .. } if with_hints.is_empty() => {
             let qualifier = alias.as_ref().map(|a| ident(&a.name));
             if let Some(query) = ctes.find(name) {
-                let names = renamed(alias, query.columns())?;
+                let names = query::aliased_columns(query, alias)?;
                 let qualifier = qualifier.unwrap_or_else(|| object_name(name).unwrap_or_default());
                 let scope =
                     Scope::relation(qualifier, names.into_iter().zip(query.columns().iter().map(|c| c.data_type)));
@@ -145,7 +130,7 @@ fn relation(reader: &impl Reader, ctes: &Ctes, mode: Mode, relation: &ast::Table
                 return Err(SqlError::new(code::SYNTAX_ERROR, "subquery in FROM must have an alias").into());
             };
             let query = query::plan_with(reader, subquery, ctes, mode)?;
-            let names = renamed(alias, query.columns())?;
+            let names = query::aliased_columns(&query, alias)?;
             let types = query.columns().iter().map(|c| c.data_type);
             let scope = Scope::relation(ident(&named.name), names.into_iter().zip(types));
             Ok((Source::Derived { query: Box::new(query), filter: None }, scope))

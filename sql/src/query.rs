@@ -151,17 +151,37 @@ fn rename_columns(plan: &mut QueryPlan, names: &[ast::TableAliasColumnDef]) -> R
         QueryPlan::Select(select) => &mut select.columns,
         QueryPlan::SetOperation(operation) => &mut operation.columns,
     };
-    if names.len() > columns.len() {
+    let renamed = renamed(columns_names(columns), names)?;
+    for (column, name) in columns.iter_mut().zip(renamed) {
+        column.name = name;
+    }
+    Ok(())
+}
+
+fn columns_names(columns: &[OutputColumn]) -> Vec<String> {
+    columns.iter().map(|c| c.name.clone()).collect()
+}
+
+/// `names` with the first ones replaced by `renames` (an alias's column
+/// list), or 42P10 when there are more renames than columns.
+pub fn renamed(mut names: Vec<String>, renames: &[ast::TableAliasColumnDef]) -> Result<Vec<String>> {
+    if renames.len() > names.len() {
         return Err(SqlError::new(
             code::INVALID_COLUMN_REFERENCE,
-            format!("table has {} columns available but {} columns specified", columns.len(), names.len()),
+            format!("table has {} columns available but {} columns specified", names.len(), renames.len()),
         )
         .into());
     }
-    for (column, name) in columns.iter_mut().zip(names) {
-        column.name = ident(&name.name);
+    for (name, rename) in names.iter_mut().zip(renames) {
+        *name = ident(&rename.name);
     }
-    Ok(())
+    Ok(names)
+}
+
+/// The output columns of `plan` renamed by `alias`'s column list.
+pub fn aliased_columns(plan: &QueryPlan, alias: &Option<ast::TableAlias>) -> Result<Vec<String>> {
+    let renames = alias.as_ref().map_or(&[][..], |a| a.columns.as_slice());
+    renamed(columns_names(plan.columns()), renames)
 }
 
 /// ORDER BY over a set operation's output: column names or ordinals.

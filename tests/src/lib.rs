@@ -27,6 +27,48 @@ use redis_protocol::resp3::types::OwnedFrame as Frame3;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Cluster settings that keep tests quick: short timeouts, and snapshots
+/// every 200 entries so that catch-up by snapshot happens with little data.
+pub const FAST: &[&str] = &[
+    "--heartbeat-ms",
+    "50",
+    "--election-timeout-ms",
+    "300",
+    "--request-timeout-ms",
+    "2000",
+    "--snapshot-entries",
+    "200",
+    "--log-keep-entries",
+    "20",
+];
+
+/// One cluster at a time per test binary: three nodes per test already
+/// load both cores; several clusters at once would turn every timeout
+/// into a flake.
+pub async fn one_cluster_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static ONE_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ONE_CLUSTER.lock().await
+}
+
+/// The rows of a simple query, each column as text (`NULL` for null).
+pub async fn simple_rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<String>> {
+    let messages = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                Some((0..row.len()).map(|i| row.get(i).unwrap_or("NULL").to_string()).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The first column of each row of a simple query, as text.
+pub async fn first_column(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    simple_rows(client, sql).await.into_iter().map(|mut row| row.swap_remove(0)).collect()
+}
+
 /// How long a node may take to start or stop.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -4,35 +4,12 @@
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use seshat_tests::{eventually, info_field, Cluster};
-
-/// Settings that keep the tests quick: short timeouts, and snapshots every
-/// 200 entries so that catch-up by snapshot happens with little data.
-const FAST: &[&str] = &[
-    "--heartbeat-ms",
-    "50",
-    "--election-timeout-ms",
-    "300",
-    "--request-timeout-ms",
-    "2000",
-    "--snapshot-entries",
-    "200",
-    "--log-keep-entries",
-    "20",
-];
+use seshat_tests::{eventually, info_field, one_cluster_at_a_time, Cluster, FAST};
 
 const LEADER_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Longer than `--request-timeout-ms` above: the server answers first.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// One cluster at a time: three nodes per test already load both cores;
-/// six clusters at once would turn every timeout into a flake.
-static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
-    ONE_CLUSTER_AT_A_TIME.lock().await
-}
 
 async fn get(cluster: &Cluster, node: usize, key: &str) -> Option<String> {
     let mut client = cluster.nodes[node].patient_client(REPLY_TIMEOUT).await.ok()?;
@@ -41,7 +18,7 @@ async fn get(cluster: &Cluster, node: usize, key: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_through_any_node_are_read_from_every_node() {
-    let _exclusive = exclusive().await;
+    let _exclusive = one_cluster_at_a_time().await;
     let cluster = Cluster::start(3, FAST).unwrap();
     cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
     for (i, node) in cluster.nodes.iter().enumerate() {
@@ -64,7 +41,7 @@ async fn writes_through_any_node_are_read_from_every_node() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_leader_takes_over_and_the_killed_node_catches_up_by_snapshot() {
-    let _exclusive = exclusive().await;
+    let _exclusive = one_cluster_at_a_time().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
     let survivor = (leader + 1) % 3;
@@ -103,7 +80,7 @@ async fn a_new_leader_takes_over_and_the_killed_node_catches_up_by_snapshot() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_cluster_restart_keeps_every_acknowledged_write() {
-    let _exclusive = exclusive().await;
+    let _exclusive = one_cluster_at_a_time().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
     cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
     let mut client = cluster.nodes[0].patient_client(REPLY_TIMEOUT).await.unwrap();
@@ -127,7 +104,7 @@ async fn a_full_cluster_restart_keeps_every_acknowledged_write() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_minority_side_answers_clusterdown_within_the_request_timeout() {
-    let _exclusive = exclusive().await;
+    let _exclusive = one_cluster_at_a_time().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
     cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
     let mut client = cluster.nodes[2].patient_client(REPLY_TIMEOUT).await.unwrap();
@@ -147,7 +124,7 @@ async fn the_minority_side_answers_clusterdown_within_the_request_timeout() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nodes_join_and_leave_the_leader_included() {
-    let _exclusive = exclusive().await;
+    let _exclusive = one_cluster_at_a_time().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
     cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
     let mut client = cluster.nodes[0].patient_client(REPLY_TIMEOUT).await.unwrap();
@@ -191,7 +168,7 @@ async fn nodes_join_and_leave_the_leader_included() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forwarded_write_retried_after_a_lost_reply_applies_once() {
-    let _exclusive = exclusive().await;
+    let _exclusive = one_cluster_at_a_time().await;
     // The leader drops the reply to the first forwarded write it applies,
     // so the follower retries the same request after its attempt timeout.
     let cluster = Cluster::start_with_env(3, FAST, &[("SESHAT_FAILPOINTS", "drop-forward-reply=1")]).unwrap();
@@ -216,7 +193,7 @@ async fn a_forwarded_write_retried_after_a_lost_reply_applies_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_subcommands_talk_to_any_node() {
-    let _exclusive = exclusive().await;
+    let _exclusive = one_cluster_at_a_time().await;
     let cluster = Cluster::start(3, FAST).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
     let follower_node = &cluster.nodes[(leader + 1) % 3];
@@ -259,7 +236,7 @@ async fn set_in_transaction(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_on_one_node_sees_writes_through_another_and_survives_a_leader_change() {
-    let _exclusive = exclusive().await;
+    let _exclusive = one_cluster_at_a_time().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
     let (watcher, other) = ((leader + 1) % 3, (leader + 2) % 3);
@@ -310,7 +287,7 @@ async fn watch_on_one_node_sees_writes_through_another_and_survives_a_leader_cha
 
 #[tokio::test(flavor = "multi_thread")]
 async fn blocked_pops_are_woken_by_pushes_through_another_node_in_arrival_order() {
-    let _exclusive = exclusive().await;
+    let _exclusive = one_cluster_at_a_time().await;
     let cluster = Cluster::start(3, FAST).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
     let follower = (leader + 1) % 3;
@@ -380,7 +357,7 @@ async fn blocked_pops_are_woken_by_pushes_through_another_node_in_arrival_order(
 /// served to a client that is gone.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_node_purges_the_blocked_clients_of_its_earlier_process() {
-    let _exclusive = exclusive().await;
+    let _exclusive = one_cluster_at_a_time().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
     let follower = (leader + 1) % 3;
@@ -408,7 +385,7 @@ async fn a_restarted_node_purges_the_blocked_clients_of_its_earlier_process() {
 /// read translates databases through the map in its own snapshot.
 #[tokio::test(flavor = "multi_thread")]
 async fn swapdb_through_a_follower_is_read_the_same_on_every_node() {
-    let _exclusive = exclusive().await;
+    let _exclusive = one_cluster_at_a_time().await;
     let cluster = Cluster::start(3, FAST).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
     let (follower, other) = ((leader + 1) % 3, (leader + 2) % 3);
@@ -436,7 +413,7 @@ async fn swapdb_through_a_follower_is_read_the_same_on_every_node() {
 /// replica itself.
 #[tokio::test(flavor = "multi_thread")]
 async fn failover_hands_leadership_over_while_writes_wait_for_it() {
-    let _exclusive = exclusive().await;
+    let _exclusive = one_cluster_at_a_time().await;
     let cluster = Cluster::start(3, FAST).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
     let (target, via) = ((leader + 1) % 3, (leader + 2) % 3);
@@ -504,7 +481,7 @@ async fn voters(cluster: &Cluster, node: usize, group: &str) -> Option<String> {
 /// through the kill of their leaders.
 #[tokio::test(flavor = "multi_thread")]
 async fn membership_changes_apply_to_every_group_and_both_survive_a_leader_kill() {
-    let _exclusive = exclusive().await;
+    let _exclusive = one_cluster_at_a_time().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
     cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
     let fourth = cluster.join(4, 0, FAST).unwrap();

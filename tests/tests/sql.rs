@@ -1,22 +1,7 @@
 //! The PostgreSQL frontend against the built binary: tokio-postgres and
 //! psql, real processes.
 
-use seshat_tests::Node;
-use tokio_postgres::SimpleQueryMessage;
-
-/// The rows of a simple query, each column as text (`NULL` for null).
-async fn rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<String>> {
-    let messages = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => {
-                Some((0..row.len()).map(|i| row.get(i).unwrap_or("NULL").to_string()).collect())
-            }
-            _ => None,
-        })
-        .collect()
-}
+use seshat_tests::{simple_rows, Node};
 
 /// The SQLSTATE a statement fails with.
 async fn sqlstate(client: &tokio_postgres::Client, sql: &str) -> String {
@@ -39,15 +24,15 @@ async fn tables_are_created_written_and_queried_with_postgresql_s_answers() {
         .await
         .unwrap();
     assert_eq!(
-        rows(&client, "SELECT id, owner, balance FROM accounts ORDER BY id DESC").await,
+        simple_rows(&client, "SELECT id, owner, balance FROM accounts ORDER BY id DESC").await,
         [["3", "cy", "100"], ["2", "bob", "NULL"], ["1", "ann", "50"]]
     );
     assert_eq!(
-        rows(&client, "SELECT count(*), sum(balance), min(owner), count(balance) FROM accounts").await,
+        simple_rows(&client, "SELECT count(*), sum(balance), min(owner), count(balance) FROM accounts").await,
         [["3", "150", "ann", "2"]]
     );
     assert_eq!(
-        rows(
+        simple_rows(
             &client,
             "SELECT owner, balance * 2 AS doubled FROM accounts WHERE balance > 60 OR owner LIKE 'a%' ORDER BY 2"
         )
@@ -55,7 +40,7 @@ async fn tables_are_created_written_and_queried_with_postgresql_s_answers() {
         [["ann", "100"], ["cy", "200"]]
     );
     assert_eq!(
-        rows(
+        simple_rows(
             &client,
             "SELECT 7 / 2, 7.0 / 2, 'x' || 1, 1 + '2', NULL OR TRUE, (NULL AND TRUE) IS NULL, NULL AND TRUE IS NULL"
         )
@@ -63,12 +48,12 @@ async fn tables_are_created_written_and_queried_with_postgresql_s_answers() {
         [["3", "3.5", "x1", "3", "t", "t", "f"]]
     );
     assert_eq!(
-        rows(&client, "UPDATE accounts SET balance = balance + 1 WHERE id = 1 RETURNING owner, balance").await,
+        simple_rows(&client, "UPDATE accounts SET balance = balance + 1 WHERE id = 1 RETURNING owner, balance").await,
         [["ann", "51"]]
     );
-    assert_eq!(rows(&client, "SELECT owner FROM accounts WHERE balance IS NULL").await, [["bob"]]);
+    assert_eq!(simple_rows(&client, "SELECT owner FROM accounts WHERE balance IS NULL").await, [["bob"]]);
     client.simple_query("DELETE FROM accounts WHERE balance IS NULL").await.unwrap();
-    assert_eq!(rows(&client, "SELECT count(*) FROM accounts").await, [["2"]]);
+    assert_eq!(simple_rows(&client, "SELECT count(*) FROM accounts").await, [["2"]]);
 
     // Each error has PostgreSQL's SQLSTATE and leaves the session usable.
     assert_eq!(sqlstate(&client, "SELECT * FROM missing").await, "42P01");
@@ -85,7 +70,7 @@ async fn tables_are_created_written_and_queried_with_postgresql_s_answers() {
     // A multi-statement string is one implicit transaction: a failed
     // statement stops it and nothing of it is written.
     assert!(client.simple_query("INSERT INTO accounts VALUES (5, 'e'); INSERT INTO accounts VALUES (1, 'x'); INSERT INTO accounts VALUES (6, 'f')").await.is_err());
-    assert_eq!(rows(&client, "SELECT id FROM accounts ORDER BY id").await, [["1"], ["3"]]);
+    assert_eq!(simple_rows(&client, "SELECT id FROM accounts ORDER BY id").await, [["1"], ["3"]]);
 
     client.simple_query("DROP TABLE accounts").await.unwrap();
     assert_eq!(sqlstate(&client, "SELECT * FROM accounts").await, "42P01");
@@ -106,7 +91,7 @@ async fn tables_and_rows_survive_a_restart() {
     node.terminate().unwrap();
     node.restart().unwrap();
     let client = node.pg().await.unwrap();
-    assert_eq!(rows(&client, "SELECT k, v FROM t ORDER BY k").await, [["a", "1.25"], ["b", "1e+20"]]);
+    assert_eq!(simple_rows(&client, "SELECT k, v FROM t ORDER BY k").await, [["a", "1.25"], ["b", "1e+20"]]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -117,7 +102,7 @@ async fn requirepass_makes_postgresql_clients_use_scram() {
         .await
         .expect("the right password");
     tokio::spawn(connection);
-    assert_eq!(rows(&client, "SELECT 1 AS one").await, [["1"]]);
+    assert_eq!(simple_rows(&client, "SELECT 1 AS one").await, [["1"]]);
     let wrong = tokio_postgres::connect(&format!("{base} password=nope"), tokio_postgres::NoTls).await;
     let error = wrong.err().expect("a wrong password is refused");
     assert_eq!(error.code().map(|c| c.code()), Some("28P01"), "{error}");
@@ -140,7 +125,7 @@ async fn explain_shows_access_paths_and_join_order() {
     let plan = |sql: &str| {
         let client = &client;
         let sql = format!("EXPLAIN {sql}");
-        async move { rows(client, &sql).await.into_iter().map(|row| row[0].trim().to_string()).collect::<Vec<_>>() }
+        async move { simple_rows(client, &sql).await.into_iter().map(|row| row[0].trim().to_string()).collect::<Vec<_>>() }
     };
     assert_eq!(plan("SELECT * FROM a WHERE id = 1").await, ["Point Read on a (filtered)"]);
     assert_eq!(plan("SELECT * FROM c WHERE b_id = 1 AND n > 2").await, ["Key Range Scan on c (filtered)"]);

@@ -6,24 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use seshat_tests::{eventually, Cluster, Raw};
-use tokio_postgres::{Client, SimpleQueryMessage};
-
-const FAST: &[&str] = &[
-    "--heartbeat-ms",
-    "50",
-    "--election-timeout-ms",
-    "300",
-    "--request-timeout-ms",
-    "2000",
-    "--snapshot-entries",
-    "200",
-    "--log-keep-entries",
-    "20",
-];
-
-/// One cluster at a time: three nodes already load both cores.
-static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use seshat_tests::{eventually, first_column, one_cluster_at_a_time, Cluster, Raw, FAST};
+use tokio_postgres::Client;
 
 const ACCOUNTS: i64 = 10;
 const OPENING_BALANCE: i64 = 100;
@@ -35,18 +19,6 @@ async fn group_leader(cluster: &Cluster, node: usize, group: &str) -> Option<usi
     let line = &lines[lines.find(&format!("{group} "))?..];
     let leader = line.split_whitespace().find_map(|field| field.strip_prefix("leader="))?;
     leader.parse().ok().filter(|id| *id > 0)
-}
-
-/// The first column of every row, as text.
-async fn column(client: &Client, sql: &str) -> Vec<String> {
-    let messages = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("NULL").to_string()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// How one transfer ended, as its client knows it.
@@ -83,7 +55,7 @@ async fn transfer(client: &Client, name: &str, from: i64, to: i64) -> Ended {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn committed_transactions_survive_the_kill_of_the_sql_leader() {
-    let _exclusive = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let _exclusive = one_cluster_at_a_time().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
     cluster.leader(Duration::from_secs(15)).await.expect("a leader");
     let setup = cluster.nodes[0].pg().await.unwrap();
@@ -149,12 +121,12 @@ async fn committed_transactions_survive_the_kill_of_the_sql_leader() {
     let mut views = Vec::new();
     for node in (0..3).filter(|n| *n != leader) {
         let client = cluster.nodes[node].pg().await.unwrap();
-        let total = column(&client, "SELECT sum(balance) FROM accounts").await;
+        let total = first_column(&client, "SELECT sum(balance) FROM accounts").await;
         assert_eq!(total, [(ACCOUNTS * OPENING_BALANCE).to_string()], "node {node}: transactions are atomic");
-        let names: BTreeSet<String> = column(&client, "SELECT name FROM transfers").await.into_iter().collect();
+        let names: BTreeSet<String> = first_column(&client, "SELECT name FROM transfers").await.into_iter().collect();
         let missing: Vec<&String> = acked.difference(&names).collect();
         assert!(missing.is_empty(), "node {node} lost committed transfers: {missing:?}");
-        let balances = column(&client, "SELECT balance FROM accounts ORDER BY id").await;
+        let balances = first_column(&client, "SELECT balance FROM accounts ORDER BY id").await;
         views.push((names, balances));
     }
     assert_eq!(views[0], views[1], "both survivors read the same rows");
@@ -162,7 +134,7 @@ async fn committed_transactions_survive_the_kill_of_the_sql_leader() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_quorum_statements_fail_with_08006_within_the_request_timeout() {
-    let _exclusive = ONE_CLUSTER_AT_A_TIME.lock().await;
+    let _exclusive = one_cluster_at_a_time().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
     cluster.leader(Duration::from_secs(15)).await.expect("a leader");
     let client = cluster.nodes[2].pg().await.unwrap();
@@ -176,5 +148,5 @@ async fn without_a_quorum_statements_fail_with_08006_within_the_request_timeout(
     assert_eq!(sqlstate(client.batch_execute("INSERT INTO t VALUES (3)").await.unwrap_err()), "08006");
     assert_eq!(sqlstate(client.batch_execute("SELECT * FROM t").await.unwrap_err()), "08006", "reads too");
     assert!(started.elapsed() < Duration::from_secs(8), "answered within the timeouts: {:?}", started.elapsed());
-    assert_eq!(column(&client, "SHOW transaction_isolation").await, ["serializable"], "the session stays usable");
+    assert_eq!(first_column(&client, "SHOW transaction_isolation").await, ["serializable"], "the session stays usable");
 }

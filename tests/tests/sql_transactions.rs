@@ -1,20 +1,8 @@
 //! Transactions over the PostgreSQL frontend, with concurrent sessions
 //! (tokio-postgres) against the built binary.
 
-use seshat_tests::Node;
-use tokio_postgres::{Client, SimpleQueryMessage};
-
-/// The first column of each row of a simple query, as text.
-async fn column(client: &Client, sql: &str) -> Vec<String> {
-    let messages = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("NULL").to_string()),
-            _ => None,
-        })
-        .collect()
-}
+use seshat_tests::{first_column, Node};
+use tokio_postgres::Client;
 
 fn sqlstate(error: tokio_postgres::Error) -> String {
     error.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no code: {error}"))
@@ -30,25 +18,25 @@ async fn a_transaction_sees_its_own_writes_and_others_see_them_at_commit() {
     let (a, b) = (node.pg().await.unwrap(), node.pg().await.unwrap());
     a.batch_execute("CREATE TABLE t (id INT PRIMARY KEY, n INT)").await.unwrap();
     a.batch_execute("BEGIN; INSERT INTO t VALUES (1, 10)").await.unwrap();
-    assert_eq!(column(&a, "SELECT n FROM t").await, ["10"]);
-    assert!(column(&b, "SELECT n FROM t").await.is_empty(), "uncommitted writes are invisible");
+    assert_eq!(first_column(&a, "SELECT n FROM t").await, ["10"]);
+    assert!(first_column(&b, "SELECT n FROM t").await.is_empty(), "uncommitted writes are invisible");
     a.batch_execute("UPDATE t SET n = n + 1; COMMIT").await.unwrap();
-    assert_eq!(column(&b, "SELECT n FROM t").await, ["11"]);
+    assert_eq!(first_column(&b, "SELECT n FROM t").await, ["11"]);
 
     a.batch_execute("BEGIN; DELETE FROM t; ROLLBACK").await.unwrap();
-    assert_eq!(column(&b, "SELECT n FROM t").await, ["11"], "a rollback writes nothing");
-    assert_eq!(column(&a, "SHOW transaction_isolation").await, ["serializable"]);
+    assert_eq!(first_column(&b, "SELECT n FROM t").await, ["11"], "a rollback writes nothing");
+    assert_eq!(first_column(&a, "SHOW transaction_isolation").await, ["serializable"]);
 
     // A failed statement fails the block until it ends; COMMIT rolls back.
     a.batch_execute("BEGIN; INSERT INTO t VALUES (2, 20)").await.unwrap();
     assert_eq!(fails(&a, "INSERT INTO t VALUES (1, 0)").await, "23505");
     assert_eq!(fails(&a, "SELECT 1").await, "25P02");
     a.batch_execute("COMMIT").await.unwrap();
-    assert_eq!(column(&a, "SELECT count(*) FROM t").await, ["1"]);
+    assert_eq!(first_column(&a, "SELECT count(*) FROM t").await, ["1"]);
 
     // A string of statements is one implicit transaction.
     assert_eq!(fails(&a, "INSERT INTO t VALUES (3, 30); INSERT INTO t VALUES (1, 0)").await, "23505");
-    assert_eq!(column(&a, "SELECT count(*) FROM t").await, ["1"]);
+    assert_eq!(first_column(&a, "SELECT count(*) FROM t").await, ["1"]);
 
     assert_eq!(fails(&a, "BEGIN READ ONLY; INSERT INTO t VALUES (4, 40)").await, "25006");
     a.batch_execute("ROLLBACK").await.unwrap();
@@ -81,7 +69,7 @@ async fn savepoints_undo_part_of_a_transaction() {
         )
         .await
         .unwrap();
-    assert_eq!(column(&client, "SELECT id FROM t ORDER BY id").await, ["1", "3"]);
+    assert_eq!(first_column(&client, "SELECT id FROM t ORDER BY id").await, ["1", "3"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -92,13 +80,13 @@ async fn of_two_conflicting_transactions_exactly_one_commits() {
     // Both read the balance, both write what they computed from it.
     a.batch_execute("BEGIN").await.unwrap();
     b.batch_execute("BEGIN").await.unwrap();
-    assert_eq!(column(&a, "SELECT n FROM t WHERE id = 1").await, ["100"]);
-    assert_eq!(column(&b, "SELECT n FROM t WHERE id = 1").await, ["100"]);
+    assert_eq!(first_column(&a, "SELECT n FROM t WHERE id = 1").await, ["100"]);
+    assert_eq!(first_column(&b, "SELECT n FROM t WHERE id = 1").await, ["100"]);
     a.batch_execute("UPDATE t SET n = 90 WHERE id = 1").await.unwrap();
     b.batch_execute("UPDATE t SET n = 80 WHERE id = 1").await.unwrap();
     a.batch_execute("COMMIT").await.unwrap();
     assert_eq!(fails(&b, "COMMIT").await, "40001");
-    assert_eq!(column(&b, "SELECT n FROM t").await, ["90"], "the session is usable and idle after 40001");
+    assert_eq!(first_column(&b, "SELECT n FROM t").await, ["90"], "the session is usable and idle after 40001");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -110,12 +98,12 @@ async fn write_skew_is_prevented() {
     // Each checks that someone else is on call, then leaves.
     for (client, name) in [(&a, "alice"), (&b, "bob")] {
         client.batch_execute("BEGIN").await.unwrap();
-        assert_eq!(column(client, "SELECT count(*) FROM doctors WHERE on_call").await, ["2"]);
+        assert_eq!(first_column(client, "SELECT count(*) FROM doctors WHERE on_call").await, ["2"]);
         client.batch_execute(&format!("UPDATE doctors SET on_call = false WHERE name = '{name}'")).await.unwrap();
     }
     a.batch_execute("COMMIT").await.unwrap();
     assert_eq!(fails(&b, "COMMIT").await, "40001");
-    assert_eq!(column(&a, "SELECT count(*) FROM doctors WHERE on_call").await, ["1"]);
+    assert_eq!(first_column(&a, "SELECT count(*) FROM doctors WHERE on_call").await, ["1"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
