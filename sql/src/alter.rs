@@ -74,13 +74,6 @@ pub fn alter_table<R: Reader>(view: &mut Overlay<'_, R>, alter: &ast::AlterTable
 
 fn apply<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, operation: &ast::AlterTableOperation) -> Result<()> {
     use ast::AlterTableOperation as A;
-    let no_column = |table: &Table, column: &str| -> Error {
-        SqlError::new(
-            code::UNDEFINED_COLUMN,
-            format!("column \"{column}\" of relation \"{}\" does not exist", table.name),
-        )
-        .into()
-    };
     match operation {
         A::RenameTable { table_name: ast::RenameTableNameKind::To(new) | ast::RenameTableNameKind::As(new) } => {
             let new = object_name(new)?;
@@ -93,7 +86,7 @@ fn apply<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, operation: &as
         }
         A::RenameColumn { old_column_name, new_column_name } => {
             let (old, new) = (ident(old_column_name), ident(new_column_name));
-            let position = table.column(&old).ok_or_else(|| no_column(table, &old))?;
+            let position = table.existing_column(&old)?;
             refuse_if_checked(table, position, "renaming")?;
             if table.column(&new).is_some() {
                 return Err(duplicate_column(table, &new));
@@ -114,12 +107,13 @@ fn apply<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, operation: &as
             if key {
                 return Err(SqlError::unsupported("ADD COLUMN … PRIMARY KEY").into());
             }
+            // A DEFAULT is a constant: one value for every existing row.
+            let value = default_value(&column)?.assign(column.data_type)?;
             for (key, mut row) in exec::matching_rows(view, table, None)? {
-                let value = default_value(&column)?.assign(column.data_type)?;
                 if value.is_null() && !column.nullable {
                     return Err(contains_nulls(table, &column.name));
                 }
-                row.push(value);
+                row.push(value.clone());
                 view.put(Family::SqlRows, key, encode_row(&row));
             }
             table.columns.push(column);
@@ -130,11 +124,10 @@ fn apply<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, operation: &as
             }
             for column in column_names {
                 let column = ident(column);
-                let Some(position) = table.column(&column) else {
-                    if *if_exists {
-                        continue;
-                    }
-                    return Err(no_column(table, &column));
+                let position = match table.existing_column(&column) {
+                    Ok(position) => position,
+                    Err(_) if *if_exists => continue,
+                    Err(error) => return Err(error.into()),
                 };
                 refuse_if_checked(table, position, "dropping")?;
                 if table.primary_key.contains(&position) {
@@ -170,7 +163,7 @@ fn apply<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, operation: &as
                     return Err(SqlError::unsupported(format!("the key part {}", part.column.expr)).into());
                 };
                 let column = ident(column);
-                positions.push(table.column(&column).ok_or_else(|| no_column(table, &column))?);
+                positions.push(table.existing_column(&column)?);
             }
             // Rows move from their hidden row ids to their key.
             let mut seen = HashSet::new();

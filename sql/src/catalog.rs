@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use storage::{Family, Overlay, Reader};
 
-use crate::error::{Error, Result};
+use crate::error::{code, Error, Result, SqlError};
 use crate::keys;
 use crate::types::DataType;
 
@@ -47,6 +47,17 @@ impl Table {
     /// The position of column `name`.
     pub fn column(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The position of column `name`, or PostgreSQL's 42703 naming this
+    /// table.
+    pub fn existing_column(&self, name: &str) -> std::result::Result<usize, SqlError> {
+        self.column(name).ok_or_else(|| {
+            SqlError::new(
+                code::UNDEFINED_COLUMN,
+                format!("column \"{name}\" of relation \"{}\" does not exist", self.name),
+            )
+        })
     }
 
     pub fn encode(&self) -> Vec<u8> {

@@ -2,7 +2,7 @@
 //! names and types against a view of the catalog (what a prepared
 //! statement's Describe needs), [`DmlPlan::apply`] runs the plan against
 //! the apply overlay. Every row written goes through
-//! [`write::store_row`] or [`write::check_row`], which enforce the
+//! a [`RowWriter`], which enforces the
 //! table's types and constraints.
 
 use sqlparser::ast;
@@ -20,7 +20,7 @@ use crate::query::{self, Ctes};
 use crate::scope::Scope;
 use crate::subquery::{Mode, Planner};
 use crate::value::Value;
-use crate::write::{assignable, check_row, default_value, store_row};
+use crate::write::{assignable, default_value, RowWriter};
 
 /// A bound INSERT, UPDATE or DELETE.
 pub enum DmlPlan {
@@ -224,12 +224,7 @@ fn bind_insert(context: &Context<'_, impl Reader>, insert: &ast::Insert) -> Resu
         let mut targets = Vec::new();
         for column in &insert.columns {
             let column = object_name(column)?;
-            let position = table.column(&column).ok_or_else(|| {
-                SqlError::new(
-                    code::UNDEFINED_COLUMN,
-                    format!("column \"{column}\" of relation \"{}\" does not exist", table.name),
-                )
-            })?;
+            let position = table.existing_column(&column)?;
             if targets.contains(&position) {
                 return Err(SqlError::new(
                     code::DUPLICATE_COLUMN,
@@ -322,16 +317,17 @@ fn apply_insert<R: Reader>(view: &mut Overlay<'_, R>, plan: InsertPlan) -> Resul
         }
         InsertSource::DefaultValues => vec![Vec::new()],
     };
+    let writer = RowWriter::new(&table)?;
     let mut returned = Vec::new();
     let mut count = 0;
     for values in source_rows {
-        let mut row: Vec<Value> = table.columns.iter().map(default_value).collect::<Result<_>>()?;
+        let mut row = writer.defaults()?;
         for (value, &target) in values.into_iter().zip(&targets) {
             if let Some(value) = value {
                 row[target] = value;
             }
         }
-        let stored = store_row(view, &table, row)?;
+        let stored = writer.store(view, row)?;
         if let Some(returning) = &returning {
             returned.push(returning.row(&stored)?);
         }
@@ -366,12 +362,7 @@ fn bind_update(context: &Context<'_, impl Reader>, update: &ast::Update) -> Resu
             return Err(SqlError::unsupported("assigning a tuple of columns").into());
         };
         let name = object_name(name)?;
-        let position = table.column(&name).ok_or_else(|| {
-            SqlError::new(
-                code::UNDEFINED_COLUMN,
-                format!("column \"{name}\" of relation \"{}\" does not exist", table.name),
-            )
-        })?;
+        let position = table.existing_column(&name)?;
         let column = &table.columns[position];
         let expr = match is_default(&assignment.value) {
             true => Expr::Literal(default_value(column)?),
@@ -389,6 +380,7 @@ fn bind_update(context: &Context<'_, impl Reader>, update: &ast::Update) -> Resu
 
 fn apply_update<R: Reader>(view: &mut Overlay<'_, R>, plan: UpdatePlan) -> Result<Outcome> {
     let UpdatePlan { table, assignments, filter, returning } = plan;
+    let writer = RowWriter::new(&table)?;
     let mut returned = Vec::new();
     let mut count = 0;
     for (key, row) in exec::matching_rows(view, &table, filter.as_ref())? {
@@ -400,9 +392,9 @@ fn apply_update<R: Reader>(view: &mut Overlay<'_, R>, plan: UpdatePlan) -> Resul
             table.primary_key.iter().any(|&i| updated[i].compare(&row[i]) != Some(std::cmp::Ordering::Equal));
         let stored = if key_changed {
             view.delete(Family::SqlRows, key);
-            store_row(view, &table, updated)?
+            writer.store(view, updated)?
         } else {
-            let checked = check_row(&table, updated)?;
+            let checked = writer.check(updated)?;
             view.put(Family::SqlRows, key, encode_row(&checked));
             checked
         };

@@ -208,7 +208,7 @@ fn join(
             }
         }
     }
-    let everything: Vec<usize> = (0..right.len()).collect();
+    let everything: Vec<usize> = if keys.is_empty() { (0..right.len()).collect() } else { Vec::new() };
     let mut right_matched = vec![false; right.len()];
     let mut out = Vec::new();
     for left_row in &left {

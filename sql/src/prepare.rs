@@ -34,6 +34,9 @@ use crate::value::Value;
 pub struct Prepared {
     statement: ast::Statement,
     params: Vec<DataType>,
+    /// Each parameter's type as sqlparser spells it, for the casts that
+    /// replace the parameters at each execution.
+    param_casts: Vec<ast::DataType>,
     columns: Vec<OutputColumn>,
 }
 
@@ -62,12 +65,17 @@ impl Prepared {
             .into());
         }
         let mut literals = Vec::with_capacity(values.len());
-        for (value, &ty) in values.into_iter().zip(&self.params) {
-            let text = match value.to_text(ty) {
-                Some(text) => format!("'{}'", text.replace('\'', "''")),
-                None => "NULL".to_string(),
+        for ((value, &ty), cast) in values.into_iter().zip(&self.params).zip(&self.param_casts) {
+            let literal = match value.to_text(ty) {
+                Some(text) => ast::Value::SingleQuotedString(text),
+                None => ast::Value::Null,
             };
-            literals.push(parse::expression(&format!("CAST({text} AS {})", ty.name()))?);
+            literals.push(ast::Expr::Cast {
+                kind: ast::CastKind::Cast,
+                expr: Box::new(ast::Expr::Value(literal.into())),
+                data_type: cast.clone(),
+                format: None,
+            });
         }
         let mut statement = self.statement.clone();
         replace_params(&mut statement, |index| literals.get(index).cloned())?;
@@ -137,7 +145,16 @@ pub fn describe(reader: &impl Reader, sql: &str, declared: &[Option<DataType>]) 
     }
     // Execution substitutes the original placeholders, not the casts.
     let statement = parse::statements(sql)?.pop().expect("parsed once already");
-    Ok(Prepared { statement, params, columns })
+    let param_casts = params.iter().map(|ty| cast_type(*ty)).collect::<Result<_>>()?;
+    Ok(Prepared { statement, params, param_casts, columns })
+}
+
+/// `ty` as sqlparser's type name (parsed once per prepared statement).
+fn cast_type(ty: DataType) -> Result<ast::DataType> {
+    match parse::expression(&format!("CAST(NULL AS {})", ty.name()))? {
+        ast::Expr::Cast { data_type, .. } => Ok(data_type),
+        other => Err(SqlError::new(code::INTERNAL_ERROR, format!("{} parsed as {other}", ty.name())).into()),
+    }
 }
 
 /// The type each parameter's context gave it (`None`: used, but nothing

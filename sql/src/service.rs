@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, RaftNode};
 use sqlparser::ast;
-use storage::{Overlay, Snapshot, Store};
+use storage::{Snapshot, Store};
 
 use crate::command::{Outcome, Rows, SqlCommand};
 use crate::error::{code, Error, Result, SqlError};
@@ -74,10 +74,8 @@ impl Sql {
     pub(crate) async fn autocommit(&self, statement: ast::Statement) -> Result<Outcome> {
         match statement {
             ast::Statement::Query(query) => self.read(&query).await,
-            ast::Statement::Explain { .. } => {
-                let snapshot = self.snapshot_for(None).await?;
-                let mut view = Overlay::new(&snapshot);
-                Ok(write::execute(&mut view, &statement.to_string())?.outcome)
+            ast::Statement::Explain { statement, analyze: false, format: None, options: None, .. } => {
+                write::explain(&self.snapshot_for(None).await?, &statement)
             }
             ast::Statement::CreateTable(_)
             | ast::Statement::Drop { .. }

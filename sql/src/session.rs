@@ -172,8 +172,9 @@ impl Session {
             Some(transaction) if !transaction.failed => {
                 let snapshot = self.sql.snapshot_for(transaction.snapshot.take()).await?;
                 let mut view = Overlay::new(&snapshot);
-                view.extend(transaction.writes.clone());
+                view.extend(std::mem::take(&mut transaction.writes));
                 let prepared = prepare::describe(&view, sql, declared);
+                transaction.writes = view.into_writes();
                 transaction.snapshot = Some(snapshot);
                 prepared
             }

@@ -68,7 +68,7 @@ pub fn execute<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Effect
             ddl::drop_tables(view, &names, if_exists)
         }
         ast::Statement::Explain { statement, analyze: false, format: None, options: None, .. } => {
-            explain(view, &statement).map(Effects::done)
+            explain(&*view, &statement).map(Effects::done)
         }
         ast::Statement::Truncate(truncate) => alter::truncate(view, &truncate),
         ast::Statement::AlterTable(alter) => alter::alter_table(view, &alter),
@@ -80,7 +80,7 @@ pub fn execute<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Effect
 }
 
 /// EXPLAIN `statement`: its plan, bound in `view`, as rows of text.
-fn explain<R: Reader>(view: &Overlay<'_, R>, statement: &ast::Statement) -> Result<Outcome> {
+pub fn explain(view: &impl Reader, statement: &ast::Statement) -> Result<Outcome> {
     let mut lines = Lines::default();
     match statement {
         ast::Statement::Query(query) => lines.query(0, &query::plan(view, query)?),
@@ -128,33 +128,81 @@ pub fn default_value(column: &Column) -> Result<Value> {
     Ok(bound.eval(&[])?)
 }
 
-/// `row` converted to the columns' types, or why it cannot be stored
-/// (a value that does not fit, a NULL in a NOT NULL column, a CHECK
-/// constraint that is false).
-pub fn check_row(table: &Table, mut row: Vec<Value>) -> Result<Vec<Value>> {
-    for (value, column) in row.iter_mut().zip(&table.columns) {
-        *value = std::mem::replace(value, Value::Null).assign(column.data_type)?;
-        if value.is_null() && !column.nullable {
-            return Err(SqlError::new(
-                code::NOT_NULL_VIOLATION,
-                format!(
-                    "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
-                    column.name, table.name
-                ),
-            )
-            .into());
-        }
+/// How one statement stores rows of one table: the table's DEFAULT values
+/// and CHECK constraints bound once, then every row checked against them.
+/// (A DEFAULT is a constant expression, so one value serves every row;
+/// it is evaluated the first time a row needs it.)
+pub struct RowWriter<'t> {
+    table: &'t Table,
+    defaults: std::cell::OnceCell<Vec<Value>>,
+    checks: Vec<(&'t str, Expr)>,
+}
+
+impl<'t> RowWriter<'t> {
+    pub fn new(table: &'t Table) -> Result<RowWriter<'t>> {
+        let checks =
+            table.checks.iter().map(|c| Ok((c.name.as_str(), bound_check(table, c)?))).collect::<Result<_>>()?;
+        Ok(RowWriter { table, defaults: std::cell::OnceCell::new(), checks })
     }
-    for check in &table.checks {
-        if bound_check(table, check)?.eval(&row)? == Value::Bool(false) {
-            return Err(SqlError::new(
-                code::CHECK_VIOLATION,
-                format!("new row for relation \"{}\" violates check constraint \"{}\"", table.name, check.name),
-            )
-            .into());
+
+    /// A row of the columns' default values.
+    pub fn defaults(&self) -> Result<Vec<Value>> {
+        if let Some(defaults) = self.defaults.get() {
+            return Ok(defaults.clone());
         }
+        let defaults: Vec<Value> = self.table.columns.iter().map(default_value).collect::<Result<_>>()?;
+        Ok(self.defaults.get_or_init(|| defaults).clone())
     }
-    Ok(row)
+
+    /// `row` converted to the columns' types, or why it cannot be stored
+    /// (a value that does not fit, a NULL in a NOT NULL column, a CHECK
+    /// constraint that is false).
+    pub fn check(&self, mut row: Vec<Value>) -> Result<Vec<Value>> {
+        let table = self.table;
+        for (value, column) in row.iter_mut().zip(&table.columns) {
+            *value = std::mem::replace(value, Value::Null).assign(column.data_type)?;
+            if value.is_null() && !column.nullable {
+                return Err(SqlError::new(
+                    code::NOT_NULL_VIOLATION,
+                    format!(
+                        "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                        column.name, table.name
+                    ),
+                )
+                .into());
+            }
+        }
+        for (name, check) in &self.checks {
+            if check.eval(&row)? == Value::Bool(false) {
+                return Err(SqlError::new(
+                    code::CHECK_VIOLATION,
+                    format!("new row for relation \"{}\" violates check constraint \"{name}\"", table.name),
+                )
+                .into());
+            }
+        }
+        Ok(row)
+    }
+
+    /// Checks a complete row and stores it under a new key; refuses a key
+    /// that exists.
+    pub fn store<R: Reader>(&self, view: &mut Overlay<'_, R>, row: Vec<Value>) -> Result<Vec<Value>> {
+        let table = self.table;
+        let row = self.check(row)?;
+        let key = if table.primary_key.is_empty() {
+            let rowid = draw(view, &keys::next_rowid(table.id))?;
+            keys::row(table.id, &[Value::Int(rowid as i64)])
+        } else {
+            let key: Vec<Value> = table.primary_key.iter().map(|&i| row[i].clone()).collect();
+            let key_bytes = keys::row(table.id, &key);
+            if view.get(Family::SqlRows, &key_bytes)?.is_some() {
+                return Err(duplicate_key(table).into());
+            }
+            key_bytes
+        };
+        view.put(Family::SqlRows, key, encode_row(&row));
+        Ok(row)
+    }
 }
 
 /// The row positions CHECK constraint `check` of `table` reads.
@@ -167,26 +215,7 @@ fn bound_check(table: &Table, check: &Check) -> Result<Expr> {
     Ok(Binder::new(&Scope::of(table, None)).condition(&expr, "CHECK")?)
 }
 
-/// Checks a complete row and stores it under a new key; refuses a key
-/// that exists.
-pub fn store_row<R: Reader>(view: &mut Overlay<'_, R>, table: &Table, row: Vec<Value>) -> Result<Vec<Value>> {
-    let row = check_row(table, row)?;
-    let key = if table.primary_key.is_empty() {
-        let rowid = draw(view, &keys::next_rowid(table.id))?;
-        keys::row(table.id, &[Value::Int(rowid as i64)])
-    } else {
-        let key: Vec<Value> = table.primary_key.iter().map(|&i| row[i].clone()).collect();
-        let key_bytes = keys::row(table.id, &key);
-        if view.get(Family::SqlRows, &key_bytes)?.is_some() {
-            return Err(duplicate_key(table, &key).into());
-        }
-        key_bytes
-    };
-    view.put(Family::SqlRows, key, encode_row(&row));
-    Ok(row)
-}
-
-fn duplicate_key(table: &Table, _key: &[Value]) -> SqlError {
+fn duplicate_key(table: &Table) -> SqlError {
     SqlError::new(
         code::UNIQUE_VIOLATION,
         format!("duplicate key value violates unique constraint \"{}_pkey\"", table.name),

@@ -64,6 +64,20 @@ pub async fn simple_rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<
         .collect()
 }
 
+/// The SQLSTATE of a failed call (`no code: …` when it carries none).
+pub fn sqlstate(error: &tokio_postgres::Error) -> String {
+    error.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no code: {error}"))
+}
+
+/// The SQLSTATE the statements of `sql` (a simple query) fail with;
+/// panics if they succeed.
+pub async fn failing(client: &tokio_postgres::Client, sql: &str) -> String {
+    match client.simple_query(sql).await {
+        Ok(_) => panic!("{sql} succeeded"),
+        Err(error) => sqlstate(&error),
+    }
+}
+
 /// The first column of each row of a simple query, as text.
 pub async fn first_column(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
     simple_rows(client, sql).await.into_iter().map(|mut row| row.swap_remove(0)).collect()

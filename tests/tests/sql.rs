@@ -1,15 +1,7 @@
 //! The PostgreSQL frontend against the built binary: tokio-postgres and
 //! psql, real processes.
 
-use seshat_tests::{simple_rows, Node};
-
-/// The SQLSTATE a statement fails with.
-async fn sqlstate(client: &tokio_postgres::Client, sql: &str) -> String {
-    match client.simple_query(sql).await {
-        Ok(_) => panic!("{sql} succeeded"),
-        Err(error) => error.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no code: {error}")),
-    }
-}
+use seshat_tests::{failing, simple_rows, Node};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tables_are_created_written_and_queried_with_postgresql_s_answers() {
@@ -56,24 +48,24 @@ async fn tables_are_created_written_and_queried_with_postgresql_s_answers() {
     assert_eq!(simple_rows(&client, "SELECT count(*) FROM accounts").await, [["2"]]);
 
     // Each error has PostgreSQL's SQLSTATE and leaves the session usable.
-    assert_eq!(sqlstate(&client, "SELECT * FROM missing").await, "42P01");
-    assert_eq!(sqlstate(&client, "SELECT nope FROM accounts").await, "42703");
-    assert_eq!(sqlstate(&client, "CREATE TABLE accounts (id INT)").await, "42P07");
-    assert_eq!(sqlstate(&client, "SELEC 1").await, "42601");
-    assert_eq!(sqlstate(&client, "INSERT INTO accounts VALUES (1, 'dup')").await, "23505");
-    assert_eq!(sqlstate(&client, "INSERT INTO accounts (id) VALUES (9)").await, "23502");
-    assert_eq!(sqlstate(&client, "INSERT INTO accounts VALUES (9, 'much too long')").await, "22001");
-    assert_eq!(sqlstate(&client, "INSERT INTO accounts VALUES ('x', 'x')").await, "22P02");
-    assert_eq!(sqlstate(&client, "SELECT 1 / 0").await, "22012");
-    assert_eq!(sqlstate(&client, "SELECT 2147483647 + 1").await, "22003");
-    assert_eq!(sqlstate(&client, "SELECT owner + 1 FROM accounts").await, "42883");
+    assert_eq!(failing(&client, "SELECT * FROM missing").await, "42P01");
+    assert_eq!(failing(&client, "SELECT nope FROM accounts").await, "42703");
+    assert_eq!(failing(&client, "CREATE TABLE accounts (id INT)").await, "42P07");
+    assert_eq!(failing(&client, "SELEC 1").await, "42601");
+    assert_eq!(failing(&client, "INSERT INTO accounts VALUES (1, 'dup')").await, "23505");
+    assert_eq!(failing(&client, "INSERT INTO accounts (id) VALUES (9)").await, "23502");
+    assert_eq!(failing(&client, "INSERT INTO accounts VALUES (9, 'much too long')").await, "22001");
+    assert_eq!(failing(&client, "INSERT INTO accounts VALUES ('x', 'x')").await, "22P02");
+    assert_eq!(failing(&client, "SELECT 1 / 0").await, "22012");
+    assert_eq!(failing(&client, "SELECT 2147483647 + 1").await, "22003");
+    assert_eq!(failing(&client, "SELECT owner + 1 FROM accounts").await, "42883");
     // A multi-statement string is one implicit transaction: a failed
     // statement stops it and nothing of it is written.
     assert!(client.simple_query("INSERT INTO accounts VALUES (5, 'e'); INSERT INTO accounts VALUES (1, 'x'); INSERT INTO accounts VALUES (6, 'f')").await.is_err());
     assert_eq!(simple_rows(&client, "SELECT id FROM accounts ORDER BY id").await, [["1"], ["3"]]);
 
     client.simple_query("DROP TABLE accounts").await.unwrap();
-    assert_eq!(sqlstate(&client, "SELECT * FROM accounts").await, "42P01");
+    assert_eq!(failing(&client, "SELECT * FROM accounts").await, "42P01");
     client.simple_query("DROP TABLE IF EXISTS accounts").await.unwrap();
 }
 
@@ -141,7 +133,7 @@ async fn explain_shows_access_paths_and_join_order() {
         ]
     );
     assert_eq!(plan("DELETE FROM b WHERE id < 10").await, ["Delete on b", "->  Key Range Scan on b (filtered)"]);
-    assert_eq!(sqlstate(&client, "EXPLAIN ANALYZE SELECT 1").await, "0A000");
+    assert_eq!(failing(&client, "EXPLAIN ANALYZE SELECT 1").await, "0A000");
 }
 
 #[test]

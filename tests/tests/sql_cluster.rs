@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use seshat_tests::{eventually, first_column, one_cluster_at_a_time, Cluster, Raw, FAST};
+use seshat_tests::{eventually, first_column, one_cluster_at_a_time, sqlstate, Cluster, Raw, FAST};
 use tokio_postgres::Client;
 
 const ACCOUNTS: i64 = 10;
@@ -142,11 +142,10 @@ async fn without_a_quorum_statements_fail_with_08006_within_the_request_timeout(
     client.batch_execute("BEGIN; INSERT INTO t VALUES (2)").await.unwrap();
     cluster.nodes[0].kill9();
     cluster.nodes[1].kill9();
-    let sqlstate = |error: tokio_postgres::Error| error.code().map(|c| c.code().to_string()).unwrap_or_default();
     let started = Instant::now();
-    assert_eq!(sqlstate(client.batch_execute("COMMIT").await.unwrap_err()), "08006", "a commit needs a quorum");
-    assert_eq!(sqlstate(client.batch_execute("INSERT INTO t VALUES (3)").await.unwrap_err()), "08006");
-    assert_eq!(sqlstate(client.batch_execute("SELECT * FROM t").await.unwrap_err()), "08006", "reads too");
+    assert_eq!(sqlstate(&client.batch_execute("COMMIT").await.unwrap_err()), "08006", "a commit needs a quorum");
+    assert_eq!(sqlstate(&client.batch_execute("INSERT INTO t VALUES (3)").await.unwrap_err()), "08006");
+    assert_eq!(sqlstate(&client.batch_execute("SELECT * FROM t").await.unwrap_err()), "08006", "reads too");
     assert!(started.elapsed() < Duration::from_secs(8), "answered within the timeouts: {:?}", started.elapsed());
     assert_eq!(first_column(&client, "SHOW transaction_isolation").await, ["serializable"], "the session stays usable");
 }

@@ -2,13 +2,8 @@
 //! tokio-postgres (binary parameters and results) against the built
 //! binary.
 
-use seshat_tests::Node;
+use seshat_tests::{sqlstate, Node};
 use tokio_postgres::types::Type;
-
-/// The SQLSTATE of a failed call.
-fn sqlstate(error: tokio_postgres::Error) -> String {
-    error.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no code: {error}"))
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn parameters_of_every_type_round_trip_in_binary() {
@@ -60,7 +55,7 @@ async fn parameters_of_every_type_round_trip_in_binary() {
     // The column checks the length of a parameter, not the parameter.
     let error =
         client.execute(&insert, &[&3i32, &true, &1i16, &1i64, &1f32, &1f64, &"t", &"too long"]).await.unwrap_err();
-    assert_eq!(sqlstate(error), "22001");
+    assert_eq!(sqlstate(&error), "22001");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -103,7 +98,7 @@ async fn parameter_types_are_inferred_from_their_context() {
     ];
     for (sql, code) in failures {
         let error = client.prepare(sql).await.unwrap_err();
-        assert_eq!(sqlstate(error), code, "{sql}");
+        assert_eq!(sqlstate(&error), code, "{sql}");
     }
 }
 
@@ -116,14 +111,14 @@ async fn prepared_writes_replicate_and_errors_leave_the_session_usable() {
     let row = client.query_one(&insert, &[&"a", &1i32]).await.unwrap();
     assert_eq!((row.get::<_, &str>(0), row.get::<_, i32>(1)), ("a", 10));
     let duplicate = client.query(&insert, &[&"a", &2i32]).await.unwrap_err();
-    assert_eq!(sqlstate(duplicate), "23505");
+    assert_eq!(sqlstate(&duplicate), "23505");
     let null = client.query(&insert, &[&"b", &None::<i32>]).await.unwrap_err();
-    assert_eq!(sqlstate(null), "23502");
+    assert_eq!(sqlstate(&null), "23502");
     let increment = client.prepare("UPDATE kv SET n = n + $1 WHERE k = $2").await.unwrap();
     assert_eq!(client.execute(&increment, &[&5i32, &"a"]).await.unwrap(), 1);
     assert_eq!(client.execute(&increment, &[&5i32, &"zzz"]).await.unwrap(), 0);
     let overflow = client.execute(&increment, &[&i32::MAX, &"a"]).await.unwrap_err();
-    assert_eq!(sqlstate(overflow), "22003");
+    assert_eq!(sqlstate(&overflow), "22003");
     // A quote in a parameter is data, never SQL.
     client.execute("INSERT INTO kv VALUES ($1, 0)", &[&"'); DROP TABLE kv; --"]).await.unwrap();
     let rows = client.query("SELECT k, n FROM kv ORDER BY k", &[]).await.unwrap();

@@ -1,16 +1,7 @@
 //! Transactions over the PostgreSQL frontend, with concurrent sessions
 //! (tokio-postgres) against the built binary.
 
-use seshat_tests::{first_column, Node};
-use tokio_postgres::Client;
-
-fn sqlstate(error: tokio_postgres::Error) -> String {
-    error.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no code: {error}"))
-}
-
-async fn fails(client: &Client, sql: &str) -> String {
-    sqlstate(client.batch_execute(sql).await.map(|_| panic!("{sql} succeeded")).unwrap_err())
-}
+use seshat_tests::{failing, first_column, Node};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_transaction_sees_its_own_writes_and_others_see_them_at_commit() {
@@ -29,18 +20,18 @@ async fn a_transaction_sees_its_own_writes_and_others_see_them_at_commit() {
 
     // A failed statement fails the block until it ends; COMMIT rolls back.
     a.batch_execute("BEGIN; INSERT INTO t VALUES (2, 20)").await.unwrap();
-    assert_eq!(fails(&a, "INSERT INTO t VALUES (1, 0)").await, "23505");
-    assert_eq!(fails(&a, "SELECT 1").await, "25P02");
+    assert_eq!(failing(&a, "INSERT INTO t VALUES (1, 0)").await, "23505");
+    assert_eq!(failing(&a, "SELECT 1").await, "25P02");
     a.batch_execute("COMMIT").await.unwrap();
     assert_eq!(first_column(&a, "SELECT count(*) FROM t").await, ["1"]);
 
     // A string of statements is one implicit transaction.
-    assert_eq!(fails(&a, "INSERT INTO t VALUES (3, 30); INSERT INTO t VALUES (1, 0)").await, "23505");
+    assert_eq!(failing(&a, "INSERT INTO t VALUES (3, 30); INSERT INTO t VALUES (1, 0)").await, "23505");
     assert_eq!(first_column(&a, "SELECT count(*) FROM t").await, ["1"]);
 
-    assert_eq!(fails(&a, "BEGIN READ ONLY; INSERT INTO t VALUES (4, 40)").await, "25006");
+    assert_eq!(failing(&a, "BEGIN READ ONLY; INSERT INTO t VALUES (4, 40)").await, "25006");
     a.batch_execute("ROLLBACK").await.unwrap();
-    assert_eq!(fails(&a, "SAVEPOINT s").await, "25P01");
+    assert_eq!(failing(&a, "SAVEPOINT s").await, "25P01");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -55,10 +46,10 @@ async fn savepoints_undo_part_of_a_transaction() {
         )
         .await
         .unwrap();
-    assert_eq!(fails(&client, "INSERT INTO t VALUES (1)").await, "23505");
-    assert_eq!(fails(&client, "SELECT 1").await, "25P02");
+    assert_eq!(failing(&client, "INSERT INTO t VALUES (1)").await, "23505");
+    assert_eq!(failing(&client, "SELECT 1").await, "25P02");
     client.batch_execute("ROLLBACK TO b; INSERT INTO t VALUES (4); RELEASE a").await.unwrap();
-    assert_eq!(fails(&client, "ROLLBACK TO b").await, "3B001", "RELEASE a released b too");
+    assert_eq!(failing(&client, "ROLLBACK TO b").await, "3B001", "RELEASE a released b too");
     client.batch_execute("ROLLBACK TO SAVEPOINT a").await.unwrap_err();
     client.batch_execute("ROLLBACK").await.unwrap();
 
@@ -85,7 +76,7 @@ async fn of_two_conflicting_transactions_exactly_one_commits() {
     a.batch_execute("UPDATE t SET n = 90 WHERE id = 1").await.unwrap();
     b.batch_execute("UPDATE t SET n = 80 WHERE id = 1").await.unwrap();
     a.batch_execute("COMMIT").await.unwrap();
-    assert_eq!(fails(&b, "COMMIT").await, "40001");
+    assert_eq!(failing(&b, "COMMIT").await, "40001");
     assert_eq!(first_column(&b, "SELECT n FROM t").await, ["90"], "the session is usable and idle after 40001");
 }
 
@@ -102,7 +93,7 @@ async fn write_skew_is_prevented() {
         client.batch_execute(&format!("UPDATE doctors SET on_call = false WHERE name = '{name}'")).await.unwrap();
     }
     a.batch_execute("COMMIT").await.unwrap();
-    assert_eq!(fails(&b, "COMMIT").await, "40001");
+    assert_eq!(failing(&b, "COMMIT").await, "40001");
     assert_eq!(first_column(&a, "SELECT count(*) FROM doctors WHERE on_call").await, ["1"]);
 }
 
