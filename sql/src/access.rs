@@ -7,6 +7,8 @@
 //! - equalities on every key column: one point read;
 //! - equalities on the first key columns (a prefix) and at most one
 //!   range (`<`, `<=`, `>`, `>=`) on the next: one range scan;
+//! - the same for a secondary index's columns: one range of its entries,
+//!   each naming a row to read;
 //! - anything else: the whole table.
 //!
 //! The path only narrows what is read; the executor still evaluates the
@@ -26,20 +28,26 @@ pub enum Access {
     Point(Vec<u8>),
     /// The rows with keys in `[start, end)`.
     Range { start: Vec<u8>, end: Vec<u8> },
+    /// The rows that the entries in `[start, end)` of the index named
+    /// `name` point to.
+    Index { name: String, start: Vec<u8>, end: Vec<u8> },
 }
 
-/// The narrowest path for the rows of `table` that can pass `filter`.
-pub fn path(table: &Table, filter: Option<&Expr>) -> Access {
-    let (start, end) = keys::rows(table.id);
-    let whole = Access::Range { start, end };
-    let Some(filter) = filter else { return whole };
-    if table.primary_key.is_empty() {
-        return whole;
-    }
-    let mut comparisons = Vec::new();
-    conjuncts(filter, &mut comparisons);
+/// What the comparisons of a filter allow on an ordered list of columns
+/// (a primary key, an index): equalities on the first `equalities`
+/// columns, then maybe a range on the next, as keys in `[start, end)`.
+struct Bounds {
+    equalities: usize,
+    ranged: bool,
+    start: Vec<u8>,
+    end: Vec<u8>,
+}
+
+/// The bounds `comparisons` put on `columns` of `table`, for keys that
+/// start with relation `id` then encode those columns' values.
+fn bounds(id: u32, table: &Table, columns: &[usize], comparisons: &[(usize, BinaryOp, &Value)]) -> Bounds {
     let mut prefix = Vec::new();
-    for &column in &table.primary_key {
+    for &column in columns {
         let ty = table.columns[column].data_type;
         let equal = comparisons.iter().find_map(|&(c, op, v)| (c == column && op == BinaryOp::Eq).then_some(v));
         match equal.and_then(|value| key_value(value, ty)) {
@@ -47,31 +55,69 @@ pub fn path(table: &Table, filter: Option<&Expr>) -> Access {
             None => break,
         }
     }
-    if prefix.len() == table.primary_key.len() {
-        return Access::Point(keys::row(table.id, &prefix));
+    let base = keys::index_prefix(id, &prefix);
+    let (mut start, mut end) = (base.clone(), keys::prefix_end(&base));
+    if prefix.is_empty() {
+        (start, end) = keys::rows(id);
     }
-    let base = keys::row(table.id, &prefix);
-    let (mut start, mut end) =
-        if prefix.is_empty() { keys::rows(table.id) } else { (base.clone(), [base.as_slice(), &[0xff]].concat()) };
-    let next = table.primary_key[prefix.len()];
-    let ty = table.columns[next].data_type;
-    for &(column, op, value) in &comparisons {
-        let Some(value) = key_value(value, ty).filter(|_| column == next) else { continue };
-        let bound = [base.as_slice(), &keys::values(&[value])].concat();
-        let after = [bound.as_slice(), &[0xff]].concat();
-        match op {
-            BinaryOp::Gt => start = start.max(after),
-            BinaryOp::GtEq => start = start.max(bound),
-            BinaryOp::Lt => end = end.min(bound),
-            BinaryOp::LtEq => end = end.min(after),
-            _ => {}
+    let mut ranged = false;
+    if let Some(&next) = columns.get(prefix.len()) {
+        let ty = table.columns[next].data_type;
+        for &(column, op, value) in comparisons {
+            let Some(value) = key_value(value, ty).filter(|_| column == next) else { continue };
+            let bound = [base.as_slice(), &keys::values(&[value])].concat();
+            let after = keys::prefix_end(&bound);
+            match op {
+                BinaryOp::Gt => start = start.max(after),
+                BinaryOp::GtEq => start = start.max(bound),
+                BinaryOp::Lt => end = end.min(bound),
+                BinaryOp::LtEq => end = end.min(after),
+                _ => continue,
+            }
+            ranged = true;
         }
     }
     if start >= end {
         // A contradiction (`id > 5 AND id < 3`): nothing to read.
         end = start.clone();
     }
-    Access::Range { start, end }
+    Bounds { equalities: prefix.len(), ranged, start, end }
+}
+
+/// The narrowest path for the rows of `table` that can pass `filter`:
+/// a point read when the filter fixes the whole primary key; else the
+/// index (or primary key) whose leading columns the filter fixes most,
+/// the primary key on a tie; else a range on the first column of the
+/// primary key, then of an index; else the whole table.
+pub fn path(table: &Table, filter: Option<&Expr>) -> Access {
+    let (start, end) = keys::rows(table.id);
+    let whole = Access::Range { start, end };
+    let Some(filter) = filter else { return whole };
+    let mut comparisons = Vec::new();
+    conjuncts(filter, &mut comparisons);
+    if comparisons.is_empty() {
+        return whole;
+    }
+    let key = (!table.primary_key.is_empty()).then(|| bounds(table.id, table, &table.primary_key, &comparisons));
+    if let Some(key) = &key {
+        if key.equalities == table.primary_key.len() {
+            return Access::Point(key.start.clone());
+        }
+    }
+    let rank = |b: &Bounds| (b.equalities, b.ranged);
+    let best_index = table
+        .indexes
+        .iter()
+        .map(|index| (index, bounds(index.id, table, &index.columns, &comparisons)))
+        .filter(|(_, b)| rank(b) > (0, false))
+        .max_by_key(|(_, b)| rank(b));
+    let key = key.filter(|k| rank(k) > (0, false));
+    match (key, best_index) {
+        (Some(key), Some((_, b))) if rank(&key) >= rank(&b) => Access::Range { start: key.start, end: key.end },
+        (_, Some((index, b))) => Access::Index { name: index.name.clone(), start: b.start, end: b.end },
+        (Some(key), None) => Access::Range { start: key.start, end: key.end },
+        (None, None) => whole,
+    }
 }
 
 /// The comparisons `column op constant` among the AND-ed conjuncts of
@@ -125,6 +171,7 @@ mod tests {
             columns: vec![column("a", DataType::Int4), column("b", DataType::Text), column("c", DataType::Float8)],
             primary_key: key,
             checks: vec![],
+            indexes: vec![],
         }
     }
 

@@ -14,9 +14,10 @@ use storage::{Family, Overlay, Reader};
 use crate::bind::{ident, object_name};
 use crate::catalog::{self, Table};
 use crate::command::Outcome;
-use crate::ddl::column_definition;
+use crate::ddl::{self, column_definition};
 use crate::error::{code, Error, Result, SqlError};
 use crate::exec::{self, encode_row};
+use crate::index;
 use crate::keys;
 use crate::value::Value;
 use crate::write::{check_columns, default_value, draw, Effects};
@@ -47,7 +48,11 @@ pub fn truncate<R: Reader>(view: &mut Overlay<'_, R>, truncate: &ast::Truncate) 
         catalog::remove(view, &table);
         view.delete(Family::SqlMeta, keys::next_rowid(table.id));
         dropped.push(table.id);
-        let emptied = Table { id, ..table };
+        let mut emptied = Table { id, ..table };
+        for index in &mut emptied.indexes {
+            dropped.push(index.id);
+            index.id = new_id(view)?;
+        }
         catalog::store(view, &emptied);
         view.put(Family::SqlCatalog, keys::table_name(&name), id.to_be_bytes().to_vec());
     }
@@ -65,21 +70,27 @@ pub fn alter_table<R: Reader>(view: &mut Overlay<'_, R>, alter: &ast::AlterTable
         }
         return Err(missing(&name));
     };
+    let mut dropped = Vec::new();
     for operation in &alter.operations {
-        apply(view, &mut table, operation)?;
+        apply(view, &mut table, operation, &mut dropped)?;
     }
     catalog::store(view, &table);
-    Ok(Effects { outcome: Outcome::command("ALTER TABLE"), dropped: Vec::new() })
+    Ok(Effects { outcome: Outcome::command("ALTER TABLE"), dropped })
 }
 
-fn apply<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, operation: &ast::AlterTableOperation) -> Result<()> {
+/// Applies one operation to `table`, adding the ids of relations it
+/// drops (indexes) to `dropped`.
+fn apply<R: Reader>(
+    view: &mut Overlay<'_, R>,
+    table: &mut Table,
+    operation: &ast::AlterTableOperation,
+    dropped: &mut Vec<u32>,
+) -> Result<()> {
     use ast::AlterTableOperation as A;
     match operation {
         A::RenameTable { table_name: ast::RenameTableNameKind::To(new) | ast::RenameTableNameKind::As(new) } => {
             let new = object_name(new)?;
-            if catalog::table(view, &new)?.is_some() {
-                return Err(SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{new}\" already exists")).into());
-            }
+            catalog::refuse_taken(view, &new)?;
             view.delete(Family::SqlCatalog, keys::table_name(&table.name));
             view.put(Family::SqlCatalog, keys::table_name(&new), table.id.to_be_bytes().to_vec());
             table.name = new;
@@ -117,6 +128,9 @@ fn apply<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, operation: &as
                 view.put(Family::SqlRows, key, encode_row(&row));
             }
             table.columns.push(column);
+            for unique in ddl::column_uniques(column_def) {
+                ddl::add_unique(view, table, unique, Some(table.columns.len() - 1))?;
+            }
         }
         A::DropColumn { column_names, if_exists, drop_behavior, .. } => {
             if matches!(drop_behavior, Some(ast::DropBehavior::Cascade)) {
@@ -142,11 +156,18 @@ fn apply<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, operation: &as
                     view.put(Family::SqlRows, key, encode_row(&row));
                 }
                 table.columns.remove(position);
-                for key_column in &mut table.primary_key {
-                    if *key_column > position {
-                        *key_column -= 1;
-                    }
+                // As in PostgreSQL, the indexes over the column go with it.
+                for index in table.indexes.extract_if(.., |i| i.columns.contains(&position)) {
+                    view.delete(Family::SqlCatalog, keys::index_name(&index.name));
+                    dropped.push(index.id);
                 }
+                let shift = |column: &mut usize| {
+                    if *column > position {
+                        *column -= 1;
+                    }
+                };
+                table.primary_key.iter_mut().for_each(shift);
+                table.indexes.iter_mut().flat_map(|i| &mut i.columns).for_each(shift);
             }
         }
         A::AddConstraint { constraint: ast::TableConstraint::PrimaryKey(key), not_valid: false } => {
@@ -165,9 +186,15 @@ fn apply<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, operation: &as
                 let column = ident(column);
                 positions.push(table.existing_column(&column)?);
             }
-            // Rows move from their hidden row ids to their key.
+            // Rows move from their hidden row ids to their key. A key can
+            // encode like another row's row id, so every old key goes
+            // before any new one is written.
+            let rows = exec::matching_rows(view, table, None)?;
+            for (old_key, _) in &rows {
+                view.delete(Family::SqlRows, old_key.clone());
+            }
             let mut seen = HashSet::new();
-            for (old_key, row) in exec::matching_rows(view, table, None)? {
+            for (_, row) in rows {
                 let key: Vec<Value> = positions.iter().map(|&i| row[i].clone()).collect();
                 if let Some(&i) = positions.iter().find(|&&i| row[i].is_null()) {
                     return Err(contains_nulls(table, &table.columns[i].name));
@@ -180,7 +207,6 @@ fn apply<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, operation: &as
                     )
                     .into());
                 }
-                view.delete(Family::SqlRows, old_key);
                 view.put(Family::SqlRows, new_key, encode_row(&row));
             }
             for &i in &positions {
@@ -188,6 +214,34 @@ fn apply<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, operation: &as
             }
             table.primary_key = positions;
             view.delete(Family::SqlMeta, keys::next_rowid(table.id));
+            // Index entries name rows by key: every index is built anew.
+            for i in 0..table.indexes.len() {
+                dropped.push(table.indexes[i].id);
+                table.indexes[i].id = new_id(view)?;
+                index::backfill(view, table, &table.indexes[i])?;
+            }
+        }
+        A::AddConstraint { constraint: ast::TableConstraint::Unique(unique), not_valid: false } => {
+            ddl::add_unique(view, table, unique, None)?;
+        }
+        A::DropConstraint { if_exists, name, drop_behavior } => {
+            if matches!(drop_behavior, Some(ast::DropBehavior::Cascade)) {
+                return Err(SqlError::unsupported("DROP CONSTRAINT … CASCADE").into());
+            }
+            let name = ident(name);
+            if let Some(position) = table.checks.iter().position(|c| c.name == name) {
+                table.checks.remove(position);
+            } else if let Some(position) = table.indexes.iter().position(|i| i.constraint && i.name == name) {
+                let index = table.indexes.remove(position);
+                view.delete(Family::SqlCatalog, keys::index_name(&index.name));
+                dropped.push(index.id);
+            } else if !*if_exists {
+                return Err(SqlError::new(
+                    code::UNDEFINED_OBJECT,
+                    format!("constraint \"{name}\" of relation \"{}\" does not exist", table.name),
+                )
+                .into());
+            }
         }
         other => return Err(SqlError::unsupported(format!("ALTER TABLE … {other}")).into()),
     }

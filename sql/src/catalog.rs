@@ -28,7 +28,26 @@ pub struct Check {
     pub expr: String,
 }
 
-/// A table: its columns, primary key and CHECK constraints.
+/// A secondary index of a table: its entries, in `sql_index` under the
+/// index's own id, map the indexed columns' values to row keys
+/// ([`crate::index`] keeps them in step with the rows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Index {
+    /// Drawn from the same counter as table ids: an id names one
+    /// relation's key range, in `sql_rows` or `sql_index`.
+    pub id: u32,
+    pub name: String,
+    /// Positions of the indexed columns, in index order.
+    pub columns: Vec<usize>,
+    /// No two rows may have equal values in every indexed column (NULLs
+    /// are never equal).
+    pub unique: bool,
+    /// The index of a UNIQUE constraint: it goes with the constraint
+    /// (ALTER TABLE … DROP CONSTRAINT), not with DROP INDEX.
+    pub constraint: bool,
+}
+
+/// A table: its columns, primary key, CHECK constraints and indexes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Table {
     pub id: u32,
@@ -41,6 +60,9 @@ pub struct Table {
     /// whose encoding predates them.
     #[serde(skip)]
     pub checks: Vec<Check>,
+    /// Kept under their own key (`keys::indexes`), like the checks.
+    #[serde(skip)]
+    pub indexes: Vec<Index>,
 }
 
 impl Table {
@@ -77,12 +99,53 @@ pub fn table(reader: &impl Reader, name: &str) -> Result<Option<Table>> {
     if let Some(bytes) = reader.get(Family::SqlCatalog, &keys::checks(table.id))? {
         table.checks = postcard::from_bytes(&bytes).map_err(|e| Error::Corrupt(format!("checks of '{name}': {e}")))?;
     }
+    if let Some(bytes) = reader.get(Family::SqlCatalog, &keys::indexes(table.id))? {
+        table.indexes =
+            postcard::from_bytes(&bytes).map_err(|e| Error::Corrupt(format!("indexes of '{name}': {e}")))?;
+    }
     Ok(Some(table))
 }
 
-/// Writes `table`'s descriptor and constraints (not its name's key).
+/// The table that has the index named `name`, as `reader` has the
+/// catalog.
+pub fn table_of_index(reader: &impl Reader, name: &str) -> Result<Option<Table>> {
+    let Some(table_name) = reader.get(Family::SqlCatalog, &keys::index_name(name))? else { return Ok(None) };
+    let table_name =
+        String::from_utf8(table_name).map_err(|_| Error::Corrupt(format!("table name of index '{name}'")))?;
+    let table = table(reader, &table_name)?;
+    if !table.as_ref().is_some_and(|t| t.indexes.iter().any(|i| i.name == name)) {
+        return Err(Error::Corrupt(format!("index '{name}' names table '{table_name}', which lacks it")));
+    }
+    Ok(table)
+}
+
+/// 42P07 if a table or an index is named `name` (they share PostgreSQL's
+/// namespace of relations).
+pub fn refuse_taken(reader: &impl Reader, name: &str) -> Result<()> {
+    if reader.get(Family::SqlCatalog, &keys::table_name(name))?.is_some()
+        || reader.get(Family::SqlCatalog, &keys::index_name(name))?.is_some()
+    {
+        return Err(SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")).into());
+    }
+    Ok(())
+}
+
+/// Writes `table`'s descriptor, constraints and indexes with their names'
+/// keys (not the table's name key).
 pub fn store<R: Reader>(view: &mut Overlay<'_, R>, table: &Table) {
     view.put(Family::SqlCatalog, keys::table(table.id), table.encode());
+    if table.indexes.is_empty() {
+        view.delete(Family::SqlCatalog, keys::indexes(table.id));
+    } else {
+        view.put(
+            Family::SqlCatalog,
+            keys::indexes(table.id),
+            postcard::to_stdvec(&table.indexes).expect("indexes serialize"),
+        );
+    }
+    for index in &table.indexes {
+        view.put(Family::SqlCatalog, keys::index_name(&index.name), table.name.as_bytes().to_vec());
+    }
     if table.checks.is_empty() {
         view.delete(Family::SqlCatalog, keys::checks(table.id));
     } else {
@@ -94,8 +157,13 @@ pub fn store<R: Reader>(view: &mut Overlay<'_, R>, table: &Table) {
     }
 }
 
-/// Deletes `table`'s descriptor and constraints (not its name's key).
+/// Deletes `table`'s descriptor, constraints, indexes and their names'
+/// keys (not the table's name key).
 pub fn remove<R: Reader>(view: &mut Overlay<'_, R>, table: &Table) {
     view.delete(Family::SqlCatalog, keys::table(table.id));
     view.delete(Family::SqlCatalog, keys::checks(table.id));
+    view.delete(Family::SqlCatalog, keys::indexes(table.id));
+    for index in &table.indexes {
+        view.delete(Family::SqlCatalog, keys::index_name(&index.name));
+    }
 }

@@ -6,13 +6,13 @@
 //! table's types and constraints.
 
 use sqlparser::ast;
-use storage::{Family, Overlay, Reader};
+use storage::{Overlay, Reader};
 
 use crate::bind::{self, ident, object_name, Binder};
 use crate::catalog::Table;
 use crate::command::{Outcome, Rows};
 use crate::error::{code, Result, SqlError};
-use crate::exec::{self, encode_row};
+use crate::exec;
 use crate::explain::Lines;
 use crate::expr::Expr;
 use crate::plan::{OutputColumn, QueryPlan, Source};
@@ -20,7 +20,7 @@ use crate::query::{self, Ctes};
 use crate::scope::Scope;
 use crate::subquery::{Mode, Planner};
 use crate::value::Value;
-use crate::write::{assignable, default_value, RowWriter};
+use crate::write::{self, assignable, default_value, RowWriter};
 
 /// A bound INSERT, UPDATE or DELETE.
 pub enum DmlPlan {
@@ -388,16 +388,7 @@ fn apply_update<R: Reader>(view: &mut Overlay<'_, R>, plan: UpdatePlan) -> Resul
         for (position, expr) in &assignments {
             updated[*position] = expr.eval(&row)?;
         }
-        let key_changed =
-            table.primary_key.iter().any(|&i| updated[i].compare(&row[i]) != Some(std::cmp::Ordering::Equal));
-        let stored = if key_changed {
-            view.delete(Family::SqlRows, key);
-            writer.store(view, updated)?
-        } else {
-            let checked = writer.check(updated)?;
-            view.put(Family::SqlRows, key, encode_row(&checked));
-            checked
-        };
+        let stored = writer.replace(view, key, &row, updated)?;
         if let Some(returning) = &returning {
             returned.push(returning.row(&stored)?);
         }
@@ -428,7 +419,7 @@ fn apply_delete<R: Reader>(view: &mut Overlay<'_, R>, plan: DeletePlan) -> Resul
     let mut returned = Vec::new();
     let mut count = 0;
     for (key, row) in exec::matching_rows(view, &table, filter.as_ref())? {
-        view.delete(Family::SqlRows, key);
+        write::delete(view, &table, key, &row);
         if let Some(returning) = &returning {
             returned.push(returning.row(&row)?);
         }

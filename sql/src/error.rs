@@ -41,6 +41,7 @@ pub mod code {
     pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
     pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
     pub const UNDEFINED_OBJECT: &str = "42704";
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
     pub const CONNECTION_FAILURE: &str = "08006";
     pub const PROTOCOL_VIOLATION: &str = "08P01";
     pub const INTERNAL_ERROR: &str = "XX000";

@@ -15,8 +15,9 @@ use crate::plan::{AggFunc, Aggregate, Aggregation, JoinKind, QueryPlan, SelectPl
 use crate::value::Value;
 
 /// Calls `visit` with the storage key and the values of each row of
-/// `table` that passes `filter`, in primary-key order, reading only the
-/// key range the filter allows ([`access::path`]). Rows are decoded one
+/// `table` that passes `filter`, reading only the rows the filter allows
+/// ([`access::path`]): in primary-key order, or in an index's order when
+/// the path is an index. Rows are decoded one
 /// at a time; only what `visit` keeps stays in memory.
 pub fn scan_matching(
     reader: &impl Reader,
@@ -35,6 +36,20 @@ pub fn scan_matching(
             return Ok(());
         }
         Access::Range { start, end } => (start, end),
+        Access::Index { start, end, .. } => {
+            for entry in reader.scan(Family::SqlIndex, &start, Some(&end)) {
+                let (_, primary_key) = entry?;
+                let key = keys::row_from_primary_key(table.id, &primary_key);
+                let value = reader.get(Family::SqlRows, &key)?.ok_or_else(|| {
+                    Error::Corrupt(format!("an index entry of table '{}' names no row", table.name))
+                })?;
+                let row = decode_row(&value)?;
+                if filter.map_or(Ok(true), |f| f.holds(&row))? {
+                    visit(&key, row);
+                }
+            }
+            return Ok(());
+        }
     };
     for entry in reader.scan(Family::SqlRows, &start, Some(&end)) {
         let (key, value) = entry?;

@@ -89,9 +89,10 @@ impl Lines {
             Source::Table { table, filter } => {
                 let (all_start, all_end) = keys::rows(table.id);
                 let path = match access::path(table, filter.as_ref()) {
-                    Access::Point(_) => "Point Read",
-                    Access::Range { start, end } if start == all_start && end == all_end => "Seq Scan",
-                    Access::Range { .. } => "Key Range Scan",
+                    Access::Point(_) => "Point Read".to_string(),
+                    Access::Range { start, end } if start == all_start && end == all_end => "Seq Scan".into(),
+                    Access::Range { .. } => "Key Range Scan".into(),
+                    Access::Index { name, .. } => format!("Index Scan using {name}"),
                 };
                 let filtered = if filter.is_some() { " (filtered)" } else { "" };
                 self.node(depth, format!("{path} on {}{filtered}", table.name));

@@ -8,13 +8,23 @@
 //! | `sql_catalog` | `table/` `table id: u32 BE`           | the table's descriptor (`catalog::Table`, postcard) |
 //! | `sql_catalog` | `name/` table name                    | `u32` BE: the table id |
 //! | `sql_catalog` | `checks/` `table id: u32 BE`          | the table's CHECK constraints (`Vec<catalog::Check>`, postcard) |
+//! | `sql_catalog` | `indexes/` `table id: u32 BE`         | the table's indexes (`Vec<catalog::Index>`, postcard) |
+//! | `sql_catalog` | `index/` index name                   | the name of the index's table |
 //! | `sql_rows`    | `table id: u32 BE`, encoded primary key | the row (postcard `Vec<Value>`) |
+//! | `sql_index`   | `index id: u32 BE`, encoded indexed values, encoded primary key | the encoded primary key |
 //!
 //! A primary key is encoded value by value so that byte order is the
 //! values' order: a tag byte per type, integers big-endian with the sign
 //! bit flipped, floats in their order-preserving bit form, text with `00`
 //! escaped as `00 ff` and ended by `00 01`. So one table's rows form one
 //! contiguous range, in primary-key order.
+//!
+//! An index entry's key is the indexed values then the row's primary key
+//! (its row key without the table id; the hidden row id for a table
+//! without one), so entries with equal values stay distinct and one
+//! index's entries for given leading values form one range. Every
+//! encoded value starts with a tag byte below `ff`, so `prefix ++ ff`
+//! bounds the range of keys that start with `prefix`.
 
 use crate::value::Value;
 
@@ -37,12 +47,55 @@ pub fn checks(table: u32) -> Vec<u8> {
     [b"checks/".as_slice(), &table.to_be_bytes()].concat()
 }
 
+/// `sql_catalog`: the indexes of table `table`.
+pub fn indexes(table: u32) -> Vec<u8> {
+    [b"indexes/".as_slice(), &table.to_be_bytes()].concat()
+}
+
+/// `sql_catalog`: the name of the table of the index named `name`.
+pub fn index_name(name: &str) -> Vec<u8> {
+    [b"index/".as_slice(), name.as_bytes()].concat()
+}
+
+/// `sql_index`: the entry of index `index` for the row with key
+/// `row_key` (as [`row`] makes it) and indexed values `values`.
+pub fn index_entry(index: u32, values: &[Value], row_key: &[u8]) -> Vec<u8> {
+    let mut out = index_prefix(index, values);
+    out.extend_from_slice(primary_key_of(row_key));
+    out
+}
+
+/// `sql_index`: the start of index `index`'s entries whose leading
+/// values are `values`.
+pub fn index_prefix(index: u32, values: &[Value]) -> Vec<u8> {
+    let mut out = index.to_be_bytes().to_vec();
+    encode_values(values, &mut out);
+    out
+}
+
+/// The end of the range of keys that start with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    [prefix, &[0xff]].concat()
+}
+
+/// The encoded primary key of a row key: what follows the table id.
+pub fn primary_key_of(row_key: &[u8]) -> &[u8] {
+    &row_key[4..]
+}
+
+/// The row key of table `table`'s row whose encoded primary key is
+/// `primary_key`.
+pub fn row_from_primary_key(table: u32, primary_key: &[u8]) -> Vec<u8> {
+    [table.to_be_bytes().as_slice(), primary_key].concat()
+}
+
 /// `sql_catalog`: the id of the table named `name`.
 pub fn table_name(name: &str) -> Vec<u8> {
     [b"name/".as_slice(), name.as_bytes()].concat()
 }
 
-/// `sql_rows`: the range of table `table`'s rows, `[start, end)`.
+/// `sql_rows` or `sql_index`: the range of relation `id`'s entries
+/// (a table's rows, an index's entries), `[start, end)`.
 pub fn rows(table: u32) -> (Vec<u8>, Vec<u8>) {
     (table.to_be_bytes().to_vec(), (table + 1).to_be_bytes().to_vec())
 }

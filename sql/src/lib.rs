@@ -50,6 +50,7 @@ mod explain;
 mod expr;
 mod from;
 mod functions;
+mod index;
 mod keys;
 mod machine;
 mod parse;

@@ -97,9 +97,12 @@ impl StateMachine for SqlMachine {
             responses.push(Bytes::from(encode_response(&response)));
         }
         overlay.into_batch(batch);
-        for table in dropped {
-            let (start, end) = keys::rows(table);
-            batch.delete_range(Family::SqlRows, start, end);
+        // Ids are never reused: deleting both families' ranges of a
+        // dropped table or index is exact.
+        for relation in dropped {
+            let (start, end) = keys::rows(relation);
+            batch.delete_range(Family::SqlRows, start.clone(), end.clone());
+            batch.delete_range(Family::SqlIndex, start, end);
         }
         batch.put(Family::SqlMeta, keys::LAST_STAMP.to_vec(), self.last_stamp_ms.to_be_bytes().to_vec());
         Ok(responses)

@@ -126,7 +126,7 @@ mod tests {
             .iter()
             .map(|c| Column { name: c.to_string(), data_type: DataType::Int4, nullable: true, default: None })
             .collect();
-        Table { id: 1, name: name.into(), columns, primary_key: vec![], checks: vec![] }
+        Table { id: 1, name: name.into(), columns, primary_key: vec![], checks: vec![], indexes: vec![] }
     }
 
     #[test]

@@ -78,6 +78,7 @@ impl Sql {
                 write::explain(&self.snapshot_for(None).await?, &statement)
             }
             ast::Statement::CreateTable(_)
+            | ast::Statement::CreateIndex(_)
             | ast::Statement::Drop { .. }
             | ast::Statement::Truncate(_)
             | ast::Statement::AlterTable(_)

@@ -4,7 +4,8 @@
 //! written (its writes stay in its own overlay until it completes).
 //!
 //! Checked on every write: column types (assignment casts), lengths, NOT
-//! NULL, CHECK constraints and primary-key uniqueness. A table without a primary key keys
+//! NULL, CHECK constraints, primary-key and unique-index uniqueness
+//! ([`crate::index`] keeps indexes in step). A table without a primary key keys
 //! its rows by a hidden row id from a per-table counter.
 //!
 //! The statements themselves are in [`crate::ddl`] (catalog),
@@ -24,6 +25,7 @@ use crate::dml::DmlPlan;
 use crate::error::{code, Error, Result, SqlError};
 use crate::exec::{self, encode_row};
 use crate::explain::Lines;
+use crate::index;
 use crate::expr::Expr;
 use crate::keys;
 use crate::parse;
@@ -66,6 +68,10 @@ pub fn execute<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Effect
         ast::Statement::CreateTable(create) => ddl::create_table(view, &create).map(Effects::done),
         ast::Statement::Drop { object_type: ast::ObjectType::Table, if_exists, names, cascade: false, .. } => {
             ddl::drop_tables(view, &names, if_exists)
+        }
+        ast::Statement::CreateIndex(create) => ddl::create_index(view, &create).map(Effects::done),
+        ast::Statement::Drop { object_type: ast::ObjectType::Index, if_exists, names, cascade: false, .. } => {
+            ddl::drop_indexes(view, &names, if_exists)
         }
         ast::Statement::Explain { statement, analyze: false, format: None, options: None, .. } => {
             explain(&*view, &statement).map(Effects::done)
@@ -200,9 +206,39 @@ impl<'t> RowWriter<'t> {
             }
             key_bytes
         };
+        index::add(view, table, &key, &row)?;
         view.put(Family::SqlRows, key, encode_row(&row));
         Ok(row)
     }
+
+    /// Checks `new`, the new values of the row `old` stored under `key`,
+    /// and stores it (under a new key if its primary key changed).
+    pub fn replace<R: Reader>(
+        &self,
+        view: &mut Overlay<'_, R>,
+        key: Vec<u8>,
+        old: &[Value],
+        new: Vec<Value>,
+    ) -> Result<Vec<Value>> {
+        let table = self.table;
+        let key_changed =
+            table.primary_key.iter().any(|&i| new[i].compare(&old[i]) != Some(std::cmp::Ordering::Equal));
+        if key_changed {
+            delete(view, table, key, old);
+            return self.store(view, new);
+        }
+        let new = self.check(new)?;
+        index::update(view, table, &key, old, &new)?;
+        view.put(Family::SqlRows, key, encode_row(&new));
+        Ok(new)
+    }
+}
+
+/// Deletes the row `row` of `table` stored under `key`, and its index
+/// entries.
+pub fn delete<R: Reader>(view: &mut Overlay<'_, R>, table: &Table, key: Vec<u8>, row: &[Value]) {
+    index::remove(view, table, &key, row);
+    view.delete(Family::SqlRows, key);
 }
 
 /// The row positions CHECK constraint `check` of `table` reads.

@@ -1,7 +1,7 @@
 //! The PostgreSQL frontend against the built binary: tokio-postgres and
 //! psql, real processes.
 
-use seshat_tests::{failing, simple_rows, Node};
+use seshat_tests::{failing, first_column, simple_rows, Node};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tables_are_created_written_and_queried_with_postgresql_s_answers() {
@@ -75,7 +75,7 @@ async fn tables_and_rows_survive_a_restart() {
     let client = node.pg().await.unwrap();
     client
         .simple_query(
-            "CREATE TABLE t (k TEXT PRIMARY KEY, v DOUBLE PRECISION); INSERT INTO t VALUES ('a', 1.25), ('b', 1e20)",
+            "CREATE TABLE t (k TEXT PRIMARY KEY, v DOUBLE PRECISION UNIQUE); INSERT INTO t VALUES ('a', 1.25), ('b', 1e20)",
         )
         .await
         .unwrap();
@@ -84,6 +84,8 @@ async fn tables_and_rows_survive_a_restart() {
     node.restart().unwrap();
     let client = node.pg().await.unwrap();
     assert_eq!(simple_rows(&client, "SELECT k, v FROM t ORDER BY k").await, [["a", "1.25"], ["b", "1e+20"]]);
+    assert_eq!(first_column(&client, "SELECT k FROM t WHERE v = 1e20").await, ["b"], "the unique index survives");
+    assert_eq!(failing(&client, "INSERT INTO t VALUES ('c', 1.25)").await, "23505");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -100,8 +102,9 @@ async fn requirepass_makes_postgresql_clients_use_scram() {
     assert_eq!(error.code().map(|c| c.code()), Some("28P01"), "{error}");
 }
 
-/// EXPLAIN shows the planner's choices: access paths, pushed filters,
-/// join order from the filtered table along equalities, hash joins.
+/// EXPLAIN shows the planner's choices: access paths (primary key,
+/// secondary indexes), pushed filters, join order from the filtered
+/// table along equalities, hash joins.
 #[tokio::test(flavor = "multi_thread")]
 async fn explain_shows_access_paths_and_join_order() {
     let node = Node::start(&[]).unwrap();
@@ -110,7 +113,9 @@ async fn explain_shows_access_paths_and_join_order() {
         .simple_query(
             "CREATE TABLE a (id INT PRIMARY KEY, name TEXT);
              CREATE TABLE b (id INT PRIMARY KEY, a_id INT);
-             CREATE TABLE c (b_id INT, n INT, PRIMARY KEY (b_id, n))",
+             CREATE TABLE c (b_id INT, n INT, PRIMARY KEY (b_id, n));
+             CREATE INDEX a_name ON a (name);
+             CREATE INDEX b_pair ON b (a_id, id)",
         )
         .await
         .unwrap();
@@ -121,7 +126,15 @@ async fn explain_shows_access_paths_and_join_order() {
     };
     assert_eq!(plan("SELECT * FROM a WHERE id = 1").await, ["Point Read on a (filtered)"]);
     assert_eq!(plan("SELECT * FROM c WHERE b_id = 1 AND n > 2").await, ["Key Range Scan on c (filtered)"]);
-    assert_eq!(plan("SELECT * FROM a WHERE name = 'x'").await, ["Seq Scan on a (filtered)"]);
+    assert_eq!(plan("SELECT * FROM a WHERE name = 'x'").await, ["Index Scan using a_name on a (filtered)"]);
+    assert_eq!(plan("SELECT * FROM a WHERE name LIKE 'x%'").await, ["Seq Scan on a (filtered)"]);
+    assert_eq!(plan("SELECT * FROM a WHERE id = 1 AND name = 'x'").await, ["Point Read on a (filtered)"]);
+    // The index fixes more leading columns than the key's range does.
+    assert_eq!(
+        plan("SELECT * FROM b WHERE a_id = 3 AND id > 5").await,
+        ["Index Scan using b_pair on b (filtered)"]
+    );
+    assert_eq!(plan("SELECT * FROM b WHERE id > 5").await, ["Key Range Scan on b (filtered)"]);
     assert_eq!(
         plan("SELECT * FROM c, b, a WHERE c.b_id = b.id AND b.a_id = a.id AND a.id = 7").await,
         [
@@ -132,6 +145,12 @@ async fn explain_shows_access_paths_and_join_order() {
             "->  Seq Scan on c",
         ]
     );
+    assert_eq!(
+        plan("UPDATE a SET name = 'y' WHERE name = 'x'").await,
+        ["Update on a", "->  Index Scan using a_name on a (filtered)"]
+    );
+    client.simple_query("DROP INDEX a_name").await.unwrap();
+    assert_eq!(plan("SELECT * FROM a WHERE name = 'x'").await, ["Seq Scan on a (filtered)"]);
     assert_eq!(plan("DELETE FROM b WHERE id < 10").await, ["Delete on b", "->  Key Range Scan on b (filtered)"]);
     assert_eq!(failing(&client, "EXPLAIN ANALYZE SELECT 1").await, "0A000");
 }

@@ -140,3 +140,18 @@ async fn portals_hand_rows_out_in_batches_inside_a_transaction() {
     assert_eq!(batches, [vec![1, 2, 3, 4], vec![5, 6]]);
     transaction.commit().await.unwrap();
 }
+
+/// Two transactions that insert the same value of a UNIQUE column each
+/// see only their own insert; the one that commits second is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_transactions_inserting_one_unique_value_only_the_first_commits() {
+    let node = Node::start(&[]).unwrap();
+    let (a, b) = (node.pg().await.unwrap(), node.pg().await.unwrap());
+    a.batch_execute("CREATE TABLE users (id INT PRIMARY KEY, email TEXT UNIQUE)").await.unwrap();
+    a.batch_execute("BEGIN; INSERT INTO users VALUES (1, 'x@y')").await.unwrap();
+    b.batch_execute("BEGIN; INSERT INTO users VALUES (2, 'x@y')").await.unwrap();
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(failing(&b, "COMMIT").await, "40001");
+    assert_eq!(first_column(&a, "SELECT id FROM users WHERE email = 'x@y'").await, ["1"]);
+    assert_eq!(failing(&b, "INSERT INTO users VALUES (2, 'x@y')").await, "23505");
+}
