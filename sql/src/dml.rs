@@ -5,6 +5,8 @@
 //! a [`RowWriter`], which enforces the
 //! table's types and constraints.
 
+use std::collections::HashSet;
+
 use sqlparser::ast;
 use storage::{Overlay, Reader};
 
@@ -19,6 +21,7 @@ use crate::plan::{OutputColumn, QueryPlan, Source};
 use crate::query::{self, Ctes};
 use crate::scope::Scope;
 use crate::subquery::{Mode, Planner};
+use crate::upsert::{Action, OnConflict};
 use crate::value::Value;
 use crate::write::{self, assignable, default_value, RowWriter};
 
@@ -34,6 +37,7 @@ pub struct InsertPlan {
     /// The columns the source's values fill, in order.
     targets: Vec<usize>,
     source: InsertSource,
+    on_conflict: Option<OnConflict>,
     returning: Option<Returning>,
 }
 
@@ -103,11 +107,14 @@ impl DmlPlan {
     pub fn exprs(&self) -> Vec<&Expr> {
         let mut exprs: Vec<&Expr> = Vec::new();
         match self {
-            DmlPlan::Insert(plan) => match &plan.source {
-                InsertSource::Values(rows) => exprs.extend(rows.iter().flatten().flatten()),
-                InsertSource::Query(query) => exprs.extend(query.exprs()),
-                InsertSource::DefaultValues => {}
-            },
+            DmlPlan::Insert(plan) => {
+                match &plan.source {
+                    InsertSource::Values(rows) => exprs.extend(rows.iter().flatten().flatten()),
+                    InsertSource::Query(query) => exprs.extend(query.exprs()),
+                    InsertSource::DefaultValues => {}
+                }
+                exprs.extend(plan.on_conflict.iter().flat_map(OnConflict::exprs));
+            }
             DmlPlan::Update(plan) => {
                 exprs.extend(plan.assignments.iter().map(|(_, e)| e));
                 exprs.extend(&plan.filter);
@@ -123,6 +130,11 @@ impl DmlPlan {
         match self {
             DmlPlan::Insert(plan) => {
                 lines.node(0, format!("Insert on {}", plan.table.name));
+                match plan.on_conflict.as_ref().map(|c| &c.action) {
+                    None => {}
+                    Some(Action::Nothing) => lines.node(1, "Conflict Resolution: NOTHING".into()),
+                    Some(Action::Update { .. }) => lines.node(1, "Conflict Resolution: UPDATE".into()),
+                }
                 match &plan.source {
                     InsertSource::Values(rows) => lines.node(1, format!("Values ({} rows)", rows.len())),
                     InsertSource::Query(query) => lines.query(1, query),
@@ -156,10 +168,11 @@ impl Returning {
     fn bind(
         context: &Context<'_, impl Reader>,
         table: &Table,
+        alias: Option<String>,
         items: Option<&Vec<ast::SelectItem>>,
     ) -> Result<Option<Returning>> {
         let Some(items) = items else { return Ok(None) };
-        let scope = Scope::of(table, None);
+        let scope = Scope::of(table, alias);
         let mut binder = Binder::new(&scope).with_subqueries(context.subqueries);
         let (mut columns, mut exprs) = (Vec::new(), Vec::new());
         for item in items {
@@ -199,7 +212,7 @@ fn finish(command: &str, count: u64, returning: Option<Returning>, returned: Vec
     }
 }
 
-fn is_default(expr: &ast::Expr) -> bool {
+pub(crate) fn is_default(expr: &ast::Expr) -> bool {
     matches!(expr, ast::Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
 }
 
@@ -208,10 +221,8 @@ fn bind_insert(context: &Context<'_, impl Reader>, insert: &ast::Insert) -> Resu
     let ast::TableObject::TableName(name) = &insert.table else {
         return Err(SqlError::unsupported("INSERT into a table function").into());
     };
-    if insert.on.is_some() {
-        return Err(SqlError::unsupported("ON CONFLICT").into());
-    }
     let table = query::table(view, name)?;
+    let alias = insert.table_alias.as_ref().map(|a| ident(&a.alias));
     let too_many = || SqlError::new(code::SYNTAX_ERROR, "INSERT has more expressions than target columns");
     let targets: Vec<usize> = if insert.columns.is_empty() {
         // Without a column list, the values fill the first columns.
@@ -292,8 +303,15 @@ fn bind_insert(context: &Context<'_, impl Reader>, insert: &ast::Insert) -> Resu
             }
         },
     };
-    let returning = Returning::bind(context, &table, insert.returning.as_ref())?;
-    Ok(InsertPlan { table, targets, source, returning })
+    let on_conflict = match &insert.on {
+        None => None,
+        Some(ast::OnInsert::OnConflict(clause)) => {
+            Some(OnConflict::bind(&table, alias.clone(), clause, context.subqueries)?)
+        }
+        Some(other) => return Err(SqlError::unsupported(format!("INSERT …{other}")).into()),
+    };
+    let returning = Returning::bind(context, &table, alias, insert.returning.as_ref())?;
+    Ok(InsertPlan { table, targets, source, on_conflict, returning })
 }
 
 /// How many values each row of a VALUES source has (its longest row).
@@ -305,7 +323,7 @@ fn source_width(source: Option<&ast::Query>) -> Option<usize> {
 }
 
 fn apply_insert<R: Reader>(view: &mut Overlay<'_, R>, plan: InsertPlan) -> Result<Outcome> {
-    let InsertPlan { table, targets, source, returning } = plan;
+    let InsertPlan { table, targets, source, on_conflict, returning } = plan;
     // Each source row's values for the targets, `None` for DEFAULT.
     let source_rows: Vec<Vec<Option<Value>>> = match source {
         InsertSource::Values(rows) => rows
@@ -320,6 +338,8 @@ fn apply_insert<R: Reader>(view: &mut Overlay<'_, R>, plan: InsertPlan) -> Resul
     let writer = RowWriter::new(&table)?;
     let mut returned = Vec::new();
     let mut count = 0;
+    // The keys of the rows this statement inserted or updated.
+    let mut affected = HashSet::new();
     for values in source_rows {
         let mut row = writer.defaults()?;
         for (value, &target) in values.into_iter().zip(&targets) {
@@ -327,7 +347,13 @@ fn apply_insert<R: Reader>(view: &mut Overlay<'_, R>, plan: InsertPlan) -> Resul
                 row[target] = value;
             }
         }
-        let stored = writer.store(view, row)?;
+        let stored = match &on_conflict {
+            None => writer.store(view, row)?.1,
+            Some(clause) => match upsert(view, &table, &writer, clause, row, &mut affected)? {
+                Some(stored) => stored,
+                None => continue,
+            },
+        };
         if let Some(returning) = &returning {
             returned.push(returning.row(&stored)?);
         }
@@ -335,6 +361,46 @@ fn apply_insert<R: Reader>(view: &mut Overlay<'_, R>, plan: InsertPlan) -> Resul
     }
     // PostgreSQL's INSERT tag carries the inserted row's OID, always 0.
     Ok(finish("INSERT 0", count, returning, returned))
+}
+
+/// Inserts `row`, or does what `clause` says when it collides with a
+/// stored row on an arbiter: the stored values, or `None` when nothing
+/// was written.
+fn upsert<R: Reader>(
+    view: &mut Overlay<'_, R>,
+    table: &Table,
+    writer: &RowWriter<'_>,
+    clause: &OnConflict,
+    row: Vec<Value>,
+    affected: &mut HashSet<Vec<u8>>,
+) -> Result<Option<Vec<Value>>> {
+    let row = writer.check(row)?;
+    let Some((key, existing)) = clause.conflict(view, table, &row)? else {
+        let (key, stored) = writer.store(view, row)?;
+        affected.insert(key);
+        return Ok(Some(stored));
+    };
+    let Action::Update { assignments, filter } = &clause.action else { return Ok(None) };
+    if affected.contains(&key) {
+        return Err(SqlError::new(
+            code::CARDINALITY_VIOLATION,
+            "ON CONFLICT DO UPDATE command cannot affect row a second time",
+        )
+        .into());
+    }
+    let both: Vec<Value> = existing.iter().cloned().chain(row).collect();
+    if let Some(filter) = filter {
+        if !filter.holds(&both)? {
+            return Ok(None);
+        }
+    }
+    let mut updated = existing.clone();
+    for (position, expr) in assignments {
+        updated[*position] = expr.eval(&both)?;
+    }
+    let (key, stored) = writer.replace(view, key, &existing, updated)?;
+    affected.insert(key);
+    Ok(Some(stored))
 }
 
 /// The one table an UPDATE or DELETE names, as its scope.
@@ -374,7 +440,7 @@ fn bind_update(context: &Context<'_, impl Reader>, update: &ast::Update) -> Resu
         assignments.push((position, expr));
     }
     let filter = filter(context, &scope, update.selection.as_ref())?;
-    let returning = Returning::bind(context, &table, update.returning.as_ref())?;
+    let returning = Returning::bind(context, &table, None, update.returning.as_ref())?;
     Ok(UpdatePlan { table, assignments, filter, returning })
 }
 
@@ -388,7 +454,7 @@ fn apply_update<R: Reader>(view: &mut Overlay<'_, R>, plan: UpdatePlan) -> Resul
         for (position, expr) in &assignments {
             updated[*position] = expr.eval(&row)?;
         }
-        let stored = writer.replace(view, key, &row, updated)?;
+        let (_, stored) = writer.replace(view, key, &row, updated)?;
         if let Some(returning) = &returning {
             returned.push(returning.row(&stored)?);
         }
@@ -410,7 +476,7 @@ fn bind_delete(context: &Context<'_, impl Reader>, delete: &ast::Delete) -> Resu
     };
     let (table, scope) = target(view, from)?;
     let filter = filter(context, &scope, delete.selection.as_ref())?;
-    let returning = Returning::bind(context, &table, delete.returning.as_ref())?;
+    let returning = Returning::bind(context, &table, None, delete.returning.as_ref())?;
     Ok(DeletePlan { table, filter, returning })
 }
 

@@ -33,7 +33,7 @@
 //!
 //! # Not yet
 //!
-//! Secondary indexes, UNIQUE, views, correlated subqueries, NUMERIC and
+//! Views, correlated subqueries, NUMERIC and
 //! date/time types, among others (`docs/sql.md` lists them): each answers
 //! 0A000 (`feature_not_supported`) naming what is missing.
 
@@ -63,6 +63,7 @@ mod session;
 mod set_ops;
 mod subquery;
 mod types;
+mod upsert;
 mod value;
 mod write;
 

@@ -190,9 +190,9 @@ impl<'t> RowWriter<'t> {
         Ok(row)
     }
 
-    /// Checks a complete row and stores it under a new key; refuses a key
-    /// that exists.
-    pub fn store<R: Reader>(&self, view: &mut Overlay<'_, R>, row: Vec<Value>) -> Result<Vec<Value>> {
+    /// Checks a complete row and stores it under a new key, which it
+    /// returns with the stored values; refuses a key that exists.
+    pub fn store<R: Reader>(&self, view: &mut Overlay<'_, R>, row: Vec<Value>) -> Result<(Vec<u8>, Vec<Value>)> {
         let table = self.table;
         let row = self.check(row)?;
         let key = if table.primary_key.is_empty() {
@@ -207,19 +207,20 @@ impl<'t> RowWriter<'t> {
             key_bytes
         };
         index::add(view, table, &key, &row)?;
-        view.put(Family::SqlRows, key, encode_row(&row));
-        Ok(row)
+        view.put(Family::SqlRows, key.clone(), encode_row(&row));
+        Ok((key, row))
     }
 
     /// Checks `new`, the new values of the row `old` stored under `key`,
-    /// and stores it (under a new key if its primary key changed).
+    /// and stores it (under a new key if its primary key changed); returns
+    /// its key and stored values.
     pub fn replace<R: Reader>(
         &self,
         view: &mut Overlay<'_, R>,
         key: Vec<u8>,
         old: &[Value],
         new: Vec<Value>,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<(Vec<u8>, Vec<Value>)> {
         let table = self.table;
         let key_changed =
             table.primary_key.iter().any(|&i| new[i].compare(&old[i]) != Some(std::cmp::Ordering::Equal));
@@ -229,8 +230,8 @@ impl<'t> RowWriter<'t> {
         }
         let new = self.check(new)?;
         index::update(view, table, &key, old, &new)?;
-        view.put(Family::SqlRows, key, encode_row(&new));
-        Ok(new)
+        view.put(Family::SqlRows, key.clone(), encode_row(&new));
+        Ok((key, new))
     }
 }
 
