@@ -3,8 +3,10 @@
 //!
 //! Binary formats (network byte order, as PostgreSQL's `*send`/`*recv`):
 //! boolean one byte; smallint, integer, bigint two, four and eight byte
-//! two's complement; real and double precision IEEE 754; text and
-//! varchar their UTF-8 bytes.
+//! two's complement; real and double precision IEEE 754; text, varchar
+//! and char their UTF-8 bytes; bytea its bytes; date four-byte days and
+//! timestamps eight-byte microseconds since 2000-01-01; uuid its 16
+//! bytes; numeric PostgreSQL's base-10000 digits (`numeric_send`).
 
 use std::sync::Arc;
 
@@ -37,11 +39,31 @@ pub fn decode_param(bytes: &[u8], ty: DataType, format: FieldFormat, index: usiz
         DataType::Int8 => Value::Int(i64::from_be_bytes(fixed(8)?.try_into().expect("8 bytes"))),
         DataType::Float4 => Value::Float(f32::from_be_bytes(fixed(4)?.try_into().expect("4 bytes")).into()),
         DataType::Float8 => Value::Float(f64::from_be_bytes(fixed(8)?.try_into().expect("8 bytes"))),
-        DataType::Text | DataType::Varchar(_) => {
-            Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| malformed())?)
+        DataType::Text | DataType::Varchar(_) | DataType::Char(_) => {
+            let text = String::from_utf8(bytes.to_vec()).map_err(|_| malformed())?;
+            // char(n) pads; the value is checked like any other.
+            Value::Text(text).cast(ty)?
         }
+        DataType::Bytea => Value::Bytes(bytes.to_vec()),
+        DataType::Date => Value::Date(
+            i32::from_be_bytes(fixed(4)?.try_into().expect("4 bytes"))
+                .checked_add(DAYS_1970_TO_2000)
+                .ok_or_else(malformed)?,
+        ),
+        DataType::Timestamp | DataType::Timestamptz => Value::Timestamp(
+            i64::from_be_bytes(fixed(8)?.try_into().expect("8 bytes"))
+                .checked_add(MICROS_1970_TO_2000)
+                .ok_or_else(malformed)?,
+        ),
+        DataType::Uuid => Value::Uuid(u128::from_be_bytes(fixed(16)?.try_into().expect("16 bytes"))),
+        DataType::Numeric(_) => Value::Numeric(sql::numeric_from_binary(bytes).ok_or_else(malformed)?).cast(ty)?,
     })
 }
+
+/// PostgreSQL's binary dates and timestamps count from 2000-01-01;
+/// Seshat's from 1970-01-01.
+const DAYS_1970_TO_2000: i32 = 10_957;
+const MICROS_1970_TO_2000: i64 = 946_684_800_000_000;
 
 /// The RowDescription of `columns`, each in the format `formats` asks
 /// for (text when `None`: a statement's Describe).
@@ -90,6 +112,11 @@ fn encode_binary(value: &Value, ty: DataType, out: &mut BytesMut) -> Option<()> 
         (Value::Float(x), DataType::Float4) => out.put_f32(*x as f32),
         (Value::Float(x), _) => out.put_f64(*x),
         (Value::Text(s), _) => out.put_slice(s.as_bytes()),
+        (Value::Bytes(bytes), _) => out.put_slice(bytes),
+        (Value::Date(days), _) => out.put_i32(days - DAYS_1970_TO_2000),
+        (Value::Timestamp(micros), _) => out.put_i64(micros - MICROS_1970_TO_2000),
+        (Value::Uuid(uuid), _) => out.put_u128(*uuid),
+        (Value::Numeric(value), _) => out.put_slice(&sql::numeric_to_binary(value)),
     }
     Some(())
 }

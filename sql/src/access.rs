@@ -154,6 +154,12 @@ fn key_value(value: &Value, ty: DataType) -> Option<Value> {
         (Value::Int(n), t) if t.is_float() && n.unsigned_abs() < 1 << 53 => Some(Value::Float(*n as f64)),
         (Value::Text(_), t) if t.is_text() => Some(value.clone()),
         (Value::Bool(_), DataType::Bool) => Some(value.clone()),
+        (Value::Date(_), DataType::Date) => Some(value.clone()),
+        (Value::Timestamp(_), DataType::Timestamp | DataType::Timestamptz) => Some(value.clone()),
+        (Value::Uuid(_), DataType::Uuid) => Some(value.clone()),
+        (Value::Bytes(_), DataType::Bytea) => Some(value.clone()),
+        (Value::Numeric(_), t) if t.is_decimal() => Some(value.clone()),
+        (Value::Int(n), t) if t.is_decimal() => Some(Value::Numeric((*n).into())),
         _ => None,
     }
 }

@@ -63,6 +63,20 @@ impl Typed {
         Ok(self)
     }
 
+    /// A `char(n)` value where text is wanted loses its padding, as
+    /// PostgreSQL's cast from `bpchar` drops trailing blanks.
+    fn char_as_text(self, to: DataType) -> Typed {
+        if !matches!(self.ty, DataType::Char(_)) || matches!(to, DataType::Char(_)) || !to.is_text() {
+            return self;
+        }
+        let trimmed = Expr::Call {
+            function: functions::Function::Trim { leading: false, trailing: true },
+            args: vec![self.expr],
+            ty: DataType::Text,
+        };
+        Typed::known(trimmed, to)
+    }
+
     /// This expression as type `to`, for a context that wants it: an
     /// untyped literal is converted now (22P02 if it does not parse), a
     /// typed one must already be of a compatible kind.
@@ -80,7 +94,7 @@ impl Typed {
                 format!("expression is of type {} but {} is expected", self.ty.name(), to.name()),
             ));
         }
-        Ok(self)
+        Ok(self.char_as_text(to))
     }
 
     /// This expression as the boolean argument of `what` (NOT, AND,
@@ -197,6 +211,24 @@ impl<'a> Binder<'a> {
                 _ => Err(SqlError::unsupported(format!("the name {expr}"))),
             },
             E::Value(value) => literal(&value.value),
+            // `DATE '2024-01-02'`: the literal read as that type.
+            E::TypedString(typed) => {
+                let to = DataType::from_ast(&typed.data_type)?;
+                let text = match &typed.value.value {
+                    ast::Value::SingleQuotedString(s) | ast::Value::EscapedStringLiteral(s) => s,
+                    other => return Err(SqlError::unsupported(format!("the literal {other}"))),
+                };
+                Ok(Typed::known(Expr::Literal(crate::value::parse_text(text, to)?), to))
+            }
+            E::Extract { field, expr, .. } => {
+                let field = field.to_string().to_lowercase();
+                let field = Typed::known(Expr::Literal(Value::Text(field)), DataType::Text);
+                let part = functions::bind("date_part", vec![field, self.bind(expr)?])?;
+                // PostgreSQL's extract answers numeric where date_part
+                // answers double precision.
+                let to = DataType::Numeric(None);
+                Ok(Typed::known(Expr::Cast { expr: Box::new(part.expr), to }, to))
+            }
             E::Nested(inner) => self.bind(inner),
             E::UnaryOp { op: ast::UnaryOperator::Not, expr } => {
                 let operand = self.bind(expr)?.boolean("NOT")?;
@@ -231,6 +263,7 @@ impl<'a> Binder<'a> {
                     (true, Expr::Param { .. }) => return operand.coerce(to),
                     _ => {}
                 }
+                let operand = operand.char_as_text(to);
                 Ok(Typed::known(Expr::Cast { expr: Box::new(operand.expr), to }, to))
             }
             E::Between { expr, negated, low, high } => {
@@ -382,8 +415,12 @@ impl<'a> Binder<'a> {
             BinaryOp::Concat => "||",
         };
         // An untyped side takes the other side's type (text for ||).
-        let (left, right) =
-            if op == BinaryOp::Concat { (left.coerce_text()?, right.coerce_text()?) } else { (left, right) };
+        let (left, right) = if op == BinaryOp::Concat {
+            let text = DataType::Text;
+            (left.coerce_text()?.char_as_text(text), right.coerce_text()?.char_as_text(text))
+        } else {
+            (left, right)
+        };
         let (left, right) = match (left.untyped, right.untyped) {
             (true, false) => (left.coerce(right.ty)?, right),
             (false, true) => {
@@ -402,10 +439,16 @@ impl<'a> Binder<'a> {
             }
             BinaryOp::Concat => DataType::Text,
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => {
-                if !(left.ty.is_numeric() && right.ty.is_numeric()) {
-                    return Err(mismatch());
+                match (left.ty, op, right.ty) {
+                    (l, _, r) if l.is_numeric() && r.is_numeric() => l.wider(r),
+                    (DataType::Date, BinaryOp::Add | BinaryOp::Sub, r) if r.is_integer() => DataType::Date,
+                    (l, BinaryOp::Add, DataType::Date) if l.is_integer() => DataType::Date,
+                    (DataType::Date, BinaryOp::Sub, DataType::Date) => DataType::Int4,
+                    (l, BinaryOp::Add | BinaryOp::Sub, r) if l.is_datetime() || r.is_datetime() => {
+                        return Err(SqlError::unsupported("interval arithmetic (the type interval)"))
+                    }
+                    _ => return Err(mismatch()),
                 }
-                left.ty.wider(right.ty)
             }
             _ => {
                 if !left.ty.same_kind(right.ty) {
@@ -454,6 +497,9 @@ impl<'a> Binder<'a> {
 
     fn function(&mut self, function: &ast::Function) -> Result<Typed, SqlError> {
         let name = object_name(&function.name)?;
+        if let Some(now) = statement_time(&name, &function.args) {
+            return Ok(now);
+        }
         let ast::FunctionArguments::List(list) = &function.args else {
             return Err(SqlError::unsupported(format!("the function call {function}")));
         };
@@ -516,9 +562,31 @@ impl<'a> Binder<'a> {
                 )
             })?;
         let grouping = self.grouping.as_mut().expect("checked above");
-        grouping.aggregates.push(Aggregate { func, arg: arg.map(|a| a.expr), distinct, separator });
+        grouping.aggregates.push(Aggregate { func, arg: arg.map(|a| a.expr), distinct, separator, ty });
         Ok(Typed::known(Expr::Column(offset + grouping.aggregates.len() - 1), ty))
     }
+}
+
+/// `now()`, `current_timestamp`, `current_date`, `localtimestamp` and
+/// their kin: the statement's time ([`crate::datetime`]), as a constant.
+fn statement_time(name: &str, args: &ast::FunctionArguments) -> Option<Typed> {
+    let no_args = match args {
+        ast::FunctionArguments::None => true,
+        ast::FunctionArguments::List(list) => list.args.is_empty(),
+        ast::FunctionArguments::Subquery(_) => false,
+    };
+    let with_parens = matches!(args, ast::FunctionArguments::List(_));
+    let now = crate::datetime::statement_micros();
+    let (value, ty) = match name {
+        "now" | "transaction_timestamp" | "statement_timestamp" | "clock_timestamp" if with_parens => {
+            (Value::Timestamp(now), DataType::Timestamptz)
+        }
+        "current_timestamp" if !with_parens => (Value::Timestamp(now), DataType::Timestamptz),
+        "localtimestamp" if !with_parens => (Value::Timestamp(now), DataType::Timestamp),
+        "current_date" if !with_parens => (Value::Date(crate::datetime::timestamp_to_date(now).ok()?), DataType::Date),
+        _ => return None,
+    };
+    no_args.then(|| Typed::known(Expr::Literal(value), ty))
 }
 
 fn no_operator(signature: &str) -> SqlError {
@@ -528,14 +596,16 @@ fn no_operator(signature: &str) -> SqlError {
 fn literal(value: &ast::Value) -> Result<Typed, SqlError> {
     Ok(match value {
         ast::Value::Number(text, _) => {
+            // As in PostgreSQL: an integer that fits is integer or
+            // bigint, any other number numeric.
             if let Ok(n) = text.parse::<i64>() {
                 let ty = if i32::try_from(n).is_ok() { DataType::Int4 } else { DataType::Int8 };
                 Typed::known(Expr::Literal(Value::Int(n)), ty)
             } else {
-                let x: f64 = text.parse().map_err(|_| {
+                let value = crate::numeric::parse(text)?.ok_or_else(|| {
                     SqlError::new(code::INVALID_TEXT_REPRESENTATION, format!("invalid number \"{text}\""))
                 })?;
-                Typed::known(Expr::Literal(Value::Float(x)), DataType::Float8)
+                Typed::known(Expr::Literal(Value::Numeric(value)), DataType::Numeric(None))
             }
         }
         ast::Value::SingleQuotedString(s) | ast::Value::EscapedStringLiteral(s) => {

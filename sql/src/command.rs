@@ -20,6 +20,10 @@ pub enum SqlCommand {
     /// ([`Outcome::digest`]); otherwise nothing is written and the answer
     /// is 40001.
     Commit { statements: Vec<Checked> },
+    /// As `Commit`, with the time its statements run at (microseconds
+    /// since the Unix epoch): the time the session fixed when the
+    /// transaction began, so `now()` is what the client saw.
+    CommitAt { statements: Vec<Checked>, now_micros: i64 },
 }
 
 /// A statement of a transaction with the digest of the outcome the

@@ -163,9 +163,9 @@ fn index_columns(table: &Table, columns: &[ast::IndexColumn], missing: &str) -> 
         // orders entries; Seshat's index serves lookups only, whatever
         // the order, so they change nothing here.
         let name = ident(name);
-        let position = table.column(&name).ok_or_else(|| {
-            SqlError::new(code::UNDEFINED_COLUMN, format!("column \"{name}\" {missing}"))
-        })?;
+        let position = table
+            .column(&name)
+            .ok_or_else(|| SqlError::new(code::UNDEFINED_COLUMN, format!("column \"{name}\" {missing}")))?;
         positions.push(position);
     }
     Ok(positions)
@@ -176,9 +176,7 @@ fn index_columns(table: &Table, columns: &[ast::IndexColumn], missing: &str) -> 
 fn add_index<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, mut index: Index) -> Result<()> {
     catalog::refuse_taken(view, &index.name)?;
     if table.indexes.iter().any(|i| i.name == index.name) {
-        return Err(
-            SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{}\" already exists", index.name)).into()
-        );
+        return Err(SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{}\" already exists", index.name)).into());
     }
     index.id = new_relation_id(view)?;
     index::backfill(view, table, &index)?;
@@ -204,9 +202,8 @@ pub fn create_index<R: Reader>(view: &mut Overlay<'_, R>, create: &ast::CreateIn
         return Err(SqlError::unsupported(format!("this form of CREATE INDEX ({create})")).into());
     }
     let table_name = object_name(&create.table_name)?;
-    let mut table = catalog::table(view, &table_name)?.ok_or_else(|| {
-        SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{table_name}\" does not exist"))
-    })?;
+    let mut table = catalog::table(view, &table_name)?
+        .ok_or_else(|| SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{table_name}\" does not exist")))?;
     let columns = index_columns(&table, &create.columns, "does not exist")?;
     let name = match &create.name {
         Some(name) => object_name(name)?,
@@ -238,10 +235,7 @@ pub fn drop_indexes<R: Reader>(
         if table.indexes[position].constraint {
             return Err(SqlError::new(
                 code::DEPENDENT_OBJECTS_STILL_EXIST,
-                format!(
-                    "cannot drop index {name} because constraint {name} on table {} requires it",
-                    table.name
-                ),
+                format!("cannot drop index {name} because constraint {name} on table {} requires it", table.name),
             )
             .into());
         }

@@ -11,7 +11,9 @@ use crate::catalog::Table;
 use crate::error::{code, Error, Result, SqlError};
 use crate::expr::Expr;
 use crate::keys;
+use crate::numeric;
 use crate::plan::{AggFunc, Aggregate, Aggregation, JoinKind, QueryPlan, SelectPlan, SortKey, Source};
+use crate::types::DataType;
 use crate::value::Value;
 
 /// Calls `visit` with the storage key and the values of each row of
@@ -40,9 +42,9 @@ pub fn scan_matching(
             for entry in reader.scan(Family::SqlIndex, &start, Some(&end)) {
                 let (_, primary_key) = entry?;
                 let key = keys::row_from_primary_key(table.id, &primary_key);
-                let value = reader.get(Family::SqlRows, &key)?.ok_or_else(|| {
-                    Error::Corrupt(format!("an index entry of table '{}' names no row", table.name))
-                })?;
+                let value = reader
+                    .get(Family::SqlRows, &key)?
+                    .ok_or_else(|| Error::Corrupt(format!("an index entry of table '{}' names no row", table.name)))?;
                 let row = decode_row(&value)?;
                 if filter.map_or(Ok(true), |f| f.holds(&row))? {
                     visit(&key, row);
@@ -325,7 +327,9 @@ fn aggregate(aggregation: &Aggregation, rows: Vec<Vec<Value>>) -> Result<Vec<Vec
     }
     let mut out = Vec::with_capacity(groups.len());
     for (mut key, accumulators) in groups {
-        key.extend(accumulators.into_iter().map(Accumulator::finish));
+        for accumulator in accumulators {
+            key.push(accumulator.finish()?);
+        }
         if let Some(having) = &aggregation.having {
             if !having.holds(&key)? {
                 continue;
@@ -342,7 +346,12 @@ struct Accumulator {
     separator: Option<String>,
     count: i64,
     value: Value,
+    /// sum and avg: the running sums of integer, float and numeric inputs
+    /// (a column gives one kind; each is exact for its kind).
+    int_sum: i128,
     float_sum: f64,
+    decimal_sum: rust_decimal::Decimal,
+    ty: DataType,
     distinct: Option<std::collections::HashSet<Vec<u8>>>,
 }
 
@@ -353,7 +362,10 @@ impl Accumulator {
             separator: aggregate.separator.clone(),
             count: 0,
             value: Value::Null,
+            int_sum: 0,
             float_sum: 0.0,
+            decimal_sum: rust_decimal::Decimal::ZERO,
+            ty: aggregate.ty,
             distinct: aggregate.distinct.then(std::collections::HashSet::new),
         }
     }
@@ -375,21 +387,11 @@ impl Accumulator {
         self.count += 1;
         match self.func {
             AggFunc::Count => {}
-            AggFunc::Sum | AggFunc::Avg => match (&self.value, &value) {
-                (Value::Null, _) => {
-                    self.float_sum = as_f64(&value);
-                    self.value = value;
-                }
-                (Value::Int(a), Value::Int(b)) => {
-                    let sum =
-                        a.checked_add(*b).ok_or_else(|| crate::value::out_of_range(crate::types::DataType::Int8))?;
-                    self.value = Value::Int(sum);
-                    self.float_sum += *b as f64;
-                }
-                _ => {
-                    self.float_sum += as_f64(&value);
-                    self.value = Value::Float(self.float_sum);
-                }
+            AggFunc::Sum | AggFunc::Avg => match value {
+                Value::Int(n) => self.int_sum += i128::from(n),
+                Value::Float(x) => self.float_sum += x,
+                Value::Numeric(d) => self.decimal_sum = numeric::add(self.decimal_sum, d)?,
+                other => return Err(SqlError::new(code::INTERNAL_ERROR, format!("sum of {other:?}"))),
             },
             AggFunc::BoolAnd | AggFunc::BoolOr => {
                 let and = self.func == AggFunc::BoolAnd;
@@ -423,20 +425,27 @@ impl Accumulator {
         Ok(())
     }
 
-    fn finish(self) -> Value {
-        match self.func {
+    fn finish(self) -> std::result::Result<Value, SqlError> {
+        let exact_sum = || -> std::result::Result<rust_decimal::Decimal, SqlError> {
+            let ints = rust_decimal::Decimal::try_from_i128_with_scale(self.int_sum, 0)
+                .map_err(|_| SqlError::new(code::NUMERIC_VALUE_OUT_OF_RANGE, "value overflows numeric format"))?;
+            numeric::add(self.decimal_sum, ints)
+        };
+        Ok(match self.func {
             AggFunc::Count => Value::Int(self.count),
-            AggFunc::Avg if self.count == 0 => Value::Null,
-            AggFunc::Avg => Value::Float(self.float_sum / self.count as f64),
+            AggFunc::Sum | AggFunc::Avg if self.count == 0 => Value::Null,
+            AggFunc::Sum => match self.ty {
+                DataType::Int8 => {
+                    Value::Int(i64::try_from(self.int_sum).map_err(|_| crate::value::out_of_range(DataType::Int8))?)
+                }
+                DataType::Numeric(_) => Value::Numeric(exact_sum()?),
+                ty => Value::Float(self.float_sum).cast(ty)?,
+            },
+            AggFunc::Avg => match self.ty {
+                DataType::Numeric(_) => Value::Numeric(numeric::div(exact_sum()?, numeric::from_int(self.count))?),
+                _ => Value::Float(self.float_sum / self.count as f64),
+            },
             _ => self.value,
-        }
-    }
-}
-
-fn as_f64(value: &Value) -> f64 {
-    match value {
-        Value::Int(n) => *n as f64,
-        Value::Float(x) => *x,
-        _ => 0.0,
+        })
     }
 }

@@ -2,8 +2,10 @@
 //! an operator over NULL gives NULL, `NULL AND false` is false, `NULL OR
 //! true` is true, and a WHERE clause keeps a row only when it is true.
 
+use crate::datetime;
 use crate::error::{code, SqlError};
 use crate::functions::{self, Function};
+use crate::numeric;
 use crate::types::DataType;
 use crate::value::{check_int, Value};
 
@@ -112,6 +114,7 @@ impl Expr {
             Expr::Negate(expr, ty) => match expr.eval(row)? {
                 Value::Int(n) => check_int(n.checked_neg().ok_or_else(|| crate::value::out_of_range(*ty))?, *ty)?,
                 Value::Float(x) => Value::Float(-x),
+                Value::Numeric(d) => Value::Numeric(-d),
                 other => other,
             },
             Expr::IsNull { expr, negated } => Value::Bool(expr.eval(row)?.is_null() != *negated),
@@ -338,7 +341,25 @@ fn binary(op: BinaryOp, left: Value, right: Value, ty: DataType) -> Result<Value
             Value::Text(text(&left) + &text(&right))
         }
         BinaryOp::And | BinaryOp::Or => unreachable!("evaluated with three-valued logic"),
+        arithmetic if ty.is_decimal() => {
+            let (Some(a), Some(b)) = (as_decimal(&left), as_decimal(&right)) else {
+                return Err(SqlError::new(code::DATATYPE_MISMATCH, "operator does not exist for these types"));
+            };
+            let result = match arithmetic {
+                BinaryOp::Add => numeric::add(a, b),
+                BinaryOp::Sub => numeric::sub(a, b),
+                BinaryOp::Mul => numeric::mul(a, b),
+                BinaryOp::Div => numeric::div(a, b),
+                _ => numeric::rem(a, b),
+            }?;
+            Value::Numeric(result).cast(ty)?
+        }
         arithmetic => match (left, right) {
+            (Value::Date(d), Value::Int(n)) | (Value::Int(n), Value::Date(d)) if arithmetic == BinaryOp::Add => {
+                date_plus(d, n)?
+            }
+            (Value::Date(d), Value::Int(n)) if arithmetic == BinaryOp::Sub => date_plus(d, n.saturating_neg())?,
+            (Value::Date(a), Value::Date(b)) if arithmetic == BinaryOp::Sub => Value::Int(i64::from(a) - i64::from(b)),
             (Value::Int(a), Value::Int(b)) => {
                 let result = match arithmetic {
                     BinaryOp::Add => a.checked_add(b),
@@ -375,8 +396,27 @@ fn as_float(value: &Value) -> Option<f64> {
     match value {
         Value::Int(n) => Some(*n as f64),
         Value::Float(x) => Some(*x),
+        Value::Numeric(d) => Some(numeric::to_float(d)),
         _ => None,
     }
+}
+
+fn as_decimal(value: &Value) -> Option<rust_decimal::Decimal> {
+    match value {
+        Value::Int(n) => Some(numeric::from_int(*n)),
+        Value::Numeric(d) => Some(*d),
+        _ => None,
+    }
+}
+
+/// Date `days` plus `n` days.
+fn date_plus(days: i32, n: i64) -> Result<Value, SqlError> {
+    i64::from(days)
+        .checked_add(n)
+        .and_then(|d| i32::try_from(d).ok())
+        .filter(|d| d.unsigned_abs() < 100_000_000)
+        .map(Value::Date)
+        .ok_or_else(|| datetime::result_out_of_range(DataType::Date))
 }
 
 /// SQL LIKE: `%` any run, `_` one character, `\` escapes the next one.

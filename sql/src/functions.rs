@@ -10,8 +10,10 @@
 //! and `least`, which skip NULLs.
 
 use crate::bind::Typed;
+use crate::datetime;
 use crate::error::{code, SqlError};
 use crate::expr::{BinaryOp, Expr};
+use crate::numeric;
 use crate::types::DataType;
 use crate::value::{check_int, out_of_range, Value};
 
@@ -45,11 +47,16 @@ pub enum Function {
     Mod,
     Greatest,
     Least,
+    /// `date_part(field, timestamp)`: a field as a number.
+    DatePart,
+    /// `date_trunc(field, timestamp)`: the start of the field's unit.
+    DateTrunc,
 }
 
 const TEXT: DataType = DataType::Text;
 const INT: DataType = DataType::Int4;
 const FLOAT: DataType = DataType::Float8;
+const NUMERIC: DataType = DataType::Numeric(None);
 
 /// `name(args)`, bound; 42883 when no such function takes these types.
 pub fn bind(name: &str, args: Vec<Typed>) -> Result<Typed, SqlError> {
@@ -103,11 +110,33 @@ pub fn bind(name: &str, args: Vec<Typed>) -> Result<Typed, SqlError> {
             let ty = args[0].ty;
             call(Function::Abs, &[ty], ty, args)
         }
+        // numeric in, numeric out (integers are numeric here, as in
+        // PostgreSQL); floats stay floats.
+        ("floor" | "ceil" | "ceiling" | "round" | "sign", 1) if takes_numeric(&args) => {
+            let function = match name {
+                "floor" => Function::Floor,
+                "round" => Function::Round,
+                "sign" => Function::Sign,
+                _ => Function::Ceil,
+            };
+            call(function, &[NUMERIC], NUMERIC, args)
+        }
+        ("round", 2) => call(Function::Round, &[NUMERIC, INT], NUMERIC, args),
         ("floor", _) => call(Function::Floor, &[FLOAT], FLOAT, args),
         ("ceil" | "ceiling", _) => call(Function::Ceil, &[FLOAT], FLOAT, args),
         ("round", 1) => call(Function::Round, &[FLOAT], FLOAT, args),
         ("sqrt", _) => call(Function::Sqrt, &[FLOAT], FLOAT, args),
         ("sign", _) => call(Function::Sign, &[FLOAT], FLOAT, args),
+        ("date_part", 2) => {
+            let source = datetime_source(&args[1]);
+            call(Function::DatePart, &[TEXT, source], FLOAT, args)
+        }
+        ("date_trunc", 2) => {
+            // A date truncates as timestamptz, as in PostgreSQL.
+            let typed_timestamp = !args[1].untyped && args[1].ty == DataType::Timestamp;
+            let result = if typed_timestamp { DataType::Timestamp } else { DataType::Timestamptz };
+            call(Function::DateTrunc, &[TEXT, result], result, args)
+        }
         ("power" | "pow", _) => call(Function::Power, &[FLOAT, FLOAT], FLOAT, args),
         ("mod", 2) if args.iter().all(|a| a.untyped || a.ty.is_integer()) => {
             let ty = args.iter().filter(|a| !a.untyped).map(|a| a.ty).reduce(DataType::wider).unwrap_or(INT);
@@ -132,13 +161,36 @@ pub fn bind(name: &str, args: Vec<Typed>) -> Result<Typed, SqlError> {
     }
 }
 
+/// Whether the one argument is numeric or an integer (not a float, not
+/// untyped: those take the double precision form).
+fn takes_numeric(args: &[Typed]) -> bool {
+    args.len() == 1 && !args[0].untyped && (args[0].ty.is_decimal() || args[0].ty.is_integer())
+}
+
+/// The type a date/time function reads its argument as: a timestamp
+/// as it is, anything else (a date, an untyped literal) as `timestamptz`
+/// (a date as `timestamp`, PostgreSQL's implicit cast).
+fn datetime_source(arg: &Typed) -> DataType {
+    match (arg.untyped, arg.ty) {
+        (false, DataType::Timestamp | DataType::Date) => DataType::Timestamp,
+        _ => DataType::Timestamptz,
+    }
+}
+
 /// `arg` as a parameter of type `param`, `None` if it cannot be one.
 fn coerce(arg: Typed, param: DataType) -> Option<Result<Expr, SqlError>> {
     if arg.untyped {
         return Some(arg.coerce(param).map(|a| a.expr));
     }
+    if arg.ty.is_datetime() && param.is_datetime() {
+        let same = arg.ty == param || (arg.ty != DataType::Date && param != DataType::Date);
+        return Some(Ok(if same { arg.expr } else { Expr::Cast { expr: Box::new(arg.expr), to: param } }));
+    }
+    if matches!(arg.ty, DataType::Char(_)) && param.is_text() {
+        return Some(arg.coerce(param).map(|a| a.expr));
+    }
     if arg.ty.same_kind(param) && (arg.ty == param || !param.is_integer() || arg.ty.is_integer()) {
-        let widen = param.is_float() && !arg.ty.is_float();
+        let widen = (param.is_float() && !arg.ty.is_float()) || (param.is_decimal() && !arg.ty.is_decimal());
         return Some(Ok(if widen { Expr::Cast { expr: Box::new(arg.expr), to: param } } else { arg.expr }));
     }
     None
@@ -227,6 +279,19 @@ fn change_case<I: ExactSizeIterator<Item = char>>(s: &str, map: impl Fn(char) ->
         .collect()
 }
 
+fn not_numeric() -> SqlError {
+    SqlError::new(code::INTERNAL_ERROR, "a numeric function got another type")
+}
+
+fn not_datetime() -> SqlError {
+    SqlError::new(code::INTERNAL_ERROR, "a date/time function got another type")
+}
+
+fn unknown_unit(field: &str, ty: DataType) -> SqlError {
+    let ty = if ty == DataType::Float8 { DataType::Timestamp } else { ty };
+    SqlError::new(code::INVALID_PARAMETER_VALUE, format!("unit \"{field}\" not recognized for type {}", ty.name()))
+}
+
 fn domain_error(message: &str) -> SqlError {
     SqlError::new(code::INVALID_ARGUMENT_FOR_POWER_FUNCTION, message)
 }
@@ -302,11 +367,45 @@ pub fn call(function: Function, args: Vec<Value>, ty: DataType) -> Result<Value,
         Function::Repeat => Value::Text(text(arg(0)).repeat(int(arg(1)).max(0) as usize)),
         Function::Abs => match arg(0) {
             Value::Int(n) => check_int(n.checked_abs().ok_or_else(|| out_of_range(ty))?, ty)?,
+            Value::Numeric(d) => Value::Numeric(d.abs()),
             other => Value::Float(float(other).abs()),
         },
+        Function::Floor | Function::Ceil | Function::Round | Function::Sign if ty.is_decimal() => {
+            let Value::Numeric(d) = arg(0) else { return Err(not_numeric()) };
+            Value::Numeric(match function {
+                Function::Floor => d.floor(),
+                Function::Ceil => d.ceil(),
+                Function::Sign => numeric::from_int(if d.is_zero() {
+                    0
+                } else if d.is_sign_negative() {
+                    -1
+                } else {
+                    1
+                }),
+                _ => {
+                    let places = args.get(1).map_or(0, int);
+                    if places < 0 {
+                        let factor = numeric::from_int(10i64.pow(places.unsigned_abs().min(18) as u32));
+                        numeric::round(d / factor, 0) * factor
+                    } else {
+                        numeric::round(*d, places.min(28) as u32)
+                    }
+                }
+            })
+        }
         Function::Floor => Value::Float(float(arg(0)).floor()),
         Function::Ceil => Value::Float(float(arg(0)).ceil()),
         Function::Round => Value::Float(float(arg(0)).round_ties_even()),
+        Function::DatePart => {
+            let Value::Timestamp(micros) = arg(1) else { return Err(not_datetime()) };
+            let field = text(arg(0)).to_lowercase();
+            Value::Float(datetime::part(&field, *micros).ok_or_else(|| unknown_unit(&field, ty))?)
+        }
+        Function::DateTrunc => {
+            let Value::Timestamp(micros) = arg(1) else { return Err(not_datetime()) };
+            let field = text(arg(0)).to_lowercase();
+            Value::Timestamp(datetime::truncate(&field, *micros).ok_or_else(|| unknown_unit(&field, ty))?)
+        }
         Function::Sqrt => {
             let x = float(arg(0));
             if x < 0.0 {

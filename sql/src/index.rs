@@ -49,11 +49,7 @@ fn add_entry<R: Reader>(view: &mut Overlay<'_, R>, index: &Index, row_key: &[u8]
             }
         }
     }
-    view.put(
-        Family::SqlIndex,
-        keys::index_entry(index.id, &values, row_key),
-        keys::primary_key_of(row_key).to_vec(),
-    );
+    view.put(Family::SqlIndex, keys::index_entry(index.id, &values, row_key), keys::primary_key_of(row_key).to_vec());
     Ok(())
 }
 
@@ -91,11 +87,10 @@ pub fn update<R: Reader>(
 pub fn backfill<R: Reader>(view: &mut Overlay<'_, R>, table: &Table, index: &Index) -> Result<()> {
     for (row_key, row) in exec::matching_rows(view, table, None)? {
         add_entry(view, index, &row_key, &row).map_err(|error| match error {
-            Error::Sql(error) if error.code == code::UNIQUE_VIOLATION => SqlError::new(
-                code::UNIQUE_VIOLATION,
-                format!("could not create unique index \"{}\"", index.name),
-            )
-            .into(),
+            Error::Sql(error) if error.code == code::UNIQUE_VIOLATION => {
+                SqlError::new(code::UNIQUE_VIOLATION, format!("could not create unique index \"{}\"", index.name))
+                    .into()
+            }
             other => other,
         })?;
     }

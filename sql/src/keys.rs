@@ -15,8 +15,11 @@
 //!
 //! A primary key is encoded value by value so that byte order is the
 //! values' order: a tag byte per type, integers big-endian with the sign
-//! bit flipped, floats in their order-preserving bit form, text with `00`
-//! escaped as `00 ff` and ended by `00 01`. So one table's rows form one
+//! bit flipped, floats in their order-preserving bit form, text and bytea
+//! with `00` escaped as `00 ff` and ended by `00 01`, dates and timestamps
+//! as sign-flipped integers, uuids as their 16 bytes, numerics by sign,
+//! exponent and digits (`numeric::encode_key`: equal values of different
+//! scales encode equally). So one table's rows form one
 //! contiguous range, in primary-key order.
 //!
 //! An index entry's key is the indexed values then the row's primary key
@@ -148,6 +151,32 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
                 }
             }
             out.extend([0x00, 0x01]);
+        }
+        Value::Bytes(bytes) => {
+            out.push(0x06);
+            for &byte in bytes {
+                out.push(byte);
+                if byte == 0 {
+                    out.push(0xff);
+                }
+            }
+            out.extend([0x00, 0x01]);
+        }
+        Value::Date(days) => {
+            out.push(0x07);
+            out.extend(((*days as u32) ^ (1 << 31)).to_be_bytes());
+        }
+        Value::Timestamp(micros) => {
+            out.push(0x08);
+            out.extend(((*micros as u64) ^ (1 << 63)).to_be_bytes());
+        }
+        Value::Uuid(uuid) => {
+            out.push(0x09);
+            out.extend(uuid.to_be_bytes());
+        }
+        Value::Numeric(value) => {
+            out.push(0x0a);
+            crate::numeric::encode_key(value, out);
         }
     }
 }

@@ -19,6 +19,7 @@ use raft::{Command, StateMachine};
 use storage::{Batch, Family, Overlay, Reader, Store, Writes};
 
 use crate::command::{encode_response, Checked, Outcome, SqlCommand};
+use crate::datetime::StatementTime;
 use crate::error::{code, Error, SqlError};
 use crate::keys;
 use crate::write;
@@ -66,7 +67,14 @@ impl StateMachine for SqlMachine {
         let mut responses = Vec::with_capacity(commands.len());
         for command in commands {
             self.last_stamp_ms = self.last_stamp_ms.max(command.stamp_ms);
-            let response = match postcard::from_bytes::<SqlCommand>(&command.payload) {
+            let decoded = postcard::from_bytes::<SqlCommand>(&command.payload);
+            // A statement on its own runs at its entry's stamp, a
+            // transaction at the time its session fixed.
+            let _time = StatementTime::enter(match &decoded {
+                Ok(SqlCommand::CommitAt { now_micros, .. }) => *now_micros,
+                _ => command.stamp_ms as i64 * 1000,
+            });
+            let response = match decoded {
                 Ok(SqlCommand::Execute { sql }) => {
                     let mut statement = Overlay::new(&overlay);
                     match write::execute(&mut statement, &sql) {
@@ -80,17 +88,19 @@ impl StateMachine for SqlMachine {
                         Err(fatal) => return Err(fatal),
                     }
                 }
-                Ok(SqlCommand::Commit { statements }) => match commit(&overlay, &statements)? {
-                    Some((writes, tables)) => {
-                        overlay.extend(writes);
-                        dropped.extend(tables);
-                        Ok(Outcome::command("COMMIT"))
+                Ok(SqlCommand::Commit { statements } | SqlCommand::CommitAt { statements, .. }) => {
+                    match commit(&overlay, &statements)? {
+                        Some((writes, tables)) => {
+                            overlay.extend(writes);
+                            dropped.extend(tables);
+                            Ok(Outcome::command("COMMIT"))
+                        }
+                        None => Err(SqlError::new(
+                            code::SERIALIZATION_FAILURE,
+                            "could not serialize access due to concurrent update",
+                        )),
                     }
-                    None => Err(SqlError::new(
-                        code::SERIALIZATION_FAILURE,
-                        "could not serialize access due to concurrent update",
-                    )),
-                },
+                }
                 // A newer node's command: refused the same way everywhere.
                 Err(error) => Err(SqlError::new(code::INTERNAL_ERROR, format!("undecodable SQL command: {error}"))),
             };

@@ -47,15 +47,18 @@ impl AggFunc {
     }
 
     /// The result type over an argument of type `arg` (`None` for `*`);
-    /// `None` if the function does not take that type. (PostgreSQL's
-    /// `sum(bigint)` and `avg` of integers are `numeric`; without numeric,
-    /// Seshat answers `bigint` and `double precision`.)
+    /// `None` if the function does not take that type. As PostgreSQL:
+    /// `sum` of smallint or integer is bigint, of bigint or numeric
+    /// numeric; `avg` of integers or numeric is numeric, of floats
+    /// double precision.
     pub fn result_type(self, arg: Option<DataType>) -> Option<DataType> {
         match (self, arg) {
             (AggFunc::Count, _) => Some(DataType::Int8),
-            (AggFunc::Sum, Some(t)) if t.is_integer() => Some(DataType::Int8),
+            (AggFunc::Sum, Some(DataType::Int2 | DataType::Int4)) => Some(DataType::Int8),
+            (AggFunc::Sum, Some(t)) if t.is_integer() || t.is_decimal() => Some(DataType::Numeric(None)),
             (AggFunc::Sum, Some(t)) if t.is_float() => Some(t),
-            (AggFunc::Avg, Some(t)) if t.is_numeric() => Some(DataType::Float8),
+            (AggFunc::Avg, Some(t)) if t.is_integer() || t.is_decimal() => Some(DataType::Numeric(None)),
+            (AggFunc::Avg, Some(t)) if t.is_float() => Some(DataType::Float8),
             (AggFunc::Min | AggFunc::Max, Some(t)) => Some(t),
             (AggFunc::BoolAnd | AggFunc::BoolOr, Some(DataType::Bool)) => Some(DataType::Bool),
             (AggFunc::StringAgg, Some(t)) if t.is_text() => Some(DataType::Text),
@@ -73,6 +76,8 @@ pub struct Aggregate {
     pub distinct: bool,
     /// string_agg's delimiter.
     pub separator: Option<String>,
+    /// The result's type.
+    pub ty: DataType,
 }
 
 /// GROUP BY and aggregates: each group's row is its key values followed

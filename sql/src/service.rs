@@ -10,6 +10,7 @@ use sqlparser::ast;
 use storage::{Snapshot, Store};
 
 use crate::command::{Outcome, Rows, SqlCommand};
+use crate::datetime::{wall_clock_micros, StatementTime};
 use crate::error::{code, Error, Result, SqlError};
 use crate::machine::SqlMachine;
 use crate::session::Session;
@@ -75,7 +76,9 @@ impl Sql {
         match statement {
             ast::Statement::Query(query) => self.read(&query).await,
             ast::Statement::Explain { statement, analyze: false, format: None, options: None, .. } => {
-                write::explain(&self.snapshot_for(None).await?, &statement)
+                let snapshot = self.snapshot_for(None).await?;
+                let _time = StatementTime::enter(wall_clock_micros());
+                write::explain(&snapshot, &statement)
             }
             ast::Statement::CreateTable(_)
             | ast::Statement::CreateIndex(_)
@@ -97,6 +100,8 @@ impl Sql {
     async fn read(&self, query: &ast::Query) -> Result<Outcome> {
         self.inner.group.read_barrier().await?;
         let snapshot = self.inner.store.snapshot();
+        // The whole query runs at one time (`now()`).
+        let _time = StatementTime::enter(wall_clock_micros());
         let plan = query::plan(&snapshot, query)?;
         let rows = exec::query(&snapshot, &plan)?;
         Ok(Outcome::Rows(Rows { columns: plan.columns().to_vec(), rows, command: "SELECT".into() }))

@@ -17,6 +17,9 @@
 //! (`serialization_failure`). A read-only transaction commits without a
 //! log entry: all it saw is one snapshot.
 //!
+//! Its statements run at one time (`now()`), the session's clock when it
+//! began, logged with the commit ([`SqlCommand::CommitAt`]).
+//!
 //! So a committed transaction is equivalent to running it whole at its
 //! place in the log: serializable (and linearizable: the place is
 //! between the client's BEGIN and COMMIT). Statements whose outcome does
@@ -29,6 +32,7 @@ use sqlparser::ast;
 use storage::{Overlay, Snapshot, Writes};
 
 use crate::command::{Checked, Outcome, Rows, SqlCommand};
+use crate::datetime::{self, StatementTime};
 use crate::error::{code, Result, SqlError};
 use crate::plan::OutputColumn;
 use crate::prepare::{self, Prepared};
@@ -66,6 +70,9 @@ struct Transaction {
     statements: Vec<Checked>,
     wrote: bool,
     savepoints: Vec<Savepoint>,
+    /// The time its statements run at (`now()`), fixed when it began and
+    /// logged with its commit so that apply runs them at the same time.
+    now_micros: i64,
 }
 
 /// The transaction as it was when SAVEPOINT named it.
@@ -87,6 +94,7 @@ impl Transaction {
             statements: Vec::new(),
             wrote: false,
             savepoints: Vec::new(),
+            now_micros: datetime::wall_clock_micros(),
         }
     }
 }
@@ -173,6 +181,7 @@ impl Session {
                 let snapshot = self.sql.snapshot_for(transaction.snapshot.take()).await?;
                 let mut view = Overlay::new(&snapshot);
                 view.extend(std::mem::take(&mut transaction.writes));
+                let _time = StatementTime::enter(transaction.now_micros);
                 let prepared = prepare::describe(&view, sql, declared);
                 transaction.writes = view.into_writes();
                 transaction.snapshot = Some(snapshot);
@@ -252,7 +261,8 @@ impl Session {
         if !transaction.wrote {
             return Ok(Outcome::command("COMMIT"));
         }
-        self.sql.propose(SqlCommand::Commit { statements: transaction.statements }).await
+        let now_micros = transaction.now_micros;
+        self.sql.propose(SqlCommand::CommitAt { statements: transaction.statements, now_micros }).await
     }
 
     fn open(&mut self, what: &str) -> Result<&mut Transaction> {
@@ -320,6 +330,7 @@ impl Session {
         let mut view = Overlay::new(&snapshot);
         view.extend(std::mem::take(&mut transaction.writes));
         let mut own = Overlay::new(&view);
+        let time = StatementTime::enter(transaction.now_micros);
         let result = match write::execute(&mut own, &sql) {
             Ok(effects) => {
                 let writes = own.into_writes();
@@ -328,6 +339,7 @@ impl Session {
             }
             Err(error) => Err(error),
         };
+        drop(time);
         transaction.writes = view.into_writes();
         transaction.snapshot = Some(snapshot);
         let outcome = result?;

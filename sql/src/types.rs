@@ -18,6 +18,18 @@ pub enum DataType {
     Text,
     /// `varchar(n)`; `None` for no limit.
     Varchar(Option<u32>),
+    /// `char(n)` (`bpchar`): blank-padded to `n`; `None` only for
+    /// `bpchar` without a length.
+    Char(Option<u32>),
+    Bytea,
+    Date,
+    Timestamp,
+    /// `timestamp with time zone`: an instant, shown in the session's
+    /// time zone (always UTC).
+    Timestamptz,
+    Uuid,
+    /// `numeric(precision, scale)`; `None` for no limit.
+    Numeric(Option<(u32, u32)>),
 }
 
 impl DataType {
@@ -33,6 +45,15 @@ impl DataType {
             DataType::Text => "text".into(),
             DataType::Varchar(None) => "character varying".into(),
             DataType::Varchar(Some(n)) => format!("character varying({n})"),
+            DataType::Char(None) => "bpchar".into(),
+            DataType::Char(Some(n)) => format!("character({n})"),
+            DataType::Bytea => "bytea".into(),
+            DataType::Date => "date".into(),
+            DataType::Timestamp => "timestamp without time zone".into(),
+            DataType::Timestamptz => "timestamp with time zone".into(),
+            DataType::Uuid => "uuid".into(),
+            DataType::Numeric(None) => "numeric".into(),
+            DataType::Numeric(Some((p, s))) => format!("numeric({p},{s})"),
         }
     }
 
@@ -47,6 +68,13 @@ impl DataType {
             DataType::Float8 => 701,
             DataType::Text => 25,
             DataType::Varchar(_) => 1043,
+            DataType::Char(_) => 1042,
+            DataType::Bytea => 17,
+            DataType::Date => 1082,
+            DataType::Timestamp => 1114,
+            DataType::Timestamptz => 1184,
+            DataType::Uuid => 2950,
+            DataType::Numeric(_) => 1700,
         }
     }
 
@@ -61,6 +89,13 @@ impl DataType {
             701 => DataType::Float8,
             25 => DataType::Text,
             1043 => DataType::Varchar(None),
+            1042 => DataType::Char(None),
+            17 => DataType::Bytea,
+            1082 => DataType::Date,
+            1114 => DataType::Timestamp,
+            1184 => DataType::Timestamptz,
+            2950 => DataType::Uuid,
+            1700 => DataType::Numeric(None),
             _ => return None,
         })
     }
@@ -74,35 +109,53 @@ impl DataType {
     }
 
     pub fn is_numeric(self) -> bool {
-        self.is_integer() || self.is_float()
+        self.is_integer() || self.is_float() || self.is_decimal()
+    }
+
+    /// `numeric` of any precision.
+    pub fn is_decimal(self) -> bool {
+        matches!(self, DataType::Numeric(_))
     }
 
     pub fn is_text(self) -> bool {
-        matches!(self, DataType::Text | DataType::Varchar(_))
+        matches!(self, DataType::Text | DataType::Varchar(_) | DataType::Char(_))
+    }
+
+    /// `date`, `timestamp` or `timestamptz`.
+    pub fn is_datetime(self) -> bool {
+        matches!(self, DataType::Date | DataType::Timestamp | DataType::Timestamptz)
     }
 
     /// Whether values of the two types convert to each other implicitly,
     /// as comparisons and assignments need: the same type, both numbers,
-    /// or both strings.
+    /// both strings, or both dates/timestamps.
     pub fn same_kind(self, other: DataType) -> bool {
-        self == other || (self.is_numeric() && other.is_numeric()) || (self.is_text() && other.is_text())
+        self == other
+            || (self.is_numeric() && other.is_numeric())
+            || (self.is_text() && other.is_text())
+            || (self.is_datetime() && other.is_datetime())
+            || (self.is_decimal() && other.is_decimal())
     }
 
     /// The type of an arithmetic result over `self` and `other` (both
-    /// numeric): the wider one, floats over integers.
+    /// numeric): the wider one; integers widen to numeric, numeric to
+    /// floats, as PostgreSQL's implicit casts do.
     pub fn wider(self, other: DataType) -> DataType {
         let rank = |t: DataType| match t {
             DataType::Int2 => 1,
             DataType::Int4 => 2,
             DataType::Int8 => 3,
-            DataType::Float4 => 4,
-            _ => 5,
+            DataType::Numeric(_) => 4,
+            DataType::Float4 => 5,
+            _ => 6,
         };
-        match (self, other) {
-            // PostgreSQL has no real-and-integer operators: the integer
-            // becomes double precision, and so does the result.
-            (DataType::Float4, t) | (t, DataType::Float4) if t.is_integer() => DataType::Float8,
-            _ if rank(self) >= rank(other) => self,
+        let unconstrained = |t: DataType| if t.is_decimal() { DataType::Numeric(None) } else { t };
+        let (this, other) = (unconstrained(self), unconstrained(other));
+        match (this, other) {
+            // PostgreSQL has no real-and-integer (or -numeric) operators:
+            // both become double precision, and so does the result.
+            (DataType::Float4, t) | (t, DataType::Float4) if t.is_integer() || t.is_decimal() => DataType::Float8,
+            _ if rank(this) >= rank(other) => this,
             _ => other,
         }
     }
@@ -126,20 +179,68 @@ impl DataType {
                 }
             }
             T::Text | T::String(None) => DataType::Text,
+            T::Char(length) | T::Character(length) => match length {
+                None => DataType::Char(Some(1)),
+                Some(ast::CharacterLength::IntegerLength { length, .. }) => {
+                    DataType::Char(Some(type_length(*length, "char")?))
+                }
+                Some(ast::CharacterLength::Max) => return Err(SqlError::unsupported("char(max)")),
+            },
+            T::Bytea => DataType::Bytea,
+            T::Date => DataType::Date,
+            T::Timestamp(None, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => DataType::Timestamp,
+            T::Timestamp(None, ast::TimezoneInfo::WithTimeZone | ast::TimezoneInfo::Tz) => DataType::Timestamptz,
+            T::Uuid => DataType::Uuid,
+            T::Numeric(info) | T::Decimal(info) | T::Dec(info) => match info {
+                ast::ExactNumberInfo::None => DataType::Numeric(None),
+                ast::ExactNumberInfo::Precision(p) => DataType::Numeric(Some((numeric_precision(*p)?, 0))),
+                ast::ExactNumberInfo::PrecisionAndScale(p, s) => {
+                    let p = numeric_precision(*p)?;
+                    let s = u32::try_from(*s).ok().filter(|s| *s <= p).ok_or_else(|| {
+                        SqlError::new(
+                            crate::error::code::INVALID_PARAMETER_VALUE,
+                            format!("NUMERIC scale {s} must be between 0 and precision {p}"),
+                        )
+                    })?;
+                    DataType::Numeric(Some((p, s)))
+                }
+            },
+            T::Custom(name, modifiers) if modifiers.is_empty() => match name.to_string().to_lowercase().as_str() {
+                "bpchar" => DataType::Char(None),
+                "timestamptz" => DataType::Timestamptz,
+                _ => return Err(SqlError::unsupported(format!("type {data_type}"))),
+            },
             T::Varchar(length) | T::CharacterVarying(length) | T::CharVarying(length) => match length {
                 None => DataType::Varchar(None),
                 Some(ast::CharacterLength::IntegerLength { length, .. }) => {
-                    let n = u32::try_from(*length).ok().filter(|n| *n >= 1 && *n <= 10_485_760).ok_or_else(|| {
-                        SqlError::new(
-                            crate::error::code::INVALID_PARAMETER_VALUE,
-                            "length for type varchar must be between 1 and 10485760",
-                        )
-                    })?;
-                    DataType::Varchar(Some(n))
+                    DataType::Varchar(Some(type_length(*length, "varchar")?))
                 }
                 Some(ast::CharacterLength::Max) => return Err(SqlError::unsupported("varchar(max)")),
             },
             other => return Err(SqlError::unsupported(format!("type {other}"))),
         })
+    }
+}
+
+/// A declared string length, within PostgreSQL's bounds.
+fn type_length(length: u64, type_name: &str) -> Result<u32, SqlError> {
+    u32::try_from(length).ok().filter(|n| *n >= 1 && *n <= 10_485_760).ok_or_else(|| {
+        SqlError::new(
+            crate::error::code::INVALID_PARAMETER_VALUE,
+            format!("length for type {type_name} must be between 1 and 10485760"),
+        )
+    })
+}
+
+/// A declared numeric precision: Seshat's numeric holds 28 significant
+/// digits (PostgreSQL's up to 1000).
+fn numeric_precision(precision: u64) -> Result<u32, SqlError> {
+    match u32::try_from(precision) {
+        Ok(p @ 1..=28) => Ok(p),
+        Ok(p @ 29..=1000) => Err(SqlError::unsupported(format!("NUMERIC precision {p} (at most 28 digits)"))),
+        _ => Err(SqlError::new(
+            crate::error::code::INVALID_PARAMETER_VALUE,
+            format!("NUMERIC precision {precision} must be between 1 and 1000"),
+        )),
     }
 }

@@ -41,7 +41,10 @@ pub enum Action {
     Nothing,
     /// New values of columns and the condition to apply them, over the
     /// stored row followed by the proposed one (`excluded`).
-    Update { assignments: Vec<(usize, Expr)>, filter: Option<Expr> },
+    Update {
+        assignments: Vec<(usize, Expr)>,
+        filter: Option<Expr>,
+    },
 }
 
 impl OnConflict {
@@ -120,12 +123,7 @@ impl OnConflict {
 
     /// The stored row of `table` that the checked proposed `row` collides
     /// with on an arbiter, with its key.
-    pub fn conflict(
-        &self,
-        view: &impl Reader,
-        table: &Table,
-        row: &[Value],
-    ) -> Result<Option<(Vec<u8>, Vec<Value>)>> {
+    pub fn conflict(&self, view: &impl Reader, table: &Table, row: &[Value]) -> Result<Option<(Vec<u8>, Vec<Value>)>> {
         for arbiter in &self.arbiters {
             let key = match arbiter {
                 Arbiter::PrimaryKey => {

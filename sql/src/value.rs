@@ -8,7 +8,11 @@ use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 
+use rust_decimal::Decimal;
+
+use crate::datetime;
 use crate::error::{code, SqlError};
+use crate::numeric;
 use crate::types::DataType;
 
 /// A value of a row or an expression. `Null` is SQL's NULL.
@@ -19,6 +23,15 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Text(String),
+    // Appended after the first release: stored rows encode variants by
+    // position.
+    Bytes(Vec<u8>),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Microseconds since 1970-01-01 00:00 (UTC for `timestamptz`).
+    Timestamp(i64),
+    Uuid(u128),
+    Numeric(#[serde(with = "crate::numeric::bytes")] Decimal),
 }
 
 impl Value {
@@ -36,6 +49,18 @@ impl Value {
             Value::Float(x) if ty == DataType::Float4 => float_text(*x as f32 as f64, 6, true),
             Value::Float(x) => float_text(*x, 15, false),
             Value::Text(s) => s.clone(),
+            Value::Bytes(bytes) => {
+                let mut text = String::with_capacity(2 + 2 * bytes.len());
+                text.push_str("\\x");
+                for byte in bytes {
+                    text.push_str(&format!("{byte:02x}"));
+                }
+                text
+            }
+            Value::Date(days) => datetime::date_text(*days),
+            Value::Timestamp(micros) => datetime::timestamp_text(*micros, ty),
+            Value::Uuid(uuid) => uuid_text(*uuid),
+            Value::Numeric(value) => numeric::text(value),
         })
     }
 
@@ -50,6 +75,18 @@ impl Value {
             (Value::Float(a), Value::Int(b)) => Some(float_order(*a, *b as f64)),
             (Value::Float(a), Value::Float(b)) => Some(float_order(*a, *b)),
             (Value::Text(a), Value::Text(b)) => Some(a.as_bytes().cmp(b.as_bytes())),
+            (Value::Bytes(a), Value::Bytes(b)) => Some(a.cmp(b)),
+            (Value::Date(a), Value::Date(b)) => Some(a.cmp(b)),
+            (Value::Timestamp(a), Value::Timestamp(b)) => Some(a.cmp(b)),
+            (Value::Date(a), Value::Timestamp(b)) => Some(datetime::date_to_timestamp(*a).cmp(b)),
+            (Value::Timestamp(a), Value::Date(b)) => Some(a.cmp(&datetime::date_to_timestamp(*b))),
+            (Value::Uuid(a), Value::Uuid(b)) => Some(a.cmp(b)),
+            (Value::Numeric(a), Value::Numeric(b)) => Some(numeric::compare(a, b)),
+            (Value::Numeric(a), Value::Int(b)) => Some(numeric::compare(a, &numeric::from_int(*b))),
+            (Value::Int(a), Value::Numeric(b)) => Some(numeric::compare(&numeric::from_int(*a), b)),
+            // As PostgreSQL: numeric against a float compares as floats.
+            (Value::Numeric(a), Value::Float(b)) => Some(float_order(numeric::to_float(a), *b)),
+            (Value::Float(a), Value::Numeric(b)) => Some(float_order(*a, numeric::to_float(b))),
             _ => None,
         }
     }
@@ -90,7 +127,31 @@ impl Value {
             }
             (Value::Float(x), DataType::Float8) => Ok(Value::Float(x)),
             (Value::Float(x), t) if t.is_text() => fit_text(float_text(x, 15, false), t, true),
+            (Value::Int(n), DataType::Numeric(limit)) => fit_numeric(numeric::from_int(n), limit),
+            (Value::Float(x), DataType::Numeric(limit)) => fit_numeric(numeric::from_float(x)?, limit),
+            (Value::Numeric(d), DataType::Numeric(limit)) => fit_numeric(d, limit),
+            (Value::Numeric(d), t) if t.is_integer() => match numeric::to_int(&d) {
+                Some(n) => check_int(n, t),
+                None => Err(out_of_range(t)),
+            },
+            (Value::Numeric(d), t) if t.is_float() => Value::Float(numeric::to_float(&d)).cast(t),
+            (Value::Date(d), DataType::Date) => Ok(Value::Date(d)),
+            (Value::Date(d), DataType::Timestamp | DataType::Timestamptz) => {
+                Ok(Value::Timestamp(datetime::date_to_timestamp(d)))
+            }
+            (Value::Timestamp(t), DataType::Timestamp | DataType::Timestamptz) => Ok(Value::Timestamp(t)),
+            (Value::Timestamp(t), DataType::Date) => Ok(Value::Date(datetime::timestamp_to_date(t)?)),
+            (Value::Uuid(u), DataType::Uuid) => Ok(Value::Uuid(u)),
+            (Value::Bytes(b), DataType::Bytea) => Ok(Value::Bytes(b)),
+            (Value::Text(s), DataType::Bytea) => Ok(Value::Bytes(parse_bytea(&s)?)),
             (Value::Text(s), t) => parse_text(&s, t),
+            (
+                value @ (Value::Bytes(_) | Value::Date(_) | Value::Timestamp(_) | Value::Uuid(_) | Value::Numeric(_)),
+                t,
+            ) if t.is_text() => {
+                let text = value.to_text(value.natural_type()).unwrap_or_default();
+                fit_text(text, t, true)
+            }
             (value, t) => {
                 Err(SqlError::new(code::DATATYPE_MISMATCH, format!("cannot cast {} to {}", value.kind(), t.name())))
             }
@@ -102,6 +163,10 @@ impl Value {
     pub fn assign(self, to: DataType) -> Result<Value, SqlError> {
         match (self, to) {
             (Value::Text(s), t) if t.is_text() => fit_text(s, t, false),
+            (
+                value @ (Value::Bytes(_) | Value::Date(_) | Value::Timestamp(_) | Value::Uuid(_) | Value::Numeric(_)),
+                t,
+            ) if t.is_text() => value.cast(t),
             (value, t) => value.cast(t),
         }
     }
@@ -113,8 +178,103 @@ impl Value {
             Value::Int(_) => "integer",
             Value::Float(_) => "double precision",
             Value::Text(_) => "text",
+            Value::Bytes(_) => "bytea",
+            Value::Date(_) => "date",
+            Value::Timestamp(_) => "timestamp",
+            Value::Uuid(_) => "uuid",
+            Value::Numeric(_) => "numeric",
         }
     }
+
+    /// The type whose text form a value takes when cast to text without a
+    /// declared type (a timestamp prints without an offset).
+    fn natural_type(&self) -> DataType {
+        match self {
+            Value::Timestamp(_) => DataType::Timestamp,
+            Value::Date(_) => DataType::Date,
+            _ => DataType::Text,
+        }
+    }
+}
+
+fn fit_numeric(value: Decimal, limit: Option<(u32, u32)>) -> Result<Value, SqlError> {
+    Ok(Value::Numeric(match limit {
+        Some((precision, scale)) => numeric::fit(value, precision, scale)?,
+        None => value,
+    }))
+}
+
+/// A uuid's text: 8-4-4-4-12 lowercase hex digits.
+fn uuid_text(uuid: u128) -> String {
+    let hex = format!("{uuid:032x}");
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+/// PostgreSQL's uuid input: 32 hex digits, optionally in braces, with a
+/// hyphen after any group of four.
+fn parse_uuid(text: &str) -> Result<u128, SqlError> {
+    let invalid =
+        || SqlError::new(code::INVALID_TEXT_REPRESENTATION, format!("invalid input syntax for type uuid: \"{text}\""));
+    let trimmed = text.trim();
+    let inner = trimmed.strip_prefix('{').and_then(|t| t.strip_suffix('}')).unwrap_or(trimmed);
+    let mut digits = String::with_capacity(32);
+    let mut previous = None;
+    for c in inner.chars() {
+        match c {
+            '-' if previous.is_some_and(|p: char| p != '-') && digits.len().is_multiple_of(4) => {}
+            c if c.is_ascii_hexdigit() => digits.push(c),
+            _ => return Err(invalid()),
+        }
+        previous = Some(c);
+    }
+    if digits.len() != 32 || inner.ends_with('-') {
+        return Err(invalid());
+    }
+    u128::from_str_radix(&digits, 16).map_err(|_| invalid())
+}
+
+/// PostgreSQL's bytea input: `\x` then hex digit pairs, or the escape
+/// form (bytes as themselves, `\\` and `\ooo` octal escapes).
+fn parse_bytea(text: &str) -> Result<Vec<u8>, SqlError> {
+    if let Some(hex) = text.strip_prefix("\\x") {
+        let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        let invalid = |what: &str| SqlError::new(code::INVALID_TEXT_REPRESENTATION, what.to_string());
+        if digits.len() % 2 == 1 {
+            return Err(invalid("invalid hexadecimal data: odd number of digits"));
+        }
+        return digits
+            .chunks(2)
+            .map(|pair| {
+                let pair = std::str::from_utf8(pair).unwrap_or("");
+                u8::from_str_radix(pair, 16).map_err(|_| {
+                    invalid(&format!(
+                        "invalid hexadecimal digit: \"{}\"",
+                        pair.chars().find(|c| !c.is_ascii_hexdigit()).unwrap_or('?')
+                    ))
+                })
+            })
+            .collect();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+        } else if bytes.get(i + 1) == Some(&b'\\') {
+            out.push(b'\\');
+            i += 2;
+        } else if let Some(octal) =
+            bytes.get(i + 1..i + 4).filter(|o| o[0] <= b'3' && o.iter().all(|b| (b'0'..=b'7').contains(b)))
+        {
+            out.push((octal[0] - b'0') * 64 + (octal[1] - b'0') * 8 + (octal[2] - b'0'));
+            i += 4;
+        } else {
+            return Err(SqlError::new(code::INVALID_TEXT_REPRESENTATION, "invalid input syntax for type bytea"));
+        }
+    }
+    Ok(out)
 }
 
 fn float_order(a: f64, b: f64) -> Ordering {
@@ -148,22 +308,31 @@ pub(crate) fn check_int(n: i64, ty: DataType) -> Result<Value, SqlError> {
 /// `s` as a value of `ty` (`varchar(n)` truncates on an explicit cast,
 /// refuses on assignment).
 fn fit_text(s: String, ty: DataType, explicit: bool) -> Result<Value, SqlError> {
-    let DataType::Varchar(Some(limit)) = ty else { return Ok(Value::Text(s)) };
-    let limit = limit as usize;
-    match s.char_indices().nth(limit) {
-        None => Ok(Value::Text(s)),
-        Some((cut, _)) if explicit => Ok(Value::Text(s[..cut].to_string())),
-        Some(_) if s.chars().skip(limit).all(|c| c == ' ') => Ok(Value::Text(s.chars().take(limit).collect())),
-        Some(_) => Err(SqlError::new(
-            code::STRING_DATA_RIGHT_TRUNCATION,
-            format!("value too long for type character varying({limit})"),
-        )),
-    }
+    let (limit, pad) = match ty {
+        DataType::Varchar(Some(limit)) => (limit as usize, false),
+        DataType::Char(Some(limit)) => (limit as usize, true),
+        _ => return Ok(Value::Text(s)),
+    };
+    let fitted = match s.char_indices().nth(limit) {
+        None => s,
+        Some((cut, _)) if explicit => s[..cut].to_string(),
+        Some(_) if s.chars().skip(limit).all(|c| c == ' ') => s.chars().take(limit).collect(),
+        Some(_) => {
+            return Err(SqlError::new(
+                code::STRING_DATA_RIGHT_TRUNCATION,
+                format!("value too long for type {}", ty.name()),
+            ))
+        }
+    };
+    // char(n) pads with blanks to its length.
+    let length = fitted.chars().count();
+    Ok(Value::Text(if pad && length < limit { format!("{fitted:<limit$}") } else { fitted }))
 }
 
 fn invalid_input(ty: DataType, text: &str) -> SqlError {
     let name = match ty {
         DataType::Float4 => "real".to_string(),
+        DataType::Numeric(_) => "numeric".to_string(),
         other => other.name(),
     };
     SqlError::new(code::INVALID_TEXT_REPRESENTATION, format!("invalid input syntax for type {name}: \"{text}\""))
@@ -216,6 +385,14 @@ pub fn parse_text(s: &str, ty: DataType) -> Result<Value, SqlError> {
             }
             Value::Float(x).cast(t)
         }
+        DataType::Date => Ok(Value::Date(datetime::parse_date(s)?)),
+        DataType::Timestamp | DataType::Timestamptz => Ok(Value::Timestamp(datetime::parse_timestamp(s, ty)?)),
+        DataType::Uuid => Ok(Value::Uuid(parse_uuid(s)?)),
+        DataType::Bytea => Ok(Value::Bytes(parse_bytea(s)?)),
+        DataType::Numeric(limit) => match numeric::parse(s)? {
+            Some(value) => fit_numeric(value, limit),
+            None => Err(invalid_input(ty, s)),
+        },
         t => fit_text(s.to_string(), t, true),
     }
 }

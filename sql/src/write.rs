@@ -25,8 +25,8 @@ use crate::dml::DmlPlan;
 use crate::error::{code, Error, Result, SqlError};
 use crate::exec::{self, encode_row};
 use crate::explain::Lines;
-use crate::index;
 use crate::expr::Expr;
+use crate::index;
 use crate::keys;
 use crate::parse;
 use crate::plan::OutputColumn;
@@ -222,8 +222,7 @@ impl<'t> RowWriter<'t> {
         new: Vec<Value>,
     ) -> Result<(Vec<u8>, Vec<Value>)> {
         let table = self.table;
-        let key_changed =
-            table.primary_key.iter().any(|&i| new[i].compare(&old[i]) != Some(std::cmp::Ordering::Equal));
+        let key_changed = table.primary_key.iter().any(|&i| new[i].compare(&old[i]) != Some(std::cmp::Ordering::Equal));
         if key_changed {
             delete(view, table, key, old);
             return self.store(view, new);

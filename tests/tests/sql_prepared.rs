@@ -2,8 +2,9 @@
 //! tokio-postgres (binary parameters and results) against the built
 //! binary.
 
+use bytes::BytesMut;
 use seshat_tests::{sqlstate, Node};
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn parameters_of_every_type_round_trip_in_binary() {
@@ -56,6 +57,98 @@ async fn parameters_of_every_type_round_trip_in_binary() {
     let error =
         client.execute(&insert, &[&3i32, &true, &1i16, &1i64, &1f32, &1f64, &"t", &"too long"]).await.unwrap_err();
     assert_eq!(sqlstate(&error), "22001");
+}
+
+/// A value as its raw binary form, of whatever type the server says:
+/// what PostgreSQL's `*send`/`*recv` functions define, checked byte for
+/// byte.
+#[derive(Debug, PartialEq)]
+struct Raw(Vec<u8>);
+
+impl ToSql for Raw {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&self.0);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+impl<'a> FromSql<'a> for Raw {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw.to_vec()))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dates_timestamps_uuids_numerics_and_bytes_round_trip_in_binary() {
+    let node = Node::start(&[]).unwrap();
+    let client = node.pg().await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE typed (id UUID PRIMARY KEY, d DATE, ts TIMESTAMP, tz TIMESTAMPTZ, n NUMERIC(10,4),
+             c CHAR(4), b BYTEA)",
+        )
+        .await
+        .unwrap();
+    let insert = client.prepare("INSERT INTO typed VALUES ($1, $2, $3, $4, $5, $6, $7)").await.unwrap();
+    assert_eq!(
+        insert.params(),
+        [Type::UUID, Type::DATE, Type::TIMESTAMP, Type::TIMESTAMPTZ, Type::NUMERIC, Type::BPCHAR, Type::BYTEA]
+    );
+    let uuid = Raw((0u8..16).collect());
+    // 2000-01-02: one day after PostgreSQL's epoch.
+    let date = Raw(1i32.to_be_bytes().to_vec());
+    // 2000-01-01 00:00:01.5
+    let timestamp = Raw(1_500_000i64.to_be_bytes().to_vec());
+    // -12.3400: 2 base-10000 digits (12, 3400), weight 0, negative, scale 4.
+    let numeric = Raw([2i16, 0, 0x4000, 4, 12, 3400].iter().flat_map(|n| n.to_be_bytes()).collect());
+    let values: [&(dyn ToSql + Sync); 7] = [&uuid, &date, &timestamp, &timestamp, &numeric, &"ab", &Raw(vec![0, 255])];
+    client.execute(&insert, &values).await.unwrap();
+    let text = client
+        .simple_query("SELECT id, d, ts, tz, n, c, b FROM typed")
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                Some((0..7).map(|i| row.get(i).unwrap().to_string()).collect::<Vec<_>>())
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        text,
+        [
+            "00010203-0405-0607-0809-0a0b0c0d0e0f",
+            "2000-01-02",
+            "2000-01-01 00:00:01.5",
+            "2000-01-01 00:00:01.5+00",
+            "-12.3400",
+            "ab  ",
+            "\\x00ff"
+        ]
+    );
+    let row = client.query_one("SELECT id, d, ts, tz, n, c, b FROM typed WHERE id = $1", &[&uuid]).await.unwrap();
+    assert_eq!(row.get::<_, Raw>(0), uuid);
+    assert_eq!(row.get::<_, Raw>(1), date);
+    assert_eq!(row.get::<_, Raw>(2), timestamp);
+    assert_eq!(row.get::<_, Raw>(3), timestamp);
+    assert_eq!(row.get::<_, Raw>(4), numeric);
+    assert_eq!(row.get::<_, &str>(5), "ab  ");
+    assert_eq!(row.get::<_, Raw>(6), Raw(vec![0, 255]));
+    // A numeric beyond the column's precision: 22003.
+    let huge = Raw([1i16, 3, 0, 0, 1].iter().flat_map(|n| n.to_be_bytes()).collect());
+    let error = client.execute("UPDATE typed SET n = $1", &[&huge]).await.unwrap_err();
+    assert_eq!(sqlstate(&error), "22003");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -155,3 +155,31 @@ async fn of_two_transactions_inserting_one_unique_value_only_the_first_commits()
     assert_eq!(first_column(&a, "SELECT id FROM users WHERE email = 'x@y'").await, ["1"]);
     assert_eq!(failing(&b, "INSERT INTO users VALUES (2, 'x@y')").await, "23505");
 }
+
+/// `now()` is the transaction's time: the same for each of its
+/// statements, and the value its writes store once committed (apply runs
+/// them at the time the session fixed).
+#[tokio::test(flavor = "multi_thread")]
+async fn now_is_the_transaction_s_time_in_the_session_and_at_commit() {
+    let node = Node::start(&[]).unwrap();
+    let client = node.pg().await.unwrap();
+    client.batch_execute("CREATE TABLE events (id INT PRIMARY KEY, at TIMESTAMPTZ DEFAULT now())").await.unwrap();
+    client.batch_execute("BEGIN").await.unwrap();
+    let began = first_column(&client, "SELECT now()").await;
+    client.batch_execute("INSERT INTO events (id) VALUES (1)").await.unwrap();
+    assert_eq!(first_column(&client, "SELECT at FROM events").await, began, "the transaction sees its own row");
+    assert_eq!(first_column(&client, "SELECT current_timestamp").await, began);
+    client.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(first_column(&client, "SELECT at FROM events WHERE id = 1").await, began, "apply used the same time");
+    // On its own, a write is stamped with its log entry's time: between
+    // the moments before and after it.
+    let before = first_column(&client, "SELECT now()").await;
+    client.batch_execute("INSERT INTO events (id) VALUES (2)").await.unwrap();
+    let after = first_column(&client, "SELECT now()").await;
+    let stamped = first_column(&client, "SELECT at FROM events WHERE id = 2").await;
+    let within = format!(
+        "SELECT '{}'::timestamptz BETWEEN date_trunc('milliseconds', '{}'::timestamptz) AND '{}'",
+        stamped[0], before[0], after[0]
+    );
+    assert_eq!(first_column(&client, &within).await, ["t"], "{before:?} <= {stamped:?} <= {after:?}");
+}
