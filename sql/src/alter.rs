@@ -91,6 +91,7 @@ fn apply<R: Reader>(
         A::RenameTable { table_name: ast::RenameTableNameKind::To(new) | ast::RenameTableNameKind::As(new) } => {
             let new = object_name(new)?;
             catalog::refuse_taken(view, &new)?;
+            refuse_if_viewed(view, table, "renaming")?;
             view.delete(Family::SqlCatalog, keys::table_name(&table.name));
             view.put(Family::SqlCatalog, keys::table_name(&new), table.id.to_be_bytes().to_vec());
             table.name = new;
@@ -99,6 +100,7 @@ fn apply<R: Reader>(
             let (old, new) = (ident(old_column_name), ident(new_column_name));
             let position = table.existing_column(&old)?;
             refuse_if_checked(table, position, "renaming")?;
+            refuse_if_viewed(view, table, "renaming a column of")?;
             if table.column(&new).is_some() {
                 return Err(duplicate_column(table, &new));
             }
@@ -144,6 +146,12 @@ fn apply<R: Reader>(
                     Err(error) => return Err(error.into()),
                 };
                 refuse_if_checked(table, position, "dropping")?;
+                crate::view::refuse_if_depended_on(
+                    view,
+                    &table.name,
+                    &format!("drop column {column} of table {}", table.name),
+                    &[],
+                )?;
                 if table.primary_key.contains(&position) {
                     return Err(SqlError::unsupported(format!(
                         "dropping \"{column}\", a column of the primary key of \"{}\"",
@@ -244,6 +252,15 @@ fn apply<R: Reader>(
             }
         }
         other => return Err(SqlError::unsupported(format!("ALTER TABLE … {other}")).into()),
+    }
+    Ok(())
+}
+
+/// 0A000 when a view reads `table`: views keep their query as SQL text,
+/// which names the table and its columns.
+fn refuse_if_viewed(view: &impl Reader, table: &Table, doing: &str) -> Result<()> {
+    if crate::view::depended_on(view, &table.name, &[])? {
+        return Err(SqlError::unsupported(format!("{doing} table \"{}\", which a view reads", table.name)).into());
     }
     Ok(())
 }

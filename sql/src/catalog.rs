@@ -119,11 +119,12 @@ pub fn table_of_index(reader: &impl Reader, name: &str) -> Result<Option<Table>>
     Ok(table)
 }
 
-/// 42P07 if a table or an index is named `name` (they share PostgreSQL's
-/// namespace of relations).
+/// 42P07 if a table, an index or a view is named `name` (they share
+/// PostgreSQL's namespace of relations).
 pub fn refuse_taken(reader: &impl Reader, name: &str) -> Result<()> {
     if reader.get(Family::SqlCatalog, &keys::table_name(name))?.is_some()
         || reader.get(Family::SqlCatalog, &keys::index_name(name))?.is_some()
+        || reader.get(Family::SqlCatalog, &keys::view(name))?.is_some()
     {
         return Err(SqlError::new(code::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")).into());
     }

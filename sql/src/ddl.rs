@@ -306,6 +306,7 @@ pub fn drop_tables<R: Reader>(
             }
             return Err(SqlError::new(code::UNDEFINED_TABLE, format!("table \"{name}\" does not exist")).into());
         };
+        crate::view::refuse_if_depended_on(view, &name, &format!("drop table {name}"), &[])?;
         catalog::remove(view, &table);
         view.delete(Family::SqlCatalog, keys::table_name(&name));
         view.delete(Family::SqlMeta, keys::next_rowid(table.id));

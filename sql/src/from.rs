@@ -35,6 +35,7 @@ use crate::plan::{JoinKind, Source};
 use crate::query::{self, Ctes};
 use crate::scope::Scope;
 use crate::subquery::Mode;
+use crate::view;
 
 /// A bound FROM clause: its scope and its joins in FROM order.
 pub struct From {
@@ -117,6 +118,15 @@ fn relation(reader: &impl Reader, ctes: &Ctes, mode: Mode, relation: &ast::Table
                 let scope =
                     Scope::relation(qualifier, names.into_iter().zip(query.columns().iter().map(|c| c.data_type)));
                 return Ok((Source::Derived { query: Box::new(query.clone()), filter: None }, scope));
+            }
+            if let Some(view) = view::find(reader, &object_name(name)?)? {
+                // A view sees no WITH query of the statement naming it.
+                let mut query = query::plan_with(reader, &view.parsed()?, &Ctes::default(), mode)?;
+                query::rename_output(&mut query, &view.columns)?;
+                let names = query::aliased_columns(&query, alias)?;
+                let types = query.columns().iter().map(|c| c.data_type);
+                let scope = Scope::relation(qualifier.unwrap_or(view.name), names.into_iter().zip(types));
+                return Ok((Source::Derived { query: Box::new(query), filter: None }, scope));
             }
             if alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
                 return Err(SqlError::unsupported(format!("column aliases on a table in FROM ({relation})")).into());

@@ -10,6 +10,7 @@
 //! | `sql_catalog` | `checks/` `table id: u32 BE`          | the table's CHECK constraints (`Vec<catalog::Check>`, postcard) |
 //! | `sql_catalog` | `indexes/` `table id: u32 BE`         | the table's indexes (`Vec<catalog::Index>`, postcard) |
 //! | `sql_catalog` | `index/` index name                   | the name of the index's table |
+//! | `sql_catalog` | `view/` view name                     | the view (`view::View`, postcard) |
 //! | `sql_rows`    | `table id: u32 BE`, encoded primary key | the row (postcard `Vec<Value>`) |
 //! | `sql_index`   | `index id: u32 BE`, encoded indexed values, encoded primary key | the encoded primary key |
 //!
@@ -90,6 +91,16 @@ pub fn primary_key_of(row_key: &[u8]) -> &[u8] {
 /// `primary_key`.
 pub fn row_from_primary_key(table: u32, primary_key: &[u8]) -> Vec<u8> {
     [table.to_be_bytes().as_slice(), primary_key].concat()
+}
+
+/// `sql_catalog`: the view named `name`.
+pub fn view(name: &str) -> Vec<u8> {
+    [b"view/".as_slice(), name.as_bytes()].concat()
+}
+
+/// `sql_catalog`: the range of every view's key.
+pub fn views() -> (Vec<u8>, Vec<u8>) {
+    (b"view/".to_vec(), b"view0".to_vec())
 }
 
 /// `sql_catalog`: the id of the table named `name`.

@@ -33,7 +33,7 @@
 //!
 //! # Not yet
 //!
-//! Views, correlated subqueries, intervals, among others (`docs/sql.md` lists them): each answers
+//! Writable views, correlated subqueries, intervals, among others (`docs/sql.md` lists them): each answers
 //! 0A000 (`feature_not_supported`) naming what is missing.
 
 mod access;
@@ -66,6 +66,7 @@ mod subquery;
 mod types;
 mod upsert;
 mod value;
+mod view;
 mod write;
 
 pub use command::{Outcome, Rows};

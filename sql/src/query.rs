@@ -13,12 +13,19 @@ use crate::from;
 use crate::plan::{OutputColumn, QueryPlan, SetOperation, SetOperator, SortKey};
 use crate::set_ops;
 use crate::subquery::{Bound, Mode};
+use crate::view;
 
-/// The table `name` as `reader` has it, or 42P01.
+/// The table `name` as `reader` has it, or 42P01 (0A000 for a view: a
+/// statement that needs a table cannot write through one yet).
 pub fn table(reader: &impl Reader, name: &ast::ObjectName) -> Result<Table> {
     let name = object_name(name)?;
-    catalog::table(reader, &name)?
-        .ok_or_else(|| SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist")).into())
+    if let Some(table) = catalog::table(reader, &name)? {
+        return Ok(table);
+    }
+    if view::find(reader, &name)?.is_some() {
+        return Err(SqlError::unsupported(format!("changing the view \"{name}\" (views are read-only)")).into());
+    }
+    Err(SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist")).into())
 }
 
 /// The one table a FROM list names, with its alias (UPDATE's and
@@ -147,6 +154,15 @@ fn body(reader: &impl Reader, body: &ast::SetExpr, ctes: &Ctes, mode: Mode) -> R
 
 /// `WITH name (a, b) AS (…)`: the query's first columns renamed.
 fn rename_columns(plan: &mut QueryPlan, names: &[ast::TableAliasColumnDef]) -> Result<()> {
+    rename_output(plan, &alias_names(names))
+}
+
+fn alias_names(names: &[ast::TableAliasColumnDef]) -> Vec<String> {
+    names.iter().map(|n| ident(&n.name)).collect()
+}
+
+/// The query's first output columns renamed to `names`.
+pub fn rename_output(plan: &mut QueryPlan, names: &[String]) -> Result<()> {
     let columns = match plan {
         QueryPlan::Select(select) => &mut select.columns,
         QueryPlan::SetOperation(operation) => &mut operation.columns,
@@ -164,7 +180,7 @@ fn columns_names(columns: &[OutputColumn]) -> Vec<String> {
 
 /// `names` with the first ones replaced by `renames` (an alias's column
 /// list), or 42P10 when there are more renames than columns.
-pub fn renamed(mut names: Vec<String>, renames: &[ast::TableAliasColumnDef]) -> Result<Vec<String>> {
+pub fn renamed(mut names: Vec<String>, renames: &[String]) -> Result<Vec<String>> {
     if renames.len() > names.len() {
         return Err(SqlError::new(
             code::INVALID_COLUMN_REFERENCE,
@@ -173,7 +189,7 @@ pub fn renamed(mut names: Vec<String>, renames: &[ast::TableAliasColumnDef]) -> 
         .into());
     }
     for (name, rename) in names.iter_mut().zip(renames) {
-        *name = ident(&rename.name);
+        name.clone_from(rename);
     }
     Ok(names)
 }
@@ -181,7 +197,7 @@ pub fn renamed(mut names: Vec<String>, renames: &[ast::TableAliasColumnDef]) -> 
 /// The output columns of `plan` renamed by `alias`'s column list.
 pub fn aliased_columns(plan: &QueryPlan, alias: &Option<ast::TableAlias>) -> Result<Vec<String>> {
     let renames = alias.as_ref().map_or(&[][..], |a| a.columns.as_slice());
-    renamed(columns_names(plan.columns()), renames)
+    renamed(columns_names(plan.columns()), &alias_names(renames))
 }
 
 /// ORDER BY over a set operation's output: column names or ordinals.

@@ -82,6 +82,7 @@ impl Sql {
             }
             ast::Statement::CreateTable(_)
             | ast::Statement::CreateIndex(_)
+            | ast::Statement::CreateView(_)
             | ast::Statement::Drop { .. }
             | ast::Statement::Truncate(_)
             | ast::Statement::AlterTable(_)

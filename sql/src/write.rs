@@ -70,6 +70,10 @@ pub fn execute<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Effect
             ddl::drop_tables(view, &names, if_exists)
         }
         ast::Statement::CreateIndex(create) => ddl::create_index(view, &create).map(Effects::done),
+        ast::Statement::CreateView(create) => crate::view::create(view, &create).map(Effects::done),
+        ast::Statement::Drop { object_type: ast::ObjectType::View, if_exists, names, cascade: false, .. } => {
+            crate::view::drop(view, &names, if_exists)
+        }
         ast::Statement::Drop { object_type: ast::ObjectType::Index, if_exists, names, cascade: false, .. } => {
             ddl::drop_indexes(view, &names, if_exists)
         }
