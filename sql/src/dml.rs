@@ -17,6 +17,8 @@ use crate::error::{code, Result, SqlError};
 use crate::exec;
 use crate::explain::Lines;
 use crate::expr::Expr;
+use crate::from::{self, From};
+use crate::joined::{Joined, Match};
 use crate::plan::{OutputColumn, QueryPlan, Source};
 use crate::query::{self, Ctes};
 use crate::scope::Scope;
@@ -50,16 +52,81 @@ enum InsertSource {
 
 pub struct UpdatePlan {
     table: Table,
-    /// Column positions and their new values, over the old row.
+    /// Column positions and their new values, over the old row (followed
+    /// by the joined row with FROM).
     assignments: Vec<(usize, Expr)>,
-    filter: Option<Expr>,
+    targets: Targets,
     returning: Option<Returning>,
 }
 
 pub struct DeletePlan {
     table: Table,
-    filter: Option<Expr>,
+    targets: Targets,
     returning: Option<Returning>,
+}
+
+/// The rows an UPDATE or DELETE changes.
+enum Targets {
+    /// The target's rows that pass a filter.
+    Filtered(Option<Expr>),
+    /// The target's rows joined with other relations (`UPDATE … FROM`,
+    /// `DELETE … USING`).
+    Joined(Joined),
+}
+
+impl Targets {
+    /// The filter (over the target row, then the other relations'), and
+    /// the other relations when there are.
+    fn new(from: Option<From>, target_width: usize, filter: Option<Expr>) -> Targets {
+        match from {
+            None => Targets::Filtered(filter),
+            Some(from) => Targets::Joined(Joined::new(from, target_width, filter)),
+        }
+    }
+
+    /// The rows to change, collected before anything is written.
+    fn rows(&self, view: &impl Reader, table: &Table) -> Result<Vec<Match>> {
+        match self {
+            Targets::Filtered(filter) => Ok(exec::matching_rows(view, table, filter.as_ref())?
+                .into_iter()
+                .map(|(key, row)| Match { key, row, other: Vec::new() })
+                .collect()),
+            Targets::Joined(joined) => joined.matches(view, table),
+        }
+    }
+
+    fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            Targets::Filtered(filter) => filter.iter().collect(),
+            Targets::Joined(joined) => joined.exprs(),
+        }
+    }
+
+    fn explain(&self, lines: &mut Lines, table: &Table) {
+        let scan = |filter: Option<&Expr>| Source::Table { table: table.clone(), filter: filter.cloned() };
+        match self {
+            Targets::Filtered(filter) => lines.source(1, &scan(filter.as_ref())),
+            Targets::Joined(joined) => {
+                let join = match joined.key_count() {
+                    0 => "Nested Loop".to_string(),
+                    1 => "Hash Join (1 key)".to_string(),
+                    n => format!("Hash Join ({n} keys)"),
+                };
+                lines.node(1, join);
+                lines.source(2, &scan(joined.target_filter()));
+                lines.source(2, joined.source());
+            }
+        }
+    }
+}
+
+/// A match's row followed by the row it joined (if any): what SET and
+/// RETURNING expressions read.
+fn with_other<'r>(row: &'r [Value], other: &[Value]) -> std::borrow::Cow<'r, [Value]> {
+    if other.is_empty() {
+        return std::borrow::Cow::Borrowed(row);
+    }
+    std::borrow::Cow::Owned(row.iter().chain(other).cloned().collect())
 }
 
 /// What binding a statement needs: the view it runs on, whether it runs,
@@ -117,9 +184,9 @@ impl DmlPlan {
             }
             DmlPlan::Update(plan) => {
                 exprs.extend(plan.assignments.iter().map(|(_, e)| e));
-                exprs.extend(&plan.filter);
+                exprs.extend(plan.targets.exprs());
             }
-            DmlPlan::Delete(plan) => exprs.extend(&plan.filter),
+            DmlPlan::Delete(plan) => exprs.extend(plan.targets.exprs()),
         }
         exprs.extend(self.returning().into_iter().flat_map(|r| &r.exprs));
         exprs
@@ -143,13 +210,11 @@ impl DmlPlan {
             }
             DmlPlan::Update(plan) => {
                 lines.node(0, format!("Update on {}", plan.table.name));
-                let scan = Source::Table { table: plan.table.clone(), filter: plan.filter.clone() };
-                lines.source(1, &scan);
+                plan.targets.explain(lines, &plan.table);
             }
             DmlPlan::Delete(plan) => {
                 lines.node(0, format!("Delete on {}", plan.table.name));
-                let scan = Source::Table { table: plan.table.clone(), filter: plan.filter.clone() };
-                lines.source(1, &scan);
+                plan.targets.explain(lines, &plan.table);
             }
         }
     }
@@ -165,21 +230,22 @@ impl DmlPlan {
 }
 
 impl Returning {
+    /// Binds RETURNING over `scope`: the written table's row, then the
+    /// joined relations' with FROM or USING.
     fn bind(
         context: &Context<'_, impl Reader>,
-        table: &Table,
-        alias: Option<String>,
+        scope: &Scope,
         items: Option<&Vec<ast::SelectItem>>,
     ) -> Result<Option<Returning>> {
         let Some(items) = items else { return Ok(None) };
-        let scope = Scope::of(table, alias);
-        let mut binder = Binder::new(&scope).with_subqueries(context.subqueries);
+        let mut binder = Binder::new(scope).with_subqueries(context.subqueries);
         let (mut columns, mut exprs) = (Vec::new(), Vec::new());
         for item in items {
             match item {
                 ast::SelectItem::Wildcard(_) => {
-                    for (i, column) in table.columns.iter().enumerate() {
-                        columns.push(OutputColumn { name: column.name.clone(), data_type: column.data_type });
+                    let all = scope.relations().iter().flat_map(|r| &r.columns);
+                    for (i, (name, data_type)) in all.enumerate() {
+                        columns.push(OutputColumn { name: name.clone(), data_type: *data_type });
                         exprs.push(Expr::Column(i));
                     }
                 }
@@ -310,7 +376,7 @@ fn bind_insert(context: &Context<'_, impl Reader>, insert: &ast::Insert) -> Resu
         }
         Some(other) => return Err(SqlError::unsupported(format!("INSERT …{other}")).into()),
     };
-    let returning = Returning::bind(context, &table, alias, insert.returning.as_ref())?;
+    let returning = Returning::bind(context, &Scope::of(&table, alias), insert.returning.as_ref())?;
     Ok(InsertPlan { table, targets, source, on_conflict, returning })
 }
 
@@ -416,12 +482,31 @@ fn filter(context: &Context<'_, impl Reader>, scope: &Scope, selection: Option<&
     Ok(selection.map(|selection| binder.condition(selection, "WHERE")).transpose()?)
 }
 
+/// The scope an UPDATE's or DELETE's expressions see: the target, then
+/// the relations of its FROM (or USING) list, bound.
+fn with_others(
+    context: &Context<'_, impl Reader>,
+    target: Scope,
+    others: Option<&[ast::TableWithJoins]>,
+) -> Result<(Scope, Option<From>)> {
+    let Some(others) = others else { return Ok((target, None)) };
+    let from = from::bind(context.view, others, &Ctes::default(), context.mode)?;
+    Ok((target.join(from.scope.clone())?, Some(from)))
+}
+
 fn bind_update(context: &Context<'_, impl Reader>, update: &ast::Update) -> Result<UpdatePlan> {
     let view = context.view;
-    if update.from.is_some() || !update.order_by.is_empty() || update.limit.is_some() {
-        return Err(SqlError::unsupported("UPDATE … FROM, ORDER BY or LIMIT").into());
+    if !update.order_by.is_empty() || update.limit.is_some() {
+        return Err(SqlError::unsupported("UPDATE … ORDER BY or LIMIT").into());
     }
-    let (table, scope) = target(view, &update.table)?;
+    let others = match &update.from {
+        None => None,
+        Some(ast::UpdateTableFromKind::BeforeSet(list) | ast::UpdateTableFromKind::AfterSet(list)) => {
+            Some(list.as_slice())
+        }
+    };
+    let (table, target) = target(view, &update.table)?;
+    let (scope, from) = with_others(context, target, others)?;
     let mut assignments = Vec::new();
     for assignment in &update.assignments {
         let ast::AssignmentTarget::ColumnName(name) = &assignment.target else {
@@ -440,23 +525,25 @@ fn bind_update(context: &Context<'_, impl Reader>, update: &ast::Update) -> Resu
         assignments.push((position, expr));
     }
     let filter = filter(context, &scope, update.selection.as_ref())?;
-    let returning = Returning::bind(context, &table, None, update.returning.as_ref())?;
-    Ok(UpdatePlan { table, assignments, filter, returning })
+    let targets = Targets::new(from, table.columns.len(), filter);
+    let returning = Returning::bind(context, &scope, update.returning.as_ref())?;
+    Ok(UpdatePlan { table, assignments, targets, returning })
 }
 
 fn apply_update<R: Reader>(view: &mut Overlay<'_, R>, plan: UpdatePlan) -> Result<Outcome> {
-    let UpdatePlan { table, assignments, filter, returning } = plan;
+    let UpdatePlan { table, assignments, targets, returning } = plan;
     let writer = RowWriter::new(&table)?;
     let mut returned = Vec::new();
     let mut count = 0;
-    for (key, row) in exec::matching_rows(view, &table, filter.as_ref())? {
+    for Match { key, row, other } in targets.rows(view, &table)? {
+        let input = with_other(&row, &other);
         let mut updated = row.clone();
         for (position, expr) in &assignments {
-            updated[*position] = expr.eval(&row)?;
+            updated[*position] = expr.eval(&input)?;
         }
         let (_, stored) = writer.replace(view, key, &row, updated)?;
         if let Some(returning) = &returning {
-            returned.push(returning.row(&stored)?);
+            returned.push(returning.row(&with_other(&stored, &other))?);
         }
         count += 1;
     }
@@ -465,8 +552,8 @@ fn apply_update<R: Reader>(view: &mut Overlay<'_, R>, plan: UpdatePlan) -> Resul
 
 fn bind_delete(context: &Context<'_, impl Reader>, delete: &ast::Delete) -> Result<DeletePlan> {
     let view = context.view;
-    if delete.using.is_some() || !delete.order_by.is_empty() || delete.limit.is_some() || !delete.tables.is_empty() {
-        return Err(SqlError::unsupported("DELETE … USING, ORDER BY or LIMIT").into());
+    if !delete.order_by.is_empty() || delete.limit.is_some() || !delete.tables.is_empty() {
+        return Err(SqlError::unsupported("DELETE … ORDER BY or LIMIT").into());
     }
     let from = match &delete.from {
         ast::FromTable::WithFromKeyword(from) | ast::FromTable::WithoutKeyword(from) => from,
@@ -474,20 +561,22 @@ fn bind_delete(context: &Context<'_, impl Reader>, delete: &ast::Delete) -> Resu
     let [from] = from.as_slice() else {
         return Err(SqlError::unsupported("DELETE from several tables").into());
     };
-    let (table, scope) = target(view, from)?;
+    let (table, target) = target(view, from)?;
+    let (scope, others) = with_others(context, target, delete.using.as_deref())?;
     let filter = filter(context, &scope, delete.selection.as_ref())?;
-    let returning = Returning::bind(context, &table, None, delete.returning.as_ref())?;
-    Ok(DeletePlan { table, filter, returning })
+    let targets = Targets::new(others, table.columns.len(), filter);
+    let returning = Returning::bind(context, &scope, delete.returning.as_ref())?;
+    Ok(DeletePlan { table, targets, returning })
 }
 
 fn apply_delete<R: Reader>(view: &mut Overlay<'_, R>, plan: DeletePlan) -> Result<Outcome> {
-    let DeletePlan { table, filter, returning } = plan;
+    let DeletePlan { table, targets, returning } = plan;
     let mut returned = Vec::new();
     let mut count = 0;
-    for (key, row) in exec::matching_rows(view, &table, filter.as_ref())? {
+    for Match { key, row, other } in targets.rows(view, &table)? {
         write::delete(view, &table, key, &row);
         if let Some(returning) = &returning {
-            returned.push(returning.row(&row)?);
+            returned.push(returning.row(&with_other(&row, &other))?);
         }
         count += 1;
     }

@@ -160,7 +160,7 @@ fn count(expr: Option<&Expr>, what: &str) -> Result<Option<u64>> {
 }
 
 /// The rows `source` produces.
-fn source_rows(reader: &impl Reader, source: &Source) -> Result<Vec<Vec<Value>>> {
+pub(crate) fn source_rows(reader: &impl Reader, source: &Source) -> Result<Vec<Vec<Value>>> {
     Ok(match source {
         Source::Nothing => vec![Vec::new()],
         Source::Table { table, filter } => {

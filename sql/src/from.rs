@@ -219,7 +219,11 @@ fn outer_joins(tree: Tree) -> (Source, usize) {
 
 /// The `left = right` conjuncts whose sides read only the left and only
 /// the right columns, as (over a left row, over a right row) key pairs.
-fn hash_keys(conjuncts: &[Expr], left: std::ops::Range<usize>, right: std::ops::Range<usize>) -> Vec<(Expr, Expr)> {
+pub(crate) fn hash_keys(
+    conjuncts: &[Expr],
+    left: std::ops::Range<usize>,
+    right: std::ops::Range<usize>,
+) -> Vec<(Expr, Expr)> {
     let within = |e: &Expr, range: &std::ops::Range<usize>| {
         let columns = e.columns();
         !columns.is_empty() && columns.iter().all(|c| range.contains(c))

@@ -51,6 +51,7 @@ mod expr;
 mod from;
 mod functions;
 mod index;
+mod joined;
 mod keys;
 mod machine;
 mod numeric;

@@ -146,6 +146,10 @@ async fn explain_shows_access_paths_and_join_order() {
         plan("UPDATE a SET name = 'y' WHERE name = 'x'").await,
         ["Update on a", "->  Index Scan using a_name on a (filtered)"]
     );
+    assert_eq!(
+        plan("UPDATE b SET a_id = a.id FROM a WHERE a.id = b.a_id AND a.name = 'x'").await,
+        ["Update on b", "->  Hash Join (1 key)", "->  Seq Scan on b", "->  Index Scan using a_name on a (filtered)"]
+    );
     client.simple_query("DROP INDEX a_name").await.unwrap();
     assert_eq!(plan("SELECT * FROM a WHERE name = 'x'").await, ["Seq Scan on a (filtered)"]);
     assert_eq!(plan("DELETE FROM b WHERE id < 10").await, ["Delete on b", "->  Key Range Scan on b (filtered)"]);
