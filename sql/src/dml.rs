@@ -71,7 +71,7 @@ enum Targets {
     Filtered(Option<Expr>),
     /// The target's rows joined with other relations (`UPDATE … FROM`,
     /// `DELETE … USING`).
-    Joined(Joined),
+    Joined(Box<Joined>),
 }
 
 impl Targets {
@@ -80,7 +80,7 @@ impl Targets {
     fn new(from: Option<From>, target_width: usize, filter: Option<Expr>) -> Targets {
         match from {
             None => Targets::Filtered(filter),
-            Some(from) => Targets::Joined(Joined::new(from, target_width, filter)),
+            Some(from) => Targets::Joined(Box::new(Joined::new(from, target_width, filter))),
         }
     }
 
