@@ -13,6 +13,7 @@ use crate::expr::Expr;
 use crate::keys;
 use crate::numeric;
 use crate::plan::{AggFunc, Aggregate, Aggregation, JoinKind, QueryPlan, SelectPlan, SortKey, Source};
+use crate::rows;
 use crate::types::DataType;
 use crate::value::Value;
 
@@ -168,19 +169,15 @@ pub(crate) fn source_rows(reader: &impl Reader, source: &Source) -> Result<Vec<V
             scan_matching(reader, table, filter.as_ref(), |_, row| rows.push(row))?;
             rows
         }
-        Source::Derived { query, filter } => {
-            let mut rows = self::query(reader, query)?;
-            if let Some(filter) = filter {
-                let mut kept = Vec::with_capacity(rows.len());
-                for row in rows {
-                    if filter.holds(&row)? {
-                        kept.push(row);
-                    }
-                }
-                rows = kept;
-            }
-            rows
+        Source::Derived { query, filter } => kept(self::query(reader, query)?, filter.as_ref())?,
+        Source::Values { rows, filter, .. } => {
+            let rows = rows
+                .iter()
+                .map(|row| row.iter().map(|e| e.eval(&[])).collect())
+                .collect::<std::result::Result<_, _>>()?;
+            kept(rows, filter.as_ref())?
         }
+        Source::Series { bounds, ty, filter } => kept(rows::series_rows(bounds, *ty)?, filter.as_ref())?,
         Source::Join { kind, left, right, keys, condition } => {
             let (left_rows, right_rows) = (source_rows(reader, left)?, source_rows(reader, right)?);
             join(*kind, left_rows, right_rows, (left.width(), right.width()), keys, condition.as_ref())?
@@ -189,6 +186,18 @@ pub(crate) fn source_rows(reader: &impl Reader, source: &Source) -> Result<Vec<V
             source_rows(reader, input)?.into_iter().map(|row| order.iter().map(|&i| row[i].clone()).collect()).collect()
         }
     })
+}
+
+/// The `rows` that pass `filter`.
+fn kept(rows: Vec<Vec<Value>>, filter: Option<&Expr>) -> Result<Vec<Vec<Value>>> {
+    let Some(filter) = filter else { return Ok(rows) };
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in rows {
+        if filter.holds(&row)? {
+            kept.push(row);
+        }
+    }
+    Ok(kept)
 }
 
 /// A hash-join key: equal for values SQL's `=` finds equal (numbers as

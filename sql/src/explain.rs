@@ -119,6 +119,14 @@ impl Lines {
                 self.source(depth + 1, left);
                 self.source(depth + 1, right);
             }
+            Source::Values { rows, filter, .. } => {
+                let filtered = if filter.is_some() { " (filtered)" } else { "" };
+                self.node(depth, format!("Values Scan ({} rows){filtered}", rows.len()));
+            }
+            Source::Series { filter, .. } => {
+                let filtered = if filter.is_some() { " (filtered)" } else { "" };
+                self.node(depth, format!("Function Scan on generate_series{filtered}"));
+            }
             // Putting columns back in FROM order is not a step worth a line.
             Source::Permute { input, .. } => self.source(depth, input),
         }

@@ -33,6 +33,7 @@ use crate::error::{code, Result, SqlError};
 use crate::expr::{BinaryOp, Expr};
 use crate::plan::{JoinKind, Source};
 use crate::query::{self, Ctes};
+use crate::rows;
 use crate::scope::Scope;
 use crate::subquery::Mode;
 use crate::view;
@@ -134,6 +135,33 @@ fn relation(reader: &impl Reader, ctes: &Ctes, mode: Mode, relation: &ast::Table
             let table = query::table(reader, name)?;
             let scope = Scope::of(&table, qualifier);
             Ok((Source::Table { table, filter: None }, scope))
+        }
+        ast::TableFactor::Table { name, alias, args: Some(args), with_hints, .. }
+            if with_hints.is_empty() && object_name(name).is_ok_and(|n| n == "generate_series") =>
+        {
+            let mut exprs = Vec::with_capacity(args.args.len());
+            for arg in &args.args {
+                match arg {
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => exprs.push(e.clone()),
+                    other => return Err(SqlError::unsupported(format!("the argument {other}")).into()),
+                }
+            }
+            let (bounds, ty) = rows::series(&exprs)?;
+            // `AS g(n)` names the column n; `AS g` names it g, as PostgreSQL.
+            let qualifier = alias.as_ref().map_or("generate_series".to_string(), |a| ident(&a.name));
+            let column = match alias.as_ref().and_then(|a| a.columns.first()) {
+                Some(column) => ident(&column.name),
+                None => qualifier.clone(),
+            };
+            if alias.as_ref().is_some_and(|a| a.columns.len() > 1) {
+                return Err(SqlError::new(
+                    code::SYNTAX_ERROR,
+                    "too many column aliases specified for function generate_series",
+                )
+                .into());
+            }
+            let scope = Scope::relation(qualifier, [(column, ty)]);
+            Ok((Source::Series { bounds, ty, filter: None }, scope))
         }
         ast::TableFactor::Derived { lateral: false, subquery, alias, sample: None } => {
             let Some(named) = alias else {

@@ -157,6 +157,7 @@ pub fn bind(name: &str, args: Vec<Typed>) -> Result<Typed, SqlError> {
             };
             Ok(Typed::known(expr, ty))
         }
+        ("generate_series", _) => Err(SqlError::unsupported("generate_series in a select list (it runs in FROM)")),
         _ => Err(undefined(&args)),
     }
 }

@@ -59,6 +59,7 @@ mod parse;
 mod plan;
 mod prepare;
 mod query;
+mod rows;
 mod scope;
 mod service;
 mod session;

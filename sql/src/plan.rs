@@ -133,6 +133,10 @@ pub enum Source {
     },
     /// The input's columns rearranged: column i is input column `order[i]`.
     Permute { input: Box<Source>, order: Vec<usize> },
+    /// A VALUES list's rows (constant expressions) that pass `filter`.
+    Values { rows: Vec<Vec<Expr>>, width: usize, filter: Option<Expr> },
+    /// `generate_series(start, stop [, step])` of type `ty`: one column.
+    Series { bounds: Vec<Expr>, ty: DataType, filter: Option<Expr> },
 }
 
 impl Source {
@@ -141,6 +145,8 @@ impl Source {
         match self {
             Source::Table { table, .. } => Source::Table { table, filter },
             Source::Derived { query, .. } => Source::Derived { query, filter },
+            Source::Values { rows, width, .. } => Source::Values { rows, width, filter },
+            Source::Series { bounds, ty, .. } => Source::Series { bounds, ty, filter },
             other => unreachable!("only scans are filtered: {other:?}"),
         }
     }
@@ -153,6 +159,8 @@ impl Source {
             Source::Derived { query, .. } => query.columns().len(),
             Source::Join { left, right, .. } => left.width() + right.width(),
             Source::Permute { order, .. } => order.len(),
+            Source::Values { width, .. } => *width,
+            Source::Series { .. } => 1,
         }
     }
 
@@ -174,6 +182,8 @@ impl Source {
                 exprs
             }
             Source::Permute { input, .. } => input.exprs(),
+            Source::Values { rows, filter, .. } => rows.iter().flatten().chain(filter).collect(),
+            Source::Series { bounds, filter, .. } => bounds.iter().chain(filter).collect(),
         }
     }
 }

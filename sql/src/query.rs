@@ -11,6 +11,7 @@ use crate::exec;
 use crate::expr::Expr;
 use crate::from;
 use crate::plan::{OutputColumn, QueryPlan, SetOperation, SetOperator, SortKey};
+use crate::rows;
 use crate::set_ops;
 use crate::subquery::{Bound, Mode};
 use crate::view;
@@ -112,6 +113,14 @@ pub fn plan_with(reader: &impl Reader, query: &ast::Query, outer: &Ctes, mode: M
             Ok(QueryPlan::Select(Box::new(bind::select(from, select, order_by, limit, &subqueries)?)))
         }
         ast::SetExpr::Query(inner) if order_by.is_none() && limit.is_none() => plan_with(reader, inner, ctes, mode),
+        ast::SetExpr::Values(values) => {
+            let subqueries = |query: &ast::Query| subquery(reader, query, ctes, mode);
+            let (rows, columns) = rows::values(values, &subqueries)?;
+            let mut plan = rows::values_plan(rows, columns);
+            plan.sort = order_by.map(|o| output_sort(o, &plan.columns)).transpose()?.unwrap_or_default();
+            (plan.limit, plan.offset) = bind::limit_offset(limit)?;
+            Ok(QueryPlan::Select(Box::new(plan)))
+        }
         ast::SetExpr::SetOperation { op, set_quantifier, left, right } => {
             let operator = match op {
                 ast::SetOperator::Union => SetOperator::Union,
