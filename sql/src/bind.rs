@@ -19,7 +19,7 @@ use crate::error::{code, SqlError};
 use crate::expr::{BinaryOp, Expr};
 use crate::from::From;
 use crate::functions;
-use crate::plan::{AggFunc, Aggregate, Aggregation, OutputColumn, SelectPlan, SortKey};
+use crate::plan::{AggFunc, Aggregate, Aggregation, JoinKind, OutputColumn, SelectPlan, SortKey};
 use crate::scope::{Relation, Scope};
 use crate::subquery::{self, Bound, Planner};
 use crate::types::DataType;
@@ -365,6 +365,21 @@ impl<'a> Binder<'a> {
     }
 
     fn column(&self, qualifier: Option<String>, name: &str) -> Result<Typed, SqlError> {
+        if let (None, Some(merged)) = (&qualifier, self.scope.merged_column(name)) {
+            if self.grouping.is_some() {
+                return Err(SqlError::new(
+                    code::GROUPING_ERROR,
+                    format!("column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"),
+                ));
+            }
+            // The side whose rows are all kept; both for a FULL join.
+            let expr = match merged.kind {
+                JoinKind::Inner | JoinKind::Left => Expr::Column(merged.left),
+                JoinKind::Right => Expr::Column(merged.right),
+                JoinKind::Full => Expr::Coalesce(vec![Expr::Column(merged.left), Expr::Column(merged.right)]),
+            };
+            return Ok(Typed::known(expr, merged.data_type));
+        }
         let column = self.scope.resolve(qualifier.as_deref(), name)?;
         if self.grouping.is_some() {
             return Err(SqlError::new(
@@ -677,8 +692,20 @@ pub fn select(
             ast::SelectItem::UnnamedExpr(expr) => items.push((output_name(expr), expr.clone())),
             ast::SelectItem::ExprWithAlias { expr, alias } => items.push((ident(alias), expr.clone())),
             ast::SelectItem::Wildcard(_) if !scope.relations().is_empty() => {
-                for relation in scope.relations() {
-                    items.extend(columns_of(relation));
+                // USING columns once, first; then every other column.
+                let mut hidden = std::collections::HashSet::new();
+                for merged in scope.merged() {
+                    if hidden.insert(merged.left) {
+                        items.push((
+                            merged.name.clone(),
+                            ast::Expr::Identifier(ast::Ident::with_quote('"', merged.name.clone())),
+                        ));
+                    }
+                    hidden.insert(merged.right);
+                }
+                for (relation, range) in scope.relations().iter().zip(scope.ranges()) {
+                    let columns = columns_of(relation).into_iter().zip(range);
+                    items.extend(columns.filter(|(_, position)| !hidden.contains(position)).map(|(item, _)| item));
                 }
             }
             ast::SelectItem::QualifiedWildcard(ast::SelectItemQualifiedWildcardKind::ObjectName(name), _) => {

@@ -34,8 +34,9 @@ use crate::expr::{BinaryOp, Expr};
 use crate::plan::{JoinKind, Source};
 use crate::query::{self, Ctes};
 use crate::rows;
-use crate::scope::Scope;
+use crate::scope::{Merged, Scope};
 use crate::subquery::Mode;
+use crate::types::DataType;
 use crate::view;
 
 /// A bound FROM clause: its scope and its joins in FROM order.
@@ -85,7 +86,7 @@ impl Tree {
 pub fn bind(reader: &impl Reader, from: &[ast::TableWithJoins], ctes: &Ctes, mode: Mode) -> Result<From> {
     let mut bound = From { scope: Scope::default(), tree: Tree::Nothing };
     for item in from {
-        bound = bound.join(reader, ctes, mode, JoinKind::Inner, &item.relation, None)?;
+        bound = bound.join(reader, ctes, mode, JoinKind::Inner, &item.relation, Condition::None)?;
         for join in &item.joins {
             use ast::JoinOperator as J;
             let (kind, constraint) = match &join.join_operator {
@@ -97,14 +98,83 @@ pub fn bind(reader: &impl Reader, from: &[ast::TableWithJoins], ctes: &Ctes, mod
                 other => return Err(SqlError::unsupported(format!("the join {other:?}")).into()),
             };
             let on = match constraint {
-                None | Some(ast::JoinConstraint::None) => None,
-                Some(ast::JoinConstraint::On(on)) => Some(on),
+                None | Some(ast::JoinConstraint::None) => Condition::None,
+                Some(ast::JoinConstraint::On(on)) => Condition::On(on),
+                Some(ast::JoinConstraint::Using(names)) => {
+                    Condition::Using(names.iter().map(object_name).collect::<std::result::Result<_, _>>()?)
+                }
+                Some(ast::JoinConstraint::Natural) => Condition::Natural,
                 Some(other) => return Err(SqlError::unsupported(format!("JOIN … {other:?}")).into()),
             };
             bound = bound.join(reader, ctes, mode, kind, &join.relation, on)?;
         }
     }
     Ok(bound)
+}
+
+/// The names a NATURAL join shares: the right relation's columns that
+/// the left side has, in the left side's order.
+fn common_names(left: &Scope, right: &Scope) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let right_names: Vec<&String> = right.relations().iter().flat_map(|r| r.columns.iter().map(|(n, _)| n)).collect();
+    let left_names = left
+        .merged()
+        .iter()
+        .map(|m| &m.name)
+        .chain(left.relations().iter().flat_map(|r| r.columns.iter().map(|(n, _)| n)));
+    for name in left_names {
+        if right_names.contains(&name) && !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
+/// The columns `USING (names)` merges: each name's column on the left
+/// (positions over the left scope) and on the right (over the joined
+/// scope), with PostgreSQL's errors for a name missing or repeated on a
+/// side and for types that cannot be compared.
+fn using(left: &Scope, right: &Scope, names: &[String], kind: JoinKind) -> Result<Vec<Merged>> {
+    let shift = left.width();
+    let mut merged = Vec::with_capacity(names.len());
+    for name in names {
+        let (left_position, left_type) = match left.merged_column(name) {
+            Some(m) if m.kind == JoinKind::Full => {
+                return Err(SqlError::unsupported(format!("USING ({name}) over a FULL JOIN's merged column")).into())
+            }
+            Some(m) => (if m.kind == JoinKind::Right { m.right } else { m.left }, m.data_type),
+            None => side_column(left, name, "left")?,
+        };
+        let (right_position, right_type) = side_column(right, name, "right")?;
+        if !left_type.same_kind(right_type) {
+            return Err(SqlError::new(
+                code::DATATYPE_MISMATCH,
+                format!("JOIN/USING types {} and {} cannot be matched", left_type.name(), right_type.name()),
+            )
+            .into());
+        }
+        let data_type =
+            if left_type.is_numeric() && right_type.is_numeric() { left_type.wider(right_type) } else { left_type };
+        merged.push(Merged { name: name.clone(), left: left_position, right: right_position + shift, kind, data_type });
+    }
+    Ok(merged)
+}
+
+/// Column `name` of one side of a join, as USING finds it.
+fn side_column(scope: &Scope, name: &str, side: &str) -> Result<(usize, DataType)> {
+    match scope.resolve(None, name) {
+        Ok(resolved) => Ok((resolved.position, resolved.data_type)),
+        Err(error) if error.code == code::AMBIGUOUS_COLUMN => Err(SqlError::new(
+            code::AMBIGUOUS_COLUMN,
+            format!("common column name \"{name}\" appears more than once in {side} table"),
+        )
+        .into()),
+        Err(_) => Err(SqlError::new(
+            code::UNDEFINED_COLUMN,
+            format!("column \"{name}\" specified in USING clause does not exist in {side} table"),
+        )
+        .into()),
+    }
 }
 
 /// The scan of one FROM item and its scope: a WITH query, a table, or a
@@ -177,8 +247,18 @@ fn relation(reader: &impl Reader, ctes: &Ctes, mode: Mode, relation: &ast::Table
     }
 }
 
+/// How a join pairs rows.
+enum Condition<'a> {
+    None,
+    On(&'a ast::Expr),
+    /// `USING (names)`: equal columns of those names, seen once.
+    Using(Vec<String>),
+    /// `NATURAL`: USING every name both sides have.
+    Natural,
+}
+
 impl From {
-    /// This FROM joined with `relation` by `kind` on `on`.
+    /// This FROM joined with `relation` by `kind` on `condition`.
     fn join(
         self,
         reader: &impl Reader,
@@ -186,16 +266,42 @@ impl From {
         mode: Mode,
         kind: JoinKind,
         relation: &ast::TableFactor,
-        on: Option<&ast::Expr>,
+        condition: Condition<'_>,
     ) -> Result<From> {
-        let (scan, scope) = self::relation(reader, ctes, mode, relation)?;
-        let scope = self.scope.join(scope)?;
+        let (scan, right) = self::relation(reader, ctes, mode, relation)?;
+        let on_expr = match &condition {
+            Condition::On(on) => Some(*on),
+            _ => None,
+        };
+        let names = match condition {
+            Condition::Using(names) => Some(names),
+            Condition::Natural => Some(common_names(&self.scope, &right)),
+            _ => None,
+        };
+        let using = names.map(|names| using(&self.scope, &right, &names, kind)).transpose()?;
+        let mut scope = self.scope.join(right)?;
         let tree = match self.tree {
             Tree::Nothing => Tree::Scan(scan),
             left => {
-                let subqueries = |query: &ast::Query| query::subquery(reader, query, ctes, mode);
-                let mut binder = Binder::new(&scope).with_subqueries(&subqueries);
-                let on = on.map(|on| binder.condition(on, "JOIN/ON")).transpose()?;
+                let on = match (on_expr, using) {
+                    (Some(on), _) => {
+                        let subqueries = |query: &ast::Query| query::subquery(reader, query, ctes, mode);
+                        let mut binder = Binder::new(&scope).with_subqueries(&subqueries);
+                        Some(binder.condition(on, "JOIN/ON")?)
+                    }
+                    (None, Some(using)) => {
+                        let equalities = using.iter().map(|m| Expr::Binary {
+                            op: BinaryOp::Eq,
+                            left: Box::new(Expr::Column(m.left)),
+                            right: Box::new(Expr::Column(m.right)),
+                            ty: DataType::Bool,
+                        });
+                        let on = Expr::all(equalities.collect());
+                        using.into_iter().for_each(|m| scope.merge(m));
+                        on
+                    }
+                    (None, None) => None,
+                };
                 Tree::Join { kind, left: Box::new(left), right: Box::new(Tree::Scan(scan)), on }
             }
         };

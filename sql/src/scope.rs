@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use crate::catalog::Table;
 use crate::error::{code, SqlError};
+use crate::plan::JoinKind;
 use crate::types::DataType;
 
 /// One relation of a scope: a table under its name or alias.
@@ -18,6 +19,20 @@ pub struct Relation {
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     relations: Vec<Relation>,
+    /// The columns of `JOIN … USING` (and NATURAL JOIN), which an
+    /// unqualified name and `*` see once.
+    merged: Vec<Merged>,
+}
+
+/// A column two joined relations share by name (`USING (name)`).
+#[derive(Debug, Clone)]
+pub struct Merged {
+    pub name: String,
+    /// Positions of the left and the right relation's column.
+    pub left: usize,
+    pub right: usize,
+    pub kind: JoinKind,
+    pub data_type: DataType,
 }
 
 /// A column as a name resolved it.
@@ -34,17 +49,23 @@ impl Scope {
             qualifier: alias.unwrap_or_else(|| table.name.clone()),
             columns: table.columns.iter().map(|c| (c.name.clone(), c.data_type)).collect(),
         };
-        Scope { relations: vec![relation] }
+        Scope { relations: vec![relation], merged: Vec::new() }
     }
 
     /// The scope of one subquery's columns under `qualifier`.
     pub fn relation(qualifier: String, columns: impl IntoIterator<Item = (String, DataType)>) -> Scope {
-        Scope { relations: vec![Relation { qualifier, columns: columns.into_iter().collect() }] }
+        Scope { relations: vec![Relation { qualifier, columns: columns.into_iter().collect() }], merged: Vec::new() }
     }
 
     /// This scope with `other`'s relations after its own (a join's), or
     /// 42712 if a name is used twice.
     pub fn join(mut self, other: Scope) -> Result<Scope, SqlError> {
+        let shift = self.width();
+        self.merged.extend(other.merged.into_iter().map(|m| Merged {
+            left: m.left + shift,
+            right: m.right + shift,
+            ..m
+        }));
         for relation in other.relations {
             if self.relations.iter().any(|r| r.qualifier == relation.qualifier) {
                 return Err(SqlError::new(
@@ -59,6 +80,23 @@ impl Scope {
 
     pub fn relations(&self) -> &[Relation] {
         &self.relations
+    }
+
+    /// The USING columns, in the order `*` lists them.
+    pub fn merged(&self) -> &[Merged] {
+        &self.merged
+    }
+
+    /// The USING column an unqualified `name` refers to, the latest join's
+    /// first.
+    pub fn merged_column(&self, name: &str) -> Option<&Merged> {
+        self.merged.iter().rev().find(|m| m.name == name)
+    }
+
+    /// Records that the join of this scope's columns `left` and `right`
+    /// shares them as `name`.
+    pub fn merge(&mut self, merged: Merged) {
+        self.merged.push(merged);
     }
 
     /// How many columns a row over this scope has.
