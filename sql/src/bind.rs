@@ -15,11 +15,12 @@
 
 use sqlparser::ast;
 
-use crate::error::{code, SqlError};
+use crate::correlated;
+use crate::error::{code, Error, SqlError};
 use crate::expr::{BinaryOp, Expr};
 use crate::from::From;
 use crate::functions;
-use crate::plan::{AggFunc, Aggregate, Aggregation, JoinKind, OutputColumn, SelectPlan, SortKey};
+use crate::plan::{AggFunc, Aggregate, Aggregation, JoinKind, OutputColumn, QueryPlan, SelectPlan, SortKey};
 use crate::scope::{Relation, Scope};
 use crate::subquery::{self, Bound, Planner};
 use crate::types::DataType;
@@ -140,18 +141,49 @@ impl<'a> Binder<'a> {
         self
     }
 
-    fn subquery(&self, query: &ast::Query) -> Result<Bound, SqlError> {
+    /// Binds a subquery, decorrelating one that reads the outer row
+    /// ([`crate::correlated`]).
+    fn any_subquery(&mut self, query: &ast::Query) -> Result<Subquery, SqlError> {
         let planner = self.subqueries.ok_or_else(|| SqlError::unsupported("a subquery here"))?;
-        let bound = planner(query).map_err(subquery::error)?;
-        if bound.plan.columns().len() != 1 {
-            return Err(SqlError::new(code::SYNTAX_ERROR, "subquery must return only one column"));
-        }
-        Ok(bound)
+        let error = match planner(query) {
+            Ok(bound) => return Ok(Subquery::Plain(bound)),
+            Err(Error::Sql(e)) if e.code == code::UNDEFINED_COLUMN || e.code == code::UNDEFINED_TABLE => e,
+            Err(other) => return Err(subquery::error(other)),
+        };
+        let Some(rewrite) = correlated::rewrite(query, self.scope)? else {
+            return Err(subquery::error(Error::Sql(error)));
+        };
+        let outer_keys =
+            rewrite.outer_sides.iter().map(|e| self.bind(e).map(|t| t.expr)).collect::<Result<Vec<_>, _>>()?;
+        let keyed = planner(&rewrite.keyed).map_err(subquery::error)?;
+        let width = keyed.plan.columns().len() - outer_keys.len();
+        let correlated = match keyed.rows {
+            None => None,
+            Some(rows) => {
+                let unmatched = match &rewrite.unmatched {
+                    Some(query) => planner(query).map_err(subquery::error)?.rows.unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                Some(correlated::correlated(outer_keys, rows, width, unmatched)?)
+            }
+        };
+        Ok(Subquery::Correlated { plan: keyed.plan, width, correlated })
     }
 
-    /// `(SELECT …)` as a value: its one row's value, NULL without rows.
-    fn scalar_subquery(&self, query: &ast::Query) -> Result<Typed, SqlError> {
-        let Bound { plan, rows } = self.subquery(query)?;
+    fn scalar_subquery(&mut self, query: &ast::Query) -> Result<Typed, SqlError> {
+        let (plan, rows) = match self.any_subquery(query)? {
+            Subquery::Plain(bound) => (bound.plan, bound.rows),
+            Subquery::Correlated { plan, width, correlated } => {
+                one_column(width)?;
+                let ty = plan.columns()[0].data_type;
+                let expr = match correlated {
+                    Some(c) => Expr::Correlated { subquery: Box::new(c), test: correlated::Test::Scalar },
+                    None => Expr::Subquery(Box::new(plan)),
+                };
+                return Ok(Typed::known(expr, ty));
+            }
+        };
+        one_column(plan.columns().len())?;
         let ty = plan.columns()[0].data_type;
         let Some(rows) = rows else { return Ok(Typed::known(Expr::Subquery(Box::new(plan)), ty)) };
         if rows.len() > 1 {
@@ -167,12 +199,25 @@ impl<'a> Binder<'a> {
     /// `x [NOT] IN (SELECT …)`: an IN list of its rows' values.
     fn in_subquery(&mut self, expr: &ast::Expr, query: &ast::Query, negated: bool) -> Result<Typed, SqlError> {
         let operand = self.bind(expr)?;
-        let Bound { plan, rows } = self.subquery(query)?;
+        let subquery = self.any_subquery(query)?;
+        let (plan, width) = match &subquery {
+            Subquery::Plain(bound) => (&bound.plan, bound.plan.columns().len()),
+            Subquery::Correlated { plan, width, .. } => (plan, *width),
+        };
+        one_column(width)?;
         let ty = plan.columns()[0].data_type;
         let operand = if operand.untyped { operand.coerce(ty)? } else { operand };
         if !operand.ty.same_kind(ty) {
             return Err(no_operator(&format!("{} = {}", operand.ty.name(), ty.name())));
         }
+        let Bound { plan, rows } = match subquery {
+            Subquery::Plain(bound) => bound,
+            Subquery::Correlated { correlated: Some(c), .. } => {
+                let test = correlated::Test::In { operand: Box::new(operand.expr), negated };
+                return Ok(Typed::known(Expr::Correlated { subquery: Box::new(c), test }, DataType::Bool));
+            }
+            Subquery::Correlated { plan, correlated: None, .. } => Bound { plan, rows: None },
+        };
         let list = match rows {
             Some(rows) => rows.into_iter().filter_map(|row| row.into_iter().next()).map(Expr::Literal).collect(),
             None => vec![Expr::Subquery(Box::new(plan))],
@@ -181,12 +226,15 @@ impl<'a> Binder<'a> {
     }
 
     /// `[NOT] EXISTS (SELECT …)`: whether it has rows.
-    fn exists(&self, query: &ast::Query, negated: bool) -> Result<Typed, SqlError> {
-        let planner = self.subqueries.ok_or_else(|| SqlError::unsupported("a subquery here"))?;
-        let Bound { plan, rows } = planner(query).map_err(subquery::error)?;
-        let expr = match rows {
-            Some(rows) => Expr::Literal(Value::Bool(rows.is_empty() == negated)),
-            None => Expr::Subquery(Box::new(plan)),
+    fn exists(&mut self, query: &ast::Query, negated: bool) -> Result<Typed, SqlError> {
+        let expr = match self.any_subquery(query)? {
+            Subquery::Plain(Bound { rows: Some(rows), .. }) => Expr::Literal(Value::Bool(rows.is_empty() == negated)),
+            Subquery::Plain(Bound { plan, rows: None }) | Subquery::Correlated { plan, correlated: None, .. } => {
+                Expr::Subquery(Box::new(plan))
+            }
+            Subquery::Correlated { correlated: Some(c), .. } => {
+                Expr::Correlated { subquery: Box::new(c), test: correlated::Test::Exists { negated } }
+            }
         };
         Ok(Typed::known(expr, DataType::Bool))
     }
@@ -604,6 +652,26 @@ fn statement_time(name: &str, args: &ast::FunctionArguments) -> Option<Typed> {
     no_args.then(|| Typed::known(Expr::Literal(value), ty))
 }
 
+/// A subquery as bound: run on its own, or decorrelated.
+enum Subquery {
+    Plain(Bound),
+    /// `plan`'s first `width` columns are the subquery's; the rows are
+    /// there when the statement runs.
+    Correlated {
+        plan: QueryPlan,
+        width: usize,
+        correlated: Option<correlated::Correlated>,
+    },
+}
+
+/// 42601 unless a subquery used as an expression has one column.
+fn one_column(width: usize) -> Result<(), SqlError> {
+    if width != 1 {
+        return Err(SqlError::new(code::SYNTAX_ERROR, "subquery must return only one column"));
+    }
+    Ok(())
+}
+
 fn no_operator(signature: &str) -> SqlError {
     SqlError::new(code::UNDEFINED_FUNCTION, format!("operator does not exist: {signature}"))
 }
@@ -824,7 +892,7 @@ fn output_position(key: &ast::Expr, items: &[(String, ast::Expr)]) -> Result<Opt
 }
 
 /// Whether `expr` calls an aggregate function (outside subqueries).
-fn has_aggregate(expr: &ast::Expr) -> bool {
+pub(crate) fn has_aggregate(expr: &ast::Expr) -> bool {
     use ast::Expr as E;
     match expr {
         E::Function(function) => {

@@ -202,12 +202,15 @@ fn kept(rows: Vec<Vec<Value>>, filter: Option<&Expr>) -> Result<Vec<Vec<Value>>>
 
 /// A hash-join key: equal for values SQL's `=` finds equal (numbers as
 /// doubles), `None` when one is NULL (which matches nothing).
-fn join_key(exprs: &[&Expr], row: &[Value]) -> Result<Option<Vec<u8>>> {
-    let mut values = Vec::with_capacity(exprs.len());
+pub(crate) fn join_key<'e>(exprs: impl IntoIterator<Item = &'e Expr>, row: &[Value]) -> Result<Option<Vec<u8>>> {
+    let mut values = Vec::new();
     for expr in exprs {
         values.push(match expr.eval(row)? {
             Value::Null => return Ok(None),
             Value::Int(n) => Value::Float(n as f64),
+            Value::Numeric(d) => Value::Float(numeric::to_float(&d)),
+            // A date equals the timestamp of its midnight.
+            Value::Date(days) => Value::Timestamp(crate::datetime::date_to_timestamp(days)),
             other => other,
         });
     }
@@ -229,7 +232,7 @@ fn join(
     let mut buckets: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
     if !keys.is_empty() {
         for (i, row) in right.iter().enumerate() {
-            if let Some(key) = join_key(&right_keys, row)? {
+            if let Some(key) = join_key(right_keys.iter().copied(), row)? {
                 buckets.entry(key).or_default().push(i);
             }
         }
@@ -241,7 +244,7 @@ fn join(
         let candidates: &[usize] = if keys.is_empty() {
             &everything
         } else {
-            match join_key(&left_keys, left_row)? {
+            match join_key(left_keys.iter().copied(), left_row)? {
                 Some(key) => buckets.get(&key).map_or(&[], Vec::as_slice),
                 None => &[],
             }

@@ -84,6 +84,12 @@ pub enum Expr {
     /// A subquery of a statement only described, never run: kept so that
     /// its parameters' types are inferred ([`crate::subquery`]).
     Subquery(Box<crate::plan::QueryPlan>),
+    /// A correlated subquery, run once and keyed by the outer values it
+    /// depends on ([`crate::correlated`]).
+    Correlated {
+        subquery: Box<crate::correlated::Correlated>,
+        test: crate::correlated::Test,
+    },
 }
 
 impl Expr {
@@ -185,6 +191,7 @@ impl Expr {
             Expr::Subquery(_) => {
                 return Err(SqlError::new(code::INTERNAL_ERROR, "a described subquery cannot be evaluated"))
             }
+            Expr::Correlated { subquery, test } => subquery.eval(test, row)?,
         })
     }
 
@@ -218,6 +225,12 @@ impl Expr {
                 otherwise.iter().for_each(|o| o.walk(visit));
             }
             Expr::Coalesce(args) | Expr::Call { args, .. } => args.iter().for_each(|a| a.walk(visit)),
+            Expr::Correlated { subquery, test } => {
+                subquery.outer_keys.iter().for_each(|k| k.walk(visit));
+                if let crate::correlated::Test::In { operand, .. } = test {
+                    operand.walk(visit);
+                }
+            }
         }
     }
 
@@ -265,6 +278,17 @@ impl Expr {
             Expr::Coalesce(args) => Expr::Coalesce(args.iter().map(|a| a.remap(position)).collect()),
             Expr::Call { function, args, ty } => {
                 Expr::Call { function: *function, args: args.iter().map(|a| a.remap(position)).collect(), ty: *ty }
+            }
+            Expr::Correlated { subquery, test } => {
+                let mut subquery = subquery.clone();
+                subquery.outer_keys = subquery.outer_keys.iter().map(|k| k.remap(position)).collect();
+                let test = match test {
+                    crate::correlated::Test::In { operand, negated } => {
+                        crate::correlated::Test::In { operand: boxed(operand), negated: *negated }
+                    }
+                    other => other.clone(),
+                };
+                Expr::Correlated { subquery, test }
             }
         }
     }

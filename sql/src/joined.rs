@@ -17,7 +17,6 @@ use crate::error::Result;
 use crate::exec;
 use crate::expr::Expr;
 use crate::from::{self, From};
-use crate::keys;
 use crate::plan::Source;
 use crate::value::Value;
 
@@ -103,7 +102,7 @@ impl Joined {
         let mut by_key: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
         if !self.keys.is_empty() {
             for (i, row) in others.iter().enumerate() {
-                if let Some(key) = key_of(self.keys.iter().map(|(_, other)| other), row)? {
+                if let Some(key) = exec::join_key(self.keys.iter().map(|(_, other)| other), row)? {
                     by_key.entry(key).or_default().push(i);
                 }
             }
@@ -115,7 +114,7 @@ impl Joined {
             let candidates: &[usize] = if self.keys.is_empty() {
                 &all
             } else {
-                match key_of(self.keys.iter().map(|(target, _)| target), &row)? {
+                match exec::join_key(self.keys.iter().map(|(target, _)| target), &row)? {
                     Some(values) => by_key.get(&values).unwrap_or(&none),
                     None => continue,
                 }
@@ -134,17 +133,4 @@ impl Joined {
         }
         Ok(matches)
     }
-}
-
-/// The encoded values of `exprs` over `row`; `None` if one is NULL.
-fn key_of<'e>(exprs: impl Iterator<Item = &'e Expr>, row: &[Value]) -> Result<Option<Vec<u8>>> {
-    let mut values = Vec::new();
-    for expr in exprs {
-        let value = expr.eval(row)?;
-        if value.is_null() {
-            return Ok(None);
-        }
-        values.push(value);
-    }
-    Ok(Some(keys::values(&values)))
 }

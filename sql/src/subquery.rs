@@ -10,7 +10,8 @@
 //! only to infer its parameters' types.
 //!
 //! A subquery that names an outer column (correlated) fails to bind on
-//! its own and answers 0A000.
+//! its own; [`crate::correlated`] rewrites the forms it can to run once,
+//! and the others answer 0A000.
 
 use sqlparser::ast;
 
