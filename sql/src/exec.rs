@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use storage::{Family, Reader};
 
 use crate::access::{self, Access};
+use crate::analyze;
 use crate::catalog::Table;
 use crate::error::{code, Error, Result, SqlError};
 use crate::expr::Expr;
@@ -116,6 +117,10 @@ pub fn select(reader: &impl Reader, plan: &SelectPlan) -> Result<Vec<Vec<Value>>
 
 /// The rows `plan` returns.
 pub fn query(reader: &impl Reader, plan: &QueryPlan) -> Result<Vec<Vec<Value>>> {
+    analyze::measure(plan, || query_unmeasured(reader, plan))
+}
+
+fn query_unmeasured(reader: &impl Reader, plan: &QueryPlan) -> Result<Vec<Vec<Value>>> {
     match plan {
         QueryPlan::Select(select) => self::select(reader, select),
         QueryPlan::SetOperation(operation) => {
@@ -162,6 +167,10 @@ fn count(expr: Option<&Expr>, what: &str) -> Result<Option<u64>> {
 
 /// The rows `source` produces.
 pub(crate) fn source_rows(reader: &impl Reader, source: &Source) -> Result<Vec<Vec<Value>>> {
+    analyze::measure(source, || source_rows_unmeasured(reader, source))
+}
+
+fn source_rows_unmeasured(reader: &impl Reader, source: &Source) -> Result<Vec<Vec<Value>>> {
     Ok(match source {
         Source::Nothing => vec![Vec::new()],
         Source::Table { table, filter } => {

@@ -5,6 +5,7 @@
 //! joins hash. Expressions are not printed.
 
 use crate::access::{self, Access};
+use crate::analyze::Profile;
 use crate::keys;
 use crate::plan::{JoinKind, QueryPlan, SelectPlan, SetOperator, Source};
 
@@ -12,9 +13,24 @@ use crate::plan::{JoinKind, QueryPlan, SelectPlan, SetOperator, Source};
 #[derive(Default)]
 pub struct Lines {
     lines: Vec<String>,
+    /// What each node did, for EXPLAIN ANALYZE.
+    profile: Option<Profile>,
 }
 
 impl Lines {
+    /// Lines that show what each node did in `profile`.
+    pub fn analyzed(profile: Profile) -> Lines {
+        Lines { lines: Vec::new(), profile: Some(profile) }
+    }
+
+    /// Appends `node`'s measure to line `line`, when analyzing.
+    fn actual<T>(&mut self, line: usize, node: &T) {
+        let Some(measure) = self.profile.as_ref().and_then(|p| p.of(node)) else { return };
+        let Some(text) = self.lines.get_mut(line) else { return };
+        let millis = measure.time.as_secs_f64() * 1000.0;
+        text.push_str(&format!(" (actual rows={} time={millis:.3} ms loops={})", measure.rows, measure.loops));
+    }
+
     pub fn node(&mut self, depth: usize, text: String) {
         self.lines.push(match depth {
             0 => text,
@@ -27,6 +43,12 @@ impl Lines {
     }
 
     pub fn query(&mut self, depth: usize, plan: &QueryPlan) {
+        let first = self.lines.len();
+        self.query_lines(depth, plan);
+        self.actual(first, plan);
+    }
+
+    fn query_lines(&mut self, depth: usize, plan: &QueryPlan) {
         match plan {
             QueryPlan::Select(select) => self.select(depth, select),
             QueryPlan::SetOperation(operation) => {
@@ -84,6 +106,15 @@ impl Lines {
     }
 
     pub fn source(&mut self, depth: usize, source: &Source) {
+        let first = self.lines.len();
+        self.source_lines(depth, source);
+        // A Permute prints its input's line; the input's measure is kept.
+        if !matches!(source, Source::Permute { .. }) {
+            self.actual(first, source);
+        }
+    }
+
+    fn source_lines(&mut self, depth: usize, source: &Source) {
         match source {
             Source::Nothing => self.node(depth, "Result".into()),
             Source::Table { table, filter } => {

@@ -39,6 +39,7 @@
 
 mod access;
 mod alter;
+mod analyze;
 mod bind;
 mod catalog;
 mod command;

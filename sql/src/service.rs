@@ -75,10 +75,10 @@ impl Sql {
     pub(crate) async fn autocommit(&self, statement: ast::Statement) -> Result<Outcome> {
         match statement {
             ast::Statement::Query(query) => self.read(&query).await,
-            ast::Statement::Explain { statement, analyze: false, format: None, options: None, .. } => {
+            ast::Statement::Explain { statement, analyze, format: None, options: None, .. } => {
                 let snapshot = self.snapshot_for(None).await?;
                 let _time = StatementTime::enter(wall_clock_micros());
-                write::explain(&snapshot, &statement)
+                write::explain(&snapshot, &statement, analyze)
             }
             ast::Statement::CreateTable(_)
             | ast::Statement::CreateIndex(_)

@@ -16,6 +16,7 @@ use sqlparser::ast;
 use storage::{Family, Overlay, Reader};
 
 use crate::alter;
+use crate::analyze;
 use crate::bind;
 use crate::bind::Binder;
 use crate::catalog::{Check, Column, Table};
@@ -77,8 +78,8 @@ pub fn execute<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Effect
         ast::Statement::Drop { object_type: ast::ObjectType::Index, if_exists, names, cascade: false, .. } => {
             ddl::drop_indexes(view, &names, if_exists)
         }
-        ast::Statement::Explain { statement, analyze: false, format: None, options: None, .. } => {
-            explain(&*view, &statement).map(Effects::done)
+        ast::Statement::Explain { statement, analyze, format: None, options: None, .. } => {
+            explain(&*view, &statement, analyze).map(Effects::done)
         }
         ast::Statement::Truncate(truncate) => alter::truncate(view, &truncate),
         ast::Statement::AlterTable(alter) => alter::alter_table(view, &alter),
@@ -89,11 +90,26 @@ pub fn execute<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Effect
     }
 }
 
-/// EXPLAIN `statement`: its plan, bound in `view`, as rows of text.
-pub fn explain(view: &impl Reader, statement: &ast::Statement) -> Result<Outcome> {
+/// EXPLAIN `statement`: its plan, bound in `view`, as rows of text;
+/// with ANALYZE, a query runs and each node shows what it did.
+pub fn explain(view: &impl Reader, statement: &ast::Statement, analyze: bool) -> Result<Outcome> {
     let mut lines = Lines::default();
     match statement {
+        ast::Statement::Query(query) if analyze => {
+            let started = std::time::Instant::now();
+            let plan = query::plan(view, query)?;
+            let (rows, profile) = analyze::profiled(|| exec::query(view, &plan));
+            rows?;
+            lines = Lines::analyzed(profile);
+            lines.query(0, &plan);
+            let millis = started.elapsed().as_secs_f64() * 1000.0;
+            lines.node(0, format!("Execution Time: {millis:.3} ms"));
+        }
         ast::Statement::Query(query) => lines.query(0, &query::plan(view, query)?),
+        other if analyze => {
+            let what = other.to_string().split_whitespace().next().unwrap_or_default().to_uppercase();
+            return Err(SqlError::unsupported(format!("EXPLAIN ANALYZE of {what}")).into());
+        }
         other => match DmlPlan::bind(view, other, Mode::Evaluate)? {
             Some(plan) => plan.explain(&mut lines),
             None => return Err(SqlError::unsupported(format!("EXPLAIN of {other}")).into()),

@@ -153,7 +153,28 @@ async fn explain_shows_access_paths_and_join_order() {
     client.simple_query("DROP INDEX a_name").await.unwrap();
     assert_eq!(plan("SELECT * FROM a WHERE name = 'x'").await, ["Seq Scan on a (filtered)"]);
     assert_eq!(plan("DELETE FROM b WHERE id < 10").await, ["Delete on b", "->  Key Range Scan on b (filtered)"]);
-    assert_eq!(failing(&client, "EXPLAIN ANALYZE SELECT 1").await, "0A000");
+    // ANALYZE runs the query: each node with the rows it produced.
+    client.simple_query("INSERT INTO b VALUES (1, 7), (2, 7), (3, 8); INSERT INTO a VALUES (7, 'x')").await.unwrap();
+    let analyzed = plan("ANALYZE SELECT count(*) FROM b JOIN a ON a.id = b.a_id WHERE a.id = 7").await;
+    let shapes: Vec<String> = analyzed
+        .iter()
+        .map(|line| match line.split_once(" time=") {
+            Some((head, _)) => head.to_string(),
+            None => line.split(':').next().unwrap_or_default().to_string(),
+        })
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            "Aggregate (0 group keys, 1 aggregates) (actual rows=1",
+            "->  Hash Join (inner, 1 key) (actual rows=2",
+            "->  Point Read on a (filtered) (actual rows=1",
+            "->  Seq Scan on b (actual rows=3",
+            "Execution Time",
+        ],
+        "{analyzed:?}"
+    );
+    assert_eq!(failing(&client, "EXPLAIN ANALYZE DELETE FROM b").await, "0A000");
 }
 
 #[test]
