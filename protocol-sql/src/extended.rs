@@ -21,16 +21,18 @@ use pgwire::messages::extendedquery::Execute;
 use pgwire::messages::PgWireBackendMessage;
 use sql::{code, DataType, Prepared, SqlError, Value};
 
+use crate::cancel::Registration;
 use crate::format;
 use crate::query::{error_info, response, transaction_status, SharedSession};
 
 pub struct ExtendedHandler {
     parser: Arc<Parser>,
+    registration: Arc<Registration>,
 }
 
 impl ExtendedHandler {
-    pub fn new(session: SharedSession) -> Self {
-        ExtendedHandler { parser: Arc::new(Parser { session }) }
+    pub fn new(session: SharedSession, registration: Arc<Registration>) -> Self {
+        ExtendedHandler { parser: Arc::new(Parser { session }), registration }
     }
 }
 
@@ -136,6 +138,7 @@ impl ExtendedQueryHandler for ExtendedHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.registration.register(client);
         let executed = self._on_execute(client, message).await;
         client.set_transaction_status(transaction_status(self.parser.session.lock().await.status()));
         executed

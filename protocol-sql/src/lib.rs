@@ -10,8 +10,11 @@
 //! Prepared statements go through the extended protocol ([`extended`]):
 //! parameters and rows in text or binary ([`format`]).
 //!
-//! Not yet: cancel requests, TLS (an SSLRequest is answered `N`), COPY.
+//! Cancel requests stop the running statement ([`cancel`]).
+//!
+//! Not yet: TLS (an SSLRequest is answered `N`), COPY.
 
+mod cancel;
 mod extended;
 mod format;
 mod query;
@@ -27,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
+use crate::cancel::{Cancels, Registration};
 use crate::extended::ExtendedHandler;
 use crate::query::QueryHandler;
 use crate::startup::Startup;
@@ -47,6 +51,7 @@ pub struct PgConfig {
 pub struct PgFrontend {
     sql: sql::Sql,
     startup: Arc<Startup>,
+    cancels: Arc<Cancels>,
 }
 
 /// One connection's handlers, around its session.
@@ -54,6 +59,7 @@ struct Handlers {
     query: Arc<QueryHandler>,
     extended: Arc<ExtendedHandler>,
     startup: Arc<Startup>,
+    cancels: Arc<Cancels>,
 }
 
 impl PgWireServerHandlers for Handlers {
@@ -68,19 +74,26 @@ impl PgWireServerHandlers for Handlers {
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
         self.startup.clone()
     }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        self.cancels.clone()
+    }
 }
 
 impl PgFrontend {
     pub fn new(sql: sql::Sql, config: PgConfig) -> Self {
-        PgFrontend { sql, startup: Arc::new(Startup::new(config.password)) }
+        PgFrontend { sql, startup: Arc::new(Startup::new(config.password)), cancels: Arc::default() }
     }
 
     fn handlers(&self) -> Handlers {
-        let session = Arc::new(Mutex::new(self.sql.session()));
+        let session = self.sql.session();
+        let registration = Arc::new(Registration::new(self.cancels.clone(), session.canceller()));
+        let session = Arc::new(Mutex::new(session));
         Handlers {
-            query: Arc::new(QueryHandler::new(session.clone())),
-            extended: Arc::new(ExtendedHandler::new(session)),
+            query: Arc::new(QueryHandler::new(session.clone(), registration.clone())),
+            extended: Arc::new(ExtendedHandler::new(session, registration)),
             startup: self.startup.clone(),
+            cancels: self.cancels.clone(),
         }
     }
 }

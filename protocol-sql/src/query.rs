@@ -19,6 +19,7 @@ use pgwire::messages::PgWireBackendMessage;
 use sql::{Outcome, Rows, Status};
 use tokio::sync::Mutex;
 
+use crate::cancel::Registration;
 use crate::format;
 
 /// A connection's session, shared by its simple and extended handlers.
@@ -26,11 +27,12 @@ pub type SharedSession = Arc<Mutex<sql::Session>>;
 
 pub struct QueryHandler {
     session: SharedSession,
+    registration: Arc<Registration>,
 }
 
 impl QueryHandler {
-    pub fn new(session: SharedSession) -> Self {
-        QueryHandler { session }
+    pub fn new(session: SharedSession, registration: Arc<Registration>) -> Self {
+        QueryHandler { session, registration }
     }
 }
 
@@ -50,6 +52,7 @@ impl SimpleQueryHandler for QueryHandler {
             return Err(PgWireError::NotReadyForQuery);
         }
         client.set_state(PgWireConnectionState::QueryInProgress);
+        self.registration.register(client);
         let responses = self.do_query(client, &query.query).await?;
         if responses.is_empty() {
             client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;

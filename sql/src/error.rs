@@ -39,6 +39,7 @@ pub mod code {
     pub const CHECK_VIOLATION: &str = "23514";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const SERIALIZATION_FAILURE: &str = "40001";
+    pub const QUERY_CANCELED: &str = "57014";
     pub const CARDINALITY_VIOLATION: &str = "21000";
     pub const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
     pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";

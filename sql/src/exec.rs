@@ -8,6 +8,7 @@ use storage::{Family, Reader};
 
 use crate::access::{self, Access};
 use crate::analyze;
+use crate::cancel;
 use crate::catalog::Table;
 use crate::error::{code, Error, Result, SqlError};
 use crate::expr::Expr;
@@ -42,6 +43,7 @@ pub fn scan_matching(
         Access::Range { start, end } => (start, end),
         Access::Index { start, end, .. } => {
             for entry in reader.scan(Family::SqlIndex, &start, Some(&end)) {
+                cancel::check()?;
                 let (_, primary_key) = entry?;
                 let key = keys::row_from_primary_key(table.id, &primary_key);
                 let value = reader
@@ -56,6 +58,7 @@ pub fn scan_matching(
         }
     };
     for entry in reader.scan(Family::SqlRows, &start, Some(&end)) {
+        cancel::check()?;
         let (key, value) = entry?;
         let row = decode_row(&value)?;
         if let Some(filter) = filter {
@@ -250,6 +253,7 @@ fn join(
     let mut right_matched = vec![false; right.len()];
     let mut out = Vec::new();
     for left_row in &left {
+        cancel::check()?;
         let candidates: &[usize] = if keys.is_empty() {
             &everything
         } else {

@@ -41,6 +41,7 @@ mod access;
 mod alter;
 mod analyze;
 mod bind;
+mod cancel;
 mod catalog;
 mod command;
 mod correlated;
@@ -74,6 +75,7 @@ mod value;
 mod view;
 mod write;
 
+pub use cancel::Canceller;
 pub use command::{Outcome, Rows};
 pub use error::{code, Error, Result, SqlError};
 pub use numeric::{from_binary as numeric_from_binary, to_binary as numeric_to_binary};

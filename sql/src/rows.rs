@@ -146,6 +146,9 @@ pub fn series_rows(bounds: &[Expr], ty: DataType) -> Result<Vec<Vec<Value>>, Sql
         if !within {
             return Ok(rows);
         }
+        if rows.len() % 4096 == 0 {
+            crate::cancel::check()?;
+        }
         if rows.len() == MAX_SERIES_ROWS {
             return Err(SqlError::unsupported(format!("a series of more than {MAX_SERIES_ROWS} rows")));
         }

@@ -9,6 +9,7 @@ use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, RaftNode};
 use sqlparser::ast;
 use storage::{Snapshot, Store};
 
+use crate::cancel::{Cancellable, Canceller};
 use crate::command::{Outcome, Rows, SqlCommand};
 use crate::datetime::{wall_clock_micros, StatementTime};
 use crate::error::{code, Error, Result, SqlError};
@@ -72,13 +73,17 @@ impl Sql {
     }
 
     /// A statement on its own, outside a transaction block.
-    pub(crate) async fn autocommit(&self, statement: ast::Statement) -> Result<Outcome> {
+    /// Queries stop when `canceller` is used; writes, once proposed, do not.
+    pub(crate) async fn autocommit(&self, statement: ast::Statement, canceller: &Canceller) -> Result<Outcome> {
         match statement {
-            ast::Statement::Query(query) => self.read(&query).await,
+            ast::Statement::Query(query) => self.read(&query, canceller).await,
             ast::Statement::Explain { statement, analyze, format: None, options: None, .. } => {
                 let snapshot = self.snapshot_for(None).await?;
-                let _time = StatementTime::enter(wall_clock_micros());
-                write::explain(&snapshot, &statement, analyze)
+                run_blocking(|| {
+                    let _time = StatementTime::enter(wall_clock_micros());
+                    let _cancellable = Cancellable::enter(canceller);
+                    write::explain(&snapshot, &statement, analyze)
+                })
             }
             ast::Statement::CreateTable(_)
             | ast::Statement::CreateIndex(_)
@@ -98,14 +103,17 @@ impl Sql {
     }
 
     /// A query, after the read barrier, on one snapshot.
-    async fn read(&self, query: &ast::Query) -> Result<Outcome> {
+    async fn read(&self, query: &ast::Query, canceller: &Canceller) -> Result<Outcome> {
         self.inner.group.read_barrier().await?;
         let snapshot = self.inner.store.snapshot();
         // The whole query runs at one time (`now()`).
-        let _time = StatementTime::enter(wall_clock_micros());
-        let plan = query::plan(&snapshot, query)?;
-        let rows = exec::query(&snapshot, &plan)?;
-        Ok(Outcome::Rows(Rows { columns: plan.columns().to_vec(), rows, command: "SELECT".into() }))
+        run_blocking(|| {
+            let _time = StatementTime::enter(wall_clock_micros());
+            let _cancellable = Cancellable::enter(canceller);
+            let plan = query::plan(&snapshot, query)?;
+            let rows = exec::query(&snapshot, &plan)?;
+            Ok(Outcome::Rows(Rows { columns: plan.columns().to_vec(), rows, command: "SELECT".into() }))
+        })
     }
 
     /// Proposes `command` to `sql/0`; its outcome once applied.
@@ -129,5 +137,19 @@ impl Sql {
     /// Stops the group; writes still queued fail.
     pub async fn shutdown(&self) {
         self.inner.group.shutdown().await;
+    }
+}
+
+/// Runs `work`, a statement's synchronous part (binding, reading,
+/// joining), without holding up the runtime's other tasks: on a
+/// multi-threaded runtime the worker hands them to another thread while
+/// it runs (other clients, Raft's heartbeats, a cancel request keep
+/// going during a long query).
+pub(crate) fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
     }
 }

@@ -31,12 +31,13 @@ use std::collections::BTreeMap;
 use sqlparser::ast;
 use storage::{Overlay, Snapshot, Writes};
 
+use crate::cancel::{Cancellable, Canceller};
 use crate::command::{Checked, Outcome, Rows, SqlCommand};
 use crate::datetime::{self, StatementTime};
 use crate::error::{code, Result, SqlError};
 use crate::plan::OutputColumn;
 use crate::prepare::{self, Prepared};
-use crate::service::Sql;
+use crate::service::{run_blocking, Sql};
 use crate::types::DataType;
 use crate::value::Value;
 use crate::{parse, write};
@@ -54,6 +55,8 @@ pub enum Status {
 /// One client's session. Not shared: a connection owns it.
 pub struct Session {
     sql: Sql,
+    /// Stops the running statement on a client's cancel request.
+    canceller: Canceller,
     transaction: Option<Transaction>,
     /// Run-time parameters changed by SET.
     settings: BTreeMap<String, String>,
@@ -128,7 +131,12 @@ const PARAMETERS: &[(&str, &str)] = &[
 
 impl Session {
     pub(crate) fn new(sql: Sql) -> Session {
-        Session { sql, transaction: None, settings: BTreeMap::new() }
+        Session { sql, canceller: Canceller::default(), transaction: None, settings: BTreeMap::new() }
+    }
+
+    /// What a cancel request for this session uses.
+    pub fn canceller(&self) -> Canceller {
+        self.canceller.clone()
     }
 
     pub fn status(&self) -> Status {
@@ -143,6 +151,7 @@ impl Session {
     /// fails: its error is the last result. Several statements outside a
     /// transaction block are one implicit transaction.
     pub async fn execute(&mut self, sql: &str) -> Vec<Result<Outcome>> {
+        self.canceller.reset();
         let statements = match parse::statements(sql) {
             Ok(statements) => statements,
             Err(error) => {
@@ -196,6 +205,7 @@ impl Session {
 
     /// Runs a prepared statement with its parameters' values.
     pub async fn execute_prepared(&mut self, prepared: &Prepared, values: Vec<Value>) -> Result<Outcome> {
+        self.canceller.reset();
         let statement = prepared.with_values(values)?;
         self.statement(statement).await
     }
@@ -231,7 +241,7 @@ impl Session {
             S::Set(set) => self.set(set),
             statement => match self.transaction.is_some() {
                 true => self.in_transaction(statement).await,
-                false => self.sql.autocommit(statement).await,
+                false => self.sql.autocommit(statement, &self.canceller).await,
             },
         }
     }
@@ -330,8 +340,13 @@ impl Session {
         let mut view = Overlay::new(&snapshot);
         view.extend(std::mem::take(&mut transaction.writes));
         let mut own = Overlay::new(&view);
-        let time = StatementTime::enter(transaction.now_micros);
-        let result = match write::execute(&mut own, &sql) {
+        let (now_micros, canceller) = (transaction.now_micros, &self.canceller);
+        let result = run_blocking(|| {
+            let _time = StatementTime::enter(now_micros);
+            let _cancellable = Cancellable::enter(canceller);
+            write::execute(&mut own, &sql)
+        });
+        let result = match result {
             Ok(effects) => {
                 let writes = own.into_writes();
                 view.extend(writes);
@@ -339,7 +354,6 @@ impl Session {
             }
             Err(error) => Err(error),
         };
-        drop(time);
         transaction.writes = view.into_writes();
         transaction.snapshot = Some(snapshot);
         let outcome = result?;

@@ -211,3 +211,24 @@ fn a_psql_script_runs_to_the_end() {
     assert_eq!(failing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&failing.stderr).contains("relation \"nowhere\" does not exist"));
 }
+
+/// A cancel request (BackendKeyData's key, on a second connection) stops
+/// the running query with 57014; the session then runs the next one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_request_stops_a_long_query_and_the_session_goes_on() {
+    let node = Node::start(&[]).unwrap();
+    let client = node.pg().await.unwrap();
+    let token = client.cancel_token();
+    let cancel = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        token.cancel_query(tokio_postgres::NoTls).await
+    });
+    // 400 million pairs: minutes of work unless cancelled.
+    let long = "SELECT count(*) FROM generate_series(1, 20000) a, generate_series(1, 20000) b WHERE a + b < 0";
+    let cancelled = tokio::time::timeout(std::time::Duration::from_secs(60), failing(&client, long))
+        .await
+        .expect("the query was not cancelled");
+    assert_eq!(cancelled, "57014");
+    cancel.await.unwrap().unwrap();
+    assert_eq!(first_column(&client, "SELECT 1").await, ["1"]);
+}
