@@ -29,6 +29,7 @@ use sqlparser::ast;
 use storage::Reader;
 
 use crate::bind::{ident, object_name, Binder};
+use crate::catalog;
 use crate::error::{code, Result, SqlError};
 use crate::expr::{BinaryOp, Expr};
 use crate::plan::{JoinKind, Source};
@@ -190,21 +191,30 @@ fn relation(reader: &impl Reader, ctes: &Ctes, mode: Mode, relation: &ast::Table
                     Scope::relation(qualifier, names.into_iter().zip(query.columns().iter().map(|c| c.data_type)));
                 return Ok((Source::Derived { query: Box::new(query.clone()), filter: None }, scope));
             }
-            if let Some(view) = view::find(reader, &object_name(name)?)? {
-                // A view sees no WITH query of the statement naming it.
-                let mut query = query::plan_with(reader, &view.parsed()?, &Ctes::default(), mode)?;
-                query::rename_output(&mut query, &view.columns)?;
-                let names = query::aliased_columns(&query, alias)?;
-                let types = query.columns().iter().map(|c| c.data_type);
-                let scope = Scope::relation(qualifier.unwrap_or(view.name), names.into_iter().zip(types));
-                return Ok((Source::Derived { query: Box::new(query), filter: None }, scope));
+            let relation_name = object_name(name)?;
+            if let Some(table) = catalog::table(reader, &relation_name)? {
+                if alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
+                    return Err(
+                        SqlError::unsupported(format!("column aliases on a table in FROM ({relation})")).into()
+                    );
+                }
+                let scope = Scope::of(&table, qualifier);
+                return Ok((Source::Table { table, filter: None }, scope));
             }
-            if alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
-                return Err(SqlError::unsupported(format!("column aliases on a table in FROM ({relation})")).into());
-            }
-            let table = query::table(reader, name)?;
-            let scope = Scope::of(&table, qualifier);
-            Ok((Source::Table { table, filter: None }, scope))
+            let Some(view) = view::find(reader, &relation_name)? else {
+                return Err(SqlError::new(
+                    code::UNDEFINED_TABLE,
+                    format!("relation \"{relation_name}\" does not exist"),
+                )
+                .into());
+            };
+            // A view sees no WITH query of the statement naming it.
+            let mut query = query::plan_with(reader, &view.parsed()?, &Ctes::default(), mode)?;
+            query::rename_output(&mut query, &view.columns)?;
+            let names = query::aliased_columns(&query, alias)?;
+            let types = query.columns().iter().map(|c| c.data_type);
+            let scope = Scope::relation(qualifier.unwrap_or(view.name), names.into_iter().zip(types));
+            Ok((Source::Derived { query: Box::new(query), filter: None }, scope))
         }
         ast::TableFactor::Table { name, alias, args: Some(args), with_hints, .. }
             if with_hints.is_empty() && object_name(name).is_ok_and(|n| n == "generate_series") =>
