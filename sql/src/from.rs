@@ -194,9 +194,7 @@ fn relation(reader: &impl Reader, ctes: &Ctes, mode: Mode, relation: &ast::Table
             let relation_name = object_name(name)?;
             if let Some(table) = catalog::table(reader, &relation_name)? {
                 if alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
-                    return Err(
-                        SqlError::unsupported(format!("column aliases on a table in FROM ({relation})")).into()
-                    );
+                    return Err(SqlError::unsupported(format!("column aliases on a table in FROM ({relation})")).into());
                 }
                 let scope = Scope::of(&table, qualifier);
                 return Ok((Source::Table { table, filter: None }, scope));

@@ -233,6 +233,19 @@ pub enum QueryPlan {
 }
 
 impl QueryPlan {
+    /// Whether running it reads at most one stored row: a SELECT of no
+    /// table, or of one table by a point read of its primary key.
+    pub fn reads_at_most_one_row(&self) -> bool {
+        let QueryPlan::Select(select) = self else { return false };
+        match &select.source {
+            Source::Nothing => true,
+            Source::Table { table, filter } => {
+                matches!(crate::access::path(table, filter.as_ref()), crate::access::Access::Point(_))
+            }
+            _ => false,
+        }
+    }
+
     pub fn columns(&self) -> &[OutputColumn] {
         match self {
             QueryPlan::Select(select) => &select.columns,

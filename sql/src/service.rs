@@ -107,13 +107,15 @@ impl Sql {
         self.inner.group.read_barrier().await?;
         let snapshot = self.inner.store.snapshot();
         // The whole query runs at one time (`now()`).
-        run_blocking(|| {
-            let _time = StatementTime::enter(wall_clock_micros());
-            let _cancellable = Cancellable::enter(canceller);
-            let plan = query::plan(&snapshot, query)?;
-            let rows = exec::query(&snapshot, &plan)?;
-            Ok(Outcome::Rows(Rows { columns: plan.columns().to_vec(), rows, command: "SELECT".into() }))
-        })
+        let _time = StatementTime::enter(wall_clock_micros());
+        let _cancellable = Cancellable::enter(canceller);
+        let plan = query::plan(&snapshot, query)?;
+        // Handing the worker over costs more than a point read.
+        let rows = match plan.reads_at_most_one_row() {
+            true => exec::query(&snapshot, &plan)?,
+            false => run_blocking(|| exec::query(&snapshot, &plan))?,
+        };
+        Ok(Outcome::Rows(Rows { columns: plan.columns().to_vec(), rows, command: "SELECT".into() }))
     }
 
     /// Proposes `command` to `sql/0`; its outcome once applied.

@@ -340,12 +340,14 @@ impl Session {
         let mut view = Overlay::new(&snapshot);
         view.extend(std::mem::take(&mut transaction.writes));
         let mut own = Overlay::new(&view);
-        let (now_micros, canceller) = (transaction.now_micros, &self.canceller);
-        let result = run_blocking(|| {
-            let _time = StatementTime::enter(now_micros);
-            let _cancellable = Cancellable::enter(canceller);
-            write::execute(&mut own, &sql)
-        });
+        let _time = StatementTime::enter(transaction.now_micros);
+        let _cancellable = Cancellable::enter(&self.canceller);
+        // A query may read much; a write's rows are mostly few, and
+        // handing the worker over would cost more than they do.
+        let result = match reads {
+            true => run_blocking(|| write::execute(&mut own, &sql)),
+            false => write::execute(&mut own, &sql),
+        };
         let result = match result {
             Ok(effects) => {
                 let writes = own.into_writes();
