@@ -242,7 +242,7 @@ impl<'a> Binder<'a> {
     /// A condition (WHERE, HAVING): a boolean expression, of which a row
     /// passes only when it is true.
     pub fn condition(&mut self, expr: &ast::Expr, clause: &str) -> Result<Expr, SqlError> {
-        Ok(self.bind(expr)?.boolean(clause)?.expr)
+        Ok(self.bind(expr)?.boolean(clause)?.expr.folded())
     }
 
     pub fn bind(&mut self, expr: &ast::Expr) -> Result<Typed, SqlError> {

@@ -293,6 +293,52 @@ impl Expr {
         }
     }
 
+    /// Whether it reads nothing but constants: no column, parameter or
+    /// subquery.
+    fn is_constant(&self) -> bool {
+        let mut constant = true;
+        self.walk(&mut |e| {
+            if matches!(e, Expr::Column(_) | Expr::Param { .. } | Expr::Subquery(_) | Expr::Correlated { .. }) {
+                constant = false;
+            }
+        });
+        constant
+    }
+
+    /// Constant folding: every subexpression that reads nothing but
+    /// constants replaced by its value (`id = 1 + 1` becomes `id = 2`,
+    /// which a key lookup can use). One whose evaluation fails stays, to
+    /// fail when a row needs it.
+    pub fn folded(self) -> Expr {
+        if !matches!(self, Expr::Literal(_)) && self.is_constant() {
+            return match self.eval(&[]) {
+                Ok(value) => Expr::Literal(value),
+                Err(_) => self,
+            };
+        }
+        let fold = |e: Box<Expr>| Box::new(e.folded());
+        let fold_all = |list: Vec<Expr>| list.into_iter().map(Expr::folded).collect();
+        match self {
+            Expr::Binary { op, left, right, ty } => Expr::Binary { op, left: fold(left), right: fold(right), ty },
+            Expr::Not(e) => Expr::Not(fold(e)),
+            Expr::Negate(e, ty) => Expr::Negate(fold(e), ty),
+            Expr::IsNull { expr, negated } => Expr::IsNull { expr: fold(expr), negated },
+            Expr::Cast { expr, to } => Expr::Cast { expr: fold(expr), to },
+            Expr::InList { expr, list, negated } => Expr::InList { expr: fold(expr), list: fold_all(list), negated },
+            Expr::Like { expr, pattern, negated, case_insensitive } => {
+                Expr::Like { expr: fold(expr), pattern: fold(pattern), negated, case_insensitive }
+            }
+            Expr::Case { operand, branches, otherwise } => Expr::Case {
+                operand: operand.map(fold),
+                branches: branches.into_iter().map(|(w, t)| (w.folded(), t.folded())).collect(),
+                otherwise: otherwise.map(fold),
+            },
+            Expr::Coalesce(args) => Expr::Coalesce(fold_all(args)),
+            Expr::Call { function, args, ty } => Expr::Call { function, args: fold_all(args), ty },
+            other => other,
+        }
+    }
+
     /// The AND-ed parts of a condition (`a AND (b AND c)`: a, b, c).
     pub fn conjuncts(self) -> Vec<Expr> {
         match self {
@@ -513,6 +559,23 @@ mod tests {
         let zero =
             Expr::Binary { op: BinaryOp::Div, left: lit(Value::Int(7)), right: lit(Value::Int(0)), ty: DataType::Int4 };
         assert_eq!(zero.eval(&[]).unwrap_err().code, code::DIVISION_BY_ZERO);
+    }
+
+    #[test]
+    fn constants_fold_and_columns_stay() {
+        let add = |left: Expr, right: Expr| Expr::Binary {
+            op: BinaryOp::Add,
+            left: Box::new(left),
+            right: Box::new(right),
+            ty: DataType::Int4,
+        };
+        let folded = add(Expr::Column(0), add(*lit(Value::Int(1)), *lit(Value::Int(2)))).folded();
+        let Expr::Binary { left, right, .. } = folded else { panic!("the column's sum stays") };
+        assert!(matches!(*left, Expr::Column(0)));
+        assert!(matches!(*right, Expr::Literal(Value::Int(3))));
+        // A failing constant stays, to fail where a row needs it.
+        let overflow = add(*lit(Value::Int(i32::MAX as i64)), *lit(Value::Int(1)));
+        assert!(matches!(overflow.folded(), Expr::Binary { .. }));
     }
 
     #[test]

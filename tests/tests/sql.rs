@@ -125,6 +125,9 @@ async fn explain_shows_access_paths_and_join_order() {
         async move { simple_rows(client, &sql).await.into_iter().map(|row| row[0].trim().to_string()).collect::<Vec<_>>() }
     };
     assert_eq!(plan("SELECT * FROM a WHERE id = 1").await, ["Point Read on a (filtered)"]);
+    // Constants fold before access paths are chosen.
+    assert_eq!(plan("SELECT * FROM a WHERE id = 1 + 1").await, ["Point Read on a (filtered)"]);
+    assert_eq!(plan("SELECT * FROM a WHERE id = 2::bigint - 1").await, ["Point Read on a (filtered)"]);
     assert_eq!(plan("SELECT * FROM c WHERE b_id = 1 AND n > 2").await, ["Key Range Scan on c (filtered)"]);
     assert_eq!(plan("SELECT * FROM a WHERE name = 'x'").await, ["Index Scan using a_name on a (filtered)"]);
     assert_eq!(plan("SELECT * FROM a WHERE name LIKE 'x%'").await, ["Seq Scan on a (filtered)"]);
