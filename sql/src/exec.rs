@@ -22,13 +22,14 @@ use crate::value::Value;
 /// Calls `visit` with the storage key and the values of each row of
 /// `table` that passes `filter`, reading only the rows the filter allows
 /// ([`access::path`]): in primary-key order, or in an index's order when
-/// the path is an index. Rows are decoded one
-/// at a time; only what `visit` keeps stays in memory.
+/// the path is an index. Rows are decoded one at a time; only what
+/// `visit` keeps stays in memory. The scan stops when `visit` returns
+/// false (a LIMIT has its rows).
 pub fn scan_matching(
     reader: &impl Reader,
     table: &Table,
     filter: Option<&Expr>,
-    mut visit: impl FnMut(&[u8], Vec<Value>),
+    mut visit: impl FnMut(&[u8], Vec<Value>) -> bool,
 ) -> Result<()> {
     let (start, end) = match access::path(table, filter) {
         Access::Point(key) => {
@@ -50,8 +51,8 @@ pub fn scan_matching(
                     .get(Family::SqlRows, &key)?
                     .ok_or_else(|| Error::Corrupt(format!("an index entry of table '{}' names no row", table.name)))?;
                 let row = decode_row(&value)?;
-                if filter.map_or(Ok(true), |f| f.holds(&row))? {
-                    visit(&key, row);
+                if filter.map_or(Ok(true), |f| f.holds(&row))? && !visit(&key, row) {
+                    break;
                 }
             }
             return Ok(());
@@ -66,7 +67,9 @@ pub fn scan_matching(
                 continue;
             }
         }
-        visit(&key, row);
+        if !visit(&key, row) {
+            break;
+        }
     }
     Ok(())
 }
@@ -76,7 +79,10 @@ pub fn scan_matching(
 /// it reads).
 pub fn matching_rows(reader: &impl Reader, table: &Table, filter: Option<&Expr>) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
     let mut rows = Vec::new();
-    scan_matching(reader, table, filter, |key, row| rows.push((key.to_vec(), row)))?;
+    scan_matching(reader, table, filter, |key, row| {
+        rows.push((key.to_vec(), row));
+        true
+    })?;
     Ok(rows)
 }
 
@@ -88,9 +94,49 @@ pub fn encode_row(row: &[Value]) -> Vec<u8> {
     postcard::to_stdvec(row).expect("rows serialize")
 }
 
+/// The rows of `table` that pass `filter`, at most `most` of them.
+fn table_rows(
+    reader: &impl Reader,
+    table: &Table,
+    filter: Option<&Expr>,
+    most: Option<u64>,
+) -> Result<Vec<Vec<Value>>> {
+    let mut rows = Vec::new();
+    if most == Some(0) {
+        return Ok(rows);
+    }
+    scan_matching(reader, table, filter, |_, row| {
+        rows.push(row);
+        most.is_none_or(|most| (rows.len() as u64) < most)
+    })?;
+    Ok(rows)
+}
+
+/// LIMIT pushdown: how many rows of a table scan a SELECT needs when
+/// the scan's rows go straight to OFFSET and LIMIT (no filter left, no
+/// grouping, sorting or DISTINCT); `None` when it needs them all.
+fn scan_limit(plan: &SelectPlan) -> Result<Option<u64>> {
+    let direct = matches!(plan.source, Source::Table { .. })
+        && plan.filter.is_none()
+        && plan.aggregation.is_none()
+        && plan.sort.is_empty()
+        && !plan.distinct;
+    if !direct {
+        return Ok(None);
+    }
+    let Some(limit) = count(plan.limit.as_ref(), "LIMIT")? else { return Ok(None) };
+    let offset = count(plan.offset.as_ref(), "OFFSET")?.unwrap_or(0);
+    Ok(Some(limit.saturating_add(offset)))
+}
+
 /// The rows `plan` returns.
 pub fn select(reader: &impl Reader, plan: &SelectPlan) -> Result<Vec<Vec<Value>>> {
-    let mut rows = source_rows(reader, &plan.source)?;
+    let mut rows = match (&plan.source, scan_limit(plan)?) {
+        (Source::Table { table, filter }, Some(most)) => {
+            analyze::measure(&plan.source, || table_rows(reader, table, filter.as_ref(), Some(most)))?
+        }
+        (source, _) => source_rows(reader, source)?,
+    };
     if let Some(filter) = &plan.filter {
         let mut kept = Vec::with_capacity(rows.len());
         for row in rows {
@@ -176,11 +222,7 @@ pub(crate) fn source_rows(reader: &impl Reader, source: &Source) -> Result<Vec<V
 fn source_rows_unmeasured(reader: &impl Reader, source: &Source) -> Result<Vec<Vec<Value>>> {
     Ok(match source {
         Source::Nothing => vec![Vec::new()],
-        Source::Table { table, filter } => {
-            let mut rows = Vec::new();
-            scan_matching(reader, table, filter.as_ref(), |_, row| rows.push(row))?;
-            rows
-        }
+        Source::Table { table, filter } => table_rows(reader, table, filter.as_ref(), None)?,
         Source::Derived { query, filter } => kept(self::query(reader, query)?, filter.as_ref())?,
         Source::Values { rows, filter, .. } => {
             let rows = rows

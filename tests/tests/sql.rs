@@ -177,6 +177,10 @@ async fn explain_shows_access_paths_and_join_order() {
         ],
         "{analyzed:?}"
     );
+    // LIMIT pushdown: the scan stops once OFFSET + LIMIT rows are read.
+    let limited = plan("ANALYZE SELECT * FROM b LIMIT 1 OFFSET 1").await;
+    assert!(limited[0].starts_with("Limit (actual rows=1 "), "{limited:?}");
+    assert!(limited[1].starts_with("->  Seq Scan on b (actual rows=2 "), "{limited:?}");
     assert_eq!(failing(&client, "EXPLAIN ANALYZE DELETE FROM b").await, "0A000");
 }
 
