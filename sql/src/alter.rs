@@ -20,15 +20,10 @@ use crate::exec::{self, encode_row};
 use crate::index;
 use crate::keys;
 use crate::value::Value;
-use crate::write::{check_columns, default_value, draw, Effects};
+use crate::write::{check_columns, default_value, Effects};
 
 fn missing(name: &str) -> Error {
     SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist")).into()
-}
-
-/// A new table id.
-fn new_id<R: Reader>(view: &mut Overlay<'_, R>) -> Result<u32> {
-    u32::try_from(draw(view, keys::NEXT_TABLE_ID)?).map_err(|_| Error::Corrupt("table ids ran out".into()))
 }
 
 pub fn truncate<R: Reader>(view: &mut Overlay<'_, R>, truncate: &ast::Truncate) -> Result<Effects> {
@@ -44,14 +39,14 @@ pub fn truncate<R: Reader>(view: &mut Overlay<'_, R>, truncate: &ast::Truncate) 
             }
             return Err(missing(&name));
         };
-        let id = new_id(view)?;
+        let id = ddl::new_relation_id(view)?;
         catalog::remove(view, &table);
         view.delete(Family::SqlMeta, keys::next_rowid(table.id));
         dropped.push(table.id);
         let mut emptied = Table { id, ..table };
         for index in &mut emptied.indexes {
             dropped.push(index.id);
-            index.id = new_id(view)?;
+            index.id = ddl::new_relation_id(view)?;
         }
         catalog::store(view, &emptied);
         view.put(Family::SqlCatalog, keys::table_name(&name), id.to_be_bytes().to_vec());
@@ -225,7 +220,7 @@ fn apply<R: Reader>(
             // Index entries name rows by key: every index is built anew.
             for i in 0..table.indexes.len() {
                 dropped.push(table.indexes[i].id);
-                table.indexes[i].id = new_id(view)?;
+                table.indexes[i].id = ddl::new_relation_id(view)?;
                 index::backfill(view, table, &table.indexes[i])?;
             }
         }

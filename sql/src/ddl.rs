@@ -94,7 +94,7 @@ pub fn create_table<R: Reader>(view: &mut Overlay<'_, R>, create: &ast::CreateTa
             other => return Err(SqlError::unsupported(format!("the table constraint {other}")).into()),
         }
     }
-    let id = u32::try_from(draw(view, keys::NEXT_TABLE_ID)?).map_err(|_| Error::Corrupt("table ids ran out".into()))?;
+    let id = new_relation_id(view)?;
     let mut table = Table {
         id,
         name: name.clone(),
@@ -184,7 +184,8 @@ fn add_index<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, mut index:
     Ok(())
 }
 
-fn new_relation_id<R: Reader>(view: &mut Overlay<'_, R>) -> Result<u32> {
+/// A new id for a table or an index (never reused).
+pub fn new_relation_id<R: Reader>(view: &mut Overlay<'_, R>) -> Result<u32> {
     u32::try_from(draw(view, keys::NEXT_TABLE_ID)?).map_err(|_| Error::Corrupt("relation ids ran out".into()))
 }
 
