@@ -459,6 +459,8 @@ impl<'a> Binder<'a> {
             B::And => BinaryOp::And,
             B::Or => BinaryOp::Or,
             B::StringConcat => BinaryOp::Concat,
+            // `^` is PostgreSQL's exponentiation: power(a, b).
+            B::PGExp => return functions::bind("power", vec![left, right]),
             other => return Err(SqlError::unsupported(format!("the operator {other}"))),
         };
         let symbol = |op: BinaryOp| match op {
