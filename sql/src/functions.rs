@@ -157,6 +157,11 @@ pub fn bind(name: &str, args: Vec<Typed>) -> Result<Typed, SqlError> {
             };
             Ok(Typed::known(expr, ty))
         }
+        // What drivers parse PostgreSQL's version from.
+        ("version", 0) => {
+            let version = concat!("PostgreSQL 15.0 (Seshat ", env!("CARGO_PKG_VERSION"), ")");
+            Ok(Typed::known(Expr::Literal(Value::Text(version.into())), TEXT))
+        }
         ("generate_series", _) => Err(SqlError::unsupported("generate_series in a select list (it runs in FROM)")),
         _ => Err(undefined(&args)),
     }

@@ -39,6 +39,8 @@ async fn tables_are_created_written_and_queried_with_postgresql_s_answers() {
         .await,
         [["3", "3.5000000000000000", "x1", "3", "t", "t", "f"]]
     );
+    let version = first_column(&client, "SELECT version()").await;
+    assert!(version[0].starts_with("PostgreSQL 15.0 (Seshat "), "{version:?}");
     assert_eq!(
         simple_rows(&client, "UPDATE accounts SET balance = balance + 1 WHERE id = 1 RETURNING owner, balance").await,
         [["ann", "51"]]
