@@ -31,14 +31,15 @@ enum Ended {
     Unknown,
 }
 
-/// Moves 10 from one account to another and records the transfer.
-async fn transfer(client: &Client, name: &str, from: i64, to: i64) -> Ended {
+/// Moves 10 from one account to another and records the transfer, made
+/// through node `node`.
+async fn transfer(client: &Client, node: usize, name: &str, from: i64, to: i64) -> Ended {
     let body = [
         "BEGIN".to_string(),
         format!("SELECT balance FROM accounts WHERE id = {from}"),
         format!("UPDATE accounts SET balance = balance - 10 WHERE id = {from}"),
         format!("UPDATE accounts SET balance = balance + 10 WHERE id = {to}"),
-        format!("INSERT INTO transfers VALUES ('{name}')"),
+        format!("INSERT INTO transfers (name, node) VALUES ('{name}', {node})"),
     ];
     for statement in &body {
         if client.simple_query(statement).await.is_err() {
@@ -60,7 +61,13 @@ async fn committed_transactions_survive_the_kill_of_the_sql_leader() {
     cluster.leader(Duration::from_secs(15)).await.expect("a leader");
     let setup = cluster.nodes[0].pg().await.unwrap();
     setup.batch_execute("CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)").await.unwrap();
-    setup.batch_execute("CREATE TABLE transfers (name TEXT PRIMARY KEY)").await.unwrap();
+    setup
+        .batch_execute(
+            "CREATE TABLE transfers (name TEXT PRIMARY KEY, node INT, at TIMESTAMPTZ DEFAULT now());
+             CREATE INDEX transfers_node ON transfers (node)",
+        )
+        .await
+        .unwrap();
     let values: Vec<String> = (0..ACCOUNTS).map(|id| format!("({id}, {OPENING_BALANCE})")).collect();
     setup.batch_execute(&format!("INSERT INTO accounts VALUES {}", values.join(", "))).await.unwrap();
 
@@ -88,7 +95,7 @@ async fn committed_transactions_survive_the_kill_of_the_sql_leader() {
                 }
                 let name = format!("n{node}-{n}");
                 let from = (n as i64 * 3 + node as i64) % ACCOUNTS;
-                match transfer(&client, &name, from, (from + 1) % ACCOUNTS).await {
+                match transfer(&client, node, &name, from, (from + 1) % ACCOUNTS).await {
                     Ended::Committed => {
                         acked.insert(name);
                         committed.fetch_add(1, Ordering::Relaxed);
@@ -117,7 +124,8 @@ async fn committed_transactions_survive_the_kill_of_the_sql_leader() {
     );
 
     // On every survivor: no money made or lost, every acknowledged
-    // transfer there, the same rows everywhere.
+    // transfer there, the index in step with the rows, the same rows
+    // (and the same commit times) everywhere.
     let mut views = Vec::new();
     for node in (0..3).filter(|n| *n != leader) {
         let client = cluster.nodes[node].pg().await.unwrap();
@@ -126,8 +134,16 @@ async fn committed_transactions_survive_the_kill_of_the_sql_leader() {
         let names: BTreeSet<String> = first_column(&client, "SELECT name FROM transfers").await.into_iter().collect();
         let missing: Vec<&String> = acked.difference(&names).collect();
         assert!(missing.is_empty(), "node {node} lost committed transfers: {missing:?}");
+        for through in 0..3 {
+            let indexed =
+                first_column(&client, &format!("SELECT count(*) FROM transfers WHERE node = {through}")).await;
+            let scanned =
+                first_column(&client, &format!("SELECT count(*) FROM transfers WHERE node + 0 = {through}")).await;
+            assert_eq!(indexed, scanned, "node {node}: the index on transfers.node matches the rows");
+        }
         let balances = first_column(&client, "SELECT balance FROM accounts ORDER BY id").await;
-        views.push((names, balances));
+        let times = first_column(&client, "SELECT name || ' ' || at FROM transfers ORDER BY name").await;
+        views.push((names, balances, times));
     }
     assert_eq!(views[0], views[1], "both survivors read the same rows");
 }
