@@ -64,6 +64,24 @@ impl Typed {
         Ok(self)
     }
 
+    /// A value of another type where text is wanted: its type's output
+    /// text (a `char(n)` loses its padding).
+    fn output_text(self) -> Typed {
+        if self.untyped || matches!(self.ty, DataType::Text | DataType::Varchar(_)) {
+            return self;
+        }
+        if matches!(self.ty, DataType::Char(_)) {
+            return self.char_as_text(DataType::Text);
+        }
+        // A boolean's cast to text is `true`/`false`, not its output `t`/`f`.
+        if self.ty == DataType::Bool {
+            return Typed::known(Expr::Cast { expr: Box::new(self.expr), to: DataType::Text }, DataType::Text);
+        }
+        let expr =
+            Expr::Call { function: functions::Function::Text(self.ty), args: vec![self.expr], ty: DataType::Text };
+        Typed::known(expr, DataType::Text)
+    }
+
     /// A `char(n)` value where text is wanted loses its padding, as
     /// PostgreSQL's cast from `bpchar` drops trailing blanks.
     fn char_as_text(self, to: DataType) -> Typed {
@@ -311,7 +329,13 @@ impl<'a> Binder<'a> {
                     (true, Expr::Param { .. }) => return operand.coerce(to),
                     _ => {}
                 }
-                let operand = operand.char_as_text(to);
+                // To text: the source type's output text, then the
+                // target's length.
+                let operand = if to.is_text() && !matches!(to, DataType::Char(_)) {
+                    operand.output_text()
+                } else {
+                    operand.char_as_text(to)
+                };
                 Ok(Typed::known(Expr::Cast { expr: Box::new(operand.expr), to }, to))
             }
             E::Between { expr, negated, low, high } => {
@@ -481,8 +505,7 @@ impl<'a> Binder<'a> {
         };
         // An untyped side takes the other side's type (text for ||).
         let (left, right) = if op == BinaryOp::Concat {
-            let text = DataType::Text;
-            (left.coerce_text()?.char_as_text(text), right.coerce_text()?.char_as_text(text))
+            (left.coerce_text()?.output_text(), right.coerce_text()?.output_text())
         } else {
             (left, right)
         };

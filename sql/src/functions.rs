@@ -37,6 +37,10 @@ pub enum Function {
     Right,
     Repeat,
     Concat,
+    /// A value's text as PostgreSQL's output function for its type
+    /// writes it (`real` with 6 digits, `timestamptz` with its offset):
+    /// what a cast to text and `||` use.
+    Text(DataType),
     Abs,
     Floor,
     Ceil,
@@ -94,14 +98,13 @@ pub fn bind(name: &str, args: Vec<Typed>) -> Result<Typed, SqlError> {
         ("right", _) => call(Function::Right, &[TEXT, INT], TEXT, args),
         ("repeat", _) => call(Function::Repeat, &[TEXT, INT], TEXT, args),
         ("concat", _) => {
-            // Each argument as its text form.
             // Each argument as its output text (booleans as t and f).
             let args = args
                 .into_iter()
                 .map(|a| match (a.untyped, a.ty) {
                     (true, _) => a.coerce(TEXT).map(|a| a.expr),
                     (false, DataType::Bool) => Ok(a.expr),
-                    (false, _) => Ok(Expr::Cast { expr: Box::new(a.expr), to: TEXT }),
+                    (false, ty) => Ok(Expr::Call { function: Function::Text(ty), args: vec![a.expr], ty: TEXT }),
                 })
                 .collect::<Result<_, _>>()?;
             Ok(Typed::known(Expr::Call { function: Function::Concat, args, ty: TEXT }, TEXT))
@@ -305,6 +308,9 @@ fn domain_error(message: &str) -> SqlError {
 /// Evaluates `function` over `args` (already of its parameter types).
 pub fn call(function: Function, args: Vec<Value>, ty: DataType) -> Result<Value, SqlError> {
     match function {
+        Function::Text(from) => {
+            return Ok(args[0].to_text(from).map_or(Value::Null, Value::Text));
+        }
         Function::Concat => {
             let parts = args.iter().map(|v| match v {
                 Value::Bool(b) => {
@@ -445,6 +451,8 @@ pub fn call(function: Function, args: Vec<Value>, ty: DataType) -> Result<Value,
             }
             Value::Int(a.wrapping_rem(b))
         }
-        Function::Concat | Function::Greatest | Function::Least => unreachable!("handled above"),
+        Function::Concat | Function::Greatest | Function::Least | Function::Text(_) => {
+            unreachable!("handled above")
+        }
     })
 }
