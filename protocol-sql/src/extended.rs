@@ -23,7 +23,7 @@ use sql::{code, DataType, Prepared, SqlError, Value};
 
 use crate::cancel::Registration;
 use crate::format;
-use crate::query::{error_info, response, transaction_status, SharedSession};
+use crate::query::{error_info, identify, response, transaction_status, SharedSession};
 
 pub struct ExtendedHandler {
     parser: Arc<Parser>,
@@ -49,7 +49,7 @@ fn user_error(error: sql::Error) -> PgWireError {
 impl QueryParser for Parser {
     type Statement = Arc<Prepared>;
 
-    async fn parse_sql<C>(&self, _client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Arc<Prepared>>>
+    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Arc<Prepared>>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -63,7 +63,9 @@ impl QueryParser for Parser {
                 })?),
             });
         }
-        let prepared = self.session.lock().await.prepare(sql, &declared).await.map_err(user_error)?;
+        let mut session = self.session.lock().await;
+        identify(&mut session, client);
+        let prepared = session.prepare(sql, &declared).await.map_err(user_error)?;
         Ok(Some(Arc::new(prepared)))
     }
 

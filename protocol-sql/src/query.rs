@@ -71,14 +71,16 @@ impl SimpleQueryHandler for QueryHandler {
         send_ready_for_query(client, status).await
     }
 
-    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let results = self.session.lock().await.execute(query).await;
+        let mut session = self.session.lock().await;
+        identify(&mut session, client);
+        let results = session.execute(query).await;
         Ok(results.into_iter().map(|result| response(result, None)).collect())
     }
 }
@@ -134,4 +136,13 @@ pub fn error_info(error: sql::Error) -> ErrorInfo {
         }
     };
     ErrorInfo::new("ERROR".to_string(), code, message)
+}
+
+/// Tells the session the user and database the client named at startup
+/// (the database defaults to the user, as in PostgreSQL).
+pub fn identify(session: &mut sql::Session, client: &impl ClientInfo) {
+    let metadata = client.metadata();
+    let user = metadata.get("user").map_or("", String::as_str);
+    let database = metadata.get("database").map_or(user, String::as_str);
+    session.set_identity(user, database);
 }

@@ -54,6 +54,7 @@ mod explain;
 mod expr;
 mod from;
 mod functions;
+mod identity;
 mod index;
 mod joined;
 mod keys;

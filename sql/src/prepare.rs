@@ -22,6 +22,7 @@ use crate::bind::parameter_index;
 use crate::dml::DmlPlan;
 use crate::error::{code, Result, SqlError};
 use crate::expr::Expr;
+use crate::identity::Identity;
 use crate::parse;
 use crate::plan::OutputColumn;
 use crate::query::{self, Ctes};
@@ -85,7 +86,13 @@ impl Prepared {
 
 /// Prepares the one statement of `sql` against `reader`'s catalog.
 /// `declared` are the types the client gave (`None`: infer it).
-pub fn describe(reader: &impl Reader, sql: &str, declared: &[Option<DataType>]) -> Result<Prepared> {
+/// The session's `identity` stands in for `current_user` and its kin.
+pub fn describe(
+    reader: &impl Reader,
+    sql: &str,
+    declared: &[Option<DataType>],
+    identity: &Identity,
+) -> Result<Prepared> {
     let mut statements = parse::statements(sql)?;
     if statements.len() > 1 {
         return Err(
@@ -95,6 +102,7 @@ pub fn describe(reader: &impl Reader, sql: &str, declared: &[Option<DataType>]) 
     let Some(mut statement) = statements.pop() else {
         return Err(SqlError::new(code::SYNTAX_ERROR, "empty prepared statement").into());
     };
+    identity.substitute(&mut statement);
     // A declared type is a cast of the parameter, as `$1::integer` is.
     let declarations: Vec<Option<ast::Expr>> = declared
         .iter()

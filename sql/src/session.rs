@@ -35,6 +35,7 @@ use crate::cancel::{Cancellable, Canceller};
 use crate::command::{Checked, Outcome, Rows, SqlCommand};
 use crate::datetime::{self, StatementTime};
 use crate::error::{code, Result, SqlError};
+use crate::identity::Identity;
 use crate::plan::OutputColumn;
 use crate::prepare::{self, Prepared};
 use crate::service::{run_blocking, Sql};
@@ -60,6 +61,7 @@ pub struct Session {
     transaction: Option<Transaction>,
     /// Run-time parameters changed by SET.
     settings: BTreeMap<String, String>,
+    identity: Identity,
 }
 
 struct Transaction {
@@ -131,7 +133,20 @@ const PARAMETERS: &[(&str, &str)] = &[
 
 impl Session {
     pub(crate) fn new(sql: Sql) -> Session {
-        Session { sql, canceller: Canceller::default(), transaction: None, settings: BTreeMap::new() }
+        Session {
+            sql,
+            canceller: Canceller::default(),
+            transaction: None,
+            settings: BTreeMap::new(),
+            identity: Identity::default(),
+        }
+    }
+
+    /// The user and database the connection named at startup.
+    pub fn set_identity(&mut self, user: &str, database: &str) {
+        if self.identity.user != user || self.identity.database != database {
+            self.identity = Identity { user: user.to_string(), database: database.to_string() };
+        }
     }
 
     /// What a cancel request for this session uses.
@@ -191,14 +206,14 @@ impl Session {
                 let mut view = Overlay::new(&snapshot);
                 view.extend(std::mem::take(&mut transaction.writes));
                 let _time = StatementTime::enter(transaction.now_micros);
-                let prepared = prepare::describe(&view, sql, declared);
+                let prepared = prepare::describe(&view, sql, declared, &self.identity);
                 transaction.writes = view.into_writes();
                 transaction.snapshot = Some(snapshot);
                 prepared
             }
             _ => {
                 let snapshot = self.sql.snapshot_for(None).await?;
-                prepare::describe(&snapshot, sql, declared)
+                prepare::describe(&snapshot, sql, declared, &self.identity)
             }
         }
     }
@@ -216,7 +231,8 @@ impl Session {
         }
     }
 
-    async fn statement(&mut self, statement: ast::Statement) -> Result<Outcome> {
+    async fn statement(&mut self, mut statement: ast::Statement) -> Result<Outcome> {
+        self.identity.substitute(&mut statement);
         let result = self.dispatch(statement).await;
         if result.is_err() {
             self.fail();

@@ -39,6 +39,15 @@ async fn tables_are_created_written_and_queried_with_postgresql_s_answers() {
         .await,
         [["3", "3.5000000000000000", "x1", "3", "t", "t", "f"]]
     );
+    // Who the session is: the names the connection gave at startup, also
+    // in a write (the log carries the values).
+    assert_eq!(
+        simple_rows(&client, "SELECT current_user, session_user, current_database(), current_schema()").await,
+        [["seshat", "seshat", "seshat", "public"]]
+    );
+    client.simple_query("UPDATE accounts SET owner = current_user WHERE id = 3").await.unwrap();
+    assert_eq!(first_column(&client, "SELECT owner FROM accounts WHERE id = 3").await, ["seshat"]);
+    client.simple_query("UPDATE accounts SET owner = 'cy' WHERE id = 3").await.unwrap();
     let version = first_column(&client, "SELECT version()").await;
     assert!(version[0].starts_with("PostgreSQL 15.0 (Seshat "), "{version:?}");
     assert_eq!(
@@ -99,6 +108,9 @@ async fn requirepass_makes_postgresql_clients_use_scram() {
         .expect("the right password");
     tokio::spawn(connection);
     assert_eq!(simple_rows(&client, "SELECT 1 AS one").await, [["1"]]);
+    // Prepared (extended protocol) too.
+    let row = client.query_one("SELECT current_user, current_database()", &[]).await.unwrap();
+    assert_eq!((row.get::<_, &str>(0), row.get::<_, &str>(1)), ("anyone", "seshat"));
     let wrong = tokio_postgres::connect(&format!("{base} password=nope"), tokio_postgres::NoTls).await;
     let error = wrong.err().expect("a wrong password is refused");
     assert_eq!(error.code().map(|c| c.code()), Some("28P01"), "{error}");
