@@ -116,6 +116,22 @@ impl Typed {
         Ok(self.char_as_text(to))
     }
 
+    /// This expression as a value of `to`, the common type of a column
+    /// it shares with others ([`DataType::common`]): converted, so that
+    /// every value of the column is of that type.
+    pub fn unify(self, to: DataType) -> Result<Expr, SqlError> {
+        if self.untyped || self.ty == to {
+            return Ok(self.coerce(to)?.expr);
+        }
+        if self.ty.common(to) != Some(to) {
+            return Err(SqlError::new(
+                code::DATATYPE_MISMATCH,
+                format!("expression is of type {} but {} is expected", self.ty.name(), to.name()),
+            ));
+        }
+        Ok(Expr::Cast { expr: Box::new(self.char_as_text(to).expr), to })
+    }
+
     /// This expression as the boolean argument of `what` (NOT, AND,
     /// WHERE, …): an untyped literal is read as a boolean, anything else
     /// must be one.
@@ -569,16 +585,28 @@ impl<'a> Binder<'a> {
             results.push(self.bind(&when.result)?);
         }
         let otherwise = otherwise.map(|o| self.bind(o)).transpose()?;
-        let ty = results.iter().chain(otherwise.iter()).find(|r| !r.untyped).map_or(DataType::Text, |r| r.ty);
+        let mut typed = results.iter().chain(otherwise.iter()).filter(|r| !r.untyped).map(|r| r.ty);
+        let ty = match typed.next() {
+            None => DataType::Text,
+            Some(first) => typed.try_fold(first, |ty, next| {
+                ty.common(next).ok_or_else(|| {
+                    SqlError::new(
+                        code::DATATYPE_MISMATCH,
+                        // PostgreSQL names the later branch's type first.
+                        format!("CASE types {} and {} cannot be matched", next.name(), ty.name()),
+                    )
+                })
+            })?,
+        };
         let mut coerced = Vec::with_capacity(results.len());
         for result in results {
-            coerced.push(result.coerce(ty)?.expr);
+            coerced.push(result.unify(ty)?);
         }
-        let otherwise = otherwise.map(|o| o.coerce(ty)).transpose()?;
+        let otherwise = otherwise.map(|o| o.unify(ty)).transpose()?;
         let expr = Expr::Case {
             operand: operand.map(|o| Box::new(o.expr)),
             branches: branches.into_iter().zip(coerced).collect(),
-            otherwise: otherwise.map(|o| Box::new(o.expr)),
+            otherwise: otherwise.map(Box::new),
         };
         Ok(Typed::known(expr, ty))
     }
@@ -655,14 +683,19 @@ impl<'a> Binder<'a> {
     }
 }
 
-/// `now()`, `current_timestamp`, `current_date`, `localtimestamp` and
-/// their kin: the statement's time ([`crate::datetime`]), as a constant.
-fn statement_time(name: &str, args: &ast::FunctionArguments) -> Option<Typed> {
-    let no_args = match args {
+/// Whether a call passes no arguments (`f()` or `current_user`).
+pub(crate) fn no_arguments(args: &ast::FunctionArguments) -> bool {
+    match args {
         ast::FunctionArguments::None => true,
         ast::FunctionArguments::List(list) => list.args.is_empty(),
         ast::FunctionArguments::Subquery(_) => false,
-    };
+    }
+}
+
+/// `now()`, `current_timestamp`, `current_date`, `localtimestamp` and
+/// their kin: the statement's time ([`crate::datetime`]), as a constant.
+fn statement_time(name: &str, args: &ast::FunctionArguments) -> Option<Typed> {
+    let no_args = no_arguments(args);
     let with_parens = matches!(args, ast::FunctionArguments::List(_));
     let now = crate::datetime::statement_micros();
     let (value, ty) = match name {

@@ -135,26 +135,19 @@ pub fn refuse_taken(reader: &impl Reader, name: &str) -> Result<()> {
 /// keys (not the table's name key).
 pub fn store<R: Reader>(view: &mut Overlay<'_, R>, table: &Table) {
     view.put(Family::SqlCatalog, keys::table(table.id), table.encode());
-    if table.indexes.is_empty() {
-        view.delete(Family::SqlCatalog, keys::indexes(table.id));
-    } else {
-        view.put(
-            Family::SqlCatalog,
-            keys::indexes(table.id),
-            postcard::to_stdvec(&table.indexes).expect("indexes serialize"),
-        );
-    }
+    store_list(view, keys::indexes(table.id), &table.indexes);
     for index in &table.indexes {
         view.put(Family::SqlCatalog, keys::index_name(&index.name), table.name.as_bytes().to_vec());
     }
-    if table.checks.is_empty() {
-        view.delete(Family::SqlCatalog, keys::checks(table.id));
+    store_list(view, keys::checks(table.id), &table.checks);
+}
+
+/// Writes `list` under `key`, or deletes the key for an empty list.
+fn store_list<R: Reader, T: Serialize>(view: &mut Overlay<'_, R>, key: Vec<u8>, list: &[T]) {
+    if list.is_empty() {
+        view.delete(Family::SqlCatalog, key);
     } else {
-        view.put(
-            Family::SqlCatalog,
-            keys::checks(table.id),
-            postcard::to_stdvec(&table.checks).expect("checks serialize"),
-        );
+        view.put(Family::SqlCatalog, key, postcard::to_stdvec(list).expect("catalog lists serialize"));
     }
 }
 

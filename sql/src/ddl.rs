@@ -70,20 +70,9 @@ pub fn create_table<R: Reader>(view: &mut Overlay<'_, R>, create: &ast::CreateTa
                 if primary_key.is_some() {
                     return Err(multiple_keys().into());
                 }
-                let mut positions = Vec::new();
-                for part in &key.columns {
-                    let ast::Expr::Identifier(column) = &part.column.expr else {
-                        return Err(SqlError::unsupported(format!("the key part {}", part.column.expr)).into());
-                    };
-                    let column = ident(column);
-                    let position = columns.iter().position(|c| c.name == column).ok_or_else(|| {
-                        SqlError::new(
-                            code::UNDEFINED_COLUMN,
-                            format!("column \"{column}\" named in key does not exist"),
-                        )
-                    })?;
+                let positions = index_columns(&columns, &key.columns, "named in key does not exist")?;
+                for &position in &positions {
                     columns[position].nullable = false;
-                    positions.push(position);
                 }
                 primary_key = Some(positions);
             }
@@ -142,7 +131,7 @@ pub fn add_unique<R: Reader>(
     }
     let columns = match column {
         Some(column) => vec![column],
-        None => index_columns(table, &unique.columns, "named in key does not exist")?,
+        None => index_columns(&table.columns, &unique.columns, "named in key does not exist")?,
     };
     let name = match &unique.name {
         Some(name) => ident(name),
@@ -151,9 +140,10 @@ pub fn add_unique<R: Reader>(
     add_index(view, table, Index { id: 0, name, columns, unique: true, constraint: true })
 }
 
-/// The positions of the columns an index definition names; `missing` is
-/// how PostgreSQL words one that does not exist.
-fn index_columns(table: &Table, columns: &[ast::IndexColumn], missing: &str) -> Result<Vec<usize>> {
+/// The positions among `table_columns` of the columns a key or index
+/// definition names; `missing` is how PostgreSQL words one that does not
+/// exist.
+fn index_columns(table_columns: &[Column], columns: &[ast::IndexColumn], missing: &str) -> Result<Vec<usize>> {
     let mut positions = Vec::with_capacity(columns.len());
     for column in columns {
         let ast::Expr::Identifier(name) = &column.column.expr else {
@@ -163,8 +153,9 @@ fn index_columns(table: &Table, columns: &[ast::IndexColumn], missing: &str) -> 
         // orders entries; Seshat's index serves lookups only, whatever
         // the order, so they change nothing here.
         let name = ident(name);
-        let position = table
-            .column(&name)
+        let position = table_columns
+            .iter()
+            .position(|c| c.name == name)
             .ok_or_else(|| SqlError::new(code::UNDEFINED_COLUMN, format!("column \"{name}\" {missing}")))?;
         positions.push(position);
     }
@@ -205,7 +196,7 @@ pub fn create_index<R: Reader>(view: &mut Overlay<'_, R>, create: &ast::CreateIn
     let table_name = object_name(&create.table_name)?;
     let mut table = catalog::table(view, &table_name)?
         .ok_or_else(|| SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{table_name}\" does not exist")))?;
-    let columns = index_columns(&table, &create.columns, "does not exist")?;
+    let columns = index_columns(&table.columns, &create.columns, "does not exist")?;
     let name = match &create.name {
         Some(name) => object_name(name)?,
         None => index::default_name(view, &table, &columns, "idx")?,

@@ -137,15 +137,7 @@ pub fn select(reader: &impl Reader, plan: &SelectPlan) -> Result<Vec<Vec<Value>>
         }
         (source, _) => source_rows(reader, source)?,
     };
-    if let Some(filter) = &plan.filter {
-        let mut kept = Vec::with_capacity(rows.len());
-        for row in rows {
-            if filter.holds(&row)? {
-                kept.push(row);
-            }
-        }
-        rows = kept;
-    }
+    rows = kept(rows, plan.filter.as_ref())?;
     if let Some(aggregation) = &plan.aggregation {
         rows = aggregate(aggregation, rows)?;
     }
@@ -243,7 +235,7 @@ fn source_rows_unmeasured(reader: &impl Reader, source: &Source) -> Result<Vec<V
 }
 
 /// The `rows` that pass `filter`.
-fn kept(rows: Vec<Vec<Value>>, filter: Option<&Expr>) -> Result<Vec<Vec<Value>>> {
+pub(crate) fn kept(rows: Vec<Vec<Value>>, filter: Option<&Expr>) -> Result<Vec<Vec<Value>>> {
     let Some(filter) = filter else { return Ok(rows) };
     let mut kept = Vec::with_capacity(rows.len());
     for row in rows {

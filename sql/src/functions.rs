@@ -149,7 +149,7 @@ pub fn bind(name: &str, args: Vec<Typed>) -> Result<Typed, SqlError> {
             let ty = common_type(&args).ok_or_else(|| undefined(&args))?;
             let mut exprs = Vec::with_capacity(n);
             for arg in args {
-                exprs.push(arg.coerce(ty)?.expr);
+                exprs.push(arg.unify(ty)?);
             }
             let expr = match name {
                 "coalesce" => Expr::Coalesce(exprs),
@@ -211,11 +211,7 @@ fn coerce(arg: Typed, param: DataType) -> Option<Result<Expr, SqlError>> {
 fn common_type(args: &[Typed]) -> Option<DataType> {
     let mut typed = args.iter().filter(|a| !a.untyped).map(|a| a.ty);
     let Some(first) = typed.next() else { return Some(TEXT) };
-    typed.try_fold(first, |ty, next| match (ty.is_numeric() && next.is_numeric(), ty.same_kind(next)) {
-        (true, _) => Some(ty.wider(next)),
-        (false, true) => Some(if ty == next { ty } else { TEXT }),
-        _ => None,
-    })
+    typed.try_fold(first, DataType::common)
 }
 
 /// NULLIF(a, b): NULL when a = b, else a.

@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast;
 
-use crate::bind::object_name;
+use crate::bind::{no_arguments, object_name};
 
 /// The connection's user and database.
 #[derive(Debug, Clone)]
@@ -31,11 +31,7 @@ impl Identity {
     pub fn substitute(&self, statement: &mut ast::Statement) {
         let _ = ast::visit_expressions_mut(statement, |expr| {
             if let ast::Expr::Function(function) = expr {
-                let no_args = match &function.args {
-                    ast::FunctionArguments::None => true,
-                    ast::FunctionArguments::List(list) => list.args.is_empty(),
-                    ast::FunctionArguments::Subquery(_) => false,
-                };
+                let no_args = no_arguments(&function.args);
                 let value = match object_name(&function.name).as_deref() {
                     Ok("current_user" | "session_user" | "user" | "current_role") if no_args => {
                         Some(self.user.as_str())

@@ -92,12 +92,7 @@ impl Joined {
     /// The target rows of `table` that join, collected before anything
     /// is written.
     pub fn matches(&self, view: &impl Reader, table: &crate::catalog::Table) -> Result<Vec<Match>> {
-        let mut others = Vec::new();
-        for row in exec::source_rows(view, &self.source)? {
-            if self.source_filter.as_ref().map_or(Ok(true), |f| f.holds(&row))? {
-                others.push(row);
-            }
-        }
+        let others = exec::kept(exec::source_rows(view, &self.source)?, self.source_filter.as_ref())?;
         // The other rows by their key values (a NULL key joins nothing).
         let mut by_key: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
         if !self.keys.is_empty() {

@@ -72,9 +72,7 @@ pub fn index_entry(index: u32, values: &[Value], row_key: &[u8]) -> Vec<u8> {
 /// `sql_index`: the start of index `index`'s entries whose leading
 /// values are `values`.
 pub fn index_prefix(index: u32, values: &[Value]) -> Vec<u8> {
-    let mut out = index.to_be_bytes().to_vec();
-    encode_values(values, &mut out);
-    out
+    row(index, values)
 }
 
 /// The end of the range of keys that start with `prefix`.
@@ -115,6 +113,7 @@ pub fn rows(table: u32) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// `sql_rows`: the row of table `table` with primary key `key`.
+/// (The same shape as an index prefix: a relation id, then values.)
 pub fn row(table: u32, key: &[Value]) -> Vec<u8> {
     let mut out = table.to_be_bytes().to_vec();
     encode_values(key, &mut out);

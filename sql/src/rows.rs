@@ -46,18 +46,12 @@ pub fn values(values: &ast::Values, subqueries: Planner<'_>) -> Result<(Vec<Vec<
             }
             ty = Some(match ty {
                 None => value.ty,
-                Some(t) if t == value.ty => t,
-                Some(t) if t.is_numeric() && value.ty.is_numeric() => t.wider(value.ty),
-                Some(t) if t.is_text() && value.ty.is_text() => DataType::Text,
-                Some(DataType::Date) if value.ty.is_datetime() => value.ty,
-                Some(t) if t.is_datetime() && value.ty == DataType::Date => t,
-                Some(t) if t.is_datetime() && value.ty.is_datetime() => DataType::Timestamptz,
-                Some(t) => {
-                    return Err(SqlError::new(
+                Some(t) => t.common(value.ty).ok_or_else(|| {
+                    SqlError::new(
                         code::DATATYPE_MISMATCH,
                         format!("VALUES types {} and {} cannot be matched", t.name(), value.ty.name()),
-                    ))
-                }
+                    )
+                })?,
             });
         }
         columns.push(OutputColumn { name: format!("column{}", i + 1), data_type: ty.unwrap_or(DataType::Text) });
@@ -67,16 +61,7 @@ pub fn values(values: &ast::Values, subqueries: Planner<'_>) -> Result<(Vec<Vec<
         .map(|row| {
             row.into_iter()
                 .zip(&columns)
-                .map(|(value, column)| {
-                    let from = value.ty;
-                    let coerced = value.coerce(column.data_type)?.expr;
-                    // A narrower number widens to the column's type.
-                    Ok(if from != column.data_type {
-                        Expr::Cast { expr: Box::new(coerced), to: column.data_type }
-                    } else {
-                        coerced
-                    })
-                })
+                .map(|(value, column)| value.unify(column.data_type))
                 .collect::<Result<Vec<_>, SqlError>>()
         })
         .collect::<Result<_, _>>()?;

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use crate::error::{code, SqlError};
 use crate::keys;
 use crate::plan::{OutputColumn, QueryPlan, SetOperation, SetOperator};
-use crate::types::DataType;
 use crate::value::Value;
 
 /// The output columns of `left op right`: the left's names, each type
@@ -32,17 +31,12 @@ pub fn columns(operator: SetOperator, left: &QueryPlan, right: &QueryPlan) -> Re
     left.iter()
         .zip(right)
         .map(|(l, r)| {
-            let data_type = match (l.data_type, r.data_type) {
-                (a, b) if a == b => a,
-                (a, b) if a.is_numeric() && b.is_numeric() => a.wider(b),
-                (a, b) if a.is_text() && b.is_text() => DataType::Text,
-                (a, b) => {
-                    return Err(SqlError::new(
-                        code::DATATYPE_MISMATCH,
-                        format!("{name} types {} and {} cannot be matched", a.name(), b.name()),
-                    ))
-                }
-            };
+            let data_type = l.data_type.common(r.data_type).ok_or_else(|| {
+                SqlError::new(
+                    code::DATATYPE_MISMATCH,
+                    format!("{name} types {} and {} cannot be matched", l.data_type.name(), r.data_type.name()),
+                )
+            })?;
             Ok(OutputColumn { name: l.name.clone(), data_type })
         })
         .collect()

@@ -137,6 +137,22 @@ impl DataType {
             || (self.is_decimal() && other.is_decimal())
     }
 
+    /// The one type values of `self` and `other` become when they share a
+    /// column (UNION, VALUES, COALESCE, CASE): the same type, the wider
+    /// number, text for two string types, the timestamp for a date and a
+    /// timestamp; `None` when they cannot.
+    pub fn common(self, other: DataType) -> Option<DataType> {
+        Some(match (self, other) {
+            (a, b) if a == b => a,
+            (a, b) if a.is_numeric() && b.is_numeric() => a.wider(b),
+            (a, b) if a.is_text() && b.is_text() => DataType::Text,
+            (DataType::Date, b) if b.is_datetime() => b,
+            (a, DataType::Date) if a.is_datetime() => a,
+            (a, b) if a.is_datetime() && b.is_datetime() => DataType::Timestamptz,
+            _ => return None,
+        })
+    }
+
     /// The type of an arithmetic result over `self` and `other` (both
     /// numeric): the wider one; integers widen to numeric, numeric to
     /// floats, as PostgreSQL's implicit casts do.
