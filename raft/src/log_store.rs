@@ -12,6 +12,13 @@
 //! writes between them) share one fsync; openraft only counts an entry as
 //! persisted, and so only acknowledges it, after its callback ran.
 //!
+//! The store counts this node's own appends and how many of them are
+//! synced ([`LogStore::own_appends`]): the proposal pipeline starts its
+//! next batch as soon as the previous one is durable here, so that batch's
+//! sync overlaps the previous one's commit and apply (openraft appends
+//! nothing while an earlier append's sync is pending, so what queues
+//! meanwhile is best sent as one batch when it ends).
+//!
 //! A follower's append (entries proposed by another node) syncs in place
 //! instead: nothing on the follower can overlap with it (the leader waits
 //! for its acknowledgement), and handing the sync to the syncer thread and
@@ -36,6 +43,7 @@ use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogId};
 use serde::de::DeserializeOwned;
 use storage::keyspace::{raft_log, raft_meta};
 use storage::{Batch, Durability, Family, Reader, Store};
+use tokio::sync::watch;
 
 use crate::stored;
 use crate::types::{storage_error, Entry, LogId, NodeId, StorageError, TypeConfig, Vote};
@@ -60,6 +68,16 @@ struct Inner {
     syncer_thread: Option<std::thread::JoinHandle<()>>,
     /// Bytes of entries appended since [`LogStore::take_appended_bytes`].
     appended_bytes: AtomicU64,
+    /// This node's own appends so far, and how many of them are synced.
+    own_appends: Arc<watch::Sender<OwnAppends>>,
+}
+
+/// Counts of the appends of entries this node proposed as leader.
+/// Invariant: `synced <= appended`; a sync covers every earlier append.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct OwnAppends {
+    pub(crate) appended: u64,
+    pub(crate) synced: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -82,9 +100,11 @@ impl LogStore {
         };
         let (syncer, callbacks) = mpsc::channel();
         let sync_store = store.clone();
+        let own_appends = Arc::new(watch::Sender::new(OwnAppends::default()));
+        let synced = own_appends.clone();
         let syncer_thread = std::thread::Builder::new()
             .name(format!("log-sync-{}", service.name()))
-            .spawn(move || run_syncer(sync_store, callbacks))
+            .spawn(move || run_syncer(sync_store, callbacks, &synced))
             .expect("spawn the log syncer thread");
         Ok(LogStore {
             inner: Arc::new(Inner {
@@ -96,6 +116,7 @@ impl LogStore {
                 syncer: Some(syncer),
                 syncer_thread: Some(syncer_thread),
                 appended_bytes: AtomicU64::new(0),
+                own_appends,
             }),
         })
     }
@@ -103,6 +124,20 @@ impl LogStore {
     /// The bytes appended since the previous call; resets the count.
     pub fn take_appended_bytes(&self) -> u64 {
         self.inner.appended_bytes.swap(0, Ordering::Relaxed)
+    }
+
+    /// How many of this node's own appends were made so far.
+    pub(crate) fn own_appended(&self) -> u64 {
+        self.inner.own_appends.borrow().appended
+    }
+
+    /// Returns once more than `appended` of this node's own appends are
+    /// synced: the first append made after [`LogStore::own_appended`]
+    /// answered `appended` is durable here.
+    pub(crate) async fn synced_beyond(&self, appended: u64) {
+        let mut progress = self.inner.own_appends.subscribe();
+        // The sender lives as long as `self`, so waiting cannot fail.
+        let _ = progress.wait_for(|own| own.synced > appended).await;
     }
 
     fn pointers(&self) -> Pointers {
@@ -124,13 +159,18 @@ impl Drop for Inner {
 }
 
 /// Syncs the WAL once per round of queued callbacks and completes them.
-fn run_syncer(store: Store, callbacks: mpsc::Receiver<LogFlushed<TypeConfig>>) {
+fn run_syncer(
+    store: Store,
+    callbacks: mpsc::Receiver<LogFlushed<TypeConfig>>,
+    own_appends: &watch::Sender<OwnAppends>,
+) {
     while let Ok(first) = callbacks.recv() {
         let mut round = vec![first];
         round.extend(callbacks.try_iter());
         let result = store.sync_wal();
-        if let Err(error) = &result {
-            tracing::error!(%error, "syncing the Raft log failed");
+        match &result {
+            Ok(()) => own_appends.send_modify(|own| own.synced += round.len() as u64),
+            Err(error) => tracing::error!(%error, "syncing the Raft log failed"),
         }
         for callback in round {
             let outcome = match &result {
@@ -240,6 +280,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             callback.log_io_completed(Ok(()));
             return Ok(());
         }
+        self.inner.own_appends.send_modify(|own| own.appended += 1);
         self.inner.syncer.as_ref().expect("the syncer lives as long as the store").send(callback).map_err(|_| {
             storage_error(ErrorSubject::Logs, ErrorVerb::Write, std::io::Error::other("log syncer stopped"))
         })

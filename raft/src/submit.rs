@@ -29,12 +29,15 @@
 //!
 //! # Retries
 //!
-//! Each batch is then awaited on its own task; one that failed in a way that
+//! On the leader, a batch merges its own proposals with those followers
+//! forwarded, so clients on every node share one entry and one sync. Each
+//! batch is then awaited on its own task; one that failed in a way that
 //! may be retried (no leader yet, leader changed, connection lost, reply
-//! lost) is sent again with the SAME serials, which the state machine's
-//! client sessions turn into exactly-once application. After a leader
-//! change, retried proposals of one pipeline may be appended in a different
-//! order than they were queued.
+//! lost) hands the forwarded proposals back to their follower, which
+//! retries them itself, and sends its own again with the SAME serials,
+//! which the state machine's client sessions turn into exactly-once
+//! application. After a leader change, retried proposals of one pipeline
+//! may be appended in a different order than they were queued.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -58,10 +61,13 @@ const RETRY_PAUSE: Duration = Duration::from_millis(20);
 pub(crate) const MAX_BATCH: usize = 1024;
 /// Merging stops once a batch's payloads reach this many bytes.
 pub(crate) const MAX_BATCH_BYTES: usize = 1024 * 1024;
-/// The most batches started and not yet answered. openraft takes every
-/// entry at once (its queue is unbounded), so without this bound each write
-/// would become an entry of its own; with it, writes that arrive while the
-/// window is full wait in the queue and leave as one entry.
+/// The most batches started and not yet durable in this node's log (or,
+/// when sent to the leader, not yet answered). openraft takes every entry
+/// at once (its queue is unbounded) but appends one only after the previous
+/// append is synced, so without this bound each write would become an
+/// entry and a sync of its own; with it, writes that arrive while the
+/// window is full wait in the queue and leave as one entry, whose sync
+/// overlaps the previous batch's commit and apply.
 const MAX_IN_FLIGHT: usize = 1;
 
 /// Where a submission's responses go: one per request, in order.
@@ -77,43 +83,74 @@ pub(crate) struct Submission {
     pub(crate) forwarded: bool,
 }
 
-/// Submissions merged into one log entry.
+/// Submissions merged into one log entry, local and forwarded alike.
 struct Batch {
     requests: Vec<Request>,
-    /// Each submission's reply and how many of `requests` are its own.
-    replies: Vec<(ReplyTo, usize)>,
+    /// The submissions, in order; each owns the next `count` of `requests`.
+    parts: Vec<Part>,
     /// The payload bytes of `requests`.
     bytes: usize,
     /// The earliest deadline of the merged submissions.
     deadline: Instant,
+}
+
+/// One submission's share of a batch.
+struct Part {
+    reply: ReplyTo,
+    count: usize,
     forwarded: bool,
 }
 
 impl Batch {
     fn new(first: Submission) -> Batch {
-        let count = first.requests.len();
-        Batch {
-            bytes: first.requests.iter().map(|r| r.payload.len()).sum(),
-            requests: first.requests,
-            replies: vec![(first.reply, count)],
-            deadline: first.deadline,
-            forwarded: first.forwarded,
-        }
+        let mut batch = Batch { requests: Vec::new(), parts: Vec::new(), bytes: 0, deadline: first.deadline };
+        batch.push(first);
+        batch
     }
 
-    /// Adds `next` if it fits and is of the same kind; gives it back if not.
+    fn push(&mut self, submission: Submission) {
+        self.bytes += submission.requests.iter().map(|r| r.payload.len()).sum::<usize>();
+        self.parts.push(Part {
+            reply: submission.reply,
+            count: submission.requests.len(),
+            forwarded: submission.forwarded,
+        });
+        self.requests.extend(submission.requests);
+        self.deadline = self.deadline.min(submission.deadline);
+    }
+
+    /// Adds `next` if it fits; gives it back if not.
     fn merge(&mut self, next: Submission) -> Option<Submission> {
-        if next.forwarded != self.forwarded
-            || self.requests.len() + next.requests.len() > MAX_BATCH
-            || self.bytes >= MAX_BATCH_BYTES
-        {
+        if self.requests.len() + next.requests.len() > MAX_BATCH || self.bytes >= MAX_BATCH_BYTES {
             return Some(next);
         }
-        self.bytes += next.requests.iter().map(|r| r.payload.len()).sum::<usize>();
-        self.replies.push((next.reply, next.requests.len()));
-        self.requests.extend(next.requests);
-        self.deadline = self.deadline.min(next.deadline);
+        self.push(next);
         None
+    }
+
+    /// Splits off what followers forwarded, which is appended on the
+    /// leader or handed back, never forwarded again; `None` if nothing was.
+    fn take_forwarded(&mut self) -> Option<Batch> {
+        if !self.parts.iter().any(|part| part.forwarded) {
+            return None;
+        }
+        let deadline = self.deadline;
+        let mut requests = std::mem::take(&mut self.requests).into_iter();
+        let mut forwarded = Batch { requests: Vec::new(), parts: Vec::new(), bytes: 0, deadline };
+        for part in std::mem::take(&mut self.parts) {
+            let own = if part.forwarded { &mut forwarded } else { &mut *self };
+            own.requests.extend(requests.by_ref().take(part.count));
+            own.parts.push(part);
+        }
+        self.bytes = self.requests.iter().map(|r| r.payload.len()).sum();
+        forwarded.bytes = forwarded.requests.iter().map(|r| r.payload.len()).sum();
+        Some(forwarded)
+    }
+
+    /// The requests this node's session proposed.
+    fn local_requests(&self) -> impl Iterator<Item = &Request> {
+        let forwarded = self.parts.iter().flat_map(|part| std::iter::repeat_n(part.forwarded, part.count));
+        self.requests.iter().zip(forwarded).filter(|(_, forwarded)| !forwarded).map(|(request, _)| request)
     }
 
     /// Hands each submission its share of `result`.
@@ -121,19 +158,20 @@ impl Batch {
         match result {
             Ok(responses) if responses.len() == self.requests.len() => {
                 let mut responses = responses.into_iter();
-                for (reply, count) in self.replies {
-                    let _ = reply.send(Ok(responses.by_ref().take(count).collect()));
+                for part in self.parts {
+                    let _ = part.reply.send(Ok(responses.by_ref().take(part.count).collect()));
                 }
             }
             Ok(responses) => {
                 let reason = format!("{} responses for {} requests", responses.len(), self.requests.len());
-                for (reply, _) in self.replies {
-                    let _ = reply.send(Err(GroupError::Fatal { group: group.to_string(), reason: reason.clone() }));
+                for part in self.parts {
+                    let _ =
+                        part.reply.send(Err(GroupError::Fatal { group: group.to_string(), reason: reason.clone() }));
                 }
             }
             Err(error) => {
-                for (reply, _) in self.replies {
-                    let _ = reply.send(Err(error.clone()));
+                for part in self.parts {
+                    let _ = part.reply.send(Err(error.clone()));
                 }
             }
         }
@@ -186,32 +224,50 @@ pub(crate) async fn run(inner: Arc<Inner>, mut queue: mpsc::UnboundedReceiver<Su
         previous_size = batch.requests.len();
         tracing::trace!(requests = batch.requests.len(), "submitting a batch");
         let started = Instant::now();
+        let own_appended = inner.log.own_appended();
         let attempt = start(&inner, &mut batch).await;
+        let appended_here = matches!(attempt, Attempt::Local(_));
         let inner = inner.clone();
         let last_commit_us = last_commit_us.clone();
         tokio::spawn(async move {
-            let mut result = finish(&inner, attempt).await;
-            if !batch.forwarded {
-                while let Err(error) = &result {
-                    if !retriable(error) {
-                        break;
+            let mut permit = Some(permit);
+            let mut answer = std::pin::pin!(finish(&inner, attempt));
+            let mut result = match appended_here {
+                true => tokio::select! {
+                    result = &mut answer => result,
+                    () = inner.log.synced_beyond(own_appended) => {
+                        permit.take();
+                        answer.await
                     }
-                    if Instant::now() >= batch.deadline {
-                        let last = match error {
-                            GroupError::Unavailable { reason, .. } => reason.clone(),
-                            other => other.to_string(),
-                        };
-                        let reason = format!("no leader accepted the write in time; last attempt: {last}");
-                        result = Err(inner.unavailable(reason));
-                        break;
-                    }
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                    let attempt = start(&inner, &mut batch).await;
-                    result = finish(&inner, attempt).await;
+                },
+                false => answer.await,
+            };
+            while let Err(error) = &result {
+                if !retriable(error) {
+                    break;
                 }
-                for request in &batch.requests {
-                    inner.session.answered(request.serial);
+                // A follower retries what it forwarded itself.
+                if let Some(forwarded) = batch.take_forwarded() {
+                    forwarded.answer(&inner.name, result.clone());
                 }
+                if batch.requests.is_empty() {
+                    break;
+                }
+                if Instant::now() >= batch.deadline {
+                    let last = match error {
+                        GroupError::Unavailable { reason, .. } => reason.clone(),
+                        other => other.to_string(),
+                    };
+                    let reason = format!("no leader accepted the write in time; last attempt: {last}");
+                    result = Err(inner.unavailable(reason));
+                    break;
+                }
+                tokio::time::sleep(RETRY_PAUSE).await;
+                let attempt = start(&inner, &mut batch).await;
+                result = finish(&inner, attempt).await;
+            }
+            for request in batch.local_requests() {
+                inner.session.answered(request.serial);
             }
             batch.answer(&inner.name, result);
             last_commit_us.store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -250,13 +306,17 @@ async fn start(inner: &Inner, batch: &mut Batch) -> Attempt {
             }
         };
     }
-    let leader = if batch.forwarded { inner.leader() } else { inner.wait_for_leader(batch.deadline).await };
-    let Some((leader, addr)) = leader else {
+    if let Some(forwarded) = batch.take_forwarded() {
+        forwarded.answer(&inner.name, Err(GroupError::NotLeader { leader: inner.leader_id() }));
+    }
+    if batch.requests.is_empty() {
+        return Attempt::Failed(GroupError::NotLeader { leader: inner.leader_id() });
+    }
+    let Some((leader, addr)) = inner.wait_for_leader(batch.deadline).await else {
         return Attempt::Failed(inner.unavailable("no leader is known"));
     };
-    if leader == inner.node_id || batch.forwarded {
-        // Became leader while waiting: append on the next attempt. Or a
-        // follower forwarded here by mistake: it asks the leader again.
+    if leader == inner.node_id {
+        // Became leader while waiting: append on the next attempt.
         return Attempt::Failed(GroupError::NotLeader { leader: Some(leader) });
     }
     let deadline = batch.deadline.min(Instant::now() + ATTEMPT_TIMEOUT);
