@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, RaftNode};
 use sqlparser::ast;
-use storage::{Snapshot, Store};
+use storage::{Reader, Snapshot, Store};
 
 use crate::cancel::{Cancellable, Canceller};
 use crate::command::{Outcome, Rows, SqlCommand};
@@ -109,13 +109,7 @@ impl Sql {
         // The whole query runs at one time (`now()`).
         let _time = StatementTime::enter(wall_clock_micros());
         let _cancellable = Cancellable::enter(canceller);
-        let plan = query::plan(&snapshot, query)?;
-        // Handing the worker over costs more than a point read.
-        let rows = match plan.reads_at_most_one_row() {
-            true => exec::query(&snapshot, &plan)?,
-            false => run_blocking(|| exec::query(&snapshot, &plan))?,
-        };
-        Ok(Outcome::Rows(Rows { columns: plan.columns().to_vec(), rows, command: "SELECT".into() }))
+        run_query(&snapshot, query)
     }
 
     /// Proposes `command` to `sql/0`; its outcome once applied.
@@ -147,6 +141,18 @@ impl Sql {
 /// multi-threaded runtime the worker hands them to another thread while
 /// it runs (other clients, Raft's heartbeats, a cancel request keep
 /// going during a long query).
+/// Plans and runs `query` on `view`: on the async worker when it reads at
+/// most one row (handing the worker over costs more than a point read),
+/// off it otherwise.
+pub(crate) fn run_query(view: &impl Reader, query: &ast::Query) -> Result<Outcome> {
+    let plan = query::plan(view, query)?;
+    let rows = match plan.reads_at_most_one_row() {
+        true => exec::query(view, &plan)?,
+        false => run_blocking(|| exec::query(view, &plan))?,
+    };
+    Ok(Outcome::Rows(Rows { columns: plan.columns().to_vec(), rows, command: "SELECT".into() }))
+}
+
 pub(crate) fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {

@@ -29,7 +29,7 @@
 use std::collections::BTreeMap;
 
 use sqlparser::ast;
-use storage::{Overlay, Snapshot, Writes};
+use storage::{Overlay, Reader, Snapshot, Writes};
 
 use crate::cancel::{Cancellable, Canceller};
 use crate::command::{Checked, Outcome, Rows, SqlCommand};
@@ -38,7 +38,7 @@ use crate::error::{code, Result, SqlError};
 use crate::identity::Identity;
 use crate::plan::OutputColumn;
 use crate::prepare::{self, Prepared};
-use crate::service::{run_blocking, Sql};
+use crate::service::{run_blocking, run_query, Sql};
 use crate::types::DataType;
 use crate::value::Value;
 use crate::{parse, write};
@@ -358,20 +358,17 @@ impl Session {
         let mut own = Overlay::new(&view);
         let _time = StatementTime::enter(transaction.now_micros);
         let _cancellable = Cancellable::enter(&self.canceller);
-        // A query may read much; a write's rows are mostly few, and
-        // handing the worker over would cost more than they do.
+        // A query leaves the async worker unless it is a point read; a
+        // write's rows are mostly few, and handing the worker over would
+        // cost more than they do. Either runs the statement's text, as
+        // COMMIT will.
         let result = match reads {
-            true => run_blocking(|| write::execute(&mut own, &sql)),
-            false => write::execute(&mut own, &sql),
+            true => read(&mut own, &sql),
+            false => write::execute(&mut own, &sql).map(|effects| effects.outcome),
         };
-        let result = match result {
-            Ok(effects) => {
-                let writes = own.into_writes();
-                view.extend(writes);
-                Ok(effects.outcome)
-            }
-            Err(error) => Err(error),
-        };
+        if result.is_ok() {
+            view.extend(own.into_writes());
+        }
         transaction.writes = view.into_writes();
         transaction.snapshot = Some(snapshot);
         let outcome = result?;
@@ -444,6 +441,14 @@ impl Session {
 }
 
 /// A SET value as SHOW prints it: a quoted string without its quotes.
+/// A query or EXPLAIN inside a transaction, run from `sql`, its text.
+fn read<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Outcome> {
+    match parse::statements(sql)?.as_slice() {
+        [ast::Statement::Query(query)] => run_query(&*view, query),
+        _ => run_blocking(|| write::execute(view, sql)).map(|effects| effects.outcome),
+    }
+}
+
 fn setting_text(expr: &ast::Expr) -> String {
     match expr {
         ast::Expr::Value(ast::ValueWithSpan { value: ast::Value::SingleQuotedString(s), .. }) => s.clone(),
