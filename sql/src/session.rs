@@ -440,7 +440,6 @@ impl Session {
     }
 }
 
-/// A SET value as SHOW prints it: a quoted string without its quotes.
 /// A query or EXPLAIN inside a transaction, run from `sql`, its text.
 fn read<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Outcome> {
     match parse::statements(sql)?.as_slice() {
@@ -449,6 +448,7 @@ fn read<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Outcome> {
     }
 }
 
+/// A SET value as SHOW prints it: a quoted string without its quotes.
 fn setting_text(expr: &ast::Expr) -> String {
     match expr {
         ast::Expr::Value(ast::ValueWithSpan { value: ast::Value::SingleQuotedString(s), .. }) => s.clone(),
