@@ -6,6 +6,8 @@
 //! or adding a primary key rewrites every row, in the statement's overlay,
 //! so a failure (a NULL, a duplicate key) writes nothing.
 
+use std::sync::Arc;
+
 use std::collections::HashSet;
 
 use sqlparser::ast;
@@ -43,7 +45,7 @@ pub fn truncate<R: Reader>(view: &mut Overlay<'_, R>, truncate: &ast::Truncate) 
         catalog::remove(view, &table);
         view.delete(Family::SqlMeta, keys::next_rowid(table.id));
         dropped.push(table.id);
-        let mut emptied = Table { id, ..table };
+        let mut emptied = Table { id, ..Arc::unwrap_or_clone(table) };
         for index in &mut emptied.indexes {
             dropped.push(index.id);
             index.id = ddl::new_relation_id(view)?;
@@ -59,7 +61,7 @@ pub fn alter_table<R: Reader>(view: &mut Overlay<'_, R>, alter: &ast::AlterTable
         return Err(SqlError::unsupported(format!("{alter}")).into());
     }
     let name = object_name(&alter.name)?;
-    let Some(mut table) = catalog::table(view, &name)? else {
+    let Some(mut table) = catalog::table(view, &name)?.map(Arc::unwrap_or_clone) else {
         if alter.if_exists {
             return Ok(Effects { outcome: Outcome::command("ALTER TABLE"), dropped: Vec::new() });
         }

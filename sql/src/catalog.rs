@@ -1,13 +1,17 @@
 //! The catalog: table descriptors, replicated state of the `sql` group,
 //! read from whatever view a statement runs on (a snapshot for reads, the
 //! apply overlay for writes), so a statement always sees the schema of
-//! the data it reads.
+//! the data it reads. Tables of a stored catalog are decoded once per
+//! catalog version ([`crate::table_cache`]).
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use storage::{Family, Overlay, Reader};
 
 use crate::error::{code, Error, Result, SqlError};
 use crate::keys;
+use crate::table_cache;
 use crate::types::DataType;
 
 /// A column of a table.
@@ -88,7 +92,22 @@ impl Table {
 }
 
 /// The table named `name`, as `reader` has the catalog.
-pub fn table(reader: &impl Reader, name: &str) -> Result<Option<Table>> {
+pub fn table(reader: &impl Reader, name: &str) -> Result<Option<Arc<Table>>> {
+    if reader.has_pending(Family::SqlCatalog) {
+        return Ok(decode_table(reader, name)?.map(Arc::new));
+    }
+    match reader.get(Family::SqlMeta, keys::CATALOG_VERSION)? {
+        Some(version) => {
+            let version: [u8; 8] =
+                version.as_slice().try_into().map_err(|_| Error::Corrupt("catalog version".into()))?;
+            table_cache::table(reader.store_id(), u64::from_be_bytes(version), name, || decode_table(reader, name))
+        }
+        None => Ok(decode_table(reader, name)?.map(Arc::new)),
+    }
+}
+
+/// The table named `name`, read and decoded from `reader`'s catalog.
+fn decode_table(reader: &impl Reader, name: &str) -> Result<Option<Table>> {
     let Some(id) = reader.get(Family::SqlCatalog, &keys::table_name(name))? else { return Ok(None) };
     let id: [u8; 4] = id.as_slice().try_into().map_err(|_| Error::Corrupt(format!("table id of '{name}'")))?;
     let Some(bytes) = reader.get(Family::SqlCatalog, &keys::table(u32::from_be_bytes(id)))? else {
@@ -108,7 +127,7 @@ pub fn table(reader: &impl Reader, name: &str) -> Result<Option<Table>> {
 
 /// The table that has the index named `name`, as `reader` has the
 /// catalog.
-pub fn table_of_index(reader: &impl Reader, name: &str) -> Result<Option<Table>> {
+pub fn table_of_index(reader: &impl Reader, name: &str) -> Result<Option<Arc<Table>>> {
     let Some(table_name) = reader.get(Family::SqlCatalog, &keys::index_name(name))? else { return Ok(None) };
     let table_name =
         String::from_utf8(table_name).map_err(|_| Error::Corrupt(format!("table name of index '{name}'")))?;

@@ -2,6 +2,8 @@
 //! catalog's changes, executed at apply like every write. A new index is
 //! filled from the table's rows in the same statement.
 
+use std::sync::Arc;
+
 use sqlparser::ast;
 use storage::{Family, Overlay, Reader};
 
@@ -195,6 +197,7 @@ pub fn create_index<R: Reader>(view: &mut Overlay<'_, R>, create: &ast::CreateIn
     }
     let table_name = object_name(&create.table_name)?;
     let mut table = catalog::table(view, &table_name)?
+        .map(Arc::unwrap_or_clone)
         .ok_or_else(|| SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{table_name}\" does not exist")))?;
     let columns = index_columns(&table.columns, &create.columns, "does not exist")?;
     let name = match &create.name {
@@ -217,7 +220,7 @@ pub fn drop_indexes<R: Reader>(
     let mut dropped = Vec::new();
     for name in names {
         let name = object_name(name)?;
-        let Some(mut table) = catalog::table_of_index(view, &name)? else {
+        let Some(mut table) = catalog::table_of_index(view, &name)?.map(Arc::unwrap_or_clone) else {
             if if_exists {
                 continue;
             }

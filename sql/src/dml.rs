@@ -5,6 +5,8 @@
 //! a [`RowWriter`], which enforces the
 //! table's types and constraints.
 
+use std::sync::Arc;
+
 use std::collections::HashSet;
 
 use sqlparser::ast;
@@ -35,7 +37,7 @@ pub enum DmlPlan {
 }
 
 pub struct InsertPlan {
-    table: Table,
+    table: Arc<Table>,
     /// The columns the source's values fill, in order.
     targets: Vec<usize>,
     source: InsertSource,
@@ -51,7 +53,7 @@ enum InsertSource {
 }
 
 pub struct UpdatePlan {
-    table: Table,
+    table: Arc<Table>,
     /// Column positions and their new values, over the old row (followed
     /// by the joined row with FROM).
     assignments: Vec<(usize, Expr)>,
@@ -60,7 +62,7 @@ pub struct UpdatePlan {
 }
 
 pub struct DeletePlan {
-    table: Table,
+    table: Arc<Table>,
     targets: Targets,
     returning: Option<Returning>,
 }
@@ -102,8 +104,8 @@ impl Targets {
         }
     }
 
-    fn explain(&self, lines: &mut Lines, table: &Table) {
-        let scan = |filter: Option<&Expr>| Source::Table { table: table.clone(), filter: filter.cloned() };
+    fn explain(&self, lines: &mut Lines, table: &Arc<Table>) {
+        let scan = |filter: Option<&Expr>| Source::Table { table: Arc::clone(table), filter: filter.cloned() };
         match self {
             Targets::Filtered(filter) => lines.source(1, &scan(filter.as_ref())),
             Targets::Joined(joined) => {
@@ -470,7 +472,7 @@ fn upsert<R: Reader>(
 }
 
 /// The one table an UPDATE or DELETE names, as its scope.
-fn target(view: &impl Reader, from: &ast::TableWithJoins) -> Result<(Table, Scope)> {
+fn target(view: &impl Reader, from: &ast::TableWithJoins) -> Result<(Arc<Table>, Scope)> {
     let (table, alias) = query::from_table(view, std::slice::from_ref(from))?
         .ok_or_else(|| SqlError::new(code::SYNTAX_ERROR, "no table named"))?;
     let scope = Scope::of(&table, alias);

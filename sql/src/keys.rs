@@ -4,6 +4,7 @@
 //! |---------------|---------------------------------------|-------|
 //! | `sql_meta`    | `last_stamp`                          | `u64` BE: the largest entry stamp applied |
 //! | `sql_meta`    | `next_table_id`                       | `u64` BE: the next table id |
+//! | `sql_meta`    | `catalog_version`                     | `u64` BE: the log index of the last entry that changed `sql_catalog` |
 //! | `sql_meta`    | `rowid/` `table id: u32 BE`           | `u64` BE: the next hidden row id of a table without a primary key |
 //! | `sql_catalog` | `table/` `table id: u32 BE`           | the table's descriptor (`catalog::Table`, postcard) |
 //! | `sql_catalog` | `name/` table name                    | `u32` BE: the table id |
@@ -35,6 +36,11 @@ use crate::value::Value;
 pub const LAST_STAMP: &[u8] = b"last_stamp";
 
 pub const NEXT_TABLE_ID: &[u8] = b"next_table_id";
+
+/// Written by every applied entry that changes `sql_catalog`, so a
+/// catalog as of one version is the same on every replica and forever
+/// (`catalog`'s cache of decoded tables relies on it).
+pub const CATALOG_VERSION: &[u8] = b"catalog_version";
 
 /// `sql_meta`: the next hidden row id of table `table`.
 pub fn next_rowid(table: u32) -> Vec<u8> {

@@ -70,6 +70,7 @@ mod service;
 mod session;
 mod set_ops;
 mod subquery;
+mod table_cache;
 mod types;
 mod upsert;
 mod value;

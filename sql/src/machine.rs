@@ -12,7 +12,9 @@
 //!   writes, once the table is unreachable (dropped from the catalog; ids
 //!   are never reused);
 //! - the last applied stamp is kept in `sql_meta`, so time never runs
-//!   backwards across restarts.
+//!   backwards across restarts;
+//! - an apply that changes `sql_catalog` sets `keys::CATALOG_VERSION` to
+//!   its last entry's index, so equal versions mean equal catalogs.
 
 use bytes::Bytes;
 use raft::{Command, StateMachine};
@@ -65,6 +67,7 @@ impl StateMachine for SqlMachine {
         let mut overlay = Overlay::new(&self.store);
         let mut dropped = Vec::new();
         let mut responses = Vec::with_capacity(commands.len());
+        let last_index = commands.last().map(|c| c.index);
         for command in commands {
             self.last_stamp_ms = self.last_stamp_ms.max(command.stamp_ms);
             let decoded = postcard::from_bytes::<SqlCommand>(&command.payload);
@@ -105,6 +108,9 @@ impl StateMachine for SqlMachine {
                 Err(error) => Err(SqlError::new(code::INTERNAL_ERROR, format!("undecodable SQL command: {error}"))),
             };
             responses.push(Bytes::from(encode_response(&response)));
+        }
+        if let Some(index) = last_index.filter(|_| overlay.has_pending(Family::SqlCatalog)) {
+            overlay.put(Family::SqlMeta, keys::CATALOG_VERSION.to_vec(), index.to_be_bytes().to_vec());
         }
         overlay.into_batch(batch);
         // Ids are never reused: deleting both families' ranges of a

@@ -5,6 +5,8 @@
 //! group and aggregate (then HAVING), project, DISTINCT, sort, OFFSET and
 //! LIMIT.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Table;
@@ -117,7 +119,7 @@ pub enum Source {
     Nothing,
     /// A table's rows that pass `filter` (over the table's columns), read
     /// along the narrowest access path the filter allows.
-    Table { table: Table, filter: Option<Expr> },
+    Table { table: Arc<Table>, filter: Option<Expr> },
     /// A subquery's rows (in FROM, or a WITH query) that pass `filter`.
     Derived { query: Box<QueryPlan>, filter: Option<Expr> },
     /// Left and right rows side by side, paired where `keys` are equal

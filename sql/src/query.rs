@@ -1,6 +1,8 @@
 //! Planning a query statement over a storage view: what FROM names
 //! ([`crate::from`]), then [`crate::bind::select`].
 
+use std::sync::Arc;
+
 use sqlparser::ast;
 use storage::Reader;
 
@@ -18,7 +20,7 @@ use crate::view;
 
 /// The table `name` as `reader` has it, or 42P01 (0A000 for a view: a
 /// statement that needs a table cannot write through one yet).
-pub fn table(reader: &impl Reader, name: &ast::ObjectName) -> Result<Table> {
+pub fn table(reader: &impl Reader, name: &ast::ObjectName) -> Result<Arc<Table>> {
     let name = object_name(name)?;
     if let Some(table) = catalog::table(reader, &name)? {
         return Ok(table);
@@ -31,7 +33,7 @@ pub fn table(reader: &impl Reader, name: &ast::ObjectName) -> Result<Table> {
 
 /// The one table a FROM list names, with its alias (UPDATE's and
 /// DELETE's target).
-pub fn from_table(reader: &impl Reader, from: &[ast::TableWithJoins]) -> Result<Option<(Table, Option<String>)>> {
+pub fn from_table(reader: &impl Reader, from: &[ast::TableWithJoins]) -> Result<Option<(Arc<Table>, Option<String>)>> {
     match from {
         [] => Ok(None),
         [only] if only.joins.is_empty() => match &only.relation {

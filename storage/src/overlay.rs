@@ -117,6 +117,15 @@ impl<R: Reader> Reader for Overlay<'_, R> {
         }
     }
 
+    fn store_id(&self) -> u64 {
+        self.base.store_id()
+    }
+
+    fn has_pending(&self, family: Family) -> bool {
+        let first = self.writes.range((family, Vec::new())..).next();
+        first.is_some_and(|((written, _), _)| *written == family) || self.base.has_pending(family)
+    }
+
     fn scan<'s>(&'s self, family: Family, start: &[u8], end: Option<&[u8]>) -> Scan<'s> {
         let written = self.written(family, start, end);
         Scan::new(merge(self.base.scan(family, start, end), written, Order::Forward))

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rocksdb::{
@@ -48,13 +49,13 @@ impl Storage {
             Layout::Shared => {
                 let db = Arc::new(open_instance(&layout.instance_dir(data_dir, Service::Kv), &Service::ALL)?);
                 for service in Service::ALL {
-                    stores.insert(service, Store { db: db.clone(), service });
+                    stores.insert(service, Store::new(db.clone(), service));
                 }
             }
             Layout::Isolated => {
                 for service in Service::ALL {
                     let db = open_instance(&layout.instance_dir(data_dir, service), &[service])?;
-                    stores.insert(service, Store { db: Arc::new(db), service });
+                    stores.insert(service, Store::new(Arc::new(db), service));
                 }
             }
         }
@@ -116,6 +117,7 @@ pub type KeyValue = (Box<[u8]>, Box<[u8]>);
 pub struct Store {
     db: Arc<DB>,
     service: Service,
+    id: u64,
 }
 
 /// Read access shared by the live store and its snapshots.
@@ -130,6 +132,18 @@ pub trait Reader {
     /// The entries of `family` with `start <= key < end`, in reverse key
     /// order.
     fn scan_rev<'a>(&'a self, family: Family, start: &[u8], end: &[u8]) -> Scan<'a>;
+
+    /// The store this reader reads: a number unique among the stores
+    /// opened by this process, shared by a store's clones and snapshots.
+    /// A cache of values decoded from stored state keys its entries by it.
+    fn store_id(&self) -> u64;
+
+    /// Whether this reader holds writes to `family` that are not stored
+    /// yet (an overlay's). A cache of stored state must not answer for
+    /// such a reader.
+    fn has_pending(&self, _family: Family) -> bool {
+        false
+    }
 
     /// Calls `visit` with each entry of `family` with `start <= key < end`,
     /// in key order, until it returns false. Unlike [`Reader::scan`], the
@@ -168,6 +182,11 @@ fn visit_raw<D: rocksdb::DBAccess>(
 }
 
 impl Store {
+    fn new(db: Arc<DB>, service: Service) -> Store {
+        static OPENED: AtomicU64 = AtomicU64::new(0);
+        Store { db, service, id: OPENED.fetch_add(1, Ordering::Relaxed) }
+    }
+
     fn cf(&self, family: Family) -> &ColumnFamily {
         assert_eq!(
             family.service(),
@@ -241,6 +260,10 @@ impl Reader for Store {
         Ok(self.db.get_cf(self.cf(family), key)?)
     }
 
+    fn store_id(&self) -> u64 {
+        self.id
+    }
+
     fn scan<'a>(&'a self, family: Family, start: &[u8], end: Option<&[u8]>) -> Scan<'a> {
         let opts = bounded(end);
         Scan::rocksdb(self.db.iterator_cf_opt(self.cf(family), opts, IteratorMode::From(start, Direction::Forward)))
@@ -273,6 +296,10 @@ pub struct Snapshot {
 impl Reader for Snapshot {
     fn get(&self, family: Family, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.snapshot.get_cf(self.store.cf(family), key)?)
+    }
+
+    fn store_id(&self) -> u64 {
+        self.store.id
     }
 
     fn scan<'a>(&'a self, family: Family, start: &[u8], end: Option<&[u8]>) -> Scan<'a> {

@@ -183,3 +183,24 @@ async fn now_is_the_transaction_s_time_in_the_session_and_at_commit() {
     );
     assert_eq!(first_column(&client, &within).await, ["t"], "{before:?} <= {stamped:?} <= {after:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_keeps_the_schema_of_its_snapshot_while_another_session_alters_it() {
+    let node = Node::start(&[]).unwrap();
+    let (a, b) = (node.pg().await.unwrap(), node.pg().await.unwrap());
+    a.batch_execute("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)").await.unwrap();
+    a.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(a.query("SELECT * FROM t", &[]).await.unwrap()[0].len(), 1);
+
+    b.batch_execute("ALTER TABLE t ADD COLUMN n INT DEFAULT 7").await.unwrap();
+    // b's read decodes (and caches) the new schema before a reads again.
+    assert_eq!(first_column(&b, "SELECT n FROM t").await, ["7"]);
+    assert_eq!(a.query("SELECT * FROM t", &[]).await.unwrap()[0].len(), 1, "a reads its snapshot's schema");
+    assert_eq!(failing(&a, "SELECT n FROM t").await, "42703");
+    a.batch_execute("ROLLBACK").await.unwrap();
+
+    assert_eq!(first_column(&a, "SELECT n FROM t").await, ["7"]);
+    b.batch_execute("ALTER TABLE t RENAME COLUMN n TO m").await.unwrap();
+    assert_eq!(failing(&a, "SELECT n FROM t").await, "42703", "the old schema is not served after a change");
+    assert_eq!(first_column(&a, "SELECT m FROM t").await, ["7"]);
+}

@@ -411,6 +411,16 @@ impl Reader for Txn<'_> {
         self.store.get(family, key)
     }
 
+    fn store_id(&self) -> u64 {
+        self.store.store_id()
+    }
+
+    /// Conservatively: a txn may hold writes to any of its service's
+    /// families.
+    fn has_pending(&self, family: Family) -> bool {
+        family.service() == self.store.service()
+    }
+
     fn scan<'s>(&'s self, family: Family, start: &[u8], end: Option<&[u8]>) -> Scan<'s> {
         let base = self.unflushed(family, self.store.scan(family, start, end));
         Scan::new(merge(base, self.overlay(family, start, end), Order::Forward))
