@@ -238,7 +238,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut queue: mpsc::UnboundedReceiver<Su
         let last_commit_us = last_commit_us.clone();
         tokio::spawn(async move {
             let mut permit = Some(permit);
-            let mut answer = std::pin::pin!(finish(&inner, attempt));
+            let mut answer = std::pin::pin!(finish(&inner, attempt, batch.deadline));
             let mut result = match appended_here {
                 true => tokio::select! {
                     result = &mut answer => result,
@@ -271,7 +271,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut queue: mpsc::UnboundedReceiver<Su
                 }
                 tokio::time::sleep(RETRY_PAUSE).await;
                 let attempt = start(&inner, &mut batch).await;
-                result = finish(&inner, attempt).await;
+                result = finish(&inner, attempt, batch.deadline).await;
             }
             for request in batch.local_requests() {
                 inner.session.answered(request.serial);
@@ -334,17 +334,23 @@ async fn start(inner: &Inner, batch: &mut Batch) -> Attempt {
     }
 }
 
-async fn finish(inner: &Inner, attempt: Attempt) -> Result<Vec<Bytes>, GroupError> {
+/// An append this node made waits at most until `deadline`: a leader
+/// that lost its quorum keeps leading (openraft 0.9 has no check-quorum),
+/// and its entry commits only if a quorum comes back.
+async fn finish(inner: &Inner, attempt: Attempt, deadline: Instant) -> Result<Vec<Bytes>, GroupError> {
     match attempt {
         Attempt::Failed(error) => Err(error),
-        Attempt::Local(receiver) => match receiver.await {
-            Ok(Ok(response)) => Ok(response.data),
-            Ok(Err(ClientWriteError::ForwardToLeader(forward))) => {
+        Attempt::Local(receiver) => match tokio::time::timeout_at(deadline, receiver).await {
+            Err(_) => Err(inner.unavailable("no quorum committed the write in time")),
+            Ok(Ok(Ok(response))) => Ok(response.data),
+            Ok(Ok(Err(ClientWriteError::ForwardToLeader(forward)))) => {
                 Err(GroupError::NotLeader { leader: forward.leader_id })
             }
-            Ok(Err(ClientWriteError::ChangeMembershipError(error))) => Err(GroupError::Membership(error.to_string())),
+            Ok(Ok(Err(ClientWriteError::ChangeMembershipError(error)))) => {
+                Err(GroupError::Membership(error.to_string()))
+            }
             // The responder was dropped: leadership was lost mid-append.
-            Err(_) => Err(GroupError::NotLeader { leader: None }),
+            Ok(Err(_)) => Err(GroupError::NotLeader { leader: None }),
         },
         Attempt::Remote(reply) => match reply.await {
             Ok(Reply::Forward(result)) => result,

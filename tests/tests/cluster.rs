@@ -102,15 +102,19 @@ async fn a_full_cluster_restart_keeps_every_acknowledged_write() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_minority_side_answers_clusterdown_within_the_request_timeout() {
+/// Kills two of three nodes, leaving the leader or a follower alone, which
+/// then answers CLUSTERDOWN within the request timeout. (A leader that lost
+/// its quorum still leads: its append must not wait forever.)
+async fn minority_answers_clusterdown(survivor_leads: bool) {
     let _exclusive = one_cluster_at_a_time().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
-    cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
-    let mut client = cluster.nodes[2].patient_client(REPLY_TIMEOUT).await.unwrap();
+    let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
+    let survivor = if survivor_leads { leader } else { (leader + 1) % 3 };
+    let mut client = cluster.nodes[survivor].patient_client(REPLY_TIMEOUT).await.unwrap();
     let _: () = client.set("k", "v").await.unwrap();
-    cluster.nodes[0].kill9();
-    cluster.nodes[1].kill9();
+    for node in (0..3).filter(|node| *node != survivor) {
+        cluster.nodes[node].kill9();
+    }
     let started = std::time::Instant::now();
     let error = client.set::<_, _, ()>("k", "w").await.unwrap_err();
     assert!(error.to_string().to_lowercase().contains("clusterdown"), "{error}");
@@ -119,7 +123,17 @@ async fn the_minority_side_answers_clusterdown_within_the_request_timeout() {
     assert!(started.elapsed() < Duration::from_secs(8), "answered within the timeouts: {:?}", started.elapsed());
     // READONLY reads the local replica without a quorum.
     let _: () = redis::cmd("READONLY").query_async(&mut client).await.unwrap();
-    assert_eq!(client.get::<_, String>("k").await.unwrap(), "v");
+    assert_eq!(client.get::<_, String>("k").await.unwrap(), "v", "the failed write never committed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_left_alone_answers_clusterdown_within_the_request_timeout() {
+    minority_answers_clusterdown(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_left_alone_answers_clusterdown_within_the_request_timeout() {
+    minority_answers_clusterdown(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -148,20 +148,41 @@ async fn committed_transactions_survive_the_kill_of_the_sql_leader() {
     assert_eq!(views[0], views[1], "both survivors read the same rows");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn without_a_quorum_statements_fail_with_08006_within_the_request_timeout() {
+/// Kills two of three nodes, leaving the `sql/0` leader or a follower
+/// alone; its statements fail with 08006 within the request timeout.
+async fn without_a_quorum_statements_fail_with_08006(survivor_leads: bool) {
     let _exclusive = one_cluster_at_a_time().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
     cluster.leader(Duration::from_secs(15)).await.expect("a leader");
-    let client = cluster.nodes[2].pg().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let leader = loop {
+        if let Some(leader) = group_leader(&cluster, 0, "sql/0").await {
+            break leader;
+        }
+        assert!(Instant::now() < deadline, "no sql/0 leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let survivor = if survivor_leads { leader - 1 } else { leader % 3 };
+    let client = cluster.nodes[survivor].pg().await.unwrap();
     client.batch_execute("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1)").await.unwrap();
     client.batch_execute("BEGIN; INSERT INTO t VALUES (2)").await.unwrap();
-    cluster.nodes[0].kill9();
-    cluster.nodes[1].kill9();
+    for node in (0..3).filter(|node| *node != survivor) {
+        cluster.nodes[node].kill9();
+    }
     let started = Instant::now();
     assert_eq!(sqlstate(&client.batch_execute("COMMIT").await.unwrap_err()), "08006", "a commit needs a quorum");
     assert_eq!(sqlstate(&client.batch_execute("INSERT INTO t VALUES (3)").await.unwrap_err()), "08006");
     assert_eq!(sqlstate(&client.batch_execute("SELECT * FROM t").await.unwrap_err()), "08006", "reads too");
     assert!(started.elapsed() < Duration::from_secs(8), "answered within the timeouts: {:?}", started.elapsed());
     assert_eq!(first_column(&client, "SHOW transaction_isolation").await, ["serializable"], "the session stays usable");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_quorum_a_follower_fails_statements_with_08006_within_the_request_timeout() {
+    without_a_quorum_statements_fail_with_08006(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_quorum_the_leader_fails_statements_with_08006_within_the_request_timeout() {
+    without_a_quorum_statements_fail_with_08006(true).await;
 }
