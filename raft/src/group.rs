@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::handover::{self, HandoverError, Handovers};
+use crate::lease::Leases;
 use crate::log_store::LogStore;
 use crate::network::NetworkFactory;
 use crate::node::RaftNode;
@@ -156,6 +157,11 @@ pub(crate) struct Inner {
     pub(crate) local_reads: Arc<ReadBatcher>,
     /// `ReadIndex` requests from followers (answered only when leading).
     pub(crate) remote_reads: Arc<ReadBatcher>,
+    /// Whether this node leads under a lease (reads need no round then).
+    pub(crate) leases: Arc<Leases>,
+    /// Vote requests wait until one lease after this, when the group
+    /// started (see [`crate::lease`]).
+    pub(crate) started: Instant,
     /// The largest stamp this node handed out as leader.
     pub(crate) last_stamp_ms: AtomicU64,
     /// A leadership handover this node runs as leader, if any.
@@ -223,7 +229,13 @@ impl Group {
         let sm = StateMachineStore::open(store, service, snapshots)?;
         let applied = sm.applied();
         let config = Arc::new(settings.openraft_config()?);
-        let network = NetworkFactory { peers: node.peers(), group: name.clone(), retry_pause: settings.heartbeat };
+        let leases = Arc::new(Leases::new(settings.leader_lease()));
+        let network = NetworkFactory {
+            peers: node.peers(),
+            group: name.clone(),
+            retry_pause: settings.heartbeat,
+            leases: leases.clone(),
+        };
         let raft = Raft::new(node.id(), config, network, log.clone(), sm).await?;
         let (submissions, queue) = mpsc::unbounded_channel();
         let group = Group {
@@ -241,6 +253,8 @@ impl Group {
                 submissions,
                 local_reads: ReadBatcher::new(true),
                 remote_reads: ReadBatcher::new(false),
+                leases,
+                started: Instant::now(),
                 last_stamp_ms: AtomicU64::new(0),
                 handovers: Handovers::new(),
                 stopped: tokio_util::sync::CancellationToken::new(),
@@ -415,7 +429,12 @@ impl Group {
             Rpc::AppendEntries(rpc) => {
                 Box::pin(async move { Reply::AppendEntries(inner.raft.append_entries(rpc).await) })
             }
-            Rpc::Vote(rpc) => Box::pin(async move { Reply::Vote(inner.raft.vote(rpc).await) }),
+            Rpc::Vote(rpc) => Box::pin(async move {
+                // A restarted node forgot whose append-entries it took
+                // last; it keeps the refusal it may have promised.
+                tokio::time::sleep_until(inner.started + inner.settings.leader_lease()).await;
+                Reply::Vote(inner.raft.vote(rpc).await)
+            }),
             Rpc::InstallSnapshot(rpc) => {
                 Box::pin(async move { Reply::InstallSnapshot(inner.raft.install_snapshot(rpc).await) })
             }

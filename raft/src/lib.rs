@@ -45,6 +45,7 @@ mod failpoints;
 mod frontend;
 mod group;
 mod handover;
+mod lease;
 mod log_store;
 mod network;
 mod node;

@@ -1,8 +1,10 @@
 //! openraft's view of the transport: one [`PeerNetwork`] per target node of
 //! a group, sending the group's Raft RPCs over the node's shared [`Peers`].
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use std::sync::Arc;
 use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -10,6 +12,9 @@ use openraft::raft::{
     VoteResponse,
 };
 
+use tokio::time::Instant;
+
+use crate::lease::Leases;
 use crate::transport::wire::{Reply, Rpc};
 use crate::transport::{Peers, TransportError};
 use crate::types::{Node, NodeId, TypeConfig};
@@ -23,6 +28,8 @@ pub(crate) struct NetworkFactory {
     /// timeout (openraft's default, 500 ms, made restarted followers start
     /// needless elections).
     pub(crate) retry_pause: Duration,
+    /// Told of every append-entries a follower accepts.
+    pub(crate) leases: Arc<Leases>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -35,6 +42,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             target,
             addr: node.addr.clone(),
             retry_pause: self.retry_pause,
+            leases: self.leases.clone(),
         }
     }
 }
@@ -46,6 +54,7 @@ pub(crate) struct PeerNetwork {
     target: NodeId,
     addr: String,
     retry_pause: Duration,
+    leases: Arc<Leases>,
 }
 
 type RpcResult<T, E = openraft::error::Infallible> = Result<T, RPCError<NodeId, Node, RaftError<NodeId, E>>>;
@@ -78,8 +87,16 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        let (vote, sent) = (rpc.vote, Instant::now());
         match self.call(Rpc::AppendEntries(rpc), &option).await.map_err(transport_error)? {
-            Reply::AppendEntries(result) => self.remote(result),
+            Reply::AppendEntries(result) => {
+                // Any answer but a higher vote means the follower took the
+                // request as its leader's (its log may still conflict).
+                if matches!(&result, Ok(response) if !matches!(response, AppendEntriesResponse::HigherVote(_))) {
+                    self.leases.accepted(self.target, vote, sent);
+                }
+                self.remote(result)
+            }
             _ => Err(unexpected("append-entries")),
         }
     }

@@ -8,6 +8,10 @@
 //! started before it arrived could miss a write acknowledged in between;
 //! joining only the next round rules that out.
 //!
+//! A leader under a lease ([`crate::lease`]) needs no round: the lease,
+//! checked after the read arrived, rules out any other leader, so its last
+//! log index is a read index.
+//!
 //! A follower obtains the index from the leader (one `ReadIndex` RPC per
 //! round), then waits until it has applied that far and reads locally.
 //!
@@ -46,6 +50,11 @@ impl ReadBatcher {
 
     /// A log index that, once applied locally, makes a read linearizable.
     pub(crate) async fn read_index(self: &Arc<Self>, inner: &Arc<Inner>, deadline: Instant) -> Result<u64, GroupError> {
+        if let Some(index) = inner.leases.read_index(&inner.raft.metrics().borrow(), Instant::now()) {
+            // The metrics may lag a write this node applied (and answered)
+            // since they were reported.
+            return Ok(index.max(*inner.applied.index.borrow()));
+        }
         let (waiter, receiver) = oneshot::channel();
         let start_round = {
             let mut state = self.state.lock().expect("read batcher lock");
