@@ -23,6 +23,11 @@
 //! (`Group::dispatch`), and its own first campaign comes no earlier than
 //! `election_timeout` after it starts, which is longer than the read lease.
 //!
+//! Measured on the 2-core machine, 3 nodes with clients on every node:
+//! `redis-benchmark -t get -r 100000 -c 17` per node ~58k -> ~85-98k
+//! req/s in total; `make bench-sql` point select 35% -> 79% of
+//! PostgreSQL's tps.
+//!
 //! No lease is claimed while the membership is joint (two majorities would
 //! have to be bound), nor by a group whose only voter is this node: there
 //! no other node can lead without a membership change, which goes through
