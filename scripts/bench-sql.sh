@@ -15,7 +15,8 @@
 # three pgbench runs on one server (the same number of clients).
 # PostgreSQL runs with its defaults (fsync, synchronous_commit on).
 # Knobs (environment): ROWS (100000), DURATION (seconds per run, 10), CLIENTS (4),
-# THREADS (2), WORKLOADS ("select update insert txn"), SETUPS ("1 3").
+# THREADS (2), WORKLOADS ("select update insert txn"), SETUPS ("1 3"),
+# NODE_ARGS (extra flags for every Seshat node, e.g. "--commit-linger-us 0").
 # Every process started here is stopped by pid when the script exits.
 set -euo pipefail
 
@@ -26,6 +27,7 @@ CLIENTS=${CLIENTS:-4}
 THREADS=${THREADS:-2}
 WORKLOADS=${WORKLOADS:-select update insert txn}
 SETUPS=${SETUPS:-1 3}
+read -r -a node_args <<<"${NODE_ARGS:-}"
 PG_BIN=/usr/lib/postgresql/15/bin
 
 source "$(dirname "$0")/bench-lib.sh"
@@ -112,7 +114,7 @@ for setup in $SETUPS; do
     if [ "$setup" = 1 ]; then
         port=$(free_port)
         "$SESHAT" --data-dir "$work/seshat1" --resp-addr "127.0.0.1:$(free_port)" --pg-addr "127.0.0.1:$port" \
-            --raft-addr "127.0.0.1:$(free_port)" --log-level warn >"$work/seshat1.log" 2>&1 &
+            --raft-addr "127.0.0.1:$(free_port)" --log-level warn "${node_args[@]}" >"$work/seshat1.log" 2>&1 &
         pids+=($!); seshat_pids+=($!); seshat_pg+=("$port")
     else
         raft=() pg=() resp=()
@@ -121,7 +123,7 @@ for setup in $SETUPS; do
         for i in 1 2 3; do
             "$SESHAT" --node-id "$i" --data-dir "$work/cluster$i" --resp-addr "127.0.0.1:${resp[$i]}" \
                 --pg-addr "127.0.0.1:${pg[$i]}" --raft-addr "127.0.0.1:${raft[$i]}" --initial-members "$members" \
-                --log-level warn >"$work/cluster$i.log" 2>&1 &
+                --log-level warn "${node_args[@]}" >"$work/cluster$i.log" 2>&1 &
             pids+=($!); seshat_pids+=($!); seshat_pg+=("${pg[$i]}")
         done
     fi
