@@ -229,18 +229,20 @@ pub(crate) async fn run(inner: Arc<Inner>, mut queue: mpsc::UnboundedReceiver<Su
             let commit = Duration::from_micros(last_commit_us.load(Ordering::Relaxed));
             let linger = inner.settings.commit_linger.min(commit);
             let until = Instant::now() + linger;
+            // A timer would overshoot a linger shorter than its tick.
+            let spin = linger < TIMER_RESOLUTION;
             while carried.is_none() && batch.requests.len() < previous_size && Instant::now() < until {
-                if linger < TIMER_RESOLUTION {
-                    // A timer would overshoot: let the connections (and the
-                    // I/O driver) run, then look again.
+                if spin {
+                    // Lets the connections (and the I/O driver) run, then
+                    // looks again.
                     tokio::task::yield_now().await;
                     carried = take_queued(&mut batch, &mut queue);
-                    continue;
+                } else {
+                    // Idle until a connection queues a request: the wait
+                    // is time other tasks and processes can use.
+                    let Ok(Some(next)) = tokio::time::timeout_at(until, queue.recv()).await else { break };
+                    carried = batch.merge(next).or_else(|| take_queued(&mut batch, &mut queue));
                 }
-                // Idle until a connection queues a request, so that the
-                // wait is time other tasks and processes can use.
-                let Ok(Some(next)) = tokio::time::timeout_at(until, queue.recv()).await else { break };
-                carried = batch.merge(next).or_else(|| take_queued(&mut batch, &mut queue));
             }
         }
         previous_size = batch.requests.len();

@@ -6,9 +6,8 @@
 //! or adding a primary key rewrites every row, in the statement's overlay,
 //! so a failure (a NULL, a duplicate key) writes nothing.
 
-use std::sync::Arc;
-
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use sqlparser::ast;
 use storage::{Family, Overlay, Reader};

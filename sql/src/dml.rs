@@ -5,9 +5,8 @@
 //! a [`RowWriter`], which enforces the
 //! table's types and constraints.
 
-use std::sync::Arc;
-
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use sqlparser::ast;
 use storage::{Overlay, Reader};
