@@ -697,17 +697,26 @@ pub(crate) fn no_arguments(args: &ast::FunctionArguments) -> bool {
 fn statement_time(name: &str, args: &ast::FunctionArguments) -> Option<Typed> {
     let no_args = no_arguments(args);
     let with_parens = matches!(args, ast::FunctionArguments::List(_));
-    let now = crate::datetime::statement_micros();
-    let (value, ty) = match name {
+    let ty = match name {
         "now" | "transaction_timestamp" | "statement_timestamp" | "clock_timestamp" if with_parens => {
-            (Value::Timestamp(now), DataType::Timestamptz)
+            DataType::Timestamptz
         }
-        "current_timestamp" if !with_parens => (Value::Timestamp(now), DataType::Timestamptz),
-        "localtimestamp" if !with_parens => (Value::Timestamp(now), DataType::Timestamp),
-        "current_date" if !with_parens => (Value::Date(crate::datetime::timestamp_to_date(now).ok()?), DataType::Date),
+        "current_timestamp" if !with_parens => DataType::Timestamptz,
+        "localtimestamp" if !with_parens => DataType::Timestamp,
+        "current_date" if !with_parens => DataType::Date,
         _ => return None,
     };
-    no_args.then(|| Typed::known(Expr::Literal(value), ty))
+    if !no_args {
+        return None;
+    }
+    // Read only for these names: reading marks the statement as
+    // depending on its time.
+    let now = crate::datetime::statement_micros();
+    let value = match ty {
+        DataType::Date => Value::Date(crate::datetime::timestamp_to_date(now).ok()?),
+        _ => Value::Timestamp(now),
+    };
+    Some(Typed::known(Expr::Literal(value), ty))
 }
 
 /// A subquery as bound: run on its own, or decorrelated.

@@ -1,7 +1,9 @@
 //! What the `sql/0` log carries and what apply answers.
 //!
 //! An entry is a [`SqlCommand`]: one writing statement, as SQL text,
-//! executed at apply (autocommit), or a transaction's statements to commit. The answer is an [`Outcome`] or
+//! executed at apply (autocommit), or a transaction's statements to
+//! commit; either may come with what its session read and wrote running
+//! it ahead, kept if those reads still hold. The answer is an [`Outcome`] or
 //! the statement's [`SqlError`]. Both are postcard-encoded; variants are
 //! only ever appended, so logs and snapshots stay readable.
 
@@ -9,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::SqlError;
 use crate::plan::OutputColumn;
+use crate::read_set::{ReadSet, WriteSet};
 use crate::value::Value;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +27,15 @@ pub enum SqlCommand {
     /// since the Unix epoch): the time the session fixed when the
     /// transaction began, so `now()` is what the client saw.
     CommitAt { statements: Vec<Checked>, now_micros: i64 },
+    /// One writing statement that its session ran ahead: if every read in
+    /// `reads` answers the same at apply, `writes` are kept and `outcome`
+    /// answered; otherwise `sql` is executed as by `Execute`
+    /// ([`crate::read_set`] has why that is equivalent).
+    ExecuteRead { sql: String, reads: ReadSet, writes: WriteSet, outcome: Outcome },
+    /// As `CommitAt` for a transaction whose session recorded all it read:
+    /// if `reads` answer the same at apply, `writes` (the transaction's)
+    /// are kept without running its statements again.
+    CommitRead { statements: Vec<Checked>, now_micros: i64, reads: ReadSet, writes: WriteSet },
 }
 
 /// A statement of a transaction with the digest of the outcome the

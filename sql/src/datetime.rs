@@ -26,24 +26,37 @@ pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 thread_local! {
     static STATEMENT_TIME: Cell<Option<i64>> = const { Cell::new(None) };
+    /// Whether a statement read its time since the innermost guard began.
+    static TIME_READ: Cell<bool> = const { Cell::new(false) };
 }
 
 /// While alive, statements on this thread run at a given time.
 pub struct StatementTime {
     previous: Option<i64>,
+    previous_read: bool,
 }
 
 impl StatementTime {
     /// Statements bound on this thread until the guard drops run at
     /// `micros` (since the Unix epoch).
     pub fn enter(micros: i64) -> StatementTime {
-        StatementTime { previous: STATEMENT_TIME.with(|t| t.replace(Some(micros))) }
+        StatementTime {
+            previous: STATEMENT_TIME.with(|t| t.replace(Some(micros))),
+            previous_read: TIME_READ.with(|r| r.replace(false)),
+        }
+    }
+
+    /// Whether a statement read the time since this guard began (`now()`
+    /// and its kin): its outcome then depends on when it ran.
+    pub fn was_read(&self) -> bool {
+        TIME_READ.with(Cell::get)
     }
 }
 
 impl Drop for StatementTime {
     fn drop(&mut self) {
         STATEMENT_TIME.with(|t| t.set(self.previous));
+        TIME_READ.with(|r| r.set(self.previous_read || r.get()));
     }
 }
 
@@ -55,6 +68,7 @@ pub fn wall_clock_micros() -> i64 {
 
 /// The time the current statement runs at.
 pub fn statement_micros() -> i64 {
+    TIME_READ.with(|r| r.set(true));
     STATEMENT_TIME.with(Cell::get).unwrap_or_else(wall_clock_micros)
 }
 

@@ -10,15 +10,18 @@
 //!    node), then binds against the catalog ([`bind`], [`query`]) and
 //!    runs ([`exec`]) on one RocksDB snapshot: the schema and the rows it
 //!    reads are of the same moment.
-//! 3. A statement that writes is proposed to `sql/0` as its SQL text
-//!    ([`command`]) and executed at apply on every replica ([`machine`],
-//!    [`write`]): binding, checks and writes happen in log order against
-//!    the replica's state, so the same log gives the same data everywhere
-//!    and a single statement never conflicts with another.
+//! 3. A statement that writes takes effect at apply on every replica
+//!    ([`machine`], [`write`]), in log order against the replica's state,
+//!    so the same log gives the same data everywhere and a single
+//!    statement never conflicts with another. Its session runs it ahead
+//!    and proposes its SQL text ([`command`]) with what it read and wrote
+//!    ([`read_set`]): apply keeps those writes if the reads still hold,
+//!    and executes the text otherwise.
 //! 4. In a transaction, statements run in the session on a snapshot and
 //!    the transaction's own writes; COMMIT proposes them, and apply runs
-//!    them again and keeps them only if the client saw the same outcomes
-//!    ([`session`] has the rules and the guarantee).
+//!    them again (unless the reads the session recorded still hold) and
+//!    keeps them only if the client saw the same outcomes ([`session`]
+//!    has the rules and the guarantee).
 //!
 //! # Prepared statements
 //!
@@ -64,6 +67,7 @@ mod parse;
 mod plan;
 mod prepare;
 mod query;
+mod read_set;
 mod rows;
 mod scope;
 mod service;

@@ -8,6 +8,9 @@
 //!   in an overlay over the transaction's: its writes are kept only if
 //!   every statement has the outcome the client saw, so a committed
 //!   transaction is equivalent to running it whole at its log position;
+//! - an entry a session ran ahead keeps its recorded writes only if its
+//!   recorded reads answer the same here (`read_set`), else it runs as
+//!   above: either way the result is that of running it at its position;
 //! - a table's rows are deleted by one range deletion after the overlay's
 //!   writes, once the table is unreachable (dropped from the catalog; ids
 //!   are never reused);
@@ -24,6 +27,7 @@ use crate::command::{encode_response, Checked, Outcome, SqlCommand};
 use crate::datetime::StatementTime;
 use crate::error::{code, Error, SqlError};
 use crate::keys;
+use crate::read_set::ReadSet;
 use crate::write;
 
 pub struct SqlMachine {
@@ -39,10 +43,50 @@ impl SqlMachine {
     }
 }
 
+/// Executes one statement's `sql` over `overlay`: its outcome, or the
+/// SQL error that left nothing written.
+fn execute<R: Reader>(
+    overlay: &mut Overlay<'_, R>,
+    dropped: &mut Vec<u32>,
+    sql: &str,
+) -> Result<Result<Outcome, SqlError>, Error> {
+    let mut statement = Overlay::new(&*overlay);
+    match write::execute(&mut statement, sql) {
+        Ok(effects) => {
+            let writes = statement.into_writes();
+            overlay.extend(writes);
+            dropped.extend(effects.dropped);
+            Ok(Ok(effects.outcome))
+        }
+        Err(Error::Sql(error)) => Ok(Err(error)),
+        Err(fatal) => Err(fatal),
+    }
+}
+
+/// Commits a transaction by running its statements again over
+/// `overlay`: COMMIT if every outcome is the one the client saw (their
+/// writes then join `overlay`), else 40001 and nothing written.
+fn commit<R: Reader>(
+    overlay: &mut Overlay<'_, R>,
+    dropped: &mut Vec<u32>,
+    statements: &[Checked],
+) -> Result<Result<Outcome, SqlError>, Error> {
+    match run_again(&*overlay, statements)? {
+        Some((writes, tables)) => {
+            overlay.extend(writes);
+            dropped.extend(tables);
+            Ok(Ok(Outcome::command("COMMIT")))
+        }
+        None => {
+            Ok(Err(SqlError::new(code::SERIALIZATION_FAILURE, "could not serialize access due to concurrent update")))
+        }
+    }
+}
+
 /// Runs a transaction's statements again over `view`: their writes and
 /// dropped tables if every outcome is the one the client saw, `None` if
 /// one differs or fails (a concurrent commit changed what it read).
-fn commit<R: Reader>(view: &R, statements: &[Checked]) -> Result<Option<(Writes, Vec<u32>)>, Error> {
+fn run_again<R: Reader>(view: &R, statements: &[Checked]) -> Result<Option<(Writes, Vec<u32>)>, Error> {
     let mut transaction = Overlay::new(view);
     let mut dropped = Vec::new();
     for checked in statements {
@@ -60,6 +104,13 @@ fn commit<R: Reader>(view: &R, statements: &[Checked]) -> Result<Option<(Writes,
     Ok(Some((transaction.into_writes(), dropped)))
 }
 
+/// Whether what a session read running an entry ahead reads the same at
+/// the entry's place: never when an earlier entry of this apply changed
+/// the catalog (its version is stamped only at the end of the apply).
+fn holds<R: Reader>(overlay: &Overlay<'_, R>, reads: &ReadSet) -> Result<bool, Error> {
+    Ok(!overlay.has_pending(Family::SqlCatalog) && reads.holds(overlay)?)
+}
+
 impl StateMachine for SqlMachine {
     type Error = Error;
 
@@ -74,36 +125,28 @@ impl StateMachine for SqlMachine {
             // A statement on its own runs at its entry's stamp, a
             // transaction at the time its session fixed.
             let _time = StatementTime::enter(match &decoded {
-                Ok(SqlCommand::CommitAt { now_micros, .. }) => *now_micros,
+                Ok(SqlCommand::CommitAt { now_micros, .. } | SqlCommand::CommitRead { now_micros, .. }) => *now_micros,
                 _ => command.stamp_ms as i64 * 1000,
             });
             let response = match decoded {
-                Ok(SqlCommand::Execute { sql }) => {
-                    let mut statement = Overlay::new(&overlay);
-                    match write::execute(&mut statement, &sql) {
-                        Ok(effects) => {
-                            let writes = statement.into_writes();
-                            overlay.extend(writes);
-                            dropped.extend(effects.dropped);
-                            Ok(effects.outcome)
-                        }
-                        Err(Error::Sql(error)) => Err(error),
-                        Err(fatal) => return Err(fatal),
+                Ok(SqlCommand::Execute { sql }) => execute(&mut overlay, &mut dropped, &sql)?,
+                Ok(SqlCommand::ExecuteRead { sql, reads, writes, outcome }) => match holds(&overlay, &reads)? {
+                    true => {
+                        overlay.extend(writes.into_writes()?);
+                        Ok(outcome)
                     }
-                }
+                    false => execute(&mut overlay, &mut dropped, &sql)?,
+                },
                 Ok(SqlCommand::Commit { statements } | SqlCommand::CommitAt { statements, .. }) => {
-                    match commit(&overlay, &statements)? {
-                        Some((writes, tables)) => {
-                            overlay.extend(writes);
-                            dropped.extend(tables);
-                            Ok(Outcome::command("COMMIT"))
-                        }
-                        None => Err(SqlError::new(
-                            code::SERIALIZATION_FAILURE,
-                            "could not serialize access due to concurrent update",
-                        )),
-                    }
+                    commit(&mut overlay, &mut dropped, &statements)?
                 }
+                Ok(SqlCommand::CommitRead { statements, reads, writes, .. }) => match holds(&overlay, &reads)? {
+                    true => {
+                        overlay.extend(writes.into_writes()?);
+                        Ok(Outcome::command("COMMIT"))
+                    }
+                    false => commit(&mut overlay, &mut dropped, &statements)?,
+                },
                 // A newer node's command: refused the same way everywhere.
                 Err(error) => Err(SqlError::new(code::INTERNAL_ERROR, format!("undecodable SQL command: {error}"))),
             };

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, RaftNode};
 use sqlparser::ast;
-use storage::{Reader, Snapshot, Store};
+use storage::{Overlay, Reader, Snapshot, Store};
 
 use crate::cancel::{Cancellable, Canceller};
 use crate::command::{Outcome, Rows, SqlCommand};
 use crate::datetime::{wall_clock_micros, StatementTime};
 use crate::error::{code, Error, Result, SqlError};
 use crate::machine::SqlMachine;
+use crate::read_set::{OnLimit, Recorder, WriteSet};
 use crate::session::Session;
 use crate::{exec, query, write};
 
@@ -90,16 +91,39 @@ impl Sql {
             | ast::Statement::CreateView(_)
             | ast::Statement::Drop { .. }
             | ast::Statement::Truncate(_)
-            | ast::Statement::AlterTable(_)
-            | ast::Statement::Insert(_)
-            | ast::Statement::Update(_)
-            | ast::Statement::Delete(_) => self.propose(SqlCommand::Execute { sql: statement.to_string() }).await,
+            | ast::Statement::AlterTable(_) => self.propose(SqlCommand::Execute { sql: statement.to_string() }).await,
+            ast::Statement::Insert(_) | ast::Statement::Update(_) | ast::Statement::Delete(_) => {
+                let sql = statement.to_string();
+                let command = match self.run_ahead(statement, &sql) {
+                    Some(command) => command,
+                    None => SqlCommand::Execute { sql },
+                };
+                self.propose(command).await
+            }
             other => {
                 let text = other.to_string();
                 let words: Vec<&str> = text.split_whitespace().take(2).collect();
                 Err(SqlError::unsupported(format!("the statement {}", words.join(" "))).into())
             }
         }
+    }
+
+    /// A writing statement run ahead on this node's state, with what it
+    /// read and wrote ([`crate::read_set`]), so that apply need not run
+    /// it again; `None` when it must go by its text: it failed (this
+    /// node's state may be behind the log's), read the time, dropped a
+    /// table, or read or wrote more than is recorded.
+    fn run_ahead(&self, statement: ast::Statement, sql: &str) -> Option<SqlCommand> {
+        let recorder = Recorder::new(self.inner.store.snapshot(), OnLimit::Abandon);
+        let mut view = Overlay::new(&recorder);
+        let time = StatementTime::enter(wall_clock_micros());
+        let effects = write::run(&mut view, statement).ok()?;
+        if time.was_read() || !effects.dropped.is_empty() {
+            return None;
+        }
+        let writes = WriteSet::of(view.into_writes())?;
+        let reads = recorder.into_reads()?;
+        Some(SqlCommand::ExecuteRead { sql: sql.to_string(), reads, writes, outcome: effects.outcome })
     }
 
     /// A query, after the read barrier, on one snapshot.

@@ -17,6 +17,12 @@
 //! (`serialization_failure`). A read-only transaction commits without a
 //! log entry: all it saw is one snapshot.
 //!
+//! The snapshot records what the statements read; when it could record
+//! all of it, the commit carries those reads and the transaction's
+//! writes too ([`SqlCommand::CommitRead`]), and apply keeps the writes
+//! without running the statements again if the reads still hold
+//! ([`crate::read_set`]).
+//!
 //! Its statements run at one time (`now()`), the session's clock when it
 //! began, logged with the commit ([`SqlCommand::CommitAt`]).
 //!
@@ -38,6 +44,7 @@ use crate::error::{code, Result, SqlError};
 use crate::identity::Identity;
 use crate::plan::OutputColumn;
 use crate::prepare::{self, Prepared};
+use crate::read_set::{OnLimit, Recorder, WriteSet};
 use crate::service::{run_blocking, run_query, Sql};
 use crate::types::DataType;
 use crate::value::Value;
@@ -69,8 +76,9 @@ struct Transaction {
     explicit: bool,
     read_only: bool,
     failed: bool,
-    /// The snapshot its statements read, from the first statement on.
-    snapshot: Option<Snapshot>,
+    /// The snapshot its statements read, from the first statement on,
+    /// recording what they read for the commit ([`crate::read_set`]).
+    snapshot: Option<Recorder<Snapshot>>,
     writes: Writes,
     statements: Vec<Checked>,
     wrote: bool,
@@ -202,7 +210,7 @@ impl Session {
     pub async fn prepare(&mut self, sql: &str, declared: &[Option<DataType>]) -> Result<Prepared> {
         match &mut self.transaction {
             Some(transaction) if !transaction.failed => {
-                let snapshot = self.sql.snapshot_for(transaction.snapshot.take()).await?;
+                let snapshot = snapshot_of(&self.sql, transaction).await?;
                 let mut view = Overlay::new(&snapshot);
                 view.extend(std::mem::take(&mut transaction.writes));
                 let _time = StatementTime::enter(transaction.now_micros);
@@ -287,8 +295,13 @@ impl Session {
         if !transaction.wrote {
             return Ok(Outcome::command("COMMIT"));
         }
-        let now_micros = transaction.now_micros;
-        self.sql.propose(SqlCommand::CommitAt { statements: transaction.statements, now_micros }).await
+        let Transaction { statements, now_micros, snapshot, writes, .. } = transaction;
+        let reads = snapshot.and_then(Recorder::into_reads);
+        let command = match (reads, WriteSet::of(writes)) {
+            (Some(reads), Some(writes)) => SqlCommand::CommitRead { statements, now_micros, reads, writes },
+            _ => SqlCommand::CommitAt { statements, now_micros },
+        };
+        self.sql.propose(command).await
     }
 
     fn open(&mut self, what: &str) -> Result<&mut Transaction> {
@@ -351,7 +364,7 @@ impl Session {
             let message = format!("cannot execute {} in a read-only transaction", command_name(&statement));
             return Err(SqlError::new(code::READ_ONLY_SQL_TRANSACTION, message).into());
         }
-        let snapshot = self.sql.snapshot_for(transaction.snapshot.take()).await?;
+        let snapshot = snapshot_of(&self.sql, transaction).await?;
         let sql = statement.to_string();
         let mut view = Overlay::new(&snapshot);
         view.extend(std::mem::take(&mut transaction.writes));
@@ -437,6 +450,15 @@ impl Session {
             }
             other => Err(SqlError::unsupported(format!("{other}")).into()),
         }
+    }
+}
+
+/// The snapshot of `transaction`: the one its first statement took, after
+/// the read barrier.
+async fn snapshot_of(sql: &Sql, transaction: &mut Transaction) -> Result<Recorder<Snapshot>> {
+    match transaction.snapshot.take() {
+        Some(snapshot) => Ok(snapshot),
+        None => Ok(Recorder::new(sql.snapshot_for(None).await?, OnLimit::KeepReading)),
     }
 }
 

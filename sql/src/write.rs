@@ -59,7 +59,12 @@ pub fn execute<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Effect
     if statements.len() != 1 {
         return Err(Error::Corrupt(format!("a logged statement is {} statements", statements.len())));
     }
-    match statements.remove(0) {
+    run(view, statements.remove(0))
+}
+
+/// Executes `statement`, as [`execute`] does its text.
+pub fn run<R: Reader>(view: &mut Overlay<'_, R>, statement: ast::Statement) -> Result<Effects> {
+    match statement {
         ast::Statement::Query(query) => {
             let plan = query::plan(&*view, &query)?;
             let rows = exec::query(&*view, &plan)?;

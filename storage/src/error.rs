@@ -31,6 +31,11 @@ pub enum Error {
 
     #[error("corrupt record in {family}: {reason}")]
     Corrupt { family: &'static str, reason: String },
+
+    /// A reader layered over the store stopped a read on purpose (a SQL
+    /// session recording what a statement reads gives up past a limit).
+    #[error("read abandoned: {0}")]
+    Abandoned(&'static str),
 }
 
 /// The storage result type.

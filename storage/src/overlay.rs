@@ -60,6 +60,30 @@ pub fn merge<'s>(
 #[derive(Clone, Default)]
 pub struct Writes(BTreeMap<(Family, Vec<u8>), Option<Vec<u8>>>);
 
+/// One write: a put (`Some` value) or a delete (`None`).
+pub type Write = ((Family, Vec<u8>), Option<Vec<u8>>);
+
+impl Writes {
+    /// Whether a write goes to `family`.
+    pub fn touches(&self, family: Family) -> bool {
+        self.0.range((family, Vec::new())..).next().is_some_and(|((written, _), _)| *written == family)
+    }
+}
+
+impl IntoIterator for Writes {
+    type Item = Write;
+    type IntoIter = std::collections::btree_map::IntoIter<(Family, Vec<u8>), Option<Vec<u8>>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl FromIterator<Write> for Writes {
+    fn from_iter<I: IntoIterator<Item = Write>>(writes: I) -> Writes {
+        Writes(writes.into_iter().collect())
+    }
+}
+
 /// Puts and deletes not yet written, read over `base`.
 pub struct Overlay<'a, R: Reader> {
     base: &'a R,

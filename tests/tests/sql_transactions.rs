@@ -117,6 +117,53 @@ async fn blind_increments_of_one_row_do_not_conflict() {
     assert_eq!(n, 11);
 }
 
+/// An autocommit write runs ahead in its session on what the node has
+/// applied, and runs again at apply if what it read changed meanwhile.
+/// So concurrent increments of one row all count, and of concurrent
+/// inserts of one UNIQUE value exactly one succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_autocommit_writes_of_one_row_each_take_effect_once() {
+    const SESSIONS: i32 = 4;
+    const ROUNDS: i32 = 25;
+    let node = Node::start(&[]).unwrap();
+    let setup = node.pg().await.unwrap();
+    setup
+        .batch_execute(
+            "CREATE TABLE counters (id INT PRIMARY KEY, n INT); INSERT INTO counters VALUES (1, 0);
+             CREATE TABLE claims (id INT PRIMARY KEY, code TEXT UNIQUE)",
+        )
+        .await
+        .unwrap();
+    let mut sessions = Vec::new();
+    for session in 0..SESSIONS {
+        let client = node.pg().await.unwrap();
+        sessions.push(tokio::spawn(async move {
+            let mut claimed = 0;
+            for round in 0..ROUNDS {
+                client.execute("UPDATE counters SET n = n + 1 WHERE id = 1", &[]).await.unwrap();
+                let claim = client
+                    .execute(
+                        "INSERT INTO claims VALUES ($1, $2)",
+                        &[&(round * SESSIONS + session), &format!("c{round}")],
+                    )
+                    .await;
+                match claim {
+                    Ok(rows) => claimed += rows,
+                    Err(error) => assert_eq!(error.code().map(|c| c.code()), Some("23505"), "{error}"),
+                }
+            }
+            claimed
+        }));
+    }
+    let mut claimed = 0;
+    for session in sessions {
+        claimed += session.await.unwrap();
+    }
+    assert_eq!(first_column(&setup, "SELECT n FROM counters").await, [(SESSIONS * ROUNDS).to_string()]);
+    assert_eq!(claimed, ROUNDS as u64, "one claim of each code succeeded");
+    assert_eq!(first_column(&setup, "SELECT count(DISTINCT code) FROM claims").await, [ROUNDS.to_string()]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn portals_hand_rows_out_in_batches_inside_a_transaction() {
     let node = Node::start(&[]).unwrap();
