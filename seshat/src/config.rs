@@ -59,6 +59,12 @@ pub struct Flags {
     #[arg(long, value_name = "shared|isolated")]
     pub storage_layout: Option<Layout>,
 
+    /// RocksDB block cache in MiB, shared by every column family of both
+    /// services: how much of the data past the memtables reads keep in
+    /// memory. [default: a sixteenth of the machine's memory, at least 64]
+    #[arg(long, value_name = "MB")]
+    pub block_cache_mb: Option<usize>,
+
     /// Require clients to AUTH with this password.
     #[arg(long, value_name = "PASSWORD")]
     pub requirepass: Option<String>,
@@ -169,6 +175,7 @@ pub struct Config {
     /// `None` when the PostgreSQL frontend is off.
     pub pg_addr: Option<SocketAddr>,
     pub storage_layout: Layout,
+    pub block_cache_mb: usize,
     pub requirepass: Option<String>,
     pub log_level: String,
     pub maxclients: usize,
@@ -244,6 +251,9 @@ impl Config {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let worker_threads = flags.worker_threads.or(file.worker_threads).unwrap_or_else(default_worker_threads);
         anyhow::ensure!(worker_threads > 0, "--worker-threads must be at least 1");
+        let block_cache_mb =
+            flags.block_cache_mb.or(file.block_cache_mb).unwrap_or_else(storage::default_block_cache_mb);
+        anyhow::ensure!(block_cache_mb > 0, "--block-cache-mb must be at least 1");
         let pg_addr = match flags.pg_addr.or(file.pg_addr).as_deref() {
             Some("off") => None,
             Some(addr) => Some(addr.parse().with_context(|| format!("--pg-addr '{addr}' is not HOST:PORT or off"))?),
@@ -255,6 +265,7 @@ impl Config {
             data_dir: flags.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("seshat-data")),
             resp_addr: flags.resp_addr.or(file.resp_addr).unwrap_or_else(|| "127.0.0.1:6379".parse().expect("valid")),
             storage_layout: flags.storage_layout.or(file.storage_layout).unwrap_or_default(),
+            block_cache_mb,
             requirepass: flags.requirepass.or(file.requirepass).filter(|p| !p.is_empty()),
             log_level: flags.log_level.or(file.log_level).unwrap_or_else(|| "info".into()),
             maxclients: flags.maxclients.or(file.maxclients).unwrap_or(defaults.maxclients),
@@ -336,7 +347,16 @@ mod tests {
         assert_eq!(config.resp_addr.to_string(), "127.0.0.1:6379");
         assert_eq!(config.pg_addr.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:5432"));
         assert_eq!(config.storage_layout, Layout::Shared);
+        assert_eq!(config.block_cache_mb, storage::default_block_cache_mb());
+        assert!(config.block_cache_mb >= 64);
         assert_eq!(config.requirepass, None);
+    }
+
+    #[test]
+    fn the_block_cache_size_comes_from_the_flag_or_the_file() {
+        assert_eq!(load(&[], Some("block-cache-mb = 256\n")).unwrap().block_cache_mb, 256);
+        assert_eq!(load(&["--block-cache-mb", "32"], Some("block-cache-mb = 256\n")).unwrap().block_cache_mb, 32);
+        assert!(load(&["--block-cache-mb", "0"], None).is_err());
     }
 
     #[test]

@@ -31,7 +31,7 @@ use protocol_resp::{NodeFacts, RespConfig, RespFrontend};
 use protocol_sql::{PgConfig, PgFrontend};
 use raft::{Bootstrap, Frontend, RaftNode, Shutdown};
 use sql::{Sql, SqlStart};
-use storage::{Service, Storage};
+use storage::{Service, Storage, Tuning};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, Flags, Formation};
@@ -79,7 +79,8 @@ fn init_logging(level: &str) {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let storage = Storage::open(&config.data_dir, config.storage_layout)
+    let tuning = Tuning { block_cache_mb: config.block_cache_mb };
+    let storage = Storage::open_tuned(&config.data_dir, config.storage_layout, tuning)
         .with_context(|| format!("cannot open data dir {}", config.data_dir.display()))?;
 
     let raft_listener = TcpListener::bind(config.raft_addr)

@@ -175,6 +175,13 @@ impl Family {
         }
     }
 
+    /// Whether the family is read key by key (a service's state, Raft's
+    /// metadata), where bloom filters pay, rather than only in ranges (a
+    /// Raft log).
+    pub fn is_read_by_key(self) -> bool {
+        !matches!(self, Family::KvRaftLog | Family::SqlRaftLog)
+    }
+
     /// The service that owns this family.
     pub fn service(self) -> Service {
         match self {

@@ -32,6 +32,7 @@ mod layout;
 mod lock;
 pub mod overlay;
 mod store;
+mod tuning;
 
 pub use batch::Batch;
 pub use error::{Error, Result};
@@ -39,3 +40,4 @@ pub use keyspace::{Family, Service};
 pub use layout::Layout;
 pub use overlay::{Overlay, Writes};
 pub use store::{Durability, KeyValue, Reader, Scan, Snapshot, Storage, Store};
+pub use tuning::{default_block_cache_mb, Tuning};

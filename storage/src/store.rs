@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rocksdb::{
-    checkpoint::Checkpoint, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
-    ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions, DB,
+    checkpoint::Checkpoint, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions,
+    SnapshotWithThreadMode, WriteBatch, WriteOptions, DB,
 };
 
 use crate::batch::{Batch, Op};
@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::keyspace::{Family, Service};
 use crate::layout::{self, Layout};
 use crate::lock::DirLock;
+use crate::tuning::{self, Tuning};
 
 /// Whether a write must be on stable storage before [`Store::write`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub enum Durability {
 /// The opened data dir: its lock and one RocksDB instance per layout unit.
 pub struct Storage {
     stores: BTreeMap<Service, Store>,
+    /// The block cache every instance shares.
+    cache: Cache,
     _lock: DirLock,
 }
 
@@ -40,32 +43,43 @@ impl Storage {
     /// [`Error::LayoutMismatch`] or [`Error::ForeignDataDir`] if it was not
     /// written by Seshat with this layout.
     pub fn open(data_dir: &Path, layout: Layout) -> Result<Self> {
+        Storage::open_tuned(data_dir, layout, Tuning::default())
+    }
+
+    /// As [`Storage::open`], with RocksDB tuned by `tuning`.
+    pub fn open_tuned(data_dir: &Path, layout: Layout, tuning: Tuning) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
         let lock = DirLock::acquire(data_dir)?;
         layout::check_or_init(data_dir, layout)?;
 
+        let cache = Cache::new_lru_cache(tuning.block_cache_mb.saturating_mul(1024 * 1024));
         let mut stores = BTreeMap::new();
         match layout {
             Layout::Shared => {
-                let db = Arc::new(open_instance(&layout.instance_dir(data_dir, Service::Kv), &Service::ALL)?);
+                let db = Arc::new(open_instance(&layout.instance_dir(data_dir, Service::Kv), &Service::ALL, &cache)?);
                 for service in Service::ALL {
                     stores.insert(service, Store::new(db.clone(), service));
                 }
             }
             Layout::Isolated => {
                 for service in Service::ALL {
-                    let db = open_instance(&layout.instance_dir(data_dir, service), &[service])?;
+                    let db = open_instance(&layout.instance_dir(data_dir, service), &[service], &cache)?;
                     stores.insert(service, Store::new(Arc::new(db), service));
                 }
             }
         }
         tracing::info!(data_dir = %data_dir.display(), %layout, "storage opened");
-        Ok(Storage { stores, _lock: lock })
+        Ok(Storage { stores, cache, _lock: lock })
     }
 
     /// The store holding `service`'s families.
     pub fn store(&self, service: Service) -> Store {
         self.stores[&service].clone()
+    }
+
+    /// Bytes held in the shared block cache.
+    pub fn block_cache_bytes(&self) -> usize {
+        self.cache.get_usage()
     }
 
     /// Makes every write so far durable, once per RocksDB instance.
@@ -81,31 +95,25 @@ impl Storage {
     }
 }
 
-fn db_options() -> Options {
-    let mut opts = Options::default();
-    opts.create_if_missing(true);
-    opts.create_missing_column_families(true);
-    opts.set_compression_type(DBCompressionType::Lz4);
-    opts.increase_parallelism(2);
-    opts.set_keep_log_file_num(4);
-    opts
-}
-
 /// Opens one RocksDB instance holding the families of `services`, refusing
 /// an instance that holds families this build does not know.
-fn open_instance(dir: &Path, services: &[Service]) -> Result<DB> {
-    let expected: Vec<&str> = services.iter().flat_map(|s| s.families()).map(|f| f.name()).collect();
+fn open_instance(dir: &Path, services: &[Service], cache: &Cache) -> Result<DB> {
+    let expected: Vec<Family> = services.iter().flat_map(|s| s.families()).copied().collect();
     if dir.join("CURRENT").exists() {
         let existing = DB::list_cf(&Options::default(), dir)?;
-        if let Some(unknown) = existing.iter().find(|name| *name != "default" && !expected.contains(&name.as_str())) {
+        if let Some(unknown) =
+            existing.iter().find(|name| *name != "default" && !expected.iter().any(|f| f.name() == name.as_str()))
+        {
             return Err(Error::ForeignDataDir {
                 path: dir.to_path_buf(),
                 reason: format!("it holds column family '{unknown}', which this layout does not have"),
             });
         }
     }
-    let descriptors = expected.iter().map(|name| ColumnFamilyDescriptor::new(*name, db_options()));
-    Ok(DB::open_cf_descriptors(&db_options(), dir, descriptors)?)
+    let descriptors = expected
+        .iter()
+        .map(|family| ColumnFamilyDescriptor::new(family.name(), tuning::family_options(*family, cache)));
+    Ok(DB::open_cf_descriptors(&tuning::base_options(), dir, descriptors)?)
 }
 
 /// A stored key and its value.

@@ -1,7 +1,7 @@
 //! The storage layer against real RocksDB in temp dirs.
 
 use storage::keyspace::kv_data;
-use storage::{Batch, Durability, Error, Family, Layout, Reader, Service, Storage};
+use storage::{Batch, Durability, Error, Family, Layout, Reader, Service, Storage, Tuning};
 
 fn open(dir: &std::path::Path, layout: Layout) -> Storage {
     Storage::open(dir, layout).expect("open storage")
@@ -112,4 +112,39 @@ fn a_checkpoint_is_a_complete_copy() {
     store.checkpoint(&copy.path().join("db")).unwrap();
     let restored = open(copy.path(), Layout::Shared);
     assert_eq!(restored.store(Service::Kv).get(Family::KvData, &kv_data::key(0, b"k")).unwrap(), Some(b"v".to_vec()));
+}
+
+/// Both instances of an isolated data dir read through one block cache of
+/// the configured size: it fills as data past the memtables is read, and
+/// stays near its capacity with several times that much data.
+#[test]
+fn every_instance_shares_one_block_cache_of_the_configured_size() {
+    const CACHE_MB: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open_tuned(dir.path(), Layout::Isolated, Tuning { block_cache_mb: CACHE_MB }).unwrap();
+    let value = vec![b'v'; 1000];
+    let families = [(Service::Kv, Family::KvData), (Service::Sql, Family::SqlRows)];
+    for (service, family) in families {
+        let store = storage.store(service);
+        for chunk in 0..16u32 {
+            let mut batch = Batch::new();
+            for i in 0..1000u32 {
+                batch.put(family, (chunk * 1000 + i).to_be_bytes().to_vec(), value.clone());
+            }
+            store.write(batch, Durability::Buffered).unwrap();
+        }
+        // A checkpoint flushes the memtables: reads now come from SST files.
+        store.checkpoint(&dir.path().join(format!("checkpoint-{}", family.name()))).unwrap();
+    }
+    let before_reads = storage.block_cache_bytes();
+    for (service, family) in families {
+        let store = storage.store(service);
+        for key in 0..16_000u32 {
+            assert_eq!(store.get(family, &key.to_be_bytes()).unwrap().as_deref(), Some(value.as_slice()));
+        }
+    }
+    let cached = storage.block_cache_bytes();
+    assert!(cached > before_reads, "data blocks join the index and filter blocks: {before_reads} -> {cached}");
+    assert!(cached > CACHE_MB * 1024 * 1024 / 2, "the cache fills as 32 MiB are read: {cached} bytes");
+    assert!(cached <= (CACHE_MB + 1) * 1024 * 1024, "and stays near its {CACHE_MB} MiB: {cached} bytes");
 }
