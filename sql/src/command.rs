@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::SqlError;
 use crate::plan::OutputColumn;
-use crate::read_set::{ReadSet, WriteSet};
+use crate::read_set::{DeferredRow, ReadSet, WriteSet};
 use crate::value::Value;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,10 +28,12 @@ pub enum SqlCommand {
     /// transaction began, so `now()` is what the client saw.
     CommitAt { statements: Vec<Checked>, now_micros: i64 },
     /// One writing statement that its session ran ahead: if every read in
-    /// `reads` answers the same at apply, `writes` are kept and `outcome`
-    /// answered; otherwise `sql` is executed as by `Execute`
-    /// ([`crate::read_set`] has why that is equivalent).
-    ExecuteRead { sql: String, reads: ReadSet, writes: WriteSet, outcome: Outcome },
+    /// `reads` answers the same at apply, `writes` are kept, `deferred`
+    /// rows stored, and `outcome` answered (unless storing a deferred row
+    /// fails, which answers its error and writes nothing); otherwise
+    /// `sql` is executed as by `Execute` ([`crate::read_set`] has why that
+    /// is equivalent).
+    ExecuteRead { sql: String, reads: ReadSet, writes: WriteSet, deferred: Vec<DeferredRow>, outcome: Outcome },
     /// As `CommitAt` for a transaction whose session recorded all it read:
     /// if `reads` answer the same at apply, `writes` (the transaction's)
     /// are kept without running its statements again.

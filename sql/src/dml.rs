@@ -415,7 +415,7 @@ fn apply_insert<R: Reader>(view: &mut Overlay<'_, R>, plan: InsertPlan) -> Resul
             }
         }
         let stored = match &on_conflict {
-            None => writer.store(view, row)?.1,
+            None => writer.insert(view, row)?,
             Some(clause) => match upsert(view, &table, &writer, clause, row, &mut affected)? {
                 Some(stored) => stored,
                 None => continue,

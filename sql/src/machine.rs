@@ -23,12 +23,14 @@ use bytes::Bytes;
 use raft::{Command, StateMachine};
 use storage::{Batch, Family, Overlay, Reader, Store, Writes};
 
+use crate::catalog;
 use crate::command::{encode_response, Checked, Outcome, SqlCommand};
 use crate::datetime::StatementTime;
 use crate::error::{code, Error, SqlError};
 use crate::keys;
-use crate::read_set::ReadSet;
+use crate::read_set::{DeferredRow, ReadSet, WriteSet};
 use crate::write;
+use crate::write::RowWriter;
 
 pub struct SqlMachine {
     store: Store,
@@ -104,6 +106,31 @@ fn run_again<R: Reader>(view: &R, statements: &[Checked]) -> Result<Option<(Writ
     Ok(Some((transaction.into_writes(), dropped)))
 }
 
+/// Keeps the writes of a statement run ahead and stores the rows it
+/// deferred, in order; if one cannot be stored (a unique index refuses
+/// it), its error, and nothing of the statement is written.
+fn keep<R: Reader>(
+    overlay: &mut Overlay<'_, R>,
+    writes: WriteSet,
+    deferred: Vec<DeferredRow>,
+) -> Result<Result<(), SqlError>, Error> {
+    let mut statement = Overlay::new(&*overlay);
+    statement.extend(writes.into_writes()?);
+    for DeferredRow { table, row } in deferred {
+        let Some(table) = catalog::table(&statement, &table)? else {
+            return Err(Error::Corrupt(format!("a deferred row of table {table}, which does not exist")));
+        };
+        match RowWriter::new(&table).and_then(|writer| writer.store(&mut statement, row)) {
+            Ok(_) => {}
+            Err(Error::Sql(error)) => return Ok(Err(error)),
+            Err(fatal) => return Err(fatal),
+        }
+    }
+    let writes = statement.into_writes();
+    overlay.extend(writes);
+    Ok(Ok(()))
+}
+
 /// Whether what a session read running an entry ahead reads the same at
 /// the entry's place: never when an earlier entry of this apply changed
 /// the catalog (its version is stamped only at the end of the apply).
@@ -130,13 +157,12 @@ impl StateMachine for SqlMachine {
             });
             let response = match decoded {
                 Ok(SqlCommand::Execute { sql }) => execute(&mut overlay, &mut dropped, &sql)?,
-                Ok(SqlCommand::ExecuteRead { sql, reads, writes, outcome }) => match holds(&overlay, &reads)? {
-                    true => {
-                        overlay.extend(writes.into_writes()?);
-                        Ok(outcome)
+                Ok(SqlCommand::ExecuteRead { sql, reads, writes, deferred, outcome }) => {
+                    match holds(&overlay, &reads)? {
+                        true => keep(&mut overlay, writes, deferred)?.map(|()| outcome),
+                        false => execute(&mut overlay, &mut dropped, &sql)?,
                     }
-                    false => execute(&mut overlay, &mut dropped, &sql)?,
-                },
+                }
                 Ok(SqlCommand::Commit { statements } | SqlCommand::CommitAt { statements, .. }) => {
                     commit(&mut overlay, &mut dropped, &statements)?
                 }

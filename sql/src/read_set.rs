@@ -6,7 +6,9 @@
 //! reaches the store: each point read with the value it found (or its
 //! absence), each range read with the entries the statement consumed and
 //! whether it reached the range's end. The entry carries those reads
-//! ([`ReadSet`]) with the writes ([`WriteSet`]).
+//! ([`ReadSet`]) with the writes ([`WriteSet`]) and, for a plain INSERT
+//! into a table without a primary key, the rows whose hidden row ids
+//! apply draws ([`DeferredRow`]).
 //!
 //! Invariant: a statement is a function of what it reads (its text, the
 //! stored state it reads, and its time, which a statement run ahead may
@@ -22,6 +24,7 @@
 //! exact; past [`READ_LIMIT`] bytes of reads (or [`WRITE_LIMIT`] of
 //! writes) a session stops recording and the statement goes by its text.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -29,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use storage::{Family, KeyValue, Reader, Scan, Writes};
 
 use crate::error::Result;
+use crate::value::Value;
 
 /// Bytes of reads recorded at most; a statement that reads more is sent
 /// as text (checking it would cost about what running it again does).
@@ -118,9 +122,10 @@ pub struct WriteSet(Vec<(u8, Vec<u8>, Option<Vec<u8>>)>);
 impl WriteSet {
     /// `writes` to send, or `None` if they had better go as text: a
     /// change to the catalog (apply stamps it with a new version and
-    /// clears dropped tables), a counter drawn (a hidden row id: writers
-    /// of one table would all read the same counter, and all but one
-    /// would run again at apply), or more than [`WRITE_LIMIT`] bytes.
+    /// clears dropped tables), a counter drawn (a hidden row id not
+    /// deferred: writers of one table would all read the same counter,
+    /// and all but one would run again at apply), or more than
+    /// [`WRITE_LIMIT`] bytes.
     pub fn of(writes: Writes) -> Option<WriteSet> {
         if writes.touches(Family::SqlCatalog) || writes.touches(Family::SqlMeta) {
             return None;
@@ -147,6 +152,58 @@ impl WriteSet {
             })
             .collect()
     }
+}
+
+/// A row that an INSERT run ahead adds to a table without a primary key.
+/// Apply stores it (drawing its hidden row id, adding its index entries,
+/// checking uniqueness) in log order, as running the INSERT there would:
+/// drawn ahead, the ids of concurrent inserts into one table would all
+/// come from the same counter value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeferredRow {
+    pub table: String,
+    /// The row's values, checked against the table's types and
+    /// constraints.
+    pub row: Vec<Value>,
+}
+
+thread_local! {
+    static DEFERRED: RefCell<Option<Vec<DeferredRow>>> = const { RefCell::new(None) };
+}
+
+/// While alive, plain INSERTs on this thread into tables without a
+/// primary key leave their rows to apply ([`defer`]).
+pub struct Deferral {
+    previous: Option<Vec<DeferredRow>>,
+}
+
+impl Deferral {
+    pub fn enter() -> Deferral {
+        Deferral { previous: DEFERRED.with(|d| d.replace(Some(Vec::new()))) }
+    }
+
+    /// The rows deferred since this guard began, in order.
+    pub fn take(self) -> Vec<DeferredRow> {
+        DEFERRED.with(|d| d.borrow_mut().as_mut().map(std::mem::take)).unwrap_or_default()
+    }
+}
+
+impl Drop for Deferral {
+    fn drop(&mut self) {
+        DEFERRED.with(|d| *d.borrow_mut() = self.previous.take());
+    }
+}
+
+/// Leaves `row` of table `table` to apply if a [`Deferral`] is active:
+/// `None` then, else `row` back to be stored now.
+pub fn defer(table: &str, row: Vec<Value>) -> Option<Vec<Value>> {
+    DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+        Some(deferred) => {
+            deferred.push(DeferredRow { table: table.to_string(), row });
+            None
+        }
+        None => Some(row),
+    })
 }
 
 /// What to do when the reads pass [`READ_LIMIT`].

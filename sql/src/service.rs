@@ -14,7 +14,7 @@ use crate::command::{Outcome, Rows, SqlCommand};
 use crate::datetime::{wall_clock_micros, StatementTime};
 use crate::error::{code, Error, Result, SqlError};
 use crate::machine::SqlMachine;
-use crate::read_set::{OnLimit, Recorder, WriteSet};
+use crate::read_set::{Deferral, OnLimit, Recorder, WriteSet};
 use crate::session::Session;
 use crate::{exec, query, write};
 
@@ -117,13 +117,18 @@ impl Sql {
         let recorder = Recorder::new(self.inner.store.snapshot(), OnLimit::Abandon);
         let mut view = Overlay::new(&recorder);
         let time = StatementTime::enter(wall_clock_micros());
+        // A plain INSERT leaves rows of tables without a primary key to
+        // apply (an upsert reads what it inserted: it draws ahead).
+        let deferral =
+            matches!(&statement, ast::Statement::Insert(insert) if insert.on.is_none()).then(Deferral::enter);
         let effects = write::run(&mut view, statement).ok()?;
+        let deferred = deferral.map(Deferral::take).unwrap_or_default();
         if time.was_read() || !effects.dropped.is_empty() {
             return None;
         }
         let writes = WriteSet::of(view.into_writes())?;
         let reads = recorder.into_reads()?;
-        Some(SqlCommand::ExecuteRead { sql: sql.to_string(), reads, writes, outcome: effects.outcome })
+        Some(SqlCommand::ExecuteRead { sql: sql.to_string(), reads, writes, deferred, outcome: effects.outcome })
     }
 
     /// A query, after the read barrier, on one snapshot.

@@ -32,6 +32,7 @@ use crate::keys;
 use crate::parse;
 use crate::plan::OutputColumn;
 use crate::query;
+use crate::read_set;
 use crate::scope::Scope;
 use crate::subquery::Mode;
 use crate::types::DataType;
@@ -213,6 +214,20 @@ impl<'t> RowWriter<'t> {
             }
         }
         Ok(row)
+    }
+
+    /// Checks a complete row and inserts it: its stored values. A row of
+    /// a table without a primary key is left to apply when the statement
+    /// runs ahead ([`read_set::defer`]).
+    pub fn insert<R: Reader>(&self, view: &mut Overlay<'_, R>, row: Vec<Value>) -> Result<Vec<Value>> {
+        if !self.table.primary_key.is_empty() {
+            return Ok(self.store(view, row)?.1);
+        }
+        let row = self.check(row)?;
+        match read_set::defer(&self.table.name, row.clone()) {
+            Some(row) => Ok(self.store(view, row)?.1),
+            None => Ok(row),
+        }
     }
 
     /// Checks a complete row and stores it under a new key, which it

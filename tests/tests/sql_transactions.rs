@@ -130,7 +130,8 @@ async fn concurrent_autocommit_writes_of_one_row_each_take_effect_once() {
     setup
         .batch_execute(
             "CREATE TABLE counters (id INT PRIMARY KEY, n INT); INSERT INTO counters VALUES (1, 0);
-             CREATE TABLE claims (id INT PRIMARY KEY, code TEXT UNIQUE)",
+             CREATE TABLE claims (id INT PRIMARY KEY, code TEXT UNIQUE);
+             CREATE TABLE events (session INT, round INT); CREATE TABLE codes (code TEXT UNIQUE)",
         )
         .await
         .unwrap();
@@ -151,6 +152,12 @@ async fn concurrent_autocommit_writes_of_one_row_each_take_effect_once() {
                     Ok(rows) => claimed += rows,
                     Err(error) => assert_eq!(error.code().map(|c| c.code()), Some("23505"), "{error}"),
                 }
+                // Tables without a primary key: hidden row ids drawn at apply.
+                client.execute("INSERT INTO events VALUES ($1, $2)", &[&session, &round]).await.unwrap();
+                match client.execute("INSERT INTO codes VALUES ($1)", &[&format!("c{round}")]).await {
+                    Ok(rows) => claimed += rows,
+                    Err(error) => assert_eq!(error.code().map(|c| c.code()), Some("23505"), "{error}"),
+                }
             }
             claimed
         }));
@@ -160,8 +167,16 @@ async fn concurrent_autocommit_writes_of_one_row_each_take_effect_once() {
         claimed += session.await.unwrap();
     }
     assert_eq!(first_column(&setup, "SELECT n FROM counters").await, [(SESSIONS * ROUNDS).to_string()]);
-    assert_eq!(claimed, ROUNDS as u64, "one claim of each code succeeded");
+    assert_eq!(claimed, 2 * ROUNDS as u64, "one claim of each code succeeded, in each table");
     assert_eq!(first_column(&setup, "SELECT count(DISTINCT code) FROM claims").await, [ROUNDS.to_string()]);
+    assert_eq!(first_column(&setup, "SELECT count(*) FROM codes").await, [ROUNDS.to_string()]);
+    assert_eq!(first_column(&setup, "SELECT count(*) FROM events").await, [(SESSIONS * ROUNDS).to_string()]);
+    let rounds: Vec<String> = (0..ROUNDS).map(|round| round.to_string()).collect();
+    assert_eq!(
+        first_column(&setup, "SELECT round FROM events WHERE session = 1").await,
+        rounds,
+        "a table without a primary key keeps each session's rows in the order they were inserted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
