@@ -405,13 +405,7 @@ impl<R: Reader> Reader for Recorder<R> {
         if self.on_limit == OnLimit::KeepReading && self.log().incomplete {
             return self.base.visit(family, start, end, visit);
         }
-        for entry in self.scan(family, start, Some(end)) {
-            let (key, value) = entry?;
-            if !visit(&key, &value) {
-                break;
-            }
-        }
-        Ok(())
+        storage::visit_scanned(self, family, start, end, visit)
     }
 }
 

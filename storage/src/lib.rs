@@ -39,5 +39,5 @@ pub use error::{Error, Result};
 pub use keyspace::{Family, Service};
 pub use layout::Layout;
 pub use overlay::{Overlay, Writes};
-pub use store::{Durability, KeyValue, Reader, Scan, Snapshot, Storage, Store};
+pub use store::{visit_scanned, Durability, KeyValue, Reader, Scan, Snapshot, Storage, Store};
 pub use tuning::{default_block_cache_mb, Tuning};

@@ -163,14 +163,26 @@ pub trait Reader {
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()> {
-        for entry in self.scan(family, start, Some(end)) {
-            let (key, value) = entry?;
-            if !visit(&key, &value) {
-                break;
-            }
-        }
-        Ok(())
+        visit_scanned(self, family, start, end, visit)
     }
+}
+
+/// [`Reader::visit`] through [`Reader::scan`]: what a reader without a
+/// cheaper way to visit does.
+pub fn visit_scanned<R: Reader + ?Sized>(
+    reader: &R,
+    family: Family,
+    start: &[u8],
+    end: &[u8],
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+) -> Result<()> {
+    for entry in reader.scan(family, start, Some(end)) {
+        let (key, value) = entry?;
+        if !visit(&key, &value) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Runs `visit` over a positioned raw iterator until it returns false.
