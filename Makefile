@@ -12,7 +12,7 @@ SESHAT_RELEASE := $(CARGO_TARGET_DIR)/release/seshat
 export CC := ccache cc
 export CXX := ccache c++
 
-.PHONY: deps build build-release test lint run cluster chaos differential bench-quick bench-suite bench-cluster bench-sql clean
+.PHONY: deps build build-release test lint run cluster chaos differential bench-quick bench-suite bench-cluster bench-sql bench-realistic clean
 
 deps:
 	@scripts/install-deps.sh
@@ -69,6 +69,13 @@ bench-quick: build-release
 # single node and a 3-node cluster, side by side.
 bench-suite: build-release
 	scripts/bench-suite.sh $(SESHAT_RELEASE)
+
+# redis-server, one node and a 3-node cluster with clients on every node,
+# over KEYS (1000000) keys of 100 B and 1 KiB, P1 and P16, with peak RSS
+# (scripts/bench-realistic.sh lists the knobs; KEYS=10000000 for data past
+# the caches).
+bench-realistic: build-release
+	scripts/bench-realistic.sh $(SESHAT_RELEASE)
 
 # pgbench (point select, update, insert, 3-statement transaction) against
 # Seshat and PostgreSQL 15 side by side, one node and three
