@@ -12,6 +12,8 @@ pub fn run(nodes: u16, dir: &Path, resp_port: u16, pg_port: u16, raft_port: u16)
     let exe = std::env::current_exe().context("cannot find the seshat binary")?;
     let members: Vec<String> = (0..nodes).map(|i| format!("{}=127.0.0.1:{}", i + 1, raft_port + i)).collect();
     let members = members.join(",");
+    // The nodes share one machine: they share its default cache budget.
+    let block_cache_mb = (storage::default_block_cache_mb() / usize::from(nodes)).to_string();
     let mut children: Vec<Child> = Vec::new();
     for i in 0..nodes {
         let data_dir = dir.join(format!("node{}", i + 1));
@@ -30,6 +32,8 @@ pub fn run(nodes: u16, dir: &Path, resp_port: u16, pg_port: u16, raft_port: u16)
             .arg(&data_dir)
             .arg("--log-level")
             .arg("warn")
+            .arg("--block-cache-mb")
+            .arg(&block_cache_mb)
             .spawn();
         match spawned {
             Ok(child) => children.push(child),
