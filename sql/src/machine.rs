@@ -16,8 +16,10 @@
 //!   are never reused);
 //! - the last applied stamp is kept in `sql_meta`, so time never runs
 //!   backwards across restarts;
-//! - an apply that changes `sql_catalog` sets `keys::CATALOG_VERSION` to
-//!   its last entry's index, so equal versions mean equal catalogs.
+//! - an entry that changes `sql_catalog` sets `keys::CATALOG_VERSION` to
+//!   its index, in the overlay, so equal versions mean equal catalogs
+//!   even between the entries of one apply (a later entry's recorded
+//!   reads of the version fail to hold).
 
 use bytes::Bytes;
 use raft::{Command, StateMachine};
@@ -28,7 +30,7 @@ use crate::command::{encode_response, Checked, Outcome, SqlCommand};
 use crate::datetime::StatementTime;
 use crate::error::{code, Error, SqlError};
 use crate::keys;
-use crate::read_set::{DeferredRow, ReadSet, WriteSet};
+use crate::read_set::{DeferredRow, WriteSet};
 use crate::write;
 use crate::write::RowWriter;
 
@@ -51,12 +53,12 @@ fn execute<R: Reader>(
     overlay: &mut Overlay<'_, R>,
     dropped: &mut Vec<u32>,
     sql: &str,
+    index: u64,
 ) -> Result<Result<Outcome, SqlError>, Error> {
     let mut statement = Overlay::new(&*overlay);
     match write::execute(&mut statement, sql) {
         Ok(effects) => {
-            let writes = statement.into_writes();
-            overlay.extend(writes);
+            take_over(overlay, statement.into_writes(), index);
             dropped.extend(effects.dropped);
             Ok(Ok(effects.outcome))
         }
@@ -72,16 +74,27 @@ fn commit<R: Reader>(
     overlay: &mut Overlay<'_, R>,
     dropped: &mut Vec<u32>,
     statements: &[Checked],
+    index: u64,
 ) -> Result<Result<Outcome, SqlError>, Error> {
     match run_again(&*overlay, statements)? {
         Some((writes, tables)) => {
-            overlay.extend(writes);
+            take_over(overlay, writes, index);
             dropped.extend(tables);
             Ok(Ok(Outcome::command("COMMIT")))
         }
         None => {
             Ok(Err(SqlError::new(code::SERIALIZATION_FAILURE, "could not serialize access due to concurrent update")))
         }
+    }
+}
+
+/// Takes over the writes of entry `index`; if they change the catalog,
+/// stamps its version with `index`.
+fn take_over<R: Reader>(overlay: &mut Overlay<'_, R>, writes: Writes, index: u64) {
+    let catalog_changed = writes.touches(Family::SqlCatalog);
+    overlay.extend(writes);
+    if catalog_changed {
+        overlay.put(Family::SqlMeta, keys::CATALOG_VERSION.to_vec(), index.to_be_bytes().to_vec());
     }
 }
 
@@ -120,7 +133,9 @@ fn keep<R: Reader>(
         let Some(table) = catalog::table(&statement, &table)? else {
             return Err(Error::Corrupt(format!("a deferred row of table {table}, which does not exist")));
         };
-        match RowWriter::new(&table).and_then(|writer| writer.store(&mut statement, row)) {
+        // Checked in the session against this same catalog (the reads of
+        // its version held).
+        match RowWriter::new(&table).and_then(|writer| writer.store_checked(&mut statement, row)) {
             Ok(_) => {}
             Err(Error::Sql(error)) => return Ok(Err(error)),
             Err(fatal) => return Err(fatal),
@@ -131,13 +146,6 @@ fn keep<R: Reader>(
     Ok(Ok(()))
 }
 
-/// Whether what a session read running an entry ahead reads the same at
-/// the entry's place: never when an earlier entry of this apply changed
-/// the catalog (its version is stamped only at the end of the apply).
-fn holds<R: Reader>(overlay: &Overlay<'_, R>, reads: &ReadSet) -> Result<bool, Error> {
-    Ok(!overlay.has_pending(Family::SqlCatalog) && reads.holds(overlay)?)
-}
-
 impl StateMachine for SqlMachine {
     type Error = Error;
 
@@ -145,7 +153,6 @@ impl StateMachine for SqlMachine {
         let mut overlay = Overlay::new(&self.store);
         let mut dropped = Vec::new();
         let mut responses = Vec::with_capacity(commands.len());
-        let last_index = commands.last().map(|c| c.index);
         for command in commands {
             self.last_stamp_ms = self.last_stamp_ms.max(command.stamp_ms);
             let decoded = postcard::from_bytes::<SqlCommand>(&command.payload);
@@ -156,30 +163,27 @@ impl StateMachine for SqlMachine {
                 _ => command.stamp_ms as i64 * 1000,
             });
             let response = match decoded {
-                Ok(SqlCommand::Execute { sql }) => execute(&mut overlay, &mut dropped, &sql)?,
+                Ok(SqlCommand::Execute { sql }) => execute(&mut overlay, &mut dropped, &sql, command.index)?,
                 Ok(SqlCommand::ExecuteRead { sql, reads, writes, deferred, outcome }) => {
-                    match holds(&overlay, &reads)? {
+                    match reads.holds(&overlay)? {
                         true => keep(&mut overlay, writes, deferred)?.map(|()| outcome),
-                        false => execute(&mut overlay, &mut dropped, &sql)?,
+                        false => execute(&mut overlay, &mut dropped, &sql, command.index)?,
                     }
                 }
                 Ok(SqlCommand::Commit { statements } | SqlCommand::CommitAt { statements, .. }) => {
-                    commit(&mut overlay, &mut dropped, &statements)?
+                    commit(&mut overlay, &mut dropped, &statements, command.index)?
                 }
-                Ok(SqlCommand::CommitRead { statements, reads, writes, .. }) => match holds(&overlay, &reads)? {
+                Ok(SqlCommand::CommitRead { statements, reads, writes, .. }) => match reads.holds(&overlay)? {
                     true => {
                         overlay.extend(writes.into_writes()?);
                         Ok(Outcome::command("COMMIT"))
                     }
-                    false => commit(&mut overlay, &mut dropped, &statements)?,
+                    false => commit(&mut overlay, &mut dropped, &statements, command.index)?,
                 },
                 // A newer node's command: refused the same way everywhere.
                 Err(error) => Err(SqlError::new(code::INTERNAL_ERROR, format!("undecodable SQL command: {error}"))),
             };
             responses.push(Bytes::from(encode_response(&response)));
-        }
-        if let Some(index) = last_index.filter(|_| overlay.has_pending(Family::SqlCatalog)) {
-            overlay.put(Family::SqlMeta, keys::CATALOG_VERSION.to_vec(), index.to_be_bytes().to_vec());
         }
         overlay.into_batch(batch);
         // Ids are never reused: deleting both families' ranges of a

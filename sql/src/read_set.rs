@@ -25,7 +25,7 @@
 //! writes) a session stops recording and the statement goes by its text.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,8 @@ enum Read {
     },
 }
 
-/// The reads of a statement or transaction run ahead, in the order made.
+/// The reads of a statement or transaction run ahead: its range reads in
+/// the order made, then its point reads in key order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReadSet(Vec<Read>);
 
@@ -194,15 +195,15 @@ impl Drop for Deferral {
     }
 }
 
-/// Leaves `row` of table `table` to apply if a [`Deferral`] is active:
-/// `None` then, else `row` back to be stored now.
-pub fn defer(table: &str, row: Vec<Value>) -> Option<Vec<Value>> {
+/// Leaves (a copy of) `row` of table `table` to apply if a [`Deferral`]
+/// is active; whether it did.
+pub fn defer(table: &str, row: &[Value]) -> bool {
     DEFERRED.with(|d| match d.borrow_mut().as_mut() {
         Some(deferred) => {
-            deferred.push(DeferredRow { table: table.to_string(), row });
-            None
+            deferred.push(DeferredRow { table: table.to_string(), row: row.to_vec() });
+            true
         }
-        None => Some(row),
+        None => false,
     })
 }
 
@@ -219,10 +220,11 @@ pub enum OnLimit {
 
 #[derive(Default)]
 struct Log {
-    reads: Vec<Read>,
-    /// The point reads recorded, so a key read again is recorded once
-    /// (the base is a snapshot: it answers the same each time).
-    got: HashSet<(u8, Vec<u8>)>,
+    /// The range reads ([`Read::Scan`]), in the order made.
+    scans: Vec<Read>,
+    /// The point reads, by family code and key: a key read again is
+    /// recorded once (the base is a snapshot: it answers the same).
+    gets: BTreeMap<(u8, Vec<u8>), Option<Vec<u8>>>,
     bytes: usize,
     /// Set when a read could not be recorded: the reads are incomplete.
     incomplete: bool,
@@ -247,7 +249,11 @@ impl<R: Reader> Recorder<R> {
     /// The reads, if all were recorded.
     pub fn into_reads(self) -> Option<ReadSet> {
         let log = self.log.into_inner().unwrap_or_else(PoisonError::into_inner);
-        (!log.incomplete).then_some(ReadSet(log.reads))
+        if log.incomplete {
+            return None;
+        }
+        let gets = log.gets.into_iter().map(|((family, key), value)| Read::Get { family, key, value });
+        Some(ReadSet(log.scans.into_iter().chain(gets).collect()))
     }
 
     fn log(&self) -> MutexGuard<'_, Log> {
@@ -260,7 +266,8 @@ impl<R: Reader> Recorder<R> {
         log.bytes += bytes;
         if log.bytes > READ_LIMIT {
             log.incomplete = true;
-            log.reads = Vec::new();
+            log.scans = Vec::new();
+            log.gets = BTreeMap::new();
         }
         !log.incomplete
     }
@@ -281,7 +288,7 @@ impl<R: Reader> Recorder<R> {
             let mut log = self.log();
             match family_code(family) {
                 Some(code) if !log.incomplete => {
-                    log.reads.push(Read::Scan {
+                    log.scans.push(Read::Scan {
                         family: code,
                         start: start.to_vec(),
                         end: end.map(<[u8]>::to_vec),
@@ -289,7 +296,7 @@ impl<R: Reader> Recorder<R> {
                         entries: Vec::new(),
                         exhausted: false,
                     });
-                    Some(log.reads.len() - 1)
+                    Some(log.scans.len() - 1)
                 }
                 _ => {
                     log.incomplete = true;
@@ -311,7 +318,7 @@ impl<R: Reader> Recorder<R> {
         if !self.account(&mut log, bytes) {
             return self.on_limit == OnLimit::KeepReading;
         }
-        if let Some(Read::Scan { entries, exhausted, .. }) = log.reads.get_mut(slot) {
+        if let Some(Read::Scan { entries, exhausted, .. }) = log.scans.get_mut(slot) {
             match entry {
                 Some((key, value)) => entries.push((key.to_vec(), value.to_vec())),
                 None => *exhausted = true,
@@ -365,7 +372,8 @@ impl<R: Reader> Reader for Recorder<R> {
             log.incomplete = true;
             return Ok(value);
         };
-        if log.got.insert((code, key.to_vec())) {
+        let read = (code, key.to_vec());
+        if !log.gets.contains_key(&read) {
             let bytes = key.len() + value.as_ref().map_or(0, Vec::len);
             if !self.account(&mut log, bytes) {
                 if let Some(abandoned) = self.abandon() {
@@ -373,7 +381,7 @@ impl<R: Reader> Reader for Recorder<R> {
                 }
                 return Ok(value);
             }
-            log.reads.push(Read::Get { family: code, key: key.to_vec(), value: value.clone() });
+            log.gets.insert(read, value.clone());
         }
         Ok(value)
     }

@@ -220,21 +220,28 @@ impl<'t> RowWriter<'t> {
     /// a table without a primary key is left to apply when the statement
     /// runs ahead ([`read_set::defer`]).
     pub fn insert<R: Reader>(&self, view: &mut Overlay<'_, R>, row: Vec<Value>) -> Result<Vec<Value>> {
-        if !self.table.primary_key.is_empty() {
-            return Ok(self.store(view, row)?.1);
-        }
         let row = self.check(row)?;
-        match read_set::defer(&self.table.name, row.clone()) {
-            Some(row) => Ok(self.store(view, row)?.1),
-            None => Ok(row),
+        if self.table.primary_key.is_empty() && read_set::defer(&self.table.name, &row) {
+            return Ok(row);
         }
+        Ok(self.store_checked(view, row)?.1)
     }
 
     /// Checks a complete row and stores it under a new key, which it
     /// returns with the stored values; refuses a key that exists.
     pub fn store<R: Reader>(&self, view: &mut Overlay<'_, R>, row: Vec<Value>) -> Result<(Vec<u8>, Vec<Value>)> {
-        let table = self.table;
         let row = self.check(row)?;
+        self.store_checked(view, row)
+    }
+
+    /// Stores `row`, which [`RowWriter::check`] passed, as
+    /// [`RowWriter::store`] does.
+    pub fn store_checked<R: Reader>(
+        &self,
+        view: &mut Overlay<'_, R>,
+        row: Vec<Value>,
+    ) -> Result<(Vec<u8>, Vec<Value>)> {
+        let table = self.table;
         let key = if table.primary_key.is_empty() {
             let rowid = draw(view, &keys::next_rowid(table.id))?;
             keys::row(table.id, &[Value::Int(rowid as i64)])

@@ -6,8 +6,8 @@
 //! default a sixteenth of the machine's memory (at least
 //! [`MIN_DEFAULT_CACHE_MB`]).
 //!
-//! Families read by key (a service's state: `kv_*`, `sql_*` other than
-//! the Raft ones) get a full bloom filter of 10 bits per key (about 1%
+//! Families read by key (every family but the Raft logs: a service's
+//! state and Raft's metadata) get a full bloom filter of 10 bits per key (about 1%
 //! false positives), so a lookup of a key that is not in an SST file
 //! skips it without reading a data block; their index and filter blocks
 //! live in the block cache (bounded with it) and L0's stay pinned there;
