@@ -36,12 +36,16 @@ chmod 755 "$work"
 results="$work/results.csv"
 
 # --- PostgreSQL 15, as the postgres user when run as root.
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# A command array, not a function: a function run in the background is a
+# subshell whose $! is not the server's, and killing it orphaned the
+# server. setpriv execs in place, so $! is the server itself.
+as_pg=()
+[ "$(id -u)" = 0 ] && as_pg=(setpriv --reuid=postgres --regid=postgres --init-groups --)
 mkdir -p "$work/pg"
 [ "$(id -u)" = 0 ] && chown postgres "$work/pg"
-as_pg "$PG_BIN/initdb" -D "$work/pg/data" -U postgres -A trust -E UTF8 --locale C >/dev/null
+"${as_pg[@]}" "$PG_BIN/initdb" -D "$work/pg/data" -U postgres -A trust -E UTF8 --locale C >/dev/null
 pg_port=$(free_port)
-as_pg "$PG_BIN/postgres" -D "$work/pg/data" -p "$pg_port" -h 127.0.0.1 -k "$work/pg" >"$work/pg.log" 2>&1 &
+"${as_pg[@]}" "$PG_BIN/postgres" -D "$work/pg/data" -p "$pg_port" -h 127.0.0.1 -k "$work/pg" >"$work/pg.log" 2>&1 &
 pids+=($!)
 until pg_isready -q -h 127.0.0.1 -p "$pg_port"; do sleep 0.1; done
 

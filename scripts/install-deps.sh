@@ -31,7 +31,7 @@ need ccache command -v ccache
 need faketime command -v faketime
 need postgresql-client command -v psql
 need postgresql test -x /usr/lib/postgresql/15/bin/postgres
-need util-linux command -v runuser
+need util-linux command -v setpriv
 
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"

@@ -28,10 +28,13 @@ fn is_root() -> bool {
 }
 
 /// `program`, run as the `postgres` user when this process is root.
+/// `setpriv` execs the program in its own place (`runuser` stays as its
+/// parent), so the child's pid is the server's and killing it on drop
+/// stops the server rather than orphaning it.
 fn as_server_user(program: &Path) -> Command {
     if is_root() {
-        let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--"]).arg(program);
+        let mut command = Command::new("setpriv");
+        command.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]).arg(program);
         command
     } else {
         Command::new(program)
