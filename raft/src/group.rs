@@ -450,7 +450,7 @@ impl Group {
                         return Reply::Forward(Err(GroupError::ShuttingDown(name)));
                     }
                     let result = receiver.await.unwrap_or(Err(GroupError::ShuttingDown(name)));
-                    if result.is_ok() && crate::failpoints::fire("drop-forward-reply") {
+                    if result.is_ok() && storage::failpoints::fire("drop-forward-reply") {
                         // Hold the reply past the follower's attempt timeout.
                         tokio::time::sleep(Duration::from_secs(30)).await;
                     }

@@ -41,7 +41,6 @@
 #![allow(clippy::result_large_err)]
 
 mod clock;
-mod failpoints;
 mod frontend;
 mod group;
 mod handover;

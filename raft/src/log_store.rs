@@ -254,7 +254,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        if crate::failpoints::fire("log-append-error") {
+        if storage::failpoints::fire("log-append-error") {
             let error = std::io::Error::other("failpoint log-append-error");
             return Err(storage_error(ErrorSubject::Logs, ErrorVerb::Write, error));
         }

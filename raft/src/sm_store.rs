@@ -53,7 +53,15 @@ pub struct StateMachineStore<SM: StateMachine> {
 }
 
 impl<SM: StateMachine> StateMachineStore<SM> {
-    pub(crate) fn open(store: Store, service: SM, snapshots: SnapshotDir) -> Result<Self, StorageError> {
+    pub(crate) fn open(store: Store, mut service: SM, snapshots: SnapshotDir) -> Result<Self, StorageError> {
+        let subject = ErrorSubject::Snapshot(None);
+        if snapshots
+            .finish_interrupted_install(&store)
+            .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, e))?
+        {
+            service.reload().map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
+            tracing::warn!("finished installing a snapshot that a crash had interrupted");
+        }
         let meta_family = store.service().state_meta_family();
         let (applied_index, index) = watch::channel(0);
         let observed = Applied {

@@ -9,15 +9,26 @@
 //!
 //! Files live in the group's snapshot directory: `current.snap` is the last
 //! built or installed snapshot (renamed into place only when complete, so it
-//! is never partial); `building.snap`, `receiving.snap` and
-//! `installing.snap` are in progress.
+//! is never partial); `building.snap` and `receiving.snap` are in progress;
+//! `installing.snap` is a complete received snapshot whose install has begun
+//! and not finished, and `installing.sst/` holds the SST files an install
+//! writes.
+//!
+//! Installing streams the file into SST files and ingests them
+//! ([`storage::Store::replace_families`]), so a follower catching up on a
+//! large dataset holds one SST file's index and filter in memory, not the
+//! data.
 //!
 //! Invariants:
 //! - The state read for a snapshot includes its own `raft/applied` and
 //!   `raft/membership` keys, so the meta and the data always agree.
-//! - [`install`] replaces every state family in ONE synced write batch: a
-//!   crash leaves the old state or the new one, never a mix. (The batch
-//!   holds the whole snapshot in memory; see the design doc.)
+//! - An install replaces the state families one after another, so a crash
+//!   can leave some replaced and some not. `installing.snap` is durable
+//!   before the first family changes and renamed to `current.snap` only
+//!   after the last: while it exists the state is suspect, and
+//!   [`SnapshotDir::finish_interrupted_install`] redoes the install (it is
+//!   idempotent) before the state machine reads anything. So after a crash
+//!   the state is the old one or the snapshot's, never a mix.
 
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -26,7 +37,7 @@ use std::path::{Path, PathBuf};
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use storage::keyspace::FAMILY_SPAN_END;
-use storage::{Batch, Durability, Family, Reader, Store};
+use storage::{Reader, Store};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 use crate::stored;
@@ -51,11 +62,16 @@ pub(crate) struct SnapshotDir {
 impl SnapshotDir {
     pub(crate) fn open(dir: PathBuf) -> std::io::Result<SnapshotDir> {
         fs::create_dir_all(&dir)?;
-        // Leftovers of an interrupted build or transfer are useless.
-        for name in ["building.snap", "receiving.snap", "installing.snap"] {
+        // Leftovers of an interrupted build or transfer are useless; an
+        // interrupted install is finished before the state is read.
+        for name in ["building.snap", "receiving.snap"] {
             let _ = fs::remove_file(dir.join(name));
         }
         Ok(SnapshotDir { dir })
+    }
+
+    fn installing(&self) -> PathBuf {
+        self.dir.join("installing.snap")
     }
 
     pub(crate) fn current(&self) -> PathBuf {
@@ -116,22 +132,35 @@ impl SnapshotDir {
     /// Replaces `store`'s state with the received snapshot `received` and
     /// makes it the current snapshot.
     pub(crate) fn install(&self, store: &Store, mut received: File) -> std::io::Result<()> {
-        let path = if is_same_file(&received, &self.receiving())? {
+        if is_same_file(&received, &self.receiving())? {
             received.sync_all()?;
-            self.receiving()
+            fs::rename(self.receiving(), self.installing())?;
         } else {
             // openraft may hand over another handle than the one it got
             // from `begin_receiving_snapshot` (its conformance suite does):
             // keep a copy of that one.
-            let path = self.dir.join("installing.snap");
             received.seek(SeekFrom::Start(0))?;
-            let mut copy = File::create(&path)?;
+            let mut copy = File::create(self.installing())?;
             std::io::copy(&mut received, &mut copy)?;
             copy.sync_all()?;
-            path
-        };
-        replace_state(store, &path)?;
-        self.promote(&path)
+        }
+        File::open(&self.dir)?.sync_all()?;
+        self.install_from_installing(store)
+    }
+
+    /// Finishes an install that a crash interrupted, if there was one;
+    /// true if it did. Call before reading the state families.
+    pub(crate) fn finish_interrupted_install(&self, store: &Store) -> std::io::Result<bool> {
+        if !self.installing().exists() {
+            return Ok(false);
+        }
+        self.install_from_installing(store)?;
+        Ok(true)
+    }
+
+    fn install_from_installing(&self, store: &Store) -> std::io::Result<()> {
+        replace_state(store, &self.installing(), &self.dir.join("installing.sst"))?;
+        self.promote(&self.installing())
     }
 }
 
@@ -146,31 +175,29 @@ fn is_same_file(file: &File, path: &Path) -> std::io::Result<bool> {
 }
 
 /// Replaces `store`'s state families with the content of the snapshot file
-/// at `path`, in one synced batch.
-fn replace_state(store: &Store, path: &Path) -> std::io::Result<()> {
+/// at `path`, streaming it through SST files in `work_dir`.
+fn replace_state(store: &Store, path: &Path, work_dir: &Path) -> std::io::Result<()> {
     let families = store.service().state_families();
-    let mut batch = Batch::new();
-    for family in families {
-        batch.delete_range(*family, Vec::new(), FAMILY_SPAN_END.to_vec());
-    }
     let mut frames = FrameReader::new(File::open(path)?);
     match frames.next_frame()? {
         Some(Frame::Meta(_)) => {}
         _ => return Err(invalid("snapshot file does not start with its meta")),
     }
-    loop {
-        match frames.next_frame()? {
-            Some(Frame::Entry { family, key, value }) => {
-                let family: Family =
-                    *families.get(usize::from(family)).ok_or_else(|| invalid("snapshot names an unknown family"))?;
-                batch.put(family, key.to_vec(), value.to_vec());
-            }
-            Some(Frame::End) => break,
-            Some(Frame::Meta(_)) => return Err(invalid("second meta frame in a snapshot")),
-            None => return Err(invalid("snapshot file ends before its end marker")),
-        }
-    }
-    store.write(batch, Durability::Sync).map_err(std::io::Error::other)
+    let entries = std::iter::from_fn(|| match frames.next_frame() {
+        Ok(Some(Frame::Entry { family, key, value })) => Some(match families.get(usize::from(family)) {
+            Some(family) => Ok((*family, key.to_vec(), value.to_vec())),
+            None => Err(corrupt(path, invalid("snapshot names an unknown family"))),
+        }),
+        Ok(Some(Frame::End)) => None,
+        Ok(Some(Frame::Meta(_))) => Some(Err(corrupt(path, invalid("second meta frame in a snapshot")))),
+        Ok(None) => Some(Err(corrupt(path, invalid("snapshot file ends before its end marker")))),
+        Err(e) => Some(Err(corrupt(path, e))),
+    });
+    store.replace_families(families, work_dir, entries).map_err(std::io::Error::other)
+}
+
+fn corrupt(path: &Path, source: std::io::Error) -> storage::Error {
+    storage::Error::Io { path: path.to_path_buf(), source }
 }
 
 fn invalid(reason: &str) -> std::io::Error {

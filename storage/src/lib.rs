@@ -27,10 +27,12 @@
 
 mod batch;
 mod error;
+pub mod failpoints;
 pub mod keyspace;
 mod layout;
 mod lock;
 pub mod overlay;
+mod replace;
 mod store;
 mod tuning;
 
@@ -39,5 +41,6 @@ pub use error::{Error, Result};
 pub use keyspace::{Family, Service};
 pub use layout::Layout;
 pub use overlay::{Overlay, Writes};
+pub use replace::FamilyEntry;
 pub use store::{visit_scanned, Durability, KeyValue, Reader, Scan, Snapshot, Storage, Store};
 pub use tuning::{default_block_cache_mb, Tuning};

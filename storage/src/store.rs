@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use rocksdb::{
     checkpoint::Checkpoint, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions,
@@ -58,13 +58,13 @@ impl Storage {
             Layout::Shared => {
                 let db = Arc::new(open_instance(&layout.instance_dir(data_dir, Service::Kv), &Service::ALL, &cache)?);
                 for service in Service::ALL {
-                    stores.insert(service, Store::new(db.clone(), service));
+                    stores.insert(service, Store::new(db.clone(), service, &cache));
                 }
             }
             Layout::Isolated => {
                 for service in Service::ALL {
                     let db = open_instance(&layout.instance_dir(data_dir, service), &[service], &cache)?;
-                    stores.insert(service, Store::new(Arc::new(db), service));
+                    stores.insert(service, Store::new(Arc::new(db), service, &cache));
                 }
             }
         }
@@ -123,9 +123,15 @@ pub type KeyValue = (Box<[u8]>, Box<[u8]>);
 /// RocksDB instance.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<DB>,
+    pub(crate) db: Arc<DB>,
     service: Service,
     id: u64,
+    /// The block cache the instance's families use.
+    pub(crate) cache: Cache,
+    /// Held shared by live reads and while taking a snapshot, exclusively
+    /// while [`Store::replace_families`] swaps the service's content, so no
+    /// reader of this process sees a family replaced and another not yet.
+    pub(crate) gate: Arc<RwLock<()>>,
 }
 
 /// Read access shared by the live store and its snapshots.
@@ -202,12 +208,18 @@ fn visit_raw<D: rocksdb::DBAccess>(
 }
 
 impl Store {
-    fn new(db: Arc<DB>, service: Service) -> Store {
+    fn new(db: Arc<DB>, service: Service, cache: &Cache) -> Store {
         static OPENED: AtomicU64 = AtomicU64::new(0);
-        Store { db, service, id: OPENED.fetch_add(1, Ordering::Relaxed) }
+        let id = OPENED.fetch_add(1, Ordering::Relaxed);
+        Store { db, service, id, cache: cache.clone(), gate: Arc::new(RwLock::new(())) }
     }
 
-    fn cf(&self, family: Family) -> &ColumnFamily {
+    /// Waits out a replacement of the service's content in progress.
+    fn shared(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn cf(&self, family: Family) -> &ColumnFamily {
         assert_eq!(
             family.service(),
             self.service,
@@ -236,6 +248,7 @@ impl Store {
 
     /// The last entry of `family` (the largest key), if any.
     pub fn last(&self, family: Family) -> Result<Option<KeyValue>> {
+        let _shared = self.shared();
         let mut iter = self.db.iterator_cf(self.cf(family), IteratorMode::End);
         Ok(iter.next().transpose()?)
     }
@@ -259,6 +272,7 @@ impl Store {
         // holds; `Snapshot` drops `snapshot` before `store` (field order),
         // so the instance outlives every use of the reference.
         let db: &'static DB = unsafe { &*Arc::as_ptr(&store.db) };
+        let _shared = self.shared();
         Snapshot { snapshot: db.snapshot(), store }
     }
 
@@ -277,6 +291,7 @@ impl Store {
 
 impl Reader for Store {
     fn get(&self, family: Family, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let _shared = self.shared();
         Ok(self.db.get_cf(self.cf(family), key)?)
     }
 
@@ -286,10 +301,13 @@ impl Reader for Store {
 
     fn scan<'a>(&'a self, family: Family, start: &[u8], end: Option<&[u8]>) -> Scan<'a> {
         let opts = bounded(end);
+        // The iterator pins the version it starts on; no guard after that.
+        let _shared = self.shared();
         Scan::rocksdb(self.db.iterator_cf_opt(self.cf(family), opts, IteratorMode::From(start, Direction::Forward)))
     }
 
     fn scan_rev<'a>(&'a self, family: Family, start: &[u8], end: &[u8]) -> Scan<'a> {
+        let _shared = self.shared();
         let iter = self.db.iterator_cf_opt(self.cf(family), bounded_both(start, end), IteratorMode::End);
         Scan::rocksdb(iter)
     }
@@ -301,7 +319,11 @@ impl Reader for Store {
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<()> {
-        visit_raw(self.db.raw_iterator_cf_opt(self.cf(family), bounded(Some(end))), start, visit)
+        let iter = {
+            let _shared = self.shared();
+            self.db.raw_iterator_cf_opt(self.cf(family), bounded(Some(end)))
+        };
+        visit_raw(iter, start, visit)
     }
 }
 

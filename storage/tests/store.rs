@@ -148,3 +148,86 @@ fn every_instance_shares_one_block_cache_of_the_configured_size() {
     assert!(cached > CACHE_MB * 1024 * 1024 / 2, "the cache fills as 32 MiB are read: {cached} bytes");
     assert!(cached <= (CACHE_MB + 1) * 1024 * 1024, "and stays near its {CACHE_MB} MiB: {cached} bytes");
 }
+
+/// The state families of the kv service, filled with `prefix`-named keys.
+fn fill(store: &storage::Store, prefix: &str, count: u32) {
+    let mut batch = Batch::new();
+    for i in 0..count {
+        batch.put(Family::KvData, format!("{prefix}{i:05}").into_bytes(), b"old".to_vec());
+        batch.put(Family::KvExpiry, format!("{prefix}{i:05}").into_bytes(), b"old".to_vec());
+    }
+    batch.put(Family::KvRaftLog, b"log".to_vec(), b"kept".to_vec());
+    store.write(batch, Durability::Sync).unwrap();
+}
+
+fn keys(store: &impl Reader, family: Family) -> Vec<String> {
+    store.scan(family, &[], None).map(|entry| String::from_utf8(entry.unwrap().0.into_vec()).unwrap()).collect()
+}
+
+#[test]
+fn replacing_families_swaps_their_whole_content_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path(), Layout::Shared);
+    let store = storage.store(Service::Kv);
+    fill(&store, "old", 100);
+    let before = store.snapshot();
+
+    let families = Service::Kv.state_families();
+    let entries = (0..50u32).map(|i| Ok((Family::KvData, format!("new{i:05}").into_bytes(), b"new".to_vec())));
+    let meta = std::iter::once(Ok((Family::KvMeta, b"applied".to_vec(), b"7".to_vec())));
+    store.replace_families(families, &dir.path().join("work"), meta.chain(entries)).unwrap();
+
+    assert_eq!(keys(&store, Family::KvData), (0..50).map(|i| format!("new{i:05}")).collect::<Vec<_>>());
+    assert_eq!(keys(&store, Family::KvExpiry), Vec::<String>::new(), "a family without entries ends up empty");
+    assert_eq!(store.get(Family::KvMeta, b"applied").unwrap(), Some(b"7".to_vec()));
+    assert_eq!(store.get(Family::KvRaftLog, b"log").unwrap(), Some(b"kept".to_vec()), "other families untouched");
+    assert_eq!(keys(&before, Family::KvData).len(), 100, "a snapshot taken before still reads the old content");
+    assert!(!dir.path().join("work").exists(), "the work dir is removed");
+
+    drop((before, store));
+    drop(storage);
+    let storage = open(dir.path(), Layout::Shared);
+    assert_eq!(keys(&storage.store(Service::Kv), Family::KvData).len(), 50, "the replacement survives a reopen");
+}
+
+#[test]
+fn a_failing_or_unordered_stream_leaves_the_families_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path(), Layout::Shared);
+    let store = storage.store(Service::Kv);
+    fill(&store, "old", 10);
+    let families = Service::Kv.state_families();
+    let work = dir.path().join("work");
+
+    let failing = (0..5u32)
+        .map(|i| Ok((Family::KvData, format!("new{i}").into_bytes(), Vec::new())))
+        .chain(std::iter::once(Err(Error::Corrupt { family: "kv_data", reason: "truncated".into() })));
+    assert!(matches!(store.replace_families(families, &work, failing), Err(Error::Corrupt { .. })));
+
+    let unordered = ["b", "a"].map(|k| Ok((Family::KvData, k.as_bytes().to_vec(), Vec::new())));
+    assert!(store.replace_families(families, &work, unordered.into_iter()).is_err());
+
+    let split = ["a", "b", "c"].iter().zip([Family::KvData, Family::KvExpiry, Family::KvData]);
+    let split = split.map(|(k, family)| Ok((family, k.as_bytes().to_vec(), Vec::new())));
+    assert!(store.replace_families(families, &work, split).is_err(), "a family's entries must be contiguous");
+
+    let foreign = std::iter::once(Ok((Family::KvRaftLog, b"x".to_vec(), Vec::new())));
+    assert!(store.replace_families(families, &work, foreign).is_err(), "only the named families");
+
+    assert_eq!(keys(&store, Family::KvData).len(), 10);
+    assert_eq!(keys(&store, Family::KvExpiry).len(), 10);
+}
+
+#[test]
+fn a_replacement_larger_than_one_sst_file_keeps_every_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open_tuned(dir.path(), Layout::Isolated, Tuning { block_cache_mb: 8 }).unwrap();
+    let store = storage.store(Service::Sql);
+    // 80 MiB: more than one 64 MiB file.
+    let value = vec![7u8; 1024 * 1024];
+    let entries = (0..80u32).map(|i| Ok((Family::SqlRows, i.to_be_bytes().to_vec(), value.clone())));
+    store.replace_families(Service::Sql.state_families(), &dir.path().join("work"), entries).unwrap();
+    let stored: Vec<_> = store.scan(Family::SqlRows, &[], None).map(|entry| entry.unwrap()).collect();
+    assert_eq!(stored.len(), 80);
+    assert!(stored.iter().enumerate().all(|(i, (key, v))| **key == (i as u32).to_be_bytes() && **v == *value));
+}

@@ -269,12 +269,7 @@ async fn a_lagging_node_catches_up_by_snapshot_under_load_with_bounded_memory() 
     assert!(installed, "node {} caught up by installing a snapshot", lagging + 1);
     sleep(Duration::from_millis(500)).await;
     for (index, node) in cluster.nodes.iter().enumerate() {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", node.pid()))?;
-        let peak_kib: u64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("VmHWM")?;
+        let peak_kib = node.peak_rss_kib()?;
         println!("node {} peak RSS {:.1} MiB", index + 1, peak_kib as f64 / 1024.0);
         assert!(peak_kib < 256 * 1024, "node {} peaked at {peak_kib} KiB", index + 1);
     }

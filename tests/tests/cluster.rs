@@ -544,3 +544,97 @@ async fn membership_changes_apply_to_every_group_and_both_survive_a_leader_kill(
     });
     assert_eq!(count.as_deref(), Some("2"), "the row written before the kill is there");
 }
+
+/// A value of `len` bytes that differs per key and does not compress.
+fn noise(key: u64, len: usize) -> Vec<u8> {
+    let mut state = key.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// Writes keys `big0..big{count}` of `noise` values through `client`,
+/// sixteen to a pipeline.
+async fn write_big_values(client: &mut redis::aio::MultiplexedConnection, count: u64, len: usize) {
+    for chunk in (0..count).collect::<Vec<_>>().chunks(16) {
+        let mut pipe = redis::pipe();
+        for &i in chunk {
+            pipe.set(format!("big{i}"), noise(i, len)).ignore();
+        }
+        let _: () = pipe.query_async(client).await.unwrap();
+    }
+}
+
+/// A Raft index `node` reports in INFO (0 if it does not answer).
+async fn index_field(cluster: &Cluster, node: usize, field: &str) -> u64 {
+    info_field(&cluster.nodes[node], field).await.and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// Asserts that `node` holds `count` keys and a sample of the big values.
+async fn assert_holds_big_values(cluster: &Cluster, node: usize, count: u64, len: usize) {
+    let mut client = cluster.nodes[node].patient_client(REPLY_TIMEOUT).await.unwrap();
+    let size: u64 = redis::cmd("DBSIZE").query_async(&mut client).await.unwrap();
+    assert_eq!(size, count, "node {node} holds every key");
+    for i in (0..count).step_by(count as usize / 16) {
+        let value: Vec<u8> = client.get(format!("big{i}")).await.unwrap();
+        assert!(value == noise(i, len), "node {node} big{i}");
+    }
+}
+
+/// A follower catching up by snapshot on a dataset larger than the memory
+/// it may use streams the snapshot into SST files instead of holding it,
+/// and a crash in the middle of the install is finished at restart: the
+/// node ends with the snapshot's whole state, never a mix.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_larger_than_memory_installs_in_bounded_memory_and_survives_a_crash_mid_install() {
+    const VALUE_LEN: usize = 64 * 1024;
+    const KEYS: u64 = 6 * 1024; // 384 MiB, twice the bound below.
+    const PEAK_BOUND_KIB: u64 = 192 * 1024;
+    let _exclusive = one_cluster_at_a_time().await;
+    let args = [FAST, &["--block-cache-mb", "16"]].concat();
+    let mut cluster = Cluster::start(3, &args).unwrap();
+    let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
+    let follower = (leader + 1) % 3;
+    let mut client = cluster.nodes[leader].patient_client(REPLY_TIMEOUT).await.unwrap();
+
+    cluster.nodes[follower].kill9();
+    write_big_values(&mut client, KEYS, VALUE_LEN).await;
+    cluster.nodes[follower].restart().unwrap();
+    let installed = eventually(Duration::from_secs(60), || {
+        let node = &cluster.nodes[follower];
+        async move { info_field(node, "seshat_snapshots_installed").await.is_some_and(|n| n != "0") }
+    })
+    .await;
+    assert!(installed, "the follower installs a snapshot; log:\n{}", cluster.nodes[follower].log());
+    assert_holds_big_values(&cluster, follower, KEYS, VALUE_LEN).await;
+    let peak_kib = cluster.nodes[follower].peak_rss_kib().unwrap();
+    println!("follower peak RSS installing a {} MiB snapshot: {} MiB", (KEYS * VALUE_LEN as u64) >> 20, peak_kib >> 10);
+    assert!(peak_kib < PEAK_BOUND_KIB, "the follower peaked at {peak_kib} KiB");
+
+    // Again, with the process aborting after the first state family is
+    // swapped in; its restart finishes the install.
+    let applied = index_field(&cluster, follower, "seshat_applied_index").await;
+    cluster.nodes[follower].kill9();
+    for i in 0..400 {
+        let _: () = client.set(format!("small{i}"), i).await.unwrap();
+    }
+    let purged = eventually(Duration::from_secs(60), || async {
+        index_field(&cluster, leader, "seshat_purged_index").await > applied
+    })
+    .await;
+    assert!(purged, "the leader purges the log the follower lacks");
+    let abort = [("SESHAT_FAILPOINTS", "abort-mid-snapshot-install=1")];
+    cluster.nodes[follower].restart_with_env(&abort).unwrap();
+    let status = cluster.nodes[follower].wait_exit(Duration::from_secs(60)).unwrap();
+    assert!(!status.success(), "the failpoint aborts the install");
+    cluster.nodes[follower].restart_with_env(&[]).unwrap();
+    let log = cluster.nodes[follower].log();
+    assert!(log.contains("finished installing a snapshot that a crash had interrupted"), "log:\n{log}");
+    assert_holds_big_values(&cluster, follower, KEYS + 400, VALUE_LEN).await;
+    assert_eq!(get(&cluster, follower, "small399").await.as_deref(), Some("399"));
+}

@@ -7,6 +7,9 @@
 //!   answers it, so the follower retries the same request.
 //! - `log-append-error`: appending to the Raft log fails as a failing disk
 //!   would; openraft stops the group and the node exits 1.
+//! - `abort-mid-snapshot-install`: the process aborts while installing a
+//!   snapshot, after clearing the state families and ingesting the first
+//!   one's files, as a crash or power loss at that moment would.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +24,7 @@ static ARMED: LazyLock<HashMap<String, AtomicU64>> = LazyLock::new(|| {
 });
 
 /// True if failpoint `name` is armed; uses up one of its hits.
-pub(crate) fn fire(name: &str) -> bool {
+pub fn fire(name: &str) -> bool {
     let Some(remaining) = ARMED.get(name) else { return false };
     let fired = remaining.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok();
     if fired {
