@@ -11,7 +11,7 @@
 # data outgrows Seshat's memtables; then SET and GET are measured. The
 # cluster line runs one redis-benchmark per node at once, each with a third
 # of the clients and requests: req/s is their sum, p50 and p99 the worst
-# node's. Then each process's peak RSS (VmHWM).
+# node's. Then how long each load took, and each process's peak RSS (VmHWM).
 #
 # Knobs (environment): KEYS (1000000), REQUESTS (200000 per line),
 # CLIENTS (51), VALUES ("100 1024"), PIPELINES ("1 16"), TESTS ("set get"),
@@ -81,9 +81,12 @@ measure() {
 }
 
 for size in $VALUES; do
-    for port in "$redis_port" "$single_port" "${resp[1]}"; do
+    for server in redis:"$redis_port" seshat-1:"$single_port" seshat-3:"${resp[1]}"; do
+        port=${server#*:}
         redis-cli -p "$port" FLUSHALL >/dev/null
+        started=$(date +%s.%N)
         redis-benchmark -p "$port" -c 50 -n "$KEYS" -r "$KEYS" -d "$size" -P 16 -t set -q >/dev/null 2>&1
+        echo "${server%%:*} $size $(date +%s.%N) $started" >>"$work/loads.txt"
     done
     for pipeline in $PIPELINES; do
         for test in $TESTS; do
@@ -101,6 +104,9 @@ awk -F, '
     { key = $2 "," $3 "," $4; if ($1 == "redis") base[key] = $5
       printf "%-9s %6s %3s %-4s %10s %8s %8s %8.0f%%\n", $1, $2, $3, $4, $5, $6, $7, 100 * $5 / base[key] }' \
     "$work/results.csv"
+
+echo "loads (SET -P 16 -n $KEYS):"
+awk '{ printf "  %-9s %5s bytes: %6.1f s, %.0f req/s\n", $1, $2, $3 - $4, '"$KEYS"' / ($3 - $4) }' "$work/loads.txt"
 
 echo "peak RSS (VmHWM):"
 rss() { awk '/^VmHWM/ { printf "%.0f MB", $2 / 1024 }' "/proc/$1/status"; }

@@ -226,7 +226,7 @@ impl Group {
         let name = id.to_string();
         let log = LogStore::open(store.clone(), node.id())?;
         let snapshots = SnapshotDir::open(snapshot_dir)?;
-        let sm = StateMachineStore::open(store, service, snapshots)?;
+        let sm = StateMachineStore::open(store, service, snapshots.clone())?;
         let applied = sm.applied();
         let config = Arc::new(settings.openraft_config()?);
         let leases = Arc::new(Leases::new(settings.leader_lease()));
@@ -261,7 +261,7 @@ impl Group {
             }),
         };
         tokio::spawn(submit::run(group.inner.clone(), queue));
-        tokio::spawn(crate::snapshot_trigger::run(group.inner.clone()));
+        tokio::spawn(crate::snapshot_trigger::run(group.inner.clone(), snapshots));
         node.register(name.clone(), group.clone());
         if let Bootstrap::Initialize(members) = bootstrap {
             if !group.inner.raft.is_initialized().await.map_err(|e| crate::StartError::Raft(e.to_string()))? {

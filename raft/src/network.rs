@@ -1,21 +1,39 @@
 //! openraft's view of the transport: one [`PeerNetwork`] per target node of
 //! a group, sending the group's Raft RPCs over the node's shared [`Peers`].
+//!
+//! An append-entries request carries at most [`MAX_APPEND_BYTES`] of
+//! payload (or a single entry). openraft gives each request one heartbeat
+//! interval to answer and resends the same range after a timeout, so a
+//! follower lagging by more log than it can receive, store and sync in
+//! that time would never catch up: with 64 KiB values, a follower that
+//! installed a snapshot then timed out on every request for the ~190 MiB of
+//! log behind it, and the cluster churned through elections. A request
+//! over the budget is refused before it is sent with openraft's
+//! `PayloadTooLarge`, whose hint makes it send fewer entries.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
+use openraft::EntryPayload;
 use tokio::time::Instant;
 
 use crate::lease::Leases;
+use crate::submit::MAX_BATCH_BYTES;
 use crate::transport::wire::{Reply, Rpc};
 use crate::transport::{Peers, TransportError};
-use crate::types::{Node, NodeId, TypeConfig};
+use crate::types::{Entry, Node, NodeId, TypeConfig};
+
+/// The most payload bytes in one append-entries request: one full batch of
+/// proposals.
+const MAX_APPEND_BYTES: usize = MAX_BATCH_BYTES;
 
 /// Builds a [`PeerNetwork`] for each target openraft replicates to.
 pub(crate) struct NetworkFactory {
@@ -74,6 +92,23 @@ fn transport_error<E: std::error::Error>(error: TransportError) -> RPCError<Node
     }
 }
 
+/// How many of `entries`, from the first, fit in [`MAX_APPEND_BYTES`] of
+/// payload; at least one.
+fn entries_within_budget(entries: &[Entry]) -> usize {
+    let mut bytes = 0;
+    let fitting = entries
+        .iter()
+        .take_while(|entry| {
+            bytes += match &entry.payload {
+                EntryPayload::Normal(requests) => requests.0.iter().map(|request| request.payload.len()).sum(),
+                EntryPayload::Blank | EntryPayload::Membership(_) => 0,
+            };
+            bytes <= MAX_APPEND_BYTES
+        })
+        .count();
+    fitting.max(1)
+}
+
 fn unexpected<E: std::error::Error>(what: &str) -> RPCError<NodeId, Node, RaftError<NodeId, E>> {
     let error = std::io::Error::other(format!("peer answered {what} with an unexpected reply"));
     RPCError::Network(NetworkError::new(&error))
@@ -85,6 +120,10 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        let fitting = entries_within_budget(&rpc.entries);
+        if fitting < rpc.entries.len() {
+            return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(fitting as u64)));
+        }
         let (vote, sent) = (rpc.vote, Instant::now());
         match self.call(Rpc::AppendEntries(rpc), &option).await.map_err(transport_error)? {
             Reply::AppendEntries(result) => {

@@ -22,9 +22,11 @@ pub struct GroupSettings {
     /// The longest a membership change (including a new node catching up)
     /// may take.
     pub membership_timeout: Duration,
-    /// Build a snapshot (and purge the log) after this many entries.
+    /// Build a snapshot (and purge the log) after this many entries...
     pub snapshot_entries: u64,
-    /// ... or after this many bytes of log were appended since the last one.
+    /// ... or after this many bytes of log were appended since the last
+    /// one; either way only once the log since the last snapshot is at
+    /// least half that snapshot's size (see [`crate::snapshot_trigger`]).
     pub snapshot_bytes: u64,
     /// Entries kept in the log behind a snapshot, so that a briefly lagging
     /// follower catches up from the log rather than by snapshot.
@@ -66,7 +68,8 @@ impl GroupSettings {
             election_timeout_min: election_ms,
             election_timeout_max: self.leader_lease().as_millis() as u64,
             install_snapshot_timeout: 10_000,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_entries),
+            // Snapshots are triggered by `snapshot_trigger`.
+            snapshot_policy: SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: self.log_keep_entries,
             snapshot_max_chunk_size: 1024 * 1024,
             max_payload_entries: 1024,

@@ -219,6 +219,7 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
         let file = file.into_std().await;
         let store = self.store.clone();
         let snapshots = self.snapshots.clone();
+        let started = std::time::Instant::now();
         tokio::task::spawn_blocking(move || snapshots.install(&store, file))
             .await
             .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, std::io::Error::other(e)))?
@@ -226,7 +227,14 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
         self.load()?;
         self.service.reload().map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
         self.observed.snapshots_installed.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(snapshot = %meta.snapshot_id, last = ?meta.last_log_id, "installed a snapshot from the leader");
+        tracing::info!(
+            snapshot = %meta.snapshot_id,
+            last = ?meta.last_log_id,
+            bytes = self.snapshots.current_size(),
+            ms = started.elapsed().as_millis() as u64,
+            peak_rss_mib = peak_rss_kib() >> 10,
+            "installed a snapshot from the leader"
+        );
         Ok(())
     }
 
@@ -242,6 +250,14 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
             .map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
         Ok(Some(Snapshot { meta, snapshot: Box::new(file) }))
     }
+}
+
+/// The process's peak resident set size so far in KiB (Linux's `VmHWM`;
+/// 0 where it is not known).
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak = status.lines().find_map(|line| line.strip_prefix("VmHWM:"));
+    peak.and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
 }
 
 /// Builds a snapshot from a consistent view of the store.

@@ -82,6 +82,11 @@ impl SnapshotDir {
         self.dir.join("receiving.snap")
     }
 
+    /// The size of the current snapshot file in bytes (0 if there is none).
+    pub(crate) fn current_size(&self) -> u64 {
+        fs::metadata(self.current()).map_or(0, |meta| meta.len())
+    }
+
     /// The meta of the current snapshot, if there is one.
     pub(crate) fn current_meta(&self) -> std::io::Result<Option<SnapshotMeta>> {
         let file = match File::open(self.current()) {

@@ -129,12 +129,14 @@ pub struct Flags {
     #[arg(long, value_name = "MS")]
     pub request_timeout_ms: Option<u64>,
 
-    /// Snapshot and compact the log every N entries. [default: 100000]
+    /// Snapshot and compact the log every N entries, once the log since
+    /// the last snapshot is at least half that snapshot's size.
+    /// [default: 100000]
     #[arg(long, value_name = "N")]
     pub snapshot_entries: Option<u64>,
 
     /// ... or once this many bytes of log were appended since the last
-    /// snapshot. [default: 67108864]
+    /// snapshot (and at least half its size). [default: 67108864]
     #[arg(long, value_name = "BYTES")]
     pub snapshot_bytes: Option<u64>,
 

@@ -2,36 +2,37 @@
 //! entries, in bounded memory: how a follower installs a Raft snapshot.
 //!
 //! [`Store::replace_families`] writes the entries into SST files in a work
-//! directory (RocksDB's `SstFileWriter`, at most [`FILE_BYTES`] each), then
-//! clears every family named (one range delete each, in one batch) and
-//! ingests each family's files, moving them into the instance. The data
+//! directory (RocksDB's `SstFileWriter`, at most [`FILE_BYTES`] each), the
+//! first of each family starting with a range deletion of the whole
+//! family, then ingests each family's files, moving them into the
+//! instance: one ingestion replaces a family's content at once. The data
 //! never passes through memory as a whole: an SST writer holds one data
 //! block plus the index and filter of its current file.
 //!
 //! Invariants:
-//! - Nothing is cleared until every entry has been written to a file: a
+//! - Nothing changes until every entry has been written to a file: a
 //!   stream that fails (a corrupt or truncated snapshot, keys out of order,
 //!   an unknown family) leaves the families as they were.
-//! - The ingested files get sequence numbers after the range deletes, so
-//!   the entries survive them, and RocksDB snapshots taken before the
-//!   replacement keep reading the old content.
+//! - An ingested file gets a sequence number above everything the
+//!   instance holds, so its range deletion clears the old content, and
+//!   RocksDB snapshots taken before keep reading that content.
 //! - Within this process the replacement is atomic: live reads and new
 //!   snapshots of the store wait on its gate until it is done.
-//! - Across a crash it is NOT atomic: the families are cleared and ingested
-//!   one after another, so a crash can leave some replaced and some not.
+//! - Across a crash it is NOT atomic: the families are ingested one after
+//!   another, so a crash can leave some replaced and some not.
 //!   Running the replacement again with the same entries gives the same
 //!   content, so the caller keeps what it needs to redo it (the snapshot
 //!   file) until it has returned, and redoes it before anything reads.
 
+use std::iter::Peekable;
 use std::path::{Path, PathBuf};
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter};
 
-use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::failpoints;
 use crate::keyspace::{Family, FAMILY_SPAN_END};
-use crate::store::{Durability, Store};
+use crate::store::Store;
 use crate::tuning;
 
 /// The size at which an SST file is finished and the next one started. An
@@ -59,12 +60,17 @@ impl Store {
     ) -> Result<()> {
         let _ = std::fs::remove_dir_all(work_dir);
         std::fs::create_dir_all(work_dir).map_err(|e| Error::io(work_dir, e))?;
-        let result = self.write_files(families, work_dir, entries).and_then(|files| self.swap_in(families, files));
+        let result = self.write_files(families, work_dir, entries).and_then(|files| self.swap_in(files));
         let _ = std::fs::remove_dir_all(work_dir);
         result
     }
 
     /// Writes `entries` into SST files, returning each family's files.
+    /// The first file of every family in `families` (a file of its own
+    /// for a family without entries) also holds a range deletion of the
+    /// whole family, which clears what the instance holds when the file is
+    /// ingested but not the entries of the file (RocksDB's rule for range
+    /// deletions in an SST file) nor of the family's later files.
     fn write_files(
         &self,
         families: &[Family],
@@ -78,45 +84,73 @@ impl Store {
             if !families.contains(&family) {
                 return Err(corrupt(family, "an entry of a family that is not being replaced"));
             }
-            match files.last() {
-                Some((last, _)) if *last == family => {}
+            let first_of_family = match files.last() {
+                Some((last, _)) if *last == family => false,
                 _ if files.iter().any(|(f, _)| *f == family) => {
                     return Err(corrupt(family, "the family's entries are not contiguous"));
                 }
-                _ => files.push((family, Vec::new())),
+                _ => true,
+            };
+            if first_of_family {
+                files.push((family, Vec::new()));
             }
             let family_files = &mut files.last_mut().expect("pushed above").1;
             let path = work_dir.join(format!("{}-{}.sst", family.name(), family_files.len()));
             family_files.push(path.clone());
-
-            // One file: entries of `family` until it reaches FILE_BYTES.
-            let options = tuning::family_options(family, &self.cache);
-            let mut writer = SstFileWriter::create(&options);
-            writer.open(&path)?;
-            let out_of_order = |e| corrupt(family, &format!("a key out of order: {e}"));
-            writer.put(&key, &value).map_err(out_of_order)?;
-            while writer.file_size() < FILE_BYTES {
-                if !matches!(entries.peek(), Some(Ok((next, _, _))) if *next == family) {
-                    break;
-                }
-                let (_, key, value) = entries.next().expect("peeked")?;
-                writer.put(&key, &value).map_err(out_of_order)?;
+            self.write_file(&path, family, first_of_family, Some((key, value)), &mut entries)?;
+        }
+        for family in families {
+            if !files.iter().any(|(f, _)| f == family) {
+                let path = work_dir.join(format!("{}-0.sst", family.name()));
+                self.write_file(&path, *family, true, None, &mut std::iter::empty().peekable())?;
+                files.push((*family, vec![path]));
             }
-            writer.finish()?;
         }
         Ok(files)
     }
 
-    /// Clears `families` and ingests `files` into them.
-    fn swap_in(&self, families: &[Family], files: Vec<(Family, Vec<PathBuf>)>) -> Result<()> {
-        let _exclusive = self.gate.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut clear = Batch::new();
-        for family in families {
-            clear.delete_range(*family, Vec::new(), FAMILY_SPAN_END.to_vec());
+    /// Writes one SST file of `family` at `path`: the range deletion of the
+    /// family if `clears`, then `first` and the entries of `family` that
+    /// follow it in `rest`, until the file reaches [`FILE_BYTES`].
+    fn write_file(
+        &self,
+        path: &Path,
+        family: Family,
+        clears: bool,
+        first: Option<(Vec<u8>, Vec<u8>)>,
+        rest: &mut Peekable<impl Iterator<Item = Result<FamilyEntry>>>,
+    ) -> Result<()> {
+        let options = tuning::family_options(family, &self.cache);
+        let mut writer = SstFileWriter::create(&options);
+        writer.open(path)?;
+        if clears {
+            writer.delete_range(&[][..], FAMILY_SPAN_END)?;
         }
-        self.write(clear, Durability::Sync)?;
+        if let Some((key, value)) = first {
+            let out_of_order = |e| corrupt(family, &format!("a key out of order: {e}"));
+            writer.put(&key, &value).map_err(out_of_order)?;
+            while writer.file_size() < FILE_BYTES {
+                if !matches!(rest.peek(), Some(Ok((next, _, _))) if *next == family) {
+                    break;
+                }
+                let (_, key, value) = rest.next().expect("peeked")?;
+                writer.put(&key, &value).map_err(out_of_order)?;
+            }
+        }
+        writer.finish()?;
+        Ok(())
+    }
+
+    /// Ingests each family's `files`, which replace its content. The
+    /// memtables are flushed first, so that ingesting (under the gate)
+    /// does not wait for a flush.
+    fn swap_in(&self, files: Vec<(Family, Vec<PathBuf>)>) -> Result<()> {
+        for (family, _) in &files {
+            self.db.flush_cf(self.cf(*family))?;
+        }
         let mut ingest = IngestExternalFileOptions::default();
         ingest.set_move_files(true);
+        let _exclusive = self.gate.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         for (family, paths) in files {
             self.db.ingest_external_file_cf_opts(self.cf(family), &ingest, paths)?;
             if failpoints::fire("abort-mid-snapshot-install") {

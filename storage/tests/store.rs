@@ -223,7 +223,13 @@ fn a_replacement_larger_than_one_sst_file_keeps_every_entry() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::open_tuned(dir.path(), Layout::Isolated, Tuning { block_cache_mb: 8 }).unwrap();
     let store = storage.store(Service::Sql);
-    // 80 MiB: more than one 64 MiB file.
+    let mut old = Batch::new();
+    for i in 0..200u32 {
+        old.put(Family::SqlRows, i.to_be_bytes().to_vec(), b"old".to_vec());
+    }
+    store.write(old, Durability::Sync).unwrap();
+    // 80 MiB: more than one 64 MiB file; the first one's range deletion
+    // clears the old rows but none of the new ones in either file.
     let value = vec![7u8; 1024 * 1024];
     let entries = (0..80u32).map(|i| Ok((Family::SqlRows, i.to_be_bytes().to_vec(), value.clone())));
     store.replace_families(Service::Sql.state_families(), &dir.path().join("work"), entries).unwrap();
