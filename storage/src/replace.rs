@@ -17,7 +17,11 @@
 //!   instance holds, so its range deletion clears the old content, and
 //!   RocksDB snapshots taken before keep reading that content.
 //! - Within this process the replacement is atomic: live reads and new
-//!   snapshots of the store wait on its gate until it is done.
+//!   snapshots of the store wait on its gate while the families are
+//!   ingested (the memtables are flushed before, so that takes
+//!   milliseconds). Reads that do not wait for the applied index (a
+//!   follower's READONLY reads) would otherwise see one family replaced
+//!   and another not.
 //! - Across a crash it is NOT atomic: the families are ingested one after
 //!   another, so a crash can leave some replaced and some not.
 //!   Running the replacement again with the same entries gives the same
