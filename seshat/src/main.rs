@@ -36,6 +36,12 @@ use tokio::net::TcpListener;
 
 use crate::config::{Config, Flags, Formation};
 
+/// Rust's allocations go through mimalloc rather than glibc's malloc
+/// (RocksDB's C++ keeps glibc's). See `docs/design.md` (Storage tuning)
+/// for the figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut flags = Flags::parse();
     if let Some(command) = flags.command.take() {
