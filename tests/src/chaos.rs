@@ -69,7 +69,7 @@ impl ChaosCluster {
         let mut proxies = Vec::new();
         for index in 0..count {
             let id = index as NodeId + 1;
-            let port = std::net::TcpListener::bind(SocketAddr::new(node_ip(id), 0))?.local_addr()?.port();
+            let port = crate::free_ports_on(node_ip(id), 1)?[0];
             raft_ports.push(port);
             proxies.push(NodeProxy::start(id, SocketAddr::new(node_ip(id), port), faults.clone()).await?);
         }
@@ -81,7 +81,7 @@ impl ChaosCluster {
             let id = (index + 1).to_string();
             let mut args = vec!["--node-id", &id, "--initial-members", &members];
             args.extend_from_slice(node_args);
-            let mut node = Node::prepare(0, port, &args)?;
+            let mut node = Node::prepare(crate::free_ports(1)?[0], port, &args)?;
             node.raft_host = node_ip(index as NodeId + 1).to_string();
             nodes.push(node);
         }
@@ -108,13 +108,13 @@ impl ChaosCluster {
     pub async fn add_node(&mut self, via: usize) -> Result<usize> {
         let index = self.nodes.len();
         let id = index as NodeId + 1;
-        let port = std::net::TcpListener::bind(SocketAddr::new(node_ip(id), 0))?.local_addr()?.port();
+        let port = crate::free_ports_on(node_ip(id), 1)?[0];
         let proxy = NodeProxy::start(id, SocketAddr::new(node_ip(id), port), self.faults.clone()).await?;
         let (id_arg, join, advertise) =
             (id.to_string(), self.proxies[via].addr().to_string(), proxy.addr().to_string());
         let mut args = vec!["--node-id", &id_arg, "--join", &join, "--raft-advertise-addr", &advertise];
         args.extend(self.node_args.iter().map(String::as_str));
-        let mut node = Node::prepare(0, port, &args)?;
+        let mut node = Node::prepare(crate::free_ports(1)?[0], port, &args)?;
         node.raft_host = node_ip(id).to_string();
         self.note(&format!("start node {id}, joining through node {}", via + 1));
         node.launch()?;

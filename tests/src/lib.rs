@@ -344,6 +344,13 @@ const TEST_PORTS: std::ops::Range<u32> = 20_000..32_000;
 /// process id so that two running at once rarely meet, and a port that is
 /// taken is skipped.
 pub fn free_ports(count: usize) -> Result<Vec<u16>> {
+    free_ports_on([127, 0, 0, 1].into(), count)
+}
+
+/// As [`free_ports`], free on loopback address `ip` (a chaos test's node
+/// addresses, 127.0.1.x: a node bound to an ephemeral port there could
+/// find it taken, on restart, by another node's outgoing connection).
+pub fn free_ports_on(ip: std::net::IpAddr, count: usize) -> Result<Vec<u16>> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let span = TEST_PORTS.end - TEST_PORTS.start;
@@ -354,7 +361,7 @@ pub fn free_ports(count: usize) -> Result<Vec<u16>> {
             return Ok(ports);
         }
         let port = (TEST_PORTS.start + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if std::net::TcpListener::bind((ip, port)).is_ok() {
             ports.push(port);
         }
     }
