@@ -139,16 +139,17 @@ impl SnapshotDir {
     pub(crate) fn install(&self, store: &Store, mut received: File) -> std::io::Result<()> {
         if is_same_file(&received, &self.receiving())? {
             received.sync_all()?;
-            fs::rename(self.receiving(), self.installing())?;
         } else {
             // openraft may hand over another handle than the one it got
             // from `begin_receiving_snapshot` (its conformance suite does):
-            // keep a copy of that one.
+            // copy that one.
             received.seek(SeekFrom::Start(0))?;
-            let mut copy = File::create(self.installing())?;
+            let mut copy = File::create(self.receiving())?;
             std::io::copy(&mut received, &mut copy)?;
             copy.sync_all()?;
         }
+        // Only a complete, synced file ever bears the name `installing.snap`.
+        fs::rename(self.receiving(), self.installing())?;
         File::open(&self.dir)?.sync_all()?;
         self.install_from_installing(store)
     }
