@@ -232,7 +232,7 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
             last = ?meta.last_log_id,
             bytes = self.snapshots.current_size(),
             ms = started.elapsed().as_millis() as u64,
-            peak_rss_mib = peak_rss_kib() >> 10,
+            peak_rss_mib = storage::peak_resident_bytes() >> 20,
             "installed a snapshot from the leader"
         );
         Ok(())
@@ -250,14 +250,6 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
             .map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
         Ok(Some(Snapshot { meta, snapshot: Box::new(file) }))
     }
-}
-
-/// The process's peak resident set size so far in KiB (Linux's `VmHWM`;
-/// 0 where it is not known).
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak = status.lines().find_map(|line| line.strip_prefix("VmHWM:"));
-    peak.and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
 }
 
 /// Builds a snapshot from a consistent view of the store.

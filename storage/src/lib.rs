@@ -43,4 +43,4 @@ pub use layout::Layout;
 pub use overlay::{Overlay, Writes};
 pub use replace::FamilyEntry;
 pub use store::{visit_scanned, Durability, KeyValue, Reader, Scan, Snapshot, Storage, Store};
-pub use tuning::{default_block_cache_mb, Tuning};
+pub use tuning::{default_block_cache_mb, peak_resident_bytes, Tuning};

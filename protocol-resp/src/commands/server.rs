@@ -191,24 +191,12 @@ fn section_lines(section: &str, server: &Server, kv: &kv::Kv, keyspace: &[String
     }
 }
 
-/// The process's resident set size in bytes (Linux), or 0.
 /// The process's resident memory now, in bytes (Linux; 0 elsewhere).
 pub(crate) fn resident_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|text| text.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()))
         .map_or(0, |pages| pages * 4096)
-}
-
-/// The process's peak resident memory, in bytes (Linux `VmHWM`; 0 elsewhere).
-pub(super) fn peak_resident_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|text| {
-            let line = text.lines().find(|line| line.starts_with("VmHWM:"))?;
-            line.split_whitespace().nth(1)?.parse::<u64>().ok()
-        })
-        .map_or(0, |kib| kib * 1024)
 }
 
 fn human_bytes(bytes: u64) -> String {
