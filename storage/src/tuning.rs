@@ -82,7 +82,9 @@ pub(crate) fn base_options() -> Options {
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.set_compression_type(DBCompressionType::Lz4);
-    opts.increase_parallelism(2);
+    // Flushes and compactions get a thread per core (at least two).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+    opts.increase_parallelism(i32::try_from(cores).unwrap_or(i32::MAX));
     opts.set_keep_log_file_num(4);
     opts
 }
