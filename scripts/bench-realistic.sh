@@ -11,7 +11,10 @@
 # data outgrows Seshat's memtables; then SET and GET are measured. The
 # cluster line runs one redis-benchmark per node at once, each with a third
 # of the clients and requests: req/s is their sum, p50 and p99 the worst
-# node's. Then how long each load took, and each process's peak RSS (VmHWM).
+# node's; cpu us/req is the CPU the server's processes (every node of the
+# cluster) spent per request, from /proc/PID/stat around the line: steadier
+# than req/s on a shared machine, and it shows where a ratio's gap comes
+# from. Then how long each load took, and each process's peak RSS (VmHWM).
 #
 # Knobs (environment): KEYS (1000000), REQUESTS (200000 per line),
 # CLIENTS (51), VALUES ("100 1024"), PIPELINES ("1 16"), TESTS ("set get"),
@@ -63,20 +66,33 @@ run() {
         tail -n 1 | tr -d '"' | awk -F, '{ printf "%s,%s,%s\n", $2, $5, $7 }'
 }
 
-# measure NAME SIZE PIPELINE TEST PORT...: one redis-benchmark per port at
-# once; appends "name,size,pipeline,test,req/s,p50,p99".
+# cpu_ticks PID...: the CPU time the processes used so far, in clock ticks.
+cpu_ticks() {
+    local pid total=0
+    for pid in "$@"; do total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat"))); done
+    echo "$total"
+}
+
+# measure NAME SIZE PIPELINE TEST "PID..." PORT...: one redis-benchmark per
+# port at once; appends "name,size,pipeline,test,req/s,p50,p99,cpu", cpu
+# being the microseconds of CPU the server processes PID... (all nodes of a
+# cluster) spent per request.
 measure() {
-    local name=$1 size=$2 pipeline=$3 test=$4; shift 4
+    local name=$1 size=$2 pipeline=$3 test=$4 servers=$5; shift 5
     local clients=$((CLIENTS / $#)) requests=$((REQUESTS / $#)) i=0 runners=()
+    local ticks_before
+    ticks_before=$(cpu_ticks $servers)
     for port in "$@"; do
         i=$((i + 1))
         run "$port" "$clients" "$requests" "$size" "$pipeline" "$test" >"$work/run$i.csv" &
         runners+=($!)
     done
     for runner in "${runners[@]}"; do wait "$runner"; done
-    cat "$work"/run*.csv | awk -F, -v key="$name,$size,$pipeline,$test" '
+    local cpu_us_per_request
+    cpu_us_per_request=$((($(cpu_ticks $servers) - ticks_before) * 1000000 / $(getconf CLK_TCK) / (requests * $#)))
+    cat "$work"/run*.csv | awk -F, -v key="$name,$size,$pipeline,$test" -v cpu="$cpu_us_per_request" '
         { rps += $1; if ($2 > p50) p50 = $2; if ($3 > p99) p99 = $3 }
-        END { printf "%s,%.0f,%.3f,%.3f\n", key, rps, p50, p99 }' >>"$work/results.csv"
+        END { printf "%s,%.0f,%.3f,%.3f,%s\n", key, rps, p50, p99, cpu }' >>"$work/results.csv"
     rm -f "$work"/run*.csv
 }
 
@@ -90,9 +106,9 @@ for size in $VALUES; do
     done
     for pipeline in $PIPELINES; do
         for test in $TESTS; do
-            measure redis "$size" "$pipeline" "$test" "$redis_port"
-            measure seshat-1 "$size" "$pipeline" "$test" "$single_port"
-            measure seshat-3 "$size" "$pipeline" "$test" "${resp[1]}" "${resp[2]}" "${resp[3]}"
+            measure redis "$size" "$pipeline" "$test" "$redis_pid" "$redis_port"
+            measure seshat-1 "$size" "$pipeline" "$test" "$single_pid" "$single_port"
+            measure seshat-3 "$size" "$pipeline" "$test" "${node_pid[*]}" "${resp[1]}" "${resp[2]}" "${resp[3]}"
         done
     done
 done
@@ -100,9 +116,9 @@ done
 echo "redis-benchmark -c $CLIENTS -n $REQUESTS -r $KEYS per line (loopback, $(nproc) cores)"
 echo "seshat-1 = one node; seshat-3 = 3-node cluster, a third of the clients on each node"
 awk -F, '
-    BEGIN { printf "%-9s %6s %3s %-4s %10s %8s %8s %9s\n", "server", "bytes", "P", "test", "req/s", "p50 ms", "p99 ms", "vs redis" }
+    BEGIN { printf "%-9s %6s %3s %-4s %10s %8s %8s %9s %11s\n", "server", "bytes", "P", "test", "req/s", "p50 ms", "p99 ms", "vs redis", "cpu us/req" }
     { key = $2 "," $3 "," $4; if ($1 == "redis") base[key] = $5
-      printf "%-9s %6s %3s %-4s %10s %8s %8s %8.0f%%\n", $1, $2, $3, $4, $5, $6, $7, 100 * $5 / base[key] }' \
+      printf "%-9s %6s %3s %-4s %10s %8s %8s %8.0f%% %11s\n", $1, $2, $3, $4, $5, $6, $7, 100 * $5 / base[key], $8 }' \
     "$work/results.csv"
 
 echo "loads (SET -P 16 -n $KEYS):"
