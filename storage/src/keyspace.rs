@@ -182,8 +182,9 @@ impl Family {
         !matches!(self, Family::KvRaftLog | Family::SqlRaftLog)
     }
 
-    /// Whether the family holds a few keys rewritten over and over
-    /// (counters, pointers, sessions) rather than a service's data.
+    /// Whether the family holds keys rewritten over and over (counters,
+    /// pointers, sessions), bounded in number, rather than a service's
+    /// data.
     pub fn is_rewritten_in_place(self) -> bool {
         matches!(self, Family::KvRaftMeta | Family::KvMeta | Family::SqlRaftMeta | Family::SqlMeta)
     }

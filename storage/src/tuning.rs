@@ -16,12 +16,12 @@
 //! index order, read back in ranges, and purged from the front: no
 //! filters (a range read cannot use them).
 //!
-//! The families of counters, pointers and sessions (a few thousand keys,
-//! rewritten by nearly every write: a key's hash-slot stamp, the applied
-//! index) get 4 MiB memtables instead of RocksDB's 64: every rewrite is
-//! a new skiplist node until the flush, and a smaller skiplist is
-//! searched in cache rather than memory; a flush writes only the few
-//! thousand live keys.
+//! The families of counters, pointers and sessions (hash-slot stamps,
+//! key counts, the applied index: keys bounded by the 16,384 slots per
+//! database, not by the data, and rewritten by nearly every write) get
+//! 4 MiB memtables instead of RocksDB's 64: every rewrite is a new
+//! skiplist node until the flush, and a smaller skiplist is searched in
+//! cache rather than memory; a flush writes only the live keys.
 //!
 //! Measured on 2 cores, single node, ~630k keys of 100 bytes (bigger than
 //! the memtables), `redis-benchmark -c 50 -r 1000000 -d 100`: see
@@ -40,7 +40,7 @@ const FILTER_BITS_PER_KEY: f64 = 10.0;
 /// Share of a memtable's size given to its bloom filter.
 const MEMTABLE_FILTER_RATIO: f64 = 0.05;
 
-/// Memtable size of the families of a few keys rewritten over and over
+/// Memtable size of the families of keys rewritten over and over
 /// (see the module docs).
 const REWRITTEN_WRITE_BUFFER_BYTES: usize = 4 << 20;
 
