@@ -179,7 +179,7 @@ impl Server {
             run_id,
             last_save: AtomicU64::new(unix_seconds()),
             local_addr: std::sync::OnceLock::new(),
-            startup_resident: crate::commands::resident_bytes(),
+            startup_resident: storage::resident_bytes(),
         }
     }
 

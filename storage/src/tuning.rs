@@ -67,15 +67,6 @@ pub fn default_block_cache_mb() -> usize {
     total_mb.map_or(MIN_DEFAULT_CACHE_MB, |mb| (mb / 16).max(MIN_DEFAULT_CACHE_MB))
 }
 
-/// The process's peak resident memory so far, in bytes (Linux's
-/// `VmHWM`; 0 where it is not known): what the block cache and the
-/// memtables bound, as MEMORY STATS and snapshot installs report it.
-pub fn peak_resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak = status.lines().find_map(|line| line.strip_prefix("VmHWM:"));
-    peak.and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse::<u64>().ok()).map_or(0, |kib| kib * 1024)
-}
-
 /// The options every instance and family start from.
 pub(crate) fn base_options() -> Options {
     let mut opts = Options::default();

@@ -6,10 +6,9 @@
 //! out Redis's allocator internals, which have no counterpart here.
 
 use kv::{CommandError, ReadOp, Reply};
-use storage::peak_resident_bytes;
+use storage::{peak_resident_bytes, resident_bytes};
 
 use super::flags::READONLY;
-use super::server::resident_bytes;
 use super::{help, read, read_local, reply, spec, unknown_subcommand, wrong_arity, Outcome, Spec};
 use crate::args::Args;
 use crate::session::Session;

@@ -193,7 +193,6 @@ impl Request {
 }
 
 pub(crate) use pubsub::unsubscribe_all;
-pub(crate) use server::resident_bytes;
 
 /// Runs one request, or queues it inside MULTI.
 pub(crate) fn dispatch(session: &mut Session, request: &Request) -> Outcome {

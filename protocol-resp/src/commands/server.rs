@@ -126,7 +126,7 @@ fn section_lines(section: &str, server: &Server, kv: &kv::Kv, keyspace: &[String
             format!("blocked_clients_in_cluster:{}", kv.blocked().in_cluster()),
         ],
         "memory" => {
-            let rss = resident_bytes();
+            let rss = storage::resident_bytes();
             vec![
                 format!("used_memory:{rss}"),
                 format!("used_memory_human:{}", human_bytes(rss)),
@@ -189,14 +189,6 @@ fn section_lines(section: &str, server: &Server, kv: &kv::Kv, keyspace: &[String
         "keyspace" => keyspace.to_vec(),
         _ => Vec::new(),
     }
-}
-
-/// The process's resident memory now, in bytes (Linux; 0 elsewhere).
-pub(crate) fn resident_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|text| text.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()))
-        .map_or(0, |pages| pages * 4096)
 }
 
 fn human_bytes(bytes: u64) -> String {
