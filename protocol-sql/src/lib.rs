@@ -10,11 +10,14 @@
 //! Prepared statements go through the extended protocol ([`extended`]):
 //! parameters and rows in text or binary ([`format`]).
 //!
+//! COPY FROM STDIN and COPY TO STDOUT in text and CSV ([`copy`]).
+//!
 //! Cancel requests stop the running statement ([`cancel`]).
 //!
-//! Not yet: TLS (an SSLRequest is answered `N`), COPY.
+//! Not yet: TLS (an SSLRequest is answered `N`), COPY's binary format.
 
 mod cancel;
+mod copy;
 mod extended;
 mod format;
 mod query;
@@ -58,6 +61,7 @@ pub struct PgFrontend {
 struct Handlers {
     query: Arc<QueryHandler>,
     extended: Arc<ExtendedHandler>,
+    copy: Arc<copy::CopyIn>,
     startup: Arc<Startup>,
     cancels: Arc<Cancels>,
 }
@@ -69,6 +73,10 @@ impl PgWireServerHandlers for Handlers {
 
     fn extended_query_handler(&self) -> Arc<impl pgwire::api::query::ExtendedQueryHandler> {
         self.extended.clone()
+    }
+
+    fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
+        self.copy.clone()
     }
 
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
@@ -91,7 +99,8 @@ impl PgFrontend {
         let session = Arc::new(Mutex::new(session));
         Handlers {
             query: Arc::new(QueryHandler::new(session.clone(), registration.clone())),
-            extended: Arc::new(ExtendedHandler::new(session, registration)),
+            extended: Arc::new(ExtendedHandler::new(session.clone(), registration)),
+            copy: Arc::new(copy::CopyIn::new(session)),
             startup: self.startup.clone(),
             cancels: self.cancels.clone(),
         }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::{stream, Sink, SinkExt};
+use pgwire::api::copy::{send_copy_in_response, send_copy_out_response};
 use pgwire::api::portal::Format;
 use pgwire::api::query::{send_execution_response, send_query_response, send_ready_for_query, SimpleQueryHandler};
 use pgwire::api::results::{QueryResponse, Response, Tag};
@@ -62,7 +63,15 @@ impl SimpleQueryHandler for QueryHandler {
                 Response::Query(rows) => send_query_response(client, rows, true).await?,
                 Response::Execution(tag) => send_execution_response(client, tag).await?,
                 Response::Error(error) => client.feed(PgWireBackendMessage::ErrorResponse((*error).into())).await?,
-                _ => unreachable!("a session answers rows, tags and errors"),
+                Response::CopyOut(copy) => send_copy_out_response(client, copy).await?,
+                // COPY FROM STDIN is its string's only statement: the copy
+                // handler ends it, with ReadyForQuery.
+                Response::CopyIn(copy) => {
+                    send_copy_in_response(client, copy).await?;
+                    client.set_state(PgWireConnectionState::CopyInProgress(false));
+                    return Ok(());
+                }
+                _ => unreachable!("a session answers rows, tags, COPY and errors"),
             }
         }
         let status = transaction_status(self.session.lock().await.status());
@@ -100,6 +109,8 @@ pub fn response(result: sql::Result<Outcome>, formats: Option<&Format>) -> Respo
     match result {
         Ok(Outcome::Rows(rows)) => Response::Query(rows_response(rows, formats)),
         Ok(Outcome::Command { command, rows }) => Response::Execution(command_tag(&command, rows)),
+        Ok(Outcome::CopyIn { columns }) => crate::copy::copy_in(columns),
+        Ok(Outcome::CopyOut(out)) => crate::copy::copy_out(out),
         Err(error) => Response::Error(Box::new(error_info(error))),
     }
 }
@@ -122,20 +133,22 @@ fn rows_response(rows: Rows, formats: Option<&Format>) -> QueryResponse {
 
 /// A failed statement as PostgreSQL reports it.
 pub fn error_info(error: sql::Error) -> ErrorInfo {
-    let (code, message) = match error {
-        sql::Error::Sql(error) => (error.code, error.message),
+    let (code, message, context) = match error {
+        sql::Error::Sql(error) => (error.code, error.message, error.context),
         sql::Error::Group(raft::GroupError::Unavailable { reason, .. }) => {
-            (sql::code::CONNECTION_FAILURE.to_string(), format!("no quorum of the sql group answered: {reason}"))
+            (sql::code::CONNECTION_FAILURE.to_string(), format!("no quorum of the sql group answered: {reason}"), None)
         }
         sql::Error::Group(raft::GroupError::ShuttingDown(_)) => {
-            ("57P01".to_string(), "terminating connection because Seshat is shutting down".to_string())
+            ("57P01".to_string(), "terminating connection because Seshat is shutting down".to_string(), None)
         }
         other => {
             tracing::error!(error = %other, "statement failed in the service");
-            (sql::code::INTERNAL_ERROR.to_string(), other.to_string())
+            (sql::code::INTERNAL_ERROR.to_string(), other.to_string(), None)
         }
     };
-    ErrorInfo::new("ERROR".to_string(), code, message)
+    let mut info = ErrorInfo::new("ERROR".to_string(), code, message);
+    info.where_context = context;
+    info
 }
 
 /// Tells the session the user and database the client named at startup

@@ -38,6 +38,12 @@ pub enum SqlCommand {
     /// if `reads` answer the same at apply, `writes` (the transaction's)
     /// are kept without running its statements again.
     CommitRead { statements: Vec<Checked>, now_micros: i64, reads: ReadSet, writes: WriteSet },
+    /// Chunk `seq` of the data of a COPY FROM STDIN, stored until the
+    /// statement that names `stage` runs ([`crate::copy`]).
+    Stage { stage: u128, seq: u32, data: Vec<u8> },
+    /// Drops what is left of stage `stage` (its statement failed, or its
+    /// transaction ended without it).
+    Unstage { stage: u128 },
 }
 
 /// A statement of a transaction with the digest of the outcome the
@@ -74,6 +80,22 @@ pub enum Outcome {
         command: String,
         rows: Option<u64>,
     },
+    /// COPY FROM STDIN began: the client now sends rows of `columns`
+    /// fields (never logged: the session answers it).
+    CopyIn {
+        columns: usize,
+    },
+    /// COPY TO STDOUT's lines.
+    CopyOut(CopyOut),
+}
+
+/// The data COPY TO STDOUT sends: one line per row (the header first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CopyOut {
+    pub columns: usize,
+    pub lines: Vec<Vec<u8>>,
+    /// Rows among the lines (the tag's count).
+    pub rows: u64,
 }
 
 impl Outcome {

@@ -177,9 +177,13 @@ fn add_index<R: Reader>(view: &mut Overlay<'_, R>, table: &mut Table, mut index:
     Ok(())
 }
 
-/// A new id for a table or an index (never reused).
+/// A new id for a table or an index (never reused; never
+/// [`keys::STAGE_RELATION`]).
 pub fn new_relation_id<R: Reader>(view: &mut Overlay<'_, R>) -> Result<u32> {
-    u32::try_from(draw(view, keys::NEXT_TABLE_ID)?).map_err(|_| Error::Corrupt("relation ids ran out".into()))
+    u32::try_from(draw(view, keys::NEXT_TABLE_ID)?)
+        .ok()
+        .filter(|&id| id != keys::STAGE_RELATION)
+        .ok_or_else(|| Error::Corrupt("relation ids ran out".into()))
 }
 
 pub fn create_index<R: Reader>(view: &mut Overlay<'_, R>, create: &ast::CreateIndex) -> Result<Outcome> {

@@ -50,6 +50,10 @@ pub mod code {
     pub const CONNECTION_FAILURE: &str = "08006";
     pub const PROTOCOL_VIOLATION: &str = "08P01";
     pub const INTERNAL_ERROR: &str = "XX000";
+    pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
+    pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
+    pub const WRONG_OBJECT_TYPE: &str = "42809";
+    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
 }
 
 /// A statement that failed: nothing of it was written.
@@ -59,11 +63,19 @@ pub struct SqlError {
     /// The SQLSTATE.
     pub code: String,
     pub message: String,
+    /// Where it happened, as PostgreSQL's CONTEXT line (`COPY t, line 3`).
+    pub context: Option<String>,
 }
 
 impl SqlError {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        SqlError { code: code.to_string(), message: message.into() }
+        SqlError { code: code.to_string(), message: message.into(), context: None }
+    }
+
+    /// The error with a CONTEXT line.
+    pub fn with_context(mut self, context: impl Into<String>) -> Self {
+        self.context = Some(context.into());
+        self
     }
 
     /// 0A000: what Seshat does not do (yet), named.

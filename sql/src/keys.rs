@@ -14,6 +14,11 @@
 //! | `sql_catalog` | `view/` view name                     | the view (`view::View`, postcard) |
 //! | `sql_rows`    | `table id: u32 BE`, encoded primary key | the row (postcard `Vec<Value>`) |
 //! | `sql_index`   | `index id: u32 BE`, encoded indexed values, encoded primary key | the encoded primary key |
+//! | `sql_rows`    | `ff ff ff ff`, `stage id: u128 BE`, `chunk: u32 BE` | a staged COPY's data, as the client sent it (`copy`) |
+//!
+//! Relation id `u32::MAX` is never a table's or an index's: its range of
+//! `sql_rows` holds the chunks of COPY data staged for a statement still
+//! to run, beside the rows (in the family sized for bulk data).
 //!
 //! A primary key is encoded value by value so that byte order is the
 //! values' order: a tag byte per type, integers big-endian with the sign
@@ -34,6 +39,21 @@
 use crate::value::Value;
 
 pub const LAST_STAMP: &[u8] = b"last_stamp";
+
+/// The relation id whose `sql_rows` range holds staged COPY data.
+pub const STAGE_RELATION: u32 = u32::MAX;
+
+/// `sql_rows`: chunk `seq` of the COPY data staged as `stage`.
+pub fn stage_chunk(stage: u128, seq: u32) -> Vec<u8> {
+    [STAGE_RELATION.to_be_bytes().as_slice(), &stage.to_be_bytes(), &seq.to_be_bytes()].concat()
+}
+
+/// `sql_rows`: the range of stage `stage`'s chunks.
+pub fn stage(stage: u128) -> (Vec<u8>, Vec<u8>) {
+    let start = [STAGE_RELATION.to_be_bytes().as_slice(), &stage.to_be_bytes()].concat();
+    let end = [start.as_slice(), &[0xff; 5]].concat();
+    (start, end)
+}
 
 pub const NEXT_TABLE_ID: &[u8] = b"next_table_id";
 

@@ -47,6 +47,9 @@ mod bind;
 mod cancel;
 mod catalog;
 mod command;
+mod copy;
+mod copy_format;
+mod copy_in;
 mod correlated;
 mod datetime;
 mod ddl;
@@ -82,7 +85,7 @@ mod view;
 mod write;
 
 pub use cancel::Canceller;
-pub use command::{Outcome, Rows};
+pub use command::{CopyOut, Outcome, Rows};
 pub use error::{code, Error, Result, SqlError};
 pub use numeric::{from_binary as numeric_from_binary, to_binary as numeric_to_binary};
 pub use plan::OutputColumn;

@@ -14,6 +14,9 @@
 //! - a table's rows are deleted by one range deletion after the overlay's
 //!   writes, once the table is unreachable (dropped from the catalog; ids
 //!   are never reused);
+//! - a staged COPY chunk is stored until the COPY that names its stage
+//!   runs (and deletes it) or an Unstage drops the stage (by range, after
+//!   the overlay's writes);
 //! - the last applied stamp is kept in `sql_meta`, so time never runs
 //!   backwards across restarts;
 //! - an entry that changes `sql_catalog` sets `keys::CATALOG_VERSION` to
@@ -152,6 +155,7 @@ impl StateMachine for SqlMachine {
     fn apply(&mut self, batch: &mut Batch, commands: Vec<Command>) -> Result<Vec<Bytes>, Error> {
         let mut overlay = Overlay::new(&self.store);
         let mut dropped = Vec::new();
+        let mut unstaged = Vec::new();
         let mut responses = Vec::with_capacity(commands.len());
         for command in commands {
             self.last_stamp_ms = self.last_stamp_ms.max(command.stamp_ms);
@@ -180,6 +184,14 @@ impl StateMachine for SqlMachine {
                     }
                     false => commit(&mut overlay, &mut dropped, &statements, command.index)?,
                 },
+                Ok(SqlCommand::Stage { stage, seq, data }) => {
+                    overlay.put(Family::SqlRows, keys::stage_chunk(stage, seq), data);
+                    Ok(Outcome::command("STAGE"))
+                }
+                Ok(SqlCommand::Unstage { stage }) => {
+                    unstaged.push(stage);
+                    Ok(Outcome::command("UNSTAGE"))
+                }
                 // A newer node's command: refused the same way everywhere.
                 Err(error) => Err(SqlError::new(code::INTERNAL_ERROR, format!("undecodable SQL command: {error}"))),
             };
@@ -192,6 +204,11 @@ impl StateMachine for SqlMachine {
             let (start, end) = keys::rows(relation);
             batch.delete_range(Family::SqlRows, start.clone(), end.clone());
             batch.delete_range(Family::SqlIndex, start, end);
+        }
+        // Stage ids are never reused: nothing after its Unstage writes it.
+        for stage in unstaged {
+            let (start, end) = keys::stage(stage);
+            batch.delete_range(Family::SqlRows, start, end);
         }
         batch.put(Family::SqlMeta, keys::LAST_STAMP.to_vec(), self.last_stamp_ms.to_be_bytes().to_vec());
         Ok(responses)

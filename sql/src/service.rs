@@ -86,6 +86,14 @@ impl Sql {
                     write::explain(&snapshot, &statement, analyze)
                 })
             }
+            ast::Statement::Copy { to: true, .. } | ast::Statement::Vacuum(_) | ast::Statement::Analyze(_) => {
+                let snapshot = self.snapshot_for(None).await?;
+                run_blocking(|| {
+                    let _time = StatementTime::enter(wall_clock_micros());
+                    let _cancellable = Cancellable::enter(canceller);
+                    write::run(&mut Overlay::new(&snapshot), statement).map(|effects| effects.outcome)
+                })
+            }
             ast::Statement::CreateTable(_)
             | ast::Statement::CreateIndex(_)
             | ast::Statement::CreateView(_)

@@ -39,8 +39,10 @@ use storage::{Overlay, Reader, Snapshot, Writes};
 
 use crate::cancel::{Cancellable, Canceller};
 use crate::command::{Checked, Outcome, Rows, SqlCommand};
+use crate::copy::{self, CopyFrom};
+use crate::copy_in::CopyIn;
 use crate::datetime::{self, StatementTime};
-use crate::error::{code, Result, SqlError};
+use crate::error::{code, Error, Result, SqlError};
 use crate::identity::Identity;
 use crate::plan::OutputColumn;
 use crate::prepare::{self, Prepared};
@@ -69,6 +71,8 @@ pub struct Session {
     /// Run-time parameters changed by SET.
     settings: BTreeMap<String, String>,
     identity: Identity,
+    /// A COPY FROM STDIN receiving the client's data.
+    copy: Option<CopyIn>,
 }
 
 struct Transaction {
@@ -86,6 +90,9 @@ struct Transaction {
     /// The time its statements run at (`now()`), fixed when it began and
     /// logged with its commit so that apply runs them at the same time.
     now_micros: i64,
+    /// The stages of its COPY statements, dropped when it ends (a
+    /// committed COPY has already deleted its own).
+    stages: Vec<u128>,
 }
 
 /// The transaction as it was when SAVEPOINT named it.
@@ -108,6 +115,7 @@ impl Transaction {
             wrote: false,
             savepoints: Vec::new(),
             now_micros: datetime::wall_clock_micros(),
+            stages: Vec::new(),
         }
     }
 }
@@ -147,6 +155,7 @@ impl Session {
             transaction: None,
             settings: BTreeMap::new(),
             identity: Identity::default(),
+            copy: None,
         }
     }
 
@@ -182,6 +191,11 @@ impl Session {
                 return vec![Err(error.into())];
             }
         };
+        if statements.len() > 1 && statements.iter().any(is_copy_from_stdin) {
+            self.fail();
+            let message = "COPY FROM STDIN must be the only statement of its query string";
+            return vec![Err(SqlError::unsupported(message).into())];
+        }
         if statements.len() > 1 && self.transaction.is_none() {
             self.transaction = Some(Transaction::new(false));
         }
@@ -254,7 +268,9 @@ impl Session {
             S::StartTransaction { modes, .. } => self.begin(&modes),
             S::Commit { chain: false, .. } => self.commit().await,
             S::Rollback { chain: false, savepoint: None } => {
-                self.transaction = None;
+                if let Some(transaction) = self.transaction.take() {
+                    self.unstage(transaction.stages).await;
+                }
                 Ok(Outcome::command("ROLLBACK"))
             }
             S::Rollback { chain: false, savepoint: Some(name) } => self.rollback_to(&name),
@@ -262,6 +278,18 @@ impl Session {
             S::ReleaseSavepoint { name } => self.release(&name),
             _ if self.transaction.as_ref().is_some_and(|t| t.failed) => Err(aborted().into()),
             S::ShowVariable { variable } => self.show(&variable),
+            S::Copy { .. } if copy::refuse_server_files(&statement).is_err() => {
+                Err(copy::refuse_server_files(&statement).unwrap_err().into())
+            }
+            S::Copy { payload: Some(_), .. } => Err(SqlError::new(
+                code::SYNTAX_ERROR,
+                "COPY data must follow as CopyData messages, not in the query string",
+            )
+            .into()),
+            S::Copy { to: false, .. } => self.begin_copy(&statement).await,
+            S::Vacuum(_) if self.transaction.is_some() => {
+                Err(SqlError::new(code::ACTIVE_SQL_TRANSACTION, "VACUUM cannot run inside a transaction block").into())
+            }
             S::Set(set) => self.set(set),
             statement => match self.transaction.is_some() {
                 true => self.in_transaction(statement).await,
@@ -289,19 +317,118 @@ impl Session {
         let Some(transaction) = self.transaction.take() else {
             return Ok(Outcome::command("COMMIT"));
         };
-        if transaction.failed {
-            return Ok(Outcome::command("ROLLBACK"));
-        }
-        if !transaction.wrote {
-            return Ok(Outcome::command("COMMIT"));
-        }
-        let Transaction { statements, now_micros, snapshot, writes, .. } = transaction;
-        let reads = snapshot.and_then(Recorder::into_reads);
-        let command = match (reads, WriteSet::of(writes)) {
-            (Some(reads), Some(writes)) => SqlCommand::CommitRead { statements, now_micros, reads, writes },
-            _ => SqlCommand::CommitAt { statements, now_micros },
+        let Transaction { statements, now_micros, snapshot, writes, failed, wrote, stages, .. } = transaction;
+        let outcome = match (failed, wrote) {
+            (true, _) => Ok(Outcome::command("ROLLBACK")),
+            (false, false) => Ok(Outcome::command("COMMIT")),
+            (false, true) => {
+                let reads = snapshot.and_then(Recorder::into_reads);
+                let command = match (reads, WriteSet::of(writes)) {
+                    (Some(reads), Some(writes)) => SqlCommand::CommitRead { statements, now_micros, reads, writes },
+                    _ => SqlCommand::CommitAt { statements, now_micros },
+                };
+                self.sql.propose(command).await
+            }
         };
-        self.sql.propose(command).await
+        self.unstage(stages).await;
+        outcome
+    }
+
+    /// Begins COPY FROM STDIN: checks the table and options and answers
+    /// how many columns the client sends; its data then comes through
+    /// [`Session::copy_data`].
+    async fn begin_copy(&mut self, statement: &ast::Statement) -> Result<Outcome> {
+        if self.transaction.as_ref().is_some_and(|t| t.read_only) {
+            let message = "cannot execute COPY FROM in a read-only transaction";
+            return Err(SqlError::new(code::READ_ONLY_SQL_TRANSACTION, message).into());
+        }
+        let bound = match &mut self.transaction {
+            Some(transaction) => {
+                let snapshot = snapshot_of(&self.sql, transaction).await?;
+                let mut view = Overlay::new(&snapshot);
+                view.extend(std::mem::take(&mut transaction.writes));
+                let bound = CopyFrom::bind(&view, statement);
+                transaction.writes = view.into_writes();
+                transaction.snapshot = Some(snapshot);
+                bound?
+            }
+            None => CopyFrom::bind(&self.sql.snapshot_for(None).await?, statement)?,
+        };
+        let copy = CopyIn::new(statement, bound, self.transaction.is_some());
+        let columns = copy.bound.width();
+        self.copy = Some(copy);
+        Ok(Outcome::CopyIn { columns })
+    }
+
+    /// A piece of a COPY's data (a CopyData message). An error is kept
+    /// for [`Session::copy_done`], as PostgreSQL reports it once the data
+    /// ends; the rest of the data is then ignored.
+    pub async fn copy_data(&mut self, data: &[u8]) {
+        let Some(copy) = &mut self.copy else { return };
+        if let Some((seq, chunk)) = copy.data(data) {
+            let stage = copy.stage;
+            if let Err(error) = self.sql.propose(SqlCommand::Stage { stage, seq, data: chunk }).await {
+                if let Some(copy) = &mut self.copy {
+                    copy.fail(staging_failed(error));
+                }
+            }
+        }
+    }
+
+    /// The end of a COPY's data (CopyDone): runs the statement.
+    pub async fn copy_done(&mut self) -> Result<Outcome> {
+        let Some(mut copy) = self.copy.take() else {
+            return Err(SqlError::new(code::PROTOCOL_VIOLATION, "CopyDone without COPY FROM STDIN").into());
+        };
+        let stage = copy.stage;
+        let result = self.finish_copy(&mut copy).await;
+        if result.is_err() {
+            self.fail();
+            if self.transaction.is_none() {
+                self.unstage(vec![stage]).await;
+            }
+        }
+        result
+    }
+
+    /// The client abandoned its COPY (CopyFail with its message).
+    pub async fn copy_fail(&mut self, message: &str) -> Error {
+        if let Some(copy) = self.copy.take() {
+            if self.transaction.is_none() {
+                self.unstage(vec![copy.stage]).await;
+            }
+        }
+        self.fail();
+        SqlError::new(code::QUERY_CANCELED, format!("COPY from stdin failed: {message}")).into()
+    }
+
+    async fn finish_copy(&mut self, copy: &mut CopyIn) -> Result<Outcome> {
+        if let Some(transaction) = &mut self.transaction {
+            transaction.stages.push(copy.stage);
+        }
+        if let Some((seq, chunk)) = copy.finish()? {
+            let stage = copy.stage;
+            self.sql.propose(SqlCommand::Stage { stage, seq, data: chunk }).await?;
+        }
+        if self.transaction.is_none() {
+            return self.sql.propose(SqlCommand::Execute { sql: copy.staged.to_string() }).await;
+        }
+        let chunks = copy::Chunks::Held(copy.take_kept());
+        let (staged, stage) = (&copy.staged, copy.stage);
+        self.in_transaction_with(false, staged.to_string(), |view| {
+            copy::load(view, &CopyFrom::bind(&*view, staged)?, stage, chunks)
+        })
+        .await
+    }
+
+    /// Proposes dropping `stages` (best effort: a stage left behind by a
+    /// failure here only takes space).
+    async fn unstage(&self, stages: Vec<u128>) {
+        for stage in stages {
+            if let Err(error) = self.sql.propose(SqlCommand::Unstage { stage }).await {
+                tracing::warn!(%error, "a COPY's staged data was not dropped");
+            }
+        }
     }
 
     fn open(&mut self, what: &str) -> Result<&mut Transaction> {
@@ -359,26 +486,46 @@ impl Session {
     /// A statement inside a transaction, on its snapshot and writes.
     async fn in_transaction(&mut self, statement: ast::Statement) -> Result<Outcome> {
         let transaction = self.transaction.as_mut().expect("checked by the caller");
-        let reads = matches!(statement, ast::Statement::Query(_) | ast::Statement::Explain { .. });
+        let reads = matches!(
+            statement,
+            ast::Statement::Query(_)
+                | ast::Statement::Explain { .. }
+                | ast::Statement::Copy { to: true, .. }
+                | ast::Statement::Analyze(_)
+        );
         if transaction.read_only && !reads {
             let message = format!("cannot execute {} in a read-only transaction", command_name(&statement));
             return Err(SqlError::new(code::READ_ONLY_SQL_TRANSACTION, message).into());
         }
-        let snapshot = snapshot_of(&self.sql, transaction).await?;
         let sql = statement.to_string();
+        // A query leaves the async worker unless it is a point read; a
+        // write's rows are mostly few, and handing the worker over would
+        // cost more than they do. Either runs the statement's text, as
+        // COMMIT will.
+        self.in_transaction_with(reads, sql.clone(), |own| match reads {
+            true => read(own, &sql),
+            false => write::execute(own, &sql).map(|effects| effects.outcome),
+        })
+        .await
+    }
+
+    /// Runs `run` on the transaction's snapshot and writes, as statement
+    /// `sql` (kept for COMMIT with its outcome's digest); its writes join
+    /// the transaction's if it succeeds.
+    async fn in_transaction_with(
+        &mut self,
+        reads: bool,
+        sql: String,
+        run: impl FnOnce(&mut Overlay<'_, Overlay<'_, Recorder<Snapshot>>>) -> Result<Outcome>,
+    ) -> Result<Outcome> {
+        let transaction = self.transaction.as_mut().expect("checked by the caller");
+        let snapshot = snapshot_of(&self.sql, transaction).await?;
         let mut view = Overlay::new(&snapshot);
         view.extend(std::mem::take(&mut transaction.writes));
         let mut own = Overlay::new(&view);
         let _time = StatementTime::enter(transaction.now_micros);
         let _cancellable = Cancellable::enter(&self.canceller);
-        // A query leaves the async worker unless it is a point read; a
-        // write's rows are mostly few, and handing the worker over would
-        // cost more than they do. Either runs the statement's text, as
-        // COMMIT will.
-        let result = match reads {
-            true => read(&mut own, &sql),
-            false => write::execute(&mut own, &sql).map(|effects| effects.outcome),
-        };
+        let result = run(&mut own);
         if result.is_ok() {
             view.extend(own.into_writes());
         }
@@ -453,6 +600,14 @@ impl Session {
     }
 }
 
+/// A failed proposal of COPY data, as the COPY's error.
+fn staging_failed(error: Error) -> SqlError {
+    match error {
+        Error::Sql(error) => error,
+        other => SqlError::new(code::CONNECTION_FAILURE, format!("COPY's data was not replicated: {other}")),
+    }
+}
+
 /// The snapshot of `transaction`: the one its first statement took, after
 /// the read barrier.
 async fn snapshot_of(sql: &Sql, transaction: &mut Transaction) -> Result<Recorder<Snapshot>> {
@@ -467,6 +622,32 @@ fn read<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Outcome> {
     match parse::statements(sql)?.as_slice() {
         [ast::Statement::Query(query)] => run_query(&*view, query),
         _ => run_blocking(|| write::execute(view, sql)).map(|effects| effects.outcome),
+    }
+}
+
+fn is_copy_from_stdin(statement: &ast::Statement) -> bool {
+    matches!(statement, ast::Statement::Copy { to: false, target: ast::CopyTarget::Stdin, .. })
+}
+
+/// What a session's connection closing leaves: its open transaction's
+/// stages and its COPY's are dropped (by a task: dropping cannot wait).
+impl Drop for Session {
+    fn drop(&mut self) {
+        let mut stages: Vec<u128> = self.transaction.take().map(|t| t.stages).unwrap_or_default();
+        stages.extend(self.copy.take().map(|copy| copy.stage));
+        if stages.is_empty() {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let sql = self.sql.clone();
+            handle.spawn(async move {
+                for stage in stages {
+                    if let Err(error) = sql.propose(SqlCommand::Unstage { stage }).await {
+                        tracing::warn!(%error, "a closed session's staged COPY data was not dropped");
+                    }
+                }
+            });
+        }
     }
 }
 

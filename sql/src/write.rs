@@ -88,12 +88,27 @@ pub fn run<R: Reader>(view: &mut Overlay<'_, R>, statement: ast::Statement) -> R
             explain(&*view, &statement, analyze).map(Effects::done)
         }
         ast::Statement::Truncate(truncate) => alter::truncate(view, &truncate),
+        ast::Statement::Copy { .. } => crate::copy::run(view, &statement).map(Effects::done),
+        ast::Statement::Vacuum(vacuum) => maintenance(&*view, vacuum.table_name.as_ref(), "VACUUM"),
+        ast::Statement::Analyze(analyze) => maintenance(&*view, analyze.table_name.as_ref(), "ANALYZE"),
         ast::Statement::AlterTable(alter) => alter::alter_table(view, &alter),
         statement => match DmlPlan::bind(&*view, &statement, Mode::Evaluate)? {
             Some(plan) => plan.apply(view).map(Effects::done),
             None => Err(SqlError::unsupported(format!("the statement {statement}")).into()),
         },
     }
+}
+
+/// VACUUM or ANALYZE: nothing to do (RocksDB compacts on its own, the
+/// planner keeps no statistics), once the table is known to exist.
+fn maintenance(view: &impl Reader, table: Option<&ast::ObjectName>, command: &str) -> Result<Effects> {
+    if let Some(name) = table {
+        let name = bind::object_name(name)?;
+        if crate::catalog::table(view, &name)?.is_none() {
+            return Err(SqlError::new(code::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist")).into());
+        }
+    }
+    Ok(Effects::done(Outcome::command(command)))
 }
 
 /// EXPLAIN `statement`: its plan, bound in `view`, as rows of text;
