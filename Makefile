@@ -12,7 +12,7 @@ SESHAT_RELEASE := $(CARGO_TARGET_DIR)/release/seshat
 export CC := ccache cc
 export CXX := ccache c++
 
-.PHONY: deps build build-release test lint run cluster chaos differential bench-quick bench-suite bench-cluster bench-sql bench-realistic clean
+.PHONY: deps build build-release test lint run cluster chaos differential bench-quick bench-suite bench-cluster bench-sql bench-pgbench bench-realistic clean
 
 deps:
 	@scripts/install-deps.sh
@@ -82,6 +82,12 @@ bench-realistic: build-release
 # (scripts/bench-sql.sh lists the knobs).
 bench-sql: build-release
 	scripts/bench-sql.sh $(SESHAT_RELEASE)
+
+# Stock pgbench (-i -s SCALE, then TPC-B-like and -S, -c 8 -j 2 -T 30)
+# against PostgreSQL 15, a single node and a 3-node cluster, side by side
+# (scripts/bench-pgbench.sh lists the knobs).
+bench-pgbench: build-release
+	scripts/bench-pgbench.sh $(SESHAT_RELEASE)
 
 # redis-benchmark against a local 3-node cluster and redis-server, side by
 # side (throughput, p50, p99), then leader failover time over TRIALS kills.

@@ -36,3 +36,55 @@ wait_ready() {
     echo "server on port $1 did not start" >&2
     exit 1
 }
+
+# start_postgres: initialises PostgreSQL 15 in $work/pg with its defaults
+# (fsync and synchronous_commit on) and starts it on a free port, as the
+# postgres user when run as root; sets $pg_port, adds its pid to $pids.
+# (setpriv execs in place, so $! is the server itself, not a subshell.)
+start_postgres() {
+    local pg_bin=/usr/lib/postgresql/15/bin as_pg=()
+    [ "$(id -u)" = 0 ] && as_pg=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+    chmod 755 "$work"
+    mkdir -p "$work/pg"
+    [ "$(id -u)" = 0 ] && chown postgres "$work/pg"
+    "${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg/data" -U postgres -A trust -E UTF8 --locale C >/dev/null
+    pg_port=$(free_port)
+    "${as_pg[@]}" "$pg_bin/postgres" -D "$work/pg/data" -p "$pg_port" -h 127.0.0.1 -k "$work/pg" >"$work/pg.log" 2>&1 &
+    pids+=($!)
+    until pg_isready -q -h 127.0.0.1 -p "$pg_port"; do sleep 0.1; done
+}
+
+# start_seshat SESHAT NODES [FLAGS...]: a fresh single node (NODES=1) or
+# 3-node cluster (NODES=3) in $work/seshat-NODES-*, logging warnings;
+# sets $seshat_pg (the nodes' PostgreSQL ports) and $seshat_pids, adds
+# the pids to $pids, and waits until every node answers SQL.
+start_seshat() {
+    local seshat=$1 nodes=$2 i raft=() pg=() resp=() members=""
+    shift 2
+    seshat_pg=() seshat_pids=()
+    for i in $(seq 1 "$nodes"); do raft[i]=$(free_port); pg[i]=$(free_port); resp[i]=$(free_port); done
+    if [ "$nodes" -gt 1 ]; then
+        for i in $(seq 1 "$nodes"); do members+="${members:+,}$i=127.0.0.1:${raft[i]}"; done
+    fi
+    for i in $(seq 1 "$nodes"); do
+        "$seshat" --node-id "$i" --data-dir "$work/seshat-$nodes-$i" --resp-addr "127.0.0.1:${resp[i]}" \
+            --pg-addr "127.0.0.1:${pg[i]}" --raft-addr "127.0.0.1:${raft[i]}" ${members:+--initial-members "$members"} \
+            --log-level warn "$@" >"$work/seshat-$nodes-$i.log" 2>&1 &
+        pids+=($!); seshat_pids+=($!); seshat_pg+=("${pg[i]}")
+    done
+    for port in "${seshat_pg[@]}"; do
+        until psql -q -X -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'SELECT 1' >/dev/null 2>&1; do sleep 0.1; done
+    done
+}
+
+# stop_seshat: stops the nodes start_seshat started, by pid.
+stop_seshat() {
+    for pid in "${seshat_pids[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
+}
+
+# percentiles FILES...: "p50 p99" in ms of pgbench per-transaction logs
+# (--log: the third field is the latency in microseconds).
+percentiles() {
+    cat "$@" | awk '{ print $3 / 1000 }' | sort -n | awk '
+        { v[NR] = $1 } END { if (NR == 0) { print "0 0"; exit } printf "%.3f %.3f\n", v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1] }'
+}

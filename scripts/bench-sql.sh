@@ -28,26 +28,12 @@ THREADS=${THREADS:-2}
 WORKLOADS=${WORKLOADS:-select update insert txn}
 SETUPS=${SETUPS:-1 3}
 read -r -a node_args <<<"${NODE_ARGS:-}"
-PG_BIN=/usr/lib/postgresql/15/bin
 
 source "$(dirname "$0")/bench-lib.sh"
 bench_setup bench-sql
-chmod 755 "$work"
 results="$work/results.csv"
 
-# --- PostgreSQL 15, as the postgres user when run as root.
-# A command array, not a function: a function run in the background is a
-# subshell whose $! is not the server's, and killing it orphaned the
-# server. setpriv execs in place, so $! is the server itself.
-as_pg=()
-[ "$(id -u)" = 0 ] && as_pg=(setpriv --reuid=postgres --regid=postgres --init-groups --)
-mkdir -p "$work/pg"
-[ "$(id -u)" = 0 ] && chown postgres "$work/pg"
-"${as_pg[@]}" "$PG_BIN/initdb" -D "$work/pg/data" -U postgres -A trust -E UTF8 --locale C >/dev/null
-pg_port=$(free_port)
-"${as_pg[@]}" "$PG_BIN/postgres" -D "$work/pg/data" -p "$pg_port" -h 127.0.0.1 -k "$work/pg" >"$work/pg.log" 2>&1 &
-pids+=($!)
-until pg_isready -q -h 127.0.0.1 -p "$pg_port"; do sleep 0.1; done
+start_postgres
 
 # --- The workloads.
 cat >"$work/schema.sql" <<SQL
@@ -103,37 +89,17 @@ run() {
         runners+=($!)
     done
     for runner in "${runners[@]}"; do wait "$runner" || { cat "$dir"/out*.txt >&2; exit 1; }; done
-    local tps
+    local tps p50 p99
     tps=$(awk '/^tps = / { sum += $3 } END { printf "%.0f", sum }' "$dir"/out*.txt)
-    cat "$dir"/run* | awk '{ print $3 / 1000 }' | sort -n | awk -v s="$setup" -v w="$workload" -v sys="$system" -v tps="$tps" '
-        { v[NR] = $1 } END { printf "%s,%s,%s,%s,%.3f,%.3f\n", s, w, sys, tps, v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1] }' \
-        >>"$results"
+    read -r p50 p99 < <(percentiles "$dir"/run*)
+    echo "$setup,$workload,$system,$tps,$p50,$p99" >>"$results"
 }
 
 pg_ports() { local n=$1; for _ in $(seq 1 "$n"); do printf '%s ' "$pg_port"; done; }
 
 for setup in $SETUPS; do
     # A fresh Seshat (node or cluster) per setup; PostgreSQL reloaded.
-    seshat_pg=() seshat_pids=()
-    if [ "$setup" = 1 ]; then
-        port=$(free_port)
-        "$SESHAT" --data-dir "$work/seshat1" --resp-addr "127.0.0.1:$(free_port)" --pg-addr "127.0.0.1:$port" \
-            --raft-addr "127.0.0.1:$(free_port)" --log-level warn "${node_args[@]}" >"$work/seshat1.log" 2>&1 &
-        pids+=($!); seshat_pids+=($!); seshat_pg+=("$port")
-    else
-        raft=() pg=() resp=()
-        for i in 1 2 3; do raft[$i]=$(free_port); pg[$i]=$(free_port); resp[$i]=$(free_port); done
-        members="1=127.0.0.1:${raft[1]},2=127.0.0.1:${raft[2]},3=127.0.0.1:${raft[3]}"
-        for i in 1 2 3; do
-            "$SESHAT" --node-id "$i" --data-dir "$work/cluster$i" --resp-addr "127.0.0.1:${resp[$i]}" \
-                --pg-addr "127.0.0.1:${pg[$i]}" --raft-addr "127.0.0.1:${raft[$i]}" --initial-members "$members" \
-                --log-level warn "${node_args[@]}" >"$work/cluster$i.log" 2>&1 &
-            pids+=($!); seshat_pids+=($!); seshat_pg+=("${pg[$i]}")
-        done
-    fi
-    for port in "${seshat_pg[@]}"; do
-        until psql -q -X -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'SELECT 1' >/dev/null 2>&1; do sleep 0.1; done
-    done
+    start_seshat "$SESHAT" "$setup" "${node_args[@]}"
     load -h 127.0.0.1 -p "${seshat_pg[0]}" -U postgres -d postgres
     load -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres
     for workload in $WORKLOADS; do
@@ -141,7 +107,7 @@ for setup in $SETUPS; do
         run postgres "$setup" "$workload" $(pg_ports "${#seshat_pg[@]}")
         run seshat "$setup" "$workload" "${seshat_pg[@]}"
     done
-    for pid in "${seshat_pids[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
+    stop_seshat
 done
 
 echo "pgbench -n -M simple -c $CLIENTS -j $THREADS -T $SECONDS_PER_RUN per node, $ROWS accounts (loopback, $(nproc) cores)"

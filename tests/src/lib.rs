@@ -7,6 +7,7 @@
 //! test never leaves a process behind; its log stays in the data dir's
 //! parent for inspection while the test runs.
 
+pub mod bank;
 pub mod chaos;
 pub mod differential;
 pub mod faults;

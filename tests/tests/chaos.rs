@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use seshat_tests::bank::Bank;
 use seshat_tests::chaos::ChaosCluster;
 use seshat_tests::faults::Fault;
 use seshat_tests::linearizability::{self, Op, Reply};
@@ -480,5 +481,96 @@ async fn stale_reads_from_a_partitioned_node_are_caught_and_reported() -> Result
         assert!(report.join(file).exists(), "{} has {file}", report.display());
     }
     std::fs::remove_dir_all(report)?;
+    Ok(())
+}
+
+/// Starts a 3-node cluster with the bank's tables (created through the
+/// leader) and its clients running: 6 transfer clients and 2 readers over
+/// every node. Returns the cluster, the bank, its nodes' ports, and what
+/// stops and awaits the clients.
+async fn bank_started(name: &str, seed: u64) -> Result<(ChaosCluster, Bank, Vec<u16>, BankClients)> {
+    let cluster = ChaosCluster::start(name, 3, &[]).await?;
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader at start")?;
+    let bank = Bank::create(&cluster.nodes[leader].pg().await?).await?;
+    let ports: Vec<u16> = cluster.nodes.iter().map(|node| node.pg_port()).collect();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(bank.clone().run(ports.clone(), 6, 2, seed, stop.clone()));
+    cluster.note(&format!("bank workload: 6 transfer clients, 2 readers, seed {seed}"));
+    sleep(Duration::from_millis(800)).await;
+    Ok((cluster, bank, ports, BankClients { stop, running }))
+}
+
+struct BankClients {
+    stop: tokio_util::sync::CancellationToken,
+    running: tokio::task::JoinHandle<()>,
+}
+
+/// Stops the bank's clients, heals and restarts the cluster (running its
+/// own checks), then the bank's: the number of committed transfers checked.
+async fn bank_checked(cluster: &mut ChaosCluster, bank: &Bank, ports: &[u16], clients: BankClients) -> Result<usize> {
+    clients.stop.cancel();
+    let _ = clients.running.await;
+    cluster.heal_and_check().await?;
+    let (committed, failed, unknown, reads) = bank.counts();
+    let checked = bank.check_through(ports).await?;
+    println!(
+        "bank: {committed} transfers acknowledged, {failed} failed, {unknown} unknown; {checked} committed \
+         transfers serializable, {reads} full reads consistent"
+    );
+    anyhow::ensure!(committed > 0 && reads > 0, "the bank made no progress");
+    Ok(checked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bank_keeps_every_promise_when_its_leader_is_killed() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (mut cluster, bank, ports, clients) = bank_started("bank-leader-killed", 1).await?;
+    let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
+    cluster.note(&format!("kill -9 leader node {}", leader + 1));
+    cluster.nodes[leader].kill9();
+    sleep(Duration::from_millis(2000)).await;
+    cluster.note(&format!("restart node {}", leader + 1));
+    cluster.nodes[leader].restart()?;
+    sleep(Duration::from_millis(1500)).await;
+    bank_checked(&mut cluster, &bank, &ports, clients).await?;
+    Ok(())
+}
+
+/// The bank under randomized fault schedules, as `randomized_nemesis`:
+/// `SESHAT_CHAOS_SECONDS` (default 8: one short schedule in `make test`;
+/// `make chaos` runs both for minutes) from seed `SESHAT_CHAOS_SEED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn randomized_nemesis_sql_bank() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let budget = Duration::from_secs(env("SESHAT_CHAOS_SECONDS", 8));
+    let first_seed = env("SESHAT_CHAOS_SEED", 1);
+    let schedule = Duration::from_secs(6);
+    let started = std::time::Instant::now();
+    let (mut schedules, mut transfers, mut anomalies) = (0, 0, Vec::new());
+    let mut seed = first_seed;
+    while started.elapsed() + schedule < budget || schedules == 0 {
+        let (mut cluster, bank, ports, clients) = bank_started(&format!("bank-nemesis-{seed}"), seed).await?;
+        let injected = seshat_tests::chaos::nemesis(&mut cluster, seed, schedule)
+            .await
+            .with_context(|| format!("nemesis seed {seed}"))?;
+        match bank_checked(&mut cluster, &bank, &ports, clients).await {
+            Ok(checked) => {
+                println!("bank schedule seed={seed}: {injected} faults, {checked} transfers serializable");
+                transfers += checked;
+            }
+            Err(anomaly) => {
+                println!("bank schedule seed={seed}: {injected} faults, ANOMALY: {anomaly:#}");
+                anomalies.push(format!("seed {seed}: {anomaly:#}"));
+            }
+        }
+        schedules += 1;
+        seed += 1;
+    }
+    println!(
+        "bank nemesis summary: {schedules} schedules, {transfers} committed transfers checked, {} anomalies",
+        anomalies.len()
+    );
+    assert!(anomalies.is_empty(), "anomalies:\n{}", anomalies.join("\n"));
     Ok(())
 }
