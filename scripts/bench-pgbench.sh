@@ -38,7 +38,7 @@ initialize() {
     started=$(date +%s.%N)
     pgbench -i -q -s "$SCALE" -h 127.0.0.1 -p "$port" -U postgres postgres >"$work/init-$system.txt" 2>&1 \
         || { cat "$work/init-$system.txt" >&2; exit 1; }
-    awk -v system="$system" -v from="$started" -v to="$(date +%s.%N)" 'BEGIN { printf "%s,init,%.1f\n", system, to - from }' \
+    awk -v name="$system" -v from="$started" -v to="$(date +%s.%N)" 'BEGIN { printf "%s,init,%.1f\n", name, to - from }' \
         >>"$work/init.csv"
 }
 
@@ -75,6 +75,15 @@ run postgres select-only "$pg_port"
 for nodes in 1 3; do
     start_seshat "$SESHAT" "$nodes" "${node_args[@]}"
     initialize "seshat-$nodes" "${seshat_pg[0]}"
+    # Followers apply the load's large entries after the leader: wait
+    # until every node answers before measuring.
+    for port in "${seshat_pg[@]}"; do
+        for _ in $(seq 1 600); do
+            psql -q -X -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'SELECT count(*) FROM pgbench_branches' \
+                >/dev/null 2>&1 && break
+            sleep 0.2
+        done
+    done
     run "seshat-$nodes" tpcb-like "${seshat_pg[@]}"
     run "seshat-$nodes" select-only "${seshat_pg[@]}"
     stop_seshat

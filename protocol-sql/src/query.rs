@@ -136,7 +136,7 @@ pub fn error_info(error: sql::Error) -> ErrorInfo {
     let (code, message, context) = match error {
         sql::Error::Sql(error) => (error.code, error.message, error.context),
         sql::Error::Group(raft::GroupError::Unavailable { reason, .. }) => {
-            (sql::code::CONNECTION_FAILURE.to_string(), format!("no quorum of the sql group answered: {reason}"), None)
+            (sql::code::CONNECTION_FAILURE.to_string(), format!("the sql group did not answer in time: {reason}"), None)
         }
         sql::Error::Group(raft::GroupError::ShuttingDown(_)) => {
             ("57P01".to_string(), "terminating connection because Seshat is shutting down".to_string(), None)

@@ -187,10 +187,16 @@ impl<'a> Binder<'a> {
         let Some(rewrite) = correlated::rewrite(query, self.scope)? else {
             return Err(subquery::error(Error::Sql(error)));
         };
-        let outer_keys =
-            rewrite.outer_sides.iter().map(|e| self.bind(e).map(|t| t.expr)).collect::<Result<Vec<_>, _>>()?;
+        let keys = rewrite.outer_sides.iter().map(|e| self.bind(e).map(|t| t.expr)).collect::<Result<Vec<_>, _>>()?;
+        let mut residuals = Vec::with_capacity(rewrite.residuals.len());
+        for (op, outer_side, inner_on_left) in &rewrite.residuals {
+            let op = comparison(op).ok_or_else(|| SqlError::unsupported(format!("the operator {op}")))?;
+            residuals.push((op, self.bind(outer_side)?.expr, *inner_on_left));
+        }
+        let guard = rewrite.guard.as_ref().map(|g| self.condition(g, "WHERE")).transpose()?;
         let keyed = planner(&rewrite.keyed).map_err(subquery::error)?;
-        let width = keyed.plan.columns().len() - outer_keys.len();
+        let width = keyed.plan.columns().len() - keys.len() - residuals.len();
+        let outer_keys = correlated::Outer { keys, residuals, guard };
         let correlated = match keyed.rows {
             None => None,
             Some(rows) => {
@@ -312,6 +318,9 @@ impl<'a> Binder<'a> {
                 Ok(Typed::known(Expr::Cast { expr: Box::new(part.expr), to }, to))
             }
             E::Nested(inner) => self.bind(inner),
+            // Text compares byte by byte here (the C collation) whatever
+            // the collation named.
+            E::Collate { expr, .. } => self.bind(expr),
             E::UnaryOp { op: ast::UnaryOperator::Not, expr } => {
                 let operand = self.bind(expr)?.boolean("NOT")?;
                 Ok(Typed::known(Expr::Not(Box::new(operand.expr)), DataType::Bool))
@@ -335,6 +344,9 @@ impl<'a> Binder<'a> {
                 Ok(Typed::known(Expr::IsNull { expr: Box::new(operand.expr), negated }, DataType::Bool))
             }
             E::Cast { kind: ast::CastKind::Cast | ast::CastKind::DoubleColon, expr, data_type, format: None } => {
+                if let Some(lookup) = object_identifier_cast(expr, data_type)? {
+                    return self.bind(&lookup);
+                }
                 let to = DataType::from_ast(data_type)?;
                 let operand = self.bind(expr)?;
                 match (operand.untyped, &operand.expr) {
@@ -483,6 +495,12 @@ impl<'a> Binder<'a> {
 
     fn binary(&mut self, left: &ast::Expr, op: &ast::BinaryOperator, right: &ast::Expr) -> Result<Typed, SqlError> {
         use ast::BinaryOperator as B;
+        if let B::PGCustomBinaryOperator(parts) = op {
+            return match operator_named(parts) {
+                Some(op) => self.binary(left, &op, right),
+                None => Err(SqlError::unsupported(format!("the operator {op}"))),
+            };
+        }
         let (left, right) = (self.bind(left)?, self.bind(right)?);
         let op = match op {
             B::Plus => BinaryOp::Add,
@@ -501,6 +519,10 @@ impl<'a> Binder<'a> {
             B::StringConcat => BinaryOp::Concat,
             // `^` is PostgreSQL's exponentiation: power(a, b).
             B::PGExp => return functions::bind("power", vec![left, right]),
+            B::PGRegexMatch => return functions::bind("~", vec![left, right]),
+            B::PGRegexIMatch => return functions::bind("~*", vec![left, right]),
+            B::PGRegexNotMatch => return functions::bind("!~", vec![left, right]),
+            B::PGRegexNotIMatch => return functions::bind("!~*", vec![left, right]),
             other => return Err(SqlError::unsupported(format!("the operator {other}"))),
         };
         let symbol = |op: BinaryOp| match op {
@@ -613,6 +635,14 @@ impl<'a> Binder<'a> {
 
     fn function(&mut self, function: &ast::Function) -> Result<Typed, SqlError> {
         let name = object_name(&function.name)?;
+        if let Some(lookup) = definition_lookup(&name, function)? {
+            return self.bind(&lookup);
+        }
+        if let ast::FunctionArguments::Subquery(query) = &function.args {
+            if name == "array" {
+                return self.scalar_subquery(&array_as_text(query)?);
+            }
+        }
         if let Some(now) = statement_time(&name, &function.args) {
             return Ok(now);
         }
@@ -729,6 +759,126 @@ enum Subquery {
         width: usize,
         correlated: Option<correlated::Correlated>,
     },
+}
+
+/// `OPERATOR(pg_catalog.~)`: the operator named, if Seshat has it.
+fn operator_named(parts: &[String]) -> Option<ast::BinaryOperator> {
+    use ast::BinaryOperator as B;
+    let symbol = match parts {
+        [schema, symbol] if schema.eq_ignore_ascii_case("pg_catalog") => symbol,
+        [symbol] => symbol,
+        _ => return None,
+    };
+    Some(match symbol.as_str() {
+        "=" => B::Eq,
+        "<>" | "!=" => B::NotEq,
+        "<" => B::Lt,
+        "<=" => B::LtEq,
+        ">" => B::Gt,
+        ">=" => B::GtEq,
+        "+" => B::Plus,
+        "-" => B::Minus,
+        "*" => B::Multiply,
+        "/" => B::Divide,
+        "%" => B::Modulo,
+        "||" => B::StringConcat,
+        "~" => B::PGRegexMatch,
+        "~*" => B::PGRegexIMatch,
+        "!~" => B::PGRegexNotMatch,
+        "!~*" => B::PGRegexNotIMatch,
+        _ => return None,
+    })
+}
+
+/// `ARRAY(SELECT x …)` as the scalar subquery that writes its values as
+/// PostgreSQL's text form of an array (`{a,b}`): Seshat has no array
+/// type, and catalog queries only print such arrays.
+fn array_as_text(query: &ast::Query) -> Result<ast::Query, SqlError> {
+    let ast::SetExpr::Select(select) = query.body.as_ref() else {
+        return Err(SqlError::unsupported("ARRAY over a set operation"));
+    };
+    let [ast::SelectItem::UnnamedExpr(item) | ast::SelectItem::ExprWithAlias { expr: item, .. }] =
+        select.projection.as_slice()
+    else {
+        return Err(SqlError::new(code::SYNTAX_ERROR, "subquery must return only one column"));
+    };
+    if query.limit_clause.is_some() {
+        return Err(SqlError::unsupported("ARRAY over a subquery with LIMIT"));
+    }
+    let elements =
+        crate::parse::expression(&format!("coalesce('{{' || string_agg(CAST({item} AS text), ',') || '}}', '{{}}')"))?;
+    let mut select = select.as_ref().clone();
+    select.projection = vec![ast::SelectItem::UnnamedExpr(elements)];
+    Ok(ast::Query { body: Box::new(ast::SetExpr::Select(Box::new(select))), order_by: None, ..query.clone() })
+}
+
+/// `pg_get_indexdef(oid, …)`, `pg_get_constraintdef(oid, …)` and
+/// `pg_get_viewdef(oid, …)` as the scalar subquery that looks the
+/// definition up in the system catalog ([`crate::system`]).
+fn definition_lookup(name: &str, function: &ast::Function) -> Result<Option<ast::Expr>, SqlError> {
+    if !matches!(name, "pg_get_indexdef" | "pg_get_constraintdef" | "pg_get_viewdef") {
+        return Ok(None);
+    }
+    let ast::FunctionArguments::List(list) = &function.args else { return Ok(None) };
+    let Some(ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(oid))) = list.args.first() else {
+        return Ok(None);
+    };
+    let lookup = format!("(SELECT definition FROM pg_catalog.seshat_definitions WHERE oid = {oid})");
+    Ok(Some(crate::parse::expression(&lookup)?))
+}
+
+/// A cast to `regclass`, `regtype` or `regnamespace` as the lookup it
+/// is: from an OID, the name (the type's SQL name for regtype); from a
+/// name (a quoted literal), the OID.
+fn object_identifier_cast(expr: &ast::Expr, data_type: &ast::DataType) -> Result<Option<ast::Expr>, SqlError> {
+    let kind = match data_type {
+        ast::DataType::Regclass => "regclass".to_string(),
+        ast::DataType::Custom(name, modifiers) if modifiers.is_empty() => {
+            name.0.last().and_then(|p| p.as_ident()).map(ident).unwrap_or_default()
+        }
+        _ => return Ok(None),
+    };
+    if !matches!(kind.as_str(), "regclass" | "regtype" | "regnamespace") {
+        return Ok(None);
+    }
+    let literal = match expr {
+        ast::Expr::Value(ast::ValueWithSpan { value: ast::Value::SingleQuotedString(s), .. }) => Some(s),
+        _ => None,
+    };
+    let quoted = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let lookup = match (kind.as_str(), literal) {
+        ("regclass", Some(name)) => {
+            let name = name.strip_prefix("public.").unwrap_or(name).trim_matches('"');
+            format!("(SELECT oid FROM pg_catalog.pg_class WHERE relname = {})", quoted(name))
+        }
+        ("regtype", Some(name)) => {
+            format!(
+                "(SELECT oid FROM pg_catalog.pg_type WHERE typname = {0} OR format_type(oid, NULL) = {0})",
+                quoted(name)
+            )
+        }
+        ("regnamespace", Some(name)) => {
+            format!("(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = {})", quoted(name))
+        }
+        ("regclass", None) => format!("(SELECT relname FROM pg_catalog.pg_class WHERE oid = {expr})"),
+        ("regtype", None) => format!("pg_catalog.format_type({expr}, NULL)"),
+        _ => format!("(SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = {expr})"),
+    };
+    Ok(Some(crate::parse::expression(&lookup)?))
+}
+
+/// The comparison `op` is, if it is one.
+fn comparison(op: &ast::BinaryOperator) -> Option<BinaryOp> {
+    use ast::BinaryOperator as B;
+    Some(match op {
+        B::Eq => BinaryOp::Eq,
+        B::NotEq => BinaryOp::NotEq,
+        B::Lt => BinaryOp::Lt,
+        B::LtEq => BinaryOp::LtEq,
+        B::Gt => BinaryOp::Gt,
+        B::GtEq => BinaryOp::GtEq,
+        _ => return None,
+    })
 }
 
 /// 42601 unless a subquery used as an expression has one column.

@@ -106,6 +106,22 @@ pub fn table(reader: &impl Reader, name: &str) -> Result<Option<Arc<Table>>> {
     }
 }
 
+/// Every table, in name order.
+pub fn tables(reader: &impl Reader) -> Result<Vec<Arc<Table>>> {
+    let (start, end) = keys::table_names();
+    let mut names = Vec::new();
+    for entry in reader.scan(Family::SqlCatalog, &start, Some(&end)) {
+        let (key, _) = entry?;
+        let name = std::str::from_utf8(&key[start.len()..]).map_err(|_| Error::Corrupt("a table name".into()))?;
+        names.push(name.to_string());
+    }
+    let mut tables = Vec::with_capacity(names.len());
+    for name in names {
+        tables.push(table(reader, &name)?.ok_or_else(|| Error::Corrupt(format!("table '{name}' vanished")))?);
+    }
+    Ok(tables)
+}
+
 /// The table named `name`, read and decoded from `reader`'s catalog.
 fn decode_table(reader: &impl Reader, name: &str) -> Result<Option<Table>> {
     let Some(id) = reader.get(Family::SqlCatalog, &keys::table_name(name))? else { return Ok(None) };

@@ -51,6 +51,7 @@ pub mod code {
     pub const PROTOCOL_VIOLATION: &str = "08P01";
     pub const INTERNAL_ERROR: &str = "XX000";
     pub const BAD_COPY_FILE_FORMAT: &str = "22P04";
+    pub const INVALID_REGULAR_EXPRESSION: &str = "2201B";
     pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
     pub const WRONG_OBJECT_TYPE: &str = "42809";
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";

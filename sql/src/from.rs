@@ -37,6 +37,7 @@ use crate::query::{self, Ctes};
 use crate::rows;
 use crate::scope::{Merged, Scope};
 use crate::subquery::Mode;
+use crate::system;
 use crate::types::DataType;
 use crate::view;
 
@@ -182,6 +183,24 @@ fn side_column(scope: &Scope, name: &str, side: &str) -> Result<(usize, DataType
 /// subquery.
 fn relation(reader: &impl Reader, ctes: &Ctes, mode: Mode, relation: &ast::TableFactor) -> Result<(Source, Scope)> {
     match relation {
+        ast::TableFactor::Table { name, alias, args, with_hints, .. }
+            if with_hints.is_empty() && ctes.find(name).is_none() && system::names(name).is_some() =>
+        {
+            let (schema, table) = system::names(name).expect("checked by the guard");
+            let relation = system::relation(reader, schema, &table, &system_who(args.as_ref())?)?;
+            if alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
+                return Err(SqlError::unsupported(format!(
+                    "column aliases on a system relation ({relation_name})",
+                    relation_name = relation.name
+                ))
+                .into());
+            }
+            let qualifier = alias.as_ref().map_or(relation.name.clone(), |a| ident(&a.name));
+            let scope = Scope::relation(qualifier, relation.columns.iter().map(|c| (c.name.clone(), c.data_type)));
+            let width = relation.columns.len();
+            let rows = relation.rows.into_iter().map(|row| row.into_iter().map(Expr::Literal).collect()).collect();
+            Ok((Source::Values { rows, width, filter: None }, scope))
+        }
         ast::TableFactor::Table { name, alias, args: None, with_hints, .. } if with_hints.is_empty() => {
             let qualifier = alias.as_ref().map(|a| ident(&a.name));
             if let Some(query) = ctes.find(name) {
@@ -253,6 +272,30 @@ fn relation(reader: &impl Reader, ctes: &Ctes, mode: Mode, relation: &ast::Table
         }
         other => Err(SqlError::unsupported(format!("FROM {other}")).into()),
     }
+}
+
+/// The user and database the session wrote as a system relation's
+/// arguments ([`crate::identity`]); Seshat's defaults without them (a
+/// statement run again at apply has them from its text).
+fn system_who(args: Option<&ast::TableFunctionArgs>) -> Result<system::Who> {
+    let strings: Vec<String> = args
+        .map(|a| a.args.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|arg| match arg {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Value(ast::ValueWithSpan {
+                value: ast::Value::SingleQuotedString(s),
+                ..
+            }))) => Ok(s.clone()),
+            other => Err(SqlError::unsupported(format!("the argument {other} of a system relation"))),
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let default = crate::identity::Identity::default();
+    let mut strings = strings.into_iter();
+    Ok(system::Who {
+        user: strings.next().unwrap_or(default.user),
+        database: strings.next().unwrap_or(default.database),
+    })
 }
 
 /// How a join pairs rows.

@@ -55,6 +55,22 @@ pub enum Function {
     DatePart,
     /// `date_trunc(field, timestamp)`: the start of the field's unit.
     DateTrunc,
+    /// `format_type(type oid, typmod)`: the type's SQL name (not strict:
+    /// without a modifier, the bare name; an unknown type, NULL).
+    FormatType,
+    /// A catalog function whose answer is its first argument:
+    /// `pg_get_expr(expression, relation)` (expressions are stored as
+    /// their SQL text).
+    FirstArgument,
+    /// `text ~ pattern` and its kin: POSIX regular expression matching
+    /// (the `regex` crate's syntax, which covers what psql sends).
+    RegexMatch {
+        case_insensitive: bool,
+        negated: bool,
+    },
+    /// `array_to_string(array, separator)`, of an array in PostgreSQL's
+    /// text form.
+    ArrayToString,
 }
 
 const TEXT: DataType = DataType::Text;
@@ -166,6 +182,44 @@ pub fn bind(name: &str, args: Vec<Typed>) -> Result<Typed, SqlError> {
             Ok(Typed::known(Expr::Literal(Value::Text(version.into())), TEXT))
         }
         ("generate_series", _) => Err(SqlError::unsupported("generate_series in a select list (it runs in FROM)")),
+        // The system catalogs' functions (`crate::system`).
+        ("format_type", 2) => call(Function::FormatType, &[DataType::Int8, INT], TEXT, args),
+        ("pg_get_expr", 2) => call(Function::FirstArgument, &[TEXT, DataType::Int8], TEXT, args),
+        ("pg_get_expr", 3) => call(Function::FirstArgument, &[TEXT, DataType::Int8, DataType::Bool], TEXT, args),
+        // One schema on the search path, and a superuser: every relation
+        // is visible and every privilege held.
+        ("pg_table_is_visible" | "pg_type_is_visible" | "pg_function_is_visible", 1)
+        | (
+            "has_table_privilege"
+            | "has_schema_privilege"
+            | "has_database_privilege"
+            | "has_column_privilege"
+            | "has_any_column_privilege"
+            | "has_function_privilege"
+            | "has_sequence_privilege",
+            2..=4,
+        ) => Ok(Typed::known(Expr::Literal(Value::Bool(true)), DataType::Bool)),
+        ("pg_relation_is_publishable", 1) => Ok(Typed::known(Expr::Literal(Value::Bool(false)), DataType::Bool)),
+        ("pg_encoding_to_char", 1) => Ok(Typed::known(Expr::Literal(Value::Text("UTF8".into())), TEXT)),
+        ("current_schemas", 1) => Ok(Typed::known(Expr::Literal(Value::Text("{pg_catalog,public}".into())), TEXT)),
+        // Seshat keeps no comments, statistics objects, partition keys or
+        // tablespace locations.
+        (
+            "obj_description"
+            | "col_description"
+            | "shobj_description"
+            | "pg_get_statisticsobjdef_columns"
+            | "pg_get_partkeydef"
+            | "pg_tablespace_location",
+            _,
+        ) => Ok(Typed::known(Expr::Literal(Value::Null), TEXT)),
+        // Arrays are text in PostgreSQL's form here (`{a,b}`).
+        ("array_to_string", 2) => call(Function::ArrayToString, &[TEXT, TEXT], TEXT, args),
+        ("~" | "~*" | "!~" | "!~*", 2) => {
+            let function =
+                Function::RegexMatch { case_insensitive: name.ends_with('*'), negated: name.starts_with('!') };
+            call(function, &[TEXT, TEXT], DataType::Bool, args)
+        }
         _ => Err(undefined(&args)),
     }
 }
@@ -284,6 +338,26 @@ fn change_case<I: ExactSizeIterator<Item = char>>(s: &str, map: impl Fn(char) ->
         .collect()
 }
 
+/// Whether `text` matches `pattern` anywhere. The last pattern compiled on
+/// this thread is kept: a filter tests one pattern against many rows.
+fn regex_matches(text: &str, pattern: &str, case_insensitive: bool) -> Result<bool, SqlError> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(String, bool, regex::Regex)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        let cached = last.as_ref().filter(|(p, ci, _)| p == pattern && *ci == case_insensitive);
+        if cached.is_none() {
+            let compiled =
+                regex::RegexBuilder::new(pattern).case_insensitive(case_insensitive).build().map_err(|e| {
+                    SqlError::new(code::INVALID_REGULAR_EXPRESSION, format!("invalid regular expression: {e}"))
+                })?;
+            *last = Some((pattern.to_string(), case_insensitive, compiled));
+        }
+        Ok(last.as_ref().expect("compiled above").2.is_match(text))
+    })
+}
+
 fn not_numeric() -> SqlError {
     SqlError::new(code::INTERNAL_ERROR, "a numeric function got another type")
 }
@@ -334,6 +408,16 @@ pub fn call(function: Function, args: Vec<Value>, ty: DataType) -> Result<Value,
                 }
             });
             return Ok(best.unwrap_or(Value::Null));
+        }
+        Function::FormatType => {
+            let typmod = match &args[1] {
+                Value::Int(m) => Some(*m),
+                _ => None,
+            };
+            return Ok(match &args[0] {
+                Value::Int(oid) => crate::system::format_type(*oid, typmod).map_or(Value::Null, Value::Text),
+                _ => Value::Null,
+            });
         }
         _ if args.iter().any(Value::is_null) => return Ok(Value::Null),
         _ => {}
@@ -447,7 +531,17 @@ pub fn call(function: Function, args: Vec<Value>, ty: DataType) -> Result<Value,
             }
             Value::Int(a.wrapping_rem(b))
         }
-        Function::Concat | Function::Greatest | Function::Least | Function::Text(_) => {
+        Function::FirstArgument => arg(0).clone(),
+        Function::ArrayToString => {
+            let array = text(arg(0));
+            let inner = array.strip_prefix('{').and_then(|a| a.strip_suffix('}')).unwrap_or(array);
+            let elements: Vec<&str> = inner.split(',').filter(|e| !e.is_empty()).collect();
+            Value::Text(elements.join(text(arg(1))))
+        }
+        Function::RegexMatch { case_insensitive, negated } => {
+            Value::Bool(regex_matches(text(arg(0)), text(arg(1)), case_insensitive)? != negated)
+        }
+        Function::Concat | Function::Greatest | Function::Least | Function::Text(_) | Function::FormatType => {
             unreachable!("handled above")
         }
     })

@@ -132,6 +132,11 @@ pub fn table_name(name: &str) -> Vec<u8> {
     [b"name/".as_slice(), name.as_bytes()].concat()
 }
 
+/// `sql_catalog`: the range of every table's name key.
+pub fn table_names() -> (Vec<u8>, Vec<u8>) {
+    (b"name/".to_vec(), b"name0".to_vec())
+}
+
 /// `sql_rows` or `sql_index`: the range of relation `id`'s entries
 /// (a table's rows, an index's entries), `[start, end)`.
 pub fn rows(table: u32) -> (Vec<u8>, Vec<u8>) {

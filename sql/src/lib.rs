@@ -77,6 +77,7 @@ mod service;
 mod session;
 mod set_ops;
 mod subquery;
+mod system;
 mod table_cache;
 mod types;
 mod upsert;

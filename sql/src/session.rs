@@ -128,7 +128,7 @@ fn aborted() -> SqlError {
 }
 
 /// Run-time parameters SHOW knows, with their values when not SET.
-const PARAMETERS: &[(&str, &str)] = &[
+pub(crate) const PARAMETERS: &[(&str, &str)] = &[
     ("application_name", ""),
     ("client_encoding", "UTF8"),
     ("client_min_messages", "notice"),

@@ -221,11 +221,35 @@ impl DataType {
                     DataType::Numeric(Some((p, s)))
                 }
             },
-            T::Custom(name, modifiers) if modifiers.is_empty() => match name.to_string().to_lowercase().as_str() {
-                "bpchar" => DataType::Char(None),
-                "timestamptz" => DataType::Timestamptz,
-                _ => return Err(SqlError::unsupported(format!("type {data_type}"))),
-            },
+            // Types named as PostgreSQL's catalog names them, qualified or
+            // not (`pg_catalog.text`); `oid`, `name` and `"char"` are
+            // bigint and text here.
+            T::Custom(name, modifiers) if modifiers.is_empty() => {
+                let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident()).map(crate::bind::ident).collect();
+                let base = match parts.as_slice() {
+                    [schema, base] if schema == "pg_catalog" => base.as_str(),
+                    [base] => base.as_str(),
+                    _ => return Err(SqlError::unsupported(format!("type {data_type}"))),
+                };
+                match base {
+                    "bpchar" => DataType::Char(None),
+                    "timestamptz" => DataType::Timestamptz,
+                    "timestamp" => DataType::Timestamp,
+                    "text" | "name" | "char" | "regproc" => DataType::Text,
+                    "varchar" => DataType::Varchar(None),
+                    "bool" | "boolean" => DataType::Bool,
+                    "int2" | "smallint" => DataType::Int2,
+                    "int4" | "integer" | "int" => DataType::Int4,
+                    "int8" | "bigint" | "oid" => DataType::Int8,
+                    "float4" => DataType::Float4,
+                    "float8" => DataType::Float8,
+                    "numeric" => DataType::Numeric(None),
+                    "date" => DataType::Date,
+                    "bytea" => DataType::Bytea,
+                    "uuid" => DataType::Uuid,
+                    _ => return Err(SqlError::unsupported(format!("type {data_type}"))),
+                }
+            }
             T::Varchar(length) | T::CharacterVarying(length) | T::CharVarying(length) => match length {
                 None => DataType::Varchar(None),
                 Some(ast::CharacterLength::IntegerLength { length, .. }) => {

@@ -54,7 +54,7 @@ pub fn find(reader: &impl Reader, name: &str) -> Result<Option<View>> {
 }
 
 /// Every view, in name order.
-fn all(reader: &impl Reader) -> Result<Vec<View>> {
+pub(crate) fn all(reader: &impl Reader) -> Result<Vec<View>> {
     let (start, end) = keys::views();
     let mut views = Vec::new();
     for entry in reader.scan(Family::SqlCatalog, &start, Some(&end)) {
