@@ -56,12 +56,13 @@ start_postgres() {
 
 # start_seshat SESHAT NODES [FLAGS...]: a fresh single node (NODES=1) or
 # 3-node cluster (NODES=3) in $work/seshat-NODES-*, logging warnings;
-# sets $seshat_pg (the nodes' PostgreSQL ports) and $seshat_pids, adds
-# the pids to $pids, and waits until every node answers SQL.
+# sets $seshat_pg and $seshat_resp (the nodes' PostgreSQL and RESP ports)
+# and $seshat_pids, adds the pids to $pids, and waits until every node
+# answers SQL.
 start_seshat() {
     local seshat=$1 nodes=$2 i raft=() pg=() resp=() members=""
     shift 2
-    seshat_pg=() seshat_pids=()
+    seshat_pg=() seshat_resp=() seshat_pids=()
     for i in $(seq 1 "$nodes"); do raft[i]=$(free_port); pg[i]=$(free_port); resp[i]=$(free_port); done
     if [ "$nodes" -gt 1 ]; then
         for i in $(seq 1 "$nodes"); do members+="${members:+,}$i=127.0.0.1:${raft[i]}"; done
@@ -70,11 +71,18 @@ start_seshat() {
         "$seshat" --node-id "$i" --data-dir "$work/seshat-$nodes-$i" --resp-addr "127.0.0.1:${resp[i]}" \
             --pg-addr "127.0.0.1:${pg[i]}" --raft-addr "127.0.0.1:${raft[i]}" ${members:+--initial-members "$members"} \
             --log-level warn "$@" >"$work/seshat-$nodes-$i.log" 2>&1 &
-        pids+=($!); seshat_pids+=($!); seshat_pg+=("${pg[i]}")
+        pids+=($!); seshat_pids+=($!); seshat_pg+=("${pg[i]}"); seshat_resp+=("${resp[i]}")
     done
     for port in "${seshat_pg[@]}"; do
         until psql -q -X -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'SELECT 1' >/dev/null 2>&1; do sleep 0.1; done
     done
+}
+
+# sql_leader_pg SESHAT: the PostgreSQL port of the node leading sql/0.
+sql_leader_pg() {
+    local id
+    id=$("$1" groups --node "127.0.0.1:${seshat_resp[0]}" | awk '$1 == "sql/0" { sub("leader=", "", $2); print $2 }')
+    echo "${seshat_pg[$((id - 1))]}"
 }
 
 # stop_seshat: stops the nodes start_seshat started, by pid.

@@ -10,6 +10,8 @@
 #   postgresql           PostgreSQL 15's server: the sqllogictest files run
 #                        against it too, so their expected results are
 #                        PostgreSQL's (tests/tests/slt.rs starts it)
+#   python3-venv         a virtualenv for the Python drivers' test (psycopg,
+#                        asyncpg from PyPI: tests/tests/sql_drivers.rs)
 #   faketime             runs a node with a skewed wall clock in the chaos tests
 #   ccache               caches RocksDB's C++ objects: `cargo clippy` and
 #                        `cargo build` run RocksDB's build script separately,
@@ -32,6 +34,7 @@ need faketime command -v faketime
 need postgresql-client command -v psql
 need postgresql test -x /usr/lib/postgresql/15/bin/postgres
 need util-linux command -v setpriv
+need python3-venv python3 -c 'import venv, ensurepip'
 
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"

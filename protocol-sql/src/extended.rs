@@ -9,30 +9,33 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures_util::Sink;
+use futures_util::{Sink, SinkExt};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::ExtendedQueryHandler;
 use pgwire::api::results::{FieldInfo, Response};
 use pgwire::api::stmt::QueryParser;
+use pgwire::api::stmt::StoredStatement;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{PgWireError, PgWireResult};
-use pgwire::messages::extendedquery::Execute;
+use pgwire::messages::extendedquery::{Execute, Parse, ParseComplete};
 use pgwire::messages::PgWireBackendMessage;
 use sql::{code, DataType, Prepared, SqlError, Value};
 
 use crate::cancel::Registration;
+use crate::deallocate::Names;
 use crate::format;
 use crate::query::{error_info, identify, response, transaction_status, SharedSession};
 
 pub struct ExtendedHandler {
     parser: Arc<Parser>,
     registration: Arc<Registration>,
+    names: Arc<Names>,
 }
 
 impl ExtendedHandler {
-    pub fn new(session: SharedSession, registration: Arc<Registration>) -> Self {
-        ExtendedHandler { parser: Arc::new(Parser { session }), registration }
+    pub fn new(session: SharedSession, registration: Arc<Registration>, names: Arc<Names>) -> Self {
+        ExtendedHandler { parser: Arc::new(Parser { session }), registration, names }
     }
 }
 
@@ -129,6 +132,25 @@ impl ExtendedQueryHandler for ExtendedHandler {
         let mut session = self.parser.session.lock().await;
         let outcome = session.execute_prepared(&portal.statement.statement, values).await.map_err(user_error)?;
         Ok(response(Ok(outcome), Some(&portal.result_column_format)))
+    }
+
+    /// pgwire's Parse, recording the statement's name for DEALLOCATE
+    /// ([`crate::deallocate`]).
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.clone().unwrap_or_default();
+        match StoredStatement::parse(client, &message, self.query_parser()).await? {
+            Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
+            None => client.portal_store().put_empty_statement(&name),
+        }
+        self.names.record(Some(&name));
+        client.send(PgWireBackendMessage::ParseComplete(ParseComplete::new())).await?;
+        Ok(())
     }
 
     /// pgwire's Execute, then the transaction status the session has

@@ -18,6 +18,7 @@
 
 mod cancel;
 mod copy;
+mod deallocate;
 mod extended;
 mod format;
 mod query;
@@ -97,9 +98,10 @@ impl PgFrontend {
         let session = self.sql.session();
         let registration = Arc::new(Registration::new(self.cancels.clone(), session.canceller()));
         let session = Arc::new(Mutex::new(session));
+        let names = Arc::new(deallocate::Names::default());
         Handlers {
-            query: Arc::new(QueryHandler::new(session.clone(), registration.clone())),
-            extended: Arc::new(ExtendedHandler::new(session.clone(), registration)),
+            query: Arc::new(QueryHandler::new(session.clone(), registration.clone(), names.clone())),
+            extended: Arc::new(ExtendedHandler::new(session.clone(), registration, names)),
             copy: Arc::new(copy::CopyIn::new(session)),
             startup: self.startup.clone(),
             cancels: self.cancels.clone(),

@@ -21,6 +21,7 @@ use sql::{Outcome, Rows, Status};
 use tokio::sync::Mutex;
 
 use crate::cancel::Registration;
+use crate::deallocate::{self, Names};
 use crate::format;
 
 /// A connection's session, shared by its simple and extended handlers.
@@ -29,11 +30,12 @@ pub type SharedSession = Arc<Mutex<sql::Session>>;
 pub struct QueryHandler {
     session: SharedSession,
     registration: Arc<Registration>,
+    names: Arc<Names>,
 }
 
 impl QueryHandler {
-    pub fn new(session: SharedSession, registration: Arc<Registration>) -> Self {
-        QueryHandler { session, registration }
+    pub fn new(session: SharedSession, registration: Arc<Registration>, names: Arc<Names>) -> Self {
+        QueryHandler { session, registration, names }
     }
 }
 
@@ -54,7 +56,13 @@ impl SimpleQueryHandler for QueryHandler {
         }
         client.set_state(PgWireConnectionState::QueryInProgress);
         self.registration.register(client);
-        let responses = self.do_query(client, &query.query).await?;
+        let responses = match deallocate::parse(&query.query) {
+            Some(target) => vec![match self.names.deallocate(client.portal_store(), &target) {
+                Ok(tag) => Response::Execution(Tag::new(tag)),
+                Err(error) => Response::Error(error),
+            }],
+            None => self.do_query(client, &query.query).await?,
+        };
         if responses.is_empty() {
             client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
         }

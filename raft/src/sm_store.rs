@@ -13,7 +13,7 @@
 //! - The applied index published to readers ([`Applied`]) only moves after
 //!   the batch is written, so a read waiting for index `i` sees entry `i`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -37,6 +37,10 @@ pub(crate) struct Applied {
     pub(crate) stamp_ms: Arc<AtomicU64>,
     /// How many snapshots this node has installed from a leader.
     pub(crate) snapshots_installed: Arc<AtomicU64>,
+    /// Whether the service is applying a batch now: a write waiting for
+    /// its response past its deadline waits on while this holds (the
+    /// machine is working through committed entries, maybe its own).
+    pub(crate) applying: Arc<AtomicBool>,
 }
 
 /// The state-machine store of one group.
@@ -68,6 +72,7 @@ impl<SM: StateMachine> StateMachineStore<SM> {
             index,
             stamp_ms: Arc::new(AtomicU64::new(service.last_stamp_ms())),
             snapshots_installed: Arc::new(AtomicU64::new(0)),
+            applying: Arc::new(AtomicBool::new(false)),
         };
         let mut sm = StateMachineStore {
             store,
@@ -157,10 +162,10 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
         }
         let Some(applied) = self.applied else { return Ok(Vec::new()) };
         let mut batch = Batch::new();
-        let responses = self
-            .service
-            .apply(&mut batch, commands)
-            .map_err(|e| storage_error(ErrorSubject::Apply(applied), ErrorVerb::Write, e))?;
+        self.observed.applying.store(true, Ordering::Release);
+        let responses = self.service.apply(&mut batch, commands);
+        self.observed.applying.store(false, Ordering::Release);
+        let responses = responses.map_err(|e| storage_error(ErrorSubject::Apply(applied), ErrorVerb::Write, e))?;
         for outcome in outcomes.iter().flatten() {
             if let Outcome::Executed { position, client, serial } = outcome {
                 self.sessions.record(*client, *serial, responses[*position].clone());

@@ -351,13 +351,38 @@ async fn start(inner: &Inner, batch: &mut Batch) -> Attempt {
     }
 }
 
+/// `future`'s output, or an error once `deadline` has passed and the
+/// state machine is not applying.
+async fn wait_while_applying<F: std::future::Future + Unpin>(
+    inner: &Inner,
+    future: &mut F,
+    deadline: Instant,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let mut deadline = deadline;
+    loop {
+        match tokio::time::timeout_at(deadline, &mut *future).await {
+            Err(_) if inner.applied.applying.load(Ordering::Acquire) => {
+                deadline = Instant::now() + APPLYING_RECHECK;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// How often a write past its deadline checks whether apply still runs.
+const APPLYING_RECHECK: Duration = Duration::from_millis(100);
+
 /// An append this node made waits at most until `deadline`: a leader
 /// that lost its quorum keeps leading (openraft 0.9 has no check-quorum),
-/// and its entry commits only if a quorum comes back.
+/// and its entry commits only if a quorum comes back. Past the deadline it
+/// waits on while the state machine is applying: the response comes after
+/// apply, and a large committed entry (a bulk COPY) can take longer to
+/// apply than the deadline allows; answering "not committed" then would
+/// be wrong. An idle machine past the deadline means no quorum committed.
 async fn finish(inner: &Inner, attempt: Attempt, deadline: Instant) -> Result<Vec<Bytes>, GroupError> {
     match attempt {
         Attempt::Failed(error) => Err(error),
-        Attempt::Local(receiver) => match tokio::time::timeout_at(deadline, receiver).await {
+        Attempt::Local(mut receiver) => match wait_while_applying(inner, &mut receiver, deadline).await {
             Err(_) => Err(inner.unavailable("no quorum committed the write in time")),
             Ok(Ok(Ok(response))) => Ok(response.data),
             Ok(Ok(Err(ClientWriteError::ForwardToLeader(forward)))) => {

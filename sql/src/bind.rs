@@ -812,18 +812,27 @@ fn array_as_text(query: &ast::Query) -> Result<ast::Query, SqlError> {
     Ok(ast::Query { body: Box::new(ast::SetExpr::Select(Box::new(select))), order_by: None, ..query.clone() })
 }
 
+/// The catalog functions that look something up, as the scalar subquery
+/// over the system catalog ([`crate::system`]) that does:
 /// `pg_get_indexdef(oid, …)`, `pg_get_constraintdef(oid, …)` and
-/// `pg_get_viewdef(oid, …)` as the scalar subquery that looks the
-/// definition up in the system catalog ([`crate::system`]).
+/// `pg_get_viewdef(oid, …)` a definition; `to_regclass(name)`,
+/// `to_regtype(name)`, `to_regnamespace(name)` an OID (NULL if none).
 fn definition_lookup(name: &str, function: &ast::Function) -> Result<Option<ast::Expr>, SqlError> {
-    if !matches!(name, "pg_get_indexdef" | "pg_get_constraintdef" | "pg_get_viewdef") {
-        return Ok(None);
-    }
     let ast::FunctionArguments::List(list) = &function.args else { return Ok(None) };
-    let Some(ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(oid))) = list.args.first() else {
+    let Some(ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(arg))) = list.args.first() else {
         return Ok(None);
     };
-    let lookup = format!("(SELECT definition FROM pg_catalog.seshat_definitions WHERE oid = {oid})");
+    let lookup = match name {
+        "pg_get_indexdef" | "pg_get_constraintdef" | "pg_get_viewdef" => {
+            format!("(SELECT definition FROM pg_catalog.seshat_definitions WHERE oid = {arg})")
+        }
+        "to_regclass" => format!("(SELECT oid FROM pg_catalog.pg_class WHERE relname = {arg})"),
+        "to_regtype" => {
+            format!("(SELECT oid FROM pg_catalog.pg_type WHERE typname = {arg} OR format_type(oid, NULL) = {arg})")
+        }
+        "to_regnamespace" => format!("(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = {arg})"),
+        _ => return Ok(None),
+    };
     Ok(Some(crate::parse::expression(&lookup)?))
 }
 

@@ -184,6 +184,7 @@ impl Session {
     /// transaction block are one implicit transaction.
     pub async fn execute(&mut self, sql: &str) -> Vec<Result<Outcome>> {
         self.canceller.reset();
+        let _timeout = self.statement_timeout();
         let statements = match parse::statements(sql) {
             Ok(statements) => statements,
             Err(error) => {
@@ -243,6 +244,7 @@ impl Session {
     /// Runs a prepared statement with its parameters' values.
     pub async fn execute_prepared(&mut self, prepared: &Prepared, values: Vec<Value>) -> Result<Outcome> {
         self.canceller.reset();
+        let _timeout = self.statement_timeout();
         let statement = prepared.with_values(values)?;
         self.statement(statement).await
     }
@@ -291,6 +293,7 @@ impl Session {
                 Err(SqlError::new(code::ACTIVE_SQL_TRANSACTION, "VACUUM cannot run inside a transaction block").into())
             }
             S::Set(set) => self.set(set),
+            S::Reset(reset) => self.reset(reset.reset),
             statement => match self.transaction.is_some() {
                 true => self.in_transaction(statement).await,
                 false => self.sql.autocommit(statement, &self.canceller).await,
@@ -567,6 +570,36 @@ impl Session {
         })
     }
 
+    /// A timer that stops the statement about to run once
+    /// `statement_timeout` passes (none when it is 0); dropping it
+    /// disarms it.
+    fn statement_timeout(&self) -> Option<AbortOnDrop> {
+        let millis = self.settings.get("statement_timeout").and_then(|v| duration_millis(v).ok()).unwrap_or(0);
+        if millis == 0 {
+            return None;
+        }
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        let canceller = self.canceller.clone();
+        Some(AbortOnDrop(handle.spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+            canceller.time_out();
+        })))
+    }
+
+    fn reset(&mut self, reset: ast::Reset) -> Result<Outcome> {
+        match reset {
+            ast::Reset::ALL => self.settings.clear(),
+            ast::Reset::ConfigurationParameter(name) => {
+                let name = crate::bind::object_name(&name)?;
+                self.setting(&name)?;
+                self.settings.remove(&name);
+            }
+            // There is no SET SESSION AUTHORIZATION to undo.
+            ast::Reset::SessionAuthorization => {}
+        }
+        Ok(Outcome::command("RESET"))
+    }
+
     fn set(&mut self, set: ast::Set) -> Result<Outcome> {
         match set {
             // Every isolation level runs as SERIALIZABLE, which is allowed
@@ -588,7 +621,11 @@ impl Session {
                     return Ok(Outcome::command("SET"));
                 }
                 let value: Vec<String> = values.iter().map(setting_text).collect();
-                self.settings.insert(name, value.join(", "));
+                let value = value.join(", ");
+                if name == "statement_timeout" {
+                    duration_millis(&value)?;
+                }
+                self.settings.insert(name, value);
                 Ok(Outcome::command("SET"))
             }
             ast::Set::SetTimeZone { value, .. } => {
@@ -649,6 +686,35 @@ impl Drop for Session {
             });
         }
     }
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A duration setting in milliseconds: a number (milliseconds) or one
+/// with PostgreSQL's units (`us`, `ms`, `s`, `min`, `h`, `d`).
+fn duration_millis(value: &str) -> Result<u64> {
+    let invalid = || SqlError::new(code::INVALID_PARAMETER_VALUE, format!("invalid value for parameter: \"{value}\""));
+    let trimmed = value.trim();
+    let split = trimmed.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: f64 = number.parse().map_err(|_| invalid())?;
+    let per_unit = match unit.trim() {
+        "" | "ms" => 1.0,
+        "us" => 0.001,
+        "s" => 1000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return Err(invalid().into()),
+    };
+    Ok((number * per_unit).round() as u64)
 }
 
 /// A SET value as SHOW prints it: a quoted string without its quotes.
