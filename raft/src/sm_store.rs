@@ -106,6 +106,24 @@ impl<SM: StateMachine> StateMachineStore<SM> {
     }
 }
 
+/// Operations past which writing a batch leaves the runtime's worker.
+const LARGE_BATCH_OPS: usize = 10_000;
+
+fn batch_is_large(batch: &Batch) -> bool {
+    batch.len() > LARGE_BATCH_OPS
+}
+
+/// Runs `work` without holding up the runtime's other tasks (on a
+/// multi-threaded runtime the worker hands them to another thread).
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
 /// Where a request's response comes from once the batch is applied.
 enum Outcome {
     Executed { position: usize, client: u64, serial: u64 },
@@ -186,9 +204,15 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
         self.sessions.flush(&mut batch, self.meta_family);
         let membership = membership_changed.then_some(&self.membership);
         stored::put_applied_state(&mut batch, self.meta_family, &applied, membership);
-        self.store
-            .write(batch, Durability::Buffered)
-            .map_err(|e| storage_error(ErrorSubject::Apply(applied), ErrorVerb::Write, e))?;
+        // A large batch (a bulk COPY's rows) takes a while to write: off
+        // the runtime's worker, so heartbeats and other groups go on.
+        let (store, large) = (&self.store, batch_is_large(&batch));
+        let write = || store.write(batch, Durability::Buffered);
+        let written = match large {
+            true => blocking(write),
+            false => write(),
+        };
+        written.map_err(|e| storage_error(ErrorSubject::Apply(applied), ErrorVerb::Write, e))?;
         self.observed.stamp_ms.fetch_max(max_stamp, Ordering::AcqRel);
         self.applied_index.send_replace(applied.index);
         Ok(replies)

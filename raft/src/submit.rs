@@ -352,16 +352,24 @@ async fn start(inner: &Inner, batch: &mut Batch) -> Attempt {
 }
 
 /// `future`'s output, or an error once `deadline` has passed and the
-/// state machine is not applying.
+/// state machine has stopped making progress: it is not applying, and
+/// applied nothing during the last [`APPLYING_RECHECK`].
 async fn wait_while_applying<F: std::future::Future + Unpin>(
     inner: &Inner,
     future: &mut F,
     deadline: Instant,
 ) -> Result<F::Output, tokio::time::error::Elapsed> {
     let mut deadline = deadline;
+    let mut applied = *inner.applied.index.borrow();
     loop {
         match tokio::time::timeout_at(deadline, &mut *future).await {
-            Err(_) if inner.applied.applying.load(Ordering::Acquire) => {
+            Err(elapsed) => {
+                let now_applied = *inner.applied.index.borrow();
+                let progressing = inner.applied.applying.load(Ordering::Acquire) || now_applied != applied;
+                if !progressing {
+                    return Err(elapsed);
+                }
+                applied = now_applied;
                 deadline = Instant::now() + APPLYING_RECHECK;
             }
             result => return result,
@@ -369,16 +377,18 @@ async fn wait_while_applying<F: std::future::Future + Unpin>(
     }
 }
 
-/// How often a write past its deadline checks whether apply still runs.
-const APPLYING_RECHECK: Duration = Duration::from_millis(100);
+/// How long a write past its deadline waits for the state machine to
+/// show progress before it gives up.
+const APPLYING_RECHECK: Duration = Duration::from_millis(500);
 
 /// An append this node made waits at most until `deadline`: a leader
 /// that lost its quorum keeps leading (openraft 0.9 has no check-quorum),
 /// and its entry commits only if a quorum comes back. Past the deadline it
 /// waits on while the state machine is applying: the response comes after
-/// apply, and a large committed entry (a bulk COPY) can take longer to
-/// apply than the deadline allows; answering "not committed" then would
-/// be wrong. An idle machine past the deadline means no quorum committed.
+/// apply, and large committed entries (a bulk COPY's data, then its
+/// statement) can take longer to apply than the deadline allows;
+/// answering "not committed" then would be wrong. A machine that stopped
+/// applying past the deadline means no quorum commits.
 async fn finish(inner: &Inner, attempt: Attempt, deadline: Instant) -> Result<Vec<Bytes>, GroupError> {
     match attempt {
         Attempt::Failed(error) => Err(error),

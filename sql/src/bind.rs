@@ -502,28 +502,25 @@ impl<'a> Binder<'a> {
             };
         }
         let (left, right) = (self.bind(left)?, self.bind(right)?);
-        let op = match op {
-            B::Plus => BinaryOp::Add,
-            B::Minus => BinaryOp::Sub,
-            B::Multiply => BinaryOp::Mul,
-            B::Divide => BinaryOp::Div,
-            B::Modulo => BinaryOp::Mod,
-            B::Eq => BinaryOp::Eq,
-            B::NotEq => BinaryOp::NotEq,
-            B::Lt => BinaryOp::Lt,
-            B::LtEq => BinaryOp::LtEq,
-            B::Gt => BinaryOp::Gt,
-            B::GtEq => BinaryOp::GtEq,
-            B::And => BinaryOp::And,
-            B::Or => BinaryOp::Or,
-            B::StringConcat => BinaryOp::Concat,
-            // `^` is PostgreSQL's exponentiation: power(a, b).
-            B::PGExp => return functions::bind("power", vec![left, right]),
-            B::PGRegexMatch => return functions::bind("~", vec![left, right]),
-            B::PGRegexIMatch => return functions::bind("~*", vec![left, right]),
-            B::PGRegexNotMatch => return functions::bind("!~", vec![left, right]),
-            B::PGRegexNotIMatch => return functions::bind("!~*", vec![left, right]),
-            other => return Err(SqlError::unsupported(format!("the operator {other}"))),
+        let op = match comparison(op) {
+            Some(comparison) => comparison,
+            None => match op {
+                B::Plus => BinaryOp::Add,
+                B::Minus => BinaryOp::Sub,
+                B::Multiply => BinaryOp::Mul,
+                B::Divide => BinaryOp::Div,
+                B::Modulo => BinaryOp::Mod,
+                B::And => BinaryOp::And,
+                B::Or => BinaryOp::Or,
+                B::StringConcat => BinaryOp::Concat,
+                // `^` is PostgreSQL's exponentiation: power(a, b).
+                B::PGExp => return functions::bind("power", vec![left, right]),
+                B::PGRegexMatch => return functions::bind("~", vec![left, right]),
+                B::PGRegexIMatch => return functions::bind("~*", vec![left, right]),
+                B::PGRegexNotMatch => return functions::bind("!~", vec![left, right]),
+                B::PGRegexNotIMatch => return functions::bind("!~*", vec![left, right]),
+                other => return Err(SqlError::unsupported(format!("the operator {other}"))),
+            },
         };
         let symbol = |op: BinaryOp| match op {
             BinaryOp::Add => "+",

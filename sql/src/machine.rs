@@ -34,6 +34,7 @@ use crate::datetime::StatementTime;
 use crate::error::{code, Error, SqlError};
 use crate::keys;
 use crate::read_set::{DeferredRow, WriteSet};
+use crate::service::run_blocking;
 use crate::write;
 use crate::write::RowWriter;
 
@@ -167,22 +168,27 @@ impl StateMachine for SqlMachine {
                 _ => command.stamp_ms as i64 * 1000,
             });
             let response = match decoded {
-                Ok(SqlCommand::Execute { sql }) => execute(&mut overlay, &mut dropped, &sql, command.index)?,
+                // Executing statements can take long (a COPY of a million
+                // rows): off the runtime's worker, so that this node's
+                // heartbeats and other tasks go on meanwhile.
+                Ok(SqlCommand::Execute { sql }) => {
+                    run_blocking(|| execute(&mut overlay, &mut dropped, &sql, command.index))?
+                }
                 Ok(SqlCommand::ExecuteRead { sql, reads, writes, deferred, outcome }) => {
                     match reads.holds(&overlay)? {
                         true => keep(&mut overlay, writes, deferred)?.map(|()| outcome),
-                        false => execute(&mut overlay, &mut dropped, &sql, command.index)?,
+                        false => run_blocking(|| execute(&mut overlay, &mut dropped, &sql, command.index))?,
                     }
                 }
                 Ok(SqlCommand::Commit { statements } | SqlCommand::CommitAt { statements, .. }) => {
-                    commit(&mut overlay, &mut dropped, &statements, command.index)?
+                    run_blocking(|| commit(&mut overlay, &mut dropped, &statements, command.index))?
                 }
                 Ok(SqlCommand::CommitRead { statements, reads, writes, .. }) => match reads.holds(&overlay)? {
                     true => {
                         overlay.extend(writes.into_writes()?);
                         Ok(Outcome::command("COMMIT"))
                     }
-                    false => commit(&mut overlay, &mut dropped, &statements, command.index)?,
+                    false => run_blocking(|| commit(&mut overlay, &mut dropped, &statements, command.index))?,
                 },
                 Ok(SqlCommand::Stage { stage, seq, data }) => {
                     overlay.put(Family::SqlRows, keys::stage_chunk(stage, seq), data);

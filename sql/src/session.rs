@@ -419,7 +419,7 @@ impl Session {
         let chunks = copy::Chunks::Held(copy.take_kept());
         let (staged, stage) = (&copy.staged, copy.stage);
         self.in_transaction_with(false, staged.to_string(), |view| {
-            copy::load(view, &CopyFrom::bind(&*view, staged)?, stage, chunks)
+            run_blocking(|| copy::load(view, &CopyFrom::bind(&*view, staged)?, stage, chunks))
         })
         .await
     }

@@ -36,6 +36,16 @@ impl Batch {
         self.ops.push(Op::Delete { family, key: key.into() });
     }
 
+    /// How many operations it holds.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether it holds no operation.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
     /// Removes every key in `[start, end)` from `family`.
     pub fn delete_range(&mut self, family: Family, start: impl Into<Vec<u8>>, end: impl Into<Vec<u8>>) {
         self.ops.push(Op::DeleteRange { family, start: start.into(), end: end.into() });

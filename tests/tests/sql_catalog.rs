@@ -133,6 +133,19 @@ async fn catalog_views_casts_and_functions_answer_as_postgresql_does() {
         simple_rows(&client, "SELECT typname FROM pg_type WHERE oid IN (16, 23, 25, 1700) ORDER BY oid").await,
         [["bool"], ["int4"], ["text"], ["numeric"]]
     );
+    // The lookup tokio-postgres makes for a type OID it does not know.
+    assert_eq!(
+        simple_rows(
+            &client,
+            "SELECT t.typname, t.typtype, t.typelem, r.rngsubtype, t.typbasetype, n.nspname, t.typrelid
+             FROM pg_catalog.pg_type t
+             LEFT OUTER JOIN pg_catalog.pg_range r ON r.rngtypid = t.oid
+             INNER JOIN pg_catalog.pg_namespace n ON t.typnamespace = n.oid
+             WHERE t.oid = 2950"
+        )
+        .await,
+        [["uuid", "b", "0", "NULL", "0", "pg_catalog", "0"]]
+    );
     // OIDs come from replicated state: the same after a restart.
     let oids = "SELECT relname, oid FROM pg_class ORDER BY relname";
     let before = simple_rows(&client, oids).await;
