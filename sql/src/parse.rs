@@ -56,6 +56,12 @@ pub fn expression(sql: &str) -> Result<ast::Expr, SqlError> {
 /// `tokens` with the utility statements rewritten as the module says;
 /// every other statement's tokens unchanged.
 fn rewrite_utilities(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    // Most strings have none of them: no copy then.
+    let utility =
+        |t: &TokenWithSpan| matches!(keyword(&t.token), Some(Keyword::COPY | Keyword::VACUUM | Keyword::ANALYZE));
+    if !tokens.iter().any(utility) {
+        return tokens;
+    }
     let mut out = Vec::with_capacity(tokens.len());
     for statement in tokens.split_inclusive(|t| t.token == Token::SemiColon) {
         match first_keyword(statement) {
