@@ -266,6 +266,7 @@ pub(crate) async fn run(inner: Arc<Inner>, mut queue: mpsc::UnboundedReceiver<Su
                 },
                 false => answer.await,
             };
+            let mut applied_seen = *inner.applied.index.borrow();
             while let Err(error) = &result {
                 if !retriable(error) {
                     break;
@@ -276,6 +277,13 @@ pub(crate) async fn run(inner: Arc<Inner>, mut queue: mpsc::UnboundedReceiver<Su
                 }
                 if batch.requests.is_empty() {
                     break;
+                }
+                // Past the deadline, a replica that keeps applying belongs
+                // to a group that keeps committing: the leader may be busy
+                // applying a large entry, maybe this one. Retrying is safe
+                // (a retried serial applies once).
+                if Instant::now() >= batch.deadline && progressing(&inner, &mut applied_seen) {
+                    batch.deadline = Instant::now() + APPLYING_RECHECK;
                 }
                 if Instant::now() >= batch.deadline {
                     let last = match error {
@@ -363,18 +371,20 @@ async fn wait_while_applying<F: std::future::Future + Unpin>(
     let mut applied = *inner.applied.index.borrow();
     loop {
         match tokio::time::timeout_at(deadline, &mut *future).await {
-            Err(elapsed) => {
-                let now_applied = *inner.applied.index.borrow();
-                let progressing = inner.applied.applying.load(Ordering::Acquire) || now_applied != applied;
-                if !progressing {
-                    return Err(elapsed);
-                }
-                applied = now_applied;
-                deadline = Instant::now() + APPLYING_RECHECK;
-            }
+            Err(elapsed) if !progressing(inner, &mut applied) => return Err(elapsed),
+            Err(_) => deadline = Instant::now() + APPLYING_RECHECK,
             result => return result,
         }
     }
+}
+
+/// Whether this replica's state machine is applying, or has applied past
+/// `seen` (which it then moves to the applied index).
+fn progressing(inner: &Inner, seen: &mut u64) -> bool {
+    let applied = *inner.applied.index.borrow();
+    let progressed = inner.applied.applying.load(Ordering::Acquire) || applied != *seen;
+    *seen = applied;
+    progressed
 }
 
 /// How long a write past its deadline waits for the state machine to
