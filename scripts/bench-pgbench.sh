@@ -74,9 +74,8 @@ run postgres select-only "$pg_port"
 
 for nodes in 1 3; do
     start_seshat "$SESHAT" "$nodes" "${node_args[@]}"
-    # The load goes through the leader: a follower forwards a write and
-    # gives up after --request-timeout-ms, while applying a 1M-row COPY
-    # can take longer on a loaded machine (it still commits).
+    # The load goes through the leader, as PostgreSQL's is local: a
+    # follower would forward the 1M-row COPY to it.
     initialize "seshat-$nodes" "$(sql_leader_pg "$SESHAT")"
     # Followers apply the load's large entries after the leader: wait
     # until every node answers before measuring.
