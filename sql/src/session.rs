@@ -500,14 +500,15 @@ impl Session {
             let message = format!("cannot execute {} in a read-only transaction", command_name(&statement));
             return Err(SqlError::new(code::READ_ONLY_SQL_TRANSACTION, message).into());
         }
-        let sql = statement.to_string();
+        // COMMIT runs the statement's text again; here it runs parsed (the
+        // text is its AST's display, which parses back to the same AST).
         // A query leaves the async worker unless it is a point read; a
         // write's rows are mostly few, and handing the worker over would
-        // cost more than they do. Either runs the statement's text, as
-        // COMMIT will.
-        self.in_transaction_with(reads, sql.clone(), |own| match reads {
-            true => read(own, &sql),
-            false => write::execute(own, &sql).map(|effects| effects.outcome),
+        // cost more than they do.
+        let sql = statement.to_string();
+        self.in_transaction_with(reads, sql, |own| match reads {
+            true => read(own, statement),
+            false => write::run(own, statement).map(|effects| effects.outcome),
         })
         .await
     }
@@ -654,11 +655,11 @@ async fn snapshot_of(sql: &Sql, transaction: &mut Transaction) -> Result<Recorde
     }
 }
 
-/// A query or EXPLAIN inside a transaction, run from `sql`, its text.
-fn read<R: Reader>(view: &mut Overlay<'_, R>, sql: &str) -> Result<Outcome> {
-    match parse::statements(sql)?.as_slice() {
-        [ast::Statement::Query(query)] => run_query(&*view, query),
-        _ => run_blocking(|| write::execute(view, sql)).map(|effects| effects.outcome),
+/// A query, EXPLAIN, COPY TO or ANALYZE inside a transaction.
+fn read<R: Reader>(view: &mut Overlay<'_, R>, statement: ast::Statement) -> Result<Outcome> {
+    match statement {
+        ast::Statement::Query(query) => run_query(&*view, &query),
+        other => run_blocking(|| write::run(view, other)).map(|effects| effects.outcome),
     }
 }
 
