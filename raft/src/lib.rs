@@ -40,6 +40,7 @@
 // (`StorageError`, `RPCError`, ~250 bytes); our helpers return the same.
 #![allow(clippy::result_large_err)]
 
+mod blocking;
 mod clock;
 mod frontend;
 mod group;
@@ -60,6 +61,7 @@ mod submit;
 mod transport;
 mod types;
 
+pub use blocking::run_blocking;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use frontend::{accept, Frontend, Shutdown};
 pub use group::{Bootstrap, Group, GroupError, GroupId, GroupStatus, Member, Proposal, Role};

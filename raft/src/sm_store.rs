@@ -113,17 +113,6 @@ fn batch_is_large(batch: &Batch) -> bool {
     batch.len() > LARGE_BATCH_OPS
 }
 
-/// Runs `work` without holding up the runtime's other tasks (on a
-/// multi-threaded runtime the worker hands them to another thread).
-fn blocking<T>(work: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(work)
-        }
-        _ => work(),
-    }
-}
-
 /// Where a request's response comes from once the batch is applied.
 enum Outcome {
     Executed { position: usize, client: u64, serial: u64 },
@@ -209,7 +198,7 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
         let (store, large) = (&self.store, batch_is_large(&batch));
         let write = || store.write(batch, Durability::Buffered);
         let written = match large {
-            true => blocking(write),
+            true => crate::run_blocking(write),
             false => write(),
         };
         written.map_err(|e| storage_error(ErrorSubject::Apply(applied), ErrorVerb::Write, e))?;

@@ -159,8 +159,9 @@ fn existing_table(view: &impl Reader, name: &ast::ObjectName, doing: &str) -> Re
 
 /// Where a COPY's data is: the data in order, cut anywhere.
 pub enum Chunks {
-    /// Staged in the store: this many chunks (read one at a time).
-    Staged(u32),
+    /// Staged in the store, chunks 0, 1, … (read one at a time, up to the
+    /// first missing: a session stages them in order, without gaps).
+    Staged,
     /// Held by the session (a transaction block's COPY).
     Held(Vec<Vec<u8>>),
 }
@@ -185,21 +186,18 @@ pub fn load<R: Reader>(view: &mut Overlay<'_, R>, copy: &CopyFrom, stage: u128, 
         count += 1;
         Ok(())
     };
-    let count_of_chunks = match &chunks {
-        Chunks::Staged(count) => *count,
-        Chunks::Held(held) => held.len() as u32,
-    };
     let mut held = match chunks {
-        Chunks::Held(held) => held.into_iter(),
-        Chunks::Staged(_) => Vec::new().into_iter(),
+        Chunks::Held(held) => Some(held.into_iter()),
+        Chunks::Staged => None,
     };
-    for seq in 0..count_of_chunks {
-        let chunk = match held.next() {
-            Some(chunk) => chunk,
-            None => view.get(Family::SqlRows, &keys::stage_chunk(stage, seq))?.ok_or_else(|| {
-                SqlError::new(code::INTERNAL_ERROR, format!("chunk {seq} of the COPY's data is missing"))
-            })?,
+    let mut seq = 0u32;
+    loop {
+        let chunk = match &mut held {
+            Some(held) => held.next(),
+            None => view.get(Family::SqlRows, &keys::stage_chunk(stage, seq))?,
         };
+        let Some(chunk) = chunk else { break };
+        seq += 1;
         let mut records = Vec::new();
         let fed = reader.feed(&chunk, |record, line| {
             records.push((record, line));
@@ -220,7 +218,7 @@ pub fn load<R: Reader>(view: &mut Overlay<'_, R>, copy: &CopyFrom, stage: u128, 
     for (record, line) in last {
         insert(view, record, line)?;
     }
-    for seq in 0..count_of_chunks {
+    for seq in 0..seq {
         view.delete(Family::SqlRows, keys::stage_chunk(stage, seq));
     }
     Ok(Outcome::Command { command: "COPY".into(), rows: Some(count) })
@@ -239,13 +237,7 @@ pub fn run<R: Reader>(view: &mut Overlay<'_, R>, statement: &ast::Statement) -> 
                 );
             };
             let copy = CopyFrom::bind(&*view, statement)?;
-            let (start, end) = keys::stage(stage);
-            let mut count = 0u32;
-            for entry in view.scan(Family::SqlRows, &start, Some(&end)) {
-                entry?;
-                count += 1;
-            }
-            load(view, &copy, stage, Chunks::Staged(count))
+            load(view, &copy, stage, Chunks::Staged)
         }
         _ => Err(Error::Corrupt(format!("not a COPY: {statement}"))),
     }

@@ -185,16 +185,7 @@ pub(crate) fn run_query(view: &impl Reader, query: &ast::Query) -> Result<Outcom
     Ok(Outcome::Rows(Rows { columns: plan.columns().to_vec(), rows, command: "SELECT".into() }))
 }
 
-/// Runs `work`, a statement's synchronous part (binding, reading,
-/// joining), without holding up the runtime's other tasks: on a
-/// multi-threaded runtime the worker hands them to another thread while
-/// it runs (other clients, Raft's heartbeats, a cancel request keep
-/// going during a long query).
-pub(crate) fn run_blocking<T>(work: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(work)
-        }
-        _ => work(),
-    }
-}
+/// A statement's long synchronous part (binding, reading, joining),
+/// off the runtime's worker: other clients, Raft's heartbeats and a
+/// cancel request keep going during a long query.
+pub(crate) use raft::run_blocking;

@@ -90,9 +90,10 @@ struct Transaction {
     /// The time its statements run at (`now()`), fixed when it began and
     /// logged with its commit so that apply runs them at the same time.
     now_micros: i64,
-    /// The stages of its COPY statements, dropped when it ends (a
+    /// The stages of its COPY statements, with each statement's text,
+    /// dropped when it ends unless it commits them (a
     /// committed COPY has already deleted its own).
-    stages: Vec<u128>,
+    stages: Vec<(u128, String)>,
 }
 
 /// The transaction as it was when SAVEPOINT named it.
@@ -271,7 +272,7 @@ impl Session {
             S::Commit { chain: false, .. } => self.commit().await,
             S::Rollback { chain: false, savepoint: None } => {
                 if let Some(transaction) = self.transaction.take() {
-                    self.unstage(transaction.stages).await;
+                    self.unstage(transaction.stages.into_iter().map(|(stage, _)| stage).collect()).await;
                 }
                 Ok(Outcome::command("ROLLBACK"))
             }
@@ -321,6 +322,14 @@ impl Session {
             return Ok(Outcome::command("COMMIT"));
         };
         let Transaction { statements, now_micros, snapshot, writes, failed, wrote, stages, .. } = transaction;
+        // A committed COPY deletes its own stage; the others (rolled back
+        // to a savepoint, or all of them if the commit fails) are dropped.
+        let uncommitted: Vec<u128> = stages
+            .iter()
+            .filter(|(_, sql)| !statements.iter().any(|s| &s.sql == sql))
+            .map(|(stage, _)| *stage)
+            .collect();
+        let all: Vec<u128> = stages.into_iter().map(|(stage, _)| stage).collect();
         let outcome = match (failed, wrote) {
             (true, _) => Ok(Outcome::command("ROLLBACK")),
             (false, false) => Ok(Outcome::command("COMMIT")),
@@ -333,7 +342,9 @@ impl Session {
                 self.sql.propose(command).await
             }
         };
-        self.unstage(stages).await;
+        let committed =
+            !failed && wrote && matches!(&outcome, Ok(Outcome::Command { command, .. }) if command == "COMMIT");
+        self.unstage(if committed { uncommitted } else { all }).await;
         outcome
     }
 
@@ -407,7 +418,7 @@ impl Session {
 
     async fn finish_copy(&mut self, copy: &mut CopyIn) -> Result<Outcome> {
         if let Some(transaction) = &mut self.transaction {
-            transaction.stages.push(copy.stage);
+            transaction.stages.push((copy.stage, copy.staged.to_string()));
         }
         if let Some((seq, chunk)) = copy.finish()? {
             let stage = copy.stage;
@@ -671,7 +682,8 @@ fn is_copy_from_stdin(statement: &ast::Statement) -> bool {
 /// stages and its COPY's are dropped (by a task: dropping cannot wait).
 impl Drop for Session {
     fn drop(&mut self) {
-        let mut stages: Vec<u128> = self.transaction.take().map(|t| t.stages).unwrap_or_default();
+        let mut stages: Vec<u128> =
+            self.transaction.take().map(|t| t.stages.into_iter().map(|(stage, _)| stage).collect()).unwrap_or_default();
         stages.extend(self.copy.take().map(|copy| copy.stage));
         if stages.is_empty() {
             return;

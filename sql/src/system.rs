@@ -13,8 +13,10 @@
 //! a table or index is `16384 + id` (ids are drawn in log order and never
 //! reused; TRUNCATE gives a table a new one); a view `1_000_000_000 +` a
 //! hash of its name; a table's primary key (an index in PostgreSQL, the
-//! row key here) `2_000_000_000 + id`; its constraints `3_000_000_000 +
-//! 64 × id + n`. Types have PostgreSQL's OIDs, the schemas `pg_catalog`
+//! row key here) `2_000_000_000 + id`; its constraints and column
+//! defaults `2^32 + 2^20 × id + 2^16 × kind + n` (past PostgreSQL's u32
+//! range: these columns are bigint here, and only Seshat's own lookups
+//! read them). Types have PostgreSQL's OIDs, the schemas `pg_catalog`
 //! 11 and `public` 2200, the one role 10, the one database 5.
 //!
 //! Seshat has one database and one schema, `public`; every relation is
@@ -164,8 +166,25 @@ fn primary_key_oid(table: &Table) -> i64 {
     2_000_000_000 + i64::from(table.id)
 }
 
-fn constraint_oid(table: &Table, n: usize) -> i64 {
-    3_000_000_000 + 64 * i64::from(table.id) + n as i64
+/// What an OID derived from a table's id names besides the table.
+#[derive(Clone, Copy)]
+enum Part {
+    PrimaryKey,
+    Check(usize),
+    Unique(usize),
+    Default(usize),
+}
+
+/// The OID of `part` of `table`: past every u32 OID (tables, indexes,
+/// views), unique for up to 65,536 of each kind per table.
+fn part_oid(table: &Table, part: Part) -> i64 {
+    let (kind, n) = match part {
+        Part::PrimaryKey => (0, 0),
+        Part::Check(n) => (1, n),
+        Part::Unique(n) => (2, n),
+        Part::Default(n) => (3, n),
+    };
+    (1 << 32) + (i64::from(table.id) << 20) + (kind << 16) + n as i64
 }
 
 /// PostgreSQL's type modifier of `ty` (-1 for none).
@@ -242,10 +261,11 @@ pub struct Who {
 
 /// The rows of system relation `schema.table`.
 pub fn relation(reader: &impl Reader, schema: &str, table: &str, who: &Who) -> Result<SystemRelation> {
-    let tables = catalog::tables(reader)?;
-    let views = view::all(reader)?;
+    // Read only by the relations that list tables or views.
+    let tables = || catalog::tables(reader);
+    let views = || view::all(reader);
     Ok(match (schema, table) {
-        ("information_schema", table) => information_schema(table, &tables, &views, reader, who),
+        ("information_schema", table) => information_schema(table, &tables()?, &views()?, reader, who),
         (_, "pg_namespace") => {
             let mut b =
                 Builder::new("pg_namespace", &[("oid", OID), ("nspname", NAME), ("nspowner", OID), ("nspacl", TEXT)]);
@@ -256,17 +276,17 @@ pub fn relation(reader: &impl Reader, schema: &str, table: &str, who: &Who) -> R
             }
             b.done()
         }
-        (_, "pg_class") => pg_class(&tables, &views, reader),
-        (_, "pg_attribute") => pg_attribute(&tables, &views, reader),
+        (_, "pg_class") => pg_class(&tables()?, &views()?, reader),
+        (_, "pg_attribute") => pg_attribute(&tables()?, &views()?, reader),
         (_, "pg_type") => pg_type(),
-        (_, "pg_index") => pg_index(&tables),
-        (_, "pg_constraint") => pg_constraint(&tables),
+        (_, "pg_index") => pg_index(&tables()?),
+        (_, "pg_constraint") => pg_constraint(&tables()?),
         (_, "pg_attrdef") => {
             let mut b = Builder::new("pg_attrdef", &[("oid", OID), ("adrelid", OID), ("adnum", INT2), ("adbin", TEXT)]);
-            for table in &tables {
+            for table in &tables()? {
                 for (i, column) in table.columns.iter().enumerate() {
                     if let Some(default) = &column.default {
-                        let oid = constraint_oid(table, 48 + i.min(15));
+                        let oid = part_oid(table, Part::Default(i));
                         b.row(vec![int(oid), int(relation_oid(table.id)), int(i as i64 + 1), text(default)]);
                     }
                 }
@@ -462,7 +482,7 @@ pub fn relation(reader: &impl Reader, schema: &str, table: &str, who: &Who) -> R
                     ("rowsecurity", BOOL),
                 ],
             );
-            for table in &tables {
+            for table in &tables()? {
                 let indexed = !table.primary_key.is_empty() || !table.indexes.is_empty();
                 b.row(vec![
                     text("public"),
@@ -480,7 +500,7 @@ pub fn relation(reader: &impl Reader, schema: &str, table: &str, who: &Who) -> R
         (_, "pg_views") => {
             let columns = [("schemaname", NAME), ("viewname", NAME), ("viewowner", NAME), ("definition", TEXT)];
             let mut b = Builder::new("pg_views", &columns);
-            for view in &views {
+            for view in &views()? {
                 b.row(vec![text("public"), text(&view.name), text(&who.user), text(&view.query)]);
             }
             b.done()
@@ -494,7 +514,7 @@ pub fn relation(reader: &impl Reader, schema: &str, table: &str, who: &Who) -> R
                 ("indexdef", TEXT),
             ];
             let mut b = Builder::new("pg_indexes", &columns);
-            for table in &tables {
+            for table in &tables()? {
                 for index in indexes(table) {
                     b.row(vec![
                         text("public"),
@@ -509,7 +529,7 @@ pub fn relation(reader: &impl Reader, schema: &str, table: &str, who: &Who) -> R
         }
         (_, "seshat_definitions") => {
             let mut b = Builder::new("seshat_definitions", &[("oid", OID), ("definition", TEXT)]);
-            for table in &tables {
+            for table in &tables()? {
                 for index in indexes(table) {
                     b.row(vec![int(index.oid), text(index.definition)]);
                 }
@@ -517,7 +537,7 @@ pub fn relation(reader: &impl Reader, schema: &str, table: &str, who: &Who) -> R
                     b.row(vec![int(constraint.oid), text(constraint.definition)]);
                 }
             }
-            for view in &views {
+            for view in &views()? {
                 b.row(vec![int(view_oid(&view.name)), text(format!(" {};", view.query))]);
             }
             b.done()
@@ -528,7 +548,27 @@ pub fn relation(reader: &impl Reader, schema: &str, table: &str, who: &Who) -> R
 
 /// The relations Seshat has nothing in (no inheritance, policies,
 /// publications, extended statistics, comments, ranges, enums, role
-/// memberships, functions), with the columns clients read.
+/// memberships, functions).
+const EMPTY: &[&str] = &[
+    "pg_auth_members",
+    "pg_description",
+    "pg_inherits",
+    "pg_policy",
+    "pg_statistic_ext",
+    "pg_publication",
+    "pg_publication_rel",
+    "pg_publication_namespace",
+    "pg_range",
+    "pg_enum",
+    "pg_proc",
+];
+
+/// Whether `pg_catalog.name` never has rows here.
+pub fn always_empty(name: &str) -> bool {
+    EMPTY.contains(&name)
+}
+
+/// An [`EMPTY`] relation, with the columns clients read.
 fn empty(name: &str) -> SystemRelation {
     let columns: &[(&str, DataType)] = match name {
         "pg_auth_members" => &[("roleid", OID), ("member", OID), ("grantor", OID), ("admin_option", BOOL)],
@@ -877,7 +917,7 @@ fn indexes(table: &Table) -> Vec<IndexInfo> {
             columns: table.primary_key.clone(),
             unique: true,
             primary: true,
-            constraint: Some(constraint_oid(table, 0)),
+            constraint: Some(part_oid(table, Part::PrimaryKey)),
         });
     }
     for (n, index) in table.indexes.iter().enumerate() {
@@ -894,7 +934,7 @@ fn indexes(table: &Table) -> Vec<IndexInfo> {
             columns: index.columns.clone(),
             unique: index.unique,
             primary: false,
-            constraint: index.constraint.then(|| constraint_oid(table, 32 + n.min(15))),
+            constraint: index.constraint.then(|| part_oid(table, Part::Unique(n))),
         });
     }
     out
@@ -930,7 +970,7 @@ fn constraints(table: &Table) -> Vec<ConstraintInfo> {
     for (n, check) in table.checks.iter().enumerate() {
         let columns = crate::write::check_columns(table, check).map(|c| c.into_iter().collect()).unwrap_or_default();
         out.push(ConstraintInfo {
-            oid: constraint_oid(table, 1 + n.min(30)),
+            oid: part_oid(table, Part::Check(n)),
             name: check.name.clone(),
             kind: "c",
             columns,

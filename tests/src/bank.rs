@@ -379,3 +379,70 @@ async fn transfer(client: &Client, id: i64, src: i64, dst: i64, amount: i64) -> 
         _ => Outcome::Unknown,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A transfer of `amount` from `src` (read at `src_read`: version,
+    /// balance) to `dst` (read at `dst_read`).
+    fn transfer(
+        id: i64,
+        (src, src_read): (i64, (i64, i64)),
+        (dst, dst_read): (i64, (i64, i64)),
+        amount: i64,
+    ) -> Transfer {
+        Transfer {
+            id,
+            src,
+            dst,
+            amount,
+            src_version: src_read.0,
+            src_balance: src_read.1,
+            dst_version: dst_read.0,
+            dst_balance: dst_read.1,
+        }
+    }
+
+    /// Every account at `INITIAL`, version 0, except `changed`.
+    fn accounts(changed: &[(i64, (i64, i64))]) -> BTreeMap<i64, (i64, i64)> {
+        let mut accounts: BTreeMap<i64, (i64, i64)> = (0..ACCOUNTS).map(|id| (id, (INITIAL, 0))).collect();
+        accounts.extend(changed.iter().copied());
+        accounts
+    }
+
+    #[test]
+    fn a_serial_history_passes() {
+        let history = [
+            transfer(1, (0, (0, INITIAL)), (1, (0, INITIAL)), 10),
+            transfer(2, (1, (1, INITIAL + 10)), (0, (1, INITIAL - 10)), 30),
+        ];
+        let accounts = accounts(&[(0, (INITIAL + 20, 2)), (1, (INITIAL - 20, 2))]);
+        check_accounts(&accounts, &history).unwrap();
+        check_acyclic(&accounts, &history).unwrap();
+    }
+
+    #[test]
+    fn a_lost_update_a_stale_read_and_a_cycle_are_caught() {
+        // Both read version 0 of account 0: one update is lost.
+        let lost = [
+            transfer(1, (0, (0, INITIAL)), (1, (0, INITIAL)), 10),
+            transfer(2, (0, (0, INITIAL)), (2, (0, INITIAL)), 10),
+        ];
+        let after = accounts(&[(0, (INITIAL - 20, 2)), (1, (INITIAL + 10, 1)), (2, (INITIAL + 10, 1))]);
+        assert!(check_accounts(&after, &lost).unwrap_err().to_string().contains("lost or duplicated"));
+        // The second read a balance the first did not leave.
+        let stale = [
+            transfer(1, (0, (0, INITIAL)), (1, (0, INITIAL)), 10),
+            transfer(2, (0, (1, INITIAL)), (2, (0, INITIAL)), 10),
+        ];
+        assert!(check_accounts(&after, &stale).unwrap_err().to_string().contains("read balance"));
+        // 1 before 2 on account 0, 2 before 1 on account 1: no serial order.
+        let cycle = [
+            transfer(1, (0, (0, INITIAL)), (1, (1, INITIAL + 5)), 10),
+            transfer(2, (0, (1, INITIAL - 10)), (1, (0, INITIAL)), 5),
+        ];
+        let after = accounts(&[(0, (INITIAL - 15, 2)), (1, (INITIAL + 15, 2))]);
+        assert!(check_acyclic(&after, &cycle).unwrap_err().to_string().contains("cycle"));
+    }
+}

@@ -87,6 +87,21 @@ pub async fn first_column(client: &tokio_postgres::Client, sql: &str) -> Vec<Str
 /// How long a node may take to start or stop.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `psql ARGS postgres` against `node`'s PostgreSQL port, as user
+/// `postgres`, stopping at the first error: its output. Panics if psql
+/// fails or writes to stderr.
+pub fn psql(node: &Node, args: &[&str]) -> String {
+    let output = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &node.pg_port().to_string(), "-U", "postgres", "-X", "-v", "ON_ERROR_STOP=1"])
+        .args(args)
+        .arg("postgres")
+        .output()
+        .expect("psql is installed (scripts/install-deps.sh)");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stderr.is_empty(), "psql {args:?}: {stderr}");
+    String::from_utf8(output.stdout).expect("psql writes UTF-8")
+}
+
 /// The `seshat` binary under test.
 pub fn seshat_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("SESHAT_BIN") {

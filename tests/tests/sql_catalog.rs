@@ -3,8 +3,6 @@
 //! real PostgreSQL 15 in `tests/psql/describe-queries.sql`) succeeds, psql
 //! itself prints what PostgreSQL prints, and OIDs survive a restart.
 
-use std::process::Command;
-
 use seshat_tests::{first_column, simple_rows, Node};
 
 const SCHEMA: &str = "CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(10) NOT NULL DEFAULT 'x',
@@ -12,18 +10,10 @@ const SCHEMA: &str = "CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(10) NOT N
                       CREATE INDEX t_score ON t (score);
                       CREATE VIEW v AS SELECT id FROM t;";
 
-/// `psql -c command…` against `node`: its output (the test fails if psql
-/// does, or writes an error).
+/// psql's `-c` for each of `commands`, against `node`.
 fn psql(node: &Node, commands: &[&str]) -> String {
-    let mut psql = Command::new("psql");
-    psql.args(["-h", "127.0.0.1", "-p", &node.pg_port().to_string(), "-U", "postgres", "-X", "-v", "ON_ERROR_STOP=1"]);
-    for command in commands {
-        psql.args(["-c", command]);
-    }
-    let output = psql.arg("postgres").output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success() && stderr.is_empty(), "psql {commands:?}: {stderr}");
-    String::from_utf8(output.stdout).unwrap()
+    let args: Vec<&str> = commands.iter().flat_map(|command| ["-c", command]).collect();
+    seshat_tests::psql(node, &args)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -133,6 +123,21 @@ async fn catalog_views_casts_and_functions_answer_as_postgresql_does() {
         simple_rows(&client, "SELECT typname FROM pg_type WHERE oid IN (16, 23, 25, 1700) ORDER BY oid").await,
         [["bool"], ["int4"], ["text"], ["numeric"]]
     );
+    // Every constraint and default has an OID of its own, however many a
+    // table has (psql looks each constraint's definition up by OID).
+    let columns: Vec<String> = (0..40).map(|i| format!("c{i} INT DEFAULT {i} CHECK (c{i} >= 0) UNIQUE")).collect();
+    client.simple_query(&format!("CREATE TABLE wide ({})", columns.join(", "))).await.unwrap();
+    assert_eq!(
+        simple_rows(
+            &client,
+            "SELECT (SELECT count(*) = count(DISTINCT oid) FROM pg_constraint),
+                    (SELECT count(*) = count(DISTINCT oid) FROM pg_attrdef),
+                    (SELECT count(*) FROM pg_constraint WHERE conrelid = 'wide'::regclass)"
+        )
+        .await,
+        [["t", "t", "80"]]
+    );
+    assert!(psql(&node, &["\\d wide"]).contains("\"wide_c39_check\" CHECK (c39 >= 0)"));
     // The lookup tokio-postgres makes for a type OID it does not know.
     assert_eq!(
         simple_rows(

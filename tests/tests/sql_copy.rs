@@ -6,7 +6,7 @@ use std::process::Command;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use seshat_tests::{failing, simple_rows, sqlstate, Node};
+use seshat_tests::{failing, psql, simple_rows, sqlstate, Node};
 
 /// Streams `data` into `sql` (a COPY FROM STDIN) in pieces of `piece`
 /// bytes: the row count, or the error.
@@ -147,17 +147,6 @@ async fn a_large_copy_streams_through_staged_chunks() {
         simple_rows(&client, "SELECT count(*), sum(id), min(length(pad)) FROM big").await,
         [["110000", "6050055000", "100"]]
     );
-}
-
-fn psql(node: &Node, args: &[&str]) -> String {
-    let output = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", &node.pg_port().to_string(), "-U", "postgres", "-X", "-v", "ON_ERROR_STOP=1"])
-        .args(args)
-        .arg("postgres")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "psql {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
