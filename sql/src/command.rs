@@ -44,6 +44,14 @@ pub enum SqlCommand {
     /// Drops what is left of stage `stage` (its statement failed, or its
     /// transaction ended without it).
     Unstage { stage: u128 },
+    /// As `CommitAt`, statement by statement: a statement its session
+    /// recorded ([`Step::ran`]) keeps its recorded writes if its reads
+    /// answer the same at apply, over the writes of the statements before
+    /// it; any other runs again from its text. COMMIT if every outcome is
+    /// the one the client saw, else 40001 and nothing written. A
+    /// concurrent change then costs running again only the statements
+    /// that read it.
+    CommitSteps { steps: Vec<Step>, now_micros: i64 },
 }
 
 /// A statement of a transaction with the digest of the outcome the
@@ -52,6 +60,26 @@ pub enum SqlCommand {
 pub struct Checked {
     pub sql: String,
     pub digest: u128,
+}
+
+/// A statement of a transaction as its session ran it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub checked: Checked,
+    /// What it read and wrote, over the transaction's snapshot and the
+    /// writes of the statements before it; `None` if that could not be
+    /// recorded (too much read or written, a counter drawn, the catalog
+    /// changed): it then runs again from its text.
+    pub ran: Option<Ran>,
+}
+
+/// What a statement read and wrote when its session ran it, and the rows
+/// of tables without a primary key that it left to apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ran {
+    pub reads: ReadSet,
+    pub writes: WriteSet,
+    pub deferred: Vec<DeferredRow>,
 }
 
 impl SqlCommand {

@@ -11,6 +11,8 @@
 //! - an entry a session ran ahead keeps its recorded writes only if its
 //!   recorded reads answer the same here (`read_set`), else it runs as
 //!   above: either way the result is that of running it at its position;
+//!   a transaction's statements are each taken that way in turn, over
+//!   the writes of the ones before it (`CommitSteps`);
 //! - a table's rows are deleted by one range deletion after the overlay's
 //!   writes, once the table is unreachable (dropped from the catalog; ids
 //!   are never reused);
@@ -29,7 +31,7 @@ use raft::{Command, StateMachine};
 use storage::{Batch, Family, Overlay, Reader, Store, Writes};
 
 use crate::catalog;
-use crate::command::{encode_response, Checked, Outcome, SqlCommand};
+use crate::command::{encode_response, Checked, Outcome, SqlCommand, Step};
 use crate::datetime::StatementTime;
 use crate::error::{code, Error, SqlError};
 use crate::keys;
@@ -86,10 +88,53 @@ fn commit<R: Reader>(
             dropped.extend(tables);
             Ok(Ok(Outcome::command("COMMIT")))
         }
-        None => {
-            Ok(Err(SqlError::new(code::SERIALIZATION_FAILURE, "could not serialize access due to concurrent update")))
+        None => Ok(Err(serialization_failure())),
+    }
+}
+
+/// Commits a transaction statement by statement ([`SqlCommand::CommitSteps`]):
+/// a statement whose recorded reads answer the same over `overlay` and the
+/// writes of the statements before it keeps its recorded writes (by the
+/// invariant of [`crate::read_set`], running it would write and answer the
+/// same); any other runs again from its text. COMMIT if every outcome is
+/// the one the client saw (the writes then join `overlay`), else 40001
+/// and nothing written.
+fn commit_steps<R: Reader>(
+    overlay: &mut Overlay<'_, R>,
+    dropped: &mut Vec<u32>,
+    steps: Vec<Step>,
+    index: u64,
+) -> Result<Result<Outcome, SqlError>, Error> {
+    let mut transaction = Overlay::new(&*overlay);
+    let mut tables = Vec::new();
+    for Step { checked, ran } in steps {
+        let same = match ran {
+            Some(ran) if ran.reads.holds(&transaction)? => keep(&mut transaction, ran.writes, ran.deferred)?.is_ok(),
+            _ => {
+                let mut statement = Overlay::new(&transaction);
+                match run_blocking(|| write::execute(&mut statement, &checked.sql)) {
+                    Ok(effects) if effects.outcome.digest() == checked.digest => {
+                        let writes = statement.into_writes();
+                        transaction.extend(writes);
+                        tables.extend(effects.dropped);
+                        true
+                    }
+                    Ok(_) | Err(Error::Sql(_)) => false,
+                    Err(fatal) => return Err(fatal),
+                }
+            }
+        };
+        if !same {
+            return Ok(Err(serialization_failure()));
         }
     }
+    take_over(overlay, transaction.into_writes(), index);
+    dropped.extend(tables);
+    Ok(Ok(Outcome::command("COMMIT")))
+}
+
+fn serialization_failure() -> SqlError {
+    SqlError::new(code::SERIALIZATION_FAILURE, "could not serialize access due to concurrent update")
 }
 
 /// Takes over the writes of entry `index`; if they change the catalog,
@@ -164,7 +209,9 @@ impl StateMachine for SqlMachine {
             // A statement on its own runs at its entry's stamp, a
             // transaction at the time its session fixed.
             let _time = StatementTime::enter(match &decoded {
-                Ok(SqlCommand::CommitAt { now_micros, .. } | SqlCommand::CommitRead { now_micros, .. }) => *now_micros,
+                Ok(SqlCommand::CommitAt { now_micros, .. }
+                | SqlCommand::CommitRead { now_micros, .. }
+                | SqlCommand::CommitSteps { now_micros, .. }) => *now_micros,
                 _ => command.stamp_ms as i64 * 1000,
             });
             let response = match decoded {
@@ -190,6 +237,9 @@ impl StateMachine for SqlMachine {
                     }
                     false => run_blocking(|| commit(&mut overlay, &mut dropped, &statements, command.index))?,
                 },
+                Ok(SqlCommand::CommitSteps { steps, .. }) => {
+                    commit_steps(&mut overlay, &mut dropped, steps, command.index)?
+                }
                 Ok(SqlCommand::Stage { stage, seq, data }) => {
                     overlay.put(Family::SqlRows, keys::stage_chunk(stage, seq), data);
                     Ok(Outcome::command("STAGE"))

@@ -20,12 +20,21 @@
 //! range read is compared only as far as the statement consumed it: what
 //! lies past the entries it saw cannot have changed its outcome.
 //!
+//! In a transaction each statement is recorded on its own, over the
+//! transaction's snapshot and the writes of its statements before it
+//! (reads of those writes too), and apply checks it over the writes that
+//! the statements before it made there: the same invariant, statement by
+//! statement, so a concurrent change makes apply run again only the
+//! statements that read it. A plain INSERT there also stores its deferred
+//! rows under provisional ids for the statements after it to see; its
+//! recorded writes leave them out.
+//!
 //! Reads and writes are kept whole, not hashed, so the comparison is
 //! exact; past [`READ_LIMIT`] bytes of reads (or [`WRITE_LIMIT`] of
 //! writes) a session stops recording and the statement goes by its text.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -127,18 +136,29 @@ impl WriteSet {
     /// deferred: writers of one table would all read the same counter,
     /// and all but one would run again at apply), or more than
     /// [`WRITE_LIMIT`] bytes.
-    pub fn of(writes: Writes) -> Option<WriteSet> {
+    pub fn of(writes: &Writes) -> Option<WriteSet> {
+        WriteSet::of_all_but(writes, &[])
+    }
+
+    /// As [`WriteSet::of`], leaving out the writes to `left_out` (a
+    /// transaction's provisional rows, [`Deferred::provisional`]).
+    pub fn of_all_but(writes: &Writes, left_out: &[(Family, Vec<u8>)]) -> Option<WriteSet> {
         if writes.touches(Family::SqlCatalog) || writes.touches(Family::SqlMeta) {
             return None;
         }
+        let left_out: BTreeSet<&(Family, Vec<u8>)> = left_out.iter().collect();
         let mut bytes = 0;
         let mut set = Vec::new();
-        for ((family, key), value) in writes {
+        for (written, value) in writes.iter() {
+            if left_out.contains(written) {
+                continue;
+            }
+            let (family, key) = written;
             bytes += key.len() + value.as_ref().map_or(0, Vec::len);
             if bytes > WRITE_LIMIT {
                 return None;
             }
-            set.push((family_code(family)?, key, value));
+            set.push((family_code(*family)?, key.clone(), value.clone()));
         }
         Some(WriteSet(set))
     }
@@ -168,42 +188,96 @@ pub struct DeferredRow {
     pub row: Vec<Value>,
 }
 
+/// The rows a statement left to apply.
+#[derive(Default)]
+pub struct Deferred {
+    pub rows: Vec<DeferredRow>,
+    /// In a transaction, the keys under which the rows were also stored
+    /// provisionally (rows and index entries): the statement's recorded
+    /// writes leave them out, apply storing the rows under ids it draws.
+    pub provisional: Vec<(Family, Vec<u8>)>,
+}
+
+struct Active {
+    deferred: Deferred,
+    visible: bool,
+}
+
 thread_local! {
-    static DEFERRED: RefCell<Option<Vec<DeferredRow>>> = const { RefCell::new(None) };
+    static ACTIVE: RefCell<Option<Active>> = const { RefCell::new(None) };
 }
 
 /// While alive, plain INSERTs on this thread into tables without a
 /// primary key leave their rows to apply ([`defer`]).
 pub struct Deferral {
-    previous: Option<Vec<DeferredRow>>,
+    previous: Option<Active>,
 }
 
 impl Deferral {
+    /// For a statement on its own: the rows are not stored.
     pub fn enter() -> Deferral {
-        Deferral { previous: DEFERRED.with(|d| d.replace(Some(Vec::new()))) }
+        Deferral::begin(false)
     }
 
-    /// The rows deferred since this guard began, in order.
-    pub fn take(self) -> Vec<DeferredRow> {
-        DEFERRED.with(|d| d.borrow_mut().as_mut().map(std::mem::take)).unwrap_or_default()
+    /// For a statement of a transaction: the rows are also stored under
+    /// provisional ids, so that its later statements see them. (Reading
+    /// them, a later statement records keys that apply will not find, and
+    /// runs again there: the rows it then sees are the ones apply stored.)
+    pub fn enter_visible() -> Deferral {
+        Deferral::begin(true)
+    }
+
+    fn begin(visible: bool) -> Deferral {
+        let active = Active { deferred: Deferred::default(), visible };
+        Deferral { previous: ACTIVE.with(|d| d.replace(Some(active))) }
+    }
+
+    /// What was deferred since this guard began, in order.
+    pub fn take(self) -> Deferred {
+        ACTIVE.with(|d| d.borrow_mut().as_mut().map(|d| std::mem::take(&mut d.deferred))).unwrap_or_default()
     }
 }
 
 impl Drop for Deferral {
     fn drop(&mut self) {
-        DEFERRED.with(|d| *d.borrow_mut() = self.previous.take());
+        ACTIVE.with(|d| *d.borrow_mut() = self.previous.take());
     }
 }
 
+/// What [`defer`] did with a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defer {
+    /// No [`Deferral`] is active: the caller stores the row.
+    No,
+    /// Left to apply; the caller does not store it.
+    Hidden,
+    /// Left to apply; the caller stores it under a provisional id and
+    /// reports the keys written ([`stored_provisionally`]).
+    Visible,
+}
+
 /// Leaves (a copy of) `row` of table `table` to apply if a [`Deferral`]
-/// is active; whether it did.
-pub fn defer(table: &str, row: &[Value]) -> bool {
-    DEFERRED.with(|d| match d.borrow_mut().as_mut() {
-        Some(deferred) => {
-            deferred.push(DeferredRow { table: table.to_string(), row: row.to_vec() });
-            true
+/// is active.
+pub fn defer(table: &str, row: &[Value]) -> Defer {
+    ACTIVE.with(|d| match d.borrow_mut().as_mut() {
+        Some(active) => {
+            active.deferred.rows.push(DeferredRow { table: table.to_string(), row: row.to_vec() });
+            if active.visible {
+                Defer::Visible
+            } else {
+                Defer::Hidden
+            }
         }
-        None => false,
+        None => Defer::No,
+    })
+}
+
+/// Notes the keys that storing a deferred row provisionally wrote.
+pub fn stored_provisionally(writes: &Writes) {
+    ACTIVE.with(|d| {
+        if let Some(active) = d.borrow_mut().as_mut() {
+            active.deferred.provisional.extend(writes.iter().map(|((family, key), _)| (*family, key.clone())));
+        }
     })
 }
 
@@ -520,7 +594,7 @@ mod tests {
         let mut rows = Overlay::new(&store);
         rows.put(Family::SqlRows, b"r".to_vec(), b"v".to_vec());
         rows.delete(Family::SqlIndex, b"i".to_vec());
-        let set = WriteSet::of(rows.into_writes()).unwrap();
+        let set = WriteSet::of(&rows.into_writes()).unwrap();
         let mut applied = Overlay::new(&store);
         applied.extend(set.into_writes().unwrap());
         assert_eq!(applied.get(Family::SqlRows, b"r").unwrap(), Some(b"v".to_vec()));
@@ -528,7 +602,7 @@ mod tests {
         for family in [Family::SqlCatalog, Family::SqlMeta] {
             let mut other = Overlay::new(&store);
             other.put(family, b"k".to_vec(), b"v".to_vec());
-            assert!(WriteSet::of(other.into_writes()).is_none(), "{family:?}");
+            assert!(WriteSet::of(&other.into_writes()).is_none(), "{family:?}");
         }
     }
 }

@@ -130,11 +130,11 @@ impl Sql {
         let deferral =
             matches!(&statement, ast::Statement::Insert(insert) if insert.on.is_none()).then(Deferral::enter);
         let effects = write::run(&mut view, statement).ok()?;
-        let deferred = deferral.map(Deferral::take).unwrap_or_default();
+        let deferred = deferral.map(|deferral| deferral.take().rows).unwrap_or_default();
         if time.was_read() || !effects.dropped.is_empty() {
             return None;
         }
-        let writes = WriteSet::of(view.into_writes())?;
+        let writes = WriteSet::of(&view.into_writes())?;
         let reads = recorder.into_reads()?;
         Some(SqlCommand::ExecuteRead { sql: sql.to_string(), reads, writes, deferred, outcome: effects.outcome })
     }

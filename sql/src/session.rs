@@ -10,18 +10,16 @@
 //! In a transaction, statements run in the session against one RocksDB
 //! snapshot, taken after the read barrier by the first statement, with
 //! the transaction's own writes in an overlay over it. Each statement's
-//! SQL is kept with a digest of the outcome the client saw. COMMIT of a
-//! transaction that wrote proposes them ([`SqlCommand::Commit`]); at
-//! apply every replica runs them again in log order and keeps the writes
-//! only if every outcome is the same, else answers 40001
+//! SQL is kept with a digest of the outcome the client saw, and, when it
+//! could be recorded, what the statement read of the snapshot and the
+//! writes before it, and what it wrote ([`crate::read_set`]). COMMIT of
+//! a transaction that wrote proposes them ([`SqlCommand::CommitSteps`]);
+//! at apply every replica takes them in log order: a statement whose
+//! reads answer the same keeps its recorded writes, any other runs again
+//! from its text, and the transaction's writes are kept only if every
+//! outcome is the same, else apply answers 40001
 //! (`serialization_failure`). A read-only transaction commits without a
 //! log entry: all it saw is one snapshot.
-//!
-//! The snapshot records what the statements read; when it could record
-//! all of it, the commit carries those reads and the transaction's
-//! writes too ([`SqlCommand::CommitRead`]), and apply keeps the writes
-//! without running the statements again if the reads still hold
-//! ([`crate::read_set`]).
 //!
 //! Its statements run at one time (`now()`), the session's clock when it
 //! began, logged with the commit ([`SqlCommand::CommitAt`]).
@@ -38,7 +36,7 @@ use sqlparser::ast;
 use storage::{Overlay, Reader, Snapshot, Writes};
 
 use crate::cancel::{Cancellable, Canceller};
-use crate::command::{Checked, Outcome, Rows, SqlCommand};
+use crate::command::{Checked, Outcome, Ran, Rows, SqlCommand, Step};
 use crate::copy::{self, CopyFrom};
 use crate::copy_in::CopyIn;
 use crate::datetime::{self, StatementTime};
@@ -46,7 +44,7 @@ use crate::error::{code, Error, Result, SqlError};
 use crate::identity::Identity;
 use crate::plan::OutputColumn;
 use crate::prepare::{self, Prepared};
-use crate::read_set::{OnLimit, Recorder, WriteSet};
+use crate::read_set::{Deferral, Deferred, OnLimit, Recorder, WriteSet};
 use crate::service::{run_blocking, run_query, Sql};
 use crate::types::DataType;
 use crate::value::Value;
@@ -80,11 +78,11 @@ struct Transaction {
     explicit: bool,
     read_only: bool,
     failed: bool,
-    /// The snapshot its statements read, from the first statement on,
-    /// recording what they read for the commit ([`crate::read_set`]).
-    snapshot: Option<Recorder<Snapshot>>,
+    /// The snapshot its statements read, from the first statement on.
+    snapshot: Option<Snapshot>,
     writes: Writes,
-    statements: Vec<Checked>,
+    /// Its statements so far, each with what it read and wrote.
+    steps: Vec<Step>,
     wrote: bool,
     savepoints: Vec<Savepoint>,
     /// The time its statements run at (`now()`), fixed when it began and
@@ -99,7 +97,7 @@ struct Transaction {
 /// The transaction as it was when SAVEPOINT named it.
 struct Savepoint {
     name: String,
-    statements: usize,
+    steps: usize,
     writes: Writes,
     wrote: bool,
 }
@@ -112,7 +110,7 @@ impl Transaction {
             failed: false,
             snapshot: None,
             writes: Writes::default(),
-            statements: Vec::new(),
+            steps: Vec::new(),
             wrote: false,
             savepoints: Vec::new(),
             now_micros: datetime::wall_clock_micros(),
@@ -321,26 +319,19 @@ impl Session {
         let Some(transaction) = self.transaction.take() else {
             return Ok(Outcome::command("COMMIT"));
         };
-        let Transaction { statements, now_micros, snapshot, writes, failed, wrote, stages, .. } = transaction;
+        let Transaction { steps, now_micros, failed, wrote, stages, .. } = transaction;
         // A committed COPY deletes its own stage; the others (rolled back
         // to a savepoint, or all of them if the commit fails) are dropped.
         let uncommitted: Vec<u128> = stages
             .iter()
-            .filter(|(_, sql)| !statements.iter().any(|s| &s.sql == sql))
+            .filter(|(_, sql)| !steps.iter().any(|step| &step.checked.sql == sql))
             .map(|(stage, _)| *stage)
             .collect();
         let all: Vec<u128> = stages.into_iter().map(|(stage, _)| stage).collect();
         let outcome = match (failed, wrote) {
             (true, _) => Ok(Outcome::command("ROLLBACK")),
             (false, false) => Ok(Outcome::command("COMMIT")),
-            (false, true) => {
-                let reads = snapshot.and_then(Recorder::into_reads);
-                let command = match (reads, WriteSet::of(writes)) {
-                    (Some(reads), Some(writes)) => SqlCommand::CommitRead { statements, now_micros, reads, writes },
-                    _ => SqlCommand::CommitAt { statements, now_micros },
-                };
-                self.sql.propose(command).await
-            }
+            (false, true) => self.sql.propose(SqlCommand::CommitSteps { steps, now_micros }).await,
         };
         let committed =
             !failed && wrote && matches!(&outcome, Ok(Outcome::Command { command, .. }) if command == "COMMIT");
@@ -429,7 +420,7 @@ impl Session {
         }
         let chunks = copy::Chunks::Held(copy.take_kept());
         let (staged, stage) = (&copy.staged, copy.stage);
-        self.in_transaction_with(false, staged.to_string(), |view| {
+        self.in_transaction_with(Kind::Writes, staged.to_string(), |view| {
             run_blocking(|| copy::load(view, &CopyFrom::bind(&*view, staged)?, stage, chunks))
         })
         .await
@@ -459,7 +450,7 @@ impl Session {
         }
         let savepoint = Savepoint {
             name: crate::bind::ident(name),
-            statements: transaction.statements.len(),
+            steps: transaction.steps.len(),
             writes: transaction.writes.clone(),
             wrote: transaction.wrote,
         };
@@ -480,7 +471,7 @@ impl Session {
         let position = Self::find_savepoint(transaction, name)?;
         transaction.savepoints.truncate(position + 1);
         let savepoint = &transaction.savepoints[position];
-        transaction.statements.truncate(savepoint.statements);
+        transaction.steps.truncate(savepoint.steps);
         transaction.writes = savepoint.writes.clone();
         transaction.wrote = savepoint.wrote;
         transaction.failed = false;
@@ -500,13 +491,15 @@ impl Session {
     /// A statement inside a transaction, on its snapshot and writes.
     async fn in_transaction(&mut self, statement: ast::Statement) -> Result<Outcome> {
         let transaction = self.transaction.as_mut().expect("checked by the caller");
-        let reads = matches!(
-            statement,
+        let kind = match &statement {
             ast::Statement::Query(_)
-                | ast::Statement::Explain { .. }
-                | ast::Statement::Copy { to: true, .. }
-                | ast::Statement::Analyze(_)
-        );
+            | ast::Statement::Explain { .. }
+            | ast::Statement::Copy { to: true, .. }
+            | ast::Statement::Analyze(_) => Kind::Reads,
+            ast::Statement::Insert(insert) if insert.on.is_none() => Kind::PlainInsert,
+            _ => Kind::Writes,
+        };
+        let reads = kind == Kind::Reads;
         if transaction.read_only && !reads {
             let message = format!("cannot execute {} in a read-only transaction", command_name(&statement));
             return Err(SqlError::new(code::READ_ONLY_SQL_TRANSACTION, message).into());
@@ -517,7 +510,7 @@ impl Session {
         // write's rows are mostly few, and handing the worker over would
         // cost more than they do.
         let sql = statement.to_string();
-        self.in_transaction_with(reads, sql, |own| match reads {
+        self.in_transaction_with(kind, sql, |own| match reads {
             true => read(own, statement),
             false => write::run(own, statement).map(|effects| effects.outcome),
         })
@@ -525,30 +518,39 @@ impl Session {
     }
 
     /// Runs `run` on the transaction's snapshot and writes, as statement
-    /// `sql` (kept for COMMIT with its outcome's digest); its writes join
-    /// the transaction's if it succeeds.
+    /// `sql`, recording what it reads of them and writes; if it succeeds,
+    /// its writes join the transaction's, and it is kept for COMMIT with
+    /// its outcome's digest and that record.
     async fn in_transaction_with(
         &mut self,
-        reads: bool,
+        kind: Kind,
         sql: String,
-        run: impl FnOnce(&mut Overlay<'_, Overlay<'_, Recorder<Snapshot>>>) -> Result<Outcome>,
+        run: impl FnOnce(&mut Overlay<'_, Recorder<&Overlay<'_, Snapshot>>>) -> Result<Outcome>,
     ) -> Result<Outcome> {
         let transaction = self.transaction.as_mut().expect("checked by the caller");
         let snapshot = snapshot_of(&self.sql, transaction).await?;
         let mut view = Overlay::new(&snapshot);
         view.extend(std::mem::take(&mut transaction.writes));
-        let mut own = Overlay::new(&view);
         let _time = StatementTime::enter(transaction.now_micros);
         let _cancellable = Cancellable::enter(&self.canceller);
+        let recorder = Recorder::new(&view, OnLimit::KeepReading);
+        let mut own = Overlay::new(&recorder);
+        let deferral = (kind == Kind::PlainInsert).then(Deferral::enter_visible);
         let result = run(&mut own);
-        if result.is_ok() {
-            view.extend(own.into_writes());
-        }
+        let Deferred { rows: deferred, provisional } = deferral.map(Deferral::take).unwrap_or_default();
+        let writes = own.into_writes();
+        let read = recorder.into_reads();
+        let step = result.map(|outcome| {
+            let ran = read.zip(WriteSet::of_all_but(&writes, &provisional));
+            let ran = ran.map(|(reads, writes)| Ran { reads, writes, deferred });
+            view.extend(writes);
+            (Step { checked: Checked { sql, digest: outcome.digest() }, ran }, outcome)
+        });
         transaction.writes = view.into_writes();
         transaction.snapshot = Some(snapshot);
-        let outcome = result?;
-        transaction.wrote |= !reads;
-        transaction.statements.push(Checked { sql, digest: outcome.digest() });
+        let (step, outcome) = step?;
+        transaction.wrote |= kind != Kind::Reads;
+        transaction.steps.push(step);
         Ok(outcome)
     }
 
@@ -657,12 +659,24 @@ fn staging_failed(error: Error) -> SqlError {
     }
 }
 
+/// What a statement of a transaction does, as far as running it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// It only reads.
+    Reads,
+    /// A plain INSERT: rows of a table without a primary key are left to
+    /// apply to store under ids it draws ([`Deferral::enter_visible`]).
+    PlainInsert,
+    /// It writes.
+    Writes,
+}
+
 /// The snapshot of `transaction`: the one its first statement took, after
 /// the read barrier.
-async fn snapshot_of(sql: &Sql, transaction: &mut Transaction) -> Result<Recorder<Snapshot>> {
+async fn snapshot_of(sql: &Sql, transaction: &mut Transaction) -> Result<Snapshot> {
     match transaction.snapshot.take() {
         Some(snapshot) => Ok(snapshot),
-        None => Ok(Recorder::new(sql.snapshot_for(None).await?, OnLimit::KeepReading)),
+        None => sql.snapshot_for(None).await,
     }
 }
 

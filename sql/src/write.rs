@@ -32,7 +32,7 @@ use crate::keys;
 use crate::parse;
 use crate::plan::OutputColumn;
 use crate::query;
-use crate::read_set;
+use crate::read_set::{self, Defer};
 use crate::scope::Scope;
 use crate::subquery::Mode;
 use crate::types::DataType;
@@ -148,6 +148,11 @@ fn read_counter(view: &impl Reader, key: &[u8]) -> Result<u64> {
     })
 }
 
+/// The hidden row ids of rows a transaction stores provisionally
+/// ([`read_set::Defer::Visible`]): only its session's overlay ever holds
+/// them, above any id a table's counter draws.
+static PROVISIONAL_ROWID: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1 << 62);
+
 /// Draws the next value of counter `key` (starting at 1).
 pub fn draw<R: Reader>(view: &mut Overlay<'_, R>, key: &[u8]) -> Result<u64> {
     let next = read_counter(view, key)?;
@@ -233,11 +238,24 @@ impl<'t> RowWriter<'t> {
 
     /// Checks a complete row and inserts it: its stored values. A row of
     /// a table without a primary key is left to apply when the statement
-    /// runs ahead ([`read_set::defer`]).
+    /// runs ahead ([`read_set::defer`]), and in a transaction also stored
+    /// under a provisional hidden row id.
     pub fn insert<R: Reader>(&self, view: &mut Overlay<'_, R>, row: Vec<Value>) -> Result<Vec<Value>> {
         let row = self.check(row)?;
-        if self.table.primary_key.is_empty() && read_set::defer(&self.table.name, &row) {
-            return Ok(row);
+        if self.table.primary_key.is_empty() {
+            match read_set::defer(&self.table.name, &row) {
+                Defer::No => {}
+                Defer::Hidden => return Ok(row),
+                Defer::Visible => {
+                    let mut provisional = Overlay::new(&*view);
+                    let rowid = PROVISIONAL_ROWID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let row = self.put(&mut provisional, keys::row(self.table.id, &[Value::Int(rowid)]), row)?.1;
+                    let writes = provisional.into_writes();
+                    read_set::stored_provisionally(&writes);
+                    view.extend(writes);
+                    return Ok(row);
+                }
+            }
         }
         Ok(self.store_checked(view, row)?.1)
     }
@@ -268,7 +286,12 @@ impl<'t> RowWriter<'t> {
             }
             key_bytes
         };
-        index::add(view, table, &key, &row)?;
+        self.put(view, key, row)
+    }
+
+    /// Stores `row` under the new key `key`, with its index entries.
+    fn put<R: Reader>(&self, view: &mut Overlay<'_, R>, key: Vec<u8>, row: Vec<Value>) -> Result<(Vec<u8>, Vec<Value>)> {
+        index::add(view, self.table, &key, &row)?;
         view.put(Family::SqlRows, key.clone(), encode_row(&row));
         Ok((key, row))
     }

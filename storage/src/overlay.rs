@@ -68,6 +68,11 @@ impl Writes {
     pub fn touches(&self, family: Family) -> bool {
         self.0.range((family, Vec::new())..).next().is_some_and(|((written, _), _)| *written == family)
     }
+
+    /// The writes in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&(Family, Vec<u8>), &Option<Vec<u8>>)> {
+        self.0.iter()
+    }
 }
 
 impl IntoIterator for Writes {

@@ -173,6 +173,40 @@ pub trait Reader {
     }
 }
 
+/// A reference reads as what it refers to (a recorder over a
+/// transaction's overlay borrows it).
+impl<R: Reader + ?Sized> Reader for &R {
+    fn get(&self, family: Family, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        (**self).get(family, key)
+    }
+
+    fn scan<'a>(&'a self, family: Family, start: &[u8], end: Option<&[u8]>) -> Scan<'a> {
+        (**self).scan(family, start, end)
+    }
+
+    fn scan_rev<'a>(&'a self, family: Family, start: &[u8], end: &[u8]) -> Scan<'a> {
+        (**self).scan_rev(family, start, end)
+    }
+
+    fn store_id(&self) -> u64 {
+        (**self).store_id()
+    }
+
+    fn has_pending(&self, family: Family) -> bool {
+        (**self).has_pending(family)
+    }
+
+    fn visit(
+        &self,
+        family: Family,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        (**self).visit(family, start, end, visit)
+    }
+}
+
 /// [`Reader::visit`] through [`Reader::scan`]: what a reader without a
 /// cheaper way to visit does.
 pub fn visit_scanned<R: Reader + ?Sized>(

@@ -117,6 +117,64 @@ async fn blind_increments_of_one_row_do_not_conflict() {
     assert_eq!(n, 11);
 }
 
+/// At commit each statement keeps what it wrote in the session if what it
+/// read is unchanged, else runs again: a blind increment still commits,
+/// but a statement that then read the incremented value saw a value that
+/// the concurrent commit made stale, so the transaction fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_of_a_row_a_concurrent_commit_changed_fails_the_transaction_even_after_its_own_write() {
+    let node = Node::start(&[]).unwrap();
+    let (a, b) = (node.pg().await.unwrap(), node.pg().await.unwrap());
+    a.batch_execute("CREATE TABLE c (id INT PRIMARY KEY, n INT); INSERT INTO c VALUES (1, 0), (2, 0)").await.unwrap();
+
+    a.batch_execute("BEGIN; UPDATE c SET n = n + 1 WHERE id = 1").await.unwrap();
+    assert_eq!(first_column(&a, "SELECT n FROM c WHERE id = 1").await, ["1"]);
+    b.batch_execute("UPDATE c SET n = n + 10 WHERE id = 1").await.unwrap();
+    assert_eq!(failing(&a, "COMMIT").await, "40001");
+    assert_eq!(first_column(&a, "SELECT n FROM c WHERE id = 1").await, ["10"]);
+
+    a.batch_execute("BEGIN; UPDATE c SET n = n + 1 WHERE id = 1").await.unwrap();
+    assert_eq!(first_column(&a, "SELECT n FROM c WHERE id = 2").await, ["0"]);
+    a.batch_execute("UPDATE c SET n = n + 1 WHERE id = 2").await.unwrap();
+    b.batch_execute("UPDATE c SET n = n + 10 WHERE id = 1").await.unwrap();
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(first_column(&a, "SELECT n FROM c ORDER BY id").await, ["21", "1"]);
+}
+
+/// Rows a transaction inserts into a table without a primary key get
+/// their hidden ids at commit, so concurrent inserting transactions do
+/// not conflict; the transaction's own later statements see its rows
+/// before that, and a statement that read them runs again at commit over
+/// the rows as stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn transactions_inserting_into_a_table_without_a_primary_key_commit_concurrently() {
+    let node = Node::start(&[]).unwrap();
+    let (a, b) = (node.pg().await.unwrap(), node.pg().await.unwrap());
+    a.batch_execute("CREATE TABLE history (who TEXT, n INT UNIQUE); INSERT INTO history VALUES ('setup', 0)")
+        .await
+        .unwrap();
+    for (client, who, n) in [(&a, "a", 1), (&b, "b", 2)] {
+        client.batch_execute("BEGIN").await.unwrap();
+        client.batch_execute(&format!("INSERT INTO history VALUES ('{who}', {n})")).await.unwrap();
+        client.batch_execute(&format!("INSERT INTO history VALUES ('{who}', {})", n + 10)).await.unwrap();
+    }
+    assert_eq!(first_column(&a, "SELECT n FROM history").await, ["0", "1", "11"], "in insertion order");
+    a.batch_execute("UPDATE history SET who = 'A' WHERE n = 11").await.unwrap();
+    a.batch_execute("COMMIT").await.unwrap();
+    b.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(first_column(&a, "SELECT n FROM history").await, ["0", "1", "11", "2", "12"]);
+    assert_eq!(first_column(&a, "SELECT who FROM history WHERE who <> 'setup'").await, ["a", "A", "b", "b"]);
+
+    // A unique value inserted by a concurrent commit: the deferred row is
+    // refused at commit.
+    a.batch_execute("BEGIN; INSERT INTO history VALUES ('a', 3)").await.unwrap();
+    b.batch_execute("INSERT INTO history VALUES ('b', 3)").await.unwrap();
+    assert_eq!(failing(&a, "COMMIT").await, "40001");
+    assert_eq!(first_column(&a, "SELECT count(*) FROM history WHERE n = 3").await, ["1"]);
+    assert_eq!(failing(&a, "BEGIN; INSERT INTO history VALUES ('a', 3)").await, "23505");
+    a.batch_execute("ROLLBACK").await.unwrap();
+}
+
 /// An autocommit write runs ahead in its session on what the node has
 /// applied, and runs again at apply if what it read changed meanwhile.
 /// So concurrent increments of one row all count, and of concurrent
