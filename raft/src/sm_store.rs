@@ -37,10 +37,27 @@ pub(crate) struct Applied {
     pub(crate) stamp_ms: Arc<AtomicU64>,
     /// How many snapshots this node has installed from a leader.
     pub(crate) snapshots_installed: Arc<AtomicU64>,
-    /// Whether the service is applying a batch now: a write waiting for
-    /// its response past its deadline waits on while this holds (the
-    /// machine is working through committed entries, maybe its own).
+    /// Whether the service is applying a batch now, or writing what it
+    /// applied: a write waiting for its response past its deadline waits
+    /// on while this holds (the machine is working through committed
+    /// entries, maybe its own).
     pub(crate) applying: Arc<AtomicBool>,
+}
+
+/// Sets the `applying` flag while alive, on every way out.
+struct Applying<'a>(&'a AtomicBool);
+
+impl<'a> Applying<'a> {
+    fn start(flag: &'a AtomicBool) -> Applying<'a> {
+        flag.store(true, Ordering::Release);
+        Applying(flag)
+    }
+}
+
+impl Drop for Applying<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// The state-machine store of one group.
@@ -169,9 +186,9 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
         }
         let Some(applied) = self.applied else { return Ok(Vec::new()) };
         let mut batch = Batch::new();
-        self.observed.applying.store(true, Ordering::Release);
+        // Until the batch is written: writing a large one takes a while too.
+        let _applying = Applying::start(&self.observed.applying);
         let responses = self.service.apply(&mut batch, commands);
-        self.observed.applying.store(false, Ordering::Release);
         let responses = responses.map_err(|e| storage_error(ErrorSubject::Apply(applied), ErrorVerb::Write, e))?;
         for outcome in outcomes.iter().flatten() {
             if let Outcome::Executed { position, client, serial } = outcome {
