@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::{ChangeMembers, ServerState};
 use serde::{Deserialize, Serialize};
 use storage::Store;
@@ -236,7 +236,9 @@ impl Group {
             retry_pause: settings.heartbeat,
             leases: leases.clone(),
         };
-        let raft = Raft::new(node.id(), config, network, log.clone(), sm).await?;
+        let raft = crate::pipeline::spawn(Raft::new(node.id(), config, network, log.clone(), sm))
+            .await
+            .map_err(|error| crate::StartError::Raft(error.to_string()))??;
         let (submissions, queue) = mpsc::unbounded_channel();
         let group = Group {
             inner: Arc::new(Inner {
@@ -260,8 +262,8 @@ impl Group {
                 stopped: tokio_util::sync::CancellationToken::new(),
             }),
         };
-        tokio::spawn(submit::run(group.inner.clone(), queue));
-        tokio::spawn(crate::snapshot_trigger::run(group.inner.clone(), snapshots));
+        crate::pipeline::spawn(submit::run(group.inner.clone(), queue));
+        crate::pipeline::spawn(crate::snapshot_trigger::run(group.inner.clone(), snapshots));
         node.register(name.clone(), group.clone());
         if let Bootstrap::Initialize(members) = bootstrap {
             if !group.inner.raft.is_initialized().await.map_err(|e| crate::StartError::Raft(e.to_string()))? {
@@ -586,10 +588,7 @@ impl Inner {
                     }
                     self.raft.add_learner(id, Node { addr }, true).await.map_err(membership_error)?;
                     let voters = BTreeSet::from([id]);
-                    self.raft
-                        .change_membership(ChangeMembers::AddVoterIds(voters), false)
-                        .await
-                        .map_err(membership_error)?;
+                    self.change_membership(ChangeMembers::AddVoterIds(voters)).await.map_err(membership_error)?;
                 }
                 AdminOp::RemoveNode { id } => {
                     let members = members_of(&self.raft.metrics().borrow().membership_config);
@@ -599,7 +598,7 @@ impl Inner {
                     let ids = BTreeSet::from([id]);
                     let change =
                         if member.voter { ChangeMembers::RemoveVoters(ids) } else { ChangeMembers::RemoveNodes(ids) };
-                    self.raft.change_membership(change, false).await.map_err(membership_error)?;
+                    self.change_membership(change).await.map_err(membership_error)?;
                 }
                 AdminOp::HandOver { to, .. } => {
                     handover::run(self, to, Instant::now() + timeout).await?;
@@ -616,6 +615,26 @@ impl Inner {
         match tokio::time::timeout(timeout + Duration::from_millis(100), work).await {
             Ok(result) => result,
             Err(_) => Err(self.unavailable("the membership change did not complete in time")),
+        }
+    }
+}
+
+impl Inner {
+    /// Makes `change` once the membership change in progress, if any, has
+    /// committed: a new leader commits the last change its predecessor
+    /// left in flight, and an operator's next change must wait for it
+    /// rather than fail. (The caller bounds the wait.)
+    async fn change_membership(
+        &self,
+        change: ChangeMembers<NodeId, Node>,
+    ) -> Result<(), RaftError<NodeId, ClientWriteError<NodeId, Node>>> {
+        loop {
+            match self.raft.change_membership(change.clone(), false).await {
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                    ChangeMembershipError::InProgress(_),
+                ))) => tokio::time::sleep(Duration::from_millis(50)).await,
+                result => return result.map(|_| ()),
+            }
         }
     }
 }

@@ -25,6 +25,9 @@
 //!    ([`sessions`]).
 //! 5. The leader's response travels back to the proposer.
 //!
+//! Steps 2–4 run on a runtime of their own ([`pipeline`]), so that the
+//! connections' work does not delay a write's acknowledgement.
+//!
 //! # Reads
 //!
 //! [`Group::read_barrier`] returns once the local state machine has applied
@@ -49,6 +52,7 @@ mod lease;
 mod log_store;
 mod network;
 mod node;
+mod pipeline;
 mod reads;
 mod sessions;
 mod settings;

@@ -209,9 +209,11 @@ impl StateMachine for SqlMachine {
             // A statement on its own runs at its entry's stamp, a
             // transaction at the time its session fixed.
             let _time = StatementTime::enter(match &decoded {
-                Ok(SqlCommand::CommitAt { now_micros, .. }
-                | SqlCommand::CommitRead { now_micros, .. }
-                | SqlCommand::CommitSteps { now_micros, .. }) => *now_micros,
+                Ok(
+                    SqlCommand::CommitAt { now_micros, .. }
+                    | SqlCommand::CommitRead { now_micros, .. }
+                    | SqlCommand::CommitSteps { now_micros, .. },
+                ) => *now_micros,
                 _ => command.stamp_ms as i64 * 1000,
             });
             let response = match decoded {

@@ -290,7 +290,12 @@ impl<'t> RowWriter<'t> {
     }
 
     /// Stores `row` under the new key `key`, with its index entries.
-    fn put<R: Reader>(&self, view: &mut Overlay<'_, R>, key: Vec<u8>, row: Vec<Value>) -> Result<(Vec<u8>, Vec<Value>)> {
+    fn put<R: Reader>(
+        &self,
+        view: &mut Overlay<'_, R>,
+        key: Vec<u8>,
+        row: Vec<Value>,
+    ) -> Result<(Vec<u8>, Vec<Value>)> {
         index::add(view, self.table, &key, &row)?;
         view.put(Family::SqlRows, key.clone(), encode_row(&row));
         Ok((key, row))
