@@ -7,9 +7,10 @@
 //! the connections' statements. On a thread of its own, which mostly
 //! waits, the kernel runs the pipeline soon after it is woken. Measured
 //! on 2 cores with pgbench's TPC-B-like script (8 clients, one node):
-//! from the log sync's completion to apply ~290 → ~190 µs, from apply's
-//! end to the submit task ~220 → ~130 µs; three alternating 20 s runs
-//! gave 700–1,290 tps on the main runtime, 1,260–1,450 on this one.
+//! from the submit task to the log append ~180 → ~40 µs, from the log
+//! sync's completion to apply ~290 → ~190 µs, from apply's end to the
+//! submit task ~220 → ~130 µs. (Throughput on that machine swung too
+//! much between runs to credit this with a figure of its own.)
 //!
 //! One worker thread serves every group of the process; a long apply
 //! (a bulk COPY's statement) runs through [`crate::run_blocking`], which

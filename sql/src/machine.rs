@@ -110,19 +110,7 @@ fn commit_steps<R: Reader>(
     for Step { checked, ran } in steps {
         let same = match ran {
             Some(ran) if ran.reads.holds(&transaction)? => keep(&mut transaction, ran.writes, ran.deferred)?.is_ok(),
-            _ => {
-                let mut statement = Overlay::new(&transaction);
-                match run_blocking(|| write::execute(&mut statement, &checked.sql)) {
-                    Ok(effects) if effects.outcome.digest() == checked.digest => {
-                        let writes = statement.into_writes();
-                        transaction.extend(writes);
-                        tables.extend(effects.dropped);
-                        true
-                    }
-                    Ok(_) | Err(Error::Sql(_)) => false,
-                    Err(fatal) => return Err(fatal),
-                }
-            }
+            _ => run_blocking(|| run_checked(&mut transaction, &mut tables, &checked))?,
         };
         if !same {
             return Ok(Err(serialization_failure()));
@@ -154,18 +142,32 @@ fn run_again<R: Reader>(view: &R, statements: &[Checked]) -> Result<Option<(Writ
     let mut transaction = Overlay::new(view);
     let mut dropped = Vec::new();
     for checked in statements {
-        let mut statement = Overlay::new(&transaction);
-        match write::execute(&mut statement, &checked.sql) {
-            Ok(effects) if effects.outcome.digest() == checked.digest => {
-                let writes = statement.into_writes();
-                transaction.extend(writes);
-                dropped.extend(effects.dropped);
-            }
-            Ok(_) | Err(Error::Sql(_)) => return Ok(None),
-            Err(fatal) => return Err(fatal),
+        if !run_checked(&mut transaction, &mut dropped, checked)? {
+            return Ok(None);
         }
     }
     Ok(Some((transaction.into_writes(), dropped)))
+}
+
+/// Runs a transaction's statement from its text over `transaction`;
+/// whether it had the outcome the client saw (its writes and dropped
+/// tables then join `transaction` and `dropped`).
+fn run_checked<R: Reader>(
+    transaction: &mut Overlay<'_, R>,
+    dropped: &mut Vec<u32>,
+    checked: &Checked,
+) -> Result<bool, Error> {
+    let mut statement = Overlay::new(&*transaction);
+    match write::execute(&mut statement, &checked.sql) {
+        Ok(effects) if effects.outcome.digest() == checked.digest => {
+            let writes = statement.into_writes();
+            transaction.extend(writes);
+            dropped.extend(effects.dropped);
+            Ok(true)
+        }
+        Ok(_) | Err(Error::Sql(_)) => Ok(false),
+        Err(fatal) => Err(fatal),
+    }
 }
 
 /// Keeps the writes of a statement run ahead and stores the rows it
