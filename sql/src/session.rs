@@ -22,7 +22,7 @@
 //! log entry: all it saw is one snapshot.
 //!
 //! Its statements run at one time (`now()`), the session's clock when it
-//! began, logged with the commit ([`SqlCommand::CommitAt`]).
+//! began, logged with the commit ([`SqlCommand::CommitSteps`]).
 //!
 //! So a committed transaction is equivalent to running it whole at its
 //! place in the log: serializable (and linearizable: the place is
