@@ -78,9 +78,9 @@ pub struct Flags {
     #[arg(long, value_name = "N")]
     pub maxclients: Option<usize>,
 
-    /// Threads running client connections and Raft; the log syncer and
-    /// RocksDB's background jobs have threads of their own.
-    /// [default: half the available cores, at least 1]
+    /// Threads running client connections, statements and reads; the
+    /// commit pipeline, the log syncers and RocksDB's background jobs
+    /// have threads of their own. [default: one per available core]
     #[arg(long, value_name = "N")]
     pub worker_threads: Option<usize>,
 
@@ -298,11 +298,12 @@ fn redis_value(name: &str, value: toml::Value) -> anyhow::Result<String> {
     })
 }
 
-/// Half the available cores, at least 1, leaving the rest to the log
-/// syncer, RocksDB and the kernel's network and disk work: on the 2-core
-/// reference machine one worker served GET 35% faster than two.
+/// One per available core: the commit pipeline waits on its own thread
+/// (see `raft::pipeline`), so on the 2-core reference machine two
+/// workers served TPC-B-like pgbench, `pgbench -S` and pipelined GET
+/// faster than one (figures in docs/design.md).
 fn default_worker_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
+    std::thread::available_parallelism().map_or(1, |cores| cores.get())
 }
 
 /// Parses `1=HOST:PORT,2=HOST:PORT`.
