@@ -102,6 +102,15 @@ pub fn psql(node: &Node, args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("psql writes UTF-8")
 }
 
+/// This package's directory (`tests/`), where the test data lives. Cargo
+/// names it at run time as well as at build time; the run-time one wins,
+/// so a test binary built in another checkout of the tree (a target dir
+/// reused by a clone at another path, whose sources had not changed)
+/// reads this checkout's files, not the other's.
+pub fn package_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 /// The `seshat` binary under test.
 pub fn seshat_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("SESHAT_BIN") {

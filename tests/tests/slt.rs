@@ -81,11 +81,7 @@ impl AsyncDB for Engine {
 }
 
 fn files() -> Vec<PathBuf> {
-    // Cargo names the package dir at run time too; a test binary built in
-    // another checkout of the tree (a reused target dir) finds this one's.
-    let package =
-        std::env::var_os("CARGO_MANIFEST_DIR").map_or(PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
-    let dir = package.join("slt");
+    let dir = seshat_tests::package_dir().join("slt");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())

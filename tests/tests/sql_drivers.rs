@@ -14,7 +14,7 @@ const PACKAGES: &[&str] = &["psycopg[binary]==3.3.9", "asyncpg==0.32.0"];
 fn python() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target"));
+        .unwrap_or_else(|| seshat_tests::package_dir().join("..").join("target"));
     let venv = target.join("seshat-pyvenv");
     let python = venv.join("bin").join("python");
     let ready =
@@ -36,7 +36,7 @@ fn python() -> PathBuf {
 fn psycopg_and_asyncpg_work_unchanged() {
     let python = python();
     let node = Node::start(&[]).unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("drivers").join("check.py");
+    let script = seshat_tests::package_dir().join("drivers").join("check.py");
     let output = Command::new(python).arg(script).arg(node.pg_port().to_string()).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
