@@ -268,20 +268,36 @@ impl ChaosCluster {
     }
 
     /// Waits until every node has applied the same index, then compares
-    /// every key's local copy across the nodes.
+    /// every key's local copy across the nodes. The copies count only if
+    /// no node applied anything while they were read: a write the workload
+    /// gave up on (its outcome unknown) may still be retried by the node
+    /// that took it and land after healing, on one node before another.
     async fn converged(&self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let mut applied = Vec::new();
-            for index in self.members() {
-                applied.push(crate::info_field(&self.nodes[index], "seshat_applied_index").await);
+            let before = self.applied_indexes().await;
+            if before.iter().all(|a| a.is_some() && *a == before[0]) {
+                let copies = self.local_copies().await?;
+                if self.applied_indexes().await == before {
+                    return same_copies(&copies, &self.members().collect::<Vec<_>>());
+                }
             }
-            if applied.iter().all(|a| a.is_some() && *a == applied[0]) {
-                break;
-            }
-            anyhow::ensure!(Instant::now() < deadline, "replicas did not converge: applied indexes {applied:?}");
+            anyhow::ensure!(Instant::now() < deadline, "replicas did not converge: applied indexes {before:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Every member's `seshat_applied_index`, in member order.
+    async fn applied_indexes(&self) -> Vec<Option<String>> {
+        let mut applied = Vec::new();
+        for index in self.members() {
+            applied.push(crate::info_field(&self.nodes[index], "seshat_applied_index").await);
+        }
+        applied
+    }
+
+    /// Every member's local copy (READONLY) of every workload key.
+    async fn local_copies(&self) -> Result<Vec<Vec<Option<Vec<u8>>>>> {
         let mut copies = Vec::new();
         for index in self.members() {
             let mut c = self.nodes[index].client().await?;
@@ -292,18 +308,7 @@ impl ChaosCluster {
             }
             copies.push(values);
         }
-        let members: Vec<usize> = self.members().collect();
-        for (position, copy) in copies.iter().enumerate().skip(1) {
-            anyhow::ensure!(
-                *copy == copies[0],
-                "node {} holds {:?}, node {} holds {:?}",
-                members[position] + 1,
-                copy,
-                members[0] + 1,
-                copies[0]
-            );
-        }
-        Ok(())
+        Ok(copies)
     }
 
     /// Writes the report of a failed run; returns its directory.
@@ -393,4 +398,20 @@ pub async fn nemesis(cluster: &mut ChaosCluster, seed: u64, duration: Duration) 
         tokio::time::sleep(Duration::from_millis(rng.random_range(100..800))).await;
     }
     Ok(injected)
+}
+
+/// Checks that every member (`members[i]` read `copies[i]`) holds the
+/// same values.
+fn same_copies(copies: &[Vec<Option<Vec<u8>>>], members: &[usize]) -> Result<()> {
+    for (position, copy) in copies.iter().enumerate().skip(1) {
+        anyhow::ensure!(
+            *copy == copies[0],
+            "node {} holds {:?}, node {} holds {:?}",
+            members[position] + 1,
+            copy,
+            members[0] + 1,
+            copies[0]
+        );
+    }
+    Ok(())
 }
