@@ -6,6 +6,12 @@
 # and p99 (from the per-transaction logs), and Seshat's ratio to
 # PostgreSQL.
 #
+# Each workload runs $ROUNDS times per system, PostgreSQL and the single
+# node taking turns (both are up; the idle one waits), and the table
+# gives the mean of the rounds: throughput on a shared 2-core VM drifts
+# by tens of percent over minutes, and taking turns keeps that drift out
+# of the ratio.
+#
 #   scripts/bench-pgbench.sh PATH/TO/seshat
 #
 # The cluster's clients are on every node: one pgbench per node at once,
@@ -14,7 +20,8 @@
 # COMMITTED); Seshat's transactions are serializable, so two transfers
 # that pick the same account conflict (failures are counted, not retried).
 # Knobs (environment): SCALE (10), DURATION (30), CLIENTS (8), THREADS (2),
-# MODE (the -M query mode, simple), NODE_ARGS (extra flags for every node).
+# MODE (the -M query mode, simple), ROUNDS (2), NODE_ARGS (extra flags for
+# every node).
 # Every process started here is stopped by pid when the script exits.
 set -euo pipefail
 
@@ -24,6 +31,7 @@ SECONDS_PER_RUN=${DURATION:-30}
 CLIENTS=${CLIENTS:-8}
 THREADS=${THREADS:-2}
 MODE=${MODE:-simple}
+ROUNDS=${ROUNDS:-2}
 read -r -a node_args <<<"${NODE_ARGS:-}"
 
 source "$(dirname "$0")/bench-lib.sh"
@@ -49,11 +57,12 @@ initialize() {
         >>"$work/init.csv"
 }
 
-# run SYSTEM WORKLOAD PORT...: one pgbench per port at once, the clients
-# split between them; appends "system,workload,tps,avg ms,p99 ms,failed".
+# run SYSTEM WORKLOAD ROUND PORT...: one pgbench per port at once, the
+# clients split between them; appends "system,workload,tps,avg ms,p99
+# ms,failed".
 run() {
-    local system=$1 workload=$2; shift 2
-    local dir="$work/logs/$system-$workload" i=0 runners=() ports=$# flags=()
+    local system=$1 workload=$2 round=$3; shift 3
+    local dir="$work/logs/$system-$workload-$round" i=0 runners=() ports=$# flags=()
     [ "$workload" = select-only ] && flags=(-S)
     mkdir -p "$dir"
     for port in "$@"; do
@@ -75,17 +84,9 @@ run() {
     echo "$system,$workload,$tps,$avg,$p99,$failed" >>"$results"
 }
 
-initialize postgres "$pg_port"
-run postgres tpcb-like "$pg_port"
-run postgres select-only "$pg_port"
-
-for nodes in 1 3; do
-    start_seshat "$SESHAT" "$nodes" "${node_args[@]}"
-    # The load goes through the leader, as PostgreSQL's is local: a
-    # follower would forward the 1M-row COPY to it.
-    initialize "seshat-$nodes" "$(sql_leader_pg "$SESHAT")"
-    # Followers apply the load's large entries after the leader: wait
-    # until every node answers before measuring.
+# wait_all_nodes: until every node answers a read of the loaded tables
+# (followers apply the load's large entries after the leader).
+wait_all_nodes() {
     for port in "${seshat_pg[@]}"; do
         for _ in $(seq 1 600); do
             psql -q -X -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'SELECT count(*) FROM pgbench_branches' \
@@ -93,15 +94,42 @@ for nodes in 1 3; do
             sleep 0.2
         done
     done
-    run "seshat-$nodes" tpcb-like "${seshat_pg[@]}"
-    run "seshat-$nodes" select-only "${seshat_pg[@]}"
-    stop_seshat
-done
+}
 
-echo "stock pgbench -s $SCALE, -c $CLIENTS -j $THREADS -T $SECONDS_PER_RUN -M $MODE (loopback, $(nproc) cores)"
+initialize postgres "$pg_port"
+# The load goes through the leader, as PostgreSQL's is local: a follower
+# would forward the 1M-row COPY to it.
+start_seshat "$SESHAT" 1 "${node_args[@]}"
+initialize seshat-1 "$(sql_leader_pg "$SESHAT")"
+for workload in tpcb-like select-only; do
+    for round in $(seq 1 "$ROUNDS"); do
+        run postgres "$workload" "$round" "$pg_port"
+        run seshat-1 "$workload" "$round" "${seshat_pg[@]}"
+    done
+done
+stop_seshat
+
+start_seshat "$SESHAT" 3 "${node_args[@]}"
+initialize seshat-3 "$(sql_leader_pg "$SESHAT")"
+wait_all_nodes
+for workload in tpcb-like select-only; do
+    for round in $(seq 1 "$ROUNDS"); do run seshat-3 "$workload" "$round" "${seshat_pg[@]}"; done
+done
+stop_seshat
+
+echo "stock pgbench -s $SCALE, -c $CLIENTS -j $THREADS -T $SECONDS_PER_RUN -M $MODE (loopback, $(nproc) cores)," \
+    "mean of $ROUNDS rounds (PostgreSQL and seshat-1 taking turns)"
 echo "seshat-3: a 3-node cluster, one pgbench per node at once (clients split, tps summed)"
 awk -F, '{ printf "pgbench -i -s %s: %-9s %6.1f s\n", scale, $1, $3 }' scale="$SCALE" "$work/init.csv"
+printf "%-12s %-9s %9s %9s %9s %7s %7s  %s\n" workload system tps "avg ms" "p99 ms" failed "vs pg" "rounds (tps)"
 awk -F, '
-    BEGIN { printf "%-12s %-9s %9s %9s %9s %7s %7s\n", "workload", "system", "tps", "avg ms", "p99 ms", "failed", "vs pg" }
-    $1 == "postgres" { pg[$2] = $3 }
-    { printf "%-12s %-9s %9.0f %9.3f %9.3f %7d %6.0f%%\n", $2, $1, $3, $4, $5, $6, 100 * $3 / pg[$2] }' "$results"
+    { key = $2 "," $1; if (!(key in runs)) order[++n] = key
+      runs[key]++; tps[key] += $3; avg[key] += $4; p99[key] += $5; failed[key] += $6
+      each[key] = each[key] (runs[key] > 1 ? "/" : "") sprintf("%.0f", $3) }
+    END {
+        for (i = 1; i <= n; i++) {
+            key = order[i]; split(key, part, ","); r = runs[key]; pg = tps[part[1] ",postgres"] / runs[part[1] ",postgres"]
+            printf "%-12s %-9s %9.0f %9.3f %9.3f %7d %6.0f%%  %s\n", part[1], part[2], tps[key] / r, avg[key] / r,
+                p99[key] / r, failed[key], 100 * tps[key] / r / pg, each[key]
+        }
+    }' "$results" | sort -s -r -k1,1
