@@ -84,7 +84,8 @@ bench-sql: build-release
 	scripts/bench-sql.sh $(SESHAT_RELEASE)
 
 # Stock pgbench (-i -s SCALE, then TPC-B-like and -S, -c 8 -j 2 -T 30)
-# against PostgreSQL 15, a single node and a 3-node cluster, side by side
+# against PostgreSQL 15, a single node and a 3-node cluster, side by side,
+# each workload in ROUNDS (2) rounds, PostgreSQL and one node taking turns
 # (scripts/bench-pgbench.sh lists the knobs).
 bench-pgbench: build-release
 	scripts/bench-pgbench.sh $(SESHAT_RELEASE)
