@@ -617,9 +617,7 @@ impl Inner {
             Err(_) => Err(self.unavailable("the membership change did not complete in time")),
         }
     }
-}
 
-impl Inner {
     /// Makes `change` once the membership change in progress, if any, has
     /// committed: a new leader commits the last change its predecessor
     /// left in flight, and an operator's next change must wait for it

@@ -299,9 +299,10 @@ fn redis_value(name: &str, value: toml::Value) -> anyhow::Result<String> {
 }
 
 /// One per available core: the commit pipeline waits on its own thread
-/// (see `raft::pipeline`), so on the 2-core reference machine two
-/// workers served TPC-B-like pgbench, `pgbench -S` and pipelined GET
-/// faster than one (figures in docs/design.md).
+/// (see `raft::pipeline`), so on the 2-core reference machine a single
+/// node served TPC-B-like pgbench, `pgbench -S`, SET and pipelined GET
+/// faster with two workers than one; nodes sharing a machine's cores
+/// should set fewer (figures in docs/design.md).
 fn default_worker_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |cores| cores.get())
 }

@@ -14,6 +14,9 @@ use crate::plan::OutputColumn;
 use crate::read_set::{DeferredRow, ReadSet, WriteSet};
 use crate::value::Value;
 
+/// Sessions propose `Execute`, `ExecuteRead`, `CommitSteps`, `Stage` and
+/// `Unstage`; apply still reads `Commit`, `CommitAt` and `CommitRead`
+/// from logs written by earlier builds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum SqlCommand {
     /// Execute one statement that writes, on its own.
@@ -34,8 +37,6 @@ pub enum SqlCommand {
     /// `sql` is executed as by `Execute` ([`crate::read_set`] has why that
     /// is equivalent).
     ExecuteRead { sql: String, reads: ReadSet, writes: WriteSet, deferred: Vec<DeferredRow>, outcome: Outcome },
-    /// (Sessions now propose `CommitSteps`; apply still reads `Commit`,
-    /// `CommitAt` and `CommitRead` from logs written by earlier builds.)
     /// As `CommitAt` for a transaction whose session recorded all it read:
     /// if `reads` answer the same at apply, `writes` (the transaction's)
     /// are kept without running its statements again.
