@@ -12,7 +12,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use storage::keyspace::kv_meta;
+use storage::keyspace::{kv_meta, Shard};
 use storage::{Family, Reader};
 
 use crate::error::{Error, Result};
@@ -27,9 +27,10 @@ impl DbMap {
         DbMap(std::array::from_fn(|db| db as u8))
     }
 
-    /// The map `reader` holds (the identity if no SWAPDB ever ran).
-    pub(crate) fn load(reader: &(impl Reader + ?Sized)) -> Result<Self> {
-        match reader.get(Family::KvMeta, kv_meta::DB_MAP)? {
+    /// The map group `shard` holds in `reader` (the identity if no SWAPDB
+    /// ever ran).
+    pub(crate) fn load(reader: &(impl Reader + ?Sized), shard: Shard) -> Result<Self> {
+        match reader.get(Family::KvMeta, &kv_meta::db_map(shard))? {
             None => Ok(DbMap::identity()),
             Some(bytes) => {
                 let map: [u8; DATABASES] =

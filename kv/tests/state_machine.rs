@@ -4,6 +4,7 @@
 //! log indexes and leader stamps, each batch's changes written as one
 //! RocksDB batch.
 
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,13 +14,18 @@ use kv::{
 };
 use raft::{Command, StateMachine};
 use rand::{Rng, SeedableRng};
-use storage::keyspace::{kv_data, kv_expiry, kv_meta};
+use storage::keyspace::{kv_data, kv_expiry, kv_group, kv_meta, Span, SLOTS};
 use storage::{Batch, Durability, Family, Layout, Reader, Service, Storage, Store};
 
 const START_MS: u64 = 1_700_000_000_000;
 
 fn key(i: u64) -> Bytes {
-    Bytes::from(format!("key:{i}"))
+    tagged("", i)
+}
+
+/// Key `i` after `tag` (a `{hash tag}` puts every key in one slot).
+fn tagged(tag: &str, i: u64) -> Bytes {
+    Bytes::from(format!("{tag}key:{i}"))
 }
 
 /// A command with the stamp its leader gave it.
@@ -32,6 +38,11 @@ struct Stamped {
 /// A seeded stream of writes over a small keyspace, with TTLs, flushes and
 /// MULTI/EXEC transactions whose WATCH may or may not hold.
 fn random_ops(seed: u64, count: usize) -> Vec<Stamped> {
+    random_tagged_ops(seed, count, "")
+}
+
+/// [`random_ops`] over keys starting with `tag`.
+fn random_tagged_ops(seed: u64, count: usize, tag: &str) -> Vec<Stamped> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut stamp = START_MS;
     (0..count as u64)
@@ -43,7 +54,7 @@ fn random_ops(seed: u64, count: usize) -> Vec<Stamped> {
                 let watched = (0..rng.random_range(0..3))
                     .map(|_| WatchedKey {
                         db,
-                        key: key(rng.random_range(0..20)),
+                        key: tagged(tag, rng.random_range(0..20)),
                         observed_index: index.saturating_sub(rng.random_range(1..30)),
                         existed: rng.random_bool(0.5),
                     })
@@ -51,15 +62,15 @@ fn random_ops(seed: u64, count: usize) -> Vec<Stamped> {
                 let commands = (0..rng.random_range(0..4))
                     .map(|_| {
                         let step = match rng.random_range(0..3) {
-                            0 => TxnStep::Read(ReadOp::Get { key: key(rng.random_range(0..20)) }),
-                            _ => TxnStep::Write(random_op(&mut rng)),
+                            0 => TxnStep::Read(ReadOp::Get { key: tagged(tag, rng.random_range(0..20)) }),
+                            _ => TxnStep::Write(random_op(&mut rng, tag)),
                         };
                         QueuedCommand { db: rng.random_range(0..3), step }
                     })
                     .collect();
                 WriteOp::Exec { watched, commands }
             } else {
-                random_op(&mut rng)
+                random_op(&mut rng, tag)
             };
             Stamped { stamp_ms: stamp, command: LogCommand { db, op } }
         })
@@ -92,8 +103,8 @@ fn random_list_op(rng: &mut impl Rng, k: Bytes) -> WriteOp {
     }
 }
 
-fn random_op(rng: &mut impl Rng) -> WriteOp {
-    let k = key(rng.random_range(0..20));
+fn random_op(rng: &mut impl Rng, tag: &str) -> WriteOp {
+    let k = tagged(tag, rng.random_range(0..20));
     if rng.random_bool(0.25) {
         return random_list_op(rng, k);
     }
@@ -107,7 +118,7 @@ fn random_op(rng: &mut impl Rng) -> WriteOp {
             reply: SetReply::Ok,
         },
         30..=44 => WriteOp::IncrBy { key: k, delta: rng.random_range(-5..5) },
-        45..=54 => WriteOp::Del { keys: vec![k, key(rng.random_range(0..20))] },
+        45..=54 => WriteOp::Del { keys: vec![k, tagged(tag, rng.random_range(0..20))] },
         55..=69 => WriteOp::Expire {
             key: k,
             at: ExpireAt::AfterMs(rng.random_range(-100..3000)),
@@ -115,10 +126,13 @@ fn random_op(rng: &mut impl Rng) -> WriteOp {
             command: "pexpire".into(),
         },
         70..=77 => WriteOp::Persist { key: k },
-        78..=85 => WriteOp::Rename { from: k, to: key(rng.random_range(0..20)), only_if_absent: false },
-        86..=91 => {
-            WriteOp::Copy { from: k, to: key(rng.random_range(0..20)), to_db: rng.random_range(0..3), replace: true }
-        }
+        78..=85 => WriteOp::Rename { from: k, to: tagged(tag, rng.random_range(0..20)), only_if_absent: false },
+        86..=91 => WriteOp::Copy {
+            from: k,
+            to: tagged(tag, rng.random_range(0..20)),
+            to_db: rng.random_range(0..3),
+            replace: true,
+        },
         92..=95 => WriteOp::Append { key: k, value: Bytes::from_static(b"x") },
         96..=97 => WriteOp::MSet {
             pairs: vec![(k.clone(), Bytes::from_static(b"m")), (k, Bytes::from_static(b"n"))],
@@ -131,22 +145,28 @@ fn random_op(rng: &mut impl Rng) -> WriteOp {
 
 fn open(dir: &std::path::Path) -> (Storage, KvStateMachine) {
     let storage = Storage::open(dir, Layout::Shared).unwrap();
-    let machine = KvStateMachine::open(
-        storage.store(Service::Kv),
-        Arc::new(Stats::default()),
-        Arc::default(),
-        Arc::new(Blocked::new(1)),
-    )
-    .unwrap();
+    let machine = group(&storage, 0, vec![0..=SLOTS - 1]);
     (storage, machine)
+}
+
+/// The state machine of group `shard`, owning `slots`, in `storage`.
+fn group(storage: &Storage, shard: u32, slots: Vec<RangeInclusive<u16>>) -> KvStateMachine {
+    let store = storage.store(Service::Kv);
+    KvStateMachine::open(store, shard, slots, Arc::new(Stats::default()), Arc::default(), Arc::new(Blocked::new(1)))
+        .unwrap()
 }
 
 /// Applies `commands` in batches of `batch`, writing each batch as the
 /// group does.
 fn apply_all(machine: &mut KvStateMachine, commands: &[Stamped], batch: usize) -> Vec<Reply> {
+    apply_from(machine, commands, batch, 1)
+}
+
+/// [`apply_all`], the first command at log index `first_index`.
+fn apply_from(machine: &mut KvStateMachine, commands: &[Stamped], batch: usize, first_index: u64) -> Vec<Reply> {
     let mut replies = Vec::new();
     for (chunk_number, chunk) in commands.chunks(batch).enumerate() {
-        let first = (chunk_number * batch) as u64 + 1;
+        let first = (chunk_number * batch) as u64 + first_index;
         let entries = chunk
             .iter()
             .enumerate()
@@ -188,6 +208,54 @@ fn the_same_log_gives_the_same_bytes_whatever_the_batching() {
     assert_eq!(dump(&a_storage.store(Service::Kv)), dump(&b_storage.store(Service::Kv)));
 }
 
+/// The entries of `spans` in `store`.
+fn dump_spans(store: &Store, spans: &[Span]) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    for span in spans {
+        for entry in store.scan(span.family, &span.start, Some(&span.end)) {
+            let (k, v) = entry.unwrap();
+            out.push((span.family.name(), k.to_vec(), v.to_vec()));
+        }
+    }
+    out
+}
+
+/// Two groups sharing the service's families, each over keys of its own
+/// slots, write exactly what each writes alone, within its own spans
+/// (flushes and SWAPDB included), and their spans hold every key stored.
+#[test]
+fn groups_sharing_the_families_keep_to_their_spans() {
+    // "{b}…" keys are in slot 3300, "{a}…" keys in slot 15495.
+    let halves = [(0, vec![0..=SLOTS / 2 - 1], "{b}", 5), (1, vec![SLOTS / 2..=SLOTS - 1], "{a}", 6)];
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Storage::open(dir.path(), Layout::Shared).unwrap();
+    let mut alone = Vec::new();
+    let mut machines: Vec<_> =
+        halves.iter().map(|(shard, slots, _, _)| group(&shared, *shard, slots.clone())).collect();
+    let streams: Vec<_> = halves.iter().map(|(_, _, tag, seed)| random_tagged_ops(*seed, 1_500, tag)).collect();
+    for (chunk, _) in streams[0].chunks(100).enumerate() {
+        for (machine, stream) in machines.iter_mut().zip(&streams) {
+            apply_from(machine, &stream[chunk * 100..(chunk + 1) * 100], 25, chunk as u64 * 100 + 1);
+        }
+    }
+    for ((shard, slots, _, _), stream) in halves.iter().zip(&streams) {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), Layout::Shared).unwrap();
+        apply_all(&mut group(&storage, *shard, slots.clone()), stream, 25);
+        alone.push((dir, storage));
+    }
+    let store = shared.store(Service::Kv);
+    let mut in_spans = 0;
+    for ((shard, slots, _, _), (_, storage)) in halves.iter().zip(&alone) {
+        let spans = kv_group::spans(*shard, slots, 16);
+        let own = dump_spans(&store, &spans);
+        assert!(own.len() > 50, "group {shard} stores its keys: {}", own.len());
+        assert_eq!(own, dump_spans(&storage.store(Service::Kv), &spans), "group {shard} as if alone");
+        in_spans += own.len();
+    }
+    assert_eq!(in_spans, dump(&store).len(), "every stored key is in one group's spans");
+}
+
 #[test]
 fn counters_and_the_expiry_index_match_the_records() {
     let dir = tempfile::tempdir().unwrap();
@@ -204,18 +272,19 @@ fn counters_and_the_expiry_index_match_the_records() {
             let at = u64::from_be_bytes(raw_value[1..9].try_into().unwrap());
             if at != 0 {
                 let (_, _, user_key) = kv_data::decode(&raw_key).unwrap();
-                expiring.push(kv_expiry::key(db, at, user_key));
+                expiring.push(kv_expiry::key(0, db, at, user_key));
             }
         }
         expiring.sort();
+        let (start, end) = kv_expiry::db_range(0, db);
         let index: Vec<Vec<u8>> =
-            store.scan(Family::KvExpiry, &[db], Some(&[db + 1])).map(|e| e.unwrap().0.to_vec()).collect();
+            store.scan(Family::KvExpiry, &start, Some(&end)).map(|e| e.unwrap().0.to_vec()).collect();
         assert_eq!(index, expiring, "db {db}: the expiry index has exactly the expiring records");
         let count = |name: Vec<u8>| {
             store.get(Family::KvMeta, &name).unwrap().map_or(0, |v| u64::from_be_bytes(v.try_into().unwrap()))
         };
-        assert_eq!(count(kv_meta::key_count(db)), keys, "db {db} key count");
-        assert_eq!(count(kv_meta::expires_count(db)), expiring.len() as u64, "db {db} expires count");
+        assert_eq!(count(kv_meta::key_count(0, db)), keys, "db {db} key count");
+        assert_eq!(count(kv_meta::expires_count(0, db)), expiring.len() as u64, "db {db} expires count");
     }
 }
 

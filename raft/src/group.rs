@@ -224,9 +224,9 @@ impl Group {
         bootstrap: Bootstrap,
     ) -> Result<Group, crate::StartError> {
         let name = id.to_string();
-        let log = LogStore::open(store.clone(), node.id())?;
+        let log = LogStore::open(store.clone(), node.id(), id.shard)?;
         let snapshots = SnapshotDir::open(snapshot_dir)?;
-        let sm = StateMachineStore::open(store, service, snapshots.clone())?;
+        let sm = StateMachineStore::open(store, id.shard, service, snapshots.clone())?;
         let applied = sm.applied();
         let config = Arc::new(settings.openraft_config()?);
         let leases = Arc::new(Leases::new(settings.leader_lease()));

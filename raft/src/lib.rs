@@ -81,15 +81,17 @@ pub mod testing {
     pub use crate::sm_store::StateMachineStore;
     pub use crate::types::{StorageError, TypeConfig};
 
-    /// The state-machine store over `service`, for the conformance suite.
+    /// The state-machine store of group `shard` over `service`, for the
+    /// conformance suite.
     pub fn state_machine_store<SM: crate::StateMachine>(
         store: storage::Store,
+        shard: storage::keyspace::Shard,
         service: SM,
         snapshot_dir: std::path::PathBuf,
     ) -> Result<StateMachineStore<SM>, StorageError> {
         let snapshots = crate::snapshot::SnapshotDir::open(snapshot_dir)
             .map_err(|e| crate::types::storage_error(openraft::ErrorSubject::Store, openraft::ErrorVerb::Read, e))?;
-        crate::sm_store::StateMachineStore::open(store, service, snapshots)
+        crate::sm_store::StateMachineStore::open(store, shard, service, snapshots)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The Raft log, vote and log pointers of a group, in its service's RocksDB
-//! families (`<service>_raft_log`, `<service>_raft_meta`).
+//! families (`<service>_raft_log`, `<service>_raft_meta`), under the group's
+//! prefix: the service's groups share the families, each its own key range.
 //!
 //! # Group commit
 //!
@@ -41,7 +42,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogId};
 use serde::de::DeserializeOwned;
-use storage::keyspace::{raft_log, raft_meta};
+use storage::keyspace::{raft_log, raft_meta, Shard};
 use storage::{Batch, Durability, Family, Reader, Store};
 use tokio::sync::watch;
 
@@ -58,6 +59,8 @@ pub struct LogStore {
 struct Inner {
     /// This node: entries proposed by another node are synced in place.
     node_id: NodeId,
+    /// The group's shard: the prefix of its keys.
+    shard: Shard,
     store: Store,
     log: Family,
     meta: Family,
@@ -87,14 +90,15 @@ struct Pointers {
 }
 
 impl LogStore {
-    /// Opens the log of `store`'s service on node `node_id` and starts its
-    /// syncer thread.
-    pub fn open(store: Store, node_id: NodeId) -> Result<LogStore, StorageError> {
+    /// Opens the log of group `shard` of `store`'s service on node
+    /// `node_id` and starts its syncer thread.
+    pub fn open(store: Store, node_id: NodeId, shard: Shard) -> Result<LogStore, StorageError> {
         let service = store.service();
         let log = service.raft_log_family();
         let meta = service.raft_meta_family();
-        let last_purged: Option<LogId> = read_value(&store, meta, raft_meta::PURGED)?;
-        let last = match store.last(log).map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))? {
+        let last_purged: Option<LogId> = read_value(&store, meta, &raft_meta::purged(shard))?;
+        let stored_last = store.last_in(log, &raft_log::key(shard, 0), &raft_log::key(shard, u64::MAX));
+        let last = match stored_last.map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))? {
             Some((_, value)) => Some(*decode_entry(&value)?.get_log_id()),
             None => last_purged,
         };
@@ -103,12 +107,13 @@ impl LogStore {
         let own_appends = Arc::new(watch::Sender::new(OwnAppends::default()));
         let synced = own_appends.clone();
         let syncer_thread = std::thread::Builder::new()
-            .name(format!("log-sync-{}", service.name()))
+            .name(format!("log-sync-{}-{shard}", service.name()))
             .spawn(move || run_syncer(sync_store, callbacks, &synced))
             .expect("spawn the log syncer thread");
         Ok(LogStore {
             inner: Arc::new(Inner {
                 node_id,
+                shard,
                 store,
                 log,
                 meta,
@@ -205,9 +210,10 @@ impl RaftLogReader<TypeConfig> for LogStore {
             std::ops::Bound::Excluded(&i) => Some(i),
             std::ops::Bound::Unbounded => None,
         };
-        let end_key = end.map(raft_log::key);
+        let shard = self.inner.shard;
+        let end_key = raft_log::key(shard, end.unwrap_or(u64::MAX));
         let mut entries = Vec::new();
-        for item in self.inner.store.scan(self.inner.log, &raft_log::key(start), end_key.as_ref().map(|k| &k[..])) {
+        for item in self.inner.store.scan(self.inner.log, &raft_log::key(shard, start), Some(&end_key)) {
             let (_, value) = item.map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, e))?;
             entries.push(decode_entry(&value)?);
         }
@@ -229,24 +235,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         let mut batch = Batch::new();
-        batch.put(self.inner.meta, raft_meta::VOTE, stored::encode(vote));
+        batch.put(self.inner.meta, raft_meta::vote(self.inner.shard), stored::encode(vote));
         self.write(batch, Durability::Sync, ErrorSubject::Vote)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        read_value(&self.inner.store, self.inner.meta, raft_meta::VOTE)
+        read_value(&self.inner.store, self.inner.meta, &raft_meta::vote(self.inner.shard))
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         // Buffered: a lost committed pointer only means re-learning it from
         // the leader; the next log sync makes it durable anyway.
         let mut batch = Batch::new();
-        batch.put(self.inner.meta, raft_meta::COMMITTED, stored::encode(&committed));
+        batch.put(self.inner.meta, raft_meta::committed(self.inner.shard), stored::encode(&committed));
         self.write(batch, Durability::Buffered, ErrorSubject::Store)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(read_value::<Option<LogId>>(&self.inner.store, self.inner.meta, raft_meta::COMMITTED)?.flatten())
+        Ok(read_value::<Option<LogId>>(&self.inner.store, self.inner.meta, &raft_meta::committed(self.inner.shard))?
+            .flatten())
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
@@ -264,7 +271,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for entry in entries {
             let value = stored::encode(&entry);
             bytes += value.len() as u64;
-            batch.put(self.inner.log, raft_log::key(entry.get_log_id().index), value);
+            batch.put(self.inner.log, raft_log::key(self.inner.shard, entry.get_log_id().index), value);
             last = Some(*entry.get_log_id());
         }
         let Some(last) = last else {
@@ -288,7 +295,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let mut batch = Batch::new();
-        batch.delete_range(self.inner.log, raft_log::key(log_id.index), raft_log::key(u64::MAX));
+        let shard = self.inner.shard;
+        batch.delete_range(self.inner.log, raft_log::key(shard, log_id.index), raft_log::key(shard, u64::MAX));
         self.write(batch, Durability::Sync, ErrorSubject::Logs)?;
         let before = match log_id.index.checked_sub(1) {
             Some(index) => self.try_get_log_entries(index..=index).await?.pop().map(|e| *e.get_log_id()),
@@ -302,8 +310,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         self.inner.store.sync_wal().map_err(|e| storage_error(ErrorSubject::Store, ErrorVerb::Write, e))?;
         let mut batch = Batch::new();
-        batch.put(self.inner.meta, raft_meta::PURGED, stored::encode(&log_id));
-        batch.delete_range(self.inner.log, raft_log::key(0), raft_log::key(log_id.index + 1));
+        let shard = self.inner.shard;
+        batch.put(self.inner.meta, raft_meta::purged(shard), stored::encode(&log_id));
+        batch.delete_range(self.inner.log, raft_log::key(shard, 0), raft_log::key(shard, log_id.index + 1));
         self.write(batch, Durability::Sync, ErrorSubject::Logs)?;
         let mut pointers = self.inner.pointers.lock().expect("log pointers lock");
         pointers.last_purged = Some(log_id);

@@ -20,8 +20,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use storage::keyspace::raft_state;
-use storage::{Batch, Family, Reader};
+use storage::{Batch, Reader};
 
+use crate::stored::StateKeys;
 use crate::types::Request;
 
 /// The most client sessions kept.
@@ -54,13 +55,14 @@ pub(crate) struct Sessions {
 }
 
 impl Sessions {
-    /// Loads the sessions stored in `family`.
-    pub(crate) fn load(reader: &impl Reader, family: Family) -> Result<Sessions, String> {
+    /// Loads the group's sessions.
+    pub(crate) fn load(reader: &impl Reader, keys: StateKeys) -> Result<Sessions, String> {
         let mut sessions = HashMap::new();
-        let end = raft_state::session_end();
-        for item in reader.scan(family, raft_state::SESSION_PREFIX, Some(&end)) {
+        let prefix = raft_state::session_prefix(keys.shard);
+        let end = raft_state::session_end(keys.shard);
+        for item in reader.scan(keys.family, &prefix, Some(&end)) {
             let (key, value) = item.map_err(|e| e.to_string())?;
-            let client_bytes = &key[raft_state::SESSION_PREFIX.len()..];
+            let client_bytes = &key[prefix.len()..];
             let client = u64::from_be_bytes(client_bytes.try_into().map_err(|_| "malformed session key".to_string())?);
             let session: Session = postcard::from_bytes(&value).map_err(|e| format!("session {client}: {e}"))?;
             sessions.insert(client, session);
@@ -102,7 +104,7 @@ impl Sessions {
 
     /// Evicts sessions beyond [`MAX_SESSIONS`] and adds every change since the
     /// last flush to `batch`.
-    pub(crate) fn flush(&mut self, batch: &mut Batch, family: Family) {
+    pub(crate) fn flush(&mut self, batch: &mut Batch, keys: StateKeys) {
         while self.sessions.len() > MAX_SESSIONS {
             let oldest = self
                 .sessions
@@ -116,10 +118,11 @@ impl Sessions {
         }
         for client in std::mem::take(&mut self.dirty) {
             let session = &self.sessions[&client];
-            batch.put(family, raft_state::session(client), postcard::to_stdvec(session).expect("sessions serialize"));
+            let session = postcard::to_stdvec(session).expect("sessions serialize");
+            batch.put(keys.family, raft_state::session(keys.shard, client), session);
         }
         for client in std::mem::take(&mut self.evicted) {
-            batch.delete(family, raft_state::session(client));
+            batch.delete(keys.family, raft_state::session(keys.shard, client));
         }
     }
 }
@@ -173,7 +176,7 @@ mod tests {
             sessions.check(&request(client, 0, 0), client + 100);
         }
         let mut batch = Batch::new();
-        sessions.flush(&mut batch, Family::KvMeta);
+        sessions.flush(&mut batch, StateKeys { family: storage::Family::KvMeta, shard: 0 });
         assert_eq!(sessions.sessions.len(), MAX_SESSIONS);
         assert!(!sessions.sessions.contains_key(&0));
     }

@@ -19,13 +19,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftLogId};
-use storage::{Batch, Durability, Family, Store};
+use storage::keyspace::{Shard, Span};
+use storage::{Batch, Durability, Store};
 use tokio::sync::watch;
 
 use crate::sessions::{Sessions, Verdict};
 use crate::snapshot::SnapshotDir;
 use crate::state_machine::{Command, StateMachine};
-use crate::stored;
+use crate::stored::{self, StateKeys};
 use crate::types::{storage_error, Entry, LogId, Requests, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
 /// Progress that the rest of the group observes.
@@ -63,7 +64,8 @@ impl Drop for Applying<'_> {
 /// The state-machine store of one group.
 pub struct StateMachineStore<SM: StateMachine> {
     store: Store,
-    meta_family: Family,
+    /// Where the group's applied state and sessions are kept.
+    keys: StateKeys,
     service: SM,
     applied: Option<LogId>,
     membership: StoredMembership,
@@ -74,7 +76,13 @@ pub struct StateMachineStore<SM: StateMachine> {
 }
 
 impl<SM: StateMachine> StateMachineStore<SM> {
-    pub(crate) fn open(store: Store, mut service: SM, snapshots: SnapshotDir) -> Result<Self, StorageError> {
+    /// Opens the state machine of group `shard` of `store`'s service.
+    pub(crate) fn open(
+        store: Store,
+        shard: Shard,
+        mut service: SM,
+        snapshots: SnapshotDir,
+    ) -> Result<Self, StorageError> {
         let subject = ErrorSubject::Snapshot(None);
         if snapshots
             .finish_interrupted_install(&store)
@@ -83,7 +91,7 @@ impl<SM: StateMachine> StateMachineStore<SM> {
             service.reload().map_err(|e| storage_error(subject, ErrorVerb::Read, e))?;
             tracing::warn!("finished installing a snapshot that a crash had interrupted");
         }
-        let meta_family = store.service().state_meta_family();
+        let keys = StateKeys { family: store.service().state_meta_family(), shard };
         let (applied_index, index) = watch::channel(0);
         let observed = Applied {
             index,
@@ -93,7 +101,7 @@ impl<SM: StateMachine> StateMachineStore<SM> {
         };
         let mut sm = StateMachineStore {
             store,
-            meta_family,
+            keys,
             service,
             applied: None,
             membership: StoredMembership::default(),
@@ -114,9 +122,9 @@ impl<SM: StateMachine> StateMachineStore<SM> {
     fn load(&mut self) -> Result<(), StorageError> {
         let read_error =
             |e: String| storage_error(ErrorSubject::StateMachine, ErrorVerb::Read, std::io::Error::other(e));
-        (self.applied, self.membership) = stored::applied_state(&self.store, self.meta_family)
+        (self.applied, self.membership) = stored::applied_state(&self.store, self.keys)
             .map_err(|e| storage_error(ErrorSubject::StateMachine, ErrorVerb::Read, e))?;
-        self.sessions = Sessions::load(&self.store, self.meta_family).map_err(read_error)?;
+        self.sessions = Sessions::load(&self.store, self.keys).map_err(read_error)?;
         self.applied_index.send_replace(self.applied.map_or(0, |id| id.index));
         self.observed.stamp_ms.fetch_max(self.service.last_stamp_ms(), Ordering::AcqRel);
         Ok(())
@@ -207,9 +215,9 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
                     .collect()
             })
             .collect();
-        self.sessions.flush(&mut batch, self.meta_family);
+        self.sessions.flush(&mut batch, self.keys);
         let membership = membership_changed.then_some(&self.membership);
-        stored::put_applied_state(&mut batch, self.meta_family, &applied, membership);
+        stored::put_applied_state(&mut batch, self.keys, &applied, membership);
         // A large batch (a bulk COPY's rows) takes a while to write: off
         // the runtime's worker, so heartbeats and other groups go on.
         let (store, large) = (&self.store, batch_is_large(&batch));
@@ -225,7 +233,12 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { store: self.store.clone(), snapshots: self.snapshots.clone() }
+        SnapshotBuilder {
+            store: self.store.clone(),
+            keys: self.keys,
+            spans: self.service.state_spans(),
+            snapshots: self.snapshots.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
@@ -287,21 +300,25 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
     }
 }
 
-/// Builds a snapshot from a consistent view of the store.
+/// Builds a snapshot of the group's spans from a consistent view of the
+/// store.
 pub struct SnapshotBuilder {
     store: Store,
+    keys: StateKeys,
+    spans: Vec<Span>,
     snapshots: SnapshotDir,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let store = self.store.clone();
+        let (keys, spans) = (self.keys, self.spans.clone());
         let snapshots = self.snapshots.clone();
         let subject = ErrorSubject::Snapshot(None);
         let meta = tokio::task::spawn_blocking(move || {
             let unix_ms =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-            snapshots.build(&store, format!("{unix_ms}"))
+            snapshots.build(&store, keys, &spans, format!("{unix_ms}"))
         })
         .await
         .map_err(|e| storage_error(subject.clone(), ErrorVerb::Write, std::io::Error::other(e)))?

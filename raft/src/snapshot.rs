@@ -1,9 +1,13 @@
-//! Snapshot files: a group's state families at one applied log id.
+//! Snapshot files: a group's state at one applied log id.
 //!
-//! A snapshot file is a sequence of length-delimited frames (tokio-util's
-//! codec), each a postcard-encoded [`Frame`]: first the [`SnapshotMeta`],
-//! then every `(family, key, value)` of the service's state families read
-//! through one RocksDB snapshot, then an end marker. openraft streams the
+//! A group's state is a list of spans of its service's state families
+//! ([`crate::StateMachine::state_spans`]; the groups of a service share its
+//! families). A snapshot file is a sequence of length-delimited frames
+//! (tokio-util's codec), each a postcard-encoded [`Frame`]: first the
+//! [`SnapshotMeta`], then the spans, then every `(span, key, value)` read
+//! through one RocksDB snapshot, span by span, then an end marker. The
+//! file names its spans, so installing it replaces exactly what it
+//! carries. openraft streams the
 //! file to followers in chunks; a follower receives it into a file of its
 //! own and [`install`]s it.
 //!
@@ -15,15 +19,15 @@
 //! writes.
 //!
 //! Installing streams the file into SST files and ingests them
-//! ([`storage::Store::replace_families`]), so a follower catching up on a
+//! ([`storage::Store::replace_spans`]), so a follower catching up on a
 //! large dataset holds one SST file's index and filter in memory, not the
 //! data.
 //!
 //! Invariants:
 //! - The state read for a snapshot includes its own `raft/applied` and
 //!   `raft/membership` keys, so the meta and the data always agree.
-//! - An install replaces the state families one after another, so a crash
-//!   can leave some replaced and some not. `installing.snap` is durable
+//! - An install replaces the spans one after another, so a crash can leave
+//!   some replaced and some not. `installing.snap` is durable
 //!   before the first family changes and renamed to `current.snap` only
 //!   after the last: while it exists the state is suspect, and
 //!   [`SnapshotDir::finish_interrupted_install`] redoes the install (it is
@@ -36,11 +40,11 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use storage::keyspace::FAMILY_SPAN_END;
-use storage::{Reader, Store};
+use storage::keyspace::Span;
+use storage::{Family, Reader, Store};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
-use crate::stored;
+use crate::stored::{self, StateKeys};
 use crate::types::SnapshotMeta;
 
 /// The largest frame in a snapshot file: one key and value.
@@ -49,8 +53,33 @@ const MAX_FRAME: usize = 1 << 30;
 #[derive(Serialize, Deserialize)]
 enum Frame {
     Meta(SnapshotMeta),
-    Entry { family: u8, key: Bytes, value: Bytes },
+    Spans(Vec<StoredSpan>),
+    Entry { span: u32, key: Bytes, value: Bytes },
     End,
+}
+
+/// A [`Span`] in a snapshot file: its family by name.
+#[derive(Serialize, Deserialize)]
+struct StoredSpan {
+    family: String,
+    start: Bytes,
+    end: Bytes,
+}
+
+impl StoredSpan {
+    fn new(span: &Span) -> StoredSpan {
+        StoredSpan {
+            family: span.family.name().to_string(),
+            start: Bytes::copy_from_slice(&span.start),
+            end: Bytes::copy_from_slice(&span.end),
+        }
+    }
+
+    fn span(&self) -> std::io::Result<Span> {
+        let family = Family::from_name(&self.family)
+            .ok_or_else(|| invalid(&format!("snapshot names an unknown family {}", self.family)))?;
+        Ok(Span { family, start: self.start.to_vec(), end: self.end.to_vec() })
+    }
 }
 
 /// The snapshot directory of one group.
@@ -107,22 +136,28 @@ impl SnapshotDir {
         File::open(&self.dir)?.sync_all()
     }
 
-    /// Writes a snapshot of `store`'s state families as they are now and
-    /// makes it current.
-    pub(crate) fn build(&self, store: &Store, snapshot_id: String) -> std::io::Result<SnapshotMeta> {
-        let families = store.service().state_families();
-        let meta_family = store.service().state_meta_family();
+    /// Writes a snapshot of the group's `spans` of `store` as they are now
+    /// (its applied state under `keys`, which the spans include) and makes
+    /// it current.
+    pub(crate) fn build(
+        &self,
+        store: &Store,
+        keys: StateKeys,
+        spans: &[Span],
+        snapshot_id: String,
+    ) -> std::io::Result<SnapshotMeta> {
         let view = store.snapshot();
-        let (last_log_id, last_membership) = stored::applied_state(&view, meta_family)?;
+        let (last_log_id, last_membership) = stored::applied_state(&view, keys)?;
         let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
 
         let path = self.dir.join("building.snap");
         let mut out = FrameWriter::new(File::create(&path)?);
         out.write(&Frame::Meta(meta.clone()))?;
-        for (position, family) in families.iter().enumerate() {
-            for item in view.scan(*family, &[], Some(FAMILY_SPAN_END)) {
+        out.write(&Frame::Spans(spans.iter().map(StoredSpan::new).collect()))?;
+        for (position, span) in spans.iter().enumerate() {
+            for item in view.scan(span.family, &span.start, Some(&span.end)) {
                 let (key, value) = item.map_err(std::io::Error::other)?;
-                let frame = Frame::Entry { family: position as u8, key: Bytes::from(key), value: Bytes::from(value) };
+                let frame = Frame::Entry { span: position as u32, key: Bytes::from(key), value: Bytes::from(value) };
                 out.write(&frame)?;
             }
         }
@@ -180,26 +215,28 @@ fn is_same_file(file: &File, path: &Path) -> std::io::Result<bool> {
     Ok(open.dev() == named.dev() && open.ino() == named.ino())
 }
 
-/// Replaces `store`'s state families with the content of the snapshot file
-/// at `path`, streaming it through SST files in `work_dir`.
+/// Replaces the spans the snapshot file at `path` names with its content,
+/// streaming it through SST files in `work_dir`.
 fn replace_state(store: &Store, path: &Path, work_dir: &Path) -> std::io::Result<()> {
-    let families = store.service().state_families();
     let mut frames = FrameReader::new(File::open(path)?);
     match frames.next_frame()? {
         Some(Frame::Meta(_)) => {}
         _ => return Err(invalid("snapshot file does not start with its meta")),
     }
+    let spans = match frames.next_frame()? {
+        Some(Frame::Spans(spans)) => spans.iter().map(StoredSpan::span).collect::<std::io::Result<Vec<Span>>>()?,
+        _ => return Err(invalid("snapshot file does not list its spans after its meta")),
+    };
     let entries = std::iter::from_fn(|| match frames.next_frame() {
-        Ok(Some(Frame::Entry { family, key, value })) => Some(match families.get(usize::from(family)) {
-            Some(family) => Ok((*family, key.to_vec(), value.to_vec())),
-            None => Err(corrupt(path, invalid("snapshot names an unknown family"))),
-        }),
+        Ok(Some(Frame::Entry { span, key, value })) => Some(Ok((span as usize, key.to_vec(), value.to_vec()))),
         Ok(Some(Frame::End)) => None,
-        Ok(Some(Frame::Meta(_))) => Some(Err(corrupt(path, invalid("second meta frame in a snapshot")))),
+        Ok(Some(Frame::Meta(_) | Frame::Spans(_))) => {
+            Some(Err(corrupt(path, invalid("second meta or spans frame in a snapshot"))))
+        }
         Ok(None) => Some(Err(corrupt(path, invalid("snapshot file ends before its end marker")))),
         Err(e) => Some(Err(corrupt(path, e))),
     });
-    store.replace_families(families, work_dir, entries).map_err(std::io::Error::other)
+    store.replace_spans(&spans, work_dir, entries).map_err(std::io::Error::other)
 }
 
 fn corrupt(path: &Path, source: std::io::Error) -> storage::Error {

@@ -1,6 +1,7 @@
 //! The contract between a group and its service.
 
 use bytes::Bytes;
+use storage::keyspace::Span;
 use storage::Batch;
 
 /// A committed log entry handed to the service, in log order.
@@ -38,7 +39,14 @@ pub trait StateMachine: Send + Sync + 'static {
     /// The largest stamp applied so far.
     fn last_stamp_ms(&self) -> u64;
 
-    /// Re-reads any cached state after a snapshot replaced the service's
-    /// state families.
+    /// Re-reads any cached state after a snapshot replaced the group's
+    /// state.
     fn reload(&mut self) -> Result<(), Self::Error>;
+
+    /// The spans of the service's state families that hold this group's
+    /// state: what its snapshots carry and what installing one replaces.
+    /// They must include the group's prefix of the service's state meta
+    /// family (where the group keeps its Raft state), and no other group's
+    /// keys.
+    fn state_spans(&self) -> Vec<Span>;
 }

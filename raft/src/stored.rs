@@ -5,7 +5,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use storage::keyspace::raft_state;
+use storage::keyspace::{raft_state, Shard};
 use storage::{Family, Reader};
 
 use crate::types::{LogId, StoredMembership};
@@ -30,26 +30,35 @@ pub(crate) fn read<T: DeserializeOwned>(
     })
 }
 
-/// The last applied log id and membership recorded in a service's state
-/// meta family (`raft/applied`, `raft/membership`).
+/// Where a group keeps its Raft state beside its service's state: the
+/// service's state meta family, under the group's prefix.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StateKeys {
+    pub(crate) family: Family,
+    pub(crate) shard: Shard,
+}
+
+/// The last applied log id and membership recorded in a group's state
+/// (`raft/applied`, `raft/membership`).
 pub(crate) fn applied_state(
     reader: &impl Reader,
-    family: Family,
+    keys: StateKeys,
 ) -> std::io::Result<(Option<LogId>, StoredMembership)> {
-    let applied = read::<LogId>(reader, family, raft_state::APPLIED)?;
-    let membership = read::<StoredMembership>(reader, family, raft_state::MEMBERSHIP)?.unwrap_or_default();
+    let applied = read::<LogId>(reader, keys.family, &raft_state::applied(keys.shard))?;
+    let membership =
+        read::<StoredMembership>(reader, keys.family, &raft_state::membership(keys.shard))?.unwrap_or_default();
     Ok((applied, membership))
 }
 
 /// Adds the applied log id (and, if given, the membership) to `batch`.
 pub(crate) fn put_applied_state(
     batch: &mut storage::Batch,
-    family: Family,
+    keys: StateKeys,
     applied: &LogId,
     membership: Option<&StoredMembership>,
 ) {
-    batch.put(family, raft_state::APPLIED, encode(applied));
+    batch.put(keys.family, raft_state::applied(keys.shard), encode(applied));
     if let Some(membership) = membership {
-        batch.put(family, raft_state::MEMBERSHIP, encode(membership));
+        batch.put(keys.family, raft_state::membership(keys.shard), encode(membership));
     }
 }

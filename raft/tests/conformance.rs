@@ -1,11 +1,13 @@
 //! openraft's storage conformance suite against the RocksDB log store and
-//! state-machine store, over a real RocksDB in a temp dir per case.
+//! state-machine store, over a real RocksDB in a temp dir per case, as one
+//! group among others sharing the service's families.
 
 use bytes::Bytes;
 use openraft::testing::{StoreBuilder, Suite};
 use raft::testing::{state_machine_store, LogStore, StateMachineStore, StorageError, TypeConfig};
 use raft::{Command, StateMachine};
-use storage::{Batch, Layout, Service, Storage};
+use storage::keyspace::{self, Span};
+use storage::{Batch, Durability, Family, Layout, Service, Storage, Store};
 
 /// A state machine that only echoes: the suite exercises log, vote,
 /// membership and applied-id bookkeeping, not a service.
@@ -25,6 +27,27 @@ impl StateMachine for Echo {
     fn reload(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }
+
+    fn state_spans(&self) -> Vec<Span> {
+        vec![Span::prefix(Family::KvMeta, &keyspace::group_prefix(SHARD))]
+    }
+}
+
+/// The group under test; its neighbours' keys surround it.
+const SHARD: u32 = 3;
+
+/// Fills the log and state of the groups beside [`SHARD`], which the suite
+/// must never see nor change.
+fn neighbours(store: &Store) {
+    let mut batch = Batch::new();
+    for shard in [SHARD - 1, SHARD + 1] {
+        for index in [0, 1, 5, u64::MAX - 1] {
+            batch.put(Family::KvRaftLog, keyspace::raft_log::key(shard, index).to_vec(), b"not an entry".to_vec());
+        }
+        batch.put(Family::KvRaftMeta, keyspace::raft_meta::vote(shard), b"not a vote".to_vec());
+        batch.put(Family::KvMeta, keyspace::raft_state::applied(shard), b"not a log id".to_vec());
+    }
+    store.write(batch, Durability::Sync).expect("write the neighbours");
 }
 
 /// Builds stores for the node with the given id. openraft's suite writes entries proposed by
@@ -37,8 +60,9 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachineStore<Echo>, (tempfile::Temp
         let dir = tempfile::tempdir().expect("temp dir");
         let storage = Storage::open(&dir.path().join("data"), Layout::Shared).expect("open storage");
         let store = storage.store(Service::Kv);
-        let log = LogStore::open(store.clone(), self.0)?;
-        let sm = state_machine_store(store, Echo, dir.path().join("snapshots"))?;
+        neighbours(&store);
+        let log = LogStore::open(store.clone(), self.0, SHARD)?;
+        let sm = state_machine_store(store, SHARD, Echo, dir.path().join("snapshots"))?;
         Ok(((dir, storage), log, sm))
     }
 }

@@ -28,7 +28,8 @@
 
 use bytes::Bytes;
 use raft::{Command, StateMachine};
-use storage::{Batch, Family, Overlay, Reader, Store, Writes};
+use storage::keyspace::Span;
+use storage::{Batch, Family, Overlay, Reader, Service, Store, Writes};
 
 use crate::catalog;
 use crate::command::{encode_response, Checked, Outcome, SqlCommand, Step};
@@ -286,5 +287,10 @@ impl StateMachine for SqlMachine {
             None => 0,
         };
         Ok(())
+    }
+
+    /// The SQL service has one group (`sql/0`), which owns its families.
+    fn state_spans(&self) -> Vec<Span> {
+        Service::Sql.state_families().iter().map(|family| Span::whole(*family)).collect()
     }
 }

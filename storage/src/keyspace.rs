@@ -8,11 +8,11 @@
 //!
 //! | family        | key                                   | value |
 //! |---------------|---------------------------------------|-------|
-//! | `kv_raft_log` | `index: u64`, see [`raft_log`]        | a serialized log entry (owned by the `raft` crate) |
-//! | `kv_raft_meta`| ASCII name, see [`raft_meta`]         | the group's vote, committed log id, last purged log id |
-//! | `kv_meta`     | ASCII name, see [`kv_meta`] and [`raft_state`] | state-machine metadata: applied log id, membership, client sessions, last time stamp, per-db key counts |
+//! | `kv_raft_log` | `shard: u32, index: u64`, see [`raft_log`] | a serialized log entry (owned by the `raft` crate) |
+//! | `kv_raft_meta`| `shard: u32`, ASCII name, see [`raft_meta`] | the group's vote, committed log id, last purged log id |
+//! | `kv_meta`     | `shard: u32`, ASCII name, see [`kv_meta`] and [`raft_state`] | state-machine metadata: applied log id, membership, client sessions, last time stamp, per-db key counts |
 //! | `kv_data`     | `db: u8, slot: u16, user key`         | the key's record: type, expiry, modification index, value or collection header (format owned by `kv`) |
-//! | `kv_expiry`   | `db: u8, expire_at_ms: u64, slot: u16, user key` | empty; an index of keys with a TTL, in expiry order |
+//! | `kv_expiry`   | `shard: u32, db: u8, expire_at_ms: u64, slot: u16, user key` | empty; an index of keys with a TTL, in expiry order |
 //! | `kv_elements` | `db: u8, version: u64, sub-key`, see [`kv_elements`] | one element of a hash, list, set or sorted set |
 //! | `kv_scores`   | `db: u8, version: u64, score: u64 (order-preserving f64), member` | empty; a sorted set's members in score order |
 //!
@@ -22,7 +22,7 @@
 //! |-----------------|------------------------------|-------|
 //! | `sql_raft_log`  | as `kv_raft_log`             | as `kv_raft_log` |
 //! | `sql_raft_meta` | as `kv_raft_meta`            | as `kv_raft_meta` |
-//! | `sql_meta`      | ASCII name (`raft_state` keys and the SQL service's counters) | owned by `sql` |
+//! | `sql_meta`      | `raft_state` keys of shard 0, and the SQL service's counters (ASCII names) | owned by `sql` |
 //! | `sql_catalog`   | table descriptors and names  | owned by `sql` |
 //! | `sql_rows`      | `table id: u32`, primary key | a row |
 //! | `sql_index`     | `index id: u32`, indexed values, primary key | empty |
@@ -36,11 +36,26 @@
 //! part of every key from day one so that a slot's keys are one contiguous
 //! range per database and can move between shards by range scan.
 //!
-//! The raft log and raft meta families are the *log side* of a group; every
-//! other family of a service is its *state side* ([`Service::state_families`]):
-//! what a Raft snapshot carries and what installing one replaces. No key of a
-//! state family starts with the byte `0xff`, so `[] .. [0xff]` spans a whole
-//! family ([`FAMILY_SPAN_END`]).
+//! # Groups sharing families
+//!
+//! A service runs one Raft group per shard (`kv/0`, `kv/1`, …), and its
+//! groups share the service's families. The raft log and raft meta
+//! families are the *log side* of a group: every key starts with the
+//! group's [`group_prefix`] (its shard, `u32` big-endian), so one group's
+//! log is one key range. Every other family of a service is its *state
+//! side* ([`Service::state_families`]); a group's state is a list of
+//! [`Span`]s of them ([`kv_group::spans`] for the Redis service, whole
+//! families for the single SQL group): what a Raft snapshot of the group
+//! carries and what installing one replaces. For the Redis service:
+//! - `kv_meta` and `kv_expiry` keys start with the group prefix;
+//! - `kv_data` keys are the group's hash slots, one range per database and
+//!   slot range;
+//! - `kv_elements` and `kv_scores` keys are the group's collection versions
+//!   (a shard allocates versions from `shard << 40` on, see
+//!   [`kv_elements::first_version`]), one range per database.
+//!
+//! No key of a state family starts with the byte `0xff`, so `[] .. [0xff]`
+//! spans a whole family ([`FAMILY_SPAN_END`]).
 //!
 //! A collection's elements live under its *version*, a number allocated
 //! once per collection from a counter in `kv_meta` and never reused. The
@@ -53,10 +68,67 @@
 //! one index entry and no other entries exist; the state machine keeps both in
 //! the same write batch.
 
+use std::ops::RangeInclusive;
+
 use crc::{Crc, CRC_16_XMODEM};
 
 /// Number of Redis Cluster hash slots.
 pub const SLOTS: u16 = 16384;
+
+/// A shard of a service: the group `<service>/<shard>`.
+pub type Shard = u32;
+
+/// The first bytes of every key of group `shard` in the families its
+/// service's groups share by prefix (see the module docs).
+pub fn group_prefix(shard: Shard) -> [u8; 4] {
+    shard.to_be_bytes()
+}
+
+/// `prefix` followed by `rest`.
+fn prefixed(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + rest.len());
+    key.extend_from_slice(prefix);
+    key.extend_from_slice(rest);
+    key
+}
+
+/// The smallest key greater than every key starting with `prefix` (the
+/// family's end if there is none).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    FAMILY_SPAN_END.to_vec()
+}
+
+/// The keys `[start, end)` of one family: a piece of a group's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    pub family: Family,
+    pub start: Vec<u8>,
+    pub end: Vec<u8>,
+}
+
+impl Span {
+    /// Every key of `family`.
+    pub fn whole(family: Family) -> Span {
+        Span { family, start: Vec::new(), end: FAMILY_SPAN_END.to_vec() }
+    }
+
+    /// Every key of `family` that starts with `prefix`.
+    pub fn prefix(family: Family, prefix: &[u8]) -> Span {
+        Span { family, start: prefix.to_vec(), end: prefix_end(prefix) }
+    }
+
+    /// Whether `key` lies in the span.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        key >= self.start.as_slice() && key < self.end.as_slice()
+    }
+}
 
 /// A service whose families live in one RocksDB instance (per layout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -156,6 +228,28 @@ pub enum Family {
 }
 
 impl Family {
+    /// Every family.
+    pub const ALL: [Family; 13] = [
+        Family::KvRaftLog,
+        Family::KvRaftMeta,
+        Family::KvMeta,
+        Family::KvData,
+        Family::KvExpiry,
+        Family::KvElements,
+        Family::KvScores,
+        Family::SqlRaftLog,
+        Family::SqlRaftMeta,
+        Family::SqlMeta,
+        Family::SqlCatalog,
+        Family::SqlRows,
+        Family::SqlIndex,
+    ];
+
+    /// The family named `name` (see [`Family::name`]).
+    pub fn from_name(name: &str) -> Option<Family> {
+        Family::ALL.into_iter().find(|family| family.name() == name)
+    }
+
     /// The RocksDB column family name.
     pub fn name(self) -> &'static str {
         match self {
@@ -228,133 +322,178 @@ fn hash_tag(key: &[u8]) -> &[u8] {
     key
 }
 
-/// Keys of a raft log family: the entry's index.
+/// Keys of a raft log family: the group's prefix, then the entry's index.
 pub mod raft_log {
-    /// The key of the entry at `index`: `u64` big-endian, so that key order
-    /// is log order.
-    pub fn key(index: u64) -> [u8; 8] {
-        index.to_be_bytes()
+    use super::{group_prefix, Shard};
+
+    /// The key of group `shard`'s entry at `index`: big-endian, so that key
+    /// order is log order within the group.
+    pub fn key(shard: Shard, index: u64) -> [u8; 12] {
+        let mut key = [0u8; 12];
+        key[..4].copy_from_slice(&group_prefix(shard));
+        key[4..].copy_from_slice(&index.to_be_bytes());
+        key
     }
 
     /// The index of a log key.
     pub fn decode(key: &[u8]) -> Option<u64> {
-        Some(u64::from_be_bytes(key.try_into().ok()?))
+        Some(u64::from_be_bytes(key.get(4..)?.try_into().ok()?))
     }
 }
 
-/// Key names in a raft meta family. Values are serialized by `raft`.
+/// Keys in a raft meta family: the group's prefix, then an ASCII name.
+/// Values are serialized by `raft`.
 pub mod raft_meta {
+    use super::{group_prefix, prefixed, Shard};
+
     /// The last vote granted or held.
-    pub const VOTE: &[u8] = b"vote";
+    pub fn vote(shard: Shard) -> Vec<u8> {
+        prefixed(&group_prefix(shard), b"vote")
+    }
+
     /// The last committed log id known to this node.
-    pub const COMMITTED: &[u8] = b"committed";
+    pub fn committed(shard: Shard) -> Vec<u8> {
+        prefixed(&group_prefix(shard), b"committed")
+    }
+
     /// The last purged log id (every entry up to it is gone).
-    pub const PURGED: &[u8] = b"purged";
+    pub fn purged(shard: Shard) -> Vec<u8> {
+        prefixed(&group_prefix(shard), b"purged")
+    }
 }
 
 /// Raft's keys in a service's state meta family ([`Service::state_meta_family`]),
-/// written in the same batch as the state they describe. Values are
+/// written in the same batch as the state they describe, under the group's
+/// prefix (so they are part of the group's state spans). Values are
 /// serialized by `raft`.
 pub mod raft_state {
+    use super::{group_prefix, prefix_end, prefixed, Shard};
+
     /// The id of the last applied log entry.
-    pub const APPLIED: &[u8] = b"raft/applied";
+    pub fn applied(shard: Shard) -> Vec<u8> {
+        prefixed(&group_prefix(shard), b"raft/applied")
+    }
+
     /// The last applied membership configuration.
-    pub const MEMBERSHIP: &[u8] = b"raft/membership";
-    /// The prefix of client sessions (exactly-once writes).
-    pub const SESSION_PREFIX: &[u8] = b"raft/session/";
+    pub fn membership(shard: Shard) -> Vec<u8> {
+        prefixed(&group_prefix(shard), b"raft/membership")
+    }
+
+    /// The prefix of the group's client sessions (exactly-once writes).
+    pub fn session_prefix(shard: Shard) -> Vec<u8> {
+        prefixed(&group_prefix(shard), b"raft/session/")
+    }
 
     /// The key of the session of `client`.
-    pub fn session(client: u64) -> Vec<u8> {
-        let mut key = SESSION_PREFIX.to_vec();
-        key.extend_from_slice(&client.to_be_bytes());
-        key
+    pub fn session(shard: Shard, client: u64) -> Vec<u8> {
+        prefixed(&session_prefix(shard), &client.to_be_bytes())
     }
 
     /// The exclusive end of the session keys.
-    pub fn session_end() -> Vec<u8> {
-        let mut end = SESSION_PREFIX.to_vec();
-        *end.last_mut().expect("non-empty prefix") += 1;
-        end
+    pub fn session_end(shard: Shard) -> Vec<u8> {
+        prefix_end(&session_prefix(shard))
     }
 }
 
-/// Key names in `kv_meta`.
+/// Keys in `kv_meta`: the group's prefix, then an ASCII name (and, for
+/// some, a database and a slot).
 pub mod kv_meta {
-    /// The largest leader time stamp applied: `u64` big-endian milliseconds.
-    pub const LAST_STAMP: &[u8] = b"last_stamp";
+    use super::{group_prefix, prefix_end, prefixed, Shard};
 
-    /// The number of keys in database `db`: `u64` big-endian.
-    pub fn key_count(db: u8) -> Vec<u8> {
-        let mut key = b"keys/".to_vec();
-        key.push(db);
+    fn named(shard: Shard, name: &[u8], rest: &[u8]) -> Vec<u8> {
+        let mut key = prefixed(&group_prefix(shard), name);
+        key.extend_from_slice(rest);
         key
     }
 
-    /// The number of keys with an expiry in database `db`: `u64` big-endian.
-    pub fn expires_count(db: u8) -> Vec<u8> {
-        let mut key = b"expires/".to_vec();
-        key.push(db);
-        key
+    /// The largest leader time stamp applied: `u64` big-endian milliseconds.
+    pub fn last_stamp(shard: Shard) -> Vec<u8> {
+        named(shard, b"last_stamp", &[])
+    }
+
+    /// The number of the group's keys in database `db`: `u64` big-endian.
+    pub fn key_count(shard: Shard, db: u8) -> Vec<u8> {
+        named(shard, b"keys/", &[db])
+    }
+
+    /// The number of the group's keys with an expiry in database `db`:
+    /// `u64` big-endian.
+    pub fn expires_count(shard: Shard, db: u8) -> Vec<u8> {
+        named(shard, b"expires/", &[db])
+    }
+
+    /// If `key` is one of the group's per-database counters
+    /// ([`key_count`] or [`expires_count`]): its database, and whether it
+    /// counts keys (`true`) or expiries.
+    pub fn decode_counter(shard: Shard, key: &[u8]) -> Option<(u8, bool)> {
+        let rest = key.strip_prefix(&group_prefix(shard)[..])?;
+        let (keys, db) = if let Some(db) = rest.strip_prefix(b"keys/") {
+            (true, db)
+        } else {
+            (false, rest.strip_prefix(b"expires/")?)
+        };
+        match db {
+            [db] => Some((*db, keys)),
+            _ => None,
+        }
     }
 
     /// The next collection version to allocate: `u64` big-endian.
-    pub const NEXT_VERSION: &[u8] = b"next_version";
+    pub fn next_version(shard: Shard) -> Vec<u8> {
+        named(shard, b"next_version", &[])
+    }
 
     /// The log index of the last deletion of a key of hash slot `slot` in
     /// `db`: `u64` big-endian (WATCH's evidence that an absent key was
     /// created and deleted again).
-    pub fn slot_deleted(db: u8, slot: u16) -> Vec<u8> {
-        let mut key = b"deleted/".to_vec();
-        key.push(db);
-        key.extend_from_slice(&slot.to_be_bytes());
-        key
+    pub fn slot_deleted(shard: Shard, db: u8, slot: u16) -> Vec<u8> {
+        let [high, low] = slot.to_be_bytes();
+        named(shard, b"deleted/", &[db, high, low])
     }
 
     /// The log index of the last creation of a key of hash slot `slot` in
     /// `db`: `u64` big-endian (with [`flushed`], WATCH's evidence that an
     /// absent key existed when a flush removed it).
-    pub fn slot_created(db: u8, slot: u16) -> Vec<u8> {
-        let mut key = b"created/".to_vec();
-        key.push(db);
-        key.extend_from_slice(&slot.to_be_bytes());
-        key
+    pub fn slot_created(shard: Shard, db: u8, slot: u16) -> Vec<u8> {
+        let [high, low] = slot.to_be_bytes();
+        named(shard, b"created/", &[db, high, low])
     }
 
-    /// The log index of the last FLUSHDB or FLUSHALL that emptied `db`.
-    pub fn flushed(db: u8) -> Vec<u8> {
-        let mut key = b"flushed/".to_vec();
-        key.push(db);
-        key
+    /// The log index of the last FLUSHDB or FLUSHALL that emptied the
+    /// group's part of `db`.
+    pub fn flushed(shard: Shard, db: u8) -> Vec<u8> {
+        named(shard, b"flushed/", &[db])
     }
 
     /// A client blocked on keys (BLPOP and friends), by its position in
     /// the order clients blocked (`seq: u64` big-endian); the value (the
     /// waiter: db, keys, what it pops, who it is) is encoded by `kv`.
-    pub fn waiter(seq: u64) -> Vec<u8> {
-        let mut key = WAITERS.to_vec();
-        key.extend_from_slice(&seq.to_be_bytes());
-        key
+    pub fn waiter(shard: Shard, seq: u64) -> Vec<u8> {
+        named(shard, b"waiter/", &seq.to_be_bytes())
     }
 
-    /// The prefix of every [`waiter`] key.
-    pub const WAITERS: &[u8] = b"waiter/";
-
-    /// The exclusive end of the [`waiter`] keys.
-    pub const WAITERS_END: &[u8] = b"waiter0";
+    /// The range `[start, end)` of the group's [`waiter`] keys.
+    pub fn waiters(shard: Shard) -> (Vec<u8>, Vec<u8>) {
+        let prefix = named(shard, b"waiter/", &[]);
+        let end = prefix_end(&prefix);
+        (prefix, end)
+    }
 
     /// The position the next blocked client gets: `u64` big-endian.
-    pub const NEXT_WAITER: &[u8] = b"next_waiter";
+    pub fn next_waiter(shard: Shard) -> Vec<u8> {
+        named(shard, b"next_waiter", &[])
+    }
 
     /// SWAPDB's map: 16 bytes, the physical database of each logical one
     /// (absent: the identity).
-    pub const DB_MAP: &[u8] = b"db_map";
+    pub fn db_map(shard: Shard) -> Vec<u8> {
+        named(shard, b"db_map", &[])
+    }
 
     /// The log index of the last SWAPDB of logical database `db` (WATCH's
     /// evidence that every key of it may have changed).
-    pub fn swapped(db: u8) -> Vec<u8> {
-        let mut key = b"swapped/".to_vec();
-        key.push(db);
-        key
+    pub fn swapped(shard: Shard, db: u8) -> Vec<u8> {
+        named(shard, b"swapped/", &[db])
     }
 }
 
@@ -364,6 +503,18 @@ pub mod kv_meta {
 /// or sorted-set member, or a list position (`u64` big-endian). In
 /// `kv_scores` it is the score ([`score_bits`]) then the member.
 pub mod kv_elements {
+    use super::Shard;
+
+    /// Bits of a version below the shard that allocated it.
+    const SHARD_SHIFT: u32 = 40;
+
+    /// The first version of shard `shard`'s range: versions are unique
+    /// across the service's groups, so that a group's elements are one
+    /// range per database and never collide with another group's.
+    pub fn first_version(shard: Shard) -> u64 {
+        u64::from(shard) << SHARD_SHIFT
+    }
+
     /// The prefix of every element of collection `version` in `db`.
     pub fn prefix(db: u8, version: u64) -> [u8; 9] {
         let mut prefix = [0u8; 9];
@@ -383,6 +534,16 @@ pub mod kv_elements {
     /// The range `[start, end)` holding every element of the collection.
     pub fn range(db: u8, version: u64) -> (Vec<u8>, Vec<u8>) {
         (prefix(db, version).to_vec(), prefix(db, version + 1).to_vec())
+    }
+
+    /// The range `[start, end)` holding every element of every collection
+    /// of shard `shard` in `db`.
+    pub fn shard_range(db: u8, shard: Shard) -> (Vec<u8>, Vec<u8>) {
+        let end = match shard.checked_add(1) {
+            Some(next) => prefix(db, first_version(next)).to_vec(),
+            None => vec![db + 1],
+        };
+        (prefix(db, first_version(shard)).to_vec(), end)
     }
 
     /// The sub-key of an element key.
@@ -426,6 +587,17 @@ pub mod kv_data {
         (vec![db], vec![next])
     }
 
+    /// The range `[start, end)` of the records of slots `first ..= last`
+    /// in `db`.
+    pub fn slots_range(db: u8, first: u16, last: u16) -> (Vec<u8>, Vec<u8>) {
+        let start = [db, (first >> 8) as u8, first as u8].to_vec();
+        let end = match last.checked_add(1) {
+            Some(next) => [db, (next >> 8) as u8, next as u8].to_vec(),
+            None => vec![db + 1],
+        };
+        (start, end)
+    }
+
     /// Splits a record key into `(db, slot, user key)`.
     pub fn decode(key: &[u8]) -> Option<(u8, u16, &[u8])> {
         if key.len() < 3 {
@@ -435,13 +607,18 @@ pub mod kv_data {
     }
 }
 
-/// Keys of `kv_expiry`: `db, expire_at_ms, slot, user key`.
+/// Keys of `kv_expiry`: `shard, db, expire_at_ms, slot, user key`.
 pub mod kv_expiry {
-    use super::hash_slot;
+    use super::{group_prefix, hash_slot, Shard};
 
-    /// The index key for `user_key` in `db` expiring at `expire_at_ms`.
-    pub fn key(db: u8, expire_at_ms: u64, user_key: &[u8]) -> Vec<u8> {
-        let mut key = Vec::with_capacity(11 + user_key.len());
+    /// Bytes before the user key.
+    const HEAD: usize = 4 + 1 + 8 + 2;
+
+    /// The index key for `user_key` in `db` of group `shard`, expiring at
+    /// `expire_at_ms`.
+    pub fn key(shard: Shard, db: u8, expire_at_ms: u64, user_key: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(HEAD + user_key.len());
+        key.extend_from_slice(&group_prefix(shard));
         key.push(db);
         key.extend_from_slice(&expire_at_ms.to_be_bytes());
         key.extend_from_slice(&hash_slot(user_key).to_be_bytes());
@@ -449,21 +626,66 @@ pub mod kv_expiry {
         key
     }
 
-    /// The range of index keys of `db` that expire at or before `now_ms`.
-    pub fn due_range(db: u8, now_ms: u64) -> (Vec<u8>, Vec<u8>) {
-        let start = vec![db];
-        let mut end = vec![db];
+    /// The range of the group's index keys of `db`.
+    pub fn db_range(shard: Shard, db: u8) -> (Vec<u8>, Vec<u8>) {
+        let mut start = group_prefix(shard).to_vec();
+        start.push(db);
+        let mut end = group_prefix(shard).to_vec();
+        end.push(db + 1);
+        (start, end)
+    }
+
+    /// The range of the group's index keys of `db` that expire at or
+    /// before `now_ms`.
+    pub fn due_range(shard: Shard, db: u8, now_ms: u64) -> (Vec<u8>, Vec<u8>) {
+        let (start, _) = db_range(shard, db);
+        let mut end = start.clone();
         end.extend_from_slice(&now_ms.saturating_add(1).to_be_bytes());
         (start, end)
     }
 
     /// Splits an index key into `(db, expire_at_ms, user key)`.
     pub fn decode(key: &[u8]) -> Option<(u8, u64, &[u8])> {
-        if key.len() < 11 {
+        if key.len() < HEAD {
             return None;
         }
-        let at = u64::from_be_bytes(key[1..9].try_into().ok()?);
-        Some((key[0], at, &key[11..]))
+        let at = u64::from_be_bytes(key[5..13].try_into().ok()?);
+        Some((key[4], at, &key[HEAD..]))
+    }
+}
+
+/// The state of one group of the Redis service: which spans of its
+/// families it owns (see the module docs).
+pub mod kv_group {
+    use super::{group_prefix, kv_data, kv_elements, kv_expiry, Family, RangeInclusive, Shard, Span};
+
+    /// The spans holding group `shard`'s part of database `db`: its
+    /// records, expiry index, elements and scores (not its `kv_meta`).
+    pub fn db_spans(shard: Shard, slots: &[RangeInclusive<u16>], db: u8) -> Vec<Span> {
+        let mut spans = Vec::with_capacity(slots.len() + 3);
+        for range in slots {
+            let (start, end) = kv_data::slots_range(db, *range.start(), *range.end());
+            spans.push(Span { family: Family::KvData, start, end });
+        }
+        let (start, end) = kv_expiry::db_range(shard, db);
+        spans.push(Span { family: Family::KvExpiry, start, end });
+        for family in [Family::KvElements, Family::KvScores] {
+            let (start, end) = kv_elements::shard_range(db, shard);
+            spans.push(Span { family, start, end });
+        }
+        spans
+    }
+
+    /// Every span of group `shard`, which owns hash slots `slots`, over
+    /// `databases` databases, in family order then key order (the order a
+    /// snapshot lists them in).
+    pub fn spans(shard: Shard, slots: &[RangeInclusive<u16>], databases: u8) -> Vec<Span> {
+        let mut spans = vec![Span::prefix(Family::KvMeta, &group_prefix(shard))];
+        let per_db: Vec<Span> = (0..databases).flat_map(|db| db_spans(shard, slots, db)).collect();
+        for family in [Family::KvData, Family::KvExpiry, Family::KvElements, Family::KvScores] {
+            spans.extend(per_db.iter().filter(|span| span.family == family).cloned());
+        }
+        spans
     }
 }
 
@@ -516,13 +738,56 @@ mod tests {
     }
 
     #[test]
-    fn expiry_keys_sort_by_time_within_a_db() {
-        let early = kv_expiry::key(0, 1_000, b"zzz");
-        let late = kv_expiry::key(0, 2_000, b"aaa");
+    fn expiry_keys_sort_by_time_within_a_group_and_db() {
+        let early = kv_expiry::key(3, 0, 1_000, b"zzz");
+        let late = kv_expiry::key(3, 0, 2_000, b"aaa");
         assert!(early < late);
-        let (start, end) = kv_expiry::due_range(0, 1_500);
+        let (start, end) = kv_expiry::due_range(3, 0, 1_500);
         assert!(start <= early && early < end);
         assert!(late >= end);
         assert_eq!(kv_expiry::decode(&late), Some((0, 2_000, &b"aaa"[..])));
+        let (start, end) = kv_expiry::db_range(3, 0);
+        assert!(start <= early && late < end);
+        assert!(!Span { family: Family::KvExpiry, start, end }.contains(&kv_expiry::key(2, 0, 1_000, b"zzz")));
+    }
+
+    #[test]
+    fn a_groups_keys_are_its_own_spans() {
+        let slots = [0..=99, 200..=SLOTS - 1];
+        let spans = kv_group::spans(1, &slots, 16);
+        let owned = |family: Family, key: &[u8]| spans.iter().any(|s| s.family == family && s.contains(key));
+        let in_slot = |slot: u16| (0u32..).map(|i| i.to_string()).find(|k| hash_slot(k.as_bytes()) == slot).unwrap();
+        for (slot, mine) in [(0, true), (99, true), (100, false), (199, false), (200, true), (SLOTS - 1, true)] {
+            let key = in_slot(slot);
+            assert_eq!(owned(Family::KvData, &kv_data::key(15, key.as_bytes())), mine, "slot {slot}");
+        }
+        for shard in [0, 1, 2] {
+            let mine = shard == 1;
+            assert_eq!(owned(Family::KvMeta, &kv_meta::key_count(shard, 3)), mine);
+            assert_eq!(owned(Family::KvMeta, &raft_state::session(shard, 7)), mine);
+            assert_eq!(owned(Family::KvExpiry, &kv_expiry::key(shard, 15, u64::MAX, b"k")), mine);
+            let version = kv_elements::first_version(shard) + 5;
+            assert_eq!(owned(Family::KvElements, &kv_elements::key(4, version, b"field")), mine);
+            assert_eq!(owned(Family::KvScores, &kv_elements::key(4, version, b"")), mine);
+        }
+        // Spans of one family never overlap and come in key order.
+        for pair in spans.windows(2).filter(|pair| pair[0].family == pair[1].family) {
+            assert!(pair[0].end <= pair[1].start, "{pair:?}");
+        }
+    }
+
+    #[test]
+    fn group_counters_decode() {
+        assert_eq!(kv_meta::decode_counter(2, &kv_meta::key_count(2, 5)), Some((5, true)));
+        assert_eq!(kv_meta::decode_counter(2, &kv_meta::expires_count(2, 0)), Some((0, false)));
+        assert_eq!(kv_meta::decode_counter(1, &kv_meta::key_count(2, 5)), None);
+        assert_eq!(kv_meta::decode_counter(2, &kv_meta::next_version(2)), None);
+    }
+
+    #[test]
+    fn log_keys_sort_by_group_then_index() {
+        assert!(raft_log::key(0, u64::MAX) < raft_log::key(1, 0));
+        assert!(raft_log::key(1, 9) < raft_log::key(1, 10));
+        assert_eq!(raft_log::decode(&raft_log::key(1, 10)), Some(10));
     }
 }

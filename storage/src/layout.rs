@@ -4,7 +4,7 @@
 //! checked on every open. It is a small TOML document:
 //!
 //! ```toml
-//! format = 3
+//! format = 4
 //! layout = "shared"
 //! ```
 //!
@@ -22,9 +22,12 @@ use crate::keyspace::Service;
 
 /// The on-disk format version this build reads and writes. Format 2 added
 /// the modification index to `kv_data` records and the `kv_elements` and
-/// `kv_scores` families; format 3 stores list elements in chunks. Older
+/// `kv_scores` families; format 3 stores list elements in chunks; format
+/// 4 puts the group's shard in front of its Raft keys and of `kv_meta` and
+/// `kv_expiry` keys, and gives each shard its own range of collection
+/// versions, so that several groups of a service share its families. Older
 /// dirs are refused, not converted.
-pub(crate) const FORMAT_VERSION: u32 = 3;
+pub(crate) const FORMAT_VERSION: u32 = 4;
 const MARKER_FILE: &str = "SESHAT";
 
 /// How services share RocksDB instances.

@@ -43,6 +43,6 @@ pub use keyspace::{Family, Service};
 pub use layout::Layout;
 pub use overlay::{Overlay, Writes};
 pub use process_memory::{peak_resident_bytes, resident_bytes};
-pub use replace::FamilyEntry;
+pub use replace::SpanEntry;
 pub use store::{visit_scanned, Durability, KeyValue, Reader, Scan, Snapshot, Storage, Store};
 pub use tuning::{default_block_cache_mb, Tuning};

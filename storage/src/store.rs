@@ -129,8 +129,8 @@ pub struct Store {
     /// The block cache the instance's families use.
     pub(crate) cache: Cache,
     /// Held shared by live reads and while taking a snapshot, exclusively
-    /// while [`Store::replace_families`] swaps the service's content, so no
-    /// reader of this process sees a family replaced and another not yet.
+    /// while [`Store::replace_spans`] swaps a group's content, so no reader
+    /// of this process sees a span replaced and another not yet.
     pub(crate) gate: Arc<RwLock<()>>,
 }
 
@@ -280,11 +280,10 @@ impl Store {
         Ok(())
     }
 
-    /// The last entry of `family` (the largest key), if any.
-    pub fn last(&self, family: Family) -> Result<Option<KeyValue>> {
-        let _shared = self.shared();
-        let mut iter = self.db.iterator_cf(self.cf(family), IteratorMode::End);
-        Ok(iter.next().transpose()?)
+    /// The last entry of `family` with `start <= key < end` (the largest
+    /// such key), if any.
+    pub fn last_in(&self, family: Family, start: &[u8], end: &[u8]) -> Result<Option<KeyValue>> {
+        self.scan_rev(family, start, end).next().transpose()
     }
 
     /// The service whose families this store holds.

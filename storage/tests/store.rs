@@ -1,6 +1,6 @@
 //! The storage layer against real RocksDB in temp dirs.
 
-use storage::keyspace::kv_data;
+use storage::keyspace::{kv_data, Span};
 use storage::{Batch, Durability, Error, Family, Layout, Reader, Service, Storage, Tuning};
 
 fn open(dir: &std::path::Path, layout: Layout) -> Storage {
@@ -164,22 +164,32 @@ fn keys(store: &impl Reader, family: Family) -> Vec<String> {
     store.scan(family, &[], None).map(|entry| String::from_utf8(entry.unwrap().0.into_vec()).unwrap()).collect()
 }
 
+fn whole(families: &[Family]) -> Vec<Span> {
+    families.iter().map(|family| Span::whole(*family)).collect()
+}
+
 #[test]
-fn replacing_families_swaps_their_whole_content_and_nothing_else() {
+fn replacing_spans_swaps_their_whole_content_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let storage = open(dir.path(), Layout::Shared);
     let store = storage.store(Service::Kv);
     fill(&store, "old", 100);
     let before = store.snapshot();
 
-    let families = Service::Kv.state_families();
-    let entries = (0..50u32).map(|i| Ok((Family::KvData, format!("new{i:05}").into_bytes(), b"new".to_vec())));
-    let meta = std::iter::once(Ok((Family::KvMeta, b"applied".to_vec(), b"7".to_vec())));
-    store.replace_families(families, &dir.path().join("work"), meta.chain(entries)).unwrap();
+    // The spans: all of kv_meta and kv_expiry, and kv_data's keys that
+    // start with "new" (the "old" ones, after them, are another group's).
+    let mut spans = whole(&[Family::KvMeta, Family::KvExpiry]);
+    spans.push(Span::prefix(Family::KvData, b"new"));
+    let meta = std::iter::once(Ok((0, b"applied".to_vec(), b"7".to_vec())));
+    let entries = (0..50u32).map(|i| Ok((2, format!("new{i:05}").into_bytes(), b"new".to_vec())));
+    store.replace_spans(&spans, &dir.path().join("work"), meta.chain(entries)).unwrap();
 
-    assert_eq!(keys(&store, Family::KvData), (0..50).map(|i| format!("new{i:05}")).collect::<Vec<_>>());
-    assert_eq!(keys(&store, Family::KvExpiry), Vec::<String>::new(), "a family without entries ends up empty");
-    assert_eq!(store.get(Family::KvMeta, b"applied").unwrap(), Some(b"7".to_vec()));
+    let data = keys(&store, Family::KvData);
+    assert_eq!(data.len(), 150, "keys outside the spans are kept");
+    assert!(data[..50].iter().zip(0..).all(|(key, i)| *key == format!("new{i:05}")));
+    assert!(data[50..].iter().all(|key| key.starts_with("old")));
+    assert_eq!(keys(&store, Family::KvExpiry), Vec::<String>::new(), "a span without entries ends up empty");
+    assert_eq!(keys(&store, Family::KvMeta), vec!["applied".to_string()]);
     assert_eq!(store.get(Family::KvRaftLog, b"log").unwrap(), Some(b"kept".to_vec()), "other families untouched");
     assert_eq!(keys(&before, Family::KvData).len(), 100, "a snapshot taken before still reads the old content");
     assert!(!dir.path().join("work").exists(), "the work dir is removed");
@@ -187,32 +197,39 @@ fn replacing_families_swaps_their_whole_content_and_nothing_else() {
     drop((before, store));
     drop(storage);
     let storage = open(dir.path(), Layout::Shared);
-    assert_eq!(keys(&storage.store(Service::Kv), Family::KvData).len(), 50, "the replacement survives a reopen");
+    assert_eq!(keys(&storage.store(Service::Kv), Family::KvData).len(), 150, "the replacement survives a reopen");
 }
 
 #[test]
-fn a_failing_or_unordered_stream_leaves_the_families_as_they_were() {
+fn a_failing_or_unordered_stream_leaves_the_spans_as_they_were() {
     let dir = tempfile::tempdir().unwrap();
     let storage = open(dir.path(), Layout::Shared);
     let store = storage.store(Service::Kv);
     fill(&store, "old", 10);
-    let families = Service::Kv.state_families();
+    let spans = whole(&[Family::KvData, Family::KvExpiry]);
     let work = dir.path().join("work");
 
     let failing = (0..5u32)
-        .map(|i| Ok((Family::KvData, format!("new{i}").into_bytes(), Vec::new())))
+        .map(|i| Ok((0, format!("new{i}").into_bytes(), Vec::new())))
         .chain(std::iter::once(Err(Error::Corrupt { family: "kv_data", reason: "truncated".into() })));
-    assert!(matches!(store.replace_families(families, &work, failing), Err(Error::Corrupt { .. })));
+    assert!(matches!(store.replace_spans(&spans, &work, failing), Err(Error::Corrupt { .. })));
 
-    let unordered = ["b", "a"].map(|k| Ok((Family::KvData, k.as_bytes().to_vec(), Vec::new())));
-    assert!(store.replace_families(families, &work, unordered.into_iter()).is_err());
+    let unordered = ["b", "a"].map(|k| Ok((0, k.as_bytes().to_vec(), Vec::new())));
+    assert!(store.replace_spans(&spans, &work, unordered.into_iter()).is_err());
 
-    let split = ["a", "b", "c"].iter().zip([Family::KvData, Family::KvExpiry, Family::KvData]);
-    let split = split.map(|(k, family)| Ok((family, k.as_bytes().to_vec(), Vec::new())));
-    assert!(store.replace_families(families, &work, split).is_err(), "a family's entries must be contiguous");
+    let split = ["a", "b", "c"].iter().zip([0, 1, 0]);
+    let split = split.map(|(k, span)| Ok((span, k.as_bytes().to_vec(), Vec::new())));
+    assert!(store.replace_spans(&spans, &work, split).is_err(), "a span's entries must be contiguous");
 
-    let foreign = std::iter::once(Ok((Family::KvRaftLog, b"x".to_vec(), Vec::new())));
-    assert!(store.replace_families(families, &work, foreign).is_err(), "only the named families");
+    let unknown = std::iter::once(Ok((2, b"x".to_vec(), Vec::new())));
+    assert!(store.replace_spans(&spans, &work, unknown).is_err(), "only the listed spans");
+
+    let outside = std::iter::once(Ok((0, b"zzz".to_vec(), Vec::new())));
+    let narrow = [Span::prefix(Family::KvData, b"new")];
+    assert!(store.replace_spans(&narrow, &work, outside).is_err(), "only keys inside their span");
+
+    assert!(store.replace_spans(&whole(&[Family::KvRaftLog]), &work, std::iter::empty()).is_ok());
+    assert!(store.replace_spans(&whole(&[Family::SqlRows]), &work, std::iter::empty()).is_err(), "another service");
 
     assert_eq!(keys(&store, Family::KvData).len(), 10);
     assert_eq!(keys(&store, Family::KvExpiry).len(), 10);
@@ -231,8 +248,8 @@ fn a_replacement_larger_than_one_sst_file_keeps_every_entry() {
     // 80 MiB: more than one 64 MiB file; the first one's range deletion
     // clears the old rows but none of the new ones in either file.
     let value = vec![7u8; 1024 * 1024];
-    let entries = (0..80u32).map(|i| Ok((Family::SqlRows, i.to_be_bytes().to_vec(), value.clone())));
-    store.replace_families(Service::Sql.state_families(), &dir.path().join("work"), entries).unwrap();
+    let entries = (0..80u32).map(|i| Ok((0, i.to_be_bytes().to_vec(), value.clone())));
+    store.replace_spans(&whole(&[Family::SqlRows]), &dir.path().join("work"), entries).unwrap();
     let stored: Vec<_> = store.scan(Family::SqlRows, &[], None).map(|entry| entry.unwrap()).collect();
     assert_eq!(stored.len(), 80);
     assert!(stored.iter().enumerate().all(|(i, (key, v))| **key == (i as u32).to_be_bytes() && **v == *value));

@@ -171,6 +171,8 @@ mod tests {
             let blocked = Arc::new(Blocked::new(1));
             let machine = KvStateMachine::open(
                 storage.store(Service::Kv),
+                0,
+                vec![0..=storage::keyspace::SLOTS - 1],
                 Arc::new(Stats::default()),
                 Arc::new(CursorTable::default()),
                 blocked.clone(),

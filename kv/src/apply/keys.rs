@@ -70,9 +70,9 @@ pub(super) fn swapdb(txn: &mut Txn<'_>, ctx: &mut Context<'_>, a: u8, b: u8) -> 
         return Ok(Reply::ok());
     }
     ctx.dbs.swap(a, b);
-    txn.put_meta(kv_meta::DB_MAP.to_vec(), Some(ctx.dbs.encode()));
+    txn.put_meta(kv_meta::db_map(txn.shard), Some(ctx.dbs.encode()));
     for db in [a, b] {
-        txn.put_meta(kv_meta::swapped(db), Some(txn.index.to_be_bytes().to_vec()));
+        txn.put_meta(kv_meta::swapped(txn.shard, db), Some(txn.index.to_be_bytes().to_vec()));
         for key in ctx.waiters.keys_of(db) {
             txn.signal(ctx.dbs.physical(db), key);
         }

@@ -25,11 +25,12 @@ mod txn;
 mod waiters;
 mod zset;
 
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use raft::{Command, StateMachine};
-use storage::keyspace::kv_meta;
+use storage::keyspace::{kv_group, kv_meta, Shard, Span};
 use storage::{Batch, Store};
 
 use crate::blocking::Blocked;
@@ -41,6 +42,7 @@ use crate::reply::Reply;
 use waiters::WaitQueue;
 
 use crate::meta::read_u64;
+use crate::DATABASES;
 pub(crate) use txn::Txn;
 
 /// Why an op did not produce a reply.
@@ -71,9 +73,15 @@ impl From<storage::Error> for Fail {
 
 pub(crate) type OpResult = std::result::Result<Reply, Fail>;
 
-/// The Redis service's state machine over its RocksDB families.
+/// The state machine of one group of the Redis service, over the
+/// service's RocksDB families (its spans of them: see
+/// [`storage::keyspace`]).
 pub struct KvStateMachine {
     store: Store,
+    /// The group's shard: the prefix of its `kv_meta` and `kv_expiry` keys.
+    shard: Shard,
+    /// The hash slots the group owns.
+    slots: Vec<RangeInclusive<u16>>,
     last_stamp_ms: u64,
     stats: Arc<crate::stats::Stats>,
     /// SCAN cursors of reads inside EXEC.
@@ -98,19 +106,23 @@ pub(crate) struct Context<'a> {
 }
 
 impl KvStateMachine {
-    /// Opens the state machine stored in `store`.
+    /// Opens the state machine of group `shard`, which owns hash slots
+    /// `slots`, stored in `store`.
     pub fn open(
         store: Store,
+        shard: Shard,
+        slots: Vec<RangeInclusive<u16>>,
         stats: Arc<crate::stats::Stats>,
         cursors: Arc<CursorTable>,
         blocked: Arc<Blocked>,
     ) -> Result<Self> {
-        let last_stamp_ms = read_u64(&store, kv_meta::LAST_STAMP)?;
-        let waiters = WaitQueue::load(&store)?;
-        let dbs = DbMap::load(&store)?;
+        let last_stamp_ms = read_u64(&store, &kv_meta::last_stamp(shard))?;
+        let waiters = WaitQueue::load(&store, shard)?;
+        let dbs = DbMap::load(&store, shard)?;
         let db_state = Arc::new(DbMapState::default());
         db_state.observe(&dbs);
-        let machine = KvStateMachine { store, last_stamp_ms, stats, cursors, waiters, blocked, dbs, db_state };
+        let machine =
+            KvStateMachine { store, shard, slots, last_stamp_ms, stats, cursors, waiters, blocked, dbs, db_state };
         machine.publish_queue();
         Ok(machine)
     }
@@ -136,7 +148,7 @@ impl StateMachine for KvStateMachine {
     type Error = Error;
 
     fn apply(&mut self, batch: &mut Batch, commands: Vec<Command>) -> Result<Vec<Bytes>> {
-        let mut txn = txn::Txn::new(&self.store, self.last_stamp_ms);
+        let mut txn = txn::Txn::new(&self.store, self.shard, &self.slots, self.last_stamp_ms);
         let mut replies = Vec::with_capacity(commands.len());
         let mut deliveries = Vec::new();
         let queue_before = self.waiters.len();
@@ -197,12 +209,16 @@ impl StateMachine for KvStateMachine {
     }
 
     fn reload(&mut self) -> Result<()> {
-        self.last_stamp_ms = read_u64(&self.store, kv_meta::LAST_STAMP)?;
-        self.waiters = WaitQueue::load(&self.store)?;
-        self.dbs = DbMap::load(&self.store)?;
+        self.last_stamp_ms = read_u64(&self.store, &kv_meta::last_stamp(self.shard))?;
+        self.waiters = WaitQueue::load(&self.store, self.shard)?;
+        self.dbs = DbMap::load(&self.store, self.shard)?;
         self.db_state.observe(&self.dbs);
         self.publish_queue();
         Ok(())
+    }
+
+    fn state_spans(&self) -> Vec<Span> {
+        kv_group::spans(self.shard, &self.slots, DATABASES as u8)
     }
 }
 
@@ -210,7 +226,7 @@ impl StateMachine for KvStateMachine {
 /// command (EXEC's reads, SORT … STORE, the STORE forms of set and
 /// sorted-set algebra) run the read code itself, seeing the batch's writes.
 pub(crate) fn reading<'a>(txn: &'a txn::Txn<'_>, cursors: &'a CursorTable, db: u8) -> crate::read::ReadCtx<'a> {
-    crate::read::ReadCtx { reader: txn, live: None, db, now_ms: txn.now_ms, stats: None, cursors }
+    crate::read::ReadCtx { reader: txn, live: None, shard: txn.shard, db, now_ms: txn.now_ms, stats: None, cursors }
 }
 
 fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -> OpResult {

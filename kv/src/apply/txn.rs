@@ -9,7 +9,9 @@
 //! `kv_expiry` index entries, the per-db key and expiry counters, the
 //! element writes, one range deletion per dropped collection version, the
 //! WATCH evidence (per-slot deletion and per-db flush indexes) and the last
-//! time stamp. Nothing reaches storage before commit.
+//! time stamp. Nothing reaches storage before commit. A txn belongs to one
+//! group: its `kv_meta` keys, expiry index entries and new collection
+//! versions are the group's, and a flush empties the group's spans only.
 //!
 //! Invariants:
 //! - every change of a key's record goes through [`Txn::replace`], which
@@ -25,9 +27,10 @@
 //! does), deterministically, since "now" is the log's stamp.
 
 use std::collections::{btree_map, BTreeMap, BTreeSet};
+use std::ops::RangeInclusive;
 
 use bytes::Bytes;
-use storage::keyspace::{kv_data, kv_elements, kv_expiry, kv_meta};
+use storage::keyspace::{kv_data, kv_elements, kv_expiry, kv_group, kv_meta, Shard};
 use storage::overlay::{merge, Order};
 use storage::{Batch, Family, Reader, Scan, Store};
 
@@ -46,6 +49,10 @@ struct Touched {
 
 pub(crate) struct Txn<'a> {
     store: &'a Store,
+    /// The group applying: the prefix of its `kv_meta` and `kv_expiry` keys.
+    pub(crate) shard: Shard,
+    /// The hash slots the group owns (what a flush empties).
+    slots: &'a [RangeInclusive<u16>],
     /// "Now" for expiry decisions: the stamp of the entry being applied.
     pub(crate) now_ms: u64,
     /// The log index of the entry being applied.
@@ -74,9 +81,11 @@ pub(crate) struct Txn<'a> {
 }
 
 impl<'a> Txn<'a> {
-    pub(crate) fn new(store: &'a Store, now_ms: u64) -> Self {
+    pub(crate) fn new(store: &'a Store, shard: Shard, slots: &'a [RangeInclusive<u16>], now_ms: u64) -> Self {
         Txn {
             store,
+            shard,
+            slots,
             now_ms,
             index: 0,
             records: BTreeMap::new(),
@@ -198,7 +207,7 @@ impl<'a> Txn<'a> {
 
     /// The log index of the last SWAPDB of logical database `db` (0: none).
     pub(crate) fn last_swap(&self, db: u8) -> Result<u64> {
-        let key = kv_meta::swapped(db);
+        let key = kv_meta::swapped(self.shard, db);
         match self.meta.get(&key) {
             Some(Some(bytes)) => Ok(bytes.as_slice().try_into().map(u64::from_be_bytes).unwrap_or(0)),
             _ => read_u64(self.store, &key),
@@ -214,7 +223,8 @@ impl<'a> Txn<'a> {
     pub(crate) fn new_collection(&mut self) -> Result<Collection> {
         let next = match self.next_version {
             Some(next) => next,
-            None => read_u64(self.store, kv_meta::NEXT_VERSION)?.max(1),
+            None => read_u64(self.store, &kv_meta::next_version(self.shard))?
+                .max(kv_elements::first_version(self.shard) + 1),
         };
         self.next_version = Some(next + 1);
         Ok(Collection::new(next))
@@ -234,7 +244,7 @@ impl<'a> Txn<'a> {
     pub(crate) fn flush_db(&mut self, db: u8) {
         self.flushed[usize::from(db)] = Some(self.index);
         self.records.retain(|_, touched| touched.db != db);
-        self.elements.retain(|(_, key), _| key.first() != Some(&db));
+        self.elements.retain(|(family, key), _| db_of(*family, key) != Some(db));
         self.dropped.retain(|(dropped_db, _)| *dropped_db != db);
     }
 
@@ -252,11 +262,11 @@ impl<'a> Txn<'a> {
                 None => read_u64(self.store, &stored),
             }
         };
-        let deleted = last(&self.slot_deletions, kv_meta::slot_deleted(db, slot))?;
-        let created = last(&self.slot_creations, kv_meta::slot_created(db, slot))?;
+        let deleted = last(&self.slot_deletions, kv_meta::slot_deleted(self.shard, db, slot))?;
+        let created = last(&self.slot_creations, kv_meta::slot_created(self.shard, db, slot))?;
         let flushed = match self.flushed[usize::from(db)] {
             Some(index) => index,
-            None => read_u64(self.store, &kv_meta::flushed(db))?,
+            None => read_u64(self.store, &kv_meta::flushed(self.shard, db))?,
         };
         Ok(deleted > observed || (flushed > observed && created > observed))
     }
@@ -277,11 +287,10 @@ impl<'a> Txn<'a> {
     pub(crate) fn commit(self, batch: &mut Batch, last_stamp_ms: u64) -> Result<()> {
         for (db, index) in self.flushed.iter().enumerate() {
             let Some(index) = index else { continue };
-            let (start, end) = kv_data::db_range(db as u8);
-            for family in [Family::KvData, Family::KvExpiry, Family::KvElements, Family::KvScores] {
-                batch.delete_range(family, start.clone(), end.clone());
+            for span in kv_group::db_spans(self.shard, self.slots, db as u8) {
+                batch.delete_range(span.family, span.start, span.end);
             }
-            batch.put(Family::KvMeta, kv_meta::flushed(db as u8), index.to_be_bytes().to_vec());
+            batch.put(Family::KvMeta, kv_meta::flushed(self.shard, db as u8), index.to_be_bytes().to_vec());
         }
         for (data_key, touched) in &self.records {
             if touched.stored == touched.current {
@@ -292,10 +301,10 @@ impl<'a> Txn<'a> {
             let current_expiry = touched.current.as_ref().and_then(|r| r.expire_at_ms);
             if stored_expiry != current_expiry {
                 if let Some(at) = stored_expiry {
-                    batch.delete(Family::KvExpiry, kv_expiry::key(db, at, key));
+                    batch.delete(Family::KvExpiry, kv_expiry::key(self.shard, db, at, key));
                 }
                 if let Some(at) = current_expiry {
-                    batch.put(Family::KvExpiry, kv_expiry::key(db, at, key), Vec::new());
+                    batch.put(Family::KvExpiry, kv_expiry::key(self.shard, db, at, key), Vec::new());
                 }
             }
             match &touched.current {
@@ -315,7 +324,11 @@ impl<'a> Txn<'a> {
                 continue;
             }
             let (keys_delta, expires_delta) = self.count_deltas(db);
-            for (name, delta) in [(kv_meta::key_count(db), keys_delta), (kv_meta::expires_count(db), expires_delta)] {
+            let counters = [
+                (kv_meta::key_count(self.shard, db), keys_delta),
+                (kv_meta::expires_count(self.shard, db), expires_delta),
+            ];
+            for (name, delta) in counters {
                 let base = if flushed { 0 } else { read_u64(self.store, &name)? };
                 let value = base.checked_add_signed(delta).expect("key counters never go negative");
                 batch.put(Family::KvMeta, name, value.to_be_bytes().to_vec());
@@ -333,13 +346,13 @@ impl<'a> Txn<'a> {
             batch.delete_range(Family::KvScores, start, end);
         }
         for ((db, slot), index) in self.slot_deletions {
-            batch.put(Family::KvMeta, kv_meta::slot_deleted(db, slot), index.to_be_bytes().to_vec());
+            batch.put(Family::KvMeta, kv_meta::slot_deleted(self.shard, db, slot), index.to_be_bytes().to_vec());
         }
         for ((db, slot), index) in self.slot_creations {
-            batch.put(Family::KvMeta, kv_meta::slot_created(db, slot), index.to_be_bytes().to_vec());
+            batch.put(Family::KvMeta, kv_meta::slot_created(self.shard, db, slot), index.to_be_bytes().to_vec());
         }
         if let Some(next) = self.next_version {
-            batch.put(Family::KvMeta, kv_meta::NEXT_VERSION, next.to_be_bytes().to_vec());
+            batch.put(Family::KvMeta, kv_meta::next_version(self.shard), next.to_be_bytes().to_vec());
         }
         for (key, value) in self.meta {
             match value {
@@ -347,7 +360,7 @@ impl<'a> Txn<'a> {
                 None => batch.delete(Family::KvMeta, key),
             }
         }
-        batch.put(Family::KvMeta, kv_meta::LAST_STAMP, last_stamp_ms.to_be_bytes().to_vec());
+        batch.put(Family::KvMeta, kv_meta::last_stamp(self.shard), last_stamp_ms.to_be_bytes().to_vec());
         Ok(())
     }
 
@@ -391,21 +404,20 @@ impl Reader for Txn<'_> {
                 }
             }
             Family::KvMeta => {
-                // The per-db counters end with their db byte.
-                let db = key.last().copied().filter(|db| usize::from(*db) < DATABASES);
-                if let Some(db) = db.filter(|db| key == kv_meta::key_count(*db) || key == kv_meta::expires_count(*db)) {
+                let counter = kv_meta::decode_counter(self.shard, key);
+                if let Some((db, counts_keys)) = counter.filter(|(db, _)| usize::from(*db) < DATABASES) {
                     let base = match (self.is_flushed(db), self.store.get(family, key)?) {
                         (false, Some(bytes)) => u64::from_be_bytes(bytes.as_slice().try_into().unwrap_or([0; 8])),
                         _ => 0,
                     };
                     let (keys_delta, expires_delta) = self.count_deltas(db);
-                    let delta = if key == kv_meta::key_count(db) { keys_delta } else { expires_delta };
+                    let delta = if counts_keys { keys_delta } else { expires_delta };
                     return Ok(Some(base.saturating_add_signed(delta).to_be_bytes().to_vec()));
                 }
             }
             _ => {}
         }
-        if key.first().is_some_and(|db| self.is_flushed(*db)) && family != Family::KvMeta {
+        if db_of(family, key).is_some_and(|db| self.is_flushed(db)) {
             return Ok(None);
         }
         self.store.get(family, key)
@@ -444,9 +456,19 @@ impl Txn<'_> {
         let flushed = self.flushed;
         base.filter(move |entry| match entry {
             Ok((key, _)) => {
-                family == Family::KvMeta || key.first().is_none_or(|db| flushed[usize::from(*db)].is_none())
+                db_of(family, key).is_none_or(|db| flushed.get(usize::from(db)).is_none_or(Option::is_none))
             }
             Err(_) => true,
         })
+    }
+}
+
+/// The database of `key` in `family`, for the families keyed by database
+/// (`None` for `kv_meta`).
+fn db_of(family: Family, key: &[u8]) -> Option<u8> {
+    match family {
+        Family::KvData | Family::KvElements | Family::KvScores => key.first().copied(),
+        Family::KvExpiry => kv_expiry::decode(key).map(|(db, _, _)| db),
+        _ => None,
     }
 }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use storage::keyspace::kv_meta;
+use storage::keyspace::{kv_meta, Shard};
 use storage::{Family, Reader};
 
 use super::Txn;
@@ -40,14 +40,15 @@ pub(crate) struct WaitQueue {
 }
 
 impl WaitQueue {
-    /// The queue as `reader` holds it.
-    pub(crate) fn load(reader: &(impl Reader + ?Sized)) -> Result<Self> {
-        let mut queue =
-            WaitQueue { next_seq: crate::meta::read_u64(reader, kv_meta::NEXT_WAITER)?, ..Default::default() };
-        for entry in reader.scan(Family::KvMeta, kv_meta::WAITERS, Some(kv_meta::WAITERS_END)) {
+    /// The queue of group `shard` as `reader` holds it.
+    pub(crate) fn load(reader: &(impl Reader + ?Sized), shard: Shard) -> Result<Self> {
+        let next_seq = crate::meta::read_u64(reader, &kv_meta::next_waiter(shard))?;
+        let mut queue = WaitQueue { next_seq, ..Default::default() };
+        let (start, end) = kv_meta::waiters(shard);
+        for entry in reader.scan(Family::KvMeta, &start, Some(&end)) {
             let (key, value) = entry?;
             let seq = key
-                .strip_prefix(kv_meta::WAITERS)
+                .strip_prefix(start.as_slice())
                 .and_then(|seq| <[u8; 8]>::try_from(seq).ok())
                 .map(u64::from_be_bytes)
                 .ok_or_else(|| corrupt(format!("waiter key {key:?}")))?;
@@ -106,16 +107,16 @@ impl WaitQueue {
     pub(crate) fn push(&mut self, txn: &mut Txn<'_>, waiter: Waiter) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        txn.put_meta(kv_meta::NEXT_WAITER.to_vec(), Some(self.next_seq.to_be_bytes().to_vec()));
+        txn.put_meta(kv_meta::next_waiter(txn.shard), Some(self.next_seq.to_be_bytes().to_vec()));
         let encoded = postcard::to_stdvec(&waiter).expect("waiters always serialize");
-        txn.put_meta(kv_meta::waiter(seq), Some(encoded));
+        txn.put_meta(kv_meta::waiter(txn.shard, seq), Some(encoded));
         self.insert(seq, waiter);
     }
 
     /// Removes the waiter at `seq` from every key it waits on.
     pub(crate) fn remove(&mut self, txn: &mut Txn<'_>, seq: u64) -> Option<Waiter> {
         let waiter = self.by_seq.remove(&seq)?;
-        txn.put_meta(kv_meta::waiter(seq), None);
+        txn.put_meta(kv_meta::waiter(txn.shard, seq), None);
         self.by_id.remove(&waiter.id);
         let process = (waiter.id.node, waiter.id.boot);
         if let Some(count) = self.by_process.get_mut(&process) {

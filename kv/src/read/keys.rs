@@ -108,7 +108,7 @@ impl ReadCtx<'_> {
     /// DBSIZE: the number of keys, expired ones not yet removed included
     /// (as in Redis).
     pub fn dbsize(&self) -> Result<Reply> {
-        Ok(Reply::Int(read_u64(self.reader, &kv_meta::key_count(self.db))? as i64))
+        Ok(Reply::Int(read_u64(self.reader, &kv_meta::key_count(self.shard, self.db))? as i64))
     }
 
     /// `(db, keys, keys with an expiry)` of every non-empty database, read
@@ -117,9 +117,9 @@ impl ReadCtx<'_> {
         self.consistent(|ctx| {
             let mut databases = Vec::new();
             for db in 0..crate::DATABASES as u8 {
-                let keys = read_u64(ctx.reader, &kv_meta::key_count(db))?;
+                let keys = read_u64(ctx.reader, &kv_meta::key_count(ctx.shard, db))?;
                 if keys > 0 {
-                    databases.push((db, keys, read_u64(ctx.reader, &kv_meta::expires_count(db))?));
+                    databases.push((db, keys, read_u64(ctx.reader, &kv_meta::expires_count(ctx.shard, db))?));
                 }
             }
             Ok(databases)

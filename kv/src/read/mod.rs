@@ -29,7 +29,7 @@ mod zset;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use storage::keyspace::kv_data;
+use storage::keyspace::{kv_data, Shard};
 use storage::{Family, Reader, Store};
 
 use crate::cursors::CursorTable;
@@ -52,6 +52,8 @@ pub struct ReadCtx<'a> {
     pub(crate) reader: &'a dyn Reader,
     /// The live store, when `reader` is it (see [`ReadCtx::consistent`]).
     pub(crate) live: Option<&'a Store>,
+    /// The group whose counters DBSIZE and INFO keyspace read.
+    pub(crate) shard: Shard,
     pub(crate) db: u8,
     pub(crate) now_ms: u64,
     /// Keyspace hit and miss counters; not counted inside EXEC.

@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, GroupStatus, Proposal, RaftNode};
-use storage::keyspace::kv_expiry;
+use storage::keyspace::{kv_expiry, SLOTS};
 use storage::{Family, Reader, Store};
 
 use crate::apply::KvStateMachine;
@@ -77,11 +77,14 @@ impl Kv {
         let stats = Arc::new(Stats::default());
         let cursors = Arc::new(CursorTable::default());
         let blocked = Arc::new(Blocked::new(start.node.id()));
-        let state_machine = KvStateMachine::open(start.store.clone(), stats.clone(), cursors.clone(), blocked.clone())?;
+        let shard = 0;
+        let slots = vec![0..=SLOTS - 1];
+        let state_machine =
+            KvStateMachine::open(start.store.clone(), shard, slots, stats.clone(), cursors.clone(), blocked.clone())?;
         let dbs = state_machine.db_state();
         let group = Group::start(
             start.node,
-            GroupId { service: "kv", shard: 0 },
+            GroupId { service: "kv", shard },
             start.store.clone(),
             state_machine,
             start.snapshot_dir,
@@ -143,6 +146,7 @@ impl Kv {
         let ctx = ReadCtx {
             reader: &self.inner.store,
             live: Some(&self.inner.store),
+            shard: self.inner.group.id().shard,
             db,
             now_ms: self.now_ms(),
             stats: Some(&self.inner.stats),
@@ -153,7 +157,7 @@ impl Kv {
         }
         // After a SWAPDB, the map and the data come from one snapshot.
         let snapshot = self.inner.store.snapshot();
-        let db = DbMap::load(&snapshot)?.physical(db);
+        let db = DbMap::load(&snapshot, self.inner.group.id().shard)?.physical(db);
         read(&ReadCtx { reader: &snapshot, live: None, db, ..ctx })
     }
 
@@ -163,7 +167,7 @@ impl Kv {
         if !self.inner.dbs.ever_swapped() {
             return Ok(db);
         }
-        Ok(DbMap::load(&self.inner.store)?.logical(db))
+        Ok(DbMap::load(&self.inner.store, self.inner.group.id().shard)?.logical(db))
     }
 
     /// The time reads use: the wall clock, but never before the last
@@ -276,9 +280,10 @@ impl Kv {
         let now = self.now_ms();
         let snapshot = self.inner.store.snapshot();
         let limit = self.inner.config.expiry_sweep_batch;
+        let shard = self.inner.group.id().shard;
         let mut due = Vec::new();
         for db in 0..DATABASES as u8 {
-            let (start, end) = kv_expiry::due_range(db, now);
+            let (start, end) = kv_expiry::due_range(shard, db, now);
             for entry in snapshot.scan(Family::KvExpiry, &start, Some(&end)) {
                 if due.len() >= limit {
                     return Ok(due);
