@@ -59,6 +59,9 @@ pub enum Error {
     Start(Box<raft::StartError>),
     #[error("the leader sent a reply this node cannot decode: {0}")]
     Reply(String),
+    /// The service cannot start with the settings given.
+    #[error("{0}")]
+    Config(String),
 }
 
 impl From<raft::StartError> for Error {

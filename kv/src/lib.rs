@@ -66,6 +66,7 @@ pub use service::{Kv, KvConfig, KvStart, WriteReply};
 pub use set_algebra::SetAlgebra;
 pub use sorted::{format_score, Aggregate, Combine, LexBound, Range, RangeSpec, ScoreBound};
 pub use stats::Stats;
+pub use storage::keyspace::Shard;
 
 /// The number of databases (SELECT 0..15).
 pub const DATABASES: usize = 16;

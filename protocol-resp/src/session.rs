@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use kv::{QueuedCommand, Reply, WatchedKey};
+use kv::{QueuedCommand, Reply, Shard, WatchedKey};
 use raft::Shutdown;
 use tokio::sync::mpsc;
 
@@ -30,6 +30,11 @@ pub(crate) struct Session {
     pub stale_reads: bool,
     /// Set by MULTI until EXEC or DISCARD.
     pub transaction: Option<Transaction>,
+    /// The shard of the keys of the request being dispatched (`None`: it
+    /// has none), set by `commands::dispatch`.
+    pub route: Option<Shard>,
+    /// The shard of the keys under WATCH, if any.
+    pub watched_shard: Option<Shard>,
     /// The keys under WATCH. WATCH's reads add to it when they complete,
     /// which is before any later EXEC is dispatched (EXEC waits for the
     /// connection's earlier reads, as every proposing command does).
@@ -64,6 +69,8 @@ pub(crate) struct Transaction {
     /// The database when MULTI began, restored if the transaction is
     /// dropped (a queued SELECT takes effect at once).
     pub db_at_multi: u8,
+    /// The shard of the queued commands' keys, if any has keys.
+    pub shard: Option<Shard>,
 }
 
 impl Session {
@@ -79,6 +86,8 @@ impl Session {
             closing: false,
             stale_reads: false,
             transaction: None,
+            route: None,
+            watched_shard: None,
             watched: Arc::default(),
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
@@ -140,8 +149,9 @@ impl Session {
     }
 
     /// Forgets every watched key (EXEC, DISCARD, UNWATCH, RESET).
-    pub fn unwatch(&self) {
+    pub fn unwatch(&mut self) {
         self.watched.lock().expect("watched keys lock").clear();
+        self.watched_shard = None;
     }
 
     /// Ends an open MULTI without running it; returns whether one was open.

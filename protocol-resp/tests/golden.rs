@@ -50,7 +50,8 @@ impl Harness {
         let kv = Kv::start(KvStart {
             node: &node,
             store: storage.store(Service::Kv),
-            snapshot_dir: dir.join("snapshots"),
+            snapshots_dir: dir.join("snapshots"),
+            shards: None,
             settings: GroupSettings::default(),
             bootstrap: Bootstrap::Initialize([(1, node.addr().to_string())].into()),
             clock: clock.clone(),

@@ -27,6 +27,12 @@ pub enum AdminCommand {
         #[arg(long, default_value = "127.0.0.1:6379")]
         node: String,
     },
+    /// List the shards of the Redis keyspace: id, hash slots, leader,
+    /// applied index, members, keys.
+    Shards {
+        #[arg(long, default_value = "127.0.0.1:6379")]
+        node: String,
+    },
     /// Show the current leader.
     Leader {
         #[arg(long, default_value = "127.0.0.1:6379")]
@@ -70,6 +76,7 @@ pub fn run(command: AdminCommand) -> anyhow::Result<i32> {
     let (node, words): (String, Vec<String>) = match command {
         AdminCommand::Members { node } => (node, vec!["SESHAT".into(), "MEMBERS".into()]),
         AdminCommand::Groups { node } => (node, vec!["SESHAT".into(), "GROUPS".into()]),
+        AdminCommand::Shards { node } => (node, vec!["SESHAT".into(), "SHARDS".into()]),
         AdminCommand::Leader { node } => (node, vec!["SESHAT".into(), "LEADER".into()]),
         AdminCommand::AddNode { id, raft_addr, node } => {
             (node, vec!["SESHAT".into(), "ADD-NODE".into(), id.to_string(), raft_addr])

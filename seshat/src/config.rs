@@ -112,6 +112,13 @@ pub struct Flags {
     #[arg(long, value_name = "HOST:PORT")]
     pub join: Option<String>,
 
+    /// Divide the Redis keyspace's 16384 hash slots among N shards, each
+    /// its own Raft group (`kv/0` … `kv/N-1`), on the first start; a data
+    /// dir keeps its number. Several shards run on a single node only so
+    /// far (a cluster's shards need the metadata group). [default: 1]
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+
     /// Leader heartbeat interval in ms. It is also how long one
     /// AppendEntries may take (openraft's rule), so it must exceed the
     /// round trip between nodes, or replication stalls. [default: 100]
@@ -187,6 +194,9 @@ pub struct Config {
     pub raft_addr: SocketAddr,
     pub raft_advertise_addr: Option<String>,
     pub formation: Formation,
+    /// How many shards (Raft groups) the Redis service has, if given
+    /// (else what the data dir recorded, or 1).
+    pub shards: Option<u32>,
     pub group: raft::GroupSettings,
     /// The config file's `[redis]` parameters, as text.
     pub redis: Vec<(String, String)>,
@@ -215,6 +225,13 @@ impl Config {
             (None, Some(addr)) => Formation::Join(addr),
             (None, None) => Formation::Single,
         };
+        let shards = flags.shards.or(file.shards);
+        anyhow::ensure!(shards.is_none_or(|n| (1..=1024).contains(&n)), "--shards must be between 1 and 1024");
+        anyhow::ensure!(
+            shards.is_none_or(|n| n == 1) || matches!(formation, Formation::Single),
+            "--shards {} needs a single node: a cluster's shards come with the metadata group, not built yet",
+            shards.unwrap_or(1)
+        );
         let settings = raft::GroupSettings::default();
         let ms = |flag: Option<u64>, file: Option<u64>, default: Duration| {
             flag.or(file).map(Duration::from_millis).unwrap_or(default)
@@ -280,6 +297,7 @@ impl Config {
             raft_addr: flags.raft_addr.or(file.raft_addr).unwrap_or_else(|| "127.0.0.1:7379".parse().expect("valid")),
             raft_advertise_addr,
             formation,
+            shards,
             group,
             redis,
         })

@@ -102,7 +102,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let kv = Kv::start(KvStart {
         node: &node,
         store: storage.store(Service::Kv),
-        snapshot_dir: config.data_dir.join("snapshots").join("kv-0"),
+        snapshots_dir: config.data_dir.join("snapshots"),
+        shards: config.shards,
         settings: config.group.clone(),
         bootstrap: bootstrap.clone(),
         clock: Arc::new(SystemClock),

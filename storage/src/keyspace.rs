@@ -303,6 +303,20 @@ impl Family {
     }
 }
 
+/// The shard that owns hash slot `slot` when the slots are divided evenly
+/// among `shards` shards (see [`shard_slots`]).
+pub fn slot_shard(slot: u16, shards: Shard) -> Shard {
+    (u64::from(slot) * u64::from(shards) / u64::from(SLOTS)) as Shard
+}
+
+/// The hash slots of shard `shard` of `shards` when the slots are divided
+/// evenly: consecutive ranges in shard order, sizes differing by at most
+/// one.
+pub fn shard_slots(shard: Shard, shards: Shard) -> RangeInclusive<u16> {
+    let first = |shard: Shard| (u64::from(shard) * u64::from(SLOTS)).div_ceil(u64::from(shards));
+    first(shard) as u16..=(first(shard + 1) - 1) as u16
+}
+
 /// The Redis Cluster hash slot of `key`.
 pub fn hash_slot(key: &[u8]) -> u16 {
     const CRC16: Crc<u16> = Crc::<u16>::new(&CRC_16_XMODEM);
@@ -342,8 +356,13 @@ pub mod raft_log {
 }
 
 /// Keys in a raft meta family: the group's prefix, then an ASCII name.
-/// Values are serialized by `raft`.
+/// Values are serialized by `raft`, but for [`raft_meta::SHARDS`].
 pub mod raft_meta {
+    /// How many shards (groups) of the service this data dir holds: `u32`
+    /// big-endian, written by the service at its first start. Its prefix is
+    /// that of shard `u32::MAX`, which no group has.
+    pub const SHARDS: &[u8] = b"\xff\xff\xff\xffshards";
+
     use super::{group_prefix, prefixed, Shard};
 
     /// The last vote granted or held.
@@ -707,6 +726,23 @@ mod tests {
         assert_ne!(hash_slot(b"foo{}{bar}"), hash_slot(b"bar"));
         assert_eq!(hash_slot(b"foo{{bar}}zap"), hash_slot(b"{bar"));
         assert_eq!(hash_slot(b"foo{bar}{zap}"), hash_slot(b"bar"));
+    }
+
+    #[test]
+    fn slots_divide_evenly_among_shards() {
+        for shards in [1, 2, 3, 5, 7, 16, 100, 16384] {
+            let mut next = 0u32;
+            for shard in 0..shards {
+                let slots = shard_slots(shard, shards);
+                assert_eq!(u32::from(*slots.start()), next, "{shard} of {shards}");
+                assert!(slots.len() == 16384 / shards as usize || slots.len() == 16384 / shards as usize + 1);
+                for slot in [*slots.start(), *slots.end()] {
+                    assert_eq!(slot_shard(slot, shards), shard, "slot {slot} of {shard}/{shards}");
+                }
+                next = u32::from(*slots.end()) + 1;
+            }
+            assert_eq!(next, 16384);
+        }
     }
 
     #[test]

@@ -130,7 +130,7 @@ impl KvStateMachine {
     /// Tells this node's registry what the replicated queue now holds.
     fn publish_queue(&self) {
         let earlier = self.waiters.of_other_boots(self.blocked.node(), self.blocked.boot());
-        self.blocked.queue_applied(self.waiters.len(), earlier);
+        self.blocked.queue_applied(self.shard, self.waiters.len(), earlier);
     }
 
     /// What readers need to know of the SWAPDB map.
@@ -226,7 +226,8 @@ impl StateMachine for KvStateMachine {
 /// command (EXEC's reads, SORT … STORE, the STORE forms of set and
 /// sorted-set algebra) run the read code itself, seeing the batch's writes.
 pub(crate) fn reading<'a>(txn: &'a txn::Txn<'_>, cursors: &'a CursorTable, db: u8) -> crate::read::ReadCtx<'a> {
-    crate::read::ReadCtx { reader: txn, live: None, shard: txn.shard, db, now_ms: txn.now_ms, stats: None, cursors }
+    let shards = (txn.shard, txn.shard + 1);
+    crate::read::ReadCtx { reader: txn, live: None, shards, db, now_ms: txn.now_ms, stats: None, cursors }
 }
 
 fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -> OpResult {

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use storage::keyspace::Shard;
 use tokio::sync::oneshot;
 
 use crate::command::WaiterId;
@@ -32,10 +33,10 @@ pub struct Blocked {
     boot: u64,
     next_token: AtomicU64,
     waiting: Mutex<Waiting>,
-    /// The replicated queue's length as this replica last applied it.
-    in_cluster: AtomicU64,
-    /// How many queued waiters belong to earlier processes of this node.
-    earlier_boots: AtomicU64,
+    /// Per group: the replicated queue's length as this replica last
+    /// applied it, and how many of its waiters belong to earlier processes
+    /// of this node.
+    queues: Mutex<HashMap<Shard, (u64, u64)>>,
 }
 
 #[derive(Default)]
@@ -75,8 +76,7 @@ impl Blocked {
             boot: rand::random(),
             next_token: AtomicU64::new(0),
             waiting: Mutex::default(),
-            in_cluster: AtomicU64::new(0),
-            earlier_boots: AtomicU64::new(0),
+            queues: Mutex::default(),
         }
     }
 
@@ -93,14 +93,14 @@ impl Blocked {
     /// How many queued waiters belong to earlier processes of this node, as
     /// this replica last applied the queue.
     pub(crate) fn earlier_boots(&self) -> u64 {
-        self.earlier_boots.load(Ordering::Relaxed)
+        self.queues.lock().expect("queues lock").values().map(|(_, earlier)| earlier).sum()
     }
 
-    /// Records the replicated queue after an applied batch: its length and
-    /// how many of its waiters are this node's earlier processes'.
-    pub(crate) fn queue_applied(&self, in_cluster: usize, earlier_boots: usize) {
-        self.in_cluster.store(in_cluster as u64, Ordering::Relaxed);
-        self.earlier_boots.store(earlier_boots as u64, Ordering::Relaxed);
+    /// Records group `shard`'s replicated queue after an applied batch: its
+    /// length and how many of its waiters are this node's earlier
+    /// processes'.
+    pub(crate) fn queue_applied(&self, shard: Shard, in_cluster: usize, earlier_boots: usize) {
+        self.queues.lock().expect("queues lock").insert(shard, (in_cluster as u64, earlier_boots as u64));
     }
 
     /// How many clients of this node the state machine has queued and not
@@ -113,7 +113,7 @@ impl Blocked {
     /// How many clients of every node are queued, as this replica has
     /// applied the queue (INFO `blocked_clients_in_cluster`).
     pub fn in_cluster(&self) -> u64 {
-        self.in_cluster.load(Ordering::Relaxed)
+        self.queues.lock().expect("queues lock").values().map(|(queued, _)| queued).sum()
     }
 
     /// A new waiter id, listening for its delivery.

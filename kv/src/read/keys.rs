@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use rand::Rng;
-use storage::keyspace::{kv_data, kv_meta};
+use storage::keyspace::{kv_data, kv_meta, Shard};
 
 use super::ReadCtx;
 use crate::dump::{self, Dumped};
@@ -105,10 +105,15 @@ impl ReadCtx<'_> {
         }))
     }
 
+    /// The sum of the `counter` of `db` over the context's groups.
+    fn counted(&self, counter: fn(Shard, u8) -> Vec<u8>, db: u8) -> Result<u64> {
+        (self.shards.0..self.shards.1).map(|shard| read_u64(self.reader, &counter(shard, db))).sum()
+    }
+
     /// DBSIZE: the number of keys, expired ones not yet removed included
     /// (as in Redis).
     pub fn dbsize(&self) -> Result<Reply> {
-        Ok(Reply::Int(read_u64(self.reader, &kv_meta::key_count(self.shard, self.db))? as i64))
+        Ok(Reply::Int(self.counted(kv_meta::key_count, self.db)? as i64))
     }
 
     /// `(db, keys, keys with an expiry)` of every non-empty database, read
@@ -117,9 +122,9 @@ impl ReadCtx<'_> {
         self.consistent(|ctx| {
             let mut databases = Vec::new();
             for db in 0..crate::DATABASES as u8 {
-                let keys = read_u64(ctx.reader, &kv_meta::key_count(ctx.shard, db))?;
+                let keys = ctx.counted(kv_meta::key_count, db)?;
                 if keys > 0 {
-                    databases.push((db, keys, read_u64(ctx.reader, &kv_meta::expires_count(ctx.shard, db))?));
+                    databases.push((db, keys, ctx.counted(kv_meta::expires_count, db)?));
                 }
             }
             Ok(databases)

@@ -52,8 +52,9 @@ pub struct ReadCtx<'a> {
     pub(crate) reader: &'a dyn Reader,
     /// The live store, when `reader` is it (see [`ReadCtx::consistent`]).
     pub(crate) live: Option<&'a Store>,
-    /// The group whose counters DBSIZE and INFO keyspace read.
-    pub(crate) shard: Shard,
+    /// The groups whose counters DBSIZE and INFO keyspace add up: shards
+    /// `first ..` (exclusive) `end`.
+    pub(crate) shards: (Shard, Shard),
     pub(crate) db: u8,
     pub(crate) now_ms: u64,
     /// Keyspace hit and miss counters; not counted inside EXEC.

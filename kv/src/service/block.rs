@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
+use storage::keyspace::Shard;
 
 use super::Kv;
 use crate::blocking::Delivery;
@@ -13,13 +14,15 @@ use crate::error::Result;
 use crate::reply::Reply;
 
 impl Kv {
-    /// Pops from the first of `keys` of `db` that has data, or blocks until
+    /// Pops from the first of `keys` of `db` (all of `shard`) that has
+    /// data, or blocks until
     /// a write gives one of them data (then the reply is what the state
     /// machine served this client), until `timeout` (`None`: forever; then
     /// the null array) or until `gone` resolves (the client was killed or
     /// the node stops; the reply is then never read).
     pub async fn block(
         &self,
+        shard: Shard,
         db: u8,
         keys: Vec<Bytes>,
         pop: BlockingPop,
@@ -31,9 +34,9 @@ impl Kv {
         tokio::pin!(gone);
         loop {
             let mut registration = blocked.register();
-            let mut queued = Queued { kv: self, db, waiter: Some(registration.id) };
+            let mut queued = Queued { kv: self, shard, db, waiter: Some(registration.id) };
             let op = WriteOp::Block { keys: keys.clone(), pop: pop.clone(), waiter: registration.id };
-            match self.write(db, op).await? {
+            match self.write(Some(shard), db, op).await? {
                 Reply::Blocked => registration.queued(),
                 served_at_once => {
                     queued.waiter = None;
@@ -60,7 +63,7 @@ impl Kv {
             }
             // Timed out: leave the queue, unless a write served this client
             // meanwhile; then its delivery is on the way.
-            if self.write(db, WriteOp::Unblock { waiter: registration.id }).await? == Reply::Int(1) {
+            if self.write(Some(shard), db, WriteOp::Unblock { waiter: registration.id }).await? == Reply::Int(1) {
                 queued.waiter = None;
                 return Ok(Reply::NilArray);
             }
@@ -69,7 +72,7 @@ impl Kv {
             // which this node has applied once a read barrier passes.
             let delivery = tokio::select! {
                 delivery = &mut registration.delivery => delivery.ok(),
-                _ = self.group().read_barrier() => registration.delivery.try_recv().ok(),
+                _ = self.groups()[shard as usize].read_barrier() => registration.delivery.try_recv().ok(),
                 _ = &mut gone => None,
             };
             return Ok(match delivery {
@@ -85,6 +88,7 @@ impl Kv {
 /// later write serves a client that is gone.
 struct Queued<'a> {
     kv: &'a Kv,
+    shard: Shard,
     db: u8,
     waiter: Option<WaiterId>,
 }
@@ -93,9 +97,9 @@ impl Drop for Queued<'_> {
     fn drop(&mut self) {
         let Some(waiter) = self.waiter else { return };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let (kv, db) = (self.kv.clone(), self.db);
+        let (kv, shard, db) = (self.kv.clone(), self.shard, self.db);
         runtime.spawn(async move {
-            if let Err(error) = kv.write(db, WriteOp::Unblock { waiter }).await {
+            if let Err(error) = kv.write(Some(shard), db, WriteOp::Unblock { waiter }).await {
                 tracing::warn!(%error, ?waiter, "could not remove a departed blocked client");
             }
         });

@@ -1,5 +1,15 @@
-//! The Redis service handle: stamping and proposing writes, running reads,
-//! sweeping expired keys.
+//! The Redis service handle: routing commands to the group of their keys'
+//! shard, proposing writes, running reads, sweeping expired keys.
+//!
+//! The service runs one group per shard (`kv/0` … `kv/<n-1>`), over the
+//! families they share (see `storage::keyspace`); shard `s` of `n` owns
+//! the hash slots `storage::keyspace::shard_slots(s, n)`. A command whose
+//! keys are all in one shard goes to that shard's group (the caller names
+//! it: [`Kv::shard_of`] its keys); one without keys (`None`) reads every
+//! group after all their read barriers, and FLUSHDB, FLUSHALL and the purge
+//! of earlier processes' blocked clients are proposed to every group, each
+//! part linearizable, the whole not one atomic step. Other keyless writes
+//! go to `kv/0`.
 
 mod block;
 
@@ -13,7 +23,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, GroupStatus, Proposal, RaftNode};
-use storage::keyspace::{kv_expiry, SLOTS};
+use storage::keyspace::{hash_slot, kv_expiry, raft_meta, shard_slots, slot_shard, Shard};
 use storage::{Family, Reader, Store};
 
 use crate::apply::KvStateMachine;
@@ -42,11 +52,15 @@ impl Default for KvConfig {
     }
 }
 
-/// How the `kv/0` group runs on this node.
+/// How the service's groups run on this node.
 pub struct KvStart<'a> {
     pub node: &'a RaftNode,
     pub store: Store,
-    pub snapshot_dir: PathBuf,
+    /// Each group keeps its snapshots in `kv-<shard>` under it.
+    pub snapshots_dir: PathBuf,
+    /// How many shards (groups) the service has: `None` takes what the
+    /// data dir recorded (1 for a new one); a number must match it.
+    pub shards: Option<Shard>,
     pub settings: GroupSettings,
     pub bootstrap: Bootstrap,
     pub clock: Arc<dyn Clock>,
@@ -60,7 +74,8 @@ pub struct Kv {
 }
 
 struct Inner {
-    group: Group,
+    /// The groups by shard.
+    groups: Vec<Group>,
     store: Store,
     clock: Arc<dyn Clock>,
     stats: Arc<Stats>,
@@ -72,65 +87,124 @@ struct Inner {
 }
 
 impl Kv {
-    /// Opens the service on `start.store` and starts its group `kv/0`.
+    /// Opens the service on `start.store` and starts its groups `kv/0` …
+    /// `kv/<shards - 1>`.
     pub async fn start(start: KvStart<'_>) -> Result<Kv> {
+        let shards = recorded_shards(&start.store, start.shards)?;
         let stats = Arc::new(Stats::default());
         let cursors = Arc::new(CursorTable::default());
         let blocked = Arc::new(Blocked::new(start.node.id()));
-        let shard = 0;
-        let slots = vec![0..=SLOTS - 1];
-        let state_machine =
-            KvStateMachine::open(start.store.clone(), shard, slots, stats.clone(), cursors.clone(), blocked.clone())?;
-        let dbs = state_machine.db_state();
-        let group = Group::start(
-            start.node,
-            GroupId { service: "kv", shard },
-            start.store.clone(),
-            state_machine,
-            start.snapshot_dir,
-            start.settings,
-            start.clock.clone(),
-            start.bootstrap,
-        )
-        .await?;
+        let mut groups = Vec::with_capacity(shards as usize);
+        let mut dbs = None;
+        for shard in 0..shards {
+            let slots = vec![shard_slots(shard, shards)];
+            let state_machine = KvStateMachine::open(
+                start.store.clone(),
+                shard,
+                slots,
+                stats.clone(),
+                cursors.clone(),
+                blocked.clone(),
+            )?;
+            // SWAPDB runs on a single-shard service only: `kv/0`'s map.
+            dbs.get_or_insert_with(|| state_machine.db_state());
+            let group = Group::start(
+                start.node,
+                GroupId { service: "kv", shard },
+                start.store.clone(),
+                state_machine,
+                start.snapshots_dir.join(format!("kv-{shard}")),
+                start.settings.clone(),
+                start.clock.clone(),
+                start.bootstrap.clone(),
+            )
+            .await?;
+            groups.push(group);
+        }
         Ok(Kv {
             inner: Arc::new(Inner {
-                group,
+                groups,
                 store: start.store,
                 clock: start.clock,
                 stats,
                 cursors,
                 blocked,
-                dbs,
+                dbs: dbs.expect("at least one shard"),
                 config: start.config,
             }),
         })
     }
 
-    /// Proposes `op` on database `db`; the proposal is queued before this
-    /// returns. The reply may be a user error; `Err` means the group could not
-    /// complete it (it may or may not have applied).
-    pub fn write(&self, db: u8, op: WriteOp) -> WriteReply {
-        WriteReply { proposal: self.inner.group.propose(Bytes::from(LogCommand { db, op }.encode())) }
+    /// How many shards the service has.
+    pub fn shards(&self) -> Shard {
+        self.inner.groups.len() as Shard
     }
 
-    /// Runs `read` on database `db` after the group's read barrier: it sees
-    /// every write acknowledged before the call, on any node.
-    pub async fn read<T>(&self, db: u8, read: impl FnOnce(&ReadCtx<'_>) -> Result<T>) -> Result<T> {
-        self.inner.group.read_barrier().await?;
-        self.read_stale(db, read)
+    /// How many keys (in every database) the group of `shard` holds on
+    /// this replica.
+    pub fn shard_keys(&self, shard: Shard) -> Result<u64> {
+        let databases = self.read_stale(Some(shard), 0, |ctx| ctx.keyspace())?;
+        Ok(databases.iter().map(|(_, keys, _)| keys).sum())
     }
 
-    /// WATCH: observes `keys` of `db` after the read barrier (or, with
-    /// `stale`, as this replica has them).
-    pub async fn watch(&self, db: u8, keys: Vec<Bytes>, stale: bool) -> Result<Vec<WatchedKey>> {
+    /// The shard that owns `key`.
+    pub fn shard_of(&self, key: &[u8]) -> Shard {
+        slot_shard(hash_slot(key), self.shards())
+    }
+
+    /// Proposes `op` on database `db` to the group of `shard` (`None`: the
+    /// op has no keys, see the module docs); the proposal is queued before
+    /// this returns. The reply may be a user error; `Err` means a group
+    /// could not complete it (it may or may not have applied).
+    pub fn write(&self, shard: Option<Shard>, db: u8, op: WriteOp) -> WriteReply {
+        let every_group = shard.is_none()
+            && self.inner.groups.len() > 1
+            && matches!(op, WriteOp::FlushDb | WriteOp::FlushAll | WriteOp::PurgeWaiters { .. });
+        let payload = Bytes::from(LogCommand { db, op }.encode());
+        if every_group {
+            let proposals: Vec<Proposal> =
+                self.inner.groups.iter().map(|group| group.propose(payload.clone())).collect();
+            return WriteReply { pending: Pending::Every(Box::pin(every_group_reply(proposals))) };
+        }
+        WriteReply { pending: Pending::One(self.group_of(shard).propose(payload)) }
+    }
+
+    /// The group of `shard` (`kv/0` for `None`).
+    fn group_of(&self, shard: Option<Shard>) -> &Group {
+        let groups = &self.inner.groups;
+        shard.and_then(|shard| groups.get(shard as usize)).unwrap_or(&groups[0])
+    }
+
+    /// Runs `read` on database `db` after the read barrier of the group of
+    /// `shard` (of every group for `None`): it sees every write
+    /// acknowledged before the call, on any node.
+    pub async fn read<T>(
+        &self,
+        shard: Option<Shard>,
+        db: u8,
+        read: impl FnOnce(&ReadCtx<'_>) -> Result<T>,
+    ) -> Result<T> {
+        match shard {
+            Some(_) => self.group_of(shard).read_barrier().await?,
+            None => {
+                let barriers = self.inner.groups.iter().map(Group::read_barrier);
+                futures_util::future::try_join_all(barriers).await?;
+            }
+        }
+        self.read_stale(shard, db, read)
+    }
+
+    /// WATCH: observes `keys` of `db`, all of `shard`, after the group's
+    /// read barrier (or, with `stale`, as this replica has them).
+    pub async fn watch(&self, shard: Shard, db: u8, keys: Vec<Bytes>, stale: bool) -> Result<Vec<WatchedKey>> {
+        let group = self.group_of(Some(shard));
         if !stale {
-            self.inner.group.read_barrier().await?;
+            group.read_barrier().await?;
         }
         // The index first: every write up to it is visible to the lookups
         // below, and a later one can only make EXEC abort, never pass.
-        let observed_index = self.inner.group.applied_index();
-        self.read_stale(db, |ctx| {
+        let observed_index = group.applied_index();
+        self.read_stale(Some(shard), db, |ctx| {
             let mut watched = Vec::with_capacity(keys.len());
             for key in keys {
                 let existed = ctx.peek(ctx.db, &key)?.is_some();
@@ -140,13 +214,23 @@ impl Kv {
         })
     }
 
-    /// Runs `read` on this node's replica as it is: possibly behind the
-    /// leader (the `READONLY` opt-in).
-    pub fn read_stale<T>(&self, db: u8, read: impl FnOnce(&ReadCtx<'_>) -> Result<T>) -> Result<T> {
+    /// Runs `read` on this node's replica of the group of `shard` (of
+    /// every group for `None`) as it is: possibly behind the leader (the
+    /// `READONLY` opt-in).
+    pub fn read_stale<T>(
+        &self,
+        shard: Option<Shard>,
+        db: u8,
+        read: impl FnOnce(&ReadCtx<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let shards = match shard {
+            Some(shard) => (shard, shard + 1),
+            None => (0, self.shards()),
+        };
         let ctx = ReadCtx {
             reader: &self.inner.store,
             live: Some(&self.inner.store),
-            shard: self.inner.group.id().shard,
+            shards,
             db,
             now_ms: self.now_ms(),
             stats: Some(&self.inner.stats),
@@ -155,9 +239,10 @@ impl Kv {
         if !self.inner.dbs.ever_swapped() {
             return read(&ctx);
         }
-        // After a SWAPDB, the map and the data come from one snapshot.
+        // After a SWAPDB, the map and the data come from one snapshot. (Only
+        // a single-shard service swaps: SWAPDB is refused with several.)
         let snapshot = self.inner.store.snapshot();
-        let db = DbMap::load(&snapshot, self.inner.group.id().shard)?.physical(db);
+        let db = DbMap::load(&snapshot, 0)?.physical(db);
         read(&ReadCtx { reader: &snapshot, live: None, db, ..ctx })
     }
 
@@ -167,18 +252,24 @@ impl Kv {
         if !self.inner.dbs.ever_swapped() {
             return Ok(db);
         }
-        Ok(DbMap::load(&self.inner.store, self.inner.group.id().shard)?.logical(db))
+        Ok(DbMap::load(&self.inner.store, 0)?.logical(db))
     }
 
     /// The time reads use: the wall clock, but never before the last
     /// applied stamp.
     pub fn now_ms(&self) -> u64 {
-        self.inner.clock.now_ms().max(self.inner.group.applied_stamp_ms())
+        let applied = self.inner.groups.iter().map(Group::applied_stamp_ms).max().unwrap_or(0);
+        self.inner.clock.now_ms().max(applied)
     }
 
     /// The `kv/0` group, for status and membership commands.
     pub fn group(&self) -> &Group {
-        &self.inner.group
+        &self.inner.groups[0]
+    }
+
+    /// Every group, by shard.
+    pub fn groups(&self) -> &[Group] {
+        &self.inner.groups
     }
 
     /// The clients blocked on keys of this node.
@@ -191,14 +282,15 @@ impl Kv {
         &self.inner.stats
     }
 
-    /// The group's progress.
+    /// The progress of `kv/0`.
     pub fn status(&self) -> GroupStatus {
-        self.inner.group.status()
+        self.group().status()
     }
 
-    /// Resolves with the reason if the service stops on a fatal error.
+    /// Resolves with the reason if a group stops on a fatal error.
     pub async fn fatal(&self) -> String {
-        self.inner.group.fatal().await
+        let fatal = self.inner.groups.iter().map(|group| Box::pin(group.fatal()));
+        futures_util::future::select_all(fatal).await.0
     }
 
     /// An estimate of the stored data size in bytes.
@@ -206,13 +298,15 @@ impl Kv {
         self.inner.store.estimated_size()
     }
 
-    /// Stops the group; writes still queued fail.
+    /// Stops the groups; writes still queued fail.
     pub async fn shutdown(&self) {
-        self.inner.group.shutdown().await;
+        for group in &self.inner.groups {
+            group.shutdown().await;
+        }
     }
 
     /// Removes expired keys through the log until `shutdown` resolves. Runs
-    /// on the leader; every replica applies the same removals.
+    /// on each group's leader; every replica applies the same removals.
     pub async fn run_expiry_sweeper(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut interval = tokio::time::interval(self.inner.config.expiry_sweep_interval);
@@ -222,11 +316,13 @@ impl Kv {
                 _ = &mut shutdown => return,
                 _ = interval.tick() => {}
             }
-            if !self.inner.group.is_leader() {
-                continue;
-            }
-            if let Err(error) = self.sweep_expired().await {
-                tracing::warn!(%error, "expiry sweep failed");
+            for (shard, group) in self.inner.groups.iter().enumerate() {
+                if !group.is_leader() {
+                    continue;
+                }
+                if let Err(error) = self.sweep_shard(shard as Shard).await {
+                    tracing::warn!(%error, shard, "expiry sweep failed");
+                }
             }
         }
     }
@@ -249,24 +345,33 @@ impl Kv {
             if blocked.earlier_boots() == 0 {
                 continue;
             }
-            match self.write(0, op.clone()).await {
+            match self.write(None, 0, op.clone()).await {
                 Ok(reply) => tracing::info!(?reply, "removed blocked clients of this node's earlier processes"),
                 Err(error) => tracing::debug!(%error, "removing earlier processes' blocked clients; will retry"),
             }
         }
     }
 
-    /// Proposes the removal of every key whose expiry is due, one batch per
-    /// log entry; returns how many keys were removed.
+    /// Proposes the removal of every key whose expiry is due, in every
+    /// group, one batch per log entry; returns how many keys were removed.
     pub async fn sweep_expired(&self) -> Result<u64> {
         let mut removed = 0;
+        for shard in 0..self.shards() {
+            removed += self.sweep_shard(shard).await?;
+        }
+        Ok(removed)
+    }
+
+    /// [`Kv::sweep_expired`] for the group of `shard`.
+    async fn sweep_shard(&self, shard: Shard) -> Result<u64> {
+        let mut removed = 0;
         loop {
-            let due = self.due_keys()?;
+            let due = self.due_keys(shard)?;
             if due.is_empty() {
                 return Ok(removed);
             }
             let full = due.len() >= self.inner.config.expiry_sweep_batch;
-            if let Reply::Int(n) = self.write(0, WriteOp::ExpireDue { keys: due }).await? {
+            if let Reply::Int(n) = self.write(Some(shard), 0, WriteOp::ExpireDue { keys: due }).await? {
                 removed += n as u64;
             }
             if !full {
@@ -275,12 +380,12 @@ impl Kv {
         }
     }
 
-    /// Up to one batch of keys whose expiry is due, from every database.
-    fn due_keys(&self) -> Result<Vec<DueKey>> {
+    /// Up to one batch of the keys of `shard` whose expiry is due, from
+    /// every database.
+    fn due_keys(&self, shard: Shard) -> Result<Vec<DueKey>> {
         let now = self.now_ms();
         let snapshot = self.inner.store.snapshot();
         let limit = self.inner.config.expiry_sweep_batch;
-        let shard = self.inner.group.id().shard;
         let mut due = Vec::new();
         for db in 0..DATABASES as u8 {
             let (start, end) = kv_expiry::due_range(shard, db, now);
@@ -298,17 +403,74 @@ impl Kv {
     }
 }
 
+/// The number of shards of the service in `store`: the recorded one, which
+/// `requested` must match, or (in a new data dir) `requested` or 1, then
+/// recorded.
+fn recorded_shards(store: &Store, requested: Option<Shard>) -> Result<Shard> {
+    let family = Family::KvRaftMeta;
+    let recorded =
+        match store.get(family, raft_meta::SHARDS)? {
+            Some(bytes) => Some(u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| Error::Corrupt {
+                family: family.name(),
+                reason: "the shard count is not 4 bytes".into(),
+            })?)),
+            None => None,
+        };
+    match (recorded, requested) {
+        (Some(recorded), Some(requested)) if recorded != requested => Err(Error::Config(format!(
+            "the data dir holds {recorded} shard(s) of the Redis keyspace, not {requested}: \
+             start it with --shards {recorded} (changing it needs moving slots, not built yet)"
+        ))),
+        (Some(recorded), _) => Ok(recorded),
+        (None, requested) => {
+            let shards = requested.unwrap_or(1);
+            let mut batch = storage::Batch::new();
+            batch.put(family, raft_meta::SHARDS, shards.to_be_bytes().to_vec());
+            store.write(batch, storage::Durability::Sync)?;
+            Ok(shards)
+        }
+    }
+}
+
 /// The pending reply of [`Kv::write`]: the leader's response, decoded.
 pub struct WriteReply {
-    proposal: Proposal,
+    pending: Pending,
+}
+
+enum Pending {
+    /// One group's proposal.
+    One(Proposal),
+    /// One proposal per group, merged by [`every_group_reply`].
+    Every(Pin<Box<dyn Future<Output = Result<Reply>> + Send>>),
 }
 
 impl Future for WriteReply {
     type Output = Result<Reply>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.proposal).poll(cx).map(|response| {
-            let bytes = response?;
-            Reply::decode(&bytes).map_err(|e| Error::Reply(e.to_string()))
-        })
+        match &mut self.pending {
+            Pending::One(proposal) => Pin::new(proposal).poll(cx).map(decode_response),
+            Pending::Every(replies) => replies.as_mut().poll(cx),
+        }
     }
+}
+
+fn decode_response(response: std::result::Result<Bytes, raft::GroupError>) -> Result<Reply> {
+    let bytes = response?;
+    Reply::decode(&bytes).map_err(|e| Error::Reply(e.to_string()))
+}
+
+/// The reply of a write proposed to every group: the first failure or
+/// error reply, else the sum of integer replies, else the first reply.
+async fn every_group_reply(proposals: Vec<Proposal>) -> Result<Reply> {
+    let mut replies = Vec::with_capacity(proposals.len());
+    for proposal in proposals {
+        replies.push(decode_response(proposal.await)?);
+    }
+    if let Some(error) = replies.iter().find(|reply| matches!(reply, Reply::Error(_))) {
+        return Ok(error.clone());
+    }
+    if replies.iter().all(|reply| matches!(reply, Reply::Int(_))) {
+        return Ok(Reply::Int(replies.iter().map(|reply| if let Reply::Int(n) = reply { *n } else { 0 }).sum()));
+    }
+    Ok(replies.swap_remove(0))
 }

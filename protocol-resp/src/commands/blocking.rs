@@ -31,8 +31,13 @@ pub(super) fn blocking(
     if session.transaction.is_some() {
         return write(session, pop.immediate(keys));
     }
-    let (kv, db, client, shutdown) =
-        (session.server.kv.clone(), session.db, session.client.clone(), session.shutdown.clone());
+    let (kv, shard, db, client, shutdown) = (
+        session.server.kv.clone(),
+        session.route.unwrap_or(0),
+        session.db,
+        session.client.clone(),
+        session.shutdown.clone(),
+    );
     Ok(Outcome::Operator(Box::pin(async move {
         let gone = async {
             tokio::select! {
@@ -40,6 +45,6 @@ pub(super) fn blocking(
                 _ = shutdown.cancelled() => {}
             }
         };
-        kv.block(db, keys, pop, timeout, gone).await.unwrap_or_else(service_error)
+        kv.block(shard, db, keys, pop, timeout, gone).await.unwrap_or_else(service_error)
     })))
 }

@@ -20,6 +20,8 @@ const SESHAT_HELP: &[&str] = &[
     "    the kv group; or the members of one group (e.g. sql/0) and its leader.",
     "GROUPS",
     "    Return one line per Raft group of this node: name, leader, term, applied index, voters, learners.",
+    "SHARDS",
+    "    Return one line per shard of the keyspace: group, hash slots, leader, applied index, members, keys.",
     "LEADER",
     "    Return the id and Raft address of the kv group's current leader (nil if none is known).",
     "ADD-NODE <id> <raft-addr>",
@@ -53,6 +55,16 @@ fn seshat(session: &mut Session, args: &mut Args) -> Result {
             args.finish().map_err(|_| wrong_arity("seshat|groups"))?;
             reply(Reply::Array(node.groups().iter().map(|group| Reply::bulk(group_line(group))).collect()))
         }
+        "SHARDS" => {
+            args.finish().map_err(|_| wrong_arity("seshat|shards"))?;
+            let shards = kv.shards();
+            let mut lines = Vec::with_capacity(shards as usize);
+            for group in kv.groups() {
+                let keys = kv.shard_keys(group.id().shard).map_err(|e| CommandError::Other(format!("ERR {e}")))?;
+                lines.push(Reply::bulk(shard_line(group, shards, keys)));
+            }
+            reply(Reply::Array(lines))
+        }
         "LEADER" => {
             args.finish().map_err(|_| wrong_arity("seshat|leader"))?;
             match kv.group().status().leader {
@@ -80,7 +92,7 @@ fn seshat(session: &mut Session, args: &mut Args) -> Result {
                 if removed.is_ok() {
                     // Its blocked clients went with it: no write may serve them.
                     let purge = kv::WriteOp::PurgeWaiters { node: id, keep_boot: None };
-                    if let Err(error) = kv.write(0, purge).await {
+                    if let Err(error) = kv.write(None, 0, purge).await {
                         tracing::warn!(%error, node = id, "removing a removed node's blocked clients failed");
                     }
                 }
@@ -141,6 +153,24 @@ fn group_line(group: &Group) -> String {
         status.applied_index,
         ids(true),
         ids(false)
+    )
+}
+
+/// One shard of `shards`: its group, slots, leader, applied index,
+/// members and `keys` (in every database, as this replica has them).
+fn shard_line(group: &Group, shards: u32, keys: u64) -> String {
+    let status = group.status();
+    let slots = storage::keyspace::shard_slots(status.id.shard, shards);
+    let leader = status.leader.as_ref().map_or("none".to_string(), |m| m.id.to_string());
+    let members: Vec<String> =
+        status.members.iter().map(|m| format!("{}{}", m.id, if m.voter { "" } else { "(learner)" })).collect();
+    format!(
+        "{} slots={}-{} leader={leader} applied={} members={} keys={keys}",
+        status.id,
+        slots.start(),
+        slots.end(),
+        status.applied_index,
+        members.join(",")
     )
 }
 

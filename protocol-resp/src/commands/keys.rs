@@ -83,6 +83,11 @@ fn swapdb(session: &mut Session, args: &mut Args) -> Result {
     let (Some(a), Some(b)) = (in_range(a), in_range(b)) else {
         return Err(CommandError::Other("ERR DB index is out of range".into()));
     };
+    if session.server.kv.shards() > 1 {
+        // Each group keeps its own map of databases; swapping them all at
+        // once needs a cross-shard transaction.
+        return Err(CommandError::Other("ERR SWAPDB is not supported with several shards".into()));
+    }
     write(session, WriteOp::SwapDb { a, b })
 }
 

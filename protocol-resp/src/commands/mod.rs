@@ -231,8 +231,23 @@ pub(crate) fn dispatch(session: &mut Session, request: &Request) -> Outcome {
         state.last_command = spec.name;
         state.last_active = std::time::Instant::now();
     });
+    session.route = match route(session, spec, &request.words) {
+        Ok(route) => route,
+        Err(refusal) => {
+            if let Some(transaction) = &mut session.transaction {
+                transaction.failed = true;
+            }
+            return error(refusal);
+        }
+    };
     let mut args = Args::new(request.args());
     if session.transaction.is_some() && !transaction::runs_inside_multi(spec.name) {
+        if let Err(refusal) = transaction::join(session, spec) {
+            if let Some(transaction) = &mut session.transaction {
+                transaction.failed = true;
+            }
+            return error(refusal);
+        }
         // Refused before queueing, as Redis refuses protected commands.
         if spec.name == "debug" && !admin::debug_allowed(session) {
             if let Some(transaction) = &mut session.transaction {
@@ -252,6 +267,30 @@ pub(crate) fn dispatch(session: &mut Session, request: &Request) -> Outcome {
         Ok(outcome) => outcome,
         Err(e) => error(e),
     }
+}
+
+/// The shard of the request's keys (`None`: it has none), or CROSSSLOT if
+/// they are in several shards. With one shard, every request goes to it.
+fn route(session: &Session, spec: &Spec, words: &[Bytes]) -> Result<Option<kv::Shard>, CommandError> {
+    let kv = &session.server.kv;
+    if kv.shards() == 1 {
+        return Ok(Some(0));
+    }
+    // Arguments that do not parse as the command's keys get the command's
+    // own syntax error.
+    let Ok(keys) = keyspec::keys(spec, words) else { return Ok(None) };
+    let mut shards = keys.iter().map(|(key, _)| kv.shard_of(key));
+    let Some(first) = shards.next() else { return Ok(None) };
+    if shards.any(|shard| shard != first) {
+        return Err(cross_slot());
+    }
+    Ok(Some(first))
+}
+
+/// Redis Cluster's refusal of a request whose keys are in several slots
+/// (here: several shards).
+pub(crate) fn cross_slot() -> CommandError {
+    CommandError::Other("CROSSSLOT Keys in request don't hash to the same slot".into())
 }
 
 /// Queues a command of an open MULTI: reads and writes queue themselves
@@ -333,7 +372,7 @@ pub(crate) fn write(session: &mut Session, op: WriteOp) -> Result<Outcome, Comma
         transaction.commands.push(QueuedCommand { db: session.db, step: TxnStep::Write(op) });
         return Ok(Outcome::Reply(transaction::queued()));
     }
-    Ok(Outcome::Write(session.server.kv.write(session.db, op)))
+    Ok(Outcome::Write(session.server.kv.write(session.route, session.db, op)))
 }
 
 /// A read in the session's database: linearizable, or from the local
@@ -344,13 +383,15 @@ pub(crate) fn read(session: &mut Session, op: ReadOp) -> Result<Outcome, Command
         return Ok(Outcome::Reply(transaction::queued()));
     }
     let kv = session.server.kv.clone();
-    let db = session.db;
+    let (shard, db) = (session.route, session.db);
     if session.stale_reads {
         return Ok(Outcome::Read(Box::pin(async move {
-            kv.read_stale(db, |ctx| ctx.run(&op)).unwrap_or_else(service_error)
+            kv.read_stale(shard, db, |ctx| ctx.run(&op)).unwrap_or_else(service_error)
         })));
     }
-    Ok(Outcome::Read(Box::pin(async move { kv.read(db, |ctx| ctx.run(&op)).await.unwrap_or_else(service_error) })))
+    Ok(Outcome::Read(Box::pin(
+        async move { kv.read(shard, db, |ctx| ctx.run(&op)).await.unwrap_or_else(service_error) },
+    )))
 }
 
 /// A read that involves this node's own state (INFO) and so cannot run
@@ -360,11 +401,13 @@ where
     F: FnOnce(&ReadCtx<'_>) -> kv::Result<Reply> + Send + 'static,
 {
     let kv = session.server.kv.clone();
-    let db = session.db;
+    let (shard, db) = (session.route, session.db);
     if session.stale_reads {
-        return Ok(Outcome::Read(Box::pin(async move { kv.read_stale(db, read).unwrap_or_else(service_error) })));
+        return Ok(Outcome::Read(Box::pin(
+            async move { kv.read_stale(shard, db, read).unwrap_or_else(service_error) },
+        )));
     }
-    Ok(Outcome::Read(Box::pin(async move { kv.read(db, read).await.unwrap_or_else(service_error) })))
+    Ok(Outcome::Read(Box::pin(async move { kv.read(shard, db, read).await.unwrap_or_else(service_error) })))
 }
 
 /// The reply of a completed proposal.

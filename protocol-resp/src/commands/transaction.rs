@@ -8,11 +8,17 @@
 //! (`kv/src/apply/exec.rs`). As in Redis, an unknown command or a wrong
 //! arity while queueing makes EXEC answer EXECABORT, and any other error is
 //! that command's reply inside EXEC's array.
+//!
+//! With several shards, a transaction runs in one group: its commands'
+//! keys and the watched keys must all be in one shard (else CROSSSLOT, and
+//! EXEC answers EXECABORT), and commands without keys that read or write
+//! the keyspace (DBSIZE, KEYS, FLUSHALL, …) are refused inside it, since
+//! one group would run them over its own part only.
 
 use kv::{CommandError, Reply, WriteOp};
 
-use super::flags::{FAST, LOADING, NOSCRIPT, PROPOSES, STALE};
-use super::{reply, spec, Outcome, Spec};
+use super::flags::{self, FAST, LOADING, NOSCRIPT, PROPOSES, STALE};
+use super::{cross_slot, reply, spec, Outcome, Spec};
 use crate::args::Args;
 use crate::session::{Session, Transaction};
 
@@ -21,6 +27,32 @@ type Result = std::result::Result<Outcome, CommandError>;
 /// Commands that run at once even inside MULTI (Redis's list).
 pub(crate) fn runs_inside_multi(name: &str) -> bool {
     matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+}
+
+/// Checks that the command being queued (whose keys' shard is
+/// `session.route`) can join the open transaction's shard, and joins it.
+pub(crate) fn join(session: &mut Session, spec: &Spec) -> std::result::Result<(), CommandError> {
+    if session.server.kv.shards() == 1 {
+        return Ok(());
+    }
+    let watched = session.watched_shard;
+    let Some(transaction) = session.transaction.as_mut() else { return Ok(()) };
+    let Some(shard) = session.route else {
+        if spec.flags & (flags::WRITE | flags::READONLY) != 0 && spec.first_key == 0 {
+            return Err(CommandError::Other(format!(
+                "ERR {} inside MULTI is not supported with several shards",
+                spec.name.to_ascii_uppercase()
+            )));
+        }
+        return Ok(());
+    };
+    match transaction.shard.or(watched) {
+        Some(joined) if joined != shard => Err(cross_slot()),
+        _ => {
+            transaction.shard = Some(shard);
+            Ok(())
+        }
+    }
 }
 
 /// The reply to a queued command.
@@ -32,7 +64,8 @@ fn multi(session: &mut Session, _args: &mut Args) -> Result {
     if session.transaction.is_some() {
         return Err(CommandError::Other("ERR MULTI calls can not be nested".into()));
     }
-    session.transaction = Some(Transaction { commands: Vec::new(), failed: false, db_at_multi: session.db });
+    session.transaction =
+        Some(Transaction { commands: Vec::new(), failed: false, db_at_multi: session.db, shard: None });
     session.client.update(|state| state.multi = Some(0));
     reply(Reply::ok())
 }
@@ -43,12 +76,13 @@ fn exec(session: &mut Session, _args: &mut Args) -> Result {
     };
     session.client.update(|state| state.multi = None);
     let watched = std::mem::take(&mut *session.watched.lock().expect("watched keys lock"));
+    let shard = transaction.shard.or(session.watched_shard.take());
     if transaction.failed {
         session.select(transaction.db_at_multi);
         return Err(CommandError::Other("EXECABORT Transaction discarded because of previous errors.".into()));
     }
     let op = WriteOp::Exec { watched, commands: transaction.commands };
-    Ok(Outcome::Write(session.server.kv.write(transaction.db_at_multi, op)))
+    Ok(Outcome::Write(session.server.kv.write(shard.or(Some(0)), transaction.db_at_multi, op)))
 }
 
 fn discard(session: &mut Session, _args: &mut Args) -> Result {
@@ -64,10 +98,15 @@ fn watch(session: &mut Session, args: &mut Args) -> Result {
         return Err(CommandError::Other("ERR WATCH inside MULTI is not allowed".into()));
     }
     let keys = args.rest();
+    let shard = session.route.unwrap_or(0);
+    if session.watched_shard.is_some_and(|watched| watched != shard) {
+        return Err(cross_slot());
+    }
+    session.watched_shard = Some(shard);
     let (kv, db, stale, watched) =
         (session.server.kv.clone(), session.db, session.stale_reads, session.watched.clone());
     Ok(Outcome::Read(Box::pin(async move {
-        match kv.watch(db, keys, stale).await {
+        match kv.watch(shard, db, keys, stale).await {
             Ok(keys) => {
                 watched.lock().expect("watched keys lock").extend(keys);
                 Reply::ok()
