@@ -10,8 +10,8 @@
 #   postgresql           PostgreSQL 15's server: the sqllogictest files run
 #                        against it too, so their expected results are
 #                        PostgreSQL's (tests/tests/slt.rs starts it)
-#   python3-venv         a virtualenv for the Python drivers' test (psycopg,
-#                        asyncpg from PyPI: tests/tests/sql_drivers.rs)
+#   python3-venv         a virtualenv for the Python client tests (psycopg,
+#                        asyncpg, redis-py from PyPI: seshat_tests::python)
 #   faketime             runs a node with a skewed wall clock in the chaos tests
 #   ccache               caches RocksDB's C++ objects: `cargo clippy` and
 #                        `cargo build` run RocksDB's build script separately,

@@ -73,6 +73,7 @@ impl Settings {
         params.set_fact("port", facts.tcp_port.to_string());
         params.set_fact("bind", facts.bind.clone());
         params.set_fact("dir", facts.data_dir.display().to_string());
+        params.set_fact("cluster-enabled", if facts.cluster_enabled { "yes" } else { "no" }.to_string());
         params.set_fact("databases", kv::DATABASES.to_string());
         params.load(&config.redis)?;
         let flags = [
@@ -108,6 +109,8 @@ pub struct NodeFacts {
     pub config_file: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub storage_layout: String,
+    /// `--cluster-enabled`: the node speaks the Redis Cluster protocol.
+    pub cluster_enabled: bool,
 }
 
 /// Counters for INFO stats, reset by CONFIG RESETSTAT.

@@ -119,6 +119,12 @@ pub struct Flags {
     #[arg(long, value_name = "N")]
     pub shards: Option<u32>,
 
+    /// `yes`: speak the Redis Cluster protocol (CLUSTER SLOTS and kin,
+    /// CROSSSLOT per hash slot) for `redis-cli -c` and cluster clients. On
+    /// a single node so far. [default: no]
+    #[arg(long, value_name = "yes|no")]
+    pub cluster_enabled: Option<String>,
+
     /// Leader heartbeat interval in ms. It is also how long one
     /// AppendEntries may take (openraft's rule), so it must exceed the
     /// round trip between nodes, or replication stalls. [default: 100]
@@ -197,6 +203,8 @@ pub struct Config {
     /// How many shards (Raft groups) the Redis service has, if given
     /// (else what the data dir recorded, or 1).
     pub shards: Option<u32>,
+    /// Whether the Redis Cluster protocol is spoken.
+    pub cluster_enabled: bool,
     pub group: raft::GroupSettings,
     /// The config file's `[redis]` parameters, as text.
     pub redis: Vec<(String, String)>,
@@ -231,6 +239,16 @@ impl Config {
             shards.is_none_or(|n| n == 1) || matches!(formation, Formation::Single),
             "--shards {} needs a single node: a cluster's shards come with the metadata group, not built yet",
             shards.unwrap_or(1)
+        );
+        let cluster_enabled = match flags.cluster_enabled.or(file.cluster_enabled).as_deref() {
+            None | Some("no") => false,
+            Some("yes") => true,
+            Some(other) => anyhow::bail!("--cluster-enabled '{other}' is not yes or no"),
+        };
+        anyhow::ensure!(
+            !cluster_enabled || matches!(formation, Formation::Single),
+            "--cluster-enabled yes needs a single node so far: the shard leaders' addresses come with the metadata \
+             group, not built yet"
         );
         let settings = raft::GroupSettings::default();
         let ms = |flag: Option<u64>, file: Option<u64>, default: Duration| {
@@ -298,6 +316,7 @@ impl Config {
             raft_advertise_addr,
             formation,
             shards,
+            cluster_enabled,
             group,
             redis,
         })

@@ -140,6 +140,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             config_file: config.config_file.clone(),
             data_dir: config.data_dir.clone(),
             storage_layout: config.storage_layout.to_string(),
+            cluster_enabled: config.cluster_enabled,
         },
     )
     .map_err(|error| anyhow::anyhow!("invalid [redis] parameter in the config file: {}", error.0))?;

@@ -363,6 +363,10 @@ pub mod raft_meta {
     /// that of shard `u32::MAX`, which no group has.
     pub const SHARDS: &[u8] = b"\xff\xff\xff\xffshards";
 
+    /// This node's name in the Redis Cluster protocol (CLUSTER MYID): 40
+    /// lowercase hex digits, drawn at the service's first start.
+    pub const CLUSTER_NAME: &[u8] = b"\xff\xff\xff\xffcluster_name";
+
     use super::{group_prefix, prefixed, Shard};
 
     /// The last vote granted or held.

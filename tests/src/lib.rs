@@ -111,6 +111,33 @@ pub fn package_dir() -> PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
+/// The client libraries the Python tests use, from PyPI (pinned).
+const PYTHON_PACKAGES: &[&str] = &["psycopg[binary]==3.3.9", "asyncpg==0.32.0", "redis==8.1.0"];
+
+/// A Python with [`PYTHON_PACKAGES`] installed: a virtualenv kept under
+/// the target directory, created (or completed) on first use.
+pub fn python() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| package_dir().join("..").join("target"));
+    let venv = target.join("seshat-pyvenv");
+    let python = venv.join("bin").join("python");
+    let imports = "import psycopg, asyncpg, redis; assert redis.__version__ == '8.1.0'";
+    let ready = Command::new(&python).args(["-c", imports]).output().is_ok_and(|o| o.status.success());
+    if !ready {
+        let created = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("run python3");
+        assert!(
+            created.success(),
+            "python3 -m venv {} failed (scripts/install-deps.sh installs python3-venv)",
+            venv.display()
+        );
+        let installed =
+            Command::new(&python).args(["-m", "pip", "install", "-q"]).args(PYTHON_PACKAGES).status().expect("run pip");
+        assert!(installed.success(), "pip install {PYTHON_PACKAGES:?} failed");
+    }
+    python
+}
+
 /// The `seshat` binary under test.
 pub fn seshat_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("SESHAT_BIN") {

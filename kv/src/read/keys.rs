@@ -110,6 +110,24 @@ impl ReadCtx<'_> {
         (self.shards.0..self.shards.1).map(|shard| read_u64(self.reader, &counter(shard, db))).sum()
     }
 
+    /// Up to `limit` live keys of hash slot `slot`, in storage order
+    /// (CLUSTER GETKEYSINSLOT; CLUSTER COUNTKEYSINSLOT counts them).
+    pub fn keys_in_slot(&self, slot: u16, limit: usize) -> Result<Vec<Bytes>> {
+        let (start, end) = kv_data::slots_range(self.db, slot, slot);
+        let mut keys = Vec::new();
+        for entry in self.reader.scan(storage::Family::KvData, &start, Some(&end)) {
+            if keys.len() >= limit {
+                break;
+            }
+            let (raw_key, raw_value) = entry?;
+            let record = Record::decode(Bytes::from(raw_value))?;
+            if let Some((_, _, key)) = kv_data::decode(&raw_key).filter(|_| !record.is_expired(self.now_ms)) {
+                keys.push(Bytes::copy_from_slice(key));
+            }
+        }
+        Ok(keys)
+    }
+
     /// DBSIZE: the number of keys, expired ones not yet removed included
     /// (as in Redis).
     pub fn dbsize(&self) -> Result<Reply> {

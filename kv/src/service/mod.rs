@@ -5,7 +5,7 @@
 //! families they share (see `storage::keyspace`); shard `s` of `n` owns
 //! the hash slots `storage::keyspace::shard_slots(s, n)`. A command whose
 //! keys are all in one shard goes to that shard's group (the caller names
-//! it: [`Kv::shard_of`] its keys); one without keys (`None`) reads every
+//! it: `storage::keyspace::slot_shard` of its keys' hash slot); one without keys (`None`) reads every
 //! group after all their read barriers, and FLUSHDB, FLUSHALL and the purge
 //! of earlier processes' blocked clients are proposed to every group, each
 //! part linearizable, the whole not one atomic step. Other keyless writes
@@ -23,7 +23,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, GroupStatus, Proposal, RaftNode};
-use storage::keyspace::{hash_slot, kv_expiry, raft_meta, shard_slots, slot_shard, Shard};
+use storage::keyspace::{kv_expiry, raft_meta, shard_slots, Shard};
 use storage::{Family, Reader, Store};
 
 use crate::apply::KvStateMachine;
@@ -81,6 +81,8 @@ struct Inner {
     stats: Arc<Stats>,
     cursors: Arc<CursorTable>,
     blocked: Arc<Blocked>,
+    /// This node's name in the Redis Cluster protocol.
+    cluster_name: String,
     /// Whether SWAPDB ever ran (then reads translate databases).
     dbs: Arc<DbMapState>,
     config: KvConfig,
@@ -91,6 +93,7 @@ impl Kv {
     /// `kv/<shards - 1>`.
     pub async fn start(start: KvStart<'_>) -> Result<Kv> {
         let shards = recorded_shards(&start.store, start.shards)?;
+        let cluster_name = recorded_cluster_name(&start.store)?;
         let stats = Arc::new(Stats::default());
         let cursors = Arc::new(CursorTable::default());
         let blocked = Arc::new(Blocked::new(start.node.id()));
@@ -124,6 +127,7 @@ impl Kv {
         Ok(Kv {
             inner: Arc::new(Inner {
                 groups,
+                cluster_name,
                 store: start.store,
                 clock: start.clock,
                 stats,
@@ -133,6 +137,12 @@ impl Kv {
                 config: start.config,
             }),
         })
+    }
+
+    /// This node's name in the Redis Cluster protocol (CLUSTER MYID): 40
+    /// hex digits, the same across restarts.
+    pub fn cluster_name(&self) -> &str {
+        &self.inner.cluster_name
     }
 
     /// How many shards the service has.
@@ -145,11 +155,6 @@ impl Kv {
     pub fn shard_keys(&self, shard: Shard) -> Result<u64> {
         let databases = self.read_stale(Some(shard), 0, |ctx| ctx.keyspace())?;
         Ok(databases.iter().map(|(_, keys, _)| keys).sum())
-    }
-
-    /// The shard that owns `key`.
-    pub fn shard_of(&self, key: &[u8]) -> Shard {
-        slot_shard(hash_slot(key), self.shards())
     }
 
     /// Proposes `op` on database `db` to the group of `shard` (`None`: the
@@ -430,6 +435,20 @@ fn recorded_shards(store: &Store, requested: Option<Shard>) -> Result<Shard> {
             Ok(shards)
         }
     }
+}
+
+/// This node's name in the Redis Cluster protocol: the recorded one, or
+/// (in a new data dir) a random one, then recorded.
+fn recorded_cluster_name(store: &Store) -> Result<String> {
+    if let Some(bytes) = store.get(Family::KvRaftMeta, raft_meta::CLUSTER_NAME)? {
+        return String::from_utf8(bytes)
+            .map_err(|_| Error::Corrupt { family: "kv_raft_meta", reason: "the cluster name is not text".into() });
+    }
+    let name: String = (0..20).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    let mut batch = storage::Batch::new();
+    batch.put(Family::KvRaftMeta, raft_meta::CLUSTER_NAME, name.clone().into_bytes());
+    store.write(batch, storage::Durability::Sync)?;
+    Ok(name)
 }
 
 /// The pending reply of [`Kv::write`]: the leader's response, decoded.

@@ -1,7 +1,6 @@
-//! Cluster commands: Seshat's own membership commands (`SESHAT …`), the
-//! `READONLY`/`READWRITE` read-consistency switch, and `CLUSTER`, which is
-//! reserved for the Redis Cluster protocol that sharding will bring and
-//! until then answers as a Redis without cluster support does.
+//! Cluster commands: Seshat's own membership commands (`SESHAT …`) and the
+//! `READONLY`/`READWRITE` read-consistency switch. The Redis Cluster
+//! protocol's commands are in `redis_cluster`.
 
 use kv::{CommandError, Reply};
 use raft::{Group, GroupError, Member, RaftNode};
@@ -174,10 +173,6 @@ fn shard_line(group: &Group, shards: u32, keys: u64) -> String {
     )
 }
 
-fn cluster(_session: &mut Session, _args: &mut Args) -> Result {
-    Err(CommandError::Other("ERR This instance has cluster support disabled".into()))
-}
-
 fn readonly(session: &mut Session, _args: &mut Args) -> Result {
     session.stale_reads = true;
     reply(Reply::ok())
@@ -201,7 +196,6 @@ pub(super) const COMMANDS: &[Spec] = &[
         "Seshat cluster membership: MEMBERS, LEADER, ADD-NODE, REMOVE-NODE.",
         seshat
     ),
-    spec!("cluster", -2, 0, 0, 0, 0, "cluster", "3.0.0", "A container for Redis Cluster commands.", cluster),
     spec!(
         "readonly",
         1,

@@ -118,6 +118,9 @@ fn hello(session: &mut Session, args: &mut Args) -> Result {
 
 fn select(session: &mut Session, args: &mut Args) -> Result {
     let db = db_index(args)?;
+    if db != 0 && session.server.facts.cluster_enabled {
+        return Err(CommandError::Other("ERR SELECT is not allowed in cluster mode".into()));
+    }
     session.select(db);
     reply(Reply::ok())
 }

@@ -21,6 +21,7 @@ mod list;
 mod memory;
 mod monitoring;
 mod pubsub;
+mod redis_cluster;
 mod server;
 mod set;
 mod string;
@@ -131,6 +132,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
         memory::COMMANDS,
         connection::COMMANDS,
         cluster::COMMANDS,
+        redis_cluster::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -270,21 +272,29 @@ pub(crate) fn dispatch(session: &mut Session, request: &Request) -> Outcome {
 }
 
 /// The shard of the request's keys (`None`: it has none), or CROSSSLOT if
-/// they are in several shards. With one shard, every request goes to it.
+/// they are in several shards (in several hash slots under the Redis
+/// Cluster protocol, as Redis Cluster answers). With one shard and no
+/// cluster protocol, every request goes to it.
 fn route(session: &Session, spec: &Spec, words: &[Bytes]) -> Result<Option<kv::Shard>, CommandError> {
     let kv = &session.server.kv;
-    if kv.shards() == 1 {
+    let cluster_enabled = session.server.facts.cluster_enabled;
+    if kv.shards() == 1 && !cluster_enabled {
         return Ok(Some(0));
     }
     // Arguments that do not parse as the command's keys get the command's
     // own syntax error.
     let Ok(keys) = keyspec::keys(spec, words) else { return Ok(None) };
-    let mut shards = keys.iter().map(|(key, _)| kv.shard_of(key));
-    let Some(first) = shards.next() else { return Ok(None) };
-    if shards.any(|shard| shard != first) {
+    let mut slots = keys.iter().map(|(key, _)| storage::keyspace::hash_slot(key));
+    let Some(first) = slots.next() else { return Ok(None) };
+    let shards = kv.shards();
+    let crosses = |slot: u16| match cluster_enabled {
+        true => slot != first,
+        false => storage::keyspace::slot_shard(slot, shards) != storage::keyspace::slot_shard(first, shards),
+    };
+    if slots.any(crosses) {
         return Err(cross_slot());
     }
-    Ok(Some(first))
+    Ok(Some(storage::keyspace::slot_shard(first, shards)))
 }
 
 /// Redis Cluster's refusal of a request whose keys are in several slots

@@ -65,7 +65,8 @@ fn info(session: &mut Session, args: &mut Args) -> Result {
 }
 
 /// The INFO sections in Redis's order; `default` and `all` select all.
-const SECTIONS: [&str; 7] = ["server", "clients", "memory", "persistence", "stats", "replication", "keyspace"];
+const SECTIONS: [&str; 8] =
+    ["server", "clients", "memory", "persistence", "stats", "replication", "cluster", "keyspace"];
 
 fn info_text(server: &Server, kv: &kv::Kv, requested: &[String], keyspace: &[String]) -> String {
     let everything =
@@ -186,6 +187,7 @@ fn section_lines(section: &str, server: &Server, kv: &kv::Kv, keyspace: &[String
             }
             lines
         }
+        "cluster" => vec![format!("cluster_enabled:{}", u8::from(server.facts.cluster_enabled))],
         "keyspace" => keyspace.to_vec(),
         _ => Vec::new(),
     }

@@ -34,7 +34,7 @@ pub(crate) struct Param {
 
 const PERSISTENCE: Use = Use::Ignored("no RDB or AOF: every write is fsynced on a Raft majority before its reply");
 const REPLICATION: Use = Use::Ignored("replication is Raft's (--initial-members, --join, SESHAT ADD-NODE)");
-const CLUSTER: Use = Use::Ignored("the Redis Cluster protocol is not served (one Raft group holds every key)");
+const CLUSTER: Use = Use::Ignored("Raft, not Redis Cluster's bus, keeps the shards available (--cluster-enabled)");
 const MEMORY: Use = Use::Ignored("data lives in RocksDB on disk and is never evicted");
 const ALLOCATOR: Use = Use::Ignored("RocksDB and the Rust allocator manage memory and background work");
 const PROCESS: Use = Use::Ignored("the process is configured by seshat's flags and its service manager");
@@ -122,7 +122,7 @@ pub(crate) const PARAMETERS: &[Param] = &[
     yes_no("jemalloc-bg-thread", "yes", true, ALLOCATOR),
     yes_no("activedefrag", "no", true, ALLOCATOR),
     yes_no("syslog-enabled", "no", false, PROCESS),
-    yes_no("cluster-enabled", "no", false, CLUSTER),
+    yes_no("cluster-enabled", "no", false, Use::Fact),
     yes_no("appendonly", "no", true, PERSISTENCE),
     yes_no("cluster-allow-reads-when-down", "no", true, CLUSTER),
     yes_no("cluster-allow-pubsubshard-when-down", "yes", true, CLUSTER),
