@@ -12,7 +12,7 @@ SESHAT_RELEASE := $(CARGO_TARGET_DIR)/release/seshat
 export CC := ccache cc
 export CXX := ccache c++
 
-.PHONY: deps build build-release test lint run cluster chaos differential bench-quick bench-suite bench-cluster bench-sql bench-pgbench bench-realistic clean
+.PHONY: deps build build-release test lint run cluster chaos differential bench-quick bench-suite bench-cluster bench-sql bench-pgbench bench-realistic bench-shards clean
 
 deps:
 	@scripts/install-deps.sh
@@ -76,6 +76,12 @@ bench-suite: build-release
 # the caches).
 bench-realistic: build-release
 	scripts/bench-realistic.sh $(SESHAT_RELEASE)
+
+# redis-benchmark SET/GET (P1, P16, many keys) against one node with one
+# shard and with SHARDS (3), and redis-server (scripts/bench-shards.sh
+# lists the knobs).
+bench-shards: build-release
+	scripts/bench-shards.sh $(SESHAT_RELEASE)
 
 # pgbench (point select, update, insert, 3-statement transaction) against
 # Seshat and PostgreSQL 15 side by side, one node and three
