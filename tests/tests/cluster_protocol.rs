@@ -69,6 +69,7 @@ async fn cluster_commands_describe_one_node_serving_every_slot() -> anyhow::Resu
     // Cluster's rule is per slot.
     let crossslot = "CROSSSLOT Keys in request don't hash to the same slot";
     assert_eq!(error_of(c.mset::<_, _, ()>(&[("b", 1), ("f", 2)]).await), crossslot);
+    assert_eq!(error_of(c.mget::<_, Vec<Option<i64>>>(&["b", "d"]).await), crossslot, "no splitting here");
     assert_eq!(
         error_of(redis::cmd("SELECT").arg(1).query_async::<()>(&mut c).await),
         "ERR SELECT is not allowed in cluster mode"

@@ -1,6 +1,7 @@
 //! A single node whose keyspace is divided among several shards
 //! (`--shards`), each its own Raft group over the families they share:
-//! routing by hash slot, CROSSSLOT, the commands that cover every shard,
+//! routing by hash slot, CROSSSLOT, multi-key reads and deletes split among
+//! shards, the commands that cover every shard,
 //! blocking pops and expiry on every shard, and a restart.
 
 use std::collections::BTreeSet;
@@ -81,14 +82,28 @@ async fn keys_spread_over_the_shards_and_keyless_commands_cover_them_all() -> an
 }
 
 #[tokio::test]
-async fn commands_across_shards_answer_crossslot() -> anyhow::Result<()> {
+async fn commands_across_shards_are_split_or_answer_crossslot() -> anyhow::Result<()> {
     let node = Node::start(&["--shards", "3"])?;
     let mut c = node.client().await?;
     // "a" is in slot 15495 (shard 2), "b" in slot 3300 (shard 0).
     let crossslot = "CROSSSLOT Keys in request don't hash to the same slot";
     assert_eq!(error_of(c.mset::<_, _, ()>(&[("a", 1), ("b", 2)]).await), crossslot);
-    assert_eq!(error_of(c.mget::<_, Vec<Option<i64>>>(&["a", "b"]).await), crossslot);
     assert_eq!(error_of(c.rename::<_, _, ()>("a", "b").await), crossslot);
+
+    // MGET, EXISTS, TOUCH, DEL and UNLINK are served in parts, one per
+    // shard, merged in the keys' order.
+    let _: () = c.set("a", 1).await?;
+    let _: () = c.set("d", 4).await?;
+    let values: Vec<Option<i64>> = c.mget(&["b", "a", "c", "d", "a"]).await?;
+    assert_eq!(values, [None, Some(1), None, Some(4), Some(1)]);
+    let exists: i64 = redis::cmd("EXISTS").arg(&["a", "b", "d", "a"]).query_async(&mut c).await?;
+    assert_eq!(exists, 3);
+    let touched: i64 = redis::cmd("TOUCH").arg(&["a", "b", "d"]).query_async(&mut c).await?;
+    assert_eq!(touched, 2);
+    let deleted: i64 = redis::cmd("DEL").arg(&["a", "b", "c"]).query_async(&mut c).await?;
+    assert_eq!(deleted, 1);
+    let unlinked: i64 = redis::cmd("UNLINK").arg(&["a", "d"]).query_async(&mut c).await?;
+    assert_eq!(unlinked, 1);
     let _: () = c.mset(&[("{user}a", 1), ("{user}b", 2)]).await?;
     let both: Vec<i64> = c.mget(&["{user}a", "{user}b"]).await?;
     assert_eq!(both, [1, 2], "keys with one hash tag share a shard");

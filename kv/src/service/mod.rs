@@ -165,13 +165,23 @@ impl Kv {
         let every_group = shard.is_none()
             && self.inner.groups.len() > 1
             && matches!(op, WriteOp::FlushDb | WriteOp::FlushAll | WriteOp::PurgeWaiters { .. });
-        let payload = Bytes::from(LogCommand { db, op }.encode());
         if every_group {
-            let proposals: Vec<Proposal> =
-                self.inner.groups.iter().map(|group| group.propose(payload.clone())).collect();
-            return WriteReply { pending: Pending::Every(Box::pin(every_group_reply(proposals))) };
+            return self.write_parts(db, (0..self.shards()).map(|shard| (shard, op.clone())).collect());
         }
+        let payload = Bytes::from(LogCommand { db, op }.encode());
         WriteReply { pending: Pending::One(self.group_of(shard).propose(payload)) }
+    }
+
+    /// Proposes each `(shard, op)` of `parts` on database `db` to its
+    /// shard's group (all queued before this returns); the reply merges
+    /// theirs (see [`every_group_reply`]). Each part is linearizable, the
+    /// whole is not one atomic step.
+    pub fn write_parts(&self, db: u8, parts: Vec<(Shard, WriteOp)>) -> WriteReply {
+        let proposals = parts
+            .into_iter()
+            .map(|(shard, op)| self.group_of(Some(shard)).propose(Bytes::from(LogCommand { db, op }.encode())))
+            .collect();
+        WriteReply { pending: Pending::Every(Box::pin(every_group_reply(proposals))) }
     }
 
     /// The group of `shard` (`kv/0` for `None`).
@@ -459,7 +469,7 @@ pub struct WriteReply {
 enum Pending {
     /// One group's proposal.
     One(Proposal),
-    /// One proposal per group, merged by [`every_group_reply`].
+    /// Proposals to several groups, merged by [`every_group_reply`].
     Every(Pin<Box<dyn Future<Output = Result<Reply>> + Send>>),
 }
 
@@ -478,7 +488,7 @@ fn decode_response(response: std::result::Result<Bytes, raft::GroupError>) -> Re
     Reply::decode(&bytes).map_err(|e| Error::Reply(e.to_string()))
 }
 
-/// The reply of a write proposed to every group: the first failure or
+/// The reply of a write proposed to several groups: the first failure or
 /// error reply, else the sum of integer replies, else the first reply.
 async fn every_group_reply(proposals: Vec<Proposal>) -> Result<Reply> {
     let mut replies = Vec::with_capacity(proposals.len());

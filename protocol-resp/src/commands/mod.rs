@@ -24,6 +24,7 @@ mod pubsub;
 mod redis_cluster;
 mod server;
 mod set;
+mod split;
 mod string;
 mod transaction;
 mod zset;
@@ -235,6 +236,13 @@ pub(crate) fn dispatch(session: &mut Session, request: &Request) -> Outcome {
     });
     session.route = match route(session, spec, &request.words) {
         Ok(route) => route,
+        Err(_)
+            if split::splittable(spec.name)
+                && session.transaction.is_none()
+                && !session.server.facts.cluster_enabled =>
+        {
+            return split::run(session, spec.name, request.args().to_vec());
+        }
         Err(refusal) => {
             if let Some(transaction) = &mut session.transaction {
                 transaction.failed = true;
