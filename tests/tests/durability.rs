@@ -31,7 +31,20 @@ async fn sigterm_exits_cleanly_and_data_survives_a_restart() -> anyhow::Result<(
 /// that was acknowledged must be there after restart.
 #[tokio::test]
 async fn kill_9_loses_no_acknowledged_write() -> anyhow::Result<()> {
-    let mut node = Node::start(&[])?;
+    kill_9_loses_nothing(&[], false).await
+}
+
+/// The same with three shards, each group snapshotting and purging its log
+/// every few hundred entries while the writers run: every group recovers
+/// its own log and state from the families they share.
+#[tokio::test]
+async fn kill_9_loses_no_acknowledged_write_of_any_shard() -> anyhow::Result<()> {
+    let args = ["--shards", "3", "--snapshot-entries", "300", "--log-keep-entries", "20"];
+    kill_9_loses_nothing(&args, true).await
+}
+
+async fn kill_9_loses_nothing(args: &[&str], snapshots: bool) -> anyhow::Result<()> {
+    let mut node = Node::start(args)?;
     let acknowledged_sets = Arc::new(Mutex::new(Vec::new()));
     let acknowledged_incrs = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -65,6 +78,11 @@ async fn kill_9_loses_no_acknowledged_write() -> anyhow::Result<()> {
     })
     .await;
     assert!(enough, "writers made no progress; log:\n{}", node.log());
+    if snapshots {
+        let built =
+            seshat_tests::eventually(Duration::from_secs(20), || async { node.log().contains("built a snapshot") });
+        assert!(built.await, "no group built a snapshot; log:\n{}", node.log());
+    }
     node.kill9();
     stop.store(true, Ordering::Relaxed);
     for writer in writers {
