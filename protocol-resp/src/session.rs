@@ -33,8 +33,11 @@ pub(crate) struct Session {
     /// The shard of the keys of the request being dispatched (`None`: it
     /// has none), set by `commands::dispatch`.
     pub route: Option<Shard>,
-    /// The shard of the keys under WATCH, if any.
+    /// The hash slot of the request's first key, set with `route`.
+    pub route_slot: Option<u16>,
+    /// The shard and the hash slot of the keys under WATCH, if any.
     pub watched_shard: Option<Shard>,
+    pub watched_slot: Option<u16>,
     /// The keys under WATCH. WATCH's reads add to it when they complete,
     /// which is before any later EXEC is dispatched (EXEC waits for the
     /// connection's earlier reads, as every proposing command does).
@@ -69,8 +72,10 @@ pub(crate) struct Transaction {
     /// The database when MULTI began, restored if the transaction is
     /// dropped (a queued SELECT takes effect at once).
     pub db_at_multi: u8,
-    /// The shard of the queued commands' keys, if any has keys.
+    /// The shard and the hash slot of the queued commands' keys, if any
+    /// has keys.
     pub shard: Option<Shard>,
+    pub slot: Option<u16>,
 }
 
 impl Session {
@@ -87,7 +92,9 @@ impl Session {
             stale_reads: false,
             transaction: None,
             route: None,
+            route_slot: None,
             watched_shard: None,
+            watched_slot: None,
             watched: Arc::default(),
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
@@ -152,6 +159,7 @@ impl Session {
     pub fn unwatch(&mut self) {
         self.watched.lock().expect("watched keys lock").clear();
         self.watched_shard = None;
+        self.watched_slot = None;
     }
 
     /// Ends an open MULTI without running it; returns whether one was open.

@@ -70,6 +70,20 @@ async fn cluster_commands_describe_one_node_serving_every_slot() -> anyhow::Resu
     let crossslot = "CROSSSLOT Keys in request don't hash to the same slot";
     assert_eq!(error_of(c.mset::<_, _, ()>(&[("b", 1), ("f", 2)]).await), crossslot);
     assert_eq!(error_of(c.mget::<_, Vec<Option<i64>>>(&["b", "d"]).await), crossslot, "no splitting here");
+    let mut raw = node.raw().await?;
+    for (command, expected) in [
+        (&["MULTI"][..], "OK"),
+        (&["SET", "b", "1"], "QUEUED"),
+        (&["SET", "f", "2"], crossslot),
+        (&["EXEC"], "EXECABORT Transaction discarded because of previous errors."),
+        (&["WATCH", "b"], "OK"),
+        (&["WATCH", "f"], crossslot),
+        (&["MULTI"], "OK"),
+        (&["SET", "{b}x", "1"], "QUEUED"),
+        (&["EXEC"], "OK"),
+    ] {
+        assert_eq!(seshat_tests::text(&raw.call(command).await?), expected, "{command:?}");
+    }
     assert_eq!(
         error_of(redis::cmd("SELECT").arg(1).query_async::<()>(&mut c).await),
         "ERR SELECT is not allowed in cluster mode"

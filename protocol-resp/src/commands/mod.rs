@@ -234,7 +234,7 @@ pub(crate) fn dispatch(session: &mut Session, request: &Request) -> Outcome {
         state.last_command = spec.name;
         state.last_active = std::time::Instant::now();
     });
-    session.route = match route(session, spec, &request.words) {
+    (session.route, session.route_slot) = match route(session, spec, &request.words) {
         Ok(route) => route,
         Err(_)
             if split::splittable(spec.name)
@@ -283,17 +283,19 @@ pub(crate) fn dispatch(session: &mut Session, request: &Request) -> Outcome {
 /// they are in several shards (in several hash slots under the Redis
 /// Cluster protocol, as Redis Cluster answers). With one shard and no
 /// cluster protocol, every request goes to it.
-fn route(session: &Session, spec: &Spec, words: &[Bytes]) -> Result<Option<kv::Shard>, CommandError> {
+/// Also the hash slot of the first key, when it is needed (several shards
+/// or the cluster protocol).
+fn route(session: &Session, spec: &Spec, words: &[Bytes]) -> Result<(Option<kv::Shard>, Option<u16>), CommandError> {
     let kv = &session.server.kv;
     let cluster_enabled = session.server.facts.cluster_enabled;
     if kv.shards() == 1 && !cluster_enabled {
-        return Ok(Some(0));
+        return Ok((Some(0), None));
     }
     // Arguments that do not parse as the command's keys get the command's
     // own syntax error.
-    let Ok(keys) = keyspec::keys(spec, words) else { return Ok(None) };
+    let Ok(keys) = keyspec::keys(spec, words) else { return Ok((None, None)) };
     let mut slots = keys.iter().map(|(key, _)| storage::keyspace::hash_slot(key));
-    let Some(first) = slots.next() else { return Ok(None) };
+    let Some(first) = slots.next() else { return Ok((None, None)) };
     let shards = kv.shards();
     let crosses = |slot: u16| match cluster_enabled {
         true => slot != first,
@@ -302,7 +304,7 @@ fn route(session: &Session, spec: &Spec, words: &[Bytes]) -> Result<Option<kv::S
     if slots.any(crosses) {
         return Err(cross_slot());
     }
-    Ok(Some(storage::keyspace::slot_shard(first, shards)))
+    Ok((Some(storage::keyspace::slot_shard(first, shards)), Some(first)))
 }
 
 /// Redis Cluster's refusal of a request whose keys are in several slots

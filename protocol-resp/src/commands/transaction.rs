@@ -10,10 +10,11 @@
 //! that command's reply inside EXEC's array.
 //!
 //! With several shards, a transaction runs in one group: its commands'
-//! keys and the watched keys must all be in one shard (else CROSSSLOT, and
-//! EXEC answers EXECABORT), and commands without keys that read or write
-//! the keyspace (DBSIZE, KEYS, FLUSHALL, …) are refused inside it, since
-//! one group would run them over its own part only.
+//! keys and the watched keys must all be in one shard (under the Redis
+//! Cluster protocol, in one hash slot), else CROSSSLOT, and EXEC answers
+//! EXECABORT; commands without keys that read or write the keyspace
+//! (DBSIZE, KEYS, FLUSHALL, …) are refused inside it, since one group would
+//! run them over its own part only.
 
 use kv::{CommandError, Reply, WriteOp};
 
@@ -29,16 +30,20 @@ pub(crate) fn runs_inside_multi(name: &str) -> bool {
     matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
 }
 
-/// Checks that the command being queued (whose keys' shard is
-/// `session.route`) can join the open transaction's shard, and joins it.
+/// Checks that the command being queued (whose keys' shard and slot are
+/// `session.route` and `session.route_slot`) can join the open
+/// transaction's shard (and slot, under the Redis Cluster protocol), and
+/// joins it.
 pub(crate) fn join(session: &mut Session, spec: &Spec) -> std::result::Result<(), CommandError> {
-    if session.server.kv.shards() == 1 {
+    let several = session.server.kv.shards() > 1;
+    let cluster_enabled = session.server.facts.cluster_enabled;
+    if !several && !cluster_enabled {
         return Ok(());
     }
-    let watched = session.watched_shard;
+    let (watched_shard, watched_slot, slot) = (session.watched_shard, session.watched_slot, session.route_slot);
     let Some(transaction) = session.transaction.as_mut() else { return Ok(()) };
     let Some(shard) = session.route else {
-        if spec.flags & (flags::WRITE | flags::READONLY) != 0 && spec.first_key == 0 {
+        if several && spec.flags & (flags::WRITE | flags::READONLY) != 0 && spec.first_key == 0 {
             return Err(CommandError::Other(format!(
                 "ERR {} inside MULTI is not supported with several shards",
                 spec.name.to_ascii_uppercase()
@@ -46,13 +51,14 @@ pub(crate) fn join(session: &mut Session, spec: &Spec) -> std::result::Result<()
         }
         return Ok(());
     };
-    match transaction.shard.or(watched) {
-        Some(joined) if joined != shard => Err(cross_slot()),
-        _ => {
-            transaction.shard = Some(shard);
-            Ok(())
-        }
+    let other_shard = transaction.shard.or(watched_shard).is_some_and(|joined| joined != shard);
+    let other_slot = cluster_enabled && transaction.slot.or(watched_slot).is_some_and(|joined| Some(joined) != slot);
+    if other_shard || other_slot {
+        return Err(cross_slot());
     }
+    transaction.shard = Some(shard);
+    transaction.slot = slot;
+    Ok(())
 }
 
 /// The reply to a queued command.
@@ -65,7 +71,7 @@ fn multi(session: &mut Session, _args: &mut Args) -> Result {
         return Err(CommandError::Other("ERR MULTI calls can not be nested".into()));
     }
     session.transaction =
-        Some(Transaction { commands: Vec::new(), failed: false, db_at_multi: session.db, shard: None });
+        Some(Transaction { commands: Vec::new(), failed: false, db_at_multi: session.db, shard: None, slot: None });
     session.client.update(|state| state.multi = Some(0));
     reply(Reply::ok())
 }
@@ -77,6 +83,7 @@ fn exec(session: &mut Session, _args: &mut Args) -> Result {
     session.client.update(|state| state.multi = None);
     let watched = std::mem::take(&mut *session.watched.lock().expect("watched keys lock"));
     let shard = transaction.shard.or(session.watched_shard.take());
+    session.watched_slot = None;
     if transaction.failed {
         session.select(transaction.db_at_multi);
         return Err(CommandError::Other("EXECABORT Transaction discarded because of previous errors.".into()));
@@ -99,10 +106,13 @@ fn watch(session: &mut Session, args: &mut Args) -> Result {
     }
     let keys = args.rest();
     let shard = session.route.unwrap_or(0);
-    if session.watched_shard.is_some_and(|watched| watched != shard) {
+    let other_slot = session.server.facts.cluster_enabled
+        && session.watched_slot.is_some_and(|watched| Some(watched) != session.route_slot);
+    if session.watched_shard.is_some_and(|watched| watched != shard) || other_slot {
         return Err(cross_slot());
     }
     session.watched_shard = Some(shard);
+    session.watched_slot = session.route_slot;
     let (kv, db, stale, watched) =
         (session.server.kv.clone(), session.db, session.stale_reads, session.watched.clone());
     Ok(Outcome::Read(Box::pin(async move {
