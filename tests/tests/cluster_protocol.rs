@@ -89,6 +89,10 @@ async fn cluster_commands_describe_one_node_serving_every_slot() -> anyhow::Resu
         "ERR SELECT is not allowed in cluster mode"
     );
     let _: () = redis::cmd("ASKING").query_async(&mut c).await?;
+    assert_eq!(
+        error_of(redis::cmd("SORT").arg("foo").arg("GET").arg("w_*").query_async::<Vec<String>>(&mut c).await),
+        "ERR GET option of SORT denied in Cluster mode when keys formed by the pattern may be in different slots."
+    );
     let info: String = redis::cmd("INFO").arg("cluster").query_async(&mut c).await?;
     assert!(info.contains("cluster_enabled:1"), "{info}");
     let config: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("cluster-enabled").query_async(&mut c).await?;

@@ -104,6 +104,17 @@ async fn commands_across_shards_are_split_or_answer_crossslot() -> anyhow::Resul
     assert_eq!(deleted, 1);
     let unlinked: i64 = redis::cmd("UNLINK").arg(&["a", "d"]).query_async(&mut c).await?;
     assert_eq!(unlinked, 1);
+
+    // SORT reads the keys its patterns form in the sorted key's shard only.
+    let _: () = c.rpush("{user}ids", &[2, 1]).await?;
+    let _: () = c.mset(&[("{user}w_1", 20), ("{user}w_2", 10)]).await?;
+    let sort = |by: &str| redis::cmd("SORT").arg("{user}ids").arg("BY").arg(by).arg("GET").arg("#").clone();
+    assert_eq!(sort("{user}w_*").query_async::<Vec<i64>>(&mut c).await?, [2, 1]);
+    assert_eq!(sort("nosort").query_async::<Vec<i64>>(&mut c).await?, [2, 1]);
+    assert_eq!(
+        error_of(sort("w_*").query_async::<Vec<i64>>(&mut c).await),
+        "ERR BY option of SORT denied in several shards when keys formed by the pattern may be in different shards."
+    );
     let _: () = c.mset(&[("{user}a", 1), ("{user}b", 2)]).await?;
     let both: Vec<i64> = c.mget(&["{user}a", "{user}b"]).await?;
     assert_eq!(both, [1, 2], "keys with one hash tag share a shard");

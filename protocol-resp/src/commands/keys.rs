@@ -142,10 +142,68 @@ fn sort_with(session: &mut Session, args: &mut Args, read_only: bool) -> Result 
             _ => return Err(CommandError::Syntax),
         }
     }
+    sort_patterns_in_place(session, &key, &options)?;
     match store {
         Some(destination) => write(session, WriteOp::SortStore { key, options, destination }),
         None => read(session, ReadOp::Sort { key, options }),
     }
+}
+
+/// With several shards (or the Redis Cluster protocol), SORT's BY and GET
+/// patterns must name keys of the sorted key's shard (slot), as Redis
+/// Cluster requires: the sort reads them in that shard's group only. A
+/// pattern whose keys could be anywhere is refused.
+fn sort_patterns_in_place(
+    session: &Session,
+    key: &[u8],
+    options: &SortOptions,
+) -> std::result::Result<(), CommandError> {
+    let cluster_enabled = session.server.facts.cluster_enabled;
+    let shards = session.server.kv.shards();
+    if shards == 1 && !cluster_enabled {
+        return Ok(());
+    }
+    let key_slot = storage::keyspace::hash_slot(key);
+    let in_place = |pattern: &[u8]| match pattern_slot(pattern) {
+        None => false,
+        Some(slot) if cluster_enabled => slot == key_slot,
+        Some(slot) => storage::keyspace::slot_shard(slot, shards) == storage::keyspace::slot_shard(key_slot, shards),
+    };
+    let (scope, place) = if cluster_enabled { ("Cluster mode", "slots") } else { ("several shards", "shards") };
+    let patterns = options.by.iter().map(|by| ("BY", by)).chain(options.get.iter().map(|get| ("GET", get)));
+    for (option, pattern) in patterns {
+        // Only patterns with a `*` name other keys (BY without one means
+        // "do not sort", GET # the element itself).
+        if pattern.contains(&b'*') && !in_place(pattern) {
+            return Err(CommandError::Other(format!(
+                "ERR {option} option of SORT denied in {scope} when keys formed by the pattern may be in different {place}."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The hash slot of every key a SORT pattern can form, if there is one:
+/// the slot of a non-empty `{tag}` that closes before any wildcard (`*`,
+/// `?`, `[`) or escape, or of the whole pattern if it has none of them.
+fn pattern_slot(pattern: &[u8]) -> Option<u16> {
+    // Where the first `{` is, while no `}` has closed it; an empty `{}`
+    // makes the whole key hashed, whatever braces follow.
+    let mut open = None;
+    let mut tags = true;
+    for (i, byte) in pattern.iter().enumerate() {
+        match byte {
+            b'*' | b'?' | b'[' | b'\\' => return None,
+            b'{' if tags && open.is_none() => open = Some(i),
+            b'}' if tags && open.is_some() => match open {
+                Some(start) if i == start + 1 => tags = false,
+                Some(start) => return Some(storage::keyspace::hash_slot(&pattern[start..=i])),
+                None => {}
+            },
+            _ => {}
+        }
+    }
+    Some(storage::keyspace::hash_slot(pattern))
 }
 
 fn sort(session: &mut Session, args: &mut Args) -> Result {
@@ -591,3 +649,20 @@ pub(super) const COMMANDS: &[Spec] = &[
         object
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::pattern_slot;
+    use storage::keyspace::hash_slot;
+
+    #[test]
+    fn a_sort_pattern_has_a_slot_only_if_its_keys_share_one() {
+        assert_eq!(pattern_slot(b"{user}:weight_*"), Some(hash_slot(b"user")));
+        assert_eq!(pattern_slot(b"w_{user}_*->field"), Some(hash_slot(b"user")));
+        assert_eq!(pattern_slot(b"weight_*"), None, "the element decides the key");
+        assert_eq!(pattern_slot(b"weight_{*}"), None, "the wildcard is the tag");
+        assert_eq!(pattern_slot(b"{}{user}_*"), None, "an empty tag: the whole key is hashed");
+        assert_eq!(pattern_slot(b"w\\{user}_*"), None);
+        assert_eq!(pattern_slot(b"fixed"), Some(hash_slot(b"fixed")));
+    }
+}
