@@ -256,6 +256,21 @@ fn groups_sharing_the_families_keep_to_their_spans() {
     assert_eq!(in_spans, dump(&store).len(), "every stored key is in one group's spans");
 }
 
+/// A group's shard changes where its keys live (prefixes, versions), never
+/// what a command answers.
+#[test]
+fn the_shard_changes_no_reply() {
+    let commands = random_ops(13, 2_000);
+    let replies: Vec<Vec<Reply>> = [0, 2]
+        .map(|shard| {
+            let dir = tempfile::tempdir().unwrap();
+            let storage = Storage::open(dir.path(), Layout::Shared).unwrap();
+            apply_all(&mut group(&storage, shard, vec![0..=SLOTS - 1]), &commands, 50)
+        })
+        .into();
+    assert_eq!(replies[0], replies[1]);
+}
+
 #[test]
 fn counters_and_the_expiry_index_match_the_records() {
     let dir = tempfile::tempdir().unwrap();
