@@ -358,6 +358,8 @@ pub mod raft_log {
 /// Keys in a raft meta family: the group's prefix, then an ASCII name.
 /// Values are serialized by `raft`, but for [`raft_meta::SHARDS`].
 pub mod raft_meta {
+    use super::{group_prefix, prefixed, Shard};
+
     /// How many shards (groups) of the service this data dir holds: `u32`
     /// big-endian, written by the service at its first start. Its prefix is
     /// that of shard `u32::MAX`, which no group has.
@@ -366,8 +368,6 @@ pub mod raft_meta {
     /// This node's name in the Redis Cluster protocol (CLUSTER MYID): 40
     /// lowercase hex digits, drawn at the service's first start.
     pub const CLUSTER_NAME: &[u8] = b"\xff\xff\xff\xffcluster_name";
-
-    use super::{group_prefix, prefixed, Shard};
 
     /// The last vote granted or held.
     pub fn vote(shard: Shard) -> Vec<u8> {

@@ -111,6 +111,14 @@ pub fn package_dir() -> PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
+/// The error a failed command answered, as a client sees it: its code
+/// and its detail (`"CROSSSLOT Keys in request don't hash to the same
+/// slot"`). Panics if the command succeeded.
+pub fn error_text<T: std::fmt::Debug>(result: redis::RedisResult<T>) -> String {
+    let error = result.expect_err("the command fails");
+    format!("{} {}", error.code().unwrap_or_default(), error.detail().unwrap_or_default())
+}
+
 /// The client libraries the Python tests use, from PyPI (pinned).
 const PYTHON_PACKAGES: &[&str] = &["psycopg[binary]==3.3.9", "asyncpg==0.32.0", "redis==8.1.0"];
 

@@ -8,11 +8,6 @@ use std::process::Command;
 use redis::AsyncCommands;
 use seshat_tests::Node;
 
-fn error_of<T: std::fmt::Debug>(result: redis::RedisResult<T>) -> String {
-    let error = result.expect_err("the command fails");
-    format!("{} {}", error.code().unwrap_or_default(), error.detail().unwrap_or_default())
-}
-
 fn redis_cli(node: &Node, args: &[&str]) -> String {
     let output = Command::new("redis-cli").args(["-p", &node.port().to_string()]).args(args).output().unwrap();
     assert!(output.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr));
@@ -61,15 +56,21 @@ async fn cluster_commands_describe_one_node_serving_every_slot() -> anyhow::Resu
     let keys: Vec<String> = redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(12182).arg(1).query_async(&mut c).await?;
     assert_eq!(keys.len(), 1);
     assert_eq!(
-        error_of(redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(16384).query_async::<i64>(&mut c).await),
+        seshat_tests::error_text(
+            redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(16384).query_async::<i64>(&mut c).await
+        ),
         "ERR Invalid slot"
     );
 
     // "b" (slot 3300) and "f" (slot 3168) share a shard, not a slot: Redis
     // Cluster's rule is per slot.
     let crossslot = "CROSSSLOT Keys in request don't hash to the same slot";
-    assert_eq!(error_of(c.mset::<_, _, ()>(&[("b", 1), ("f", 2)]).await), crossslot);
-    assert_eq!(error_of(c.mget::<_, Vec<Option<i64>>>(&["b", "d"]).await), crossslot, "no splitting here");
+    assert_eq!(seshat_tests::error_text(c.mset::<_, _, ()>(&[("b", 1), ("f", 2)]).await), crossslot);
+    assert_eq!(
+        seshat_tests::error_text(c.mget::<_, Vec<Option<i64>>>(&["b", "d"]).await),
+        crossslot,
+        "no splitting here"
+    );
     let mut raw = node.raw().await?;
     for (command, expected) in [
         (&["MULTI"][..], "OK"),
@@ -85,12 +86,14 @@ async fn cluster_commands_describe_one_node_serving_every_slot() -> anyhow::Resu
         assert_eq!(seshat_tests::text(&raw.call(command).await?), expected, "{command:?}");
     }
     assert_eq!(
-        error_of(redis::cmd("SELECT").arg(1).query_async::<()>(&mut c).await),
+        seshat_tests::error_text(redis::cmd("SELECT").arg(1).query_async::<()>(&mut c).await),
         "ERR SELECT is not allowed in cluster mode"
     );
     let _: () = redis::cmd("ASKING").query_async(&mut c).await?;
     assert_eq!(
-        error_of(redis::cmd("SORT").arg("foo").arg("GET").arg("w_*").query_async::<Vec<String>>(&mut c).await),
+        seshat_tests::error_text(
+            redis::cmd("SORT").arg("foo").arg("GET").arg("w_*").query_async::<Vec<String>>(&mut c).await
+        ),
         "ERR GET option of SORT denied in Cluster mode when keys formed by the pattern may be in different slots."
     );
     let info: String = redis::cmd("INFO").arg("cluster").query_async(&mut c).await?;
@@ -131,8 +134,11 @@ async fn without_the_flag_cluster_answers_as_redis_without_cluster_support() -> 
     let node = Node::start(&[])?;
     let mut c = node.client().await?;
     let disabled = "ERR This instance has cluster support disabled";
-    assert_eq!(error_of(redis::cmd("CLUSTER").arg("INFO").query_async::<String>(&mut c).await), disabled);
-    assert_eq!(error_of(redis::cmd("ASKING").query_async::<()>(&mut c).await), disabled);
+    assert_eq!(
+        seshat_tests::error_text(redis::cmd("CLUSTER").arg("INFO").query_async::<String>(&mut c).await),
+        disabled
+    );
+    assert_eq!(seshat_tests::error_text(redis::cmd("ASKING").query_async::<()>(&mut c).await), disabled);
     let info: String = redis::cmd("INFO").arg("cluster").query_async(&mut c).await?;
     assert!(info.contains("cluster_enabled:0"), "{info}");
     // Keys of different slots in one shard are fine without the protocol.

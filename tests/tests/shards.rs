@@ -27,11 +27,6 @@ async fn shard_keys(c: &mut redis::aio::MultiplexedConnection) -> anyhow::Result
     Ok(shards)
 }
 
-fn error_of<T: std::fmt::Debug>(result: redis::RedisResult<T>) -> String {
-    let error = result.expect_err("the command fails");
-    format!("{} {}", error.code().unwrap_or_default(), error.detail().unwrap_or_default())
-}
-
 #[tokio::test]
 async fn keys_spread_over_the_shards_and_keyless_commands_cover_them_all() -> anyhow::Result<()> {
     let node = Node::start(&["--shards", "3"])?;
@@ -87,8 +82,8 @@ async fn commands_across_shards_are_split_or_answer_crossslot() -> anyhow::Resul
     let mut c = node.client().await?;
     // "a" is in slot 15495 (shard 2), "b" in slot 3300 (shard 0).
     let crossslot = "CROSSSLOT Keys in request don't hash to the same slot";
-    assert_eq!(error_of(c.mset::<_, _, ()>(&[("a", 1), ("b", 2)]).await), crossslot);
-    assert_eq!(error_of(c.rename::<_, _, ()>("a", "b").await), crossslot);
+    assert_eq!(seshat_tests::error_text(c.mset::<_, _, ()>(&[("a", 1), ("b", 2)]).await), crossslot);
+    assert_eq!(seshat_tests::error_text(c.rename::<_, _, ()>("a", "b").await), crossslot);
 
     // MGET, EXISTS, TOUCH, DEL and UNLINK are served in parts, one per
     // shard, merged in the keys' order.
@@ -112,7 +107,7 @@ async fn commands_across_shards_are_split_or_answer_crossslot() -> anyhow::Resul
     assert_eq!(sort("{user}w_*").query_async::<Vec<i64>>(&mut c).await?, [2, 1]);
     assert_eq!(sort("nosort").query_async::<Vec<i64>>(&mut c).await?, [2, 1]);
     assert_eq!(
-        error_of(sort("w_*").query_async::<Vec<i64>>(&mut c).await),
+        seshat_tests::error_text(sort("w_*").query_async::<Vec<i64>>(&mut c).await),
         "ERR BY option of SORT denied in several shards when keys formed by the pattern may be in different shards."
     );
     let _: () = c.mset(&[("{user}a", 1), ("{user}b", 2)]).await?;
