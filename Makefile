@@ -42,7 +42,8 @@ chaos: build
 
 # The differential tests against redis-server for longer than `make test`
 # does: DIFF_SEEDS seeds (default 40) of DIFF_COMMANDS steps (default 3000)
-# from DIFF_SEED (default 1), and as many seeds of 80 blocking-client steps.
+# from DIFF_SEED (default 1), two seeds on one shard of three, and as many
+# seeds of 80 blocking-client steps.
 DIFF_SEEDS ?= 40
 DIFF_COMMANDS ?= 3000
 DIFF_SEED ?= 1
@@ -50,6 +51,7 @@ differential: build
 	SESHAT_DIFF_SEEDS=$(DIFF_SEEDS) SESHAT_DIFF_COMMANDS=$(DIFF_COMMANDS) SESHAT_DIFF_SEED=$(DIFF_SEED) \
 	SESHAT_BLOCKING_SEEDS=$(DIFF_SEEDS) SESHAT_BLOCKING_STEPS=80 SESHAT_BLOCKING_SEED=$(DIFF_SEED) \
 		cargo test $(CARGO_SELECT) -- random_command_sequences_answer_like_redis \
+		random_command_sequences_on_a_shard_answer_like_redis \
 		random_blocking_scenarios_answer_like_redis --nocapture
 
 # A single node with the defaults: data in ./seshat-data, RESP on 127.0.0.1:6379.

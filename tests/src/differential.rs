@@ -151,11 +151,27 @@ const FLOATS: &[&str] = &["0.5", "1.25", "-2.5", "8"];
 /// The seeded generator.
 pub struct Generator {
     rng: StdRng,
+    /// What every key starts with (a `{hash tag}` puts them all in one slot).
+    tag: String,
+    /// Whether transactions leave out commands without keys (with several
+    /// shards, a transaction runs in one shard's group and refuses them).
+    sharded: bool,
 }
 
 impl Generator {
     pub fn new(seed: u64) -> Self {
-        Generator { rng: StdRng::seed_from_u64(seed) }
+        Generator { rng: StdRng::seed_from_u64(seed), tag: String::new(), sharded: false }
+    }
+
+    /// A generator whose keys all start with `tag`, for a node with several
+    /// shards: every command stays in the tag's shard.
+    pub fn sharded(seed: u64, tag: &str) -> Self {
+        Generator { tag: tag.to_string(), sharded: true, ..Generator::new(seed) }
+    }
+
+    /// The key `name` after the generator's tag.
+    fn tagged(&self, name: &str) -> String {
+        format!("{}{name}", self.tag)
     }
 
     fn pick<'a>(&mut self, options: &[&'a str]) -> &'a str {
@@ -170,7 +186,8 @@ impl Generator {
     /// family, so that type errors are compared too.
     fn key(&mut self, family: &str) -> String {
         let family = if self.rng.random_bool(0.1) { self.pick(&["s", "h", "l", "t", "z"]) } else { family };
-        format!("{family}{}", self.rng.random_range(0..3))
+        let n = self.rng.random_range(0..3);
+        self.tagged(&format!("{family}{n}"))
     }
 
     /// A short value, or now and then one longer than a list chunk keeps
@@ -185,10 +202,20 @@ impl Generator {
     /// The next step.
     pub fn step(&mut self) -> Step {
         if self.rng.random_bool(0.06) {
-            let commands = (0..self.rng.random_range(0..5)).map(|_| self.command()).collect();
+            let commands = (0..self.rng.random_range(0..5)).map(|_| self.queued_command()).collect();
             return Step::Transaction { commands, discard: self.rng.random_bool(0.1) };
         }
         Step::Single(self.command())
+    }
+
+    /// A command for a transaction: with several shards, one with keys.
+    fn queued_command(&mut self) -> Command {
+        loop {
+            let command = self.command();
+            if !self.sharded || !matches!(command.args[0].as_str(), "DBSIZE" | "FLUSHDB" | "KEYS") {
+                return command;
+            }
+        }
     }
 
     /// One random command of any family.
@@ -222,13 +249,14 @@ impl Generator {
                 let (start, end) = (self.rng.random_range(-8..3), self.rng.random_range(-8..3));
                 exact(vec!["BITCOUNT".into(), self.key("s"), start.to_string(), end.to_string()])
             }
-            5 => exact(vec!["RPUSH".into(), "nl".into(), self.value(), self.value()]),
+            5 => exact(vec!["RPUSH".into(), self.tagged("nl"), self.value(), self.value()]),
             6 => {
                 let score = self.rng.random_range(0..4).to_string();
-                exact(vec!["ZADD".into(), "nz".into(), score, self.value()])
+                exact(vec!["ZADD".into(), self.tagged("nz"), score, self.value()])
             }
             _ => {
-                let key = self.pick(&["nl", "nz"]).to_string();
+                let name = self.pick(&["nl", "nz"]);
+                let key = self.tagged(name);
                 let mut args = vec!["SORT".into(), key, "BY".into(), "nosort".into()];
                 if self.rng.random_bool(0.5) {
                     args.push("DESC".into());
@@ -458,7 +486,7 @@ impl Generator {
             3 => vec!["BITPOS".into(), k, self.pick(&["0", "1"]).into(), self.index()],
             4 => {
                 let k2 = self.key("s");
-                vec!["BITOP".into(), self.pick(&["AND", "OR", "XOR"]).into(), "s2".into(), k, k2]
+                vec!["BITOP".into(), self.pick(&["AND", "OR", "XOR"]).into(), self.tagged("s2"), k, k2]
             }
             _ => vec![
                 "BITFIELD".into(),
@@ -478,7 +506,8 @@ impl Generator {
     /// Lexicographic ranges, on sorted sets whose scores are all 0 (the
     /// only case Redis defines them for).
     fn lex(&mut self) -> (Vec<String>, Norm) {
-        let k = format!("x{}", self.rng.random_range(0..2));
+        let n = self.rng.random_range(0..2);
+        let k = self.tagged(&format!("x{n}"));
         let (min, max) = (self.pick(LEX).to_string(), self.pick(LEX).to_string());
         let args = match self.rng.random_range(0..5) {
             0 | 1 => vec!["ZADD".into(), k, "0".into(), self.value(), "0".into(), self.value()],
@@ -504,7 +533,7 @@ impl Generator {
             7 => (vec![self.pick(&["TTL", "PTTL"]).into(), k], Norm::Remaining),
             8 if self.rng.random_bool(0.2) => (vec!["FLUSHDB".into()], Norm::Exact),
             8 => (vec!["DBSIZE".into()], Norm::Exact),
-            9 => (vec!["KEYS".into(), format!("{family}*")], Norm::Unordered),
+            9 => (vec!["KEYS".into(), self.tagged(&format!("{family}*"))], Norm::Unordered),
             10 if self.rng.random_bool(0.5) => {
                 let mut args = vec!["SORT".into(), k];
                 if self.rng.random_bool(0.5) {
@@ -514,7 +543,7 @@ impl Generator {
                     args.extend(["LIMIT".into(), "1".into(), "2".into()]);
                 }
                 if self.rng.random_bool(0.3) {
-                    args.extend(["STORE".into(), "l2".into()]);
+                    args.extend(["STORE".into(), self.tagged("l2")]);
                 }
                 (args, Norm::Exact)
             }

@@ -63,11 +63,34 @@ impl Client {
 async fn random_command_sequences_answer_like_redis() -> Result<()> {
     let (seeds, first, steps) =
         (env_u64("SESHAT_DIFF_SEEDS", 4), env_u64("SESHAT_DIFF_SEED", 1), env_u64("SESHAT_DIFF_COMMANDS", 1500));
-    let reference = RedisServer::start().await?;
     let node = Node::start(&[])?;
+    compare(&node, first..first + seeds, steps, Generator::new).await
+}
+
+/// The same sequences on one shard of three (every key tagged `{a}`: slot
+/// 15495, the third shard), so that a shard other than the first, its
+/// key prefixes and collection versions answer like Redis too, and the
+/// commands without keys (DBSIZE, KEYS, FLUSHDB) cover every shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_command_sequences_on_a_shard_answer_like_redis() -> Result<()> {
+    let (first, steps) = (env_u64("SESHAT_DIFF_SEED", 1), env_u64("SESHAT_DIFF_COMMANDS", 1500));
+    let node = Node::start(&["--shards", "3"])?;
+    // Seeds 3 and 4: RESP2 and RESP3.
+    compare(&node, first + 2..first + 4, steps * 2 / 3, |seed| Generator::sharded(seed, "{a}")).await
+}
+
+/// Runs the steps of each seed's generator against redis-server and
+/// `node`, comparing the replies.
+async fn compare(
+    node: &Node,
+    seeds: std::ops::Range<u64>,
+    steps: u64,
+    generator_of: impl Fn(u64) -> Generator,
+) -> Result<()> {
+    let reference = RedisServer::start().await?;
     let mut compared = 0;
     let mut differences = Vec::new();
-    for seed in first..first + seeds {
+    for seed in seeds.clone() {
         // Every fourth seed speaks RESP3.
         let resp3 = seed % 4 == 0;
         let mut redis = Client { raw: Raw::connect(reference.addr).await?, resp3: false };
@@ -79,7 +102,7 @@ async fn random_command_sequences_answer_like_redis() -> Result<()> {
                 client.call(&["HELLO".into(), "3".into()]).await?;
             }
         }
-        let mut generator = Generator::new(seed);
+        let mut generator = generator_of(seed);
         for index in 0..steps {
             let step = generator.step();
             let expected = redis.run(&step).await.with_context(|| format!("redis, seed {seed} step {index}"))?;
@@ -99,7 +122,7 @@ async fn random_command_sequences_answer_like_redis() -> Result<()> {
         }
     }
     println!(
-        "differential: {seeds} seeds x {steps} steps, {compared} replies compared, {} differences",
+        "differential: seeds {seeds:?} x {steps} steps, {compared} replies compared, {} differences",
         differences.len()
     );
     assert!(differences.is_empty(), "replies differ from redis-server:\n{}", differences.join("\n"));

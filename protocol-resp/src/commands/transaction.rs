@@ -18,7 +18,7 @@
 
 use kv::{CommandError, Reply, WriteOp};
 
-use super::flags::{self, FAST, LOADING, NOSCRIPT, PROPOSES, STALE};
+use super::flags::{FAST, LOADING, NOSCRIPT, PROPOSES, STALE};
 use super::{cross_slot, reply, spec, Outcome, Spec};
 use crate::args::Args;
 use crate::session::{Session, Transaction};
@@ -29,6 +29,9 @@ type Result = std::result::Result<Outcome, CommandError>;
 pub(crate) fn runs_inside_multi(name: &str) -> bool {
     matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
 }
+
+/// The commands without keys that read or write the whole keyspace.
+const KEYSPACE_WIDE: &[&str] = &["dbsize", "keys", "scan", "randomkey", "flushdb", "flushall", "swapdb"];
 
 /// Checks that the command being queued (whose keys' shard and slot are
 /// `session.route` and `session.route_slot`) can join the open
@@ -43,7 +46,7 @@ pub(crate) fn join(session: &mut Session, spec: &Spec) -> std::result::Result<()
     let (watched_shard, watched_slot, slot) = (session.watched_shard, session.watched_slot, session.route_slot);
     let Some(transaction) = session.transaction.as_mut() else { return Ok(()) };
     let Some(shard) = session.route else {
-        if several && spec.flags & (flags::WRITE | flags::READONLY) != 0 && spec.first_key == 0 {
+        if several && KEYSPACE_WIDE.contains(&spec.name) {
             return Err(CommandError::Other(format!(
                 "ERR {} inside MULTI is not supported with several shards",
                 spec.name.to_ascii_uppercase()
