@@ -43,7 +43,7 @@ chaos: build
 # The differential tests against redis-server for longer than `make test`
 # does: DIFF_SEEDS seeds (default 40) of DIFF_COMMANDS steps (default 3000)
 # from DIFF_SEED (default 1), two seeds on one shard of three, and as many
-# seeds of 80 blocking-client steps.
+# seeds of 80 blocking-client steps (and two on a shard).
 DIFF_SEEDS ?= 40
 DIFF_COMMANDS ?= 3000
 DIFF_SEED ?= 1
@@ -52,7 +52,7 @@ differential: build
 	SESHAT_BLOCKING_SEEDS=$(DIFF_SEEDS) SESHAT_BLOCKING_STEPS=80 SESHAT_BLOCKING_SEED=$(DIFF_SEED) \
 		cargo test $(CARGO_SELECT) -- random_command_sequences_answer_like_redis \
 		random_command_sequences_on_a_shard_answer_like_redis \
-		random_blocking_scenarios_answer_like_redis --nocapture
+		random_blocking_scenarios_answer_like_redis random_blocking_scenarios_on_a_shard_answer_like_redis --nocapture
 
 # A single node with the defaults: data in ./seshat-data, RESP on 127.0.0.1:6379.
 run: build

@@ -423,3 +423,40 @@ async fn random_blocking_scenarios_answer_like_redis() -> Result<()> {
     println!("blocking differential: {seeds} seeds x {count} steps, no difference");
     Ok(())
 }
+
+/// The same scenarios on one shard of three: every key tagged `{a}` (slot
+/// 15495, the third shard), so that its group's queue of blocked clients
+/// serves them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_blocking_scenarios_on_a_shard_answer_like_redis() -> Result<()> {
+    let (first, count) = (env_u64("SESHAT_BLOCKING_SEED", 1), env_u64("SESHAT_BLOCKING_STEPS", 40));
+    let reference = RedisServer::start().await?;
+    let node = Node::start(&["--worker-threads", "2", "--shards", "3"])?;
+    for seed in first + 4..first + 6 {
+        let steps = tagged(random_steps(seed, 5, count as usize), "{a}");
+        if let Some(difference) = compare(reference.addr, node.addr(), 5, &steps).await? {
+            panic!("seed {seed} differs from redis-server:\n{difference}");
+        }
+    }
+    Ok(())
+}
+
+/// `steps` with every key of [`random_steps`] after `tag`.
+fn tagged(steps: Vec<Step>, tag: &str) -> Vec<Step> {
+    let tag_words = |words: Vec<String>| -> Vec<String> {
+        let keys = ["l1", "l2", "l3", "z1", "z2"];
+        words
+            .into_iter()
+            .map(|word| if keys.contains(&word.as_str()) { format!("{tag}{word}") } else { word })
+            .collect()
+    };
+    steps
+        .into_iter()
+        .map(|step| match step {
+            Step::Send(client, words) => Step::Send(client, tag_words(words)),
+            Step::Call(words) => Step::Call(tag_words(words)),
+            Step::Multi(commands) => Step::Multi(commands.into_iter().map(tag_words).collect()),
+            other => other,
+        })
+        .collect()
+}
