@@ -79,9 +79,9 @@ bench-suite: build-release
 bench-realistic: build-release
 	scripts/bench-realistic.sh $(SESHAT_RELEASE)
 
-# redis-benchmark SET/GET (P1, P16, many keys) against one node with one
-# shard and with SHARDS (3), and redis-server (scripts/bench-shards.sh
-# lists the knobs).
+# redis-benchmark SET/GET (P1, P16) over KEYS (1000000) keys loaded first,
+# against one node with one shard and with SHARDS (3), and redis-server
+# (scripts/bench-shards.sh lists the knobs).
 bench-shards: build-release
 	scripts/bench-shards.sh $(SESHAT_RELEASE)
 

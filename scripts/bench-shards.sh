@@ -7,8 +7,11 @@
 # Knobs (environment): SHARDS (default 3), REQUESTS (200000), CLIENTS (50),
 # KEYS (1000000: -r, the keyspace the random keys come from), VALUES (100:
 # -d), ROUNDS (2: the Seshat servers take turns, the table shows the mean
-# and each round). Lines: SET and GET, unpipelined and -P 16; with the
-# CPU the server spent per request (from /proc, the one process).
+# and each round). Every server is loaded first (`SET -r KEYS -n KEYS
+# -P 16`: about 63% of the KEYS names, ~630k keys of 100 B by default,
+# past the 64 MiB memtables), then measured: SET and GET, unpipelined and
+# -P 16, with the CPU the server spent per request (from /proc, the one
+# process).
 #
 # Sharding a cluster of several nodes (and so redis-benchmark --cluster,
 # which needs more than one node) comes with the metadata group; until
@@ -31,10 +34,11 @@ results="$work/results.csv"
 # cpu_ticks PID: user + system clock ticks the process has used.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# measure NAME PORT PID: one redis-benchmark per line, recording
-# "NAME,line,rps,p99,cpu us per request".
+# measure NAME PORT PID: loads the keys, then one redis-benchmark per
+# line, recording "NAME,line,rps,p99,cpu us per request".
 measure() {
     local name=$1 port=$2 pid=$3 test pipeline before after line
+    redis-benchmark -p "$port" -c 50 -n "$KEYS" -r "$KEYS" -d "$VALUES" -P 16 -t set -q >/dev/null 2>&1
     for pipeline in 1 16; do
         for test in set get; do
             before=$(cpu_ticks "$pid")

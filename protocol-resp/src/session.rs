@@ -30,14 +30,11 @@ pub(crate) struct Session {
     pub stale_reads: bool,
     /// Set by MULTI until EXEC or DISCARD.
     pub transaction: Option<Transaction>,
-    /// The shard of the keys of the request being dispatched (`None`: it
+    /// Where the keys of the request being dispatched live (`None`: it
     /// has none), set by `commands::dispatch`.
-    pub route: Option<Shard>,
-    /// The hash slot of the request's first key, set with `route`.
-    pub route_slot: Option<u16>,
-    /// The shard and the hash slot of the keys under WATCH, if any.
-    pub watched_shard: Option<Shard>,
-    pub watched_slot: Option<u16>,
+    pub route: Option<Route>,
+    /// Where the keys under WATCH live, if any are watched.
+    pub watched_route: Option<Route>,
     /// The keys under WATCH. WATCH's reads add to it when they complete,
     /// which is before any later EXEC is dispatched (EXEC waits for the
     /// connection's earlier reads, as every proposing command does).
@@ -72,10 +69,25 @@ pub(crate) struct Transaction {
     /// The database when MULTI began, restored if the transaction is
     /// dropped (a queued SELECT takes effect at once).
     pub db_at_multi: u8,
-    /// The shard and the hash slot of the queued commands' keys, if any
-    /// has keys.
-    pub shard: Option<Shard>,
+    /// Where the queued commands' keys live, if any has keys.
+    pub route: Option<Route>,
+}
+
+/// Where a request's keys live: their shard and, when the request was
+/// routed with several shards or under the Redis Cluster protocol, the
+/// hash slot of its first key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub shard: Shard,
     pub slot: Option<u16>,
+}
+
+impl Route {
+    /// Whether keys at `other` may join a transaction at `self`: the same
+    /// shard, and (`per_slot`, the cluster protocol) the same slot.
+    pub(crate) fn admits(self, other: Route, per_slot: bool) -> bool {
+        self.shard == other.shard && (!per_slot || self.slot == other.slot)
+    }
 }
 
 impl Session {
@@ -92,9 +104,7 @@ impl Session {
             stale_reads: false,
             transaction: None,
             route: None,
-            route_slot: None,
-            watched_shard: None,
-            watched_slot: None,
+            watched_route: None,
             watched: Arc::default(),
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
@@ -155,11 +165,15 @@ impl Session {
         }
     }
 
+    /// The shard of the request being dispatched (`None`: it has no keys).
+    pub(crate) fn shard(&self) -> Option<Shard> {
+        self.route.map(|route| route.shard)
+    }
+
     /// Forgets every watched key (EXEC, DISCARD, UNWATCH, RESET).
     pub fn unwatch(&mut self) {
         self.watched.lock().expect("watched keys lock").clear();
-        self.watched_shard = None;
-        self.watched_slot = None;
+        self.watched_route = None;
     }
 
     /// Ends an open MULTI without running it; returns whether one was open.

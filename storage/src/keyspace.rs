@@ -84,11 +84,13 @@ pub fn group_prefix(shard: Shard) -> [u8; 4] {
     shard.to_be_bytes()
 }
 
-/// `prefix` followed by `rest`.
-fn prefixed(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(prefix.len() + rest.len());
-    key.extend_from_slice(prefix);
-    key.extend_from_slice(rest);
+/// A key of group `shard`: its prefix followed by `parts`.
+fn group_key(shard: Shard, parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(4 + parts.iter().map(|part| part.len()).sum::<usize>());
+    key.extend_from_slice(&group_prefix(shard));
+    for part in parts {
+        key.extend_from_slice(part);
+    }
     key
 }
 
@@ -358,7 +360,7 @@ pub mod raft_log {
 /// Keys in a raft meta family: the group's prefix, then an ASCII name.
 /// Values are serialized by `raft`, but for [`raft_meta::SHARDS`].
 pub mod raft_meta {
-    use super::{group_prefix, prefixed, Shard};
+    use super::{group_key, Shard};
 
     /// How many shards (groups) of the service this data dir holds: `u32`
     /// big-endian, written by the service at its first start. Its prefix is
@@ -371,17 +373,17 @@ pub mod raft_meta {
 
     /// The last vote granted or held.
     pub fn vote(shard: Shard) -> Vec<u8> {
-        prefixed(&group_prefix(shard), b"vote")
+        group_key(shard, &[b"vote"])
     }
 
     /// The last committed log id known to this node.
     pub fn committed(shard: Shard) -> Vec<u8> {
-        prefixed(&group_prefix(shard), b"committed")
+        group_key(shard, &[b"committed"])
     }
 
     /// The last purged log id (every entry up to it is gone).
     pub fn purged(shard: Shard) -> Vec<u8> {
-        prefixed(&group_prefix(shard), b"purged")
+        group_key(shard, &[b"purged"])
     }
 }
 
@@ -390,26 +392,29 @@ pub mod raft_meta {
 /// prefix (so they are part of the group's state spans). Values are
 /// serialized by `raft`.
 pub mod raft_state {
-    use super::{group_prefix, prefix_end, prefixed, Shard};
+    use super::{group_key, prefix_end, Shard};
+
+    /// What a session key has after the group's prefix, before the client.
+    const SESSIONS: &[u8] = b"raft/session/";
 
     /// The id of the last applied log entry.
     pub fn applied(shard: Shard) -> Vec<u8> {
-        prefixed(&group_prefix(shard), b"raft/applied")
+        group_key(shard, &[b"raft/applied"])
     }
 
     /// The last applied membership configuration.
     pub fn membership(shard: Shard) -> Vec<u8> {
-        prefixed(&group_prefix(shard), b"raft/membership")
+        group_key(shard, &[b"raft/membership"])
     }
 
     /// The prefix of the group's client sessions (exactly-once writes).
     pub fn session_prefix(shard: Shard) -> Vec<u8> {
-        prefixed(&group_prefix(shard), b"raft/session/")
+        group_key(shard, &[SESSIONS])
     }
 
     /// The key of the session of `client`.
     pub fn session(shard: Shard, client: u64) -> Vec<u8> {
-        prefixed(&session_prefix(shard), &client.to_be_bytes())
+        group_key(shard, &[SESSIONS, &client.to_be_bytes()])
     }
 
     /// The exclusive end of the session keys.
@@ -421,28 +426,22 @@ pub mod raft_state {
 /// Keys in `kv_meta`: the group's prefix, then an ASCII name (and, for
 /// some, a database and a slot).
 pub mod kv_meta {
-    use super::{group_prefix, prefix_end, prefixed, Shard};
-
-    fn named(shard: Shard, name: &[u8], rest: &[u8]) -> Vec<u8> {
-        let mut key = prefixed(&group_prefix(shard), name);
-        key.extend_from_slice(rest);
-        key
-    }
+    use super::{group_key, group_prefix, prefix_end, Shard};
 
     /// The largest leader time stamp applied: `u64` big-endian milliseconds.
     pub fn last_stamp(shard: Shard) -> Vec<u8> {
-        named(shard, b"last_stamp", &[])
+        group_key(shard, &[b"last_stamp"])
     }
 
     /// The number of the group's keys in database `db`: `u64` big-endian.
     pub fn key_count(shard: Shard, db: u8) -> Vec<u8> {
-        named(shard, b"keys/", &[db])
+        group_key(shard, &[b"keys/", &[db]])
     }
 
     /// The number of the group's keys with an expiry in database `db`:
     /// `u64` big-endian.
     pub fn expires_count(shard: Shard, db: u8) -> Vec<u8> {
-        named(shard, b"expires/", &[db])
+        group_key(shard, &[b"expires/", &[db]])
     }
 
     /// If `key` is one of the group's per-database counters
@@ -463,7 +462,7 @@ pub mod kv_meta {
 
     /// The next collection version to allocate: `u64` big-endian.
     pub fn next_version(shard: Shard) -> Vec<u8> {
-        named(shard, b"next_version", &[])
+        group_key(shard, &[b"next_version"])
     }
 
     /// The log index of the last deletion of a key of hash slot `slot` in
@@ -471,7 +470,7 @@ pub mod kv_meta {
     /// created and deleted again).
     pub fn slot_deleted(shard: Shard, db: u8, slot: u16) -> Vec<u8> {
         let [high, low] = slot.to_be_bytes();
-        named(shard, b"deleted/", &[db, high, low])
+        group_key(shard, &[b"deleted/", &[db, high, low]])
     }
 
     /// The log index of the last creation of a key of hash slot `slot` in
@@ -479,44 +478,44 @@ pub mod kv_meta {
     /// absent key existed when a flush removed it).
     pub fn slot_created(shard: Shard, db: u8, slot: u16) -> Vec<u8> {
         let [high, low] = slot.to_be_bytes();
-        named(shard, b"created/", &[db, high, low])
+        group_key(shard, &[b"created/", &[db, high, low]])
     }
 
     /// The log index of the last FLUSHDB or FLUSHALL that emptied the
     /// group's part of `db`.
     pub fn flushed(shard: Shard, db: u8) -> Vec<u8> {
-        named(shard, b"flushed/", &[db])
+        group_key(shard, &[b"flushed/", &[db]])
     }
 
     /// A client blocked on keys (BLPOP and friends), by its position in
     /// the order clients blocked (`seq: u64` big-endian); the value (the
     /// waiter: db, keys, what it pops, who it is) is encoded by `kv`.
     pub fn waiter(shard: Shard, seq: u64) -> Vec<u8> {
-        named(shard, b"waiter/", &seq.to_be_bytes())
+        group_key(shard, &[b"waiter/", &seq.to_be_bytes()])
     }
 
     /// The range `[start, end)` of the group's [`waiter`] keys.
     pub fn waiters(shard: Shard) -> (Vec<u8>, Vec<u8>) {
-        let prefix = named(shard, b"waiter/", &[]);
+        let prefix = group_key(shard, &[b"waiter/"]);
         let end = prefix_end(&prefix);
         (prefix, end)
     }
 
     /// The position the next blocked client gets: `u64` big-endian.
     pub fn next_waiter(shard: Shard) -> Vec<u8> {
-        named(shard, b"next_waiter", &[])
+        group_key(shard, &[b"next_waiter"])
     }
 
     /// SWAPDB's map: 16 bytes, the physical database of each logical one
     /// (absent: the identity).
     pub fn db_map(shard: Shard) -> Vec<u8> {
-        named(shard, b"db_map", &[])
+        group_key(shard, &[b"db_map"])
     }
 
     /// The log index of the last SWAPDB of logical database `db` (WATCH's
     /// evidence that every key of it may have changed).
     pub fn swapped(shard: Shard, db: u8) -> Vec<u8> {
-        named(shard, b"swapped/", &[db])
+        group_key(shard, &[b"swapped/", &[db]])
     }
 }
 

@@ -418,47 +418,45 @@ impl Kv {
     }
 }
 
+/// The value of `key`, a fact of this data dir in `kv_raft_meta` (see
+/// [`raft_meta::SHARDS`]): the recorded one, or `new()`, recorded (synced)
+/// before it is returned.
+fn recorded(store: &Store, key: &[u8], new: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>> {
+    if let Some(value) = store.get(Family::KvRaftMeta, key)? {
+        return Ok(value);
+    }
+    let value = new();
+    let mut batch = storage::Batch::new();
+    batch.put(Family::KvRaftMeta, key, value.clone());
+    store.write(batch, storage::Durability::Sync)?;
+    Ok(value)
+}
+
+fn corrupt_fact(what: &str) -> Error {
+    Error::Corrupt { family: Family::KvRaftMeta.name(), reason: what.to_string() }
+}
+
 /// The number of shards of the service in `store`: the recorded one, which
-/// `requested` must match, or (in a new data dir) `requested` or 1, then
-/// recorded.
+/// `requested` must match, or (in a new data dir) `requested` or 1.
 fn recorded_shards(store: &Store, requested: Option<Shard>) -> Result<Shard> {
-    let family = Family::KvRaftMeta;
+    let bytes = recorded(store, raft_meta::SHARDS, || requested.unwrap_or(1).to_be_bytes().to_vec())?;
     let recorded =
-        match store.get(family, raft_meta::SHARDS)? {
-            Some(bytes) => Some(u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| Error::Corrupt {
-                family: family.name(),
-                reason: "the shard count is not 4 bytes".into(),
-            })?)),
-            None => None,
-        };
-    match (recorded, requested) {
-        (Some(recorded), Some(requested)) if recorded != requested => Err(Error::Config(format!(
+        u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| corrupt_fact("the shard count is not 4 bytes"))?);
+    match requested {
+        Some(requested) if requested != recorded => Err(Error::Config(format!(
             "the data dir holds {recorded} shard(s) of the Redis keyspace, not {requested}: \
              start it with --shards {recorded} (changing it needs moving slots, not built yet)"
         ))),
-        (Some(recorded), _) => Ok(recorded),
-        (None, requested) => {
-            let shards = requested.unwrap_or(1);
-            let mut batch = storage::Batch::new();
-            batch.put(family, raft_meta::SHARDS, shards.to_be_bytes().to_vec());
-            store.write(batch, storage::Durability::Sync)?;
-            Ok(shards)
-        }
+        _ => Ok(recorded),
     }
 }
 
 /// This node's name in the Redis Cluster protocol: the recorded one, or
-/// (in a new data dir) a random one, then recorded.
+/// (in a new data dir) a random one.
 fn recorded_cluster_name(store: &Store) -> Result<String> {
-    if let Some(bytes) = store.get(Family::KvRaftMeta, raft_meta::CLUSTER_NAME)? {
-        return String::from_utf8(bytes)
-            .map_err(|_| Error::Corrupt { family: "kv_raft_meta", reason: "the cluster name is not text".into() });
-    }
-    let name: String = (0..20).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
-    let mut batch = storage::Batch::new();
-    batch.put(Family::KvRaftMeta, raft_meta::CLUSTER_NAME, name.clone().into_bytes());
-    store.write(batch, storage::Durability::Sync)?;
-    Ok(name)
+    let new = || (0..20).map(|_| format!("{:02x}", rand::random::<u8>())).collect::<String>().into_bytes();
+    String::from_utf8(recorded(store, raft_meta::CLUSTER_NAME, new)?)
+        .map_err(|_| corrupt_fact("the cluster name is not text"))
 }
 
 /// The pending reply of [`Kv::write`]: the leader's response, decoded.

@@ -33,7 +33,7 @@ pub(super) fn blocking(
     }
     let (kv, shard, db, client, shutdown) = (
         session.server.kv.clone(),
-        session.route.unwrap_or(0),
+        session.shard().unwrap_or(0),
         session.db,
         session.client.clone(),
         session.shutdown.clone(),

@@ -40,7 +40,7 @@ use kv::{CommandError, QueuedCommand, ReadCtx, ReadOp, Reply, TxnStep, WriteOp};
 use raft::GroupError;
 
 use crate::args::Args;
-use crate::session::Session;
+use crate::session::{Route, Session};
 
 /// Command flags, as COMMAND INFO lists them.
 pub(crate) mod flags {
@@ -234,7 +234,7 @@ pub(crate) fn dispatch(session: &mut Session, request: &Request) -> Outcome {
         state.last_command = spec.name;
         state.last_active = std::time::Instant::now();
     });
-    (session.route, session.route_slot) = match route(session, spec, &request.words) {
+    session.route = match route(session, spec, &request.words) {
         Ok(route) => route,
         Err(_)
             if split::splittable(spec.name)
@@ -283,19 +283,19 @@ pub(crate) fn dispatch(session: &mut Session, request: &Request) -> Outcome {
 /// they are in several shards (in several hash slots under the Redis
 /// Cluster protocol, as Redis Cluster answers). With one shard and no
 /// cluster protocol, every request goes to it.
-/// Also the hash slot of the first key, when it is needed (several shards
-/// or the cluster protocol).
-fn route(session: &Session, spec: &Spec, words: &[Bytes]) -> Result<(Option<kv::Shard>, Option<u16>), CommandError> {
+/// The slot is left out (not hashed) with one shard and no cluster
+/// protocol.
+fn route(session: &Session, spec: &Spec, words: &[Bytes]) -> Result<Option<Route>, CommandError> {
     let kv = &session.server.kv;
     let cluster_enabled = session.server.facts.cluster_enabled;
     if kv.shards() == 1 && !cluster_enabled {
-        return Ok((Some(0), None));
+        return Ok(Some(Route { shard: 0, slot: None }));
     }
     // Arguments that do not parse as the command's keys get the command's
     // own syntax error.
-    let Ok(keys) = keyspec::keys(spec, words) else { return Ok((None, None)) };
+    let Ok(keys) = keyspec::keys(spec, words) else { return Ok(None) };
     let mut slots = keys.iter().map(|(key, _)| storage::keyspace::hash_slot(key));
-    let Some(first) = slots.next() else { return Ok((None, None)) };
+    let Some(first) = slots.next() else { return Ok(None) };
     let shards = kv.shards();
     let crosses = |slot: u16| match cluster_enabled {
         true => slot != first,
@@ -304,7 +304,7 @@ fn route(session: &Session, spec: &Spec, words: &[Bytes]) -> Result<(Option<kv::
     if slots.any(crosses) {
         return Err(cross_slot());
     }
-    Ok((Some(storage::keyspace::slot_shard(first, shards)), Some(first)))
+    Ok(Some(Route { shard: storage::keyspace::slot_shard(first, shards), slot: Some(first) }))
 }
 
 /// Redis Cluster's refusal of a request whose keys are in several slots
@@ -392,7 +392,7 @@ pub(crate) fn write(session: &mut Session, op: WriteOp) -> Result<Outcome, Comma
         transaction.commands.push(QueuedCommand { db: session.db, step: TxnStep::Write(op) });
         return Ok(Outcome::Reply(transaction::queued()));
     }
-    Ok(Outcome::Write(session.server.kv.write(session.route, session.db, op)))
+    Ok(Outcome::Write(session.server.kv.write(session.shard(), session.db, op)))
 }
 
 /// A read in the session's database: linearizable, or from the local
@@ -403,7 +403,7 @@ pub(crate) fn read(session: &mut Session, op: ReadOp) -> Result<Outcome, Command
         return Ok(Outcome::Reply(transaction::queued()));
     }
     let kv = session.server.kv.clone();
-    let (shard, db) = (session.route, session.db);
+    let (shard, db) = (session.shard(), session.db);
     if session.stale_reads {
         return Ok(Outcome::Read(Box::pin(async move {
             kv.read_stale(shard, db, |ctx| ctx.run(&op)).unwrap_or_else(service_error)
@@ -421,7 +421,7 @@ where
     F: FnOnce(&ReadCtx<'_>) -> kv::Result<Reply> + Send + 'static,
 {
     let kv = session.server.kv.clone();
-    let (shard, db) = (session.route, session.db);
+    let (shard, db) = (session.shard(), session.db);
     if session.stale_reads {
         return Ok(Outcome::Read(Box::pin(
             async move { kv.read_stale(shard, db, read).unwrap_or_else(service_error) },

@@ -37,19 +37,25 @@ pub(super) fn run(session: &Session, name: &str, keys: Vec<Bytes>) -> Outcome {
     }
     let mget = name == "mget";
     Outcome::Read(Box::pin(async move {
-        let total = parts.values().map(Vec::len).sum();
-        let mut values = vec![Reply::Nil; if mget { total } else { 0 }];
+        // The parts wait for their groups' read barriers together.
+        let reads = parts.iter().map(|(shard, part)| {
+            let op = if mget { ReadOp::MGet { keys: keys_of(part) } } else { ReadOp::Exists { keys: keys_of(part) } };
+            let kv = &kv;
+            async move {
+                match stale {
+                    true => kv.read_stale(Some(*shard), db, |ctx| ctx.run(&op)),
+                    false => kv.read(Some(*shard), db, |ctx| ctx.run(&op)).await,
+                }
+            }
+        });
+        let replies = futures_util::future::join_all(reads).await;
+        let mut values = vec![Reply::Nil; if mget { parts.values().map(Vec::len).sum() } else { 0 }];
         let mut count = 0;
-        for (shard, part) in parts {
-            let op = if mget { ReadOp::MGet { keys: keys_of(&part) } } else { ReadOp::Exists { keys: keys_of(&part) } };
-            let reply = match stale {
-                true => kv.read_stale(Some(shard), db, |ctx| ctx.run(&op)),
-                false => kv.read(Some(shard), db, |ctx| ctx.run(&op)).await,
-            };
+        for (part, reply) in parts.values().zip(replies) {
             match reply {
                 Ok(Reply::Array(part_values)) if mget => {
-                    for ((position, _), value) in part.into_iter().zip(part_values) {
-                        values[position] = value;
+                    for ((position, _), value) in part.iter().zip(part_values) {
+                        values[*position] = value;
                     }
                 }
                 Ok(Reply::Int(n)) if !mget => count += n,

@@ -21,7 +21,7 @@ use kv::{CommandError, Reply, WriteOp};
 use super::flags::{FAST, LOADING, NOSCRIPT, PROPOSES, STALE};
 use super::{cross_slot, reply, spec, Outcome, Spec};
 use crate::args::Args;
-use crate::session::{Session, Transaction};
+use crate::session::{Route, Session, Transaction};
 
 type Result = std::result::Result<Outcome, CommandError>;
 
@@ -33,19 +33,18 @@ pub(crate) fn runs_inside_multi(name: &str) -> bool {
 /// The commands without keys that read or write the whole keyspace.
 const KEYSPACE_WIDE: &[&str] = &["dbsize", "keys", "scan", "randomkey", "flushdb", "flushall", "swapdb"];
 
-/// Checks that the command being queued (whose keys' shard and slot are
-/// `session.route` and `session.route_slot`) can join the open
-/// transaction's shard (and slot, under the Redis Cluster protocol), and
-/// joins it.
+/// Checks that the command being queued (whose keys live at
+/// `session.route`) can join the open transaction's shard (and slot, under
+/// the Redis Cluster protocol), and joins it.
 pub(crate) fn join(session: &mut Session, spec: &Spec) -> std::result::Result<(), CommandError> {
     let several = session.server.kv.shards() > 1;
     let cluster_enabled = session.server.facts.cluster_enabled;
     if !several && !cluster_enabled {
         return Ok(());
     }
-    let (watched_shard, watched_slot, slot) = (session.watched_shard, session.watched_slot, session.route_slot);
+    let watched = session.watched_route;
     let Some(transaction) = session.transaction.as_mut() else { return Ok(()) };
-    let Some(shard) = session.route else {
+    let Some(route) = session.route else {
         if several && KEYSPACE_WIDE.contains(&spec.name) {
             return Err(CommandError::Other(format!(
                 "ERR {} inside MULTI is not supported with several shards",
@@ -54,13 +53,10 @@ pub(crate) fn join(session: &mut Session, spec: &Spec) -> std::result::Result<()
         }
         return Ok(());
     };
-    let other_shard = transaction.shard.or(watched_shard).is_some_and(|joined| joined != shard);
-    let other_slot = cluster_enabled && transaction.slot.or(watched_slot).is_some_and(|joined| Some(joined) != slot);
-    if other_shard || other_slot {
+    if transaction.route.or(watched).is_some_and(|joined| !joined.admits(route, cluster_enabled)) {
         return Err(cross_slot());
     }
-    transaction.shard = Some(shard);
-    transaction.slot = slot;
+    transaction.route = Some(route);
     Ok(())
 }
 
@@ -74,7 +70,7 @@ fn multi(session: &mut Session, _args: &mut Args) -> Result {
         return Err(CommandError::Other("ERR MULTI calls can not be nested".into()));
     }
     session.transaction =
-        Some(Transaction { commands: Vec::new(), failed: false, db_at_multi: session.db, shard: None, slot: None });
+        Some(Transaction { commands: Vec::new(), failed: false, db_at_multi: session.db, route: None });
     session.client.update(|state| state.multi = Some(0));
     reply(Reply::ok())
 }
@@ -85,14 +81,13 @@ fn exec(session: &mut Session, _args: &mut Args) -> Result {
     };
     session.client.update(|state| state.multi = None);
     let watched = std::mem::take(&mut *session.watched.lock().expect("watched keys lock"));
-    let shard = transaction.shard.or(session.watched_shard.take());
-    session.watched_slot = None;
+    let shard = transaction.route.or(session.watched_route.take()).map_or(0, |route| route.shard);
     if transaction.failed {
         session.select(transaction.db_at_multi);
         return Err(CommandError::Other("EXECABORT Transaction discarded because of previous errors.".into()));
     }
     let op = WriteOp::Exec { watched, commands: transaction.commands };
-    Ok(Outcome::Write(session.server.kv.write(shard.or(Some(0)), transaction.db_at_multi, op)))
+    Ok(Outcome::Write(session.server.kv.write(Some(shard), transaction.db_at_multi, op)))
 }
 
 fn discard(session: &mut Session, _args: &mut Args) -> Result {
@@ -108,14 +103,12 @@ fn watch(session: &mut Session, args: &mut Args) -> Result {
         return Err(CommandError::Other("ERR WATCH inside MULTI is not allowed".into()));
     }
     let keys = args.rest();
-    let shard = session.route.unwrap_or(0);
-    let other_slot = session.server.facts.cluster_enabled
-        && session.watched_slot.is_some_and(|watched| Some(watched) != session.route_slot);
-    if session.watched_shard.is_some_and(|watched| watched != shard) || other_slot {
+    let route = session.route.unwrap_or(Route { shard: 0, slot: None });
+    if session.watched_route.is_some_and(|watched| !watched.admits(route, session.server.facts.cluster_enabled)) {
         return Err(cross_slot());
     }
-    session.watched_shard = Some(shard);
-    session.watched_slot = session.route_slot;
+    session.watched_route = Some(route);
+    let shard = route.shard;
     let (kv, db, stale, watched) =
         (session.server.kv.clone(), session.db, session.stale_reads, session.watched.clone());
     Ok(Outcome::Read(Box::pin(async move {
