@@ -52,6 +52,8 @@ impl Harness {
             store: storage.store(Service::Kv),
             snapshots_dir: dir.join("snapshots"),
             shards: None,
+            default_shards: 1,
+            meta_store: storage.store(Service::Meta),
             settings: GroupSettings::default(),
             bootstrap: Bootstrap::Initialize([(1, node.addr().to_string())].into()),
             clock: clock.clone(),

@@ -309,6 +309,11 @@ impl Group {
         self.inner.wait_applied(index, deadline).await
     }
 
+    /// The node this node believes leads the group, if any.
+    pub fn leader_id(&self) -> Option<NodeId> {
+        self.inner.leader_id()
+    }
+
     /// Whether this node currently leads the group.
     pub fn is_leader(&self) -> bool {
         self.inner.leader_id() == Some(self.inner.node_id)

@@ -114,14 +114,15 @@ pub struct Flags {
 
     /// Divide the Redis keyspace's 16384 hash slots among N shards, each
     /// its own Raft group (`kv/0` … `kv/N-1`), on the first start; a data
-    /// dir keeps its number. Several shards run on a single node only so
-    /// far (a cluster's shards need the metadata group). [default: 1]
+    /// dir keeps its number. Every initial member must be given the same
+    /// N; a joining node takes the cluster's. [default: one shard per
+    /// initial member, 1 on a single node]
     #[arg(long, value_name = "N")]
     pub shards: Option<u32>,
 
     /// `yes`: speak the Redis Cluster protocol (CLUSTER SLOTS and kin,
-    /// CROSSSLOT per hash slot) for `redis-cli -c` and cluster clients. On
-    /// a single node so far. [default: no]
+    /// CROSSSLOT per hash slot, MOVED to the slot's shard leader) for
+    /// `redis-cli -c` and cluster clients. [default: no]
     #[arg(long, value_name = "yes|no")]
     pub cluster_enabled: Option<String>,
 
@@ -235,21 +236,11 @@ impl Config {
         };
         let shards = flags.shards.or(file.shards);
         anyhow::ensure!(shards.is_none_or(|n| (1..=1024).contains(&n)), "--shards must be between 1 and 1024");
-        anyhow::ensure!(
-            shards.is_none_or(|n| n == 1) || matches!(formation, Formation::Single),
-            "--shards {} needs a single node: a cluster's shards come with the metadata group, not built yet",
-            shards.unwrap_or(1)
-        );
         let cluster_enabled = match flags.cluster_enabled.or(file.cluster_enabled).as_deref() {
             None | Some("no") => false,
             Some("yes") => true,
             Some(other) => anyhow::bail!("--cluster-enabled '{other}' is not yes or no"),
         };
-        anyhow::ensure!(
-            !cluster_enabled || matches!(formation, Formation::Single),
-            "--cluster-enabled yes needs a single node so far: the shard leaders' addresses come with the metadata \
-             group, not built yet"
-        );
         let settings = raft::GroupSettings::default();
         let ms = |flag: Option<u64>, file: Option<u64>, default: Duration| {
             flag.or(file).map(Duration::from_millis).unwrap_or(default)

@@ -99,11 +99,21 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Formation::Single => Bootstrap::Initialize([(config.node_id, node.advertised().to_string())].into()),
         Formation::Join(_) => Bootstrap::Join,
     };
+    let (shards, default_shards) = match &config.formation {
+        Formation::Initial(members) => (config.shards, members.len() as u32),
+        Formation::Single => (config.shards, 1),
+        Formation::Join(member) => {
+            let kv_store = storage.store(Service::Kv);
+            (joining_shards(&node, &kv_store, member, config.shards).await?.or(config.shards), 1)
+        }
+    };
     let kv = Kv::start(KvStart {
         node: &node,
         store: storage.store(Service::Kv),
         snapshots_dir: config.data_dir.join("snapshots"),
-        shards: config.shards,
+        shards,
+        default_shards,
+        meta_store: storage.store(Service::Meta),
         settings: config.group.clone(),
         bootstrap: bootstrap.clone(),
         clock: Arc::new(SystemClock),
@@ -177,6 +187,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         let shutdown = shutdown.clone();
         tokio::spawn(async move { kv.purge_earlier_boots(shutdown.cancelled_owned()).await });
     }
+    if kv.shards() > 1 {
+        let kv = kv.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { kv.run_leader_balancer(config.node_id, shutdown.cancelled_owned()).await });
+    }
     if let Formation::Join(member) = &config.formation {
         let (node, member, shutdown) = (node.clone(), member.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -186,6 +201,32 @@ async fn run(config: Config) -> anyhow::Result<()> {
             }
         });
     }
+
+    let registration = {
+        let record = kv::meta_group::NodeRecord {
+            id: config.node_id,
+            name: kv.cluster_name().to_string(),
+            raft_addr: node.advertised().to_string(),
+            resp_addr: reachable(resp_addr, node.advertised()),
+            pg_addr: pg_addr.map(|addr| reachable(addr, node.advertised())),
+        };
+        let (kv, shutdown) = (kv.clone(), shutdown.clone());
+        tokio::spawn(async move { kv.meta().register(record, kv.shards(), shutdown).await })
+    };
+    let refused = async {
+        match registration.await {
+            Ok(Err(kv::Error::Config(reason))) => format!("as the metadata group refused this node: {reason}"),
+            Ok(Ok(epoch)) => {
+                tracing::info!(epoch, "registered with the metadata group");
+                std::future::pending().await
+            }
+            Ok(Err(error)) => {
+                tracing::info!(%error, "registration with the metadata group ended");
+                std::future::pending().await
+            }
+            Err(error) => format!("as the registration task failed: {error}"),
+        }
+    };
 
     println!(
         "seshat ready: resp={resp_addr} pg={pg_text} raft={raft_addr} node-id={} data-dir={} storage-layout={}",
@@ -200,8 +241,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
             tracing::info!(signal, "shutting down");
             None
         }
-        reason = kv.fatal() => Some(reason),
-        reason = sql.fatal() => Some(reason),
+        reason = kv.fatal() => Some(format!("after a fatal storage error: {reason}")),
+        reason = refused => Some(reason),
+        reason = sql.fatal() => Some(format!("after a fatal storage error: {reason}")),
         _ = shutdown.cancelled() => {
             tracing::info!("shutting down (SHUTDOWN command)");
             None
@@ -214,7 +256,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     sql.shutdown().await;
     node.shutdown();
     if let Some(reason) = fatal {
-        anyhow::bail!("stopped after a fatal storage error: {reason}");
+        anyhow::bail!("stopped {reason}");
     }
     storage.sync_wal().context("final WAL sync")?;
     drop(kv);
@@ -222,6 +264,36 @@ async fn run(config: Config) -> anyhow::Result<()> {
     drop(storage);
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// Where clients reach a frontend listening at `bound`: its own address,
+/// or, when it listens on every interface, the host peers reach this
+/// node's Raft transport at (`advertised`).
+fn reachable(bound: std::net::SocketAddr, advertised: &str) -> String {
+    if !bound.ip().is_unspecified() {
+        return bound.to_string();
+    }
+    let host = advertised.rsplit_once(':').map_or(advertised, |(host, _)| host);
+    format!("{host}:{}", bound.port())
+}
+
+/// The shard count a joining node must run: the cluster's, asked of the
+/// member it joins through, when its data dir has none recorded yet
+/// (`None` once it has: a restart does not need the member).
+async fn joining_shards(
+    node: &RaftNode,
+    store: &storage::Store,
+    member: &str,
+    requested: Option<u32>,
+) -> anyhow::Result<Option<u32>> {
+    if kv::recorded_shards(store)?.is_some() {
+        return Ok(None);
+    }
+    let cluster = kv::cluster_shards(node, member, std::time::Duration::from_secs(60)).await?;
+    if let Some(requested) = requested.filter(|requested| *requested != cluster) {
+        anyhow::bail!("--shards {requested}: the cluster this node joins at {member} has {cluster} shard(s)");
+    }
+    Ok(Some(cluster))
 }
 
 /// Resolves with the signal's name on SIGINT or SIGTERM.

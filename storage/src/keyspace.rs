@@ -27,6 +27,14 @@
 //! | `sql_rows`      | `table id: u32`, primary key | a row |
 //! | `sql_index`     | `index id: u32`, indexed values, primary key | empty |
 //!
+//! # Families of the `meta` service (the metadata group)
+//!
+//! | family           | key                     | value |
+//! |------------------|-------------------------|-------|
+//! | `meta_raft_log`  | as `kv_raft_log`        | as `kv_raft_log` |
+//! | `meta_raft_meta` | as `kv_raft_meta`       | as `kv_raft_meta` |
+//! | `meta_state`     | `raft_state` keys of shard 0, and the cluster map (see [`meta_state`]) | owned by `kv::meta_group` |
+//!
 //! The SQL key shapes are defined in the `sql` crate (`sql::keys`), on the
 //! order-preserving encoding described there; storage only lists the
 //! families.
@@ -139,11 +147,13 @@ pub enum Service {
     Kv,
     /// The SQL service.
     Sql,
+    /// The metadata group: the cluster's nodes and shards.
+    Meta,
 }
 
 impl Service {
     /// Every service, in a stable order.
-    pub const ALL: [Service; 2] = [Service::Kv, Service::Sql];
+    pub const ALL: [Service; 3] = [Service::Kv, Service::Sql, Service::Meta];
 
     /// The service's name: its directory in the isolated layout and the
     /// prefix of its families.
@@ -151,6 +161,7 @@ impl Service {
         match self {
             Service::Kv => "kv",
             Service::Sql => "sql",
+            Service::Meta => "meta",
         }
     }
 
@@ -174,6 +185,7 @@ impl Service {
                 Family::SqlRows,
                 Family::SqlIndex,
             ],
+            Service::Meta => &[Family::MetaRaftLog, Family::MetaRaftMeta, Family::MetaState],
         }
     }
 
@@ -182,6 +194,7 @@ impl Service {
         match self {
             Service::Kv => Family::KvRaftLog,
             Service::Sql => Family::SqlRaftLog,
+            Service::Meta => Family::MetaRaftLog,
         }
     }
 
@@ -190,6 +203,7 @@ impl Service {
         match self {
             Service::Kv => Family::KvRaftMeta,
             Service::Sql => Family::SqlRaftMeta,
+            Service::Meta => Family::MetaRaftMeta,
         }
     }
 
@@ -199,6 +213,7 @@ impl Service {
         match self {
             Service::Kv => &[Family::KvMeta, Family::KvData, Family::KvExpiry, Family::KvElements, Family::KvScores],
             Service::Sql => &[Family::SqlMeta, Family::SqlCatalog, Family::SqlRows, Family::SqlIndex],
+            Service::Meta => &[Family::MetaState],
         }
     }
 
@@ -227,11 +242,14 @@ pub enum Family {
     SqlCatalog,
     SqlRows,
     SqlIndex,
+    MetaRaftLog,
+    MetaRaftMeta,
+    MetaState,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 13] = [
+    pub const ALL: [Family; 16] = [
         Family::KvRaftLog,
         Family::KvRaftMeta,
         Family::KvMeta,
@@ -245,6 +263,9 @@ impl Family {
         Family::SqlCatalog,
         Family::SqlRows,
         Family::SqlIndex,
+        Family::MetaRaftLog,
+        Family::MetaRaftMeta,
+        Family::MetaState,
     ];
 
     /// The family named `name` (see [`Family::name`]).
@@ -268,6 +289,9 @@ impl Family {
             Family::SqlCatalog => "sql_catalog",
             Family::SqlRows => "sql_rows",
             Family::SqlIndex => "sql_index",
+            Family::MetaRaftLog => "meta_raft_log",
+            Family::MetaRaftMeta => "meta_raft_meta",
+            Family::MetaState => "meta_state",
         }
     }
 
@@ -275,14 +299,22 @@ impl Family {
     /// metadata), where bloom filters pay, rather than only in ranges (a
     /// Raft log).
     pub fn is_read_by_key(self) -> bool {
-        !matches!(self, Family::KvRaftLog | Family::SqlRaftLog)
+        !matches!(self, Family::KvRaftLog | Family::SqlRaftLog | Family::MetaRaftLog)
     }
 
     /// Whether the family holds keys rewritten over and over (counters,
     /// pointers, sessions), bounded in number, rather than a service's
     /// data.
     pub fn is_rewritten_in_place(self) -> bool {
-        matches!(self, Family::KvRaftMeta | Family::KvMeta | Family::SqlRaftMeta | Family::SqlMeta)
+        matches!(
+            self,
+            Family::KvRaftMeta
+                | Family::KvMeta
+                | Family::SqlRaftMeta
+                | Family::SqlMeta
+                | Family::MetaRaftMeta
+                | Family::MetaState
+        )
     }
 
     /// The service that owns this family.
@@ -301,6 +333,7 @@ impl Family {
             | Family::SqlCatalog
             | Family::SqlRows
             | Family::SqlIndex => Service::Sql,
+            Family::MetaRaftLog | Family::MetaRaftMeta | Family::MetaState => Service::Meta,
         }
     }
 }
@@ -678,6 +711,13 @@ pub mod kv_expiry {
 
 /// The state of one group of the Redis service: which spans of its
 /// families it owns (see the module docs).
+/// Keys of the `meta_state` family besides the metadata group's
+/// [`raft_state`] keys (which start with shard 0's prefix, `00 00 00 00`).
+pub mod meta_state {
+    /// The cluster map: nodes, shards and the configuration epoch.
+    pub const MAP: &[u8] = b"map";
+}
+
 pub mod kv_group {
     use super::{group_prefix, kv_data, kv_elements, kv_expiry, Family, RangeInclusive, Shard, Span};
 

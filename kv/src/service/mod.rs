@@ -11,7 +11,11 @@
 //! part linearizable, the whole not one atomic step. Other keyless writes
 //! go to `kv/0`.
 
+mod balance;
 mod block;
+mod shard_count;
+
+pub use shard_count::{cluster_shards, recorded_shards};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +36,7 @@ use crate::command::{DueKey, LogCommand, WatchedKey, WriteOp};
 use crate::cursors::CursorTable;
 use crate::dbmap::{DbMap, DbMapState};
 use crate::error::{Error, Result};
+use crate::meta_group::{MetaGroup, MetaStart};
 use crate::read::ReadCtx;
 use crate::reply::Reply;
 use crate::stats::Stats;
@@ -59,8 +64,12 @@ pub struct KvStart<'a> {
     /// Each group keeps its snapshots in `kv-<shard>` under it.
     pub snapshots_dir: PathBuf,
     /// How many shards (groups) the service has: `None` takes what the
-    /// data dir recorded (1 for a new one); a number must match it.
+    /// data dir recorded; a number must match it.
     pub shards: Option<Shard>,
+    /// The shard count of a new data dir when `shards` is `None`.
+    pub default_shards: Shard,
+    /// The `meta` service's store, for the metadata group.
+    pub meta_store: Store,
     pub settings: GroupSettings,
     pub bootstrap: Bootstrap,
     pub clock: Arc<dyn Clock>,
@@ -76,6 +85,7 @@ pub struct Kv {
 struct Inner {
     /// The groups by shard.
     groups: Vec<Group>,
+    meta: MetaGroup,
     store: Store,
     clock: Arc<dyn Clock>,
     stats: Arc<Stats>,
@@ -92,7 +102,17 @@ impl Kv {
     /// Opens the service on `start.store` and starts its groups `kv/0` …
     /// `kv/<shards - 1>`.
     pub async fn start(start: KvStart<'_>) -> Result<Kv> {
-        let shards = recorded_shards(&start.store, start.shards)?;
+        let shards = shard_count::recorded(&start.store, start.shards, start.default_shards)?;
+        let meta = MetaGroup::start(MetaStart {
+            node: start.node,
+            store: start.meta_store,
+            snapshot_dir: start.snapshots_dir.join("meta-0"),
+            settings: start.settings.clone(),
+            clock: start.clock.clone(),
+            bootstrap: start.bootstrap.clone(),
+        })
+        .await?;
+        shard_count::serve(start.node, shards);
         let cluster_name = recorded_cluster_name(&start.store)?;
         let stats = Arc::new(Stats::default());
         let cursors = Arc::new(CursorTable::default());
@@ -127,6 +147,7 @@ impl Kv {
         Ok(Kv {
             inner: Arc::new(Inner {
                 groups,
+                meta,
                 cluster_name,
                 store: start.store,
                 clock: start.clock,
@@ -287,6 +308,11 @@ impl Kv {
         &self.inner.groups
     }
 
+    /// The metadata group: the cluster's nodes and their addresses.
+    pub fn meta(&self) -> &MetaGroup {
+        &self.inner.meta
+    }
+
     /// The clients blocked on keys of this node.
     pub fn blocked(&self) -> &Arc<Blocked> {
         &self.inner.blocked
@@ -304,7 +330,7 @@ impl Kv {
 
     /// Resolves with the reason if a group stops on a fatal error.
     pub async fn fatal(&self) -> String {
-        let fatal = self.inner.groups.iter().map(|group| Box::pin(group.fatal()));
+        let fatal = self.inner.groups.iter().chain([self.inner.meta.group()]).map(|group| Box::pin(group.fatal()));
         futures_util::future::select_all(fatal).await.0
     }
 
@@ -318,6 +344,7 @@ impl Kv {
         for group in &self.inner.groups {
             group.shutdown().await;
         }
+        self.inner.meta.shutdown().await;
     }
 
     /// Removes expired keys through the log until `shutdown` resolves. Runs
@@ -421,7 +448,7 @@ impl Kv {
 /// The value of `key`, a fact of this data dir in `kv_raft_meta` (see
 /// [`raft_meta::SHARDS`]): the recorded one, or `new()`, recorded (synced)
 /// before it is returned.
-fn recorded(store: &Store, key: &[u8], new: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>> {
+pub(super) fn recorded(store: &Store, key: &[u8], new: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>> {
     if let Some(value) = store.get(Family::KvRaftMeta, key)? {
         return Ok(value);
     }
@@ -432,23 +459,8 @@ fn recorded(store: &Store, key: &[u8], new: impl FnOnce() -> Vec<u8>) -> Result<
     Ok(value)
 }
 
-fn corrupt_fact(what: &str) -> Error {
+pub(super) fn corrupt_fact(what: &str) -> Error {
     Error::Corrupt { family: Family::KvRaftMeta.name(), reason: what.to_string() }
-}
-
-/// The number of shards of the service in `store`: the recorded one, which
-/// `requested` must match, or (in a new data dir) `requested` or 1.
-fn recorded_shards(store: &Store, requested: Option<Shard>) -> Result<Shard> {
-    let bytes = recorded(store, raft_meta::SHARDS, || requested.unwrap_or(1).to_be_bytes().to_vec())?;
-    let recorded =
-        u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| corrupt_fact("the shard count is not 4 bytes"))?);
-    match requested {
-        Some(requested) if requested != recorded => Err(Error::Config(format!(
-            "the data dir holds {recorded} shard(s) of the Redis keyspace, not {requested}: \
-             start it with --shards {recorded} (changing it needs moving slots, not built yet)"
-        ))),
-        _ => Ok(recorded),
-    }
 }
 
 /// This node's name in the Redis Cluster protocol: the recorded one, or

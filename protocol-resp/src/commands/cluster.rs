@@ -89,6 +89,9 @@ fn seshat(session: &mut Session, args: &mut Args) -> Result {
             Ok(Outcome::Operator(Box::pin(async move {
                 let removed = node.remove_node(id).await;
                 if removed.is_ok() {
+                    if let Err(error) = kv.meta().forget(id).await {
+                        tracing::warn!(%error, node = id, "removing a removed node from the cluster map failed");
+                    }
                     // Its blocked clients went with it: no write may serve them.
                     let purge = kv::WriteOp::PurgeWaiters { node: id, keep_boot: None };
                     if let Err(error) = kv.write(None, 0, purge).await {

@@ -12,6 +12,7 @@ mod admin;
 mod bits;
 mod blocking;
 mod cluster;
+mod cluster_topology;
 mod connection;
 mod failover;
 mod hash;
@@ -250,6 +251,12 @@ pub(crate) fn dispatch(session: &mut Session, request: &Request) -> Outcome {
             return error(refusal);
         }
     };
+    if let Some(redirect) = redis_cluster::redirect(session, spec) {
+        if let Some(transaction) = &mut session.transaction {
+            transaction.failed = true;
+        }
+        return error(redirect);
+    }
     let mut args = Args::new(request.args());
     if session.transaction.is_some() && !transaction::runs_inside_multi(spec.name) {
         if let Err(refusal) = transaction::join(session, spec) {

@@ -5,18 +5,20 @@
 //! Seshat maps Redis Cluster onto its shards: each shard's group is a
 //! "master" of its hash slots (its leader's node), its other members the
 //! master's replicas; Raft, not the cluster bus, elects and fails over, so
-//! the configuration epoch and the failure reports are not Redis's. So far
-//! a node speaks the protocol alone (one node leads every shard and owns
-//! every slot): naming other nodes' addresses in CLUSTER NODES and SLOTS,
-//! and MOVED, need the metadata group's registry of nodes. Without
-//! `--cluster-enabled`, CLUSTER and ASKING answer as Redis without cluster
-//! support does.
+//! the configuration epoch (the metadata group's) and the failure reports
+//! are not Redis's. The views come from [`Topology`]; a keyed request for
+//! a shard another node leads answers MOVED with that node's RESP address
+//! from the metadata group ([`redirect`]). Without `--cluster-enabled`,
+//! CLUSTER and ASKING answer as Redis without cluster support does.
 
 use bytes::Bytes;
 use kv::{CommandError, Reply};
-use storage::keyspace::{hash_slot, shard_slots, SLOTS};
+use storage::keyspace::{hash_slot, SLOTS};
 
-use super::flags::FAST;
+use raft::NodeId;
+
+use super::cluster_topology::Topology;
+use super::flags::{FAST, WRITE};
 use super::{help, reply, spec, unknown_subcommand, wrong_arity, Outcome, Spec};
 use crate::args::Args;
 use crate::session::Session;
@@ -62,53 +64,18 @@ fn slot(args: &mut Args) -> std::result::Result<u16, CommandError> {
         .ok_or_else(|| CommandError::Other("ERR Invalid slot".into()))
 }
 
-/// What every node entry names: this node's address as the client reached
-/// it, its RESP port and its bus port (the Raft transport's).
-struct Me {
-    id: String,
-    ip: String,
-    port: u16,
-    bus_port: u16,
-}
-
-impl Me {
-    fn of(session: &Session) -> Me {
-        Me {
-            id: session.server.kv.cluster_name().to_string(),
-            ip: session.client.local_addr.ip().to_string(),
-            port: session.server.facts.tcp_port,
-            bus_port: session.server.node.addr().port(),
-        }
-    }
-}
-
-/// The slot ranges this node serves: every shard's, merged where they
-/// touch (one node leads every shard so far).
-fn slot_ranges(shards: u32) -> Vec<(u16, u16)> {
-    let mut ranges: Vec<(u16, u16)> = Vec::new();
-    for shard in 0..shards {
-        let slots = shard_slots(shard, shards);
-        match ranges.last_mut() {
-            Some(last) if last.1 + 1 == *slots.start() => last.1 = *slots.end(),
-            _ => ranges.push((*slots.start(), *slots.end())),
-        }
-    }
-    ranges
-}
-
 fn cluster(session: &mut Session, args: &mut Args) -> Result {
     if !session.server.facts.cluster_enabled {
         return Err(disabled());
     }
     let sub = args.next()?;
-    let kv = session.server.kv.clone();
-    let me = Me::of(session);
-    let ranges = slot_ranges(kv.shards());
+    let topology = Topology::of(session);
+    let me = session.server.node.id();
     match String::from_utf8_lossy(&sub).to_ascii_uppercase().as_str() {
         "HELP" => reply(help(HELP)),
         "MYID" => {
             args.finish().map_err(|_| wrong_arity("cluster|myid"))?;
-            reply(Reply::bulk(me.id))
+            reply(Reply::bulk(topology.nodes[&me].name.clone()))
         }
         "KEYSLOT" => {
             let key = args.next()?;
@@ -117,16 +84,18 @@ fn cluster(session: &mut Session, args: &mut Args) -> Result {
         }
         "INFO" => {
             args.finish().map_err(|_| wrong_arity("cluster|info"))?;
+            let served = topology.slots_served();
+            let state = if served == u32::from(SLOTS) { "ok" } else { "fail" };
             let lines = [
-                "cluster_state:ok".to_string(),
+                format!("cluster_state:{state}"),
                 format!("cluster_slots_assigned:{SLOTS}"),
-                format!("cluster_slots_ok:{SLOTS}"),
+                format!("cluster_slots_ok:{served}"),
                 "cluster_slots_pfail:0".into(),
-                "cluster_slots_fail:0".into(),
-                "cluster_known_nodes:1".into(),
-                "cluster_size:1".into(),
-                "cluster_current_epoch:1".into(),
-                "cluster_my_epoch:1".into(),
+                format!("cluster_slots_fail:{}", u32::from(SLOTS) - served),
+                format!("cluster_known_nodes:{}", topology.nodes.len()),
+                format!("cluster_size:{}", topology.masters()),
+                format!("cluster_current_epoch:{}", topology.epoch),
+                format!("cluster_my_epoch:{}", topology.epoch),
                 "cluster_stats_messages_sent:0".into(),
                 "cluster_stats_messages_received:0".into(),
                 "total_cluster_links_buffer_limit_exceeded:0".into(),
@@ -135,51 +104,74 @@ fn cluster(session: &mut Session, args: &mut Args) -> Result {
         }
         "NODES" => {
             args.finish().map_err(|_| wrong_arity("cluster|nodes"))?;
-            let slots: Vec<String> = ranges.iter().map(|(first, last)| format!("{first}-{last}")).collect();
-            let line = format!(
-                "{} {}:{}@{} myself,master - 0 0 1 connected {}\n",
-                me.id,
-                me.ip,
-                me.port,
-                me.bus_port,
-                slots.join(" ")
-            );
-            reply(Reply::Verbatim(line))
+            let mut text = String::new();
+            for (id, node) in &topology.nodes {
+                let master = topology.master_of(*id);
+                let role = if master.is_some() { "slave" } else { "master" };
+                let flags = if node.myself { format!("myself,{role}") } else { role.to_string() };
+                let master_name = master.and_then(|m| topology.nodes.get(&m)).map_or("-", |m| m.name.as_str());
+                let slots: Vec<String> =
+                    topology.led_ranges(*id).iter().map(|(first, last)| format!("{first}-{last}")).collect();
+                let line = format!(
+                    "{} {}:{}@{} {flags} {master_name} 0 0 {} connected {}",
+                    node.name,
+                    node.ip,
+                    node.port,
+                    node.bus_port,
+                    topology.epoch,
+                    slots.join(" ")
+                );
+                text.push_str(line.trim_end());
+                text.push('\n');
+            }
+            reply(Reply::Verbatim(text))
         }
         "SLOTS" => {
             args.finish().map_err(|_| wrong_arity("cluster|slots"))?;
-            let node = || {
-                Reply::Array(vec![
-                    Reply::bulk(me.ip.clone()),
-                    Reply::Int(i64::from(me.port)),
-                    Reply::bulk(me.id.clone()),
-                    Reply::Array(Vec::new()),
-                ])
+            let entry = |id: &NodeId| {
+                topology.nodes.get(id).map(|node| {
+                    Reply::Array(vec![
+                        Reply::bulk(node.ip.clone()),
+                        Reply::Int(i64::from(node.port)),
+                        Reply::bulk(node.name.clone()),
+                        Reply::Array(Vec::new()),
+                    ])
+                })
             };
-            let ranges = ranges.iter().map(|(first, last)| {
-                Reply::Array(vec![Reply::Int(i64::from(*first)), Reply::Int(i64::from(*last)), node()])
-            });
-            reply(Reply::Array(ranges.collect()))
+            let mut ranges = Vec::new();
+            for shard in &topology.shards {
+                let Some(leader) = shard.leader.as_ref().and_then(entry) else { continue };
+                let mut line = vec![Reply::Int(i64::from(shard.first_slot)), Reply::Int(i64::from(shard.last_slot)), leader];
+                line.extend(shard.voters.iter().filter(|id| Some(**id) != shard.leader).filter_map(entry));
+                ranges.push(Reply::Array(line));
+            }
+            reply(Reply::Array(ranges))
         }
         "SHARDS" => {
             args.finish().map_err(|_| wrong_arity("cluster|shards"))?;
-            let slots =
-                ranges.iter().flat_map(|(first, last)| [Reply::Int(i64::from(*first)), Reply::Int(i64::from(*last))]);
-            let offset = kv.groups().iter().map(|group| group.applied_index()).sum::<u64>();
-            let node = Reply::Map(vec![
-                (Reply::bulk("id"), Reply::bulk(me.id.clone())),
-                (Reply::bulk("port"), Reply::Int(i64::from(me.port))),
-                (Reply::bulk("ip"), Reply::bulk(me.ip.clone())),
-                (Reply::bulk("endpoint"), Reply::bulk(me.ip.clone())),
-                (Reply::bulk("role"), Reply::bulk("master")),
-                (Reply::bulk("replication-offset"), Reply::Int(offset as i64)),
-                (Reply::bulk("health"), Reply::bulk("online")),
-            ]);
-            let shard = Reply::Map(vec![
-                (Reply::bulk("slots"), Reply::Array(slots.collect())),
-                (Reply::bulk("nodes"), Reply::Array(vec![node])),
-            ]);
-            reply(Reply::Array(vec![shard]))
+            let mut shards = Vec::new();
+            for shard in &topology.shards {
+                let slots = vec![Reply::Int(i64::from(shard.first_slot)), Reply::Int(i64::from(shard.last_slot))];
+                let mut members = Vec::new();
+                for id in &shard.voters {
+                    let Some(node) = topology.nodes.get(id) else { continue };
+                    let role = if shard.leader == Some(*id) { "master" } else { "replica" };
+                    members.push(Reply::Map(vec![
+                        (Reply::bulk("id"), Reply::bulk(node.name.clone())),
+                        (Reply::bulk("port"), Reply::Int(i64::from(node.port))),
+                        (Reply::bulk("ip"), Reply::bulk(node.ip.clone())),
+                        (Reply::bulk("endpoint"), Reply::bulk(node.ip.clone())),
+                        (Reply::bulk("role"), Reply::bulk(role)),
+                        (Reply::bulk("replication-offset"), Reply::Int(shard.applied as i64)),
+                        (Reply::bulk("health"), Reply::bulk(if shard.leader.is_some() { "online" } else { "fail" })),
+                    ]));
+                }
+                shards.push(Reply::Map(vec![
+                    (Reply::bulk("slots"), Reply::Array(slots)),
+                    (Reply::bulk("nodes"), Reply::Array(members)),
+                ]));
+            }
+            reply(Reply::Array(shards))
         }
         "COUNTKEYSINSLOT" => {
             let slot = slot(args)?;
@@ -198,7 +190,7 @@ fn cluster(session: &mut Session, args: &mut Args) -> Result {
         "COUNT-FAILURE-REPORTS" => {
             let id = args.next()?;
             args.finish().map_err(|_| wrong_arity("cluster|count-failure-reports"))?;
-            if *id != *me.id.as_bytes() {
+            if !topology.nodes.values().any(|node| *id == *node.name.as_bytes()) {
                 return Err(CommandError::Other(format!("ERR Unknown node {}", String::from_utf8_lossy(&id))));
             }
             reply(Reply::Int(0))
@@ -225,6 +217,32 @@ fn keys_in_slot(
     })))
 }
 
+/// Under the cluster protocol, where a keyed request goes instead of
+/// this node: `-MOVED <slot> <ip:port>` when another node leads its
+/// slot's shard (a read after READONLY stays: every node holds a replica
+/// of every shard), `-CLUSTERDOWN` when the shard has no leader. `None`:
+/// this node serves it, as it does without the cluster protocol, and
+/// while the leader has not registered its address yet (it is forwarded
+/// then).
+pub(super) fn redirect(session: &Session, spec: &Spec) -> Option<CommandError> {
+    if !session.server.facts.cluster_enabled {
+        return None;
+    }
+    let route = session.route?;
+    let slot = route.slot?;
+    let group = &session.server.kv.groups()[route.shard as usize];
+    let leader = group.leader_id();
+    if leader == Some(session.server.node.id()) || (session.stale_reads && spec.flags & WRITE == 0) {
+        return None;
+    }
+    let Some(leader) = leader else {
+        return Some(CommandError::Other("CLUSTERDOWN The cluster is down".into()));
+    };
+    let map = session.server.kv.meta().map();
+    let record = map.node(leader)?;
+    Some(CommandError::Other(format!("MOVED {slot} {}", record.resp_addr)))
+}
+
 fn asking(session: &mut Session, _args: &mut Args) -> Result {
     if !session.server.facts.cluster_enabled {
         return Err(disabled());
@@ -248,15 +266,3 @@ pub(super) const COMMANDS: &[Spec] = &[
         asking
     ),
 ];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_nodes_ranges_cover_every_slot_once() {
-        for shards in [1, 2, 3, 16] {
-            assert_eq!(slot_ranges(shards), [(0, SLOTS - 1)], "{shards} shards");
-        }
-    }
-}

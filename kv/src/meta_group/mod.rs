@@ -1,0 +1,130 @@
+//! The metadata group (`meta/0`): the single source of truth for the
+//! cluster's nodes (id, Redis Cluster name, Raft, RESP and PostgreSQL
+//! addresses), its shard count, and a configuration epoch that grows
+//! with every change ([`ClusterMap`]).
+//!
+//! Every node runs a replica and reads the map from it ([`MetaGroup::map`]):
+//! a cache that follows the group's log, so it may trail the latest epoch
+//! by the replication lag. Nothing trusts it for a write: it names where
+//! a shard's leader takes clients (MOVED, CLUSTER NODES), while the
+//! shard's own group decides who leads.
+//!
+//! A node registers itself once its frontends listen
+//! ([`MetaGroup::register`]), again after every start (which changes
+//! nothing unless an address changed), and is forgotten when removed.
+//! Registration checks the shard count: a node started with another
+//! `--shards` than the cluster's is refused and stops.
+
+mod machine;
+mod map;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use raft::{Bootstrap, Clock, Group, GroupError, GroupId, GroupSettings, NodeId, RaftNode};
+use storage::keyspace::Shard;
+use storage::Store;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub use map::{ClusterMap, MetaCommand, MetaReply, NodeRecord};
+
+use crate::error::{Error, Result};
+use machine::MetaMachine;
+
+/// How the metadata group runs on this node.
+pub struct MetaStart<'a> {
+    pub node: &'a RaftNode,
+    /// The `meta` service's store.
+    pub store: Store,
+    pub snapshot_dir: PathBuf,
+    pub settings: GroupSettings,
+    pub clock: Arc<dyn Clock>,
+    pub bootstrap: Bootstrap,
+}
+
+/// This node's handle on the metadata group. Cheap to clone.
+#[derive(Clone)]
+pub struct MetaGroup {
+    group: Group,
+    map: watch::Receiver<Arc<ClusterMap>>,
+}
+
+impl MetaGroup {
+    /// Starts this node's replica of `meta/0`.
+    pub async fn start(start: MetaStart<'_>) -> Result<MetaGroup> {
+        let (machine, map) = MetaMachine::open(start.store.clone())?;
+        let group = Group::start(
+            start.node,
+            GroupId { service: "meta", shard: 0 },
+            start.store,
+            machine,
+            start.snapshot_dir,
+            start.settings,
+            start.clock,
+            start.bootstrap,
+        )
+        .await?;
+        Ok(MetaGroup { group, map })
+    }
+
+    /// The map as this node's replica last applied it.
+    pub fn map(&self) -> Arc<ClusterMap> {
+        self.map.borrow().clone()
+    }
+
+    /// The group, for status and membership.
+    pub fn group(&self) -> &Group {
+        &self.group
+    }
+
+    /// Proposes `command` and returns the group's answer.
+    pub async fn propose(&self, command: &MetaCommand) -> Result<MetaReply> {
+        let payload = Bytes::from(postcard::to_stdvec(command).expect("commands always serialize"));
+        let reply = self.group.propose(payload).await?;
+        postcard::from_bytes(&reply).map_err(|error| Error::Reply(error.to_string()))
+    }
+
+    /// Registers `node`, which runs `shards` shards, retrying while the
+    /// group is unavailable (a joining node waits to be added) until it is
+    /// applied or `shutdown`. `Err` carries a refusal: this node cannot
+    /// serve in this cluster.
+    pub async fn register(&self, node: NodeRecord, shards: Shard, shutdown: CancellationToken) -> Result<u64> {
+        let command = MetaCommand::Register { node, shards };
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.propose(&command).await {
+                Ok(MetaReply::Done { epoch }) => return Ok(epoch),
+                Ok(MetaReply::Refused(reason)) => return Err(Error::Config(reason)),
+                Err(Error::Group(GroupError::ShuttingDown(group))) => {
+                    return Err(Error::Group(GroupError::ShuttingDown(group)))
+                }
+                Err(error) => tracing::info!(%error, "registering with the metadata group; retrying"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Err(Error::Group(GroupError::ShuttingDown("meta/0".into()))),
+                _ = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Removes node `id` from the map.
+    pub async fn forget(&self, id: NodeId) -> Result<u64> {
+        match self.propose(&MetaCommand::Forget { id }).await? {
+            MetaReply::Done { epoch } => Ok(epoch),
+            MetaReply::Refused(reason) => Err(Error::Config(reason)),
+        }
+    }
+
+    pub async fn shutdown(&self) {
+        self.group.shutdown().await;
+    }
+
+    /// Resolves with the reason once the group stopped on a fatal error.
+    pub async fn fatal(&self) -> String {
+        self.group.fatal().await
+    }
+}

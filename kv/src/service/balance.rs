@@ -1,0 +1,80 @@
+//! Leader balancing: spreading the shards' leaders over the nodes, so that
+//! every node takes its share of the writes (a shard's writes all go
+//! through its leader).
+//!
+//! Every node runs the same rule for the shards it leads, from its own
+//! view of every group (each node holds a replica of every shard): when it
+//! leads at least two shards more than the voter leading the fewest, it
+//! hands one shard to that voter ([`Group::hand_over`]), choosing a shard
+//! in which that voter (nearly) holds the leader's whole log, so the
+//! handover does not wait long for it to catch up (writes to the shard wait during a
+//! handover, ~0.7 s). Each handover moves the cluster closer to leaders
+//! counts that differ by at most one, and nothing moves once they do.
+//! Nothing moves either while a shard has no leader: an election is
+//! under way, and the counts would be wrong.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use raft::{Group, NodeId, Role};
+
+use super::Kv;
+
+/// How often a node compares the leaders' counts.
+const INTERVAL: Duration = Duration::from_secs(2);
+
+/// How many entries a target may trail the leader's log by and still be
+/// chosen: under load a healthy follower trails by the entries in flight,
+/// and the handover lets it catch up before it campaigns.
+const CAUGHT_UP_SLACK: u64 = 1000;
+
+/// The longest a handover may hold the shard's writes.
+const HANDOVER_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Kv {
+    /// Balances the shards' leaders until `shutdown` resolves.
+    pub async fn run_leader_balancer(&self, me: NodeId, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        // Nodes compare at different moments, so two of them rarely hand
+        // shards to the same voter at once.
+        let offset = Duration::from_millis(97 * (me % 10));
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + INTERVAL + offset, INTERVAL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = interval.tick() => {}
+            }
+            let Some((shard, group, target)) = self.unbalanced(me) else { continue };
+            tracing::info!(shard, target, "handing a shard's leadership over to balance the leaders");
+            if let Err(error) = group.hand_over(Some(target), Some(HANDOVER_TIMEOUT)).await {
+                tracing::info!(shard, target, %error, "leader balancing handover did not complete");
+            }
+        }
+    }
+
+    /// A shard `me` leads, with the voter to hand it to, when `me` leads
+    /// two or more shards more than that voter.
+    fn unbalanced(&self, me: NodeId) -> Option<(usize, Group, NodeId)> {
+        let statuses: Vec<_> = self.inner.groups.iter().map(|group| group.status()).collect();
+        let mut led: BTreeMap<NodeId, usize> = BTreeMap::new();
+        for status in &statuses {
+            let leader = status.leader.as_ref()?;
+            for member in status.members.iter().filter(|member| member.voter) {
+                led.entry(member.id).or_insert(0);
+            }
+            *led.entry(leader.id).or_insert(0) += 1;
+        }
+        let mine = *led.get(&me)?;
+        let (&target, &fewest) = led.iter().filter(|(id, _)| **id != me).min_by_key(|(_, count)| **count)?;
+        if mine < fewest + 2 {
+            return None;
+        }
+        statuses.iter().enumerate().find_map(|(shard, status)| {
+            let caught_up = status.replication.iter().any(|(id, matched)| *id == target && *matched + CAUGHT_UP_SLACK >= status.last_log_index);
+            let votes = status.members.iter().any(|member| member.id == target && member.voter);
+            (status.role == Role::Leader && votes && caught_up)
+                .then(|| (shard, self.inner.groups[shard].clone(), target))
+        })
+    }
+}

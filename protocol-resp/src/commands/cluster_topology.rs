@@ -1,0 +1,141 @@
+//! The cluster as the Redis Cluster protocol shows it, built from this
+//! node's view: each shard's group (its leader and voters, as this
+//! replica knows them) and the metadata group's map (every node's name
+//! and addresses).
+//!
+//! A shard is a Redis Cluster "master" (its leader's node) with its
+//! slots, and its other voters are that master's replicas. A node of
+//! Redis Cluster is either a master or a replica; a Seshat node leads
+//! some shards and follows others, so CLUSTER NODES shows it as a master
+//! of the slots of the shards it leads, and as a replica (of the first
+//! shard it follows) only when it leads none. CLUSTER SLOTS and SHARDS
+//! list every shard with all its members, which describes it exactly.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kv::meta_group::ClusterMap;
+use raft::NodeId;
+use storage::keyspace::shard_slots;
+
+use crate::session::Session;
+
+/// One node as clients reach it.
+pub(super) struct TopologyNode {
+    /// Its Redis Cluster name (40 hex digits).
+    pub name: String,
+    pub ip: String,
+    pub port: u16,
+    pub bus_port: u16,
+    pub myself: bool,
+}
+
+/// One shard: its slots, leader and voters.
+pub(super) struct TopologyShard {
+    pub first_slot: u16,
+    pub last_slot: u16,
+    pub leader: Option<NodeId>,
+    /// Voters, leader included, by id.
+    pub voters: Vec<NodeId>,
+    /// The group's applied index on this node (replication offset).
+    pub applied: u64,
+}
+
+pub(super) struct Topology {
+    pub nodes: BTreeMap<NodeId, TopologyNode>,
+    pub shards: Vec<TopologyShard>,
+    pub epoch: u64,
+}
+
+impl Topology {
+    /// The cluster as `session`'s node sees it now.
+    pub(super) fn of(session: &Session) -> Topology {
+        let kv = &session.server.kv;
+        let map: Arc<ClusterMap> = kv.meta().map();
+        let me = session.server.node.id();
+        let count = kv.shards();
+        let shards: Vec<TopologyShard> = kv
+            .groups()
+            .iter()
+            .enumerate()
+            .map(|(shard, group)| {
+                let slots = shard_slots(shard as u32, count);
+                let mut voters: Vec<NodeId> =
+                    group.members().into_iter().filter(|member| member.voter).map(|member| member.id).collect();
+                voters.sort_unstable();
+                TopologyShard {
+                    first_slot: *slots.start(),
+                    last_slot: *slots.end(),
+                    leader: group.leader_id(),
+                    voters,
+                    applied: group.applied_index(),
+                }
+            })
+            .collect();
+        let mut nodes = BTreeMap::new();
+        // This node as the client reached it (its address may be one of
+        // several of the host); the others as they registered.
+        nodes.insert(
+            me,
+            TopologyNode {
+                name: kv.cluster_name().to_string(),
+                ip: session.client.local_addr.ip().to_string(),
+                port: session.server.facts.tcp_port,
+                bus_port: session.server.node.addr().port(),
+                myself: true,
+            },
+        );
+        for record in map.nodes.values().filter(|record| record.id != me) {
+            let (ip, port) = split_addr(&record.resp_addr);
+            let (_, bus_port) = split_addr(&record.raft_addr);
+            nodes.insert(record.id, TopologyNode { name: record.name.clone(), ip, port, bus_port, myself: false });
+        }
+        Topology { nodes, shards, epoch: map.epoch.max(1) }
+    }
+
+    /// The slot ranges of the shards `node` leads, merged where they touch.
+    pub(super) fn led_ranges(&self, node: NodeId) -> Vec<(u16, u16)> {
+        let mut ranges: Vec<(u16, u16)> = Vec::new();
+        for shard in self.shards.iter().filter(|shard| shard.leader == Some(node)) {
+            match ranges.last_mut() {
+                Some(last) if last.1 + 1 == shard.first_slot => last.1 = shard.last_slot,
+                _ => ranges.push((shard.first_slot, shard.last_slot)),
+            }
+        }
+        ranges
+    }
+
+    /// The leader `node` shows as its master in CLUSTER NODES when it
+    /// leads no shard: the leader of the first shard it votes in.
+    pub(super) fn master_of(&self, node: NodeId) -> Option<NodeId> {
+        if self.shards.iter().any(|shard| shard.leader == Some(node)) {
+            return None;
+        }
+        self.shards.iter().filter(|shard| shard.voters.contains(&node)).find_map(|shard| shard.leader)
+    }
+
+    /// How many slots belong to shards with a leader.
+    pub(super) fn slots_served(&self) -> u32 {
+        self.shards
+            .iter()
+            .filter(|shard| shard.leader.is_some())
+            .map(|shard| u32::from(shard.last_slot - shard.first_slot) + 1)
+            .sum()
+    }
+
+    /// The nodes leading at least one shard.
+    pub(super) fn masters(&self) -> usize {
+        let mut leaders: Vec<NodeId> = self.shards.iter().filter_map(|shard| shard.leader).collect();
+        leaders.sort_unstable();
+        leaders.dedup();
+        leaders.len()
+    }
+}
+
+/// `host:port` as its host and port (port 0 if it has none).
+fn split_addr(addr: &str) -> (String, u16) {
+    match addr.rsplit_once(':') {
+        Some((host, port)) => (host.trim_matches(['[', ']']).to_string(), port.parse().unwrap_or(0)),
+        None => (addr.to_string(), 0),
+    }
+}
