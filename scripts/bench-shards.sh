@@ -1,53 +1,97 @@
 #!/usr/bin/env bash
-# redis-benchmark against one Seshat node with one shard and with several
-# (--shards), and redis-server, side by side, in one run.
+# redis-benchmark against a 3-node Seshat cluster with one shard and with
+# several (--shards), and redis-server, side by side, in one run.
 #
 #   scripts/bench-shards.sh PATH/TO/seshat
 #
-# Knobs (environment): SHARDS (default 3), REQUESTS (200000), CLIENTS (50),
+# Lines: redis-server; the 3-node cluster with 1 shard and with SHARDS
+# shards under transparent routing (a redis-benchmark on every node, each
+# with a third of the clients and requests: any node serves any key,
+# forwarding to the key's shard leader); and the SHARDS-shard cluster
+# under the Redis Cluster protocol (`--cluster-enabled yes`, one
+# `redis-benchmark --cluster`, which sends each key to its slot's leader).
+#
+# Knobs (environment): SHARDS (default 3), REQUESTS (200000), CLIENTS (51),
 # KEYS (1000000: -r, the keyspace the random keys come from), VALUES (100:
-# -d), ROUNDS (2: the Seshat servers take turns, the table shows the mean
-# and each round). Every server is loaded first (`SET -r KEYS -n KEYS
+# -d), ROUNDS (1: the Seshat clusters take turns, the table shows the
+# mean and each round). Every server is loaded first (`SET -r KEYS -n KEYS
 # -P 16`: about 63% of the KEYS names, ~630k keys of 100 B by default,
 # past the 64 MiB memtables), then measured: SET and GET, unpipelined and
-# -P 16, with the CPU the server spent per request (from /proc, the one
-# process).
-#
-# Sharding a cluster of several nodes (and so redis-benchmark --cluster,
-# which needs more than one node) comes with the metadata group; until
-# then this measures what several groups cost or gain on one node.
+# -P 16: throughput (summed over the benchmarks of a line), p99 (the
+# worst of them), and the CPU the server processes spent per request
+# (every node summed, from /proc).
 # Every process started here is stopped by pid when the script exits.
 set -euo pipefail
 
 SESHAT=${1:?usage: bench-shards.sh PATH/TO/seshat}
 SHARDS=${SHARDS:-3}
 REQUESTS=${REQUESTS:-200000}
-CLIENTS=${CLIENTS:-50}
+CLIENTS=${CLIENTS:-51}
 KEYS=${KEYS:-1000000}
 VALUES=${VALUES:-100}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-1}
 
 source "$(dirname "$0")/bench-lib.sh"
 bench_setup shards
 results="$work/results.csv"
 
-# cpu_ticks PID: user + system clock ticks the process has used.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# cpu_ticks PID...: user + system clock ticks the processes have used.
+cpu_ticks() {
+    local pid total=0
+    for pid in "$@"; do total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat"))); done
+    echo "$total"
+}
 
-# measure NAME PORT PID: loads the keys, then one redis-benchmark per
-# line, recording "NAME,line,rps,p99,cpu us per request".
+# bench NAME LINE PIDS -- REDIS-BENCHMARK-ARGS...; ...: runs the given
+# redis-benchmarks (separated by ';' words) at once and records
+# "NAME,LINE,summed rps,worst p99,cpu us per request".
+bench() {
+    local name=$1 line=$2 pids_text=$3 before after out=() i=0 args=()
+    shift 4
+    before=$(cpu_ticks $pids_text)
+    for word in "$@" ";"; do
+        if [ "$word" = ";" ]; then
+            redis-benchmark "${args[@]}" --csv >"$work/bench-$i.csv" 2>/dev/null &
+            out+=($!); i=$((i + 1)); args=()
+        else
+            args+=("$word")
+        fi
+    done
+    wait "${out[@]}"
+    after=$(cpu_ticks $pids_text)
+    tail -q -n 1 "$work"/bench-*.csv | tr -d '"' | awk -F, -v name="$name" -v line="$line" \
+        -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$REQUESTS" '
+        { rps += $2; if ($7 > p99) p99 = $7 }
+        END { printf "%s,%s,%.0f,%s,%.1f\n", name, line, rps, p99, ticks * 1e6 / hz / n }' >>"$results"
+    rm -f "$work"/bench-*.csv
+}
+
+# measure NAME MODE PIDS PORTS...: loads the keys, then SET and GET at
+# pipeline 1 and 16. MODE: single (one benchmark), spread (one per port,
+# the clients and requests divided), cluster (redis-benchmark --cluster).
 measure() {
-    local name=$1 port=$2 pid=$3 test pipeline before after line
-    redis-benchmark -p "$port" -c 50 -n "$KEYS" -r "$KEYS" -d "$VALUES" -P 16 -t set -q >/dev/null 2>&1
+    local name=$1 mode=$2 pids_text=$3 test pipeline port
+    shift 3
+    local ports=("$@") common
+    local load=(-p "${ports[0]}" -c 50 -n "$KEYS" -r "$KEYS" -d "$VALUES" -P 16 -t set -q)
+    [ "$mode" = cluster ] && load+=(--cluster)
+    redis-benchmark "${load[@]}" >/dev/null 2>&1
     for pipeline in 1 16; do
         for test in set get; do
-            before=$(cpu_ticks "$pid")
-            line=$(redis-benchmark -p "$port" -t "$test" -n "$REQUESTS" -c "$CLIENTS" -P "$pipeline" \
-                -r "$KEYS" -d "$VALUES" --csv 2>/dev/null | tail -n 1 | tr -d '"')
-            after=$(cpu_ticks "$pid")
-            awk -F, -v name="$name" -v line="${test^^} P$pipeline" -v ticks=$((after - before)) \
-                -v hz="$(getconf CLK_TCK)" -v n="$REQUESTS" \
-                '{ printf "%s,%s,%s,%s,%.1f\n", name, line, $2, $7, ticks * 1e6 / hz / n }' <<<"$line" >>"$results"
+            common=(-t "$test" -P "$pipeline" -r "$KEYS" -d "$VALUES")
+            case $mode in
+            single) bench "$name" "${test^^} P$pipeline" "$pids_text" -- -p "${ports[0]}" -n "$REQUESTS" \
+                -c "$CLIENTS" "${common[@]}" ;;
+            cluster) bench "$name" "${test^^} P$pipeline" "$pids_text" -- --cluster -p "${ports[0]}" \
+                -n "$REQUESTS" -c "$CLIENTS" "${common[@]}" ;;
+            spread)
+                local words=()
+                for port in "${ports[@]}"; do
+                    words+=(-p "$port" -n $((REQUESTS / ${#ports[@]})) -c $((CLIENTS / ${#ports[@]})) "${common[@]}" ";")
+                done
+                unset 'words[${#words[@]}-1]'
+                bench "$name" "${test^^} P$pipeline" "$pids_text" -- "${words[@]}" ;;
+            esac
         done
     done
 }
@@ -57,38 +101,42 @@ mkdir -p "$work/redis"
 redis-server --port "$port" --bind 127.0.0.1 --dir "$work/redis" --save '' --appendonly no >"$work/redis.log" 2>&1 &
 pids+=($!)
 wait_ready "$port"
-measure redis "$port" "${pids[-1]}"
+measure redis single "${pids[-1]}" "$port"
 kill "${pids[-1]}"
 
-# seshat NAME SHARDS: a fresh single node with that many shards, measured.
-seshat() {
-    local port
-    port=$(free_port)
-    rm -rf "$work/$1"
-    "$SESHAT" --data-dir "$work/$1" --resp-addr "127.0.0.1:$port" --raft-addr "127.0.0.1:$(free_port)" \
-        --pg-addr off --log-level warn --shards "$2" >"$work/$1.log" 2>&1 &
-    pids+=($!)
-    wait_ready "$port"
-    measure "$1" "$port" "${pids[-1]}"
-    kill "${pids[-1]}"
-    wait "${pids[-1]}" 2>/dev/null || true
+# cluster NAME MODE SHARDS [FLAGS...]: a fresh 3-node cluster with that
+# many shards, once its shards' leaders have spread, measured.
+cluster() {
+    local name=$1 mode=$2 shards=$3 leaders
+    shift 3
+    start_seshat "$SESHAT" 3 --shards "$shards" "$@"
+    for _ in $(seq 1 300); do
+        leaders=$("$SESHAT" shards --node "127.0.0.1:${seshat_resp[0]}" 2>/dev/null |
+            awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^leader=[0-9]/) print $i }' | sort -u | wc -l)
+        [ "$leaders" -ge $((shards < 3 ? shards : 3)) ] && break
+        sleep 0.1
+    done
+    measure "$name" "$mode" "${seshat_pids[*]}" "${seshat_resp[@]}"
+    stop_seshat
+    rm -rf "$work"/seshat-3-*
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-    seshat "1-shard" 1
-    seshat "$SHARDS-shards" "$SHARDS"
+    cluster "1-shard" spread 1
+    cluster "$SHARDS-shards" spread "$SHARDS"
+    cluster "$SHARDS-cluster" cluster "$SHARDS" --cluster-enabled yes
 done
 
-echo "redis-benchmark -n $REQUESTS -c $CLIENTS -r $KEYS -d $VALUES, one node (loopback, $(nproc) cores), $ROUNDS round(s)"
+echo "redis-benchmark -n $REQUESTS -c $CLIENTS -r $KEYS -d $VALUES; Seshat: 3 nodes (loopback, $(nproc) cores), $ROUNDS round(s)"
 printf "%-10s %-7s %10s %8s %8s %9s  %s\n" server line "req/s" "p99 ms" "cpu us" "vs redis" "req/s per round"
-awk -F, -v shards="$SHARDS-shards" '
+awk -F, -v shards="$SHARDS" '
     {
         k = $1 "," $2; n[k]++; rps[k] += $3; p99[k] += $4; cpu[k] += $5; rounds[k] = rounds[k] " " int($3)
         if (!($2 in seen)) { seen[$2] = 1; order[++lines] = $2 }
     }
     END {
-        split("redis 1-shard " shards, servers, " ")
-        for (l = 1; l <= lines; l++) for (s = 1; s <= 3; s++) {
+        split("redis 1-shard " shards "-shards " shards "-cluster", servers, " ")
+        for (l = 1; l <= lines; l++) for (s = 1; s <= 4; s++) {
             k = servers[s] "," order[l]
             if (!(k in n)) continue
             mean = rps[k] / n[k]; base = rps["redis," order[l]] / n["redis," order[l]]

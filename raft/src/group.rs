@@ -495,6 +495,21 @@ impl Inner {
         addr
     }
 
+    /// Resolves once this node knows of a leader other than `leader`.
+    async fn leader_changes_from(&self, leader: NodeId) {
+        // The server metrics change with the role, leader or membership
+        // only, not with every commit.
+        let mut metrics = self.raft.server_metrics();
+        loop {
+            if metrics.borrow_and_update().current_leader.is_some_and(|now| now != leader) {
+                return;
+            }
+            if metrics.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
     /// Waits (until `deadline`) for a leader to be known.
     pub(crate) async fn wait_for_leader(&self, deadline: Instant) -> Option<(NodeId, String)> {
         let mut metrics = self.raft.metrics();
@@ -555,7 +570,15 @@ impl Inner {
                 return self.admin_as_leader(op).await;
             }
             let timeout = deadline.saturating_duration_since(Instant::now());
-            match self.node.peers().call(&addr, &self.name, Rpc::Admin(op.clone()), timeout).await {
+            let peers = self.node.peers();
+            let call = peers.call(&addr, &self.name, Rpc::Admin(op.clone()), timeout);
+            // A leader cut off from this node may be replaced meanwhile:
+            // then ask the new one rather than wait out the call.
+            let answer = tokio::select! {
+                answer = call => answer,
+                _ = self.leader_changes_from(leader) => continue,
+            };
+            match answer {
                 Ok(Reply::Admin(Err(GroupError::NotLeader { .. }))) | Err(_) => {
                     if Instant::now() >= deadline {
                         return Err(self.unavailable("the leader did not answer"));

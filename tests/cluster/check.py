@@ -1,5 +1,6 @@
-"""redis-py's cluster client against a Seshat node speaking the Redis
-Cluster protocol (tests/tests/cluster_protocol.rs runs it): slot discovery,
+"""redis-py's cluster client against Seshat speaking the Redis Cluster
+protocol (tests/tests/cluster_protocol.rs and shards_cluster.rs run it,
+with the number of nodes that lead shards): slot discovery,
 single-key commands routed by slot, hash-tagged multi-key commands,
 pipelines, and CROSSSLOT for keys of several slots."""
 
@@ -9,10 +10,13 @@ from redis.cluster import RedisCluster
 from redis.exceptions import ClusterCrossSlotError
 
 
-def main(port):
+def main(port, masters):
     rc = RedisCluster(host="127.0.0.1", port=port, decode_responses=True)
     slots = rc.cluster_slots()
-    assert list(slots.keys()) == [(0, 16383)], slots
+    covered = sorted(slots.keys())
+    assert covered[0][0] == 0 and covered[-1][1] == 16383, slots
+    assert all(a[1] + 1 == b[0] for a, b in zip(covered, covered[1:])), slots
+    assert len({tuple(s["primary"]) for s in slots.values()}) == masters, slots
     for i in range(200):
         rc.set(f"key:{i}", i)
     assert all(rc.get(f"key:{i}") == str(i) for i in range(200))
@@ -38,4 +42,4 @@ def main(port):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 1)

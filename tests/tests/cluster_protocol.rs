@@ -27,8 +27,13 @@ async fn cluster_commands_describe_one_node_serving_every_slot() -> anyhow::Resu
     assert!(id.len() == 40 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
     let nodes: String = redis::cmd("CLUSTER").arg("NODES").query_async(&mut c).await?;
     let bus_port = node.raft_addr().rsplit_once(':').map(|(_, port)| port.to_string()).unwrap_or_default();
-    let line = format!("{id} 127.0.0.1:{}@{bus_port} myself,master - 0 0 1 connected 0-16383\n", node.port());
-    assert_eq!(nodes, line);
+    // The configuration epoch (field 7) is the metadata group's.
+    let mut fields: Vec<&str> = nodes.trim_end().split(' ').collect();
+    assert!(fields.len() == 9 && fields[6].parse::<u64>().is_ok_and(|epoch| epoch >= 1), "{nodes}");
+    fields[6] = "E";
+    let line = format!("{id} 127.0.0.1:{}@{bus_port} myself,master - 0 0 E connected 0-16383", node.port());
+    assert_eq!(fields.join(" "), line);
+    assert!(nodes.ends_with('\n') && nodes.lines().count() == 1, "{nodes}");
     let slots: Vec<(u16, u16, (String, u16, String))> = {
         let raw: Vec<redis::Value> = redis::cmd("CLUSTER").arg("SLOTS").query_async(&mut c).await?;
         raw.into_iter()

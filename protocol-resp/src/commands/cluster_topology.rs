@@ -114,6 +114,23 @@ impl Topology {
         self.shards.iter().filter(|shard| shard.voters.contains(&node)).find_map(|shard| shard.leader)
     }
 
+    /// The shards as CLUSTER SLOTS lists them: consecutive shards with the
+    /// same leader and voters merged into one range, shards without a
+    /// leader left out (as Redis leaves out slots no master serves).
+    pub(super) fn served_ranges(&self) -> Vec<(u16, u16, NodeId, &[NodeId])> {
+        let mut ranges: Vec<(u16, u16, NodeId, &[NodeId])> = Vec::new();
+        for shard in &self.shards {
+            let Some(leader) = shard.leader else { continue };
+            match ranges.last_mut() {
+                Some(last) if last.1 + 1 == shard.first_slot && last.2 == leader && last.3 == shard.voters.as_slice() => {
+                    last.1 = shard.last_slot
+                }
+                _ => ranges.push((shard.first_slot, shard.last_slot, leader, &shard.voters)),
+            }
+        }
+        ranges
+    }
+
     /// How many slots belong to shards with a leader.
     pub(super) fn slots_served(&self) -> u32 {
         self.shards

@@ -139,10 +139,10 @@ fn cluster(session: &mut Session, args: &mut Args) -> Result {
                 })
             };
             let mut ranges = Vec::new();
-            for shard in &topology.shards {
-                let Some(leader) = shard.leader.as_ref().and_then(entry) else { continue };
-                let mut line = vec![Reply::Int(i64::from(shard.first_slot)), Reply::Int(i64::from(shard.last_slot)), leader];
-                line.extend(shard.voters.iter().filter(|id| Some(**id) != shard.leader).filter_map(entry));
+            for (first, last, leader, voters) in topology.served_ranges() {
+                let Some(master) = entry(&leader) else { continue };
+                let mut line = vec![Reply::Int(i64::from(first)), Reply::Int(i64::from(last)), master];
+                line.extend(voters.iter().filter(|id| **id != leader).filter_map(entry));
                 ranges.push(Reply::Array(line));
             }
             reply(Reply::Array(ranges))
