@@ -80,7 +80,8 @@ bench-realistic: build-release
 	scripts/bench-realistic.sh $(SESHAT_RELEASE)
 
 # redis-benchmark SET/GET (P1, P16) over KEYS (1000000) keys loaded first,
-# against one node with one shard and with SHARDS (3), and redis-server
+# against a 3-node cluster with one shard and with SHARDS (3), routed by any
+# node and by redis-benchmark --cluster, and redis-server
 # (scripts/bench-shards.sh lists the knobs).
 bench-shards: build-release
 	scripts/bench-shards.sh $(SESHAT_RELEASE)

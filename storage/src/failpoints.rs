@@ -3,8 +3,9 @@
 //! `count` hits; unset (the normal case), every check is one atomic load.
 //!
 //! Failpoints:
-//! - `drop-forward-reply`: the leader applies a forwarded write but never
-//!   answers it, so the follower retries the same request.
+//! - `drop-forward-reply`: the leader of a Redis service group applies a
+//!   forwarded write but never answers it, so the follower retries the
+//!   same request.
 //! - `log-append-error`: appending to the Raft log fails as a failing disk
 //!   would; openraft stops the group and the node exits 1.
 //! - `abort-mid-snapshot-install`: the process aborts while installing a

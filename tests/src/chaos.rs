@@ -183,6 +183,29 @@ impl ChaosCluster {
         crate::leader_among(self.members().map(|index| (index, &self.nodes[index])), timeout).await
     }
 
+    /// The leader of each shard (`SESHAT SHARDS`) as the first running
+    /// member that answers sees them, once every shard has one; `None`
+    /// if none does within `timeout`.
+    pub async fn shard_leaders(&self, timeout: Duration) -> Option<Vec<NodeId>> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            for index in self.members().filter(|index| self.nodes[*index].is_running()) {
+                let Ok(mut c) = self.nodes[index].client().await else { continue };
+                let mut command = redis::cmd("SESHAT");
+                let shards = command.arg("SHARDS").query_async::<Vec<String>>(&mut c);
+                let Ok(Ok(lines)) = tokio::time::timeout(Duration::from_secs(2), shards).await else { continue };
+                let leader = |line: &String| {
+                    line.split(' ').find_map(|f| f.strip_prefix("leader=")).and_then(|id| id.parse::<NodeId>().ok())
+                };
+                if let Some(leaders) = lines.iter().map(leader).collect::<Option<Vec<NodeId>>>() {
+                    return Some(leaders);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     /// Time until a SET through node `index` succeeds.
     pub async fn time_to_write(&self, index: usize, timeout: Duration) -> Result<Duration> {
         let started = Instant::now();
@@ -287,11 +310,12 @@ impl ChaosCluster {
         }
     }
 
-    /// Every member's `seshat_applied_index`, in member order.
-    async fn applied_indexes(&self) -> Vec<Option<String>> {
+    /// Every member's applied index of every shard (`SESHAT SHARDS`), in
+    /// member order.
+    async fn applied_indexes(&self) -> Vec<Option<Vec<String>>> {
         let mut applied = Vec::new();
         for index in self.members() {
-            applied.push(crate::info_field(&self.nodes[index], "seshat_applied_index").await);
+            applied.push(shard_applied(&self.nodes[index]).await);
         }
         applied
     }
@@ -336,6 +360,16 @@ impl ChaosCluster {
         }
         dir
     }
+}
+
+/// The applied index of each shard on `node`, if it answers.
+async fn shard_applied(node: &crate::Node) -> Option<Vec<String>> {
+    let mut c = node.client().await.ok()?;
+    let mut command = redis::cmd("SESHAT");
+    let shards = command.arg("SHARDS").query_async::<Vec<String>>(&mut c);
+    let lines = tokio::time::timeout(Duration::from_secs(2), shards).await.ok()?.ok()?;
+    let applied = |line: &String| line.split(' ').find_map(|f| f.strip_prefix("applied=")).map(str::to_string);
+    lines.iter().map(applied).collect()
 }
 
 /// One randomized fault schedule: for `duration`, one fault at a time, drawn

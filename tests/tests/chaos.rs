@@ -48,6 +48,60 @@ async fn leader_killed_a_new_leader_takes_writes() -> Result<()> {
     Ok(())
 }
 
+/// Four shards on three nodes: one node leads two of them once the
+/// leaders are balanced. Killing it leaves two shards to elect leaders at
+/// once while the workload runs on keys of every shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_leading_the_most_shards_killed_its_shards_fail_over() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = started_with(ChaosCluster::start("most-shards-killed", 3, &["--shards", "4"]).await?, 14).await?;
+    let leaders = cluster.shard_leaders(LEADER_WAIT).await.context("shards without leaders")?;
+    let busiest = (1..=3).max_by_key(|id| leaders.iter().filter(|leader| **leader == *id).count()).expect("3 nodes");
+    let led = leaders.iter().filter(|leader| **leader == busiest).count();
+    cluster.note(&format!("kill -9 node {busiest}, leading {led} of the shards {leaders:?}"));
+    let killed = busiest as usize - 1;
+    cluster.nodes[killed].kill9();
+    let survivor = (killed + 1) % 3;
+    let failover = cluster.time_to_write(survivor, Duration::from_secs(10)).await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let leaders = loop {
+        let leaders = cluster.shard_leaders(Duration::from_secs(10)).await.context("shards without leaders")?;
+        if !leaders.contains(&busiest) {
+            break leaders;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the killed node still leads a shard: {leaders:?}");
+        sleep(Duration::from_millis(50)).await;
+    };
+    cluster.note(&format!("every shard led by a survivor: {leaders:?}; first write after {failover:?}"));
+    sleep(Duration::from_millis(800)).await;
+    cluster.heal_and_check().await?;
+    Ok(())
+}
+
+/// The link between two nodes cut both ways while both still reach the
+/// third: each shard's majority is a different pair (the shards either
+/// of the two leads keep their leader with the third node's vote; the
+/// third's keep all of it), so every shard keeps a leader with a quorum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_between_two_nodes_splits_the_shards_majorities_differently() -> Result<()> {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = started("cut-between-two", 15).await?;
+    let leaders = cluster.shard_leaders(LEADER_WAIT).await.context("shards without leaders")?;
+    let (a, b) = (leaders[0], leaders.iter().copied().find(|l| *l != leaders[0]).unwrap_or(leaders[0] % 3 + 1));
+    cluster.note(&format!("cut the link between nodes {a} and {b} (shard leaders {leaders:?})"));
+    cluster.faults.set_both(a, b, Some(Fault::Drop));
+    sleep(Duration::from_secs(3)).await;
+    // The third node reaches every shard's leader. (Through the two cut
+    // nodes, a shard the other one leads is out of reach: forwarding
+    // takes one hop.)
+    let third = (1..=3).find(|id| *id != a && *id != b).expect("a third node");
+    cluster.time_to_write(third as usize - 1, Duration::from_secs(10)).await?;
+    cluster.note(&format!("writes go through node {third} during the cut"));
+    sleep(Duration::from_millis(800)).await;
+    cluster.heal_and_check().await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follower_killed_two_of_three_carry_on() -> Result<()> {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -362,7 +416,8 @@ async fn a_leader_killed_mid_stream_leaves_no_partial_multi_key_write() -> Resul
     assert!(transactional_reads > 0, "no read inside MULTI/EXEC succeeded");
     cluster.heal_and_check().await?;
     let mut c = cluster.nodes[0].patient_client(Duration::from_secs(5)).await?;
-    let values: Vec<Option<String>> = redis::cmd("MGET").arg("{t}0").arg("{t}1").arg("{t}2").query_async(&mut c).await?;
+    let values: Vec<Option<String>> =
+        redis::cmd("MGET").arg("{t}0").arg("{t}1").arg("{t}2").query_async(&mut c).await?;
     let last: u64 = values[0].as_deref().context("t0 written")?.parse()?;
     assert!(values.iter().all(|v| *v == values[0]), "final state torn: {values:?}");
     assert!(last >= acknowledged, "acknowledged write {acknowledged} lost, found {last}");

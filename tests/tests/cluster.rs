@@ -1,10 +1,19 @@
 //! Three-node clusters of real processes: replication, failover, catch-up,
-//! restarts, membership changes, loss of quorum.
+//! restarts, membership changes, loss of quorum. Clusters have the default
+//! three shards, except for tests of one group's mechanics (snapshots,
+//! FAILOVER, SWAPDB, blocking pops on keys of several shards), which run
+//! one shard (`ONE_SHARD`) so that every write goes through the group
+//! they watch; `shards_cluster.rs` tests the shards themselves.
 
 use std::time::Duration;
 
 use redis::AsyncCommands;
 use seshat_tests::{eventually, info_field, one_cluster_at_a_time, Cluster, FAST};
+
+/// [`FAST`] with a single shard.
+fn one_shard() -> Vec<&'static str> {
+    [FAST, &["--shards", "1"]].concat()
+}
 
 const LEADER_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -42,7 +51,7 @@ async fn writes_through_any_node_are_read_from_every_node() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_leader_takes_over_and_the_killed_node_catches_up_by_snapshot() {
     let _exclusive = one_cluster_at_a_time().await;
-    let mut cluster = Cluster::start(3, FAST).unwrap();
+    let mut cluster = Cluster::start(3, &one_shard()).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
     let survivor = (leader + 1) % 3;
     let mut client = cluster.nodes[survivor].patient_client(REPLY_TIMEOUT).await.unwrap();
@@ -185,7 +194,7 @@ async fn a_forwarded_write_retried_after_a_lost_reply_applies_once() {
     let _exclusive = one_cluster_at_a_time().await;
     // The leader drops the reply to the first forwarded write it applies,
     // so the follower retries the same request after its attempt timeout.
-    let cluster = Cluster::start_with_env(3, FAST, &[("SESHAT_FAILPOINTS", "drop-forward-reply=1")]).unwrap();
+    let cluster = Cluster::start_with_env(3, &one_shard(), &[("SESHAT_FAILPOINTS", "drop-forward-reply=1")]).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
     let follower = (leader + 1) % 3;
     let mut client = cluster.nodes[follower].patient_client(REPLY_TIMEOUT).await.unwrap();
@@ -302,7 +311,7 @@ async fn watch_on_one_node_sees_writes_through_another_and_survives_a_leader_cha
 #[tokio::test(flavor = "multi_thread")]
 async fn blocked_pops_are_woken_by_pushes_through_another_node_in_arrival_order() {
     let _exclusive = one_cluster_at_a_time().await;
-    let cluster = Cluster::start(3, FAST).unwrap();
+    let cluster = Cluster::start(3, &one_shard()).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
     let follower = (leader + 1) % 3;
     let pusher_node = (leader + 2) % 3;
@@ -400,7 +409,7 @@ async fn a_restarted_node_purges_the_blocked_clients_of_its_earlier_process() {
 #[tokio::test(flavor = "multi_thread")]
 async fn swapdb_through_a_follower_is_read_the_same_on_every_node() {
     let _exclusive = one_cluster_at_a_time().await;
-    let cluster = Cluster::start(3, FAST).unwrap();
+    let cluster = Cluster::start(3, &one_shard()).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
     let (follower, other) = ((leader + 1) % 3, (leader + 2) % 3);
     let mut writer = seshat_tests::Raw::connect(cluster.nodes[leader].addr()).await.unwrap();
@@ -428,7 +437,7 @@ async fn swapdb_through_a_follower_is_read_the_same_on_every_node() {
 #[tokio::test(flavor = "multi_thread")]
 async fn failover_hands_leadership_over_while_writes_wait_for_it() {
     let _exclusive = one_cluster_at_a_time().await;
-    let cluster = Cluster::start(3, FAST).unwrap();
+    let cluster = Cluster::start(3, &one_shard()).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader is elected");
     let (target, via) = ((leader + 1) % 3, (leader + 2) % 3);
     let mut writer = cluster.nodes[leader].patient_client(REPLY_TIMEOUT).await.unwrap();
@@ -608,7 +617,7 @@ async fn a_snapshot_larger_than_memory_installs_in_bounded_memory() {
     const KEYS: u64 = 6 * 1024; // 384 MiB
     const PEAK_BOUND_KIB: u64 = 128 * 1024;
     let _exclusive = one_cluster_at_a_time().await;
-    let args = [FAST, &["--block-cache-mb", "16"]].concat();
+    let args = [FAST, &["--block-cache-mb", "16", "--shards", "1"]].concat();
     let mut cluster = Cluster::start(3, &args).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
     let follower = (leader + 1) % 3;
@@ -649,7 +658,7 @@ async fn a_snapshot_install_interrupted_by_a_crash_is_finished_at_restart() {
     const VALUE_LEN: usize = 1024;
     const KEYS: u64 = 8000; // 500 entries of 16 writes: snapshots at 200
     let _exclusive = one_cluster_at_a_time().await;
-    let mut cluster = Cluster::start(3, FAST).unwrap();
+    let mut cluster = Cluster::start(3, &one_shard()).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
     let follower = (leader + 1) % 3;
 

@@ -142,6 +142,46 @@ async fn cluster_clients_follow_moved_to_the_shard_leaders() -> anyhow::Result<(
     Ok(())
 }
 
+/// A redirect storm: a cluster client keeps writing and reading while
+/// shards change leaders (FAILOVER moves `kv/0`'s, then the balancer
+/// moves another to even the counts again).
+#[tokio::test]
+async fn cluster_clients_ride_out_leader_changes() -> anyhow::Result<()> {
+    let _exclusive = one_cluster_at_a_time().await;
+    let cluster = Cluster::start(3, &[FAST, &["--cluster-enabled", "yes"]].concat())?;
+    assert!(leaders_spread(&cluster, Duration::from_secs(30)).await, "the three shards' leaders did not spread");
+    let before: Vec<Option<u64>> = shards(&cluster.nodes[0]).await?.iter().map(|(leader, _)| *leader).collect();
+    let script = seshat_tests::package_dir().join("cluster").join("storm.py");
+    let client = Command::new(seshat_tests::python())
+        .arg(script)
+        .arg(cluster.nodes[0].port().to_string())
+        .arg("8")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    // FAILOVER answers OK once leadership moved (or says that the
+    // balancer's handover of the same shard runs: then again).
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let answer = redis_cli(cluster.nodes[1].port(), &["FAILOVER"]);
+            if answer.trim() == "OK" {
+                break;
+            }
+            assert!(answer.contains("already in progress") && Instant::now() < deadline, "{answer}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let output = client.wait_with_output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stdout.contains("passed"), "redis-py failed:\n{stdout}\n{stderr}");
+    let after: Vec<Option<u64>> = shards(&cluster.nodes[0]).await?.iter().map(|(leader, _)| *leader).collect();
+    println!("{} while leaders went from {before:?} to {after:?}", stdout.trim());
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_killed_nodes_shards_fail_over_and_every_key_stays_reachable() -> anyhow::Result<()> {
     let _exclusive = one_cluster_at_a_time().await;
@@ -242,6 +282,9 @@ async fn a_restarted_cluster_keeps_its_slot_map_and_a_joining_node_takes_its_sha
         .output()?;
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success());
-    assert!(stderr.contains("--shards 2: the cluster this node joins at") && stderr.contains("has 3 shard(s)"), "{stderr}");
+    assert!(
+        stderr.contains("--shards 2: the cluster this node joins at") && stderr.contains("has 3 shard(s)"),
+        "{stderr}"
+    );
     Ok(())
 }

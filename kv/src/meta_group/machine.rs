@@ -32,8 +32,10 @@ impl MetaMachine {
 fn stored_map(store: &Store) -> Result<ClusterMap> {
     match store.get(Family::MetaState, meta_state::MAP)? {
         None => Ok(ClusterMap::default()),
-        Some(bytes) => postcard::from_bytes(&bytes)
-            .map_err(|error| Error::Corrupt { family: Family::MetaState.name(), reason: format!("cluster map: {error}") }),
+        Some(bytes) => postcard::from_bytes(&bytes).map_err(|error| Error::Corrupt {
+            family: Family::MetaState.name(),
+            reason: format!("cluster map: {error}"),
+        }),
     }
 }
 

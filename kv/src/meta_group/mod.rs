@@ -10,8 +10,8 @@
 //! shard's own group decides who leads.
 //!
 //! A node registers itself once its frontends listen
-//! ([`MetaGroup::register`]), again after every start (which changes
-//! nothing unless an address changed), and is forgotten when removed.
+//! ([`MetaGroup::register`]), again after a start that changed its
+//! addresses (its own replica's map tells), and is forgotten when removed.
 //! Registration checks the shard count: a node started with another
 //! `--shards` than the cluster's is refused and stops.
 
@@ -92,6 +92,11 @@ impl MetaGroup {
     /// applied or `shutdown`. `Err` carries a refusal: this node cannot
     /// serve in this cluster.
     pub async fn register(&self, node: NodeRecord, shards: Shard, shutdown: CancellationToken) -> Result<u64> {
+        let known = self.map();
+        if known.node(node.id) == Some(&node) && known.shards == shards {
+            // A restart with the same addresses: nothing to change.
+            return Ok(known.epoch);
+        }
         let command = MetaCommand::Register { node, shards };
         let mut pause = Duration::from_millis(100);
         loop {

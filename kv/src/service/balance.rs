@@ -26,7 +26,7 @@ const INTERVAL: Duration = Duration::from_secs(2);
 /// How many entries a target may trail the leader's log by and still be
 /// chosen: under load a healthy follower trails by the entries in flight,
 /// and the handover lets it catch up before it campaigns.
-const CAUGHT_UP_SLACK: u64 = 1000;
+const CAUGHT_UP_SLACK: u64 = 8;
 
 /// The longest a handover may hold the shard's writes.
 const HANDOVER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -71,7 +71,10 @@ impl Kv {
             return None;
         }
         statuses.iter().enumerate().find_map(|(shard, status)| {
-            let caught_up = status.replication.iter().any(|(id, matched)| *id == target && *matched + CAUGHT_UP_SLACK >= status.last_log_index);
+            let caught_up = status
+                .replication
+                .iter()
+                .any(|(id, matched)| *id == target && *matched + CAUGHT_UP_SLACK >= status.last_log_index);
             let votes = status.members.iter().any(|member| member.id == target && member.voter);
             (status.role == Role::Leader && votes && caught_up)
                 .then(|| (shard, self.inner.groups[shard].clone(), target))

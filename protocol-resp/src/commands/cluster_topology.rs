@@ -122,7 +122,9 @@ impl Topology {
         for shard in &self.shards {
             let Some(leader) = shard.leader else { continue };
             match ranges.last_mut() {
-                Some(last) if last.1 + 1 == shard.first_slot && last.2 == leader && last.3 == shard.voters.as_slice() => {
+                Some(last)
+                    if last.1 + 1 == shard.first_slot && last.2 == leader && last.3 == shard.voters.as_slice() =>
+                {
                     last.1 = shard.last_slot
                 }
                 _ => ranges.push((shard.first_slot, shard.last_slot, leader, &shard.voters)),
