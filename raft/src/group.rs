@@ -576,10 +576,17 @@ impl Inner {
             let peers = self.node.peers();
             let call = peers.call(&addr, &self.name, Rpc::Admin(op.clone()), timeout);
             // A leader cut off from this node may be replaced meanwhile:
-            // then ask the new one rather than wait out the call.
+            // then ask the new one rather than wait out the call. The
+            // operation itself can change the leader (a handover, the
+            // leader's own removal), so the old leader gets one lease to
+            // answer after the change.
+            let replaced = async {
+                self.leader_changes_from(leader).await;
+                tokio::time::sleep(self.settings.leader_lease()).await;
+            };
             let answer = tokio::select! {
                 answer = call => answer,
-                _ = self.leader_changes_from(leader) => continue,
+                _ = replaced => continue,
             };
             match answer {
                 Ok(Reply::Admin(Err(GroupError::NotLeader { .. }))) | Err(_) => {

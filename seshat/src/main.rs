@@ -5,12 +5,14 @@
 //! 1. Load the configuration (defaults < `--config` file < flags) and set up
 //!    logging.
 //! 2. Open the data dir: take its lock, check its layout, open RocksDB.
-//! 3. Start the Raft endpoint (transport listener) and the services' groups
-//!    (`kv/0` and `sql/0`): bootstrap a fresh node per `--initial-members` (or as
-//!    a cluster of one), or ask a member to add it (`--join`).
+//! 3. Start the Raft endpoint (transport listener) and the groups (the
+//!    metadata group `meta/0`, the Redis shards `kv/0` … and `sql/0`):
+//!    bootstrap a fresh node per `--initial-members` (or as a cluster of
+//!    one), or ask a member for its shard count and to add it (`--join`).
 //! 4. Bind every frontend's listener (RESP, and PostgreSQL unless
-//!    `--pg-addr off`), then print one `ready`
-//!    line on stdout and serve.
+//!    `--pg-addr off`), register the node's addresses with the metadata
+//!    group (a refusal stops the node), print one `ready` line on stdout
+//!    and serve; with several shards, balance their leaders.
 //! 5. On SIGINT/SIGTERM: stop accepting, let every connection finish the
 //!    commands it has in flight, stop Raft, make the WAL durable, exit 0.
 //!    On a fatal storage error: stop and exit 1.

@@ -454,6 +454,14 @@ async fn failover_hands_leadership_over_while_writes_wait_for_it() {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
 
+    // The node taking FAILOVER names replicas by its view of the group:
+    // let it learn who leads after the first elections.
+    let via_node = &cluster.nodes[via];
+    let knows_leader = eventually(LEADER_TIMEOUT, || async {
+        info_field(via_node, "seshat_leader_id").await.is_some_and(|id| id == (leader + 1).to_string())
+    })
+    .await;
+    assert!(knows_leader, "node {} learns the leader", via + 1);
     let mut admin = seshat_tests::Raw::connect(cluster.nodes[via].addr()).await.unwrap();
     let raft_addr = cluster.nodes[target].raft_addr();
     let (host, port) = raft_addr.rsplit_once(':').unwrap();
