@@ -8,8 +8,9 @@
 # shards under transparent routing (a redis-benchmark on every node, each
 # with a third of the clients and requests: any node serves any key,
 # forwarding to the key's shard leader); and the SHARDS-shard cluster
-# under the Redis Cluster protocol (`--cluster-enabled yes`, one
-# `redis-benchmark --cluster`, which sends each key to its slot's leader).
+# under the Redis Cluster protocol (`--cluster-enabled yes`, a
+# `redis-benchmark --cluster` started on every node with a third of the
+# clients and requests, which sends each key to its slot's leader).
 #
 # Knobs (environment): SHARDS (default 3), REQUESTS (200000), CLIENTS (51),
 # KEYS (1000000: -r, the keyspace the random keys come from), VALUES (100:
@@ -68,7 +69,8 @@ bench() {
 
 # measure NAME MODE PIDS PORTS...: loads the keys, then SET and GET at
 # pipeline 1 and 16. MODE: single (one benchmark), spread (one per port,
-# the clients and requests divided), cluster (redis-benchmark --cluster).
+# the clients and requests divided), cluster (as spread, each
+# redis-benchmark --cluster).
 measure() {
     local name=$1 mode=$2 pids_text=$3 test pipeline port
     shift 3
@@ -82,10 +84,9 @@ measure() {
             case $mode in
             single) bench "$name" "${test^^} P$pipeline" "$pids_text" -- -p "${ports[0]}" -n "$REQUESTS" \
                 -c "$CLIENTS" "${common[@]}" ;;
-            cluster) bench "$name" "${test^^} P$pipeline" "$pids_text" -- --cluster -p "${ports[0]}" \
-                -n "$REQUESTS" -c "$CLIENTS" "${common[@]}" ;;
-            spread)
+            spread | cluster)
                 local words=()
+                [ "$mode" = cluster ] && common+=(--cluster)
                 for port in "${ports[@]}"; do
                     words+=(-p "$port" -n $((REQUESTS / ${#ports[@]})) -c $((CLIENTS / ${#ports[@]})) "${common[@]}" ";")
                 done
