@@ -138,6 +138,15 @@ impl RaftNode {
         }
     }
 
+    /// Whether this node's link to the peer at Raft address `addr` is down
+    /// (its last connection closed and reconnecting failed). Every group's
+    /// leader keeps its links to the members up, so a member this node
+    /// leads a group with is known to be down soon after it stops; of a
+    /// member it never called, nothing is known (`false`).
+    pub fn link_down(&self, addr: &str) -> bool {
+        self.inner.peers.link_down(addr)
+    }
+
     /// The groups this node runs, by name.
     pub fn groups(&self) -> Vec<Group> {
         self.inner.groups.read().expect("groups lock").values().cloned().collect()

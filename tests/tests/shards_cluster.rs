@@ -211,6 +211,18 @@ async fn a_killed_nodes_shards_fail_over_and_every_key_stays_reachable() -> anyh
         })
         .await
     );
+    // The survivors mark the killed node failed, and redis-cli's check
+    // skips it as it skips a failed Redis node.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            redis_cli(ports[1], &["CLUSTER", "NODES"])
+                .lines()
+                .any(|l| l.contains(",fail ") && l.contains(" disconnected"))
+        })
+        .await
+    );
+    let check = redis_cli(ports[2], &["--cluster", "check", &format!("127.0.0.1:{}", ports[2])]);
+    assert!(check.contains("[OK] All 16384 slots covered."), "{check}");
     for key in 0..60 {
         let key = format!("k{key}");
         assert_eq!(redis_cli(ports[1 + key.len() % 2], &["-c", "GET", &key]).trim(), "before");

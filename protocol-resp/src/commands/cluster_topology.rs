@@ -28,6 +28,9 @@ pub(super) struct TopologyNode {
     pub port: u16,
     pub bus_port: u16,
     pub myself: bool,
+    /// This node's Raft link to it is down (Redis's `fail` flag and
+    /// `disconnected` link state).
+    pub failed: bool,
 }
 
 /// One shard: its slots, leader and voters.
@@ -72,6 +75,11 @@ impl Topology {
                 }
             })
             .collect();
+        // Members' Raft addresses as the groups name them (the links the
+        // transport keeps).
+        let links: BTreeMap<NodeId, String> =
+            kv.groups().iter().flat_map(|group| group.members()).map(|member| (member.id, member.addr)).collect();
+        let node = &session.server.node;
         let mut nodes = BTreeMap::new();
         // This node as the client reached it (its address may be one of
         // several of the host); the others as they registered.
@@ -83,12 +91,17 @@ impl Topology {
                 port: session.server.facts.tcp_port,
                 bus_port: session.server.node.addr().port(),
                 myself: true,
+                failed: false,
             },
         );
         for record in map.nodes.values().filter(|record| record.id != me) {
             let (ip, port) = split_addr(&record.resp_addr);
             let (_, bus_port) = split_addr(&record.raft_addr);
-            nodes.insert(record.id, TopologyNode { name: record.name.clone(), ip, port, bus_port, myself: false });
+            let failed = links.get(&record.id).is_some_and(|addr| node.link_down(addr));
+            nodes.insert(
+                record.id,
+                TopologyNode { name: record.name.clone(), ip, port, bus_port, myself: false, failed },
+            );
         }
         Topology { nodes, shards, epoch: map.epoch.max(1) }
     }

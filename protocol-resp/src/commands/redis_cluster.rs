@@ -108,12 +108,16 @@ fn cluster(session: &mut Session, args: &mut Args) -> Result {
             for (id, node) in &topology.nodes {
                 let master = topology.master_of(*id);
                 let role = if master.is_some() { "slave" } else { "master" };
-                let flags = if node.myself { format!("myself,{role}") } else { role.to_string() };
+                let mut flags = if node.myself { format!("myself,{role}") } else { role.to_string() };
+                if node.failed {
+                    flags.push_str(",fail");
+                }
+                let link = if node.failed { "disconnected" } else { "connected" };
                 let master_name = master.and_then(|m| topology.nodes.get(&m)).map_or("-", |m| m.name.as_str());
                 let slots: Vec<String> =
                     topology.led_ranges(*id).iter().map(|(first, last)| format!("{first}-{last}")).collect();
                 let line = format!(
-                    "{} {}:{}@{} {flags} {master_name} 0 0 {} connected {}",
+                    "{} {}:{}@{} {flags} {master_name} 0 0 {} {link} {}",
                     node.name,
                     node.ip,
                     node.port,
@@ -142,7 +146,9 @@ fn cluster(session: &mut Session, args: &mut Args) -> Result {
             for (first, last, leader, voters) in topology.served_ranges() {
                 let Some(master) = entry(&leader) else { continue };
                 let mut line = vec![Reply::Int(i64::from(first)), Reply::Int(i64::from(last)), master];
-                line.extend(voters.iter().filter(|id| **id != leader).filter_map(entry));
+                // As Redis, failed replicas are left out.
+                let replicas = voters.iter().filter(|id| **id != leader);
+                line.extend(replicas.filter(|id| topology.nodes.get(id).is_some_and(|n| !n.failed)).filter_map(entry));
                 ranges.push(Reply::Array(line));
             }
             reply(Reply::Array(ranges))
@@ -163,7 +169,7 @@ fn cluster(session: &mut Session, args: &mut Args) -> Result {
                         (Reply::bulk("endpoint"), Reply::bulk(node.ip.clone())),
                         (Reply::bulk("role"), Reply::bulk(role)),
                         (Reply::bulk("replication-offset"), Reply::Int(shard.applied as i64)),
-                        (Reply::bulk("health"), Reply::bulk(if shard.leader.is_some() { "online" } else { "fail" })),
+                        (Reply::bulk("health"), Reply::bulk(if node.failed { "fail" } else { "online" })),
                     ]));
                 }
                 shards.push(Reply::Map(vec![

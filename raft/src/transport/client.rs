@@ -117,6 +117,16 @@ impl Peers {
         })
     }
 
+    /// Whether the link to `addr` is down: no live connection, and the
+    /// last attempt to connect failed. A peer this node never called, or
+    /// one it is connecting to right now, is not known to be down.
+    pub(crate) fn link_down(&self, addr: &str) -> bool {
+        let Some(peer) = self.peers.lock().expect("peers lock").get(addr).cloned() else { return false };
+        let Ok(state) = peer.state.try_lock() else { return false };
+        let connected = state.connection.as_ref().is_some_and(|connection| !connection.closed.is_cancelled());
+        !connected && state.failures > 0
+    }
+
     fn peer(&self, addr: &str) -> Arc<Peer> {
         let mut peers = self.peers.lock().expect("peers lock");
         if let Some(peer) = peers.get(addr) {
