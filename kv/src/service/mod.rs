@@ -10,6 +10,10 @@
 //! of earlier processes' blocked clients are proposed to every group, each
 //! part linearizable, the whole not one atomic step. Other keyless writes
 //! go to `kv/0`.
+//!
+//! The handle also runs the metadata group (`crate::meta_group`), the
+//! shard count of a new or joining node (`shard_count`) and the balancing
+//! of the shards' leaders over the nodes (`balance`).
 
 mod balance;
 mod block;
@@ -99,8 +103,8 @@ struct Inner {
 }
 
 impl Kv {
-    /// Opens the service on `start.store` and starts its groups `kv/0` …
-    /// `kv/<shards - 1>`.
+    /// Opens the service on `start.store` and starts the metadata group
+    /// and the service's groups `kv/0` … `kv/<shards - 1>`.
     pub async fn start(start: KvStart<'_>) -> Result<Kv> {
         let shards = shard_count::recorded(&start.store, start.shards, start.default_shards)?;
         let meta = MetaGroup::start(MetaStart {
@@ -448,7 +452,7 @@ impl Kv {
 /// The value of `key`, a fact of this data dir in `kv_raft_meta` (see
 /// [`raft_meta::SHARDS`]): the recorded one, or `new()`, recorded (synced)
 /// before it is returned.
-pub(super) fn recorded(store: &Store, key: &[u8], new: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>> {
+fn recorded(store: &Store, key: &[u8], new: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>> {
     if let Some(value) = store.get(Family::KvRaftMeta, key)? {
         return Ok(value);
     }
@@ -459,7 +463,7 @@ pub(super) fn recorded(store: &Store, key: &[u8], new: impl FnOnce() -> Vec<u8>)
     Ok(value)
 }
 
-pub(super) fn corrupt_fact(what: &str) -> Error {
+fn corrupt_fact(what: &str) -> Error {
     Error::Corrupt { family: Family::KvRaftMeta.name(), reason: what.to_string() }
 }
 
