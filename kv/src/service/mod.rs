@@ -123,7 +123,14 @@ impl Kv {
         let blocked = Arc::new(Blocked::new(start.node.id()));
         let mut groups = Vec::with_capacity(shards as usize);
         let mut dbs = None;
+        // openraft drives a group's heartbeats and election timers from a
+        // tick of 1.5 heartbeats that starts with the group. Starting the
+        // groups spread over one tick spreads their ticks, so the groups'
+        // heartbeats do not all fire at once.
+        let tick = start.settings.heartbeat * 3 / 2;
+        let started = tokio::time::Instant::now();
         for shard in 0..shards {
+            tokio::time::sleep_until(started + tick * shard / shards).await;
             let slots = vec![shard_slots(shard, shards)];
             let state_machine = KvStateMachine::open(
                 start.store.clone(),
