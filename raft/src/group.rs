@@ -457,10 +457,7 @@ impl Group {
                         return Reply::Forward(Err(GroupError::ShuttingDown(name)));
                     }
                     let result = receiver.await.unwrap_or(Err(GroupError::ShuttingDown(name)));
-                    // Only the Redis service's groups: the metadata group's
-                    // registrations are forwarded too, and would use it up.
-                    let redis = inner.id.service == "kv";
-                    if result.is_ok() && redis && storage::failpoints::fire("drop-forward-reply") {
+                    if result.is_ok() && storage::failpoints::fire_in("drop-forward-reply", &inner.name) {
                         // Hold the reply past the follower's attempt timeout.
                         tokio::time::sleep(Duration::from_secs(30)).await;
                     }

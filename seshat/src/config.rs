@@ -202,7 +202,8 @@ pub struct Config {
     pub raft_advertise_addr: Option<String>,
     pub formation: Formation,
     /// How many shards (Raft groups) the Redis service has, if given
-    /// (else what the data dir recorded, or 1).
+    /// (else what the data dir recorded, or for a new one: one per
+    /// initial member, the joined cluster's, or 1 on a single node).
     pub shards: Option<u32>,
     /// Whether the Redis Cluster protocol is spoken.
     pub cluster_enabled: bool,

@@ -3,9 +3,9 @@
 //! `count` hits; unset (the normal case), every check is one atomic load.
 //!
 //! Failpoints:
-//! - `drop-forward-reply`: the leader of a Redis service group applies a
-//!   forwarded write but never answers it, so the follower retries the
-//!   same request.
+//! - `drop-forward-reply@<group>` (e.g. `drop-forward-reply@kv/0`): the
+//!   leader of that group applies a forwarded write but never answers it,
+//!   so the follower retries the same request.
 //! - `log-append-error`: appending to the Raft log fails as a failing disk
 //!   would; openraft stops the group and the node exits 1.
 //! - `abort-mid-snapshot-install`: the process aborts while installing a
@@ -23,6 +23,21 @@ static ARMED: LazyLock<HashMap<String, AtomicU64>> = LazyLock::new(|| {
         .filter_map(|(name, count)| Some((name.trim().to_string(), AtomicU64::new(count.trim().parse().ok()?))))
         .collect()
 });
+
+/// True if failpoint `name`, scoped to `scope` (armed as `name@scope`),
+/// is armed; uses up one of its hits. Costs one check when nothing is
+/// armed.
+pub fn fire_in(name: &str, scope: &str) -> bool {
+    if ARMED.is_empty() {
+        return false;
+    }
+    let Some(remaining) = ARMED.get(&format!("{name}@{scope}")) else { return false };
+    let fired = remaining.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok();
+    if fired {
+        tracing::warn!("failpoint {name} fired in {scope}");
+    }
+    fired
+}
 
 /// True if failpoint `name` is armed; uses up one of its hits.
 pub fn fire(name: &str) -> bool {

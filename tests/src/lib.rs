@@ -539,6 +539,17 @@ pub(crate) async fn leader_among<'a>(
     None
 }
 
+/// What `redis-cli -h 127.0.0.1 -p PORT ARGS…` prints; panics if it fails.
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli is installed (make test installs redis-tools)");
+    assert!(output.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// One `INFO replication` field of `node`, if it answers.
 pub async fn info_field(node: &Node, name: &str) -> Option<String> {
     let mut raw = node.raw().await.ok()?;

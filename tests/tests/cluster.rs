@@ -194,7 +194,8 @@ async fn a_forwarded_write_retried_after_a_lost_reply_applies_once() {
     let _exclusive = one_cluster_at_a_time().await;
     // The leader drops the reply to the first forwarded write it applies,
     // so the follower retries the same request after its attempt timeout.
-    let cluster = Cluster::start_with_env(3, &one_shard(), &[("SESHAT_FAILPOINTS", "drop-forward-reply=1")]).unwrap();
+    let cluster =
+        Cluster::start_with_env(3, &one_shard(), &[("SESHAT_FAILPOINTS", "drop-forward-reply@kv/0=1")]).unwrap();
     let leader = cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
     let follower = (leader + 1) % 3;
     let mut client = cluster.nodes[follower].patient_client(REPLY_TIMEOUT).await.unwrap();

@@ -9,9 +9,7 @@ use redis::AsyncCommands;
 use seshat_tests::Node;
 
 fn redis_cli(node: &Node, args: &[&str]) -> String {
-    let output = Command::new("redis-cli").args(["-p", &node.port().to_string()]).args(args).output().unwrap();
-    assert!(output.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    seshat_tests::redis_cli(node.port(), args)
 }
 
 #[tokio::test]

@@ -5,13 +5,7 @@ use std::process::Command;
 use seshat_tests::Node;
 
 fn redis_cli(node: &Node, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &node.port().to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli is installed (make test installs redis-tools)");
-    assert!(output.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
+    seshat_tests::redis_cli(node.port(), args)
 }
 
 #[test]

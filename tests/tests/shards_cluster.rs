@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use seshat_tests::{eventually, one_cluster_at_a_time, Cluster, Node, FAST};
+use seshat_tests::{eventually, one_cluster_at_a_time, redis_cli, Cluster, Node, FAST};
 
 /// `(leader, keys)` of every shard, as `SESHAT SHARDS` on `node` reports.
 async fn shards(node: &Node) -> anyhow::Result<Vec<(Option<u64>, u64)>> {
@@ -46,12 +46,6 @@ async fn leaders_spread(cluster: &Cluster, timeout: Duration) -> bool {
         views.len() == 1
     })
     .await
-}
-
-fn redis_cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new("redis-cli").args(["-p", &port.to_string()]).args(args).output().unwrap();
-    assert!(output.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 #[tokio::test]

@@ -5,8 +5,8 @@
 //! families they share (see `storage::keyspace`); shard `s` of `n` owns
 //! the hash slots `storage::keyspace::shard_slots(s, n)`. A command whose
 //! keys are all in one shard goes to that shard's group (the caller names
-//! it: `storage::keyspace::slot_shard` of its keys' hash slot); one without keys (`None`) reads every
-//! group after all their read barriers, and FLUSHDB, FLUSHALL and the purge
+//! it: [`Kv::slot_shard`] of its keys' hash slot); one without keys
+//! (`None`) reads every group after all their read barriers, and FLUSHDB, FLUSHALL and the purge
 //! of earlier processes' blocked clients are proposed to every group, each
 //! part linearizable, the whole not one atomic step. Other keyless writes
 //! go to `kv/0`.
@@ -31,7 +31,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, GroupStatus, Proposal, RaftNode};
-use storage::keyspace::{kv_expiry, raft_meta, shard_slots, Shard};
+use storage::keyspace::{kv_expiry, raft_meta, shard_slots, slot_shard, Shard};
 use storage::{Family, Reader, Store};
 
 use crate::apply::KvStateMachine;
@@ -180,6 +180,11 @@ impl Kv {
     /// How many shards the service has.
     pub fn shards(&self) -> Shard {
         self.inner.groups.len() as Shard
+    }
+
+    /// The shard that owns hash slot `slot`.
+    pub fn slot_shard(&self, slot: u16) -> Shard {
+        slot_shard(slot, self.shards())
     }
 
     /// How many keys (in every database) the group of `shard` holds on

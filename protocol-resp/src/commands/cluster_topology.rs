@@ -57,28 +57,28 @@ impl Topology {
         let map: Arc<ClusterMap> = kv.meta().map();
         let me = session.server.node.id();
         let count = kv.shards();
-        let shards: Vec<TopologyShard> = kv
-            .groups()
-            .iter()
-            .enumerate()
-            .map(|(shard, group)| {
-                let slots = shard_slots(shard as u32, count);
-                let mut voters: Vec<NodeId> =
-                    group.members().into_iter().filter(|member| member.voter).map(|member| member.id).collect();
-                voters.sort_unstable();
-                TopologyShard {
-                    first_slot: *slots.start(),
-                    last_slot: *slots.end(),
-                    leader: group.leader_id(),
-                    voters,
-                    applied: group.applied_index(),
-                }
-            })
-            .collect();
+        let mut shards = Vec::new();
         // Members' Raft addresses as the groups name them (the links the
         // transport keeps).
-        let links: BTreeMap<NodeId, String> =
-            kv.groups().iter().flat_map(|group| group.members()).map(|member| (member.id, member.addr)).collect();
+        let mut links: BTreeMap<NodeId, String> = BTreeMap::new();
+        for (shard, group) in kv.groups().iter().enumerate() {
+            let slots = shard_slots(shard as u32, count);
+            let mut voters = Vec::new();
+            for member in group.members() {
+                if member.voter {
+                    voters.push(member.id);
+                }
+                links.insert(member.id, member.addr);
+            }
+            voters.sort_unstable();
+            shards.push(TopologyShard {
+                first_slot: *slots.start(),
+                last_slot: *slots.end(),
+                leader: group.leader_id(),
+                voters,
+                applied: group.applied_index(),
+            });
+        }
         let node = &session.server.node;
         let mut nodes = BTreeMap::new();
         // This node as the client reached it (its address may be one of

@@ -159,15 +159,15 @@ fn sort_patterns_in_place(
     options: &SortOptions,
 ) -> std::result::Result<(), CommandError> {
     let cluster_enabled = session.server.facts.cluster_enabled;
-    let shards = session.server.kv.shards();
-    if shards == 1 && !cluster_enabled {
+    let kv = &session.server.kv;
+    if kv.shards() == 1 && !cluster_enabled {
         return Ok(());
     }
     let key_slot = storage::keyspace::hash_slot(key);
     let in_place = |pattern: &[u8]| match pattern_slot(pattern) {
         None => false,
         Some(slot) if cluster_enabled => slot == key_slot,
-        Some(slot) => storage::keyspace::slot_shard(slot, shards) == storage::keyspace::slot_shard(key_slot, shards),
+        Some(slot) => kv.slot_shard(slot) == kv.slot_shard(key_slot),
     };
     let (scope, place) = if cluster_enabled { ("Cluster mode", "slots") } else { ("several shards", "shards") };
     let patterns = options.by.iter().map(|by| ("BY", by)).chain(options.get.iter().map(|get| ("GET", get)));

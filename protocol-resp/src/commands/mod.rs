@@ -289,9 +289,8 @@ pub(crate) fn dispatch(session: &mut Session, request: &Request) -> Outcome {
 /// The shard of the request's keys (`None`: it has none), or CROSSSLOT if
 /// they are in several shards (in several hash slots under the Redis
 /// Cluster protocol, as Redis Cluster answers). With one shard and no
-/// cluster protocol, every request goes to it.
-/// The slot is left out (not hashed) with one shard and no cluster
-/// protocol.
+/// cluster protocol, every request goes to it, its slot left out (not
+/// hashed).
 fn route(session: &Session, spec: &Spec, words: &[Bytes]) -> Result<Option<Route>, CommandError> {
     let kv = &session.server.kv;
     let cluster_enabled = session.server.facts.cluster_enabled;
@@ -303,15 +302,15 @@ fn route(session: &Session, spec: &Spec, words: &[Bytes]) -> Result<Option<Route
     let Ok(keys) = keyspec::keys(spec, words) else { return Ok(None) };
     let mut slots = keys.iter().map(|(key, _)| storage::keyspace::hash_slot(key));
     let Some(first) = slots.next() else { return Ok(None) };
-    let shards = kv.shards();
+    let shard = kv.slot_shard(first);
     let crosses = |slot: u16| match cluster_enabled {
         true => slot != first,
-        false => storage::keyspace::slot_shard(slot, shards) != storage::keyspace::slot_shard(first, shards),
+        false => kv.slot_shard(slot) != shard,
     };
     if slots.any(crosses) {
         return Err(cross_slot());
     }
-    Ok(Some(Route { shard: storage::keyspace::slot_shard(first, shards), slot: Some(first) }))
+    Ok(Some(Route { shard, slot: Some(first) }))
 }
 
 /// Redis Cluster's refusal of a request whose keys are in several slots

@@ -214,7 +214,7 @@ fn keys_in_slot(
     answer: impl FnOnce(Vec<Bytes>) -> Reply + Send + 'static,
 ) -> Result {
     let kv = session.server.kv.clone();
-    let shard = storage::keyspace::slot_shard(slot, kv.shards());
+    let shard = kv.slot_shard(slot);
     Ok(Outcome::Read(Box::pin(async move {
         match kv.read(Some(shard), 0, |ctx| ctx.keys_in_slot(slot, limit)).await {
             Ok(keys) => answer(keys),

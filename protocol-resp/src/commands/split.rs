@@ -24,10 +24,9 @@ pub(super) fn splittable(name: &str) -> bool {
 pub(super) fn run(session: &Session, name: &str, keys: Vec<Bytes>) -> Outcome {
     let kv = session.server.kv.clone();
     let (db, stale) = (session.db, session.stale_reads);
-    let shards = kv.shards();
     let mut parts: BTreeMap<Shard, Vec<(usize, Bytes)>> = BTreeMap::new();
     for (position, key) in keys.into_iter().enumerate() {
-        let shard = storage::keyspace::slot_shard(storage::keyspace::hash_slot(&key), shards);
+        let shard = kv.slot_shard(storage::keyspace::hash_slot(&key));
         parts.entry(shard).or_default().push((position, key));
     }
     let keys_of = |part: &[(usize, Bytes)]| part.iter().map(|(_, key)| key.clone()).collect::<Vec<_>>();
