@@ -133,6 +133,22 @@ async fn cluster_clients_follow_moved_to_the_shard_leaders() -> anyhow::Result<(
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "redis-py failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("passed"), "{stdout}");
+
+    // redis-rs's async cluster client: discovery, routing, MGET split by
+    // slot, a pipeline within one slot, CROSSSLOT for a command it does not
+    // split.
+    let nodes = [format!("redis://127.0.0.1:{}", ports[2])];
+    let mut rc = redis::cluster::ClusterClientBuilder::new(nodes).build()?.get_async_connection().await?;
+    for i in 0..60 {
+        let () = rc.set(format!("rs:{i}"), i).await?;
+    }
+    let keys: Vec<String> = (0..60).map(|i| format!("rs:{i}")).collect();
+    let values: Vec<i64> = rc.mget(&keys).await?;
+    assert_eq!(values, (0..60).collect::<Vec<i64>>());
+    let (a, b): (i64, i64) = redis::pipe().incr("{p}a", 1).incr("{p}b", 2).query_async(&mut rc).await?;
+    assert_eq!((a, b), (1, 2));
+    let crossing = redis::cmd("RENAME").arg("rs:1").arg("rs:2").query_async::<()>(&mut rc).await;
+    assert_eq!(seshat_tests::error_text(crossing), "CROSSSLOT Keys in request don't hash to the same slot");
     Ok(())
 }
 
@@ -153,6 +169,8 @@ async fn cluster_clients_ride_out_leader_changes() -> anyhow::Result<()> {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()?;
+    let ports = cluster.nodes.iter().map(Node::port).collect();
+    let rust_client = tokio::spawn(rust_cluster_storm(ports, Duration::from_secs(8)));
     // FAILOVER answers OK once leadership moved (or says that the
     // balancer's handover of the same shard runs: then again).
     for _ in 0..2 {
@@ -171,9 +189,29 @@ async fn cluster_clients_ride_out_leader_changes() -> anyhow::Result<()> {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success() && stdout.contains("passed"), "redis-py failed:\n{stdout}\n{stderr}");
+    let rust_writes = rust_client.await??;
     let after: Vec<Option<u64>> = shards(&cluster.nodes[0]).await?.iter().map(|(leader, _)| *leader).collect();
-    println!("{} while leaders went from {before:?} to {after:?}", stdout.trim());
+    println!("{}, redis-rs {rust_writes} writes, while leaders went from {before:?} to {after:?}", stdout.trim());
     Ok(())
+}
+
+/// redis-rs's async cluster client writing and reading for `duration`
+/// through the cluster seen from `ports`: every command must succeed,
+/// following MOVED to the new leaders, and every read must see the write
+/// before it. Returns the number of writes.
+async fn rust_cluster_storm(ports: Vec<u16>, duration: Duration) -> anyhow::Result<u64> {
+    let nodes: Vec<String> = ports.iter().map(|port| format!("redis://127.0.0.1:{port}")).collect();
+    let mut c = redis::cluster::ClusterClientBuilder::new(nodes).build()?.get_async_connection().await?;
+    let deadline = Instant::now() + duration;
+    let mut done = 0u64;
+    while Instant::now() < deadline {
+        let key = format!("rs-storm:{}", done % 500);
+        let () = c.set(&key, done).await?;
+        let value: u64 = c.get(&key).await?;
+        anyhow::ensure!(value == done, "{key} read {value} after writing {done}");
+        done += 1;
+    }
+    Ok(done)
 }
 
 #[tokio::test]
