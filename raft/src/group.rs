@@ -28,6 +28,7 @@ use crate::reads::ReadBatcher;
 use crate::settings::GroupSettings;
 use crate::sm_store::{Applied, StateMachineStore};
 use crate::snapshot::SnapshotDir;
+use crate::snapshot_receive;
 use crate::state_machine::StateMachine;
 use crate::submit::{self, Submission};
 use crate::transport::wire::{AdminOp, Reply, Rpc};
@@ -442,9 +443,10 @@ impl Group {
                 tokio::time::sleep_until(inner.started + inner.settings.leader_lease()).await;
                 Reply::Vote(inner.raft.vote(rpc).await)
             }),
-            Rpc::InstallSnapshot(rpc) => {
-                Box::pin(async move { Reply::InstallSnapshot(inner.raft.install_snapshot(rpc).await) })
-            }
+            Rpc::InstallSnapshot(rpc) => Box::pin(async move {
+                let heartbeat = inner.settings.heartbeat;
+                Reply::InstallSnapshot(snapshot_receive::chunk(&inner.raft, rpc, heartbeat).await)
+            }),
             Rpc::Forward(requests) => {
                 // Queued now, in arrival order.
                 let (reply, receiver) = oneshot::channel();

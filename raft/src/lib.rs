@@ -58,6 +58,7 @@ mod sessions;
 mod settings;
 mod sm_store;
 mod snapshot;
+mod snapshot_receive;
 mod snapshot_trigger;
 mod state_machine;
 mod stored;

@@ -195,6 +195,11 @@ async fn losing_two_of_three_refuses_cleanly_and_restart_recovers_everything() -
     let refused = redis::cmd("SET").arg("alone").arg("x").query_async::<()>(&mut c).await;
     let error = refused.expect_err("one node of three must not accept writes");
     assert!(error.to_string().contains("The cluster is down"), "{error}");
+    // INFO still describes the node (its keyspace as its replicas hold it).
+    let info: String = redis::cmd("INFO").arg("everything").query_async(&mut c).await.context("INFO")?;
+    for field in ["seshat_raft_role:", "# Keyspace", "db0:keys="] {
+        assert!(info.contains(field), "{field} in INFO:\n{info}");
+    }
     cluster.heal_and_check().await?;
     Ok(())
 }

@@ -420,20 +420,18 @@ pub(crate) fn read(session: &mut Session, op: ReadOp) -> Result<Outcome, Command
     )))
 }
 
-/// A read that involves this node's own state (INFO) and so cannot run
-/// inside EXEC on every replica: refused inside MULTI.
+/// A report of this node's own state (INFO, MEMORY STATS): it cannot run
+/// inside EXEC on every replica, so it is refused inside MULTI. Its counts
+/// come from this node's replicas without a read barrier, as a Redis
+/// replica's INFO describes its own copy: it answers while a shard has no
+/// leader, which is when an operator needs it most.
 pub(crate) fn read_local<F>(session: &Session, read: F) -> Result<Outcome, CommandError>
 where
     F: FnOnce(&ReadCtx<'_>) -> kv::Result<Reply> + Send + 'static,
 {
     let kv = session.server.kv.clone();
     let (shard, db) = (session.shard(), session.db);
-    if session.stale_reads {
-        return Ok(Outcome::Read(Box::pin(
-            async move { kv.read_stale(shard, db, read).unwrap_or_else(service_error) },
-        )));
-    }
-    Ok(Outcome::Read(Box::pin(async move { kv.read(shard, db, read).await.unwrap_or_else(service_error) })))
+    Ok(Outcome::Read(Box::pin(async move { kv.read_stale(shard, db, read).unwrap_or_else(service_error) })))
 }
 
 /// The reply of a completed proposal.
