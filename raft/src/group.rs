@@ -265,6 +265,9 @@ impl Group {
         };
         crate::pipeline::spawn(submit::run(group.inner.clone(), queue));
         crate::pipeline::spawn(crate::snapshot_trigger::run(group.inner.clone(), snapshots));
+        if let Some(cap) = group.inner.settings.max_voters {
+            crate::pipeline::spawn(crate::voter_cap::run(group.inner.clone(), cap));
+        }
         node.register(name.clone(), group.clone());
         if let Bootstrap::Initialize(members) = bootstrap {
             if !group.inner.raft.is_initialized().await.map_err(|e| crate::StartError::Raft(e.to_string()))? {
@@ -276,6 +279,11 @@ impl Group {
             }
         }
         Ok(group)
+    }
+
+    /// How the group times itself and compacts its log.
+    pub fn settings(&self) -> &GroupSettings {
+        &self.inner.settings
     }
 
     /// The group's id.
@@ -623,9 +631,17 @@ impl Inner {
                             )));
                         }
                     }
-                    self.raft.add_learner(id, Node { addr }, true).await.map_err(membership_error)?;
-                    let voters = BTreeSet::from([id]);
-                    self.change_membership(ChangeMembers::AddVoterIds(voters)).await.map_err(membership_error)?;
+                    let learner = Node { addr };
+                    self.once_settled(|| self.raft.add_learner(id, learner.clone(), true))
+                        .await
+                        .map_err(membership_error)?;
+                    let voters = members.iter().filter(|m| m.voter && m.id != id).count();
+                    // A capped group keeps a newcomer as a learner once its
+                    // seats are taken (see crate::voter_cap).
+                    if self.settings.max_voters.is_none_or(|cap| voters < cap) {
+                        let voters = BTreeSet::from([id]);
+                        self.change_membership(ChangeMembers::AddVoterIds(voters)).await.map_err(membership_error)?;
+                    }
                 }
                 AdminOp::RemoveNode { id } => {
                     let members = members_of(&self.raft.metrics().borrow().membership_config);
@@ -656,15 +672,26 @@ impl Inner {
     }
 
     /// Makes `change` once the membership change in progress, if any, has
-    /// committed: a new leader commits the last change its predecessor
-    /// left in flight, and an operator's next change must wait for it
-    /// rather than fail. (The caller bounds the wait.)
+    /// committed (see [`Inner::once_settled`]).
     async fn change_membership(
         &self,
         change: ChangeMembers<NodeId, Node>,
     ) -> Result<(), RaftError<NodeId, ClientWriteError<NodeId, Node>>> {
+        self.once_settled(|| self.raft.change_membership(change.clone(), false)).await
+    }
+
+    /// Runs the membership change `change` makes, again while another is
+    /// in progress: a new leader commits the last change its predecessor
+    /// left in flight (a fresh cluster's leader, the initial membership),
+    /// and an operator's change, or a node's join, must wait for it rather
+    /// than fail. (The caller bounds the wait.)
+    async fn once_settled<T, F, Fut>(&self, change: F) -> Result<(), RaftError<NodeId, ClientWriteError<NodeId, Node>>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, RaftError<NodeId, ClientWriteError<NodeId, Node>>>>,
+    {
         loop {
-            match self.raft.change_membership(change.clone(), false).await {
+            match change().await {
                 Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
                     ChangeMembershipError::InProgress(_),
                 ))) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -674,7 +701,7 @@ impl Inner {
     }
 }
 
-fn members_of(membership: &crate::types::StoredMembership) -> Vec<Member> {
+pub(crate) fn members_of(membership: &crate::types::StoredMembership) -> Vec<Member> {
     let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
     membership
         .nodes()

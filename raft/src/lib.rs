@@ -65,6 +65,7 @@ mod stored;
 mod submit;
 mod transport;
 mod types;
+mod voter_cap;
 
 pub use blocking::run_blocking;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -158,11 +158,15 @@ impl RaftNode {
     }
 
     /// Every node that is a member of at least one of this node's groups,
-    /// by id: a voter if it votes in every group it belongs to.
+    /// by id: a voter if it votes in every group it belongs to that lets
+    /// every member vote (a learner of a group with a voter cap, such as
+    /// the metadata group, is as much a member as its voters).
     pub fn members(&self) -> Vec<Member> {
         let mut members: BTreeMap<NodeId, Member> = BTreeMap::new();
         for group in self.groups() {
-            for member in group.members() {
+            let capped = group.settings().max_voters.is_some();
+            for mut member in group.members() {
+                member.voter |= capped;
                 members.entry(member.id).and_modify(|known| known.voter &= member.voter).or_insert(member);
             }
         }

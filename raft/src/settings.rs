@@ -36,6 +36,9 @@ pub struct GroupSettings {
     /// batch took to commit (group commit delay, see [`crate::submit`]).
     /// Zero submits every batch as soon as it is taken.
     pub commit_linger: Duration,
+    /// At most this many voters, the other members following as learners
+    /// (see [`crate::voter_cap`]); `None`: every member votes.
+    pub max_voters: Option<usize>,
 }
 
 impl Default for GroupSettings {
@@ -49,6 +52,7 @@ impl Default for GroupSettings {
             snapshot_bytes: 64 * 1024 * 1024,
             log_keep_entries: 1000,
             commit_linger: Duration::from_millis(2),
+            max_voters: None,
         }
     }
 }

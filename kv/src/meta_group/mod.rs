@@ -3,7 +3,8 @@
 //! addresses), its shard count, and a configuration epoch that grows
 //! with every change ([`ClusterMap`]).
 //!
-//! Every node runs a replica and reads the map from it ([`MetaGroup::map`]):
+//! At most [`MAX_VOTERS`] nodes vote in it; the others run learners
+//! (`raft::GroupSettings::max_voters`). Every node runs a replica and reads the map from it ([`MetaGroup::map`]):
 //! a cache that follows the group's log, so it may trail the latest epoch
 //! by the replication lag. Nothing trusts it for a write: it names where
 //! a shard's leader takes clients (MOVED, CLUSTER NODES), while the
@@ -34,6 +35,11 @@ pub use map::{ClusterMap, MetaCommand, MetaReply, NodeRecord};
 use crate::error::{Error, Result};
 use machine::MetaMachine;
 
+/// The most nodes that vote in the metadata group; the others follow its
+/// log as learners, so the map reaches every node while its writes need
+/// at most three acknowledgements.
+pub const MAX_VOTERS: usize = 5;
+
 /// How the metadata group runs on this node.
 pub struct MetaStart<'a> {
     pub node: &'a RaftNode,
@@ -62,7 +68,7 @@ impl MetaGroup {
             start.store,
             machine,
             start.snapshot_dir,
-            start.settings,
+            GroupSettings { max_voters: Some(MAX_VOTERS), ..start.settings },
             start.clock,
             start.bootstrap,
         )
