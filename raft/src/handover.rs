@@ -10,8 +10,13 @@
 //!    and read-index rounds wait (both would send entries or heartbeats
 //!    that renew the followers' leases), and its idle heartbeats stop.
 //! 2. It waits until the target has every entry of its log, so the target
-//!    wins on the log check, and then for one lease (plus a margin) after
-//!    the last entry it sent, so the followers' leases have run out.
+//!    wins on the log check, and no new entry came for a short margin (the
+//!    batches in flight are in). In a group of two or three voters the
+//!    target and this leader are a majority, and openraft lets a leader
+//!    grant a higher term's vote, so that is all. In a larger group the
+//!    target needs followers too, which refuse every vote while their
+//!    leases run: there the leader also waits one lease (plus the margin)
+//!    after the last entry it sent.
 //! 3. It asks the target to campaign (`Rpc::Campaign`). The target's vote
 //!    request carries a higher term; every voter whose lease has run out
 //!    grants it (the old leader included, which steps down). A follower
@@ -21,12 +26,19 @@
 //! 4. Whatever the outcome, heartbeats resume and the held work continues,
 //!    forwarded to whoever leads now.
 //!
-//! Safety never depends on any of this: it is an ordinary Raft election.
-//! Only who wins, and how long writes wait (about one lease, ~0.6 s with
-//! the default timings), depend on the timing. Writes and reads are never
-//! refused during a handover; they wait, bounded by their own deadline.
+//! Safety never depends on any of this: it is an ordinary Raft election,
+//! and the leader serves no read under its lease while a handover runs
+//! (`crate::reads`), as the target may win before that lease would have
+//! run out. Only who wins, and how long writes wait, depend on the timing:
+//! with three voters about the margin (75 ms with the default timings,
+//! ~0.7 s when it also waited out the lease); with more, about one lease
+//! (~0.7 s). A leader elected less than one lease ago refuses to vote
+//! (openraft's lease on its own vote): the campaign is then asked again
+//! after an election timeout. Writes and reads are never refused during a
+//! handover; they wait, bounded by their own deadline.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -192,12 +204,15 @@ fn choose_target(inner: &Inner, target: Option<NodeId>) -> Result<NodeId, Handov
         .ok_or(HandoverError::NoOtherVoter)
 }
 
-/// Steps 2 and 3: waits for the target and the leases, then has the target
-/// campaign until someone else leads.
+/// Steps 2 and 3: waits for the target (and, in a group of more than
+/// three voters, the leases), then has the target campaign until someone
+/// else leads.
 async fn hand_over(inner: &Arc<Inner>, target: NodeId) -> Result<NodeId, GroupError> {
-    let lease = inner.settings.leader_lease();
     let margin = inner.settings.election_timeout / 4;
     let mut metrics = inner.raft.metrics();
+    let voters = metrics.borrow().membership_config.membership().voter_ids().count();
+    // The target and this leader: a majority of at most three voters.
+    let lease = if 2 * 2 > voters { Duration::ZERO } else { inner.settings.leader_lease() };
     // The leader sends nothing once the target holds its whole log and no
     // new entry arrives: new work is held, in-flight batches finish.
     let mut quiet_since = Instant::now();
@@ -212,7 +227,8 @@ async fn hand_over(inner: &Arc<Inner>, target: NodeId) -> Result<NodeId, GroupEr
         if caught_up && Instant::now() >= quiet_since + lease + margin {
             break;
         }
-        let wake = if caught_up { quiet_since + lease + margin } else { Instant::now() + lease };
+        let wake =
+            if caught_up { quiet_since + lease + margin } else { Instant::now() + inner.settings.leader_lease() };
         tokio::select! {
             changed = metrics.changed() => if changed.is_err() {
                 return Err(GroupError::ShuttingDown(inner.name.to_string()));

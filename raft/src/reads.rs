@@ -15,8 +15,9 @@
 //! A follower obtains the index from the leader (one `ReadIndex` RPC per
 //! round), then waits until it has applied that far and reads locally.
 //!
-//! While the leader hands its role over, rounds wait for the handover to
-//! end (see [`crate::handover`]) and then ask whoever leads.
+//! While the leader hands its role over, it reads under no lease, and
+//! rounds wait for the handover to end (see [`crate::handover`]) and then
+//! ask whoever leads.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,7 +51,12 @@ impl ReadBatcher {
 
     /// A log index that, once applied locally, makes a read linearizable.
     pub(crate) async fn read_index(self: &Arc<Self>, inner: &Arc<Inner>, deadline: Instant) -> Result<u64, GroupError> {
-        if let Some(index) = inner.leases.read_index(&inner.raft.metrics().borrow(), Instant::now()) {
+        // No lease while handing over: the target may win with this
+        // leader's vote before the lease would have run out.
+        let lease = (!inner.handovers.in_progress())
+            .then(|| inner.leases.read_index(&inner.raft.metrics().borrow(), Instant::now()))
+            .flatten();
+        if let Some(index) = lease {
             // The metrics may lag a write this node applied (and answered)
             // since they were reported.
             return Ok(index.max(*inner.applied.index.borrow()));

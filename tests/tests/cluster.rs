@@ -629,7 +629,8 @@ async fn leave_behind(cluster: &mut Cluster, leader: usize, follower: usize, fro
 
 /// A follower catching up by snapshot on a dataset larger than the memory
 /// it may use streams the snapshot into SST files instead of holding it,
-/// and the transfer, longer than an election timeout, deposes no leader.
+/// and the transfer, longer than an election timeout, is not restarted
+/// over and over.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_snapshot_larger_than_memory_installs_in_bounded_memory() {
     const VALUE_LEN: usize = 64 * 1024;
@@ -642,7 +643,6 @@ async fn a_snapshot_larger_than_memory_installs_in_bounded_memory() {
     let follower = (leader + 1) % 3;
 
     leave_behind(&mut cluster, leader, follower, 0, KEYS, VALUE_LEN).await;
-    let term = index_field(&cluster, leader, "seshat_raft_term").await;
     cluster.nodes[follower].restart().unwrap();
     let installed = eventually(Duration::from_secs(60), || {
         let node = &cluster.nodes[follower];
@@ -669,8 +669,11 @@ async fn a_snapshot_larger_than_memory_installs_in_bounded_memory() {
     assert!(peak_kib < PEAK_BOUND_KIB, "the follower peaked at {peak_kib} KiB");
     // The transfer took longer than an election timeout; the follower
     // counted it as word from the leader rather than campaign and depose
-    // it (which restarted the transfer, again and again).
-    assert_eq!(index_field(&cluster, leader, "seshat_raft_term").await, term, "the leader kept its term");
+    // it, which restarted the transfer from its first chunk, again and
+    // again (20 times a minute). A restarted node may still campaign once
+    // before the leader reaches it, which restarts the transfer once.
+    let transfers = log.matches("Raft::begin_receiving_snapshot()").count();
+    assert!((1..=2).contains(&transfers), "the snapshot transfer started {transfers} times");
     assert_holds_big_values(&cluster, follower, KEYS, VALUE_LEN).await;
 }
 
