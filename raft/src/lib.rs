@@ -73,7 +73,7 @@ pub use frontend::{accept, Frontend, Shutdown};
 pub use group::{Bootstrap, Group, GroupError, GroupId, GroupStatus, Member, Proposal, Role};
 pub use handover::HandoverError;
 pub use node::{NodeService, RaftNode};
-pub use settings::GroupSettings;
+pub use settings::{GroupSettings, Zones};
 pub use state_machine::{Command, StateMachine};
 pub use types::NodeId;
 

@@ -1,8 +1,12 @@
 //! Timing and log-compaction settings of a group.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::{Config, SnapshotPolicy};
+
+use crate::types::NodeId;
 
 /// How a group times its heartbeats, elections and requests, and when it
 /// compacts its log.
@@ -39,6 +43,31 @@ pub struct GroupSettings {
     /// At most this many voters, the other members following as learners
     /// (see [`crate::voter_cap`]); `None`: every member votes.
     pub max_voters: Option<usize>,
+    /// Where each node runs, for spreading capped voters over zones.
+    pub zones: Zones,
+}
+
+/// Each node's failure zone, as the service knows it (the metadata
+/// group's map); `None` for a node that names none. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Zones(Option<Arc<dyn Fn(NodeId) -> Option<String> + Send + Sync>>);
+
+impl Zones {
+    /// Zones as `zone_of` tells them.
+    pub fn new(zone_of: impl Fn(NodeId) -> Option<String> + Send + Sync + 'static) -> Zones {
+        Zones(Some(Arc::new(zone_of)))
+    }
+
+    /// Node `id`'s zone, if known.
+    pub(crate) fn of(&self, id: NodeId) -> Option<String> {
+        self.0.as_ref().and_then(|zone_of| zone_of(id))
+    }
+}
+
+impl fmt::Debug for Zones {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "Zones(known)" } else { "Zones(none)" })
+    }
 }
 
 impl Default for GroupSettings {
@@ -53,6 +82,7 @@ impl Default for GroupSettings {
             log_keep_entries: 1000,
             commit_linger: Duration::from_millis(2),
             max_voters: None,
+            zones: Zones::default(),
         }
     }
 }

@@ -126,6 +126,13 @@ pub struct Flags {
     #[arg(long, value_name = "yes|no")]
     pub cluster_enabled: Option<String>,
 
+    /// The failure zone this node runs in (a rack, a room, a cloud
+    /// availability zone), recorded in the metadata group, which spreads
+    /// its five voters over as many zones as the nodes name. Letters,
+    /// digits, '-', '_' and '.', at most 64. [default: none]
+    #[arg(long, value_name = "NAME")]
+    pub zone: Option<String>,
+
     /// Leader heartbeat interval in ms. It is also how long one
     /// AppendEntries may take (openraft's rule), so it must exceed the
     /// round trip between nodes, or replication stalls. [default: 100]
@@ -207,6 +214,8 @@ pub struct Config {
     pub shards: Option<u32>,
     /// Whether the Redis Cluster protocol is spoken.
     pub cluster_enabled: bool,
+    /// The failure zone the node runs in, if named.
+    pub zone: Option<String>,
     pub group: raft::GroupSettings,
     /// The config file's `[redis]` parameters, as text.
     pub redis: Vec<(String, String)>,
@@ -242,6 +251,14 @@ impl Config {
             Some("yes") => true,
             Some(other) => anyhow::bail!("--cluster-enabled '{other}' is not yes or no"),
         };
+        let zone = flags.zone.or(file.zone);
+        if let Some(zone) = &zone {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+            anyhow::ensure!(
+                !zone.is_empty() && zone.len() <= 64 && zone.chars().all(allowed),
+                "--zone '{zone}': letters, digits, '-', '_' and '.', 1 to 64 of them"
+            );
+        }
         let settings = raft::GroupSettings::default();
         let ms = |flag: Option<u64>, file: Option<u64>, default: Duration| {
             flag.or(file).map(Duration::from_millis).unwrap_or(default)
@@ -309,6 +326,7 @@ impl Config {
             formation,
             shards,
             cluster_enabled,
+            zone,
             group,
             redis,
         })
@@ -450,6 +468,16 @@ mod tests {
         assert!(load(&["--raft-advertise-addr", "nohost"], None).is_err());
         assert!(load(&["--raft-advertise-addr", ":7379"], None).is_err());
         assert!(load(&["--raft-advertise-addr", "h:0"], None).is_err());
+    }
+
+    #[test]
+    fn the_zone_is_a_short_plain_name() {
+        assert_eq!(load(&[], None).unwrap().zone, None);
+        assert_eq!(load(&["--zone", "eu-west-1a"], None).unwrap().zone.as_deref(), Some("eu-west-1a"));
+        assert_eq!(load(&[], Some("zone = \"rack.7\"\n")).unwrap().zone.as_deref(), Some("rack.7"));
+        for bad in ["", "two words", "a,b", &"z".repeat(65)] {
+            assert!(load(&["--zone", bad], None).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -211,6 +211,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             raft_addr: node.advertised().to_string(),
             resp_addr: reachable(resp_addr, node.advertised()),
             pg_addr: pg_addr.map(|addr| reachable(addr, node.advertised())),
+            zone: config.zone.clone(),
         };
         let (kv, shutdown) = (kv.clone(), shutdown.clone());
         tokio::spawn(async move { kv.meta().register(record, kv.shards(), shutdown).await })

@@ -1,7 +1,8 @@
 //! The metadata group votes on at most five nodes, whatever the cluster's
 //! size; the other nodes follow its log as learners and so read the same
 //! cluster map. Removing a voter gives its seat to a learner; a node that
-//! joins a full group takes a learner's seat.
+//! joins a full group takes a learner's seat, unless it brings a zone the
+//! voters lack.
 
 use std::time::{Duration, Instant};
 
@@ -82,5 +83,30 @@ async fn the_metadata_group_votes_on_five_nodes_and_the_others_follow_it() -> an
     println!("meta/0 voters {:?}, learners {:?}", views[0].0, views[0].1);
     let joined = &cluster.nodes[joined];
     assert!(eventually(Duration::from_secs(10), || async { mapped_nodes(joined) == 6 }).await);
+    Ok(())
+}
+
+/// Five nodes in zone a fill meta/0's seats; a sixth in zone b joins and
+/// takes a seat from zone a, so that losing zone a's nodes no longer takes
+/// every voter.
+#[tokio::test]
+async fn the_metadata_group_spreads_its_voters_over_zones() -> anyhow::Result<()> {
+    let _exclusive = one_cluster_at_a_time().await;
+    let args = [FAST, &["--shards", "1", "--zone", "a"]].concat();
+    let mut cluster = Cluster::start(5, &args)?;
+    let (settled, views) = meta_settles(&cluster, 5, 0).await;
+    assert!(settled, "{views:?}");
+    let joined = cluster.join(6, 0, &[FAST, &["--shards", "1", "--zone", "b"]].concat())?;
+    let spread = eventually(Duration::from_secs(30), || async {
+        let view = meta_members(&cluster.nodes[0]).await;
+        view.is_ok_and(|(voters, learners)| voters.len() == 5 && learners.len() == 1 && voters.contains(&6))
+    })
+    .await;
+    assert!(spread, "node 6 (zone b) did not take a voter's seat: {:?}", meta_members(&cluster.nodes[0]).await?);
+    let mut c = cluster.nodes[joined].client().await?;
+    let lines: Vec<String> = redis::cmd("SESHAT").arg("MEMBERS").arg("meta/0").query_async(&mut c).await?;
+    let six = lines.iter().find(|line| line.starts_with("6 ")).expect("node 6 is a member");
+    assert!(six.contains(" voter ") && six.ends_with(" zone=b"), "{six}");
+    assert_eq!(lines.iter().filter(|line| line.ends_with(" zone=a")).count(), 5, "{lines:?}");
     Ok(())
 }

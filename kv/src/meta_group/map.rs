@@ -25,6 +25,8 @@ pub struct NodeRecord {
     pub resp_addr: String,
     /// Where its PostgreSQL frontend listens, if it serves one.
     pub pg_addr: Option<String>,
+    /// The failure zone it runs in (`--zone`), if named.
+    pub zone: Option<String>,
 }
 
 /// The cluster's nodes and shards, at one configuration epoch.
@@ -108,6 +110,7 @@ mod tests {
             raft_addr: format!("127.0.0.1:{}", port + 1000),
             resp_addr: format!("127.0.0.1:{port}"),
             pg_addr: None,
+            zone: None,
         }
     }
 

@@ -3,8 +3,8 @@
 //! addresses), its shard count, and a configuration epoch that grows
 //! with every change ([`ClusterMap`]).
 //!
-//! At most [`MAX_VOTERS`] nodes vote in it; the others run learners
-//! (`raft::GroupSettings::max_voters`). Every node runs a replica and reads the map from it ([`MetaGroup::map`]):
+//! At most [`MAX_VOTERS`] nodes vote in it, spread over the nodes' zones
+//! (`--zone`); the others run learners (`raft::GroupSettings::max_voters`). Every node runs a replica and reads the map from it ([`MetaGroup::map`]):
 //! a cache that follows the group's log, so it may trail the latest epoch
 //! by the replication lag. Nothing trusts it for a write: it names where
 //! a shard's leader takes clients (MOVED, CLUSTER NODES), while the
@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use raft::{Bootstrap, Clock, Group, GroupError, GroupId, GroupSettings, NodeId, RaftNode};
+use raft::{Bootstrap, Clock, Group, GroupError, GroupId, GroupSettings, NodeId, RaftNode, Zones};
 use storage::keyspace::Shard;
 use storage::Store;
 use tokio::sync::watch;
@@ -39,6 +39,11 @@ use machine::MetaMachine;
 /// log as learners, so the map reaches every node while its writes need
 /// at most three acknowledgements.
 pub const MAX_VOTERS: usize = 5;
+
+/// Each node's zone as the map names it, for spreading the voters.
+fn zones_in(map: watch::Receiver<Arc<ClusterMap>>) -> Zones {
+    Zones::new(move |id| map.borrow().nodes.get(&id).and_then(|node| node.zone.clone()))
+}
 
 /// How the metadata group runs on this node.
 pub struct MetaStart<'a> {
@@ -68,7 +73,7 @@ impl MetaGroup {
             start.store,
             machine,
             start.snapshot_dir,
-            GroupSettings { max_voters: Some(MAX_VOTERS), ..start.settings },
+            GroupSettings { max_voters: Some(MAX_VOTERS), zones: zones_in(map.clone()), ..start.settings },
             start.clock,
             start.bootstrap,
         )

@@ -16,7 +16,7 @@ const SESHAT_HELP: &[&str] = &[
     "SESHAT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "MEMBERS [<group>]",
     "    Return the nodes of the cluster: id, Raft address, voter (in every group) or learner, and whether it leads",
-    "    the kv group; or the members of one group (e.g. sql/0) and its leader.",
+    "    the kv group, then its zone if it names one; or the members of one group (e.g. sql/0) and its leader.",
     "GROUPS",
     "    Return one line per Raft group of this node: name, leader, term, applied index, voters, learners.",
     "SHARDS",
@@ -40,13 +40,13 @@ fn seshat(session: &mut Session, args: &mut Args) -> Result {
             let group = args.next_opt();
             args.finish().map_err(|_| wrong_arity("seshat|members"))?;
             match group {
-                None => reply(members_reply(&node.members(), kv_leader(&kv))),
+                None => reply(members_reply(&kv, &node.members(), kv_leader(&kv))),
                 Some(name) => {
                     let name = String::from_utf8_lossy(&name);
                     let group = node
                         .group(&name)
                         .ok_or_else(|| CommandError::Other(format!("ERR no group '{name}' on this node")))?;
-                    reply(members_reply(&group.members(), group.status().leader.map(|m| m.id)))
+                    reply(members_reply(&kv, &group.members(), group.status().leader.map(|m| m.id)))
                 }
             }
         }
@@ -121,20 +121,24 @@ fn kv_leader(kv: &kv::Kv) -> Option<u64> {
 /// After a membership change: the nodes, as MEMBERS lists them.
 fn membership_reply(kv: &kv::Kv, node: &RaftNode, result: std::result::Result<(), GroupError>) -> Reply {
     match result {
-        Ok(()) => members_reply(&node.members(), kv_leader(kv)),
+        Ok(()) => members_reply(kv, &node.members(), kv_leader(kv)),
         Err(error) => Reply::Error(CommandError::Other(group_error(error))),
     }
 }
 
-/// One line per member: `id addr voter|learner leader|follower`.
-fn members_reply(members: &[Member], leader: Option<u64>) -> Reply {
+/// One line per member: `id addr voter|learner leader|follower`, then
+/// `zone=NAME` for a node the metadata group knows a zone of.
+fn members_reply(kv: &kv::Kv, members: &[Member], leader: Option<u64>) -> Reply {
+    let map = kv.meta().map();
     Reply::Array(
         members
             .iter()
             .map(|m| {
                 let kind = if m.voter { "voter" } else { "learner" };
                 let role = if Some(m.id) == leader { "leader" } else { "follower" };
-                Reply::bulk(format!("{} {} {kind} {role}", m.id, m.addr))
+                let zone = map.nodes.get(&m.id).and_then(|node| node.zone.as_deref());
+                let zone = zone.map_or(String::new(), |zone| format!(" zone={zone}"));
+                Reply::bulk(format!("{} {} {kind} {role}{zone}", m.id, m.addr))
             })
             .collect(),
     )
