@@ -28,7 +28,8 @@ use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, InstallSnapsh
 use crate::types::{NodeId, Raft, TypeConfig};
 
 /// Handles one snapshot chunk, telling openraft that the sender was heard
-/// from every `heartbeat` until it is handled.
+/// from at once and then every `heartbeat` until it is handled (at once,
+/// as a chunk usually takes less than a heartbeat to handle).
 pub(crate) async fn chunk(
     raft: &Raft,
     rpc: InstallSnapshotRequest<TypeConfig>,

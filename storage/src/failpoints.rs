@@ -28,15 +28,7 @@ static ARMED: LazyLock<HashMap<String, AtomicU64>> = LazyLock::new(|| {
 /// is armed; uses up one of its hits. Costs one check when nothing is
 /// armed.
 pub fn fire_in(name: &str, scope: &str) -> bool {
-    if ARMED.is_empty() {
-        return false;
-    }
-    let Some(remaining) = ARMED.get(&format!("{name}@{scope}")) else { return false };
-    let fired = remaining.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok();
-    if fired {
-        tracing::warn!("failpoint {name} fired in {scope}");
-    }
-    fired
+    !ARMED.is_empty() && fire(&format!("{name}@{scope}"))
 }
 
 /// True if failpoint `name` is armed; uses up one of its hits.
