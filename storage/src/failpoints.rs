@@ -28,15 +28,24 @@ static ARMED: LazyLock<HashMap<String, AtomicU64>> = LazyLock::new(|| {
 /// is armed; uses up one of its hits. Costs one check when nothing is
 /// armed.
 pub fn fire_in(name: &str, scope: &str) -> bool {
-    !ARMED.is_empty() && fire(&format!("{name}@{scope}"))
+    let fired = !ARMED.is_empty() && take_hit(&format!("{name}@{scope}"));
+    if fired {
+        tracing::warn!("failpoint {name} fired in {scope}");
+    }
+    fired
 }
 
 /// True if failpoint `name` is armed; uses up one of its hits.
 pub fn fire(name: &str) -> bool {
-    let Some(remaining) = ARMED.get(name) else { return false };
-    let fired = remaining.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok();
+    let fired = take_hit(name);
     if fired {
         tracing::warn!("failpoint {name} fired");
     }
     fired
+}
+
+/// Uses up one hit of the failpoint armed as `armed`, if it has one left.
+fn take_hit(armed: &str) -> bool {
+    let Some(remaining) = ARMED.get(armed) else { return false };
+    remaining.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
 }
