@@ -192,7 +192,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if kv.shards() > 1 {
         let kv = kv.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move { kv.run_leader_balancer(config.node_id, shutdown.cancelled_owned()).await });
+        let node = node.clone();
+        tokio::spawn(async move { kv.run_leader_balancer(node, shutdown.cancelled_owned()).await });
     }
     if let Formation::Join(member) = &config.formation {
         let (node, member, shutdown) = (node.clone(), member.clone(), shutdown.clone());

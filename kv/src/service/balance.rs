@@ -7,16 +7,19 @@
 //! leads at least two shards more than the voter leading the fewest, it
 //! hands one shard to that voter ([`Group::hand_over`]), choosing a shard
 //! in which that voter (nearly) holds the leader's whole log, so the
-//! handover does not wait long for it to catch up (writes to the shard wait during a
-//! handover, ~0.7 s). Each handover moves the cluster closer to leaders
-//! counts that differ by at most one, and nothing moves once they do.
-//! Nothing moves either while a shard has no leader: an election is
-//! under way, and the counts would be wrong.
+//! handover does not wait long for it to catch up (writes to the shard
+//! wait during a handover, ~0.1 s with three voters). Each handover moves
+//! the cluster closer to leaders counts that differ by at most one, and
+//! nothing moves once they do. Nothing moves either while a shard has no
+//! leader: an election is under way, and the counts would be wrong. A
+//! voter whose Raft link from this node is down (a killed node) is no
+//! target: it leads nothing, so it would always look the least loaded,
+//! and a handover to it would hold the shard's writes until it timed out.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use raft::{Group, NodeId, Role};
+use raft::{Group, NodeId, RaftNode, Role};
 
 use super::Kv;
 
@@ -33,8 +36,9 @@ const HANDOVER_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Kv {
     /// Balances the shards' leaders until `shutdown` resolves.
-    pub async fn run_leader_balancer(&self, me: NodeId, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn run_leader_balancer(&self, node: RaftNode, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let me = node.id();
         // Nodes compare at different moments, so two of them rarely hand
         // shards to the same voter at once.
         let offset = Duration::from_millis(97 * (me % 10));
@@ -45,7 +49,7 @@ impl Kv {
                 _ = &mut shutdown => return,
                 _ = interval.tick() => {}
             }
-            let Some((shard, group, target)) = self.unbalanced(me) else { continue };
+            let Some((shard, group, target)) = self.unbalanced(&node) else { continue };
             tracing::info!(shard, target, "handing a shard's leadership over to balance the leaders");
             if let Err(error) = group.hand_over(Some(target), Some(HANDOVER_TIMEOUT)).await {
                 tracing::info!(shard, target, %error, "leader balancing handover did not complete");
@@ -53,14 +57,16 @@ impl Kv {
         }
     }
 
-    /// A shard `me` leads, with the voter to hand it to, when `me` leads
-    /// two or more shards more than that voter.
-    fn unbalanced(&self, me: NodeId) -> Option<(usize, Group, NodeId)> {
+    /// A shard `node` leads, with the voter to hand it to, when `node`
+    /// leads two or more shards more than that voter.
+    fn unbalanced(&self, node: &RaftNode) -> Option<(usize, Group, NodeId)> {
+        let me = node.id();
         let statuses: Vec<_> = self.inner.groups.iter().map(|group| group.status()).collect();
         let mut led: BTreeMap<NodeId, usize> = BTreeMap::new();
         for status in &statuses {
             let leader = status.leader.as_ref()?;
-            for member in status.members.iter().filter(|member| member.voter) {
+            let reachable = status.members.iter().filter(|member| member.voter && !node.link_down(&member.addr));
+            for member in reachable {
                 led.entry(member.id).or_insert(0);
             }
             *led.entry(leader.id).or_insert(0) += 1;
