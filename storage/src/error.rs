@@ -29,6 +29,11 @@ pub enum Error {
     #[error("rocksdb: {0}")]
     Rocks(#[from] rocksdb::Error),
 
+    /// A WAL sync of the group-commit thread failed (the message is
+    /// RocksDB's); no write it was to cover may be counted as durable.
+    #[error("syncing the WAL failed: {0}")]
+    WalSync(String),
+
     #[error("corrupt record in {family}: {reason}")]
     Corrupt { family: &'static str, reason: String },
 

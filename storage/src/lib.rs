@@ -36,6 +36,7 @@ mod process_memory;
 mod replace;
 mod store;
 mod tuning;
+mod wal_syncer;
 
 pub use batch::Batch;
 pub use error::{Error, Result};
@@ -46,3 +47,4 @@ pub use process_memory::{peak_resident_bytes, resident_bytes};
 pub use replace::SpanEntry;
 pub use store::{visit_scanned, Durability, KeyValue, Reader, Scan, Snapshot, Storage, Store};
 pub use tuning::{default_block_cache_mb, Tuning};
+pub use wal_syncer::Completion;

@@ -16,6 +16,7 @@ use crate::keyspace::{Family, Service};
 use crate::layout::{self, Layout};
 use crate::lock::DirLock;
 use crate::tuning::{self, Tuning};
+use crate::wal_syncer::{Completion, WalSyncer};
 
 /// Whether a write must be on stable storage before [`Store::write`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,14 +58,16 @@ impl Storage {
         match layout {
             Layout::Shared => {
                 let db = Arc::new(open_instance(&layout.instance_dir(data_dir, Service::Kv), &Service::ALL, &cache)?);
+                let syncer = Arc::new(WalSyncer::start(db.clone(), "shared"));
                 for service in Service::ALL {
-                    stores.insert(service, Store::new(db.clone(), service, &cache));
+                    stores.insert(service, Store::new(db.clone(), syncer.clone(), service, &cache));
                 }
             }
             Layout::Isolated => {
                 for service in Service::ALL {
-                    let db = open_instance(&layout.instance_dir(data_dir, service), &[service], &cache)?;
-                    stores.insert(service, Store::new(Arc::new(db), service, &cache));
+                    let db = Arc::new(open_instance(&layout.instance_dir(data_dir, service), &[service], &cache)?);
+                    let syncer = Arc::new(WalSyncer::start(db.clone(), service.name()));
+                    stores.insert(service, Store::new(db, syncer, service, &cache));
                 }
             }
         }
@@ -124,6 +127,10 @@ pub type KeyValue = (Box<[u8]>, Box<[u8]>);
 #[derive(Clone)]
 pub struct Store {
     pub(crate) db: Arc<DB>,
+    /// The instance's group-commit thread (shared by its stores). Declared
+    /// after `db`: dropping the last store drops its handle on the
+    /// instance, then joins the thread, which holds the other one.
+    syncer: Arc<WalSyncer>,
     service: Service,
     id: u64,
     /// The block cache the instance's families use.
@@ -242,10 +249,10 @@ fn visit_raw<D: rocksdb::DBAccess>(
 }
 
 impl Store {
-    fn new(db: Arc<DB>, service: Service, cache: &Cache) -> Store {
+    fn new(db: Arc<DB>, syncer: Arc<WalSyncer>, service: Service, cache: &Cache) -> Store {
         static OPENED: AtomicU64 = AtomicU64::new(0);
         let id = OPENED.fetch_add(1, Ordering::Relaxed);
-        Store { db, service, id, cache: cache.clone(), gate: Arc::new(RwLock::new(())) }
+        Store { db, syncer, service, id, cache: cache.clone(), gate: Arc::new(RwLock::new(())) }
     }
 
     /// Waits out a replacement of the service's content in progress.
@@ -294,6 +301,13 @@ impl Store {
     /// Makes every write so far durable.
     pub fn sync_wal(&self) -> Result<()> {
         Ok(self.db.flush_wal(true)?)
+    }
+
+    /// Runs `done` on the instance's group-commit thread once every write
+    /// that returned before this call is durable (see `wal_syncer`): the
+    /// caller does not wait, and concurrent callers share one fsync.
+    pub fn after_sync(&self, done: Completion) {
+        self.syncer.after_sync(done);
     }
 
     /// A consistent, read-only view of the store as of now. It owns a

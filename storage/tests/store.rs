@@ -254,3 +254,34 @@ fn a_replacement_larger_than_one_sst_file_keeps_every_entry() {
     assert_eq!(stored.len(), 80);
     assert!(stored.iter().enumerate().all(|(i, (key, v))| **key == (i as u32).to_be_bytes() && **v == *value));
 }
+
+#[test]
+fn after_sync_runs_every_completion_of_every_store_of_an_instance_then_closes_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for layout in [Layout::Shared, Layout::Isolated] {
+        let storage = open(dir.path(), layout);
+        let (done, completed) = std::sync::mpsc::channel();
+        for (i, service) in [Service::Kv, Service::Sql, Service::Kv].into_iter().enumerate() {
+            let store = storage.store(service);
+            let mut batch = Batch::new();
+            batch.put(Family::KvData, kv_data::key(0, format!("k{i}").as_bytes()), vec![1]);
+            storage.store(Service::Kv).write(batch, Durability::Buffered).unwrap();
+            let done = done.clone();
+            store.after_sync(Box::new(move |synced| done.send((i, synced.is_ok())).unwrap()));
+        }
+        drop(done);
+        let mut runs: Vec<(usize, bool)> = completed.iter().take(3).collect();
+        runs.sort();
+        assert_eq!(runs, [(0, true), (1, true), (2, true)], "{layout}");
+        // The syncer threads hold the instances: dropping the storage
+        // must stop them, or the next open would find RocksDB locked.
+        let last = storage.store(Service::Kv);
+        drop(storage);
+        last.after_sync(Box::new(|synced| assert!(synced.is_ok())));
+        drop(last);
+        let reopened = open(dir.path(), layout);
+        assert_eq!(reopened.store(Service::Kv).scan(Family::KvData, &[], None).count(), 3, "{layout}");
+        drop(reopened);
+        std::fs::remove_dir_all(dir.path()).unwrap();
+    }
+}
