@@ -195,6 +195,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         let node = node.clone();
         tokio::spawn(async move { kv.run_leader_balancer(node, shutdown.cancelled_owned()).await });
     }
+    {
+        let kv = kv.clone();
+        let shutdown = shutdown.clone();
+        let node = node.clone();
+        tokio::spawn(async move { kv.meta().run_failure_detector(node, shutdown.cancelled_owned()).await });
+    }
     if let Formation::Join(member) = &config.formation {
         let (node, member, shutdown) = (node.clone(), member.clone(), shutdown.clone());
         tokio::spawn(async move {

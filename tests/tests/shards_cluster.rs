@@ -243,16 +243,23 @@ async fn a_killed_nodes_shards_fail_over_and_every_key_stays_reachable() -> anyh
         })
         .await
     );
-    // The survivors mark the killed node failed, and redis-cli's check
-    // skips it as it skips a failed Redis node.
+    // Both survivors report the killed node to the metadata group, which
+    // marks it failed for every node; redis-cli's check skips it as it
+    // skips a failed Redis node.
+    let failed_line =
+        |port: u16| redis_cli(port, &["CLUSTER", "NODES"]).lines().find(|l| l.contains(",fail ")).map(str::to_string);
     assert!(
-        eventually(Duration::from_secs(5), || async {
-            redis_cli(ports[1], &["CLUSTER", "NODES"])
-                .lines()
-                .any(|l| l.contains(",fail ") && l.contains(" disconnected"))
+        eventually(Duration::from_secs(8), || async {
+            [ports[1], ports[2]].iter().all(|port| failed_line(*port).is_some_and(|l| l.contains(" disconnected")))
         })
-        .await
+        .await,
+        "the survivors did not agree that the killed node failed:\n{}",
+        redis_cli(ports[1], &["CLUSTER", "NODES"])
     );
+    let killed_name = failed_line(ports[1]).expect("a failed node").split(' ').next().unwrap().to_string();
+    for port in [ports[1], ports[2]] {
+        assert_eq!(redis_cli(port, &["CLUSTER", "COUNT-FAILURE-REPORTS", &killed_name]).trim(), "2");
+    }
     let check = redis_cli(ports[2], &["--cluster", "check", &format!("127.0.0.1:{}", ports[2])]);
     assert!(check.contains("[OK] All 16384 slots covered."), "{check}");
     for key in 0..60 {
@@ -261,6 +268,20 @@ async fn a_killed_nodes_shards_fail_over_and_every_key_stays_reachable() -> anyh
         assert_eq!(redis_cli(ports[2], &["-c", "SET", &key, "after"]).trim(), "OK");
     }
     println!("failover of the killed node's shard: {failover:?}");
+    // Back, it answers pings again: the reports are withdrawn and no node
+    // shows a failure any more.
+    cluster.nodes[0].restart()?;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            ports.iter().all(|port| {
+                redis_cli(*port, &["CLUSTER", "COUNT-FAILURE-REPORTS", &killed_name]).trim() == "0"
+                    && !redis_cli(*port, &["CLUSTER", "NODES"]).contains(",fail")
+            })
+        })
+        .await,
+        "the restarted node still shows as failed:\n{}",
+        redis_cli(ports[1], &["CLUSTER", "NODES"])
+    );
     Ok(())
 }
 

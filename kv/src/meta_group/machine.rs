@@ -1,6 +1,7 @@
 //! The metadata group's state machine: the [`ClusterMap`], stored whole in
 //! `meta_state` and published to this node's readers after every change.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -9,7 +10,9 @@ use storage::keyspace::{meta_state, Span};
 use storage::{Batch, Family, Reader, Service, Store};
 use tokio::sync::watch;
 
-use super::map::{ClusterMap, MetaCommand, MetaReply};
+use serde::Deserialize;
+
+use super::map::{ClusterMap, MetaCommand, MetaReply, NodeRecord};
 use crate::error::{Error, Result};
 
 pub(crate) struct MetaMachine {
@@ -30,12 +33,24 @@ impl MetaMachine {
 }
 
 fn stored_map(store: &Store) -> Result<ClusterMap> {
-    match store.get(Family::MetaState, meta_state::MAP)? {
-        None => Ok(ClusterMap::default()),
-        Some(bytes) => postcard::from_bytes(&bytes).map_err(|error| Error::Corrupt {
-            family: Family::MetaState.name(),
-            reason: format!("cluster map: {error}"),
-        }),
+    let Some(bytes) = store.get(Family::MetaState, meta_state::MAP)? else { return Ok(ClusterMap::default()) };
+    postcard::from_bytes(&bytes)
+        .or_else(|error| postcard::from_bytes::<MapBeforeReports>(&bytes).map(ClusterMap::from).map_err(|_| error))
+        .map_err(|error| Error::Corrupt { family: Family::MetaState.name(), reason: format!("cluster map: {error}") })
+}
+
+/// The map as data dirs written before failure reports store it (the
+/// same fields, less the last); read as a map without reports.
+#[derive(Deserialize)]
+struct MapBeforeReports {
+    epoch: u64,
+    shards: storage::keyspace::Shard,
+    nodes: BTreeMap<raft::NodeId, NodeRecord>,
+}
+
+impl From<MapBeforeReports> for ClusterMap {
+    fn from(map: MapBeforeReports) -> ClusterMap {
+        ClusterMap { epoch: map.epoch, shards: map.shards, nodes: map.nodes, failure_reports: BTreeMap::new() }
     }
 }
 
@@ -74,5 +89,45 @@ impl StateMachine for MetaMachine {
     /// The metadata group is the only group of its service.
     fn state_spans(&self) -> Vec<Span> {
         Service::Meta.state_families().iter().map(|family| Span::whole(*family)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_map_stored_before_failure_reports_reads_as_a_map_without_them() {
+        #[derive(serde::Serialize)]
+        struct Before<'a> {
+            epoch: u64,
+            shards: u32,
+            nodes: &'a BTreeMap<raft::NodeId, NodeRecord>,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let storage = storage::Storage::open(dir.path(), storage::Layout::Shared).unwrap();
+        let store = storage.store(Service::Meta);
+        let node = NodeRecord {
+            id: 1,
+            name: "ab".repeat(20),
+            raft_addr: "127.0.0.1:7001".into(),
+            resp_addr: "127.0.0.1:6379".into(),
+            pg_addr: None,
+            zone: Some("a".into()),
+        };
+        let nodes = BTreeMap::from([(1, node)]);
+        let mut batch = Batch::new();
+        batch.put(
+            Family::MetaState,
+            meta_state::MAP,
+            postcard::to_stdvec(&Before { epoch: 7, shards: 3, nodes: &nodes }).unwrap(),
+        );
+        store.write(batch, storage::Durability::Sync).unwrap();
+        let map = stored_map(&store).unwrap();
+        assert_eq!(map, ClusterMap { epoch: 7, shards: 3, nodes, failure_reports: BTreeMap::new() });
+        let mut batch = Batch::new();
+        batch.put(Family::MetaState, meta_state::MAP, vec![0xff; 3]);
+        store.write(batch, storage::Durability::Sync).unwrap();
+        assert!(matches!(stored_map(&store), Err(Error::Corrupt { .. })));
     }
 }

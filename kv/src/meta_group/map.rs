@@ -6,8 +6,13 @@
 //! meta_state::MAP`). Every change that alters it increments `epoch`; a
 //! command that changes nothing (a node registering the addresses it
 //! already has) leaves the epoch alone, so restarts do not churn it.
+//!
+//! Liveness is agreed here, as Redis Cluster agrees it: each node reports
+//! the nodes it cannot reach (`crate::meta_group::liveness`), and a node
+//! reported by a majority of the nodes is failed ([`ClusterMap::failed`],
+//! Redis's FAIL flag), whatever any one node's links say.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use raft::NodeId;
 use serde::{Deserialize, Serialize};
@@ -38,6 +43,9 @@ pub struct ClusterMap {
     /// `storage::keyspace::shard_slots`); 0 until the first node registers.
     pub shards: Shard,
     pub nodes: BTreeMap<NodeId, NodeRecord>,
+    /// By node: the nodes that report they cannot reach it. Invariant:
+    /// only registered nodes report or are reported, never themselves.
+    pub failure_reports: BTreeMap<NodeId, BTreeSet<NodeId>>,
 }
 
 /// A change proposed to the metadata group.
@@ -47,6 +55,9 @@ pub enum MetaCommand {
     Register { node: NodeRecord, shards: Shard },
     /// A node left the cluster (SESHAT REMOVE-NODE).
     Forget { id: NodeId },
+    /// `reporter` can reach `about` (`reachable`) or has not heard from it
+    /// for the failure timeout.
+    Report { reporter: NodeId, about: NodeId, reachable: bool },
 }
 
 /// The metadata group's answer to a [`MetaCommand`].
@@ -86,11 +97,47 @@ impl ClusterMap {
             }
             MetaCommand::Forget { id } => {
                 if self.nodes.remove(&id).is_some() {
+                    self.failure_reports.remove(&id);
+                    self.failure_reports.retain(|_, reporters| {
+                        reporters.remove(&id);
+                        !reporters.is_empty()
+                    });
+                    self.epoch += 1;
+                }
+            }
+            MetaCommand::Report { reporter, about, reachable } => {
+                if let Some(unknown) = [reporter, about].into_iter().find(|id| !self.nodes.contains_key(id)) {
+                    return MetaReply::Refused(format!("node {unknown} is not in the cluster"));
+                }
+                if reporter == about {
+                    return MetaReply::Refused(format!("node {reporter} cannot report on itself"));
+                }
+                let reporters = self.failure_reports.entry(about).or_default();
+                let changed = match reachable {
+                    true => reporters.remove(&reporter),
+                    false => reporters.insert(reporter),
+                };
+                if reporters.is_empty() {
+                    self.failure_reports.remove(&about);
+                }
+                if changed {
                     self.epoch += 1;
                 }
             }
         }
         MetaReply::Done { epoch: self.epoch }
+    }
+
+    /// How many nodes report that they cannot reach node `id`.
+    pub fn failure_reports(&self, id: NodeId) -> usize {
+        self.failure_reports.get(&id).map_or(0, BTreeSet::len)
+    }
+
+    /// Whether a majority of the cluster's nodes report that they cannot
+    /// reach node `id` (Redis's FAIL). A node that is down does not report,
+    /// so of three nodes the other two must agree, of five three.
+    pub fn failed(&self, id: NodeId) -> bool {
+        self.failure_reports(id) > self.nodes.len() / 2
     }
 
     /// The record of node `id`, if it registered.
@@ -143,5 +190,43 @@ mod tests {
         twin.name = record(1, 0).name;
         assert!(matches!(map.apply(MetaCommand::Register { node: twin, shards: 3 }), MetaReply::Refused(_)));
         assert_eq!(map, before);
+    }
+
+    #[test]
+    fn a_node_fails_once_a_majority_reports_it_and_recovers_when_one_withdraws() {
+        let mut map = ClusterMap::default();
+        for id in 1..=5 {
+            map.apply(MetaCommand::Register { node: record(id, 6378 + id as u16), shards: 3 });
+        }
+        let report = |reporter, reachable| MetaCommand::Report { reporter, about: 5, reachable };
+        let epoch = map.epoch;
+        assert_eq!(map.apply(report(1, false)), MetaReply::Done { epoch: epoch + 1 });
+        // The same report again changes nothing.
+        assert_eq!(map.apply(report(1, false)), MetaReply::Done { epoch: epoch + 1 });
+        map.apply(report(2, false));
+        assert_eq!((map.failure_reports(5), map.failed(5)), (2, false));
+        map.apply(report(3, false));
+        assert_eq!((map.failure_reports(5), map.failed(5)), (3, true));
+        map.apply(report(2, true));
+        assert_eq!((map.failure_reports(5), map.failed(5)), (2, false));
+        // Reports on or by unknown nodes, or on oneself, are refused.
+        let before = map.clone();
+        assert!(matches!(
+            map.apply(MetaCommand::Report { reporter: 9, about: 5, reachable: false }),
+            MetaReply::Refused(_)
+        ));
+        assert!(matches!(
+            map.apply(MetaCommand::Report { reporter: 1, about: 9, reachable: false }),
+            MetaReply::Refused(_)
+        ));
+        assert!(matches!(
+            map.apply(MetaCommand::Report { reporter: 1, about: 1, reachable: false }),
+            MetaReply::Refused(_)
+        ));
+        assert_eq!(map, before);
+        // Forgetting a node drops the reports on it and its own.
+        map.apply(MetaCommand::Report { reporter: 5, about: 4, reachable: false });
+        map.apply(MetaCommand::Forget { id: 5 });
+        assert!(map.failure_reports.is_empty(), "{:?}", map.failure_reports);
     }
 }

@@ -1,7 +1,8 @@
 //! The metadata group (`meta/0`): the single source of truth for the
 //! cluster's nodes (id, Redis Cluster name, Raft, RESP and PostgreSQL
-//! addresses), its shard count, and a configuration epoch that grows
-//! with every change ([`ClusterMap`]).
+//! addresses, zone, and which nodes a majority cannot reach: `liveness`),
+//! its shard count, and a configuration epoch that grows with every
+//! change ([`ClusterMap`]).
 //!
 //! At most [`MAX_VOTERS`] nodes vote in it, spread over the nodes' zones
 //! (`--zone`); the others run learners (`raft::GroupSettings::max_voters`). Every node runs a replica and reads the map from it ([`MetaGroup::map`]):
@@ -16,6 +17,7 @@
 //! Registration checks the shard count: a node started with another
 //! `--shards` than the cluster's is refused and stops.
 
+mod liveness;
 mod machine;
 mod map;
 
@@ -30,6 +32,7 @@ use storage::Store;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub use liveness::{Suspects, FAILURE_TIMEOUT, PING_INTERVAL};
 pub use map::{ClusterMap, MetaCommand, MetaReply, NodeRecord};
 
 use crate::error::{Error, Result};
@@ -61,6 +64,7 @@ pub struct MetaStart<'a> {
 pub struct MetaGroup {
     group: Group,
     map: watch::Receiver<Arc<ClusterMap>>,
+    suspects: Suspects,
 }
 
 impl MetaGroup {
@@ -78,7 +82,8 @@ impl MetaGroup {
             start.bootstrap,
         )
         .await?;
-        Ok(MetaGroup { group, map })
+        liveness::serve(start.node);
+        Ok(MetaGroup { group, map, suspects: Suspects::default() })
     }
 
     /// The map as this node's replica last applied it.

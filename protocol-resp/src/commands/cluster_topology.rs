@@ -28,8 +28,11 @@ pub(super) struct TopologyNode {
     pub port: u16,
     pub bus_port: u16,
     pub myself: bool,
-    /// This node's Raft link to it is down (Redis's `fail` flag and
-    /// `disconnected` link state).
+    /// This node has not heard from it for the failure timeout (Redis's
+    /// PFAIL: the `fail?` flag and `disconnected` link state).
+    pub suspected: bool,
+    /// A majority of the nodes cannot reach it, as the metadata group
+    /// agreed (Redis's FAIL: the `fail` flag).
     pub failed: bool,
 }
 
@@ -58,9 +61,6 @@ impl Topology {
         let me = session.server.node.id();
         let count = kv.shards();
         let mut shards = Vec::new();
-        // Members' Raft addresses as the groups name them (the links the
-        // transport keeps).
-        let mut links: BTreeMap<NodeId, String> = BTreeMap::new();
         for (shard, group) in kv.groups().iter().enumerate() {
             let slots = shard_slots(shard as u32, count);
             let mut voters = Vec::new();
@@ -68,7 +68,6 @@ impl Topology {
                 if member.voter {
                     voters.push(member.id);
                 }
-                links.insert(member.id, member.addr);
             }
             voters.sort_unstable();
             shards.push(TopologyShard {
@@ -79,7 +78,6 @@ impl Topology {
                 applied: group.applied_index(),
             });
         }
-        let node = &session.server.node;
         let mut nodes = BTreeMap::new();
         // This node as the client reached it (its address may be one of
         // several of the host); the others as they registered.
@@ -91,16 +89,18 @@ impl Topology {
                 port: session.server.facts.tcp_port,
                 bus_port: session.server.node.addr().port(),
                 myself: true,
+                suspected: false,
                 failed: false,
             },
         );
         for record in map.nodes.values().filter(|record| record.id != me) {
             let (ip, port) = split_addr(&record.resp_addr);
             let (_, bus_port) = split_addr(&record.raft_addr);
-            let failed = links.get(&record.id).is_some_and(|addr| node.link_down(addr));
+            let suspected = kv.meta().suspects().contains(record.id);
+            let failed = map.failed(record.id);
             nodes.insert(
                 record.id,
-                TopologyNode { name: record.name.clone(), ip, port, bus_port, myself: false, failed },
+                TopologyNode { name: record.name.clone(), ip, port, bus_port, myself: false, suspected, failed },
             );
         }
         Topology { nodes, shards, epoch: map.epoch.max(1) }

@@ -5,8 +5,11 @@
 //! Seshat maps Redis Cluster onto its shards: each shard's group is a
 //! "master" of its hash slots (its leader's node), its other members the
 //! master's replicas; Raft, not the cluster bus, elects and fails over, so
-//! the configuration epoch (the metadata group's) and the failure reports
-//! are not Redis's. The views come from [`Topology`]; a keyed request for
+//! the configuration epoch is the metadata group's. A node is `fail?`
+//! when this node has not heard from it for the failure timeout, `fail`
+//! when a majority reported it to the metadata group (whose reports
+//! COUNT-FAILURE-REPORTS counts, `kv::meta_group::liveness`). The views
+//! come from [`Topology`]; a keyed request for
 //! a shard another node leads answers MOVED with that node's RESP address
 //! from the metadata group ([`redirect`]). Without `--cluster-enabled`,
 //! CLUSTER and ASKING answer as Redis without cluster support does.
@@ -111,8 +114,10 @@ fn cluster(session: &mut Session, args: &mut Args) -> Result {
                 let mut flags = if node.myself { format!("myself,{role}") } else { role.to_string() };
                 if node.failed {
                     flags.push_str(",fail");
+                } else if node.suspected {
+                    flags.push_str(",fail?");
                 }
-                let link = if node.failed { "disconnected" } else { "connected" };
+                let link = if node.suspected { "disconnected" } else { "connected" };
                 let master_name = master.and_then(|m| topology.nodes.get(&m)).map_or("-", |m| m.name.as_str());
                 let slots: Vec<String> =
                     topology.led_ranges(*id).iter().map(|(first, last)| format!("{first}-{last}")).collect();
@@ -196,10 +201,11 @@ fn cluster(session: &mut Session, args: &mut Args) -> Result {
         "COUNT-FAILURE-REPORTS" => {
             let id = args.next()?;
             args.finish().map_err(|_| wrong_arity("cluster|count-failure-reports"))?;
-            if !topology.nodes.values().any(|node| *id == *node.name.as_bytes()) {
+            let Some(node) = topology.nodes.iter().find(|(_, node)| *id == *node.name.as_bytes()).map(|(id, _)| *id)
+            else {
                 return Err(CommandError::Other(format!("ERR Unknown node {}", String::from_utf8_lossy(&id))));
-            }
-            reply(Reply::Int(0))
+            };
+            reply(Reply::Int(session.server.kv.meta().map().failure_reports(node) as i64))
         }
         _ => Err(unknown_subcommand(&sub, "cluster")),
     }
