@@ -12,9 +12,11 @@
 //! the cluster closer to leaders counts that differ by at most one, and
 //! nothing moves once they do. Nothing moves either while a shard has no
 //! leader: an election is under way, and the counts would be wrong. A
-//! voter whose Raft link from this node is down (a killed node) is no
-//! target: it leads nothing, so it would always look the least loaded,
-//! and a handover to it would hold the shard's writes until it timed out.
+//! voter whose Raft link from this node is down (a killed node), or that
+//! has not answered this node's pings for the failure timeout (a paused
+//! one, `crate::meta_group::liveness`), is no target: it leads nothing,
+//! so it would always look the least loaded, and a handover to it would
+//! hold the shard's writes until it timed out.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -65,7 +67,10 @@ impl Kv {
         let mut led: BTreeMap<NodeId, usize> = BTreeMap::new();
         for status in &statuses {
             let leader = status.leader.as_ref()?;
-            let reachable = status.members.iter().filter(|member| member.voter && !node.link_down(&member.addr));
+            let reachable = status.members.iter().filter(|member| {
+                let down = node.link_down(&member.addr) || self.inner.meta.suspects().contains(member.id);
+                member.voter && !down
+            });
             for member in reachable {
                 led.entry(member.id).or_insert(0);
             }
