@@ -561,6 +561,18 @@ async fn membership_changes_apply_to_every_group_and_both_survive_a_leader_kill(
         _ => None,
     });
     assert_eq!(count.as_deref(), Some("2"), "the row written before the kill is there");
+
+    // Both survivors report the killed node, which makes a majority: the
+    // metadata group marks it failed, and MEMBERS says so on every node.
+    let killed = format!("{} ", leader + 1);
+    let marked_failed = eventually(Duration::from_secs(10), || async {
+        let Ok(mut client) = cluster.nodes[survivor].client().await else { return false };
+        let members: Vec<String> =
+            redis::cmd("SESHAT").arg("MEMBERS").query_async(&mut client).await.unwrap_or_default();
+        members.iter().any(|line| line.starts_with(&killed) && line.ends_with(" fail"))
+    })
+    .await;
+    assert!(marked_failed, "MEMBERS does not show node {killed}as failed");
 }
 
 /// A value of `len` bytes that differs per key and does not compress.

@@ -127,7 +127,9 @@ fn membership_reply(kv: &kv::Kv, node: &RaftNode, result: std::result::Result<()
 }
 
 /// One line per member: `id addr voter|learner leader|follower`, then
-/// `zone=NAME` for a node the metadata group knows a zone of.
+/// `zone=NAME` for a node the metadata group knows a zone of, then `fail`
+/// for a node a majority reported unreachable, or `fail?` for one this
+/// node has not heard from for the failure timeout (as CLUSTER NODES).
 fn members_reply(kv: &kv::Kv, members: &[Member], leader: Option<u64>) -> Reply {
     let map = kv.meta().map();
     Reply::Array(
@@ -138,7 +140,12 @@ fn members_reply(kv: &kv::Kv, members: &[Member], leader: Option<u64>) -> Reply 
                 let role = if Some(m.id) == leader { "leader" } else { "follower" };
                 let zone = map.nodes.get(&m.id).and_then(|node| node.zone.as_deref());
                 let zone = zone.map_or(String::new(), |zone| format!(" zone={zone}"));
-                Reply::bulk(format!("{} {} {kind} {role}{zone}", m.id, m.addr))
+                let health = match (map.failed(m.id), kv.meta().suspects().contains(m.id)) {
+                    (true, _) => " fail",
+                    (false, true) => " fail?",
+                    (false, false) => "",
+                };
+                Reply::bulk(format!("{} {} {kind} {role}{zone}{health}", m.id, m.addr))
             })
             .collect(),
     )
