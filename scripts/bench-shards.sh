@@ -19,8 +19,12 @@
 # -P 16`: about 63% of the KEYS names, ~630k keys of 100 B by default,
 # past the 64 MiB memtables), then measured: SET and GET, unpipelined and
 # -P 16: throughput (summed over the benchmarks of a line), p99 (the
-# worst of them), and the CPU the server processes spent per request
-# (every node summed, from /proc).
+# worst of them), the CPU the server processes spent per request (every
+# node summed, from /proc) and, for Seshat, the requests per Raft log
+# entry (every shard's applied index, from `seshat shards`, before and
+# after): a log entry's costs (replication, syncs, apply on every
+# replica) are shared by that many requests, so fewer per entry means
+# more CPU per request.
 # Every process started here is stopped by pid when the script exits.
 set -euo pipefail
 
@@ -43,12 +47,21 @@ cpu_ticks() {
     echo "$total"
 }
 
+# applied_entries: the sum of every shard's applied index on the Seshat
+# node at RESP port $entries_port; empty when that is unset (redis-server).
+applied_entries() {
+    [ -n "${entries_port:-}" ] || return 0
+    "$SESHAT" shards --node "127.0.0.1:$entries_port" |
+        awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^applied=/) { sub("applied=", "", $i); n += $i } } END { print n + 0 }'
+}
+
 # bench NAME LINE PIDS -- REDIS-BENCHMARK-ARGS...; ...: runs the given
 # redis-benchmarks (separated by ';' words) at once and records
-# "NAME,LINE,summed rps,worst p99,cpu us per request".
+# "NAME,LINE,summed rps,worst p99,cpu us per request,requests per entry".
 bench() {
-    local name=$1 line=$2 pids_text=$3 before after out=() i=0 args=()
+    local name=$1 line=$2 pids_text=$3 before after entries_before entries_after out=() i=0 args=()
     shift 4
+    entries_before=$(applied_entries)
     before=$(cpu_ticks $pids_text)
     for word in "$@" ";"; do
         if [ "$word" = ";" ]; then
@@ -60,10 +73,16 @@ bench() {
     done
     wait "${out[@]}"
     after=$(cpu_ticks $pids_text)
+    entries_after=$(applied_entries)
     tail -q -n 1 "$work"/bench-*.csv | tr -d '"' | awk -F, -v name="$name" -v line="$line" \
-        -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$REQUESTS" '
+        -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$REQUESTS" \
+        -v entries="${entries_after:+$((entries_after - entries_before))}" '
         { rps += $2; if ($7 > p99) p99 = $7 }
-        END { printf "%s,%s,%.0f,%s,%.1f\n", name, line, rps, p99, ticks * 1e6 / hz / n }' >>"$results"
+        END {
+            # Reads append nothing (an expiry sweep may): writes only.
+            per_entry = entries > 0 && line ~ /^SET/ ? sprintf("%.1f", n / entries) : "-"
+            printf "%s,%s,%.0f,%s,%.1f,%s\n", name, line, rps, p99, ticks * 1e6 / hz / n, per_entry
+        }' >>"$results"
     rm -f "$work"/bench-*.csv
 }
 
@@ -117,7 +136,9 @@ cluster() {
         [ "$leaders" -ge $((shards < 3 ? shards : 3)) ] && break
         sleep 0.1
     done
+    entries_port=${seshat_resp[0]}
     measure "$name" "$mode" "${seshat_pids[*]}" "${seshat_resp[@]}"
+    entries_port=
     stop_seshat
     rm -rf "$work"/seshat-3-*
 }
@@ -129,10 +150,12 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 echo "redis-benchmark -n $REQUESTS -c $CLIENTS -r $KEYS -d $VALUES; Seshat: 3 nodes (loopback, $(nproc) cores), $ROUNDS round(s)"
-printf "%-10s %-7s %10s %8s %8s %9s  %s\n" server line "req/s" "p99 ms" "cpu us" "vs redis" "req/s per round"
+printf "%-10s %-7s %10s %8s %8s %9s %9s  %s\n" server line "req/s" "p99 ms" "cpu us" "req/entry" "vs redis" \
+    "req/s per round"
 awk -F, -v shards="$SHARDS" '
     {
         k = $1 "," $2; n[k]++; rps[k] += $3; p99[k] += $4; cpu[k] += $5; rounds[k] = rounds[k] " " int($3)
+        if ($6 != "-") { per_entry[k] += $6; entry_rounds[k]++ }
         if (!($2 in seen)) { seen[$2] = 1; order[++lines] = $2 }
     }
     END {
@@ -141,7 +164,8 @@ awk -F, -v shards="$SHARDS" '
             k = servers[s] "," order[l]
             if (!(k in n)) continue
             mean = rps[k] / n[k]; base = rps["redis," order[l]] / n["redis," order[l]]
-            printf "%-10s %-7s %10.0f %8.3f %8.1f %8.0f%%  %s\n", servers[s], order[l], mean, p99[k] / n[k], cpu[k] / n[k],
-                100 * mean / base, rounds[k]
+            entry = entry_rounds[k] ? sprintf("%.1f", per_entry[k] / entry_rounds[k]) : "-"
+            printf "%-10s %-7s %10.0f %8.3f %8.1f %9s %8.0f%%  %s\n", servers[s], order[l], mean, p99[k] / n[k], cpu[k] / n[k],
+                entry, 100 * mean / base, rounds[k]
         }
     }' "$results"

@@ -115,7 +115,7 @@ impl MetaGroup {
             });
             let proposals = reports.map(|report| async move {
                 match tokio::time::timeout(PING_INTERVAL * 2, self.propose(&report)).await {
-                    Ok(Ok(_)) => tracing::info!(?report, "reported a node's reachability"),
+                    Ok(Ok(reply)) => tracing::info!(?report, ?reply, "reported a node's reachability"),
                     Ok(Err(error)) => tracing::debug!(%error, ?report, "reporting a node's reachability; will retry"),
                     Err(_) => tracing::debug!(?report, "reporting a node's reachability timed out; will retry"),
                 }
