@@ -21,7 +21,9 @@ use rocksdb::DB;
 use crate::error::{Error, Result};
 
 /// What runs once the writes made before it was queued are durable (or
-/// the sync failed).
+/// the sync failed). It runs on the syncer thread, so it must be quick
+/// and must not own the last handle on its store: dropping that joins
+/// the syncer thread, which cannot join itself.
 pub type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 
 /// The syncer thread of one RocksDB instance.
