@@ -10,11 +10,18 @@ bench_setup() {
 
 # free_port: prints a loopback TCP port that is free now, below the kernel's
 # ephemeral range (32768-60999), so no outgoing connection can take it
-# before the server binds it.
+# before the server binds it, and (with a $work dir) not one it printed
+# before: ports are handed out before the servers bind them, so a free
+# port could otherwise be handed out twice.
 free_port() {
+    local given=${work:+$work/ports-given}
     python3 -c '
-import random, socket
+import os, random, socket, sys
+given = sys.argv[1] if len(sys.argv) > 1 else None
+taken = set(open(given).read().split()) if given and os.path.exists(given) else set()
 for port in random.sample(range(20000, 32000), 12000):
+    if str(port) in taken:
+        continue
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", port))
@@ -22,9 +29,12 @@ for port in random.sample(range(20000, 32000), 12000):
         continue
     finally:
         s.close()
+    if given:
+        with open(given, "a") as f:
+            f.write(f"{port}\n")
     print(port)
     break
-'
+' ${given:+"$given"}
 }
 
 # wait_ready PORT: waits (up to 20 s) until a RESP server answers PING.
@@ -73,8 +83,16 @@ start_seshat() {
             --log-level warn "$@" >"$work/seshat-$nodes-$i.log" 2>&1 &
         pids+=($!); seshat_pids+=($!); seshat_pg+=("${pg[i]}"); seshat_resp+=("${resp[i]}")
     done
-    for port in "${seshat_pg[@]}"; do
-        until psql -q -X -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'SELECT 1' >/dev/null 2>&1; do sleep 0.1; done
+    for i in "${!seshat_pg[@]}"; do
+        local tries=0
+        until psql -q -X -h 127.0.0.1 -p "${seshat_pg[i]}" -U postgres -d postgres -c 'SELECT 1' >/dev/null 2>&1; do
+            tries=$((tries + 1))
+            if [ "$tries" -ge 600 ]; then
+                echo "Seshat node $((i + 1)) did not answer SQL within 60 s; see $work/seshat-$nodes-$((i + 1)).log" >&2
+                exit 1
+            fi
+            sleep 0.1
+        done
     done
 }
 

@@ -13,7 +13,7 @@
 //! them all where a syncer per group would fsync once per group. Nothing
 //! waits for the fsync on an async runtime's worker thread.
 
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use rocksdb::DB;
@@ -29,8 +29,9 @@ pub type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 /// The syncer thread of one RocksDB instance.
 pub(crate) struct WalSyncer {
     /// Taken on drop, which ends the thread; then it is joined, so that its
-    /// handle on the instance is gone when the last store's is.
-    queue: Mutex<Option<mpsc::Sender<Completion>>>,
+    /// handle on the instance is gone when the last store's is. (A sender
+    /// is `Sync`: appends of every group send through it without a lock.)
+    queue: Option<mpsc::Sender<Completion>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -42,21 +43,16 @@ impl WalSyncer {
             .name(format!("wal-sync-{name}"))
             .spawn(move || run(&db, &completions))
             .expect("spawn the WAL syncer thread");
-        WalSyncer { queue: Mutex::new(Some(queue)), thread: Some(thread) }
+        WalSyncer { queue: Some(queue), thread: Some(thread) }
     }
 
     /// Runs `done` after the next WAL sync, which covers every write that
     /// returned before this call.
     pub(crate) fn after_sync(&self, done: Completion) {
-        let queue = self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let refused = match queue.as_ref() {
-            Some(queue) => queue.send(done).err().map(|mpsc::SendError(done)| done),
-            None => Some(done),
-        };
-        // The thread only stops when the syncer is dropped, and `self` is
-        // borrowed: this is unreachable, but a failed sync is the honest
-        // answer if it ever happens.
-        if let Some(done) = refused {
+        let queue = self.queue.as_ref().expect("the queue is taken only on drop");
+        // The thread ends early only if a completion panicked: then no
+        // write can be confirmed durable any more.
+        if let Err(mpsc::SendError(done)) = queue.send(done) {
             done(Err(Error::WalSync("the syncer thread stopped".into())));
         }
     }
@@ -64,7 +60,7 @@ impl WalSyncer {
 
 impl Drop for WalSyncer {
     fn drop(&mut self) {
-        drop(self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take());
+        drop(self.queue.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

@@ -245,7 +245,11 @@ async fn a_killed_nodes_shards_fail_over_and_every_key_stays_reachable() -> anyh
     );
     // Both survivors report the killed node to the metadata group, which
     // marks it failed for every node; redis-cli's check skips it as it
-    // skips a failed Redis node.
+    // skips a failed Redis node. The bound: 2 s of silence (the failure
+    // timeout) and a 1 s ping from the kill, then the metadata group
+    // electing a leader if the killed node led it (an election timeout or
+    // two) before the reports commit: about 4 s from the kill, doubled
+    // (this wait starts later, after the failover).
     let failed_line =
         |port: u16| redis_cli(port, &["CLUSTER", "NODES"]).lines().find(|l| l.contains(",fail ")).map(str::to_string);
     assert!(

@@ -103,17 +103,20 @@ impl MetaGroup {
             last_heard.retain(|id, _| map.nodes.contains_key(id));
             let suspects: BTreeSet<NodeId> =
                 last_heard.iter().filter(|(_, heard)| heard.elapsed() > FAILURE_TIMEOUT).map(|(id, _)| *id).collect();
-            self.suspects.set(suspects.clone());
-            let reports = others.iter().filter_map(|record| {
-                let suspected = suspects.contains(&record.id);
-                let reported = map.failure_reports.get(&record.id).is_some_and(|reporters| reporters.contains(&me));
-                (suspected != reported).then_some(MetaCommand::Report {
-                    reporter: me,
-                    about: record.id,
-                    reachable: !suspected,
+            let reports: Vec<MetaCommand> = others
+                .iter()
+                .filter_map(|record| {
+                    let suspected = suspects.contains(&record.id);
+                    let reported = map.failure_reports.get(&record.id).is_some_and(|reporters| reporters.contains(&me));
+                    (suspected != reported).then_some(MetaCommand::Report {
+                        reporter: me,
+                        about: record.id,
+                        reachable: !suspected,
+                    })
                 })
-            });
-            let proposals = reports.map(|report| async move {
+                .collect();
+            self.suspects.set(suspects);
+            let proposals = reports.into_iter().map(|report| async move {
                 match tokio::time::timeout(PING_INTERVAL * 2, self.propose(&report)).await {
                     Ok(Ok(reply)) => tracing::info!(?report, ?reply, "reported a node's reachability"),
                     Ok(Err(error)) => tracing::debug!(%error, ?report, "reporting a node's reachability; will retry"),

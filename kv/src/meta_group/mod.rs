@@ -5,7 +5,8 @@
 //! change ([`ClusterMap`]).
 //!
 //! At most [`MAX_VOTERS`] nodes vote in it, spread over the nodes' zones
-//! (`--zone`); the others run learners (`raft::GroupSettings::max_voters`). Every node runs a replica and reads the map from it ([`MetaGroup::map`]):
+//! (`--zone`); the others run learners (`raft::GroupSettings::max_voters`).
+//! Every node runs a replica and reads the map from it ([`MetaGroup::map`]):
 //! a cache that follows the group's log, so it may trail the latest epoch
 //! by the replication lag. Nothing trusts it for a write: it names where
 //! a shard's leader takes clients (MOVED, CLUSTER NODES), while the
