@@ -21,6 +21,7 @@
 mod liveness;
 mod machine;
 mod map;
+pub mod placement;
 
 use std::path::PathBuf;
 use std::sync::Arc;
