@@ -35,6 +35,7 @@ impl MetaMachine {
 fn stored_map(store: &Store) -> Result<ClusterMap> {
     let Some(bytes) = store.get(Family::MetaState, meta_state::MAP)? else { return Ok(ClusterMap::default()) };
     postcard::from_bytes(&bytes)
+        .or_else(|error| postcard::from_bytes::<MapBeforePlacement>(&bytes).map(ClusterMap::from).map_err(|_| error))
         .or_else(|error| postcard::from_bytes::<MapBeforeReports>(&bytes).map(ClusterMap::from).map_err(|_| error))
         .map_err(|error| Error::Corrupt { family: Family::MetaState.name(), reason: format!("cluster map: {error}") })
 }
@@ -50,7 +51,38 @@ struct MapBeforeReports {
 
 impl From<MapBeforeReports> for ClusterMap {
     fn from(map: MapBeforeReports) -> ClusterMap {
-        ClusterMap { epoch: map.epoch, shards: map.shards, nodes: map.nodes, failure_reports: BTreeMap::new() }
+        ClusterMap::from(MapBeforePlacement {
+            epoch: map.epoch,
+            shards: map.shards,
+            nodes: map.nodes,
+            failure_reports: BTreeMap::new(),
+        })
+    }
+}
+
+/// The map as data dirs written before placement store it: every node
+/// held every shard, so the placement is planned from none, with the
+/// default replica count.
+#[derive(Deserialize)]
+struct MapBeforePlacement {
+    epoch: u64,
+    shards: storage::keyspace::Shard,
+    nodes: BTreeMap<raft::NodeId, NodeRecord>,
+    failure_reports: BTreeMap<raft::NodeId, std::collections::BTreeSet<raft::NodeId>>,
+}
+
+impl From<MapBeforePlacement> for ClusterMap {
+    fn from(map: MapBeforePlacement) -> ClusterMap {
+        let replicas = super::map::DEFAULT_REPLICAS;
+        let placement = super::placement::plan(&map.nodes, map.shards, replicas as usize, &Default::default());
+        ClusterMap {
+            epoch: map.epoch,
+            shards: map.shards,
+            nodes: map.nodes,
+            failure_reports: map.failure_reports,
+            replicas: 0,
+            placement,
+        }
     }
 }
 
@@ -97,7 +129,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_map_stored_before_failure_reports_reads_as_a_map_without_them() {
+    fn maps_stored_by_earlier_versions_read_with_what_they_lack_filled_in() {
         #[derive(serde::Serialize)]
         struct Before<'a> {
             epoch: u64,
@@ -124,7 +156,24 @@ mod tests {
         );
         store.write(batch, storage::Durability::Sync).unwrap();
         let map = stored_map(&store).unwrap();
-        assert_eq!(map, ClusterMap { epoch: 7, shards: 3, nodes, failure_reports: BTreeMap::new() });
+        assert_eq!((map.epoch, map.shards, &map.nodes), (7, 3, &nodes));
+        assert!(map.failure_reports.is_empty() && map.replicas == 0);
+        assert_eq!(map.placement.len(), 3);
+        #[derive(serde::Serialize)]
+        struct WithReports<'a> {
+            epoch: u64,
+            shards: u32,
+            nodes: &'a BTreeMap<raft::NodeId, NodeRecord>,
+            failure_reports: BTreeMap<raft::NodeId, std::collections::BTreeSet<raft::NodeId>>,
+        }
+        let failure_reports = BTreeMap::from([(1, [2].into())]);
+        let bytes = postcard::to_stdvec(&WithReports { epoch: 8, shards: 3, nodes: &nodes, failure_reports }).unwrap();
+        let mut batch = Batch::new();
+        batch.put(Family::MetaState, meta_state::MAP, bytes);
+        store.write(batch, storage::Durability::Sync).unwrap();
+        let map = stored_map(&store).unwrap();
+        assert_eq!((map.epoch, map.failure_reports(1), map.placement.len()), (8, 1, 3));
+
         let mut batch = Batch::new();
         batch.put(Family::MetaState, meta_state::MAP, vec![0xff; 3]);
         store.write(batch, storage::Durability::Sync).unwrap();

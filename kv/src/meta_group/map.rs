@@ -18,6 +18,8 @@ use raft::NodeId;
 use serde::{Deserialize, Serialize};
 use storage::keyspace::Shard;
 
+use super::placement::Placement;
+
 /// What the metadata group knows about one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeRecord {
@@ -46,7 +48,16 @@ pub struct ClusterMap {
     /// By node: the nodes that report they cannot reach it. Invariant:
     /// only registered nodes report or are reported, never themselves.
     pub failure_reports: BTreeMap<NodeId, BTreeSet<NodeId>>,
+    /// Replicas per shard (`--replicas`); 0 until set: [`DEFAULT_REPLICAS`].
+    pub replicas: u32,
+    /// Where each shard's replicas belong (`super::placement`), replanned
+    /// whenever the nodes or the replica count change. The groups' own
+    /// memberships follow it one step at a time.
+    pub placement: Placement,
 }
+
+/// Replicas per shard when no node was started with `--replicas`.
+pub const DEFAULT_REPLICAS: u32 = 3;
 
 /// A change proposed to the metadata group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +69,8 @@ pub enum MetaCommand {
     /// `reporter` can reach `about` (`reachable`) or has not heard from it
     /// for the failure timeout.
     Report { reporter: NodeId, about: NodeId, reachable: bool },
+    /// Keep this many replicas of each shard (`--replicas`).
+    SetReplicas { replicas: u32 },
 }
 
 /// The metadata group's answer to a [`MetaCommand`].
@@ -92,11 +105,23 @@ impl ClusterMap {
                 }
                 if self.nodes.get(&node.id) != Some(&node) {
                     self.nodes.insert(node.id, node);
+                    self.replan();
+                    self.epoch += 1;
+                }
+            }
+            MetaCommand::SetReplicas { replicas } => {
+                if replicas == 0 {
+                    return MetaReply::Refused("a shard needs at least one replica".into());
+                }
+                if replicas != self.replicas() {
+                    self.replicas = replicas;
+                    self.replan();
                     self.epoch += 1;
                 }
             }
             MetaCommand::Forget { id } => {
                 if self.nodes.remove(&id).is_some() {
+                    self.replan();
                     self.failure_reports.remove(&id);
                     self.failure_reports.retain(|_, reporters| {
                         reporters.remove(&id);
@@ -126,6 +151,19 @@ impl ClusterMap {
             }
         }
         MetaReply::Done { epoch: self.epoch }
+    }
+
+    /// Replicas per shard.
+    pub fn replicas(&self) -> u32 {
+        if self.replicas == 0 {
+            DEFAULT_REPLICAS
+        } else {
+            self.replicas
+        }
+    }
+
+    fn replan(&mut self) {
+        self.placement = super::placement::plan(&self.nodes, self.shards, self.replicas() as usize, &self.placement);
     }
 
     /// How many nodes report that they cannot reach node `id`.
@@ -190,6 +228,24 @@ mod tests {
         twin.name = record(1, 0).name;
         assert!(matches!(map.apply(MetaCommand::Register { node: twin, shards: 3 }), MetaReply::Refused(_)));
         assert_eq!(map, before);
+    }
+
+    #[test]
+    fn the_placement_follows_the_nodes_and_the_replica_count() {
+        let mut map = ClusterMap::default();
+        for id in 1..=4 {
+            map.apply(MetaCommand::Register { node: record(id, 6378 + id as u16), shards: 4 });
+        }
+        assert_eq!(map.replicas(), DEFAULT_REPLICAS);
+        assert!(map.placement.values().all(|members| members.len() == 3), "{:?}", map.placement);
+        let epoch = map.epoch;
+        assert_eq!(map.apply(MetaCommand::SetReplicas { replicas: 2 }), MetaReply::Done { epoch: epoch + 1 });
+        assert!(map.placement.values().all(|members| members.len() == 2), "{:?}", map.placement);
+        assert_eq!(map.apply(MetaCommand::SetReplicas { replicas: 2 }), MetaReply::Done { epoch: epoch + 1 });
+        assert!(matches!(map.apply(MetaCommand::SetReplicas { replicas: 0 }), MetaReply::Refused(_)));
+        map.apply(MetaCommand::Forget { id: 4 });
+        assert!(map.placement.values().flatten().all(|id| *id != 4), "{:?}", map.placement);
+        assert!(map.placement.values().all(|members| members.len() == 2), "{:?}", map.placement);
     }
 
     #[test]
