@@ -120,6 +120,12 @@ pub struct Flags {
     #[arg(long, value_name = "N")]
     pub shards: Option<u32>,
 
+    /// Keep N replicas of each shard, on N of the nodes (every node when
+    /// there are fewer): the cluster's setting, changed by the last node
+    /// started with it. [default: the cluster's; 3 in a new cluster]
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<u32>,
+
     /// `yes`: speak the Redis Cluster protocol (CLUSTER SLOTS and kin,
     /// CROSSSLOT per hash slot, MOVED to the slot's shard leader) for
     /// `redis-cli -c` and cluster clients. [default: no]
@@ -212,6 +218,8 @@ pub struct Config {
     /// (else what the data dir recorded, or for a new one: one per
     /// initial member, the joined cluster's, or 1 on a single node).
     pub shards: Option<u32>,
+    /// The replicas per shard this node asks the cluster to keep, if given.
+    pub replicas: Option<u32>,
     /// Whether the Redis Cluster protocol is spoken.
     pub cluster_enabled: bool,
     /// The failure zone the node runs in, if named.
@@ -246,6 +254,8 @@ impl Config {
         };
         let shards = flags.shards.or(file.shards);
         anyhow::ensure!(shards.is_none_or(|n| (1..=1024).contains(&n)), "--shards must be between 1 and 1024");
+        let replicas = flags.replicas.or(file.replicas);
+        anyhow::ensure!(replicas.is_none_or(|n| (1..=64).contains(&n)), "--replicas must be between 1 and 64");
         let cluster_enabled = match flags.cluster_enabled.or(file.cluster_enabled).as_deref() {
             None | Some("no") => false,
             Some("yes") => true,
@@ -325,6 +335,7 @@ impl Config {
             raft_advertise_addr,
             formation,
             shards,
+            replicas,
             cluster_enabled,
             zone,
             group,

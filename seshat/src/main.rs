@@ -221,7 +221,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
             zone: config.zone.clone(),
         };
         let (kv, shutdown) = (kv.clone(), shutdown.clone());
-        tokio::spawn(async move { kv.meta().register(record, kv.shards(), shutdown).await })
+        let replicas = config.replicas;
+        tokio::spawn(async move { kv.meta().register(record, kv.shards(), replicas, shutdown).await })
     };
     let refused = async {
         match registration.await {

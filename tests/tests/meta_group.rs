@@ -110,3 +110,48 @@ async fn the_metadata_group_spreads_its_voters_over_zones() -> anyhow::Result<()
     assert_eq!(lines.iter().filter(|line| line.ends_with(" zone=a")).count(), 5, "{lines:?}");
     Ok(())
 }
+
+/// Each shard's target members as `node`'s SESHAT SHARDS lists them.
+async fn targets(node: &Node) -> anyhow::Result<Vec<Vec<u64>>> {
+    let mut c = node.client().await?;
+    let lines: Vec<String> = redis::cmd("SESHAT").arg("SHARDS").query_async(&mut c).await?;
+    lines
+        .iter()
+        .map(|line| {
+            let target = line.split(' ').find_map(|field| field.strip_prefix("target=")).unwrap_or_default();
+            target.split(',').filter(|id| !id.is_empty()).map(|id| Ok(id.parse()?)).collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_metadata_group_places_replicas_per_shard_and_replans_when_a_node_leaves() -> anyhow::Result<()> {
+    let _exclusive = one_cluster_at_a_time().await;
+    let args = [FAST, &["--shards", "4", "--replicas", "2"]].concat();
+    let cluster = Cluster::start(4, &args)?;
+    let spread = |targets: &[Vec<u64>]| {
+        let mut counts = [0usize; 5];
+        for id in targets.iter().flatten() {
+            counts[*id as usize] += 1;
+        }
+        targets.len() == 4 && targets.iter().all(|members| members.len() == 2) && counts[1..].iter().all(|c| *c == 2)
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || async { targets(&cluster.nodes[0]).await.is_ok_and(|t| spread(&t)) })
+            .await,
+        "the placement is not two replicas per shard, two per node: {:?}",
+        targets(&cluster.nodes[0]).await
+    );
+    let mut admin = cluster.nodes[0].client().await?;
+    let _: Vec<String> = redis::cmd("SESHAT").arg("REMOVE-NODE").arg("4").query_async(&mut admin).await?;
+    let without_four = |targets: &[Vec<u64>]| targets.iter().all(|members| members.len() == 2 && !members.contains(&4));
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            targets(&cluster.nodes[1]).await.is_ok_and(|t| without_four(&t))
+        })
+        .await,
+        "node 4 is still placed: {:?}",
+        targets(&cluster.nodes[1]).await
+    );
+    Ok(())
+}

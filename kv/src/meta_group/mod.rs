@@ -105,17 +105,32 @@ impl MetaGroup {
         postcard::from_bytes(&reply).map_err(|error| Error::Reply(error.to_string()))
     }
 
-    /// Registers `node`, which runs `shards` shards, retrying while the
-    /// group is unavailable (a joining node waits to be added) until it is
+    /// Registers `node`, which runs `shards` shards, and sets the replica
+    /// count to `replicas` if given, retrying while the group is
+    /// unavailable (a joining node waits to be added) until both are
     /// applied or `shutdown`. `Err` carries a refusal: this node cannot
     /// serve in this cluster.
-    pub async fn register(&self, node: NodeRecord, shards: Shard, shutdown: CancellationToken) -> Result<u64> {
+    pub async fn register(
+        &self,
+        node: NodeRecord,
+        shards: Shard,
+        replicas: Option<u32>,
+        shutdown: CancellationToken,
+    ) -> Result<u64> {
         let known = self.map();
-        if known.node(node.id) == Some(&node) && known.shards == shards {
-            // A restart with the same addresses: nothing to change.
-            return Ok(known.epoch);
+        let mut epoch = known.epoch;
+        if known.node(node.id) != Some(&node) || known.shards != shards {
+            epoch = self.propose_until_applied(MetaCommand::Register { node, shards }, &shutdown).await?;
         }
-        let command = MetaCommand::Register { node, shards };
+        if let Some(replicas) = replicas.filter(|replicas| *replicas != self.map().replicas()) {
+            epoch = self.propose_until_applied(MetaCommand::SetReplicas { replicas }, &shutdown).await?;
+        }
+        Ok(epoch)
+    }
+
+    /// Proposes `command` until it is applied (the new epoch), refused or
+    /// `shutdown`.
+    async fn propose_until_applied(&self, command: MetaCommand, shutdown: &CancellationToken) -> Result<u64> {
         let mut pause = Duration::from_millis(100);
         loop {
             match self.propose(&command).await {
@@ -124,7 +139,7 @@ impl MetaGroup {
                 Err(Error::Group(GroupError::ShuttingDown(group))) => {
                     return Err(Error::Group(GroupError::ShuttingDown(group)))
                 }
-                Err(error) => tracing::info!(%error, "registering with the metadata group; retrying"),
+                Err(error) => tracing::info!(%error, ?command, "proposing to the metadata group; retrying"),
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return Err(Error::Group(GroupError::ShuttingDown("meta/0".into()))),

@@ -58,10 +58,13 @@ fn seshat(session: &mut Session, args: &mut Args) -> Result {
         "SHARDS" => {
             args.finish().map_err(|_| wrong_arity("seshat|shards"))?;
             let shards = kv.shards();
+            let map = kv.meta().map();
             let mut lines = Vec::with_capacity(shards as usize);
             for group in kv.groups() {
-                let keys = kv.shard_keys(group.id().shard).map_err(|e| CommandError::Other(format!("ERR {e}")))?;
-                lines.push(Reply::bulk(shard_line(group, shards, keys)));
+                let shard = group.id().shard;
+                let keys = kv.shard_keys(shard).map_err(|e| CommandError::Other(format!("ERR {e}")))?;
+                let target = map.placement.get(&shard).map(Vec::as_slice).unwrap_or_default();
+                lines.push(Reply::bulk(shard_line(group, shards, keys, target)));
             }
             reply(Reply::Array(lines))
         }
@@ -171,20 +174,23 @@ fn group_line(group: &Group) -> String {
 }
 
 /// One shard of `shards`: its group, slots, leader, applied index,
-/// members and `keys` (in every database, as this replica has them).
-fn shard_line(group: &Group, shards: u32, keys: u64) -> String {
+/// members, `keys` (in every database, as this replica has them) and the
+/// members the metadata group's placement wants it to have (`target`).
+fn shard_line(group: &Group, shards: u32, keys: u64, target: &[u64]) -> String {
     let status = group.status();
     let slots = storage::keyspace::shard_slots(status.id.shard, shards);
     let leader = status.leader.as_ref().map_or("none".to_string(), |m| m.id.to_string());
     let members: Vec<String> =
         status.members.iter().map(|m| format!("{}{}", m.id, if m.voter { "" } else { "(learner)" })).collect();
+    let target: Vec<String> = target.iter().map(u64::to_string).collect();
     format!(
-        "{} slots={}-{} leader={leader} applied={} members={} keys={keys}",
+        "{} slots={}-{} leader={leader} applied={} members={} keys={keys} target={}",
         status.id,
         slots.start(),
         slots.end(),
         status.applied_index,
-        members.join(",")
+        members.join(","),
+        target.join(",")
     )
 }
 
