@@ -148,6 +148,59 @@ impl<'a, Z: Fn(NodeId) -> Option<&'a str>> Planner<'a, Z> {
     }
 }
 
+/// The next membership change that brings a shard's group toward its
+/// target: one step at a time, so the group never loses a majority of
+/// the replicas that hold its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Add a target node as a learner: it receives the shard's data.
+    AddLearner(NodeId),
+    /// Make a caught-up target learner a voter.
+    Promote(NodeId),
+    /// Remove a member the target does not name (voter or learner).
+    Remove(NodeId),
+    /// The leader itself leaves the target: hand leadership to this
+    /// target voter first.
+    HandOver(NodeId),
+}
+
+/// The first step from the group's `members` (as `raft::Member`s, by id
+/// and kind) led by `leader` toward `target`: copies first (learners for
+/// every target node missing), then votes (caught-up target learners
+/// become voters), then removals (learners, then voters; the leader
+/// hands over first). `None` once the members are the target's, all
+/// voting. `caught_up` says whether a learner holds nearly all the log.
+pub fn next_step(
+    members: &[raft::Member],
+    leader: NodeId,
+    target: &[NodeId],
+    caught_up: impl Fn(NodeId) -> bool,
+) -> Option<Step> {
+    let member = |id: NodeId| members.iter().find(|m| m.id == id);
+    if let Some(missing) = target.iter().copied().find(|id| member(*id).is_none()) {
+        return Some(Step::AddLearner(missing));
+    }
+    let learners = || members.iter().filter(|m| !m.voter).map(|m| m.id);
+    if let Some(ready) = learners().find(|id| target.contains(id) && caught_up(*id)) {
+        return Some(Step::Promote(ready));
+    }
+    if learners().any(|id| target.contains(&id)) {
+        // A target learner is still catching up: nothing leaves before it
+        // votes.
+        return None;
+    }
+    if let Some(surplus) = learners().find(|id| !target.contains(id)) {
+        return Some(Step::Remove(surplus));
+    }
+    let surplus = members.iter().filter(|m| m.voter && !target.contains(&m.id)).map(|m| m.id);
+    let surplus: Vec<NodeId> = surplus.collect();
+    match surplus.iter().copied().find(|id| *id != leader) {
+        Some(voter) => Some(Step::Remove(voter)),
+        None if surplus.contains(&leader) => target.first().copied().map(Step::HandOver),
+        None => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +249,50 @@ mod tests {
         );
         assert!(high <= low + 1, "counts {counts:?} in {placement:?}");
         assert_eq!(plan(nodes, shards, replicas, placement), *placement, "planning again changes nothing");
+    }
+
+    fn member(id: NodeId, voter: bool) -> raft::Member {
+        raft::Member { id, addr: format!("127.0.0.1:{}", 17000 + id), voter }
+    }
+
+    /// Applies `step` to `members` as the group would.
+    fn take(members: &mut Vec<raft::Member>, leader: &mut NodeId, step: Step) {
+        match step {
+            Step::AddLearner(id) => members.push(member(id, false)),
+            Step::Promote(id) => members.iter_mut().filter(|m| m.id == id).for_each(|m| m.voter = true),
+            Step::Remove(id) => members.retain(|m| m.id != id),
+            Step::HandOver(id) => *leader = id,
+        }
+    }
+
+    #[test]
+    fn moving_a_shard_copies_first_then_votes_then_removes_the_leader_last() {
+        let mut members = vec![member(1, true), member(2, true), member(3, true)];
+        let mut leader = 1;
+        let target = [3, 4, 5];
+        let mut steps = Vec::new();
+        while let Some(step) = next_step(&members, leader, &target, |_| true) {
+            // Never fewer voters than the target has: no majority is lost.
+            take(&mut members, &mut leader, step);
+            assert!(members.iter().filter(|m| m.voter).count() >= 3, "{steps:?} {step:?}");
+            steps.push(step);
+            assert!(steps.len() < 20, "{steps:?}");
+        }
+        use Step::*;
+        assert_eq!(steps, [AddLearner(4), AddLearner(5), Promote(4), Promote(5), Remove(2), HandOver(3), Remove(1)]);
+        let mut ids: Vec<_> = members.iter().map(|m| (m.id, m.voter)).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [(3, true), (4, true), (5, true)]);
+        assert_eq!(leader, 3);
+    }
+
+    #[test]
+    fn nothing_leaves_while_a_target_learner_catches_up() {
+        let members = [member(1, true), member(2, true), member(3, false), member(4, false)];
+        assert_eq!(next_step(&members, 1, &[1, 3], |_| false), None);
+        assert_eq!(next_step(&members, 1, &[1, 3], |id| id == 3), Some(Step::Promote(3)));
+        let converged = [member(1, true), member(3, true)];
+        assert_eq!(next_step(&converged, 1, &[1, 3], |_| true), None);
     }
 
     fn moved(before: &Placement, after: &Placement) -> usize {
