@@ -53,6 +53,10 @@ pub enum Error {
     Group(#[from] raft::GroupError),
     #[error("corrupt record in {family}: {reason}")]
     Corrupt { family: &'static str, reason: String },
+    /// The shard's group has no replica on this node (placement put it
+    /// elsewhere), and this path cannot reach one elsewhere yet.
+    #[error("shard {0} has no replica on this node")]
+    NotHosted(storage::keyspace::Shard),
     /// Boxed: openraft's storage errors are large, and `Error` travels in
     /// every apply result.
     #[error("starting the kv group: {0}")]

@@ -63,7 +63,8 @@ impl Kv {
     /// leads two or more shards more than that voter.
     fn unbalanced(&self, node: &RaftNode) -> Option<(usize, Group, NodeId)> {
         let me = node.id();
-        let statuses: Vec<_> = self.inner.groups.iter().map(|group| group.status()).collect();
+        let groups = self.groups();
+        let statuses: Vec<_> = groups.iter().map(|group| group.status()).collect();
         let mut led: BTreeMap<NodeId, usize> = BTreeMap::new();
         for status in &statuses {
             let leader = status.leader.as_ref()?;
@@ -88,7 +89,7 @@ impl Kv {
                 .any(|(id, matched)| *id == target && *matched + CAUGHT_UP_SLACK >= status.last_log_index);
             let votes = status.members.iter().any(|member| member.id == target && member.voter);
             (status.role == Role::Leader && votes && caught_up)
-                .then(|| (shard, self.inner.groups[shard].clone(), target))
+                .then(|| (status.id.shard as usize, groups[shard].clone(), target))
         })
     }
 }

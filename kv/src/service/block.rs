@@ -70,9 +70,10 @@ impl Kv {
             queued.waiter = None;
             // Served or purged before the Unblock: by an entry before it,
             // which this node has applied once a read barrier passes.
+            let group = self.group_for(Some(shard))?;
             let delivery = tokio::select! {
                 delivery = &mut registration.delivery => delivery.ok(),
-                _ = self.groups()[shard as usize].read_barrier() => registration.delivery.try_recv().ok(),
+                _ = group.read_barrier() => registration.delivery.try_recv().ok(),
                 _ = &mut gone => None,
             };
             return Ok(match delivery {

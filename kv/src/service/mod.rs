@@ -21,7 +21,8 @@ mod shard_count;
 
 pub use shard_count::{cluster_shards, recorded_shards};
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use std::future::Future;
@@ -87,8 +88,10 @@ pub struct Kv {
 }
 
 struct Inner {
-    /// The groups by shard.
-    groups: Vec<Group>,
+    /// How many shards divide the keyspace.
+    shards: Shard,
+    /// The groups of the shards this node holds a replica of, by shard.
+    groups: RwLock<BTreeMap<Shard, Group>>,
     meta: MetaGroup,
     store: Store,
     clock: Arc<dyn Clock>,
@@ -121,7 +124,7 @@ impl Kv {
         let stats = Arc::new(Stats::default());
         let cursors = Arc::new(CursorTable::default());
         let blocked = Arc::new(Blocked::new(start.node.id()));
-        let mut groups = Vec::with_capacity(shards as usize);
+        let mut groups = BTreeMap::new();
         let mut dbs = None;
         // openraft drives a group's heartbeats and election timers from a
         // tick of 1.5 heartbeats that starts with the group. Starting the
@@ -153,11 +156,12 @@ impl Kv {
                 start.bootstrap.clone(),
             )
             .await?;
-            groups.push(group);
+            groups.insert(shard, group);
         }
         Ok(Kv {
             inner: Arc::new(Inner {
-                groups,
+                shards,
+                groups: RwLock::new(groups),
                 meta,
                 cluster_name,
                 store: start.store,
@@ -179,7 +183,7 @@ impl Kv {
 
     /// How many shards the service has.
     pub fn shards(&self) -> Shard {
-        self.inner.groups.len() as Shard
+        self.inner.shards
     }
 
     /// The shard that owns hash slot `slot`.
@@ -200,13 +204,16 @@ impl Kv {
     /// could not complete it (it may or may not have applied).
     pub fn write(&self, shard: Option<Shard>, db: u8, op: WriteOp) -> WriteReply {
         let every_group = shard.is_none()
-            && self.inner.groups.len() > 1
+            && self.shards() > 1
             && matches!(op, WriteOp::FlushDb | WriteOp::FlushAll | WriteOp::PurgeWaiters { .. });
         if every_group {
             return self.write_parts(db, (0..self.shards()).map(|shard| (shard, op.clone())).collect());
         }
         let payload = Bytes::from(LogCommand { db, op }.encode());
-        WriteReply { pending: Pending::One(self.group_of(shard).propose(payload)) }
+        match self.group_for(shard) {
+            Ok(group) => WriteReply { pending: Pending::One(group.propose(payload)) },
+            Err(error) => WriteReply { pending: Pending::Failed(Some(error)) },
+        }
     }
 
     /// Proposes each `(shard, op)` of `parts` on database `db` to its
@@ -214,17 +221,33 @@ impl Kv {
     /// theirs (see [`every_group_reply`]). Each part is linearizable, the
     /// whole is not one atomic step.
     pub fn write_parts(&self, db: u8, parts: Vec<(Shard, WriteOp)>) -> WriteReply {
-        let proposals = parts
-            .into_iter()
-            .map(|(shard, op)| self.group_of(Some(shard)).propose(Bytes::from(LogCommand { db, op }.encode())))
-            .collect();
+        let groups: Result<Vec<(Group, WriteOp)>> =
+            parts.into_iter().map(|(shard, op)| Ok((self.group_for(Some(shard))?, op))).collect();
+        let proposals = match groups {
+            Ok(groups) => groups
+                .into_iter()
+                .map(|(group, op)| group.propose(Bytes::from(LogCommand { db, op }.encode())))
+                .collect(),
+            Err(error) => return WriteReply { pending: Pending::Failed(Some(error)) },
+        };
         WriteReply { pending: Pending::Every(Box::pin(every_group_reply(proposals))) }
     }
 
-    /// The group of `shard` (`kv/0` for `None`).
-    fn group_of(&self, shard: Option<Shard>) -> &Group {
-        let groups = &self.inner.groups;
-        shard.and_then(|shard| groups.get(shard as usize)).unwrap_or(&groups[0])
+    /// The group of `shard` (`kv/0` for `None`), if this node holds a
+    /// replica of it.
+    fn group_for(&self, shard: Option<Shard>) -> Result<Group> {
+        let shard = shard.unwrap_or(0);
+        self.group_of(shard).ok_or(Error::NotHosted(shard))
+    }
+
+    /// The group of `shard`, if this node holds a replica of it.
+    pub fn group_of(&self, shard: Shard) -> Option<Group> {
+        self.inner.groups.read().expect("groups lock").get(&shard).cloned()
+    }
+
+    /// Every shard's group, when this node holds a replica of each.
+    fn every_group(&self) -> Result<Vec<Group>> {
+        (0..self.shards()).map(|shard| self.group_for(Some(shard))).collect()
     }
 
     /// Runs `read` on database `db` after the read barrier of the group of
@@ -237,10 +260,10 @@ impl Kv {
         read: impl FnOnce(&ReadCtx<'_>) -> Result<T>,
     ) -> Result<T> {
         match shard {
-            Some(_) => self.group_of(shard).read_barrier().await?,
+            Some(_) => self.group_for(shard)?.read_barrier().await?,
             None => {
-                let barriers = self.inner.groups.iter().map(Group::read_barrier);
-                futures_util::future::try_join_all(barriers).await?;
+                let groups = self.every_group()?;
+                futures_util::future::try_join_all(groups.iter().map(Group::read_barrier)).await?;
             }
         }
         self.read_stale(shard, db, read)
@@ -249,7 +272,7 @@ impl Kv {
     /// WATCH: observes `keys` of `db`, all of `shard`, after the group's
     /// read barrier (or, with `stale`, as this replica has them).
     pub async fn watch(&self, shard: Shard, db: u8, keys: Vec<Bytes>, stale: bool) -> Result<Vec<WatchedKey>> {
-        let group = self.group_of(Some(shard));
+        let group = self.group_for(Some(shard))?;
         if !stale {
             group.read_barrier().await?;
         }
@@ -310,18 +333,20 @@ impl Kv {
     /// The time reads use: the wall clock, but never before the last
     /// applied stamp.
     pub fn now_ms(&self) -> u64 {
-        let applied = self.inner.groups.iter().map(Group::applied_stamp_ms).max().unwrap_or(0);
+        let groups = self.inner.groups.read().expect("groups lock");
+        let applied = groups.values().map(Group::applied_stamp_ms).max().unwrap_or(0);
         self.inner.clock.now_ms().max(applied)
     }
 
-    /// The `kv/0` group, for status and membership commands.
-    pub fn group(&self) -> &Group {
-        &self.inner.groups[0]
+    /// The group of the lowest shard this node holds (`kv/0` while every
+    /// node holds every shard), for status and membership commands.
+    pub fn group(&self) -> Group {
+        self.groups().into_iter().next().expect("a node holds at least one shard")
     }
 
-    /// Every group, by shard.
-    pub fn groups(&self) -> &[Group] {
-        &self.inner.groups
+    /// The groups of the shards this node holds, by shard.
+    pub fn groups(&self) -> Vec<Group> {
+        self.inner.groups.read().expect("groups lock").values().cloned().collect()
     }
 
     /// The metadata group: the cluster's nodes and their addresses.
@@ -346,8 +371,11 @@ impl Kv {
 
     /// Resolves with the reason if a group stops on a fatal error.
     pub async fn fatal(&self) -> String {
-        let fatal = self.inner.groups.iter().chain([self.inner.meta.group()]).map(|group| Box::pin(group.fatal()));
-        futures_util::future::select_all(fatal).await.0
+        let mut groups = self.groups();
+        groups.push(self.inner.meta.group().clone());
+        let fatal = groups.iter().map(|group| Box::pin(group.fatal()));
+        let reason = futures_util::future::select_all(fatal).await.0;
+        reason
     }
 
     /// An estimate of the stored data size in bytes.
@@ -357,7 +385,7 @@ impl Kv {
 
     /// Stops the groups; writes still queued fail.
     pub async fn shutdown(&self) {
-        for group in &self.inner.groups {
+        for group in self.groups() {
             group.shutdown().await;
         }
         self.inner.meta.shutdown().await;
@@ -374,11 +402,12 @@ impl Kv {
                 _ = &mut shutdown => return,
                 _ = interval.tick() => {}
             }
-            for (shard, group) in self.inner.groups.iter().enumerate() {
+            for group in self.groups() {
                 if !group.is_leader() {
                     continue;
                 }
-                if let Err(error) = self.sweep_shard(shard as Shard).await {
+                let shard = group.id().shard;
+                if let Err(error) = self.sweep_shard(shard).await {
                     tracing::warn!(%error, shard, "expiry sweep failed");
                 }
             }
@@ -495,6 +524,8 @@ pub struct WriteReply {
 enum Pending {
     /// One group's proposal.
     One(Proposal),
+    /// Refused before any proposal (taken when first polled).
+    Failed(Option<Error>),
     /// Proposals to several groups, merged by [`every_group_reply`].
     Every(Pin<Box<dyn Future<Output = Result<Reply>> + Send>>),
 }
@@ -505,6 +536,7 @@ impl Future for WriteReply {
         match &mut self.pending {
             Pending::One(proposal) => Pin::new(proposal).poll(cx).map(decode_response),
             Pending::Every(replies) => replies.as_mut().poll(cx),
+            Pending::Failed(error) => Poll::Ready(Err(error.take().expect("a reply is polled to completion once"))),
         }
     }
 }

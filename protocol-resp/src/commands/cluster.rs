@@ -64,7 +64,7 @@ fn seshat(session: &mut Session, args: &mut Args) -> Result {
                 let shard = group.id().shard;
                 let keys = kv.shard_keys(shard).map_err(|e| CommandError::Other(format!("ERR {e}")))?;
                 let target = map.placement.get(&shard).map(Vec::as_slice).unwrap_or_default();
-                lines.push(Reply::bulk(shard_line(group, shards, keys, target)));
+                lines.push(Reply::bulk(shard_line(&group, shards, keys, target)));
             }
             reply(Reply::Array(lines))
         }

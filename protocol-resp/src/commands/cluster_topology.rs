@@ -61,8 +61,8 @@ impl Topology {
         let me = session.server.node.id();
         let count = kv.shards();
         let mut shards = Vec::new();
-        for (shard, group) in kv.groups().iter().enumerate() {
-            let slots = shard_slots(shard as u32, count);
+        for group in kv.groups() {
+            let slots = shard_slots(group.id().shard, count);
             let mut voters = Vec::new();
             for member in group.members() {
                 if member.voter {

@@ -242,7 +242,7 @@ pub(super) fn redirect(session: &Session, spec: &Spec) -> Option<CommandError> {
     }
     let route = session.route?;
     let slot = route.slot?;
-    let group = &session.server.kv.groups()[route.shard as usize];
+    let group = session.server.kv.group_of(route.shard)?;
     let leader = group.leader_id();
     if leader == Some(session.server.node.id()) || (session.stale_reads && spec.flags & WRITE == 0) {
         return None;
