@@ -17,6 +17,7 @@
 
 mod balance;
 mod block;
+mod hosting;
 mod shard_count;
 
 pub use shard_count::{cluster_shards, recorded_shards};
@@ -31,11 +32,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, GroupStatus, Proposal, RaftNode};
-use storage::keyspace::{kv_expiry, raft_meta, shard_slots, slot_shard, Shard};
+use raft::{Bootstrap, Clock, Group, GroupSettings, GroupStatus, Proposal, RaftNode};
+use storage::keyspace::{kv_expiry, raft_meta, slot_shard, Shard};
 use storage::{Family, Reader, Store};
 
-use crate::apply::KvStateMachine;
 use crate::blocking::Blocked;
 use crate::command::{DueKey, LogCommand, WatchedKey, WriteOp};
 use crate::cursors::CursorTable;
@@ -46,6 +46,7 @@ use crate::read::ReadCtx;
 use crate::reply::Reply;
 use crate::stats::Stats;
 use crate::DATABASES;
+use hosting::Hosting;
 
 /// Settings of the Redis service.
 #[derive(Debug, Clone)]
@@ -92,6 +93,8 @@ struct Inner {
     shards: Shard,
     /// The groups of the shards this node holds a replica of, by shard.
     groups: RwLock<BTreeMap<Shard, Group>>,
+    /// Starts and erases them.
+    hosting: Hosting,
     meta: MetaGroup,
     store: Store,
     clock: Arc<dyn Clock>,
@@ -124,6 +127,16 @@ impl Kv {
         let stats = Arc::new(Stats::default());
         let cursors = Arc::new(CursorTable::default());
         let blocked = Arc::new(Blocked::new(start.node.id()));
+        let hosting = Hosting {
+            node: start.node.clone(),
+            store: start.store.clone(),
+            snapshots_dir: start.snapshots_dir.clone(),
+            settings: start.settings.clone(),
+            clock: start.clock.clone(),
+            stats: stats.clone(),
+            cursors: cursors.clone(),
+            blocked: blocked.clone(),
+        };
         let mut groups = BTreeMap::new();
         let mut dbs = None;
         // openraft drives a group's heartbeats and election timers from a
@@ -134,34 +147,16 @@ impl Kv {
         let started = tokio::time::Instant::now();
         for shard in 0..shards {
             tokio::time::sleep_until(started + tick * shard / shards).await;
-            let slots = vec![shard_slots(shard, shards)];
-            let state_machine = KvStateMachine::open(
-                start.store.clone(),
-                shard,
-                slots,
-                stats.clone(),
-                cursors.clone(),
-                blocked.clone(),
-            )?;
+            let (group, db_state) = hosting.start(shard, shards, start.bootstrap.clone()).await?;
             // SWAPDB runs on a single-shard service only: `kv/0`'s map.
-            dbs.get_or_insert_with(|| state_machine.db_state());
-            let group = Group::start(
-                start.node,
-                GroupId { service: "kv", shard },
-                start.store.clone(),
-                state_machine,
-                start.snapshots_dir.join(format!("kv-{shard}")),
-                start.settings.clone(),
-                start.clock.clone(),
-                start.bootstrap.clone(),
-            )
-            .await?;
+            dbs.get_or_insert(db_state);
             groups.insert(shard, group);
         }
         Ok(Kv {
             inner: Arc::new(Inner {
                 shards,
                 groups: RwLock::new(groups),
+                hosting,
                 meta,
                 cluster_name,
                 store: start.store,

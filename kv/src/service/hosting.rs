@@ -1,0 +1,123 @@
+//! Which shards' groups this node runs: every shard at boot, then, as the
+//! metadata group's placement moves replicas, a group started for a shard
+//! this node is to join ([`Kv::host`]: it waits for the shard's leader to
+//! add it and send a snapshot) or stopped and erased for one it left
+//! ([`Kv::unhost`]).
+//!
+//! Erasing removes everything of the group's on this node: its state
+//! spans (data, expiry index, elements, scores, `kv_meta` entries), its
+//! log and Raft metadata, and its snapshots. Another node's copy is the
+//! shard's; if this node joins again it starts from a snapshot.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, RaftNode};
+use storage::keyspace::{group_prefix, kv_group, shard_slots, Shard, Span};
+use storage::{Batch, Durability, Store};
+
+use super::Kv;
+use crate::apply::KvStateMachine;
+use crate::blocking::Blocked;
+use crate::cursors::CursorTable;
+use crate::dbmap::DbMapState;
+use crate::error::Result;
+use crate::stats::Stats;
+use crate::DATABASES;
+
+/// What starting one of the service's groups on this node takes.
+pub(super) struct Hosting {
+    pub(super) node: RaftNode,
+    pub(super) store: Store,
+    /// Each group keeps its snapshots in `kv-<shard>` under it.
+    pub(super) snapshots_dir: PathBuf,
+    pub(super) settings: GroupSettings,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) stats: Arc<Stats>,
+    pub(super) cursors: Arc<CursorTable>,
+    pub(super) blocked: Arc<Blocked>,
+}
+
+impl Hosting {
+    /// Starts the group of `shard` of `shards`; also returns its database
+    /// map (SWAPDB's, which only a single-shard service uses).
+    pub(super) async fn start(
+        &self,
+        shard: Shard,
+        shards: Shard,
+        bootstrap: Bootstrap,
+    ) -> Result<(Group, Arc<DbMapState>)> {
+        let slots = vec![shard_slots(shard, shards)];
+        let state_machine = KvStateMachine::open(
+            self.store.clone(),
+            shard,
+            slots,
+            self.stats.clone(),
+            self.cursors.clone(),
+            self.blocked.clone(),
+        )?;
+        let dbs = state_machine.db_state();
+        let group = Group::start(
+            &self.node,
+            GroupId { service: "kv", shard },
+            self.store.clone(),
+            state_machine,
+            self.snapshot_dir(shard),
+            self.settings.clone(),
+            self.clock.clone(),
+            bootstrap,
+        )
+        .await?;
+        Ok((group, dbs))
+    }
+
+    fn snapshot_dir(&self, shard: Shard) -> PathBuf {
+        self.snapshots_dir.join(format!("kv-{shard}"))
+    }
+
+    /// Removes every trace of the group of `shard` of `shards` from this
+    /// node: synced, then its snapshots. The group must be stopped.
+    pub(super) fn erase(&self, shard: Shard, shards: Shard) -> Result<()> {
+        let service = self.store.service();
+        let mut spans = kv_group::spans(shard, &[shard_slots(shard, shards)], DATABASES as u8);
+        for family in [service.raft_log_family(), service.raft_meta_family()] {
+            spans.push(Span::prefix(family, &group_prefix(shard)));
+        }
+        let mut batch = Batch::new();
+        for Span { family, start, end } in spans {
+            batch.delete_range(family, start, end);
+        }
+        self.store.write(batch, Durability::Sync)?;
+        let dir = self.snapshot_dir(shard);
+        match std::fs::remove_dir_all(&dir) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                Err(storage::Error::Io { path: dir, source: error }.into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Kv {
+    /// Starts this node's replica of `shard`'s group, unless it runs one:
+    /// empty, it waits for the group's leader to add it.
+    pub async fn host(&self, shard: Shard) -> Result<()> {
+        if self.group_of(shard).is_some() {
+            return Ok(());
+        }
+        let (group, _) = self.inner.hosting.start(shard, self.shards(), Bootstrap::Join).await?;
+        tracing::info!(shard, "hosting a replica of the shard");
+        self.inner.groups.write().expect("groups lock").insert(shard, group);
+        Ok(())
+    }
+
+    /// Stops this node's replica of `shard`'s group and erases it (see the
+    /// module docs); nothing if it runs none.
+    pub async fn unhost(&self, shard: Shard) -> Result<()> {
+        let Some(group) = self.inner.groups.write().expect("groups lock").remove(&shard) else { return Ok(()) };
+        group.shutdown().await;
+        self.inner.hosting.erase(shard, self.shards())?;
+        tracing::info!(shard, "erased this node's replica of the shard");
+        Ok(())
+    }
+}
