@@ -54,9 +54,13 @@ pub enum Error {
     #[error("corrupt record in {family}: {reason}")]
     Corrupt { family: &'static str, reason: String },
     /// The shard's group has no replica on this node (placement put it
-    /// elsewhere), and this path cannot reach one elsewhere yet.
+    /// elsewhere), and this path does not reach one elsewhere.
     #[error("shard {0} has no replica on this node")]
     NotHosted(storage::keyspace::Shard),
+    /// A peer that ran the request for this node failed (its error, as
+    /// text).
+    #[error("{0}")]
+    Remote(String),
     /// Boxed: openraft's storage errors are large, and `Error` travels in
     /// every apply result.
     #[error("starting the kv group: {0}")]

@@ -63,7 +63,7 @@ pub use raft::{Clock, ManualClock, SystemClock};
 pub use read::{ElementScan, EncodingLimits, HashPart, LcsOutput, LposOptions, ReadCtx, ReadOp, ScanArgs, SortOptions};
 pub use record::KeyType;
 pub use reply::Reply;
-pub use service::{cluster_shards, recorded_shards, Kv, KvConfig, KvStart, WriteReply};
+pub use service::{cluster_shards, recorded_shards, Kv, KvConfig, KvStart, ShardView, WriteReply};
 pub use set_algebra::SetAlgebra;
 pub use sorted::{format_score, Aggregate, Combine, LexBound, Range, RangeSpec, ScoreBound};
 pub use stats::Stats;

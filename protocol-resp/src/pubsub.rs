@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kv::Reply;
-use raft::{NodeService, RaftNode};
+use raft::{answer_now, NodeService, RaftNode, ServiceAnswer};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -156,7 +156,7 @@ impl PubSub {
 
 /// Peers' PUBLISH fan-out, delivered to this node's subscribers.
 impl NodeService for PubSub {
-    fn handle(&self, message: Bytes) -> Bytes {
+    fn handle(&self, message: Bytes) -> ServiceAnswer {
         let receivers = match postcard::from_bytes::<Published>(&message) {
             Ok(published) => self.deliver(&published.channel, &published.message) as u64,
             Err(error) => {
@@ -164,6 +164,6 @@ impl NodeService for PubSub {
                 0
             }
         };
-        Bytes::from(postcard::to_stdvec(&receivers).expect("counts serialize"))
+        answer_now(Bytes::from(postcard::to_stdvec(&receivers).expect("counts serialize")))
     }
 }

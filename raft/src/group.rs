@@ -385,6 +385,16 @@ impl Group {
         members_of(&self.inner.raft.metrics().borrow().membership_config)
     }
 
+    /// The members of the group's configuration if this replica has
+    /// applied it (then it is committed: no later leader has an older
+    /// one); `None` while its latest configuration is not applied yet.
+    pub fn applied_members(&self) -> Option<Vec<Member>> {
+        let metrics = self.inner.raft.metrics().borrow().clone();
+        let config_index = metrics.membership_config.log_id().map_or(0, |id| id.index);
+        let applied_index = metrics.last_applied.map_or(0, |id| id.index);
+        (config_index <= applied_index).then(|| members_of(&metrics.membership_config))
+    }
+
     /// Adds node `id` listening at `addr`: first as a learner that receives
     /// the log, then (once it has caught up) as a voter. Runs on the leader;
     /// any node forwards it there. Adding a present voter changes nothing.

@@ -72,7 +72,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use frontend::{accept, Frontend, Shutdown};
 pub use group::{Bootstrap, Group, GroupError, GroupId, GroupStatus, Member, Proposal, Role};
 pub use handover::HandoverError;
-pub use node::{NodeService, RaftNode};
+pub use node::{answer_now, NodeService, RaftNode, ServiceAnswer};
 pub use settings::{GroupSettings, Zones};
 pub use state_machine::{Command, StateMachine};
 pub use types::NodeId;

@@ -30,13 +30,23 @@ pub struct RaftNode {
 }
 
 /// A node-level service peers reach over the transport, outside any Raft
-/// group and its log (pub/sub fan-out).
+/// group and its log (pub/sub fan-out, the kv service's remote commands).
 pub trait NodeService: Send + Sync + 'static {
     /// Answers a peer's message. Called in arrival order for each peer
-    /// connection, and must not block: what it does happens before the
-    /// next message from that peer is handled, which keeps one peer's
-    /// messages in order.
-    fn handle(&self, message: Bytes) -> Bytes;
+    /// connection, and must not block: what it does before returning
+    /// happens before the next message from that peer is handled, which
+    /// keeps one peer's messages in order. The answer it returns may take
+    /// its time (a remote blocking pop); the peer's other messages do not
+    /// wait for it.
+    fn handle(&self, message: Bytes) -> ServiceAnswer;
+}
+
+/// The answer of a [`NodeService`] to one message.
+pub type ServiceAnswer = std::pin::Pin<Box<dyn std::future::Future<Output = Bytes> + Send>>;
+
+/// An answer known at once.
+pub fn answer_now(answer: Bytes) -> ServiceAnswer {
+    Box::pin(std::future::ready(answer))
 }
 
 struct NodeInner {
@@ -57,11 +67,13 @@ impl Dispatch for Router {
     fn dispatch(&self, group: &str, rpc: Rpc) -> PendingReply {
         if let Rpc::Service(message) = rpc {
             let service = self.0.services.read().expect("services lock").get(group).cloned();
-            let reply = match service {
-                Some(service) => Reply::Service(service.handle(message)),
-                None => Reply::UnknownGroup,
+            return match service {
+                Some(service) => {
+                    let answer = service.handle(message);
+                    Box::pin(async { Reply::Service(answer.await) })
+                }
+                None => Box::pin(async { Reply::UnknownGroup }),
             };
-            return Box::pin(async { reply });
         }
         let group = self.0.groups.read().expect("groups lock").get(group).cloned();
         match group {
@@ -138,6 +150,30 @@ impl RaftNode {
         }
     }
 
+    /// Queues `message` for the service `name` of the node at `addr` and
+    /// returns, once it is queued, the future of the answer, which fails at
+    /// `deadline`. Messages queued one after another to one node arrive in
+    /// that order (the remote service sees them so).
+    pub async fn send_service(
+        &self,
+        addr: &str,
+        name: &str,
+        message: Bytes,
+        deadline: tokio::time::Instant,
+    ) -> Result<impl std::future::Future<Output = Result<Bytes, String>>, String> {
+        let answer = self.inner.peers.send(addr, name, Rpc::Service(message), deadline).await;
+        let answer = answer.map_err(|error| error.to_string())?;
+        let addr = addr.to_string();
+        let name = name.to_string();
+        Ok(async move {
+            match answer.await {
+                Ok(Reply::Service(answer)) => Ok(answer),
+                Ok(_) => Err(format!("{addr} does not serve {name}")),
+                Err(error) => Err(error.to_string()),
+            }
+        })
+    }
+
     /// Whether this node's link to the peer at Raft address `addr` is down
     /// (its last connection closed and reconnecting failed). Every group's
     /// leader keeps its links to the members up, so a member this node
@@ -150,6 +186,11 @@ impl RaftNode {
     /// The groups this node runs, by name.
     pub fn groups(&self) -> Vec<Group> {
         self.inner.groups.read().expect("groups lock").values().cloned().collect()
+    }
+
+    /// The groups whose membership the node-level operations change.
+    fn unplaced_groups(&self) -> Vec<Group> {
+        self.groups().into_iter().filter(|group| !group.settings().placed).collect()
     }
 
     /// The group named `name` (`kv/0`), if this node runs it.
@@ -173,21 +214,22 @@ impl RaftNode {
         members.into_values().collect()
     }
 
-    /// Adds node `id` (Raft address `addr`) to every group of this node:
-    /// a learner first, then a voter once it has caught up (see
+    /// Adds node `id` (Raft address `addr`) to every group of this node
+    /// but the placed ones (see [`crate::GroupSettings::placed`]): a
+    /// learner first, then a voter once it has caught up (see
     /// [`Group::add_node`]). Returns the first group's failure, if any.
     pub async fn add_node(&self, id: NodeId, addr: String) -> Result<(), GroupError> {
-        for group in self.groups() {
+        for group in self.unplaced_groups() {
             group.add_node(id, addr.clone()).await.map_err(|error| in_group(&group, error))?;
         }
         Ok(())
     }
 
-    /// Removes node `id` from every group it is a member of (the leader
-    /// included). Refused if it is a member of none.
+    /// Removes node `id` from every group but the placed ones that it is a
+    /// member of (the leader included). Refused if it is a member of none.
     pub async fn remove_node(&self, id: NodeId) -> Result<(), GroupError> {
         let groups: Vec<Group> =
-            self.groups().into_iter().filter(|group| group.members().iter().any(|m| m.id == id)).collect();
+            self.unplaced_groups().into_iter().filter(|group| group.members().iter().any(|m| m.id == id)).collect();
         if groups.is_empty() {
             return Err(GroupError::Membership(format!("node {id} is not a member")));
         }
@@ -198,10 +240,10 @@ impl RaftNode {
     }
 
     /// Asks the member at `member_addr` to add this node to every group
-    /// this node runs (it forwards to each group's leader), retrying until
-    /// it succeeds or `shutdown`.
+    /// this node runs but the placed ones (it forwards to each group's
+    /// leader), retrying until it succeeds or `shutdown`.
     pub async fn join(&self, member_addr: &str, shutdown: CancellationToken) -> Result<(), GroupError> {
-        for group in self.groups() {
+        for group in self.unplaced_groups() {
             let name = group.id().to_string();
             let members = self.join_group(member_addr, &name, shutdown.clone()).await?;
             tracing::info!(group = %name, members = members.len(), "joined the group");

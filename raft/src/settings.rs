@@ -45,6 +45,10 @@ pub struct GroupSettings {
     pub max_voters: Option<usize>,
     /// Where each node runs, for spreading capped voters over zones.
     pub zones: Zones,
+    /// The service places this group's replicas itself (the kv shards,
+    /// over a subset of the nodes): the node-level membership operations
+    /// ([`crate::RaftNode::add_node`], `remove_node`, `join`) leave it out.
+    pub placed: bool,
 }
 
 /// Each node's failure zone, as the service knows it (the metadata
@@ -83,6 +87,7 @@ impl Default for GroupSettings {
             commit_linger: Duration::from_millis(2),
             max_voters: None,
             zones: Zones::default(),
+            placed: false,
         }
     }
 }

@@ -198,6 +198,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     {
         let kv = kv.clone();
         let shutdown = shutdown.clone();
+        tokio::spawn(async move { kv.run_placement(shutdown.cancelled_owned()).await });
+    }
+    {
+        let kv = kv.clone();
+        let shutdown = shutdown.clone();
         let node = node.clone();
         tokio::spawn(async move { kv.meta().run_failure_detector(node, shutdown.cancelled_owned()).await });
     }

@@ -227,7 +227,8 @@ impl StateMachine for KvStateMachine {
 /// sorted-set algebra) run the read code itself, seeing the batch's writes.
 pub(crate) fn reading<'a>(txn: &'a txn::Txn<'_>, cursors: &'a CursorTable, db: u8) -> crate::read::ReadCtx<'a> {
     let shards = (txn.shard, txn.shard + 1);
-    crate::read::ReadCtx { reader: txn, live: None, shards, db, now_ms: txn.now_ms, stats: None, cursors }
+    let slots = (0, storage::keyspace::SLOTS - 1);
+    crate::read::ReadCtx { reader: txn, live: None, shards, slots, db, now_ms: txn.now_ms, stats: None, cursors }
 }
 
 fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -> OpResult {

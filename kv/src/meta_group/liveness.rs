@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use raft::{NodeId, NodeService, RaftNode};
+use raft::{answer_now, NodeId, NodeService, RaftNode, ServiceAnswer};
 use tokio::time::Instant;
 
 use super::{MetaCommand, MetaGroup};
@@ -58,8 +58,8 @@ pub(super) fn serve(node: &RaftNode) {
 struct Pong;
 
 impl NodeService for Pong {
-    fn handle(&self, _message: Bytes) -> Bytes {
-        Bytes::new()
+    fn handle(&self, _message: Bytes) -> ServiceAnswer {
+        answer_now(Bytes::new())
     }
 }
 

@@ -172,11 +172,22 @@ impl ReadCtx<'_> {
     /// iteration, which keeps that guarantee at the price of repeats.
     pub fn scan(&self, cursor: u64, args: &ScanArgs) -> Result<Reply> {
         let count = args.count.unwrap_or(10).max(1);
-        let start = match self.cursors.resume(cursor, self.db) {
-            Some(mut after) => {
-                after.push(0);
-                after
-            }
+        let after = self.cursors.resume(cursor, self.db);
+        let (found, last, examined) = self.scan_after(after.as_deref(), count, args)?;
+        Ok(self.scan_reply(last, examined, count, found.into_iter().map(Reply::Bulk).collect()))
+    }
+
+    /// One step of SCAN: examines up to `count` records after the record
+    /// key `after` (from the start without), and returns the matching live
+    /// keys, the last record key examined and how many were.
+    pub(crate) fn scan_after(
+        &self,
+        after: Option<&[u8]>,
+        count: usize,
+        args: &ScanArgs,
+    ) -> Result<(Vec<Bytes>, Option<Vec<u8>>, usize)> {
+        let start = match after {
+            Some(after) => [after, &[0]].concat(),
             None => kv_data::db_range(self.db).0,
         };
         let mut found = Vec::new();
@@ -186,18 +197,17 @@ impl ReadCtx<'_> {
             let pattern_ok = args.pattern.as_ref().is_none_or(|p| glob::matches(p, &key));
             let type_ok = args.type_name.as_ref().is_none_or(|t| t.eq_ignore_ascii_case(record.kind.name().as_bytes()));
             if pattern_ok && type_ok {
-                found.push(Reply::Bulk(key));
+                found.push(key);
             }
             examined < count
         })?;
-        Ok(self.scan_reply(last, examined, count, found))
+        Ok((found, last, examined))
     }
 
     /// RANDOMKEY: a live key chosen at a random hash slot, or nil.
     pub fn random_key(&self) -> Result<Reply> {
-        let slot: u16 = rand::rng().random_range(0..storage::keyspace::SLOTS);
-        let mut start = vec![self.db];
-        start.extend_from_slice(&slot.to_be_bytes());
+        let slot: u16 = rand::rng().random_range(self.slots.0..=self.slots.1);
+        let (start, _) = kv_data::slots_range(self.db, slot, slot);
         let mut chosen = None;
         self.each_key(&start, |key, _| {
             chosen = Some(key);

@@ -55,6 +55,9 @@ pub struct ReadCtx<'a> {
     /// The groups whose counters DBSIZE and INFO keyspace add up: shards
     /// `first ..` (exclusive) `end`.
     pub(crate) shards: (Shard, Shard),
+    /// The hash slots (`first ..=` `last`) whose keys KEYS, SCAN and
+    /// RANDOMKEY see: those of `shards` (every slot inside EXEC).
+    pub(crate) slots: (u16, u16),
     pub(crate) db: u8,
     pub(crate) now_ms: u64,
     /// Keyspace hit and miss counters; not counted inside EXEC.
@@ -102,7 +105,8 @@ impl ReadCtx<'_> {
         start: &[u8],
         mut visit: impl FnMut(Bytes, &Record) -> bool,
     ) -> Result<Option<Vec<u8>>> {
-        let (_, end) = kv_data::db_range(self.db);
+        let (first, end) = kv_data::slots_range(self.db, self.slots.0, self.slots.1);
+        let start = start.max(first.as_slice());
         let mut last = None;
         for entry in self.reader.scan(Family::KvData, start, Some(&end)) {
             let (raw_key, raw_value) = entry?;

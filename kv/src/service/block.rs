@@ -1,5 +1,12 @@
 //! The blocking pop as a client of this node runs it (steps 1, 2 and 5 of
-//! `crate::blocking`'s life of a blocking pop).
+//! `crate::blocking`'s life of a blocking pop), here or, for a shard this
+//! node holds no replica of, through a node that does (`remote`).
+//!
+//! When this node's replica of the shard is erased while a client waits
+//! (the placement moved it), the client leaves the queue and waits again
+//! through a node that hosts the shard. If an entry this node never
+//! applied served it first, the client gets the timeout's answer and that
+//! element is lost: the one case where a pop is lost without a crash.
 
 use std::future::Future;
 use std::time::Duration;
@@ -29,6 +36,9 @@ impl Kv {
         timeout: Option<Duration>,
         gone: impl Future<Output = ()>,
     ) -> Result<Reply> {
+        if self.group_of(shard).is_none() {
+            return self.block_remote(shard, db, keys, pop, timeout, gone).await;
+        }
         let blocked = self.blocked().clone();
         let deadline = timeout.map(|timeout| tokio::time::Instant::now() + timeout);
         tokio::pin!(gone);
@@ -60,6 +70,20 @@ impl Kv {
                 }
                 _ = expired => {}
                 _ = &mut gone => return Ok(Reply::NilArray),
+                _ = self.unhosted(shard) => {
+                    // This node's replica moved away: wait through a node
+                    // that hosts the shard, if this waiter is still queued.
+                    // If an entry this node no longer applies served it,
+                    // that element is lost (see the module docs).
+                    queued.waiter = None;
+                    let unblock = WriteOp::Unblock { waiter: registration.id };
+                    if self.write(Some(shard), db, unblock).await? != Reply::Int(1) {
+                        return Ok(Reply::NilArray);
+                    }
+                    let now = tokio::time::Instant::now();
+                    let timeout = deadline.map(|deadline| deadline.saturating_duration_since(now));
+                    return self.block_remote(shard, db, keys, pop, timeout, gone).await;
+                }
             }
             // Timed out: leave the queue, unless a write served this client
             // meanwhile; then its delivery is on the way.
@@ -80,6 +104,19 @@ impl Kv {
                 Some(Delivery::Served(reply)) => reply,
                 Some(Delivery::Purged) | None => Reply::NilArray,
             });
+        }
+    }
+}
+
+impl Kv {
+    /// Resolves once this node holds no replica of `shard`.
+    pub(super) async fn unhosted(&self, shard: Shard) {
+        loop {
+            let changed = self.inner.hosting_changed.notified();
+            if self.group_of(shard).is_none() {
+                return;
+            }
+            changed.await;
         }
     }
 }

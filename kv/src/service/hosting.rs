@@ -63,7 +63,7 @@ impl Hosting {
             self.store.clone(),
             state_machine,
             self.snapshot_dir(shard),
-            self.settings.clone(),
+            GroupSettings { placed: true, ..self.settings.clone() },
             self.clock.clone(),
             bootstrap,
         )
@@ -108,6 +108,7 @@ impl Kv {
         let (group, _) = self.inner.hosting.start(shard, self.shards(), Bootstrap::Join).await?;
         tracing::info!(shard, "hosting a replica of the shard");
         self.inner.groups.write().expect("groups lock").insert(shard, group);
+        self.inner.hosting_changed.notify_waiters();
         Ok(())
     }
 
@@ -115,6 +116,7 @@ impl Kv {
     /// module docs); nothing if it runs none.
     pub async fn unhost(&self, shard: Shard) -> Result<()> {
         let Some(group) = self.inner.groups.write().expect("groups lock").remove(&shard) else { return Ok(()) };
+        self.inner.hosting_changed.notify_waiters();
         group.shutdown().await;
         self.inner.hosting.erase(shard, self.shards())?;
         tracing::info!(shard, "erased this node's replica of the shard");

@@ -17,9 +17,13 @@
 
 mod balance;
 mod block;
+mod everywhere;
 mod hosting;
+mod placing;
+mod remote;
 mod shard_count;
 
+pub use remote::ShardView;
 pub use shard_count::{cluster_shards, recorded_shards};
 
 use std::collections::BTreeMap;
@@ -33,7 +37,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use raft::{Bootstrap, Clock, Group, GroupSettings, GroupStatus, Proposal, RaftNode};
-use storage::keyspace::{kv_expiry, raft_meta, slot_shard, Shard};
+use storage::keyspace::{kv_expiry, raft_meta, shard_slots, slot_shard, Shard};
 use storage::{Family, Reader, Store};
 
 use crate::blocking::Blocked;
@@ -42,7 +46,7 @@ use crate::cursors::CursorTable;
 use crate::dbmap::{DbMap, DbMapState};
 use crate::error::{Error, Result};
 use crate::meta_group::{MetaGroup, MetaStart};
-use crate::read::ReadCtx;
+use crate::read::{ReadCtx, ReadOp};
 use crate::reply::Reply;
 use crate::stats::Stats;
 use crate::DATABASES;
@@ -95,6 +99,10 @@ struct Inner {
     groups: RwLock<BTreeMap<Shard, Group>>,
     /// Starts and erases them.
     hosting: Hosting,
+    /// Reaches the shards this node holds no replica of.
+    remote: remote::Remote,
+    /// Notified when a group is hosted or unhosted.
+    hosting_changed: tokio::sync::Notify,
     meta: MetaGroup,
     store: Store,
     clock: Arc<dyn Clock>,
@@ -152,22 +160,25 @@ impl Kv {
             dbs.get_or_insert(db_state);
             groups.insert(shard, group);
         }
-        Ok(Kv {
-            inner: Arc::new(Inner {
-                shards,
-                groups: RwLock::new(groups),
-                hosting,
-                meta,
-                cluster_name,
-                store: start.store,
-                clock: start.clock,
-                stats,
-                cursors,
-                blocked,
-                dbs: dbs.expect("at least one shard"),
-                config: start.config,
-            }),
-        })
+        let (remote, outgoing) = remote::Remote::new();
+        let inner = Arc::new(Inner {
+            shards,
+            groups: RwLock::new(groups),
+            hosting,
+            remote,
+            hosting_changed: tokio::sync::Notify::new(),
+            meta,
+            cluster_name,
+            store: start.store,
+            clock: start.clock,
+            stats,
+            cursors,
+            blocked,
+            dbs: dbs.expect("at least one shard"),
+            config: start.config,
+        });
+        remote::start(&inner, outgoing);
+        Ok(Kv { inner })
     }
 
     /// This node's name in the Redis Cluster protocol (CLUSTER MYID): 40
@@ -204,10 +215,13 @@ impl Kv {
         if every_group {
             return self.write_parts(db, (0..self.shards()).map(|shard| (shard, op.clone())).collect());
         }
-        let payload = Bytes::from(LogCommand { db, op }.encode());
-        match self.group_for(shard) {
-            Ok(group) => WriteReply { pending: Pending::One(group.propose(payload)) },
-            Err(error) => WriteReply { pending: Pending::Failed(Some(error)) },
+        let shard = shard.unwrap_or(0);
+        match self.group_of(shard) {
+            Some(group) => {
+                let payload = Bytes::from(LogCommand { db, op }.encode());
+                WriteReply { pending: Pending::One(group.propose(payload)) }
+            }
+            None => WriteReply { pending: Pending::Boxed(Box::pin(self.write_remote(shard, db, op))) },
         }
     }
 
@@ -216,16 +230,8 @@ impl Kv {
     /// theirs (see [`every_group_reply`]). Each part is linearizable, the
     /// whole is not one atomic step.
     pub fn write_parts(&self, db: u8, parts: Vec<(Shard, WriteOp)>) -> WriteReply {
-        let groups: Result<Vec<(Group, WriteOp)>> =
-            parts.into_iter().map(|(shard, op)| Ok((self.group_for(Some(shard))?, op))).collect();
-        let proposals = match groups {
-            Ok(groups) => groups
-                .into_iter()
-                .map(|(group, op)| group.propose(Bytes::from(LogCommand { db, op }.encode())))
-                .collect(),
-            Err(error) => return WriteReply { pending: Pending::Failed(Some(error)) },
-        };
-        WriteReply { pending: Pending::Every(Box::pin(every_group_reply(proposals))) }
+        let replies = parts.into_iter().map(|(shard, op)| self.write(Some(shard), db, op)).collect();
+        WriteReply { pending: Pending::Boxed(Box::pin(every_group_reply(replies))) }
     }
 
     /// The group of `shard` (`kv/0` for `None`), if this node holds a
@@ -264,10 +270,28 @@ impl Kv {
         self.read_stale(shard, db, read)
     }
 
+    /// Runs read command `op` on database `db` of `shard` (of every shard
+    /// for `None`), as [`Kv::read`] does, or with `stale` as
+    /// [`Kv::read_stale`] does; a shard this node holds no replica of is
+    /// read through a node that does (`remote`, `everywhere`).
+    pub async fn read_op(&self, shard: Option<Shard>, db: u8, op: ReadOp, stale: bool) -> Result<Reply> {
+        match shard {
+            Some(shard) if self.group_of(shard).is_none() => self.read_remote(shard, db, op, stale).await,
+            None if !self.hosts_every_shard() => self.read_everywhere(db, op, stale).await,
+            _ if stale => self.read_stale(shard, db, |ctx| ctx.run(&op)),
+            _ => self.read(shard, db, |ctx| ctx.run(&op)).await,
+        }
+    }
+
+    /// Whether this node holds a replica of every shard.
+    pub fn hosts_every_shard(&self) -> bool {
+        self.inner.groups.read().expect("groups lock").len() == self.shards() as usize
+    }
+
     /// WATCH: observes `keys` of `db`, all of `shard`, after the group's
     /// read barrier (or, with `stale`, as this replica has them).
     pub async fn watch(&self, shard: Shard, db: u8, keys: Vec<Bytes>, stale: bool) -> Result<Vec<WatchedKey>> {
-        let group = self.group_for(Some(shard))?;
+        let Some(group) = self.group_of(shard) else { return self.watch_remote(shard, db, keys, stale).await };
         if !stale {
             group.read_barrier().await?;
         }
@@ -293,14 +317,15 @@ impl Kv {
         db: u8,
         read: impl FnOnce(&ReadCtx<'_>) -> Result<T>,
     ) -> Result<T> {
-        let shards = match shard {
-            Some(shard) => (shard, shard + 1),
-            None => (0, self.shards()),
+        let (shards, slots) = match shard {
+            Some(shard) => ((shard, shard + 1), shard_slots(shard, self.shards()).into_inner()),
+            None => ((0, self.shards()), (0, storage::keyspace::SLOTS - 1)),
         };
         let ctx = ReadCtx {
             reader: &self.inner.store,
             live: Some(&self.inner.store),
             shards,
+            slots,
             db,
             now_ms: self.now_ms(),
             stats: Some(&self.inner.stats),
@@ -333,10 +358,13 @@ impl Kv {
         self.inner.clock.now_ms().max(applied)
     }
 
-    /// The group of the lowest shard this node holds (`kv/0` while every
-    /// node holds every shard), for status and membership commands.
+    /// The group of the lowest shard this node holds a replica of, for
+    /// status and membership commands (ROLE, INFO replication, FAILOVER);
+    /// on a node that holds none (the placement put every shard elsewhere),
+    /// the metadata group.
     pub fn group(&self) -> Group {
-        self.groups().into_iter().next().expect("a node holds at least one shard")
+        let lowest = self.inner.groups.read().expect("groups lock").values().next().cloned();
+        lowest.unwrap_or_else(|| self.inner.meta.group().clone())
     }
 
     /// The groups of the shards this node holds, by shard.
@@ -364,13 +392,19 @@ impl Kv {
         self.group().status()
     }
 
-    /// Resolves with the reason if a group stops on a fatal error.
+    /// Resolves with the reason if a group stops on a fatal error (one
+    /// this node hosts then or later).
     pub async fn fatal(&self) -> String {
-        let mut groups = self.groups();
-        groups.push(self.inner.meta.group().clone());
-        let fatal = groups.iter().map(|group| Box::pin(group.fatal()));
-        let reason = futures_util::future::select_all(fatal).await.0;
-        reason
+        loop {
+            let changed = self.inner.hosting_changed.notified();
+            let mut groups = self.groups();
+            groups.push(self.inner.meta.group().clone());
+            let fatal = futures_util::future::select_all(groups.iter().map(|group| Box::pin(group.fatal())));
+            tokio::select! {
+                (reason, _, _) = fatal => return reason,
+                _ = changed => {}
+            }
+        }
     }
 
     /// An estimate of the stored data size in bytes.
@@ -517,12 +551,11 @@ pub struct WriteReply {
 }
 
 enum Pending {
-    /// One group's proposal.
+    /// One group's proposal on this node.
     One(Proposal),
-    /// Refused before any proposal (taken when first polled).
-    Failed(Option<Error>),
-    /// Proposals to several groups, merged by [`every_group_reply`].
-    Every(Pin<Box<dyn Future<Output = Result<Reply>> + Send>>),
+    /// A write through another node, or writes to several groups merged
+    /// by [`every_group_reply`].
+    Boxed(Pin<Box<dyn Future<Output = Result<Reply>> + Send>>),
 }
 
 impl Future for WriteReply {
@@ -530,8 +563,7 @@ impl Future for WriteReply {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.pending {
             Pending::One(proposal) => Pin::new(proposal).poll(cx).map(decode_response),
-            Pending::Every(replies) => replies.as_mut().poll(cx),
-            Pending::Failed(error) => Poll::Ready(Err(error.take().expect("a reply is polled to completion once"))),
+            Pending::Boxed(reply) => reply.as_mut().poll(cx),
         }
     }
 }
@@ -543,10 +575,10 @@ fn decode_response(response: std::result::Result<Bytes, raft::GroupError>) -> Re
 
 /// The reply of a write proposed to several groups: the first failure or
 /// error reply, else the sum of integer replies, else the first reply.
-async fn every_group_reply(proposals: Vec<Proposal>) -> Result<Reply> {
-    let mut replies = Vec::with_capacity(proposals.len());
-    for proposal in proposals {
-        replies.push(decode_response(proposal.await)?);
+async fn every_group_reply(pending: Vec<WriteReply>) -> Result<Reply> {
+    let mut replies = Vec::with_capacity(pending.len());
+    for reply in pending {
+        replies.push(reply.await?);
     }
     if let Some(error) = replies.iter().find(|reply| matches!(reply, Reply::Error(_))) {
         return Ok(error.clone());

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use raft::{NodeService, RaftNode};
+use raft::{answer_now, NodeService, RaftNode, ServiceAnswer};
 use storage::keyspace::{raft_meta, Shard};
 use storage::{Family, Reader, Store};
 
@@ -57,8 +57,8 @@ pub(super) fn serve(node: &RaftNode, shards: Shard) {
 struct ShardCount(Shard);
 
 impl NodeService for ShardCount {
-    fn handle(&self, _message: Bytes) -> Bytes {
-        Bytes::copy_from_slice(&self.0.to_be_bytes())
+    fn handle(&self, _message: Bytes) -> ServiceAnswer {
+        answer_now(Bytes::copy_from_slice(&self.0.to_be_bytes()))
     }
 }
 

@@ -60,11 +60,9 @@ fn seshat(session: &mut Session, args: &mut Args) -> Result {
             let shards = kv.shards();
             let map = kv.meta().map();
             let mut lines = Vec::with_capacity(shards as usize);
-            for group in kv.groups() {
-                let shard = group.id().shard;
-                let keys = kv.shard_keys(shard).map_err(|e| CommandError::Other(format!("ERR {e}")))?;
+            for shard in 0..shards {
                 let target = map.placement.get(&shard).map(Vec::as_slice).unwrap_or_default();
-                lines.push(Reply::bulk(shard_line(&group, shards, keys, target)));
+                lines.push(Reply::bulk(shard_line(kv.shard_view(shard), shard, shards, target)));
             }
             reply(Reply::Array(lines))
         }
@@ -174,23 +172,26 @@ fn group_line(group: &Group) -> String {
 }
 
 /// One shard of `shards`: its group, slots, leader, applied index,
-/// members, `keys` (in every database, as this replica has them) and the
-/// members the metadata group's placement wants it to have (`target`).
-fn shard_line(group: &Group, shards: u32, keys: u64, target: &[u64]) -> String {
-    let status = group.status();
-    let slots = storage::keyspace::shard_slots(status.id.shard, shards);
-    let leader = status.leader.as_ref().map_or("none".to_string(), |m| m.id.to_string());
-    let members: Vec<String> =
-        status.members.iter().map(|m| format!("{}{}", m.id, if m.voter { "" } else { "(learner)" })).collect();
-    let target: Vec<String> = target.iter().map(u64::to_string).collect();
+/// members and keys (in every database) as `view` (this node's replica,
+/// or a host's last description; `None`: not heard of yet) has them, and
+/// the members the metadata group's placement wants it to have (`target`).
+fn shard_line(view: Option<kv::ShardView>, shard: u32, shards: u32, target: &[u64]) -> String {
+    let slots = storage::keyspace::shard_slots(shard, shards);
+    let ids = |ids: &[u64]| ids.iter().map(u64::to_string).collect::<Vec<_>>();
+    let target = ids(target).join(",");
+    let Some(view) = view else {
+        return format!("kv/{shard} slots={}-{} leader=none target={target}", slots.start(), slots.end());
+    };
+    let leader = view.leader.map_or("none".to_string(), |id| id.to_string());
+    let mut members = ids(&view.voters);
+    members.extend(view.learners.iter().map(|id| format!("{id}(learner)")));
     format!(
-        "{} slots={}-{} leader={leader} applied={} members={} keys={keys} target={}",
-        status.id,
+        "kv/{shard} slots={}-{} leader={leader} applied={} members={} keys={} target={target}",
         slots.start(),
         slots.end(),
-        status.applied_index,
+        view.applied,
         members.join(","),
-        target.join(",")
+        view.keys
     )
 }
 

@@ -1,7 +1,8 @@
 //! The cluster as the Redis Cluster protocol shows it, built from this
 //! node's view: each shard's group (its leader and voters, as this
-//! replica knows them) and the metadata group's map (every node's name
-//! and addresses).
+//! replica knows them, or as a host described it last for a shard this
+//! node holds no replica of) and the metadata group's map (every node's
+//! name and addresses).
 //!
 //! A shard is a Redis Cluster "master" (its leader's node) with its
 //! slots, and its other voters are that master's replicas. A node of
@@ -61,21 +62,26 @@ impl Topology {
         let me = session.server.node.id();
         let count = kv.shards();
         let mut shards = Vec::new();
-        for group in kv.groups() {
-            let slots = shard_slots(group.id().shard, count);
-            let mut voters = Vec::new();
-            for member in group.members() {
-                if member.voter {
-                    voters.push(member.id);
-                }
-            }
+        for shard in 0..count {
+            let slots = shard_slots(shard, count);
+            // A shard this node holds no replica of, not described by a
+            // host yet: its target members, leader unknown.
+            let view = kv.shard_view(shard).unwrap_or_else(|| kv::ShardView {
+                shard,
+                leader: None,
+                voters: map.placement.get(&shard).cloned().unwrap_or_default(),
+                learners: Vec::new(),
+                applied: 0,
+                keys: 0,
+            });
+            let mut voters = view.voters;
             voters.sort_unstable();
             shards.push(TopologyShard {
                 first_slot: *slots.start(),
                 last_slot: *slots.end(),
-                leader: group.leader_id(),
+                leader: view.leader,
                 voters,
-                applied: group.applied_index(),
+                applied: view.applied,
             });
         }
         let mut nodes = BTreeMap::new();

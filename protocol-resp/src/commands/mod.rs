@@ -409,15 +409,8 @@ pub(crate) fn read(session: &mut Session, op: ReadOp) -> Result<Outcome, Command
         return Ok(Outcome::Reply(transaction::queued()));
     }
     let kv = session.server.kv.clone();
-    let (shard, db) = (session.shard(), session.db);
-    if session.stale_reads {
-        return Ok(Outcome::Read(Box::pin(async move {
-            kv.read_stale(shard, db, |ctx| ctx.run(&op)).unwrap_or_else(service_error)
-        })));
-    }
-    Ok(Outcome::Read(Box::pin(
-        async move { kv.read(shard, db, |ctx| ctx.run(&op)).await.unwrap_or_else(service_error) },
-    )))
+    let (shard, db, stale) = (session.shard(), session.db, session.stale_reads);
+    Ok(Outcome::Read(Box::pin(async move { kv.read_op(shard, db, op, stale).await.unwrap_or_else(service_error) })))
 }
 
 /// A report of this node's own state (INFO, MEMORY STATS): it cannot run

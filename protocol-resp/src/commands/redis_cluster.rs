@@ -212,7 +212,9 @@ fn cluster(session: &mut Session, args: &mut Args) -> Result {
 }
 
 /// Reads the keys of `slot` in database 0 (Redis Cluster has only that one)
-/// after the read barrier of its shard, answering `answer(keys)`.
+/// after the read barrier of its shard, answering `answer(keys)`. A node
+/// without a replica of the shard has none of its keys (as a Redis
+/// Cluster node has none of a slot it does not serve).
 fn keys_in_slot(
     session: &Session,
     slot: u16,
@@ -221,6 +223,9 @@ fn keys_in_slot(
 ) -> Result {
     let kv = session.server.kv.clone();
     let shard = kv.slot_shard(slot);
+    if kv.group_of(shard).is_none() {
+        return reply(answer(Vec::new()));
+    }
     Ok(Outcome::Read(Box::pin(async move {
         match kv.read(Some(shard), 0, |ctx| ctx.keys_in_slot(slot, limit)).await {
             Ok(keys) => answer(keys),
@@ -231,20 +236,25 @@ fn keys_in_slot(
 
 /// Under the cluster protocol, where a keyed request goes instead of
 /// this node: `-MOVED <slot> <ip:port>` when another node leads its
-/// slot's shard (a read after READONLY stays: every node holds a replica
-/// of every shard), `-CLUSTERDOWN` when the shard has no leader. `None`:
-/// this node serves it, as it does without the cluster protocol, and
-/// while the leader has not registered its address yet (it is forwarded
-/// then).
+/// slot's shard (a read after READONLY stays if this node holds a replica
+/// of the shard), `-CLUSTERDOWN` when the shard has no leader. `None`:
+/// this node serves it, as it does without the cluster protocol: while
+/// the leader has not registered its address yet, and, for a shard this
+/// node holds no replica of, until it has heard which node leads it (the
+/// request goes through a node that hosts it, whose answer names the
+/// leader).
 pub(super) fn redirect(session: &Session, spec: &Spec) -> Option<CommandError> {
     if !session.server.facts.cluster_enabled {
         return None;
     }
     let route = session.route?;
     let slot = route.slot?;
-    let group = session.server.kv.group_of(route.shard)?;
-    let leader = group.leader_id();
-    if leader == Some(session.server.node.id()) || (session.stale_reads && spec.flags & WRITE == 0) {
+    let kv = &session.server.kv;
+    let (leader, hosted) = match kv.group_of(route.shard) {
+        Some(group) => (group.leader_id(), true),
+        None => (Some(kv.remote_leader(route.shard)?), false),
+    };
+    if leader == Some(session.server.node.id()) || (hosted && session.stale_reads && spec.flags & WRITE == 0) {
         return None;
     }
     let Some(leader) = leader else {

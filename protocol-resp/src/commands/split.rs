@@ -40,12 +40,7 @@ pub(super) fn run(session: &Session, name: &str, keys: Vec<Bytes>) -> Outcome {
         let reads = parts.iter().map(|(shard, part)| {
             let op = if mget { ReadOp::MGet { keys: keys_of(part) } } else { ReadOp::Exists { keys: keys_of(part) } };
             let kv = &kv;
-            async move {
-                match stale {
-                    true => kv.read_stale(Some(*shard), db, |ctx| ctx.run(&op)),
-                    false => kv.read(Some(*shard), db, |ctx| ctx.run(&op)).await,
-                }
-            }
+            kv.read_op(Some(*shard), db, op, stale)
         });
         let replies = futures_util::future::join_all(reads).await;
         let mut values = vec![Reply::Nil; if mget { parts.values().map(Vec::len).sum() } else { 0 }];
