@@ -4,6 +4,7 @@
 //! - a node the target names that holds no replica starts an empty one
 //!   ([`Kv::host`]), which waits for the leader to add it;
 //! - the shard's leader takes the next membership step toward the target
+//!   (the newer of its map's and another host's, as below)
 //!   ([`next_step`]): adding a node (a learner that catches up, then a
 //!   voter), removing a member the target leaves out, or handing its
 //!   leadership over when it is the one to leave. One step at a time, so
@@ -77,7 +78,13 @@ impl Kv {
             // Keeps the shard's view fresh (SESHAT SHARDS, CLUSTER SLOTS).
             None if check_membership => self.members_elsewhere(shard).await.map(|_| ()),
             None => Ok(()),
-            Some(group) if group.is_leader() => self.step_toward(map, &group, target).await,
+            Some(group) if group.is_leader() => {
+                let target = match check_membership {
+                    true => self.newest_target(map, shard).await,
+                    false => target.to_vec(),
+                };
+                self.step_toward(map, &group, &target).await
+            }
             Some(_) if check_membership => self.leave_if_removed(map, shard).await,
             Some(_) => Ok(()),
         }
@@ -101,6 +108,17 @@ impl Kv {
             Step::HandOver(to) => group.hand_over(Some(to), None).await?,
         }
         Ok(())
+    }
+
+    /// The target of `shard` in the newer of this node's map and another
+    /// host's: a leader the cluster forgot may have missed the map that
+    /// moves its shards away.
+    async fn newest_target(&self, map: &ClusterMap, shard: Shard) -> Vec<NodeId> {
+        let mine = map.placement.get(&shard).cloned().unwrap_or_default();
+        match self.members_elsewhere(shard).await {
+            Ok(membership) if membership.epoch > map.epoch => membership.target,
+            _ => mine,
+        }
     }
 
     /// Erases this node's replica of `shard` if no committed configuration

@@ -89,11 +89,17 @@ fn seshat(session: &mut Session, args: &mut Args) -> Result {
             let id = node_id(args)?;
             args.finish().map_err(|_| wrong_arity("seshat|remove-node"))?;
             Ok(Outcome::Operator(Box::pin(async move {
-                let removed = node.remove_node(id).await;
-                if removed.is_ok() {
+                // The map first, while the node still follows the metadata
+                // group: it learns that the placement moves its replicas
+                // away, which it may be leading.
+                let known = node.members().iter().any(|m| m.id == id) || kv.meta().map().node(id).is_some();
+                if known {
                     if let Err(error) = kv.meta().forget(id).await {
                         tracing::warn!(%error, node = id, "removing a removed node from the cluster map failed");
                     }
+                }
+                let removed = node.remove_node(id).await;
+                if removed.is_ok() {
                     // Its blocked clients went with it: no write may serve them.
                     let purge = kv::WriteOp::PurgeWaiters { node: id, keep_boot: None };
                     if let Err(error) = kv.write(None, 0, purge).await {

@@ -1,0 +1,193 @@
+//! Shard replicas on a subset of the nodes (`--replicas`): every shard's
+//! group moves to the members the metadata group's placement names, and
+//! every node still serves every key, reaching the shards it holds no
+//! replica of through a node that does (writes, reads, pipelines, WATCH,
+//! blocking pops, and the keyless reads merged over the shards). Removing
+//! a node moves its replicas to the others and empties it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use seshat_tests::{eventually, one_cluster_at_a_time, Cluster, Node, FAST};
+
+const SHARDS: u32 = 4;
+
+/// Each shard's `(members, target)` as `node`'s SESHAT SHARDS lists them.
+async fn shards(node: &Node) -> anyhow::Result<Vec<(BTreeSet<u64>, BTreeSet<u64>)>> {
+    let mut c = node.patient_client(Duration::from_secs(10)).await?;
+    let lines: Vec<String> = redis::cmd("SESHAT").arg("SHARDS").query_async(&mut c).await?;
+    let ids = |line: &str, field: &str| -> BTreeSet<u64> {
+        let value = line.split(' ').find_map(|f| f.strip_prefix(field)).unwrap_or_default();
+        value.split(',').filter_map(|id| id.parse().ok()).collect()
+    };
+    Ok(lines.iter().map(|line| (ids(line, "members="), ids(line, "target="))).collect())
+}
+
+/// Whether every running node sees every shard's members equal to its
+/// target, all voting, and the target has `replicas` members.
+async fn placed(cluster: &Cluster, replicas: usize) -> bool {
+    for node in cluster.nodes.iter().filter(|node| node.is_running()) {
+        let Ok(shards) = shards(node).await else { return false };
+        let settled = shards.len() == SHARDS as usize
+            && shards.iter().all(|(members, target)| members == target && target.len() == replicas);
+        if !settled {
+            return false;
+        }
+    }
+    true
+}
+
+/// The shard of `key`, which has no hash tag: its hash slot's (CRC16
+/// XMODEM modulo 16384, as Redis Cluster), slots divided evenly.
+fn shard_of(key: &str) -> u32 {
+    let mut crc: u16 = 0;
+    for byte in key.bytes() {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+        }
+    }
+    u32::from(crc % 16384) * SHARDS / 16384
+}
+
+/// A key of a shard `node` (id `id`) holds no replica of.
+async fn key_elsewhere(node: &Node, id: u64, prefix: &str) -> anyhow::Result<String> {
+    let shards = shards(node).await?;
+    for i in 0.. {
+        let key = format!("{prefix}{i}");
+        let (members, _) = &shards[shard_of(&key) as usize];
+        if !members.contains(&id) {
+            return Ok(key);
+        }
+    }
+    unreachable!()
+}
+
+#[tokio::test]
+async fn replicas_move_to_the_placement_and_every_node_serves_every_key() -> anyhow::Result<()> {
+    let _exclusive = one_cluster_at_a_time().await;
+    let args = [FAST, &["--shards", "4", "--replicas", "2"]].concat();
+    let cluster = Cluster::start(4, &args)?;
+    assert!(
+        eventually(Duration::from_secs(60), || placed(&cluster, 2)).await,
+        "the shards' members did not reach the placement: {:?}",
+        shards(&cluster.nodes[0]).await
+    );
+
+    // Writes through every node, reads through every other one.
+    let mut expected = BTreeMap::new();
+    for i in 0..200 {
+        let node = &cluster.nodes[i % 4];
+        let mut c = node.patient_client(Duration::from_secs(10)).await?;
+        let (key, value) = (format!("key:{i}"), format!("value:{i}"));
+        let _: () = redis::cmd("SET").arg(&key).arg(&value).query_async(&mut c).await?;
+        expected.insert(key, value);
+    }
+    for (n, node) in cluster.nodes.iter().enumerate() {
+        let mut c = node.patient_client(Duration::from_secs(10)).await?;
+        for (i, (key, value)) in expected.iter().enumerate().filter(|(i, _)| i % 4 != n) {
+            let got: Option<String> = redis::cmd("GET").arg(key).query_async(&mut c).await?;
+            assert_eq!(got.as_deref(), Some(value.as_str()), "key {i} through node {}", n + 1);
+        }
+        // The keyless reads cover every shard, hosted here or not.
+        let size: u64 = redis::cmd("DBSIZE").query_async(&mut c).await?;
+        assert_eq!(size, 200, "DBSIZE through node {}", n + 1);
+        let keys: BTreeSet<String> = redis::cmd("KEYS").arg("key:*").query_async(&mut c).await?;
+        assert_eq!(keys, expected.keys().cloned().collect(), "KEYS through node {}", n + 1);
+        let mut scanned = BTreeSet::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) =
+                redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(7).query_async(&mut c).await?;
+            scanned.extend(keys);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(scanned, expected.keys().cloned().collect(), "SCAN through node {}", n + 1);
+        let mget: Vec<Option<String>> = redis::cmd("MGET").arg("key:1").arg("key:2").arg("key:3").query_async(&mut c).await?;
+        assert_eq!(mget, ["value:1", "value:2", "value:3"].map(|v| Some(v.to_string())));
+    }
+
+    // A pipeline to a shard node 1 holds no replica of applies in order.
+    let node = &cluster.nodes[0];
+    let counter = key_elsewhere(node, 1, "counter:").await?;
+    let mut c = node.patient_client(Duration::from_secs(10)).await?;
+    let mut pipe = redis::pipe();
+    for _ in 0..50 {
+        pipe.cmd("INCR").arg(&counter);
+    }
+    pipe.cmd("SET").arg(&counter).arg("last");
+    let replies: Vec<redis::Value> = pipe.query_async(&mut c).await?;
+    let counts: Vec<i64> = replies[..50].iter().map(|v| redis::from_redis_value(v.clone()).unwrap()).collect();
+    assert_eq!(counts, (1..=50).collect::<Vec<i64>>());
+    let last: String = redis::cmd("GET").arg(&counter).query_async(&mut c).await?;
+    assert_eq!(last, "last");
+
+    // WATCH of a remote shard's key: EXEC aborts after another client's write.
+    let watched = key_elsewhere(node, 1, "watched:").await?;
+    let _: () = redis::cmd("WATCH").arg(&watched).query_async(&mut c).await?;
+    let mut other = cluster.nodes[2].patient_client(Duration::from_secs(10)).await?;
+    let _: () = redis::cmd("SET").arg(&watched).arg("theirs").query_async(&mut other).await?;
+    let exec: Option<Vec<String>> =
+        redis::pipe().atomic().cmd("SET").arg(&watched).arg("mine").query_async(&mut c).await?;
+    assert_eq!(exec, None, "EXEC ran although the watched key changed");
+
+    // A blocking pop on a remote shard wakes up on a push through another node.
+    let list = key_elsewhere(node, 1, "list:").await?;
+    let mut blocked = node.patient_client(Duration::from_secs(20)).await?;
+    let pop = tokio::spawn({
+        let list = list.clone();
+        async move {
+            let popped: Option<(String, String)> =
+                redis::cmd("BLPOP").arg(&list).arg(10).query_async(&mut blocked).await?;
+            anyhow::Ok(popped)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _: i64 = redis::cmd("RPUSH").arg(&list).arg("pushed").query_async(&mut other).await?;
+    let popped = tokio::time::timeout(Duration::from_secs(10), pop).await???;
+    assert_eq!(popped, Some((list.clone(), "pushed".to_string())));
+    let left: i64 = redis::cmd("LLEN").arg(&list).query_async(&mut c).await?;
+    assert_eq!(left, 0, "the element was popped twice or not at all");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_removed_node_hands_its_replicas_to_the_others_and_ends_with_none() -> anyhow::Result<()> {
+    let _exclusive = one_cluster_at_a_time().await;
+    let args = [FAST, &["--shards", "4", "--replicas", "2"]].concat();
+    let cluster = Cluster::start(4, &args)?;
+    assert!(eventually(Duration::from_secs(60), || placed(&cluster, 2)).await, "never placed");
+    let mut c = cluster.nodes[0].patient_client(Duration::from_secs(10)).await?;
+    for i in 0..100 {
+        let _: () = redis::cmd("SET").arg(format!("key:{i}")).arg(i).query_async(&mut c).await?;
+    }
+    let _: Vec<String> = redis::cmd("SESHAT").arg("REMOVE-NODE").arg("4").query_async(&mut c).await?;
+    let without_four = || async {
+        let Ok(shards) = shards(&cluster.nodes[0]).await else { return false };
+        shards.iter().all(|(members, target)| members == target && target.len() == 2 && !members.contains(&4))
+    };
+    assert!(
+        eventually(Duration::from_secs(60), without_four).await,
+        "node 4 still holds replicas: {:?}",
+        shards(&cluster.nodes[0]).await
+    );
+    // Node 4 erases what it held once the groups no longer count on it.
+    let four = cluster.nodes[3].patient_client(Duration::from_secs(10)).await?;
+    let emptied = eventually(Duration::from_secs(30), || async {
+        let info: redis::RedisResult<String> = redis::cmd("INFO").arg("keyspace").query_async(&mut four.clone()).await;
+        info.is_ok_and(|info| !info.contains("db0:"))
+    })
+    .await;
+    assert!(emptied, "node 4 kept its replicas' keys");
+    for n in 0..3 {
+        let mut c = cluster.nodes[n].patient_client(Duration::from_secs(10)).await?;
+        for i in 0..100 {
+            let value: i64 = redis::cmd("GET").arg(format!("key:{i}")).query_async(&mut c).await?;
+            assert_eq!(value, i, "key:{i} through node {}", n + 1);
+        }
+    }
+    Ok(())
+}
