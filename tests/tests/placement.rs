@@ -106,7 +106,8 @@ async fn replicas_move_to_the_placement_and_every_node_serves_every_key() -> any
             }
         }
         assert_eq!(scanned, expected.keys().cloned().collect(), "SCAN through node {}", n + 1);
-        let mget: Vec<Option<String>> = redis::cmd("MGET").arg("key:1").arg("key:2").arg("key:3").query_async(&mut c).await?;
+        let mget: Vec<Option<String>> =
+            redis::cmd("MGET").arg("key:1").arg("key:2").arg("key:3").query_async(&mut c).await?;
         assert_eq!(mget, ["value:1", "value:2", "value:3"].map(|v| Some(v.to_string())));
     }
 

@@ -58,17 +58,49 @@ const FOREVER: Duration = Duration::from_secs(30 * 24 * 3600);
 /// What a peer asks of this node's replica of a shard.
 #[derive(Debug, Serialize, Deserialize)]
 enum Request {
-    Write { shard: Shard, db: u8, op: WriteOp },
-    Read { shard: Shard, db: u8, op: ReadOp, stale: bool },
-    Watch { shard: Shard, db: u8, keys: Vec<Bytes>, stale: bool },
+    Write {
+        shard: Shard,
+        db: u8,
+        op: WriteOp,
+    },
+    Read {
+        shard: Shard,
+        db: u8,
+        op: ReadOp,
+        stale: bool,
+    },
+    Watch {
+        shard: Shard,
+        db: u8,
+        keys: Vec<Bytes>,
+        stale: bool,
+    },
     /// One step of a SCAN over every shard (`everywhere`).
-    Scan { shard: Shard, db: u8, after: Option<Vec<u8>>, count: usize, args: ScanArgs, stale: bool },
-    Block { call: Call, shard: Shard, db: u8, keys: Vec<Bytes>, pop: BlockingPop, timeout_ms: Option<u64> },
+    Scan {
+        shard: Shard,
+        db: u8,
+        after: Option<Vec<u8>>,
+        count: usize,
+        args: ScanArgs,
+        stale: bool,
+    },
+    Block {
+        call: Call,
+        shard: Shard,
+        db: u8,
+        keys: Vec<Bytes>,
+        pop: BlockingPop,
+        timeout_ms: Option<u64>,
+    },
     /// The client of a remote blocking pop left.
-    Cancel { call: Call },
+    Cancel {
+        call: Call,
+    },
     /// The shard's committed members, and its target in the answering
     /// node's map (`placing`).
-    Members { shard: Shard },
+    Members {
+        shard: Shard,
+    },
 }
 
 /// A remote blocking pop, named by its caller.
@@ -154,8 +186,7 @@ impl Remote {
     /// The caller's side, whose queue `run` (spawned) serves.
     pub(super) fn new() -> (Remote, mpsc::UnboundedReceiver<Outgoing>) {
         let (queue, outgoing) = mpsc::unbounded_channel();
-        let remote =
-            Remote { queue, leaders: Mutex::default(), views: Mutex::default(), next_call: AtomicU64::new(0) };
+        let remote = Remote { queue, leaders: Mutex::default(), views: Mutex::default(), next_call: AtomicU64::new(0) };
         (remote, outgoing)
     }
 }
@@ -265,7 +296,8 @@ impl Kv {
         let call = Call { node: blocked.node(), boot: blocked.boot(), sequence };
         let timeout_ms = timeout.map(|timeout| timeout.as_millis() as u64);
         let request = Request::Block { call, shard, db, keys, pop, timeout_ms };
-        let deadline = self.request_deadline() + self.inner.hosting.settings.request_timeout + timeout.unwrap_or(FOREVER);
+        let deadline =
+            self.request_deadline() + self.inner.hosting.settings.request_timeout + timeout.unwrap_or(FOREVER);
         let (taken_by, taker) = watch::channel(None);
         let answer = self.send(shard, request, deadline, Some(taken_by));
         tokio::select! {
@@ -507,9 +539,9 @@ impl NodeService for RemoteService {
             }
             Request::Scan { shard, db, after, count, args, stale } => {
                 let kv = kv.clone();
-                Box::pin(async move {
-                    Ok(Outcome::Scanned(kv.scan_shard(shard, db, after, count, &args, stale).await?))
-                })
+                Box::pin(
+                    async move { Ok(Outcome::Scanned(kv.scan_shard(shard, db, after, count, &args, stale).await?)) },
+                )
             }
             Request::Block { call, shard, db, keys, pop, timeout_ms } => {
                 let cancelled = self.block_started(call);
@@ -567,7 +599,9 @@ async fn caller_gone(kv: &Kv, caller: NodeId, cancelled: CancellationToken) {
 fn failure(error: Error) -> Outcome {
     match error {
         Error::NotHosted(_) => Outcome::NotHosted,
-        Error::Group(GroupError::ShuttingDown(_)) => Outcome::Unavailable("the node hosting it is shutting down".into()),
+        Error::Group(GroupError::ShuttingDown(_)) => {
+            Outcome::Unavailable("the node hosting it is shutting down".into())
+        }
         Error::Group(GroupError::Unavailable { reason, .. }) => Outcome::Unavailable(reason),
         Error::Group(GroupError::NotLeader { .. }) => Outcome::Unavailable("leadership changed".into()),
         other => Outcome::Failed(other.to_string()),
