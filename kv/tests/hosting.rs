@@ -71,8 +71,9 @@ async fn an_unhosted_shard_is_erased_and_the_others_keep_their_data() {
         assert_eq!(prefixed(&storage, family, 1), 0, "{family:?} keeps keys of shard 1");
     }
     assert!(!dir.path().join("snapshots/kv-1").exists());
+    // No other node hosts it: a write to it fails, and applies nowhere.
     let refused = kv.write(Some(1), 0, set("x")).await.unwrap_err();
-    assert_eq!(refused.to_string(), "shard 1 has no replica on this node");
+    assert_eq!(refused.to_string(), "group kv/1 is unavailable: no node hosting shard 1 could be reached");
     // Shard 0 is untouched and keeps serving.
     assert_eq!(kv.shard_keys(0).unwrap(), in_shard(0));
     assert_eq!(kv.write(Some(0), 0, set("more")).await.unwrap(), Reply::ok());
