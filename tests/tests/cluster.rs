@@ -165,7 +165,21 @@ async fn nodes_join_and_leave_the_leader_included() {
     })
     .await;
     assert!(joined, "node 4 joins as a voter; log:\n{}", cluster.nodes[fourth].log());
-    assert_eq!(info_field(&cluster.nodes[0], "seshat_members").await.as_deref(), Some("4"));
+    // The placement gives it its share of the shards' replicas (three
+    // shards, three replicas each, over four nodes).
+    let placed = eventually(Duration::from_secs(30), || async {
+        let Ok(mut c) = cluster.nodes[0].patient_client(REPLY_TIMEOUT).await else { return false };
+        let shards: Vec<String> = redis::cmd("SESHAT").arg("SHARDS").query_async(&mut c).await.unwrap_or_default();
+        let members = |line: &String| {
+            let field = line.split(' ').find_map(|f| f.strip_prefix("members=")).unwrap_or_default().to_string();
+            field.split(',').map(str::to_string).collect::<Vec<_>>()
+        };
+        shards.len() == 3
+            && shards.iter().all(|line| members(line).len() == 3 && !line.contains("learner"))
+            && shards.iter().any(|line| members(line).contains(&"4".to_string()))
+    })
+    .await;
+    assert!(placed, "node 4 did not take its share of the replicas; log:\n{}", cluster.nodes[fourth].log());
     assert!(
         eventually(Duration::from_secs(10), || async { get(&cluster, fourth, "k").await.as_deref() == Some("v") })
             .await
@@ -508,13 +522,15 @@ async fn voters(cluster: &Cluster, node: usize, group: &str) -> Option<String> {
     Some(voters.to_string())
 }
 
-/// Membership is the node's: a joining node becomes a member of kv/0 and
-/// sql/0, REMOVE-NODE takes it out of both, and both groups keep serving
-/// through the kill of their leaders.
+/// Membership is the node's: a joining node becomes a member of sql/0 and
+/// (with as many replicas as nodes, placed there) of kv/0, REMOVE-NODE
+/// takes it out of both, and both groups keep serving through the kill of
+/// their leaders.
 #[tokio::test(flavor = "multi_thread")]
 async fn membership_changes_apply_to_every_group_and_both_survive_a_leader_kill() {
     let _exclusive = one_cluster_at_a_time().await;
-    let mut cluster = Cluster::start(3, FAST).unwrap();
+    let args = [FAST, &["--replicas", "4"]].concat();
+    let mut cluster = Cluster::start(3, &args).unwrap();
     cluster.leader(LEADER_TIMEOUT).await.expect("a leader");
     let fourth = cluster.join(4, 0, FAST).unwrap();
     for group in ["kv/0", "sql/0"] {
@@ -530,9 +546,12 @@ async fn membership_changes_apply_to_every_group_and_both_survive_a_leader_kill(
     let mut admin = cluster.nodes[1].patient_client(REPLY_TIMEOUT).await.unwrap();
     let after: Vec<String> = redis::cmd("SESHAT").arg("REMOVE-NODE").arg("4").query_async(&mut admin).await.unwrap();
     assert_eq!(after.len(), 3, "{after:?}");
-    for group in ["kv/0", "sql/0"] {
-        assert_eq!(voters(&cluster, 1, group).await.as_deref(), Some("1,2,3"), "{group} after REMOVE-NODE");
-    }
+    assert_eq!(voters(&cluster, 1, "sql/0").await.as_deref(), Some("1,2,3"), "sql/0 after REMOVE-NODE");
+    // The placement moves kv/0's replica off the removed node.
+    let left =
+        eventually(Duration::from_secs(20), || async { voters(&cluster, 1, "kv/0").await.as_deref() == Some("1,2,3") })
+            .await;
+    assert!(left, "kv/0 after REMOVE-NODE: {:?}", voters(&cluster, 1, "kv/0").await);
     cluster.nodes[fourth].kill9();
 
     // Kill the node that leads kv/0; sql/0 may have led there too.

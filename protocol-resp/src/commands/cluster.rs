@@ -100,6 +100,13 @@ fn seshat(session: &mut Session, args: &mut Args) -> Result {
                 }
                 let removed = node.remove_node(id).await;
                 if removed.is_ok() {
+                    // The placement moves its shard replicas to the others;
+                    // the reply waits for that (as this node's groups see
+                    // it), up to the membership timeout.
+                    let deadline = tokio::time::Instant::now() + kv.group().settings().membership_timeout;
+                    while node.members().iter().any(|m| m.id == id) && tokio::time::Instant::now() < deadline {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
                     // Its blocked clients went with it: no write may serve them.
                     let purge = kv::WriteOp::PurgeWaiters { node: id, keep_boot: None };
                     if let Err(error) = kv.write(None, 0, purge).await {
