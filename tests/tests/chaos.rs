@@ -521,7 +521,8 @@ async fn membership_changes_under_load_and_faults_stay_linearizable() -> Result<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_nodes_lose_the_leader_and_another_to_a_partition_and_carry_on() -> Result<()> {
     let _one = ONE_AT_A_TIME.lock().await;
-    let mut cluster = started_with(ChaosCluster::start("five-nodes", 5, &[]).await?, 14).await?;
+    // Every shard on all five nodes, so that it survives losing two.
+    let mut cluster = started_with(ChaosCluster::start("five-nodes", 5, &["--replicas", "5"]).await?, 14).await?;
     let leader = cluster.leader(LEADER_WAIT).await.context("no leader")?;
     let other = (leader + 1) % 5;
     let minority = [leader as u64 + 1, other as u64 + 1];
