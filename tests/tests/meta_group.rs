@@ -142,7 +142,9 @@ async fn the_metadata_group_places_replicas_per_shard_and_replans_when_a_node_le
         "the placement is not two replicas per shard, two per node: {:?}",
         targets(&cluster.nodes[0]).await
     );
-    let mut admin = cluster.nodes[0].client().await?;
+    // REMOVE-NODE answers once the node's replicas moved (or after the
+    // membership timeout).
+    let mut admin = cluster.nodes[0].patient_client(Duration::from_secs(40)).await?;
     let _: Vec<String> = redis::cmd("SESHAT").arg("REMOVE-NODE").arg("4").query_async(&mut admin).await?;
     let without_four = |targets: &[Vec<u64>]| targets.iter().all(|members| members.len() == 2 && !members.contains(&4));
     assert!(
