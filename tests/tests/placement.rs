@@ -2,8 +2,9 @@
 //! group moves to the members the metadata group's placement names, and
 //! every node still serves every key, reaching the shards it holds no
 //! replica of through a node that does (writes, reads, pipelines, WATCH,
-//! blocking pops, and the keyless reads merged over the shards). Removing
-//! a node moves its replicas to the others and empties it.
+//! blocking pops, and the keyless reads merged over the shards), also
+//! after a restart. Removing a node moves its replicas to the others and
+//! empties it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -67,7 +68,7 @@ async fn key_elsewhere(node: &Node, id: u64, prefix: &str) -> anyhow::Result<Str
 async fn replicas_move_to_the_placement_and_every_node_serves_every_key() -> anyhow::Result<()> {
     let _exclusive = one_cluster_at_a_time().await;
     let args = [FAST, &["--shards", "4", "--replicas", "2"]].concat();
-    let cluster = Cluster::start(4, &args)?;
+    let mut cluster = Cluster::start(4, &args)?;
     assert!(
         eventually(Duration::from_secs(60), || placed(&cluster, 2)).await,
         "the shards' members did not reach the placement: {:?}",
@@ -152,6 +153,21 @@ async fn replicas_move_to_the_placement_and_every_node_serves_every_key() -> any
     assert_eq!(popped, Some((list.clone(), "pushed".to_string())));
     let left: i64 = redis::cmd("LLEN").arg(&list).query_async(&mut c).await?;
     assert_eq!(left, 0, "the element was popped twice or not at all");
+
+    // Restarted, node 1 runs the replicas it held and reaches the others
+    // again (the shards it erased are not formed anew).
+    cluster.nodes[0].kill9();
+    cluster.nodes[0].restart()?;
+    assert!(
+        eventually(Duration::from_secs(60), || placed(&cluster, 2)).await,
+        "the placement did not hold over a restart: {:?}",
+        shards(&cluster.nodes[0]).await
+    );
+    let mut c = cluster.nodes[0].patient_client(Duration::from_secs(10)).await?;
+    for (key, value) in &expected {
+        let got: Option<String> = redis::cmd("GET").arg(key).query_async(&mut c).await?;
+        assert_eq!(got.as_deref(), Some(value.as_str()), "{key} through the restarted node");
+    }
     Ok(())
 }
 

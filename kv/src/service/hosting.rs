@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use raft::{Bootstrap, Clock, Group, GroupId, GroupSettings, RaftNode};
 use storage::keyspace::{group_prefix, kv_group, shard_slots, Shard, Span};
-use storage::{Batch, Durability, Store};
+use storage::{Batch, Durability, Reader, Store};
 
 use super::Kv;
 use crate::apply::KvStateMachine;
@@ -69,6 +69,14 @@ impl Hosting {
         )
         .await?;
         Ok((group, dbs))
+    }
+
+    /// Whether this data dir holds Raft state of the group of `shard`
+    /// (a vote, a membership, log entries): it ran a replica of it.
+    pub(super) fn has_state(&self, shard: Shard) -> Result<bool> {
+        let family = self.store.service().raft_meta_family();
+        let (start, end) = (group_prefix(shard), group_prefix(shard + 1));
+        Ok(self.store.scan(family, &start, Some(&end)).next().transpose()?.is_some())
     }
 
     fn snapshot_dir(&self, shard: Shard) -> PathBuf {

@@ -147,6 +147,16 @@ impl Kv {
         };
         let mut groups = BTreeMap::new();
         let mut dbs = None;
+        // On a new data dir the initial members form every shard's group
+        // (the placement then trims them); a joining node starts none (the
+        // placement hosts its share). On a restart a node starts the
+        // shards it holds Raft state of, and joins those the placement
+        // gives it: a group is never initialised again where its state
+        // was erased (`hosting`).
+        let fresh = !(0..shards).map(|shard| hosting.has_state(shard)).collect::<Result<Vec<_>>>()?.contains(&true);
+        let map = meta.map();
+        let placed_here =
+            |shard: Shard| map.placement.get(&shard).is_some_and(|target| target.contains(&start.node.id()));
         // openraft drives a group's heartbeats and election timers from a
         // tick of 1.5 heartbeats that starts with the group. Starting the
         // groups spread over one tick spreads their ticks, so the groups'
@@ -154,8 +164,14 @@ impl Kv {
         let tick = start.settings.heartbeat * 3 / 2;
         let started = tokio::time::Instant::now();
         for shard in 0..shards {
+            let bootstrap = match (&start.bootstrap, hosting.has_state(shard)?) {
+                (_, true) => start.bootstrap.clone(),
+                (Bootstrap::Initialize(_), false) if fresh => start.bootstrap.clone(),
+                (_, false) if placed_here(shard) => Bootstrap::Join,
+                (_, false) => continue,
+            };
             tokio::time::sleep_until(started + tick * shard / shards).await;
-            let (group, db_state) = hosting.start(shard, shards, start.bootstrap.clone()).await?;
+            let (group, db_state) = hosting.start(shard, shards, bootstrap).await?;
             // SWAPDB runs on a single-shard service only: `kv/0`'s map.
             dbs.get_or_insert(db_state);
             groups.insert(shard, group);
@@ -174,7 +190,7 @@ impl Kv {
             stats,
             cursors,
             blocked,
-            dbs: dbs.expect("at least one shard"),
+            dbs: dbs.unwrap_or_default(),
             config: start.config,
         });
         remote::start(&inner, outgoing);
