@@ -208,3 +208,40 @@ async fn a_removed_node_hands_its_replicas_to_the_others_and_ends_with_none() ->
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn cluster_clients_reach_every_shard_when_replicas_are_on_some_nodes() -> anyhow::Result<()> {
+    let _exclusive = one_cluster_at_a_time().await;
+    let args = [FAST, &["--shards", "4", "--replicas", "2", "--cluster-enabled", "yes"]].concat();
+    let cluster = Cluster::start(4, &args)?;
+    assert!(eventually(Duration::from_secs(60), || placed(&cluster, 2)).await, "never placed");
+    let ports: Vec<u16> = cluster.nodes.iter().map(Node::port).collect();
+    // Every node lists every slot with its shard's leader (CLUSTER SLOTS
+    // as redis-cli --cluster check reads it), hosted there or not.
+    let all_slots = eventually(Duration::from_secs(20), || async {
+        ports.iter().all(|port| {
+            let check = seshat_tests::redis_cli(*port, &["--cluster", "check", &format!("127.0.0.1:{port}")]);
+            check.contains("[OK] All 16384 slots covered.")
+        })
+    })
+    .await;
+    assert!(all_slots, "a node does not show every slot");
+    let nodes = [format!("redis://127.0.0.1:{}", ports[0])];
+    let mut rc = redis::cluster::ClusterClientBuilder::new(nodes).build()?.get_async_connection().await?;
+    for i in 0..100 {
+        let () = redis::cmd("SET").arg(format!("rs:{i}")).arg(i).query_async(&mut rc).await?;
+    }
+    let keys: Vec<String> = (0..100).map(|i| format!("rs:{i}")).collect();
+    let values: Vec<i64> = redis::cmd("MGET").arg(&keys).query_async(&mut rc).await?;
+    assert_eq!(values, (0..100).collect::<Vec<i64>>());
+    // redis-cli -c follows MOVED from every node, a node without a replica
+    // of the key's shard included.
+    for (i, port) in ports.iter().enumerate() {
+        for key in 0..10 {
+            let key = format!("cli:{i}:{key}");
+            assert_eq!(seshat_tests::redis_cli(*port, &["-c", "SET", &key, "v"]).trim(), "OK");
+            assert_eq!(seshat_tests::redis_cli(ports[(i + 1) % 4], &["-c", "GET", &key]).trim(), "v");
+        }
+    }
+    Ok(())
+}
