@@ -12,7 +12,7 @@ SESHAT_RELEASE := $(CARGO_TARGET_DIR)/release/seshat
 export CC := ccache cc
 export CXX := ccache c++
 
-.PHONY: deps build build-release test lint run cluster chaos differential bench-quick bench-suite bench-cluster bench-sql bench-pgbench bench-realistic bench-shards clean
+.PHONY: deps build build-release test lint run cluster chaos differential bench-quick bench-suite bench-cluster bench-sql bench-pgbench bench-realistic bench-shards bench-placement clean
 
 deps:
 	@scripts/install-deps.sh
@@ -85,6 +85,12 @@ bench-realistic: build-release
 # (scripts/bench-shards.sh lists the knobs).
 bench-shards: build-release
 	scripts/bench-shards.sh $(SESHAT_RELEASE)
+
+# How long moving shard replicas with data takes: a fourth node joins a
+# loaded 3-node cluster and takes its share, then is removed again
+# (scripts/bench-placement.sh lists the knobs).
+bench-placement: build-release
+	scripts/bench-placement.sh $(SESHAT_RELEASE)
 
 # pgbench (point select, update, insert, 3-statement transaction) against
 # Seshat and PostgreSQL 15 side by side, one node and three
