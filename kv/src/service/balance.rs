@@ -82,14 +82,14 @@ impl Kv {
         if mine < fewest + 2 {
             return None;
         }
-        statuses.iter().enumerate().find_map(|(shard, status)| {
+        statuses.iter().enumerate().find_map(|(index, status)| {
             let caught_up = status
                 .replication
                 .iter()
                 .any(|(id, matched)| *id == target && *matched + CAUGHT_UP_SLACK >= status.last_log_index);
             let votes = status.members.iter().any(|member| member.id == target && member.voter);
             (status.role == Role::Leader && votes && caught_up)
-                .then(|| (status.id.shard as usize, groups[shard].clone(), target))
+                .then(|| (status.id.shard as usize, groups[index].clone(), target))
         })
     }
 }

@@ -153,7 +153,8 @@ impl Kv {
         // shards it holds Raft state of, and joins those the placement
         // gives it: a group is never initialised again where its state
         // was erased (`hosting`).
-        let fresh = !(0..shards).map(|shard| hosting.has_state(shard)).collect::<Result<Vec<_>>>()?.contains(&true);
+        let has_state = (0..shards).map(|shard| hosting.has_state(shard)).collect::<Result<Vec<bool>>>()?;
+        let fresh = !has_state.contains(&true);
         let map = meta.map();
         let placed_here =
             |shard: Shard| map.placement.get(&shard).is_some_and(|target| target.contains(&start.node.id()));
@@ -164,7 +165,7 @@ impl Kv {
         let tick = start.settings.heartbeat * 3 / 2;
         let started = tokio::time::Instant::now();
         for shard in 0..shards {
-            let bootstrap = match (&start.bootstrap, hosting.has_state(shard)?) {
+            let bootstrap = match (&start.bootstrap, has_state[shard as usize]) {
                 (_, true) => start.bootstrap.clone(),
                 (Bootstrap::Initialize(_), false) if fresh => start.bootstrap.clone(),
                 (_, false) if placed_here(shard) => Bootstrap::Join,
@@ -291,12 +292,19 @@ impl Kv {
     /// [`Kv::read_stale`] does; a shard this node holds no replica of is
     /// read through a node that does (`remote`, `everywhere`).
     pub async fn read_op(&self, shard: Option<Shard>, db: u8, op: ReadOp, stale: bool) -> Result<Reply> {
-        match shard {
-            Some(shard) if self.group_of(shard).is_none() => self.read_remote(shard, db, op, stale).await,
-            None if !self.hosts_every_shard() => self.read_everywhere(db, op, stale).await,
-            _ if stale => self.read_stale(shard, db, |ctx| ctx.run(&op)),
-            _ => self.read(shard, db, |ctx| ctx.run(&op)).await,
+        let Some(shard) = shard else {
+            return match (self.hosts_every_shard(), stale) {
+                (false, _) => self.read_everywhere(db, op, stale).await,
+                (true, true) => self.read_stale(None, db, |ctx| ctx.run(&op)),
+                (true, false) => self.read(None, db, |ctx| ctx.run(&op)).await,
+            };
+        };
+        // One lookup of the group per read.
+        let Some(group) = self.group_of(shard) else { return self.read_remote(shard, db, op, stale).await };
+        if !stale {
+            group.read_barrier().await?;
         }
+        self.read_stale(Some(shard), db, |ctx| ctx.run(&op))
     }
 
     /// Whether this node holds a replica of every shard.

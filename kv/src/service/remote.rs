@@ -126,8 +126,8 @@ enum Outcome {
     Watched(Vec<WatchedKey>),
     Scanned(ScanStep),
     Members(Membership),
-    /// This node holds no replica of the shard (or is stopping): ask
-    /// another; the request had no effect.
+    /// This node holds no replica of the shard: ask another; the request
+    /// had no effect.
     NotHosted,
     /// The shard's group could not complete the request (it may or may not
     /// have applied): [`GroupError::Unavailable`]'s reason.
@@ -159,6 +159,21 @@ pub struct ShardView {
     pub keys: u64,
 }
 
+impl ShardView {
+    /// `group` of `shard` with `members`, as this node's replica has it.
+    fn of(kv: &Kv, shard: Shard, group: &raft::Group, members: &[raft::Member]) -> ShardView {
+        let ids = |voter: bool| members.iter().filter(|m| m.voter == voter).map(|m| m.id).collect();
+        ShardView {
+            shard,
+            leader: group.leader_id(),
+            voters: ids(true),
+            learners: ids(false),
+            applied: group.applied_index(),
+            keys: kv.shard_keys(shard).unwrap_or(0),
+        }
+    }
+}
+
 /// The caller's side: the queue of requests for other nodes and what it
 /// learned of the shards' leaders.
 pub(super) struct Remote {
@@ -183,7 +198,8 @@ pub(super) struct Outgoing {
 type PendingAnswer = Pin<Box<dyn Future<Output = std::result::Result<Bytes, String>> + Send>>;
 
 impl Remote {
-    /// The caller's side, whose queue `run` (spawned) serves.
+    /// The caller's side, whose queue [`send_in_order`] (spawned by
+    /// [`start`]) serves.
     pub(super) fn new() -> (Remote, mpsc::UnboundedReceiver<Outgoing>) {
         let (queue, outgoing) = mpsc::unbounded_channel();
         let remote = Remote { queue, leaders: Mutex::default(), views: Mutex::default(), next_call: AtomicU64::new(0) };
@@ -264,18 +280,7 @@ impl Kv {
     /// replica of, as a host described it last (`None`: not heard yet).
     pub fn shard_view(&self, shard: Shard) -> Option<ShardView> {
         match self.group_of(shard) {
-            Some(group) => {
-                let members = group.members();
-                let ids = |voter: bool| members.iter().filter(|m| m.voter == voter).map(|m| m.id).collect();
-                Some(ShardView {
-                    shard,
-                    leader: group.leader_id(),
-                    voters: ids(true),
-                    learners: ids(false),
-                    applied: group.applied_index(),
-                    keys: self.shard_keys(shard).unwrap_or(0),
-                })
-            }
+            Some(group) => Some(ShardView::of(self, shard, &group, &group.members())),
             None => self.inner.remote.views.lock().expect("views lock").get(&shard).cloned(),
         }
     }
@@ -319,7 +324,7 @@ impl Kv {
     }
 
     /// Queues `request` for a node hosting `shard`; resolves with its
-    /// outcome, a failure already turned into an error.
+    /// outcome, a failure already turned into an error (see [`finish`]).
     fn send(
         &self,
         shard: Shard,
@@ -432,7 +437,13 @@ async fn finish(
             }
             Ok(Answer { leader, outcome }) => {
                 kv.heard_leader(shard, leader);
-                break Ok(outcome);
+                break match outcome {
+                    Outcome::Unavailable(reason) => {
+                        Err(GroupError::Unavailable { group: format!("kv/{shard}"), reason }.into())
+                    }
+                    Outcome::Failed(reason) => Err(Error::Remote(reason)),
+                    outcome => Ok(outcome),
+                };
             }
             Err(error) => break Err(error),
         }
@@ -448,14 +459,10 @@ fn reply(outcome: Outcome) -> Result<Reply> {
     }
 }
 
-/// A failure outcome as the caller's error (an answer of the wrong kind
-/// is a peer's bug, reported as such).
+/// An answer of another kind than the request's (failures are errors
+/// already, see [`finish`]): a peer's bug, reported as such.
 fn unexpected(outcome: Outcome) -> Error {
-    match outcome {
-        Outcome::Unavailable(reason) => GroupError::Unavailable { group: "kv".into(), reason }.into(),
-        Outcome::Failed(reason) => Error::Remote(reason),
-        other => Error::Reply(format!("a peer answered {other:?}")),
-    }
+    Error::Reply(format!("a peer answered {outcome:?}"))
 }
 
 fn encode<T: Serialize>(message: &T) -> Bytes {
@@ -508,13 +515,7 @@ impl NodeService for RemoteService {
             }
             Request::Read { shard, db, op, stale } => {
                 let kv = kv.clone();
-                Box::pin(async move {
-                    let reply = match stale {
-                        true => kv.read_stale(Some(shard), db, |ctx| ctx.run(&op))?,
-                        false => kv.read(Some(shard), db, |ctx| ctx.run(&op)).await?,
-                    };
-                    Ok(Outcome::Reply(reply))
-                })
+                Box::pin(async move { Ok(Outcome::Reply(kv.read_op(Some(shard), db, op, stale).await?)) })
             }
             Request::Watch { shard, db, keys, stale } => {
                 let kv = kv.clone();
@@ -526,15 +527,7 @@ impl NodeService for RemoteService {
                 };
                 let map = kv.meta().map();
                 let target = map.placement.get(&shard).cloned().unwrap_or_default();
-                let ids = |voter: bool| members.iter().filter(|m| m.voter == voter).map(|m| m.id).collect();
-                let view = ShardView {
-                    shard,
-                    leader: group.leader_id(),
-                    voters: ids(true),
-                    learners: ids(false),
-                    applied: group.applied_index(),
-                    keys: kv.shard_keys(shard).unwrap_or(0),
-                };
+                let view = ShardView::of(&kv, shard, &group, &members);
                 Box::pin(std::future::ready(Ok(Outcome::Members(Membership { view, epoch: map.epoch, target }))))
             }
             Request::Scan { shard, db, after, count, args, stale } => {
