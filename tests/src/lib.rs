@@ -541,13 +541,26 @@ pub(crate) async fn leader_among<'a>(
 
 /// What `redis-cli -h 127.0.0.1 -p PORT ARGS…` prints; panics if it fails.
 pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    match try_redis_cli(port, args) {
+        Ok(stdout) => stdout,
+        Err(failure) => panic!("redis-cli {args:?}: {failure}"),
+    }
+}
+
+/// What `redis-cli -h 127.0.0.1 -p PORT ARGS…` prints, or, when it exits
+/// with a failure (`--cluster check` does while a slot has no leader),
+/// everything it printed.
+pub fn try_redis_cli(port: u16, args: &[&str]) -> Result<String, String> {
     let output = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(args)
         .output()
         .expect("redis-cli is installed (make test installs redis-tools)");
-    assert!(output.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    match output.status.success() {
+        true => Ok(stdout),
+        false => Err(format!("{}{stdout}", String::from_utf8_lossy(&output.stderr))),
+    }
 }
 
 /// One `INFO replication` field of `node`, if it answers.

@@ -218,14 +218,16 @@ async fn cluster_clients_reach_every_shard_when_replicas_are_on_some_nodes() -> 
     let ports: Vec<u16> = cluster.nodes.iter().map(Node::port).collect();
     // Every node lists every slot with its shard's leader (CLUSTER SLOTS
     // as redis-cli --cluster check reads it), hosted there or not.
+    let check = |port: u16| seshat_tests::try_redis_cli(port, &["--cluster", "check", &format!("127.0.0.1:{port}")]);
     let all_slots = eventually(Duration::from_secs(20), || async {
-        ports.iter().all(|port| {
-            let check = seshat_tests::redis_cli(*port, &["--cluster", "check", &format!("127.0.0.1:{port}")]);
-            check.contains("[OK] All 16384 slots covered.")
-        })
+        ports.iter().all(|port| check(*port).is_ok_and(|check| check.contains("[OK] All 16384 slots covered.")))
     })
     .await;
-    assert!(all_slots, "a node does not show every slot");
+    assert!(
+        all_slots,
+        "a node does not show every slot: {:?}",
+        ports.iter().map(|port| check(*port)).collect::<Vec<_>>()
+    );
     let nodes = [format!("redis://127.0.0.1:{}", ports[0])];
     let mut rc = redis::cluster::ClusterClientBuilder::new(nodes).build()?.get_async_connection().await?;
     for i in 0..100 {
