@@ -38,6 +38,24 @@ async fn placed(cluster: &Cluster, replicas: usize) -> bool {
     true
 }
 
+/// Whether every shard has a leader and no leader leads two shards more
+/// than another member of a shard it leads (what the leader balancer
+/// promises when a node hosts only some shards), as `node` sees them.
+async fn leaders_balanced(node: &Node) -> bool {
+    let Ok(mut c) = node.patient_client(Duration::from_secs(10)).await else { return false };
+    let Ok(lines) = redis::cmd("SESHAT").arg("SHARDS").query_async::<Vec<String>>(&mut c).await else { return false };
+    let field = |line: &str, name: &str| line.split(' ').find_map(|f| f.strip_prefix(name)).map(str::to_string);
+    let mut shards = Vec::new();
+    for line in &lines {
+        let Some(Ok(leader)) = field(line, "leader=").map(|id| id.parse::<u64>()) else { return false };
+        let members: Vec<u64> =
+            field(line, "members=").unwrap_or_default().split(',').filter_map(|id| id.parse().ok()).collect();
+        shards.push((leader, members));
+    }
+    let leads = |id: u64| shards.iter().filter(|(leader, _)| *leader == id).count();
+    shards.iter().all(|(leader, members)| members.iter().all(|member| leads(*leader) <= leads(*member) + 1))
+}
+
 /// The shard of `key`, which has no hash tag: its hash slot's (CRC16
 /// XMODEM modulo 16384, as Redis Cluster), slots divided evenly.
 fn shard_of(key: &str) -> u32 {
@@ -74,6 +92,9 @@ async fn replicas_move_to_the_placement_and_every_node_serves_every_key() -> any
         "the shards' members did not reach the placement: {:?}",
         shards(&cluster.nodes[0]).await
     );
+    // Each node hosts two shards: balancing counts the leaders of the
+    // shards it does not host too.
+    assert!(eventually(Duration::from_secs(30), || leaders_balanced(&cluster.nodes[0])).await, "leaders unbalanced");
 
     // Writes through every node, reads through every other one.
     let mut expected = BTreeMap::new();

@@ -2,21 +2,34 @@
 //! every node takes its share of the writes (a shard's writes all go
 //! through its leader).
 //!
-//! Every node runs the same rule for the shards it leads, from its own
-//! view of every group (each node holds a replica of every shard): when it
-//! leads at least two shards more than the voter leading the fewest, it
-//! hands one shard to that voter ([`Group::hand_over`]), choosing a shard
-//! in which that voter (nearly) holds the leader's whole log, so the
-//! handover does not wait long for it to catch up (writes to the shard
-//! wait during a handover, ~0.1 s with three voters). Each handover moves
-//! the cluster closer to leaders counts that differ by at most one, and
-//! nothing moves once they do. Nothing moves either while a shard has no
-//! leader: an election is under way, and the counts would be wrong. A
-//! voter whose Raft link from this node is down (a killed node), or that
-//! has not answered this node's pings for the failure timeout (a paused
-//! one, `crate::meta_group::liveness`), is no target: it leads nothing,
-//! so it would always look the least loaded, and a handover to it would
-//! hold the shard's writes until it timed out.
+//! Every node runs the same rule for the shards it leads. It counts every
+//! shard's leader: the shards it holds a replica of from its own groups,
+//! the others as their hosts last described them (`Kv::shard_view`,
+//! refreshed by the placement driver). When it leads at least two shards
+//! more than a voter of one of those shards, it hands that shard to the
+//! voter leading the fewest ([`Group::hand_over`]), if that voter (nearly)
+//! holds the leader's whole log, so the handover does not wait long for it
+//! to catch up (writes to the shard wait during a handover, ~0.1 s with
+//! three voters). Each handover lowers the sum of the squared counts (a
+//! described view may lag by a placement round; the next rounds correct
+//! a move made on it), so handovers stop; once they have, no leader leads two shards more than
+//! any voter of a shard it leads. With a replica of every shard on every
+//! node that means counts that differ by at most one; with `--replicas`
+//! below the node count, a node can only hand a shard to that shard's
+//! voters, so a node hosting none of a busy node's shards may lead one
+//! fewer than that bound would give it.
+//!
+//! Counting only the shards a node hosts (as this did when every node
+//! hosted every shard) would undercount the voters' leaderships: two nodes
+//! could hand one shard back and forth, each seeing the other lead none.
+//!
+//! Nothing moves while a shard has no known leader: an election is under
+//! way, and the counts would be wrong. A voter whose Raft link from this
+//! node is down (a killed node), or that has not answered this node's
+//! pings for the failure timeout (a paused one,
+//! `crate::meta_group::liveness`), is no target: it leads nothing, so it
+//! would always look the least loaded, and a handover to it would hold the
+//! shard's writes until it timed out.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -63,33 +76,34 @@ impl Kv {
     /// leads two or more shards more than that voter.
     fn unbalanced(&self, node: &RaftNode) -> Option<(usize, Group, NodeId)> {
         let me = node.id();
-        let groups = self.groups();
-        let statuses: Vec<_> = groups.iter().map(|group| group.status()).collect();
         let mut led: BTreeMap<NodeId, usize> = BTreeMap::new();
-        for status in &statuses {
-            let leader = status.leader.as_ref()?;
-            let reachable = status.members.iter().filter(|member| {
-                let down = node.link_down(&member.addr) || self.inner.meta.suspects().contains(member.id);
-                member.voter && !down
-            });
-            for member in reachable {
-                led.entry(member.id).or_insert(0);
-            }
-            *led.entry(leader.id).or_insert(0) += 1;
+        for shard in 0..self.shards() {
+            *led.entry(self.shard_view(shard)?.leader?).or_insert(0) += 1;
         }
         let mine = *led.get(&me)?;
-        let (&target, &fewest) = led.iter().filter(|(id, _)| **id != me).min_by_key(|(_, count)| **count)?;
-        if mine < fewest + 2 {
-            return None;
+        let groups = self.groups();
+        let mut best: Option<(usize, usize, NodeId)> = None;
+        for (index, status) in groups.iter().map(Group::status).enumerate() {
+            if status.role != Role::Leader {
+                continue;
+            }
+            for member in &status.members {
+                let down = node.link_down(&member.addr) || self.inner.meta.suspects().contains(member.id);
+                let caught_up = status
+                    .replication
+                    .iter()
+                    .any(|(id, matched)| *id == member.id && *matched + CAUGHT_UP_SLACK >= status.last_log_index);
+                if member.id == me || !member.voter || down || !caught_up {
+                    continue;
+                }
+                let leads = led.get(&member.id).copied().unwrap_or(0);
+                if mine >= leads + 2 && best.is_none_or(|(fewest, _, _)| leads < fewest) {
+                    best = Some((leads, index, member.id));
+                }
+            }
         }
-        statuses.iter().enumerate().find_map(|(index, status)| {
-            let caught_up = status
-                .replication
-                .iter()
-                .any(|(id, matched)| *id == target && *matched + CAUGHT_UP_SLACK >= status.last_log_index);
-            let votes = status.members.iter().any(|member| member.id == target && member.voter);
-            (status.role == Role::Leader && votes && caught_up)
-                .then(|| (status.id.shard as usize, groups[index].clone(), target))
-        })
+        let (_, index, target) = best?;
+        let group = groups[index].clone();
+        Some((group.id().shard as usize, group, target))
     }
 }
