@@ -12,7 +12,7 @@ SESHAT_RELEASE := $(CARGO_TARGET_DIR)/release/seshat
 export CC := ccache cc
 export CXX := ccache c++
 
-.PHONY: deps build build-release test lint run cluster chaos differential bench-quick bench-suite bench-cluster bench-sql bench-pgbench bench-realistic bench-shards bench-placement clean
+.PHONY: deps build build-release test lint run cluster chaos differential bench-quick bench-suite bench-cluster bench-sql bench-pgbench bench-realistic bench-shards bench-placement profile-shards clean
 
 deps:
 	@scripts/install-deps.sh
@@ -85,6 +85,12 @@ bench-realistic: build-release
 # (scripts/bench-shards.sh lists the knobs).
 bench-shards: build-release
 	scripts/bench-shards.sh $(SESHAT_RELEASE)
+
+# Where the cluster's CPU goes per request, one shard against SHARDS (3)
+# under transparent routing, by stage, from perf's call graphs
+# (scripts/profile-shards.sh lists the knobs).
+profile-shards: build-release
+	scripts/profile-shards.sh $(SESHAT_RELEASE)
 
 # How long moving shard replicas with data takes: a fourth node joins a
 # loaded 3-node cluster and takes its share, then is removed again
