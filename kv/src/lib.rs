@@ -36,6 +36,7 @@ mod dbmap;
 pub mod dump;
 mod error;
 mod glob;
+pub mod hll;
 mod list_chunks;
 #[cfg(test)]
 mod log_format;
