@@ -410,6 +410,31 @@ pub enum WriteOp {
         a: u8,
         b: u8,
     },
+    /// PFADD: adds `elements` to the HyperLogLog at `key` (`crate::hll`),
+    /// creating it. `sparse_max` is the proposer's
+    /// `hll-sparse-max-bytes`, carried so every replica promotes alike.
+    PfAdd {
+        key: Bytes,
+        elements: Vec<Bytes>,
+        sparse_max: u64,
+    },
+    /// PFCOUNT of one key: the cached cardinality, or computed and cached
+    /// in the value (which changes its bytes, as in Redis).
+    PfCount {
+        key: Bytes,
+    },
+    /// PFMERGE: `dest` becomes the union of itself and `sources`.
+    PfMerge {
+        dest: Bytes,
+        sources: Vec<Bytes>,
+        sparse_max: u64,
+    },
+    /// PFDEBUG GETREG, DECODE, ENCODING or TODENSE of `key` (GETREG and
+    /// TODENSE turn a sparse sketch dense, as in Redis).
+    PfDebug {
+        subcommand: Bytes,
+        key: Bytes,
+    },
 }
 
 /// A blocked client, unique across the cluster and across restarts: the

@@ -52,6 +52,16 @@ pub enum HllError {
     Corrupt,
 }
 
+impl From<HllError> for crate::error::CommandError {
+    /// Redis's error lines.
+    fn from(error: HllError) -> Self {
+        crate::error::CommandError::Other(match error {
+            HllError::NotHll => "WRONGTYPE Key is not a valid HyperLogLog string value.".into(),
+            HllError::Corrupt => "INVALIDOBJ Corrupted HLL object detected".into(),
+        })
+    }
+}
+
 /// Checks the header (and a dense sketch's size), as Redis does before it
 /// touches a value.
 pub fn check(value: &[u8]) -> Result<(), HllError> {
@@ -372,6 +382,15 @@ fn merge_sparse(max: &mut [u8; REGISTERS], sketch: &[u8]) -> Result<(), HllError
     match index == REGISTERS {
         true => Ok(()),
         false => Err(HllError::Corrupt),
+    }
+}
+
+/// Raises every register of the sketch to `max`'s (PFMERGE's last step:
+/// register by register, so a sparse sketch may turn dense on the way).
+pub fn raise_all(sketch: &mut Vec<u8>, max: &[u8; REGISTERS], sparse_max: u64) {
+    for (index, value) in max.iter().enumerate().filter(|(_, value)| **value > 0) {
+        // A corrupt sparse destination was refused when it was merged.
+        let _ = set(sketch, index, *value, sparse_max);
     }
 }
 

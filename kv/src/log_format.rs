@@ -140,6 +140,10 @@ const WRITE_OP: &[&str] = &[
     "Unblock",
     "PurgeWaiters",
     "SwapDb",
+    "PfAdd",
+    "PfCount",
+    "PfMerge",
+    "PfDebug",
 ];
 const READ_OP: &[&str] = &[
     "Get",
@@ -193,6 +197,7 @@ const READ_OP: &[&str] = &[
     "Dump",
     "ObjectEncodingWith",
     "MemoryUsage",
+    "PfCountUnion",
 ];
 const TXN_STEP: &[&str] = &["Write", "Read", "Reply"];
 const SET_CONDITION: &[&str] = &["Always", "IfAbsent", "IfPresent"];

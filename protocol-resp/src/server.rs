@@ -62,6 +62,9 @@ pub(crate) struct Settings {
     pub latency_tracking: bool,
     /// The thresholds OBJECT ENCODING answers by.
     pub encodings: kv::EncodingLimits,
+    /// `hll-sparse-max-bytes`: a sparse HyperLogLog that would grow past
+    /// it turns dense (carried in the log entry, so replicas agree).
+    pub hll_sparse_max_bytes: u64,
     pub params: Params,
 }
 
@@ -93,6 +96,7 @@ impl Settings {
             latency_threshold_ms: 0,
             latency_tracking: true,
             encodings: kv::EncodingLimits::default(),
+            hll_sparse_max_bytes: kv::hll::DEFAULT_SPARSE_MAX_BYTES,
             params,
         };
         settings.params.clone().apply(&mut settings);

@@ -220,13 +220,14 @@ impl Generator {
 
     /// One random command of any family.
     pub fn command(&mut self) -> Command {
-        let (args, norm) = match self.rng.random_range(0..25) {
+        let (args, norm) = match self.rng.random_range(0..26) {
             0..=3 => self.string(),
             4..=7 => self.hash(),
             8..=11 => self.list(),
             12..=15 => self.set(),
             16..=19 => self.zset(),
             20 => self.edges(),
+            21 => self.hyperloglog(),
             _ => self.keyspace(),
         };
         Command { args, norm }
@@ -266,6 +267,39 @@ impl Generator {
                 }
                 exact(args)
             }
+        }
+    }
+
+    /// HyperLogLog commands over the `p` keys; GET compares the sketches'
+    /// bytes (sparse runs, cached cardinality) with Redis's.
+    fn hyperloglog(&mut self) -> (Vec<String>, Norm) {
+        let k = self.key("p");
+        let exact = |args: Vec<String>| (args, Norm::Exact);
+        match self.rng.random_range(0..8) {
+            0 | 1 => {
+                let mut args = vec!["PFADD".into(), k];
+                for _ in 0..self.rng.random_range(0..4) {
+                    args.push(self.value());
+                }
+                exact(args)
+            }
+            2 => {
+                let (from, count) = (self.rng.random_range(0..500), self.rng.random_range(1..300));
+                let mut args = vec!["PFADD".into(), k];
+                args.extend((from..from + count).map(|i| format!("e{i}")));
+                exact(args)
+            }
+            3 => exact(vec!["PFCOUNT".into(), k]),
+            4 => {
+                let k2 = self.key("p");
+                exact(vec!["PFCOUNT".into(), k, k2])
+            }
+            5 => {
+                let (k2, k3) = (self.key("p"), self.key("p"));
+                exact(vec!["PFMERGE".into(), k, k2, k3])
+            }
+            6 => exact(vec!["GET".into(), k]),
+            _ => exact(vec!["PFDEBUG".into(), self.pick(&["ENCODING", "DECODE"]).into(), k]),
         }
     }
 

@@ -17,6 +17,7 @@ mod block;
 mod collection;
 mod exec;
 mod hash;
+mod hll;
 mod keys;
 mod list;
 mod set;
@@ -244,6 +245,10 @@ fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -
         WriteOp::IncrByFloat { key, delta } => string::incr_by_float(txn, db, key, delta),
         WriteOp::Append { key, value } => string::append(txn, db, key, value),
         WriteOp::SetRange { key, offset, value } => string::setrange(txn, db, key, offset, value),
+        WriteOp::PfAdd { key, elements, sparse_max } => hll::pfadd(txn, db, key, elements, sparse_max),
+        WriteOp::PfCount { key } => hll::pfcount(txn, db, key),
+        WriteOp::PfMerge { dest, sources, sparse_max } => hll::pfmerge(txn, db, dest, sources, sparse_max),
+        WriteOp::PfDebug { subcommand, key } => hll::pfdebug(txn, db, subcommand, key),
         WriteOp::Del { keys } => keys::del(txn, db, keys),
         WriteOp::Rename { from, to, only_if_absent } => keys::rename(txn, db, from, to, only_if_absent),
         WriteOp::Copy { from, to, to_db, replace } => keys::copy(txn, db, from, to, ctx.dbs.physical(to_db), replace),

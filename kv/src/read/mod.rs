@@ -16,6 +16,7 @@
 mod collection;
 mod encoding;
 mod hash;
+mod hll;
 mod keys;
 mod lcs;
 mod list;

@@ -241,6 +241,10 @@ pub enum ReadOp {
         key: Bytes,
         samples: u64,
     },
+    /// PFCOUNT of several keys: their union's cardinality.
+    PfCountUnion {
+        keys: Vec<Bytes>,
+    },
 }
 
 impl ReadCtx<'_> {
@@ -250,6 +254,7 @@ impl ReadCtx<'_> {
             ReadOp::Get { key } => self.get(key),
             ReadOp::MGet { keys } => self.mget(keys),
             ReadOp::StrLen { key } => self.strlen(key),
+            ReadOp::PfCountUnion { keys } => self.pfcount_union(keys),
             ReadOp::GetRange { key, start, end } => self.getrange(key, *start, *end),
             ReadOp::Lcs { a, b, output } => self.lcs(a, b, *output),
             ReadOp::Exists { keys } => self.exists(keys),

@@ -16,6 +16,7 @@ mod cluster_topology;
 mod connection;
 mod failover;
 mod hash;
+mod hll;
 mod keys;
 mod keyspec;
 mod list;
@@ -121,6 +122,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
         string::COMMANDS,
         bits::COMMANDS,
         hash::COMMANDS,
+        hll::COMMANDS,
         list::COMMANDS,
         set::COMMANDS,
         zset::COMMANDS,

@@ -142,6 +142,7 @@ impl Params {
             zset_value: number("zset-max-listpack-value") as u64,
             list_size: number("list-max-listpack-size"),
         };
+        config.hll_sparse_max_bytes = number("hll-sparse-max-bytes") as u64;
         config.params = self.clone();
     }
 }

@@ -300,7 +300,7 @@ pub(crate) const PARAMETERS: &[Param] = &[
         true,
         Use::Applied,
     ),
-    memory("hll-sparse-max-bytes", 0, i64::MAX, "3000", Use::Ignored("HyperLogLog is not implemented")),
+    memory("hll-sparse-max-bytes", 0, i64::MAX, "3000", Use::Applied),
     param("tracking-table-max-keys", Kind::UInt { min: 0, max: i64::MAX as u64 }, "1000000", true, TRACKING),
     memory("client-query-buffer-limit", 1024 * 1024, i64::MAX, "1073741824", CLIENT_LIMITS),
     param("maxmemory-clients", Kind::MemoryOrPercent, "0", true, MEMORY),
