@@ -45,6 +45,7 @@ async fn sketches_answer_and_store_what_redis_does() -> Result<()> {
     let script = vec![
         command(&["PFADD", "visits"]),
         command(&["GET", "visits"]),
+        command(&["OBJECT", "ENCODING", "visits"]),
         pfadd("visits", 0..100),
         command(&["GET", "visits"]),
         command(&["PFCOUNT", "visits"]),
@@ -97,6 +98,12 @@ async fn sketches_answer_and_store_what_redis_does() -> Result<()> {
     call(&mut seshat, &[b"SET", b"moved", &bytes]).await?;
     let counted = call(&mut seshat, &[b"PFCOUNT", b"moved"]).await?;
     assert_eq!(counted, call(&mut redis, &[b"PFCOUNT", b"big"]).await?);
+
+    // DUMP from Redis (an LZF-compressed string) restores into Seshat.
+    let Frame2::BulkString(payload) = call(&mut redis, &[b"DUMP", b"visits"]).await? else { panic!("DUMP") };
+    call(&mut seshat, &[b"RESTORE", b"restored", b"0", &payload]).await?;
+    let restored = call(&mut seshat, &[b"GET", b"restored"]).await?;
+    assert_eq!(restored, call(&mut redis, &[b"GET", b"visits"]).await?);
 
     // The promotion threshold is CONFIG's, as in Redis.
     same_replies(

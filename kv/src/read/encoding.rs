@@ -58,7 +58,9 @@ impl ReadCtx<'_> {
         let version = record.version().unwrap_or_default();
         Ok(match record.kind {
             KeyType::String if record.value.len() <= 20 && parse_i64(&record.value).is_some() => "int",
-            KeyType::String if record.value.len() <= 44 => "embstr",
+            // Redis builds a HyperLogLog as a raw string, and PFADD and
+            // PFMERGE turn any embstr they change raw.
+            KeyType::String if record.value.len() <= 44 && crate::hll::check(&record.value).is_err() => "embstr",
             KeyType::String => "raw",
             KeyType::List => "quicklist",
             KeyType::Hash if len <= limits.hash_entries && self.all_short(version, limits.hash_value, true)? => {
