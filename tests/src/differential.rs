@@ -583,7 +583,13 @@ impl Generator {
             }
             10 => (vec!["EXPIRE".into(), k, "0".into()], Norm::Exact),
             11 => {
-                (vec!["PEXPIRE".into(), k, "500000".into(), self.pick(&["NX", "XX", "GT", "LT"]).into()], Norm::Exact)
+                // GT never repeats an earlier PEXPIRE's amount: the new time
+                // would tie the current one only within the same
+                // millisecond, which Redis's clock and Seshat's entry
+                // stamps do not share.
+                let flag = self.pick(&["NX", "XX", "GT", "LT"]);
+                let amount = if flag == "GT" { self.pick(&["400000", "600000"]) } else { "500000" };
+                (vec!["PEXPIRE".into(), k, amount.into(), flag.into()], Norm::Exact)
             }
             _ => (vec!["FLUSHDB".into()], Norm::Exact),
         }
