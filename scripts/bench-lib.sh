@@ -96,6 +96,19 @@ start_seshat() {
     done
 }
 
+# wait_leaders_spread SESHAT SHARDS: waits (up to 30 s) until the shards
+# of the cluster start_seshat started are led by min(SHARDS, 3) distinct
+# nodes, so that a measurement starts with the leaders spread.
+wait_leaders_spread() {
+    local seshat=$1 shards=$2 leaders
+    for _ in $(seq 1 300); do
+        leaders=$("$seshat" shards --node "127.0.0.1:${seshat_resp[0]}" 2>/dev/null |
+            awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^leader=[0-9]/) print $i }' | sort -u | wc -l)
+        [ "$leaders" -ge $((shards < 3 ? shards : 3)) ] && return 0
+        sleep 0.1
+    done
+}
+
 # sql_leader_pg SESHAT: the PostgreSQL port of the node leading sql/0.
 sql_leader_pg() {
     local id

@@ -127,15 +127,10 @@ kill "${pids[-1]}"
 # cluster NAME MODE SHARDS [FLAGS...]: a fresh 3-node cluster with that
 # many shards, once its shards' leaders have spread, measured.
 cluster() {
-    local name=$1 mode=$2 shards=$3 leaders
+    local name=$1 mode=$2 shards=$3
     shift 3
     start_seshat "$SESHAT" 3 --shards "$shards" "$@"
-    for _ in $(seq 1 300); do
-        leaders=$("$SESHAT" shards --node "127.0.0.1:${seshat_resp[0]}" 2>/dev/null |
-            awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^leader=[0-9]/) print $i }' | sort -u | wc -l)
-        [ "$leaders" -ge $((shards < 3 ? shards : 3)) ] && break
-        sleep 0.1
-    done
+    wait_leaders_spread "$SESHAT" "$shards"
     entries_port=${seshat_resp[0]}
     measure "$name" "$mode" "${seshat_pids[*]}" "${seshat_resp[@]}"
     entries_port=

@@ -30,14 +30,9 @@ bench_setup profile
 # profile SHARDS: appends "SHARDS req/s" to $work/summary and leaves the
 # samples in $work/perf-SHARDS.txt.
 profile() {
-    local shards=$1 leaders port outs=() perf_pid
+    local shards=$1 port outs=() perf_pid
     start_seshat "$SESHAT" 3 --shards "$shards"
-    for _ in $(seq 1 300); do
-        leaders=$("$SESHAT" shards --node "127.0.0.1:${seshat_resp[0]}" 2>/dev/null |
-            awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^leader=[0-9]/) print $i }' | sort -u | wc -l)
-        [ "$leaders" -ge $((shards < 3 ? shards : 3)) ] && break
-        sleep 0.1
-    done
+    wait_leaders_spread "$SESHAT" "$shards"
     redis-benchmark -p "${seshat_resp[0]}" -c 50 -n "$KEYS" -r "$KEYS" -d 100 -P 16 -t set -q >/dev/null 2>&1
     perf record -F "$HZ" --call-graph dwarf,16384 -p "$(IFS=,; echo "${seshat_pids[*]}")" \
         -o "$work/perf.data" >/dev/null 2>&1 &

@@ -86,11 +86,15 @@ pub(super) fn pfdebug(txn: &mut Txn<'_>, db: u8, subcommand: Bytes, key: Bytes) 
     };
     match name.to_ascii_lowercase().as_str() {
         "getreg" => {
-            if !hll::is_dense(&value) {
+            let converted = !hll::is_dense(&value);
+            if converted {
                 hll::to_dense(&mut value).map_err(CommandError::from)?;
-                store(txn, db, &key, value.clone(), expire_at_ms)?;
             }
-            Ok(Reply::Array(hll::dense_registers(&value).into_iter().map(|r| Reply::Int(r.into())).collect()))
+            let registers = hll::dense_registers(&value).into_iter().map(|r| Reply::Int(r.into())).collect();
+            if converted {
+                store(txn, db, &key, value, expire_at_ms)?;
+            }
+            Ok(Reply::Array(registers))
         }
         "decode" if hll::is_dense(&value) => Err(CommandError::Other("ERR HLL encoding is not sparse".into()).into()),
         "decode" => Ok(Reply::bulk(hll::decode(&value))),
