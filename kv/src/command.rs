@@ -10,6 +10,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::bits::{BitOperation, FieldOp};
+use crate::geo::GeoSearch;
 use crate::read::{ReadOp, SortOptions};
 use crate::reply::Reply;
 use crate::set_algebra::SetAlgebra;
@@ -434,6 +435,15 @@ pub enum WriteOp {
     PfDebug {
         subcommand: Bytes,
         key: Bytes,
+    },
+    /// GEOSEARCHSTORE, and GEORADIUS(BYMEMBER) with STORE or STOREDIST:
+    /// the matches of `search` in `source` replace `destination` as a
+    /// sorted set scored by geohash, or (`store_distance`) by distance.
+    GeoSearchStore {
+        destination: Bytes,
+        source: Bytes,
+        search: GeoSearch,
+        store_distance: bool,
     },
 }
 

@@ -35,6 +35,7 @@ mod cursors;
 mod dbmap;
 pub mod dump;
 mod error;
+pub mod geo;
 mod glob;
 pub mod hll;
 mod list_chunks;

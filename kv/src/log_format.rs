@@ -144,6 +144,7 @@ const WRITE_OP: &[&str] = &[
     "PfCount",
     "PfMerge",
     "PfDebug",
+    "GeoSearchStore",
 ];
 const READ_OP: &[&str] = &[
     "Get",
@@ -198,6 +199,10 @@ const READ_OP: &[&str] = &[
     "ObjectEncodingWith",
     "MemoryUsage",
     "PfCountUnion",
+    "GeoPos",
+    "GeoHash",
+    "GeoDist",
+    "GeoSearch",
 ];
 const TXN_STEP: &[&str] = &["Write", "Read", "Reply"];
 const SET_CONDITION: &[&str] = &["Always", "IfAbsent", "IfPresent"];

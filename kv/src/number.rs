@@ -97,6 +97,27 @@ pub fn format_f64(value: f64) -> String {
     format!("{value}")
 }
 
+/// Redis's "human" rendering of a long double, as GEOPOS replies
+/// coordinates: `%.17Lf` with the trailing zeros (and a bare point)
+/// dropped, `-0` as `0`. A double converts to a long double exactly, so
+/// the exact decimal of the `f64` gives the same digits.
+pub fn format_human(value: f64) -> String {
+    if value.is_infinite() {
+        return if value > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let mut text = format!("{value:.17}");
+    while text.ends_with('0') {
+        text.pop();
+    }
+    if text.ends_with('.') {
+        text.pop();
+    }
+    if text == "-0" {
+        text = "0".into();
+    }
+    text
+}
+
 /// The text INCRBYFLOAT and HINCRBYFLOAT store for `current + delta`.
 ///
 /// Redis adds in `long double` and prints `%.17Lg`; for the short

@@ -53,6 +53,10 @@ pub enum Reply {
     /// answer comes later (`crate::blocking`). Internal to `kv`; a frontend
     /// never gets it as a command's reply.
     Blocked,
+    /// A double as Redis prints coordinates (`%.17Lf` without trailing
+    /// zeros, `crate::number::format_human`): RESP3 double; RESP2 bulk
+    /// string.
+    HumanDouble(f64),
 }
 
 impl Reply {

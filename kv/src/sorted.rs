@@ -215,6 +215,18 @@ pub(crate) fn range(reader: &dyn Reader, zset: &ZSet, range: &Range) -> Result<V
     Ok(out)
 }
 
+/// Every `(member, score)` with `min <= score < max`, ascending, read as
+/// it is consumed (a geo search stops early under ANY).
+pub(crate) fn score_window<'r>(
+    reader: &'r dyn Reader,
+    zset: &ZSet,
+    min: f64,
+    max: f64,
+) -> impl Iterator<Item = Result<(Bytes, f64)>> + 'r {
+    let (start, end) = (score_start(zset, ScoreBound::Inclusive(min)), score_start(zset, ScoreBound::Inclusive(max)));
+    entries(reader, &start, &end, false)
+}
+
 /// The 0-based rank of `member` (from the highest if `rev`) and its score.
 pub(crate) fn rank(reader: &dyn Reader, zset: &ZSet, member: &[u8], rev: bool) -> Result<Option<(u64, f64)>> {
     let Some(score) = score(reader, zset, member)? else {

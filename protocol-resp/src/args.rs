@@ -12,12 +12,28 @@ use kv::CommandError;
 
 /// The arguments after the command name.
 pub struct Args<'a> {
+    /// The command name as the client spelled it (empty if unknown).
+    name: &'a [u8],
     items: &'a [Bytes],
 }
 
 impl<'a> Args<'a> {
     pub fn new(items: &'a [Bytes]) -> Self {
-        Args { items }
+        Args { name: b"", items }
+    }
+
+    /// The arguments of a request whose first word is the command name.
+    pub fn of_request(words: &'a [Bytes]) -> Self {
+        match words.split_first() {
+            Some((name, items)) => Args { name, items },
+            None => Args::new(words),
+        }
+    }
+
+    /// The command name as the client spelled it: Redis echoes it so in a
+    /// few errors (GEOSEARCH's).
+    pub fn command_name(&self) -> &'a [u8] {
+        self.name
     }
 
     /// How many arguments are left.

@@ -85,6 +85,8 @@ pub fn encode(out: &mut BytesMut, reply: &Reply, protocol: Protocol) {
             out.put_slice(b"\r\n");
         }
         Reply::Verbatim(text) => bulk(out, text.as_bytes()),
+        Reply::HumanDouble(value) if resp3 => line(out, b',', kv::number::format_human(*value).as_bytes()),
+        Reply::HumanDouble(value) => bulk(out, kv::number::format_human(*value).as_bytes()),
     }
 }
 

@@ -284,6 +284,11 @@ fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -
             zset::zstore(txn, db, destination, result)
         }
         WriteOp::ZRangeStore { destination, source, range } => zset::zrangestore(txn, db, destination, source, range),
+        WriteOp::GeoSearchStore { destination, source, search, store_distance } => {
+            let found = reading(txn, cursors, db).geo_matches(&source, &search)??;
+            let scored = found.into_iter().map(|m| (m.member, if store_distance { m.distance } else { m.score }));
+            zset::zstore(txn, db, destination, scored.collect())
+        }
         WriteOp::SetBit { key, offset, value } => bits::setbit(txn, db, key, offset, value),
         WriteOp::BitOp { operation, destination, keys } => bits::bitop(txn, db, operation, destination, keys),
         WriteOp::BitField { key, ops } => bits::bitfield(txn, db, key, ops),

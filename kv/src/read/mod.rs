@@ -15,6 +15,7 @@
 
 mod collection;
 mod encoding;
+mod geo;
 mod hash;
 mod hll;
 mod keys;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{ElementScan, EncodingLimits, HashPart, LcsOutput, LposOptions, ReadCtx, ScanArgs, SortOptions};
 use crate::bits::FieldOp;
 use crate::error::Result;
+use crate::geo::{GeoFields, GeoSearch};
 use crate::reply::Reply;
 use crate::set_algebra::SetAlgebra;
 use crate::sorted::{Aggregate, Combine, Range, RangeSpec};
@@ -245,6 +246,27 @@ pub enum ReadOp {
     PfCountUnion {
         keys: Vec<Bytes>,
     },
+    GeoPos {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    GeoHash {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    /// GEODIST, in units of `to_meters` meters.
+    GeoDist {
+        key: Bytes,
+        from: Bytes,
+        to: Bytes,
+        to_meters: f64,
+    },
+    /// GEOSEARCH, GEORADIUS, GEORADIUSBYMEMBER and their `_RO` forms.
+    GeoSearch {
+        key: Bytes,
+        search: GeoSearch,
+        fields: GeoFields,
+    },
 }
 
 impl ReadCtx<'_> {
@@ -255,6 +277,10 @@ impl ReadCtx<'_> {
             ReadOp::MGet { keys } => self.mget(keys),
             ReadOp::StrLen { key } => self.strlen(key),
             ReadOp::PfCountUnion { keys } => self.pfcount_union(keys),
+            ReadOp::GeoPos { key, members } => self.geopos(key, members),
+            ReadOp::GeoHash { key, members } => self.geohash(key, members),
+            ReadOp::GeoDist { key, from, to, to_meters } => self.geodist(key, from, to, *to_meters),
+            ReadOp::GeoSearch { key, search, fields } => self.geosearch(key, search, *fields),
             ReadOp::GetRange { key, start, end } => self.getrange(key, *start, *end),
             ReadOp::Lcs { a, b, output } => self.lcs(a, b, *output),
             ReadOp::Exists { keys } => self.exists(keys),

@@ -68,6 +68,15 @@ pub(crate) fn keys(spec: &Spec, words: &[Bytes]) -> Result<Vec<(Bytes, KeyFlags)
             }
             keys
         }
+        "georadius" | "georadiusbymember" => {
+            // STORE or STOREDIST after the fixed arguments; the last wins.
+            let stored = (5..words.len().saturating_sub(1))
+                .filter(|&i| words[i].eq_ignore_ascii_case(b"STORE") || words[i].eq_ignore_ascii_case(b"STOREDIST"))
+                .last();
+            let mut keys = vec![(word(1)?, READ)];
+            keys.extend(stored.map(|i| (words[i + 1].clone(), OVERWRITE)));
+            keys
+        }
         "memory" if words.get(1).is_some_and(|w| w.eq_ignore_ascii_case(b"USAGE")) => vec![(word(2)?, READ_META)],
         _ => fixed(spec, words),
     })
@@ -105,14 +114,14 @@ fn flags_of(spec: &Spec, n: usize, count: usize) -> KeyFlags {
         "copy" if last => OVERWRITE,
         "copy" => READ,
         "sinterstore" | "sunionstore" | "sdiffstore" if n == 0 => UPDATE,
-        "zrangestore" | "bitop" if n == 0 => OVERWRITE,
-        "sinterstore" | "sunionstore" | "sdiffstore" | "zrangestore" | "bitop" => READ,
+        "zrangestore" | "bitop" | "geosearchstore" if n == 0 => OVERWRITE,
+        "sinterstore" | "sunionstore" | "sdiffstore" | "zrangestore" | "bitop" | "geosearchstore" => READ,
         "lpush" | "rpush" | "lpushx" | "rpushx" | "linsert" | "sadd" | "append" | "hsetnx" => INSERT,
         "lrem" | "ltrim" | "srem" | "zrem" | "hdel" | "zremrangebyscore" | "zremrangebyrank" | "zremrangebylex" => {
             REMOVE_SOME
         }
         "expire" | "pexpire" | "expireat" | "pexpireat" | "persist" => UPDATE,
-        "hset" | "hmset" | "zadd" | "lset" | "setrange" => UPDATE,
+        "hset" | "hmset" | "zadd" | "geoadd" | "lset" | "setrange" => UPDATE,
         _ => READ_WRITE,
     }
 }
@@ -136,6 +145,10 @@ mod tests {
         assert_eq!(names("ZUNIONSTORE d 2 a b"), ["d", "a", "b"]);
         assert_eq!(names("SORT a BY x LIMIT 0 1 STORE d"), ["a", "d"]);
         assert_eq!(names("SORT a STORE"), ["a"]);
+        assert_eq!(names("GEORADIUS g 15 37 200 km STORE d"), ["g", "d"]);
+        assert_eq!(names("GEORADIUSBYMEMBER g m 200 km STORE d STOREDIST e"), ["g", "e"]);
+        assert_eq!(names("GEORADIUS g 15 37 200 km WITHDIST"), ["g"]);
+        assert_eq!(names("GEOSEARCHSTORE d g FROMMEMBER m BYRADIUS 1 km"), ["d", "g"]);
         assert_eq!(names("MSET a 1 b 2"), ["a", "b"]);
         assert_eq!(names("BLPOP a b 0"), ["a", "b"]);
         assert_eq!(keys_of("LMPOP 3 a LEFT"), Err(InvalidArguments));

@@ -15,6 +15,7 @@ mod cluster;
 mod cluster_topology;
 mod connection;
 mod failover;
+mod geo;
 mod hash;
 mod hll;
 mod keys;
@@ -123,6 +124,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
         bits::COMMANDS,
         hash::COMMANDS,
         hll::COMMANDS,
+        geo::COMMANDS,
         list::COMMANDS,
         set::COMMANDS,
         zset::COMMANDS,
@@ -259,7 +261,7 @@ pub(crate) fn dispatch(session: &mut Session, request: &Request) -> Outcome {
         }
         return error(redirect);
     }
-    let mut args = Args::new(request.args());
+    let mut args = Args::of_request(&request.words);
     if session.transaction.is_some() && !transaction::runs_inside_multi(spec.name) {
         if let Err(refusal) = transaction::join(session, spec) {
             if let Some(transaction) = &mut session.transaction {
