@@ -185,7 +185,7 @@ impl Generator {
     /// A key of `family` (`s`, `h`, `l`, `t`, `z`), or sometimes of any
     /// family, so that type errors are compared too.
     fn key(&mut self, family: &str) -> String {
-        let family = if self.rng.random_bool(0.1) { self.pick(&["s", "h", "l", "t", "z"]) } else { family };
+        let family = if self.rng.random_bool(0.1) { self.pick(&["s", "h", "l", "t", "z", "g"]) } else { family };
         let n = self.rng.random_range(0..3);
         self.tagged(&format!("{family}{n}"))
     }
@@ -220,7 +220,7 @@ impl Generator {
 
     /// One random command of any family.
     pub fn command(&mut self) -> Command {
-        let (args, norm) = match self.rng.random_range(0..26) {
+        let (args, norm) = match self.rng.random_range(0..27) {
             0..=3 => self.string(),
             4..=7 => self.hash(),
             8..=11 => self.list(),
@@ -228,6 +228,7 @@ impl Generator {
             16..=19 => self.zset(),
             20 => self.edges(),
             21 => self.hyperloglog(),
+            22 => self.geo(),
             _ => self.keyspace(),
         };
         Command { args, norm }
@@ -300,6 +301,119 @@ impl Generator {
             }
             6 => exact(vec!["GET".into(), k]),
             _ => exact(vec!["PFDEBUG".into(), self.pick(&["ENCODING", "DECODE"]).into(), k]),
+        }
+    }
+
+    /// A position in Sicily on a 0.0001° grid, so that two members rarely
+    /// share one (Redis's partial sort may order exact ties otherwise).
+    fn position(&mut self) -> [String; 2] {
+        let longitude = 13.0 + f64::from(self.rng.random_range(0..25_000)) / 10_000.0;
+        let latitude = 37.0 + f64::from(self.rng.random_range(0..15_000)) / 10_000.0;
+        [format!("{longitude:.4}"), format!("{latitude:.4}")]
+    }
+
+    fn place(&mut self) -> String {
+        format!("m{}", self.rng.random_range(0..8))
+    }
+
+    /// The options every geo search takes: order, COUNT (with ANY), and
+    /// (unless it stores) the WITH fields.
+    fn geo_options(&mut self, args: &mut Vec<String>, stores: bool) {
+        if self.rng.random_bool(0.5) {
+            args.push(self.pick(&["ASC", "DESC"]).into());
+        }
+        if self.rng.random_bool(0.4) {
+            args.extend(["COUNT".into(), self.rng.random_range(1..5).to_string()]);
+            if self.rng.random_bool(0.3) {
+                args.push("ANY".into());
+            }
+        }
+        if !stores {
+            for field in ["WITHDIST", "WITHCOORD", "WITHHASH"] {
+                if self.rng.random_bool(0.3) {
+                    args.push(field.into());
+                }
+            }
+        }
+    }
+
+    /// Geo commands over the `g` keys (sometimes plain sorted sets or other
+    /// types): positions, distances and hashes, searches by radius and box
+    /// around points and members, stored searches.
+    fn geo(&mut self) -> (Vec<String>, Norm) {
+        let k = self.key("g");
+        let exact = |args: Vec<String>| (args, Norm::Exact);
+        let unit = self.pick(&["m", "km", "mi", "ft"]).to_string();
+        let radius = |unit: &str, rng: &mut StdRng| -> String {
+            let km = rng.random_range(1..250);
+            match unit {
+                "m" => (km * 1000).to_string(),
+                "km" => km.to_string(),
+                "mi" => (km * 5 / 8).max(1).to_string(),
+                _ => (km * 3281).to_string(),
+            }
+        };
+        match self.rng.random_range(0..10) {
+            0..=2 => {
+                let mut args = vec!["GEOADD".into(), k];
+                if self.rng.random_bool(0.3) {
+                    args.push(self.pick(&["NX", "XX", "CH"]).into());
+                }
+                for _ in 0..self.rng.random_range(1..4) {
+                    args.extend(self.position());
+                    args.push(self.place());
+                }
+                exact(args)
+            }
+            3 => {
+                let command = self.pick(&["GEOPOS", "GEOHASH"]).to_string();
+                let (a, b) = (self.place(), self.place());
+                exact(vec![command, k, a, b])
+            }
+            4 => {
+                let (a, b) = (self.place(), self.place());
+                exact(vec!["GEODIST".into(), k, a, b, unit])
+            }
+            5 | 6 => {
+                let stores = self.rng.random_bool(0.3);
+                let mut args =
+                    if stores { vec!["GEOSEARCHSTORE".into(), self.key("g"), k] } else { vec!["GEOSEARCH".into(), k] };
+                if self.rng.random_bool(0.5) {
+                    args.extend(["FROMMEMBER".into(), self.place()]);
+                } else {
+                    args.push("FROMLONLAT".into());
+                    args.extend(self.position());
+                }
+                if self.rng.random_bool(0.5) {
+                    args.extend(["BYRADIUS".into(), radius(&unit, &mut self.rng), unit]);
+                } else {
+                    let (width, height) = (radius(&unit, &mut self.rng), radius(&unit, &mut self.rng));
+                    args.extend(["BYBOX".into(), width, height, unit]);
+                }
+                self.geo_options(&mut args, stores);
+                if stores && self.rng.random_bool(0.5) {
+                    args.push("STOREDIST".into());
+                }
+                exact(args)
+            }
+            7 | 8 => {
+                let by_member = self.rng.random_bool(0.5);
+                let mut args = if by_member {
+                    vec![self.pick(&["GEORADIUSBYMEMBER", "GEORADIUSBYMEMBER_RO"]).into(), k, self.place()]
+                } else {
+                    let mut args = vec![self.pick(&["GEORADIUS", "GEORADIUS_RO"]).into(), k];
+                    args.extend(self.position());
+                    args
+                };
+                args.extend([radius(&unit, &mut self.rng), unit]);
+                let stores = !args[0].ends_with("_RO") && self.rng.random_bool(0.4);
+                self.geo_options(&mut args, stores);
+                if stores {
+                    args.extend([self.pick(&["STORE", "STOREDIST"]).into(), self.key("g")]);
+                }
+                exact(args)
+            }
+            _ => exact(vec!["ZRANGE".into(), k, "0".into(), "-1".into(), "WITHSCORES".into()]),
         }
     }
 
