@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bits::{BitOperation, FieldOp};
 use crate::geo::GeoSearch;
+use crate::notify::NotifyFlags;
 use crate::read::{ReadOp, SortOptions};
 use crate::reply::Reply;
 use crate::set_algebra::SetAlgebra;
@@ -436,15 +437,31 @@ pub enum WriteOp {
         subcommand: Bytes,
         key: Bytes,
     },
-    /// GEOSEARCHSTORE, and GEORADIUS(BYMEMBER) with STORE or STOREDIST:
-    /// the matches of `search` in `source` replace `destination` as a
-    /// sorted set scored by geohash, or (`store_distance`) by distance.
+    /// GEOSEARCHSTORE, and GEORADIUS(BYMEMBER) with STORE or STOREDIST
+    /// (`georadius`, which names the keyspace event): the matches of
+    /// `search` in `source` replace `destination` as a sorted set scored by
+    /// geohash, or (`store_distance`) by distance.
     GeoSearchStore {
         destination: Bytes,
         source: Bytes,
         search: GeoSearch,
         store_distance: bool,
+        georadius: bool,
     },
+    /// `op` with keyspace notifications: the proposing node's
+    /// `notify-keyspace-events` (`crate::notify`).
+    Notifying {
+        flags: NotifyFlags,
+        op: Box<WriteOp>,
+    },
+}
+
+impl WriteOp {
+    /// Whether the op is the service's own bookkeeping (the queue of
+    /// blocked clients) rather than a command: it notifies nothing.
+    pub(crate) fn is_internal(&self) -> bool {
+        matches!(self, WriteOp::Unblock { .. } | WriteOp::PurgeWaiters { .. })
+    }
 }
 
 /// A blocked client, unique across the cluster and across restarts: the

@@ -43,6 +43,7 @@ mod list_chunks;
 mod log_format;
 mod meta;
 pub mod meta_group;
+pub mod notify;
 pub mod number;
 mod read;
 mod record;

@@ -145,6 +145,7 @@ const WRITE_OP: &[&str] = &[
     "PfMerge",
     "PfDebug",
     "GeoSearchStore",
+    "Notifying",
 ];
 const READ_OP: &[&str] = &[
     "Get",

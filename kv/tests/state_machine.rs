@@ -152,7 +152,8 @@ fn open(dir: &std::path::Path) -> (Storage, KvStateMachine) {
 /// The state machine of group `shard`, owning `slots`, in `storage`.
 fn group(storage: &Storage, shard: u32, slots: Vec<RangeInclusive<u16>>) -> KvStateMachine {
     let store = storage.store(Service::Kv);
-    KvStateMachine::open(store, shard, slots, Arc::new(Stats::default()), Arc::default(), Arc::new(Blocked::new(1)))
+    let blocked = Arc::new(Blocked::new(1));
+    KvStateMachine::open(store, shard, slots, Arc::new(Stats::default()), Arc::default(), blocked, Arc::default())
         .unwrap()
 }
 

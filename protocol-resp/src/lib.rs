@@ -28,6 +28,7 @@ mod encode;
 mod listener;
 mod monitor;
 mod monitoring;
+mod notifications;
 mod pause;
 mod pubsub;
 mod redact;

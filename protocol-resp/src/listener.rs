@@ -43,6 +43,7 @@ impl Frontend for RespFrontend {
         let local_addr = listener.local_addr()?;
         let _ = self.server.local_addr.set(local_addr);
         tracing::info!(addr = %local_addr, "RESP frontend listening");
+        let notifications = tokio::spawn(crate::notifications::publish(self.server.clone(), shutdown.clone()));
         let mut connections = JoinSet::new();
         loop {
             let (mut stream, addr) = tokio::select! {
@@ -73,6 +74,7 @@ impl Frontend for RespFrontend {
             );
         }
         drop(listener);
+        notifications.abort();
         tracing::info!(connections = connections.len(), "RESP frontend draining connections");
         if tokio::time::timeout(DRAIN_TIMEOUT, async { while connections.join_next().await.is_some() {} })
             .await

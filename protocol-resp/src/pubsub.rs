@@ -27,6 +27,10 @@ use tokio::sync::mpsc;
 /// The node service name PUBLISH fans out to.
 pub const SERVICE: &str = "pubsub";
 
+/// The node service name a batch of messages (keyspace notifications)
+/// fans out to: one call per peer per batch, delivered in order.
+pub const BATCH_SERVICE: &str = "pubsub-batch";
+
 /// How long PUBLISH waits for members to report their receivers.
 const FAN_OUT_TIMEOUT: Duration = Duration::from_millis(1000);
 
@@ -117,6 +121,21 @@ impl PubSub {
         (local + remote) as i64
     }
 
+    /// Delivers `messages` (`(channel, message)`, in order) here and on
+    /// every other member, one call per member; waits for the fan-out (up
+    /// to its timeout), so that batches published one after the other
+    /// arrive in order.
+    pub(crate) async fn publish_all(&self, node: &RaftNode, members: Vec<String>, messages: Vec<(Bytes, Bytes)>) {
+        for (channel, message) in &messages {
+            self.deliver(channel, message);
+        }
+        let batch: Vec<Published> =
+            messages.into_iter().map(|(channel, message)| Published { channel, message }).collect();
+        let payload = Bytes::from(postcard::to_stdvec(&batch).expect("published messages serialize"));
+        let calls = members.iter().map(|addr| node.call_service(addr, BATCH_SERVICE, payload.clone(), FAN_OUT_TIMEOUT));
+        futures_util::future::join_all(calls).await;
+    }
+
     /// PUBSUB CHANNELS: the channels with subscribers here matching
     /// `pattern` (all if `None`).
     pub(crate) fn channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
@@ -151,6 +170,22 @@ impl PubSub {
                 !subscribers.is_empty()
             });
         }
+    }
+}
+
+/// Peers' batches of messages, delivered to this node's subscribers in
+/// order.
+pub struct Batches(pub PubSub);
+
+impl NodeService for Batches {
+    fn handle(&self, message: Bytes) -> ServiceAnswer {
+        match postcard::from_bytes::<Vec<Published>>(&message) {
+            Ok(batch) => batch.iter().for_each(|published| {
+                self.0.deliver(&published.channel, &published.message);
+            }),
+            Err(error) => tracing::warn!(%error, "undecodable pub/sub batch from a peer"),
+        }
+        answer_now(Bytes::new())
     }
 }
 

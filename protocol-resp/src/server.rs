@@ -65,6 +65,8 @@ pub(crate) struct Settings {
     /// `hll-sparse-max-bytes`: a sparse HyperLogLog that would grow past
     /// it turns dense (carried in the log entry, so replicas agree).
     pub hll_sparse_max_bytes: u64,
+    /// `notify-keyspace-events`: carried in the entries this node proposes.
+    pub notify_keyspace_events: kv::notify::NotifyFlags,
     pub params: Params,
 }
 
@@ -97,6 +99,7 @@ impl Settings {
             latency_tracking: true,
             encodings: kv::EncodingLimits::default(),
             hll_sparse_max_bytes: kv::hll::DEFAULT_SPARSE_MAX_BYTES,
+            notify_keyspace_events: kv::notify::NotifyFlags::default(),
             params,
         };
         settings.params.clone().apply(&mut settings);
@@ -171,6 +174,8 @@ impl Server {
         let run_id: String = (0..40).map(|_| format!("{:x}", rand::random::<u8>() % 16)).collect();
         let pubsub = PubSub::default();
         node.register_service(pubsub::SERVICE, std::sync::Arc::new(pubsub.clone()));
+        node.register_service(pubsub::BATCH_SERVICE, std::sync::Arc::new(pubsub::Batches(pubsub.clone())));
+        kv.set_notify_flags(settings.notify_keyspace_events);
         Server {
             pubsub,
             kv,
@@ -193,6 +198,19 @@ impl Server {
     /// `maxclients`, read without copying the settings (every accept).
     pub fn maxclients(&self) -> usize {
         self.config.read().expect("config lock").maxclients
+    }
+
+    /// Every other node of the cluster, by Raft address: the metadata
+    /// group's nodes and the members of this node's groups (a node the map
+    /// does not list yet). Pub/sub fans out to them.
+    pub fn peers(&self) -> Vec<String> {
+        let mut members: std::collections::BTreeMap<u64, String> =
+            self.node.members().into_iter().map(|member| (member.id, member.addr)).collect();
+        for (id, record) in &self.kv.meta().map().nodes {
+            members.insert(*id, record.raft_addr.clone());
+        }
+        members.remove(&self.node.id());
+        members.into_values().collect()
     }
 
     /// `requirepass`, if set.

@@ -6,6 +6,7 @@ use super::txn::Txn;
 use super::{Fail, OpResult};
 use crate::bits::{self, BitOperation, FieldOp};
 use crate::error::CommandError;
+use crate::notify::class::{GENERIC, STRING};
 use crate::record::{KeyType, Record};
 use crate::reply::Reply;
 
@@ -26,8 +27,14 @@ fn store(txn: &mut Txn<'_>, db: u8, key: &Bytes, value: Vec<u8>, expire_at_ms: O
 
 pub(super) fn setbit(txn: &mut Txn<'_>, db: u8, key: Bytes, offset: u64, value: bool) -> OpResult {
     let (mut bytes, expiry) = string_value(txn, db, &key)?;
+    let before_len = bytes.len();
     let old = bits::set_bit(&mut bytes, offset, value);
-    store(txn, db, &key, bytes, expiry)?;
+    // As Redis: stored and notified when the bit changed or the string
+    // grew (or was created).
+    if old != u8::from(value) || bytes.len() != before_len {
+        store(txn, db, &key, bytes, expiry)?;
+        txn.notify(STRING, "setbit", db, &key);
+    }
     Ok(Reply::Int(i64::from(old)))
 }
 
@@ -45,9 +52,12 @@ pub(super) fn bitop(
     let result = bits::bitop(operation, &inputs);
     let len = result.len() as i64;
     if result.is_empty() {
-        txn.delete(db, &destination)?;
+        if txn.delete(db, &destination)? {
+            txn.notify(GENERIC, "del", db, &destination);
+        }
     } else {
         store(txn, db, &destination, result, None)?;
+        txn.notify(STRING, "set", db, &destination);
     }
     Ok(Reply::Int(len))
 }
@@ -56,8 +66,11 @@ pub(super) fn bitfield(txn: &mut Txn<'_>, db: u8, key: Bytes, ops: Vec<FieldOp>)
     let (mut bytes, expiry) = string_value(txn, db, &key)?;
     let before = bytes.clone();
     let replies = ops.into_iter().map(|op| bits::bitfield(&mut bytes, op).map_or(Reply::Nil, Reply::Int)).collect();
+    // As Redis: stored and notified when a subcommand changed a value or
+    // grew (or created) the string.
     if bytes != before {
         store(txn, db, &key, bytes, expiry)?;
+        txn.notify(STRING, "setbit", db, &key);
     }
     Ok(Reply::Array(replies))
 }

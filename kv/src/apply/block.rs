@@ -176,6 +176,7 @@ mod tests {
                 Arc::new(Stats::default()),
                 Arc::new(CursorTable::default()),
                 blocked.clone(),
+                Arc::default(),
             )
             .unwrap();
             Machine { _dir: dir, _storage: storage, machine, blocked, index: 0 }

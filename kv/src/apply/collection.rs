@@ -13,6 +13,7 @@ use storage::{Family, Reader};
 use super::txn::Txn;
 use super::{Fail, OpResult};
 use crate::error::CommandError;
+use crate::notify::class::GENERIC;
 use crate::record::{Collection, KeyType, Record};
 use crate::reply::Reply;
 
@@ -64,14 +65,29 @@ pub(super) fn save(txn: &mut Txn<'_>, db: u8, key: &Bytes, open: &Open) -> Resul
     Ok(())
 }
 
+/// Notifies `del` if `open` was saved empty (its key deleted).
+pub(super) fn notify_if_emptied(txn: &mut Txn<'_>, db: u8, key: &Bytes, open: &Open) {
+    if open.header.len == 0 && open.existed {
+        txn.notify(GENERIC, "del", db, key);
+    }
+}
+
 /// The stored value of element `element_key`, if any.
 pub(super) fn element(txn: &Txn<'_>, element_key: &[u8]) -> Result<Option<Vec<u8>>, Fail> {
     Ok(Reader::get(txn, Family::KvElements, element_key)?)
 }
 
 /// Removes the sub-keys `subs` of the hash or set at `key` (HDEL, SREM);
-/// answers how many were there. An emptied collection is deleted.
-pub(super) fn remove_subs(txn: &mut Txn<'_>, db: u8, key: &Bytes, kind: KeyType, subs: Vec<Bytes>) -> OpResult {
+/// answers how many were there. An emptied collection is deleted. Notifies
+/// `event` of `class` if any was removed, and `del` if the key went.
+pub(super) fn remove_subs(
+    txn: &mut Txn<'_>,
+    db: u8,
+    key: &Bytes,
+    kind: KeyType,
+    subs: Vec<Bytes>,
+    (class, event): (u16, &'static str),
+) -> OpResult {
     let Some(mut open) = existing(txn, db, key, kind)? else {
         return Ok(Reply::Int(0));
     };
@@ -86,6 +102,8 @@ pub(super) fn remove_subs(txn: &mut Txn<'_>, db: u8, key: &Bytes, kind: KeyType,
     open.header.len -= removed;
     if removed > 0 {
         save(txn, db, key, &open)?;
+        txn.notify(class, event, db, key);
+        notify_if_emptied(txn, db, key, &open);
     }
     Ok(Reply::Int(removed as i64))
 }

@@ -45,6 +45,7 @@ pub(super) fn exec(
     for QueuedCommand { db, step } in commands {
         // A SWAPDB queued before changes where the next commands run.
         let db = ctx.dbs.physical(db);
+        txn.begin_op();
         let reply = match step {
             TxnStep::Write(WriteOp::Exec { .. }) => {
                 Reply::Error(CommandError::Other("ERR EXEC inside a transaction".into()))

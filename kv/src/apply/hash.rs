@@ -10,6 +10,7 @@ use super::txn::Txn;
 use super::OpResult;
 use crate::command::HashSetMode;
 use crate::error::CommandError;
+use crate::notify::class::HASH;
 use crate::number::{float_sum_text, parse_f64, parse_i64};
 use crate::record::KeyType;
 use crate::reply::Reply;
@@ -30,6 +31,7 @@ pub(super) fn hset(txn: &mut Txn<'_>, db: u8, key: Bytes, pairs: Vec<(Bytes, Byt
     }
     hash.header.len += added;
     save(txn, db, &key, &hash)?;
+    txn.notify(HASH, "hset", db, &key);
     Ok(match mode {
         HashSetMode::Count => Reply::Int(added as i64),
         HashSetMode::IfAbsent => Reply::Int(1),
@@ -38,7 +40,7 @@ pub(super) fn hset(txn: &mut Txn<'_>, db: u8, key: Bytes, pairs: Vec<(Bytes, Byt
 }
 
 pub(super) fn hdel(txn: &mut Txn<'_>, db: u8, key: Bytes, fields: Vec<Bytes>) -> OpResult {
-    remove_subs(txn, db, &key, KeyType::Hash, fields)
+    remove_subs(txn, db, &key, KeyType::Hash, fields, (HASH, "hdel"))
 }
 
 pub(super) fn hincrby(txn: &mut Txn<'_>, db: u8, key: Bytes, field: Bytes, delta: i64) -> OpResult {
@@ -57,6 +59,7 @@ pub(super) fn hincrby(txn: &mut Txn<'_>, db: u8, key: Bytes, field: Bytes, delta
     }
     txn.put_element(Family::KvElements, element_key, Bytes::from(next.to_string()));
     save(txn, db, &key, &hash)?;
+    txn.notify(HASH, "hincrby", db, &key);
     Ok(Reply::Int(next))
 }
 
@@ -78,5 +81,6 @@ pub(super) fn hincrbyfloat(txn: &mut Txn<'_>, db: u8, key: Bytes, field: Bytes, 
     let text = Bytes::from(float_sum_text(current.as_deref().unwrap_or(b"0"), delta, next));
     txn.put_element(Family::KvElements, element_key, text.clone());
     save(txn, db, &key, &hash)?;
+    txn.notify(HASH, "hincrbyfloat", db, &key);
     Ok(Reply::Bulk(text))
 }

@@ -8,6 +8,7 @@ use super::txn::Txn;
 use super::OpResult;
 use crate::error::CommandError;
 use crate::hll;
+use crate::notify::class::STRING;
 use crate::record::{KeyType, Record};
 use crate::reply::Reply;
 
@@ -45,6 +46,7 @@ pub(super) fn pfadd(txn: &mut Txn<'_>, db: u8, key: Bytes, elements: Vec<Bytes>,
     }
     hll::invalidate(&mut value);
     store(txn, db, &key, value, expire_at_ms)?;
+    txn.notify(STRING, "pfadd", db, &key);
     Ok(Reply::Int(1))
 }
 
@@ -76,7 +78,10 @@ pub(super) fn pfmerge(txn: &mut Txn<'_>, db: u8, dest: Bytes, sources: Vec<Bytes
     }
     hll::raise_all(&mut value, &max, sparse_max);
     hll::invalidate(&mut value);
-    store(txn, db, &dest, value, expire_at_ms)
+    store(txn, db, &dest, value, expire_at_ms)?;
+    // PFMERGE reports itself as `pfadd`, as in Redis.
+    txn.notify(STRING, "pfadd", db, &dest);
+    Ok(Reply::ok())
 }
 
 pub(super) fn pfdebug(txn: &mut Txn<'_>, db: u8, subcommand: Bytes, key: Bytes) -> OpResult {

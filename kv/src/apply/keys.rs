@@ -10,6 +10,7 @@ use super::{Context, Fail, OpResult};
 use crate::command::{DueKey, End, ExpireAt, ExpireCondition, HashSetMode, ZAddFlags};
 use crate::dump::{self, DumpError, Dumped};
 use crate::error::CommandError;
+use crate::notify::class::{GENERIC, NEW};
 use crate::record::Record;
 use crate::reply::Reply;
 use crate::DATABASES;
@@ -18,6 +19,7 @@ pub(super) fn del(txn: &mut Txn<'_>, db: u8, keys: Vec<Bytes>) -> OpResult {
     let mut deleted = 0;
     for key in keys {
         if txn.delete(db, &key)? {
+            txn.notify(GENERIC, "del", db, &key);
             deleted += 1;
         }
     }
@@ -31,11 +33,18 @@ pub(super) fn rename(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, only_if_
     if from == to {
         return Ok(if only_if_absent { Reply::Int(0) } else { Reply::ok() });
     }
-    if only_if_absent && txn.get(db, &to)?.is_some() {
+    let replaced = txn.get(db, &to)?.is_some();
+    if only_if_absent && replaced {
         return Ok(Reply::Int(0));
     }
     txn.delete(db, &from)?;
     txn.put(db, &to, record)?;
+    if replaced {
+        // Redis deletes the old destination and adds the key anew.
+        txn.notify(NEW, "new", db, &to);
+    }
+    txn.notify(GENERIC, "rename_from", db, &from);
+    txn.notify(GENERIC, "rename_to", db, &to);
     Ok(if only_if_absent { Reply::Int(1) } else { Reply::ok() })
 }
 
@@ -46,9 +55,22 @@ pub(super) fn copy(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, to_db: u8,
     let Some(record) = txn.get(db, &from)? else {
         return Ok(Reply::Int(0));
     };
-    if !replace && txn.get(to_db, &to)?.is_some() {
+    let replaced = txn.get(to_db, &to)?.is_some();
+    if !replace && replaced {
         return Ok(Reply::Int(0));
     }
+    copy_record(txn, db, record, &to, to_db)?;
+    if replaced {
+        // Redis deletes the old destination and adds the copy anew.
+        txn.notify(NEW, "new", to_db, &to);
+    }
+    txn.notify(GENERIC, "copy_to", to_db, &to);
+    Ok(Reply::Int(1))
+}
+
+/// Writes `record` of database `db` (its elements copied to a new
+/// collection) at `to` in `to_db`.
+fn copy_record(txn: &mut Txn<'_>, db: u8, record: Record, to: &Bytes, to_db: u8) -> Result<(), Fail> {
     let record = match record.version() {
         None => record,
         Some(version) => {
@@ -58,8 +80,7 @@ pub(super) fn copy(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, to_db: u8,
             Record::collection(record.kind, record.expire_at_ms, header)
         }
     };
-    txn.put(to_db, &to, record)?;
-    Ok(Reply::Int(1))
+    Ok(txn.put(to_db, to, record)?)
 }
 
 /// SWAPDB: logical databases `a` and `b` trade their contents, in O(1):
@@ -85,11 +106,16 @@ pub(super) fn move_key(txn: &mut Txn<'_>, db: u8, key: Bytes, to_db: u8) -> OpRe
     if db == to_db {
         return Err(CommandError::SameObject.into());
     }
-    if txn.get(db, &key)?.is_none() || txn.get(to_db, &key)?.is_some() {
+    let Some(record) = txn.get(db, &key)? else {
+        return Ok(Reply::Int(0));
+    };
+    if txn.get(to_db, &key)?.is_some() {
         return Ok(Reply::Int(0));
     }
-    copy(txn, db, key.clone(), key.clone(), to_db, false)?;
+    copy_record(txn, db, record, &key, to_db)?;
     txn.delete(db, &key)?;
+    txn.notify(GENERIC, "move_from", db, &key);
+    txn.notify(GENERIC, "move_to", to_db, &key);
     Ok(Reply::Int(1))
 }
 
@@ -135,12 +161,32 @@ pub(super) fn restore(
         (at, true) => Some(at),
         (after, false) => Some(txn.now_ms.saturating_add(after)),
     };
-    txn.delete(db, &key)?;
+    let deleted = txn.delete(db, &key)?;
     if expire_at_ms.is_some_and(|at| at <= txn.now_ms) {
+        if deleted {
+            txn.notify(GENERIC, "del", db, &key);
+        }
         return Ok(Reply::ok());
     }
+    // The value is built by the type's own writes, whose events RESTORE
+    // does not report: it reports the key new and restored.
+    let notify = std::mem::take(&mut txn.notify);
+    let built = build(txn, db, &key, value);
+    txn.notify = notify;
+    built?;
+    txn.notify(NEW, "new", db, &key);
+    if let (Some(at), Some(mut record)) = (expire_at_ms, txn.get(db, &key)?) {
+        record.expire_at_ms = Some(at);
+        txn.put(db, &key, record)?;
+    }
+    txn.notify(GENERIC, "restore", db, &key);
+    Ok(Reply::ok())
+}
+
+/// Writes a decoded DUMP value at the (absent) `key`.
+fn build(txn: &mut Txn<'_>, db: u8, key: &Bytes, value: Dumped) -> Result<(), Fail> {
     match value {
-        Dumped::String(value) => txn.put(db, &key, Record::string(value))?,
+        Dumped::String(value) => txn.put(db, key, Record::string(value))?,
         Dumped::List(items) => {
             super::list::push(txn, db, key.clone(), items, End::Right, false)?;
         }
@@ -155,11 +201,7 @@ pub(super) fn restore(
             super::zset::zadd(txn, db, key.clone(), ZAddFlags::default(), pairs)?;
         }
     }
-    if let (Some(at), Some(mut record)) = (expire_at_ms, txn.get(db, &key)?) {
-        record.expire_at_ms = Some(at);
-        txn.put(db, &key, record)?;
-    }
-    Ok(Reply::ok())
+    Ok(())
 }
 
 pub(super) fn expire(
@@ -194,9 +236,11 @@ pub(super) fn expire(
     }
     if at_ms <= txn.now_ms as i64 {
         txn.delete(db, &key)?;
+        txn.notify(GENERIC, "del", db, &key);
     } else {
         record.expire_at_ms = Some(at_ms as u64);
         txn.put(db, &key, record)?;
+        txn.notify(GENERIC, "expire", db, &key);
     }
     Ok(Reply::Int(1))
 }
@@ -206,6 +250,7 @@ pub(super) fn persist(txn: &mut Txn<'_>, db: u8, key: Bytes) -> OpResult {
         Some(mut record) if record.expire_at_ms.is_some() => {
             record.expire_at_ms = None;
             txn.put(db, &key, record)?;
+            txn.notify(GENERIC, "persist", db, &key);
             Ok(Reply::Int(1))
         }
         _ => Ok(Reply::Int(0)),

@@ -10,14 +10,37 @@
 use bytes::Bytes;
 use storage::Family;
 
-use super::collection::{existing, open, save, Open};
+use super::collection::{existing, notify_if_emptied, open, save, Open};
 use super::txn::Txn;
 use super::{Fail, OpResult};
 use crate::command::End;
 use crate::error::CommandError;
 use crate::list_chunks::{self, chunk_key, chunk_of, element_key, Chunk, Slot};
+use crate::notify::class::{GENERIC, LIST};
 use crate::record::KeyType;
 use crate::reply::Reply;
+
+/// The event of a push at `end`.
+fn pushed(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+/// The event of a pop at `end`.
+fn popped(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
+}
+
+/// Notifies a pop from `list` at `key` (and `del` if it emptied it).
+fn notify_pop(txn: &mut Txn<'_>, db: u8, key: &Bytes, list: &Open, end: End) {
+    txn.notify(LIST, popped(end), db, key);
+    notify_if_emptied(txn, db, key, list);
+}
 
 fn corrupt(list: &Open, what: String) -> Fail {
     Fail::Fatal(crate::error::Error::Corrupt {
@@ -198,6 +221,7 @@ pub(super) fn push(
     };
     push_all(txn, db, &mut list, end, values)?;
     save(txn, db, &key, &list)?;
+    txn.notify(LIST, pushed(end), db, &key);
     Ok(Reply::Int(list.header.len as i64))
 }
 
@@ -207,18 +231,21 @@ pub(super) fn pop(txn: &mut Txn<'_>, db: u8, key: Bytes, end: End, count: Option
     let Some(mut list) = existing(txn, db, &key, KeyType::List)? else {
         return Ok(if count.is_some() { Reply::NilArray } else { Reply::Nil });
     };
-    let reply = match count {
-        None => Reply::Bulk(pop_one(txn, db, &mut list, end)?),
+    let (reply, n) = match count {
+        None => (Reply::Bulk(pop_one(txn, db, &mut list, end)?), 1),
         Some(count) => {
             let n = count.min(list.header.len);
-            let mut popped = Vec::with_capacity(n as usize);
+            let mut values = Vec::with_capacity(n as usize);
             for _ in 0..n {
-                popped.push(Reply::Bulk(pop_one(txn, db, &mut list, end)?));
+                values.push(Reply::Bulk(pop_one(txn, db, &mut list, end)?));
             }
-            Reply::Array(popped)
+            (Reply::Array(values), n)
         }
     };
     save(txn, db, &key, &list)?;
+    if n > 0 {
+        notify_pop(txn, db, &key, &list, end);
+    }
     Ok(reply)
 }
 
@@ -231,12 +258,15 @@ pub(super) fn pop_first(txn: &mut Txn<'_>, db: u8, keys: Vec<Bytes>, end: End, c
             continue;
         };
         let n = count.min(list.header.len);
-        let mut popped = Vec::with_capacity(n as usize);
+        let mut values = Vec::with_capacity(n as usize);
         for _ in 0..n {
-            popped.push(Reply::Bulk(pop_one(txn, db, &mut list, end)?));
+            values.push(Reply::Bulk(pop_one(txn, db, &mut list, end)?));
         }
         save(txn, db, &key, &list)?;
-        let elements = if single { popped.pop().unwrap_or(Reply::Nil) } else { Reply::Array(popped) };
+        if n > 0 {
+            notify_pop(txn, db, &key, &list, end);
+        }
+        let elements = if single { values.pop().unwrap_or(Reply::Nil) } else { Reply::Array(values) };
         return Ok(Reply::Array(vec![Reply::Bulk(key), elements]));
     }
     Ok(Reply::NilArray)
@@ -262,6 +292,9 @@ pub(super) fn lmove(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, from_end:
         push_all(txn, db, &mut destination, to_end, [value.clone()])?;
         save(txn, db, &to, &destination)?;
     }
+    // Redis's order: the push, then the pop.
+    txn.notify(LIST, pushed(to_end), db, &to);
+    notify_pop(txn, db, &from, &source, from_end);
     Ok(Reply::Bulk(value))
 }
 
@@ -277,11 +310,16 @@ pub(super) fn sort_store(
     destination: Bytes,
 ) -> OpResult {
     let values = super::reading(txn, cursors, db).sorted_elements(&key, &options, true)??;
-    txn.delete(db, &destination)?;
+    let deleted = txn.delete(db, &destination)?;
     let mut list = open(txn, db, &destination, KeyType::List)?;
     let count = values.len() as i64;
     push_all(txn, db, &mut list, End::Right, values.into_iter().map(Option::unwrap_or_default))?;
     save(txn, db, &destination, &list)?;
+    if count > 0 {
+        txn.notify(LIST, "sortstore", db, &destination);
+    } else if deleted {
+        txn.notify(GENERIC, "del", db, &destination);
+    }
     Ok(Reply::Int(count))
 }
 
@@ -311,6 +349,7 @@ pub(super) fn lset(txn: &mut Txn<'_>, db: u8, key: Bytes, index: i64, value: Byt
     }
     store(txn, db, &list, number, &chunk);
     save(txn, db, &key, &list)?;
+    txn.notify(LIST, "lset", db, &key);
     Ok(Reply::ok())
 }
 
@@ -325,6 +364,7 @@ pub(super) fn linsert(txn: &mut Txn<'_>, db: u8, key: Bytes, before: bool, pivot
     values.insert(if before { at } else { at + 1 }, value);
     rewrite(txn, db, &mut list, values)?;
     save(txn, db, &key, &list)?;
+    txn.notify(LIST, "linsert", db, &key);
     Ok(Reply::Int(list.header.len as i64))
 }
 
@@ -354,6 +394,8 @@ pub(super) fn lrem(txn: &mut Txn<'_>, db: u8, key: Bytes, count: i64, value: Byt
         values.retain(|_| flags.next().unwrap_or(true));
         rewrite(txn, db, &mut list, values)?;
         save(txn, db, &key, &list)?;
+        txn.notify(LIST, "lrem", db, &key);
+        notify_if_emptied(txn, db, &key, &list);
     }
     Ok(Reply::Int(removed as i64))
 }
@@ -371,5 +413,7 @@ pub(super) fn ltrim(txn: &mut Txn<'_>, db: u8, key: Bytes, start: i64, stop: i64
     drop_end(txn, db, &mut list, End::Right, len - keep_to)?;
     drop_end(txn, db, &mut list, End::Left, keep_from)?;
     save(txn, db, &key, &list)?;
+    txn.notify(LIST, "ltrim", db, &key);
+    notify_if_emptied(txn, db, &key, &list);
     Ok(Reply::ok())
 }

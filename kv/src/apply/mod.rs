@@ -39,7 +39,9 @@ use crate::command::{LogCommand, WriteOp};
 use crate::cursors::CursorTable;
 use crate::dbmap::{DbMap, DbMapState};
 use crate::error::{CommandError, Error, Result};
+use crate::notify::{KeyEvents, NotifyFlags};
 use crate::reply::Reply;
+use crate::sorted::Combine;
 use waiters::WaitQueue;
 
 use crate::meta::read_u64;
@@ -95,6 +97,8 @@ pub struct KvStateMachine {
     dbs: DbMap,
     /// What readers need to know of `dbs`.
     db_state: Arc<DbMapState>,
+    /// Where each committed batch hands its keyspace events.
+    key_events: Arc<KeyEvents>,
 }
 
 /// What an op needs besides the txn: SCAN cursors for EXEC's reads, the
@@ -116,14 +120,26 @@ impl KvStateMachine {
         stats: Arc<crate::stats::Stats>,
         cursors: Arc<CursorTable>,
         blocked: Arc<Blocked>,
+        key_events: Arc<KeyEvents>,
     ) -> Result<Self> {
         let last_stamp_ms = read_u64(&store, &kv_meta::last_stamp(shard))?;
         let waiters = WaitQueue::load(&store, shard)?;
         let dbs = DbMap::load(&store, shard)?;
         let db_state = Arc::new(DbMapState::default());
         db_state.observe(&dbs);
-        let machine =
-            KvStateMachine { store, shard, slots, last_stamp_ms, stats, cursors, waiters, blocked, dbs, db_state };
+        let machine = KvStateMachine {
+            store,
+            shard,
+            slots,
+            last_stamp_ms,
+            stats,
+            cursors,
+            waiters,
+            blocked,
+            dbs,
+            db_state,
+            key_events,
+        };
         machine.publish_queue();
         Ok(machine)
     }
@@ -164,11 +180,16 @@ impl StateMachine for KvStateMachine {
             txn.record_signals(self.waiters.len() > 0);
             let logical = log_command.db;
             let db = self.dbs.physical(logical);
-            queue_changed |= matches!(
-                log_command.op,
-                WriteOp::Block { .. } | WriteOp::Unblock { .. } | WriteOp::PurgeWaiters { .. }
-            );
-            let result = match log_command.op {
+            let (notify, op) = match log_command.op {
+                WriteOp::Notifying { flags, op } => (flags, *op),
+                op => (NotifyFlags::default(), op),
+            };
+            txn.notify = notify;
+            txn.begin_op();
+            let first_event = txn.events.len();
+            queue_changed |=
+                matches!(op, WriteOp::Block { .. } | WriteOp::Unblock { .. } | WriteOp::PurgeWaiters { .. });
+            let result = match op {
                 WriteOp::Block { keys, pop, waiter } => {
                     block::block(&mut txn, &mut self.waiters, db, logical, keys, pop, waiter)
                 }
@@ -189,12 +210,20 @@ impl StateMachine for KvStateMachine {
             if self.waiters.len() > 0 {
                 block::serve_ready(&mut txn, &mut self.waiters, &self.dbs, &mut deliveries)?;
             }
+            txn.notify = NotifyFlags::default();
+            for event in &mut txn.events[first_event..] {
+                event.db = self.dbs.logical(event.db);
+            }
             queue_changed |= self.waiters.len() != queue_before;
             replies.push(reply.encode());
         }
         let now = txn.now_ms;
         let expired = txn.expired;
+        let events = std::mem::take(&mut txn.events);
         txn.commit(batch, now)?;
+        if !events.is_empty() {
+            self.key_events.emit(self.shard, events);
+        }
         self.db_state.observe(&self.dbs);
         self.blocked.deliver(deliveries);
         if queue_changed {
@@ -281,13 +310,19 @@ fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -
         WriteOp::ZPopFirst { keys, max, count, shape } => zset::zpop_first(txn, db, keys, max, count, shape),
         WriteOp::ZStore { destination, keys, weights, combine, aggregate } => {
             let result = reading(txn, cursors, db).combined(&keys, &weights, combine, aggregate)??;
-            zset::zstore(txn, db, destination, result)
+            let event = match combine {
+                Combine::Union => "zunionstore",
+                Combine::Inter => "zinterstore",
+                Combine::Diff => "zdiffstore",
+            };
+            zset::zstore(txn, db, destination, result, event)
         }
         WriteOp::ZRangeStore { destination, source, range } => zset::zrangestore(txn, db, destination, source, range),
-        WriteOp::GeoSearchStore { destination, source, search, store_distance } => {
+        WriteOp::GeoSearchStore { destination, source, search, store_distance, georadius } => {
             let found = reading(txn, cursors, db).geo_matches(&source, &search)??;
             let scored = found.into_iter().map(|m| (m.member, if store_distance { m.distance } else { m.score }));
-            zset::zstore(txn, db, destination, scored.collect())
+            let event = if georadius { "georadiusstore" } else { "geosearchstore" };
+            zset::zstore(txn, db, destination, scored.collect(), event)
         }
         WriteOp::SetBit { key, offset, value } => bits::setbit(txn, db, key, offset, value),
         WriteOp::BitOp { operation, destination, keys } => bits::bitop(txn, db, operation, destination, keys),
@@ -301,6 +336,8 @@ fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -
         }
         WriteOp::Exec { watched, commands } => exec::exec(txn, ctx, watched, commands),
         WriteOp::SwapDb { a, b } => keys::swapdb(txn, ctx, a, b),
+        // The entry's flags are already in force (`KvStateMachine::apply`).
+        WriteOp::Notifying { op, .. } => execute(txn, ctx, db, *op),
         // A connection runs blocking commands inside MULTI in their
         // non-blocking form; the blocked-client ops are never queued.
         WriteOp::Block { .. } | WriteOp::Unblock { .. } | WriteOp::PurgeWaiters { .. } => {

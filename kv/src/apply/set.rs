@@ -9,10 +9,11 @@ use rand::seq::IteratorRandom;
 use rand::SeedableRng;
 use storage::Family;
 
-use super::collection::{element, elements, existing, open, remove_subs, save};
+use super::collection::{element, elements, existing, notify_if_emptied, open, remove_subs, save};
 use super::txn::Txn;
 use super::OpResult;
 use crate::cursors::CursorTable;
+use crate::notify::class::{GENERIC, SET};
 use crate::record::KeyType;
 use crate::reply::Reply;
 use crate::set_algebra::SetAlgebra;
@@ -30,12 +31,13 @@ pub(super) fn sadd(txn: &mut Txn<'_>, db: u8, key: Bytes, members: Vec<Bytes>) -
     set.header.len += added;
     if added > 0 {
         save(txn, db, &key, &set)?;
+        txn.notify(SET, "sadd", db, &key);
     }
     Ok(Reply::Int(added as i64))
 }
 
 pub(super) fn srem(txn: &mut Txn<'_>, db: u8, key: Bytes, members: Vec<Bytes>) -> OpResult {
-    remove_subs(txn, db, &key, KeyType::Set, members)
+    remove_subs(txn, db, &key, KeyType::Set, members, (SET, "srem"))
 }
 
 /// SPOP: one member (bulk or nil), or up to `count` distinct ones (a set).
@@ -51,6 +53,10 @@ pub(super) fn spop(txn: &mut Txn<'_>, db: u8, key: Bytes, count: Option<u64>, se
     }
     set.header.len -= chosen.len() as u64;
     save(txn, db, &key, &set)?;
+    if !chosen.is_empty() {
+        txn.notify(SET, "spop", db, &key);
+        notify_if_emptied(txn, db, &key, &set);
+    }
     Ok(match count {
         None => chosen.into_iter().next().map_or(Reply::Nil, Reply::Bulk),
         Some(_) => Reply::Set(chosen.into_iter().map(Reply::Bulk).collect()),
@@ -74,6 +80,8 @@ pub(super) fn smove(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, member: B
     txn.delete_element(Family::KvElements, source_key);
     source.header.len -= 1;
     save(txn, db, &from, &source)?;
+    txn.notify(SET, "srem", db, &from);
+    notify_if_emptied(txn, db, &from, &source);
     let mut destination = match destination {
         Some(destination) => destination,
         None => open(txn, db, &to, KeyType::Set)?,
@@ -83,6 +91,7 @@ pub(super) fn smove(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, member: B
         txn.put_element(Family::KvElements, destination_key, Bytes::new());
         destination.header.len += 1;
         save(txn, db, &to, &destination)?;
+        txn.notify(SET, "sadd", db, &to);
     }
     Ok(Reply::Int(1))
 }
@@ -98,12 +107,19 @@ pub(super) fn store(
     keys: Vec<Bytes>,
 ) -> OpResult {
     let result = algebra.apply(super::reading(txn, cursors, db).sets(&keys)??);
-    txn.delete(db, &destination)?;
+    let deleted = txn.delete(db, &destination)?;
     let mut set = open(txn, db, &destination, KeyType::Set)?;
     for member in &result {
         txn.put_element(Family::KvElements, set.element_key(db, member), Bytes::new());
     }
     set.header.len = result.len() as u64;
     save(txn, db, &destination, &set)?;
+    match algebra {
+        _ if result.is_empty() && deleted => txn.notify(GENERIC, "del", db, &destination),
+        _ if result.is_empty() => {}
+        SetAlgebra::Inter => txn.notify(SET, "sinterstore", db, &destination),
+        SetAlgebra::Union => txn.notify(SET, "sunionstore", db, &destination),
+        SetAlgebra::Diff => txn.notify(SET, "sdiffstore", db, &destination),
+    }
     Ok(Reply::Int(result.len() as i64))
 }

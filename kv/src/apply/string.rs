@@ -6,6 +6,7 @@ use super::txn::Txn;
 use super::{Fail, OpResult};
 use crate::command::{SetCondition, SetExpiry, SetReply};
 use crate::error::CommandError;
+use crate::notify::class::{GENERIC, STRING};
 use crate::number::{float_sum_text, parse_f64, parse_i64};
 use crate::record::{KeyType, Record};
 use crate::reply::Reply;
@@ -61,11 +62,16 @@ pub(super) fn set(
     if allowed {
         let expire_at_ms = resolve_expiry(expiry, existing.as_ref(), txn.now_ms, "set")?;
         let record = Record { kind: KeyType::String, expire_at_ms, modified: 0, value };
-        if record.is_expired(txn.now_ms) {
-            // EXAT/PXAT in the past: the write happens and expires at once.
-            txn.delete(db, &key)?;
-        } else {
-            txn.put(db, &key, record)?;
+        let expired = record.is_expired(txn.now_ms);
+        txn.put(db, &key, record)?;
+        txn.notify(STRING, "set", db, &key);
+        if matches!(expiry, SetExpiry::AfterMs(_) | SetExpiry::AtMs(_)) {
+            txn.notify(GENERIC, "expire", db, &key);
+        }
+        if expired {
+            // EXAT/PXAT in the past: the write happens and expires at once
+            // (reading it back removes it, with its `expired` event).
+            txn.get(db, &key)?;
         }
     }
     Ok(match reply {
@@ -86,6 +92,7 @@ pub(super) fn mset(txn: &mut Txn<'_>, db: u8, pairs: Vec<(Bytes, Bytes)>, only_i
     }
     for (key, value) in pairs {
         txn.put(db, &key, Record::string(value))?;
+        txn.notify(STRING, "set", db, &key);
     }
     Ok(if only_if_none_exist { Reply::Int(1) } else { Reply::ok() })
 }
@@ -94,6 +101,7 @@ pub(super) fn getdel(txn: &mut Txn<'_>, db: u8, key: Bytes) -> OpResult {
     let existing = get_string(txn, db, &key)?;
     if existing.is_some() {
         txn.delete(db, &key)?;
+        txn.notify(GENERIC, "del", db, &key);
     }
     Ok(Reply::bulk_or_nil(existing.map(|r| r.value)))
 }
@@ -103,11 +111,18 @@ pub(super) fn getex(txn: &mut Txn<'_>, db: u8, key: Bytes, expiry: SetExpiry) ->
         return Ok(Reply::Nil);
     };
     let value = record.value.clone();
+    let had_expiry = record.expire_at_ms.is_some();
     record.expire_at_ms = resolve_expiry(expiry, Some(&record), txn.now_ms, "getex")?;
     if record.is_expired(txn.now_ms) {
         txn.delete(db, &key)?;
+        txn.notify(GENERIC, "del", db, &key);
     } else {
         txn.put(db, &key, record)?;
+        match expiry {
+            SetExpiry::AfterMs(_) | SetExpiry::AtMs(_) => txn.notify(GENERIC, "expire", db, &key),
+            SetExpiry::Clear if had_expiry => txn.notify(GENERIC, "persist", db, &key),
+            _ => {}
+        }
     }
     Ok(Reply::Bulk(value))
 }
@@ -125,6 +140,7 @@ pub(super) fn incr_by(txn: &mut Txn<'_>, db: u8, key: Bytes, delta: i64) -> OpRe
         &key,
         Record { kind: KeyType::String, expire_at_ms, modified: 0, value: Bytes::from(next.to_string()) },
     )?;
+    txn.notify(STRING, "incrby", db, &key);
     Ok(Reply::Int(next))
 }
 
@@ -142,6 +158,7 @@ pub(super) fn incr_by_float(txn: &mut Txn<'_>, db: u8, key: Bytes, delta: f64) -
     let text = Bytes::from(float_sum_text(current_text, delta, next));
     let expire_at_ms = existing.and_then(|r| r.expire_at_ms);
     txn.put(db, &key, Record { kind: KeyType::String, expire_at_ms, modified: 0, value: text.clone() })?;
+    txn.notify(STRING, "incrbyfloat", db, &key);
     Ok(Reply::Bulk(text))
 }
 
@@ -157,6 +174,7 @@ pub(super) fn append(txn: &mut Txn<'_>, db: u8, key: Bytes, value: Bytes) -> OpR
     buffer.extend_from_slice(&value);
     let len = buffer.len() as i64;
     txn.put(db, &key, Record { kind: KeyType::String, expire_at_ms, modified: 0, value: buffer.freeze() })?;
+    txn.notify(STRING, "append", db, &key);
     Ok(Reply::Int(len))
 }
 
@@ -182,5 +200,6 @@ pub(super) fn setrange(txn: &mut Txn<'_>, db: u8, key: Bytes, offset: u64, value
     buffer[offset..end].copy_from_slice(&value);
     let len = buffer.len() as i64;
     txn.put(db, &key, Record { kind: KeyType::String, expire_at_ms, modified: 0, value: buffer.freeze() })?;
+    txn.notify(STRING, "setrange", db, &key);
     Ok(Reply::Int(len))
 }

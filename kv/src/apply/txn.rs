@@ -36,6 +36,7 @@ use storage::{Batch, Family, Reader, Scan, Store};
 
 use crate::error::Result;
 use crate::meta::read_u64;
+use crate::notify::{class, KeyEvent, NotifyFlags};
 use crate::record::{Collection, Record};
 use crate::DATABASES;
 
@@ -45,6 +46,11 @@ struct Touched {
     key: Bytes,
     stored: Option<Record>,
     current: Option<Record>,
+    /// The op (see [`Txn::begin_op`]) that last touched the key, and
+    /// whether the key was live when that op began: a key is "new" (the
+    /// `n` notification) when an op creates it where none was.
+    op: u64,
+    live_at_op_start: bool,
 }
 
 pub(crate) struct Txn<'a> {
@@ -78,6 +84,13 @@ pub(crate) struct Txn<'a> {
     /// [`Txn::take_signals`], in order, while clients are blocked: the
     /// keys that may serve them (Redis's "ready keys").
     signals: Option<Vec<(u8, Bytes)>>,
+    /// The keyspace notifications of the op being applied (none by
+    /// default; `WriteOp::Notifying` sets them).
+    pub(crate) notify: NotifyFlags,
+    /// The events produced so far, with physical databases.
+    pub(crate) events: Vec<KeyEvent>,
+    /// Counts ops, for [`Touched::live_at_op_start`].
+    op: u64,
 }
 
 impl<'a> Txn<'a> {
@@ -98,6 +111,22 @@ impl<'a> Txn<'a> {
             expired: 0,
             meta: BTreeMap::new(),
             signals: None,
+            notify: NotifyFlags::default(),
+            events: Vec::new(),
+            op: 0,
+        }
+    }
+
+    /// Marks the start of an op (a command, or one command of an EXEC).
+    pub(crate) fn begin_op(&mut self) {
+        self.op += 1;
+    }
+
+    /// Records keyspace event `event` of `class` on `key` if the op's
+    /// notifications want it.
+    pub(crate) fn notify(&mut self, class: u16, event: &'static str, db: u8, key: &Bytes) {
+        if self.notify.wants(class) {
+            self.events.push(KeyEvent { db, event, key: key.clone(), flags: self.notify });
         }
     }
 
@@ -106,9 +135,9 @@ impl<'a> Txn<'a> {
     }
 
     fn entry(&mut self, db: u8, key: &Bytes) -> Result<&mut Touched> {
-        let flushed = self.is_flushed(db);
-        match self.records.entry(kv_data::key(db, key)) {
-            btree_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
+        let (flushed, op, now_ms) = (self.is_flushed(db), self.op, self.now_ms);
+        let touched = match self.records.entry(kv_data::key(db, key)) {
+            btree_map::Entry::Occupied(entry) => entry.into_mut(),
             btree_map::Entry::Vacant(entry) => {
                 let stored = if flushed {
                     None
@@ -116,9 +145,21 @@ impl<'a> Txn<'a> {
                     let bytes = self.store.get(Family::KvData, entry.key())?;
                     bytes.map(|bytes| Record::decode(Bytes::from(bytes))).transpose()?
                 };
-                Ok(entry.insert(Touched { db, key: key.clone(), current: stored.clone(), stored }))
+                entry.insert(Touched {
+                    db,
+                    key: key.clone(),
+                    current: stored.clone(),
+                    stored,
+                    op: 0,
+                    live_at_op_start: false,
+                })
             }
+        };
+        if touched.op != op {
+            touched.op = op;
+            touched.live_at_op_start = touched.current.as_ref().is_some_and(|r| !r.is_expired(now_ms));
         }
+        Ok(touched)
     }
 
     /// The live record of `key`, treating (and removing) an expired one as
@@ -128,6 +169,7 @@ impl<'a> Txn<'a> {
             Some(record) if record.is_expired(self.now_ms) => {
                 self.expired += 1;
                 self.replace(db, key, None)?;
+                self.notify(class::EXPIRED, "expired", db, key);
                 Ok(None)
             }
             current => Ok(current),
@@ -157,6 +199,7 @@ impl<'a> Txn<'a> {
         let old_version = entry.current.as_ref().and_then(Record::version);
         let deleted = entry.current.is_some() && record.is_none();
         let created = entry.current.is_none() && record.is_some();
+        let new = created && !entry.live_at_op_start;
         let ready = match (&entry.current, &record) {
             (None, Some(_)) => true,
             (Some(old), Some(new)) => old.kind != new.kind,
@@ -177,6 +220,9 @@ impl<'a> Txn<'a> {
         }
         if let Some(signals) = self.signals.as_mut().filter(|_| ready) {
             signals.push((db, key.clone()));
+        }
+        if new {
+            self.notify(class::NEW, "new", db, key);
         }
         Ok(())
     }

@@ -3,11 +3,12 @@
 use bytes::Bytes;
 use storage::{Family, Reader};
 
-use super::collection::{existing, open, save, Open};
+use super::collection::{existing, notify_if_emptied, open, save, Open};
 use super::txn::Txn;
 use super::{Fail, OpResult};
 use crate::command::{PopShape, ZAddFlags};
 use crate::error::CommandError;
+use crate::notify::class::{GENERIC, ZSET};
 use crate::record::KeyType;
 use crate::reply::Reply;
 use crate::sorted::{self, encode_score, member_key, score_key, Range, RangeSpec, ZSet};
@@ -71,6 +72,9 @@ pub(super) fn zadd(txn: &mut Txn<'_>, db: u8, key: Bytes, flags: ZAddFlags, pair
         incr_result = Some(new);
     }
     save(txn, db, &key, &zset)?;
+    if added + changed > 0 {
+        txn.notify(ZSET, if flags.incr { "zincr" } else { "zadd" }, db, &key);
+    }
     Ok(if flags.incr {
         incr_result.map_or(Reply::Nil, Reply::Double)
     } else {
@@ -90,6 +94,10 @@ pub(super) fn zrem(txn: &mut Txn<'_>, db: u8, key: Bytes, members: Vec<Bytes>) -
         }
     }
     save(txn, db, &key, &zset)?;
+    if removed > 0 {
+        txn.notify(ZSET, "zrem", db, &key);
+        notify_if_emptied(txn, db, &key, &zset);
+    }
     Ok(Reply::Int(removed))
 }
 
@@ -98,11 +106,20 @@ pub(super) fn zremrange(txn: &mut Txn<'_>, db: u8, key: Bytes, spec: RangeSpec) 
     let Some(mut zset) = existing(txn, db, &key, KeyType::ZSet)? else {
         return Ok(Reply::Int(0));
     };
+    let event = match spec {
+        RangeSpec::Rank { .. } => "zremrangebyrank",
+        RangeSpec::Score { .. } => "zremrangebyscore",
+        RangeSpec::Lex { .. } => "zremrangebylex",
+    };
     let selected = sorted::range(txn as &dyn Reader, &located(db, &zset), &Range { spec, rev: false, limit: None })?;
     for (member, score) in &selected {
         remove(txn, db, &mut zset, member, *score);
     }
     save(txn, db, &key, &zset)?;
+    if !selected.is_empty() {
+        txn.notify(ZSET, event, db, &key);
+        notify_if_emptied(txn, db, &key, &zset);
+    }
     Ok(Reply::Int(selected.len() as i64))
 }
 
@@ -124,6 +141,10 @@ fn pop_from(
         remove(txn, db, zset, member, *score);
     }
     save(txn, db, key, zset)?;
+    if !popped.is_empty() {
+        txn.notify(ZSET, if max { "zpopmax" } else { "zpopmin" }, db, key);
+        notify_if_emptied(txn, db, key, zset);
+    }
     Ok(popped)
 }
 
@@ -171,20 +192,40 @@ pub(super) fn zpop_first(
     Ok(Reply::NilArray)
 }
 
-/// Replaces `destination` (of any type) with the sorted set `members`.
-fn store(txn: &mut Txn<'_>, db: u8, destination: &Bytes, members: &[(Bytes, f64)]) -> Result<(), Fail> {
-    txn.delete(db, destination)?;
+/// Replaces `destination` (of any type) with the sorted set `members`,
+/// notifying `event` (or `del` if an empty result removed the key).
+fn store(
+    txn: &mut Txn<'_>,
+    db: u8,
+    destination: &Bytes,
+    members: &[(Bytes, f64)],
+    event: &'static str,
+) -> Result<(), Fail> {
+    let deleted = txn.delete(db, destination)?;
     let mut zset = open(txn, db, destination, KeyType::ZSet)?;
     for (member, score) in members {
         set_score(txn, db, &mut zset, member, None, *score);
     }
-    save(txn, db, destination, &zset)
+    save(txn, db, destination, &zset)?;
+    if !members.is_empty() {
+        txn.notify(ZSET, event, db, destination);
+    } else if deleted {
+        txn.notify(GENERIC, "del", db, destination);
+    }
+    Ok(())
 }
 
-/// ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE: `result` (the read path's
-/// combination) replaces `destination`.
-pub(super) fn zstore(txn: &mut Txn<'_>, db: u8, destination: Bytes, result: Vec<(Bytes, f64)>) -> OpResult {
-    store(txn, db, &destination, &result)?;
+/// ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE (and the geo searches' STORE):
+/// `result` (the read path's combination) replaces `destination`;
+/// `event` names the command in keyspace notifications.
+pub(super) fn zstore(
+    txn: &mut Txn<'_>,
+    db: u8,
+    destination: Bytes,
+    result: Vec<(Bytes, f64)>,
+    event: &'static str,
+) -> OpResult {
+    store(txn, db, &destination, &result, event)?;
     Ok(Reply::Int(result.len() as i64))
 }
 
@@ -194,6 +235,6 @@ pub(super) fn zrangestore(txn: &mut Txn<'_>, db: u8, destination: Bytes, source:
         Some(zset) => sorted::range(txn as &dyn Reader, &located(db, &zset), &range)?,
         None => Vec::new(),
     };
-    store(txn, db, &destination, &selected)?;
+    store(txn, db, &destination, &selected, "zrangestore")?;
     Ok(Reply::Int(selected.len() as i64))
 }

@@ -22,6 +22,7 @@ use crate::blocking::Blocked;
 use crate::cursors::CursorTable;
 use crate::dbmap::DbMapState;
 use crate::error::Result;
+use crate::notify::KeyEvents;
 use crate::stats::Stats;
 use crate::DATABASES;
 
@@ -36,6 +37,7 @@ pub(super) struct Hosting {
     pub(super) stats: Arc<Stats>,
     pub(super) cursors: Arc<CursorTable>,
     pub(super) blocked: Arc<Blocked>,
+    pub(super) key_events: Arc<KeyEvents>,
 }
 
 impl Hosting {
@@ -55,6 +57,7 @@ impl Hosting {
             self.stats.clone(),
             self.cursors.clone(),
             self.blocked.clone(),
+            self.key_events.clone(),
         )?;
         let dbs = state_machine.db_state();
         let group = Group::start(

@@ -27,6 +27,7 @@ pub use remote::ShardView;
 pub use shard_count::{cluster_shards, recorded_shards};
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -46,6 +47,7 @@ use crate::cursors::CursorTable;
 use crate::dbmap::{DbMap, DbMapState};
 use crate::error::{Error, Result};
 use crate::meta_group::{MetaGroup, MetaStart};
+use crate::notify::{AppliedEvents, KeyEvents, NotifyFlags};
 use crate::read::{ReadCtx, ReadOp};
 use crate::reply::Reply;
 use crate::stats::Stats;
@@ -109,6 +111,11 @@ struct Inner {
     stats: Arc<Stats>,
     cursors: Arc<CursorTable>,
     blocked: Arc<Blocked>,
+    /// Where applied batches hand their keyspace events.
+    key_events: Arc<KeyEvents>,
+    /// This node's `notify-keyspace-events`, carried in the entries it
+    /// proposes (`crate::notify`).
+    notify: AtomicU16,
     /// This node's name in the Redis Cluster protocol.
     cluster_name: String,
     /// Whether SWAPDB ever ran (then reads translate databases).
@@ -135,6 +142,7 @@ impl Kv {
         let stats = Arc::new(Stats::default());
         let cursors = Arc::new(CursorTable::default());
         let blocked = Arc::new(Blocked::new(start.node.id()));
+        let key_events = Arc::new(KeyEvents::default());
         let hosting = Hosting {
             node: start.node.clone(),
             store: start.store.clone(),
@@ -144,6 +152,7 @@ impl Kv {
             stats: stats.clone(),
             cursors: cursors.clone(),
             blocked: blocked.clone(),
+            key_events: key_events.clone(),
         };
         let mut groups = BTreeMap::new();
         let mut dbs = None;
@@ -191,6 +200,8 @@ impl Kv {
             stats,
             cursors,
             blocked,
+            key_events,
+            notify: AtomicU16::new(0),
             dbs: dbs.unwrap_or_default(),
             config: start.config,
         });
@@ -226,6 +237,7 @@ impl Kv {
     /// this returns. The reply may be a user error; `Err` means a group
     /// could not complete it (it may or may not have applied).
     pub fn write(&self, shard: Option<Shard>, db: u8, op: WriteOp) -> WriteReply {
+        let op = self.notifying(op);
         let every_group = shard.is_none()
             && self.shards() > 1
             && matches!(op, WriteOp::FlushDb | WriteOp::FlushAll | WriteOp::PurgeWaiters { .. });
@@ -399,6 +411,35 @@ impl Kv {
     /// The metadata group: the cluster's nodes and their addresses.
     pub fn meta(&self) -> &MetaGroup {
         &self.inner.meta
+    }
+
+    /// Sets this node's `notify-keyspace-events`: the writes it proposes
+    /// from now on notify those classes.
+    pub fn set_notify_flags(&self, flags: NotifyFlags) {
+        self.inner.notify.store(flags.0, Ordering::Relaxed);
+    }
+
+    /// `op` as this node proposes it: wrapped with the node's
+    /// notification flags when any are set (and not already wrapped, as a
+    /// write forwarded from another node is).
+    fn notifying(&self, op: WriteOp) -> WriteOp {
+        let flags = NotifyFlags(self.inner.notify.load(Ordering::Relaxed));
+        match op {
+            WriteOp::Notifying { .. } => op,
+            op if flags.is_empty() || op.is_internal() => op,
+            op => WriteOp::Notifying { flags, op: Box::new(op) },
+        }
+    }
+
+    /// The keyspace events of every batch this node applies from now on,
+    /// with the shard that applied them.
+    pub fn key_events(&self) -> tokio::sync::mpsc::UnboundedReceiver<AppliedEvents> {
+        self.inner.key_events.subscribe()
+    }
+
+    /// Whether this node leads the group of `shard` now.
+    pub fn leads(&self, shard: Shard) -> bool {
+        self.group_of(shard).is_some_and(|group| group.is_leader())
     }
 
     /// The clients blocked on keys of this node.

@@ -220,11 +220,12 @@ fn search_options(
 }
 
 /// Runs a parsed search on `key`: a read, or a write if it stores.
-fn run(session: &mut Session, key: Bytes, request: SearchRequest) -> Result {
+fn run(session: &mut Session, key: Bytes, request: SearchRequest, form: Form) -> Result {
     let SearchRequest { query: search, fields, store } = request;
+    let georadius = matches!(form, Form::Radius { .. });
     match store {
         Some((destination, store_distance)) => {
-            write(session, WriteOp::GeoSearchStore { destination, source: key, search, store_distance })
+            write(session, WriteOp::GeoSearchStore { destination, source: key, search, store_distance, georadius })
         }
         None => read(session, ReadOp::GeoSearch { key, search, fields }),
     }
@@ -237,16 +238,18 @@ fn radius_around_point(session: &mut Session, args: &mut Args, store: bool) -> R
     let (longitude, latitude) = coordinates(&longitude, &latitude)?;
     let shape = radius(&distance, &unit_name)?;
     let center = GeoCenter::Point { longitude, latitude };
-    let request = search_options(args, Form::Radius { store }, Some(center), Some(shape), None)?;
-    run(session, key, request)
+    let form = Form::Radius { store };
+    let request = search_options(args, form, Some(center), Some(shape), None)?;
+    run(session, key, request, form)
 }
 
 /// GEORADIUSBYMEMBER key member radius unit [options].
 fn radius_around_member(session: &mut Session, args: &mut Args, store: bool) -> Result {
     let (key, member, distance, unit_name) = (args.next()?, args.next()?, args.next()?, args.next()?);
     let shape = radius(&distance, &unit_name)?;
-    let request = search_options(args, Form::Radius { store }, Some(GeoCenter::Member(member)), Some(shape), None)?;
-    run(session, key, request)
+    let form = Form::Radius { store };
+    let request = search_options(args, form, Some(GeoCenter::Member(member)), Some(shape), None)?;
+    run(session, key, request, form)
 }
 
 fn georadius(session: &mut Session, args: &mut Args) -> Result {
@@ -267,14 +270,16 @@ fn georadiusbymember_ro(session: &mut Session, args: &mut Args) -> Result {
 
 fn geosearch(session: &mut Session, args: &mut Args) -> Result {
     let key = args.next()?;
-    let request = search_options(args, Form::Search { store: false }, None, None, None)?;
-    run(session, key, request)
+    let form = Form::Search { store: false };
+    let request = search_options(args, form, None, None, None)?;
+    run(session, key, request, form)
 }
 
 fn geosearchstore(session: &mut Session, args: &mut Args) -> Result {
     let (destination, source) = (args.next()?, args.next()?);
-    let request = search_options(args, Form::Search { store: true }, None, None, Some((destination, false)))?;
-    run(session, source, request)
+    let form = Form::Search { store: true };
+    let request = search_options(args, form, None, None, Some((destination, false)))?;
+    run(session, source, request, form)
 }
 
 pub(super) const COMMANDS: &[Spec] = &[

@@ -93,15 +93,7 @@ fn publish(session: &mut Session, args: &mut Args) -> Result {
     let (channel, message) = (args.next()?, args.next()?);
     let server = session.server.clone();
     let node = server.node.clone();
-    // Every node of the cluster: the metadata group's nodes, and the
-    // members of this node's groups (a node the map does not list yet).
-    let mut members: std::collections::BTreeMap<u64, String> =
-        node.members().into_iter().map(|member| (member.id, member.addr)).collect();
-    for (id, record) in &server.kv.meta().map().nodes {
-        members.insert(*id, record.raft_addr.clone());
-    }
-    members.remove(&node.id());
-    let members: Vec<String> = members.into_values().collect();
+    let members = server.peers();
     Ok(Outcome::Operator(Box::pin(
         async move { Reply::Int(server.pubsub.publish(&node, members, channel, message).await) },
     )))

@@ -233,6 +233,7 @@ fn config(session: &mut Session, args: &mut Args) -> Result {
             let mut params = settings.params.clone();
             params.set(&pairs).map_err(|error| CommandError::Other(error.0))?;
             params.apply(&mut settings);
+            session.server.kv.set_notify_flags(settings.notify_keyspace_events);
             reply(Reply::ok())
         }
         "REWRITE" => {

@@ -44,7 +44,6 @@ const SCRIPTING: Use = Use::Ignored("scripting is not implemented");
 const STREAMS: Use = Use::Ignored("streams are not implemented");
 const ACL: Use = Use::Ignored("ACLs are not implemented (requirepass is)");
 const TRACKING: Use = Use::Ignored("client-side caching (CLIENT TRACKING) is not implemented");
-const NOTIFY: Use = Use::Ignored("keyspace notifications are not implemented");
 const LATENCY_STATS: Use = Use::Ignored("INFO latencystats is not reported (LATENCY HISTOGRAM is)");
 const LOG_FILTER: Use = Use::Ignored("the log filter is seshat's --log-level (tracing directives), read at start");
 const CLIENT_LIMITS: Use = Use::Ignored("client buffers are bounded by proto-max-bulk-len and the pipeline limit");
@@ -338,7 +337,7 @@ pub(crate) const PARAMETERS: &[Param] = &[
         CLIENT_LIMITS,
     ),
     param("oom-score-adj-values", Kind::OomScoreAdjValues, "0 200 800", true, PROCESS),
-    param("notify-keyspace-events", Kind::KeyspaceEvents, "", true, NOTIFY),
+    param("notify-keyspace-events", Kind::KeyspaceEvents, "", true, Use::Applied),
     param("bind", Kind::Text, "", false, Use::Fact),
     Param {
         name: "replicaof",

@@ -252,25 +252,9 @@ pub(crate) fn merge_output_buffer_limit(current: &str, update: &str) -> String {
 /// Redis's event classes in the order GET writes them back: `A` stands
 /// for every type class (`g$lshzxetd`); `n` is left out of `A` when set.
 fn parse_keyspace_events(value: &str) -> Result<String, String> {
-    const TYPES: &str = "g$lshzxetd";
-    let mut classes = std::collections::BTreeSet::new();
-    for c in value.chars() {
-        match c {
-            'A' => classes.extend(TYPES.chars()),
-            'g' | '$' | 'l' | 's' | 'h' | 'z' | 'x' | 'e' | 'K' | 'E' | 't' | 'm' | 'd' | 'n' => {
-                classes.insert(c);
-            }
-            _ => return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
-        }
-    }
-    let mut out = String::new();
-    if TYPES.chars().all(|c| classes.contains(&c)) {
-        out.push('A');
-    } else {
-        out.extend("g$lshzxetdn".chars().filter(|c| classes.contains(c)));
-    }
-    out.extend("KEm".chars().filter(|c| classes.contains(c)));
-    Ok(out)
+    kv::notify::NotifyFlags::parse(value)
+        .map(|flags| flags.to_string())
+        .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into())
 }
 
 #[cfg(test)]
