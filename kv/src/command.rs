@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bits::{BitOperation, FieldOp};
 use crate::geo::GeoSearch;
-use crate::notify::NotifyFlags;
+use crate::notify::{NotifyFlags, Writer};
 use crate::read::{ReadOp, SortOptions};
 use crate::reply::Reply;
 use crate::set_algebra::SetAlgebra;
@@ -448,10 +448,12 @@ pub enum WriteOp {
         store_distance: bool,
         georadius: bool,
     },
-    /// `op` with keyspace notifications: the proposing node's
-    /// `notify-keyspace-events` (`crate::notify`).
-    Notifying {
-        flags: NotifyFlags,
+    /// `op` as the proposing node observes it (`crate::notify`): with its
+    /// `notify-keyspace-events`, and the writing client if that client
+    /// tracks keys with NOLOOP.
+    Observed {
+        notify: NotifyFlags,
+        writer: Option<Writer>,
         op: Box<WriteOp>,
     },
 }

@@ -145,7 +145,7 @@ const WRITE_OP: &[&str] = &[
     "PfMerge",
     "PfDebug",
     "GeoSearchStore",
-    "Notifying",
+    "Observed",
 ];
 const READ_OP: &[&str] = &[
     "Get",

@@ -1,10 +1,11 @@
-//! Keyspace notifications: Redis's event classes, the
-//! `notify-keyspace-events` flags that select them, and the events writes
-//! produce.
+//! What applied writes tell the frontend: keyspace notifications (Redis's
+//! event classes, the `notify-keyspace-events` flags that select them, the
+//! events writes produce) and, for client-side caching, the keys they
+//! changed.
 //!
 //! Events are produced at apply, by every replica alike, and only for
 //! entries proposed with notifications on: the proposing node wraps its
-//! op in `WriteOp::Notifying` with its flags (as Redis, the setting is
+//! op in `WriteOp::Observed` with its flags (as Redis, the setting is
 //! the node's own; CONFIG SET it on every node for events of writes
 //! through any node). The flags travel in the entry, so replicas agree on
 //! what an entry notifies. After a batch commits, the state machine hands
@@ -13,7 +14,14 @@
 //! published once, by the node that applied it as leader. Like Redis's,
 //! notifications are fire and forget: a leader change can lose or repeat
 //! the events of the entries applied around it.
+//!
+//! Changed keys (for CLIENT TRACKING's invalidations) are collected only
+//! while the frontend asks for them ([`KeyEvents::track_changes`]), and
+//! every node uses those of its own replicas: its tracking clients are
+//! its own. An entry carries its writer ([`Writer`]) when the writing
+//! client tracks with NOLOOP, so that it is not told of its own writes.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -163,27 +171,55 @@ impl KeyEvent {
     }
 }
 
-/// The events of one applied batch, with the shard whose group applied it.
-pub type AppliedEvents = (Shard, Vec<KeyEvent>);
+/// The client that proposed an entry: a connection of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Writer {
+    pub node: u64,
+    pub client: u64,
+}
 
-/// Where applied batches hand their events: the frontend's receiver, if
-/// it took one.
+/// What one applied batch reports.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// The shard whose group applied it.
+    pub shard: Shard,
+    pub events: Vec<KeyEvent>,
+    /// Every key the batch changed, in order, with the entry's writer (if
+    /// it carried one); collected only while tracking is asked for.
+    pub changed: Vec<(Bytes, Option<Writer>)>,
+    /// A FLUSHDB, FLUSHALL or SWAPDB ran: every key may have changed.
+    pub flushed: bool,
+}
+
+/// Where applied batches hand what they report: the frontend's receiver,
+/// if it took one.
 #[derive(Default)]
 pub struct KeyEvents {
-    receiver: Mutex<Option<mpsc::UnboundedSender<AppliedEvents>>>,
+    receiver: Mutex<Option<mpsc::UnboundedSender<Applied>>>,
+    /// Whether batches collect the keys they change.
+    tracking: AtomicBool,
 }
 
 impl KeyEvents {
-    /// The events of every batch applied from now on, with their group.
-    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<AppliedEvents> {
+    /// What every batch applied from now on reports.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Applied> {
         let (sender, receiver) = mpsc::unbounded_channel();
         *self.receiver.lock().expect("key events lock") = Some(sender);
         receiver
     }
 
-    pub(crate) fn emit(&self, shard: Shard, events: Vec<KeyEvent>) {
+    /// Asks batches to report the keys they change (client tracking).
+    pub fn track_changes(&self) {
+        self.tracking.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn tracking(&self) -> bool {
+        self.tracking.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn emit(&self, applied: Applied) {
         if let Some(sender) = self.receiver.lock().expect("key events lock").as_ref() {
-            let _ = sender.send((shard, events));
+            let _ = sender.send(applied);
         }
     }
 }

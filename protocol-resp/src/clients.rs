@@ -29,6 +29,9 @@ pub(crate) struct Client {
     pub local_addr: SocketAddr,
     pub created: Instant,
     pub state: Mutex<ClientState>,
+    /// Out-of-band replies for the connection (tracking invalidations),
+    /// set once by its session.
+    pushes: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<kv::Reply>>,
     killed: Notify,
     kill_requested: std::sync::atomic::AtomicBool,
 }
@@ -40,6 +43,18 @@ impl Client {
 
     pub fn snapshot(&self) -> ClientState {
         self.state.lock().expect("client state lock").clone()
+    }
+
+    /// Gives the connection where its out-of-band replies go.
+    pub fn set_pushes(&self, pushes: tokio::sync::mpsc::UnboundedSender<kv::Reply>) {
+        let _ = self.pushes.set(pushes);
+    }
+
+    /// Sends an out-of-band reply to the connection (dropped if it is gone).
+    pub fn push(&self, reply: kv::Reply) {
+        if let Some(pushes) = self.pushes.get() {
+            let _ = pushes.send(reply);
+        }
     }
 
     /// Asks the connection to close after its current command.
@@ -111,6 +126,7 @@ impl Clients {
                 lib_ver: None,
                 multi: None,
             }),
+            pushes: std::sync::OnceLock::new(),
             killed: Notify::new(),
             kill_requested: false.into(),
         });
@@ -127,6 +143,11 @@ impl Clients {
 
     pub fn unregister(&self, id: u64) {
         self.connected.lock().expect("clients lock").remove(&id);
+    }
+
+    /// The connected client `id`.
+    pub fn get(&self, id: u64) -> Option<Arc<Client>> {
+        self.connected.lock().expect("clients lock").get(&id).cloned()
     }
 
     pub fn all(&self) -> Vec<Arc<Client>> {

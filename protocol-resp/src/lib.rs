@@ -19,6 +19,7 @@
 //! 3. Replies are awaited in request order and encoded for the protocol the
 //!    connection spoke when it sent the command (HELLO switches it).
 
+mod applied;
 mod args;
 mod clients;
 mod commands;
@@ -28,13 +29,13 @@ mod encode;
 mod listener;
 mod monitor;
 mod monitoring;
-mod notifications;
 mod pause;
 mod pubsub;
 mod redact;
 pub mod request;
 mod server;
 mod session;
+mod tracking;
 
 pub use config::ConfigError;
 pub use listener::RespFrontend;

@@ -43,7 +43,7 @@ impl Frontend for RespFrontend {
         let local_addr = listener.local_addr()?;
         let _ = self.server.local_addr.set(local_addr);
         tracing::info!(addr = %local_addr, "RESP frontend listening");
-        let notifications = tokio::spawn(crate::notifications::publish(self.server.clone(), shutdown.clone()));
+        let notifications = tokio::spawn(crate::applied::hand_on(self.server.clone(), shutdown.clone()));
         let mut connections = JoinSet::new();
         loop {
             let (mut stream, addr) = tokio::select! {
@@ -68,6 +68,7 @@ impl Frontend for RespFrontend {
                     tracing::debug!("connected");
                     connection::serve(server.clone(), client, stream, shutdown).await;
                     server.clients.unregister(id);
+                    server.tracking.disable(id);
                     tracing::debug!("disconnected");
                 }
                 .instrument(span),

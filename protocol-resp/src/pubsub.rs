@@ -136,6 +136,13 @@ impl PubSub {
         futures_util::future::join_all(calls).await;
     }
 
+    /// Whether `client` is subscribed to any channel or pattern.
+    pub(crate) fn is_subscriber(&self, client: u64) -> bool {
+        let subscriptions = self.inner.lock().expect("pubsub lock");
+        let mut tables = [&subscriptions.channels, &subscriptions.patterns].into_iter();
+        tables.any(|table| table.values().any(|subscribers| subscribers.contains_key(&client)))
+    }
+
     /// PUBSUB CHANNELS: the channels with subscribers here matching
     /// `pattern` (all if `None`).
     pub(crate) fn channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {

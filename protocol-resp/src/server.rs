@@ -67,6 +67,9 @@ pub(crate) struct Settings {
     pub hll_sparse_max_bytes: u64,
     /// `notify-keyspace-events`: carried in the entries this node proposes.
     pub notify_keyspace_events: kv::notify::NotifyFlags,
+    /// `tracking-table-max-keys`: the keys CLIENT TRACKING remembers (0:
+    /// no limit).
+    pub tracking_table_max_keys: u64,
     pub params: Params,
 }
 
@@ -100,6 +103,7 @@ impl Settings {
             encodings: kv::EncodingLimits::default(),
             hll_sparse_max_bytes: kv::hll::DEFAULT_SPARSE_MAX_BYTES,
             notify_keyspace_events: kv::notify::NotifyFlags::default(),
+            tracking_table_max_keys: 1_000_000,
             params,
         };
         settings.params.clone().apply(&mut settings);
@@ -150,6 +154,8 @@ pub(crate) struct Server {
     pub node: RaftNode,
     /// This node's pub/sub subscriptions.
     pub pubsub: PubSub,
+    /// CLIENT TRACKING of this node's clients.
+    pub tracking: crate::tracking::Tracking,
     pub config: RwLock<Settings>,
     pub facts: NodeFacts,
     pub stats: ServerStats,
@@ -178,6 +184,7 @@ impl Server {
         kv.set_notify_flags(settings.notify_keyspace_events);
         Server {
             pubsub,
+            tracking: crate::tracking::Tracking::default(),
             kv,
             node,
             config: RwLock::new(settings),

@@ -50,6 +50,11 @@ pub(crate) struct Session {
     pub monitor: Option<tokio::sync::broadcast::Receiver<std::sync::Arc<str>>>,
     /// Set by CLIENT REPLY OFF and SKIP: their own reply is not sent.
     pub silence_this: bool,
+    /// Tracking invalidations and other replies sent to this connection
+    /// by others (`Client::push`).
+    pub pushes: mpsc::UnboundedReceiver<Reply>,
+    /// CLIENT TRACKING is on (the table is `Server::tracking`).
+    pub tracking: bool,
 }
 
 /// CLIENT REPLY: whether replies (and pub/sub messages) are sent.
@@ -93,7 +98,11 @@ impl Route {
 impl Session {
     pub fn new(server: Arc<Server>, client: Arc<Client>, shutdown: Shutdown) -> Self {
         let authenticated = !server.requires_auth();
+        let (pushes, push_receiver) = mpsc::unbounded_channel();
+        client.set_pushes(pushes);
         Session {
+            pushes: push_receiver,
+            tracking: false,
             server,
             shutdown,
             client,
@@ -136,9 +145,16 @@ impl Session {
         self.channels.len() + self.patterns.len()
     }
 
-    /// The next out-of-band reply for this connection: a pub/sub message or
-    /// a MONITOR line; never resolves when it has neither.
+    /// The next out-of-band reply for this connection: a pub/sub message, a
+    /// tracking invalidation or a MONITOR line; never resolves when it has
+    /// none.
     pub async fn next_push(&mut self) -> Reply {
+        let pushes = async {
+            match self.pushes.recv().await {
+                Some(push) => push,
+                None => std::future::pending().await,
+            }
+        };
         let inbox = async {
             match &mut self.inbox {
                 Some((_, receiver)) => match receiver.recv().await {
@@ -161,6 +177,7 @@ impl Session {
         };
         tokio::select! {
             push = inbox => push,
+            push = pushes => push,
             line = monitor => line,
         }
     }

@@ -91,6 +91,8 @@ pub(super) fn swapdb(txn: &mut Txn<'_>, ctx: &mut Context<'_>, a: u8, b: u8) -> 
         return Ok(Reply::ok());
     }
     ctx.dbs.swap(a, b);
+    // Every key of both databases may read differently now.
+    txn.flushed_any = true;
     txn.put_meta(kv_meta::db_map(txn.shard), Some(ctx.dbs.encode()));
     for db in [a, b] {
         txn.put_meta(kv_meta::swapped(txn.shard, db), Some(txn.index.to_be_bytes().to_vec()));

@@ -39,7 +39,7 @@ use crate::command::{LogCommand, WriteOp};
 use crate::cursors::CursorTable;
 use crate::dbmap::{DbMap, DbMapState};
 use crate::error::{CommandError, Error, Result};
-use crate::notify::{KeyEvents, NotifyFlags};
+use crate::notify::{Applied, KeyEvents, NotifyFlags};
 use crate::reply::Reply;
 use crate::sorted::Combine;
 use waiters::WaitQueue;
@@ -166,6 +166,9 @@ impl StateMachine for KvStateMachine {
 
     fn apply(&mut self, batch: &mut Batch, commands: Vec<Command>) -> Result<Vec<Bytes>> {
         let mut txn = txn::Txn::new(&self.store, self.shard, &self.slots, self.last_stamp_ms);
+        if self.key_events.tracking() {
+            txn.changed = Some(Vec::new());
+        }
         let mut replies = Vec::with_capacity(commands.len());
         let mut deliveries = Vec::new();
         let queue_before = self.waiters.len();
@@ -180,11 +183,12 @@ impl StateMachine for KvStateMachine {
             txn.record_signals(self.waiters.len() > 0);
             let logical = log_command.db;
             let db = self.dbs.physical(logical);
-            let (notify, op) = match log_command.op {
-                WriteOp::Notifying { flags, op } => (flags, *op),
-                op => (NotifyFlags::default(), op),
+            let (notify, writer, op) = match log_command.op {
+                WriteOp::Observed { notify, writer, op } => (notify, writer, *op),
+                op => (NotifyFlags::default(), None, op),
             };
             txn.notify = notify;
+            txn.writer = writer;
             txn.begin_op();
             let first_event = txn.events.len();
             queue_changed |=
@@ -211,6 +215,7 @@ impl StateMachine for KvStateMachine {
                 block::serve_ready(&mut txn, &mut self.waiters, &self.dbs, &mut deliveries)?;
             }
             txn.notify = NotifyFlags::default();
+            txn.writer = None;
             for event in &mut txn.events[first_event..] {
                 event.db = self.dbs.logical(event.db);
             }
@@ -219,10 +224,15 @@ impl StateMachine for KvStateMachine {
         }
         let now = txn.now_ms;
         let expired = txn.expired;
-        let events = std::mem::take(&mut txn.events);
+        let applied = Applied {
+            shard: self.shard,
+            events: std::mem::take(&mut txn.events),
+            changed: txn.changed.take().unwrap_or_default(),
+            flushed: txn.flushed_any,
+        };
         txn.commit(batch, now)?;
-        if !events.is_empty() {
-            self.key_events.emit(self.shard, events);
+        if !applied.events.is_empty() || !applied.changed.is_empty() || applied.flushed {
+            self.key_events.emit(applied);
         }
         self.db_state.observe(&self.dbs);
         self.blocked.deliver(deliveries);
@@ -337,7 +347,7 @@ fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -
         WriteOp::Exec { watched, commands } => exec::exec(txn, ctx, watched, commands),
         WriteOp::SwapDb { a, b } => keys::swapdb(txn, ctx, a, b),
         // The entry's flags are already in force (`KvStateMachine::apply`).
-        WriteOp::Notifying { op, .. } => execute(txn, ctx, db, *op),
+        WriteOp::Observed { op, .. } => execute(txn, ctx, db, *op),
         // A connection runs blocking commands inside MULTI in their
         // non-blocking form; the blocked-client ops are never queued.
         WriteOp::Block { .. } | WriteOp::Unblock { .. } | WriteOp::PurgeWaiters { .. } => {

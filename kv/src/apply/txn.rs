@@ -36,7 +36,7 @@ use storage::{Batch, Family, Reader, Scan, Store};
 
 use crate::error::Result;
 use crate::meta::read_u64;
-use crate::notify::{class, KeyEvent, NotifyFlags};
+use crate::notify::{class, KeyEvent, NotifyFlags, Writer};
 use crate::record::{Collection, Record};
 use crate::DATABASES;
 
@@ -85,10 +85,17 @@ pub(crate) struct Txn<'a> {
     /// keys that may serve them (Redis's "ready keys").
     signals: Option<Vec<(u8, Bytes)>>,
     /// The keyspace notifications of the op being applied (none by
-    /// default; `WriteOp::Notifying` sets them).
+    /// default; `WriteOp::Observed` sets them).
     pub(crate) notify: NotifyFlags,
     /// The events produced so far, with physical databases.
     pub(crate) events: Vec<KeyEvent>,
+    /// The client whose entry is being applied, if it named itself.
+    pub(crate) writer: Option<Writer>,
+    /// Every key changed so far with its writer, while client tracking
+    /// asks for them (`None`: not collected).
+    pub(crate) changed: Option<Vec<(Bytes, Option<Writer>)>>,
+    /// A flush or SWAPDB ran: every key may have changed.
+    pub(crate) flushed_any: bool,
     /// Counts ops, for [`Touched::live_at_op_start`].
     op: u64,
 }
@@ -113,6 +120,9 @@ impl<'a> Txn<'a> {
             signals: None,
             notify: NotifyFlags::default(),
             events: Vec::new(),
+            writer: None,
+            changed: None,
+            flushed_any: false,
             op: 0,
         }
     }
@@ -224,6 +234,9 @@ impl<'a> Txn<'a> {
         if new {
             self.notify(class::NEW, "new", db, key);
         }
+        if let Some(changed) = self.changed.as_mut() {
+            changed.push((key.clone(), self.writer));
+        }
         Ok(())
     }
 
@@ -288,6 +301,7 @@ impl<'a> Txn<'a> {
 
     /// Removes every key of `db`.
     pub(crate) fn flush_db(&mut self, db: u8) {
+        self.flushed_any = true;
         self.flushed[usize::from(db)] = Some(self.index);
         self.records.retain(|_, touched| touched.db != db);
         self.elements.retain(|(family, key), _| db_of(*family, key) != Some(db));

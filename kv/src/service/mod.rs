@@ -47,7 +47,7 @@ use crate::cursors::CursorTable;
 use crate::dbmap::{DbMap, DbMapState};
 use crate::error::{Error, Result};
 use crate::meta_group::{MetaGroup, MetaStart};
-use crate::notify::{AppliedEvents, KeyEvents, NotifyFlags};
+use crate::notify::{Applied, KeyEvents, NotifyFlags, Writer};
 use crate::read::{ReadCtx, ReadOp};
 use crate::reply::Reply;
 use crate::stats::Stats;
@@ -237,7 +237,13 @@ impl Kv {
     /// this returns. The reply may be a user error; `Err` means a group
     /// could not complete it (it may or may not have applied).
     pub fn write(&self, shard: Option<Shard>, db: u8, op: WriteOp) -> WriteReply {
-        let op = self.notifying(op);
+        self.write_from(shard, db, op, None)
+    }
+
+    /// [`Kv::write`] by `writer`, a client that tracks keys with NOLOOP:
+    /// the entry names it, so it is not told of its own changes.
+    pub fn write_from(&self, shard: Option<Shard>, db: u8, op: WriteOp, writer: Option<Writer>) -> WriteReply {
+        let op = self.observed(op, writer);
         let every_group = shard.is_none()
             && self.shards() > 1
             && matches!(op, WriteOp::FlushDb | WriteOp::FlushAll | WriteOp::PurgeWaiters { .. });
@@ -420,21 +426,27 @@ impl Kv {
     }
 
     /// `op` as this node proposes it: wrapped with the node's
-    /// notification flags when any are set (and not already wrapped, as a
-    /// write forwarded from another node is).
-    fn notifying(&self, op: WriteOp) -> WriteOp {
-        let flags = NotifyFlags(self.inner.notify.load(Ordering::Relaxed));
+    /// notification flags when any are set, and with its writer when one
+    /// is named (and not already wrapped, as a write forwarded from
+    /// another node is).
+    fn observed(&self, op: WriteOp, writer: Option<Writer>) -> WriteOp {
+        let notify = NotifyFlags(self.inner.notify.load(Ordering::Relaxed));
         match op {
-            WriteOp::Notifying { .. } => op,
-            op if flags.is_empty() || op.is_internal() => op,
-            op => WriteOp::Notifying { flags, op: Box::new(op) },
+            WriteOp::Observed { .. } => op,
+            op if (notify.is_empty() && writer.is_none()) || op.is_internal() => op,
+            op => WriteOp::Observed { notify, writer, op: Box::new(op) },
         }
     }
 
-    /// The keyspace events of every batch this node applies from now on,
-    /// with the shard that applied them.
-    pub fn key_events(&self) -> tokio::sync::mpsc::UnboundedReceiver<AppliedEvents> {
+    /// What every batch this node applies reports from now on (keyspace
+    /// events, changed keys).
+    pub fn applied_changes(&self) -> tokio::sync::mpsc::UnboundedReceiver<Applied> {
         self.inner.key_events.subscribe()
+    }
+
+    /// Makes every batch report the keys it changes (client tracking).
+    pub fn track_changes(&self) {
+        self.inner.key_events.track_changes();
     }
 
     /// Whether this node leads the group of `shard` now.

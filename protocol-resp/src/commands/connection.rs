@@ -134,6 +134,8 @@ fn reset(session: &mut Session, _args: &mut Args) -> Result {
     session.discard();
     session.unwatch();
     super::pubsub::unsubscribe_all(session);
+    session.server.tracking.disable(session.client.id);
+    session.tracking = false;
     session.select(0);
     session.set_protocol(Protocol::Resp2);
     session.authenticated = !session.server.requires_auth();
@@ -235,6 +237,16 @@ fn client(session: &mut Session, args: &mut Args) -> Result {
             reply(Reply::ok())
         }
         "KILL" => client_kill(session, args),
+        "TRACKING" if args.remaining() >= 1 => super::tracking::tracking(session, args),
+        "CACHING" if args.remaining() >= 1 => super::tracking::caching(session, args),
+        "GETREDIR" => {
+            arity(args, 0)?;
+            super::tracking::getredir(session)
+        }
+        "TRACKINGINFO" => {
+            arity(args, 0)?;
+            super::tracking::trackinginfo(session)
+        }
         "PAUSE" => {
             if !(1..=2).contains(&args.remaining()) {
                 return Err(wrong_arity("client|pause"));
@@ -288,6 +300,10 @@ fn client(session: &mut Session, args: &mut Args) -> Result {
         }
         "HELP" => reply(help(&[
             "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
             "GETNAME",
             "    Return the name of the current connection.",
             "ID",
@@ -310,6 +326,11 @@ fn client(session: &mut Session, args: &mut Args) -> Result {
             "    Assign the name <name> to the current connection.",
             "SETINFO <option> <value>",
             "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
             "NO-TOUCH (ON|OFF)",

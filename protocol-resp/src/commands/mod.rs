@@ -29,6 +29,7 @@ mod server;
 mod set;
 mod split;
 mod string;
+mod tracking;
 mod transaction;
 mod zset;
 
@@ -261,6 +262,9 @@ pub(crate) fn dispatch(session: &mut Session, request: &Request) -> Outcome {
         }
         return error(redirect);
     }
+    if session.tracking {
+        tracking::before_command(session, spec, &request.words);
+    }
     let mut args = Args::of_request(&request.words);
     if session.transaction.is_some() && !transaction::runs_inside_multi(spec.name) {
         if let Err(refusal) = transaction::join(session, spec) {
@@ -402,7 +406,8 @@ pub(crate) fn write(session: &mut Session, op: WriteOp) -> Result<Outcome, Comma
         transaction.commands.push(QueuedCommand { db: session.db, step: TxnStep::Write(op) });
         return Ok(Outcome::Reply(transaction::queued()));
     }
-    Ok(Outcome::Write(session.server.kv.write(session.shard(), session.db, op)))
+    let writer = tracking::writer(session);
+    Ok(Outcome::Write(session.server.kv.write_from(session.shard(), session.db, op, writer)))
 }
 
 /// A read in the session's database: linearizable, or from the local

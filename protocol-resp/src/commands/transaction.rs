@@ -87,7 +87,8 @@ fn exec(session: &mut Session, _args: &mut Args) -> Result {
         return Err(CommandError::Other("EXECABORT Transaction discarded because of previous errors.".into()));
     }
     let op = WriteOp::Exec { watched, commands: transaction.commands };
-    Ok(Outcome::Write(session.server.kv.write(Some(shard), transaction.db_at_multi, op)))
+    let writer = super::tracking::writer(session);
+    Ok(Outcome::Write(session.server.kv.write_from(Some(shard), transaction.db_at_multi, op, writer)))
 }
 
 fn discard(session: &mut Session, _args: &mut Args) -> Result {

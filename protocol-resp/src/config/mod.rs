@@ -143,6 +143,7 @@ impl Params {
             list_size: number("list-max-listpack-size"),
         };
         config.hll_sparse_max_bytes = number("hll-sparse-max-bytes") as u64;
+        config.tracking_table_max_keys = number("tracking-table-max-keys") as u64;
         config.notify_keyspace_events =
             kv::notify::NotifyFlags::parse(self.value("notify-keyspace-events")).unwrap_or_default();
         config.params = self.clone();

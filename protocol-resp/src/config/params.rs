@@ -43,7 +43,6 @@ const ENCODING: Use = Use::Ignored("values live in RocksDB; no listpack, intset 
 const SCRIPTING: Use = Use::Ignored("scripting is not implemented");
 const STREAMS: Use = Use::Ignored("streams are not implemented");
 const ACL: Use = Use::Ignored("ACLs are not implemented (requirepass is)");
-const TRACKING: Use = Use::Ignored("client-side caching (CLIENT TRACKING) is not implemented");
 const LATENCY_STATS: Use = Use::Ignored("INFO latencystats is not reported (LATENCY HISTOGRAM is)");
 const LOG_FILTER: Use = Use::Ignored("the log filter is seshat's --log-level (tracing directives), read at start");
 const CLIENT_LIMITS: Use = Use::Ignored("client buffers are bounded by proto-max-bulk-len and the pipeline limit");
@@ -300,7 +299,7 @@ pub(crate) const PARAMETERS: &[Param] = &[
         Use::Applied,
     ),
     memory("hll-sparse-max-bytes", 0, i64::MAX, "3000", Use::Applied),
-    param("tracking-table-max-keys", Kind::UInt { min: 0, max: i64::MAX as u64 }, "1000000", true, TRACKING),
+    param("tracking-table-max-keys", Kind::UInt { min: 0, max: i64::MAX as u64 }, "1000000", true, Use::Applied),
     memory("client-query-buffer-limit", 1024 * 1024, i64::MAX, "1073741824", CLIENT_LIMITS),
     param("maxmemory-clients", Kind::MemoryOrPercent, "0", true, MEMORY),
     int("repl-backlog-ttl", 0, i64::MAX, "3600", REPLICATION),
