@@ -1,5 +1,6 @@
-//! Read semantics of PFCOUNT over several keys: the cardinality of their
-//! union, computed without touching any of them (`crate::hll`).
+//! Read semantics of PFCOUNT: the cached cardinality of one key, and the
+//! cardinality of several keys' union, computed without touching any of
+//! them (`crate::hll`).
 
 use bytes::Bytes;
 
@@ -10,6 +11,20 @@ use crate::record::KeyType;
 use crate::reply::Reply;
 
 impl ReadCtx<'_> {
+    /// PFCOUNT of one key, if its answer needs no write: the cached
+    /// cardinality, 0 for an absent key, or the key's error. `None`: the
+    /// cache is stale, and computing it caches it in the value (a write).
+    pub fn pfcount_cached(&self, key: &[u8]) -> Result<Option<Reply>> {
+        Ok(match self.lookup(key)? {
+            None => Some(Reply::Int(0)),
+            Some(record) if record.kind != KeyType::String => Some(CommandError::WrongType.into()),
+            Some(record) => match hll::check(&record.value) {
+                Err(error) => Some(CommandError::from(error).into()),
+                Ok(()) => hll::cached(&record.value).map(|card| Reply::Int(card as i64)),
+            },
+        })
+    }
+
     /// PFCOUNT key key …: absent keys count as empty sketches.
     pub fn pfcount_union(&self, keys: &[Bytes]) -> Result<Reply> {
         self.consistent(|ctx| {

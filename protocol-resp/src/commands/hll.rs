@@ -4,7 +4,7 @@
 use kv::{CommandError, ReadOp, WriteOp};
 
 use super::flags::{ADMIN, DENYOOM, FAST, PROPOSES, READONLY, WRITE};
-use super::{read, spec, write, Outcome, Spec};
+use super::{read, service_error, spec, write, Outcome, Spec};
 use crate::args::Args;
 use crate::session::Session;
 
@@ -22,14 +22,36 @@ fn pfadd(session: &mut Session, args: &mut Args) -> Result {
     write(session, WriteOp::PfAdd { key, elements, sparse_max })
 }
 
-/// One key: a write, since computing the cardinality caches it in the
-/// value (Redis changes the bytes too); several: a read of their union.
+/// Several keys: a read of their union. One key: a read of the cached
+/// cardinality, and only if the cache is stale a write, since computing
+/// the cardinality caches it in the value (Redis changes the bytes too);
+/// inside MULTI that write, which answers either way.
 fn pfcount(session: &mut Session, args: &mut Args) -> Result {
     let mut keys = args.rest();
-    match keys.len() {
-        1 => write(session, WriteOp::PfCount { key: keys.remove(0) }),
-        _ => read(session, ReadOp::PfCountUnion { keys }),
+    if keys.len() != 1 {
+        return read(session, ReadOp::PfCountUnion { keys });
     }
+    let key = keys.remove(0);
+    if session.transaction.is_some() {
+        return write(session, WriteOp::PfCount { key });
+    }
+    let kv = session.server.kv.clone();
+    let (shard, db, stale) = (session.shard(), session.db, session.stale_reads);
+    Ok(Outcome::Read(Box::pin(async move {
+        let cached = {
+            let key = key.clone();
+            let read = move |ctx: &kv::ReadCtx<'_>| ctx.pfcount_cached(&key);
+            match stale {
+                true => kv.read_stale(shard, db, read),
+                false => kv.read(shard, db, read).await,
+            }
+        };
+        match cached {
+            Ok(Some(reply)) => reply,
+            Ok(None) => kv.write(shard, db, WriteOp::PfCount { key }).await.unwrap_or_else(service_error),
+            Err(error) => service_error(error),
+        }
+    })))
 }
 
 fn pfmerge(session: &mut Session, args: &mut Args) -> Result {
