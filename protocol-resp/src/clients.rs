@@ -70,24 +70,43 @@ impl Client {
         }
     }
 
-    /// The client's line in CLIENT LIST, in Redis's field order.
-    pub fn describe(&self) -> String {
+    /// The client's line in CLIENT LIST, in Redis's field order; `tracking`
+    /// is its CLIENT TRACKING options, if it tracks.
+    pub fn describe(&self, tracking: Option<crate::tracking::Options>) -> String {
         let state = self.snapshot();
         let now = Instant::now();
+        let mut flags = String::new();
+        if state.multi.is_some() {
+            flags.push('x');
+        }
+        if let Some(tracking) = &tracking {
+            flags.push('t');
+            if tracking.broken_redirect {
+                flags.push('R');
+            }
+            if tracking.bcast {
+                flags.push('B');
+            }
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        let redirect = tracking.map_or(-1, |tracking| tracking.redirect as i64);
         format!(
             "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
              qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
-             cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+             cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.local_addr,
             state.name.as_deref().unwrap_or(""),
             now.duration_since(self.created).as_secs(),
             now.duration_since(state.last_active).as_secs(),
-            if state.multi.is_some() { "x" } else { "N" },
+            flags,
             state.db,
             state.multi.map_or(-1, |queued| queued as i64),
             if state.last_command.is_empty() { "NULL" } else { state.last_command },
+            redirect,
             state.resp,
             state.lib_name.as_deref().unwrap_or(""),
             state.lib_ver.as_deref().unwrap_or(""),

@@ -86,6 +86,15 @@ impl Tracking {
         *entry = Options { prefixes, caching: false, broken_redirect: false, ..options };
     }
 
+    /// INFO's counts: tracking clients, keys remembered, (key, client)
+    /// items, and distinct BCAST prefixes.
+    pub fn stats(&self) -> (usize, usize, usize, usize) {
+        let table = self.table();
+        let items = table.keys.values().map(BTreeSet::len).sum();
+        let prefixes: BTreeSet<&Bytes> = table.clients.values().flat_map(|options| &options.prefixes).collect();
+        (table.clients.len(), table.keys.len(), items, prefixes.len())
+    }
+
     /// Turns tracking off for `client` (its keys are dropped lazily).
     pub fn disable(&self, client: u64) {
         self.table().clients.remove(&client);

@@ -131,6 +131,19 @@ async fn scenario(addr: SocketAddr) -> Result<Vec<(String, Tree)>> {
     optout.call("GET y").await?;
     optout.call("GET w").await?;
     redirected.call("GET q").await?;
+    // What INFO and CLIENT INFO say of it.
+    let Tree::Bulk(info) = writer.call("INFO").await? else { bail!("INFO") };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    for line in info.lines().filter(|line| line.starts_with("tracking_")) {
+        log.push(("INFO".into(), Tree::Status(line.to_string())));
+    }
+    for (name, conn) in [("bcast", &mut bcast), ("plain", &mut plain), ("writer", &mut writer)] {
+        let Tree::Bulk(client) = conn.call("CLIENT INFO").await? else { bail!("CLIENT INFO") };
+        let client = String::from_utf8_lossy(&client).into_owned();
+        let fields: Vec<&str> =
+            client.split(' ').filter(|field| field.starts_with("flags=") || field.starts_with("redir=")).collect();
+        log.push((format!("{name} CLIENT INFO"), Tree::Status(fields.join(" "))));
+    }
     // Writes.
     for line in [
         "SET k1 v",

@@ -161,7 +161,7 @@ fn client_list(session: &Session, ids: Option<Vec<u64>>) -> String {
         .all()
         .iter()
         .filter(|client| ids.as_ref().is_none_or(|ids| ids.contains(&client.id)))
-        .map(|client| client.describe() + "\n")
+        .map(|client| client.describe(session.server.tracking.options(client.id)) + "\n")
         .collect()
 }
 
@@ -191,7 +191,8 @@ fn client(session: &mut Session, args: &mut Args) -> Result {
         }
         "INFO" => {
             arity(args, 0)?;
-            reply(Reply::Verbatim(session.client.describe() + "\n"))
+            let tracking = session.server.tracking.options(session.client.id);
+            reply(Reply::Verbatim(session.client.describe(tracking) + "\n"))
         }
         "LIST" => {
             let mut ids = None;

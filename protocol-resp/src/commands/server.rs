@@ -125,6 +125,7 @@ fn section_lines(section: &str, server: &Server, kv: &kv::Kv, keyspace: &[String
             format!("maxclients:{}", server.maxclients()),
             format!("blocked_clients:{}", kv.blocked().count()),
             format!("blocked_clients_in_cluster:{}", kv.blocked().in_cluster()),
+            format!("tracking_clients:{}", server.tracking.stats().0),
         ],
         "memory" => {
             let rss = storage::resident_bytes();
@@ -151,17 +152,23 @@ fn section_lines(section: &str, server: &Server, kv: &kv::Kv, keyspace: &[String
             "aof_rewrite_in_progress:0".into(),
             "seshat_durability:fsync_before_reply".into(),
         ],
-        "stats" => vec![
-            format!("total_connections_received:{}", stats.total_connections_received.load(Ordering::Relaxed)),
-            format!("total_commands_processed:{}", stats.total_commands_processed.load(Ordering::Relaxed)),
-            format!("total_net_input_bytes:{}", stats.total_net_input_bytes.load(Ordering::Relaxed)),
-            format!("total_net_output_bytes:{}", stats.total_net_output_bytes.load(Ordering::Relaxed)),
-            format!("rejected_connections:{}", stats.rejected_connections.load(Ordering::Relaxed)),
-            format!("expired_keys:{}", kv_stats.expired_keys.load(Ordering::Relaxed)),
-            "evicted_keys:0".into(),
-            format!("keyspace_hits:{}", kv_stats.keyspace_hits.load(Ordering::Relaxed)),
-            format!("keyspace_misses:{}", kv_stats.keyspace_misses.load(Ordering::Relaxed)),
-        ],
+        "stats" => {
+            let tracking = server.tracking.stats();
+            vec![
+                format!("total_connections_received:{}", stats.total_connections_received.load(Ordering::Relaxed)),
+                format!("total_commands_processed:{}", stats.total_commands_processed.load(Ordering::Relaxed)),
+                format!("total_net_input_bytes:{}", stats.total_net_input_bytes.load(Ordering::Relaxed)),
+                format!("total_net_output_bytes:{}", stats.total_net_output_bytes.load(Ordering::Relaxed)),
+                format!("rejected_connections:{}", stats.rejected_connections.load(Ordering::Relaxed)),
+                format!("expired_keys:{}", kv_stats.expired_keys.load(Ordering::Relaxed)),
+                "evicted_keys:0".into(),
+                format!("keyspace_hits:{}", kv_stats.keyspace_hits.load(Ordering::Relaxed)),
+                format!("keyspace_misses:{}", kv_stats.keyspace_misses.load(Ordering::Relaxed)),
+                format!("tracking_total_keys:{}", tracking.1),
+                format!("tracking_total_items:{}", tracking.2),
+                format!("tracking_total_prefixes:{}", tracking.3),
+            ]
+        }
         "replication" => {
             let status = kv.status();
             let leader = status.leader.as_ref();
