@@ -263,48 +263,31 @@ fn bounding_box(center: (f64, f64), half_width: f64, half_height: f64) -> [f64; 
     [longitude - longitude_delta, latitude - latitude_delta, longitude + longitude_delta, latitude + latitude_delta]
 }
 
-/// Moves a cell one column east (`+1`) or west (`-1`).
-fn move_x(cell: &mut Cell, direction: i8) {
-    if direction == 0 {
-        return;
-    }
-    let width = 64 - u32::from(cell.step) * 2;
-    let mut x = cell.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let y = cell.bits & 0x5555_5555_5555_5555;
-    let zz = 0x5555_5555_5555_5555u64 >> width;
-    if direction > 0 {
-        x = x.wrapping_add(zz + 1);
-    } else {
-        x |= zz;
-        x = x.wrapping_sub(zz + 1);
-    }
-    x &= 0xaaaa_aaaa_aaaa_aaaa >> width;
-    cell.bits = x | y;
-}
+/// The bits of a cell's longitude (odd positions) and latitude (even).
+const LONGITUDE_BITS: u64 = 0xaaaa_aaaa_aaaa_aaaa;
+const LATITUDE_BITS: u64 = 0x5555_5555_5555_5555;
 
-/// Moves a cell one row north (`+1`) or south (`-1`).
-fn move_y(cell: &mut Cell, direction: i8) {
+/// Moves a cell one step (`direction` +1 or -1) along the coordinate whose
+/// bits `axis` selects: the other coordinate's bits, set, carry the
+/// increment (or borrow) across them.
+fn move_along(cell: &mut Cell, axis: u64, direction: i8) {
     if direction == 0 {
         return;
     }
     let width = 64 - u32::from(cell.step) * 2;
-    let x = cell.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let mut y = cell.bits & 0x5555_5555_5555_5555;
-    let zz = 0xaaaa_aaaa_aaaa_aaaau64 >> width;
-    if direction > 0 {
-        y = y.wrapping_add(zz + 1);
-    } else {
-        y |= zz;
-        y = y.wrapping_sub(zz + 1);
-    }
-    y &= 0x5555_5555_5555_5555 >> width;
-    cell.bits = x | y;
+    let filler = !axis >> width;
+    let moving = cell.bits & axis;
+    let moved = match direction > 0 {
+        true => moving.wrapping_add(filler + 1),
+        false => (moving | filler).wrapping_sub(filler + 1),
+    };
+    cell.bits = (moved & (axis >> width)) | (cell.bits & !axis);
 }
 
 fn neighbour(cell: Cell, east: i8, north: i8) -> Cell {
     let mut moved = cell;
-    move_x(&mut moved, east);
-    move_y(&mut moved, north);
+    move_along(&mut moved, LONGITUDE_BITS, east);
+    move_along(&mut moved, LATITUDE_BITS, north);
     moved
 }
 
