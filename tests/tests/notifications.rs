@@ -304,3 +304,26 @@ async fn a_cluster_publishes_each_event_once_to_subscribers_on_every_node() -> R
     }
     Ok(())
 }
+
+/// With notifications on, writes are wrapped with the node's flags; a
+/// keyless write that goes to every shard (FLUSHALL, FLUSHDB) must still
+/// reach every shard, and every shard's events come through.
+#[tokio::test]
+async fn with_notifications_on_every_shard_notifies_and_a_flush_empties_every_shard() -> Result<()> {
+    let node = Node::start(&["--shards", "3"])?;
+    let mut writer = node.raw().await?;
+    call(&mut writer, &words("CONFIG SET notify-keyspace-events E$g")).await?;
+    let mut events = subscriber(node.raw().await?).await?;
+    let keys: Vec<String> = (0..30).map(|i| format!("key:{i}")).collect();
+    for key in &keys {
+        call(&mut writer, &[String::from("SET"), key.clone(), "v".into()]).await?;
+    }
+    call(&mut writer, &words("FLUSHALL")).await?;
+    assert_eq!(call(&mut writer, &words("DBSIZE")).await?, Frame2::Integer(0), "FLUSHALL emptied every shard");
+    call(&mut writer, &words("SET marker done")).await?;
+    let received = events_until(&mut events, "marker").await?;
+    let set: Vec<String> =
+        received.iter().filter(|(channel, _)| channel == "__keyevent@0__:set").map(|(_, key)| key.clone()).collect();
+    assert_eq!(set.len(), keys.len() + 1, "a set event per key, from every shard: {received:?}");
+    Ok(())
+}

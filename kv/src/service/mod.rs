@@ -243,13 +243,14 @@ impl Kv {
     /// [`Kv::write`] by `writer`, a client that tracks keys with NOLOOP:
     /// the entry names it, so it is not told of its own changes.
     pub fn write_from(&self, shard: Option<Shard>, db: u8, op: WriteOp, writer: Option<Writer>) -> WriteReply {
-        let op = self.observed(op, writer);
+        // Decided on the op itself: each part is observed on its own.
         let every_group = shard.is_none()
             && self.shards() > 1
             && matches!(op, WriteOp::FlushDb | WriteOp::FlushAll | WriteOp::PurgeWaiters { .. });
         if every_group {
             return self.write_parts(db, (0..self.shards()).map(|shard| (shard, op.clone())).collect());
         }
+        let op = self.observed(op, writer);
         let shard = shard.unwrap_or(0);
         match self.group_of(shard) {
             Some(group) => {
