@@ -208,9 +208,10 @@ impl KeyEvents {
         receiver
     }
 
-    /// Asks batches to report the keys they change (client tracking).
-    pub fn track_changes(&self) {
-        self.tracking.store(true, Ordering::Relaxed);
+    /// Whether batches report the keys they change (client tracking):
+    /// on while any client tracks.
+    pub fn track_changes(&self, on: bool) {
+        self.tracking.store(on, Ordering::Relaxed);
     }
 
     pub(crate) fn tracking(&self) -> bool {

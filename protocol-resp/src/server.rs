@@ -184,7 +184,7 @@ impl Server {
         kv.set_notify_flags(settings.notify_keyspace_events);
         Server {
             pubsub,
-            tracking: crate::tracking::Tracking::default(),
+            tracking: crate::tracking::Tracking::new(kv.clone()),
             kv,
             node,
             config: RwLock::new(settings),

@@ -58,12 +58,19 @@ struct Table {
 #[derive(Default)]
 pub(crate) struct Tracking {
     table: Mutex<Table>,
+    /// The service whose batches report changed keys while any client
+    /// tracks (none in unit tests).
+    kv: Option<kv::Kv>,
 }
 
 /// A message owed to a tracking client: the keys, or `None` for all.
 pub(crate) type Invalidation = (u64, Option<Vec<Bytes>>);
 
 impl Tracking {
+    pub fn new(kv: kv::Kv) -> Tracking {
+        Tracking { table: Mutex::default(), kv: Some(kv) }
+    }
+
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
         self.table.lock().expect("tracking lock")
     }
@@ -74,9 +81,14 @@ impl Tracking {
     }
 
     /// Turns tracking on for `client` (or changes its options; BCAST
-    /// prefixes add up, as in Redis).
+    /// prefixes add up, as in Redis). Applied batches report their changed
+    /// keys while any client tracks (switched under the table's lock, so
+    /// an enable and a disable cannot cross).
     pub fn enable(&self, client: u64, options: Options) {
         let mut table = self.table();
+        if let Some(kv) = &self.kv {
+            kv.track_changes(true);
+        }
         let entry = table.clients.entry(client).or_default();
         let mut prefixes = std::mem::take(&mut entry.prefixes);
         prefixes.extend(options.prefixes.iter().cloned());
@@ -95,9 +107,16 @@ impl Tracking {
         (table.clients.len(), table.keys.len(), items, prefixes.len())
     }
 
-    /// Turns tracking off for `client` (its keys are dropped lazily).
+    /// Turns tracking off for `client` (its keys are dropped lazily, or
+    /// all at once when no client tracks any more).
     pub fn disable(&self, client: u64) {
-        self.table().clients.remove(&client);
+        let mut table = self.table();
+        if table.clients.remove(&client).is_some() && table.clients.is_empty() {
+            table.keys.clear();
+            if let Some(kv) = &self.kv {
+                kv.track_changes(false);
+            }
+        }
     }
 
     /// CLIENT CACHING: applies to `client`'s next command.

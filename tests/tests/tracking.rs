@@ -250,5 +250,13 @@ async fn a_client_tracking_through_one_node_is_told_of_writes_through_the_others
         Tree::Array(vec![Tree::Bulk(b"invalidate".to_vec()), Tree::Array(vec![Tree::Bulk(key.as_bytes().to_vec())])])
     };
     assert_eq!(pushes, vec![invalidate("{t}a"), invalidate("{t}b"), invalidate("{t}marker")]);
+    // Off (the last tracking client: changes stop being collected), then
+    // on again: collected again.
+    tracker.call("CLIENT TRACKING OFF").await?;
+    second.call("SET {t}unwatched 1").await?;
+    tracker.call("CLIENT TRACKING ON").await?;
+    tracker.call("GET {t}again").await?;
+    first.call("SET {t}again 1").await?;
+    assert_eq!(tracker.pushes_until("{t}again").await?, vec![invalidate("{t}again")]);
     Ok(())
 }

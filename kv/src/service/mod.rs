@@ -445,9 +445,9 @@ impl Kv {
         self.inner.key_events.subscribe()
     }
 
-    /// Makes every batch report the keys it changes (client tracking).
-    pub fn track_changes(&self) {
-        self.inner.key_events.track_changes();
+    /// Whether every batch reports the keys it changes (client tracking).
+    pub fn track_changes(&self, on: bool) {
+        self.inner.key_events.track_changes(on);
     }
 
     /// Whether this node leads the group of `shard` now.

@@ -106,7 +106,6 @@ pub(super) fn tracking(session: &mut Session, args: &mut Args) -> Result {
                 return Err(other("CLIENT TRACKING needs a replica of every shard on this node; connect to a node that holds one (see --replicas)"));
             }
             options.prefixes = prefixes.into_iter().collect();
-            session.server.kv.track_changes();
             tracking.enable(id, options);
             session.tracking = true;
         }
