@@ -16,6 +16,7 @@ use crate::read::{ReadOp, SortOptions};
 use crate::reply::Reply;
 use crate::set_algebra::SetAlgebra;
 use crate::sorted::{Aggregate, Combine, Range, RangeSpec};
+use crate::stream::{AddId, StreamId, Trim};
 
 /// One entry of the `kv` log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -455,6 +456,30 @@ pub enum WriteOp {
         notify: NotifyFlags,
         writer: Option<Writer>,
         op: Box<WriteOp>,
+    },
+    /// XADD: an entry `id` (or one the server picks) with `fields`, then
+    /// `trim`.
+    XAdd {
+        key: Bytes,
+        id: AddId,
+        fields: Vec<(Bytes, Bytes)>,
+        no_mkstream: bool,
+        trim: Option<Trim>,
+    },
+    /// XDEL; the IDs as given (checked after the key's type, as Redis).
+    XDel {
+        key: Bytes,
+        ids: Vec<Bytes>,
+    },
+    XTrim {
+        key: Bytes,
+        trim: Trim,
+    },
+    XSetId {
+        key: Bytes,
+        last_id: StreamId,
+        entries_added: Option<u64>,
+        max_deleted: Option<StreamId>,
     },
 }
 

@@ -52,6 +52,7 @@ mod service;
 mod set_algebra;
 mod sorted;
 mod stats;
+pub mod stream;
 
 pub use apply::KvStateMachine;
 pub use blocking::Blocked;

@@ -73,6 +73,8 @@ fn released() -> Vec<(&'static str, &'static [&'static str], &'static [&'static 
         ("Overflow", variants::<Overflow>(), OVERFLOW),
         ("FieldOp", variants::<FieldOp>(), FIELD_OP),
         ("BlockingPop", variants::<BlockingPop>(), BLOCKING_POP),
+        ("AddId", variants::<crate::stream::AddId>(), ADD_ID),
+        ("TrimStrategy", variants::<crate::stream::TrimStrategy>(), TRIM_STRATEGY),
     ]
 }
 
@@ -146,6 +148,10 @@ const WRITE_OP: &[&str] = &[
     "PfDebug",
     "GeoSearchStore",
     "Observed",
+    "XAdd",
+    "XDel",
+    "XTrim",
+    "XSetId",
 ];
 const READ_OP: &[&str] = &[
     "Get",
@@ -204,6 +210,9 @@ const READ_OP: &[&str] = &[
     "GeoHash",
     "GeoDist",
     "GeoSearch",
+    "XLen",
+    "XRange",
+    "XRead",
 ];
 const TXN_STEP: &[&str] = &["Write", "Read", "Reply"];
 const SET_CONDITION: &[&str] = &["Always", "IfAbsent", "IfPresent"];
@@ -226,3 +235,5 @@ const BIT_OPERATION: &[&str] = &["And", "Or", "Xor", "Not"];
 const OVERFLOW: &[&str] = &["Wrap", "Sat", "Fail"];
 const FIELD_OP: &[&str] = &["Get", "Set", "IncrBy"];
 const BLOCKING_POP: &[&str] = &["List", "Move", "ZSet"];
+const ADD_ID: &[&str] = &["Auto", "AutoSeq", "Exact"];
+const TRIM_STRATEGY: &[&str] = &["MaxLen", "MinId"];

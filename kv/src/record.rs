@@ -6,14 +6,15 @@
 //!
 //! `modified` is the log index of the entry that last wrote the key; WATCH
 //! compares it with the index it observed. For a string the payload is the
-//! value itself. For a collection (hash, list, set, sorted set) it is a
-//! [`Collection`] header: the version its elements live under in
+//! value itself. For a collection (hash, list, set, sorted set, stream) it
+//! is a [`Collection`] header: the version its elements live under in
 //! `kv_elements` (and `kv_scores`), its length, and for a list the position
-//! of its head.
+//! of its head; a stream's [`StreamMeta`] follows it.
 
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
+use crate::stream::{self, StreamMeta};
 
 const HEADER_LEN: usize = 17;
 const COLLECTION_LEN: usize = 24;
@@ -26,6 +27,7 @@ pub enum KeyType {
     List,
     Set,
     ZSet,
+    Stream,
 }
 
 impl KeyType {
@@ -36,6 +38,7 @@ impl KeyType {
             KeyType::List => 3,
             KeyType::Set => 4,
             KeyType::ZSet => 5,
+            KeyType::Stream => 6,
         }
     }
 
@@ -46,6 +49,7 @@ impl KeyType {
             3 => Some(KeyType::List),
             4 => Some(KeyType::Set),
             5 => Some(KeyType::ZSet),
+            6 => Some(KeyType::Stream),
             _ => None,
         }
     }
@@ -58,6 +62,17 @@ impl KeyType {
             KeyType::List => "list",
             KeyType::Set => "set",
             KeyType::ZSet => "zset",
+            KeyType::Stream => "stream",
+        }
+    }
+
+    /// The bytes of a record's value before anything type-specific: a
+    /// collection's header (a stream's [`StreamMeta`] follows it).
+    fn header_len(self) -> usize {
+        match self {
+            KeyType::String => 0,
+            KeyType::Stream => COLLECTION_LEN + stream::META_LEN,
+            _ => COLLECTION_LEN,
         }
     }
 }
@@ -67,7 +82,8 @@ impl KeyType {
 pub struct Collection {
     /// The version its elements are stored under; unique for all time.
     pub version: u64,
-    /// The number of elements (never 0: an empty collection is deleted).
+    /// The number of elements (never 0 but for a stream: another empty
+    /// collection is deleted).
     pub len: u64,
     /// Lists only: the position of the first element. Elements occupy
     /// positions `head .. head + len`; a new list starts in the middle of
@@ -113,14 +129,37 @@ impl Record {
         Record { kind, expire_at_ms, modified: 0, value: collection.encode() }
     }
 
+    /// A stream record.
+    pub fn stream(expire_at_ms: Option<u64>, collection: Collection, meta: &StreamMeta) -> Self {
+        let mut value = collection.encode().to_vec();
+        value.extend_from_slice(&meta.encode());
+        Record { kind: KeyType::Stream, expire_at_ms, modified: 0, value: Bytes::from(value) }
+    }
+
+    /// This collection record with another header, and whatever follows
+    /// the header kept.
+    pub fn with_header(&self, collection: Collection) -> Self {
+        let mut value = collection.encode().to_vec();
+        value.extend_from_slice(&self.value[COLLECTION_LEN.min(self.value.len())..]);
+        Record { value: Bytes::from(value), ..self.clone() }
+    }
+
     /// The collection header of a non-string record.
     pub fn header(&self) -> Result<Collection> {
         let bytes = &self.value;
-        if self.kind == KeyType::String || bytes.len() != COLLECTION_LEN {
+        if self.kind == KeyType::String || bytes.len() != self.kind.header_len() {
             return Err(corrupt(format!("a {} record has a {}-byte collection header", self.kind.name(), bytes.len())));
         }
         let field = |i: usize| u64::from_be_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
         Ok(Collection { version: field(0), len: field(1), head: field(2) })
+    }
+
+    /// A stream record's metadata.
+    pub fn stream_meta(&self) -> Result<StreamMeta> {
+        match self.kind {
+            KeyType::Stream => StreamMeta::decode(&self.value[COLLECTION_LEN.min(self.value.len())..]),
+            kind => Err(corrupt(format!("a {} record read as a stream", kind.name()))),
+        }
     }
 
     /// The collection version of a non-string record, if it is one.
@@ -186,5 +225,13 @@ mod tests {
         assert!(Record::decode(Bytes::from_static(&[1, 0])).is_err());
         assert!(Record::decode(Bytes::from_static(&[9; 17])).is_err());
         assert!(Record::decode(Bytes::from_static(&[2; 17])).is_err(), "a hash without its header");
+        let meta = StreamMeta { entries_added: 3, ..StreamMeta::default() };
+        let stream = Record::stream(Some(9), list, &meta);
+        let decoded = Record::decode(Bytes::from(stream.encode())).unwrap();
+        assert_eq!((decoded.header().unwrap(), decoded.stream_meta().unwrap()), (list, meta));
+        let moved = decoded.with_header(Collection { version: 77, ..list });
+        assert_eq!((moved.header().unwrap().version, moved.stream_meta().unwrap()), (77, meta));
+        let short = Record::collection(KeyType::Stream, None, list);
+        assert!(Record::decode(Bytes::from(short.encode())).is_err(), "a stream without its metadata");
     }
 }

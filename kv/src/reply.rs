@@ -57,6 +57,9 @@ pub enum Reply {
     /// zeros, `crate::number::format_human`): RESP3 double; RESP2 bulk
     /// string.
     HumanDouble(f64),
+    /// XREAD's streams: RESP3 a map; RESP2 an array of `[key, value]`
+    /// arrays.
+    KeyedArrays(Vec<(Reply, Reply)>),
 }
 
 impl Reply {

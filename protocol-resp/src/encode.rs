@@ -64,6 +64,16 @@ pub fn encode(out: &mut BytesMut, reply: &Reply, protocol: Protocol) {
                 encode(out, value, protocol);
             }
         }
+        Reply::KeyedArrays(pairs) => {
+            number(out, if resp3 { b'%' } else { b'*' }, pairs.len() as i64);
+            for (key, value) in pairs {
+                if !resp3 {
+                    out.put_slice(b"*2\r\n");
+                }
+                encode(out, key, protocol);
+                encode(out, value, protocol);
+            }
+        }
         Reply::Pairs(pairs) => {
             number(out, b'*', if resp3 { pairs.len() } else { 2 * pairs.len() } as i64);
             for (key, value) in pairs {

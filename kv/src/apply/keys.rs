@@ -77,7 +77,7 @@ fn copy_record(txn: &mut Txn<'_>, db: u8, record: Record, to: &Bytes, to_db: u8)
             let mut header = record.header()?;
             header.version = txn.new_collection()?.version;
             copy_elements(txn, (db, version), (to_db, header.version))?;
-            Record::collection(record.kind, record.expire_at_ms, header)
+            record.with_header(header)
         }
     };
     Ok(txn.put(to_db, to, record)?)

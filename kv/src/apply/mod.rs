@@ -21,6 +21,7 @@ mod hll;
 mod keys;
 mod list;
 mod set;
+mod stream;
 mod string;
 mod txn;
 mod waiters;
@@ -343,6 +344,14 @@ fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -
         }
         WriteOp::SortStore { key, options, destination } => {
             list::sort_store(txn, cursors, db, key, options, destination)
+        }
+        WriteOp::XAdd { key, id, fields, no_mkstream, trim } => {
+            stream::xadd(txn, db, key, id, fields, no_mkstream, trim)
+        }
+        WriteOp::XDel { key, ids } => stream::xdel(txn, db, key, ids),
+        WriteOp::XTrim { key, trim } => stream::xtrim(txn, db, key, trim),
+        WriteOp::XSetId { key, last_id, entries_added, max_deleted } => {
+            stream::xsetid(txn, db, key, last_id, entries_added, max_deleted)
         }
         WriteOp::Exec { watched, commands } => exec::exec(txn, ctx, watched, commands),
         WriteOp::SwapDb { a, b } => keys::swapdb(txn, ctx, a, b),

@@ -73,6 +73,7 @@ impl ReadCtx<'_> {
                 "listpack"
             }
             KeyType::ZSet => "skiplist",
+            KeyType::Stream => "stream",
         })
     }
 

@@ -6,7 +6,7 @@ use storage::keyspace::{kv_data, kv_meta, Shard};
 
 use super::ReadCtx;
 use crate::dump::{self, Dumped};
-use crate::error::Result;
+use crate::error::{CommandError, Result};
 use crate::glob;
 use crate::meta::read_u64;
 use crate::record::{KeyType, Record};
@@ -74,6 +74,11 @@ impl ReadCtx<'_> {
                         .map(|(member, score)| Ok((member, decode_score(&score)?)))
                         .collect::<Result<_>>()?,
                 ),
+                KeyType::Stream => {
+                    return Ok(Reply::Error(CommandError::Other(
+                        "ERR DUMP of a stream is not supported by Seshat yet".into(),
+                    )))
+                }
             };
             Ok(Reply::Bulk(dump::encode(&value)))
         })

@@ -25,6 +25,7 @@ mod memory;
 mod op;
 mod set;
 mod sort;
+mod stream;
 mod string;
 mod zset;
 

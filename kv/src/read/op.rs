@@ -10,6 +10,7 @@ use crate::geo::{GeoFields, GeoSearch};
 use crate::reply::Reply;
 use crate::set_algebra::SetAlgebra;
 use crate::sorted::{Aggregate, Combine, Range, RangeSpec};
+use crate::stream::StreamId;
 
 /// A read-only command. See each command's Redis documentation for its
 /// semantics; the variants name which commands they serve.
@@ -267,6 +268,25 @@ pub enum ReadOp {
         search: GeoSearch,
         fields: GeoFields,
     },
+    XLen {
+        key: Bytes,
+    },
+    /// XRANGE, XREVRANGE (`rev`): `start ..= end`, at most `count`.
+    XRange {
+        key: Bytes,
+        start: StreamId,
+        end: StreamId,
+        count: Option<u64>,
+        rev: bool,
+    },
+    /// XREAD (inside MULTI, or without BLOCK).
+    XRead {
+        keys: Vec<Bytes>,
+        /// The IDs as given (`$`, or an ID), parsed in order with the
+        /// keys' type checks, as Redis does.
+        ids: Vec<Bytes>,
+        count: u64,
+    },
 }
 
 impl ReadCtx<'_> {
@@ -281,6 +301,9 @@ impl ReadCtx<'_> {
             ReadOp::GeoHash { key, members } => self.geohash(key, members),
             ReadOp::GeoDist { key, from, to, to_meters } => self.geodist(key, from, to, *to_meters),
             ReadOp::GeoSearch { key, search, fields } => self.geosearch(key, search, *fields),
+            ReadOp::XLen { key } => self.xlen(key),
+            ReadOp::XRange { key, start, end, count, rev } => self.xrange(key, *start, *end, *count, *rev),
+            ReadOp::XRead { keys, ids, count } => self.xread(keys, ids, *count),
             ReadOp::GetRange { key, start, end } => self.getrange(key, *start, *end),
             ReadOp::Lcs { a, b, output } => self.lcs(a, b, *output),
             ReadOp::Exists { keys } => self.exists(keys),

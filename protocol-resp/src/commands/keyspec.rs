@@ -77,6 +77,16 @@ pub(crate) fn keys(spec: &Spec, words: &[Bytes]) -> Result<Vec<(Bytes, KeyFlags)
             keys.extend(stored.map(|i| (words[i + 1].clone(), OVERWRITE)));
             keys
         }
+        "xread" | "xreadgroup" => {
+            // After STREAMS: the keys, then as many IDs.
+            let streams = words.iter().position(|w| w.eq_ignore_ascii_case(b"STREAMS")).ok_or(InvalidArguments)?;
+            let rest = &words[streams + 1..];
+            if rest.is_empty() || !rest.len().is_multiple_of(2) {
+                return Err(InvalidArguments);
+            }
+            let flags = if spec.name == "xread" { READ } else { READ_WRITE };
+            with(rest[..rest.len() / 2].to_vec(), flags)
+        }
         "memory" if words.get(1).is_some_and(|w| w.eq_ignore_ascii_case(b"USAGE")) => vec![(word(2)?, READ_META)],
         _ => fixed(spec, words),
     })
@@ -151,6 +161,8 @@ mod tests {
         assert_eq!(names("GEOSEARCHSTORE d g FROMMEMBER m BYRADIUS 1 km"), ["d", "g"]);
         assert_eq!(names("MSET a 1 b 2"), ["a", "b"]);
         assert_eq!(names("BLPOP a b 0"), ["a", "b"]);
+        assert_eq!(names("XREAD COUNT 2 STREAMS a b 0 0"), ["a", "b"]);
+        assert_eq!(keys_of("XREAD STREAMS a b 0"), Err(InvalidArguments));
         assert_eq!(keys_of("LMPOP 3 a LEFT"), Err(InvalidArguments));
         assert_eq!(keys_of("LMPOP 0 a LEFT"), Err(InvalidArguments));
         assert_eq!(keys_of("RENAME a b").unwrap(), [("a".into(), POP), ("b".into(), OVERWRITE)]);

@@ -28,6 +28,7 @@ mod redis_cluster;
 mod server;
 mod set;
 mod split;
+mod stream;
 mod string;
 mod tracking;
 mod transaction;
@@ -125,6 +126,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
         bits::COMMANDS,
         hash::COMMANDS,
         hll::COMMANDS,
+        stream::COMMANDS,
         geo::COMMANDS,
         list::COMMANDS,
         set::COMMANDS,

@@ -1,0 +1,265 @@
+//! Stream commands (`kv::stream`): parse as Redis 7.0's `t_stream.c`
+//! does, in its order of checks, then read or write through `kv`.
+
+use bytes::Bytes;
+use kv::stream::{AddId, StreamId, Trim, TrimStrategy};
+use kv::{CommandError, ReadOp, WriteOp};
+
+use super::flags::{DENYOOM, FAST, READONLY, WRITE};
+use super::{read, spec, write, wrong_arity, Outcome, Spec};
+use crate::args::Args;
+use crate::session::Session;
+
+type Result = std::result::Result<Outcome, CommandError>;
+
+/// Redis's default `LIMIT` of `~` trimming: 100 nodes of
+/// `stream-node-max-entries` (100, the size `kv::stream` emulates).
+const DEFAULT_APPROX_LIMIT: u64 = 100 * kv::stream::NODE_ENTRIES;
+
+fn error(message: &str) -> CommandError {
+    CommandError::Other(format!("ERR {message}"))
+}
+
+fn integer(word: &[u8]) -> std::result::Result<i64, CommandError> {
+    kv::number::parse_i64(word).ok_or(CommandError::NotInteger)
+}
+
+fn strict_id(word: &[u8]) -> std::result::Result<StreamId, CommandError> {
+    Ok(StreamId::parse(word, 0, true, false)?.id)
+}
+
+/// XADD's and XTRIM's options as `streamParseAddOrTrimArgsOrReply` reads
+/// them from `words` (the arguments after the key).
+struct TrimArgs {
+    trim: Option<Trim>,
+    no_mkstream: bool,
+    /// XADD: the ID, if not `*`.
+    id: Option<AddId>,
+    /// XADD: where the ID is in `words`.
+    id_at: usize,
+}
+
+fn trim_args(words: &[Bytes], xadd: bool) -> std::result::Result<TrimArgs, CommandError> {
+    let mut parsed = TrimArgs { trim: None, no_mkstream: false, id: None, id_at: words.len() };
+    let (mut strategy, mut approx, mut limit) = (None, false, None);
+    let mut i = 0;
+    while i < words.len() {
+        let more = words.len() - 1 - i;
+        let option = words[i].to_ascii_uppercase();
+        match option.as_slice() {
+            b"*" if xadd => {
+                parsed.id_at = i;
+                break;
+            }
+            b"MAXLEN" | b"MINID" if more > 0 => {
+                if strategy.is_some() {
+                    return Err(error("syntax error, MAXLEN and MINID options at the same time are not compatible"));
+                }
+                approx = false;
+                if more >= 2 && (words[i + 1].as_ref() == b"~" || words[i + 1].as_ref() == b"=") {
+                    approx = words[i + 1].as_ref() == b"~";
+                    i += 1;
+                }
+                let threshold = &words[i + 1];
+                strategy = Some(if option.as_slice() == b"MAXLEN" {
+                    let max = integer(threshold)?;
+                    if max < 0 {
+                        return Err(error("The MAXLEN argument must be >= 0."));
+                    }
+                    TrimStrategy::MaxLen(max as u64)
+                } else {
+                    TrimStrategy::MinId(strict_id(threshold)?)
+                });
+                i += 1;
+            }
+            b"LIMIT" if more > 0 => {
+                let count = integer(&words[i + 1])?;
+                if count < 0 {
+                    return Err(error("The LIMIT argument must be >= 0."));
+                }
+                limit = Some(count as u64);
+                i += 1;
+            }
+            b"NOMKSTREAM" if xadd => parsed.no_mkstream = true,
+            _ if xadd => {
+                let id = StreamId::parse(&words[i], 0, true, true)?;
+                parsed.id = Some(if id.seq_given { AddId::Exact(id.id) } else { AddId::AutoSeq(id.id.ms) });
+                parsed.id_at = i;
+                break;
+            }
+            _ => return Err(CommandError::Syntax),
+        }
+        i += 1;
+    }
+    if limit.is_some_and(|limit| limit > 0) && strategy.is_none() {
+        return Err(error("syntax error, LIMIT cannot be used without specifying a trimming strategy"));
+    }
+    if !xadd && strategy.is_none() {
+        return Err(error("syntax error, XTRIM must be called with a trimming strategy"));
+    }
+    if limit.is_some() && !approx {
+        return Err(error("syntax error, LIMIT cannot be used without the special ~ option"));
+    }
+    let limit = match limit {
+        Some(limit) => limit,
+        None if approx => DEFAULT_APPROX_LIMIT,
+        None => 0,
+    };
+    parsed.trim = strategy.map(|strategy| Trim { strategy, approx, limit });
+    Ok(parsed)
+}
+
+fn xadd(session: &mut Session, args: &mut Args) -> Result {
+    let key = args.next()?;
+    let words = args.rest();
+    let parsed = trim_args(&words, true)?;
+    let fields = words.get(parsed.id_at + 1..).unwrap_or_default();
+    if fields.len() < 2 || fields.len() % 2 == 1 {
+        return Err(wrong_arity("xadd"));
+    }
+    let fields = fields.chunks(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect();
+    let id = parsed.id.unwrap_or(AddId::Auto);
+    write(session, WriteOp::XAdd { key, id, fields, no_mkstream: parsed.no_mkstream, trim: parsed.trim })
+}
+
+fn xtrim(session: &mut Session, args: &mut Args) -> Result {
+    let key = args.next()?;
+    let trim = trim_args(&args.rest(), false)?.trim.expect("XTRIM's options name a strategy");
+    write(session, WriteOp::XTrim { key, trim })
+}
+
+fn xdel(session: &mut Session, args: &mut Args) -> Result {
+    let key = args.next()?;
+    let ids = args.rest();
+    write(session, WriteOp::XDel { key, ids })
+}
+
+fn xlen(session: &mut Session, args: &mut Args) -> Result {
+    let key = args.next()?;
+    args.finish()?;
+    read(session, ReadOp::XLen { key })
+}
+
+/// An end of an XRANGE interval: `-`, `+`, `<ms>[-<seq>]`, or `(` and an
+/// ID (exclusive); `missing_seq` completes `<ms>`.
+fn interval_end(word: &[u8], missing_seq: u64) -> std::result::Result<(StreamId, bool), CommandError> {
+    match word.strip_prefix(b"(").filter(|_| word.len() > 1) {
+        Some(id) => Ok((StreamId::parse(id, missing_seq, true, false)?.id, true)),
+        None => Ok((StreamId::parse(word, missing_seq, false, false)?.id, false)),
+    }
+}
+
+fn range(session: &mut Session, args: &mut Args, rev: bool) -> Result {
+    let key = args.next()?;
+    let (first, second) = (args.next()?, args.next()?);
+    let (start, end) = if rev { (second, first) } else { (first, second) };
+    let (start, exclusive) = interval_end(&start, 0)?;
+    let start = match exclusive {
+        true => start.next().ok_or_else(|| error("invalid start ID for the interval"))?,
+        false => start,
+    };
+    let (end, exclusive) = interval_end(&end, u64::MAX)?;
+    let end = match exclusive {
+        true => end.prev().ok_or_else(|| error("invalid end ID for the interval"))?,
+        false => end,
+    };
+    let mut count = None;
+    while let Some(option) = args.next_opt() {
+        if !option.eq_ignore_ascii_case(b"COUNT") || args.remaining() == 0 {
+            return Err(CommandError::Syntax);
+        }
+        count = Some(args.next_i64()?.max(0) as u64);
+    }
+    read(session, ReadOp::XRange { key, start, end, count, rev })
+}
+
+fn xrange(session: &mut Session, args: &mut Args) -> Result {
+    range(session, args, false)
+}
+
+fn xrevrange(session: &mut Session, args: &mut Args) -> Result {
+    range(session, args, true)
+}
+
+fn xsetid(session: &mut Session, args: &mut Args) -> Result {
+    let key = args.next()?;
+    let last_id = strict_id(&args.next()?)?;
+    let (mut entries_added, mut max_deleted) = (None, None);
+    while let Some(option) = args.next_opt() {
+        let option = option.to_ascii_uppercase();
+        match option.as_slice() {
+            b"ENTRIESADDED" if args.remaining() > 0 => {
+                let added = args.next_i64()?;
+                if added < 0 {
+                    return Err(error("entries_added must be positive"));
+                }
+                entries_added = Some(added as u64);
+            }
+            b"MAXDELETEDID" if args.remaining() > 0 => {
+                let id = strict_id(&args.next()?)?;
+                if last_id < id {
+                    return Err(error("The ID specified in XSETID is smaller than the provided max_deleted_entry_id"));
+                }
+                max_deleted = Some(id);
+            }
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    write(session, WriteOp::XSetId { key, last_id, entries_added, max_deleted })
+}
+
+/// XREAD's options before STREAMS, as Redis reads them.
+struct ReadArgs {
+    count: u64,
+    keys: Vec<Bytes>,
+    ids: Vec<Bytes>,
+}
+
+fn read_args(args: &mut Args) -> std::result::Result<ReadArgs, CommandError> {
+    let mut count = 0;
+    while let Some(option) = args.next_opt() {
+        let more = args.remaining();
+        let option = option.to_ascii_uppercase();
+        match option.as_slice() {
+            b"BLOCK" if more > 0 => {
+                return Err(error("XREAD BLOCK is not supported by Seshat yet"));
+            }
+            b"COUNT" if more > 0 => count = args.next_i64()?.max(0) as u64,
+            b"STREAMS" if more > 0 => {
+                let mut streams = args.rest();
+                if !streams.len().is_multiple_of(2) {
+                    return Err(error(
+                        "Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
+                    ));
+                }
+                let ids = streams.split_off(streams.len() / 2);
+                return Ok(ReadArgs { count, keys: streams, ids });
+            }
+            b"GROUP" if more >= 2 => {
+                return Err(error("The GROUP option is only supported by XREADGROUP. You called XREAD instead."))
+            }
+            b"NOACK" => {
+                return Err(error("The NOACK option is only supported by XREADGROUP. You called XREAD instead."))
+            }
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    Err(CommandError::Syntax)
+}
+
+fn xread(session: &mut Session, args: &mut Args) -> Result {
+    let ReadArgs { count, keys, ids } = read_args(args)?;
+    read(session, ReadOp::XRead { keys, ids, count })
+}
+
+#[rustfmt::skip]
+pub(super) const COMMANDS: &[Spec] = &[
+    spec!("xadd", -5, WRITE | DENYOOM | FAST, 1, 1, 1, "stream", "5.0.0", "Appends a new message to a stream. Creates the key if it doesn't exist.", xadd),
+    spec!("xdel", -3, WRITE | FAST, 1, 1, 1, "stream", "5.0.0", "Returns the number of messages after removing them from a stream.", xdel),
+    spec!("xlen", 2, READONLY | FAST, 1, 1, 1, "stream", "5.0.0", "Return the number of messages in a stream.", xlen),
+    spec!("xrange", -4, READONLY, 1, 1, 1, "stream", "5.0.0", "Returns the messages from a stream within a range of IDs.", xrange),
+    spec!("xread", -4, READONLY, 0, 0, 0, "stream", "5.0.0", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.", xread),
+    spec!("xrevrange", -4, READONLY, 1, 1, 1, "stream", "5.0.0", "Returns the messages from a stream within a range of IDs in reverse order.", xrevrange),
+    spec!("xsetid", -3, WRITE | DENYOOM | FAST, 1, 1, 1, "stream", "5.0.0", "An internal command for replicating stream values.", xsetid),
+    spec!("xtrim", -4, WRITE, 1, 1, 1, "stream", "5.0.0", "Deletes messages from the beginning of a stream.", xtrim),
+];
