@@ -13,6 +13,7 @@ use crate::bits::{BitOperation, FieldOp};
 use crate::geo::GeoSearch;
 use crate::notify::{NotifyFlags, Writer};
 use crate::read::{ReadOp, SortOptions};
+use crate::record::KeyType;
 use crate::reply::Reply;
 use crate::set_algebra::SetAlgebra;
 use crate::sorted::{Aggregate, Combine, Range, RangeSpec};
@@ -511,24 +512,35 @@ pub enum BlockingPop {
     Move { to: Bytes, from_end: End, to_end: End },
     /// BZPOPMIN/BZPOPMAX (`Flat`) and BZMPOP (`Nested`), up to `count`.
     ZSet { max: bool, count: u64, shape: PopShape },
+    /// XREAD BLOCK: the entries above `ids[i]` of the `i`-th key, up to
+    /// `count` (0: all; once blocked, 1000 as Redis), read rather than
+    /// popped. The IDs as given (`$` or an ID); a queued client's `$`
+    /// became the stream's last ID when it blocked.
+    Stream { ids: Vec<Bytes>, count: u64 },
 }
 
 impl BlockingPop {
-    /// Whether lists serve this pop (else sorted sets do).
-    pub(crate) fn serves_lists(&self) -> bool {
-        !matches!(self, BlockingPop::ZSet { .. })
+    /// Whether data of type `kind` serves this pop.
+    pub(crate) fn served_by(&self, kind: KeyType) -> bool {
+        match self {
+            BlockingPop::List { .. } | BlockingPop::Move { .. } => kind == KeyType::List,
+            BlockingPop::ZSet { .. } => kind == KeyType::ZSet,
+            BlockingPop::Stream { .. } => kind == KeyType::Stream,
+        }
     }
 
     /// The pop as a command that never blocks (inside MULTI, where Redis
-    /// answers nil at once): from the first of `keys` that has data.
-    pub fn immediate(self, mut keys: Vec<Bytes>) -> WriteOp {
-        match self {
+    /// answers at once, nil if nothing is there): from the first of `keys`
+    /// that has data.
+    pub fn immediate(self, mut keys: Vec<Bytes>) -> TxnStep {
+        TxnStep::Write(match self {
             BlockingPop::List { end, count, single } => WriteOp::LPopFirst { keys, end, count, single },
             BlockingPop::Move { to, from_end, to_end } => {
                 WriteOp::LMove { from: keys.swap_remove(0), to, from_end, to_end }
             }
             BlockingPop::ZSet { max, count, shape } => WriteOp::ZPopFirst { keys, max, count, shape },
-        }
+            BlockingPop::Stream { ids, count } => return TxnStep::Read(ReadOp::XRead { keys, ids, count }),
+        })
     }
 }
 

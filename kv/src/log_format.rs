@@ -234,6 +234,6 @@ const AGGREGATE: &[&str] = &["Sum", "Min", "Max"];
 const BIT_OPERATION: &[&str] = &["And", "Or", "Xor", "Not"];
 const OVERFLOW: &[&str] = &["Wrap", "Sat", "Fail"];
 const FIELD_OP: &[&str] = &["Get", "Set", "IncrBy"];
-const BLOCKING_POP: &[&str] = &["List", "Move", "ZSet"];
+const BLOCKING_POP: &[&str] = &["List", "Move", "ZSet", "Stream"];
 const ADD_ID: &[&str] = &["Auto", "AutoSeq", "Exact"];
 const TRIM_STRATEGY: &[&str] = &["MaxLen", "MinId"];

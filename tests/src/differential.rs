@@ -182,10 +182,10 @@ impl Generator {
         INDEXES.choose(&mut self.rng).expect("indexes").to_string()
     }
 
-    /// A key of `family` (`s`, `h`, `l`, `t`, `z`), or sometimes of any
+    /// A key of `family` (`s`, `h`, `l`, `t`, `z`, `g`, `x`), or sometimes of any
     /// family, so that type errors are compared too.
     fn key(&mut self, family: &str) -> String {
-        let family = if self.rng.random_bool(0.1) { self.pick(&["s", "h", "l", "t", "z", "g"]) } else { family };
+        let family = if self.rng.random_bool(0.1) { self.pick(&["s", "h", "l", "t", "z", "g", "x"]) } else { family };
         let n = self.rng.random_range(0..3);
         self.tagged(&format!("{family}{n}"))
     }
@@ -220,7 +220,7 @@ impl Generator {
 
     /// One random command of any family.
     pub fn command(&mut self) -> Command {
-        let (args, norm) = match self.rng.random_range(0..27) {
+        let (args, norm) = match self.rng.random_range(0..29) {
             0..=3 => self.string(),
             4..=7 => self.hash(),
             8..=11 => self.list(),
@@ -229,6 +229,7 @@ impl Generator {
             20 => self.edges(),
             21 => self.hyperloglog(),
             22 => self.geo(),
+            23 | 24 => self.stream(),
             _ => self.keyspace(),
         };
         Command { args, norm }
@@ -414,6 +415,117 @@ impl Generator {
                 exact(args)
             }
             _ => exact(vec!["ZRANGE".into(), k, "0".into(), "-1".into(), "WITHSCORES".into()]),
+        }
+    }
+
+    /// A stream entry ID: small, so that commands meet, sometimes with
+    /// `-*`, `-`/`+` or a bad spelling (where `any` allows them).
+    fn stream_id(&mut self, any: bool) -> String {
+        let (ms, seq) = (self.rng.random_range(0..30), self.rng.random_range(0..3));
+        match self.rng.random_range(0..20) {
+            0 if any => self.pick(&["-", "+", "bad", "1-x"]).to_string(),
+            1..=4 => ms.to_string(),
+            _ => format!("{ms}-{seq}"),
+        }
+    }
+
+    /// A trim clause of XADD or XTRIM (exact trims, and `~` that only
+    /// ever trims streams longer than a node).
+    fn stream_trim(&mut self, args: &mut Vec<String>) {
+        let strategy = self.pick(&["MAXLEN", "MINID"]);
+        args.push(strategy.into());
+        if self.rng.random_bool(0.4) {
+            args.push(self.pick(&["=", "~"]).into());
+        }
+        args.push(match strategy {
+            "MAXLEN" => self.rng.random_range(0..6).to_string(),
+            _ => self.stream_id(false),
+        });
+        if args.contains(&"~".to_string()) && self.rng.random_bool(0.3) {
+            args.extend(["LIMIT".into(), self.rng.random_range(0..3).to_string()]);
+        }
+    }
+
+    /// Stream commands over the `x` keys with explicit IDs (a server's
+    /// `*` IDs come from its own clock): adds, ranges, deletes, trims,
+    /// reads of several streams, XSETID.
+    fn stream(&mut self) -> (Vec<String>, Norm) {
+        let k = self.key("x");
+        let exact = |args: Vec<String>| (args, Norm::Exact);
+        match self.rng.random_range(0..12) {
+            0..=3 => {
+                let mut args = vec!["XADD".into(), k];
+                if self.rng.random_bool(0.1) {
+                    args.push("NOMKSTREAM".into());
+                }
+                if self.rng.random_bool(0.2) {
+                    self.stream_trim(&mut args);
+                }
+                let id = match self.rng.random_range(0..6) {
+                    0 => format!("{}-*", self.rng.random_range(0..30)),
+                    _ => self.stream_id(false),
+                };
+                args.push(id);
+                for _ in 0..self.rng.random_range(1..3) {
+                    args.push(self.pick(&["f", "g", "name"]).into());
+                    args.push(self.value());
+                }
+                exact(args)
+            }
+            4 | 5 => {
+                let rev = self.rng.random_bool(0.3);
+                let (mut start, mut end) = (self.stream_id(true), self.stream_id(true));
+                for bound in [&mut start, &mut end] {
+                    if self.rng.random_bool(0.2) {
+                        bound.insert(0, '(');
+                    }
+                }
+                if self.rng.random_bool(0.5) {
+                    (start, end) = ("-".into(), "+".into());
+                }
+                let mut args =
+                    if rev { vec!["XREVRANGE".into(), k, end, start] } else { vec!["XRANGE".into(), k, start, end] };
+                if self.rng.random_bool(0.3) {
+                    args.extend(["COUNT".into(), self.rng.random_range(-1..4).to_string()]);
+                }
+                exact(args)
+            }
+            6 => exact(vec!["XLEN".into(), k]),
+            7 => {
+                let mut args = vec!["XDEL".into(), k];
+                args.extend((0..self.rng.random_range(1..4)).map(|_| self.stream_id(false)));
+                exact(args)
+            }
+            8 => {
+                let mut args = vec!["XTRIM".into(), k];
+                self.stream_trim(&mut args);
+                exact(args)
+            }
+            9 | 10 => {
+                let mut args = vec!["XREAD".into()];
+                if self.rng.random_bool(0.4) {
+                    args.extend(["COUNT".into(), self.rng.random_range(0..3).to_string()]);
+                }
+                let keys: Vec<String> = (0..self.rng.random_range(1..3)).map(|_| self.key("x")).collect();
+                let ids: Vec<String> = keys
+                    .iter()
+                    .map(|_| if self.rng.random_bool(0.2) { "$".into() } else { self.stream_id(false) })
+                    .collect();
+                args.push("STREAMS".into());
+                args.extend(keys);
+                args.extend(ids);
+                exact(args)
+            }
+            _ => {
+                let mut args = vec!["XSETID".into(), k, self.stream_id(false)];
+                if self.rng.random_bool(0.3) {
+                    args.extend(["ENTRIESADDED".into(), self.rng.random_range(0..8).to_string()]);
+                }
+                if self.rng.random_bool(0.3) {
+                    args.extend(["MAXDELETEDID".into(), self.stream_id(false)]);
+                }
+                exact(args)
+            }
         }
     }
 
@@ -667,7 +779,7 @@ impl Generator {
     }
 
     fn keyspace(&mut self) -> (Vec<String>, Norm) {
-        let family = self.pick(&["s", "h", "l", "t", "z"]).to_string();
+        let family = self.pick(&["s", "h", "l", "t", "z", "x"]).to_string();
         let k = self.key(&family);
         let k2 = self.key(&family);
         match self.rng.random_range(0..13) {

@@ -14,13 +14,17 @@ use bytes::Bytes;
 
 use super::txn::Txn;
 use super::waiters::{WaitQueue, Waiter};
-use super::{list, zset, Fail, OpResult};
+use super::{list, reading, stream, zset, Fail, OpResult};
 use crate::blocking::Delivery;
 use crate::command::{BlockingPop, WaiterId};
+use crate::cursors::CursorTable;
 use crate::dbmap::DbMap;
 use crate::error::Result;
-use crate::record::KeyType;
 use crate::reply::Reply;
+
+/// How many entries a blocked XREAD without COUNT gets at most (Redis's
+/// `XREAD_BLOCKED_DEFAULT_COUNT`).
+const XREAD_BLOCKED_COUNT: u64 = 1000;
 
 /// `WriteOp::Block`: the pop's reply if a key has data (or an error);
 /// else queues the client (under its `logical` database; `db` is where
@@ -38,6 +42,20 @@ pub(super) fn block(
     if !matches!(reply, Reply::Nil | Reply::NilArray) {
         return Ok(reply);
     }
+    let pop = match pop {
+        // `$` means the entries added from now on.
+        BlockingPop::Stream { ids, count } => {
+            let mut resolved = Vec::with_capacity(ids.len());
+            for (key, id) in keys.iter().zip(ids) {
+                resolved.push(match id.as_ref() {
+                    b"$" => Bytes::from(stream::last_id(txn, db, key)?.to_string()),
+                    _ => id,
+                });
+            }
+            BlockingPop::Stream { ids: resolved, count }
+        }
+        pop => pop,
+    };
     queue.push(txn, Waiter { id, db: logical, keys, pop });
     Ok(Reply::Blocked)
 }
@@ -108,16 +126,22 @@ fn serve_key(
     let db = dbs.physical(logical);
     for seq in queue.waiting_on(logical, key) {
         let Some(record) = txn.get(db, key)? else { break };
-        let Some(pop) = queue.get(seq).map(|waiter| waiter.pop.clone()) else { continue };
-        let serves = match record.kind {
-            KeyType::List => pop.serves_lists(),
-            KeyType::ZSet => !pop.serves_lists(),
-            _ => false,
-        };
-        if !serves {
+        let Some(waiter) = queue.get(seq) else { continue };
+        if !waiter.pop.served_by(record.kind) {
             continue;
         }
+        let pop = match &waiter.pop {
+            BlockingPop::Stream { ids, count } => {
+                let at = waiter.keys.iter().position(|k| k == key).expect("a waiter waits on its keys");
+                let count = if *count == 0 { XREAD_BLOCKED_COUNT } else { *count };
+                BlockingPop::Stream { ids: vec![ids[at].clone()], count }
+            }
+            pop => pop.clone(),
+        };
         let reply = match pop_first(txn, db, vec![key.clone()], &pop) {
+            // Nothing above the client's ID yet (a stream read takes
+            // nothing, so the next client may still be served).
+            Ok(Reply::NilArray) if matches!(pop, BlockingPop::Stream { .. }) => continue,
             Ok(reply) => reply,
             Err(Fail::User(error)) => Reply::Error(error),
             Err(Fail::Fatal(error)) => return Err(error),
@@ -139,6 +163,7 @@ fn pop_first(txn: &mut Txn<'_>, db: u8, mut keys: Vec<Bytes>, pop: &BlockingPop)
             list::lmove(txn, db, from, to, from_end, to_end)
         }
         BlockingPop::ZSet { max, count, shape } => zset::zpop_first(txn, db, keys, max, count, shape),
+        BlockingPop::Stream { ids, count } => Ok(reading(txn, &CursorTable::default(), db).xread(&keys, &ids, count)?),
     }
 }
 

@@ -42,6 +42,11 @@ pub(super) fn existing(txn: &mut Txn<'_>, db: u8, key: &Bytes) -> Result<Option<
     }
 }
 
+/// The last ID of the stream at `key`, 0-0 if absent.
+pub(super) fn last_id(txn: &mut Txn<'_>, db: u8, key: &Bytes) -> Result<StreamId, Fail> {
+    Ok(existing(txn, db, key)?.map_or(StreamId::MIN, |stream| stream.meta.last_id))
+}
+
 /// Stores the stream's record (an empty stream stays).
 pub(super) fn save(txn: &mut Txn<'_>, db: u8, key: &Bytes, stream: &OpenStream) -> Result<(), Fail> {
     Ok(txn.put(db, key, Record::stream(stream.expire_at_ms, stream.header, &stream.meta))?)

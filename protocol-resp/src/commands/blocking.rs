@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kv::{BlockingPop, CommandError};
+use kv::{BlockingPop, CommandError, TxnStep};
 
-use super::{service_error, write, Outcome};
+use super::{read, service_error, write, Outcome};
 use crate::session::Session;
 
 /// A blocking command's timeout in seconds (0: forever).
@@ -29,7 +29,11 @@ pub(super) fn blocking(
     timeout: Option<Duration>,
 ) -> Result<Outcome, CommandError> {
     if session.transaction.is_some() {
-        return write(session, pop.immediate(keys));
+        return match pop.immediate(keys) {
+            TxnStep::Write(op) => write(session, op),
+            TxnStep::Read(op) => read(session, op),
+            TxnStep::Reply(reply) => Ok(Outcome::Reply(reply)),
+        };
     }
     let (kv, shard, db, client, shutdown) = (
         session.server.kv.clone(),

@@ -3,9 +3,12 @@
 
 use bytes::Bytes;
 use kv::stream::{AddId, StreamId, Trim, TrimStrategy};
-use kv::{CommandError, ReadOp, WriteOp};
+use std::time::Duration;
 
-use super::flags::{DENYOOM, FAST, READONLY, WRITE};
+use kv::{BlockingPop, CommandError, ReadOp, WriteOp};
+
+use super::blocking::blocking;
+use super::flags::{BLOCKING, DENYOOM, FAST, READONLY, WRITE};
 use super::{read, spec, write, wrong_arity, Outcome, Spec};
 use crate::args::Args;
 use crate::session::Session;
@@ -211,18 +214,25 @@ fn xsetid(session: &mut Session, args: &mut Args) -> Result {
 /// XREAD's options before STREAMS, as Redis reads them.
 struct ReadArgs {
     count: u64,
+    /// BLOCK's milliseconds (0: forever).
+    block: Option<u64>,
     keys: Vec<Bytes>,
     ids: Vec<Bytes>,
 }
 
 fn read_args(args: &mut Args) -> std::result::Result<ReadArgs, CommandError> {
-    let mut count = 0;
+    let (mut count, mut block) = (0, None);
     while let Some(option) = args.next_opt() {
         let more = args.remaining();
         let option = option.to_ascii_uppercase();
         match option.as_slice() {
             b"BLOCK" if more > 0 => {
-                return Err(error("XREAD BLOCK is not supported by Seshat yet"));
+                let ms = kv::number::parse_i64(&args.next()?)
+                    .ok_or_else(|| error("timeout is not an integer or out of range"))?;
+                if ms < 0 {
+                    return Err(error("timeout is negative"));
+                }
+                block = Some(ms as u64);
             }
             b"COUNT" if more > 0 => count = args.next_i64()?.max(0) as u64,
             b"STREAMS" if more > 0 => {
@@ -233,7 +243,7 @@ fn read_args(args: &mut Args) -> std::result::Result<ReadArgs, CommandError> {
                     ));
                 }
                 let ids = streams.split_off(streams.len() / 2);
-                return Ok(ReadArgs { count, keys: streams, ids });
+                return Ok(ReadArgs { count, block, keys: streams, ids });
             }
             b"GROUP" if more >= 2 => {
                 return Err(error("The GROUP option is only supported by XREADGROUP. You called XREAD instead."))
@@ -247,9 +257,18 @@ fn read_args(args: &mut Args) -> std::result::Result<ReadArgs, CommandError> {
     Err(CommandError::Syntax)
 }
 
+/// XREAD; with BLOCK, a client that finds nothing waits in the shard's
+/// replicated queue of blocked clients until a write adds entries above
+/// its IDs (`kv::BlockingPop::Stream`). Inside MULTI it never blocks.
 fn xread(session: &mut Session, args: &mut Args) -> Result {
-    let ReadArgs { count, keys, ids } = read_args(args)?;
-    read(session, ReadOp::XRead { keys, ids, count })
+    let ReadArgs { count, block, keys, ids } = read_args(args)?;
+    match block {
+        None => read(session, ReadOp::XRead { keys, ids, count }),
+        Some(ms) => {
+            let timeout = (ms > 0).then(|| Duration::from_millis(ms));
+            blocking(session, keys, BlockingPop::Stream { ids, count }, timeout)
+        }
+    }
 }
 
 #[rustfmt::skip]
@@ -258,7 +277,7 @@ pub(super) const COMMANDS: &[Spec] = &[
     spec!("xdel", -3, WRITE | FAST, 1, 1, 1, "stream", "5.0.0", "Returns the number of messages after removing them from a stream.", xdel),
     spec!("xlen", 2, READONLY | FAST, 1, 1, 1, "stream", "5.0.0", "Return the number of messages in a stream.", xlen),
     spec!("xrange", -4, READONLY, 1, 1, 1, "stream", "5.0.0", "Returns the messages from a stream within a range of IDs.", xrange),
-    spec!("xread", -4, READONLY, 0, 0, 0, "stream", "5.0.0", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.", xread),
+    spec!("xread", -4, READONLY | BLOCKING, 0, 0, 0, "stream", "5.0.0", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.", xread),
     spec!("xrevrange", -4, READONLY, 1, 1, 1, "stream", "5.0.0", "Returns the messages from a stream within a range of IDs in reverse order.", xrevrange),
     spec!("xsetid", -3, WRITE | DENYOOM | FAST, 1, 1, 1, "stream", "5.0.0", "An internal command for replicating stream values.", xsetid),
     spec!("xtrim", -4, WRITE, 1, 1, 1, "stream", "5.0.0", "Deletes messages from the beginning of a stream.", xtrim),
