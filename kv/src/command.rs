@@ -17,6 +17,7 @@ use crate::record::KeyType;
 use crate::reply::Reply;
 use crate::set_algebra::SetAlgebra;
 use crate::sorted::{Aggregate, Combine, Range, RangeSpec};
+use crate::stream::group::GroupCommand;
 use crate::stream::{AddId, StreamId, Trim};
 
 /// One entry of the `kv` log.
@@ -482,6 +483,45 @@ pub enum WriteOp {
         entries_added: Option<u64>,
         max_deleted: Option<StreamId>,
     },
+    /// XGROUP CREATE, SETID, DESTROY, CREATECONSUMER, DELCONSUMER.
+    XGroup {
+        key: Bytes,
+        group: Bytes,
+        command: GroupCommand,
+    },
+    /// XREADGROUP (without BLOCK, or inside MULTI); the IDs as given
+    /// (`>` or an ID), checked with the keys as Redis does.
+    XReadGroup {
+        group: Bytes,
+        consumer: Bytes,
+        keys: Vec<Bytes>,
+        ids: Vec<Bytes>,
+        count: u64,
+        noack: bool,
+    },
+    /// XACK; the IDs as given (checked once the group is found).
+    XAck {
+        key: Bytes,
+        group: Bytes,
+        ids: Vec<Bytes>,
+    },
+    /// XCLAIM; `args` are the arguments after the consumer, parsed once
+    /// the group is found, as Redis does.
+    XClaim {
+        key: Bytes,
+        group: Bytes,
+        consumer: Bytes,
+        args: Vec<Bytes>,
+    },
+    XAutoClaim {
+        key: Bytes,
+        group: Bytes,
+        consumer: Bytes,
+        min_idle: u64,
+        start: StreamId,
+        count: u64,
+        justid: bool,
+    },
 }
 
 impl WriteOp {
@@ -517,6 +557,9 @@ pub enum BlockingPop {
     /// popped. The IDs as given (`$` or an ID); a queued client's `$`
     /// became the stream's last ID when it blocked.
     Stream { ids: Vec<Bytes>, count: u64 },
+    /// XREADGROUP BLOCK: new entries (`>`) delivered to `group` for
+    /// `consumer`, as XREADGROUP does.
+    Group { group: Bytes, consumer: Bytes, ids: Vec<Bytes>, count: u64, noack: bool },
 }
 
 impl BlockingPop {
@@ -525,7 +568,7 @@ impl BlockingPop {
         match self {
             BlockingPop::List { .. } | BlockingPop::Move { .. } => kind == KeyType::List,
             BlockingPop::ZSet { .. } => kind == KeyType::ZSet,
-            BlockingPop::Stream { .. } => kind == KeyType::Stream,
+            BlockingPop::Stream { .. } | BlockingPop::Group { .. } => kind == KeyType::Stream,
         }
     }
 
@@ -540,6 +583,9 @@ impl BlockingPop {
             }
             BlockingPop::ZSet { max, count, shape } => WriteOp::ZPopFirst { keys, max, count, shape },
             BlockingPop::Stream { ids, count } => return TxnStep::Read(ReadOp::XRead { keys, ids, count }),
+            BlockingPop::Group { group, consumer, ids, count, noack } => {
+                WriteOp::XReadGroup { group, consumer, keys, ids, count, noack }
+            }
         })
     }
 }

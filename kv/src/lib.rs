@@ -64,7 +64,10 @@ pub use cursors::CursorTable;
 pub use error::{CommandError, Error, Result};
 pub use glob::matches as glob_matches;
 pub use raft::{Clock, ManualClock, SystemClock};
-pub use read::{ElementScan, EncodingLimits, HashPart, LcsOutput, LposOptions, ReadCtx, ReadOp, ScanArgs, SortOptions};
+pub use read::{
+    ElementScan, EncodingLimits, HashPart, InfoKind, LcsOutput, LposOptions, PendingRange, ReadCtx, ReadOp, ScanArgs,
+    SortOptions,
+};
 pub use record::KeyType;
 pub use reply::Reply;
 pub use service::{cluster_shards, recorded_shards, Kv, KvConfig, KvStart, ShardView, WriteReply};

@@ -75,6 +75,8 @@ fn released() -> Vec<(&'static str, &'static [&'static str], &'static [&'static 
         ("BlockingPop", variants::<BlockingPop>(), BLOCKING_POP),
         ("AddId", variants::<crate::stream::AddId>(), ADD_ID),
         ("TrimStrategy", variants::<crate::stream::TrimStrategy>(), TRIM_STRATEGY),
+        ("GroupCommand", variants::<crate::stream::group::GroupCommand>(), GROUP_COMMAND),
+        ("InfoKind", variants::<crate::read::InfoKind>(), INFO_KIND),
     ]
 }
 
@@ -152,6 +154,11 @@ const WRITE_OP: &[&str] = &[
     "XDel",
     "XTrim",
     "XSetId",
+    "XGroup",
+    "XReadGroup",
+    "XAck",
+    "XClaim",
+    "XAutoClaim",
 ];
 const READ_OP: &[&str] = &[
     "Get",
@@ -213,6 +220,8 @@ const READ_OP: &[&str] = &[
     "XLen",
     "XRange",
     "XRead",
+    "XPending",
+    "XInfo",
 ];
 const TXN_STEP: &[&str] = &["Write", "Read", "Reply"];
 const SET_CONDITION: &[&str] = &["Always", "IfAbsent", "IfPresent"];
@@ -234,6 +243,8 @@ const AGGREGATE: &[&str] = &["Sum", "Min", "Max"];
 const BIT_OPERATION: &[&str] = &["And", "Or", "Xor", "Not"];
 const OVERFLOW: &[&str] = &["Wrap", "Sat", "Fail"];
 const FIELD_OP: &[&str] = &["Get", "Set", "IncrBy"];
-const BLOCKING_POP: &[&str] = &["List", "Move", "ZSet", "Stream"];
+const BLOCKING_POP: &[&str] = &["List", "Move", "ZSet", "Stream", "Group"];
 const ADD_ID: &[&str] = &["Auto", "AutoSeq", "Exact"];
 const TRIM_STRATEGY: &[&str] = &["MaxLen", "MinId"];
+const INFO_KIND: &[&str] = &["Stream", "Groups", "Consumers"];
+const GROUP_COMMAND: &[&str] = &["Create", "SetId", "Destroy", "CreateConsumer", "DelConsumer", "Malformed"];

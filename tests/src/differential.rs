@@ -452,7 +452,8 @@ impl Generator {
     fn stream(&mut self) -> (Vec<String>, Norm) {
         let k = self.key("x");
         let exact = |args: Vec<String>| (args, Norm::Exact);
-        match self.rng.random_range(0..12) {
+        match self.rng.random_range(0..20) {
+            12..=19 => self.stream_group(k),
             0..=3 => {
                 let mut args = vec!["XADD".into(), k];
                 if self.rng.random_bool(0.1) {
@@ -523,6 +524,72 @@ impl Generator {
                 }
                 if self.rng.random_bool(0.3) {
                     args.extend(["MAXDELETEDID".into(), self.stream_id(false)]);
+                }
+                exact(args)
+            }
+        }
+    }
+
+    /// Consumer-group commands on stream `k`, leaving out what reports
+    /// idle times (they depend on each server's clock).
+    fn stream_group(&mut self, k: String) -> (Vec<String>, Norm) {
+        let group = self.pick(&["g1", "g2"]).to_string();
+        let consumer = self.pick(&["c1", "c2", "c3"]).to_string();
+        let exact = |args: Vec<String>| (args, Norm::Exact);
+        match self.rng.random_range(0..11) {
+            0 => {
+                let id = if self.rng.random_bool(0.5) { "$".into() } else { self.stream_id(false) };
+                let mut args = vec!["XGROUP".into(), "CREATE".into(), k, group, id];
+                if self.rng.random_bool(0.5) {
+                    args.push("MKSTREAM".into());
+                }
+                exact(args)
+            }
+            1 => {
+                let id = if self.rng.random_bool(0.5) { "$".into() } else { self.stream_id(false) };
+                exact(vec!["XGROUP".into(), "SETID".into(), k, group, id])
+            }
+            2 => {
+                let sub = self.pick(&["DESTROY", "CREATECONSUMER", "DELCONSUMER"]);
+                let mut args = vec!["XGROUP".into(), sub.into(), k, group];
+                if sub != "DESTROY" {
+                    args.push(consumer);
+                }
+                exact(args)
+            }
+            3..=5 => {
+                let mut args = vec!["XREADGROUP".into(), "GROUP".into(), group, consumer];
+                if self.rng.random_bool(0.4) {
+                    args.extend(["COUNT".into(), self.rng.random_range(0..3).to_string()]);
+                }
+                if self.rng.random_bool(0.2) {
+                    args.push("NOACK".into());
+                }
+                let id = if self.rng.random_bool(0.7) { ">".into() } else { self.stream_id(false) };
+                args.extend(["STREAMS".into(), k, id]);
+                exact(args)
+            }
+            6 => {
+                let mut args = vec!["XACK".into(), k, group];
+                args.extend((0..self.rng.random_range(1..3)).map(|_| self.stream_id(false)));
+                exact(args)
+            }
+            7 => exact(vec!["XPENDING".into(), k, group]),
+            8 => exact(vec!["XINFO".into(), "GROUPS".into(), k]),
+            9 => {
+                let mut args = vec!["XCLAIM".into(), k, group, consumer, "0".into(), self.stream_id(false)];
+                args.push(self.pick(&["JUSTID", "FORCE", "RETRYCOUNT", "LASTID"]).into());
+                if args.last().is_some_and(|a| a == "RETRYCOUNT") {
+                    args.push("3".into());
+                } else if args.last().is_some_and(|a| a == "LASTID") {
+                    args.push(self.stream_id(false));
+                }
+                exact(args)
+            }
+            _ => {
+                let mut args = vec!["XAUTOCLAIM".into(), k, group, consumer, "0".into(), self.stream_id(false)];
+                if self.rng.random_bool(0.5) {
+                    args.extend(["COUNT".into(), self.rng.random_range(1..4).to_string()]);
                 }
                 exact(args)
             }

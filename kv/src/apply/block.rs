@@ -14,12 +14,13 @@ use bytes::Bytes;
 
 use super::txn::Txn;
 use super::waiters::{WaitQueue, Waiter};
-use super::{list, reading, stream, zset, Fail, OpResult};
+use super::{list, reading, stream, stream_group, zset, Fail, OpResult};
 use crate::blocking::Delivery;
 use crate::command::{BlockingPop, WaiterId};
 use crate::cursors::CursorTable;
 use crate::dbmap::DbMap;
-use crate::error::Result;
+use crate::error::{CommandError, Result};
+use crate::record::KeyType;
 use crate::reply::Reply;
 
 /// How many entries a blocked XREAD without COUNT gets at most (Redis's
@@ -125,24 +126,11 @@ fn serve_key(
 ) -> Result<()> {
     let db = dbs.physical(logical);
     for seq in queue.waiting_on(logical, key) {
-        let Some(record) = txn.get(db, key)? else { break };
+        let kind = txn.get(db, key)?.map(|record| record.kind);
         let Some(waiter) = queue.get(seq) else { continue };
-        if !waiter.pop.served_by(record.kind) {
-            continue;
-        }
-        let pop = match &waiter.pop {
-            BlockingPop::Stream { ids, count } => {
-                let at = waiter.keys.iter().position(|k| k == key).expect("a waiter waits on its keys");
-                let count = if *count == 0 { XREAD_BLOCKED_COUNT } else { *count };
-                BlockingPop::Stream { ids: vec![ids[at].clone()], count }
-            }
-            pop => pop.clone(),
-        };
-        let reply = match pop_first(txn, db, vec![key.clone()], &pop) {
-            // Nothing above the client's ID yet (a stream read takes
-            // nothing, so the next client may still be served).
-            Ok(Reply::NilArray) if matches!(pop, BlockingPop::Stream { .. }) => continue,
-            Ok(reply) => reply,
+        let reply = match serve_waiter(txn, db, key, kind, waiter) {
+            Ok(None) => continue,
+            Ok(Some(reply)) => reply,
             Err(Fail::User(error)) => Reply::Error(error),
             Err(Fail::Fatal(error)) => return Err(error),
         };
@@ -151,6 +139,45 @@ fn serve_key(
         }
     }
     Ok(())
+}
+
+/// What `waiter` gets from `key`, now of type `kind` (`None`: deleted),
+/// if it is served.
+fn serve_waiter(
+    txn: &mut Txn<'_>,
+    db: u8,
+    key: &Bytes,
+    kind: Option<KeyType>,
+    waiter: &Waiter,
+) -> std::result::Result<Option<Reply>, Fail> {
+    let Some(kind) = kind else {
+        return match waiter.pop {
+            BlockingPop::Group { .. } => Err(stream_key_gone()),
+            _ => Ok(None),
+        };
+    };
+    let blocked_count = |count: u64| if count == 0 { XREAD_BLOCKED_COUNT } else { count };
+    match &waiter.pop {
+        // A stream read takes nothing: one client served or not, the next
+        // may be.
+        BlockingPop::Stream { ids, count } if kind == KeyType::Stream => {
+            let at = waiter.keys.iter().position(|k| k == key).expect("a waiter waits on its keys");
+            let pop = BlockingPop::Stream { ids: vec![ids[at].clone()], count: blocked_count(*count) };
+            Ok(Some(pop_first(txn, db, vec![key.clone()], &pop)?).filter(|reply| *reply != Reply::NilArray))
+        }
+        BlockingPop::Group { .. } if kind != KeyType::Stream => Err(stream_key_gone()),
+        BlockingPop::Group { group, consumer, count, noack, .. } => {
+            stream_group::serve_blocked(txn, db, key, group, consumer, blocked_count(*count), *noack)
+        }
+        pop if pop.served_by(kind) => Ok(Some(pop_first(txn, db, vec![key.clone()], pop)?)),
+        _ => Ok(None),
+    }
+}
+
+/// What a client blocked in XREADGROUP gets when its stream is deleted or
+/// replaced by another type.
+fn stream_key_gone() -> Fail {
+    CommandError::Other("UNBLOCKED the stream key no longer exists".into()).into()
 }
 
 /// The non-blocking form of `pop` over `keys`: from the first that has
@@ -164,6 +191,9 @@ fn pop_first(txn: &mut Txn<'_>, db: u8, mut keys: Vec<Bytes>, pop: &BlockingPop)
         }
         BlockingPop::ZSet { max, count, shape } => zset::zpop_first(txn, db, keys, max, count, shape),
         BlockingPop::Stream { ids, count } => Ok(reading(txn, &CursorTable::default(), db).xread(&keys, &ids, count)?),
+        BlockingPop::Group { group, consumer, ids, count, noack } => {
+            stream_group::xreadgroup(txn, db, &group, &consumer, &keys, &ids, count, noack)
+        }
     }
 }
 
@@ -177,7 +207,6 @@ mod tests {
     use super::*;
     use crate::blocking::Blocked;
     use crate::command::{End, LogCommand, PopShape, QueuedCommand, TxnStep, WriteOp, ZAddFlags};
-    use crate::cursors::CursorTable;
     use crate::stats::Stats;
     use crate::KvStateMachine;
 

@@ -22,6 +22,7 @@ mod keys;
 mod list;
 mod set;
 mod stream;
+mod stream_group;
 mod string;
 mod txn;
 mod waiters;
@@ -352,6 +353,15 @@ fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -
         WriteOp::XTrim { key, trim } => stream::xtrim(txn, db, key, trim),
         WriteOp::XSetId { key, last_id, entries_added, max_deleted } => {
             stream::xsetid(txn, db, key, last_id, entries_added, max_deleted)
+        }
+        WriteOp::XGroup { key, group, command } => stream_group::xgroup(txn, db, key, group, command),
+        WriteOp::XReadGroup { group, consumer, keys, ids, count, noack } => {
+            stream_group::xreadgroup(txn, db, &group, &consumer, &keys, &ids, count, noack)
+        }
+        WriteOp::XAck { key, group, ids } => stream_group::xack(txn, db, key, group, ids),
+        WriteOp::XClaim { key, group, consumer, args } => stream_group::xclaim(txn, db, key, group, consumer, args),
+        WriteOp::XAutoClaim { key, group, consumer, min_idle, start, count, justid } => {
+            stream_group::xautoclaim(txn, db, key, group, consumer, min_idle, start, count, justid)
         }
         WriteOp::Exec { watched, commands } => exec::exec(txn, ctx, watched, commands),
         WriteOp::SwapDb { a, b } => keys::swapdb(txn, ctx, a, b),

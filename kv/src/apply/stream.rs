@@ -24,6 +24,11 @@ pub(super) struct OpenStream {
 }
 
 impl OpenStream {
+    /// A new, empty stream (not stored until saved).
+    pub fn new(txn: &mut Txn<'_>) -> Result<Self, Fail> {
+        Ok(OpenStream { expire_at_ms: None, header: txn.new_collection()?, meta: StreamMeta::default() })
+    }
+
     fn element_key(&self, db: u8, sub: &[u8]) -> Vec<u8> {
         kv_elements::key(db, self.header.version, sub)
     }
@@ -204,8 +209,17 @@ pub(super) fn xsetid(
     Ok(Reply::ok())
 }
 
+/// The ID of the stream's oldest entry.
+pub(super) fn first_entry(txn: &Txn<'_>, db: u8, stream: &OpenStream) -> Result<Option<StreamId>, Fail> {
+    let (start, end) = entry_range(db, stream);
+    match Reader::scan(txn, Family::KvElements, &start, Some(&end)).next() {
+        None => Ok(None),
+        Some(entry) => Ok(Some(stream::entry_id(kv_elements::sub_key(&entry?.0))?)),
+    }
+}
+
 /// The ID of the stream's newest entry.
-fn last_entry(txn: &Txn<'_>, db: u8, stream: &OpenStream) -> Result<Option<StreamId>, Fail> {
+pub(super) fn last_entry(txn: &Txn<'_>, db: u8, stream: &OpenStream) -> Result<Option<StreamId>, Fail> {
     let (start, end) = entry_range(db, stream);
     match Reader::scan_rev(txn, Family::KvElements, &start, &end).next() {
         None => Ok(None),

@@ -37,7 +37,7 @@ use storage::{Batch, Family, Reader, Scan, Store};
 use crate::error::Result;
 use crate::meta::read_u64;
 use crate::notify::{class, KeyEvent, NotifyFlags, Writer};
-use crate::record::{Collection, Record};
+use crate::record::{Collection, KeyType, Record};
 use crate::DATABASES;
 
 /// A touched key: what storage holds and what the batch leaves.
@@ -213,6 +213,8 @@ impl<'a> Txn<'a> {
         let ready = match (&entry.current, &record) {
             (None, Some(_)) => true,
             (Some(old), Some(new)) => old.kind != new.kind,
+            // Clients blocked in XREADGROUP learn that their stream is gone.
+            (Some(old), None) => old.kind == KeyType::Stream,
             _ => false,
         };
         entry.current = record;

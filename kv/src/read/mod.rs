@@ -26,6 +26,7 @@ mod op;
 mod set;
 mod sort;
 mod stream;
+mod stream_group;
 mod string;
 mod zset;
 
@@ -47,6 +48,7 @@ pub use lcs::LcsOutput;
 pub use list::LposOptions;
 pub use op::ReadOp;
 pub use sort::SortOptions;
+pub use stream_group::{InfoKind, PendingRange};
 
 /// The context of one read command: the reader, the database and "now"
 /// for expiry. Expired keys are absent through every method.

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::stream_group::{InfoKind, PendingRange};
 use super::{ElementScan, EncodingLimits, HashPart, LcsOutput, LposOptions, ReadCtx, ScanArgs, SortOptions};
 use crate::bits::FieldOp;
 use crate::error::Result;
@@ -287,6 +288,16 @@ pub enum ReadOp {
         ids: Vec<Bytes>,
         count: u64,
     },
+    XPending {
+        key: Bytes,
+        group: Bytes,
+        /// The extended form's arguments (`None`: the summary).
+        range: Option<PendingRange>,
+    },
+    XInfo {
+        key: Bytes,
+        kind: InfoKind,
+    },
 }
 
 impl ReadCtx<'_> {
@@ -304,6 +315,8 @@ impl ReadCtx<'_> {
             ReadOp::XLen { key } => self.xlen(key),
             ReadOp::XRange { key, start, end, count, rev } => self.xrange(key, *start, *end, *count, *rev),
             ReadOp::XRead { keys, ids, count } => self.xread(keys, ids, *count),
+            ReadOp::XPending { key, group, range } => self.xpending(key, group, range),
+            ReadOp::XInfo { key, kind } => self.xinfo(key, kind),
             ReadOp::GetRange { key, start, end } => self.getrange(key, *start, *end),
             ReadOp::Lcs { a, b, output } => self.lcs(a, b, *output),
             ReadOp::Exists { keys } => self.exists(keys),

@@ -9,7 +9,7 @@ use super::ReadCtx;
 use crate::error::{CommandError, Result};
 use crate::record::{Collection, KeyType};
 use crate::reply::Reply;
-use crate::stream::{self, StoredEntry, StreamId};
+use crate::stream::{self, entry_reply, StoredEntry, StreamId};
 
 /// Where XREAD reads a stream from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,16 +30,6 @@ pub(crate) fn read_after(word: &[u8]) -> std::result::Result<ReadAfter, CommandE
         )),
         _ => Ok(ReadAfter::Id(StreamId::parse(word, 0, true, false)?.id)),
     }
-}
-
-/// One entry as a reply: `[id, [field, value, …]]`.
-pub(crate) fn entry_reply(id: StreamId, entry: StoredEntry) -> Reply {
-    let mut fields = Vec::with_capacity(entry.fields.len() * 2);
-    for (field, value) in entry.fields {
-        fields.push(Reply::Bulk(field));
-        fields.push(Reply::Bulk(value));
-    }
-    Reply::Array(vec![Reply::bulk(id.to_string()), Reply::Array(fields)])
 }
 
 impl ReadCtx<'_> {

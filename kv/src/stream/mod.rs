@@ -27,6 +27,7 @@
 //! as Redis does unless Redis closed a node early at its
 //! `stream-node-max-bytes` (4096 bytes: long entries).
 
+pub mod group;
 pub mod id;
 pub mod trim;
 
@@ -34,6 +35,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::reply::Reply;
 pub use id::{ParsedId, StreamId};
 pub use trim::{Trim, TrimStrategy};
 
@@ -143,6 +145,16 @@ impl StoredEntry {
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         postcard::from_bytes(bytes).map_err(|e| corrupt(format!("stream entry: {e}")))
     }
+}
+
+/// One entry as a reply: `[id, [field, value, …]]`.
+pub(crate) fn entry_reply(id: StreamId, entry: StoredEntry) -> Reply {
+    let mut fields = Vec::with_capacity(entry.fields.len() * 2);
+    for (field, value) in entry.fields {
+        fields.push(Reply::Bulk(field));
+        fields.push(Reply::Bulk(value));
+    }
+    Reply::Array(vec![Reply::bulk(id.to_string()), Reply::Array(fields)])
 }
 
 pub(crate) fn corrupt(reason: String) -> Error {
