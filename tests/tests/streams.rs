@@ -38,8 +38,9 @@ async fn consume(mut raw: Raw, name: String, taken: Arc<Mutex<Vec<(String, Strin
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut mine = 0;
     while taken.lock().unwrap().len() < ENTRIES && Instant::now() < deadline {
-        let reply =
-            raw.call(&["XREADGROUP", "GROUP", "g", &name, "COUNT", "7", "BLOCK", "1000", "STREAMS", "{s}jobs", ">"]).await?;
+        let reply = raw
+            .call(&["XREADGROUP", "GROUP", "g", &name, "COUNT", "7", "BLOCK", "1000", "STREAMS", "{s}jobs", ">"])
+            .await?;
         for (id, value) in entries(&reply)? {
             let acked = raw.call(&["XACK", "{s}jobs", "g", &id]).await?;
             if acked != Frame2::Integer(1) {
