@@ -168,7 +168,7 @@ async fn a_consumer_group_under_faults_loses_and_doubles_nothing() -> Result<()>
         let token: u64 = fields.get(1).context("a token field")?.parse()?;
         ensure!(tokens.insert(token, id.clone()).is_none(), "token {token} added twice");
     }
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     let lost: Vec<_> = seen.added.iter().filter(|t| !tokens.contains_key(t)).collect();
     ensure!(lost.is_empty(), "acknowledged XADDs lost: {lost:?}");
 
