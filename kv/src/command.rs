@@ -15,6 +15,7 @@ use crate::notify::{NotifyFlags, Writer};
 use crate::read::{ReadOp, SortOptions};
 use crate::record::KeyType;
 use crate::reply::Reply;
+use crate::script::ScriptSource;
 use crate::set_algebra::SetAlgebra;
 use crate::sorted::{Aggregate, Combine, Range, RangeSpec};
 use crate::stream::group::GroupCommand;
@@ -522,6 +523,24 @@ pub enum WriteOp {
         count: u64,
         justid: bool,
     },
+    /// EVAL, EVALSHA, and EVAL_RO/EVALSHA_RO inside MULTI (`read_only`):
+    /// runs the script at apply (`crate::script`), `math.random` and the
+    /// random commands seeded with `seed`, aborted past `budget` Lua
+    /// instructions.
+    Eval {
+        script: ScriptSource,
+        keys: Vec<Bytes>,
+        args: Vec<Bytes>,
+        seed: u64,
+        budget: u64,
+        read_only: bool,
+    },
+    /// SCRIPT LOAD: compiles `body` and stores it under its digest.
+    ScriptLoad {
+        body: Bytes,
+    },
+    /// SCRIPT FLUSH: forgets every stored script.
+    ScriptFlush,
 }
 
 impl WriteOp {

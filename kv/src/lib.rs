@@ -48,6 +48,7 @@ pub mod number;
 mod read;
 mod record;
 mod reply;
+pub mod script;
 mod service;
 mod set_algebra;
 mod sorted;
@@ -75,6 +76,9 @@ pub use set_algebra::SetAlgebra;
 pub use sorted::{format_score, Aggregate, Combine, LexBound, Range, RangeSpec, ScoreBound};
 pub use stats::Stats;
 pub use storage::keyspace::Shard;
+
+/// The Redis version Seshat answers as (INFO, HELLO, `redis.REDIS_VERSION`).
+pub const REDIS_VERSION: &str = "7.2.0";
 
 /// The number of databases (SELECT 0..15).
 pub const DATABASES: usize = 16;

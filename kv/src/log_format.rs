@@ -77,6 +77,7 @@ fn released() -> Vec<(&'static str, &'static [&'static str], &'static [&'static 
         ("TrimStrategy", variants::<crate::stream::TrimStrategy>(), TRIM_STRATEGY),
         ("GroupCommand", variants::<crate::stream::group::GroupCommand>(), GROUP_COMMAND),
         ("InfoKind", variants::<crate::read::InfoKind>(), INFO_KIND),
+        ("ScriptSource", variants::<crate::script::ScriptSource>(), SCRIPT_SOURCE),
     ]
 }
 
@@ -159,6 +160,9 @@ const WRITE_OP: &[&str] = &[
     "XAck",
     "XClaim",
     "XAutoClaim",
+    "Eval",
+    "ScriptLoad",
+    "ScriptFlush",
 ];
 const READ_OP: &[&str] = &[
     "Get",
@@ -222,6 +226,7 @@ const READ_OP: &[&str] = &[
     "XRead",
     "XPending",
     "XInfo",
+    "ScriptExists",
 ];
 const TXN_STEP: &[&str] = &["Write", "Read", "Reply"];
 const SET_CONDITION: &[&str] = &["Always", "IfAbsent", "IfPresent"];
@@ -248,3 +253,5 @@ const ADD_ID: &[&str] = &["Auto", "AutoSeq", "Exact"];
 const TRIM_STRATEGY: &[&str] = &["MaxLen", "MinId"];
 const INFO_KIND: &[&str] = &["Stream", "Groups", "Consumers"];
 const GROUP_COMMAND: &[&str] = &["Create", "SetId", "Destroy", "CreateConsumer", "DelConsumer", "Malformed"];
+
+const SCRIPT_SOURCE: &[&str] = &["Body", "Sha"];

@@ -550,6 +550,21 @@ pub mod kv_meta {
     pub fn swapped(shard: Shard, db: u8) -> Vec<u8> {
         group_key(shard, &[b"swapped/", &[db]])
     }
+
+    /// The body of a Lua script (SCRIPT LOAD, EVAL) by its SHA1 digest,
+    /// 40 lower-case hex digits.
+    pub fn script(shard: Shard, sha: &[u8]) -> Vec<u8> {
+        group_key(shard, &[SCRIPTS, sha])
+    }
+
+    /// The range `[start, end)` of the group's [`script`] keys.
+    pub fn scripts(shard: Shard) -> (Vec<u8>, Vec<u8>) {
+        let start = group_key(shard, &[SCRIPTS]);
+        let end = prefix_end(&start);
+        (start, end)
+    }
+
+    const SCRIPTS: &[u8] = b"script/";
 }
 
 /// Keys of `kv_elements` and `kv_scores`: `db, version, …`.

@@ -231,6 +231,7 @@ mod tests {
                 Arc::new(CursorTable::default()),
                 blocked.clone(),
                 Arc::default(),
+                Arc::default(),
             )
             .unwrap();
             Machine { _dir: dir, _storage: storage, machine, blocked, index: 0 }

@@ -20,6 +20,7 @@ mod hash;
 mod hll;
 mod keys;
 mod list;
+mod script;
 mod set;
 mod stream;
 mod stream_group;
@@ -43,6 +44,8 @@ use crate::dbmap::{DbMap, DbMapState};
 use crate::error::{CommandError, Error, Result};
 use crate::notify::{Applied, KeyEvents, NotifyFlags};
 use crate::reply::Reply;
+use crate::script::engine::Engine;
+use crate::script::ScriptCommandsSlot;
 use crate::sorted::Combine;
 use waiters::WaitQueue;
 
@@ -95,6 +98,10 @@ pub struct KvStateMachine {
     waiters: WaitQueue,
     /// This node's blocked clients, handed what each batch serves them.
     blocked: Arc<Blocked>,
+    /// The Lua VM of the group's scripts, made by the first one.
+    engine: Option<Engine>,
+    /// What parses the scripts' commands.
+    script_commands: Arc<ScriptCommandsSlot>,
     /// SWAPDB's logical → physical databases (a mirror of `kv_meta`).
     dbs: DbMap,
     /// What readers need to know of `dbs`.
@@ -110,6 +117,10 @@ pub(crate) struct Context<'a> {
     pub cursors: &'a CursorTable,
     pub dbs: &'a mut DbMap,
     pub waiters: &'a WaitQueue,
+    /// The group's Lua VM, made by the first script.
+    pub engine: &'a mut Option<Engine>,
+    /// What parses a script's commands.
+    pub commands: &'a ScriptCommandsSlot,
 }
 
 impl KvStateMachine {
@@ -123,6 +134,7 @@ impl KvStateMachine {
         cursors: Arc<CursorTable>,
         blocked: Arc<Blocked>,
         key_events: Arc<KeyEvents>,
+        script_commands: Arc<ScriptCommandsSlot>,
     ) -> Result<Self> {
         let last_stamp_ms = read_u64(&store, &kv_meta::last_stamp(shard))?;
         let waiters = WaitQueue::load(&store, shard)?;
@@ -138,6 +150,8 @@ impl KvStateMachine {
             cursors,
             waiters,
             blocked,
+            engine: None,
+            script_commands,
             dbs,
             db_state,
             key_events,
@@ -204,7 +218,13 @@ impl StateMachine for KvStateMachine {
                     block::purge(&mut txn, &mut self.waiters, node, keep_boot, &mut deliveries)
                 }
                 op => {
-                    let mut ctx = Context { cursors: &self.cursors, dbs: &mut self.dbs, waiters: &self.waiters };
+                    let mut ctx = Context {
+                        cursors: &self.cursors,
+                        dbs: &mut self.dbs,
+                        waiters: &self.waiters,
+                        engine: &mut self.engine,
+                        commands: &self.script_commands,
+                    };
                     execute(&mut txn, &mut ctx, db, op)
                 }
             };
@@ -270,7 +290,17 @@ impl StateMachine for KvStateMachine {
 pub(crate) fn reading<'a>(txn: &'a txn::Txn<'_>, cursors: &'a CursorTable, db: u8) -> crate::read::ReadCtx<'a> {
     let shards = (txn.shard, txn.shard + 1);
     let slots = (0, storage::keyspace::SLOTS - 1);
-    crate::read::ReadCtx { reader: txn, live: None, shards, slots, db, now_ms: txn.now_ms, stats: None, cursors }
+    crate::read::ReadCtx {
+        reader: txn,
+        live: None,
+        shards,
+        slots,
+        db,
+        now_ms: txn.now_ms,
+        stats: None,
+        cursors,
+        seed: None,
+    }
 }
 
 fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -> OpResult {
@@ -363,6 +393,13 @@ fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -
         WriteOp::XAutoClaim { key, group, consumer, min_idle, start, count, justid } => {
             stream_group::xautoclaim(txn, db, key, group, consumer, min_idle, start, count, justid)
         }
+        WriteOp::Eval { script, keys, args, seed, budget, read_only } => {
+            // A script may run long: the pipeline's other groups go on.
+            let eval = script::Eval { script, keys, args, seed, budget, read_only };
+            raft::run_blocking(|| script::eval(txn, ctx, db, eval))
+        }
+        WriteOp::ScriptLoad { body } => script::load(txn, ctx, body),
+        WriteOp::ScriptFlush => script::flush(txn, ctx),
         WriteOp::Exec { watched, commands } => exec::exec(txn, ctx, watched, commands),
         WriteOp::SwapDb { a, b } => keys::swapdb(txn, ctx, a, b),
         // The entry's flags are already in force (`KvStateMachine::apply`).

@@ -280,6 +280,33 @@ impl<'a> Txn<'a> {
         self.meta.insert(key, value);
     }
 
+    /// A `kv_meta` value as the batch leaves it (one [`Txn::put_meta`]
+    /// wrote, else the stored one).
+    pub(crate) fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.meta.get(key) {
+            Some(value) => Ok(value.clone()),
+            None => Ok(self.store.get(Family::KvMeta, key)?),
+        }
+    }
+
+    /// Deletes every `kv_meta` value in `[start, end)` at commit.
+    pub(crate) fn delete_meta_range(&mut self, start: &[u8], end: &[u8]) -> Result<()> {
+        for entry in self.store.scan(Family::KvMeta, start, Some(end)) {
+            let (key, _) = entry?;
+            self.meta.insert(key.into_vec(), None);
+        }
+        for (_, value) in self.meta.range_mut(start.to_vec()..end.to_vec()) {
+            *value = None;
+        }
+        Ok(())
+    }
+
+    /// Whether `key` is in one of the group's hash slots.
+    pub(crate) fn owns_key(&self, key: &[u8]) -> bool {
+        let slot = storage::keyspace::hash_slot(key);
+        self.slots.iter().any(|slots| slots.contains(&slot))
+    }
+
     /// A new collection under a version never used before.
     pub(crate) fn new_collection(&mut self) -> Result<Collection> {
         let next = match self.next_version {

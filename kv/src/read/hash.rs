@@ -81,7 +81,7 @@ impl ReadCtx<'_> {
         let absent = if count.is_some() { Reply::Array(Vec::new()) } else { Reply::Nil };
         self.with_collection(key, KeyType::Hash, absent, |ctx, hash| {
             let elements = ctx.elements(hash.version)?;
-            let mut rng = rand::rng();
+            let mut rng = ctx.rng();
             let bulk = |bytes: &Vec<u8>| Reply::Bulk(Bytes::copy_from_slice(bytes));
             let Some(count) = count else {
                 return Ok(elements.choose(&mut rng).map_or(Reply::Nil, |(field, _)| bulk(field)));

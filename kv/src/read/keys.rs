@@ -211,7 +211,7 @@ impl ReadCtx<'_> {
 
     /// RANDOMKEY: a live key chosen at a random hash slot, or nil.
     pub fn random_key(&self) -> Result<Reply> {
-        let slot: u16 = rand::rng().random_range(self.slots.0..=self.slots.1);
+        let slot: u16 = self.rng().random_range(self.slots.0..=self.slots.1);
         let (start, _) = kv_data::slots_range(self.db, slot, slot);
         let mut chosen = None;
         self.each_key(&start, |key, _| {

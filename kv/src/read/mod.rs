@@ -23,6 +23,7 @@ mod lcs;
 mod list;
 mod memory;
 mod op;
+mod script;
 mod set;
 mod sort;
 mod stream;
@@ -47,6 +48,7 @@ pub use keys::ScanArgs;
 pub use lcs::LcsOutput;
 pub use list::LposOptions;
 pub use op::ReadOp;
+pub(crate) use script::ReadScript;
 pub use sort::SortOptions;
 pub use stream_group::{InfoKind, PendingRange};
 
@@ -68,9 +70,21 @@ pub struct ReadCtx<'a> {
     /// Keyspace hit and miss counters; not counted inside EXEC.
     pub(crate) stats: Option<&'a Stats>,
     pub(crate) cursors: &'a CursorTable,
+    /// The seed of the random commands (SRANDMEMBER, RANDOMKEY…) inside a
+    /// script, whose replicas must draw alike; `None`: the thread's.
+    pub(crate) seed: Option<u64>,
 }
 
 impl ReadCtx<'_> {
+    /// The random source of the random commands (see `seed`).
+    pub(crate) fn rng(&self) -> rand::rngs::StdRng {
+        use rand::SeedableRng;
+        match self.seed {
+            Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
+            None => rand::rngs::StdRng::from_rng(&mut rand::rng()),
+        }
+    }
+
     /// Runs `read` against one point in time: a snapshot of the live store,
     /// or this reader if it is already fixed (a snapshot, the apply txn).
     pub(crate) fn consistent<T>(&self, read: impl FnOnce(&ReadCtx<'_>) -> Result<T>) -> Result<T> {

@@ -298,6 +298,10 @@ pub enum ReadOp {
         key: Bytes,
         kind: InfoKind,
     },
+    /// SCRIPT EXISTS: whether the group stores each script.
+    ScriptExists {
+        shas: Vec<Option<crate::script::Sha>>,
+    },
 }
 
 impl ReadCtx<'_> {
@@ -317,6 +321,7 @@ impl ReadCtx<'_> {
             ReadOp::XRead { keys, ids, count } => self.xread(keys, ids, *count),
             ReadOp::XPending { key, group, range } => self.xpending(key, group, range),
             ReadOp::XInfo { key, kind } => self.xinfo(key, kind),
+            ReadOp::ScriptExists { shas } => self.script_exists(shas),
             ReadOp::GetRange { key, start, end } => self.getrange(key, *start, *end),
             ReadOp::Lcs { a, b, output } => self.lcs(a, b, *output),
             ReadOp::Exists { keys } => self.exists(keys),

@@ -54,7 +54,7 @@ impl ReadCtx<'_> {
         let absent = if count.is_some() { Reply::Array(Vec::new()) } else { Reply::Nil };
         self.with_collection(key, KeyType::Set, absent, |ctx, set| {
             let members = ctx.members(&set)?;
-            let mut rng = rand::rng();
+            let mut rng = ctx.rng();
             Ok(match count {
                 None => members.choose(&mut rng).cloned().map_or(Reply::Nil, Reply::Bulk),
                 Some(count) if count >= 0 => {

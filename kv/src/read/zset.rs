@@ -146,7 +146,7 @@ impl ReadCtx<'_> {
         let absent = if count.is_some() { Reply::Array(Vec::new()) } else { Reply::Nil };
         self.with_zset(key, absent, |ctx, zset| {
             let mut all = sorted::all(ctx.reader, &zset)?;
-            let mut rng = rand::rng();
+            let mut rng = ctx.rng();
             Ok(match count {
                 None => all.choose(&mut rng).map_or(Reply::Nil, |(member, _)| Reply::Bulk(member.clone())),
                 Some(count) if count >= 0 => {

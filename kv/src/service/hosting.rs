@@ -23,6 +23,7 @@ use crate::cursors::CursorTable;
 use crate::dbmap::DbMapState;
 use crate::error::Result;
 use crate::notify::KeyEvents;
+use crate::script::ScriptCommandsSlot;
 use crate::stats::Stats;
 use crate::DATABASES;
 
@@ -38,6 +39,7 @@ pub(super) struct Hosting {
     pub(super) cursors: Arc<CursorTable>,
     pub(super) blocked: Arc<Blocked>,
     pub(super) key_events: Arc<KeyEvents>,
+    pub(super) script_commands: Arc<ScriptCommandsSlot>,
 }
 
 impl Hosting {
@@ -58,6 +60,7 @@ impl Hosting {
             self.cursors.clone(),
             self.blocked.clone(),
             self.key_events.clone(),
+            self.script_commands.clone(),
         )?;
         let dbs = state_machine.db_state();
         let group = Group::start(

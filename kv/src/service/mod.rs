@@ -21,6 +21,7 @@ mod everywhere;
 mod hosting;
 mod placing;
 mod remote;
+mod script;
 mod shard_count;
 
 pub use remote::ShardView;
@@ -28,7 +29,7 @@ pub use shard_count::{cluster_shards, recorded_shards};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use std::future::Future;
@@ -50,6 +51,8 @@ use crate::meta_group::{MetaGroup, MetaStart};
 use crate::notify::{Applied, KeyEvents, NotifyFlags, Writer};
 use crate::read::{ReadCtx, ReadOp};
 use crate::reply::Reply;
+use crate::script::engine::Engine;
+use crate::script::ScriptCommandsSlot;
 use crate::stats::Stats;
 use crate::DATABASES;
 use hosting::Hosting;
@@ -86,6 +89,8 @@ pub struct KvStart<'a> {
     pub bootstrap: Bootstrap,
     pub clock: Arc<dyn Clock>,
     pub config: KvConfig,
+    /// Where the RESP frontend installs the parser of scripts' commands.
+    pub script_commands: Arc<ScriptCommandsSlot>,
 }
 
 /// The handle on the Redis service of this node. Cheap to clone.
@@ -121,6 +126,10 @@ struct Inner {
     /// Whether SWAPDB ever ran (then reads translate databases).
     dbs: Arc<DbMapState>,
     config: KvConfig,
+    /// What parses the commands of scripts.
+    script_commands: Arc<ScriptCommandsSlot>,
+    /// The Lua VM of the read-only scripts this node runs.
+    script_reader: Mutex<Option<Engine>>,
 }
 
 impl Kv {
@@ -153,6 +162,7 @@ impl Kv {
             cursors: cursors.clone(),
             blocked: blocked.clone(),
             key_events: key_events.clone(),
+            script_commands: start.script_commands.clone(),
         };
         let mut groups = BTreeMap::new();
         let mut dbs = None;
@@ -204,6 +214,8 @@ impl Kv {
             notify: AtomicU16::new(0),
             dbs: dbs.unwrap_or_default(),
             config: start.config,
+            script_commands: start.script_commands,
+            script_reader: Mutex::default(),
         });
         remote::start(&inner, outgoing);
         Ok(Kv { inner })
@@ -373,6 +385,7 @@ impl Kv {
             now_ms: self.now_ms(),
             stats: Some(&self.inner.stats),
             cursors: &self.inner.cursors,
+            seed: None,
         };
         if !self.inner.dbs.ever_swapped() {
             return read(&ctx);

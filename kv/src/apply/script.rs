@@ -1,0 +1,147 @@
+//! EVAL, EVALSHA, SCRIPT LOAD and SCRIPT FLUSH at apply (see
+//! `crate::script` for the life of a script).
+//!
+//! A script's commands run in the entry's txn one after another, exactly
+//! as the commands of an EXEC do; a storage failure inside one aborts
+//! the batch like any other (the script's reply is never sent).
+
+use bytes::Bytes;
+use rand::{RngCore, SeedableRng};
+use storage::keyspace::kv_meta;
+
+use super::txn::Txn;
+use super::{execute, reading, Context, Fail, OpResult};
+use crate::command::{TxnStep, WriteOp};
+use crate::error::{CommandError, Error};
+use crate::reply::Reply;
+use crate::script::engine::{Engine, Host};
+use crate::script::{self, shebang, ScriptCommands, ScriptSource, ScriptStep, Sha};
+
+/// An EVAL-like entry's script and inputs.
+pub(super) struct Eval {
+    pub script: ScriptSource,
+    pub keys: Vec<Bytes>,
+    pub args: Vec<Bytes>,
+    pub seed: u64,
+    pub budget: u64,
+    pub read_only: bool,
+}
+
+pub(super) fn eval(txn: &mut Txn<'_>, ctx: &mut Context<'_>, db: u8, eval: Eval) -> OpResult {
+    let (sha, body) = match eval.script {
+        ScriptSource::Body(body) => (Sha::of(&body), body),
+        ScriptSource::Sha(sha) => match txn.get_meta(&kv_meta::script(txn.shard, sha.hex().as_bytes()))? {
+            Some(body) => (sha, Bytes::from(body)),
+            None => return Err(script::no_script().into()),
+        },
+    };
+    let flags = shebang::flags(&body)?;
+    let commands = ctx.commands.get();
+    // Out of the context while the script's commands use the context.
+    let mut engine = ctx.engine.take().unwrap_or_else(Engine::new);
+    let result = (|| {
+        let function = engine.compile(&sha, &body)?;
+        store(txn, &sha, &body)?;
+        let mut host = ApplyHost {
+            txn: &mut *txn,
+            ctx: &mut *ctx,
+            commands: &*commands,
+            db: 0,
+            read_only: eval.read_only || (flags.shebang && flags.no_writes),
+            random: rand::rngs::StdRng::seed_from_u64(eval.seed),
+            fatal: None,
+        };
+        host.db = host.ctx.dbs.logical(db);
+        let reply = engine.run(&sha, &function, &eval.keys, &eval.args, eval.seed, eval.budget, &mut host);
+        match host.fatal {
+            Some(error) => Err(Fail::Fatal(error)),
+            None => Ok(reply),
+        }
+    })();
+    *ctx.engine = Some(engine);
+    result
+}
+
+/// SCRIPT LOAD: the script's digest, once it compiles.
+pub(super) fn load(txn: &mut Txn<'_>, ctx: &mut Context<'_>, body: Bytes) -> OpResult {
+    shebang::flags(&body)?;
+    let sha = Sha::of(&body);
+    ctx.engine.get_or_insert_with(Engine::new).compile(&sha, &body)?;
+    store(txn, &sha, &body)?;
+    Ok(Reply::bulk(sha.hex()))
+}
+
+/// SCRIPT FLUSH.
+pub(super) fn flush(txn: &mut Txn<'_>, ctx: &mut Context<'_>) -> OpResult {
+    let (start, end) = kv_meta::scripts(txn.shard);
+    txn.delete_meta_range(&start, &end)?;
+    if let Some(engine) = ctx.engine.as_mut() {
+        engine.flush();
+    }
+    Ok(Reply::ok())
+}
+
+/// Keeps `body` under its digest (EVAL caches what it runs, as Redis).
+fn store(txn: &mut Txn<'_>, sha: &Sha, body: &Bytes) -> Result<(), Fail> {
+    let key = kv_meta::script(txn.shard, sha.hex().as_bytes());
+    if txn.get_meta(&key)?.is_none() {
+        txn.put_meta(key, Some(body.to_vec()));
+    }
+    Ok(())
+}
+
+/// Runs a script's commands in the entry's txn.
+struct ApplyHost<'h, 't, 'c> {
+    txn: &'h mut Txn<'t>,
+    ctx: &'h mut Context<'c>,
+    commands: &'h dyn ScriptCommands,
+    /// The logical database the script is in.
+    db: u8,
+    read_only: bool,
+    /// The seeds of the script's random commands.
+    random: rand::rngs::StdRng,
+    /// A storage failure: the batch aborts once the script returns.
+    fatal: Option<Error>,
+}
+
+impl Host for ApplyHost<'_, '_, '_> {
+    fn call(&mut self, words: Vec<Bytes>) -> Reply {
+        if self.fatal.is_some() {
+            return Reply::Error(CommandError::Other("ERR a storage failure stopped the script".into()));
+        }
+        let call = match self.commands.parse(&words, self.db, self.read_only) {
+            Ok(call) => call,
+            Err(error) => return Reply::Error(error),
+        };
+        if !call.keys.iter().all(|key| self.txn.owns_key(key)) {
+            return Reply::Error(script::non_local_key());
+        }
+        self.db = call.db;
+        let db = self.ctx.dbs.physical(call.db);
+        let outcome = match call.step {
+            ScriptStep::Time => Ok(script::time_reply(self.txn.now_ms)),
+            ScriptStep::Step(TxnStep::Reply(reply)) => Ok(reply),
+            ScriptStep::Step(TxnStep::Write(op)) => {
+                self.txn.begin_op();
+                let op = match op {
+                    WriteOp::SPop { key, count, .. } => WriteOp::SPop { key, count, seed: self.random.next_u64() },
+                    op => op,
+                };
+                execute(self.txn, self.ctx, db, op)
+            }
+            ScriptStep::Step(TxnStep::Read(op)) => {
+                let mut read = reading(self.txn, self.ctx.cursors, db);
+                read.seed = Some(self.random.next_u64());
+                read.run(&op).map_err(Fail::Fatal)
+            }
+        };
+        match outcome {
+            Ok(reply) => reply,
+            Err(Fail::User(error)) => Reply::Error(error),
+            Err(Fail::Fatal(error)) => {
+                self.fatal = Some(error);
+                Reply::Error(CommandError::Other("ERR a storage failure stopped the script".into()))
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Scripts on the read path: SCRIPT EXISTS, and the run of a read-only
+//! script (EVAL_RO, EVALSHA_RO, `no-writes`) against one snapshot.
+
+use bytes::Bytes;
+use rand::{RngCore, SeedableRng};
+use storage::keyspace::kv_meta;
+use storage::Family;
+
+use super::ReadCtx;
+use crate::command::TxnStep;
+use crate::error::{CommandError, Result};
+use crate::reply::Reply;
+use crate::script::engine::{Engine, Host};
+use crate::script::{self, shebang, ScriptCommands, ScriptSource, ScriptStep, Sha};
+
+/// A read-only script and its inputs.
+pub(crate) struct ReadScript<'s> {
+    pub script: ScriptSource,
+    pub keys: &'s [Bytes],
+    pub args: &'s [Bytes],
+    /// The logical database the script starts in.
+    pub db: u8,
+    /// SELECT's logical database as stored.
+    pub physical: &'s dyn Fn(u8) -> u8,
+}
+
+impl ReadCtx<'_> {
+    /// SCRIPT EXISTS: 1 or 0 per digest (0 for one that is not a digest).
+    pub fn script_exists(&self, shas: &[Option<Sha>]) -> Result<Reply> {
+        let mut replies = Vec::with_capacity(shas.len());
+        for sha in shas {
+            let exists = match sha {
+                Some(sha) => self.stored_script(sha)?.is_some(),
+                None => false,
+            };
+            replies.push(Reply::Int(i64::from(exists)));
+        }
+        Ok(Reply::Array(replies))
+    }
+
+    fn stored_script(&self, sha: &Sha) -> Result<Option<Vec<u8>>> {
+        Ok(self.reader.get(Family::KvMeta, &kv_meta::script(self.shards.0, sha.hex().as_bytes()))?)
+    }
+
+    /// Runs a read-only script in `engine`: its commands are reads of this
+    /// context (a write is refused); random commands draw from `seed`.
+    pub(crate) fn run_read_script(
+        &self,
+        engine: &mut Engine,
+        commands: &dyn ScriptCommands,
+        run: ReadScript<'_>,
+        seed: u64,
+        budget: u64,
+    ) -> Result<Reply> {
+        let (sha, body) = match run.script {
+            ScriptSource::Body(body) => (Sha::of(&body), Some(body)),
+            ScriptSource::Sha(sha) => (sha, self.stored_script(&sha)?.map(Bytes::from)),
+        };
+        let function = match (body, engine.compiled(&sha)) {
+            // A script EVAL_RO ran on this node is known here, as in Redis.
+            (None, Some(function)) => function,
+            (None, None) => return Ok(Reply::Error(script::no_script())),
+            (Some(body), _) => {
+                if let Err(error) = shebang::flags(&body) {
+                    return Ok(Reply::Error(error));
+                }
+                match engine.compile(&sha, &body) {
+                    Ok(function) => function,
+                    Err(error) => return Ok(Reply::Error(error)),
+                }
+            }
+        };
+        let mut host = ReadHost {
+            ctx: self,
+            commands,
+            db: run.db,
+            physical: run.physical,
+            random: rand::rngs::StdRng::seed_from_u64(seed),
+            failure: None,
+        };
+        let reply = engine.run(&sha, &function, run.keys, run.args, seed, budget, &mut host);
+        match host.failure {
+            Some(error) => Err(error),
+            None => Ok(reply),
+        }
+    }
+}
+
+/// Runs a read-only script's commands as reads of one context.
+struct ReadHost<'h, 'c> {
+    ctx: &'h ReadCtx<'c>,
+    commands: &'h dyn ScriptCommands,
+    db: u8,
+    physical: &'h dyn Fn(u8) -> u8,
+    random: rand::rngs::StdRng,
+    failure: Option<crate::error::Error>,
+}
+
+impl Host for ReadHost<'_, '_> {
+    fn call(&mut self, words: Vec<Bytes>) -> Reply {
+        let call = match self.commands.parse(&words, self.db, true) {
+            Ok(call) => call,
+            Err(error) => return Reply::Error(error),
+        };
+        let (first, last) = self.ctx.slots;
+        if !call.keys.iter().all(|key| (first..=last).contains(&storage::keyspace::hash_slot(key))) {
+            return Reply::Error(script::non_local_key());
+        }
+        self.db = call.db;
+        match call.step {
+            ScriptStep::Time => script::time_reply(self.ctx.now_ms),
+            ScriptStep::Step(TxnStep::Reply(reply)) => reply,
+            ScriptStep::Step(TxnStep::Write(_)) => {
+                Reply::Error(CommandError::Other("ERR Write commands are not allowed from read-only scripts.".into()))
+            }
+            ScriptStep::Step(TxnStep::Read(op)) => {
+                let read = ReadCtx { db: (self.physical)(call.db), seed: Some(self.random.next_u64()), ..*self.ctx };
+                read.run(&op).unwrap_or_else(|error| {
+                    let reply = Reply::Error(CommandError::Other(format!("ERR {error}")));
+                    self.failure.get_or_insert(error);
+                    reply
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Lua scripting (EVAL and friends) as Redis 7.0 runs it, made
+//! deterministic so that every replica of a group runs a script alike.
+//!
+//! # Life of a script
+//!
+//! 1. The frontend turns `EVAL body numkeys key… arg…` into
+//!    [`crate::WriteOp::Eval`]: the body (or, for EVALSHA, its digest),
+//!    the keys and arguments, a random seed and the instruction budget.
+//!    The entry is the script's whole input besides the state.
+//! 2. Every replica applies the entry: it finds the body (EVALSHA: in the
+//!    group's stored scripts, else `NOSCRIPT`), compiles it once per VM
+//!    ([`engine`]), stores it (EVAL caches the script, as Redis does) and
+//!    runs it in the state machine's [`engine::Engine`].
+//! 3. Each `redis.call` is parsed by the frontend's command table (the
+//!    [`ScriptCommands`] installed at start) into the step a MULTI would
+//!    queue, and runs at once in the entry's txn: later commands see
+//!    earlier ones, and the script's writes land with the entry, atomically.
+//! 4. The script's result is the entry's reply.
+//!
+//! Read-only scripts (EVAL_RO, EVALSHA_RO, `#!lua flags=no-writes`) run on
+//! the read path instead, after the group's read barrier, against one
+//! snapshot, in the node's reader VM.
+//!
+//! # Determinism
+//!
+//! - `TIME` answers the entry's stamp; `math.random` and the random
+//!   commands (SPOP, SRANDMEMBER, RANDOMKEY…) draw from the entry's seed.
+//! - A script that runs past its budget of Lua instructions is aborted at
+//!   the same instruction on every replica (its writes so far stay, as
+//!   those of a script that fails do in Redis).
+//! - The sandbox leaves nothing a script could change in the VM, so a
+//!   restarted replica's new VM runs later scripts as the others' do.
+//! - What stays outside: `tostring` of a table or function shows an
+//!   address, and the order `pairs` visits such keys follows addresses.
+//!   A script that stores those would make replicas differ (in Redis its
+//!   replicas would differ too, unless effects replication hid it).
+
+mod bit;
+mod cjson;
+mod convert;
+pub(crate) mod engine;
+mod rand48;
+pub mod shebang;
+
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::command::TxnStep;
+use crate::error::CommandError;
+
+/// The Lua instructions a script may run before it is aborted: about a
+/// second of Lua on a modern core (Redis's default `busy-reply-threshold`
+/// is 5 s, after which it only starts answering BUSY).
+pub const DEFAULT_BUDGET: u64 = 200_000_000;
+
+/// A script's SHA1 digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Sha([u8; 20]);
+
+impl Sha {
+    /// The digest of `body`.
+    pub fn of(body: &[u8]) -> Sha {
+        Sha(sha1_smol::Sha1::from(body).digest().bytes())
+    }
+
+    /// A digest written as 40 hex digits (either case), as EVALSHA takes it.
+    pub fn parse(text: &[u8]) -> Option<Sha> {
+        if text.len() != 40 {
+            return None;
+        }
+        let mut digest = [0u8; 20];
+        for (i, pair) in text.chunks(2).enumerate() {
+            let pair = std::str::from_utf8(pair).ok()?;
+            digest[i] = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Sha(digest))
+    }
+
+    /// The 40 lower-case hex digits, as the `kv_meta` key and replies
+    /// carry them.
+    pub fn hex(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Sha {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+/// Where an EVAL-like entry's script comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScriptSource {
+    /// EVAL: the body itself.
+    Body(Bytes),
+    /// EVALSHA: a script the group has stored.
+    Sha(Sha),
+}
+
+/// A script's `redis.call` as the frontend parsed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptCall {
+    pub step: ScriptStep,
+    /// The logical database the script continues in (SELECT changes it).
+    pub db: u8,
+    /// The keys the command names: each must be one of the group's.
+    pub keys: Vec<Bytes>,
+}
+
+/// What a script's command does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScriptStep {
+    /// What MULTI would queue for it.
+    Step(TxnStep),
+    /// TIME: the entry's stamp, not the clock.
+    Time,
+}
+
+/// Turns a script's `redis.call` into what runs it: the RESP frontend's
+/// command table, with Redis's checks for scripts (unknown command,
+/// arity, `noscript`, writes from a read-only script). The errors are
+/// Redis's replies, e.g. `ERR Unknown Redis command called from script`.
+///
+/// It must be a function of its arguments alone: every replica parses
+/// the same calls the same way.
+pub trait ScriptCommands: Send + Sync {
+    fn parse(&self, words: &[Bytes], db: u8, read_only: bool) -> Result<ScriptCall, CommandError>;
+}
+
+/// The node's [`ScriptCommands`], installed by the frontend once it
+/// exists, which is after the service's groups start.
+#[derive(Default)]
+pub struct ScriptCommandsSlot {
+    installed: Mutex<Option<Arc<dyn ScriptCommands>>>,
+    ready: Condvar,
+}
+
+impl ScriptCommandsSlot {
+    pub fn install(&self, commands: Arc<dyn ScriptCommands>) {
+        *self.installed.lock().expect("script commands lock") = Some(commands);
+        self.ready.notify_all();
+    }
+
+    /// The installed parser. A script entry applied before the frontend
+    /// is up (a replica catching up at start) waits for it: the entry's
+    /// outcome must not depend on when it is applied.
+    pub(crate) fn get(&self) -> Arc<dyn ScriptCommands> {
+        let mut installed = self.installed.lock().expect("script commands lock");
+        loop {
+            if let Some(commands) = installed.as_ref() {
+                return commands.clone();
+            }
+            let (guard, timeout) =
+                self.ready.wait_timeout(installed, Duration::from_secs(10)).expect("script commands lock");
+            installed = guard;
+            if timeout.timed_out() && installed.is_none() {
+                tracing::warn!("a script waits for the RESP frontend to install its command table");
+            }
+        }
+    }
+}
+
+impl fmt::Debug for ScriptCommandsSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScriptCommandsSlot").finish_non_exhaustive()
+    }
+}
+
+/// TIME inside a script: the entry's stamp (the read's "now" on the read
+/// path), as `[seconds, microseconds]`.
+pub(crate) fn time_reply(now_ms: u64) -> crate::reply::Reply {
+    use crate::reply::Reply;
+    Reply::Array(vec![Reply::bulk((now_ms / 1000).to_string()), Reply::bulk(((now_ms % 1000) * 1000).to_string())])
+}
+
+/// Redis's refusal of a script's command on a key of another shard.
+pub(crate) fn non_local_key() -> CommandError {
+    CommandError::Other("ERR Script attempted to access a non local key in a cluster node".into())
+}
+
+/// Redis's answer to EVALSHA of a script it does not have.
+pub fn no_script() -> CommandError {
+    CommandError::Other("NOSCRIPT No matching script. Please use EVAL.".into())
+}
+
+/// EVAL's `numkeys` check, as Redis words its errors.
+pub fn split_keys(numkeys: &[u8], rest: usize) -> Result<usize, CommandError> {
+    let n = crate::number::parse_i64(numkeys).ok_or(CommandError::NotInteger)?;
+    if n < 0 {
+        return Err(CommandError::Other("ERR Number of keys can't be negative".into()));
+    }
+    if n as u64 > rest as u64 {
+        return Err(CommandError::Other("ERR Number of keys can't be greater than number of args".into()));
+    }
+    Ok(n as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_print_and_parse_as_hex() {
+        let sha = Sha::of(b"return 1");
+        assert_eq!(sha.hex(), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+        assert_eq!(Sha::parse(b"E0E1F9FABFC9D4800C877A703B823AC0578FF8DB"), Some(sha));
+        assert_eq!(Sha::parse(b"xyz"), None);
+    }
+}
