@@ -47,6 +47,7 @@ async fn an_unhosted_shard_is_erased_and_the_others_keep_their_data() {
         bootstrap: Bootstrap::Initialize([(1, node.addr().to_string())].into()),
         clock: Arc::new(ManualClock::new(1_700_000_000_000)),
         config: KvConfig::default(),
+        script_commands: Arc::default(),
     })
     .await
     .unwrap();

@@ -153,8 +153,17 @@ fn open(dir: &std::path::Path) -> (Storage, KvStateMachine) {
 fn group(storage: &Storage, shard: u32, slots: Vec<RangeInclusive<u16>>) -> KvStateMachine {
     let store = storage.store(Service::Kv);
     let blocked = Arc::new(Blocked::new(1));
-    KvStateMachine::open(store, shard, slots, Arc::new(Stats::default()), Arc::default(), blocked, Arc::default())
-        .unwrap()
+    KvStateMachine::open(
+        store,
+        shard,
+        slots,
+        Arc::new(Stats::default()),
+        Arc::default(),
+        blocked,
+        Arc::default(),
+        Arc::default(),
+    )
+    .unwrap()
 }
 
 /// Applies `commands` in batches of `batch`, writing each batch as the

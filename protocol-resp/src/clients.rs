@@ -37,6 +37,32 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// A client no connection has (the one a script's commands are
+    /// parsed for); it is in no registry.
+    pub fn detached() -> Arc<Client> {
+        let now = Instant::now();
+        let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
+        Arc::new(Client {
+            id: 0,
+            addr: nowhere,
+            local_addr: nowhere,
+            created: now,
+            state: Mutex::new(ClientState {
+                name: None,
+                db: 0,
+                resp: 2,
+                last_command: "",
+                last_active: now,
+                lib_name: None,
+                lib_ver: None,
+                multi: None,
+            }),
+            pushes: std::sync::OnceLock::new(),
+            killed: Notify::new(),
+            kill_requested: false.into(),
+        })
+    }
+
     pub fn update(&self, change: impl FnOnce(&mut ClientState)) {
         change(&mut self.state.lock().expect("client state lock"));
     }

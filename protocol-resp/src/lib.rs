@@ -33,6 +33,7 @@ mod pause;
 mod pubsub;
 mod redact;
 pub mod request;
+mod script_commands;
 mod server;
 mod session;
 mod tracking;

@@ -31,6 +31,12 @@ impl RespFrontend {
         let settings = Settings::new(config, &facts)?;
         Ok(RespFrontend { server: Arc::new(Server::new(kv, node, settings, facts)) })
     }
+
+    /// What parses the commands of scripts with this frontend's command
+    /// table; the service needs it installed before it applies a script.
+    pub fn script_commands(&self) -> Arc<dyn kv::script::ScriptCommands> {
+        Arc::new(crate::script_commands::ScriptParser { server: self.server.clone() })
+    }
 }
 
 #[async_trait::async_trait]

@@ -47,6 +47,7 @@ impl Harness {
         let storage = Storage::open(dir, Layout::Shared).unwrap();
         let clock = Arc::new(ManualClock::new(START_MS));
         let node = RaftNode::start(1, TcpListener::bind("127.0.0.1:0").await.unwrap(), None).unwrap();
+        let script_commands = Arc::new(kv::script::ScriptCommandsSlot::default());
         let kv = Kv::start(KvStart {
             node: &node,
             store: storage.store(Service::Kv),
@@ -58,6 +59,7 @@ impl Harness {
             bootstrap: Bootstrap::Initialize([(1, node.addr().to_string())].into()),
             clock: clock.clone(),
             config: KvConfig::default(),
+            script_commands: script_commands.clone(),
         })
         .await
         .unwrap();
@@ -68,6 +70,7 @@ impl Harness {
         let addr = listener.local_addr().unwrap();
         let frontend =
             RespFrontend::new(kv.clone(), node.clone(), RespConfig::default(), NodeFacts::default()).unwrap();
+        script_commands.install(frontend.script_commands());
         let shutdown = Shutdown::new();
         let serving = shutdown.clone();
         tokio::spawn(async move { frontend.serve(listener, serving).await.unwrap() });

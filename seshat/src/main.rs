@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use kv::script::ScriptCommandsSlot;
 use kv::{Kv, KvConfig, KvStart, SystemClock};
 use protocol_resp::{NodeFacts, RespConfig, RespFrontend};
 use protocol_sql::{PgConfig, PgFrontend};
@@ -109,6 +110,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
             (joining_shards(&node, &kv_store, member, config.shards).await?.or(config.shards), 1)
         }
     };
+    // Installed once the RESP frontend exists; a replica applying a script
+    // before then waits for it.
+    let script_commands = Arc::new(ScriptCommandsSlot::default());
     let kv = Kv::start(KvStart {
         node: &node,
         store: storage.store(Service::Kv),
@@ -120,6 +124,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         bootstrap: bootstrap.clone(),
         clock: Arc::new(SystemClock),
         config: KvConfig::default(),
+        script_commands: script_commands.clone(),
     })
     .await?;
     let sql = Sql::start(SqlStart {
@@ -156,6 +161,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         },
     )
     .map_err(|error| anyhow::anyhow!("invalid [redis] parameter in the config file: {}", error.0))?;
+    script_commands.install(resp.script_commands());
 
     let mut frontends: Vec<(Box<dyn Frontend>, TcpListener)> = vec![(Box::new(resp), listener)];
     let mut pg_addr = None;

@@ -16,6 +16,13 @@ use crate::script::engine::Engine;
 use crate::script::{ScriptSource, DEFAULT_BUDGET};
 
 impl Kv {
+    /// Forgets the scripts this node's reader VM compiled (SCRIPT FLUSH).
+    pub fn flush_script_reader(&self) {
+        if let Some(engine) = self.inner.script_reader.lock().expect("script reader lock").as_mut() {
+            engine.flush();
+        }
+    }
+
     /// Runs a read-only script (EVAL_RO, EVALSHA_RO, a `no-writes` EVAL)
     /// on database `db` of `shard` (`None`: it has no keys): linearizable,
     /// or with `stale` as this replica has the data.

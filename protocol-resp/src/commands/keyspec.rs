@@ -87,6 +87,12 @@ pub(crate) fn keys(spec: &Spec, words: &[Bytes]) -> Result<Vec<(Bytes, KeyFlags)
             let flags = if spec.name == "xread" { READ } else { READ_WRITE };
             with(rest[..rest.len() / 2].to_vec(), flags)
         }
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => {
+            let n = words.get(2).and_then(|w| kv::number::parse_i64(w)).filter(|n| *n >= 0).ok_or(InvalidArguments)?;
+            let keys = words.get(3..3 + n as usize).ok_or(InvalidArguments)?;
+            let flags = if spec.name.ends_with("_ro") { READ } else { READ_WRITE };
+            with(keys.to_vec(), flags)
+        }
         "memory" if words.get(1).is_some_and(|w| w.eq_ignore_ascii_case(b"USAGE")) => vec![(word(2)?, READ_META)],
         _ => fixed(spec, words),
     })
@@ -161,6 +167,9 @@ mod tests {
         assert_eq!(names("GEOSEARCHSTORE d g FROMMEMBER m BYRADIUS 1 km"), ["d", "g"]);
         assert_eq!(names("MSET a 1 b 2"), ["a", "b"]);
         assert_eq!(names("BLPOP a b 0"), ["a", "b"]);
+        assert_eq!(names("EVAL s 2 a b c"), ["a", "b"]);
+        assert!(names("EVALSHA s 0 c").is_empty());
+        assert_eq!(keys_of("EVAL s 3 a b"), Err(InvalidArguments));
         assert_eq!(names("XREAD COUNT 2 STREAMS a b 0 0"), ["a", "b"]);
         assert_eq!(keys_of("XREAD STREAMS a b 0"), Err(InvalidArguments));
         assert_eq!(keys_of("LMPOP 3 a LEFT"), Err(InvalidArguments));

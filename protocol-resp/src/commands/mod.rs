@@ -19,12 +19,13 @@ mod geo;
 mod hash;
 mod hll;
 mod keys;
-mod keyspec;
+pub(crate) mod keyspec;
 mod list;
 mod memory;
 mod monitoring;
 mod pubsub;
 mod redis_cluster;
+mod scripting;
 mod server;
 mod set;
 mod split;
@@ -127,6 +128,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
         hash::COMMANDS,
         hll::COMMANDS,
         stream::COMMANDS,
+        scripting::COMMANDS,
         geo::COMMANDS,
         list::COMMANDS,
         set::COMMANDS,
@@ -359,8 +361,10 @@ fn queue(session: &mut Session, spec: &Spec, args: &mut Args) -> Outcome {
 
 /// Commands whose first argument names a subcommand (Redis reports them
 /// as `client|reply`).
-const CONTAINERS: &[&str] =
-    &["client", "config", "command", "object", "memory", "slowlog", "latency", "pubsub", "cluster", "seshat", "debug"];
+const CONTAINERS: &[&str] = &[
+    "client", "config", "command", "object", "memory", "slowlog", "latency", "pubsub", "cluster", "seshat", "debug",
+    "script",
+];
 
 /// Redis's "unknown command" line, quoting the first arguments.
 fn unknown_command(name: &[u8], args: &[Bytes]) -> CommandError {
