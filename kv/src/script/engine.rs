@@ -48,20 +48,25 @@ pub(crate) struct Engine {
     compiled: HashMap<Sha, Function>,
 }
 
-/// The registry name of the sandbox's `dispatch(resp, …)`.
-const DISPATCH: &str = "seshat.dispatch";
+/// The registry name of the table of the sandbox's raising functions
+/// (`sandbox.lua`'s `raising`), which [`raising`] calls by position.
+const RAISING: &std::ffi::CStr = c"seshat.raising";
 
-/// `redis.call`: a C function, so that a script's `return redis.call(…)`
-/// keeps the script's frame (Lua 5.1 does not tail-call a C function),
-/// which is where the error says it happened, as in Redis. It runs the
-/// sandbox's `dispatch` and raises the reply if it is an error table.
-unsafe extern "C-unwind" fn redis_call(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+/// The functions of `redis.*` that raise errors (`call`, `setresp`,
+/// `set_repl`, `log`, `sha1hex`), as C functions: a script's `return
+/// redis.call(…)` then keeps the script's frame (Lua 5.1 does not
+/// tail-call a C function), which is where the error says it happened,
+/// as in Redis. Each runs the sandbox's Lua function number `N` and raises
+/// its result if that is an error table.
+unsafe extern "C-unwind" fn raising<const N: i32>(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     use mlua::ffi;
     // SAFETY: plain Lua C API use on the state Lua called us with; the
     // stack holds the call's arguments and room for `LUA_MINSTACK` more.
     unsafe {
         let args = ffi::lua_gettop(state);
-        ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, c"seshat.dispatch".as_ptr());
+        ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, RAISING.as_ptr());
+        ffi::lua_rawgeti(state, -1, N.into());
+        ffi::lua_remove(state, -2);
         ffi::lua_insert(state, 1);
         ffi::lua_call(state, args, 1);
         if ffi::lua_istable(state, -1) != 0 {
@@ -93,8 +98,8 @@ impl Engine {
         let natives = natives(&lua, random.clone()).expect("the script natives build");
         let control: Table =
             lua.load(include_str!("sandbox.lua")).set_name("=sandbox").call(natives).expect("the sandbox builds");
-        let dispatch: Function = control.get("dispatch").expect("the sandbox's dispatch");
-        lua.set_named_registry_value(DISPATCH, dispatch).expect("the registry takes dispatch");
+        let raising: Table = control.get("raising").expect("the sandbox's raising functions");
+        lua.set_named_registry_value(RAISING.to_str().expect("ASCII"), raising).expect("the registry takes them");
         let globals: Table = control.get("globals").expect("the sandbox's globals");
         lua.set_globals(globals).expect("the sandbox's globals install");
         Engine {
@@ -256,8 +261,17 @@ fn syntax_message(error: &mlua::Error) -> String {
 /// The Rust functions the sandbox builds on.
 fn natives(lua: &Lua, random: Arc<Rand48>) -> mlua::Result<Table> {
     let natives = lua.create_table()?;
-    // SAFETY: `redis_call` keeps to the Lua C API's rules.
-    natives.set("call", unsafe { lua.create_c_function(redis_call)? })?;
+    // SAFETY: `raising` keeps to the Lua C API's rules.
+    let raising_functions = unsafe {
+        [
+            lua.create_c_function(raising::<1>)?,
+            lua.create_c_function(raising::<2>)?,
+            lua.create_c_function(raising::<3>)?,
+            lua.create_c_function(raising::<4>)?,
+            lua.create_c_function(raising::<5>)?,
+        ]
+    };
+    natives.set("raising", lua.create_sequence_from(raising_functions)?)?;
     natives.set(
         "sha1hex",
         lua.create_function(|_, text: mlua::LuaString| {

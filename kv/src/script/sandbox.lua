@@ -49,9 +49,10 @@ local function error_table(text)
   return { err = natives.error_text(text) }
 end
 
-local function raise(text)
-  error(error_table(text))
-end
+-- The functions below that "raise" return the error table: the C
+-- function that Lua calls for them (`natives.raising`, engine.rs) raises
+-- it from a C frame, which keeps the script's line in the error.
+local raise = error_table
 
 -- redis.* ------------------------------------------------------------------
 
@@ -67,12 +68,11 @@ local function dispatch(...)
   return command(state.resp, ...)
 end
 
-redis.call = natives.call
 redis.pcall = dispatch
 
-function redis.sha1hex(...)
+local function sha1hex(...)
   if select('#', ...) ~= 1 then
-    raise('wrong number of arguments')
+    return raise('wrong number of arguments')
   end
   local text = ...
   if type(text) == 'number' then
@@ -104,18 +104,18 @@ end
 
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 
-function redis.log(...)
+local function log(...)
   local count = select('#', ...)
   if count < 2 then
-    raise('redis.log() requires two arguments or more.')
+    return raise('redis.log() requires two arguments or more.')
   end
   local level = ...
   if tonumber(level) == nil then
-    raise('First argument must be a number (log level).')
+    return raise('First argument must be a number (log level).')
   end
   level = tonumber(level)
   if level < 0 or level > 3 then
-    raise('Invalid debug level.')
+    return raise('Invalid debug level.')
   end
   local parts = {}
   for i = 2, count do
@@ -127,16 +127,16 @@ function redis.log(...)
   natives.log(level, concat(parts, ' '))
 end
 
-function redis.setresp(...)
+local function setresp(...)
   if state.command == nil then
-    raise('redis.setresp can only be called inside a script invocation')
+    return raise('redis.setresp can only be called inside a script invocation')
   end
   if select('#', ...) ~= 1 then
-    raise('redis.setresp() requires one argument.')
+    return raise('redis.setresp() requires one argument.')
   end
   local resp = tonumber((...))
   if resp ~= 2 and resp ~= 3 then
-    raise('RESP version must be 2 or 3.')
+    return raise('RESP version must be 2 or 3.')
   end
   state.resp = resp
 end
@@ -145,18 +145,22 @@ redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REP
 
 -- Accepted for compatibility: every write of a script is in its log
 -- entry, which every replica applies.
-function redis.set_repl(...)
+local function set_repl(...)
   if state.command == nil then
-    raise('redis.set_repl can only be called inside a script invocation')
+    return raise('redis.set_repl can only be called inside a script invocation')
   end
   if select('#', ...) ~= 1 then
-    raise('redis.set_repl() requires two arguments.')
+    return raise('redis.set_repl() requires two arguments.')
   end
   local flags = tonumber((...)) or 0
   if flags < 0 or flags > 3 or flags ~= floor(flags) then
-    raise('Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.')
+    return raise('Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.')
   end
 end
+
+-- natives.raising[i] runs raising[i].
+local raising = { dispatch, setresp, set_repl, log, sha1hex }
+redis.call, redis.setresp, redis.set_repl, redis.log, redis.sha1hex = unpack(natives.raising)
 
 function redis.replicate_commands()
   return true
@@ -412,4 +416,4 @@ for _, name in ipairs({ 'dofile', 'loadfile', 'load', 'loadstring', 'print', 're
   _G[name] = nil
 end
 
-return { run = run, state = state, globals = globals, dispatch = dispatch }
+return { run = run, state = state, globals = globals, raising = raising }
