@@ -1,0 +1,134 @@
+//! Lua scripts on a 3-node cluster: a script loaded through one node runs
+//! through every node; a scripted counter driven from every node loses no
+//! increment; a script's random draws and TIME are the same on every
+//! replica (replicas agree on what it wrote); a script past its budget is
+//! aborted alike everywhere, its earlier writes kept; a read-only script
+//! on a follower sees every acknowledged write; a restarted node still
+//! has the loaded scripts.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use seshat_tests::{text, Cluster, Raw, FAST};
+
+const COUNTER: &str = "return redis.call('INCRBY', KEYS[1], ARGV[1])";
+const INCREMENTS_PER_NODE: usize = 60;
+
+/// Draws from every random source a script has and stores the results.
+const RANDOM: &str = "
+local member = redis.call('SPOP', KEYS[1])
+redis.call('SADD', KEYS[2], member)
+local some = redis.call('SRANDMEMBER', KEYS[2])
+local now = redis.call('TIME')
+redis.call('RPUSH', KEYS[3], member, some, math.random(1000000), now[1] .. '.' .. now[2])
+return member";
+
+/// Each node's own view (READONLY: its replica as it is) of `keys`, once
+/// the views agree, or the last views after 20 s.
+async fn replica_views(raws: &mut [Raw], reads: &[&[&str]]) -> Result<Vec<String>> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut views = Vec::new();
+        for raw in raws.iter_mut() {
+            let mut view = String::new();
+            for read in reads {
+                view.push_str(&text(&raw.call(read).await?));
+                view.push('|');
+            }
+            views.push(view);
+        }
+        if views.iter().all(|view| *view == views[0]) || Instant::now() > deadline {
+            return Ok(views);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_run_alike_on_every_replica() -> Result<()> {
+    let _exclusive = seshat_tests::one_cluster_at_a_time().await;
+    let mut cluster = Cluster::start(3, FAST)?;
+    let mut raws = Vec::new();
+    for node in &cluster.nodes {
+        node.patient_client(Duration::from_secs(10)).await?;
+        raws.push(node.raw().await?);
+    }
+
+    // Loaded through node 0, known through every node.
+    let sha = text(&raws[0].call(&["SCRIPT", "LOAD", COUNTER]).await?);
+    assert_eq!(sha.len(), 40, "{sha}");
+    for raw in &mut raws {
+        assert_eq!(text(&raw.call(&["SCRIPT", "EXISTS", &sha]).await?), "1");
+    }
+
+    // A scripted counter from every node at once.
+    let mut writers = Vec::new();
+    for node in &cluster.nodes {
+        let mut raw = node.raw().await?;
+        let sha = sha.clone();
+        writers.push(tokio::spawn(async move {
+            for _ in 0..INCREMENTS_PER_NODE {
+                let reply = raw.call(&["EVALSHA", &sha, "1", "counter", "2"]).await?;
+                if text(&reply).parse::<i64>().is_err() {
+                    bail!("EVALSHA answered {reply:?}");
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for writer in writers {
+        writer.await??;
+    }
+    let total = (2 * INCREMENTS_PER_NODE * cluster.nodes.len()).to_string();
+    assert_eq!(text(&raws[1].call(&["GET", "counter"]).await?), total);
+
+    // Random draws and TIME, fixed by the entry: every replica stores the same.
+    let members: Vec<String> = (0..50).map(|i| format!("m{i}")).collect();
+    let mut sadd = vec!["SADD", "{r}pool"];
+    sadd.extend(members.iter().map(String::as_str));
+    raws[0].call(&sadd).await?;
+    for round in 0..20 {
+        let raw = &mut raws[round % 3];
+        let reply = raw.call(&["EVAL", RANDOM, "3", "{r}pool", "{r}drawn", "{r}log"]).await?;
+        assert!(text(&reply).starts_with('m'), "{reply:?}");
+    }
+
+    // Past its budget: aborted on every replica alike, its first write kept.
+    let endless = "redis.call('SET', KEYS[1], 'before') while true do end";
+    let reply = text(&raws[2].call(&["EVAL", endless, "1", "{r}endless"]).await?);
+    assert!(reply.starts_with("ERR Script killed: it ran past its budget"), "{reply}");
+
+    for raw in &mut raws {
+        raw.call(&["READONLY"]).await?;
+    }
+    let reads: &[&[&str]] = &[
+        &["SMEMBERS", "{r}pool"],
+        &["SMEMBERS", "{r}drawn"],
+        &["LRANGE", "{r}log", "0", "-1"],
+        &["GET", "{r}endless"],
+        &["GET", "counter"],
+    ];
+    let views = replica_views(&mut raws, reads).await?;
+    assert!(views.iter().all(|view| *view == views[0]), "replicas disagree:\n{}", views.join("\n"));
+    assert!(views[0].contains("|before|"), "{}", views[0]);
+    for raw in &mut raws {
+        raw.call(&["READWRITE"]).await?;
+    }
+
+    // A read-only script on any node sees every acknowledged write.
+    for i in 0..20 {
+        let value = format!("v{i}");
+        raws[i % 3].call(&["SET", "fresh", &value]).await?;
+        let seen = raws[(i + 1) % 3].call(&["EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "fresh"]).await?;
+        assert_eq!(text(&seen), value);
+    }
+
+    // A restarted node, with a new Lua VM, still runs the loaded script.
+    cluster.nodes[2].kill9();
+    cluster.nodes[2].restart()?;
+    cluster.nodes[2].patient_client(Duration::from_secs(20)).await?;
+    let mut raw = cluster.nodes[2].raw().await?;
+    let after = text(&raw.call(&["EVALSHA", &sha, "1", "counter", "1"]).await?);
+    assert_eq!(after, (2 * INCREMENTS_PER_NODE * 3 + 1).to_string());
+    Ok(())
+}
