@@ -1,6 +1,7 @@
-//! A stream consumer group under a randomized fault schedule (kill and
-//! restart, pause, isolation, one-way drops, slow and held links, resets),
-//! next to the recorded key-value workload the fault matrix checks.
+//! A stream consumer group and a Lua-scripted counter under a randomized
+//! fault schedule (kill and restart, pause, isolation, one-way drops, slow
+//! and held links, resets), next to the recorded key-value workload the
+//! fault matrix checks.
 //!
 //! Producers on every node add entries carrying a unique token; consumers
 //! on every node read the group with `>` and acknowledge what they get.
@@ -13,7 +14,11 @@
 //! - every entry up to the group's last delivered ID is either pending or
 //!   was acknowledged by some XACK the consumers sent, and no entry whose
 //!   XACK answered 1 is still pending;
-//! - every replica holds the same stream and group.
+//! - every replica holds the same stream and group;
+//! - the scripted counter (one EVAL increments it and appends the call's
+//!   token to a list) is atomic and exactly-once: the list holds every
+//!   token whose EVAL answered and none twice, the counter equals the
+//!   list's length, and no two answers gave the same count.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -28,6 +33,9 @@ use seshat_tests::workload::connect;
 use tokio_util::sync::CancellationToken;
 
 const KEY: &str = "{chaos}jobs";
+const COUNTER: &str = "{chaos}counter";
+const TOKENS: &str = "{chaos}tokens";
+const SCRIPTED_COUNTER: &str = "local n = redis.call('INCR', KEYS[1]) redis.call('RPUSH', KEYS[2], ARGV[1]) return n";
 
 /// What the stream clients saw.
 #[derive(Default)]
@@ -39,6 +47,8 @@ struct Seen {
     /// IDs some XACK was sent for, and those whose XACK answered 1.
     ack_sent: BTreeSet<String>,
     acked: BTreeSet<String>,
+    /// The scripted counter: `(token, count)` of every EVAL that answered.
+    counted: Vec<(u64, i64)>,
 }
 
 fn bulk(value: &Value) -> Option<String> {
@@ -77,6 +87,31 @@ async fn produce(addr: SocketAddr, first: u64, step: u64, seen: Arc<Mutex<Seen>>
             let ok = added.is_ok();
             if ok {
                 seen.lock().unwrap().added.insert(token);
+            }
+            token += step;
+            if !ok {
+                break;
+            }
+        }
+    }
+}
+
+async fn count(addr: SocketAddr, first: u64, step: u64, seen: Arc<Mutex<Seen>>, stop: CancellationToken) {
+    let mut token = first;
+    while !stop.is_cancelled() {
+        let Some(mut c) = connect(addr).await else { continue };
+        while !stop.is_cancelled() {
+            let counted: redis::RedisResult<i64> = redis::cmd("EVAL")
+                .arg(SCRIPTED_COUNTER)
+                .arg(2)
+                .arg(COUNTER)
+                .arg(TOKENS)
+                .arg(token)
+                .query_async(&mut c)
+                .await;
+            let ok = counted.is_ok();
+            if let Ok(n) = counted {
+                seen.lock().unwrap().counted.push((token, n));
             }
             token += step;
             if !ok {
@@ -152,6 +187,7 @@ async fn a_consumer_group_under_faults_loses_and_doubles_nothing() -> Result<()>
     for (i, addr) in addrs.iter().enumerate() {
         clients.push(tokio::spawn(produce(*addr, i as u64, 3, seen.clone(), stop.clone())));
         clients.push(tokio::spawn(consume(*addr, format!("c{i}"), seen.clone(), stop.clone())));
+        clients.push(tokio::spawn(count(*addr, i as u64, 3, seen.clone(), stop.clone())));
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
     let faults = seshat_tests::chaos::nemesis(&mut cluster, seed, Duration::from_secs(8)).await?;
@@ -204,6 +240,17 @@ async fn a_consumer_group_under_faults_loses_and_doubles_nothing() -> Result<()>
     let still: Vec<_> = seen.acked.intersection(&pending).collect();
     ensure!(still.is_empty(), "entries acknowledged (XACK answered 1) but still pending: {still:?}");
 
+    // The scripted counter: atomic, and every answered call counted once.
+    let listed: Vec<u64> = settled(&cluster, redis::cmd("LRANGE").arg(TOKENS).arg(0).arg(-1)).await?;
+    let counter: Option<i64> = settled(&cluster, redis::cmd("GET").arg(COUNTER)).await?;
+    ensure!(counter.unwrap_or(0) == listed.len() as i64, "counter {counter:?} but {} tokens listed", listed.len());
+    let listed_set: BTreeSet<u64> = listed.iter().copied().collect();
+    ensure!(listed_set.len() == listed.len(), "a scripted call ran twice");
+    let missing: Vec<_> = seen.counted.iter().filter(|(token, _)| !listed_set.contains(token)).collect();
+    ensure!(missing.is_empty(), "answered scripted calls lost: {missing:?}");
+    let counts: BTreeSet<i64> = seen.counted.iter().map(|(_, n)| *n).collect();
+    ensure!(counts.len() == seen.counted.len(), "two scripted calls answered the same count");
+
     // A proposal a client gave up on may still land late: the replicas
     // must agree once nothing more arrives.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -214,7 +261,8 @@ async fn a_consumer_group_under_faults_loses_and_doubles_nothing() -> Result<()>
             let () = redis::cmd("READONLY").query_async(&mut c).await?;
             let range: Value = redis::cmd("XRANGE").arg(KEY).arg("-").arg("+").query_async(&mut c).await?;
             let pending: Value = redis::cmd("XPENDING").arg(&[KEY, "g"]).query_async(&mut c).await?;
-            views.insert(format!("{range:?} {pending:?}"));
+            let tokens: Value = redis::cmd("LRANGE").arg(TOKENS).arg(0).arg(-1).query_async(&mut c).await?;
+            views.insert(format!("{range:?} {pending:?} {tokens:?}"));
         }
         if views.len() == 1 {
             break;
@@ -224,13 +272,16 @@ async fn a_consumer_group_under_faults_loses_and_doubles_nothing() -> Result<()>
     }
     println!(
         "stream group: {faults} faults, {} entries ({} acknowledged adds), {} deliveries, {} acknowledged, {} pending; \
-         {checked} key-value operations linearizable",
+         scripted counter: {} calls ran, {} answered; {checked} key-value operations linearizable",
         stream.len(),
         seen.added.len(),
         seen.delivered.len(),
         seen.acked.len(),
-        pending.len()
+        pending.len(),
+        listed.len(),
+        seen.counted.len()
     );
     ensure!(!seen.added.is_empty() && !seen.acked.is_empty(), "the stream clients made no progress");
+    ensure!(!seen.counted.is_empty(), "the scripted counter made no progress");
     Ok(())
 }
