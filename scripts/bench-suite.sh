@@ -7,7 +7,8 @@
 # Knobs (environment): REQUESTS (default 100000), CLIENTS (50), TESTS (the
 # default suite: ping,set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,
 # zadd,zpopmin,lrange,mset; lrange runs LRANGE_100/300/500/600), and
-# always an XADD line (10000 streams, MAXLEN ~ 1000).
+# always an XADD line (10000 streams, MAXLEN ~ 1000) and an EVAL line (a
+# short script that increments one of 10000 counters).
 # Servers, measured one at a time on loopback (`-q -n REQUESTS`):
 #   redis      redis-server with no persistence (the speed ceiling)
 #   seshat-1   a single Seshat node (every write fsynced before its reply)
@@ -25,13 +26,18 @@ source "$(dirname "$0")/bench-lib.sh"
 bench_setup bench-suite
 
 # bench NAME PORT: appends "NAME,test,rps" lines to the results: the
-# default tests, then XADD to 10000 streams capped near 1000 entries each.
+# default tests, then XADD to 10000 streams capped near 1000 entries each,
+# then EVAL of a short script on 10000 keys.
 bench() {
     redis-benchmark -p "$2" -t "$TESTS" -n "$REQUESTS" -c "$CLIENTS" --csv 2>/dev/null |
         tail -n +2 | tr -d '"' | awk -F, -v name="$1" '{ printf "%s,%s,%s\n", name, $1, $2 }' >>"$work/results.csv"
     redis-benchmark -p "$2" -n "$REQUESTS" -c "$CLIENTS" -r 10000 --csv \
         XADD 'bench:stream:__rand_int__' MAXLEN '~' 1000 '*' field value 2>/dev/null |
         tail -n +2 | tr -d '"' | awk -F, -v name="$1" '{ printf "%s,XADD (-r 10000 ~1000),%s\n", name, $2 }' \
+        >>"$work/results.csv"
+    redis-benchmark -p "$2" -n "$REQUESTS" -c "$CLIENTS" -r 10000 --csv \
+        EVAL "return redis.call('INCRBY', KEYS[1], ARGV[1])" 1 'bench:counter:__rand_int__' 2 2>/dev/null |
+        tail -n +2 | awk -F'","' -v name="$1" '{ printf "%s,EVAL INCRBY (-r 10000),%s\n", name, $2 }' \
         >>"$work/results.csv"
 }
 
