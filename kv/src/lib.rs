@@ -55,7 +55,7 @@ mod sorted;
 mod stats;
 pub mod stream;
 
-pub use apply::KvStateMachine;
+pub use apply::{KvStateMachine, NodeShared};
 pub use blocking::Blocked;
 pub use command::{
     BlockingPop, DueKey, End, ExpireAt, ExpireCondition, HashSetMode, LogCommand, PopShape, QueuedCommand,

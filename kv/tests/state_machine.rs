@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use kv::{
-    Blocked, End, ExpireAt, ExpireCondition, KvStateMachine, LogCommand, QueuedCommand, ReadOp, Reply, SetCondition,
-    SetExpiry, SetReply, Stats, TxnStep, WatchedKey, WriteOp,
+    Blocked, End, ExpireAt, ExpireCondition, KvStateMachine, LogCommand, NodeShared, QueuedCommand, ReadOp, Reply,
+    SetCondition, SetExpiry, SetReply, TxnStep, WatchedKey, WriteOp,
 };
 use raft::{Command, StateMachine};
 use rand::{Rng, SeedableRng};
@@ -153,17 +153,7 @@ fn open(dir: &std::path::Path) -> (Storage, KvStateMachine) {
 fn group(storage: &Storage, shard: u32, slots: Vec<RangeInclusive<u16>>) -> KvStateMachine {
     let store = storage.store(Service::Kv);
     let blocked = Arc::new(Blocked::new(1));
-    KvStateMachine::open(
-        store,
-        shard,
-        slots,
-        Arc::new(Stats::default()),
-        Arc::default(),
-        blocked,
-        Arc::default(),
-        Arc::default(),
-    )
-    .unwrap()
+    KvStateMachine::open(store, shard, slots, NodeShared::new(blocked)).unwrap()
 }
 
 /// Applies `commands` in batches of `batch`, writing each batch as the

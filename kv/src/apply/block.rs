@@ -207,8 +207,7 @@ mod tests {
     use super::*;
     use crate::blocking::Blocked;
     use crate::command::{End, LogCommand, PopShape, QueuedCommand, TxnStep, WriteOp, ZAddFlags};
-    use crate::stats::Stats;
-    use crate::KvStateMachine;
+    use crate::{KvStateMachine, NodeShared};
 
     struct Machine {
         _dir: tempfile::TempDir,
@@ -227,11 +226,7 @@ mod tests {
                 storage.store(Service::Kv),
                 0,
                 vec![0..=storage::keyspace::SLOTS - 1],
-                Arc::new(Stats::default()),
-                Arc::new(CursorTable::default()),
-                blocked.clone(),
-                Arc::default(),
-                Arc::default(),
+                NodeShared::new(blocked.clone()),
             )
             .unwrap();
             Machine { _dir: dir, _storage: storage, machine, blocked, index: 0 }

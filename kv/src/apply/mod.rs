@@ -123,19 +123,38 @@ pub(crate) struct Context<'a> {
     pub commands: &'a ScriptCommandsSlot,
 }
 
+/// What every group's state machine on a node shares.
+#[derive(Clone)]
+pub struct NodeShared {
+    pub stats: Arc<crate::stats::Stats>,
+    /// SCAN cursors of reads inside EXEC.
+    pub cursors: Arc<CursorTable>,
+    /// This node's blocked clients.
+    pub blocked: Arc<Blocked>,
+    /// Where committed batches hand their keyspace events.
+    pub key_events: Arc<KeyEvents>,
+    /// What parses the commands of scripts.
+    pub script_commands: Arc<ScriptCommandsSlot>,
+}
+
+impl NodeShared {
+    /// Fresh, for a node whose only blocked-client registry is `blocked`.
+    pub fn new(blocked: Arc<Blocked>) -> NodeShared {
+        NodeShared {
+            stats: Arc::default(),
+            cursors: Arc::default(),
+            blocked,
+            key_events: Arc::default(),
+            script_commands: Arc::default(),
+        }
+    }
+}
+
 impl KvStateMachine {
     /// Opens the state machine of group `shard`, which owns hash slots
     /// `slots`, stored in `store`.
-    pub fn open(
-        store: Store,
-        shard: Shard,
-        slots: Vec<RangeInclusive<u16>>,
-        stats: Arc<crate::stats::Stats>,
-        cursors: Arc<CursorTable>,
-        blocked: Arc<Blocked>,
-        key_events: Arc<KeyEvents>,
-        script_commands: Arc<ScriptCommandsSlot>,
-    ) -> Result<Self> {
+    pub fn open(store: Store, shard: Shard, slots: Vec<RangeInclusive<u16>>, shared: NodeShared) -> Result<Self> {
+        let NodeShared { stats, cursors, blocked, key_events, script_commands } = shared;
         let last_stamp_ms = read_u64(&store, &kv_meta::last_stamp(shard))?;
         let waiters = WaitQueue::load(&store, shard)?;
         let dbs = DbMap::load(&store, shard)?;

@@ -14,7 +14,7 @@ use super::{execute, reading, Context, Fail, OpResult};
 use crate::command::{TxnStep, WriteOp};
 use crate::error::{CommandError, Error};
 use crate::reply::Reply;
-use crate::script::engine::{Engine, Host};
+use crate::script::engine::{Engine, Host, Inputs};
 use crate::script::{self, shebang, ScriptCommands, ScriptSource, ScriptStep, Sha};
 
 /// An EVAL-like entry's script and inputs.
@@ -52,7 +52,8 @@ pub(super) fn eval(txn: &mut Txn<'_>, ctx: &mut Context<'_>, db: u8, eval: Eval)
             fatal: None,
         };
         host.db = host.ctx.dbs.logical(db);
-        let reply = engine.run(&sha, &function, &eval.keys, &eval.args, eval.seed, eval.budget, &mut host);
+        let inputs = Inputs { keys: &eval.keys, args: &eval.args, seed: eval.seed, budget: eval.budget };
+        let reply = engine.run(&sha, &function, inputs, &mut host);
         match host.fatal {
             Some(error) => Err(Fail::Fatal(error)),
             None => Ok(reply),

@@ -10,7 +10,7 @@ use super::ReadCtx;
 use crate::command::TxnStep;
 use crate::error::{CommandError, Result};
 use crate::reply::Reply;
-use crate::script::engine::{Engine, Host};
+use crate::script::engine::{Engine, Host, Inputs};
 use crate::script::{self, shebang, ScriptCommands, ScriptSource, ScriptStep, Sha};
 
 /// A read-only script and its inputs.
@@ -78,7 +78,7 @@ impl ReadCtx<'_> {
             random: rand::rngs::StdRng::seed_from_u64(seed),
             failure: None,
         };
-        let reply = engine.run(&sha, &function, run.keys, run.args, seed, budget, &mut host);
+        let reply = engine.run(&sha, &function, Inputs { keys: run.keys, args: run.args, seed, budget }, &mut host);
         match host.failure {
             Some(error) => Err(error),
             None => Ok(reply),

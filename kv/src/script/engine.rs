@@ -29,6 +29,17 @@ pub(crate) trait Host {
     fn call(&mut self, words: Vec<Bytes>) -> Reply;
 }
 
+/// A run's inputs besides the script.
+#[derive(Clone, Copy)]
+pub(crate) struct Inputs<'a> {
+    pub keys: &'a [Bytes],
+    pub args: &'a [Bytes],
+    /// math.random's seed.
+    pub seed: u64,
+    /// The Lua instructions the script may run.
+    pub budget: u64,
+}
+
 /// How often the instruction hook runs, in VM instructions.
 const HOOK_PERIOD: u32 = 1000;
 
@@ -138,18 +149,9 @@ impl Engine {
         self.lua.gc_collect().ok();
     }
 
-    /// Runs `script` (digest `sha`) with `keys` and `args` against `host`:
-    /// math.random seeded with `seed`, aborted past `budget` instructions.
-    pub(crate) fn run(
-        &self,
-        sha: &Sha,
-        script: &Function,
-        keys: &[Bytes],
-        args: &[Bytes],
-        seed: u64,
-        budget: u64,
-        host: &mut dyn Host,
-    ) -> Reply {
+    /// Runs `script` (digest `sha`) with `inputs` against `host`.
+    pub(crate) fn run(&self, sha: &Sha, script: &Function, inputs: Inputs<'_>, host: &mut dyn Host) -> Reply {
+        let Inputs { keys, args, seed, budget } = inputs;
         self.random.seed(seed);
         let used = Arc::new(AtomicU64::new(0));
         let killed = Arc::new(AtomicBool::new(false));
@@ -296,7 +298,13 @@ fn natives(lua: &Lua, random: Arc<Rand48>) -> mlua::Result<Table> {
     )?;
     let draw = random.clone();
     natives.set("rand48", lua.create_function(move |_, ()| Ok(draw.next()))?)?;
-    natives.set("srand48", lua.create_function(move |_, seed: f64| Ok(random.reseed(seed as i64 as i32)))?)?;
+    natives.set(
+        "srand48",
+        lua.create_function(move |_, seed: f64| {
+            random.reseed(seed as i64 as i32);
+            Ok(())
+        })?,
+    )?;
     natives.set("version", VERSION)?;
     natives.set("version_num", version_num(VERSION))?;
     natives.set("bit", bit::library(lua)?)?;
@@ -336,7 +344,8 @@ mod tests {
             Ok(function) => function,
             Err(error) => return Reply::Error(error),
         };
-        engine.run(&sha, &function, &[Bytes::from("k")], &[Bytes::from("a")], 7, budget, &mut Echo)
+        let (keys, args) = ([Bytes::from("k")], [Bytes::from("a")]);
+        engine.run(&sha, &function, Inputs { keys: &keys, args: &args, seed: 7, budget }, &mut Echo)
     }
 
     fn error_of(reply: Reply) -> String {

@@ -17,7 +17,7 @@ use storage::keyspace::{group_prefix, kv_group, shard_slots, Shard, Span};
 use storage::{Batch, Durability, Reader, Store};
 
 use super::Kv;
-use crate::apply::KvStateMachine;
+use crate::apply::{KvStateMachine, NodeShared};
 use crate::blocking::Blocked;
 use crate::cursors::CursorTable;
 use crate::dbmap::DbMapState;
@@ -56,11 +56,13 @@ impl Hosting {
             self.store.clone(),
             shard,
             slots,
-            self.stats.clone(),
-            self.cursors.clone(),
-            self.blocked.clone(),
-            self.key_events.clone(),
-            self.script_commands.clone(),
+            NodeShared {
+                stats: self.stats.clone(),
+                cursors: self.cursors.clone(),
+                blocked: self.blocked.clone(),
+                key_events: self.key_events.clone(),
+                script_commands: self.script_commands.clone(),
+            },
         )?;
         let dbs = state_machine.db_state();
         let group = Group::start(

@@ -40,7 +40,8 @@ const ALLOCATOR: Use = Use::Ignored("RocksDB and the Rust allocator manage memor
 const PROCESS: Use = Use::Ignored("the process is configured by seshat's flags and its service manager");
 const TLS: Use = Use::Ignored("TLS is not served yet");
 const ENCODING: Use = Use::Ignored("values live in RocksDB; no listpack, intset or quicklist exists to tune");
-const SCRIPTING: Use = Use::Ignored("scripts are aborted after a budget of Lua instructions, the same on every replica, not after a time");
+const SCRIPTING: Use =
+    Use::Ignored("scripts are aborted after a budget of Lua instructions, the same on every replica, not after a time");
 const STREAMS: Use = Use::Ignored("streams keep entries in RocksDB; `~` trimming emulates nodes of 100 entries");
 const ACL: Use = Use::Ignored("ACLs are not implemented (requirepass is)");
 const LATENCY_STATS: Use = Use::Ignored("INFO latencystats is not reported (LATENCY HISTOGRAM is)");
