@@ -220,7 +220,7 @@ impl Generator {
 
     /// One random command of any family.
     pub fn command(&mut self) -> Command {
-        let (args, norm) = match self.rng.random_range(0..29) {
+        let (args, norm) = match self.rng.random_range(0..31) {
             0..=3 => self.string(),
             4..=7 => self.hash(),
             8..=11 => self.list(),
@@ -230,9 +230,57 @@ impl Generator {
             21 => self.hyperloglog(),
             22 => self.geo(),
             23 | 24 => self.stream(),
+            29 | 30 => self.script(),
             _ => self.keyspace(),
         };
         Command { args, norm }
+    }
+
+    /// Lua scripts over the other families' keys: commands through
+    /// redis.call and redis.pcall (errors raised and caught), replies
+    /// converted both ways in RESP2 and RESP3, read-only scripts, and
+    /// EVALSHA of a script EVAL has cached.
+    fn script(&mut self) -> (Vec<String>, Norm) {
+        const SCRIPTS: &[(&str, &str, &str)] = &[
+            ("EVAL", "return redis.call('INCRBY', KEYS[1], ARGV[1])", "s"),
+            ("EVAL", "redis.call('SET', KEYS[1], ARGV[1]) return redis.call('STRLEN', KEYS[1])", "s"),
+            ("EVAL", "return redis.pcall('LPUSH', KEYS[1], ARGV[1], ARGV[1])", "l"),
+            ("EVAL", "local v = redis.call('GET', KEYS[1]) if v then return redis.call('APPEND', KEYS[1], ARGV[1]) end return v", "s"),
+            ("EVAL", "return redis.call('HSET', KEYS[1], ARGV[1], ARGV[1])", "h"),
+            ("EVAL", "return redis.call('HGETALL', KEYS[1])", "h*"),
+            ("EVAL", "redis.setresp(3) return redis.call('HGETALL', KEYS[1])", "h*"),
+            ("EVAL", "local n = redis.call('SCARD', KEYS[1]) redis.call('SADD', KEYS[1], ARGV[1]) return {n, redis.call('SISMEMBER', KEYS[1], ARGV[1])}", "t"),
+            ("EVAL", "return redis.call('ZADD', KEYS[1], 1.5, ARGV[1])", "z"),
+            ("EVAL", "redis.setresp(3) return redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')", "z"),
+            ("EVAL", "return {redis.call('TYPE', KEYS[1])['ok'], redis.call('EXISTS', KEYS[1])}", "l"),
+            ("EVAL", "return redis.call('LPOP', KEYS[1])", "l"),
+            ("EVAL", "return redis.call('XLEN', KEYS[1])", "x"),
+            ("EVAL", "local r = redis.pcall('INCR', KEYS[1]) if type(r) == 'table' and r.err then return 'caught: ' .. r.err end return r", "s"),
+            ("EVAL_RO", "return redis.call('GET', KEYS[1])", "s"),
+            ("EVAL_RO", "return redis.call('DEL', KEYS[1])", "s"),
+            ("EVAL_RO", "return redis.call('LRANGE', KEYS[1], 0, -1)", "l"),
+            // e0e1f9fa… is `return 1`, which the first template of EVAL runs.
+            ("EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", ""),
+            ("EVAL", "return 1", ""),
+        ];
+        // A family ending in `*`: the reply is a hash's pairs, whose order
+        // is unspecified.
+        let (command, body, family) = *SCRIPTS.choose(&mut self.rng).expect("scripts");
+        let (family, norm) = match family.strip_suffix('*') {
+            Some(family) => (family, Norm::UnorderedPairs),
+            None => (family, Norm::Exact),
+        };
+        let mut args = vec![command.to_string(), body.to_string()];
+        match family {
+            "" => args.push("0".into()),
+            family => {
+                args.push("1".into());
+                let key = self.key(family);
+                args.push(key);
+                args.push(self.pick(&["1", "7", "a", "-2"]).to_string());
+            }
+        }
+        (args, norm)
     }
 
     /// Argument checks and corner cases Redis answers in a particular

@@ -97,6 +97,7 @@ async fn compare(
         let mut seshat = Client { raw: node.raw().await?, resp3: false };
         for client in [&mut redis, &mut seshat] {
             client.call(&["FLUSHALL".into()]).await?;
+            client.call(&["SCRIPT".into(), "FLUSH".into()]).await?;
             if resp3 {
                 client.resp3 = true;
                 client.call(&["HELLO".into(), "3".into()]).await?;
