@@ -541,6 +541,46 @@ pub enum WriteOp {
     },
     /// SCRIPT FLUSH: forgets every stored script.
     ScriptFlush,
+    /// FUNCTION LOAD [REPLACE]: runs the library's code to register its
+    /// functions (within `budget` Lua instructions) and stores it.
+    FunctionLoad {
+        code: Bytes,
+        replace: bool,
+        budget: u64,
+    },
+    /// FUNCTION DELETE.
+    FunctionDelete {
+        library: Bytes,
+    },
+    /// FUNCTION FLUSH.
+    FunctionFlush,
+    /// FUNCTION RESTORE: the libraries of a FUNCTION DUMP payload.
+    FunctionRestore {
+        payload: Bytes,
+        policy: RestorePolicy,
+        budget: u64,
+    },
+    /// FCALL, and FCALL_RO inside MULTI (`read_only`): as `Eval`, with a
+    /// stored library's function.
+    FCall {
+        function: Bytes,
+        keys: Vec<Bytes>,
+        args: Vec<Bytes>,
+        seed: u64,
+        budget: u64,
+        read_only: bool,
+    },
+}
+
+/// What FUNCTION RESTORE does with the libraries already loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestorePolicy {
+    /// Deletes them first.
+    Flush,
+    /// Keeps them; a library of the same name aborts the restore.
+    Append,
+    /// Keeps them, but a restored library replaces one of its name.
+    Replace,
 }
 
 impl WriteOp {

@@ -114,6 +114,44 @@ pub fn decode(payload: &[u8]) -> Result<Dumped, DumpError> {
     Ok(value)
 }
 
+/// RDB's opcode of a function library (`RDB_OPCODE_FUNCTION2`): its code
+/// as a string.
+const FUNCTION_LIBRARY: u8 = 245;
+
+/// FUNCTION DUMP's payload of the libraries whose codes are `codes`.
+pub fn encode_functions(codes: &[Bytes]) -> Bytes {
+    let mut out = Vec::new();
+    for code in codes {
+        out.push(FUNCTION_LIBRARY);
+        put_string(&mut out, code);
+    }
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    Bytes::from(out)
+}
+
+/// The library codes of a FUNCTION RESTORE payload, or Redis's error.
+pub fn decode_functions(payload: &[u8]) -> Result<Vec<Bytes>, String> {
+    let wrong = || "DUMP payload version or checksum are wrong".to_string();
+    let body_len = payload.len().checked_sub(10).ok_or_else(wrong)?;
+    let version = u16::from_le_bytes([payload[body_len], payload[body_len + 1]]);
+    let crc = u64::from_le_bytes(payload[body_len + 2..].try_into().expect("8 bytes"));
+    if version > NEWEST_READABLE || crc64(&payload[..body_len + 2]) != crc {
+        return Err(wrong());
+    }
+    let mut input = Input { bytes: &payload[..body_len] };
+    let mut codes = Vec::new();
+    while !input.bytes.is_empty() {
+        let kind = input.byte().ok_or("can not read data type")?;
+        if kind != FUNCTION_LIBRARY {
+            return Err("given type is not a function".into());
+        }
+        codes.push(input.string().ok_or("failed loading the given functions payload")?);
+    }
+    Ok(codes)
+}
+
 /// RDB length encoding: 6, 14, 32 or 64 bits.
 fn put_length(out: &mut Vec<u8>, len: u64) {
     if len < 1 << 6 {

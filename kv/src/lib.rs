@@ -59,15 +59,15 @@ pub use apply::{KvStateMachine, NodeShared};
 pub use blocking::Blocked;
 pub use command::{
     BlockingPop, DueKey, End, ExpireAt, ExpireCondition, HashSetMode, LogCommand, PopShape, QueuedCommand,
-    SetCondition, SetExpiry, SetReply, TxnStep, WaiterId, WatchedKey, WriteOp, ZAddFlags,
+    RestorePolicy, SetCondition, SetExpiry, SetReply, TxnStep, WaiterId, WatchedKey, WriteOp, ZAddFlags,
 };
 pub use cursors::CursorTable;
 pub use error::{CommandError, Error, Result};
 pub use glob::matches as glob_matches;
 pub use raft::{Clock, ManualClock, SystemClock};
 pub use read::{
-    ElementScan, EncodingLimits, HashPart, InfoKind, LcsOutput, LposOptions, PendingRange, ReadCtx, ReadOp, ScanArgs,
-    SortOptions,
+    ElementScan, EncodingLimits, HashPart, InfoKind, LcsOutput, LposOptions, PendingRange, ReadCode, ReadCtx, ReadOp,
+    ScanArgs, SortOptions,
 };
 pub use record::KeyType;
 pub use reply::Reply;

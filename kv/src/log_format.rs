@@ -78,6 +78,7 @@ fn released() -> Vec<(&'static str, &'static [&'static str], &'static [&'static 
         ("GroupCommand", variants::<crate::stream::group::GroupCommand>(), GROUP_COMMAND),
         ("InfoKind", variants::<crate::read::InfoKind>(), INFO_KIND),
         ("ScriptSource", variants::<crate::script::ScriptSource>(), SCRIPT_SOURCE),
+        ("RestorePolicy", variants::<RestorePolicy>(), RESTORE_POLICY),
     ]
 }
 
@@ -163,6 +164,11 @@ const WRITE_OP: &[&str] = &[
     "Eval",
     "ScriptLoad",
     "ScriptFlush",
+    "FunctionLoad",
+    "FunctionDelete",
+    "FunctionFlush",
+    "FunctionRestore",
+    "FCall",
 ];
 const READ_OP: &[&str] = &[
     "Get",
@@ -227,6 +233,9 @@ const READ_OP: &[&str] = &[
     "XPending",
     "XInfo",
     "ScriptExists",
+    "FunctionList",
+    "FunctionDump",
+    "FunctionStats",
 ];
 const TXN_STEP: &[&str] = &["Write", "Read", "Reply"];
 const SET_CONDITION: &[&str] = &["Always", "IfAbsent", "IfPresent"];
@@ -255,3 +264,4 @@ const INFO_KIND: &[&str] = &["Stream", "Groups", "Consumers"];
 const GROUP_COMMAND: &[&str] = &["Create", "SetId", "Destroy", "CreateConsumer", "DelConsumer", "Malformed"];
 
 const SCRIPT_SOURCE: &[&str] = &["Body", "Sha"];
+const RESTORE_POLICY: &[&str] = &["Flush", "Append", "Replace"];

@@ -565,6 +565,34 @@ pub mod kv_meta {
     }
 
     const SCRIPTS: &[u8] = b"script/";
+
+    /// A function library (FUNCTION LOAD) by name: its code and the
+    /// functions it registered, encoded by `kv`.
+    pub fn library(shard: Shard, name: &[u8]) -> Vec<u8> {
+        group_key(shard, &[LIBRARIES, name])
+    }
+
+    /// The range `[start, end)` of the group's [`library`] keys.
+    pub fn libraries(shard: Shard) -> (Vec<u8>, Vec<u8>) {
+        let start = group_key(shard, &[LIBRARIES]);
+        let end = prefix_end(&start);
+        (start, end)
+    }
+
+    /// The library of function `name` (FCALL's lookup).
+    pub fn function(shard: Shard, name: &[u8]) -> Vec<u8> {
+        group_key(shard, &[FUNCTIONS, name])
+    }
+
+    /// The range `[start, end)` of the group's [`function`] keys.
+    pub fn functions(shard: Shard) -> (Vec<u8>, Vec<u8>) {
+        let start = group_key(shard, &[FUNCTIONS]);
+        let end = prefix_end(&start);
+        (start, end)
+    }
+
+    const LIBRARIES: &[u8] = b"library/";
+    const FUNCTIONS: &[u8] = b"function/";
 }
 
 /// Keys of `kv_elements` and `kv_scores`: `db, version, …`.

@@ -16,6 +16,7 @@ mod bits;
 mod block;
 mod collection;
 mod exec;
+mod function;
 mod hash;
 mod hll;
 mod keys;
@@ -419,6 +420,14 @@ fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -
         }
         WriteOp::ScriptLoad { body } => script::load(txn, ctx, body),
         WriteOp::ScriptFlush => script::flush(txn, ctx),
+        WriteOp::FunctionLoad { code, replace, budget } => function::load(txn, ctx, code, replace, budget),
+        WriteOp::FunctionDelete { library } => function::delete(txn, ctx, library),
+        WriteOp::FunctionFlush => function::flush(txn, ctx),
+        WriteOp::FunctionRestore { payload, policy, budget } => function::restore(txn, ctx, payload, policy, budget),
+        WriteOp::FCall { function, keys, args, seed, budget, read_only } => {
+            let call = function::Call { function, keys, args, seed, budget, read_only };
+            raft::run_blocking(|| function::fcall(txn, ctx, db, call))
+        }
         WriteOp::Exec { watched, commands } => exec::exec(txn, ctx, watched, commands),
         WriteOp::SwapDb { a, b } => keys::swapdb(txn, ctx, a, b),
         // The entry's flags are already in force (`KvStateMachine::apply`).

@@ -36,31 +36,48 @@ pub(super) fn eval(txn: &mut Txn<'_>, ctx: &mut Context<'_>, db: u8, eval: Eval)
         },
     };
     let flags = shebang::flags(&body)?;
-    let commands = ctx.commands.get();
-    // Out of the context while the script's commands use the context.
-    let mut engine = ctx.engine.take().unwrap_or_else(Engine::new);
-    let result = (|| {
+    let read_only = eval.read_only || (flags.shebang && flags.no_writes);
+    in_txn(txn, ctx, db, read_only, eval.seed, |host, engine| {
         let function = engine.compile(&sha, &body)?;
-        store(txn, &sha, &body)?;
+        store(host.txn, &sha, &body)?;
+        let inputs = Inputs { keys: &eval.keys, args: &eval.args, seed: eval.seed, budget: eval.budget };
+        Ok(engine.run(&sha, &function, inputs, host))
+    })
+}
+
+/// Runs `run` (a script or a function, in the group's VM) with its
+/// commands in the entry's txn through the host it is given;
+/// `read_only` refuses writes, `seed` seeds the random commands.
+pub(super) fn in_txn(
+    txn: &mut Txn<'_>,
+    ctx: &mut Context<'_>,
+    db: u8,
+    read_only: bool,
+    seed: u64,
+    run: impl FnOnce(&mut ApplyHost<'_, '_, '_>, &mut Engine) -> Result<Reply, Fail>,
+) -> OpResult {
+    let commands = ctx.commands.get();
+    // Out of the context while the code's commands use the context.
+    let mut engine = ctx.engine.take().unwrap_or_else(Engine::new);
+    let logical = ctx.dbs.logical(db);
+    let (result, fatal) = {
         let mut host = ApplyHost {
             txn: &mut *txn,
             ctx: &mut *ctx,
             commands: &*commands,
-            db: 0,
-            read_only: eval.read_only || (flags.shebang && flags.no_writes),
-            random: rand::rngs::StdRng::seed_from_u64(eval.seed),
+            db: logical,
+            read_only,
+            random: rand::rngs::StdRng::seed_from_u64(seed),
             fatal: None,
         };
-        host.db = host.ctx.dbs.logical(db);
-        let inputs = Inputs { keys: &eval.keys, args: &eval.args, seed: eval.seed, budget: eval.budget };
-        let reply = engine.run(&sha, &function, inputs, &mut host);
-        match host.fatal {
-            Some(error) => Err(Fail::Fatal(error)),
-            None => Ok(reply),
-        }
-    })();
+        let result = run(&mut host, &mut engine);
+        (result, host.fatal)
+    };
     *ctx.engine = Some(engine);
-    result
+    match fatal {
+        Some(error) => Err(Fail::Fatal(error)),
+        None => result,
+    }
 }
 
 /// SCRIPT LOAD: the script's digest, once it compiles.
@@ -92,8 +109,8 @@ fn store(txn: &mut Txn<'_>, sha: &Sha, body: &Bytes) -> Result<(), Fail> {
 }
 
 /// Runs a script's commands in the entry's txn.
-struct ApplyHost<'h, 't, 'c> {
-    txn: &'h mut Txn<'t>,
+pub(super) struct ApplyHost<'h, 't, 'c> {
+    pub(super) txn: &'h mut Txn<'t>,
     ctx: &'h mut Context<'c>,
     commands: &'h dyn ScriptCommands,
     /// The logical database the script is in.

@@ -15,6 +15,7 @@
 
 mod collection;
 mod encoding;
+mod function;
 mod geo;
 mod hash;
 mod hll;
@@ -48,6 +49,7 @@ pub use keys::ScanArgs;
 pub use lcs::LcsOutput;
 pub use list::LposOptions;
 pub use op::ReadOp;
+pub use script::ReadCode;
 pub(crate) use script::ReadScript;
 pub use sort::SortOptions;
 pub use stream_group::{InfoKind, PendingRange};

@@ -302,6 +302,15 @@ pub enum ReadOp {
     ScriptExists {
         shas: Vec<Option<crate::script::Sha>>,
     },
+    /// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE].
+    FunctionList {
+        pattern: Option<Bytes>,
+        with_code: bool,
+    },
+    /// FUNCTION DUMP.
+    FunctionDump,
+    /// FUNCTION STATS.
+    FunctionStats,
 }
 
 impl ReadCtx<'_> {
@@ -322,6 +331,9 @@ impl ReadCtx<'_> {
             ReadOp::XPending { key, group, range } => self.xpending(key, group, range),
             ReadOp::XInfo { key, kind } => self.xinfo(key, kind),
             ReadOp::ScriptExists { shas } => self.script_exists(shas),
+            ReadOp::FunctionList { pattern, with_code } => self.function_list(pattern.as_deref(), *with_code),
+            ReadOp::FunctionDump => self.function_dump(),
+            ReadOp::FunctionStats => self.function_stats(),
             ReadOp::GetRange { key, start, end } => self.getrange(key, *start, *end),
             ReadOp::Lcs { a, b, output } => self.lcs(a, b, *output),
             ReadOp::Exists { keys } => self.exists(keys),

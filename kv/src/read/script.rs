@@ -13,9 +13,17 @@ use crate::reply::Reply;
 use crate::script::engine::{Engine, Host, Inputs};
 use crate::script::{self, shebang, ScriptCommands, ScriptSource, ScriptStep, Sha};
 
+/// What a read-only run runs.
+pub enum ReadCode {
+    /// EVAL_RO, EVALSHA_RO, a `no-writes` EVAL.
+    Script(ScriptSource),
+    /// FCALL_RO of this function.
+    Function(Bytes),
+}
+
 /// A read-only script and its inputs.
 pub(crate) struct ReadScript<'s> {
-    pub script: ScriptSource,
+    pub code: ReadCode,
     pub keys: &'s [Bytes],
     pub args: &'s [Bytes],
     /// The logical database the script starts in.
@@ -52,21 +60,45 @@ impl ReadCtx<'_> {
         seed: u64,
         budget: u64,
     ) -> Result<Reply> {
-        let (sha, body) = match run.script {
-            ScriptSource::Body(body) => (Sha::of(&body), Some(body)),
-            ScriptSource::Sha(sha) => (sha, self.stored_script(&sha)?.map(Bytes::from)),
-        };
-        let function = match (body, engine.compiled(&sha)) {
-            // A script EVAL_RO ran on this node is known here, as in Redis.
-            (None, Some(function)) => function,
-            (None, None) => return Ok(Reply::Error(script::no_script())),
-            (Some(body), _) => {
-                if let Err(error) = shebang::flags(&body) {
-                    return Ok(Reply::Error(error));
+        let inputs = Inputs { keys: run.keys, args: run.args, seed, budget };
+        let refusal = |error: CommandError| Ok(Reply::Error(error));
+        // What to run: a compiled script, or a function's callback.
+        let (label, callback, is_function) = match run.code {
+            ReadCode::Script(source) => {
+                let (sha, body) = match source {
+                    ScriptSource::Body(body) => (Sha::of(&body), Some(body)),
+                    ScriptSource::Sha(sha) => (sha, self.stored_script(&sha)?.map(Bytes::from)),
+                };
+                let function = match (body, engine.compiled(&sha)) {
+                    // A script EVAL_RO ran on this node is known here, as in Redis.
+                    (None, Some(function)) => function,
+                    (None, None) => return refusal(script::no_script()),
+                    (Some(body), _) => {
+                        if let Err(error) = shebang::flags(&body) {
+                            return refusal(error);
+                        }
+                        match engine.compile(&sha, &body) {
+                            Ok(function) => function,
+                            Err(error) => return refusal(error),
+                        }
+                    }
+                };
+                (sha.hex(), function, false)
+            }
+            ReadCode::Function(name) => {
+                let Some((library, function)) = self.find_function(&name)? else {
+                    return refusal(CommandError::Other("ERR Function not found".into()));
+                };
+                if function.writes() {
+                    return refusal(crate::script::library::read_only_refusal());
                 }
-                match engine.compile(&sha, &body) {
-                    Ok(function) => function,
-                    Err(error) => return Ok(Reply::Error(error)),
+                let body = match crate::script::library::metadata(&library.code) {
+                    Ok(metadata) => metadata.body,
+                    Err(error) => return refusal(error),
+                };
+                match engine.function(&library.name, &body, &function.name, budget) {
+                    Ok(callback) => (function.name, callback, true),
+                    Err(error) => return refusal(error),
                 }
             }
         };
@@ -78,7 +110,10 @@ impl ReadCtx<'_> {
             random: rand::rngs::StdRng::seed_from_u64(seed),
             failure: None,
         };
-        let reply = engine.run(&sha, &function, Inputs { keys: run.keys, args: run.args, seed, budget }, &mut host);
+        let reply = match is_function {
+            true => engine.run_function(&label, &callback, inputs, &mut host),
+            false => engine.run(&Sha::parse(label.as_bytes()).expect("a digest"), &callback, inputs, &mut host),
+        };
         match host.failure {
             Some(error) => Err(error),
             None => Ok(reply),

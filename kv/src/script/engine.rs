@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, Variadic, VmState};
+use mlua::{FromLua, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, Variadic, VmState};
 
 use super::convert::{lua_error_text, reply_to_lua, value_to_reply};
 use super::rand48::Rand48;
-use super::{bit, cjson, Sha};
+use super::{bit, cjson, cmsgpack, Sha};
 use crate::error::CommandError;
 use crate::reply::Reply;
 
@@ -57,6 +57,13 @@ pub(crate) struct Engine {
     random: Arc<Rand48>,
     /// Compiled scripts by digest (Redis's `f_<sha>` functions).
     compiled: HashMap<Sha, Function>,
+    /// `sandbox.lua`'s `load_library(chunk)` and `run_function(callback,
+    /// keys, args)`, and the globals libraries run with.
+    load: Function,
+    run_function: Function,
+    function_globals: Table,
+    /// The libraries this VM has loaded, by name.
+    libraries: HashMap<String, LoadedLibrary>,
 }
 
 /// The registry name of the table of the sandbox's raising functions
@@ -114,6 +121,10 @@ impl Engine {
         let globals: Table = control.get("globals").expect("the sandbox's globals");
         lua.set_globals(globals).expect("the sandbox's globals install");
         Engine {
+            load: control.get("load_library").expect("the sandbox's load_library"),
+            run_function: control.get("run_function").expect("the sandbox's run_function"),
+            function_globals: control.get("function_globals").expect("the sandbox's function globals"),
+            libraries: HashMap::new(),
             run: control.get("run").expect("the sandbox's run"),
             state: control.get("state").expect("the sandbox's state"),
             lua,
@@ -151,29 +162,33 @@ impl Engine {
 
     /// Runs `script` (digest `sha`) with `inputs` against `host`.
     pub(crate) fn run(&self, sha: &Sha, script: &Function, inputs: Inputs<'_>, host: &mut dyn Host) -> Reply {
+        self.execute(&sha.hex(), &self.run, script, inputs, host)
+    }
+
+    /// Runs function `name` (its registered `callback`) with `inputs`.
+    pub(crate) fn run_function(
+        &self,
+        name: &str,
+        callback: &Function,
+        inputs: Inputs<'_>,
+        host: &mut dyn Host,
+    ) -> Reply {
+        self.execute(name, &self.run_function, callback, inputs, host)
+    }
+
+    /// Runs `code` through the sandbox's `runner` (`run` or
+    /// `run_function`); `label` names it in errors.
+    fn execute(
+        &self,
+        label: &str,
+        runner: &Function,
+        code: &Function,
+        inputs: Inputs<'_>,
+        host: &mut dyn Host,
+    ) -> Reply {
         let Inputs { keys, args, seed, budget } = inputs;
         self.random.seed(seed);
-        let used = Arc::new(AtomicU64::new(0));
-        let killed = Arc::new(AtomicBool::new(false));
-        {
-            let (used, killed) = (used.clone(), killed.clone());
-            let state = self.state.clone();
-            let hook = move |_: &Lua, _: &mlua::debug::Debug| {
-                let total = used.fetch_add(u64::from(HOOK_PERIOD), Ordering::Relaxed) + u64::from(HOOK_PERIOD);
-                if total > budget {
-                    killed.store(true, Ordering::Relaxed);
-                    // The sandbox's pcall and coroutine.resume re-raise
-                    // once this is set, so the script cannot catch it.
-                    state.raw_set("killed", true)?;
-                    return Err(mlua::Error::runtime("script killed"));
-                }
-                Ok(VmState::Continue)
-            };
-            // Global: the coroutines a script creates count too.
-            self.lua
-                .set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_PERIOD), hook)
-                .expect("hook installs");
-        }
+        let killed = self.budget(budget);
         let result = self.lua.scope(|scope| {
             let command = scope.create_function_mut(|lua, (resp, words): (u8, Variadic<Value>)| {
                 let reply = match command_words(words) {
@@ -183,9 +198,8 @@ impl Engine {
                 reply_to_lua(lua, &reply, resp == 3)
             })?;
             self.state.raw_set("command", command)?;
-            self.state.raw_set("killed", false)?;
             let outcome: MultiValue =
-                self.run.call((script.clone(), strings(&self.lua, keys)?, strings(&self.lua, args)?))?;
+                runner.call((code.clone(), strings(&self.lua, keys)?, strings(&self.lua, args)?))?;
             self.state.raw_set("command", Value::Nil)?;
             let resp: u8 = self.state.raw_get("resp")?;
             let mut values = outcome.into_iter();
@@ -193,15 +207,159 @@ impl Engine {
             let value = values.next().unwrap_or(Value::Nil);
             Ok(match ok {
                 true => value_to_reply(&value, resp == 3),
-                false => script_error(sha, &value, killed.load(Ordering::Relaxed), budget),
+                false => script_error(label, &value, killed.load(Ordering::Relaxed), budget),
             })
         });
-        self.lua.remove_hook();
-        self.lua.remove_global_hook();
+        self.end_budget();
         self.state.raw_set("command", Value::Nil).ok();
         result.unwrap_or_else(|error| {
-            Reply::Error(CommandError::Other(format!("ERR Error running script {sha}: {error}")))
+            Reply::Error(CommandError::Other(format!("ERR Error running script {label}: {error}")))
         })
+    }
+
+    /// Counts the Lua instructions run from now on; past `budget`, every
+    /// count raises an error nothing can catch, and the returned flag is
+    /// set. Until [`Engine::end_budget`].
+    fn budget(&self, budget: u64) -> Arc<AtomicBool> {
+        let used = Arc::new(AtomicU64::new(0));
+        let killed = Arc::new(AtomicBool::new(false));
+        let flag = killed.clone();
+        let state = self.state.clone();
+        let hook = move |_: &Lua, _: &mlua::debug::Debug| {
+            let total = used.fetch_add(u64::from(HOOK_PERIOD), Ordering::Relaxed) + u64::from(HOOK_PERIOD);
+            if total > budget {
+                flag.store(true, Ordering::Relaxed);
+                // The sandbox's pcall and coroutine.resume re-raise once
+                // this is set, so the script cannot catch it.
+                state.raw_set("killed", true)?;
+                return Err(mlua::Error::runtime("script killed"));
+            }
+            Ok(VmState::Continue)
+        };
+        self.state.raw_set("killed", false).ok();
+        // Global: the coroutines a script creates count too.
+        self.lua.set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_PERIOD), hook).expect("hook installs");
+        killed
+    }
+
+    fn end_budget(&self) {
+        self.lua.remove_hook();
+        self.lua.remove_global_hook();
+        self.state.raw_set("killed", false).ok();
+    }
+
+    /// Loads library `name` from `code` (the payload after its shebang
+    /// line, whose line feed stays): runs it with the load API and keeps
+    /// the functions it registers. The error is Redis's reply.
+    pub(crate) fn load_library(
+        &mut self,
+        name: &str,
+        code: &[u8],
+        budget: u64,
+    ) -> Result<Vec<Registered>, CommandError> {
+        let chunk = self
+            .lua
+            .load(code)
+            .set_name("@user_function")
+            .set_environment(self.function_globals.clone())
+            .into_function()
+            .map_err(|error| {
+                CommandError::Other(format!("ERR Error compiling function: {}", syntax_message(&error)))
+            })?;
+        let killed = self.budget(budget);
+        let outcome: mlua::Result<(bool, Value)> = self.load.call(chunk);
+        self.end_budget();
+        let registering = |message: String| CommandError::Other(format!("ERR Error registering functions: {message}"));
+        let (ok, value) = outcome.map_err(|error| registering(format!("ERR {}", innermost(&error))))?;
+        if killed.load(Ordering::Relaxed) {
+            return Err(registering("ERR FUNCTION LOAD timeout".into()));
+        }
+        if !ok {
+            return Err(registering(load_error_text(&self.lua, &value)));
+        }
+        let Value::Table(list) = value else { return Err(registering("ERR no functions table".into())) };
+        let mut registered = Vec::new();
+        let mut functions = HashMap::new();
+        for entry in list.sequence_values::<Table>() {
+            let entry = entry.map_err(|error| registering(error.to_string()))?;
+            let get = |field: &str| entry.raw_get::<Value>(field).unwrap_or(Value::Nil);
+            let Value::String(function_name) = get("name") else { continue };
+            let function_name = function_name.to_string_lossy();
+            let description = match get("description") {
+                Value::String(text) => Some(text.to_string_lossy()),
+                _ => None,
+            };
+            let flags = match get("flags") {
+                Value::Table(flags) => flags.sequence_values::<String>().filter_map(Result::ok).collect(),
+                _ => Vec::new(),
+            };
+            if let Value::Function(callback) = get("callback") {
+                functions.insert(function_name.clone(), callback);
+            }
+            registered.push(Registered { name: function_name, description, flags });
+        }
+        self.libraries.insert(name.to_string(), LoadedLibrary { code: Sha::of(code), functions });
+        Ok(registered)
+    }
+
+    /// The callback of function `function` of library `name`, loading the
+    /// library from `code` first if this VM does not have that code.
+    pub(crate) fn function(
+        &mut self,
+        name: &str,
+        code: &[u8],
+        function: &str,
+        budget: u64,
+    ) -> Result<Function, CommandError> {
+        let loaded = self.libraries.get(name).is_some_and(|library| library.code == Sha::of(code));
+        if !loaded {
+            self.load_library(name, code, budget)?;
+        }
+        self.libraries
+            .get(name)
+            .and_then(|library| library.functions.get(function).cloned())
+            .ok_or_else(|| CommandError::Other("ERR Function not found".into()))
+    }
+
+    /// Forgets library `name` (FUNCTION DELETE, a failed REPLACE).
+    pub(crate) fn forget_library(&mut self, name: &str) {
+        self.libraries.remove(name);
+    }
+
+    /// Forgets every library (FUNCTION FLUSH).
+    pub(crate) fn forget_libraries(&mut self) {
+        self.libraries.clear();
+    }
+}
+
+/// A function a library registered, as FUNCTION LIST shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Registered {
+    pub name: String,
+    pub description: Option<String>,
+    pub flags: Vec<String>,
+}
+
+/// A library this VM has loaded: the digest of its code and its functions.
+struct LoadedLibrary {
+    code: Sha,
+    functions: HashMap<String, Function>,
+}
+
+/// The text of an error a library raised while loading (Redis's
+/// `luaExtractErrorInformation`).
+fn load_error_text(lua: &Lua, value: &Value) -> String {
+    match value {
+        Value::Table(table) => match table.raw_get::<Value>("err") {
+            Ok(Value::String(text)) => text.to_string_lossy(),
+            _ => "ERR execution failure".into(),
+        },
+        Value::String(text) => format!("ERR {}", text.to_string_lossy()),
+        Value::UserData(_) | Value::Error(_) => match mlua::Error::from_lua(value.clone(), lua) {
+            Ok(error) => format!("ERR {}", innermost(&error)),
+            Err(_) => "ERR execution failure".into(),
+        },
+        _ => "ERR execution failure".into(),
     }
 }
 
@@ -230,10 +388,10 @@ fn strings(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
 }
 
 /// The reply of a script that raised `error` (the sandbox's handler made
-/// it a table with `err`, `source` and `line`).
-fn script_error(sha: &Sha, error: &Value, killed: bool, budget: u64) -> Reply {
+/// it a table with `err`, `source` and `line`); `label` names the script.
+fn script_error(label: &str, error: &Value, killed: bool, budget: u64) -> Reply {
     let Value::Table(table) = error else {
-        return Reply::Error(CommandError::Other(format!("ERR Error running script {}, execution failure", sha)));
+        return Reply::Error(CommandError::Other(format!("ERR Error running script {label}, execution failure")));
     };
     let field = |name: &str| match table.raw_get::<Value>(name) {
         Ok(Value::String(text)) => Some(text.to_string_lossy()),
@@ -246,7 +404,7 @@ fn script_error(sha: &Sha, error: &Value, killed: bool, budget: u64) -> Reply {
         false => field("err").unwrap_or_else(|| "ERR execution failure".into()),
     };
     let text = match (field("source"), field("line")) {
-        (Some(source), Some(line)) => format!("{message} script: {}, on {source}:{line}.", sha),
+        (Some(source), Some(line)) => format!("{message} script: {label}, on {source}:{line}."),
         _ => message,
     };
     Reply::Error(CommandError::Other(text))
@@ -271,6 +429,7 @@ fn natives(lua: &Lua, random: Arc<Rand48>) -> mlua::Result<Table> {
             lua.create_c_function(raising::<3>)?,
             lua.create_c_function(raising::<4>)?,
             lua.create_c_function(raising::<5>)?,
+            lua.create_c_function(raising::<6>)?,
         ]
     };
     natives.set("raising", lua.create_sequence_from(raising_functions)?)?;
@@ -309,7 +468,35 @@ fn natives(lua: &Lua, random: Arc<Rand48>) -> mlua::Result<Table> {
     natives.set("version_num", version_num(VERSION))?;
     natives.set("bit", bit::library(lua)?)?;
     natives.set("cjson", cjson::library(lua)?)?;
+    natives.set("cmsgpack", cmsgpack::library(lua)?)?;
+    natives.set("error_message", lua.create_function(|_, error: mlua::Error| Ok(innermost(&error)))?)?;
     Ok(natives)
+}
+
+/// The message of an error a Rust function of ours raised, without
+/// mlua's wrapping (its traceback, "runtime error: "), as Lua's C
+/// libraries word theirs.
+fn innermost(error: &mlua::Error) -> String {
+    match error {
+        mlua::Error::CallbackError { cause, .. } => innermost(cause),
+        mlua::Error::RuntimeError(message) => message.clone(),
+        mlua::Error::BadArgument { pos, cause, .. } => match &**cause {
+            mlua::Error::FromLuaConversionError { from, to, .. } => {
+                format!("bad argument #{pos} ({} expected, got {from})", lua_type_name(to))
+            }
+            other => format!("bad argument #{pos} ({})", innermost(other)),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Lua's name for the type a Rust argument converts from.
+fn lua_type_name(rust: &str) -> &str {
+    match rust {
+        "f64" | "f32" | "i64" | "i32" | "u8" | "usize" | "integer" | "number" => "number",
+        other if other.contains("String") => "string",
+        other => other,
+    }
 }
 
 /// `7.2.0` as Redis's `0x00070200`.

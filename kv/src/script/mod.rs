@@ -37,8 +37,10 @@
 
 mod bit;
 mod cjson;
+mod cmsgpack;
 mod convert;
 pub(crate) mod engine;
+pub mod library;
 mod rand48;
 pub mod shebang;
 

@@ -160,6 +160,7 @@ end
 
 -- natives.raising[i] runs raising[i].
 local raising = { dispatch, setresp, set_repl, log, sha1hex }
+-- (raising[6], register_function, is added below.)
 redis.call, redis.setresp, redis.set_repl, redis.log, redis.sha1hex = unpack(natives.raising)
 
 function redis.replicate_commands()
@@ -355,6 +356,7 @@ base.coroutine = readonly(coroutine_lib)
 base.redis = readonly(redis)
 base.bit = readonly(natives.bit)
 base.cjson = readonly(natives.cjson)
+base.cmsgpack = readonly(natives.cmsgpack)
 for _, value in pairs(base) do
   if type(value) == 'function' then
     protected[value] = true
@@ -384,17 +386,177 @@ setmetatable(globals, {
 })
 protected[globals] = true
 
+local handler_ref = {}
+
+-- Functions (FUNCTION LOAD, FCALL) ---------------------------------------------
+--
+-- A library's code runs once per VM to register its functions, with
+-- nothing but the load API in its globals: `redis.register_function`,
+-- `redis.log` and the version. Its functions later run with the same
+-- globals as scripts, without KEYS and ARGV.
+
+local flag_names = {
+  ['no-writes'] = true, ['allow-oom'] = true, ['allow-stale'] = true, ['no-cluster'] = true,
+  ['allow-cross-slot-keys'] = true,
+}
+
+local function register(name, callback, description, flags)
+  local registered = state.registered
+  if registered == nil then
+    return raise('redis.register_function can only be called on FUNCTION LOAD command')
+  end
+  if type(name) ~= 'string' or not name:match('^[%w_]+$') then
+    return raise('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
+  end
+  if registered.by_name[name] then
+    return raise('Function already exists in the library')
+  end
+  registered.by_name[name] = callback
+  insert(registered, { name = name, callback = callback, description = description, flags = flags })
+end
+
+local function register_function(...)
+  local count = select('#', ...)
+  if count == 1 then
+    local args = ...
+    if type(args) ~= 'table' then
+      return raise('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+    end
+    local name, callback, description, flags = nil, nil, nil, {}
+    for key, value in pairs(args) do
+      if type(key) ~= 'string' then
+        return raise('named argument key given to redis.register_function is not a string')
+      elseif key == 'function_name' then
+        if type(value) ~= 'string' then
+          return raise('function_name argument given to redis.register_function must be a string')
+        end
+        name = value
+      elseif key == 'description' then
+        if type(value) ~= 'string' then
+          return raise('description argument given to redis.register_function must be a string')
+        end
+        description = value
+      elseif key == 'callback' then
+        if type(value) ~= 'function' then
+          return raise('callback argument given to redis.register_function must be a function')
+        end
+        callback = value
+      elseif key == 'flags' then
+        if type(value) ~= 'table' then
+          return raise('flags argument to redis.register_function must be a table representing function flags')
+        end
+        for _, flag in ipairs(value) do
+          if type(flag) ~= 'string' or not flag_names[flag] then
+            return raise('unknown flag given')
+          end
+          insert(flags, flag)
+        end
+      else
+        return raise('unknown argument given to redis.register_function')
+      end
+    end
+    if name == nil then
+      return raise('redis.register_function must get a function name argument')
+    end
+    if callback == nil then
+      return raise('redis.register_function must get a callback argument')
+    end
+    return register(name, callback, description, flags)
+  elseif count == 2 then
+    local name, callback = ...
+    if type(name) ~= 'string' then
+      return raise('first argument to redis.register_function must be a string')
+    end
+    if type(callback) ~= 'function' then
+      return raise('second argument to redis.register_function must be a function')
+    end
+    return register(name, callback, nil, {})
+  end
+  return raise('wrong number of arguments to redis.register_function')
+end
+
+-- What a library's code sees while it loads.
+local load_redis = {
+  register_function = natives.raising[6],
+  log = natives.raising[4],
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = natives.version, REDIS_VERSION_NUM = natives.version_num,
+}
+local load_redis_proxy = {}
+setmetatable(load_redis_proxy, {
+  __index = function(_, name)
+    local value = load_redis[name]
+    if value == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+    end
+    return value
+  end,
+  __newindex = readonly_error,
+  __metatable = false,
+})
+protected[load_redis_proxy] = true
+
+-- Functions' globals: the load API while a library loads, else the
+-- scripts' globals without KEYS and ARGV.
+local function_globals = {}
+setmetatable(function_globals, {
+  __index = function(_, name)
+    local value
+    if state.registered ~= nil then
+      value = name == 'redis' and load_redis_proxy or nil
+    elseif name ~= 'KEYS' and name ~= 'ARGV' then
+      value = base[name]
+    end
+    if value == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+    end
+    return value
+  end,
+  __newindex = readonly_error,
+  __metatable = false,
+})
+protected[function_globals] = true
+
+-- Runs a library's compiled code; returns true and the registered
+-- functions, or false and the error.
+local function load_library(code)
+  state.registered = { by_name = {} }
+  local ok, err = pcall(code)
+  local registered = state.registered
+  state.registered = nil
+  registered.by_name = nil
+  if not ok then
+    return false, err
+  end
+  return true, registered
+end
+
+-- Runs a registered function with its keys and arguments.
+local function run_function(callback, keys, argv)
+  state.resp = 2
+  return xpcall(function()
+    return callback(keys, argv)
+  end, handler_ref.handler)
+end
+
 -- Runs compiled script `script` with its KEYS and ARGV; returns xpcall's
 -- results. The handler turns any error into Redis's error table with the
 -- script's source and line (skipping our own frames, as Redis skips C's).
-local function handler(err)
+function handler_ref.handler(err)
   local level = 2
   local info = getinfo(level, 'nSl')
   while info and (info.what == 'C' or info.what == 'tail' or info.source == '=sandbox') do
     level = level + 1
     info = getinfo(level, 'nSl')
   end
-  if type(err) ~= 'table' then
+  if type(err) == 'userdata' then
+    -- Raised by one of our Rust functions: worded as a C library would.
+    local text = natives.error_message(err)
+    if info then
+      text = info.short_src .. ':' .. info.currentline .. ': ' .. text
+    end
+    err = { err = 'ERR ' .. text }
+  elseif type(err) ~= 'table' then
     err = { err = 'ERR ' .. tostring(err) }
   end
   if info then
@@ -407,7 +569,7 @@ end
 local function run(script, keys, argv)
   base.KEYS, base.ARGV = keys, argv
   state.resp = 2
-  return xpcall(script, handler)
+  return xpcall(script, handler_ref.handler)
 end
 
 -- Nothing unsafe stays reachable, even through a C function's environment.
@@ -416,4 +578,14 @@ for _, name in ipairs({ 'dofile', 'loadfile', 'load', 'loadstring', 'print', 're
   _G[name] = nil
 end
 
-return { run = run, state = state, globals = globals, raising = raising }
+raising[6] = register_function
+
+return {
+  run = run,
+  state = state,
+  globals = globals,
+  raising = raising,
+  function_globals = function_globals,
+  load_library = load_library,
+  run_function = run_function,
+}

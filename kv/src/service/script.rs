@@ -10,10 +10,10 @@ use super::Kv;
 use crate::command::WriteOp;
 use crate::dbmap::DbMap;
 use crate::error::Result;
-use crate::read::ReadScript;
+use crate::read::{ReadCode, ReadScript};
 use crate::reply::Reply;
 use crate::script::engine::Engine;
-use crate::script::{ScriptSource, DEFAULT_BUDGET};
+use crate::script::DEFAULT_BUDGET;
 
 impl Kv {
     /// Forgets the scripts this node's reader VM compiled (SCRIPT FLUSH).
@@ -23,14 +23,15 @@ impl Kv {
         }
     }
 
-    /// Runs a read-only script (EVAL_RO, EVALSHA_RO, a `no-writes` EVAL)
+    /// Runs a read-only script (EVAL_RO, EVALSHA_RO, a `no-writes` EVAL,
+    /// FCALL_RO)
     /// on database `db` of `shard` (`None`: it has no keys): linearizable,
     /// or with `stale` as this replica has the data.
     pub async fn eval_read(
         &self,
         shard: Option<Shard>,
         db: u8,
-        script: ScriptSource,
+        code: ReadCode,
         keys: Vec<Bytes>,
         args: Vec<Bytes>,
         stale: bool,
@@ -38,7 +39,11 @@ impl Kv {
         let target = shard.unwrap_or(0);
         let seed = rand::random();
         let Some(group) = self.group_of(target) else {
-            let op = WriteOp::Eval { script, keys, args, seed, budget: DEFAULT_BUDGET, read_only: true };
+            let (budget, read_only) = (DEFAULT_BUDGET, true);
+            let op = match code {
+                ReadCode::Script(script) => WriteOp::Eval { script, keys, args, seed, budget, read_only },
+                ReadCode::Function(function) => WriteOp::FCall { function, keys, args, seed, budget, read_only },
+            };
             return self.write(shard, db, op).await;
         };
         if !stale {
@@ -55,7 +60,7 @@ impl Kv {
             let engine = reader.get_or_insert_with(Engine::new);
             self.read_stale(Some(target), db, |ctx| {
                 ctx.consistent(|ctx| {
-                    let run = ReadScript { script, keys: &keys, args: &args, db, physical: &physical };
+                    let run = ReadScript { code, keys: &keys, args: &args, db, physical: &physical };
                     ctx.run_read_script(engine, &*commands, run, seed, DEFAULT_BUDGET)
                 })
             })

@@ -87,7 +87,7 @@ pub(crate) fn keys(spec: &Spec, words: &[Bytes]) -> Result<Vec<(Bytes, KeyFlags)
             let flags = if spec.name == "xread" { READ } else { READ_WRITE };
             with(rest[..rest.len() / 2].to_vec(), flags)
         }
-        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => {
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => {
             let n = words.get(2).and_then(|w| kv::number::parse_i64(w)).filter(|n| *n >= 0).ok_or(InvalidArguments)?;
             let keys = words.get(3..3 + n as usize).ok_or(InvalidArguments)?;
             let flags = if spec.name.ends_with("_ro") { READ } else { READ_WRITE };

@@ -15,6 +15,7 @@ mod cluster;
 mod cluster_topology;
 mod connection;
 mod failover;
+mod functions;
 mod geo;
 mod hash;
 mod hll;
@@ -129,6 +130,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Spec> {
         hll::COMMANDS,
         stream::COMMANDS,
         scripting::COMMANDS,
+        functions::COMMANDS,
         geo::COMMANDS,
         list::COMMANDS,
         set::COMMANDS,

@@ -53,7 +53,8 @@ fn run(session: &mut Session, args: &mut Args, by_sha: bool, read_only: bool) ->
         let kv = session.server.kv.clone();
         let (shard, db, stale) = (session.shard(), session.db, session.stale_reads);
         return Ok(Outcome::Read(Box::pin(async move {
-            kv.eval_read(shard, db, source, keys, script_args, stale).await.unwrap_or_else(super::service_error)
+            let code = kv::ReadCode::Script(source);
+            kv.eval_read(shard, db, code, keys, script_args, stale).await.unwrap_or_else(super::service_error)
         })));
     }
     let seed = rand::random();
@@ -119,7 +120,7 @@ fn script_command(session: &mut Session, args: &mut Args) -> Result {
 }
 
 /// A write every shard's group applies (outside MULTI), its replies merged.
-fn everywhere(session: &mut Session, op: WriteOp) -> Result {
+pub(super) fn everywhere(session: &mut Session, op: WriteOp) -> Result {
     let kv = &session.server.kv;
     if session.transaction.is_some() || kv.shards() == 1 {
         return write(session, op);
