@@ -1,7 +1,7 @@
 //! The `bit` library (LuaBitOp 1.0, as Redis ships it): 32-bit
 //! operations on Lua numbers, answering signed 32-bit numbers.
 
-use mlua::{Lua, Table, Variadic};
+use mlua::{Lua, Table, Value, Variadic};
 
 /// A number's 32 bits as LuaBitOp takes them: rounded to an integer,
 /// then modulo 2^32.
@@ -13,31 +13,60 @@ fn signed(bits: u32) -> f64 {
     f64::from(bits as i32)
 }
 
+/// Argument `position` of `function` as `luaL_checknumber` takes it:
+/// a number, or a string that reads as one.
+fn number(function: &str, position: usize, args: &[Value]) -> mlua::Result<f64> {
+    let value = args.get(position - 1).unwrap_or(&Value::Nil);
+    let parsed = match value {
+        Value::Integer(n) => Some(*n as f64),
+        Value::Number(n) => Some(*n),
+        Value::String(text) => text.to_str().ok().and_then(|text| text.trim().parse::<f64>().ok()),
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        let got = if position > args.len() { "no value" } else { value.type_name() };
+        mlua::Error::runtime(format!("bad argument #{position} to '{function}' (number expected, got {got})"))
+    })
+}
+
 pub(crate) fn library(lua: &Lua) -> mlua::Result<Table> {
     let bit = lua.create_table()?;
-    bit.set("tobit", lua.create_function(|_, x: f64| Ok(signed(to_bits(x))))?)?;
-    bit.set("bnot", lua.create_function(|_, x: f64| Ok(signed(!to_bits(x))))?)?;
-    bit.set("bswap", lua.create_function(|_, x: f64| Ok(signed(to_bits(x).swap_bytes())))?)?;
-    let fold = |lua: &Lua, op: fn(u32, u32) -> u32| {
-        lua.create_function(move |_, (first, rest): (f64, Variadic<f64>)| {
-            Ok(signed(rest.iter().fold(to_bits(first), |acc, x| op(acc, to_bits(*x)))))
+    let unary = |name: &'static str, op: fn(u32) -> u32| {
+        lua.create_function(move |_, args: Variadic<Value>| Ok(signed(op(to_bits(number(name, 1, &args)?)))))
+    };
+    bit.set("tobit", unary("tobit", |x| x)?)?;
+    bit.set("bnot", unary("bnot", |x| !x)?)?;
+    bit.set("bswap", unary("bswap", u32::swap_bytes)?)?;
+    let fold = |name: &'static str, op: fn(u32, u32) -> u32| {
+        lua.create_function(move |_, args: Variadic<Value>| {
+            let mut acc = to_bits(number(name, 1, &args)?);
+            for position in 2..=args.len() {
+                acc = op(acc, to_bits(number(name, position, &args)?));
+            }
+            Ok(signed(acc))
         })
     };
-    bit.set("band", fold(lua, |a, b| a & b)?)?;
-    bit.set("bor", fold(lua, |a, b| a | b)?)?;
-    bit.set("bxor", fold(lua, |a, b| a ^ b)?)?;
-    let shift = |lua: &Lua, op: fn(u32, u32) -> u32| {
-        lua.create_function(move |_, (x, n): (f64, f64)| Ok(signed(op(to_bits(x), to_bits(n) & 31))))
+    bit.set("band", fold("band", |a, b| a & b)?)?;
+    bit.set("bor", fold("bor", |a, b| a | b)?)?;
+    bit.set("bxor", fold("bxor", |a, b| a ^ b)?)?;
+    let shift = |name: &'static str, op: fn(u32, u32) -> u32| {
+        lua.create_function(move |_, args: Variadic<Value>| {
+            Ok(signed(op(to_bits(number(name, 1, &args)?), to_bits(number(name, 2, &args)?) & 31)))
+        })
     };
-    bit.set("lshift", shift(lua, |x, n| x << n)?)?;
-    bit.set("rshift", shift(lua, |x, n| x >> n)?)?;
-    bit.set("arshift", shift(lua, |x, n| ((x as i32) >> n) as u32)?)?;
-    bit.set("rol", shift(lua, |x, n| x.rotate_left(n))?)?;
-    bit.set("ror", shift(lua, |x, n| x.rotate_right(n))?)?;
+    bit.set("lshift", shift("lshift", |x, n| x << n)?)?;
+    bit.set("rshift", shift("rshift", |x, n| x >> n)?)?;
+    bit.set("arshift", shift("arshift", |x, n| ((x as i32) >> n) as u32)?)?;
+    bit.set("rol", shift("rol", |x, n| x.rotate_left(n))?)?;
+    bit.set("ror", shift("ror", |x, n| x.rotate_right(n))?)?;
     bit.set(
         "tohex",
-        lua.create_function(|_, (x, digits): (f64, Option<f64>)| {
-            let mut digits = digits.map_or(8, |n| to_bits(n) as i32);
+        lua.create_function(|_, args: Variadic<Value>| {
+            let x = number("tohex", 1, &args)?;
+            let mut digits = match args.len() > 1 {
+                true => to_bits(number("tohex", 2, &args)?) as i32,
+                false => 8,
+            };
             let upper = digits < 0;
             digits = digits.unsigned_abs().min(8) as i32;
             let bits = u64::from(to_bits(x)) & ((1u64 << (4 * digits)) - 1);

@@ -22,8 +22,9 @@ pub(crate) fn library(lua: &Lua) -> mlua::Result<Table> {
     cjson.set(
         "decode",
         lua.create_function(|lua, text: mlua::LuaString| {
-            let json: serde_json::Value = serde_json::from_slice(&text.as_bytes())
-                .map_err(|error| mlua::Error::runtime(format!("Expected value but found invalid token: {error}")))?;
+            let bytes = text.as_bytes();
+            let json: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|error| mlua::Error::runtime(decode_error(&bytes, &error)))?;
             decode(lua, &json, 0)
         })?,
     )?;
@@ -162,6 +163,30 @@ fn string(bytes: &[u8], out: &mut Vec<u8>) {
         }
     }
     out.push(b'"');
+}
+
+/// cjson's words for JSON it cannot read, at the character (1-based)
+/// where the offending token starts.
+fn decode_error(text: &[u8], error: &serde_json::Error) -> String {
+    // serde_json reports the line and column where it stopped, inside
+    // the token; cjson the token's first character.
+    let mut at = 0;
+    let mut line = 1;
+    for (i, byte) in text.iter().enumerate() {
+        if line == error.line() {
+            at = i + error.column().saturating_sub(1);
+            break;
+        }
+        if *byte == b'\n' {
+            line += 1;
+        }
+    }
+    let at = at.min(text.len());
+    let start = text[..at].iter().rposition(|b| !b.is_ascii_alphanumeric()).map_or(0, |i| i + 1);
+    match error.classify() {
+        serde_json::error::Category::Eof => format!("Expected value but found T_END at character {}", text.len() + 1),
+        _ => format!("Expected value but found invalid token at character {}", start + 1),
+    }
 }
 
 fn decode(lua: &Lua, json: &serde_json::Value, depth: usize) -> mlua::Result<Value> {
