@@ -148,6 +148,17 @@ const LEX: &[&str] = &["-", "+", "[a", "(a", "[c", "(b", "[x y"];
 const INDEXES: &[i64] = &[0, 1, 2, -1, -2, 5, -10, 3];
 const FLOATS: &[&str] = &["0.5", "1.25", "-2.5", "8"];
 
+/// The function library every seed starts with loaded, for FCALL.
+pub const LIBRARY: &str = "#!lua name=difflib
+redis.register_function('lib_incr', function(keys, args) return redis.call('INCRBY', keys[1], args[1]) end)
+redis.register_function{function_name='lib_get', callback=function(keys) return redis.call('GET', keys[1]) end,
+  flags={'no-writes'}}
+redis.register_function('lib_push', function(keys, args)
+  local n = redis.call('RPUSH', keys[1], args[1])
+  return {n, redis.call('LRANGE', keys[1], 0, -1)}
+end)
+redis.register_function('lib_fail', function(keys) return redis.call('HGET', keys[1], 'f') end)";
+
 /// The seeded generator.
 pub struct Generator {
     rng: StdRng,
@@ -239,7 +250,8 @@ impl Generator {
     /// Lua scripts over the other families' keys: commands through
     /// redis.call and redis.pcall (errors raised and caught), replies
     /// converted both ways in RESP2 and RESP3, read-only scripts, and
-    /// EVALSHA of a script EVAL has cached.
+    /// EVALSHA of a script EVAL has cached, and FCALL of [`LIBRARY`]'s
+    /// functions.
     fn script(&mut self) -> (Vec<String>, Norm) {
         const SCRIPTS: &[(&str, &str, &str)] = &[
             ("EVAL", "return redis.call('INCRBY', KEYS[1], ARGV[1])", "s"),
@@ -262,6 +274,12 @@ impl Generator {
             // e0e1f9fa… is `return 1`, which the first template of EVAL runs.
             ("EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", ""),
             ("EVAL", "return 1", ""),
+            ("FCALL", "lib_incr", "s"),
+            ("FCALL_RO", "lib_get", "s"),
+            ("FCALL_RO", "lib_incr", "s"),
+            ("FCALL", "lib_push", "l"),
+            ("FCALL", "lib_fail", "h"),
+            ("FCALL", "nosuchfunction", ""),
         ];
         // A family ending in `*`: the reply is a hash's pairs, whose order
         // is unspecified.

@@ -633,6 +633,12 @@ impl Raw {
     }
 
     /// Sends a command and reads its RESP2 reply.
+    /// A command of binary arguments, answered in RESP2.
+    pub async fn call_bytes(&mut self, args: &[&[u8]]) -> Result<Frame2> {
+        self.send_command(args).await?;
+        self.read2().await
+    }
+
     pub async fn call(&mut self, args: &[&str]) -> Result<Frame2> {
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
         self.send_command(&args).await?;

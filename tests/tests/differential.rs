@@ -98,6 +98,9 @@ async fn compare(
         for client in [&mut redis, &mut seshat] {
             client.call(&["FLUSHALL".into()]).await?;
             client.call(&["SCRIPT".into(), "FLUSH".into()]).await?;
+            client.call(&["FUNCTION".into(), "FLUSH".into()]).await?;
+            let load = ["FUNCTION", "LOAD", seshat_tests::differential::LIBRARY];
+            client.call(&load.map(String::from)).await?;
             if resp3 {
                 client.resp3 = true;
                 client.call(&["HELLO".into(), "3".into()]).await?;

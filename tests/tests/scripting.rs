@@ -4,15 +4,23 @@
 //! replica (replicas agree on what it wrote); a script past its budget is
 //! aborted alike everywhere, its earlier writes kept; a read-only script
 //! on a follower sees every acknowledged write; a restarted node still
-//! has the loaded scripts.
+//! has the loaded scripts. A function library loaded through one node is
+//! called through every node, survives a restart (the new VM loads it
+//! from the store), and moves to and from redis-server with FUNCTION
+//! DUMP and RESTORE.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use seshat_tests::{text, Cluster, Raw, FAST};
+use redis_protocol::resp2::types::OwnedFrame as Frame2;
+use seshat_tests::{text, Cluster, Raw, RedisServer, FAST};
 
 const COUNTER: &str = "return redis.call('INCRBY', KEYS[1], ARGV[1])";
 const INCREMENTS_PER_NODE: usize = 60;
+const LIBRARY: &str = "#!lua name=counters
+redis.register_function('bump', function(keys, args) return redis.call('INCRBY', keys[1], args[1]) end)
+redis.register_function{function_name='peek', callback=function(keys) return redis.call('GET', keys[1]) end,
+  flags={'no-writes'}}";
 
 /// Draws from every random source a script has and stores the results.
 const RANDOM: &str = "
@@ -123,12 +131,40 @@ async fn scripts_run_alike_on_every_replica() -> Result<()> {
         assert_eq!(text(&seen), value);
     }
 
-    // A restarted node, with a new Lua VM, still runs the loaded script.
+    // A library loaded through node 0, called through every node.
+    assert_eq!(text(&raws[0].call(&["FUNCTION", "LOAD", LIBRARY]).await?), "counters");
+    for (i, raw) in raws.iter_mut().enumerate() {
+        assert_eq!(text(&raw.call(&["FCALL", "bump", "1", "fcounter", "10"]).await?), ((i + 1) * 10).to_string());
+        assert_eq!(text(&raw.call(&["FCALL_RO", "peek", "1", "fcounter"]).await?), ((i + 1) * 10).to_string());
+    }
+    let dump = raws[1].call(&["FUNCTION", "DUMP"]).await?;
+
+    // A restarted node, with a new Lua VM, still runs the loaded script
+    // and the library's functions.
     cluster.nodes[2].kill9();
     cluster.nodes[2].restart()?;
     cluster.nodes[2].patient_client(Duration::from_secs(20)).await?;
     let mut raw = cluster.nodes[2].raw().await?;
     let after = text(&raw.call(&["EVALSHA", &sha, "1", "counter", "1"]).await?);
     assert_eq!(after, (2 * INCREMENTS_PER_NODE * 3 + 1).to_string());
+    assert_eq!(text(&raw.call(&["FCALL", "bump", "1", "fcounter", "1"]).await?), "31");
+
+    // FUNCTION DUMP and RESTORE move libraries to and from redis-server.
+    let Frame2::BulkString(payload) = dump else { bail!("FUNCTION DUMP answered {dump:?}") };
+    let reference = RedisServer::start().await?;
+    let mut redis = Raw::connect(reference.addr).await?;
+    assert_eq!(text(&redis.call_bytes(&[b"FUNCTION", b"RESTORE", &payload, b"REPLACE"]).await?), "OK");
+    assert_eq!(text(&redis.call(&["FCALL", "bump", "1", "k", "2"]).await?), "2");
+    // Redis compresses the code of its payload (LZF); Seshat reads it.
+    let by_hundreds = LIBRARY.replace("keys[1], args[1]", "keys[1], 100");
+    assert_eq!(text(&redis.call(&["FUNCTION", "LOAD", "REPLACE", &by_hundreds]).await?), "counters");
+    let Frame2::BulkString(from_redis) = redis.call(&["FUNCTION", "DUMP"]).await? else {
+        bail!("redis's FUNCTION DUMP")
+    };
+    assert_eq!(text(&raws[0].call_bytes(&[b"FUNCTION", b"RESTORE", &from_redis, b"REPLACE"]).await?), "OK");
+    for raw in raws.iter_mut().take(2) {
+        let bumped = text(&raw.call(&["FCALL", "bump", "1", "hundreds", "1"]).await?);
+        assert!(bumped == "100" || bumped == "200", "{bumped}");
+    }
     Ok(())
 }
