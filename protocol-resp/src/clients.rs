@@ -37,15 +37,12 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    /// A client no connection has (the one a script's commands are
-    /// parsed for); it is in no registry.
-    pub fn detached() -> Arc<Client> {
+    fn new(id: u64, addr: SocketAddr, local_addr: SocketAddr) -> Client {
         let now = Instant::now();
-        let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
-        Arc::new(Client {
-            id: 0,
-            addr: nowhere,
-            local_addr: nowhere,
+        Client {
+            id,
+            addr,
+            local_addr,
             created: now,
             state: Mutex::new(ClientState {
                 name: None,
@@ -60,7 +57,14 @@ impl Client {
             pushes: std::sync::OnceLock::new(),
             killed: Notify::new(),
             kill_requested: false.into(),
-        })
+        }
+    }
+
+    /// A client no connection has (the one a script's commands are
+    /// parsed for); it is in no registry.
+    pub fn detached() -> Arc<Client> {
+        let nowhere = SocketAddr::from(([0, 0, 0, 0], 0));
+        Arc::new(Client::new(0, nowhere, nowhere))
     }
 
     pub fn update(&self, change: impl FnOnce(&mut ClientState)) {
@@ -155,26 +159,7 @@ impl Clients {
             return None;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = Instant::now();
-        let client = Arc::new(Client {
-            id,
-            addr,
-            local_addr,
-            created: now,
-            state: Mutex::new(ClientState {
-                name: None,
-                db: 0,
-                resp: 2,
-                last_command: "",
-                last_active: now,
-                lib_name: None,
-                lib_ver: None,
-                multi: None,
-            }),
-            pushes: std::sync::OnceLock::new(),
-            killed: Notify::new(),
-            kill_requested: false.into(),
-        });
+        let client = Arc::new(Client::new(id, addr, local_addr));
         connected.insert(id, client.clone());
         Some(client)
     }

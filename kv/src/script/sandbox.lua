@@ -327,25 +327,14 @@ for name, value in pairs(table) do
   table_lib[name] = value
 end
 
-function table_lib.insert(target, ...)
-  if protected[target] then
-    readonly_error()
+-- The functions that write a table raw refuse a protected one.
+for name, raw in pairs({ insert = insert, remove = remove, sort = sort }) do
+  table_lib[name] = function(target, ...)
+    if protected[target] then
+      readonly_error()
+    end
+    return raw(target, ...)
   end
-  return insert(target, ...)
-end
-
-function table_lib.remove(target, ...)
-  if protected[target] then
-    readonly_error()
-  end
-  return remove(target, ...)
-end
-
-function table_lib.sort(target, ...)
-  if protected[target] then
-    readonly_error()
-  end
-  return sort(target, ...)
 end
 
 local string_proxy = readonly(string)

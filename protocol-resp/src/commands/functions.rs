@@ -58,13 +58,7 @@ fn call(session: &mut Session, args: &mut Args, read_only: bool) -> Result {
 fn function(session: &mut Session, args: &mut Args) -> Result {
     let sub = args.next()?;
     let name = String::from_utf8_lossy(&sub).to_ascii_lowercase();
-    let arity = |args: &mut Args, ok: bool| match ok {
-        true => Ok(()),
-        false => {
-            let _ = args.rest();
-            Err(super::wrong_arity(&format!("function|{name}")))
-        }
-    };
+    let arity = |args: &mut Args, ok: bool| super::subcommand_arity(args, ok, "function", &name);
     match name.as_str() {
         "help" => {
             arity(args, args.remaining() == 0)?;

@@ -395,6 +395,16 @@ pub(crate) fn help(lines: &[&'static str]) -> Reply {
     Reply::Array(lines.iter().map(|line| Reply::Status((*line).into())).collect())
 }
 
+/// A container's subcommand arity check (`ok`): else Redis's error for
+/// `container|name`, with the arguments consumed.
+pub(crate) fn subcommand_arity(args: &mut Args, ok: bool, container: &str, name: &str) -> Result<(), CommandError> {
+    if ok {
+        return Ok(());
+    }
+    let _ = args.rest();
+    Err(wrong_arity(&format!("{container}|{name}")))
+}
+
 /// Redis's arity error for a command or subcommand, e.g. `get`, `config|get`.
 pub(crate) fn wrong_arity(full_name: &str) -> CommandError {
     CommandError::Other(format!("ERR wrong number of arguments for '{full_name}' command"))

@@ -64,13 +64,7 @@ fn run(session: &mut Session, args: &mut Args, by_sha: bool, read_only: bool) ->
 fn script_command(session: &mut Session, args: &mut Args) -> Result {
     let sub = args.next()?;
     let name = String::from_utf8_lossy(&sub).to_ascii_lowercase();
-    let arity = |args: &mut Args, ok: bool| match ok {
-        true => Ok(()),
-        false => {
-            let _ = args.rest();
-            Err(super::wrong_arity(&format!("script|{name}")))
-        }
-    };
+    let arity = |args: &mut Args, ok: bool| super::subcommand_arity(args, ok, "script", &name);
     match name.as_str() {
         "help" => {
             arity(args, args.remaining() == 0)?;
