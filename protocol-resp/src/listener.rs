@@ -35,7 +35,7 @@ impl RespFrontend {
     /// What parses the commands of scripts with this frontend's command
     /// table; the service needs it installed before it applies a script.
     pub fn script_commands(&self) -> Arc<dyn kv::script::ScriptCommands> {
-        Arc::new(crate::script_commands::ScriptParser { server: self.server.clone() })
+        Arc::new(crate::script_commands::ScriptParser::new(self.server.clone()))
     }
 }
 

@@ -28,7 +28,17 @@ use crate::server::Server;
 use crate::session::{Session, Transaction};
 
 pub(crate) struct ScriptParser {
-    pub server: Arc<Server>,
+    server: Arc<Server>,
+    /// The connection-less client every parsing session shares, and a
+    /// shutdown signal nothing cancels (parsing never waits).
+    client: Arc<Client>,
+    shutdown: Shutdown,
+}
+
+impl ScriptParser {
+    pub(crate) fn new(server: Arc<Server>) -> ScriptParser {
+        ScriptParser { server, client: Client::detached(), shutdown: Shutdown::new() }
+    }
 }
 
 fn refusal(text: &str) -> CommandError {
@@ -52,7 +62,7 @@ impl ScriptCommands for ScriptParser {
         if spec.name == "time" {
             return Ok(ScriptCall { step: ScriptStep::Time, db, keys: Vec::new() });
         }
-        let mut session = Session::new(self.server.clone(), Client::detached(), Shutdown::new());
+        let mut session = Session::new(self.server.clone(), self.client.clone(), self.shutdown.clone());
         session.db = db;
         session.authenticated = true;
         session.transaction = Some(Transaction { commands: Vec::new(), failed: false, db_at_multi: db, route: None });

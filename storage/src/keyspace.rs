@@ -559,7 +559,12 @@ pub mod kv_meta {
 
     /// The range `[start, end)` of the group's [`script`] keys.
     pub fn scripts(shard: Shard) -> (Vec<u8>, Vec<u8>) {
-        let start = group_key(shard, &[SCRIPTS]);
+        name_range(shard, SCRIPTS)
+    }
+
+    /// The range `[start, end)` of the group's keys named `prefix…`.
+    fn name_range(shard: Shard, prefix: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let start = group_key(shard, &[prefix]);
         let end = prefix_end(&start);
         (start, end)
     }
@@ -574,9 +579,7 @@ pub mod kv_meta {
 
     /// The range `[start, end)` of the group's [`library`] keys.
     pub fn libraries(shard: Shard) -> (Vec<u8>, Vec<u8>) {
-        let start = group_key(shard, &[LIBRARIES]);
-        let end = prefix_end(&start);
-        (start, end)
+        name_range(shard, LIBRARIES)
     }
 
     /// The library of function `name` (FCALL's lookup).
@@ -586,9 +589,7 @@ pub mod kv_meta {
 
     /// The range `[start, end)` of the group's [`function`] keys.
     pub fn functions(shard: Shard) -> (Vec<u8>, Vec<u8>) {
-        let start = group_key(shard, &[FUNCTIONS]);
-        let end = prefix_end(&start);
-        (start, end)
+        name_range(shard, FUNCTIONS)
     }
 
     const LIBRARIES: &[u8] = b"library/";

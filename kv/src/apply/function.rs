@@ -10,13 +10,13 @@
 use bytes::Bytes;
 use storage::keyspace::kv_meta;
 
-use super::script::in_txn;
+use super::script::{in_txn, Run};
 use super::txn::Txn;
 use super::{Context, Fail, OpResult};
 use crate::command::RestorePolicy;
 use crate::error::CommandError;
 use crate::reply::Reply;
-use crate::script::engine::{Engine, Inputs, Registered};
+use crate::script::engine::{Engine, Registered};
 use crate::script::library::{self, StoredFunction, StoredLibrary, FLAG_ORDER};
 
 fn error(text: String) -> Fail {
@@ -193,28 +193,16 @@ pub(super) fn restore(
     Ok(Reply::ok())
 }
 
-/// FCALL and FCALL_RO's inputs.
-pub(super) struct Call {
-    pub function: Bytes,
-    pub keys: Vec<Bytes>,
-    pub args: Vec<Bytes>,
-    pub seed: u64,
-    pub budget: u64,
-    pub read_only: bool,
-}
-
 /// FCALL (and FCALL_RO inside MULTI).
-pub(super) fn fcall(txn: &mut Txn<'_>, ctx: &mut Context<'_>, db: u8, call: Call) -> OpResult {
-    let (library, function) = find(txn, &call.function)?;
-    if call.read_only && function.writes() {
+pub(super) fn fcall(txn: &mut Txn<'_>, ctx: &mut Context<'_>, db: u8, name: Bytes, run: Run) -> OpResult {
+    let (library, function) = find(txn, &name)?;
+    if run.read_only && function.writes() {
         return Err(library::read_only_refusal().into());
     }
     let body = library::metadata(&library.code)?.body;
-    let name = function.name.clone();
-    in_txn(txn, ctx, db, !function.writes(), call.seed, |host, engine| {
-        let callback = engine.function(&library.name, &body, &name, call.budget)?;
-        let inputs = Inputs { keys: &call.keys, args: &call.args, seed: call.seed, budget: call.budget };
-        Ok(engine.run_function(&name, &callback, inputs, host))
+    in_txn(txn, ctx, db, !function.writes(), run.seed, |host, engine| {
+        let callback = engine.function(&library.name, &body, &function.name, run.budget)?;
+        Ok(engine.run_function(&function.name, &callback, run.inputs(), host))
     })
 }
 

@@ -413,10 +413,10 @@ fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -
         WriteOp::XAutoClaim { key, group, consumer, min_idle, start, count, justid } => {
             stream_group::xautoclaim(txn, db, key, group, consumer, min_idle, start, count, justid)
         }
-        WriteOp::Eval { script, keys, args, seed, budget, read_only } => {
+        WriteOp::Eval { script: source, keys, args, seed, budget, read_only } => {
             // A script may run long: the pipeline's other groups go on.
-            let eval = script::Eval { script, keys, args, seed, budget, read_only };
-            raft::run_blocking(|| script::eval(txn, ctx, db, eval))
+            let run = script::Run { keys, args, seed, budget, read_only };
+            raft::run_blocking(|| script::eval(txn, ctx, db, source, run))
         }
         WriteOp::ScriptLoad { body } => script::load(txn, ctx, body),
         WriteOp::ScriptFlush => script::flush(txn, ctx),
@@ -425,8 +425,8 @@ fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -
         WriteOp::FunctionFlush => function::flush(txn, ctx),
         WriteOp::FunctionRestore { payload, policy, budget } => function::restore(txn, ctx, payload, policy, budget),
         WriteOp::FCall { function, keys, args, seed, budget, read_only } => {
-            let call = function::Call { function, keys, args, seed, budget, read_only };
-            raft::run_blocking(|| function::fcall(txn, ctx, db, call))
+            let run = script::Run { keys, args, seed, budget, read_only };
+            raft::run_blocking(|| function::fcall(txn, ctx, db, function, run))
         }
         WriteOp::Exec { watched, commands } => exec::exec(txn, ctx, watched, commands),
         WriteOp::SwapDb { a, b } => keys::swapdb(txn, ctx, a, b),

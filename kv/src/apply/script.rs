@@ -17,18 +17,24 @@ use crate::reply::Reply;
 use crate::script::engine::{Engine, Host, Inputs};
 use crate::script::{self, shebang, ScriptCommands, ScriptSource, ScriptStep, Sha};
 
-/// An EVAL-like entry's script and inputs.
-pub(super) struct Eval {
-    pub script: ScriptSource,
+/// The inputs of an EVAL- or FCALL-like entry besides what it runs.
+pub(super) struct Run {
     pub keys: Vec<Bytes>,
     pub args: Vec<Bytes>,
     pub seed: u64,
     pub budget: u64,
+    /// EVAL_RO, FCALL_RO: writes are refused.
     pub read_only: bool,
 }
 
-pub(super) fn eval(txn: &mut Txn<'_>, ctx: &mut Context<'_>, db: u8, eval: Eval) -> OpResult {
-    let (sha, body) = match eval.script {
+impl Run {
+    pub(super) fn inputs(&self) -> Inputs<'_> {
+        Inputs { keys: &self.keys, args: &self.args, seed: self.seed, budget: self.budget }
+    }
+}
+
+pub(super) fn eval(txn: &mut Txn<'_>, ctx: &mut Context<'_>, db: u8, script: ScriptSource, run: Run) -> OpResult {
+    let (sha, body) = match script {
         ScriptSource::Body(body) => (Sha::of(&body), body),
         ScriptSource::Sha(sha) => match txn.get_meta(&kv_meta::script(txn.shard, sha.hex().as_bytes()))? {
             Some(body) => (sha, Bytes::from(body)),
@@ -36,12 +42,11 @@ pub(super) fn eval(txn: &mut Txn<'_>, ctx: &mut Context<'_>, db: u8, eval: Eval)
         },
     };
     let flags = shebang::flags(&body)?;
-    let read_only = eval.read_only || (flags.shebang && flags.no_writes);
-    in_txn(txn, ctx, db, read_only, eval.seed, |host, engine| {
+    let read_only = run.read_only || (flags.shebang && flags.no_writes);
+    in_txn(txn, ctx, db, read_only, run.seed, |host, engine| {
         let function = engine.compile(&sha, &body)?;
         store(host.txn, &sha, &body)?;
-        let inputs = Inputs { keys: &eval.keys, args: &eval.args, seed: eval.seed, budget: eval.budget };
-        Ok(engine.run(&sha, &function, inputs, host))
+        Ok(engine.run(&sha, &function, run.inputs(), host))
     })
 }
 
@@ -56,7 +61,8 @@ pub(super) fn in_txn(
     seed: u64,
     run: impl FnOnce(&mut ApplyHost<'_, '_, '_>, &mut Engine) -> Result<Reply, Fail>,
 ) -> OpResult {
-    let commands = ctx.commands.get();
+    let slot = ctx.commands;
+    let commands = slot.get();
     // Out of the context while the code's commands use the context.
     let mut engine = ctx.engine.take().unwrap_or_else(Engine::new);
     let logical = ctx.dbs.logical(db);
@@ -64,7 +70,7 @@ pub(super) fn in_txn(
         let mut host = ApplyHost {
             txn: &mut *txn,
             ctx: &mut *ctx,
-            commands: &*commands,
+            commands,
             db: logical,
             read_only,
             random: rand::rngs::StdRng::seed_from_u64(seed),

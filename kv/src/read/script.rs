@@ -63,7 +63,7 @@ impl ReadCtx<'_> {
         let inputs = Inputs { keys: run.keys, args: run.args, seed, budget };
         let refusal = |error: CommandError| Ok(Reply::Error(error));
         // What to run: a compiled script, or a function's callback.
-        let (label, callback, is_function) = match run.code {
+        let ready = match run.code {
             ReadCode::Script(source) => {
                 let (sha, body) = match source {
                     ScriptSource::Body(body) => (Sha::of(&body), Some(body)),
@@ -83,7 +83,7 @@ impl ReadCtx<'_> {
                         }
                     }
                 };
-                (sha.hex(), function, false)
+                Ready::Script(sha, function)
             }
             ReadCode::Function(name) => {
                 let Some((library, function)) = self.find_function(&name)? else {
@@ -97,7 +97,7 @@ impl ReadCtx<'_> {
                     Err(error) => return refusal(error),
                 };
                 match engine.function(&library.name, &body, &function.name, budget) {
-                    Ok(callback) => (function.name, callback, true),
+                    Ok(callback) => Ready::Function(function.name, callback),
                     Err(error) => return refusal(error),
                 }
             }
@@ -110,15 +110,22 @@ impl ReadCtx<'_> {
             random: rand::rngs::StdRng::seed_from_u64(seed),
             failure: None,
         };
-        let reply = match is_function {
-            true => engine.run_function(&label, &callback, inputs, &mut host),
-            false => engine.run(&Sha::parse(label.as_bytes()).expect("a digest"), &callback, inputs, &mut host),
+        let reply = match ready {
+            Ready::Script(sha, function) => engine.run(&sha, &function, inputs, &mut host),
+            Ready::Function(name, callback) => engine.run_function(&name, &callback, inputs, &mut host),
         };
         match host.failure {
             Some(error) => Err(error),
             None => Ok(reply),
         }
     }
+}
+
+/// A read-only run, compiled: a script by its digest, or a function's
+/// callback by the function's name.
+enum Ready {
+    Script(Sha, mlua::Function),
+    Function(String, mlua::Function),
 }
 
 /// Runs a read-only script's commands as reads of one context.

@@ -162,7 +162,7 @@ impl Engine {
 
     /// Runs `script` (digest `sha`) with `inputs` against `host`.
     pub(crate) fn run(&self, sha: &Sha, script: &Function, inputs: Inputs<'_>, host: &mut dyn Host) -> Reply {
-        self.execute(&sha.hex(), &self.run, script, inputs, host)
+        self.execute(sha, &self.run, script, inputs, host)
     }
 
     /// Runs function `name` (its registered `callback`) with `inputs`.
@@ -173,14 +173,14 @@ impl Engine {
         inputs: Inputs<'_>,
         host: &mut dyn Host,
     ) -> Reply {
-        self.execute(name, &self.run_function, callback, inputs, host)
+        self.execute(&name, &self.run_function, callback, inputs, host)
     }
 
     /// Runs `code` through the sandbox's `runner` (`run` or
     /// `run_function`); `label` names it in errors.
     fn execute(
         &self,
-        label: &str,
+        label: &dyn std::fmt::Display,
         runner: &Function,
         code: &Function,
         inputs: Inputs<'_>,
@@ -389,7 +389,7 @@ fn strings(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
 
 /// The reply of a script that raised `error` (the sandbox's handler made
 /// it a table with `err`, `source` and `line`); `label` names the script.
-fn script_error(label: &str, error: &Value, killed: bool, budget: u64) -> Reply {
+fn script_error(label: &dyn std::fmt::Display, error: &Value, killed: bool, budget: u64) -> Reply {
     let Value::Table(table) = error else {
         return Reply::Error(CommandError::Other(format!("ERR Error running script {label}, execution failure")));
     };

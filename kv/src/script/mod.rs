@@ -45,7 +45,7 @@ mod rand48;
 pub mod shebang;
 
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -138,32 +138,38 @@ pub trait ScriptCommands: Send + Sync {
 /// exists, which is after the service's groups start.
 #[derive(Default)]
 pub struct ScriptCommandsSlot {
-    installed: Mutex<Option<Arc<dyn ScriptCommands>>>,
+    installed: OnceLock<Arc<dyn ScriptCommands>>,
+    /// For the wait before installation.
+    waiting: Mutex<()>,
     ready: Condvar,
 }
 
 impl ScriptCommandsSlot {
+    /// Installs the parser (once; a second install is ignored).
     pub fn install(&self, commands: Arc<dyn ScriptCommands>) {
-        *self.installed.lock().expect("script commands lock") = Some(commands);
+        let _waiting = self.waiting.lock().expect("script commands lock");
+        let _ = self.installed.set(commands);
         self.ready.notify_all();
     }
 
-    /// The installed parser. A script entry applied before the frontend
-    /// is up (a replica catching up at start) waits for it: the entry's
-    /// outcome must not depend on when it is applied.
-    pub(crate) fn get(&self) -> Arc<dyn ScriptCommands> {
-        let mut installed = self.installed.lock().expect("script commands lock");
-        loop {
-            if let Some(commands) = installed.as_ref() {
-                return commands.clone();
-            }
+    /// The installed parser, without a lock once installed. A script
+    /// entry applied before the frontend is up (a replica catching up at
+    /// start) waits for it: the entry's outcome must not depend on when it
+    /// is applied.
+    pub(crate) fn get(&self) -> &dyn ScriptCommands {
+        if let Some(commands) = self.installed.get() {
+            return commands.as_ref();
+        }
+        let mut waiting = self.waiting.lock().expect("script commands lock");
+        while self.installed.get().is_none() {
             let (guard, timeout) =
-                self.ready.wait_timeout(installed, Duration::from_secs(10)).expect("script commands lock");
-            installed = guard;
-            if timeout.timed_out() && installed.is_none() {
+                self.ready.wait_timeout(waiting, Duration::from_secs(10)).expect("script commands lock");
+            waiting = guard;
+            if timeout.timed_out() && self.installed.get().is_none() {
                 tracing::warn!("a script waits for the RESP frontend to install its command table");
             }
         }
+        self.installed.get().expect("installed").as_ref()
     }
 }
 
@@ -190,9 +196,10 @@ pub fn no_script() -> CommandError {
     CommandError::Other("NOSCRIPT No matching script. Please use EVAL.".into())
 }
 
-/// EVAL's `numkeys` check, as Redis words its errors.
-pub fn split_keys(numkeys: &[u8], rest: usize) -> Result<usize, CommandError> {
-    let n = crate::number::parse_i64(numkeys).ok_or(CommandError::NotInteger)?;
+/// EVAL's and FCALL's `numkeys` check, as Redis words its errors;
+/// `not_integer` is the command's error for a count that is no integer.
+pub fn split_keys(numkeys: &[u8], rest: usize, not_integer: CommandError) -> Result<usize, CommandError> {
+    let n = crate::number::parse_i64(numkeys).ok_or(not_integer)?;
     if n < 0 {
         return Err(CommandError::Other("ERR Number of keys can't be negative".into()));
     }

@@ -10,7 +10,7 @@ use kv::script::DEFAULT_BUDGET;
 use kv::{CommandError, ReadOp, RestorePolicy, WriteOp};
 
 use super::flags::{NOSCRIPT, PROPOSES, READONLY, STALE};
-use super::scripting::everywhere;
+use super::scripting::{everywhere, keys_and_args, read_only_run};
 use super::{help, read, reply, spec, unknown_subcommand, write, Outcome, Spec};
 use crate::args::Args;
 use crate::session::Session;
@@ -32,24 +32,9 @@ fn fcall_ro(session: &mut Session, args: &mut Args) -> Result {
 /// `function numkeys key… arg…`.
 fn call(session: &mut Session, args: &mut Args, read_only: bool) -> Result {
     let function = args.next()?;
-    let numkeys = args.next()?;
-    let count = kv::number::parse_i64(&numkeys).ok_or_else(|| error("Bad number of keys provided"))?;
-    if count < 0 {
-        return Err(error("Number of keys can't be negative"));
-    }
-    if count as u64 > args.remaining() as u64 {
-        return Err(error("Number of keys can't be greater than number of args"));
-    }
-    let mut rest = args.rest();
-    let call_args = rest.split_off(count as usize);
-    let keys = rest;
+    let (keys, call_args) = keys_and_args(args, error("Bad number of keys provided"))?;
     if read_only && session.transaction.is_none() {
-        let kv = session.server.kv.clone();
-        let (shard, db, stale) = (session.shard(), session.db, session.stale_reads);
-        return Ok(Outcome::Read(Box::pin(async move {
-            let code = kv::ReadCode::Function(function);
-            kv.eval_read(shard, db, code, keys, call_args, stale).await.unwrap_or_else(super::service_error)
-        })));
+        return read_only_run(session, kv::ReadCode::Function(function), keys, call_args);
     }
     let seed = rand::random();
     write(session, WriteOp::FCall { function, keys, args: call_args, seed, budget: DEFAULT_BUDGET, read_only })

@@ -7,6 +7,7 @@
 //! read-only entry. Scripts are stored per shard: SCRIPT LOAD and FLUSH
 //! reach every shard, EVAL stores its script in the shard of its keys.
 
+use bytes::Bytes;
 use kv::script::{self, shebang, ScriptSource, Sha, DEFAULT_BUDGET};
 use kv::{CommandError, ReadOp, Reply, WriteOp};
 
@@ -36,11 +37,7 @@ fn evalsha_ro(session: &mut Session, args: &mut Args) -> Result {
 /// `script numkeys key… arg…`; `by_sha`: the script is a digest.
 fn run(session: &mut Session, args: &mut Args, by_sha: bool, read_only: bool) -> Result {
     let text = args.next()?;
-    let numkeys = args.next()?;
-    let count = script::split_keys(&numkeys, args.remaining())?;
-    let mut rest = args.rest();
-    let script_args = rest.split_off(count);
-    let keys = rest;
+    let (keys, script_args) = keys_and_args(args, CommandError::NotInteger)?;
     let (source, no_writes) = match by_sha {
         // A digest that is not 40 hex digits names no script.
         true => (ScriptSource::Sha(Sha::parse(&text).ok_or_else(script::no_script)?), false),
@@ -50,15 +47,31 @@ fn run(session: &mut Session, args: &mut Args, by_sha: bool, read_only: bool) ->
         }
     };
     if (read_only || no_writes) && session.transaction.is_none() {
-        let kv = session.server.kv.clone();
-        let (shard, db, stale) = (session.shard(), session.db, session.stale_reads);
-        return Ok(Outcome::Read(Box::pin(async move {
-            let code = kv::ReadCode::Script(source);
-            kv.eval_read(shard, db, code, keys, script_args, stale).await.unwrap_or_else(super::service_error)
-        })));
+        return read_only_run(session, kv::ReadCode::Script(source), keys, script_args);
     }
     let seed = rand::random();
     write(session, WriteOp::Eval { script: source, keys, args: script_args, seed, budget: DEFAULT_BUDGET, read_only })
+}
+
+/// `numkeys key… arg…` of EVAL and FCALL: the keys and the arguments.
+pub(super) fn keys_and_args(
+    args: &mut Args,
+    not_integer: CommandError,
+) -> std::result::Result<(Vec<Bytes>, Vec<Bytes>), CommandError> {
+    let numkeys = args.next()?;
+    let count = script::split_keys(&numkeys, args.remaining(), not_integer)?;
+    let mut keys = args.rest();
+    let rest = keys.split_off(count);
+    Ok((keys, rest))
+}
+
+/// A read-only script or function on the read path.
+pub(super) fn read_only_run(session: &Session, code: kv::ReadCode, keys: Vec<Bytes>, args: Vec<Bytes>) -> Result {
+    let kv = session.server.kv.clone();
+    let (shard, db, stale) = (session.shard(), session.db, session.stale_reads);
+    Ok(Outcome::Read(Box::pin(async move {
+        kv.eval_read(shard, db, code, keys, args, stale).await.unwrap_or_else(super::service_error)
+    })))
 }
 
 fn script_command(session: &mut Session, args: &mut Args) -> Result {
