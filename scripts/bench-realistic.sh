@@ -17,7 +17,7 @@
 # from. Then how long each load took, and each process's peak RSS (VmHWM).
 #
 # Knobs (environment): KEYS (1000000), REQUESTS (200000 per line),
-# CLIENTS (51), VALUES ("100 1024"), PIPELINES ("1 16"), TESTS ("set get"),
+# CLIENTS (51), VALUES ("100 1024"), PIPELINES ("1 16"), TESTS ("set get eval"),
 # NODE_ARGS (extra flags for every Seshat node, e.g. "--block-cache-mb 256").
 # KEYS=10000000 is the run bigger than the caches; its loads take minutes.
 # Every process started here is stopped by pid when the script exits.
@@ -29,7 +29,7 @@ REQUESTS=${REQUESTS:-200000}
 CLIENTS=${CLIENTS:-51}
 VALUES=${VALUES:-100 1024}
 PIPELINES=${PIPELINES:-1 16}
-TESTS=${TESTS:-set get}
+TESTS=${TESTS:-set get eval}
 NODE_ARGS=${NODE_ARGS:-}
 
 source "$(dirname "$0")/bench-lib.sh"
@@ -61,8 +61,15 @@ for port in "$redis_port" "$single_port" "${resp[@]}"; do wait_ready "$port"; do
 until [ "$(redis-cli -p "${resp[1]}" SET bench:ready 1 2>/dev/null)" = "OK" ]; do sleep 0.1; done
 
 # run PORT CLIENTS REQUESTS SIZE PIPELINE TEST: prints "req/s,p50,p99".
+# TEST is one of redis-benchmark's tests, or `eval`: a short Lua script
+# that SETs a random key to a value of SIZE bytes (the `set` test's work,
+# through the script engine).
 run() {
-    redis-benchmark -p "$1" -c "$2" -n "$3" -r "$KEYS" -d "$4" -P "$5" -t "$6" --csv 2>/dev/null |
+    local test=(-t "$6")
+    if [ "$6" = eval ]; then
+        test=(EVAL "redis.call('SET', KEYS[1], ARGV[1]) return 1" 1 "key:__rand_int__" "$(head -c "$4" /dev/zero | tr '\0' x)")
+    fi
+    redis-benchmark -p "$1" -c "$2" -n "$3" -r "$KEYS" -d "$4" -P "$5" --csv "${test[@]}" 2>/dev/null |
         tail -n 1 | tr -d '"' | awk -F, '{ printf "%s,%s,%s\n", $2, $5, $7 }'
 }
 

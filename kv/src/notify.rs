@@ -51,9 +51,9 @@ pub mod class {
     pub const EXPIRED: u16 = 1 << 8;
     /// `e`: Seshat never evicts.
     pub const EVICTED: u16 = 1 << 9;
-    /// `t`: streams (not implemented yet).
+    /// `t`: streams.
     pub const STREAM: u16 = 1 << 10;
-    /// `m`: a read of a missing key (read-path events are not produced).
+    /// `m`: a read of a missing key (`keymiss`).
     pub const KEY_MISS: u16 = 1 << 11;
     /// `d`: module events (Seshat has no modules).
     pub const MODULE: u16 = 1 << 13;
@@ -178,17 +178,37 @@ pub struct Writer {
     pub client: u64,
 }
 
-/// What one applied batch reports.
+/// What one applied batch reports, or the key misses of one read this
+/// node served.
 #[derive(Debug, Clone, Default)]
 pub struct Applied {
     /// The shard whose group applied it.
     pub shard: Shard,
+    /// The events are a read's key misses, which only the node that
+    /// served the read knows of: that node publishes them, leader or not.
+    pub served: bool,
     pub events: Vec<KeyEvent>,
     /// Every key the batch changed, in order, with the entry's writer (if
     /// it carried one); collected only while tracking is asked for.
     pub changed: Vec<(Bytes, Option<Writer>)>,
     /// A FLUSHDB, FLUSHALL or SWAPDB ran: every key may have changed.
     pub flushed: bool,
+}
+
+/// The keys a command looked up to read and did not find (Redis's
+/// `keymiss` events), by physical database, in lookup order. Collected
+/// only while `m` notifications are on; reads record through `&self`.
+#[derive(Debug, Default)]
+pub(crate) struct Misses(Mutex<Vec<(u8, Bytes)>>);
+
+impl Misses {
+    pub(crate) fn record(&self, db: u8, key: &[u8]) {
+        self.0.lock().expect("misses lock").push((db, Bytes::copy_from_slice(key)));
+    }
+
+    pub(crate) fn take(&self) -> Vec<(u8, Bytes)> {
+        std::mem::take(&mut *self.0.lock().expect("misses lock"))
+    }
 }
 
 /// Where applied batches hand what they report: the frontend's receiver,

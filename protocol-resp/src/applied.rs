@@ -3,7 +3,10 @@
 //! - keyspace notifications, published through the cluster-wide pub/sub
 //!   for the groups this node leads. Every replica produces the same
 //!   events when it applies an entry; only the group's leader publishes
-//!   them, so a subscriber on any node gets each event once. They go out
+//!   them, so a subscriber on any node gets each event once. The key
+//!   misses of the reads this node served come the same way, and this
+//!   node publishes them, after the events of the writes applied before
+//!   the read. They go out
 //!   in apply order: the task publishes one batch at a time and waits for
 //!   its fan-out before the next, and batches that queued meanwhile go
 //!   out together as one;
@@ -31,7 +34,7 @@ pub(crate) async fn hand_on(server: Arc<Server>, shutdown: Shutdown) {
         let mut messages = Vec::new();
         let mut collect = |applied: Applied| {
             server.tracking.invalidate(&server, &applied);
-            if server.kv.leads(applied.shard) {
+            if applied.served || server.kv.leads(applied.shard) {
                 messages.extend(applied.events.iter().flat_map(KeyEvent::messages));
             }
         };

@@ -77,8 +77,13 @@ async fn random_command_sequences_notify_like_redis() -> Result<()> {
     let node = Node::start(&[])?;
     let mut total = 0;
     for seed in first..first + seeds {
-        // `n` (new keys) on every other seed: Redis's `A` leaves it out.
-        let classes = if seed % 2 == 0 { "KEA" } else { "KEAn" };
+        // `n` (new keys) and `m` (key misses) on some seeds: Redis's `A`
+        // leaves them out.
+        let classes = match seed % 3 {
+            0 => "KEA",
+            1 => "KEAn",
+            _ => "KEAnm",
+        };
         let mut redis = Raw::connect(reference.addr).await?;
         let mut seshat = node.raw().await?;
         for raw in [&mut redis, &mut seshat] {
@@ -203,6 +208,41 @@ const SCRIPT: &[&str] = &[
     "MSETNX m1 1 m3 3",
     "DEL m1 m2 m3 nothing",
     "UNLINK fresh",
+    // Reads of missing keys, and writes that read one (`m`).
+    "GET nokey",
+    "MGET nokey counter nokey2",
+    "EXISTS nokey counter",
+    "TYPE nokey",
+    "TTL nokey",
+    "OBJECT ENCODING nokey",
+    "MEMORY USAGE nokey",
+    "TOUCH nokey",
+    "DUMP nokey",
+    "STRLEN nokey",
+    "LCS nokey nokey2",
+    "HGET nohash f",
+    "ZSCORE nozset a",
+    "SMEMBERS noset",
+    "SINTER noset s2",
+    "LRANGE nolist 0 -1",
+    "XREAD STREAMS nostream 0",
+    "XINFO STREAM nostream",
+    "XACK nostream g 0-1",
+    "XAUTOCLAIM nostream g c 0 0",
+    "XREADGROUP GROUP g c STREAMS nostream >",
+    "SET counter 1 GET",
+    "SET fresh2 v GET",
+    "GETSET fresh3 v",
+    "GETDEL nokey",
+    "GETEX nokey",
+    "COPY nokey copied",
+    "PFCOUNT nohll",
+    "PFMERGE nohll2 nohll3",
+    "SORT nums BY nosuch_* GET nosuch_*",
+    "MULTI",
+    "GET nokey",
+    "INCR counter",
+    "EXEC",
     "FLUSHDB",
 ];
 
@@ -213,7 +253,7 @@ async fn a_script_of_every_kind_of_event_notifies_like_redis() -> Result<()> {
     let mut redis = Raw::connect(reference.addr).await?;
     let mut seshat = node.raw().await?;
     for raw in [&mut redis, &mut seshat] {
-        call(raw, &words("CONFIG SET notify-keyspace-events KEAn")).await?;
+        call(raw, &words("CONFIG SET notify-keyspace-events KEAnm")).await?;
     }
     let mut redis_events = subscriber(Raw::connect(reference.addr).await?).await?;
     let mut seshat_events = subscriber(node.raw().await?).await?;

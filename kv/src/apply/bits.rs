@@ -47,6 +47,9 @@ pub(super) fn bitop(
 ) -> OpResult {
     let mut inputs = Vec::with_capacity(keys.len());
     for key in &keys {
+        if txn.get(db, key)?.is_none() {
+            txn.key_miss(db, key);
+        }
         inputs.push(string_value(txn, db, key)?.0);
     }
     let result = bits::bitop(operation, &inputs);

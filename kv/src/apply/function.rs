@@ -18,6 +18,7 @@ use crate::error::CommandError;
 use crate::reply::Reply;
 use crate::script::engine::{Engine, Registered};
 use crate::script::library::{self, StoredFunction, StoredLibrary, FLAG_ORDER};
+use crate::script::pace::Code;
 
 fn error(text: String) -> Fail {
     Fail::User(CommandError::Other(format!("ERR {text}")))
@@ -200,7 +201,7 @@ pub(super) fn fcall(txn: &mut Txn<'_>, ctx: &mut Context<'_>, db: u8, name: Byte
         return Err(library::read_only_refusal().into());
     }
     let body = library::metadata(&library.code)?.body;
-    in_txn(txn, ctx, db, !function.writes(), run.seed, |host, engine| {
+    in_txn(txn, ctx, db, Code::Function(function.name.clone()), !function.writes(), run.seed, |host, engine| {
         let callback = engine.function(&library.name, &body, &function.name, run.budget)?;
         Ok(engine.run_function(&function.name, &callback, run.inputs(), host))
     })

@@ -51,7 +51,10 @@ pub(super) fn pfadd(txn: &mut Txn<'_>, db: u8, key: Bytes, elements: Vec<Bytes>,
 }
 
 pub(super) fn pfcount(txn: &mut Txn<'_>, db: u8, key: Bytes) -> OpResult {
-    let Some((mut value, expire_at_ms)) = sketch(txn, db, &key)? else { return Ok(Reply::Int(0)) };
+    let Some((mut value, expire_at_ms)) = sketch(txn, db, &key)? else {
+        txn.key_miss(db, &key);
+        return Ok(Reply::Int(0));
+    };
     let (card, cached_now) = hll::count(&mut value).map_err(CommandError::from)?;
     if cached_now {
         store(txn, db, &key, value, expire_at_ms)?;
@@ -63,9 +66,13 @@ pub(super) fn pfmerge(txn: &mut Txn<'_>, db: u8, dest: Bytes, sources: Vec<Bytes
     let mut max = Box::new([0u8; hll::REGISTERS]);
     let mut dense = false;
     let mut target = None;
-    // The destination is merged first, as one of the inputs.
+    // The destination is merged first, as one of the inputs (and, as in
+    // Redis, looked up to be read like them).
     for (n, key) in std::iter::once(&dest).chain(&sources).enumerate() {
-        let Some((value, expire_at_ms)) = sketch(txn, db, key)? else { continue };
+        let Some((value, expire_at_ms)) = sketch(txn, db, key)? else {
+            txn.key_miss(db, key);
+            continue;
+        };
         dense |= hll::is_dense(&value);
         hll::merge(&mut max, &value).map_err(CommandError::from)?;
         if n == 0 {

@@ -53,6 +53,7 @@ pub(super) fn copy(txn: &mut Txn<'_>, db: u8, from: Bytes, to: Bytes, to_db: u8,
         return Err(CommandError::SameObject.into());
     }
     let Some(record) = txn.get(db, &from)? else {
+        txn.key_miss(db, &from);
         return Ok(Reply::Int(0));
     };
     let replaced = txn.get(to_db, &to)?.is_some();

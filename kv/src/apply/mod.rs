@@ -256,6 +256,7 @@ impl StateMachine for KvStateMachine {
             if self.waiters.len() > 0 {
                 block::serve_ready(&mut txn, &mut self.waiters, &self.dbs, &mut deliveries)?;
             }
+            txn.take_misses();
             txn.notify = NotifyFlags::default();
             txn.writer = None;
             for event in &mut txn.events[first_event..] {
@@ -268,6 +269,7 @@ impl StateMachine for KvStateMachine {
         let expired = txn.expired;
         let applied = Applied {
             shard: self.shard,
+            served: false,
             events: std::mem::take(&mut txn.events),
             changed: txn.changed.take().unwrap_or_default(),
             flushed: txn.flushed_any,
@@ -320,6 +322,7 @@ pub(crate) fn reading<'a>(txn: &'a txn::Txn<'_>, cursors: &'a CursorTable, db: u
         stats: None,
         cursors,
         seed: None,
+        misses: txn.misses(),
     }
 }
 
@@ -414,19 +417,24 @@ fn execute(txn: &mut txn::Txn<'_>, ctx: &mut Context<'_>, db: u8, op: WriteOp) -
             stream_group::xautoclaim(txn, db, key, group, consumer, min_idle, start, count, justid)
         }
         WriteOp::Eval { script: source, keys, args, seed, budget, read_only } => {
-            // A script may run long: the pipeline's other groups go on.
             let run = script::Run { keys, args, seed, budget, read_only };
-            raft::run_blocking(|| script::eval(txn, ctx, db, source, run))
+            script::eval(txn, ctx, db, source, run)
         }
         WriteOp::ScriptLoad { body } => script::load(txn, ctx, body),
         WriteOp::ScriptFlush => script::flush(txn, ctx),
-        WriteOp::FunctionLoad { code, replace, budget } => function::load(txn, ctx, code, replace, budget),
+        // A library's code runs at load, up to its budget: off the
+        // pipeline's worker, so the node's other groups go on.
+        WriteOp::FunctionLoad { code, replace, budget } => {
+            raft::run_blocking(|| function::load(txn, ctx, code, replace, budget))
+        }
         WriteOp::FunctionDelete { library } => function::delete(txn, ctx, library),
         WriteOp::FunctionFlush => function::flush(txn, ctx),
-        WriteOp::FunctionRestore { payload, policy, budget } => function::restore(txn, ctx, payload, policy, budget),
+        WriteOp::FunctionRestore { payload, policy, budget } => {
+            raft::run_blocking(|| function::restore(txn, ctx, payload, policy, budget))
+        }
         WriteOp::FCall { function, keys, args, seed, budget, read_only } => {
             let run = script::Run { keys, args, seed, budget, read_only };
-            raft::run_blocking(|| function::fcall(txn, ctx, db, function, run))
+            function::fcall(txn, ctx, db, function, run)
         }
         WriteOp::Exec { watched, commands } => exec::exec(txn, ctx, watched, commands),
         WriteOp::SwapDb { a, b } => keys::swapdb(txn, ctx, a, b),

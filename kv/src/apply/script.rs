@@ -15,6 +15,7 @@ use crate::command::{TxnStep, WriteOp};
 use crate::error::{CommandError, Error};
 use crate::reply::Reply;
 use crate::script::engine::{Engine, Host, Inputs};
+use crate::script::pace::Code;
 use crate::script::{self, shebang, ScriptCommands, ScriptSource, ScriptStep, Sha};
 
 /// The inputs of an EVAL- or FCALL-like entry besides what it runs.
@@ -43,20 +44,22 @@ pub(super) fn eval(txn: &mut Txn<'_>, ctx: &mut Context<'_>, db: u8, script: Scr
     };
     let flags = shebang::flags(&body)?;
     let read_only = run.read_only || (flags.shebang && flags.no_writes);
-    in_txn(txn, ctx, db, read_only, run.seed, |host, engine| {
+    in_txn(txn, ctx, db, Code::Script(sha), read_only, run.seed, |host, engine| {
         let function = engine.compile(&sha, &body)?;
         store(host.txn, &sha, &body)?;
         Ok(engine.run(&sha, &function, run.inputs(), host))
     })
 }
 
-/// Runs `run` (a script or a function, in the group's VM) with its
-/// commands in the entry's txn through the host it is given;
-/// `read_only` refuses writes, `seed` seeds the random commands.
+/// Runs `run` (of `code`, a script or a function, in the group's VM)
+/// with its commands in the entry's txn through the host it is given;
+/// `read_only` refuses writes, `seed` seeds the random commands. The
+/// group's [`Pace`](crate::script::pace::Pace) picks the thread.
 pub(super) fn in_txn(
     txn: &mut Txn<'_>,
     ctx: &mut Context<'_>,
     db: u8,
+    code: Code,
     read_only: bool,
     seed: u64,
     run: impl FnOnce(&mut ApplyHost<'_, '_, '_>, &mut Engine) -> Result<Reply, Fail>,
@@ -76,7 +79,9 @@ pub(super) fn in_txn(
             random: rand::rngs::StdRng::seed_from_u64(seed),
             fatal: None,
         };
-        let result = run(&mut host, &mut engine);
+        let mut pace = std::mem::take(&mut engine.pace);
+        let result = pace.run(code, || run(&mut host, &mut engine));
+        engine.pace = pace;
         (result, host.fatal)
     };
     *ctx.engine = Some(engine);

@@ -247,6 +247,9 @@ pub(super) fn xreadgroup(
     let mut reads = Vec::with_capacity(keys.len());
     for (key, id) in keys.iter().zip(ids) {
         let stream = existing(txn, db, key)?;
+        if stream.is_none() {
+            txn.key_miss(db, key);
+        }
         let found = match &stream {
             Some(stream) => Elements::of(db, stream).get::<GroupMeta>(txn, &group::group_sub(name))?,
             None => None,
@@ -384,6 +387,21 @@ fn stream_group(txn: &mut Txn<'_>, db: u8, key: &Bytes, name: &[u8]) -> Result<O
     Ok(found.map(|group| (stream, group)))
 }
 
+/// [`stream_group`] for XACK, XCLAIM and XAUTOCLAIM, which look the
+/// key up to be read (a missing key is a `keymiss`).
+fn read_stream_group(
+    txn: &mut Txn<'_>,
+    db: u8,
+    key: &Bytes,
+    name: &[u8],
+) -> Result<Option<(OpenStream, GroupMeta)>, Fail> {
+    let found = stream_group(txn, db, key, name)?;
+    if found.is_none() && existing(txn, db, key)?.is_none() {
+        txn.key_miss(db, key);
+    }
+    Ok(found)
+}
+
 fn no_key_or_group(key: &[u8], name: &[u8]) -> Fail {
     let (key, name) = (String::from_utf8_lossy(key), String::from_utf8_lossy(name));
     no_group(format!("No such key '{key}' or consumer group '{name}'"))
@@ -392,7 +410,7 @@ fn no_key_or_group(key: &[u8], name: &[u8]) -> Fail {
 /// XACK: the IDs are parsed after the key and group are found, all or
 /// nothing; answers how many were pending.
 pub(super) fn xack(txn: &mut Txn<'_>, db: u8, key: Bytes, name: Bytes, ids: Vec<Bytes>) -> OpResult {
-    let Some((stream, _)) = stream_group(txn, db, &key, &name)? else { return Ok(Reply::Int(0)) };
+    let Some((stream, _)) = read_stream_group(txn, db, &key, &name)? else { return Ok(Reply::Int(0)) };
     let ids = ids.iter().map(|id| StreamId::parse(id, 0, true, false).map(|p| p.id)).collect::<Result<Vec<_>, _>>()?;
     let elements = Elements::of(db, &stream);
     let mut acknowledged = 0;
@@ -480,7 +498,7 @@ pub(super) fn xclaim(
     consumer: Bytes,
     words: Vec<Bytes>,
 ) -> OpResult {
-    let Some((stream, mut group)) = stream_group(txn, db, &key, &name)? else {
+    let Some((stream, mut group)) = read_stream_group(txn, db, &key, &name)? else {
         return Err(no_key_or_group(&key, &name));
     };
     let now = txn.now_ms;
@@ -541,7 +559,7 @@ pub(super) fn xautoclaim(
     count: u64,
     justid: bool,
 ) -> OpResult {
-    let Some((stream, _)) = stream_group(txn, db, &key, &name)? else {
+    let Some((stream, _)) = read_stream_group(txn, db, &key, &name)? else {
         return Err(no_key_or_group(&key, &name));
     };
     let now = txn.now_ms;

@@ -21,6 +21,16 @@ fn get_string(txn: &mut Txn<'_>, db: u8, key: &Bytes) -> Result<Option<Record>, 
     }
 }
 
+/// The string at `key` read as GET reads it (SET … GET, GETDEL, GETEX):
+/// a missing key is a `keymiss`.
+fn read_string(txn: &mut Txn<'_>, db: u8, key: &Bytes) -> Result<Option<Record>, Fail> {
+    let record = get_string(txn, db, key)?;
+    if record.is_none() {
+        txn.key_miss(db, key);
+    }
+    Ok(record)
+}
+
 /// Resolves a SET-style expiry against the existing record and "now".
 /// Returns `Err` for an absolute time that overflows.
 fn resolve_expiry(
@@ -51,7 +61,7 @@ pub(super) fn set(
     reply: SetReply,
 ) -> OpResult {
     let existing = match reply {
-        SetReply::OldValue => get_string(txn, db, &key)?,
+        SetReply::OldValue => read_string(txn, db, &key)?,
         SetReply::Ok | SetReply::Flag => txn.get(db, &key)?,
     };
     let allowed = match condition {
@@ -98,7 +108,7 @@ pub(super) fn mset(txn: &mut Txn<'_>, db: u8, pairs: Vec<(Bytes, Bytes)>, only_i
 }
 
 pub(super) fn getdel(txn: &mut Txn<'_>, db: u8, key: Bytes) -> OpResult {
-    let existing = get_string(txn, db, &key)?;
+    let existing = read_string(txn, db, &key)?;
     if existing.is_some() {
         txn.delete(db, &key)?;
         txn.notify(GENERIC, "del", db, &key);
@@ -107,7 +117,7 @@ pub(super) fn getdel(txn: &mut Txn<'_>, db: u8, key: Bytes) -> OpResult {
 }
 
 pub(super) fn getex(txn: &mut Txn<'_>, db: u8, key: Bytes, expiry: SetExpiry) -> OpResult {
-    let Some(mut record) = get_string(txn, db, &key)? else {
+    let Some(mut record) = read_string(txn, db, &key)? else {
         return Ok(Reply::Nil);
     };
     let value = record.value.clone();

@@ -36,7 +36,7 @@ use storage::{Batch, Family, Reader, Scan, Store};
 
 use crate::error::Result;
 use crate::meta::read_u64;
-use crate::notify::{class, KeyEvent, NotifyFlags, Writer};
+use crate::notify::{class, KeyEvent, Misses, NotifyFlags, Writer};
 use crate::record::{Collection, KeyType, Record};
 use crate::DATABASES;
 
@@ -89,6 +89,8 @@ pub(crate) struct Txn<'a> {
     pub(crate) notify: NotifyFlags,
     /// The events produced so far, with physical databases.
     pub(crate) events: Vec<KeyEvent>,
+    /// The keys the op's reads missed since its last event.
+    misses: Misses,
     /// The client whose entry is being applied, if it named itself.
     pub(crate) writer: Option<Writer>,
     /// Every key changed so far with its writer, while client tracking
@@ -120,6 +122,7 @@ impl<'a> Txn<'a> {
             signals: None,
             notify: NotifyFlags::default(),
             events: Vec::new(),
+            misses: Misses::default(),
             writer: None,
             changed: None,
             flushed_any: false,
@@ -135,8 +138,29 @@ impl<'a> Txn<'a> {
     /// Records keyspace event `event` of `class` on `key` if the op's
     /// notifications want it.
     pub(crate) fn notify(&mut self, class: u16, event: &'static str, db: u8, key: &Bytes) {
+        self.take_misses();
         if self.notify.wants(class) {
             self.events.push(KeyEvent { db, event, key: key.clone(), flags: self.notify });
+        }
+    }
+
+    /// Where the op's reads record the keys they miss: only while its
+    /// notifications want `keymiss`.
+    pub(crate) fn misses(&self) -> Option<&Misses> {
+        self.notify.wants(class::KEY_MISS).then_some(&self.misses)
+    }
+
+    /// A key a write looked up to read (Redis's `lookupKeyRead`: a
+    /// source, a GETSET's old value) and did not find.
+    pub(crate) fn key_miss(&mut self, db: u8, key: &Bytes) {
+        self.notify(class::KEY_MISS, "keymiss", db, key);
+    }
+
+    /// Turns the keys the op's reads missed so far into `keymiss` events,
+    /// in the order of the lookups, before any later event.
+    pub(crate) fn take_misses(&mut self) {
+        for (db, key) in self.misses.take() {
+            self.events.push(KeyEvent { db, event: "keymiss", key, flags: self.notify });
         }
     }
 

@@ -233,7 +233,10 @@ pub(super) fn zstore(
 pub(super) fn zrangestore(txn: &mut Txn<'_>, db: u8, destination: Bytes, source: Bytes, range: Range) -> OpResult {
     let selected = match existing(txn, db, &source, KeyType::ZSet)? {
         Some(zset) => sorted::range(txn as &dyn Reader, &located(db, &zset), &range)?,
-        None => Vec::new(),
+        None => {
+            txn.key_miss(db, &source);
+            Vec::new()
+        }
     };
     store(txn, db, &destination, &selected, "zrangestore")?;
     Ok(Reply::Int(selected.len() as i64))

@@ -44,7 +44,7 @@ impl ReadCtx<'_> {
 
     /// TYPE.
     pub fn type_of(&self, key: &[u8]) -> Result<Reply> {
-        let name = self.peek(self.db, key)?.map_or("none", |r| r.kind.name());
+        let name = self.lookup(key)?.map_or("none", |r| r.kind.name());
         Ok(Reply::Status(name.into()))
     }
 
@@ -87,7 +87,7 @@ impl ReadCtx<'_> {
     /// TTL and PTTL: remaining time, -1 without expiry, -2 if absent.
     pub fn ttl(&self, key: &[u8], millis: bool) -> Result<Reply> {
         let unit = if millis { Unit::Millis } else { Unit::Seconds };
-        Ok(Reply::Int(match self.peek(self.db, key)? {
+        Ok(Reply::Int(match self.lookup(key)? {
             None => -2,
             Some(Record { expire_at_ms: None, .. }) => -1,
             Some(Record { expire_at_ms: Some(at), .. }) => {
@@ -102,7 +102,7 @@ impl ReadCtx<'_> {
 
     /// EXPIRETIME and PEXPIRETIME: absolute expiry, -1 without, -2 if absent.
     pub fn expire_time(&self, key: &[u8], millis: bool) -> Result<Reply> {
-        Ok(Reply::Int(match self.peek(self.db, key)? {
+        Ok(Reply::Int(match self.lookup(key)? {
             None => -2,
             Some(Record { expire_at_ms: None, .. }) => -1,
             Some(Record { expire_at_ms: Some(at), .. }) if millis => at as i64,

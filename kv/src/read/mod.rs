@@ -40,6 +40,7 @@ use storage::{Family, Reader, Store};
 
 use crate::cursors::CursorTable;
 use crate::error::Result;
+use crate::notify::Misses;
 use crate::record::Record;
 use crate::stats::Stats;
 
@@ -75,6 +76,9 @@ pub struct ReadCtx<'a> {
     /// The seed of the random commands (SRANDMEMBER, RANDOMKEY…) inside a
     /// script, whose replicas must draw alike; `None`: the thread's.
     pub(crate) seed: Option<u64>,
+    /// Where lookups record the keys they miss, while `m` notifications
+    /// are on.
+    pub(crate) misses: Option<&'a Misses>,
 }
 
 impl ReadCtx<'_> {
@@ -99,12 +103,17 @@ impl ReadCtx<'_> {
         }
     }
 
-    /// The live record of `key`, counted as a keyspace hit or miss.
+    /// The live record of `key`, looked up to be read as Redis's
+    /// `lookupKeyRead` does: counted as a keyspace hit or miss, and a
+    /// miss is a `keymiss` event.
     pub(crate) fn lookup(&self, key: &[u8]) -> Result<Option<Record>> {
         let record = self.peek(self.db, key)?;
         if let Some(stats) = self.stats {
             let counter = if record.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses };
             counter.fetch_add(1, Ordering::Relaxed);
+        }
+        if let (None, Some(misses)) = (&record, self.misses) {
+            misses.record(self.db, key);
         }
         Ok(record)
     }

@@ -47,7 +47,7 @@ impl ReadCtx<'_> {
         let mut key = key_pattern[..star].to_vec();
         key.extend_from_slice(element);
         key.extend_from_slice(&key_pattern[star + 1..]);
-        let Some(record) = self.peek(self.db, &key)? else {
+        let Some(record) = self.lookup(&key)? else {
             return Ok(None);
         };
         Ok(match (field, record.kind) {
@@ -67,7 +67,7 @@ impl ReadCtx<'_> {
         storing: bool,
     ) -> Result<std::result::Result<Vec<Option<Bytes>>, CommandError>> {
         self.consistent(|ctx| {
-            let Some(record) = ctx.peek(ctx.db, key)? else {
+            let Some(record) = ctx.lookup(key)? else {
                 return Ok(Ok(Vec::new()));
             };
             let mut elements: Vec<Bytes> = match record.kind {

@@ -74,7 +74,13 @@ impl ReadCtx<'_> {
             }
             let mut found = Vec::new();
             for (key, stream, after) in streams {
-                let (Some(stream), Some(from)) = (stream, after.and_then(StreamId::next)) else { continue };
+                // Redis looks each key up again to serve it, so a missing
+                // one misses twice.
+                let Some(stream) = stream else {
+                    ctx.lookup(key)?;
+                    continue;
+                };
+                let Some(from) = after.and_then(StreamId::next) else { continue };
                 let limit = if count == 0 { u64::MAX } else { count };
                 let entries = ctx.stream_entries(&stream, from, StreamId::MAX, limit, false)?;
                 if !entries.is_empty() {

@@ -3,6 +3,8 @@
 
 use mlua::{Lua, Table, Value, Variadic};
 
+use super::args::check_number;
+
 /// A number's 32 bits as LuaBitOp takes them: rounded to an integer,
 /// then modulo 2^32.
 fn to_bits(number: f64) -> u32 {
@@ -13,35 +15,21 @@ fn signed(bits: u32) -> f64 {
     f64::from(bits as i32)
 }
 
-/// Argument `position` of `function` as `luaL_checknumber` takes it:
-/// a number, or a string that reads as one.
-fn number(function: &str, position: usize, args: &[Value]) -> mlua::Result<f64> {
-    let value = args.get(position - 1).unwrap_or(&Value::Nil);
-    let parsed = match value {
-        Value::Integer(n) => Some(*n as f64),
-        Value::Number(n) => Some(*n),
-        Value::String(text) => text.to_str().ok().and_then(|text| text.trim().parse::<f64>().ok()),
-        _ => None,
-    };
-    parsed.ok_or_else(|| {
-        let got = if position > args.len() { "no value" } else { value.type_name() };
-        mlua::Error::runtime(format!("bad argument #{position} to '{function}' (number expected, got {got})"))
-    })
-}
-
 pub(crate) fn library(lua: &Lua) -> mlua::Result<Table> {
     let bit = lua.create_table()?;
     let unary = |name: &'static str, op: fn(u32) -> u32| {
-        lua.create_function(move |_, args: Variadic<Value>| Ok(signed(op(to_bits(number(name, 1, &args)?)))))
+        lua.create_function(move |lua, args: Variadic<Value>| {
+            Ok(signed(op(to_bits(check_number(lua, name, 1, &args)?))))
+        })
     };
     bit.set("tobit", unary("tobit", |x| x)?)?;
     bit.set("bnot", unary("bnot", |x| !x)?)?;
     bit.set("bswap", unary("bswap", u32::swap_bytes)?)?;
     let fold = |name: &'static str, op: fn(u32, u32) -> u32| {
-        lua.create_function(move |_, args: Variadic<Value>| {
-            let mut acc = to_bits(number(name, 1, &args)?);
+        lua.create_function(move |lua, args: Variadic<Value>| {
+            let mut acc = to_bits(check_number(lua, name, 1, &args)?);
             for position in 2..=args.len() {
-                acc = op(acc, to_bits(number(name, position, &args)?));
+                acc = op(acc, to_bits(check_number(lua, name, position, &args)?));
             }
             Ok(signed(acc))
         })
@@ -50,8 +38,11 @@ pub(crate) fn library(lua: &Lua) -> mlua::Result<Table> {
     bit.set("bor", fold("bor", |a, b| a | b)?)?;
     bit.set("bxor", fold("bxor", |a, b| a ^ b)?)?;
     let shift = |name: &'static str, op: fn(u32, u32) -> u32| {
-        lua.create_function(move |_, args: Variadic<Value>| {
-            Ok(signed(op(to_bits(number(name, 1, &args)?), to_bits(number(name, 2, &args)?) & 31)))
+        lua.create_function(move |lua, args: Variadic<Value>| {
+            Ok(signed(op(
+                to_bits(check_number(lua, name, 1, &args)?),
+                to_bits(check_number(lua, name, 2, &args)?) & 31,
+            )))
         })
     };
     bit.set("lshift", shift("lshift", |x, n| x << n)?)?;
@@ -61,10 +52,10 @@ pub(crate) fn library(lua: &Lua) -> mlua::Result<Table> {
     bit.set("ror", shift("ror", |x, n| x.rotate_right(n))?)?;
     bit.set(
         "tohex",
-        lua.create_function(|_, args: Variadic<Value>| {
-            let x = number("tohex", 1, &args)?;
+        lua.create_function(|lua, args: Variadic<Value>| {
+            let x = check_number(lua, "tohex", 1, &args)?;
             let mut digits = match args.len() > 1 {
-                true => to_bits(number("tohex", 2, &args)?) as i32,
+                true => to_bits(check_number(lua, "tohex", 2, &args)?) as i32,
                 false => 8,
             };
             let upper = digits < 0;

@@ -98,9 +98,20 @@ pub(crate) fn value_to_reply(value: &Value, resp3: bool) -> Reply {
         Value::Boolean(flag) if resp3 => Reply::Bool(*flag),
         Value::Boolean(true) => Reply::Int(1),
         Value::Integer(n) => Reply::Int(*n),
-        Value::Number(n) => Reply::Int(*n as i64),
+        Value::Number(n) => Reply::Int(c_cast(*n)),
         Value::Table(table) => table_to_reply(table, resp3),
         _ => Reply::Nil,
+    }
+}
+
+/// `number` as redis-server's `(long long)` cast takes it on x86_64:
+/// truncated, and `i64::MIN` for NaN and anything out of range (where
+/// Rust's `as` would saturate).
+fn c_cast(number: f64) -> i64 {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    match number {
+        n if (-LIMIT..LIMIT).contains(&n) => n as i64,
+        _ => i64::MIN,
     }
 }
 
@@ -181,6 +192,9 @@ mod tests {
         let map = Reply::Map(vec![(Reply::bulk("k"), Reply::Int(1))]);
         assert_eq!(value_to_reply(&reply_to_lua(&lua, &map, true).unwrap(), true), map);
         assert_eq!(value_to_reply(&Value::Number(3.9), false), Reply::Int(3));
+        for out_of_range in [f64::NAN, f64::INFINITY, -1e300, 9_223_372_036_854_775_808.0] {
+            assert_eq!(value_to_reply(&Value::Number(out_of_range), false), Reply::Int(i64::MIN));
+        }
         assert_eq!(value_to_reply(&Value::Boolean(true), true), Reply::Bool(true));
     }
 }

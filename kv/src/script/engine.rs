@@ -16,8 +16,9 @@ use bytes::Bytes;
 use mlua::{FromLua, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, Variadic, VmState};
 
 use super::convert::{lua_error_text, reply_to_lua, value_to_reply};
+use super::pace::Pace;
 use super::rand48::Rand48;
-use super::{bit, cjson, cmsgpack, Sha};
+use super::{bit, cjson, cmsgpack, lua_struct, Sha};
 use crate::error::CommandError;
 use crate::reply::Reply;
 
@@ -64,6 +65,8 @@ pub(crate) struct Engine {
     function_globals: Table,
     /// The libraries this VM has loaded, by name.
     libraries: HashMap<String, LoadedLibrary>,
+    /// Which thread runs the next script (never what it computes).
+    pub(crate) pace: Pace,
 }
 
 /// The registry name of the table of the sandbox's raising functions
@@ -130,6 +133,7 @@ impl Engine {
             lua,
             random,
             compiled: HashMap::new(),
+            pace: Pace::default(),
         }
     }
 
@@ -469,6 +473,7 @@ fn natives(lua: &Lua, random: Arc<Rand48>) -> mlua::Result<Table> {
     natives.set("bit", bit::library(lua)?)?;
     natives.set("cjson", cjson::library(lua)?)?;
     natives.set("cmsgpack", cmsgpack::library(lua)?)?;
+    natives.set("struct", lua_struct::library(lua)?)?;
     natives.set("error_message", lua.create_function(|_, error: mlua::Error| Ok(innermost(&error)))?)?;
     Ok(natives)
 }
@@ -476,7 +481,7 @@ fn natives(lua: &Lua, random: Arc<Rand48>) -> mlua::Result<Table> {
 /// The message of an error a Rust function of ours raised, without
 /// mlua's wrapping (its traceback, "runtime error: "), as Lua's C
 /// libraries word theirs.
-fn innermost(error: &mlua::Error) -> String {
+pub(super) fn innermost(error: &mlua::Error) -> String {
     match error {
         mlua::Error::CallbackError { cause, .. } => innermost(cause),
         mlua::Error::RuntimeError(message) => message.clone(),

@@ -35,12 +35,15 @@
 //!   A script that stores those would make replicas differ (in Redis its
 //!   replicas would differ too, unless effects replication hid it).
 
+mod args;
 mod bit;
 mod cjson;
 mod cmsgpack;
 mod convert;
 pub(crate) mod engine;
 pub mod library;
+mod lua_struct;
+pub(crate) mod pace;
 mod rand48;
 pub mod shebang;
 

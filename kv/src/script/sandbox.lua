@@ -346,6 +346,7 @@ base.redis = readonly(redis)
 base.bit = readonly(natives.bit)
 base.cjson = readonly(natives.cjson)
 base.cmsgpack = readonly(natives.cmsgpack)
+base.struct = readonly(natives.struct)
 for _, value in pairs(base) do
   if type(value) == 'function' then
     protected[value] = true

@@ -48,7 +48,7 @@ use crate::cursors::CursorTable;
 use crate::dbmap::{DbMap, DbMapState};
 use crate::error::{Error, Result};
 use crate::meta_group::{MetaGroup, MetaStart};
-use crate::notify::{Applied, KeyEvents, NotifyFlags, Writer};
+use crate::notify::{class, Applied, KeyEvent, KeyEvents, Misses, NotifyFlags, Writer};
 use crate::read::{ReadCtx, ReadOp};
 use crate::reply::Reply;
 use crate::script::engine::Engine;
@@ -376,6 +376,8 @@ impl Kv {
             Some(shard) => ((shard, shard + 1), shard_slots(shard, self.shards()).into_inner()),
             None => ((0, self.shards()), (0, storage::keyspace::SLOTS - 1)),
         };
+        let notify = NotifyFlags(self.inner.notify.load(Ordering::Relaxed));
+        let misses = notify.wants(class::KEY_MISS).then(Misses::default);
         let ctx = ReadCtx {
             reader: &self.inner.store,
             live: Some(&self.inner.store),
@@ -386,15 +388,41 @@ impl Kv {
             stats: Some(&self.inner.stats),
             cursors: &self.inner.cursors,
             seed: None,
+            misses: misses.as_ref(),
         };
         if !self.inner.dbs.ever_swapped() {
-            return read(&ctx);
+            let result = read(&ctx);
+            self.publish_misses(shard, misses, notify, |db| db);
+            return result;
         }
         // After a SWAPDB, the map and the data come from one snapshot. (Only
         // a single-shard service swaps: SWAPDB is refused with several.)
         let snapshot = self.inner.store.snapshot();
-        let db = DbMap::load(&snapshot, 0)?.physical(db);
-        read(&ReadCtx { reader: &snapshot, live: None, db, ..ctx })
+        let map = DbMap::load(&snapshot, 0)?;
+        let result = read(&ReadCtx { reader: &snapshot, live: None, db: map.physical(db), ..ctx });
+        self.publish_misses(shard, misses, notify, |db| map.logical(db));
+        result
+    }
+
+    /// Hands the keys a read missed (`misses`, by physical database, which
+    /// `logical` maps back) on as `keymiss` events this node publishes.
+    fn publish_misses(
+        &self,
+        shard: Option<Shard>,
+        misses: Option<Misses>,
+        notify: NotifyFlags,
+        logical: impl Fn(u8) -> u8,
+    ) {
+        let Some(misses) = misses else { return };
+        let events: Vec<KeyEvent> = misses
+            .take()
+            .into_iter()
+            .map(|(db, key)| KeyEvent { db: logical(db), event: "keymiss", key, flags: notify })
+            .collect();
+        if !events.is_empty() {
+            let applied = Applied { shard: shard.unwrap_or(0), served: true, events, ..Applied::default() };
+            self.inner.key_events.emit(applied);
+        }
     }
 
     /// The logical database (what SELECT names) stored as physical
