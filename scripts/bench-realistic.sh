@@ -69,8 +69,10 @@ run() {
     if [ "$6" = eval ]; then
         test=(EVAL "redis.call('SET', KEYS[1], ARGV[1]) return 1" 1 "key:__rand_int__" "$(head -c "$4" /dev/zero | tr '\0' x)")
     fi
+    # The figures are the line's last seven fields: a test named by its
+    # command line may hold commas of its own.
     redis-benchmark -p "$1" -c "$2" -n "$3" -r "$KEYS" -d "$4" -P "$5" --csv "${test[@]}" 2>/dev/null |
-        tail -n 1 | tr -d '"' | awk -F, '{ printf "%s,%s,%s\n", $2, $5, $7 }'
+        tail -n 1 | tr -d '"' | awk -F, '{ printf "%s,%s,%s\n", $(NF - 6), $(NF - 3), $(NF - 1) }'
 }
 
 # cpu_ticks PID...: the CPU time the processes used so far, in clock ticks.
