@@ -158,20 +158,24 @@ impl ScriptCommandsSlot {
     /// The installed parser, without a lock once installed. A script
     /// entry applied before the frontend is up (a replica catching up at
     /// start) waits for it: the entry's outcome must not depend on when it
-    /// is applied.
+    /// is applied. It waits off the commit pipeline's worker
+    /// (`raft::run_blocking`), so the node's other groups go on, and with
+    /// them the start that installs the parser.
     pub(crate) fn get(&self) -> &dyn ScriptCommands {
         if let Some(commands) = self.installed.get() {
             return commands.as_ref();
         }
-        let mut waiting = self.waiting.lock().expect("script commands lock");
-        while self.installed.get().is_none() {
-            let (guard, timeout) =
-                self.ready.wait_timeout(waiting, Duration::from_secs(10)).expect("script commands lock");
-            waiting = guard;
-            if timeout.timed_out() && self.installed.get().is_none() {
-                tracing::warn!("a script waits for the RESP frontend to install its command table");
+        raft::run_blocking(|| {
+            let mut waiting = self.waiting.lock().expect("script commands lock");
+            while self.installed.get().is_none() {
+                let (guard, timeout) =
+                    self.ready.wait_timeout(waiting, Duration::from_secs(10)).expect("script commands lock");
+                waiting = guard;
+                if timeout.timed_out() && self.installed.get().is_none() {
+                    tracing::warn!("a script waits for the RESP frontend to install its command table");
+                }
             }
-        }
+        });
         self.installed.get().expect("installed").as_ref()
     }
 }
