@@ -253,7 +253,11 @@ impl Node {
         });
         let ready = match rx.recv_timeout(START_TIMEOUT) {
             Ok(ready) => ready,
-            Err(_) => bail!("seshat did not become ready; log:\n{}", self.log()),
+            Err(_) => {
+                // How it ended, if it did (a signal leaves no line in the log).
+                let status = self.child.as_mut().and_then(|child| child.try_wait().ok().flatten());
+                bail!("seshat did not become ready (exit: {status:?}); log:\n{}", self.log())
+            }
         };
         let field = |name: &str| -> Result<SocketAddr> {
             let prefix = format!("{name}=");
