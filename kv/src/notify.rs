@@ -209,6 +209,11 @@ impl Misses {
     pub(crate) fn take(&self) -> Vec<(u8, Bytes)> {
         std::mem::take(&mut *self.0.lock().expect("misses lock"))
     }
+
+    /// [`Misses::take`] by its owner, without locking.
+    pub(crate) fn drain(&mut self) -> Vec<(u8, Bytes)> {
+        std::mem::take(self.0.get_mut().expect("misses lock"))
+    }
 }
 
 /// Where applied batches hand what they report: the frontend's receiver,

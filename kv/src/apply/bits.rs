@@ -47,10 +47,12 @@ pub(super) fn bitop(
 ) -> OpResult {
     let mut inputs = Vec::with_capacity(keys.len());
     for key in &keys {
-        if txn.get(db, key)?.is_none() {
+        let (value, _) = string_value(txn, db, key)?;
+        // Empty: missing (a `keymiss`) or an empty string.
+        if value.is_empty() && txn.get(db, key)?.is_none() {
             txn.key_miss(db, key);
         }
-        inputs.push(string_value(txn, db, key)?.0);
+        inputs.push(value);
     }
     let result = bits::bitop(operation, &inputs);
     let len = result.len() as i64;

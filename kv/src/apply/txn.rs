@@ -159,7 +159,12 @@ impl<'a> Txn<'a> {
     /// Turns the keys the op's reads missed so far into `keymiss` events,
     /// in the order of the lookups, before any later event.
     pub(crate) fn take_misses(&mut self) {
-        for (db, key) in self.misses.take() {
+        // Called by every event and op: no lock (`&mut self`), and nothing
+        // to do unless `keymiss` is wanted.
+        if !self.notify.wants(class::KEY_MISS) {
+            return;
+        }
+        for (db, key) in self.misses.drain() {
             self.events.push(KeyEvent { db, event: "keymiss", key, flags: self.notify });
         }
     }

@@ -108,14 +108,20 @@ impl ReadCtx<'_> {
     /// miss is a `keymiss` event.
     pub(crate) fn lookup(&self, key: &[u8]) -> Result<Option<Record>> {
         let record = self.peek(self.db, key)?;
+        self.looked_up(key, record.is_some());
+        Ok(record)
+    }
+
+    /// Counts a lookup of `key` whose outcome (`found`) the caller
+    /// already knows, as [`ReadCtx::lookup`] counts one.
+    pub(crate) fn looked_up(&self, key: &[u8], found: bool) {
         if let Some(stats) = self.stats {
-            let counter = if record.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses };
+            let counter = if found { &stats.keyspace_hits } else { &stats.keyspace_misses };
             counter.fetch_add(1, Ordering::Relaxed);
         }
-        if let (None, Some(misses)) = (&record, self.misses) {
+        if let (false, Some(misses)) = (found, self.misses) {
             misses.record(self.db, key);
         }
-        Ok(record)
     }
 
     /// The live record of `key` in `db`, not counted in the stats.

@@ -75,9 +75,9 @@ impl ReadCtx<'_> {
             let mut found = Vec::new();
             for (key, stream, after) in streams {
                 // Redis looks each key up again to serve it, so a missing
-                // one misses twice.
+                // one misses twice (this snapshot already knows it is).
                 let Some(stream) = stream else {
-                    ctx.lookup(key)?;
+                    ctx.looked_up(key, false);
                     continue;
                 };
                 let Some(from) = after.and_then(StreamId::next) else { continue };
