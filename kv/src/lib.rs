@@ -30,6 +30,7 @@
 mod apply;
 pub mod bits;
 mod blocking;
+mod change_feed;
 mod command;
 mod cursors;
 mod dbmap;

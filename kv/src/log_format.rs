@@ -236,6 +236,7 @@ const READ_OP: &[&str] = &[
     "FunctionList",
     "FunctionDump",
     "FunctionStats",
+    "ObjectFreq",
 ];
 const TXN_STEP: &[&str] = &["Write", "Read", "Reply"];
 const SET_CONDITION: &[&str] = &["Always", "IfAbsent", "IfPresent"];

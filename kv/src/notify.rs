@@ -16,10 +16,14 @@
 //! the events of the entries applied around it.
 //!
 //! Changed keys (for CLIENT TRACKING's invalidations) are collected only
-//! while the frontend asks for them ([`KeyEvents::track_changes`]), and
-//! every node uses those of its own replicas: its tracking clients are
-//! its own. An entry carries its writer ([`Writer`]) when the writing
-//! client tracks with NOLOOP, so that it is not told of its own writes.
+//! while the frontend asks for them ([`KeyEvents::track_changes`]) or
+//! another node follows a shard's changes here (`crate::change_feed`).
+//! A node's tracking clients are its own: it takes the changes of the
+//! shards it hosts from its own replicas, and follows those of the others
+//! on a node that hosts them (`service::follow`), which it hands on as
+//! batches of the shard like its own. An entry carries its writer
+//! ([`Writer`]) when the writing client tracks with NOLOOP, so that it is
+//! not told of its own writes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -28,6 +32,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use storage::keyspace::Shard;
 use tokio::sync::mpsc;
+
+use crate::change_feed::ChangeFeeds;
 
 /// Event classes and the two channel kinds, as Redis numbers them.
 pub mod class {
@@ -221,8 +227,10 @@ impl Misses {
 #[derive(Default)]
 pub struct KeyEvents {
     receiver: Mutex<Option<mpsc::UnboundedSender<Applied>>>,
-    /// Whether batches collect the keys they change.
+    /// Whether this node's clients track keys.
     tracking: AtomicBool,
+    /// Other nodes' feeds of changed keys.
+    pub(crate) feeds: ChangeFeeds,
 }
 
 impl KeyEvents {
@@ -234,16 +242,31 @@ impl KeyEvents {
     }
 
     /// Whether batches report the keys they change (client tracking):
-    /// on while any client tracks.
+    /// on while any client of this node tracks.
     pub fn track_changes(&self, on: bool) {
         self.tracking.store(on, Ordering::Relaxed);
     }
 
-    pub(crate) fn tracking(&self) -> bool {
+    /// Whether this node's clients track keys.
+    pub(crate) fn tracked_here(&self) -> bool {
         self.tracking.load(Ordering::Relaxed)
     }
 
+    /// Whether batches collect the keys they change: for this node's
+    /// tracking clients or another node's feed.
+    pub(crate) fn collect_changes(&self) -> bool {
+        self.tracked_here() || self.feeds.any()
+    }
+
+    /// Hands on what a batch of this node's replica reports.
     pub(crate) fn emit(&self, applied: Applied) {
+        self.feeds.collect(&applied);
+        self.hand_on(applied);
+    }
+
+    /// Hands `applied` to the frontend only (changes followed on another
+    /// node, which this node's feeds do not relay).
+    pub(crate) fn hand_on(&self, applied: Applied) {
         if let Some(sender) = self.receiver.lock().expect("key events lock").as_ref() {
             let _ = sender.send(applied);
         }

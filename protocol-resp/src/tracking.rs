@@ -10,12 +10,20 @@
 //!   gets every changed key under them, sorted, one message per prefix.
 //! - Invalidations come from this node's own replicas as they apply
 //!   (`kv::notify::Applied::changed`): the writes of every client of the
-//!   cluster, in apply order. Every node hosts every shard under the
-//!   default placement; a node that does not refuses CLIENT TRACKING ON.
+//!   cluster, in apply order. The shards a node holds no replica of (a
+//!   placement with fewer replicas than nodes) report through feeds it
+//!   follows on nodes that host them (`kv`'s `follow`); a feed that opens
+//!   again after a break flushes every client's cache, since changes may
+//!   have gone unreported meanwhile. CLIENT TRACKING ON answers once the
+//!   feeds are open (or a short while has passed).
+//! - A snapshot installed on a replica may change any key: it flushes
+//!   every client's cache too.
 //! - Delivery is Redis's: a RESP3 connection gets `invalidate` pushes; with
 //!   REDIRECT they go to the other connection, as pushes if it speaks
 //!   RESP3, else as `__redis__:invalidate` messages if it is in pub/sub
-//!   mode. A flush (or SWAPDB) invalidates everything with a null.
+//!   mode. A flush (or SWAPDB) invalidates everything with a null; unlike
+//!   Redis, the keys stay remembered (see `owed`), so one read before the
+//!   flush may get one more invalidation later.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -219,8 +227,10 @@ fn owed(table: &mut Table, node: u64, applied: &Applied) -> Vec<Invalidation> {
     let mut owed = Vec::new();
     let own = |writer: &Option<Writer>, client: u64| *writer == Some(Writer { node, client });
     if applied.flushed {
-        table.keys.clear();
-        owed.extend(table.clients.keys().map(|client| (*client, None)));
+        // Every client drops its whole cache. The keys stay remembered: a
+        // read registered before the flush may run after it (reads run
+        // after dispatch), and its key must be invalidated when it changes.
+        return table.clients.keys().map(|client| (*client, None)).collect();
     }
     for (key, writer) in &applied.changed {
         let Some(clients) = table.keys.remove(key) else { continue };

@@ -12,6 +12,7 @@ pub mod chaos;
 pub mod differential;
 pub mod faults;
 pub mod linearizability;
+pub mod placement;
 pub mod postgres;
 pub mod workload;
 

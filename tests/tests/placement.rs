@@ -9,34 +9,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use seshat_tests::placement::{key_elsewhere, placed, shards};
 use seshat_tests::{eventually, one_cluster_at_a_time, Cluster, Node, FAST};
 
 const SHARDS: u32 = 4;
-
-/// Each shard's `(members, target)` as `node`'s SESHAT SHARDS lists them.
-async fn shards(node: &Node) -> anyhow::Result<Vec<(BTreeSet<u64>, BTreeSet<u64>)>> {
-    let mut c = node.patient_client(Duration::from_secs(10)).await?;
-    let lines: Vec<String> = redis::cmd("SESHAT").arg("SHARDS").query_async(&mut c).await?;
-    let ids = |line: &str, field: &str| -> BTreeSet<u64> {
-        let value = line.split(' ').find_map(|f| f.strip_prefix(field)).unwrap_or_default();
-        value.split(',').filter_map(|id| id.parse().ok()).collect()
-    };
-    Ok(lines.iter().map(|line| (ids(line, "members="), ids(line, "target="))).collect())
-}
-
-/// Whether every running node sees every shard's members equal to its
-/// target, all voting, and the target has `replicas` members.
-async fn placed(cluster: &Cluster, replicas: usize) -> bool {
-    for node in cluster.nodes.iter().filter(|node| node.is_running()) {
-        let Ok(shards) = shards(node).await else { return false };
-        let settled = shards.len() == SHARDS as usize
-            && shards.iter().all(|(members, target)| members == target && target.len() == replicas);
-        if !settled {
-            return false;
-        }
-    }
-    true
-}
 
 /// Whether every shard has a leader and no leader leads two shards more
 /// than another member of a shard it leads (what the leader balancer
@@ -56,39 +32,13 @@ async fn leaders_balanced(node: &Node) -> bool {
     shards.iter().all(|(leader, members)| members.iter().all(|member| leads(*leader) <= leads(*member) + 1))
 }
 
-/// The shard of `key`, which has no hash tag: its hash slot's (CRC16
-/// XMODEM modulo 16384, as Redis Cluster), slots divided evenly.
-fn shard_of(key: &str) -> u32 {
-    let mut crc: u16 = 0;
-    for byte in key.bytes() {
-        crc ^= u16::from(byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
-        }
-    }
-    u32::from(crc % 16384) * SHARDS / 16384
-}
-
-/// A key of a shard `node` (id `id`) holds no replica of.
-async fn key_elsewhere(node: &Node, id: u64, prefix: &str) -> anyhow::Result<String> {
-    let shards = shards(node).await?;
-    for i in 0.. {
-        let key = format!("{prefix}{i}");
-        let (members, _) = &shards[shard_of(&key) as usize];
-        if !members.contains(&id) {
-            return Ok(key);
-        }
-    }
-    unreachable!()
-}
-
 #[tokio::test]
 async fn replicas_move_to_the_placement_and_every_node_serves_every_key() -> anyhow::Result<()> {
     let _exclusive = one_cluster_at_a_time().await;
     let args = [FAST, &["--shards", "4", "--replicas", "2"]].concat();
     let mut cluster = Cluster::start(4, &args)?;
     assert!(
-        eventually(Duration::from_secs(60), || placed(&cluster, 2)).await,
+        eventually(Duration::from_secs(60), || placed(&cluster, SHARDS, 2)).await,
         "the shards' members did not reach the placement: {:?}",
         shards(&cluster.nodes[0]).await
     );
@@ -135,7 +85,7 @@ async fn replicas_move_to_the_placement_and_every_node_serves_every_key() -> any
 
     // A pipeline to a shard node 1 holds no replica of applies in order.
     let node = &cluster.nodes[0];
-    let counter = key_elsewhere(node, 1, "counter:").await?;
+    let counter = key_elsewhere(node, 1, SHARDS, "counter:").await?;
     let mut c = node.patient_client(Duration::from_secs(10)).await?;
     let mut pipe = redis::pipe();
     for _ in 0..50 {
@@ -149,7 +99,7 @@ async fn replicas_move_to_the_placement_and_every_node_serves_every_key() -> any
     assert_eq!(last, "last");
 
     // WATCH of a remote shard's key: EXEC aborts after another client's write.
-    let watched = key_elsewhere(node, 1, "watched:").await?;
+    let watched = key_elsewhere(node, 1, SHARDS, "watched:").await?;
     let _: () = redis::cmd("WATCH").arg(&watched).query_async(&mut c).await?;
     let mut other = cluster.nodes[2].patient_client(Duration::from_secs(10)).await?;
     let _: () = redis::cmd("SET").arg(&watched).arg("theirs").query_async(&mut other).await?;
@@ -158,7 +108,7 @@ async fn replicas_move_to_the_placement_and_every_node_serves_every_key() -> any
     assert_eq!(exec, None, "EXEC ran although the watched key changed");
 
     // A blocking pop on a remote shard wakes up on a push through another node.
-    let list = key_elsewhere(node, 1, "list:").await?;
+    let list = key_elsewhere(node, 1, SHARDS, "list:").await?;
     let mut blocked = node.patient_client(Duration::from_secs(20)).await?;
     let pop = tokio::spawn({
         let list = list.clone();
@@ -180,7 +130,7 @@ async fn replicas_move_to_the_placement_and_every_node_serves_every_key() -> any
     cluster.nodes[0].kill9();
     cluster.nodes[0].restart()?;
     assert!(
-        eventually(Duration::from_secs(60), || placed(&cluster, 2)).await,
+        eventually(Duration::from_secs(60), || placed(&cluster, SHARDS, 2)).await,
         "the placement did not hold over a restart: {:?}",
         shards(&cluster.nodes[0]).await
     );
@@ -197,7 +147,7 @@ async fn a_removed_node_hands_its_replicas_to_the_others_and_ends_with_none() ->
     let _exclusive = one_cluster_at_a_time().await;
     let args = [FAST, &["--shards", "4", "--replicas", "2"]].concat();
     let cluster = Cluster::start(4, &args)?;
-    assert!(eventually(Duration::from_secs(60), || placed(&cluster, 2)).await, "never placed");
+    assert!(eventually(Duration::from_secs(60), || placed(&cluster, SHARDS, 2)).await, "never placed");
     let mut c = cluster.nodes[0].patient_client(Duration::from_secs(10)).await?;
     for i in 0..100 {
         let _: () = redis::cmd("SET").arg(format!("key:{i}")).arg(i).query_async(&mut c).await?;
@@ -235,7 +185,7 @@ async fn cluster_clients_reach_every_shard_when_replicas_are_on_some_nodes() -> 
     let _exclusive = one_cluster_at_a_time().await;
     let args = [FAST, &["--shards", "4", "--replicas", "2", "--cluster-enabled", "yes"]].concat();
     let cluster = Cluster::start(4, &args)?;
-    assert!(eventually(Duration::from_secs(60), || placed(&cluster, 2)).await, "never placed");
+    assert!(eventually(Duration::from_secs(60), || placed(&cluster, SHARDS, 2)).await, "never placed");
     let ports: Vec<u16> = cluster.nodes.iter().map(Node::port).collect();
     // Every node lists every slot with its shard's leader (CLUSTER SLOTS
     // as redis-cli --cluster check reads it), hosted there or not.

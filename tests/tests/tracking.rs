@@ -3,7 +3,9 @@
 //! prefixes, REDIRECT to a RESP2 subscriber, a flush) give the tracking
 //! connections the same invalidation messages, and the CLIENT
 //! subcommands the same replies and errors; on a 3-node cluster, a client
-//! tracking through one node is told of writes through the others.
+//! tracking through one node is told of writes through the others; with
+//! replicas on some nodes only, a node follows the changes of the shards
+//! it does not hold, also across the failure of their leader.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,7 +13,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use redis_protocol::resp3::types::OwnedFrame as Frame3;
 use seshat_tests::differential::Tree;
-use seshat_tests::{Cluster, Node, Raw, RedisServer, FAST};
+use seshat_tests::placement::{key_elsewhere, placed, shard_of};
+use seshat_tests::{eventually, one_cluster_at_a_time, Cluster, Node, Raw, RedisServer, FAST};
 
 /// A connection that keeps the pushes it receives apart from replies.
 struct Conn {
@@ -225,7 +228,7 @@ async fn tracking_sessions_get_the_invalidations_redis_sends() -> Result<()> {
 
 #[tokio::test]
 async fn a_client_tracking_through_one_node_is_told_of_writes_through_the_others() -> Result<()> {
-    let _exclusive = seshat_tests::one_cluster_at_a_time().await;
+    let _exclusive = one_cluster_at_a_time().await;
     let cluster = Cluster::start(3, FAST)?;
     for node in &cluster.nodes {
         node.patient_client(Duration::from_secs(10)).await?;
@@ -246,9 +249,6 @@ async fn a_client_tracking_through_one_node_is_told_of_writes_through_the_others
     tracker.call("GET {t}marker").await?;
     first.call("SET {t}marker 1").await?;
     let pushes = tracker.pushes_until("{t}marker").await?;
-    let invalidate = |key: &str| {
-        Tree::Array(vec![Tree::Bulk(b"invalidate".to_vec()), Tree::Array(vec![Tree::Bulk(key.as_bytes().to_vec())])])
-    };
     assert_eq!(pushes, vec![invalidate("{t}a"), invalidate("{t}b"), invalidate("{t}marker")]);
     // Off (the last tracking client: changes stop being collected), then
     // on again: collected again.
@@ -258,5 +258,84 @@ async fn a_client_tracking_through_one_node_is_told_of_writes_through_the_others
     tracker.call("GET {t}again").await?;
     first.call("SET {t}again 1").await?;
     assert_eq!(tracker.pushes_until("{t}again").await?, vec![invalidate("{t}again")]);
+    Ok(())
+}
+
+/// `[invalidate, [key]]`.
+fn invalidate(key: &str) -> Tree {
+    Tree::Array(vec![Tree::Bulk(b"invalidate".to_vec()), Tree::Array(vec![Tree::Bulk(key.as_bytes().to_vec())])])
+}
+
+/// `pushes` without the flushes (`[invalidate, null]`): a feed that opens
+/// flushes every tracking client's cache.
+fn without_flushes(pushes: Vec<Tree>) -> Vec<Tree> {
+    let flush = Tree::Array(vec![Tree::Bulk(b"invalidate".to_vec()), Tree::Null]);
+    pushes.into_iter().filter(|push| *push != flush).collect()
+}
+
+/// The leader of shard `shard` as `node`'s SESHAT SHARDS names it.
+async fn leader_of(node: &Node, shard: u32) -> Result<u64> {
+    let mut c = node.patient_client(Duration::from_secs(10)).await?;
+    let lines: Vec<String> = redis::cmd("SESHAT").arg("SHARDS").query_async(&mut c).await?;
+    let line = lines.get(shard as usize).context("no such shard")?;
+    let leader = line.split(' ').find_map(|field| field.strip_prefix("leader=")).context("no leader")?;
+    Ok(leader.parse()?)
+}
+
+#[tokio::test]
+async fn a_node_follows_the_changes_of_the_shards_it_does_not_hold_for_its_tracking_clients() -> Result<()> {
+    const SHARDS: u32 = 4;
+    let _exclusive = one_cluster_at_a_time().await;
+    // Three replicas of each of four shards on four nodes: node 1 holds
+    // three shards and reaches the fourth through the others.
+    let args = [FAST, &["--shards", "4", "--replicas", "3"]].concat();
+    let mut cluster = Cluster::start(4, &args)?;
+    assert!(eventually(Duration::from_secs(60), || placed(&cluster, SHARDS, 3)).await, "never placed");
+    let node = &cluster.nodes[0];
+    let remote = key_elsewhere(node, 1, SHARDS, "remote:").await?;
+    let marker = key_elsewhere(node, 1, SHARDS, "marker:").await?;
+    // Node 1 left the shard's membership; wait until it also stopped its
+    // replica (which applies whatever reaches it until then).
+    let group = format!("kv/{} ", shard_of(&remote, SHARDS));
+    let stopped = eventually(Duration::from_secs(30), || async {
+        let Ok(mut c) = node.patient_client(Duration::from_secs(10)).await else { return false };
+        let groups: redis::RedisResult<Vec<String>> = redis::cmd("SESHAT").arg("GROUPS").query_async(&mut c).await;
+        groups.is_ok_and(|groups| !groups.iter().any(|line| line.starts_with(&group)))
+    })
+    .await;
+    assert!(stopped, "node 1 still runs a replica of {group}");
+    let mut tracker = Conn::open(node.addr(), true).await?;
+    assert_eq!(tracker.call("CLIENT TRACKING ON").await?, Tree::Status("OK".into()));
+    let mut bcast = Conn::open(node.addr(), true).await?;
+    assert_eq!(bcast.call("CLIENT TRACKING ON BCAST PREFIX remote:").await?, Tree::Status("OK".into()));
+    tracker.call(&format!("GET {remote}")).await?;
+    tracker.call(&format!("GET {marker}")).await?;
+    let mut writer = Conn::open(cluster.nodes[2].addr(), false).await?;
+    writer.call(&format!("SET {remote} 1")).await?;
+    writer.call(&format!("SET {marker} 1")).await?;
+    let pushes = without_flushes(tracker.pushes_until(&marker).await?);
+    assert_eq!(pushes, vec![invalidate(&remote), invalidate(&marker)]);
+    assert_eq!(without_flushes(bcast.pushes_until(&remote).await?), vec![invalidate(&remote)]);
+
+    // The shard's leader dies: its feed (there or on another replica) may
+    // break, which flushes; invalidations come again once a new leader
+    // took over.
+    let leader = leader_of(node, shard_of(&remote, SHARDS)).await?;
+    assert_ne!(leader, 1, "node 1 leads a shard it holds no replica of");
+    cluster.nodes[leader as usize - 1].kill9();
+    let survivor = (2..=4).find(|id| *id != leader).expect("a surviving node");
+    let mut writer = Conn::open(cluster.nodes[survivor as usize - 1].addr(), false).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let (mut resumed, mut flushes) = (false, 0);
+    while !resumed && tokio::time::Instant::now() < deadline {
+        tracker.call(&format!("GET {remote}")).await?;
+        if let Tree::Status(_) = writer.call(&format!("SET {remote} x")).await? {
+            let Ok(pushes) = tracker.pushes_until(&remote).await else { continue };
+            flushes += pushes.len() - without_flushes(pushes.clone()).len();
+            resumed = without_flushes(pushes) == vec![invalidate(&remote)];
+        }
+    }
+    assert!(resumed, "no invalidation of {remote} after its shard's leader (node {leader}) died");
+    println!("tracking across the death of node {leader}: {flushes} flushes");
     Ok(())
 }

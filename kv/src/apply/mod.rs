@@ -202,7 +202,7 @@ impl StateMachine for KvStateMachine {
 
     fn apply(&mut self, batch: &mut Batch, commands: Vec<Command>) -> Result<Vec<Bytes>> {
         let mut txn = txn::Txn::new(&self.store, self.shard, &self.slots, self.last_stamp_ms);
-        if self.key_events.tracking() {
+        if self.key_events.collect_changes() {
             txn.changed = Some(Vec::new());
         }
         let mut replies = Vec::with_capacity(commands.len());
@@ -298,6 +298,9 @@ impl StateMachine for KvStateMachine {
         self.dbs = DbMap::load(&self.store, self.shard)?;
         self.db_state.observe(&self.dbs);
         self.publish_queue();
+        // A snapshot replaced the state: any key may have changed, and no
+        // batch reported it.
+        self.key_events.emit(Applied { shard: self.shard, flushed: true, ..Applied::default() });
         Ok(())
     }
 

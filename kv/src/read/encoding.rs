@@ -49,7 +49,7 @@ impl Default for EncodingLimits {
 impl ReadCtx<'_> {
     /// OBJECT ENCODING of `key`, or nil if it does not exist.
     pub fn object_encoding(&self, key: &[u8], limits: &EncodingLimits) -> Result<Reply> {
-        let Some(record) = self.peek(self.db, key)? else { return Ok(Reply::Nil) };
+        let Some(record) = self.lookup_unnotified(key)? else { return Ok(Reply::Nil) };
         Ok(Reply::bulk(self.encoding_name(&record, limits)?))
     }
 

@@ -201,6 +201,10 @@ impl ReadCtx<'_> {
             examined += 1;
             let pattern_ok = args.pattern.as_ref().is_none_or(|p| glob::matches(p, &key));
             let type_ok = args.type_name.as_ref().is_none_or(|t| t.eq_ignore_ascii_case(record.kind.name().as_bytes()));
+            if pattern_ok && args.type_name.is_some() {
+                // Redis looks each key up to learn its type.
+                self.looked_up(&key, true);
+            }
             if pattern_ok && type_ok {
                 found.push(key);
             }

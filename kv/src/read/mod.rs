@@ -112,6 +112,17 @@ impl ReadCtx<'_> {
         Ok(record)
     }
 
+    /// The live record of `key`, counted in the stats but never a
+    /// `keymiss` event (Redis's `LOOKUP_NONOTIFY`: OBJECT).
+    pub(crate) fn lookup_unnotified(&self, key: &[u8]) -> Result<Option<Record>> {
+        let record = self.peek(self.db, key)?;
+        if let Some(stats) = self.stats {
+            let counter = if record.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(record)
+    }
+
     /// Counts a lookup of `key` whose outcome (`found`) the caller
     /// already knows, as [`ReadCtx::lookup`] counts one.
     pub(crate) fn looked_up(&self, key: &[u8], found: bool) {

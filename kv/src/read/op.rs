@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::stream_group::{InfoKind, PendingRange};
 use super::{ElementScan, EncodingLimits, HashPart, LcsOutput, LposOptions, ReadCtx, ScanArgs, SortOptions};
 use crate::bits::FieldOp;
-use crate::error::Result;
+use crate::error::{CommandError, Result};
 use crate::geo::{GeoFields, GeoSearch};
 use crate::reply::Reply;
 use crate::set_algebra::SetAlgebra;
@@ -311,7 +311,15 @@ pub enum ReadOp {
     FunctionDump,
     /// FUNCTION STATS.
     FunctionStats,
+    /// OBJECT FREQ: nil for a missing key, else the error that no LFU
+    /// policy is selected (Redis looks the key up first).
+    ObjectFreq {
+        key: Bytes,
+    },
 }
+
+/// OBJECT FREQ's answer for a key that exists.
+const NO_LFU: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 
 impl ReadCtx<'_> {
     /// Runs `op`.
@@ -345,8 +353,12 @@ impl ReadCtx<'_> {
             ReadOp::ObjectEncodingWith { key, limits } => self.object_encoding(key, limits),
             ReadOp::MemoryUsage { key, samples } => self.memory_usage(key, *samples),
             ReadOp::ObjectConstant { key, present } => {
-                Ok(if self.peek(self.db, key)?.is_some() { Reply::Int(*present) } else { Reply::Nil })
+                Ok(if self.lookup_unnotified(key)?.is_some() { Reply::Int(*present) } else { Reply::Nil })
             }
+            ReadOp::ObjectFreq { key } => Ok(match self.lookup_unnotified(key)? {
+                Some(_) => Reply::Error(CommandError::Other(NO_LFU.into())),
+                None => Reply::Nil,
+            }),
             ReadOp::Keys { pattern } => self.keys(pattern),
             ReadOp::Scan { cursor, args } => self.scan(*cursor, args),
             ReadOp::RandomKey => self.random_key(),

@@ -18,6 +18,7 @@
 mod balance;
 mod block;
 mod everywhere;
+mod follow;
 mod hosting;
 mod placing;
 mod remote;
@@ -108,6 +109,8 @@ struct Inner {
     hosting: Hosting,
     /// Reaches the shards this node holds no replica of.
     remote: remote::Remote,
+    /// Follows their changes for this node's tracking clients.
+    following: follow::Following,
     /// Notified when a group is hosted or unhosted.
     hosting_changed: tokio::sync::Notify,
     meta: MetaGroup,
@@ -202,6 +205,7 @@ impl Kv {
             groups: RwLock::new(groups),
             hosting,
             remote,
+            following: follow::Following::default(),
             hosting_changed: tokio::sync::Notify::new(),
             meta,
             cluster_name,
@@ -218,6 +222,7 @@ impl Kv {
             script_reader: Mutex::default(),
         });
         remote::start(&inner, outgoing);
+        follow::start(&inner);
         Ok(Kv { inner })
     }
 
@@ -486,9 +491,12 @@ impl Kv {
         self.inner.key_events.subscribe()
     }
 
-    /// Whether every batch reports the keys it changes (client tracking).
+    /// Whether every batch reports the keys it changes (client tracking),
+    /// and this node follows the changes of the shards it holds no
+    /// replica of (`follow`; [`Kv::changes_followed`] waits for that).
     pub fn track_changes(&self, on: bool) {
         self.inner.key_events.track_changes(on);
+        self.follow_missing();
     }
 
     /// Whether this node leads the group of `shard` now.

@@ -1,7 +1,7 @@
 //! The shards this node holds no replica of, reached through a node that
-//! does: the node service `kv` runs a write, a read, a WATCH or a blocking
-//! pop on its replica of the shard's group, for a peer, exactly as for a
-//! client of its own (a follower forwards the write to the shard's leader;
+//! does: the node service `kv` runs a write, a read, a WATCH, a blocking
+//! pop or a poll of a change feed (`follow`) on its replica of the
+//! shard's group, for a peer, exactly as for a client of its own (a follower forwards the write to the shard's leader;
 //! a read waits for the group's read barrier, so it is linearizable).
 //!
 //! Which node: the shard's leader as last heard (every answer names the
@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::everywhere::ScanStep;
 use super::{Inner, Kv};
+use crate::change_feed::Polled;
 use crate::command::{BlockingPop, WatchedKey, WriteOp};
 use crate::error::{Error, Result};
 use crate::meta_group::PING_INTERVAL;
@@ -50,6 +51,9 @@ use crate::reply::Reply;
 
 /// The node service name.
 pub(super) const SERVICE: &str = "kv";
+
+/// How long a poll of a change feed waits for a change.
+const FEED_WAIT: Duration = Duration::from_secs(1);
 
 /// How long past a remote blocking pop's own timeout the caller waits for
 /// its answer; a pop without a timeout waits this long in all.
@@ -101,6 +105,13 @@ enum Request {
     Members {
         shard: Shard,
     },
+    /// Poll `next` of the change feed `feed` of the shard, or (`None`)
+    /// open it (`crate::change_feed`, `follow`).
+    Follow {
+        shard: Shard,
+        feed: u64,
+        next: Option<u64>,
+    },
 }
 
 /// A remote blocking pop, named by its caller.
@@ -126,6 +137,9 @@ enum Outcome {
     Watched(Vec<WatchedKey>),
     Scanned(ScanStep),
     Members(Membership),
+    Changes(Polled),
+    /// The change feed polled is not (or no longer) here.
+    Lost,
     /// This node holds no replica of the shard: ask another; the request
     /// had no effect.
     NotHosted,
@@ -272,6 +286,17 @@ impl Kv {
                 };
                 Ok(membership)
             }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Opens (`next` = `None`) or polls the change feed `feed` of `shard` on
+    /// a node that hosts it: `None` if that node does not have the feed.
+    pub(super) async fn poll_changes(&self, shard: Shard, feed: u64, next: Option<u64>) -> Result<Option<Polled>> {
+        let deadline = self.request_deadline() + FEED_WAIT;
+        match self.send(shard, Request::Follow { shard, feed, next }, deadline, None).await? {
+            Outcome::Changes(polled) => Ok(Some(polled)),
+            Outcome::Lost => Ok(None),
             other => Err(unexpected(other)),
         }
     }
@@ -501,6 +526,7 @@ impl NodeService for RemoteService {
             | Request::Watch { shard, .. }
             | Request::Scan { shard, .. }
             | Request::Members { shard }
+            | Request::Follow { shard, .. }
             | Request::Block { shard, .. } => *shard,
             Request::Cancel { .. } => unreachable!("answered above"),
         };
@@ -535,6 +561,22 @@ impl NodeService for RemoteService {
                 Box::pin(
                     async move { Ok(Outcome::Scanned(kv.scan_shard(shard, db, after, count, &args, stale).await?)) },
                 )
+            }
+            Request::Follow { shard, feed, next } => {
+                let feeds = &kv.inner.key_events.feeds;
+                let Some(next) = next else {
+                    return answer_now(encode(&Answer {
+                        leader: group.leader_id(),
+                        outcome: Outcome::Changes(feeds.open(feed, shard)),
+                    }));
+                };
+                let key_events = kv.inner.key_events.clone();
+                Box::pin(async move {
+                    Ok(match key_events.feeds.poll(feed, next, FEED_WAIT).await {
+                        Some(polled) => Outcome::Changes(polled),
+                        None => Outcome::Lost,
+                    })
+                })
             }
             Request::Block { call, shard, db, keys, pop, timeout_ms } => {
                 let cancelled = self.block_started(call);

@@ -398,9 +398,7 @@ fn object(session: &mut Session, args: &mut Args) -> Result {
             let limits = session.server.config.read().expect("config lock").encodings;
             read(session, ReadOp::ObjectEncodingWith { key, limits })
         }
-        "FREQ" => Err(CommandError::Other(
-            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.".into(),
-        )),
+        "FREQ" => read(session, ReadOp::ObjectFreq { key }),
         // Seshat keeps no access times or shared objects: a live key is
         // reported as just used and referenced once.
         "IDLETIME" => read(session, ReadOp::ObjectConstant { key, present: 0 }),

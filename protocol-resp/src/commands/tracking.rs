@@ -102,12 +102,18 @@ pub(super) fn tracking(session: &mut Session, args: &mut Args) -> Result {
             if options.bcast {
                 check_prefixes(&prefixes, &current.map(|c| c.prefixes).unwrap_or_default())?;
             }
-            if !session.server.kv.hosts_every_shard() {
-                return Err(other("CLIENT TRACKING needs a replica of every shard on this node; connect to a node that holds one (see --replicas)"));
-            }
             options.prefixes = prefixes.into_iter().collect();
             tracking.enable(id, options);
             session.tracking = true;
+            if !session.server.kv.hosts_every_shard() && session.transaction.is_none() {
+                // The shards held elsewhere report through feeds: OK once
+                // they are open (a feed that opens later flushes).
+                let kv = session.server.kv.clone();
+                return Ok(Outcome::Operator(Box::pin(async move {
+                    kv.changes_followed().await;
+                    Reply::ok()
+                })));
+            }
         }
         "OFF" => {
             tracking.disable(id);
