@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use redis_protocol::resp2::types::OwnedFrame as Frame2;
 use seshat_tests::differential::{Generator, Step};
+use seshat_tests::placement;
 use seshat_tests::{env_u64, Cluster, Node, Raw, RedisServer, FAST};
 
 async fn call(raw: &mut Raw, args: &[String]) -> Result<Frame2> {
@@ -365,5 +366,31 @@ async fn with_notifications_on_every_shard_notifies_and_a_flush_empties_every_sh
     let set: Vec<String> =
         received.iter().filter(|(channel, _)| channel == "__keyevent@0__:set").map(|(_, key)| key.clone()).collect();
     assert_eq!(set.len(), keys.len() + 1, "a set event per key, from every shard: {received:?}");
+    Ok(())
+}
+
+/// A read a node forwards to a replica of a shard it does not hold
+/// notifies its `keymiss` under the asking node's setting: only node 1
+/// turns `m` on, and the replicas that serve its reads do not.
+#[tokio::test]
+async fn a_forwarded_read_misses_under_the_asking_node_s_setting() -> Result<()> {
+    const SHARDS: u32 = 4;
+    let _exclusive = seshat_tests::one_cluster_at_a_time().await;
+    let args = [FAST, &["--shards", "4", "--replicas", "3"]].concat();
+    let cluster = Cluster::start(4, &args)?;
+    let placed = seshat_tests::eventually(Duration::from_secs(60), || placement::placed(&cluster, SHARDS, 3)).await;
+    assert!(placed, "never placed");
+    let node = &cluster.nodes[0];
+    let missing = placement::key_elsewhere(node, 1, SHARDS, "missing:").await?;
+    let mut c = node.patient_client(Duration::from_secs(10)).await?;
+    let _: () = redis::cmd("CONFIG").arg(&["SET", "notify-keyspace-events", "Em"]).query_async(&mut c).await?;
+    let mut events = subscriber(node.raw().await?).await?;
+    let got: Option<String> = redis::cmd("GET").arg(&missing).query_async(&mut c).await?;
+    assert_eq!(got, None);
+    // The replica that served the read publishes the event, so it may come
+    // after later events of other nodes.
+    let frame = tokio::time::timeout(Duration::from_secs(10), events.read2()).await.context("no keymiss event")??;
+    let Frame2::Array(items) = frame else { bail!("not a message: {frame:?}") };
+    assert_eq!((text(&items[2]), text(&items[3])), ("__keyevent@0__:keymiss".to_string(), missing));
     Ok(())
 }

@@ -328,6 +328,20 @@ impl Kv {
     /// [`Kv::read_stale`] does; a shard this node holds no replica of is
     /// read through a node that does (`remote`, `everywhere`).
     pub async fn read_op(&self, shard: Option<Shard>, db: u8, op: ReadOp, stale: bool) -> Result<Reply> {
+        self.read_op_as(shard, db, op, stale, self.notify_flags()).await
+    }
+
+    /// [`Kv::read_op`] whose `keymiss` events follow `notify` (the flags
+    /// of the node a client asked: a read it forwards here follows its
+    /// setting, not this node's).
+    async fn read_op_as(
+        &self,
+        shard: Option<Shard>,
+        db: u8,
+        op: ReadOp,
+        stale: bool,
+        notify: NotifyFlags,
+    ) -> Result<Reply> {
         let Some(shard) = shard else {
             return match (self.hosts_every_shard(), stale) {
                 (false, _) => self.read_everywhere(db, op, stale).await,
@@ -336,11 +350,13 @@ impl Kv {
             };
         };
         // One lookup of the group per read.
-        let Some(group) = self.group_of(shard) else { return self.read_remote(shard, db, op, stale).await };
+        let Some(group) = self.group_of(shard) else {
+            return self.read_remote(shard, db, op, stale, notify).await;
+        };
         if !stale {
             group.read_barrier().await?;
         }
-        self.read_stale(Some(shard), db, |ctx| ctx.run(&op))
+        self.read_stale_as(Some(shard), db, notify, |ctx| ctx.run(&op))
     }
 
     /// Whether this node holds a replica of every shard.
@@ -377,11 +393,21 @@ impl Kv {
         db: u8,
         read: impl FnOnce(&ReadCtx<'_>) -> Result<T>,
     ) -> Result<T> {
+        self.read_stale_as(shard, db, self.notify_flags(), read)
+    }
+
+    /// [`Kv::read_stale`] whose `keymiss` events follow `notify`.
+    fn read_stale_as<T>(
+        &self,
+        shard: Option<Shard>,
+        db: u8,
+        notify: NotifyFlags,
+        read: impl FnOnce(&ReadCtx<'_>) -> Result<T>,
+    ) -> Result<T> {
         let (shards, slots) = match shard {
             Some(shard) => ((shard, shard + 1), shard_slots(shard, self.shards()).into_inner()),
             None => ((0, self.shards()), (0, storage::keyspace::SLOTS - 1)),
         };
-        let notify = NotifyFlags(self.inner.notify.load(Ordering::Relaxed));
         let misses = notify.wants(class::KEY_MISS).then(Misses::default);
         let ctx = ReadCtx {
             reader: &self.inner.store,
@@ -472,12 +498,17 @@ impl Kv {
         self.inner.notify.store(flags.0, Ordering::Relaxed);
     }
 
+    /// This node's `notify-keyspace-events`.
+    fn notify_flags(&self) -> NotifyFlags {
+        NotifyFlags(self.inner.notify.load(Ordering::Relaxed))
+    }
+
     /// `op` as this node proposes it: wrapped with the node's
     /// notification flags when any are set, and with its writer when one
     /// is named (and not already wrapped, as a write forwarded from
     /// another node is).
     fn observed(&self, op: WriteOp, writer: Option<Writer>) -> WriteOp {
-        let notify = NotifyFlags(self.inner.notify.load(Ordering::Relaxed));
+        let notify = self.notify_flags();
         match op {
             WriteOp::Observed { .. } => op,
             op if (notify.is_empty() && writer.is_none()) || op.is_internal() => op,

@@ -46,6 +46,7 @@ use crate::change_feed::Polled;
 use crate::command::{BlockingPop, WatchedKey, WriteOp};
 use crate::error::{Error, Result};
 use crate::meta_group::PING_INTERVAL;
+use crate::notify::NotifyFlags;
 use crate::read::{ReadOp, ScanArgs};
 use crate::reply::Reply;
 
@@ -72,6 +73,8 @@ enum Request {
         db: u8,
         op: ReadOp,
         stale: bool,
+        /// The asking node's `notify-keyspace-events` (its `keymiss`).
+        notify: NotifyFlags,
     },
     Watch {
         shard: Shard,
@@ -239,8 +242,16 @@ impl Kv {
     /// Runs `op` on the group of `shard` through a node that hosts it,
     /// after that group's read barrier (or as that replica has it, with
     /// `stale`).
-    pub(super) async fn read_remote(&self, shard: Shard, db: u8, op: ReadOp, stale: bool) -> Result<Reply> {
-        reply(self.send(shard, Request::Read { shard, db, op, stale }, self.request_deadline(), None).await?)
+    pub(super) async fn read_remote(
+        &self,
+        shard: Shard,
+        db: u8,
+        op: ReadOp,
+        stale: bool,
+        notify: NotifyFlags,
+    ) -> Result<Reply> {
+        let request = Request::Read { shard, db, op, stale, notify };
+        reply(self.send(shard, request, self.request_deadline(), None).await?)
     }
 
     /// [`Kv::watch`] through a node that hosts `shard`.
@@ -539,9 +550,9 @@ impl NodeService for RemoteService {
                 let reply = kv.write(Some(shard), db, op);
                 Box::pin(async move { Ok(Outcome::Reply(reply.await?)) })
             }
-            Request::Read { shard, db, op, stale } => {
+            Request::Read { shard, db, op, stale, notify } => {
                 let kv = kv.clone();
-                Box::pin(async move { Ok(Outcome::Reply(kv.read_op(Some(shard), db, op, stale).await?)) })
+                Box::pin(async move { Ok(Outcome::Reply(kv.read_op_as(Some(shard), db, op, stale, notify).await?)) })
             }
             Request::Watch { shard, db, keys, stale } => {
                 let kv = kv.clone();
