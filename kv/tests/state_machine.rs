@@ -320,6 +320,18 @@ fn restart_and_reload_recover_the_last_stamp() {
 }
 
 #[test]
+fn a_reload_reports_that_every_key_may_have_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(dir.path(), Layout::Shared).unwrap();
+    let shared = NodeShared::new(Arc::new(Blocked::new(1)));
+    let mut changes = shared.key_events.subscribe();
+    let mut machine = KvStateMachine::open(storage.store(Service::Kv), 2, vec![0..=SLOTS - 1], shared).unwrap();
+    machine.reload().unwrap();
+    let applied = changes.try_recv().expect("a reload reports");
+    assert!(applied.flushed && applied.shard == 2, "{applied:?}");
+}
+
+#[test]
 fn a_corrupt_entry_is_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let (_storage, mut machine) = open(dir.path());
