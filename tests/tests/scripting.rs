@@ -7,7 +7,8 @@
 //! has the loaded scripts. A function library loaded through one node is
 //! called through every node, survives a restart (the new VM loads it
 //! from the store), and moves to and from redis-server with FUNCTION
-//! DUMP and RESTORE.
+//! DUMP and RESTORE. With several shards, EVALSHA finds a script EVAL ran
+//! in any shard.
 
 use std::time::{Duration, Instant};
 
@@ -166,5 +167,33 @@ async fn scripts_run_alike_on_every_replica() -> Result<()> {
         let bumped = text(&raw.call(&["FCALL", "bump", "1", "hundreds", "1"]).await?);
         assert_eq!(bumped, ((i + 1) * 100).to_string(), "the restored library adds 100");
     }
+    Ok(())
+}
+
+/// With several shards, a script EVAL ran in one shard is found by
+/// EVALSHA in any other, inside MULTI too, as in Redis's one script
+/// cache (keys tagged `{a}` are in the third shard of three; a script
+/// without keys runs in the first).
+#[tokio::test]
+async fn a_script_eval_ran_in_one_shard_is_found_by_evalsha_in_every_shard() -> Result<()> {
+    let node = seshat_tests::Node::start(&["--shards", "3"])?;
+    let mut c = node.client().await?;
+    let one: i64 = redis::cmd("EVAL").arg("return 1").arg(0).query_async(&mut c).await?;
+    assert_eq!(one, 1);
+    let sha = "e0e1f9fabfc9d4800c877a703b823ac0578ff8db";
+    let found: i64 = redis::cmd("EVALSHA").arg(sha).arg(1).arg("{a}k").query_async(&mut c).await?;
+    assert_eq!(found, 1, "EVALSHA in the third shard");
+    let (set, found): (String, i64) =
+        redis::pipe().atomic().cmd("SET").arg("{a}x").arg(1).cmd("EVALSHA").arg(sha).arg(0).query_async(&mut c).await?;
+    assert_eq!((set.as_str(), found), ("OK", 1), "EVALSHA inside a transaction of the third shard");
+    // And the other way: EVAL with a key of the third shard, EVALSHA
+    // without keys (the first shard).
+    let two: i64 = redis::cmd("EVAL").arg("return 2").arg(1).arg("{a}k").query_async(&mut c).await?;
+    assert_eq!(two, 2);
+    let sha = "7f923f79fe76194c868d7e1d0820de36700eb649";
+    let found: i64 = redis::cmd("EVALSHA").arg(sha).arg(0).query_async(&mut c).await?;
+    assert_eq!(found, 2, "EVALSHA in the first shard");
+    let exists: Vec<i64> = redis::cmd("SCRIPT").arg("EXISTS").arg(sha).query_async(&mut c).await?;
+    assert_eq!(exists, [1]);
     Ok(())
 }

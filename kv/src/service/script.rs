@@ -2,20 +2,72 @@
 //! barrier of the script's shard, in this node's reader VM, against one
 //! snapshot. A shard this node holds no replica of runs the script
 //! through its log instead, as a read-only entry.
+//!
+//! Also EVAL's storing of its script beyond its own shard: Redis keeps one
+//! script cache, so EVALSHA finds a script whichever keys it names, while
+//! here each shard's group stores its own scripts ([`Kv::write_script`]).
 
 use bytes::Bytes;
 use storage::keyspace::Shard;
 
-use super::Kv;
+use super::{Kv, Pending, WriteReply};
 use crate::command::WriteOp;
 use crate::dbmap::DbMap;
 use crate::error::Result;
+use crate::notify::Writer;
 use crate::read::{ReadCode, ReadScript};
 use crate::reply::Reply;
 use crate::script::engine::Engine;
-use crate::script::DEFAULT_BUDGET;
+use crate::script::{Sha, DEFAULT_BUDGET};
+use storage::keyspace::kv_meta;
+use storage::{Family, Reader};
 
 impl Kv {
+    /// [`Kv::write_from`] of an EVAL `op` whose script is `body`: also
+    /// stores `body` (SCRIPT LOAD) in every other shard whose replica on
+    /// this node lacks it, and answers the script's reply once those loads
+    /// applied too, so that a later EVALSHA finds it in any shard. A load
+    /// that fails leaves its shard without the script (EVALSHA there
+    /// answers NOSCRIPT, which clients answer with EVAL); shards this node
+    /// holds no replica of are not asked.
+    pub fn write_script(
+        &self,
+        shard: Option<Shard>,
+        db: u8,
+        op: WriteOp,
+        body: &Bytes,
+        writer: Option<Writer>,
+    ) -> WriteReply {
+        let target = shard.unwrap_or(0);
+        let sha = Sha::of(body);
+        let lacking: Vec<Shard> =
+            (0..self.shards()).filter(|s| *s != target && !self.stores_script(*s, &sha)).collect();
+        let script = self.write_from(shard, db, op, writer);
+        if lacking.is_empty() {
+            return script;
+        }
+        let loads: Vec<WriteReply> =
+            lacking.into_iter().map(|s| self.write(Some(s), db, WriteOp::ScriptLoad { body: body.clone() })).collect();
+        let pending = Box::pin(async move {
+            let reply = script.await;
+            for load in loads {
+                let _ = load.await;
+            }
+            reply
+        });
+        WriteReply { pending: Pending::Boxed(pending) }
+    }
+
+    /// Whether this node's replica of `shard` stores script `sha` (yes for
+    /// a shard it holds no replica of: not asked).
+    fn stores_script(&self, shard: Shard, sha: &Sha) -> bool {
+        if self.group_of(shard).is_none() {
+            return true;
+        }
+        let key = kv_meta::script(shard, sha.hex().as_bytes());
+        self.inner.store.get(Family::KvMeta, &key).is_ok_and(|stored| stored.is_some())
+    }
+
     /// Forgets the scripts this node's reader VM compiled (SCRIPT FLUSH).
     pub fn flush_script_reader(&self) {
         if let Some(engine) = self.inner.script_reader.lock().expect("script reader lock").as_mut() {

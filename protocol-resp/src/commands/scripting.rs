@@ -50,7 +50,19 @@ fn run(session: &mut Session, args: &mut Args, by_sha: bool, read_only: bool) ->
         return read_only_run(session, kv::ReadCode::Script(source), keys, script_args);
     }
     let seed = rand::random();
-    write(session, WriteOp::Eval { script: source, keys, args: script_args, seed, budget: DEFAULT_BUDGET, read_only })
+    let body = match &source {
+        ScriptSource::Body(body) if session.transaction.is_none() => Some(body.clone()),
+        _ => None,
+    };
+    let op = WriteOp::Eval { script: source, keys, args: script_args, seed, budget: DEFAULT_BUDGET, read_only };
+    match body {
+        // Stored in every shard, as Redis's one script cache holds it.
+        Some(body) => {
+            let writer = super::tracking::writer(session);
+            Ok(Outcome::Write(session.server.kv.write_script(session.shard(), session.db, op, &body, writer)))
+        }
+        None => write(session, op),
+    }
 }
 
 /// `numkeys key… arg…` of EVAL and FCALL: the keys and the arguments.
