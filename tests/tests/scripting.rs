@@ -170,10 +170,10 @@ async fn scripts_run_alike_on_every_replica() -> Result<()> {
     Ok(())
 }
 
-/// With several shards, a script EVAL ran in one shard is found by
-/// EVALSHA in any other, inside MULTI too, as in Redis's one script
-/// cache (keys tagged `{a}` are in the third shard of three; a script
-/// without keys runs in the first).
+/// With several shards, a script EVAL ran in one shard (alone or inside
+/// EXEC) is found by EVALSHA in any other, inside MULTI too, as in Redis's
+/// one script cache (keys tagged `{a}` are in the third shard of three; a
+/// script without keys runs in the first).
 #[tokio::test]
 async fn a_script_eval_ran_in_one_shard_is_found_by_evalsha_in_every_shard() -> Result<()> {
     let node = seshat_tests::Node::start(&["--shards", "3"])?;
@@ -195,5 +195,12 @@ async fn a_script_eval_ran_in_one_shard_is_found_by_evalsha_in_every_shard() -> 
     assert_eq!(found, 2, "EVALSHA in the first shard");
     let exists: Vec<i64> = redis::cmd("SCRIPT").arg("EXISTS").arg(sha).query_async(&mut c).await?;
     assert_eq!(exists, [1]);
+    // EVAL inside a transaction of the third shard, EVALSHA in the first.
+    let (three,): (i64,) =
+        redis::pipe().atomic().cmd("EVAL").arg("return 3").arg(1).arg("{a}k").query_async(&mut c).await?;
+    assert_eq!(three, 3);
+    let sha = "09d3822de862f46d784e6a36848b4f0736dda47a";
+    let found: i64 = redis::cmd("EVALSHA").arg(sha).arg(0).query_async(&mut c).await?;
+    assert_eq!(found, 3, "EVALSHA in the first shard of a script EXEC ran");
     Ok(())
 }

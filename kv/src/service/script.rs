@@ -5,7 +5,7 @@
 //!
 //! Also EVAL's storing of its script beyond its own shard: Redis keeps one
 //! script cache, so EVALSHA finds a script whichever keys it names, while
-//! here each shard's group stores its own scripts ([`Kv::write_script`]).
+//! here each shard's group stores its own scripts ([`Kv::write_scripts`]).
 
 use bytes::Bytes;
 use storage::keyspace::Shard;
@@ -23,33 +23,36 @@ use storage::keyspace::kv_meta;
 use storage::{Family, Reader};
 
 impl Kv {
-    /// [`Kv::write_from`] of an EVAL `op` whose script is `body`: also
-    /// stores `body` (SCRIPT LOAD) in every other shard whose replica on
-    /// this node lacks it, and answers the script's reply once those loads
-    /// applied too, so that a later EVALSHA finds it in any shard. A load
-    /// that fails leaves its shard without the script (EVALSHA there
-    /// answers NOSCRIPT, which clients answer with EVAL); shards this node
-    /// holds no replica of are not asked.
-    pub fn write_script(
+    /// [`Kv::write_from`] of `op`, which runs or loads the scripts
+    /// `bodies` (an EVAL, or an EXEC with EVAL or SCRIPT LOAD inside): also
+    /// stores each (SCRIPT LOAD) in every other shard whose replica on this
+    /// node lacks it, and answers `op`'s reply once those loads applied
+    /// too, so that a later EVALSHA finds them in any shard. A load that
+    /// fails leaves its shard without the script (EVALSHA there answers
+    /// NOSCRIPT, which clients answer with EVAL); shards this node holds
+    /// no replica of are not asked.
+    pub fn write_scripts(
         &self,
         shard: Option<Shard>,
         db: u8,
         op: WriteOp,
-        body: &Bytes,
+        bodies: Vec<Bytes>,
         writer: Option<Writer>,
     ) -> WriteReply {
         let target = shard.unwrap_or(0);
-        let sha = Sha::of(body);
-        let lacking: Vec<Shard> =
-            (0..self.shards()).filter(|s| *s != target && !self.stores_script(*s, &sha)).collect();
-        let script = self.write_from(shard, db, op, writer);
-        if lacking.is_empty() {
-            return script;
+        let mut loads = Vec::new();
+        for body in bodies {
+            let sha = Sha::of(&body);
+            for other in (0..self.shards()).filter(|s| *s != target && !self.stores_script(*s, &sha)) {
+                loads.push(self.write(Some(other), db, WriteOp::ScriptLoad { body: body.clone() }));
+            }
         }
-        let loads: Vec<WriteReply> =
-            lacking.into_iter().map(|s| self.write(Some(s), db, WriteOp::ScriptLoad { body: body.clone() })).collect();
+        let reply = self.write_from(shard, db, op, writer);
+        if loads.is_empty() {
+            return reply;
+        }
         let pending = Box::pin(async move {
-            let reply = script.await;
+            let reply = reply.await;
             for load in loads {
                 let _ = load.await;
             }

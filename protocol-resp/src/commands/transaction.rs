@@ -16,7 +16,9 @@
 //! (DBSIZE, KEYS, FLUSHALL, …) are refused inside it, since one group would
 //! run them over its own part only.
 
-use kv::{CommandError, Reply, WriteOp};
+use bytes::Bytes;
+use kv::script::ScriptSource;
+use kv::{CommandError, Reply, TxnStep, WriteOp};
 
 use super::flags::{FAST, LOADING, NOSCRIPT, PROPOSES, STALE};
 use super::{cross_slot, reply, spec, Outcome, Spec};
@@ -86,9 +88,21 @@ fn exec(session: &mut Session, _args: &mut Args) -> Result {
         session.select(transaction.db_at_multi);
         return Err(CommandError::Other("EXECABORT Transaction discarded because of previous errors.".into()));
     }
+    // The scripts it runs or loads reach every shard, as EVAL's do.
+    let bodies = transaction.commands.iter().filter_map(|queued| script_body(&queued.step)).collect();
     let op = WriteOp::Exec { watched, commands: transaction.commands };
     let writer = super::tracking::writer(session);
-    Ok(Outcome::Write(session.server.kv.write_from(Some(shard), transaction.db_at_multi, op, writer)))
+    Ok(Outcome::Write(session.server.kv.write_scripts(Some(shard), transaction.db_at_multi, op, bodies, writer)))
+}
+
+/// The script a queued EVAL (by its body) or SCRIPT LOAD runs or loads.
+fn script_body(step: &TxnStep) -> Option<Bytes> {
+    match step {
+        TxnStep::Write(WriteOp::Eval { script: ScriptSource::Body(body), .. } | WriteOp::ScriptLoad { body }) => {
+            Some(body.clone())
+        }
+        _ => None,
+    }
 }
 
 fn discard(session: &mut Session, _args: &mut Args) -> Result {
