@@ -37,7 +37,7 @@ impl Run {
 pub(super) fn eval(txn: &mut Txn<'_>, ctx: &mut Context<'_>, db: u8, script: ScriptSource, run: Run) -> OpResult {
     let (sha, body) = match script {
         ScriptSource::Body(body) => (Sha::of(&body), body),
-        ScriptSource::Sha(sha) => match txn.get_meta(&kv_meta::script(txn.shard, sha.hex().as_bytes()))? {
+        ScriptSource::Sha(sha) => match txn.get_meta(&sha.stored_key(txn.shard))? {
             Some(body) => (sha, Bytes::from(body)),
             None => return Err(script::no_script().into()),
         },
@@ -112,7 +112,7 @@ pub(super) fn flush(txn: &mut Txn<'_>, ctx: &mut Context<'_>) -> OpResult {
 
 /// Keeps `body` under its digest (EVAL caches what it runs, as Redis).
 fn store(txn: &mut Txn<'_>, sha: &Sha, body: &Bytes) -> Result<(), Fail> {
-    let key = kv_meta::script(txn.shard, sha.hex().as_bytes());
+    let key = sha.stored_key(txn.shard);
     if txn.get_meta(&key)?.is_none() {
         txn.put_meta(key, Some(body.to_vec()));
     }

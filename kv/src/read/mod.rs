@@ -116,22 +116,24 @@ impl ReadCtx<'_> {
     /// `keymiss` event (Redis's `LOOKUP_NONOTIFY`: OBJECT).
     pub(crate) fn lookup_unnotified(&self, key: &[u8]) -> Result<Option<Record>> {
         let record = self.peek(self.db, key)?;
-        if let Some(stats) = self.stats {
-            let counter = if record.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses };
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
+        self.count_lookup(record.is_some());
         Ok(record)
     }
 
     /// Counts a lookup of `key` whose outcome (`found`) the caller
     /// already knows, as [`ReadCtx::lookup`] counts one.
     pub(crate) fn looked_up(&self, key: &[u8], found: bool) {
+        self.count_lookup(found);
+        if let (false, Some(misses)) = (found, self.misses) {
+            misses.record(self.db, key);
+        }
+    }
+
+    /// A keyspace hit or miss in the stats.
+    fn count_lookup(&self, found: bool) {
         if let Some(stats) = self.stats {
             let counter = if found { &stats.keyspace_hits } else { &stats.keyspace_misses };
             counter.fetch_add(1, Ordering::Relaxed);
-        }
-        if let (false, Some(misses)) = (found, self.misses) {
-            misses.record(self.db, key);
         }
     }
 

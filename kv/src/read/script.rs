@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 use rand::{RngCore, SeedableRng};
-use storage::keyspace::kv_meta;
 use storage::Family;
 
 use super::ReadCtx;
@@ -47,7 +46,7 @@ impl ReadCtx<'_> {
     }
 
     fn stored_script(&self, sha: &Sha) -> Result<Option<Vec<u8>>> {
-        Ok(self.reader.get(Family::KvMeta, &kv_meta::script(self.shards.0, sha.hex().as_bytes()))?)
+        Ok(self.reader.get(Family::KvMeta, &sha.stored_key(self.shards.0))?)
     }
 
     /// Runs a read-only script in `engine`: its commands are reads of this

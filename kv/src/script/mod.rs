@@ -90,6 +90,11 @@ impl Sha {
     pub fn hex(&self) -> String {
         self.to_string()
     }
+
+    /// Where group `shard` stores the script (`kv_meta` `script/<hex>`).
+    pub(crate) fn stored_key(&self, shard: storage::keyspace::Shard) -> Vec<u8> {
+        storage::keyspace::kv_meta::script(shard, self.hex().as_bytes())
+    }
 }
 
 impl fmt::Display for Sha {

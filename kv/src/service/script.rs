@@ -19,7 +19,6 @@ use crate::read::{ReadCode, ReadScript};
 use crate::reply::Reply;
 use crate::script::engine::Engine;
 use crate::script::{Sha, DEFAULT_BUDGET};
-use storage::keyspace::kv_meta;
 use storage::{Family, Reader};
 
 impl Kv {
@@ -36,13 +35,16 @@ impl Kv {
         shard: Option<Shard>,
         db: u8,
         op: WriteOp,
-        bodies: Vec<Bytes>,
+        bodies: &[Bytes],
         writer: Option<Writer>,
     ) -> WriteReply {
+        if self.shards() == 1 || bodies.is_empty() {
+            return self.write_from(shard, db, op, writer);
+        }
         let target = shard.unwrap_or(0);
         let mut loads = Vec::new();
         for body in bodies {
-            let sha = Sha::of(&body);
+            let sha = Sha::of(body);
             for other in (0..self.shards()).filter(|s| *s != target && !self.stores_script(*s, &sha)) {
                 loads.push(self.write(Some(other), db, WriteOp::ScriptLoad { body: body.clone() }));
             }
@@ -67,8 +69,7 @@ impl Kv {
         if self.group_of(shard).is_none() {
             return true;
         }
-        let key = kv_meta::script(shard, sha.hex().as_bytes());
-        self.inner.store.get(Family::KvMeta, &key).is_ok_and(|stored| stored.is_some())
+        self.inner.store.get(Family::KvMeta, &sha.stored_key(shard)).is_ok_and(|stored| stored.is_some())
     }
 
     /// Forgets the scripts this node's reader VM compiled (SCRIPT FLUSH).

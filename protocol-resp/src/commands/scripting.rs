@@ -59,7 +59,13 @@ fn run(session: &mut Session, args: &mut Args, by_sha: bool, read_only: bool) ->
         // Stored in every shard, as Redis's one script cache holds it.
         Some(body) => {
             let writer = super::tracking::writer(session);
-            Ok(Outcome::Write(session.server.kv.write_scripts(session.shard(), session.db, op, vec![body], writer)))
+            Ok(Outcome::Write(session.server.kv.write_scripts(
+                session.shard(),
+                session.db,
+                op,
+                std::slice::from_ref(&body),
+                writer,
+            )))
         }
         None => write(session, op),
     }

@@ -89,10 +89,10 @@ fn exec(session: &mut Session, _args: &mut Args) -> Result {
         return Err(CommandError::Other("EXECABORT Transaction discarded because of previous errors.".into()));
     }
     // The scripts it runs or loads reach every shard, as EVAL's do.
-    let bodies = transaction.commands.iter().filter_map(|queued| script_body(&queued.step)).collect();
+    let bodies: Vec<Bytes> = transaction.commands.iter().filter_map(|queued| script_body(&queued.step)).collect();
     let op = WriteOp::Exec { watched, commands: transaction.commands };
     let writer = super::tracking::writer(session);
-    Ok(Outcome::Write(session.server.kv.write_scripts(Some(shard), transaction.db_at_multi, op, bodies, writer)))
+    Ok(Outcome::Write(session.server.kv.write_scripts(Some(shard), transaction.db_at_multi, op, &bodies, writer)))
 }
 
 /// The script a queued EVAL (by its body) or SCRIPT LOAD runs or loads.
