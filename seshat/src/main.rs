@@ -102,6 +102,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Formation::Single => Bootstrap::Initialize([(config.node_id, node.advertised().to_string())].into()),
         Formation::Join(_) => Bootstrap::Join,
     };
+    // Registered with the metadata group, which places nothing until every
+    // initial member has registered.
+    let initial_members: Option<std::collections::BTreeSet<raft::NodeId>> = match &bootstrap {
+        Bootstrap::Initialize(members) => Some(members.keys().copied().collect()),
+        Bootstrap::Join => None,
+    };
     let (shards, default_shards) = match &config.formation {
         Formation::Initial(members) => (config.shards, members.len() as u32),
         Formation::Single => (config.shards, 1),
@@ -233,7 +239,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         };
         let (kv, shutdown) = (kv.clone(), shutdown.clone());
         let replicas = config.replicas;
-        tokio::spawn(async move { kv.meta().register(record, kv.shards(), replicas, shutdown).await })
+        tokio::spawn(
+            async move { kv.meta().register(record, kv.shards(), initial_members, replicas, shutdown).await },
+        )
     };
     let refused = async {
         match registration.await {

@@ -488,6 +488,27 @@ impl Cluster {
 
     /// As [`Cluster::start`], with extra environment variables.
     pub fn start_with_env(count: usize, extra_args: &[&str], env: &[(&str, &str)]) -> Result<Cluster> {
+        let mut cluster = Cluster::prepare(count, extra_args, env)?;
+        for node in &mut cluster.nodes {
+            node.launch()?;
+        }
+        Ok(cluster)
+    }
+
+    /// As [`Cluster::start`], but the node at `held` is not launched: an
+    /// initial member that comes late ([`Node::restart`] launches it).
+    pub fn start_holding_back(count: usize, extra_args: &[&str], held: usize) -> Result<Cluster> {
+        let mut cluster = Cluster::prepare(count, extra_args, &[])?;
+        for (index, node) in cluster.nodes.iter_mut().enumerate() {
+            if index != held {
+                node.launch()?;
+            }
+        }
+        Ok(cluster)
+    }
+
+    /// The nodes of [`Cluster::start_with_env`], none launched yet.
+    fn prepare(count: usize, extra_args: &[&str], env: &[(&str, &str)]) -> Result<Cluster> {
         let ports = free_ports(count * 2)?;
         let members: Vec<String> = (0..count).map(|i| format!("{}=127.0.0.1:{}", i + 1, ports[count + i])).collect();
         let members = members.join(",");
@@ -499,9 +520,6 @@ impl Cluster {
             let mut node = Node::prepare(ports[i], ports[count + i], &args)?;
             node.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             nodes.push(node);
-        }
-        for node in &mut nodes {
-            node.launch()?;
         }
         Ok(Cluster { nodes })
     }
@@ -568,14 +586,23 @@ pub fn try_redis_cli(port: u16, args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// One `INFO replication` field of `node`, if it answers.
+/// One `INFO` field of `node`, if it answers.
 pub async fn info_field(node: &Node, name: &str) -> Option<String> {
+    info_fields(node, &[name]).await?.pop().flatten()
+}
+
+/// `INFO` fields of `node` from one reply (so they describe one moment),
+/// if it answers.
+pub async fn info_fields(node: &Node, names: &[&str]) -> Option<Vec<Option<String>>> {
     let mut raw = node.raw().await.ok()?;
     let reply = tokio::time::timeout(Duration::from_secs(2), raw.call(&["INFO", "everything"])).await.ok()?.ok()?;
     let Frame2::BulkString(text) = reply else { return None };
     let text = String::from_utf8_lossy(&text).into_owned();
-    let prefix = format!("{name}:");
-    text.lines().find_map(|line| line.strip_prefix(prefix.as_str()).map(|v| v.trim().to_string()))
+    let field = |name: &str| {
+        let prefix = format!("{name}:");
+        text.lines().find_map(|line| line.strip_prefix(prefix.as_str()).map(|v| v.trim().to_string()))
+    };
+    Some(names.iter().map(|name| field(name)).collect())
 }
 
 impl Drop for Node {

@@ -4,7 +4,8 @@
 //! replica of through a node that does (writes, reads, pipelines, WATCH,
 //! blocking pops, and the keyless reads merged over the shards), also
 //! after a restart. Removing a node moves its replicas to the others and
-//! empties it.
+//! empties it. An initial member that starts late is awaited, never
+//! placed out of the shards.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -216,5 +217,31 @@ async fn cluster_clients_reach_every_shard_when_replicas_are_on_some_nodes() -> 
             assert_eq!(seshat_tests::redis_cli(ports[(i + 1) % 4], &["-c", "GET", &key]).trim(), "v");
         }
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_initial_member_that_starts_late_keeps_its_replicas() -> anyhow::Result<()> {
+    let _exclusive = one_cluster_at_a_time().await;
+    let mut cluster = Cluster::start_holding_back(3, FAST, 2)?;
+    let leaders_elected = || async {
+        let Ok(mut c) = cluster.nodes[0].client().await else { return false };
+        let lines = redis::cmd("SESHAT").arg("SHARDS").query_async::<Vec<String>>(&mut c).await;
+        lines.is_ok_and(|lines| lines.iter().all(|line| line.split(' ').any(|f| f.strip_prefix("leader=").is_some_and(|id| id != "none"))))
+    };
+    assert!(eventually(Duration::from_secs(15), leaders_elected).await, "the two running nodes elect leaders");
+    // Placement rounds run every 0.5 s: a placement over the two nodes
+    // registered so far would take node 3 out of every shard in this time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        for (shard, (members, _)) in shards(&cluster.nodes[0]).await?.iter().enumerate() {
+            assert!(members.contains(&3), "kv/{shard} dropped node 3 before it started: {members:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster.nodes[2].restart()?;
+    assert!(eventually(Duration::from_secs(15), || placed(&cluster, 3, 3)).await, "every shard on every node");
+    let installed = seshat_tests::info_field(&cluster.nodes[2], "seshat_snapshots_installed").await;
+    assert_eq!(installed.as_deref(), Some("0"), "node 3 kept its replicas rather than reloading them");
     Ok(())
 }

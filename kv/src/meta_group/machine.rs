@@ -34,10 +34,38 @@ impl MetaMachine {
 
 fn stored_map(store: &Store) -> Result<ClusterMap> {
     let Some(bytes) = store.get(Family::MetaState, meta_state::MAP)? else { return Ok(ClusterMap::default()) };
+    // Newest layout first: each older one is a prefix of the next.
     postcard::from_bytes(&bytes)
+        .or_else(|error| postcard::from_bytes::<MapBeforeAwaiting>(&bytes).map(ClusterMap::from).map_err(|_| error))
         .or_else(|error| postcard::from_bytes::<MapBeforePlacement>(&bytes).map(ClusterMap::from).map_err(|_| error))
         .or_else(|error| postcard::from_bytes::<MapBeforeReports>(&bytes).map(ClusterMap::from).map_err(|_| error))
         .map_err(|error| Error::Corrupt { family: Family::MetaState.name(), reason: format!("cluster map: {error}") })
+}
+
+/// The map as data dirs written before it awaited the initial members
+/// (the same fields, less the last); read as a map that awaits none.
+#[derive(Deserialize)]
+struct MapBeforeAwaiting {
+    epoch: u64,
+    shards: storage::keyspace::Shard,
+    nodes: BTreeMap<raft::NodeId, NodeRecord>,
+    failure_reports: BTreeMap<raft::NodeId, std::collections::BTreeSet<raft::NodeId>>,
+    replicas: u32,
+    placement: super::placement::Placement,
+}
+
+impl From<MapBeforeAwaiting> for ClusterMap {
+    fn from(map: MapBeforeAwaiting) -> ClusterMap {
+        ClusterMap {
+            epoch: map.epoch,
+            shards: map.shards,
+            nodes: map.nodes,
+            failure_reports: map.failure_reports,
+            replicas: map.replicas,
+            placement: map.placement,
+            awaiting: Default::default(),
+        }
+    }
 }
 
 /// The map as data dirs written before failure reports store it (the
@@ -82,6 +110,7 @@ impl From<MapBeforePlacement> for ClusterMap {
             failure_reports: map.failure_reports,
             replicas: 0,
             placement,
+            awaiting: Default::default(),
         }
     }
 }
@@ -173,6 +202,32 @@ mod tests {
         store.write(batch, storage::Durability::Sync).unwrap();
         let map = stored_map(&store).unwrap();
         assert_eq!((map.epoch, map.failure_reports(1), map.placement.len()), (8, 1, 3));
+
+        // A map of the layout before `awaiting` keeps its placement.
+        #[derive(serde::Serialize)]
+        struct WithPlacement<'a> {
+            epoch: u64,
+            shards: u32,
+            nodes: &'a BTreeMap<raft::NodeId, NodeRecord>,
+            failure_reports: BTreeMap<raft::NodeId, std::collections::BTreeSet<raft::NodeId>>,
+            replicas: u32,
+            placement: super::super::placement::Placement,
+        }
+        let placement = BTreeMap::from([(0, vec![1]), (1, vec![1])]);
+        let before = WithPlacement {
+            epoch: 9,
+            shards: 2,
+            nodes: &nodes,
+            failure_reports: BTreeMap::new(),
+            replicas: 1,
+            placement: placement.clone(),
+        };
+        let mut batch = Batch::new();
+        batch.put(Family::MetaState, meta_state::MAP, postcard::to_stdvec(&before).unwrap());
+        store.write(batch, storage::Durability::Sync).unwrap();
+        let map = stored_map(&store).unwrap();
+        assert_eq!((map.epoch, map.replicas, &map.placement), (9, 1, &placement));
+        assert!(map.awaiting.is_empty());
 
         let mut batch = Batch::new();
         batch.put(Family::MetaState, meta_state::MAP, vec![0xff; 3]);

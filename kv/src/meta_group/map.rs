@@ -52,8 +52,15 @@ pub struct ClusterMap {
     pub replicas: u32,
     /// Where each shard's replicas belong (`super::placement`), replanned
     /// whenever the nodes or the replica count change. The groups' own
-    /// memberships follow it one step at a time.
+    /// memberships follow it one step at a time. Empty while `awaiting`
+    /// is not.
     pub placement: Placement,
+    /// The initial members (`--initial-members`) that have not registered
+    /// yet. Every shard's group starts with all of them; planning over the
+    /// nodes registered so far would take the late ones out of every
+    /// group (and put them back by snapshot once they come), so nothing
+    /// is placed until they have all registered or been forgotten.
+    pub awaiting: BTreeSet<NodeId>,
 }
 
 /// Replicas per shard when no node was started with `--replicas`.
@@ -71,6 +78,10 @@ pub enum MetaCommand {
     Report { reporter: NodeId, about: NodeId, reachable: bool },
     /// Keep this many replicas of each shard (`--replicas`).
     SetReplicas { replicas: u32 },
+    /// As `Register`, by one of the cluster's initial members, which
+    /// names them all: if this is the cluster's first registration, the
+    /// others are awaited before anything is placed ([`ClusterMap::awaiting`]).
+    RegisterInitial { node: NodeRecord, shards: Shard, initial: BTreeSet<NodeId> },
 }
 
 /// The metadata group's answer to a [`MetaCommand`].
@@ -86,29 +97,8 @@ impl ClusterMap {
     /// Applies `command`: deterministic, as every replica runs it.
     pub fn apply(&mut self, command: MetaCommand) -> MetaReply {
         match command {
-            MetaCommand::Register { node, shards } => {
-                if self.shards == 0 {
-                    self.shards = shards;
-                    self.epoch += 1;
-                } else if shards != self.shards {
-                    return MetaReply::Refused(format!(
-                        "the cluster divides its keyspace into {} shard(s), but node {} runs {shards}: \
-                         start it with --shards {} on an empty data dir",
-                        self.shards, node.id, self.shards
-                    ));
-                }
-                if let Some(other) = self.nodes.values().find(|known| known.id != node.id && known.name == node.name) {
-                    return MetaReply::Refused(format!(
-                        "node {} has the cluster name {} already; node {} cannot take it",
-                        other.id, other.name, node.id
-                    ));
-                }
-                if self.nodes.get(&node.id) != Some(&node) {
-                    self.nodes.insert(node.id, node);
-                    self.replan();
-                    self.epoch += 1;
-                }
-            }
+            MetaCommand::Register { node, shards } => return self.register(node, shards, BTreeSet::new()),
+            MetaCommand::RegisterInitial { node, shards, initial } => return self.register(node, shards, initial),
             MetaCommand::SetReplicas { replicas } => {
                 if replicas == 0 {
                     return MetaReply::Refused("a shard needs at least one replica".into());
@@ -120,7 +110,8 @@ impl ClusterMap {
                 }
             }
             MetaCommand::Forget { id } => {
-                if self.nodes.remove(&id).is_some() {
+                let awaited = self.awaiting.remove(&id);
+                if self.nodes.remove(&id).is_some() || awaited {
                     self.replan();
                     self.failure_reports.remove(&id);
                     self.failure_reports.retain(|_, reporters| {
@@ -153,6 +144,37 @@ impl ClusterMap {
         MetaReply::Done { epoch: self.epoch }
     }
 
+    /// Registers `node`; `initial` names the initial members if `node` is
+    /// one (see [`MetaCommand::RegisterInitial`]).
+    fn register(&mut self, node: NodeRecord, shards: Shard, initial: BTreeSet<NodeId>) -> MetaReply {
+        if self.shards != 0 && shards != self.shards {
+            return MetaReply::Refused(format!(
+                "the cluster divides its keyspace into {} shard(s), but node {} runs {shards}: \
+                 start it with --shards {} on an empty data dir",
+                self.shards, node.id, self.shards
+            ));
+        }
+        if let Some(other) = self.nodes.values().find(|known| known.id != node.id && known.name == node.name) {
+            return MetaReply::Refused(format!(
+                "node {} has the cluster name {} already; node {} cannot take it",
+                other.id, other.name, node.id
+            ));
+        }
+        if self.shards == 0 {
+            // The cluster's first registration.
+            self.shards = shards;
+            self.awaiting = initial;
+            self.epoch += 1;
+        }
+        let awaited = self.awaiting.remove(&node.id);
+        if self.nodes.get(&node.id) != Some(&node) || awaited {
+            self.nodes.insert(node.id, node);
+            self.replan();
+            self.epoch += 1;
+        }
+        MetaReply::Done { epoch: self.epoch }
+    }
+
     /// Replicas per shard.
     pub fn replicas(&self) -> u32 {
         if self.replicas == 0 {
@@ -163,7 +185,10 @@ impl ClusterMap {
     }
 
     fn replan(&mut self) {
-        self.placement = super::placement::plan(&self.nodes, self.shards, self.replicas() as usize, &self.placement);
+        self.placement = match self.awaiting.is_empty() {
+            true => super::placement::plan(&self.nodes, self.shards, self.replicas() as usize, &self.placement),
+            false => Placement::new(),
+        };
     }
 
     /// How many nodes report that they cannot reach node `id`.
@@ -246,6 +271,47 @@ mod tests {
         map.apply(MetaCommand::Forget { id: 4 });
         assert!(map.placement.values().flatten().all(|id| *id != 4), "{:?}", map.placement);
         assert!(map.placement.values().all(|members| members.len() == 2), "{:?}", map.placement);
+    }
+
+    #[test]
+    fn nothing_is_placed_until_every_initial_member_registered_or_was_forgotten() {
+        let initial: BTreeSet<NodeId> = [1, 2, 3, 4].into();
+        let register = |id: NodeId| MetaCommand::RegisterInitial {
+            node: record(id, 6378 + id as u16),
+            shards: 3,
+            initial: initial.clone(),
+        };
+        let mut map = ClusterMap::default();
+        map.apply(register(2));
+        map.apply(register(1));
+        assert_eq!(map.awaiting, [3, 4].into());
+        assert!(map.placement.is_empty(), "placed over two of four nodes: {:?}", map.placement);
+        // A node joining meanwhile waits with the rest.
+        map.apply(MetaCommand::Register { node: record(5, 6390), shards: 3 });
+        assert!(map.placement.is_empty(), "{:?}", map.placement);
+        map.apply(register(3));
+        assert!(map.placement.is_empty(), "{:?}", map.placement);
+        // Node 4 never comes; the operator removes it.
+        let epoch = map.epoch;
+        assert_eq!(map.apply(MetaCommand::Forget { id: 4 }), MetaReply::Done { epoch: epoch + 1 });
+        assert!(map.awaiting.is_empty());
+        assert_eq!(map.placement.len(), 3);
+        assert!(map.placement.values().flatten().all(|id| [1, 2, 3, 5].contains(id)), "{:?}", map.placement);
+        // Registrations after the first name no initial members anew.
+        map.apply(MetaCommand::RegisterInitial { node: record(6, 6391), shards: 3, initial: [7].into() });
+        assert!(map.awaiting.is_empty() && !map.placement.is_empty());
+    }
+
+    #[test]
+    fn an_initial_member_that_registers_last_is_placed_at_once() {
+        let initial: BTreeSet<NodeId> = [1, 2, 3].into();
+        let mut map = ClusterMap::default();
+        for id in [3, 1, 2] {
+            let node = record(id, 6378 + id as u16);
+            map.apply(MetaCommand::RegisterInitial { node, shards: 3, initial: initial.clone() });
+        }
+        assert!(map.awaiting.is_empty());
+        assert!(map.placement.values().all(|members| members == &[1, 2, 3]), "{:?}", map.placement);
     }
 
     #[test]

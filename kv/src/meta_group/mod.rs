@@ -23,6 +23,7 @@ mod machine;
 mod map;
 pub mod placement;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,8 +106,9 @@ impl MetaGroup {
         postcard::from_bytes(&reply).map_err(|error| Error::Reply(error.to_string()))
     }
 
-    /// Registers `node`, which runs `shards` shards, and sets the replica
-    /// count to `replicas` if given, retrying while the group is
+    /// Registers `node`, which runs `shards` shards (`initial`: the
+    /// cluster's initial members, if `node` is one of them), and sets the
+    /// replica count to `replicas` if given, retrying while the group is
     /// unavailable (a joining node waits to be added) until both are
     /// applied or `shutdown`. `Err` carries a refusal: this node cannot
     /// serve in this cluster.
@@ -114,13 +116,18 @@ impl MetaGroup {
         &self,
         node: NodeRecord,
         shards: Shard,
+        initial: Option<BTreeSet<NodeId>>,
         replicas: Option<u32>,
         shutdown: CancellationToken,
     ) -> Result<u64> {
         let known = self.map();
         let mut epoch = known.epoch;
         if known.node(node.id) != Some(&node) || known.shards != shards {
-            epoch = self.propose_until_applied(MetaCommand::Register { node, shards }, &shutdown).await?;
+            let command = match initial {
+                Some(initial) => MetaCommand::RegisterInitial { node, shards, initial },
+                None => MetaCommand::Register { node, shards },
+            };
+            epoch = self.propose_until_applied(command, &shutdown).await?;
         }
         if let Some(replicas) = replicas.filter(|replicas| *replicas != self.map().replicas()) {
             epoch = self.propose_until_applied(MetaCommand::SetReplicas { replicas }, &shutdown).await?;
