@@ -239,9 +239,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         };
         let (kv, shutdown) = (kv.clone(), shutdown.clone());
         let replicas = config.replicas;
-        tokio::spawn(
-            async move { kv.meta().register(record, kv.shards(), initial_members, replicas, shutdown).await },
-        )
+        tokio::spawn(async move { kv.meta().register(record, kv.shards(), initial_members, replicas, shutdown).await })
     };
     let refused = async {
         match registration.await {

@@ -227,7 +227,9 @@ async fn an_initial_member_that_starts_late_keeps_its_replicas() -> anyhow::Resu
     let leaders_elected = || async {
         let Ok(mut c) = cluster.nodes[0].client().await else { return false };
         let lines = redis::cmd("SESHAT").arg("SHARDS").query_async::<Vec<String>>(&mut c).await;
-        lines.is_ok_and(|lines| lines.iter().all(|line| line.split(' ').any(|f| f.strip_prefix("leader=").is_some_and(|id| id != "none"))))
+        lines.is_ok_and(|lines| {
+            lines.iter().all(|line| line.split(' ').any(|f| f.strip_prefix("leader=").is_some_and(|id| id != "none")))
+        })
     };
     assert!(eventually(Duration::from_secs(15), leaders_elected).await, "the two running nodes elect leaders");
     // Placement rounds run every 0.5 s: a placement over the two nodes
