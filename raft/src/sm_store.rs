@@ -227,6 +227,7 @@ impl<SM: StateMachine> RaftStateMachine<TypeConfig> for StateMachineStore<SM> {
             false => write(),
         };
         written.map_err(|e| storage_error(ErrorSubject::Apply(applied), ErrorVerb::Write, e))?;
+        self.service.written();
         self.observed.stamp_ms.fetch_max(max_stamp, Ordering::AcqRel);
         self.applied_index.send_replace(applied.index);
         Ok(replies)

@@ -36,6 +36,10 @@ pub trait StateMachine: Send + Sync + 'static {
     /// `batch`.
     fn apply(&mut self, batch: &mut Batch, commands: Vec<Command>) -> Result<Vec<Bytes>, Self::Error>;
 
+    /// Called once the batch of the last `apply` is written: readers of
+    /// the store see its changes from now on.
+    fn written(&mut self) {}
+
     /// The largest stamp applied so far.
     fn last_stamp_ms(&self) -> u64;
 

@@ -204,3 +204,24 @@ async fn a_script_eval_ran_in_one_shard_is_found_by_evalsha_in_every_shard() -> 
     assert_eq!(found, 3, "EVALSHA in the first shard of a script EXEC ran");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_script_eval_ran_again_after_script_flush_is_stored_in_every_shard_again() -> Result<()> {
+    let node = seshat_tests::Node::start(&["--shards", "3"])?;
+    let mut c = node.client().await?;
+    let sha = "e0e1f9fabfc9d4800c877a703b823ac0578ff8db";
+    // Twice: the second finds it in every shard, and the node remembers.
+    for _ in 0..2 {
+        let one: i64 = redis::cmd("EVAL").arg("return 1").arg(0).query_async(&mut c).await?;
+        assert_eq!(one, 1);
+    }
+    let flushed: String = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut c).await?;
+    assert_eq!(flushed, "OK");
+    let missing = redis::cmd("EVALSHA").arg(sha).arg(1).arg("{a}k").query_async::<i64>(&mut c).await;
+    assert!(seshat_tests::error_text(missing).starts_with("NOSCRIPT"), "SCRIPT FLUSH emptied the third shard");
+    let one: i64 = redis::cmd("EVAL").arg("return 1").arg(0).query_async(&mut c).await?;
+    assert_eq!(one, 1);
+    let found: i64 = redis::cmd("EVALSHA").arg(sha).arg(1).arg("{a}k").query_async(&mut c).await?;
+    assert_eq!(found, 1, "the EVAL after the flush stored the script in the third shard again");
+    Ok(())
+}

@@ -46,6 +46,7 @@ use crate::error::{CommandError, Error, Result};
 use crate::notify::{Applied, KeyEvents, NotifyFlags};
 use crate::reply::Reply;
 use crate::script::engine::Engine;
+use crate::script::everywhere::StoredEverywhere;
 use crate::script::ScriptCommandsSlot;
 use crate::sorted::Combine;
 use waiters::WaitQueue;
@@ -109,6 +110,10 @@ pub struct KvStateMachine {
     db_state: Arc<DbMapState>,
     /// Where each committed batch hands its keyspace events.
     key_events: Arc<KeyEvents>,
+    /// The scripts this node found in every shard it holds.
+    scripts_everywhere: Arc<StoredEverywhere>,
+    /// The batch being written flushes this group's scripts.
+    scripts_flushed: bool,
 }
 
 /// What an op needs besides the txn: SCAN cursors for EXEC's reads, the
@@ -136,6 +141,8 @@ pub struct NodeShared {
     pub key_events: Arc<KeyEvents>,
     /// What parses the commands of scripts.
     pub script_commands: Arc<ScriptCommandsSlot>,
+    /// The scripts found in every shard the node holds.
+    pub scripts_everywhere: Arc<StoredEverywhere>,
 }
 
 impl NodeShared {
@@ -147,6 +154,7 @@ impl NodeShared {
             blocked,
             key_events: Arc::default(),
             script_commands: Arc::default(),
+            scripts_everywhere: Arc::default(),
         }
     }
 }
@@ -155,7 +163,7 @@ impl KvStateMachine {
     /// Opens the state machine of group `shard`, which owns hash slots
     /// `slots`, stored in `store`.
     pub fn open(store: Store, shard: Shard, slots: Vec<RangeInclusive<u16>>, shared: NodeShared) -> Result<Self> {
-        let NodeShared { stats, cursors, blocked, key_events, script_commands } = shared;
+        let NodeShared { stats, cursors, blocked, key_events, script_commands, scripts_everywhere } = shared;
         let last_stamp_ms = read_u64(&store, &kv_meta::last_stamp(shard))?;
         let waiters = WaitQueue::load(&store, shard)?;
         let dbs = DbMap::load(&store, shard)?;
@@ -175,6 +183,8 @@ impl KvStateMachine {
             dbs,
             db_state,
             key_events,
+            scripts_everywhere,
+            scripts_flushed: false,
         };
         machine.publish_queue();
         Ok(machine)
@@ -267,6 +277,7 @@ impl StateMachine for KvStateMachine {
         }
         let now = txn.now_ms;
         let expired = txn.expired;
+        self.scripts_flushed |= txn.scripts_flushed;
         let applied = Applied {
             shard: self.shard,
             served: false,
@@ -288,11 +299,19 @@ impl StateMachine for KvStateMachine {
         Ok(replies)
     }
 
+    fn written(&mut self) {
+        if std::mem::take(&mut self.scripts_flushed) {
+            self.scripts_everywhere.clear();
+        }
+    }
+
     fn last_stamp_ms(&self) -> u64 {
         self.last_stamp_ms
     }
 
     fn reload(&mut self) -> Result<()> {
+        // The snapshot's scripts replaced the group's.
+        self.scripts_everywhere.clear();
         self.last_stamp_ms = read_u64(&self.store, &kv_meta::last_stamp(self.shard))?;
         self.waiters = WaitQueue::load(&self.store, self.shard)?;
         self.dbs = DbMap::load(&self.store, self.shard)?;

@@ -104,6 +104,7 @@ pub(super) fn load(txn: &mut Txn<'_>, ctx: &mut Context<'_>, body: Bytes) -> OpR
 pub(super) fn flush(txn: &mut Txn<'_>, ctx: &mut Context<'_>) -> OpResult {
     let (start, end) = kv_meta::scripts(txn.shard);
     txn.delete_meta_range(&start, &end)?;
+    txn.scripts_flushed = true;
     if let Some(engine) = ctx.engine.as_mut() {
         engine.flush();
     }

@@ -98,6 +98,8 @@ pub(crate) struct Txn<'a> {
     pub(crate) changed: Option<Vec<(Bytes, Option<Writer>)>>,
     /// A flush or SWAPDB ran: every key may have changed.
     pub(crate) flushed_any: bool,
+    /// SCRIPT FLUSH ran: the group's scripts are gone.
+    pub(crate) scripts_flushed: bool,
     /// Counts ops, for [`Touched::live_at_op_start`].
     op: u64,
 }
@@ -126,6 +128,7 @@ impl<'a> Txn<'a> {
             writer: None,
             changed: None,
             flushed_any: false,
+            scripts_flushed: false,
             op: 0,
         }
     }

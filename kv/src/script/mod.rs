@@ -41,6 +41,7 @@ mod cjson;
 mod cmsgpack;
 mod convert;
 pub(crate) mod engine;
+pub mod everywhere;
 pub mod library;
 mod lua_struct;
 pub(crate) mod pace;

@@ -23,6 +23,7 @@ use crate::cursors::CursorTable;
 use crate::dbmap::DbMapState;
 use crate::error::Result;
 use crate::notify::KeyEvents;
+use crate::script::everywhere::StoredEverywhere;
 use crate::script::ScriptCommandsSlot;
 use crate::stats::Stats;
 use crate::DATABASES;
@@ -40,6 +41,8 @@ pub(super) struct Hosting {
     pub(super) blocked: Arc<Blocked>,
     pub(super) key_events: Arc<KeyEvents>,
     pub(super) script_commands: Arc<ScriptCommandsSlot>,
+    /// The scripts found in every shard this node holds.
+    pub(super) scripts_everywhere: Arc<StoredEverywhere>,
 }
 
 impl Hosting {
@@ -62,6 +65,7 @@ impl Hosting {
                 blocked: self.blocked.clone(),
                 key_events: self.key_events.clone(),
                 script_commands: self.script_commands.clone(),
+                scripts_everywhere: self.scripts_everywhere.clone(),
             },
         )?;
         let dbs = state_machine.db_state();
@@ -124,6 +128,9 @@ impl Kv {
         let (group, _) = self.inner.hosting.start(shard, self.shards(), Bootstrap::Join).await?;
         tracing::info!(shard, "hosting a replica of the shard");
         self.inner.groups.write().expect("groups lock").insert(shard, group);
+        // After the insert: a lookup that missed the new shard is not
+        // recorded (see `crate::script::everywhere`).
+        self.inner.hosting.scripts_everywhere.clear();
         self.inner.hosting_changed.notify_waiters();
         Ok(())
     }

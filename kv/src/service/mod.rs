@@ -166,6 +166,7 @@ impl Kv {
             blocked: blocked.clone(),
             key_events: key_events.clone(),
             script_commands: start.script_commands.clone(),
+            scripts_everywhere: Arc::default(),
         };
         let mut groups = BTreeMap::new();
         let mut dbs = None;

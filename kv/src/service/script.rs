@@ -29,7 +29,9 @@ impl Kv {
     /// too, so that a later EVALSHA finds them in any shard. A load that
     /// fails leaves its shard without the script (EVALSHA there answers
     /// NOSCRIPT, which clients answer with EVAL); shards this node holds
-    /// no replica of are not asked.
+    /// no replica of are not asked. A script found in every shard is
+    /// remembered (`crate::script::everywhere`), so a script run again and
+    /// again is looked up once.
     pub fn write_scripts(
         &self,
         shard: Option<Shard>,
@@ -42,10 +44,19 @@ impl Kv {
             return self.write_from(shard, db, op, writer);
         }
         let target = shard.unwrap_or(0);
+        let everywhere = &self.inner.hosting.scripts_everywhere;
         let mut loads = Vec::new();
         for body in bodies {
             let sha = Sha::of(body);
-            for other in (0..self.shards()).filter(|s| *s != target && !self.stores_script(*s, &sha)) {
+            if everywhere.contains(&sha) {
+                continue;
+            }
+            let generation = everywhere.generation();
+            let lacking: Vec<Shard> = (0..self.shards()).filter(|s| !self.stores_script(*s, &sha)).collect();
+            if lacking.is_empty() {
+                everywhere.record(generation, sha);
+            }
+            for other in lacking.into_iter().filter(|s| *s != target) {
                 loads.push(self.write(Some(other), db, WriteOp::ScriptLoad { body: body.clone() }));
             }
         }
