@@ -42,34 +42,45 @@ fn stored_map(store: &Store) -> Result<ClusterMap> {
         .map_err(|error| Error::Corrupt { family: Family::MetaState.name(), reason: format!("cluster map: {error}") })
 }
 
-/// The map as data dirs written before it awaited the initial members
-/// (the same fields, less the last); read as a map that awaits none.
+// The layouts data dirs written by earlier versions store the map in.
+// Each is the one before it plus the fields that version added, and
+// postcard lays out a struct as its fields in order, so nesting the
+// earlier layout first reads the same bytes.
+
+/// Before the map awaited the initial members: read as awaiting none.
 #[derive(Deserialize)]
 struct MapBeforeAwaiting {
-    epoch: u64,
-    shards: storage::keyspace::Shard,
-    nodes: BTreeMap<raft::NodeId, NodeRecord>,
-    failure_reports: BTreeMap<raft::NodeId, std::collections::BTreeSet<raft::NodeId>>,
+    earlier: MapBeforePlacement,
     replicas: u32,
     placement: super::placement::Placement,
 }
 
 impl From<MapBeforeAwaiting> for ClusterMap {
     fn from(map: MapBeforeAwaiting) -> ClusterMap {
-        ClusterMap {
-            epoch: map.epoch,
-            shards: map.shards,
-            nodes: map.nodes,
-            failure_reports: map.failure_reports,
-            replicas: map.replicas,
-            placement: map.placement,
-            awaiting: Default::default(),
-        }
+        let MapBeforePlacement { earlier: MapBeforeReports { epoch, shards, nodes }, failure_reports } = map.earlier;
+        let (replicas, placement) = (map.replicas, map.placement);
+        ClusterMap { epoch, shards, nodes, failure_reports, replicas, placement, awaiting: Default::default() }
     }
 }
 
-/// The map as data dirs written before failure reports store it (the
-/// same fields, less the last); read as a map without reports.
+/// Before placement: every node held every shard, so the placement is
+/// planned from none, with the default replica count.
+#[derive(Deserialize)]
+struct MapBeforePlacement {
+    earlier: MapBeforeReports,
+    failure_reports: BTreeMap<raft::NodeId, std::collections::BTreeSet<raft::NodeId>>,
+}
+
+impl From<MapBeforePlacement> for ClusterMap {
+    fn from(map: MapBeforePlacement) -> ClusterMap {
+        let replicas = super::map::DEFAULT_REPLICAS;
+        let placement =
+            super::placement::plan(&map.earlier.nodes, map.earlier.shards, replicas as usize, &Default::default());
+        ClusterMap::from(MapBeforeAwaiting { earlier: map, replicas: 0, placement })
+    }
+}
+
+/// Before failure reports: read as a map without reports.
 #[derive(Deserialize)]
 struct MapBeforeReports {
     epoch: u64,
@@ -79,39 +90,7 @@ struct MapBeforeReports {
 
 impl From<MapBeforeReports> for ClusterMap {
     fn from(map: MapBeforeReports) -> ClusterMap {
-        ClusterMap::from(MapBeforePlacement {
-            epoch: map.epoch,
-            shards: map.shards,
-            nodes: map.nodes,
-            failure_reports: BTreeMap::new(),
-        })
-    }
-}
-
-/// The map as data dirs written before placement store it: every node
-/// held every shard, so the placement is planned from none, with the
-/// default replica count.
-#[derive(Deserialize)]
-struct MapBeforePlacement {
-    epoch: u64,
-    shards: storage::keyspace::Shard,
-    nodes: BTreeMap<raft::NodeId, NodeRecord>,
-    failure_reports: BTreeMap<raft::NodeId, std::collections::BTreeSet<raft::NodeId>>,
-}
-
-impl From<MapBeforePlacement> for ClusterMap {
-    fn from(map: MapBeforePlacement) -> ClusterMap {
-        let replicas = super::map::DEFAULT_REPLICAS;
-        let placement = super::placement::plan(&map.nodes, map.shards, replicas as usize, &Default::default());
-        ClusterMap {
-            epoch: map.epoch,
-            shards: map.shards,
-            nodes: map.nodes,
-            failure_reports: map.failure_reports,
-            replicas: 0,
-            placement,
-            awaiting: Default::default(),
-        }
+        ClusterMap::from(MapBeforePlacement { earlier: map, failure_reports: BTreeMap::new() })
     }
 }
 
@@ -159,15 +138,17 @@ mod tests {
 
     #[test]
     fn maps_stored_by_earlier_versions_read_with_what_they_lack_filled_in() {
-        #[derive(serde::Serialize)]
-        struct Before<'a> {
-            epoch: u64,
-            shards: u32,
-            nodes: &'a BTreeMap<raft::NodeId, NodeRecord>,
-        }
         let dir = tempfile::tempdir().unwrap();
         let storage = storage::Storage::open(dir.path(), storage::Layout::Shared).unwrap();
         let store = storage.store(Service::Meta);
+        // A layout's fields in order, as tuples: postcard writes a struct
+        // as its fields, one after another.
+        let stored = |bytes: Vec<u8>| {
+            let mut batch = Batch::new();
+            batch.put(Family::MetaState, meta_state::MAP, bytes);
+            store.write(batch, storage::Durability::Sync).unwrap();
+            stored_map(&store)
+        };
         let node = NodeRecord {
             id: 1,
             name: "ab".repeat(20),
@@ -177,61 +158,24 @@ mod tests {
             zone: Some("a".into()),
         };
         let nodes = BTreeMap::from([(1, node)]);
-        let mut batch = Batch::new();
-        batch.put(
-            Family::MetaState,
-            meta_state::MAP,
-            postcard::to_stdvec(&Before { epoch: 7, shards: 3, nodes: &nodes }).unwrap(),
-        );
-        store.write(batch, storage::Durability::Sync).unwrap();
-        let map = stored_map(&store).unwrap();
+
+        let map = stored(postcard::to_stdvec(&(7u64, 3u32, &nodes)).unwrap()).unwrap();
         assert_eq!((map.epoch, map.shards, &map.nodes), (7, 3, &nodes));
         assert!(map.failure_reports.is_empty() && map.replicas == 0);
         assert_eq!(map.placement.len(), 3);
-        #[derive(serde::Serialize)]
-        struct WithReports<'a> {
-            epoch: u64,
-            shards: u32,
-            nodes: &'a BTreeMap<raft::NodeId, NodeRecord>,
-            failure_reports: BTreeMap<raft::NodeId, std::collections::BTreeSet<raft::NodeId>>,
-        }
-        let failure_reports = BTreeMap::from([(1, [2].into())]);
-        let bytes = postcard::to_stdvec(&WithReports { epoch: 8, shards: 3, nodes: &nodes, failure_reports }).unwrap();
-        let mut batch = Batch::new();
-        batch.put(Family::MetaState, meta_state::MAP, bytes);
-        store.write(batch, storage::Durability::Sync).unwrap();
-        let map = stored_map(&store).unwrap();
+
+        let failure_reports: BTreeMap<raft::NodeId, std::collections::BTreeSet<raft::NodeId>> =
+            BTreeMap::from([(1, [2].into())]);
+        let map = stored(postcard::to_stdvec(&(8u64, 3u32, &nodes, &failure_reports)).unwrap()).unwrap();
         assert_eq!((map.epoch, map.failure_reports(1), map.placement.len()), (8, 1, 3));
 
-        // A map of the layout before `awaiting` keeps its placement.
-        #[derive(serde::Serialize)]
-        struct WithPlacement<'a> {
-            epoch: u64,
-            shards: u32,
-            nodes: &'a BTreeMap<raft::NodeId, NodeRecord>,
-            failure_reports: BTreeMap<raft::NodeId, std::collections::BTreeSet<raft::NodeId>>,
-            replicas: u32,
-            placement: super::super::placement::Placement,
-        }
-        let placement = BTreeMap::from([(0, vec![1]), (1, vec![1])]);
-        let before = WithPlacement {
-            epoch: 9,
-            shards: 2,
-            nodes: &nodes,
-            failure_reports: BTreeMap::new(),
-            replicas: 1,
-            placement: placement.clone(),
-        };
-        let mut batch = Batch::new();
-        batch.put(Family::MetaState, meta_state::MAP, postcard::to_stdvec(&before).unwrap());
-        store.write(batch, storage::Durability::Sync).unwrap();
-        let map = stored_map(&store).unwrap();
-        assert_eq!((map.epoch, map.replicas, &map.placement), (9, 1, &placement));
+        // The layout before `awaiting` keeps its replica count and placement.
+        let placement: super::super::placement::Placement = BTreeMap::from([(0, vec![1]), (1, vec![1])]);
+        let before = (9u64, 2u32, &nodes, &failure_reports, 1u32, &placement);
+        let map = stored(postcard::to_stdvec(&before).unwrap()).unwrap();
+        assert_eq!((map.epoch, map.failure_reports(1), map.replicas, &map.placement), (9, 1, 1, &placement));
         assert!(map.awaiting.is_empty());
 
-        let mut batch = Batch::new();
-        batch.put(Family::MetaState, meta_state::MAP, vec![0xff; 3]);
-        store.write(batch, storage::Durability::Sync).unwrap();
-        assert!(matches!(stored_map(&store), Err(Error::Corrupt { .. })));
+        assert!(matches!(stored(vec![0xff; 3]), Err(Error::Corrupt { .. })));
     }
 }
