@@ -59,7 +59,8 @@ impl Kv {
     async fn place(&self, check_membership: bool) {
         let map = self.meta().map();
         if map.placement.is_empty() {
-            // Not registered yet (or a map from before placement).
+            // Not registered yet, or initial members are still awaited
+            // (`ClusterMap::awaiting`): the groups keep their members.
             return;
         }
         let rounds = (0..self.shards()).map(|shard| self.place_shard(&map, shard, check_membership));
