@@ -1,21 +1,42 @@
-//! What tests of shard placement (`--replicas`) ask of a cluster: each
-//! shard's members and target as SESHAT SHARDS lists them, whether they
-//! settled, and keys of a shard a node holds no replica of.
+//! What tests of shards and their placement (`--replicas`) ask of a
+//! cluster: each shard as SESHAT SHARDS lists it, whether the shards
+//! settled on their targets, and keys of a shard a node holds no replica
+//! of.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::{Cluster, Node};
 
-/// Each shard's `(members, target)` as `node`'s SESHAT SHARDS lists them.
-pub async fn shards(node: &Node) -> anyhow::Result<Vec<(BTreeSet<u64>, BTreeSet<u64>)>> {
+/// One shard as a node's SESHAT SHARDS lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardLine {
+    /// `None`: no leader known (`leader=none`).
+    pub leader: Option<u64>,
+    /// The voters (learners left out).
+    pub members: BTreeSet<u64>,
+    /// The members the placement wants.
+    pub target: BTreeSet<u64>,
+    /// Its keys in every database, as the node's view has them.
+    pub keys: u64,
+}
+
+/// Every shard as `node`'s SESHAT SHARDS lists it.
+pub async fn shards(node: &Node) -> anyhow::Result<Vec<ShardLine>> {
     let mut c = node.patient_client(Duration::from_secs(10)).await?;
     let lines: Vec<String> = redis::cmd("SESHAT").arg("SHARDS").query_async(&mut c).await?;
-    let ids = |line: &str, field: &str| -> BTreeSet<u64> {
-        let value = line.split(' ').find_map(|f| f.strip_prefix(field)).unwrap_or_default();
-        value.split(',').filter_map(|id| id.parse().ok()).collect()
-    };
-    Ok(lines.iter().map(|line| (ids(line, "members="), ids(line, "target="))).collect())
+    Ok(lines.iter().map(|line| parse(line)).collect())
+}
+
+fn parse(line: &str) -> ShardLine {
+    let field = |name: &str| line.split(' ').find_map(|f| f.strip_prefix(name)).unwrap_or_default();
+    let ids = |name: &str| field(name).split(',').filter_map(|id| id.parse().ok()).collect();
+    ShardLine {
+        leader: field("leader=").parse().ok(),
+        members: ids("members="),
+        target: ids("target="),
+        keys: field("keys=").parse().unwrap_or(0),
+    }
 }
 
 /// Whether every running node sees each of the `count` shards' members
@@ -24,7 +45,7 @@ pub async fn placed(cluster: &Cluster, count: u32, replicas: usize) -> bool {
     for node in cluster.nodes.iter().filter(|node| node.is_running()) {
         let Ok(shards) = shards(node).await else { return false };
         let settled = shards.len() == count as usize
-            && shards.iter().all(|(members, target)| members == target && target.len() == replicas);
+            && shards.iter().all(|shard| shard.members == shard.target && shard.target.len() == replicas);
         if !settled {
             return false;
         }
@@ -52,8 +73,7 @@ pub async fn key_elsewhere(node: &Node, id: u64, count: u32, prefix: &str) -> an
     let shards = shards(node).await?;
     for i in 0.. {
         let key = format!("{prefix}{i}");
-        let (members, _) = &shards[shard_of(&key, count) as usize];
-        if !members.contains(&id) {
+        if !shards[shard_of(&key, count) as usize].members.contains(&id) {
             return Ok(key);
         }
     }

@@ -19,18 +19,10 @@ const SHARDS: u32 = 4;
 /// than another member of a shard it leads (what the leader balancer
 /// promises when a node hosts only some shards), as `node` sees them.
 async fn leaders_balanced(node: &Node) -> bool {
-    let Ok(mut c) = node.patient_client(Duration::from_secs(10)).await else { return false };
-    let Ok(lines) = redis::cmd("SESHAT").arg("SHARDS").query_async::<Vec<String>>(&mut c).await else { return false };
-    let field = |line: &str, name: &str| line.split(' ').find_map(|f| f.strip_prefix(name)).map(str::to_string);
-    let mut shards = Vec::new();
-    for line in &lines {
-        let Some(Ok(leader)) = field(line, "leader=").map(|id| id.parse::<u64>()) else { return false };
-        let members: Vec<u64> =
-            field(line, "members=").unwrap_or_default().split(',').filter_map(|id| id.parse().ok()).collect();
-        shards.push((leader, members));
-    }
-    let leads = |id: u64| shards.iter().filter(|(leader, _)| *leader == id).count();
-    shards.iter().all(|(leader, members)| members.iter().all(|member| leads(*leader) <= leads(*member) + 1))
+    let Ok(shards) = shards(node).await else { return false };
+    let Some(leaders) = shards.iter().map(|shard| shard.leader).collect::<Option<Vec<u64>>>() else { return false };
+    let leads = |id: u64| leaders.iter().filter(|leader| **leader == id).count();
+    shards.iter().zip(&leaders).all(|(shard, leader)| shard.members.iter().all(|m| leads(*leader) <= leads(*m) + 1))
 }
 
 #[tokio::test]
@@ -156,7 +148,9 @@ async fn a_removed_node_hands_its_replicas_to_the_others_and_ends_with_none() ->
     let _: Vec<String> = redis::cmd("SESHAT").arg("REMOVE-NODE").arg("4").query_async(&mut c).await?;
     let without_four = || async {
         let Ok(shards) = shards(&cluster.nodes[0]).await else { return false };
-        shards.iter().all(|(members, target)| members == target && target.len() == 2 && !members.contains(&4))
+        shards
+            .iter()
+            .all(|shard| shard.members == shard.target && shard.target.len() == 2 && !shard.members.contains(&4))
     };
     assert!(
         eventually(Duration::from_secs(60), without_four).await,
@@ -224,20 +218,15 @@ async fn cluster_clients_reach_every_shard_when_replicas_are_on_some_nodes() -> 
 async fn an_initial_member_that_starts_late_keeps_its_replicas() -> anyhow::Result<()> {
     let _exclusive = one_cluster_at_a_time().await;
     let mut cluster = Cluster::start_holding_back(3, FAST, 2)?;
-    let leaders_elected = || async {
-        let Ok(mut c) = cluster.nodes[0].client().await else { return false };
-        let lines = redis::cmd("SESHAT").arg("SHARDS").query_async::<Vec<String>>(&mut c).await;
-        lines.is_ok_and(|lines| {
-            lines.iter().all(|line| line.split(' ').any(|f| f.strip_prefix("leader=").is_some_and(|id| id != "none")))
-        })
-    };
+    let leaders_elected =
+        || async { shards(&cluster.nodes[0]).await.is_ok_and(|shards| shards.iter().all(|s| s.leader.is_some())) };
     assert!(eventually(Duration::from_secs(15), leaders_elected).await, "the two running nodes elect leaders");
     // Placement rounds run every 0.5 s: a placement over the two nodes
     // registered so far would take node 3 out of every shard in this time.
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
     while std::time::Instant::now() < deadline {
-        for (shard, (members, _)) in shards(&cluster.nodes[0]).await?.iter().enumerate() {
-            assert!(members.contains(&3), "kv/{shard} dropped node 3 before it started: {members:?}");
+        for (index, shard) in shards(&cluster.nodes[0]).await?.iter().enumerate() {
+            assert!(shard.members.contains(&3), "kv/{index} dropped node 3 before it started: {:?}", shard.members);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

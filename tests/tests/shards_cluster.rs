@@ -10,24 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
+use seshat_tests::placement::shards;
 use seshat_tests::{eventually, one_cluster_at_a_time, redis_cli, Cluster, Node, FAST};
-
-/// `(leader, keys)` of every shard, as `SESHAT SHARDS` on `node` reports.
-async fn shards(node: &Node) -> anyhow::Result<Vec<(Option<u64>, u64)>> {
-    let mut c = node.client().await?;
-    let lines: Vec<String> = redis::cmd("SESHAT").arg("SHARDS").query_async(&mut c).await?;
-    let field = |line: &str, name: &str| {
-        line.split(' ').find_map(|f| f.strip_prefix(name).and_then(|v| v.strip_prefix('='))).map(str::to_string)
-    };
-    Ok(lines
-        .iter()
-        .map(|line| {
-            let leader = field(line, "leader").and_then(|v| v.parse().ok());
-            let keys = field(line, "keys").and_then(|v| v.parse().ok()).unwrap_or(0);
-            (leader, keys)
-        })
-        .collect())
-}
 
 /// Waits until the three shards have three different leaders, as every
 /// running node sees them.
@@ -36,7 +20,7 @@ async fn leaders_spread(cluster: &Cluster, timeout: Duration) -> bool {
         let mut views = BTreeSet::new();
         for node in cluster.nodes.iter().filter(|node| node.is_running()) {
             let Ok(shards) = shards(node).await else { return false };
-            let leaders: Vec<Option<u64>> = shards.iter().map(|(leader, _)| *leader).collect();
+            let leaders: Vec<Option<u64>> = shards.iter().map(|shard| shard.leader).collect();
             let distinct: BTreeSet<u64> = leaders.iter().flatten().copied().collect();
             if distinct.len() != leaders.len() {
                 return false;
@@ -64,7 +48,7 @@ async fn leaders_spread_over_the_nodes_and_any_node_serves_every_shard() -> anyh
         let value: i64 = clients[(i + 1) % 3].get(format!("key:{i}")).await?;
         assert_eq!(value, i as i64);
     }
-    let keys: Vec<u64> = shards(&cluster.nodes[0]).await?.iter().map(|(_, keys)| *keys).collect();
+    let keys: Vec<u64> = shards(&cluster.nodes[0]).await?.iter().map(|shard| shard.keys).collect();
     assert_eq!(keys.iter().sum::<u64>(), 300, "{keys:?}");
     assert!(keys.iter().all(|keys| *keys > 50), "keys did not spread over the shards: {keys:?}");
     let dbsize: u64 = redis::cmd("DBSIZE").query_async(&mut clients[2]).await?;
@@ -86,7 +70,7 @@ async fn cluster_clients_follow_moved_to_the_shard_leaders() -> anyhow::Result<(
 
     // "foo" is in slot 12182, the third shard's: exactly one node serves
     // it, the others redirect there.
-    let leader_port = ports[shards(&cluster.nodes[0]).await?[2].0.expect("a leader") as usize - 1];
+    let leader_port = ports[shards(&cluster.nodes[0]).await?[2].leader.expect("a leader") as usize - 1];
     for port in &ports {
         let answer = redis_cli(*port, &["SET", "foo", "bar"]);
         if *port == leader_port {
@@ -160,7 +144,7 @@ async fn cluster_clients_ride_out_leader_changes() -> anyhow::Result<()> {
     let _exclusive = one_cluster_at_a_time().await;
     let cluster = Cluster::start(3, &[FAST, &["--cluster-enabled", "yes"]].concat())?;
     assert!(leaders_spread(&cluster, Duration::from_secs(30)).await, "the three shards' leaders did not spread");
-    let before: Vec<Option<u64>> = shards(&cluster.nodes[0]).await?.iter().map(|(leader, _)| *leader).collect();
+    let before: Vec<Option<u64>> = shards(&cluster.nodes[0]).await?.iter().map(|shard| shard.leader).collect();
     let script = seshat_tests::package_dir().join("cluster").join("storm.py");
     let client = Command::new(seshat_tests::python())
         .arg(script)
@@ -190,7 +174,7 @@ async fn cluster_clients_ride_out_leader_changes() -> anyhow::Result<()> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success() && stdout.contains("passed"), "redis-py failed:\n{stdout}\n{stderr}");
     let rust_writes = rust_client.await??;
-    let after: Vec<Option<u64>> = shards(&cluster.nodes[0]).await?.iter().map(|(leader, _)| *leader).collect();
+    let after: Vec<Option<u64>> = shards(&cluster.nodes[0]).await?.iter().map(|shard| shard.leader).collect();
     println!("{}, redis-rs {rust_writes} writes, while leaders went from {before:?} to {after:?}", stdout.trim());
     Ok(())
 }
@@ -225,13 +209,13 @@ async fn a_killed_nodes_shards_fail_over_and_every_key_stays_reachable() -> anyh
     }
     // Node 1 leads one shard (the leaders spread): kill it.
     let before = shards(&cluster.nodes[1]).await?;
-    let orphaned = before.iter().position(|(leader, _)| *leader == Some(1)).expect("node 1 leads a shard");
+    let orphaned = before.iter().position(|shard| shard.leader == Some(1)).expect("node 1 leads a shard");
     cluster.nodes[0].kill9();
     let killed = Instant::now();
     let survivor = &cluster.nodes[1];
     assert!(
         eventually(Duration::from_secs(10), || async {
-            shards(survivor).await.is_ok_and(|now| now[orphaned].0.is_some_and(|leader| leader != 1))
+            shards(survivor).await.is_ok_and(|now| now[orphaned].leader.is_some_and(|leader| leader != 1))
         })
         .await,
         "the killed node's shard elected no new leader"

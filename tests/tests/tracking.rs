@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use redis_protocol::resp3::types::OwnedFrame as Frame3;
 use seshat_tests::differential::Tree;
-use seshat_tests::placement::{key_elsewhere, placed, shard_of};
+use seshat_tests::placement::{key_elsewhere, placed, shard_of, shards};
 use seshat_tests::{eventually, one_cluster_at_a_time, Cluster, Node, Raw, RedisServer, FAST};
 
 /// A connection that keeps the pushes it receives apart from replies.
@@ -273,15 +273,6 @@ fn without_flushes(pushes: Vec<Tree>) -> Vec<Tree> {
     pushes.into_iter().filter(|push| *push != flush).collect()
 }
 
-/// The leader of shard `shard` as `node`'s SESHAT SHARDS names it.
-async fn leader_of(node: &Node, shard: u32) -> Result<u64> {
-    let mut c = node.patient_client(Duration::from_secs(10)).await?;
-    let lines: Vec<String> = redis::cmd("SESHAT").arg("SHARDS").query_async(&mut c).await?;
-    let line = lines.get(shard as usize).context("no such shard")?;
-    let leader = line.split(' ').find_map(|field| field.strip_prefix("leader=")).context("no leader")?;
-    Ok(leader.parse()?)
-}
-
 #[tokio::test]
 async fn a_node_follows_the_changes_of_the_shards_it_does_not_hold_for_its_tracking_clients() -> Result<()> {
     const SHARDS: u32 = 4;
@@ -320,7 +311,8 @@ async fn a_node_follows_the_changes_of_the_shards_it_does_not_hold_for_its_track
     // The shard's leader dies: its feed (there or on another replica) may
     // break, which flushes; invalidations come again once a new leader
     // took over.
-    let leader = leader_of(node, shard_of(&remote, SHARDS)).await?;
+    let shard = &shards(node).await?[shard_of(&remote, SHARDS) as usize];
+    let leader = shard.leader.context("the shard has no leader")?;
     assert_ne!(leader, 1, "node 1 leads a shard it holds no replica of");
     cluster.nodes[leader as usize - 1].kill9();
     let survivor = (2..=4).find(|id| *id != leader).expect("a surviving node");

@@ -16,14 +16,15 @@
 //! (and drops it) or has bumped the generation before it.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use super::Sha;
 
-/// See the module docs.
+/// See the module docs. Every EVAL on a node with several shards reads
+/// it; only a miss or a clear writes.
 #[derive(Debug, Default)]
 pub struct StoredEverywhere {
-    state: Mutex<State>,
+    state: RwLock<State>,
 }
 
 #[derive(Debug, Default)]
@@ -36,19 +37,19 @@ struct State {
 impl StoredEverywhere {
     /// Whether every held shard stores `sha`, as last seen.
     pub fn contains(&self, sha: &Sha) -> bool {
-        self.state.lock().expect("stored-everywhere lock").shas.contains(sha)
+        self.state.read().expect("stored-everywhere lock").shas.contains(sha)
     }
 
     /// The generation to pass to [`StoredEverywhere::record`]; taken
     /// before reading the store.
     pub fn generation(&self) -> u64 {
-        self.state.lock().expect("stored-everywhere lock").generation
+        self.state.read().expect("stored-everywhere lock").generation
     }
 
     /// Records that every held shard stores `sha`, as read after taking
     /// `generation`; nothing if a clear came since.
     pub fn record(&self, generation: u64, sha: Sha) {
-        let mut state = self.state.lock().expect("stored-everywhere lock");
+        let mut state = self.state.write().expect("stored-everywhere lock");
         if state.generation == generation {
             state.shas.insert(sha);
         }
@@ -56,7 +57,7 @@ impl StoredEverywhere {
 
     /// Forgets every script: a held shard may have lost some.
     pub fn clear(&self) {
-        let mut state = self.state.lock().expect("stored-everywhere lock");
+        let mut state = self.state.write().expect("stored-everywhere lock");
         state.generation += 1;
         state.shas.clear();
     }

@@ -1,8 +1,9 @@
 //! The shards this node holds no replica of, reached through a node that
 //! does: the node service `kv` runs a write, a read, a WATCH, a blocking
 //! pop or a poll of a change feed (`follow`) on its replica of the
-//! shard's group, for a peer, exactly as for a client of its own (a follower forwards the write to the shard's leader;
-//! a read waits for the group's read barrier, so it is linearizable).
+//! shard's group, for a peer, exactly as for a client of its own (a
+//! follower forwards the write to the shard's leader; a read waits for
+//! the group's read barrier, so it is linearizable).
 //!
 //! Which node: the shard's leader as last heard (every answer names the
 //! leader the answering replica knows), then the shard's target members in
