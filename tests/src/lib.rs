@@ -8,6 +8,7 @@
 //! parent for inspection while the test runs.
 
 pub mod bank;
+pub mod bounded;
 pub mod chaos;
 pub mod differential;
 pub mod faults;
@@ -92,12 +93,13 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// `postgres`, stopping at the first error: its output. Panics if psql
 /// fails or writes to stderr.
 pub fn psql(node: &Node, args: &[&str]) -> String {
-    let output = std::process::Command::new("psql")
+    let mut command = std::process::Command::new("psql");
+    command
         .args(["-h", "127.0.0.1", "-p", &node.pg_port().to_string(), "-U", "postgres", "-X", "-v", "ON_ERROR_STOP=1"])
         .args(args)
-        .arg("postgres")
-        .output()
-        .expect("psql is installed (scripts/install-deps.sh)");
+        .arg("postgres");
+    let output = bounded::output_within(&mut command, bounded::CLIENT_LIMIT)
+        .unwrap_or_else(|e| panic!("psql {args:?} (installed by scripts/install-deps.sh): {e}"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success() && stderr.is_empty(), "psql {args:?}: {stderr}");
     String::from_utf8(output.stdout).expect("psql writes UTF-8")
@@ -213,14 +215,14 @@ impl Node {
     /// Runs the binary on this node's data dir with `args`, waiting for it to
     /// exit, and returns its status and stderr. For startup-error tests.
     pub fn run_to_exit(&self, args: &[&str]) -> Result<(ExitStatus, String)> {
-        let output = Command::new(seshat_bin())
+        let mut command = Command::new(seshat_bin());
+        command
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(["--resp-addr", "127.0.0.1:0", "--pg-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"])
             .args(["--log-level", "warn"])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()?;
+            .args(args);
+        let output = bounded::output_within(&mut command, START_TIMEOUT)?;
         Ok((output.status, String::from_utf8_lossy(&output.stderr).into_owned()))
     }
 
@@ -474,9 +476,26 @@ impl Drop for RedisServer {
     }
 }
 
-/// A cluster of real `seshat` processes on loopback, node ids 1..=n.
+/// A cluster of real `seshat` processes on loopback, node ids 1..=n. When
+/// a test panics holding it, the end of each node's log goes to stderr,
+/// which the test harness prints with the failure.
 pub struct Cluster {
     pub nodes: Vec<Node>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        const LINES: usize = 60;
+        for (index, node) in self.nodes.iter().enumerate() {
+            let log = node.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(LINES)..];
+            eprintln!("--- the last {} lines of node {}'s log ---\n{}", tail.len(), index + 1, tail.join("\n"));
+        }
+    }
 }
 
 impl Cluster {
@@ -562,6 +581,15 @@ pub(crate) async fn leader_among<'a>(
     None
 }
 
+/// redis-rs's async cluster client of the cluster that the nodes on
+/// `ports` show, whose requests (retries after MOVED included) may take
+/// `timeout`: the crate's cluster client waits forever by default.
+pub async fn cluster_client(ports: &[u16], timeout: Duration) -> Result<redis::cluster_async::ClusterConnection> {
+    let nodes: Vec<String> = ports.iter().map(|port| format!("redis://127.0.0.1:{port}")).collect();
+    let client = redis::cluster::ClusterClientBuilder::new(nodes).response_timeout(timeout).build()?;
+    Ok(client.get_async_connection().await?)
+}
+
 /// What `redis-cli -h 127.0.0.1 -p PORT ARGS…` prints; panics if it fails.
 pub fn redis_cli(port: u16, args: &[&str]) -> String {
     match try_redis_cli(port, args) {
@@ -571,14 +599,16 @@ pub fn redis_cli(port: u16, args: &[&str]) -> String {
 }
 
 /// What `redis-cli -h 127.0.0.1 -p PORT ARGS…` prints, or, when it exits
-/// with a failure (`--cluster check` does while a slot has no leader),
-/// everything it printed.
+/// with a failure (`--cluster check` does while a slot has no leader) or
+/// does not exit within [`bounded::CLIENT_LIMIT`], everything it printed.
 pub fn try_redis_cli(port: u16, args: &[&str]) -> Result<String, String> {
-    let output = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli is installed (make test installs redis-tools)");
+    let mut command = Command::new("redis-cli");
+    command.args(["-h", "127.0.0.1", "-p", &port.to_string()]).args(args);
+    let output = match bounded::output_within(&mut command, bounded::CLIENT_LIMIT) {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(e.to_string()),
+        Err(e) => panic!("redis-cli (make test installs redis-tools): {e}"),
+    };
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     match output.status.success() {
         true => Ok(stdout),

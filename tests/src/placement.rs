@@ -68,14 +68,11 @@ pub fn shard_of(key: &str, count: u32) -> u32 {
 }
 
 /// A key starting with `prefix`, of one of the `count` shards `node` (id
-/// `id`) holds no replica of.
+/// `id`) holds no replica of; an error if it holds them all.
 pub async fn key_elsewhere(node: &Node, id: u64, count: u32, prefix: &str) -> anyhow::Result<String> {
     let shards = shards(node).await?;
-    for i in 0.. {
-        let key = format!("{prefix}{i}");
-        if !shards[shard_of(&key, count) as usize].members.contains(&id) {
-            return Ok(key);
-        }
-    }
-    unreachable!()
+    anyhow::ensure!(shards.len() == count as usize, "{count} shards expected: {shards:?}");
+    anyhow::ensure!(shards.iter().any(|shard| !shard.members.contains(&id)), "node {id} is in every shard: {shards:?}");
+    let mut keys = (0..).map(|i| format!("{prefix}{i}"));
+    Ok(keys.find(|key| !shards[shard_of(key, count) as usize].members.contains(&id)).expect("some key"))
 }

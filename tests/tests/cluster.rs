@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use seshat_tests::{eventually, info_field, info_fields, one_cluster_at_a_time, Cluster, FAST};
+use seshat_tests::bounded::output_within;
+use seshat_tests::{eventually, info_field, info_fields, one_cluster_at_a_time, Cluster, FAST, START_TIMEOUT};
 
 /// [`FAST`] with a single shard.
 fn one_shard() -> Vec<&'static str> {
@@ -268,7 +269,9 @@ async fn operator_subcommands_talk_to_any_node() {
     assert!(knows_leader, "the follower learns the leader");
     let follower = follower_node.addr().to_string();
     let run = |args: &[&str]| {
-        let output = std::process::Command::new(seshat_tests::seshat_bin()).args(args).output().unwrap();
+        let mut command = std::process::Command::new(seshat_tests::seshat_bin());
+        command.args(args);
+        let output = output_within(&mut command, START_TIMEOUT).unwrap();
         (
             output.status.code(),
             String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -6,6 +6,7 @@
 use std::process::Command;
 
 use redis::AsyncCommands;
+use seshat_tests::bounded::{output_within, CLIENT_LIMIT};
 use seshat_tests::Node;
 
 fn redis_cli(node: &Node, args: &[&str]) -> String {
@@ -124,7 +125,9 @@ async fn redis_cli_and_redis_py_work_as_cluster_clients() -> anyhow::Result<()> 
     assert!(info.contains("1 keys | 16384 slots | 0 slaves."), "{info}");
 
     let script = seshat_tests::package_dir().join("cluster").join("check.py");
-    let output = Command::new(seshat_tests::python()).arg(script).arg(node.port().to_string()).output()?;
+    let mut command = Command::new(seshat_tests::python());
+    command.arg(script).arg(node.port().to_string());
+    let output = output_within(&mut command, CLIENT_LIMIT)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "redis-py failed:\n{stdout}\n{stderr}\nnode log:\n{}", node.log());

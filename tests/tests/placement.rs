@@ -194,8 +194,7 @@ async fn cluster_clients_reach_every_shard_when_replicas_are_on_some_nodes() -> 
         "a node does not show every slot: {:?}",
         ports.iter().map(|port| check(*port)).collect::<Vec<_>>()
     );
-    let nodes = [format!("redis://127.0.0.1:{}", ports[0])];
-    let mut rc = redis::cluster::ClusterClientBuilder::new(nodes).build()?.get_async_connection().await?;
+    let mut rc = seshat_tests::cluster_client(&ports[..1], Duration::from_secs(10)).await?;
     for i in 0..100 {
         let () = redis::cmd("SET").arg(format!("rs:{i}")).arg(i).query_async(&mut rc).await?;
     }

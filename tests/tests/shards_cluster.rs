@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
+use seshat_tests::bounded::{output_within, CLIENT_LIMIT};
 use seshat_tests::placement::shards;
 use seshat_tests::{eventually, one_cluster_at_a_time, redis_cli, Cluster, Node, FAST};
 
@@ -112,7 +113,9 @@ async fn cluster_clients_follow_moved_to_the_shard_leaders() -> anyhow::Result<(
     assert_eq!(nodes.lines().filter(|line| line.contains("myself,master")).count(), 1, "{nodes}");
 
     let script = seshat_tests::package_dir().join("cluster").join("check.py");
-    let output = Command::new(seshat_tests::python()).arg(script).arg(ports[0].to_string()).arg("3").output()?;
+    let mut command = Command::new(seshat_tests::python());
+    command.arg(script).arg(ports[0].to_string()).arg("3");
+    let output = output_within(&mut command, CLIENT_LIMIT)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "redis-py failed:\n{stdout}\n{stderr}");
@@ -121,8 +124,7 @@ async fn cluster_clients_follow_moved_to_the_shard_leaders() -> anyhow::Result<(
     // redis-rs's async cluster client: discovery, routing, MGET split by
     // slot, a pipeline within one slot, CROSSSLOT for a command it does not
     // split.
-    let nodes = [format!("redis://127.0.0.1:{}", ports[2])];
-    let mut rc = redis::cluster::ClusterClientBuilder::new(nodes).build()?.get_async_connection().await?;
+    let mut rc = seshat_tests::cluster_client(&ports[2..3], Duration::from_secs(10)).await?;
     for i in 0..60 {
         let () = rc.set(format!("rs:{i}"), i).await?;
     }
@@ -184,8 +186,7 @@ async fn cluster_clients_ride_out_leader_changes() -> anyhow::Result<()> {
 /// following MOVED to the new leaders, and every read must see the write
 /// before it. Returns the number of writes.
 async fn rust_cluster_storm(ports: Vec<u16>, duration: Duration) -> anyhow::Result<u64> {
-    let nodes: Vec<String> = ports.iter().map(|port| format!("redis://127.0.0.1:{port}")).collect();
-    let mut c = redis::cluster::ClusterClientBuilder::new(nodes).build()?.get_async_connection().await?;
+    let mut c = seshat_tests::cluster_client(&ports, Duration::from_secs(10)).await?;
     let deadline = Instant::now() + duration;
     let mut done = 0u64;
     while Instant::now() < deadline {
@@ -327,12 +328,13 @@ async fn a_restarted_cluster_keeps_its_slot_map_and_a_joining_node_takes_its_sha
     );
     let target = cluster.nodes[0].raft_addr();
     let dir = tempfile::tempdir()?;
-    let refused = Command::new(seshat_tests::seshat_bin())
+    let mut joining = Command::new(seshat_tests::seshat_bin());
+    joining
         .arg("--data-dir")
         .arg(dir.path())
         .args(["--resp-addr", "127.0.0.1:0", "--pg-addr", "off", "--raft-addr", "127.0.0.1:0"])
-        .args(["--node-id", "5", "--join", &target, "--shards", "2"])
-        .output()?;
+        .args(["--node-id", "5", "--join", &target, "--shards", "2"]);
+    let refused = output_within(&mut joining, seshat_tests::START_TIMEOUT)?;
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success());
     assert!(

@@ -1,6 +1,7 @@
 //! The PostgreSQL frontend against the built binary: tokio-postgres and
 //! psql, real processes.
 
+use seshat_tests::bounded::{output_within, CLIENT_LIMIT};
 use seshat_tests::{failing, first_column, simple_rows, Node};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -217,12 +218,12 @@ fn a_psql_script_runs_to_the_end() {
     )
     .unwrap();
     let psql = |args: &[&str]| {
-        std::process::Command::new("psql")
+        let mut command = std::process::Command::new("psql");
+        command
             .args(["-h", "127.0.0.1", "-p", &node.pg_port().to_string(), "-U", "seshat", "-d", "seshat"])
             .args(["-v", "ON_ERROR_STOP=1", "-X", "-q", "-A", "-t"])
-            .args(args)
-            .output()
-            .expect("psql is installed (scripts/install-deps.sh)")
+            .args(args);
+        output_within(&mut command, CLIENT_LIMIT).expect("psql (installed by scripts/install-deps.sh) exits")
     };
     let output = psql(&["-f", script.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&output.stdout);

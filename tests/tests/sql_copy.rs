@@ -6,6 +6,7 @@ use std::process::Command;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use seshat_tests::bounded::{output_within, CLIENT_LIMIT};
 use seshat_tests::{failing, psql, simple_rows, sqlstate, Node};
 
 /// Streams `data` into `sql` (a COPY FROM STDIN) in pieces of `piece`
@@ -162,12 +163,9 @@ async fn psql_copies_a_file_in_and_out() {
 }
 
 fn pgbench(node: &Node, args: &[&str]) -> String {
-    let output = Command::new("pgbench")
-        .args(["-h", "127.0.0.1", "-p", &node.pg_port().to_string(), "-U", "postgres"])
-        .args(args)
-        .arg("postgres")
-        .output()
-        .unwrap();
+    let mut command = Command::new("pgbench");
+    command.args(["-h", "127.0.0.1", "-p", &node.pg_port().to_string(), "-U", "postgres"]).args(args).arg("postgres");
+    let output = output_within(&mut command, CLIENT_LIMIT).unwrap();
     let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "pgbench {args:?}: {all}");
     all
