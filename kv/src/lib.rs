@@ -72,7 +72,7 @@ pub use read::{
 };
 pub use record::KeyType;
 pub use reply::Reply;
-pub use service::{cluster_shards, recorded_shards, Kv, KvConfig, KvStart, ShardView, WriteReply};
+pub use service::{cluster_shards, recorded_shards, Kv, KvConfig, KvStart, OpenedKv, ShardView, WriteReply};
 pub use set_algebra::SetAlgebra;
 pub use sorted::{format_score, Aggregate, Combine, LexBound, Range, RangeSpec, ScoreBound};
 pub use stats::Stats;

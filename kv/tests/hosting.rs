@@ -36,7 +36,7 @@ async fn an_unhosted_shard_is_erased_and_the_others_keep_their_data() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::open(dir.path(), Layout::Shared).unwrap();
     let node = RaftNode::start(1, TcpListener::bind("127.0.0.1:0").await.unwrap(), None).unwrap();
-    let kv = Kv::start(KvStart {
+    let opened = Kv::open(KvStart {
         node: &node,
         store: storage.store(Service::Kv),
         snapshots_dir: dir.path().join("snapshots"),
@@ -51,6 +51,7 @@ async fn an_unhosted_shard_is_erased_and_the_others_keep_their_data() {
     })
     .await
     .unwrap();
+    let kv = opened.start_groups().await.unwrap();
     while !kv.groups().iter().all(|group| group.is_leader()) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -48,7 +48,7 @@ impl Harness {
         let clock = Arc::new(ManualClock::new(START_MS));
         let node = RaftNode::start(1, TcpListener::bind("127.0.0.1:0").await.unwrap(), None).unwrap();
         let script_commands = Arc::new(kv::script::ScriptCommandsSlot::default());
-        let kv = Kv::start(KvStart {
+        let opened = Kv::open(KvStart {
             node: &node,
             store: storage.store(Service::Kv),
             snapshots_dir: dir.join("snapshots"),
@@ -63,14 +63,15 @@ impl Harness {
         })
         .await
         .unwrap();
+        let frontend =
+            RespFrontend::new(opened.kv().clone(), node.clone(), RespConfig::default(), NodeFacts::default()).unwrap();
+        script_commands.install(frontend.script_commands());
+        let kv = opened.start_groups().await.unwrap();
         while !kv.group().is_leader() {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let frontend =
-            RespFrontend::new(kv.clone(), node.clone(), RespConfig::default(), NodeFacts::default()).unwrap();
-        script_commands.install(frontend.script_commands());
         let shutdown = Shutdown::new();
         let serving = shutdown.clone();
         tokio::spawn(async move { frontend.serve(listener, serving).await.unwrap() });

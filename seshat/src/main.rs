@@ -116,10 +116,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
             (joining_shards(&node, &kv_store, member, config.shards).await?.or(config.shards), 1)
         }
     };
-    // Installed once the RESP frontend exists; a replica applying a script
-    // before then waits for it.
+    // The RESP frontend's command table parses scripts' commands: it is
+    // installed before the groups start, as starting one may apply
+    // scripts (`kv::OpenedKv`).
     let script_commands = Arc::new(ScriptCommandsSlot::default());
-    let kv = Kv::start(KvStart {
+    let opened = Kv::open(KvStart {
         node: &node,
         store: storage.store(Service::Kv),
         snapshots_dir: config.data_dir.join("snapshots"),
@@ -133,22 +134,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         script_commands: script_commands.clone(),
     })
     .await?;
-    let sql = Sql::start(SqlStart {
-        node: &node,
-        store: storage.store(Service::Sql),
-        snapshot_dir: config.data_dir.join("snapshots").join("sql-0"),
-        settings: config.group.clone(),
-        bootstrap,
-        clock: Arc::new(SystemClock),
-    })
-    .await?;
 
     let listener = TcpListener::bind(config.resp_addr)
         .await
         .with_context(|| format!("cannot listen for RESP on {}", config.resp_addr))?;
     let resp_addr = listener.local_addr()?;
     let resp = RespFrontend::new(
-        kv.clone(),
+        opened.kv().clone(),
         node.clone(),
         RespConfig {
             requirepass: config.requirepass.clone(),
@@ -168,6 +160,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
     )
     .map_err(|error| anyhow::anyhow!("invalid [redis] parameter in the config file: {}", error.0))?;
     script_commands.install(resp.script_commands());
+    let kv = opened.start_groups().await?;
+    let sql = Sql::start(SqlStart {
+        node: &node,
+        store: storage.store(Service::Sql),
+        snapshot_dir: config.data_dir.join("snapshots").join("sql-0"),
+        settings: config.group.clone(),
+        bootstrap,
+        clock: Arc::new(SystemClock),
+    })
+    .await?;
 
     let mut frontends: Vec<(Box<dyn Frontend>, TcpListener)> = vec![(Box::new(resp), listener)];
     let mut pg_addr = None;

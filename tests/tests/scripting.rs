@@ -225,3 +225,41 @@ async fn a_script_eval_ran_again_after_script_flush_is_stored_in_every_shard_aga
     assert_eq!(found, 1, "the EVAL after the flush stored the script in the third shard again");
     Ok(())
 }
+
+/// A node killed after a script's entry committed and before its apply
+/// finished applies it when it starts again: the start applies what was
+/// committed, and the script's commands parse with the RESP frontend's
+/// table, which is ready by then (before, the start waited for a
+/// frontend that only came after it, and the node never came up).
+#[tokio::test]
+async fn a_node_killed_while_applying_a_script_applies_it_at_restart() -> Result<()> {
+    // Half a second of Lua (a fixed count of instructions, within the
+    // budget) before the write.
+    const SLOW_INCR: &str = "local i = 0 while i < 40000000 do i = i + 1 end return redis.call('INCR', KEYS[1])";
+    let mut node = seshat_tests::Node::start(&[])?;
+    let mut c = node.patient_client(Duration::from_secs(10)).await?;
+    let () = redis::cmd("SET").arg("before").arg(1).query_async(&mut c).await?;
+    let mut raw = node.raw().await?;
+    raw.send_command(&[b"EVAL", SLOW_INCR.as_bytes(), b"1", b"slow"]).await?;
+    // (commit index, applied index) of the node's group.
+    let indexes = || async {
+        let fields = seshat_tests::info_fields(&node, &["seshat_commit_index", "seshat_applied_index"]).await?;
+        let index = |at: usize| fields.get(at)?.as_deref()?.parse::<u64>().ok();
+        Some((index(0)?, index(1)?))
+    };
+    // Committed and not applied, twice 0.1 s apart at the same index: the
+    // script runs (other entries apply in a moment).
+    let applying = seshat_tests::eventually(Duration::from_secs(10), || async {
+        let Some((committed, applied)) = indexes().await else { return false };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        committed > applied && indexes().await.is_some_and(|(committed, again)| committed > again && again == applied)
+    })
+    .await;
+    assert!(applying, "the script's entry committed and is being applied");
+    node.kill9();
+    node.restart()?;
+    let mut c = node.patient_client(Duration::from_secs(10)).await?;
+    let value: Option<i64> = redis::cmd("GET").arg("slow").query_async(&mut c).await?;
+    assert_eq!(value, Some(1), "the script applied once");
+    Ok(())
+}

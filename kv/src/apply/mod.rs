@@ -143,6 +143,8 @@ pub struct NodeShared {
     pub script_commands: Arc<ScriptCommandsSlot>,
     /// The scripts found in every shard the node holds.
     pub scripts_everywhere: Arc<StoredEverywhere>,
+    /// Whether SWAPDB ever ran (only a single-shard service runs it).
+    pub(crate) db_state: Arc<DbMapState>,
 }
 
 impl NodeShared {
@@ -155,6 +157,7 @@ impl NodeShared {
             key_events: Arc::default(),
             script_commands: Arc::default(),
             scripts_everywhere: Arc::default(),
+            db_state: Arc::default(),
         }
     }
 }
@@ -163,11 +166,10 @@ impl KvStateMachine {
     /// Opens the state machine of group `shard`, which owns hash slots
     /// `slots`, stored in `store`.
     pub fn open(store: Store, shard: Shard, slots: Vec<RangeInclusive<u16>>, shared: NodeShared) -> Result<Self> {
-        let NodeShared { stats, cursors, blocked, key_events, script_commands, scripts_everywhere } = shared;
+        let NodeShared { stats, cursors, blocked, key_events, script_commands, scripts_everywhere, db_state } = shared;
         let last_stamp_ms = read_u64(&store, &kv_meta::last_stamp(shard))?;
         let waiters = WaitQueue::load(&store, shard)?;
         let dbs = DbMap::load(&store, shard)?;
-        let db_state = Arc::new(DbMapState::default());
         db_state.observe(&dbs);
         let machine = KvStateMachine {
             store,
@@ -194,11 +196,6 @@ impl KvStateMachine {
     fn publish_queue(&self) {
         let earlier = self.waiters.of_other_boots(self.blocked.node(), self.blocked.boot());
         self.blocked.queue_applied(self.shard, self.waiters.len(), earlier);
-    }
-
-    /// What readers need to know of the SWAPDB map.
-    pub(crate) fn db_state(&self) -> Arc<DbMapState> {
-        self.db_state.clone()
     }
 
     /// The store the state machine lives in.

@@ -49,8 +49,7 @@ mod rand48;
 pub mod shebang;
 
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -143,46 +142,30 @@ pub trait ScriptCommands: Send + Sync {
     fn parse(&self, words: &[Bytes], db: u8, read_only: bool) -> Result<ScriptCall, CommandError>;
 }
 
-/// The node's [`ScriptCommands`], installed by the frontend once it
-/// exists, which is after the service's groups start.
+/// The node's [`ScriptCommands`], installed by the RESP frontend once it
+/// exists, which is before the service's groups start
+/// ([`crate::OpenedKv`]): a group's start applies the committed entries
+/// its state machine had not, and a script entry must parse as it did
+/// on the replicas that applied it already.
 #[derive(Default)]
 pub struct ScriptCommandsSlot {
     installed: OnceLock<Arc<dyn ScriptCommands>>,
-    /// For the wait before installation.
-    waiting: Mutex<()>,
-    ready: Condvar,
 }
 
 impl ScriptCommandsSlot {
     /// Installs the parser (once; a second install is ignored).
     pub fn install(&self, commands: Arc<dyn ScriptCommands>) {
-        let _waiting = self.waiting.lock().expect("script commands lock");
         let _ = self.installed.set(commands);
-        self.ready.notify_all();
     }
 
-    /// The installed parser, without a lock once installed. A script
-    /// entry applied before the frontend is up (a replica catching up at
-    /// start) waits for it: the entry's outcome must not depend on when it
-    /// is applied. It waits off the commit pipeline's worker
-    /// (`raft::run_blocking`), so the node's other groups go on, and with
-    /// them the start that installs the parser.
+    /// The installed parser.
+    ///
+    /// # Panics
+    /// If none is installed: the node started a group before its RESP
+    /// frontend existed, and would apply scripts differently than the
+    /// replicas that applied them already.
     pub(crate) fn get(&self) -> &dyn ScriptCommands {
-        if let Some(commands) = self.installed.get() {
-            return commands.as_ref();
-        }
-        raft::run_blocking(|| {
-            let mut waiting = self.waiting.lock().expect("script commands lock");
-            while self.installed.get().is_none() {
-                let (guard, timeout) =
-                    self.ready.wait_timeout(waiting, Duration::from_secs(10)).expect("script commands lock");
-                waiting = guard;
-                if timeout.timed_out() && self.installed.get().is_none() {
-                    tracing::warn!("a script waits for the RESP frontend to install its command table");
-                }
-            }
-        });
-        self.installed.get().expect("installed").as_ref()
+        self.installed.get().expect("the RESP frontend installs the script parser before the groups start").as_ref()
     }
 }
 

@@ -43,17 +43,13 @@ pub(super) struct Hosting {
     pub(super) script_commands: Arc<ScriptCommandsSlot>,
     /// The scripts found in every shard this node holds.
     pub(super) scripts_everywhere: Arc<StoredEverywhere>,
+    /// Whether SWAPDB ever ran.
+    pub(super) dbs: Arc<DbMapState>,
 }
 
 impl Hosting {
-    /// Starts the group of `shard` of `shards`; also returns its database
-    /// map (SWAPDB's, which only a single-shard service uses).
-    pub(super) async fn start(
-        &self,
-        shard: Shard,
-        shards: Shard,
-        bootstrap: Bootstrap,
-    ) -> Result<(Group, Arc<DbMapState>)> {
+    /// Starts the group of `shard` of `shards`.
+    pub(super) async fn start(&self, shard: Shard, shards: Shard, bootstrap: Bootstrap) -> Result<Group> {
         let slots = vec![shard_slots(shard, shards)];
         let state_machine = KvStateMachine::open(
             self.store.clone(),
@@ -66,9 +62,9 @@ impl Hosting {
                 key_events: self.key_events.clone(),
                 script_commands: self.script_commands.clone(),
                 scripts_everywhere: self.scripts_everywhere.clone(),
+                db_state: self.dbs.clone(),
             },
         )?;
-        let dbs = state_machine.db_state();
         let group = Group::start(
             &self.node,
             GroupId { service: "kv", shard },
@@ -80,7 +76,7 @@ impl Hosting {
             bootstrap,
         )
         .await?;
-        Ok((group, dbs))
+        Ok(group)
     }
 
     /// Whether this data dir holds Raft state of the group of `shard`
@@ -125,7 +121,7 @@ impl Kv {
         if self.group_of(shard).is_some() {
             return Ok(());
         }
-        let (group, _) = self.inner.hosting.start(shard, self.shards(), Bootstrap::Join).await?;
+        let group = self.inner.hosting.start(shard, self.shards(), Bootstrap::Join).await?;
         tracing::info!(shard, "hosting a replica of the shard");
         self.inner.groups.write().expect("groups lock").insert(shard, group);
         // After the insert: a lookup that missed the new shard is not

@@ -135,10 +135,69 @@ struct Inner {
     script_reader: Mutex<Option<Engine>>,
 }
 
+/// The service as [`Kv::open`] leaves it: the metadata group runs, the
+/// shards' groups do not yet ([`OpenedKv::start_groups`]). In between,
+/// the RESP frontend is made on [`OpenedKv::kv`] and installs the parser
+/// of scripts' commands: starting a group applies the committed entries
+/// its state machine had not applied before the node stopped, scripts
+/// among them, and a script's outcome must not depend on when it applies.
+pub struct OpenedKv {
+    kv: Kv,
+    bootstrap: Bootstrap,
+    outgoing: tokio::sync::mpsc::UnboundedReceiver<remote::Outgoing>,
+}
+
+impl OpenedKv {
+    /// The handle, for what is made before the groups start.
+    pub fn kv(&self) -> &Kv {
+        &self.kv
+    }
+
+    /// Starts the groups of the shards this node holds (`kv/0` …
+    /// `kv/<shards - 1>` on a new cluster's initial members), then serves
+    /// its peers' requests for them. The parser of scripts' commands must
+    /// be installed first.
+    pub async fn start_groups(self) -> Result<Kv> {
+        let OpenedKv { kv, bootstrap, outgoing } = self;
+        let inner = &kv.inner;
+        let (hosting, shards, me) = (&inner.hosting, inner.shards, inner.hosting.node.id());
+        // On a new data dir the initial members form every shard's group
+        // (the placement then trims them); a joining node starts none (the
+        // placement hosts its share). On a restart a node starts the
+        // shards it holds Raft state of, and joins those the placement
+        // gives it: a group is never initialised again where its state
+        // was erased (`hosting`).
+        let has_state = (0..shards).map(|shard| hosting.has_state(shard)).collect::<Result<Vec<bool>>>()?;
+        let fresh = !has_state.contains(&true);
+        let map = inner.meta.map();
+        let placed_here = |shard: Shard| map.placement.get(&shard).is_some_and(|target| target.contains(&me));
+        // openraft drives a group's heartbeats and election timers from a
+        // tick of 1.5 heartbeats that starts with the group. Starting the
+        // groups spread over one tick spreads their ticks, so the groups'
+        // heartbeats do not all fire at once.
+        let tick = hosting.settings.heartbeat * 3 / 2;
+        let started = tokio::time::Instant::now();
+        for shard in 0..shards {
+            let bootstrap = match (&bootstrap, has_state[shard as usize]) {
+                (_, true) => bootstrap.clone(),
+                (Bootstrap::Initialize(_), false) if fresh => bootstrap.clone(),
+                (_, false) if placed_here(shard) => Bootstrap::Join,
+                (_, false) => continue,
+            };
+            tokio::time::sleep_until(started + tick * shard / shards).await;
+            let group = hosting.start(shard, shards, bootstrap).await?;
+            inner.groups.write().expect("groups lock").insert(shard, group);
+        }
+        remote::start(inner, outgoing);
+        follow::start(inner);
+        Ok(kv)
+    }
+}
+
 impl Kv {
-    /// Opens the service on `start.store` and starts the metadata group
-    /// and the service's groups `kv/0` … `kv/<shards - 1>`.
-    pub async fn start(start: KvStart<'_>) -> Result<Kv> {
+    /// Opens the service on `start.store` and starts the metadata group;
+    /// the service's groups start with [`OpenedKv::start_groups`].
+    pub async fn open(start: KvStart<'_>) -> Result<OpenedKv> {
         let shards = shard_count::recorded(&start.store, start.shards, start.default_shards)?;
         let meta = MetaGroup::start(MetaStart {
             node: start.node,
@@ -155,6 +214,7 @@ impl Kv {
         let cursors = Arc::new(CursorTable::default());
         let blocked = Arc::new(Blocked::new(start.node.id()));
         let key_events = Arc::new(KeyEvents::default());
+        let dbs = Arc::new(DbMapState::default());
         let hosting = Hosting {
             node: start.node.clone(),
             store: start.store.clone(),
@@ -167,43 +227,12 @@ impl Kv {
             key_events: key_events.clone(),
             script_commands: start.script_commands.clone(),
             scripts_everywhere: Arc::default(),
+            dbs: dbs.clone(),
         };
-        let mut groups = BTreeMap::new();
-        let mut dbs = None;
-        // On a new data dir the initial members form every shard's group
-        // (the placement then trims them); a joining node starts none (the
-        // placement hosts its share). On a restart a node starts the
-        // shards it holds Raft state of, and joins those the placement
-        // gives it: a group is never initialised again where its state
-        // was erased (`hosting`).
-        let has_state = (0..shards).map(|shard| hosting.has_state(shard)).collect::<Result<Vec<bool>>>()?;
-        let fresh = !has_state.contains(&true);
-        let map = meta.map();
-        let placed_here =
-            |shard: Shard| map.placement.get(&shard).is_some_and(|target| target.contains(&start.node.id()));
-        // openraft drives a group's heartbeats and election timers from a
-        // tick of 1.5 heartbeats that starts with the group. Starting the
-        // groups spread over one tick spreads their ticks, so the groups'
-        // heartbeats do not all fire at once.
-        let tick = start.settings.heartbeat * 3 / 2;
-        let started = tokio::time::Instant::now();
-        for shard in 0..shards {
-            let bootstrap = match (&start.bootstrap, has_state[shard as usize]) {
-                (_, true) => start.bootstrap.clone(),
-                (Bootstrap::Initialize(_), false) if fresh => start.bootstrap.clone(),
-                (_, false) if placed_here(shard) => Bootstrap::Join,
-                (_, false) => continue,
-            };
-            tokio::time::sleep_until(started + tick * shard / shards).await;
-            let (group, db_state) = hosting.start(shard, shards, bootstrap).await?;
-            // SWAPDB runs on a single-shard service only: `kv/0`'s map.
-            dbs.get_or_insert(db_state);
-            groups.insert(shard, group);
-        }
         let (remote, outgoing) = remote::Remote::new();
         let inner = Arc::new(Inner {
             shards,
-            groups: RwLock::new(groups),
+            groups: RwLock::default(),
             hosting,
             remote,
             following: follow::Following::default(),
@@ -217,14 +246,12 @@ impl Kv {
             blocked,
             key_events,
             notify: AtomicU16::new(0),
-            dbs: dbs.unwrap_or_default(),
+            dbs,
             config: start.config,
             script_commands: start.script_commands,
             script_reader: Mutex::default(),
         });
-        remote::start(&inner, outgoing);
-        follow::start(&inner);
-        Ok(Kv { inner })
+        Ok(OpenedKv { kv: Kv { inner }, bootstrap: start.bootstrap, outgoing })
     }
 
     /// This node's name in the Redis Cluster protocol (CLUSTER MYID): 40
