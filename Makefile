@@ -37,7 +37,7 @@ test: lint build
 CHAOS_SECONDS ?= 600
 CHAOS_SEED ?= 1
 chaos: build
-	SESHAT_CHAOS_SECONDS=$(CHAOS_SECONDS) SESHAT_CHAOS_SEED=$(CHAOS_SEED) \
+	SESHAT_CHAOS_SECONDS=$(CHAOS_SECONDS) SESHAT_CHAOS_SEED=$(CHAOS_SEED) SESHAT_TEST_LIMIT_SECONDS=0 \
 		cargo test $(CARGO_SELECT) -- randomized_nemesis --nocapture
 
 # The differential tests against redis-server for longer than `make test`
@@ -50,6 +50,7 @@ DIFF_SEED ?= 1
 differential: build
 	SESHAT_DIFF_SEEDS=$(DIFF_SEEDS) SESHAT_DIFF_COMMANDS=$(DIFF_COMMANDS) SESHAT_DIFF_SEED=$(DIFF_SEED) \
 	SESHAT_BLOCKING_SEEDS=$(DIFF_SEEDS) SESHAT_BLOCKING_STEPS=80 SESHAT_BLOCKING_SEED=$(DIFF_SEED) \
+	SESHAT_TEST_LIMIT_SECONDS=0 \
 		cargo test $(CARGO_SELECT) -- random_command_sequences_answer_like_redis \
 		random_command_sequences_on_a_shard_answer_like_redis \
 		random_blocking_scenarios_answer_like_redis random_blocking_scenarios_on_a_shard_answer_like_redis --nocapture

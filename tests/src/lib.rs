@@ -15,6 +15,7 @@ pub mod faults;
 pub mod linearizability;
 pub mod placement;
 pub mod postgres;
+pub mod watchdog;
 pub mod workload;
 
 use std::io::{BufRead, BufReader};
@@ -47,10 +48,17 @@ pub const FAST: &[&str] = &[
 
 /// One cluster at a time per test binary: three nodes per test already
 /// load both cores; several clusters at once would turn every timeout
-/// into a flake.
-pub async fn one_cluster_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+/// into a flake. Held too long, the test has hung ([`watchdog`]).
+pub async fn one_cluster_at_a_time() -> ClusterTurn {
     static ONE_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    ONE_CLUSTER.lock().await
+    let exclusive = ONE_CLUSTER.lock().await;
+    ClusterTurn { _watchdog: watchdog::arm(), _exclusive: exclusive }
+}
+
+/// A test's turn with the cluster; it ends when dropped.
+pub struct ClusterTurn {
+    _watchdog: Option<watchdog::Watchdog>,
+    _exclusive: tokio::sync::MutexGuard<'static, ()>,
 }
 
 /// The rows of a simple query, each column as text (`NULL` for null).
@@ -231,7 +239,8 @@ impl Node {
         let listen = format!("127.0.0.1:{}", self.port);
         let pg_listen = format!("127.0.0.1:{}", self.pg_port);
         let raft_listen = format!("{}:{}", self.raft_host, self.raft_port);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("seshat.log"))?;
+        let log_path = self.dir.path().join("seshat.log");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
         let mut child = Command::new(seshat_bin())
             .arg("--data-dir")
             .arg(self.data_dir())
@@ -245,6 +254,7 @@ impl Node {
             .spawn()
             .context("spawn seshat")?;
         let stdout = child.stdout.take().expect("piped stdout");
+        watchdog::started(child.id(), log_path);
         self.child = Some(child);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -259,6 +269,9 @@ impl Node {
             Err(_) => {
                 // How it ended, if it did (a signal leaves no line in the log).
                 let status = self.child.as_mut().and_then(|child| child.try_wait().ok().flatten());
+                if status.is_some() {
+                    self.child.take().inspect(|child| watchdog::stopping(child.id()));
+                }
                 bail!("seshat did not become ready (exit: {status:?}); log:\n{}", self.log())
             }
         };
@@ -347,6 +360,7 @@ impl Node {
     /// SIGKILL: no chance to flush anything.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
+            watchdog::stopping(child.id());
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -355,6 +369,7 @@ impl Node {
     /// SIGTERM, then waits for the exit status.
     pub fn terminate(&mut self) -> Result<ExitStatus> {
         let mut child = self.child.take().context("node is not running")?;
+        watchdog::stopping(child.id());
         Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -386,6 +401,7 @@ impl Node {
     /// Waits up to `timeout` for the process to exit by itself.
     pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
         let child = self.child.as_mut().context("node is not running")?;
+        watchdog::stopping(child.id());
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = child.try_wait()? {
