@@ -127,7 +127,10 @@ async fn a_full_cluster_restart_keeps_every_acknowledged_write() {
 
 /// Kills two of three nodes, leaving the leader or a follower alone, which
 /// then answers CLUSTERDOWN within the request timeout. (A leader that lost
-/// its quorum still leads: its append must not wait forever.)
+/// its quorum still leads: its append must not wait forever.) The leader
+/// is `kv/0`'s; the key's shard may be another, whose majority can
+/// acknowledge a write before the survivor's replica has it, so the test
+/// waits for the survivor to have it before the kills.
 async fn minority_answers_clusterdown(survivor_leads: bool) {
     let _exclusive = one_cluster_at_a_time().await;
     let mut cluster = Cluster::start(3, FAST).unwrap();
@@ -135,6 +138,13 @@ async fn minority_answers_clusterdown(survivor_leads: bool) {
     let survivor = if survivor_leads { leader } else { (leader + 1) % 3 };
     let mut client = cluster.nodes[survivor].patient_client(REPLY_TIMEOUT).await.unwrap();
     let _: () = client.set("k", "v").await.unwrap();
+    let mut local = cluster.nodes[survivor].patient_client(REPLY_TIMEOUT).await.unwrap();
+    let _: () = redis::cmd("READONLY").query_async(&mut local).await.unwrap();
+    let replicated = eventually(REPLY_TIMEOUT, || {
+        let mut local = local.clone();
+        async move { local.get::<_, Option<String>>("k").await.ok().flatten().as_deref() == Some("v") }
+    });
+    assert!(replicated.await, "the survivor's replica has the acknowledged write");
     for node in (0..3).filter(|node| *node != survivor) {
         cluster.nodes[node].kill9();
     }
