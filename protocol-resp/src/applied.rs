@@ -17,12 +17,13 @@ use std::sync::Arc;
 
 use kv::notify::{Applied, KeyEvent};
 use raft::Shutdown;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::server::Server;
 
-/// Runs until `shutdown`.
-pub(crate) async fn hand_on(server: Arc<Server>, shutdown: Shutdown) {
-    let mut events = server.kv.applied_changes();
+/// Hands on what `events` (the node's [`kv::Kv::applied_changes`])
+/// reports until `shutdown`.
+pub(crate) async fn hand_on(server: Arc<Server>, mut events: UnboundedReceiver<Applied>, shutdown: Shutdown) {
     loop {
         let first = tokio::select! {
             _ = shutdown.cancelled() => return,

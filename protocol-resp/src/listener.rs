@@ -5,10 +5,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kv::notify::Applied;
 use kv::Kv;
 use raft::{Frontend, RaftNode, Shutdown};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -22,6 +24,11 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The Redis-protocol frontend.
 pub struct RespFrontend {
     server: Arc<Server>,
+    /// What the node's batches report from the frontend's making on, until
+    /// [`RespFrontend::serve`] hands it on (`crate::applied`): a batch
+    /// applied before that (a client's first write, a peer's forwarded
+    /// one) still notifies and invalidates.
+    applied: std::sync::Mutex<Option<UnboundedReceiver<Applied>>>,
 }
 
 impl RespFrontend {
@@ -29,7 +36,8 @@ impl RespFrontend {
     /// `config.redis` is the error.
     pub fn new(kv: Kv, node: RaftNode, config: RespConfig, facts: NodeFacts) -> Result<Self, ConfigError> {
         let settings = Settings::new(config, &facts)?;
-        Ok(RespFrontend { server: Arc::new(Server::new(kv, node, settings, facts)) })
+        let applied = std::sync::Mutex::new(Some(kv.applied_changes()));
+        Ok(RespFrontend { server: Arc::new(Server::new(kv, node, settings, facts)), applied })
     }
 
     /// What parses the commands of scripts with this frontend's command
@@ -49,7 +57,9 @@ impl Frontend for RespFrontend {
         let local_addr = listener.local_addr()?;
         let _ = self.server.local_addr.set(local_addr);
         tracing::info!(addr = %local_addr, "RESP frontend listening");
-        let notifications = tokio::spawn(crate::applied::hand_on(self.server.clone(), shutdown.clone()));
+        let applied = self.applied.lock().expect("applied lock").take();
+        let applied = applied.unwrap_or_else(|| self.server.kv.applied_changes());
+        let notifications = tokio::spawn(crate::applied::hand_on(self.server.clone(), applied, shutdown.clone()));
         let mut connections = JoinSet::new();
         loop {
             let (mut stream, addr) = tokio::select! {
