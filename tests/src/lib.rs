@@ -504,14 +504,17 @@ impl Drop for Cluster {
         if !std::thread::panicking() {
             return;
         }
-        const LINES: usize = 60;
         for (index, node) in self.nodes.iter().enumerate() {
-            let log = node.log();
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(LINES)..];
-            eprintln!("--- the last {} lines of node {}'s log ---\n{}", tail.len(), index + 1, tail.join("\n"));
+            eprintln!("--- the end of node {}'s log ---\n{}", index + 1, log_tail(&node.log()));
         }
     }
+}
+
+/// The last lines of a node's log, as a failure shows them.
+pub(crate) fn log_tail(log: &str) -> String {
+    const LINES: usize = 80;
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(LINES)..].join("\n")
 }
 
 impl Cluster {

@@ -21,9 +21,6 @@ use std::time::Duration;
 /// The nodes this test binary runs: process id → log file.
 static RUNNING: Mutex<BTreeMap<u32, PathBuf>> = Mutex::new(BTreeMap::new());
 
-/// How many lines of each node's log the watchdog prints.
-const LOG_LINES: usize = 80;
-
 /// Records a node process that started.
 pub(crate) fn started(pid: u32, log: PathBuf) {
     RUNNING.lock().expect("running nodes lock").insert(pid, log);
@@ -66,10 +63,7 @@ fn end_the_binary(test: &str, limit: Duration) -> ! {
     let running = RUNNING.lock().expect("running nodes lock");
     for (pid, log) in running.iter() {
         let log = std::fs::read_to_string(log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        let tail = &lines[lines.len().saturating_sub(LOG_LINES)..];
-        let _ = writeln!(stderr, "--- the last {} lines of node process {pid}'s log ---", tail.len());
-        let _ = writeln!(stderr, "{}", tail.join("\n"));
+        let _ = writeln!(stderr, "--- the end of node process {pid}'s log ---\n{}", crate::log_tail(&log));
         let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
     }
     let _ = writeln!(stderr, "{test}: its nodes are killed; ending the test binary");
