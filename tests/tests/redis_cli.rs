@@ -2,6 +2,7 @@
 
 use std::process::Command;
 
+use seshat_tests::bounded::{wait_within, CLIENT_LIMIT};
 use seshat_tests::Node;
 
 fn redis_cli(node: &Node, args: &[&str]) -> String {
@@ -37,7 +38,7 @@ fn redis_cli_reads_commands_from_stdin_and_scans() -> anyhow::Result<()> {
             writeln!(stdin, "SET key:{i} {i}")?;
         }
     }
-    let output = child.wait_with_output()?;
+    let output = wait_within(child, "redis-cli", CLIENT_LIMIT)?;
     assert_eq!(String::from_utf8(output.stdout)?.lines().filter(|l| *l == "OK").count(), 50);
     let scanned = redis_cli(&node, &["--scan", "--pattern", "key:*"]);
     assert_eq!(scanned.lines().count(), 50);

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use seshat_tests::bounded::{output_within, CLIENT_LIMIT};
+use seshat_tests::bounded::{output_within, wait_within, CLIENT_LIMIT};
 use seshat_tests::placement::shards;
 use seshat_tests::{eventually, one_cluster_at_a_time, redis_cli, Cluster, Node, FAST};
 
@@ -171,7 +171,7 @@ async fn cluster_clients_ride_out_leader_changes() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let output = client.wait_with_output()?;
+    let output = wait_within(client, "storm.py", CLIENT_LIMIT)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success() && stdout.contains("passed"), "redis-py failed:\n{stdout}\n{stderr}");
